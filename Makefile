@@ -1,0 +1,33 @@
+# Two commands do everything on a fresh machine:  make demo   and   make test
+# Each creates the environment when missing (uv, installed with pip if absent), fetches the
+# pinned model files, then runs.
+PYTHON ?= python3
+VENV   := .venv
+UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
+READY  := $(VENV)/.corpusmill-ready
+CM     := $(VENV)/bin/corpusmill
+
+.PHONY: setup demo test test-fast models lint clean
+
+$(READY): pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
+	$(UV) sync --frozen --python 3.11 --extra test
+	$(CM) models fetch
+	@touch $@
+
+setup: $(READY)
+
+demo: setup
+	$(CM) run examples/pipeline.yaml
+
+test: setup
+	$(VENV)/bin/python -m pytest -q
+
+test-fast: setup
+	$(VENV)/bin/python -m pytest -q -m "not slow"
+
+models: setup
+	$(CM) models fetch
+
+clean:
+	rm -rf $(VENV) runs .corpusmill .pytest_cache

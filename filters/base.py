@@ -1,0 +1,121 @@
+"""Stage interface: small, pure steps over Arrow batches, no I/O inside.
+
+Two kinds of stage exist because two kinds of decision exist:
+
+* :class:`MapStage` decides each document on its own (normalise, length, language,
+  quality, PII). It gets a ``pyarrow.RecordBatch`` and returns new/replaced columns plus a
+  keep mask with a reason per dropped row.
+* :class:`GlobalStage` decides documents relative to each other (exact and near-duplicate
+  removal). It has a map side (:meth:`GlobalStage.keys`, per batch, engine-agnostic) and a
+  decide side (:meth:`GlobalStage.decide`) that sees the keys of every document. Engines only
+  differ in how they move the keys to ``decide`` (in memory, Ray shuffle, Beam GroupByKey).
+
+Stage names are versioned (``name@version``): a changed algorithm gets a new version, so a
+manifest that names a stage version means one behaviour.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import pyarrow as pa
+
+DECISION_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("reason", pa.string(), nullable=False),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("cluster_id", pa.string()),
+        pa.field("detail", pa.string()),
+    ]
+)
+
+
+@dataclass
+class StageResult:
+    """What a map stage returns for one batch.
+
+    ``columns`` are added to (or replace) the batch's columns for every row; ``keep`` is the
+    mask of rows that go on; ``reasons[i]`` names why row ``i`` was dropped (``None`` for kept
+    rows); ``details[i]`` is an optional short, PII-free explanation (e.g. detected language).
+    """
+
+    keep: np.ndarray
+    reasons: list[str | None]
+    columns: dict[str, pa.Array] = field(default_factory=dict)
+    details: list[str | None] | None = None
+    #: Counters summed by the engine per source: ``{source_id: {name: n}}`` (e.g. PII entities
+    #: found by type). They land in the manifest under each source's ``stage_counters``.
+    counters: dict[str, dict[str, int]] = field(default_factory=dict)
+
+    @classmethod
+    def keep_all(cls, n: int, columns: dict[str, pa.Array] | None = None) -> StageResult:
+        return cls(keep=np.ones(n, dtype=bool), reasons=[None] * n, columns=columns or {})
+
+
+class Stage(ABC):
+    """Common part of every stage: name, version, config and lazy set-up."""
+
+    name: ClassVar[str]
+    version: ClassVar[int]
+    #: Columns this stage adds to documents (kept in the shards, so thresholds can change later).
+    output_fields: ClassVar[list[pa.Field]] = []
+
+    def __init__(self, options: dict[str, Any] | None = None, context: StageContext | None = None):
+        self.options = options or {}
+        self.context = context or StageContext()
+        self._ready = False
+
+    @property
+    def key(self) -> str:
+        return f"{self.name}@{self.version}"
+
+    def setup(self) -> None:
+        """Load heavy resources (models, engines). Called once per worker, before first use."""
+
+    def ensure_setup(self) -> None:
+        if not self._ready:
+            self.setup()
+            self._ready = True
+
+    def describe(self) -> dict[str, Any]:
+        """What goes into the manifest about this stage (name, version, options, artifacts)."""
+        return {"name": self.name, "version": self.version, "options": self.options}
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        """Model files this stage uses, each ``{name, sha256, ...}`` for the manifest."""
+        return []
+
+
+class MapStage(Stage):
+    @abstractmethod
+    def process(self, batch: pa.RecordBatch) -> StageResult: ...
+
+
+class GlobalStage(Stage):
+    @abstractmethod
+    def keys(self, batch: pa.RecordBatch) -> pa.Table:
+        """Map side: per-document keys (must include ``id`` and ``order``)."""
+
+    @abstractmethod
+    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+        """Decide side: the drops, as a table with :data:`DECISION_SCHEMA`.
+
+        ``keys`` is streamed (the local engine replays them from a spill file), so a stage that
+        needs bounded memory can consume it once, partition to disk and group per partition.
+        """
+
+
+@dataclass
+class StageContext:
+    """Run-level facts a stage may need; plain data so it pickles to Ray/Beam workers."""
+
+    source_priority: dict[str, int] = field(default_factory=dict)
+    source_langs: dict[str, list[str]] = field(default_factory=dict)
+    model_dir: str | None = None
+    workdir: str | None = None
+    memory_budget_bytes: int = 2 << 30

@@ -1,0 +1,112 @@
+"""Ingest: turn one input file into Arrow document batches plus ledger rows for the records
+that could not become documents (quarantined) or carried none (dropped).
+
+This is the engine-agnostic unit of ingest work: the local engine loops over files, Ray and
+Beam run it as a task per file.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import fsspec
+import pyarrow as pa
+
+from filters.readers import INGEST_STAGE, Dropped, FileInfo, Quarantined, ReadOptions, Record, read_file
+from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, make_doc_id, make_order
+
+
+@dataclass(frozen=True)
+class FileTask:
+    source_id: str
+    source_index: int
+    file_index: int
+    url: str
+    rel: str
+    lang: str | None
+    domain: str | None
+    options: ReadOptions
+
+
+@dataclass
+class IngestBatch:
+    documents: pa.RecordBatch
+    ledger: pa.Table  # quarantined / dropped rows of this batch
+    info: FileInfo | None = None  # set on the file's last batch
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def ledger_rows(rows: list[dict]) -> pa.Table:
+    if not rows:
+        return LEDGER_SCHEMA.empty_table()
+    cols = {name: [r.get(name) for r in rows] for name in LEDGER_SCHEMA.names}
+    return pa.table(cols, schema=LEDGER_SCHEMA)
+
+
+def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
+    info = FileInfo(path=task.rel)
+    docs: dict[str, list] = {name: [] for name in DOCUMENT_SCHEMA.names}
+    issues: list[dict] = []
+
+    def emit() -> IngestBatch:
+        batch = pa.RecordBatch.from_pydict(docs, schema=DOCUMENT_SCHEMA)
+        out = IngestBatch(batch, ledger_rows(issues))
+        for values in docs.values():
+            values.clear()
+        issues.clear()
+        return out
+
+    record_index = 0
+    try:
+        fh = fsspec.open(task.url, "rb").open()
+    except OSError as e:
+        # Unreadable file (permissions, vanished): one quarantined record for the file.
+        issues.append(_issue(task, 0, "file", "quarantined", f"cannot open: {e.strerror or e}"))
+        b = emit()
+        b.info = info
+        yield b
+        return
+    with fh:
+        for event in read_file(fh, task.options, info):
+            order = make_order(task.source_index, task.file_index, record_index)
+            record_index += 1
+            if isinstance(event, Record):
+                docs["id"].append(make_doc_id(task.source_id, task.rel, event.locator))
+                docs["text"].append(event.text)
+                docs["source_id"].append(task.source_id)
+                docs["source_file"].append(task.rel)
+                docs["source_locator"].append(event.locator)
+                docs["source_record_id"].append(event.record_id)
+                docs["lang"].append(task.lang)
+                docs["domain"].append(task.domain)
+                docs["order"].append(order)
+            elif isinstance(event, Quarantined):
+                issues.append(_issue(task, order, event.locator, "quarantined", event.error))
+            elif isinstance(event, Dropped):
+                issues.append(_issue(task, order, event.locator, "dropped", event.detail, event.reason))
+            if len(docs["id"]) + len(issues) >= batch_size:
+                yield emit()
+    last = emit()
+    last.info = info
+    yield last
+
+
+def _issue(task: FileTask, order: int, locator: str, outcome: str, detail: str | None, reason: str | None = None) -> dict:
+    return {
+        "id": make_doc_id(task.source_id, task.rel, locator),
+        "source_id": task.source_id,
+        "source_file": task.rel,
+        "source_locator": locator,
+        "order": order,
+        "outcome": outcome,
+        "stage": INGEST_STAGE,
+        "reason": reason or ("unreadable_record" if outcome == "quarantined" else None),
+        "detail": detail,
+    }
+
+
+def describe_error(task: FileTask, row: dict) -> str:
+    """One line naming file, place and error (used in logs; never contains record text)."""
+    return json.dumps({"source": task.source_id, "file": task.rel, "at": row["source_locator"], "error": row["detail"]})

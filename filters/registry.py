@@ -1,0 +1,21 @@
+"""Explicit map from config stage names to stage classes (no import-time registration)."""
+
+from __future__ import annotations
+
+from filters.base import Stage
+from filters.exact_dedup import ExactDedup
+from filters.length import LengthFilter
+from filters.normalize import Normalize
+
+STAGES: dict[str, type[Stage]] = {
+    Normalize.name: Normalize,
+    LengthFilter.name: LengthFilter,
+    ExactDedup.name: ExactDedup,
+}
+
+
+def stage_class(name: str) -> type[Stage]:
+    try:
+        return STAGES[name]
+    except KeyError:
+        raise KeyError(f"unknown stage {name!r}; known stages: {', '.join(sorted(STAGES))}") from None

@@ -1,0 +1,96 @@
+"""The one Arrow schema for documents, and the ledger schema.
+
+Document columns
+----------------
+``id``               stable id: ``<source_id>-<16 hex>`` where the hex is the sha256 of
+                     ``source_id \\0 source_file \\0 source_locator``; a re-run gives the same ids.
+``text``             the document text (normalised once the ``normalize`` stage ran).
+``source_id``        the config id of the source the record came from.
+``source_file``      the file, relative to the source's root (the non-glob prefix of its path).
+``source_locator``   where in the file: ``line 12``, ``line 4-9``, ``row 7 (line 8)``,
+                     ``data[3].paragraphs[1]``, ``pmid 9949209`` or ``file``.
+``source_record_id`` the vendor's own id for the record when the source names an id field.
+``lang``             language: the source's hint until a language-ID stage sets it.
+``domain``           the source's domain hint (``legal``, ``finance``, …).
+``order``            ingest ordinal ``(source index << 40) | (file index << 24) | record index``
+                     packed into int64 — the deterministic order used by keep rules and shards.
+
+Stages append their own columns (scores, hashes); each stage declares them in ``output_fields``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pyarrow as pa
+
+DOCUMENT_FIELDS: list[pa.Field] = [
+    pa.field("id", pa.string(), nullable=False),
+    pa.field("text", pa.string(), nullable=False),
+    pa.field("source_id", pa.string(), nullable=False),
+    pa.field("source_file", pa.string(), nullable=False),
+    pa.field("source_locator", pa.string(), nullable=False),
+    pa.field("source_record_id", pa.string()),
+    pa.field("lang", pa.string()),
+    pa.field("domain", pa.string()),
+    pa.field("order", pa.int64(), nullable=False),
+]
+DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
+
+OUTCOMES = ("kept", "dropped", "quarantined")
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("source_id", pa.string(), nullable=False),
+        pa.field("source_file", pa.string(), nullable=False),
+        pa.field("source_locator", pa.string(), nullable=False),
+        pa.field("order", pa.int64(), nullable=False),
+        pa.field("outcome", pa.string(), nullable=False),
+        pa.field("stage", pa.string()),
+        pa.field("reason", pa.string()),
+        pa.field("duplicate_of", pa.string()),
+        pa.field("cluster_id", pa.string()),
+        # Free-form details (error message, detected language, entity counts). Never raw text.
+        pa.field("detail", pa.string()),
+        pa.field("shard", pa.string()),
+    ]
+)
+
+SOURCE_BITS, FILE_BITS, RECORD_BITS = 23, 16, 24
+
+
+def make_order(source_index: int, file_index: int, record_index: int) -> int:
+    """Pack the ingest position into one sortable int64.
+
+    >>> make_order(0, 0, 5) < make_order(0, 1, 0) < make_order(1, 0, 0)
+    True
+    """
+    if source_index >= 1 << SOURCE_BITS or file_index >= 1 << FILE_BITS or record_index >= 1 << RECORD_BITS:
+        raise ValueError(
+            f"ingest position out of range (source {source_index}, file {file_index}, record {record_index}); "
+            f"at most {1 << FILE_BITS} files per source and {1 << RECORD_BITS} records per file"
+        )
+    return (source_index << (FILE_BITS + RECORD_BITS)) | (file_index << RECORD_BITS) | record_index
+
+
+def make_doc_id(source_id: str, source_file: str, locator: str) -> str:
+    """Stable document id from where the record was found.
+
+    >>> make_doc_id("news", "a.txt", "line 3") == make_doc_id("news", "a.txt", "line 3")
+    True
+    """
+    digest = hashlib.sha256(f"{source_id}\0{source_file}\0{locator}".encode()).hexdigest()[:16]
+    return f"{source_id}-{digest}"
+
+
+def empty_documents(extra: pa.Schema | None = None) -> pa.Table:
+    schema = DOCUMENT_SCHEMA if extra is None else unify(DOCUMENT_SCHEMA, extra)
+    return schema.empty_table()
+
+
+def unify(base: pa.Schema, extra: pa.Schema) -> pa.Schema:
+    fields = list(base)
+    names = set(base.names)
+    fields += [f for f in extra if f.name not in names]
+    return pa.schema(fields)

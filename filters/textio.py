@@ -1,0 +1,222 @@
+"""Byte-level input handling shared by the readers: hashing, decompression, encoding
+detection, bounded line reading, binary detection.
+
+Everything here streams: memory is bounded by ``max_record_bytes`` and the read buffer, never
+by the file size.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import zlib
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import zstandard
+
+SAMPLE_BYTES = 64 * 1024
+_GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# Errors a decompressor raises on truncated or corrupt input.
+STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
+
+
+class HashingReader(io.RawIOBase):
+    """Wraps a binary file and hashes every byte read through it (the file's sha256)."""
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self.bytes_read = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        data = self._raw.read(len(b))
+        n = len(data)
+        b[:n] = data
+        self._sha.update(data)
+        self.bytes_read += n
+        return n
+
+    def drain(self) -> None:
+        """Read the rest so the digest covers the whole file even if parsing stopped early."""
+        while True:
+            data = self._raw.read(1 << 20)
+            if not data:
+                return
+            self._sha.update(data)
+            self.bytes_read += len(data)
+
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
+class _Prefixed(io.RawIOBase):
+    """A stream whose first bytes were already read (for sniffing) and are served again."""
+
+    def __init__(self, prefix: bytes, rest):
+        self._prefix = prefix
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        if self._prefix:
+            n = min(len(b), len(self._prefix))
+            b[:n] = self._prefix[:n]
+            self._prefix = self._prefix[n:]
+            return n
+        data = self._rest.read(len(b))
+        b[: len(data)] = data
+        return len(data)
+
+
+def detect_compression(head: bytes, path: str) -> str:
+    if head.startswith(_GZIP_MAGIC):
+        return "gzip"
+    if head.startswith(_ZSTD_MAGIC):
+        return "zstd"
+    return "none"
+
+
+def open_decompressed(hashing: HashingReader, path: str, declared: str) -> tuple[io.BufferedReader, str]:
+    """Return a buffered stream of decompressed bytes and the compression used."""
+    head = hashing.read(4) or b""
+    compression = detect_compression(head, path) if declared == "auto" else declared
+    base = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
+    if compression == "gzip":
+        stream = gzip.GzipFile(fileobj=base, mode="rb")
+    elif compression == "zstd":
+        stream = zstandard.ZstdDecompressor().stream_reader(base, read_across_frames=True)
+    else:
+        return base, "none"
+    return io.BufferedReader(stream, buffer_size=1 << 20), compression
+
+
+@dataclass
+class Sniffed:
+    stream: io.BufferedReader
+    sample: bytes
+    binary_reason: str | None
+
+
+def sniff(stream: io.BufferedReader) -> Sniffed:
+    """Read a sample of the decompressed content (served again afterwards) and judge if it is binary."""
+    try:
+        sample = stream.read(SAMPLE_BYTES)
+    except STREAM_ERRORS:
+        sample = b""
+        raise
+    rewound = io.BufferedReader(_Prefixed(sample, stream), buffer_size=1 << 20)
+    return Sniffed(rewound, sample, binary_reason(sample))
+
+
+def binary_reason(sample: bytes) -> str | None:
+    """A file is binary when its sample is dominated by bytes that never occur in text.
+
+    A few NUL bytes inside a text file are a record-level problem (that record is
+    quarantined), not a reason to refuse the whole file.
+    """
+    if not sample:
+        return None
+    junk = sum(1 for b in sample[:8192] if b < 9 or 13 < b < 32 and b != 27)
+    frac = junk / min(len(sample), 8192)
+    if frac > 0.10:
+        return f"binary content ({frac:.0%} control bytes in the first {min(len(sample), 8192)} bytes)"
+    return None
+
+
+def detect_encoding(sample: bytes, declared: str) -> tuple[str, str]:
+    """Return ``(codec used to decode, encoding recorded in the manifest)``.
+
+    ``auto`` tries UTF-8, then EUC-KR, then CP949 on a sample; CP949 is a superset of EUC-KR,
+    so EUC-KR files are decoded with the CP949 codec (same mapping) and recorded as EUC-KR.
+    """
+    if declared.lower() != "auto":
+        codec = declared.lower().replace("_", "-")
+        if codec in ("euc-kr", "euckr"):
+            return "cp949", "euc-kr"
+        return codec, codec
+    body = sample.removeprefix(b"\xef\xbb\xbf")
+    cut = body.rfind(b"\n")
+    if len(body) >= SAMPLE_BYTES and cut > 0:
+        body = body[: cut + 1]  # do not judge a character split at the sample's end
+    for codec, label in (("utf-8", "utf-8"), ("euc-kr", "euc-kr"), ("cp949", "cp949")):
+        try:
+            body.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        return ("cp949" if label == "euc-kr" else codec), label
+    return "utf-8", "utf-8 (undetected; undecodable records quarantined)"
+
+
+@dataclass
+class Line:
+    number: int  # 1-based
+    offset: int  # byte offset of the line's start in the decompressed stream
+    data: bytes | None  # None when the line could not be read (see error)
+    error: str | None = None
+    fatal: bool = False  # the stream cannot be read further (truncated archive)
+
+
+def iter_lines(stream: io.BufferedReader, limit: int) -> Iterator[Line]:
+    """Yield lines with bounded memory; an over-long line is skipped and reported, not loaded."""
+    number = 0
+    offset = 0
+    while True:
+        try:
+            chunk = stream.readline(limit + 1)
+        except STREAM_ERRORS as e:
+            yield Line(number + 1, offset, None, f"truncated or corrupt compressed data after byte {offset}: {e}", True)
+            return
+        if not chunk:
+            return
+        number += 1
+        if len(chunk) > limit and not chunk.endswith(b"\n"):
+            size = len(chunk)
+            try:
+                while True:
+                    more = stream.readline(1 << 20)
+                    size += len(more)
+                    if not more or more.endswith(b"\n"):
+                        break
+            except STREAM_ERRORS as e:
+                yield Line(number, offset, None, f"truncated or corrupt compressed data after byte {offset + size}: {e}", True)
+                return
+            yield Line(number, offset, None, f"record exceeds max_record_bytes ({limit:,} bytes): {size:,} bytes")
+            offset += size
+            continue
+        yield Line(number, offset, chunk)
+        offset += len(chunk)
+
+
+def read_all(stream: io.BufferedReader, limit: int) -> tuple[bytes | None, str | None]:
+    """Read a whole (decompressed) file, refusing past ``limit`` bytes without loading more."""
+    try:
+        data = stream.read(limit + 1)
+    except STREAM_ERRORS as e:
+        return None, f"truncated or corrupt compressed data: {e}"
+    if len(data) > limit:
+        return None, f"file exceeds the size limit ({limit:,} bytes) for a whole-file record"
+    return data, None
+
+
+def decode(data: bytes, codec: str, offset: int = 0) -> tuple[str | None, str | None]:
+    nul = data.find(b"\x00")
+    if nul >= 0:
+        return None, f"NUL byte at byte {offset + nul}"
+    try:
+        return data.decode(codec), None
+    except UnicodeDecodeError as e:
+        return None, f"undecodable bytes for {codec} at byte {offset + e.start}"

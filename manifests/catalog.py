@@ -1,0 +1,171 @@
+"""The catalog: manifests by ID plus the files they describe, on any fsspec filesystem.
+
+Layout under the catalog root::
+
+    manifests/<ID>.json          the manifest (written last, atomically: its presence means complete)
+    data/<ID>/shards/part-*.parquet
+    data/<ID>/ledger.parquet
+
+Where the catalog is: ``--catalog URL`` > ``$CORPUSMILL_CATALOG`` > the config's ``catalog`` >
+``.corpusmill/catalog`` in the working directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import posixpath
+from pathlib import Path
+from typing import Any
+
+import fsspec
+
+from manifests.manifest import check_id
+from pipelines.errors import CorpusmillError, IntegrityError
+
+ENV_VAR = "CORPUSMILL_CATALOG"
+DEFAULT_CATALOG = ".corpusmill/catalog"
+
+
+class NotInCatalog(CorpusmillError):
+    pass
+
+
+def resolve_catalog_url(flag: str | None = None, config_value: str | None = None) -> str:
+    """``--catalog`` > ``$CORPUSMILL_CATALOG`` > config > default; relative paths are relative to the cwd."""
+    url = flag or os.environ.get(ENV_VAR) or config_value or DEFAULT_CATALOG
+    if "://" not in url and not os.path.isabs(url):
+        return str(Path(url).resolve())
+    return url
+
+
+def safe_relpath(rel: str) -> str:
+    """Refuse paths that could leave the manifest's data directory."""
+    if not rel or "://" in rel or rel.startswith(("/", "\\")) or (len(rel) > 1 and rel[1] == ":"):
+        raise IntegrityError(f"unsafe path in manifest: {rel!r} (absolute or with a scheme)")
+    norm = posixpath.normpath(rel)
+    if norm.startswith("..") or "/../" in f"/{norm}/" or "\\" in rel:
+        raise IntegrityError(f"unsafe path in manifest: {rel!r} (escapes the catalog)")
+    return norm
+
+
+class Catalog:
+    def __init__(self, url: str):
+        self.url = url.rstrip("/")
+        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+
+    def __repr__(self) -> str:
+        return f"Catalog({self.url!r})"
+
+    def _p(self, *parts: str) -> str:
+        return posixpath.join(self.root, *parts)
+
+    def manifest_path(self, mid: str) -> str:
+        return self._p("manifests", f"{mid}.json")
+
+    def data_path(self, mid: str, rel: str = "") -> str:
+        return self._p("data", mid, safe_relpath(rel)) if rel else self._p("data", mid)
+
+    def url_of(self, mid: str, rel: str) -> str:
+        path = self.data_path(mid, rel)
+        return path if self.local else self.fs.unstrip_protocol(path)
+
+    def has(self, mid: str) -> bool:
+        return self.fs.exists(self.manifest_path(mid))
+
+    def get(self, mid: str, check: bool = True) -> dict[str, Any]:
+        path = self.manifest_path(mid)
+        if not _valid_id(mid):
+            raise NotInCatalog(f"{mid!r} is not a manifest ID (expected cm- and 16 hex digits)")
+        try:
+            with self.fs.open(path, "rb") as f:
+                manifest = json.loads(f.read().decode("utf-8"))
+        except FileNotFoundError:
+            raise NotInCatalog(
+                f"no manifest {mid} in catalog {self.url}; `corpusmill manifest list --catalog {self.url}` shows what is there"
+            ) from None
+        if check:
+            try:
+                check_id(manifest)
+            except ValueError as e:
+                raise IntegrityError(f"catalog {self.url}: {mid}: {e} — the manifest was changed after it was written") from None
+            if manifest["id"] != mid:
+                raise IntegrityError(f"catalog {self.url}: file {mid}.json holds manifest {manifest['id']}")
+        return manifest
+
+    def list(self) -> list[dict[str, Any]]:
+        try:
+            names = sorted(self.fs.ls(self._p("manifests"), detail=False))
+        except FileNotFoundError:
+            return []
+        out = []
+        for name in names:
+            base = posixpath.basename(name)
+            if base.endswith(".json") and _valid_id(base[:-5]):
+                m = self.get(base[:-5], check=False)
+                out.append(
+                    {
+                        "id": m["id"],
+                        "name": m.get("name"),
+                        "created_at": m.get("created_at"),
+                        "documents": m.get("totals", {}).get("kept"),
+                        "shards": len(m.get("shards", [])),
+                    }
+                )
+        return sorted(out, key=lambda r: (r["created_at"] or "", r["id"]))
+
+    def publish(self, run_dir: Path, manifest: dict[str, Any]) -> None:
+        """Copy a finished run's files into the catalog; the manifest goes last."""
+        mid = manifest["id"]
+        if self.has(mid):
+            return
+        rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
+        for rel in rels:
+            src = run_dir / safe_relpath(rel)
+            dst = self.data_path(mid, rel)
+            self._put(src, dst)
+        tmp = self.manifest_path(mid) + ".tmp"
+        self.fs.makedirs(self._p("manifests"), exist_ok=True)
+        with self.fs.open(tmp, "wb") as f:
+            f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        self.fs.mv(tmp, self.manifest_path(mid))
+
+    def _put(self, src: Path, dst: str) -> None:
+        self.fs.makedirs(posixpath.dirname(dst), exist_ok=True)
+        if self.local:
+            tmp = f"{dst}.tmp-{os.getpid()}"
+            try:
+                os.link(src, tmp)  # same filesystem: no copy needed, files are immutable
+            except OSError:
+                self.fs.put_file(str(src), tmp)
+            os.replace(tmp, dst)
+        else:
+            self.fs.put_file(str(src), dst)
+
+    def sha256(self, mid: str, rel: str) -> str:
+        h = hashlib.sha256()
+        with self.fs.open(self.data_path(mid, rel), "rb") as f:
+            while data := f.read(1 << 20):
+                h.update(data)
+        return h.hexdigest()
+
+    def verify(self, mid: str) -> list[str]:
+        """Every problem with a manifest and its files (empty list = verified)."""
+        manifest = self.get(mid)
+        problems = []
+        for entry in [*manifest["shards"], manifest["ledger"]]:
+            rel = entry["path"]
+            try:
+                got = self.sha256(mid, rel)
+            except FileNotFoundError:
+                problems.append(f"{rel}: missing from the catalog")
+                continue
+            if got != entry["sha256"]:
+                problems.append(f"{rel}: sha256 {got} does not match the manifest's {entry['sha256']}")
+        return problems
+
+
+def _valid_id(mid: str) -> bool:
+    return len(mid) == 19 and mid.startswith("cm-") and all(c in "0123456789abcdef" for c in mid[3:])

@@ -1,0 +1,99 @@
+"""The provenance manifest: plain data, content-addressed.
+
+The manifest ID is ``cm-`` + the first 16 hex digits of the sha256 of the canonical JSON of the
+manifest's *content*: everything except the fields that legitimately differ between identical
+runs (``id``, ``created_at`` and the ``run`` block with engine, workers and timings). The same
+inputs and config therefore always give the same ID, on any engine.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections import defaultdict
+from typing import Any
+
+import pyarrow as pa
+
+VOLATILE_FIELDS = ("id", "content_digest", "created_at", "run")
+SCHEMA_VERSION = "1.0"
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def content_of(manifest: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in manifest.items() if k not in VOLATILE_FIELDS}
+
+
+def content_digest(manifest: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(content_of(manifest)).encode("utf-8")).hexdigest()
+
+
+def manifest_id(manifest: dict[str, Any]) -> str:
+    return "cm-" + content_digest(manifest)[:16]
+
+
+def seal(manifest: dict[str, Any]) -> dict[str, Any]:
+    """Set ``id`` and ``content_digest`` from the content (returns a new dict, id first)."""
+    digest = content_digest(manifest)
+    out = {"id": "cm-" + digest[:16], "content_digest": "sha256:" + digest}
+    out.update({k: v for k, v in manifest.items() if k not in ("id", "content_digest")})
+    return out
+
+
+def check_id(manifest: dict[str, Any]) -> None:
+    """Raise ValueError when the manifest's id does not match its content."""
+    expected = manifest_id(manifest)
+    if manifest.get("id") != expected:
+        raise ValueError(f"manifest id {manifest.get('id')!r} does not match its content (expected {expected})")
+
+
+def counts_from_ledger(ledger: pa.Table) -> dict[str, dict[str, Any]]:
+    """Per-source counts, derived only from the ledger (so they reconcile by construction)."""
+    per: dict[str, dict[str, Any]] = defaultdict(
+        lambda: {"records_in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "dropped_by": {}, "quarantined_by": {}}
+    )
+    if ledger.num_rows == 0:
+        return {}
+    grouped = ledger.group_by(["source_id", "outcome", "stage", "reason"], use_threads=False).aggregate(
+        [("id", "count")]
+    )
+    for row in sorted(grouped.to_pylist(), key=lambda r: tuple(str(r[k]) for k in ("source_id", "outcome", "stage", "reason"))):
+        c = per[row["source_id"]]
+        n = row["id_count"]
+        c["records_in"] += n
+        c[row["outcome"]] += n
+        if row["outcome"] == "dropped":
+            c["dropped_by"].setdefault(row["stage"], {})[row["reason"]] = n
+        elif row["outcome"] == "quarantined":
+            c["quarantined_by"][row["reason"] or "unreadable_record"] = c["quarantined_by"].get(row["reason"] or "unreadable_record", 0) + n
+    for c in per.values():
+        assert c["records_in"] == c["kept"] + c["dropped"] + c["quarantined"]
+    return dict(per)
+
+
+def stage_stats(stage_keys: list[str], ledger: pa.Table) -> list[dict[str, Any]]:
+    """Documents in / dropped by reason / out for each stage, in pipeline order (from the ledger)."""
+    dropped: dict[str, dict[str, int]] = defaultdict(dict)
+    quarantined = 0
+    total = ledger.num_rows
+    if total:
+        g = ledger.group_by(["outcome", "stage", "reason"], use_threads=False).aggregate([("id", "count")])
+        for r in g.to_pylist():
+            if r["outcome"] == "dropped":
+                dropped[r["stage"]][r["reason"]] = dropped[r["stage"]].get(r["reason"], 0) + r["id_count"]
+            elif r["outcome"] == "quarantined":
+                quarantined += r["id_count"]
+    out = []
+    remaining = total - quarantined
+    for key in ["ingest@1", *stage_keys]:
+        d = dict(sorted(dropped.get(key, {}).items()))
+        n_in = remaining
+        remaining -= sum(d.values())
+        entry = {"stage": key, "input": n_in, "dropped": d, "output": remaining}
+        if key == "ingest@1":
+            entry = {"stage": key, "input": total, "quarantined": quarantined, "dropped": d, "output": remaining}
+        out.append(entry)
+    return out

@@ -1,0 +1,236 @@
+"""Typed, validated pipeline configuration (YAML → pydantic).
+
+Unknown keys and bad values are errors that name the file, the key and what was expected;
+they are raised before anything is read.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipelines.errors import ConfigError
+
+Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
+Acquisition = Literal["owned", "purchased", "licensed", "public-domain", "open-licence"]
+Format = Literal["jsonl", "json", "csv", "tsv", "txt", "parquet", "pubtator", "html"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Provenance(_Strict):
+    owner: str = Field(description="owner or licensor")
+    acquisition: Acquisition
+    licence: str | None = Field(
+        default=None, description="SPDX identifier (or LicenseRef-…); null or 'unknown' when none is stated"
+    )
+    licence_url: str | None = None
+    contract: str | None = Field(default=None, description="contract or order reference")
+    permitted_uses: list[Use] | None = Field(
+        default=None, description="uses the contract/licence grants; defaults to what the licence implies"
+    )
+    expires: dt.date | None = None
+    attribution: str | None = None
+    notes: str | None = None
+
+
+class Source(_Strict):
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
+    format: Format
+    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    encoding: str = "auto"
+    text_field: str | list[str] = "text"
+    id_field: str | None = None
+    # json: where the records are, e.g. "data[].paragraphs[]" (a trailing ".field" selects the text)
+    record_path: str | None = None
+    # csv/tsv
+    delimiter: str | None = None
+    header: bool = True
+    columns: list[str] | None = None
+    # txt
+    split: Literal["file", "line", "blank_line", "heading"] = "file"
+    heading_pattern: str | None = None
+    # html
+    html_field: str | None = None
+    lang: str | None = None
+    expected_langs: list[str] | None = None
+    domain: str | None = None
+    priority: int | None = Field(default=None, description="keep-rule priority for duplicates; lower wins")
+    provenance: Provenance
+
+    @field_validator("paths")
+    @classmethod
+    def _non_empty(cls, v: list[str]) -> list[str]:
+        if any(not p.strip() for p in v):
+            raise ValueError("paths must not contain empty strings")
+        return v
+
+    @model_validator(mode="after")
+    def _format_options(self) -> Source:
+        if self.split == "heading" and not self.heading_pattern:
+            raise ValueError("split: heading needs heading_pattern (a regex matching a document's first line)")
+        if self.format == "txt" and isinstance(self.text_field, list):
+            raise ValueError("text_field lists are for csv/tsv/jsonl/parquet, not txt")
+        if self.format in ("csv", "tsv") and not self.header and not self.columns:
+            raise ValueError("csv/tsv with header: false needs columns: [names]")
+        return self
+
+    @property
+    def text_fields(self) -> list[str]:
+        return [self.text_field] if isinstance(self.text_field, str) else list(self.text_field)
+
+
+class Purpose(_Strict):
+    description: str
+    uses: list[Use] = Field(min_length=1, description="uses the output must be licensed for")
+
+
+class Output(_Strict):
+    dir: str = "runs/output"
+    shard_target_mb: float = Field(default=128, gt=0)
+    overwrite: bool = False
+
+
+class Limits(_Strict):
+    max_record_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    batch_size: int = Field(default=2048, gt=0)
+
+
+class StageSpec(_Strict):
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+DEFAULT_STAGES = ["normalize", "length", "exact_dedup"]
+
+
+class PipelineConfig(_Strict):
+    name: str
+    purpose: Purpose
+    sources: list[Source] = Field(min_length=1)
+    exclude: dict[str, str] = Field(default_factory=dict, description="source id → why it is not read")
+    accept_unknown_licence: dict[str, str] = Field(
+        default_factory=dict, description="source id → why its unknown licence is accepted"
+    )
+    stages: list[StageSpec] = Field(default_factory=lambda: [StageSpec(name=n) for n in DEFAULT_STAGES])
+    output: Output = Output()
+    catalog: str | None = None
+    engine: Literal["local", "ray", "beam"] = "local"
+    limits: Limits = Limits()
+
+    @field_validator("stages", mode="before")
+    @classmethod
+    def _stage_shorthand(cls, v: Any) -> Any:
+        # `- normalize` or `- {name: length, min_chars: 5}` are both accepted.
+        if not isinstance(v, list):
+            return v
+        out = []
+        for item in v:
+            if isinstance(item, str):
+                out.append({"name": item})
+            elif isinstance(item, dict) and "options" not in item:
+                item = dict(item)
+                name = item.pop("name", None)
+                out.append({"name": name, "options": item})
+            else:
+                out.append(item)
+        return out
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> PipelineConfig:
+        ids = [s.id for s in self.sources]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"source ids must be unique; repeated: {', '.join(dupes)}")
+        for key, mapping in (("exclude", self.exclude), ("accept_unknown_licence", self.accept_unknown_licence)):
+            unknown = sorted(set(mapping) - set(ids))
+            if unknown:
+                raise ValueError(f"{key} names sources that are not declared: {', '.join(unknown)}")
+        from filters.registry import STAGES
+
+        for spec in self.stages:
+            if spec.name not in STAGES:
+                raise ValueError(f"unknown stage {spec.name!r}; expected one of: {', '.join(sorted(STAGES))}")
+        return self
+
+    def source(self, source_id: str) -> Source:
+        for s in self.sources:
+            if s.id == source_id:
+                return s
+        raise KeyError(source_id)
+
+    def digest_view(self) -> dict[str, Any]:
+        """The config as it determines the output: output location and catalog left out."""
+        data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True})
+        return data
+
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(canonical_json(self.digest_view()).encode()).hexdigest()
+
+
+def canonical_json(data: Any) -> str:
+    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:
+    parts: list[str] = []
+    node = raw
+    for item in loc:
+        if isinstance(item, int):
+            label = ""
+            if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
+                label = f"(id={node[item]['id']})"
+            parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]{label}"]
+            node = node[item] if isinstance(node, list) and item < len(node) else None
+        else:
+            parts.append(str(item))
+            node = node.get(item) if isinstance(node, dict) else None
+    return ".".join(parts) or "(top level)"
+
+
+def _explain(err: dict[str, Any]) -> str:
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        return "unknown key"
+    if kind == "missing":
+        return "required key is missing"
+    msg = err["msg"]
+    if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], (dict, list)):
+        msg += f" (got {err['input']!r})"
+    return msg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
+    """Load and validate a pipeline config; returns the config and its directory (paths are relative to it)."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: config is not UTF-8 ({e})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    for key, value in (overrides or {}).items():
+        raw[key] = value
+    try:
+        cfg = PipelineConfig.model_validate(raw)
+    except ValidationError as e:
+        lines = [f"{path}: {_format_loc(err['loc'], raw)}: {_explain(err)}" for err in e.errors()]
+        raise ConfigError("invalid config\n  " + "\n  ".join(lines)) from None
+    return cfg, path.resolve().parent

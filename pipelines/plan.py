@@ -1,0 +1,127 @@
+"""Resolve a config into a plan: admitted sources, their files, the stages — before reading."""
+
+from __future__ import annotations
+
+import glob as _glob
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fsspec
+
+from filters.readers import ReadOptions, preflight_columns
+from pipelines.config import PipelineConfig, Source
+from pipelines.errors import InputError
+from pipelines.policy import Decision, enforce
+
+
+@dataclass(frozen=True)
+class InputFile:
+    url: str  # what fsspec opens
+    rel: str  # path relative to the source root (recorded as source_file)
+    size: int
+
+
+@dataclass
+class SourcePlan:
+    index: int
+    source: Source
+    files: list[InputFile]
+    options: ReadOptions
+
+
+@dataclass
+class Plan:
+    config: PipelineConfig
+    base_dir: Path
+    decisions: list[Decision]
+    sources: list[SourcePlan] = field(default_factory=list)
+
+    @property
+    def total_bytes(self) -> int:
+        return sum(f.size for s in self.sources for f in s.files)
+
+
+def _is_url(p: str) -> bool:
+    return "://" in p
+
+
+def _glob_root(pattern: str) -> str:
+    parts = pattern.split("/")
+    fixed: list[str] = []
+    for part in parts:
+        if _glob.has_magic(part):
+            break
+        fixed.append(part)
+    else:
+        fixed = fixed[:-1]  # a plain file: its directory is the root
+    return "/".join(fixed) or "."
+
+
+def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
+    found: dict[str, InputFile] = {}
+    for pattern in source.paths:
+        if not _is_url(pattern) and not os.path.isabs(pattern):
+            pattern = str(base_dir / pattern)
+        fs, path = fsspec.core.url_to_fs(pattern)
+        protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+        if _glob.has_magic(path):
+            matches = fs.glob(path)
+            root = _glob_root(path)
+        elif fs.isdir(path):
+            matches = fs.find(path)
+            root = path
+        else:
+            matches = [path] if fs.exists(path) else []
+            root = _glob_root(path)
+        matches = [m for m in matches if fs.isfile(m)]
+        if not matches:
+            raise InputError(f"source {source.id!r}: {pattern!r} matches no files")
+        for m in sorted(matches):
+            url = m if protocol in ("file", "local") else f"{protocol}://{m}"
+            rel = os.path.relpath(m, root) if protocol in ("file", "local") else m[len(root):].lstrip("/")
+            if url not in found:
+                found[url] = InputFile(url=url, rel=rel, size=int(fs.size(m) or 0))
+    return sorted(found.values(), key=lambda f: (f.rel, f.url))
+
+
+def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
+    decisions = enforce(cfg)
+    plan = Plan(config=cfg, base_dir=base_dir, decisions=decisions)
+    admitted = {d.source_id for d in decisions if d.admitted}
+    problems: list[str] = []
+    for index, src in enumerate(cfg.sources):
+        if src.id not in admitted:
+            continue
+        try:
+            files = resolve_files(src, base_dir)
+        except InputError as e:
+            problems.append(str(e))
+            continue
+        opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes)
+        problems += _check_columns(src, files, opts)
+        plan.sources.append(SourcePlan(index=index, source=src, files=files, options=opts))
+    if problems:
+        raise InputError("the config cannot be processed:\n  " + "\n  ".join(problems))
+    return plan
+
+
+def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> list[str]:
+    if src.format not in ("csv", "tsv"):
+        return []
+    needed = list(src.text_fields) + ([src.id_field] if src.id_field else [])
+    out = []
+    for f in files:
+        with fsspec.open(f.url, "rb") as fh:
+            try:
+                cols = preflight_columns(fh, opts) or []
+            except Exception as e:  # noqa: BLE001 — reported as a clear error below
+                out.append(f"source {src.id!r}: {f.rel}: cannot read the header: {e}")
+                continue
+        missing = [c for c in needed if c not in cols]
+        if missing:
+            out.append(
+                f"source {src.id!r}: {f.rel}: missing column(s) {', '.join(missing)}; "
+                f"the header has: {', '.join(cols[:20])}"
+            )
+    return out

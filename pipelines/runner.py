@@ -1,0 +1,211 @@
+"""Orchestration shared by every engine: plan, execute, ledger, manifest, publish.
+
+Output directory layout (the same in the catalog under ``data/<ID>/``)::
+
+    manifest.json
+    ledger.parquet
+    shards/part-00000.parquet …
+
+A run is staged in a sibling directory and moved into place only when complete; an existing
+output is never overwritten unless asked (``--overwrite``), and re-running an identical run is
+not an error (same manifest ID → nothing to do).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+
+from filters.base import Stage, StageContext
+from filters.registry import stage_class
+from manifests.catalog import Catalog, resolve_catalog_url
+from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
+from pipelines import __version__
+from pipelines.config import PipelineConfig, load_config
+from pipelines.engine_local import output_schema
+from pipelines.errors import ConfigError, OutputError
+from pipelines.models import model_dir
+from pipelines.plan import Plan, make_plan
+from pipelines.progress import Progress
+from pipelines.shards import sha256_file, write_table_atomic
+
+LEDGER_NAME = "ledger.parquet"
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass
+class RunOutcome:
+    manifest: dict[str, Any]
+    out_dir: Path
+    catalog: Catalog
+    reused: bool
+
+    @property
+    def id(self) -> str:
+        return self.manifest["id"]
+
+
+def build_stages(cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None) -> list[Stage]:
+    context = StageContext(
+        source_priority={s.id: (s.priority if s.priority is not None else 0) for s in cfg.sources},
+        source_langs={s.id: (s.expected_langs or ([s.lang] if s.lang else [])) for s in cfg.sources},
+        model_dir=str(model_dir(model_directory)),
+        workdir=workdir,
+    )
+    return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
+
+
+def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
+    cfg, base = load_config(config_path)
+    if engine:
+        cfg = cfg.model_copy(update={"engine": engine})
+    return make_plan(cfg, base)
+
+
+def run(
+    config_path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    catalog: str | None = None,
+    engine: str | None = None,
+    overwrite: bool | None = None,
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+) -> RunOutcome:
+    plan = plan or prepare(config_path, engine)
+    cfg = plan.config
+    progress = progress or Progress()
+    out_dir = Path(out or cfg.output.dir).resolve()
+    overwrite = cfg.output.overwrite if overwrite is None else overwrite
+    _check_output_dir(out_dir)
+    cat = Catalog(resolve_catalog_url(catalog, cfg.catalog))
+
+    staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    started = dt.datetime.now(dt.UTC)
+    t0 = time.perf_counter()
+    try:
+        stages = build_stages(cfg, workdir=str(staging / ".work"))
+        execution = _engine(cfg.engine).execute(plan, stages, staging, progress)
+        write_table_atomic(execution.ledger, staging / LEDGER_NAME)
+        manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
+        (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        reused = _install(staging, out_dir, manifest["id"], overwrite)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if reused:
+        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    cat.publish(out_dir, manifest)
+    return RunOutcome(manifest=manifest, out_dir=out_dir, catalog=cat, reused=reused)
+
+
+def _engine(name: str):
+    if name == "local":
+        from pipelines import engine_local
+
+        return engine_local
+    raise ConfigError(f"engine {name!r} is not available in this version; use engine: local")
+
+
+def _check_output_dir(out_dir: Path) -> None:
+    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).exists():
+        raise OutputError(f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out")
+
+
+def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool:
+    """Move a finished staging directory into place. Returns True when an identical run was already there."""
+    existing = out_dir / MANIFEST_NAME
+    if existing.exists():
+        old_id = json.loads(existing.read_text(encoding="utf-8")).get("id")
+        if old_id == new_id:
+            return True
+        if not overwrite:
+            raise OutputError(
+                f"output directory {out_dir} holds another run ({old_id}; this run is {new_id}); "
+                "use --overwrite to replace it or choose another --out"
+            )
+        existing.unlink()  # first: a directory without manifest is visibly incomplete
+        shutil.rmtree(out_dir / "shards", ignore_errors=True)
+        (out_dir / LEDGER_NAME).unlink(missing_ok=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if (staging / "shards").exists():
+        os.replace(staging / "shards", out_dir / "shards")
+    os.replace(staging / LEDGER_NAME, out_dir / LEDGER_NAME)
+    os.replace(staging / MANIFEST_NAME, out_dir / MANIFEST_NAME)  # last: its presence means complete
+    return False
+
+
+def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
+    cfg = plan.config
+    ledger: pa.Table = execution.ledger
+    counts = counts_from_ledger(ledger)
+    decisions = {d.source_id: d for d in plan.decisions}
+    sources = []
+    for src in cfg.sources:
+        d = decisions[src.id]
+        files = [
+            {"path": f.path, "sha256": f.sha256, "bytes": f.bytes, "compression": f.compression, "encoding": f.encoding}
+            for f in execution.files.get(src.id, [])
+        ]
+        empty = {"records_in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "dropped_by": {}, "quarantined_by": {}}
+        sources.append(
+            {
+                "id": src.id,
+                "status": d.status,
+                "policy_reason": d.reason,
+                "provenance": src.provenance.model_dump(mode="json"),
+                "format": src.format,
+                "lang": src.lang,
+                "domain": src.domain,
+                "encodings": sorted({f["encoding"] for f in files if f["encoding"]}),
+                "files": files,
+                "counts": counts.get(src.id, empty),
+                "stage_counters": {
+                    stage: dict(sorted(per_source[src.id].items()))
+                    for stage, per_source in sorted(execution.counters.items())
+                    if src.id in per_source
+                },
+            }
+        )
+    models = {}
+    for st in stages:
+        for art in st.artifacts():
+            models[art["name"]] = art
+    totals = {k: sum(s["counts"][k] for s in sources) for k in ("records_in", "kept", "dropped", "quarantined")}
+    manifest = {
+        "schema_version": SCHEMA_VERSION,
+        "name": cfg.name,
+        "created_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "run": {
+            "engine": cfg.engine,
+            "seconds_total": round(seconds, 3),
+            "seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.seconds.items())},
+        },
+        "code_version": f"corpusmill {__version__}",
+        "purpose": cfg.purpose.model_dump(mode="json"),
+        "config": cfg.digest_view(),
+        "config_digest": cfg.digest(),
+        "policy": [d.to_json() for d in plan.decisions],
+        "models": [models[k] for k in sorted(models)],
+        "stages": [st.describe() | {"key": st.key} for st in stages],
+        "stage_stats": stage_stats([st.key for st in stages], ledger),
+        "sources": sources,
+        "totals": totals,
+        "document_schema": [{"name": f.name, "type": str(f.type)} for f in output_schema(stages)],
+        "shards": [s.to_json() for s in execution.shards],
+        "ledger": {
+            "path": LEDGER_NAME,
+            "sha256": sha256_file(staging / LEDGER_NAME),
+            "bytes": (staging / LEDGER_NAME).stat().st_size,
+            "rows": ledger.num_rows,
+        },
+    }
+    return seal(manifest)

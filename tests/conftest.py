@@ -1,0 +1,49 @@
+"""Shared test fixtures.
+
+Tests that need ``../shared/data`` use the ``shared_data`` fixture: it skips with a clear
+message where the folder is absent, and fails under ``CI=true`` (CI always has it).
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("CORPUSMILL_SHARED", ROOT.parent / "shared")) / "data"
+EXAMPLES = ROOT / "examples"
+TEST_DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED.is_dir():
+        msg = f"../shared/data not found at {SHARED}: tests on the real deliveries need it"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true: CI always has ../shared, so this is an error)")
+        pytest.skip(msg)
+    return SHARED
+
+
+@pytest.fixture()
+def catalog_env(tmp_path, monkeypatch) -> Path:
+    """An isolated catalog and working directory for a test."""
+    cat = tmp_path / "catalog"
+    monkeypatch.setenv("CORPUSMILL_CATALOG", str(cat))
+    monkeypatch.chdir(tmp_path)
+    return cat
+
+
+def cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    """Run the real ``corpusmill`` CLI in a subprocess."""
+    full_env = {**os.environ, **(env or {})}
+    res = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True
+    )
+    if check and res.returncode != 0:
+        raise AssertionError(f"corpusmill {' '.join(args)} exited {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}")
+    return res
