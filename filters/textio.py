@@ -44,7 +44,7 @@ class HashingReader(io.RawIOBase):
 
     def drain(self) -> None:
         """Read the rest so the digest covers the whole file even if parsing stopped early."""
-        while True:
+        while not getattr(self._raw, "closed", False):
             data = self._raw.read(1 << 20)
             if not data:
                 return
@@ -55,10 +55,9 @@ class HashingReader(io.RawIOBase):
         return self._sha.hexdigest()
 
     def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
+        # The caller owns the underlying file; wrappers closing this reader must not close it
+        # before drain() has hashed the rest.
+        super().close()
 
 
 class _Prefixed(io.RawIOBase):
@@ -77,7 +76,10 @@ class _Prefixed(io.RawIOBase):
             b[:n] = self._prefix[:n]
             self._prefix = self._prefix[n:]
             return n
-        data = self._rest.read(len(b))
+        # read1: take what the source has decoded so far, so a stream that fails later
+        # (truncated archive) still delivers every byte before the damage.
+        reader = getattr(self._rest, "read1", self._rest.read)
+        data = reader(len(b))
         b[: len(data)] = data
         return len(data)
 
@@ -96,12 +98,13 @@ def open_decompressed(hashing: HashingReader, path: str, declared: str) -> tuple
     compression = detect_compression(head, path) if declared == "auto" else declared
     base = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
     if compression == "gzip":
-        stream = gzip.GzipFile(fileobj=base, mode="rb")
-    elif compression == "zstd":
+        # GzipFile buffers internally in small chunks, so a truncated archive fails only when
+        # reading reaches the damage; an extra large buffer would lose the lines before it.
+        return gzip.GzipFile(fileobj=base, mode="rb"), "gzip"
+    if compression == "zstd":
         stream = zstandard.ZstdDecompressor().stream_reader(base, read_across_frames=True)
-    else:
-        return base, "none"
-    return io.BufferedReader(stream, buffer_size=1 << 20), compression
+        return io.BufferedReader(stream, buffer_size=1 << 16), "zstd"
+    return base, "none"
 
 
 @dataclass
@@ -111,14 +114,40 @@ class Sniffed:
     binary_reason: str | None
 
 
+class _Failing(io.RawIOBase):
+    """Raises, on the first read, the error met while sniffing (so it surfaces at the right line)."""
+
+    def __init__(self, error: Exception):
+        self._error = error
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        raise self._error
+
+
 def sniff(stream: io.BufferedReader) -> Sniffed:
-    """Read a sample of the decompressed content (served again afterwards) and judge if it is binary."""
-    try:
-        sample = stream.read(SAMPLE_BYTES)
-    except STREAM_ERRORS:
-        sample = b""
-        raise
-    rewound = io.BufferedReader(_Prefixed(sample, stream), buffer_size=1 << 20)
+    """Read a sample of the decompressed content (served again afterwards) and judge if it is binary.
+
+    A stream that fails inside the sample (a short truncated archive) still yields the bytes read
+    before the failure; the error is raised again when reading reaches that point.
+    """
+    parts: list[bytes] = []
+    size = 0
+    rest = stream
+    while size < SAMPLE_BYTES:
+        try:
+            chunk = stream.read1(min(8192, SAMPLE_BYTES - size))
+        except STREAM_ERRORS as e:
+            rest = _Failing(e)
+            break
+        if not chunk:
+            break
+        parts.append(chunk)
+        size += len(chunk)
+    sample = b"".join(parts)
+    rewound = io.BufferedReader(_Prefixed(sample, rest), buffer_size=1 << 20)
     return Sniffed(rewound, sample, binary_reason(sample))
 
 

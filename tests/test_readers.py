@@ -1,0 +1,208 @@
+"""Every delivery format, and every kind of bad input the foundation promises to quarantine."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+
+import pytest
+import zstandard
+
+from filters.readers import Dropped, FileInfo, Quarantined, ReadOptions, Record, read_file
+
+
+def read(data: bytes, **opts) -> tuple[list, FileInfo]:
+    info = FileInfo(path="f")
+    options = ReadOptions(**{"format": "jsonl", **opts})
+    events = list(read_file(io.BytesIO(data), options, info))
+    return events, info
+
+
+def records(events):
+    return [e for e in events if isinstance(e, Record)]
+
+
+def quarantined(events):
+    return [e for e in events if isinstance(e, Quarantined)]
+
+
+def test_jsonl_records_keep_their_line_and_vendor_id():
+    events, info = read(b'{"id": "a", "text": "one"}\n\n{"id": "b", "text": "two"}\n', id_field="id")
+    assert [(r.locator, r.text, r.record_id) for r in events] == [("line 1", "one", "a"), ("line 3", "two", "b")]
+    assert info.encoding == "utf-8" and info.compression == "none" and info.bytes == 55
+
+
+def test_malformed_json_line_is_quarantined_and_the_rest_goes_on():
+    events, _ = read(b'{"text": "ok"}\n{"text": "broken\n{"text": "after"}\n')
+    assert [r.text for r in records(events)] == ["ok", "after"]
+    (q,) = quarantined(events)
+    assert q.locator == "line 2" and "malformed JSON" in q.error
+
+
+def test_missing_text_field_and_wrong_types_are_quarantined():
+    events, _ = read(b'{"body": "x"}\n{"text": 5}\n[1, 2]\n')
+    errors = [q.error for q in quarantined(events)]
+    assert "missing field 'text'" in errors[0]
+    assert "expected a string" in errors[1]
+    assert "expected a JSON object" in errors[2]
+
+
+def test_empty_document_is_quarantined():
+    events, _ = read(b'{"text": "   "}\n')
+    assert quarantined(events)[0].error == "empty document"
+
+
+def test_invalid_utf8_line_is_quarantined_with_its_byte_offset():
+    events, _ = read(b'{"text": "ok"}\n{"text": "\xff\xfe"}\n', encoding="utf-8")
+    (q,) = quarantined(events)
+    assert q.locator == "line 2" and "undecodable bytes for utf-8 at byte 25" in q.error
+
+
+def test_undecodable_bytes_in_declared_cp949():
+    good = "가나다\n".encode("cp949")
+    events, info = read(good + b"\x80\x80\x80\n", format="txt", split="line", encoding="cp949")
+    assert [r.text for r in records(events)] == ["가나다"]
+    assert "undecodable bytes for cp949" in quarantined(events)[0].error
+    assert info.encoding == "cp949"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("법률 제1조 목적\n", "euc-kr"), ("똠방각하 햏\n", "cp949"), ("plain ascii\n", "utf-8"), ("한국어\n", "utf-8")],
+)
+def test_auto_encoding_detection(text, expected):
+    codec = "utf-8" if expected == "utf-8" else "cp949"
+    events, info = read(text.encode(codec), format="txt", split="file")
+    assert records(events)[0].text == text and info.encoding == expected
+
+
+def test_truncated_gzip_keeps_what_was_readable_and_quarantines_the_tail():
+    lines = b"".join(json.dumps({"text": f"doc {i} " + "x" * 200}).encode() + b"\n" for i in range(400))
+    blob = gzip.compress(lines, mtime=0)
+    events, info = read(blob[: len(blob) // 2])
+    assert info.compression == "gzip"
+    good = records(events)
+    assert 0 < len(good) < 400
+    (q,) = quarantined(events)
+    assert "truncated or corrupt compressed data" in q.error
+    assert q.locator == f"line {len(good) + 1}" or q.locator == f"line {len(good)}"
+
+
+def test_truncated_large_gzip_loses_nothing_before_the_damage():
+    import random
+
+    rnd = random.Random(7)
+    lines = [json.dumps({"text": "".join(rnd.choice("abcdefgh ") for _ in range(300))}) for _ in range(6000)]
+    blob = gzip.compress(("\n".join(lines) + "\n").encode(), mtime=0)
+    cut = blob[: int(len(blob) * 0.8)]
+    events, _ = read(cut)
+    good = records(events)
+    # Everything gzip can still decode before the cut is delivered.
+    readable = gzip.GzipFile(fileobj=io.BytesIO(cut))
+    complete_lines = 0
+    try:
+        while readable.readline().endswith(b"\n"):
+            complete_lines += 1
+    except EOFError:
+        pass
+    assert len(good) >= complete_lines - 1 and len(good) > 4000
+    assert "truncated" in quarantined(events)[0].error
+
+
+def test_zstd_is_detected():
+    events, info = read(zstandard.ZstdCompressor().compress(b'{"text": "z"}\n'))
+    assert info.compression == "zstd" and records(events)[0].text == "z"
+
+
+def test_binary_file_is_quarantined_as_a_whole():
+    events, _ = read(bytes(range(256)) * 64, format="txt", split="line")
+    (q,) = events
+    assert isinstance(q, Quarantined) and q.locator == "file" and "binary content" in q.error
+
+
+def test_nul_byte_in_a_record_quarantines_that_record_only():
+    events, _ = read(b"good line\nbad\x00line\nlast\n", format="txt", split="line")
+    assert [r.text for r in records(events)] == ["good line", "last"]
+    assert "NUL byte" in quarantined(events)[0].error
+
+
+def test_record_over_the_size_limit_is_skipped_without_loading_it():
+    data = b'{"text": "a"}\n{"text": "' + b"y" * 5000 + b'"}\n{"text": "b"}\n'
+    events, _ = read(data, max_record_bytes=1000)
+    assert [r.text for r in records(events)] == ["a", "b"]
+    (q,) = quarantined(events)
+    assert q.locator == "line 2" and "exceeds max_record_bytes" in q.error
+
+
+def test_csv_wrong_column_count_and_multicolumn_text():
+    data = 'Q,A,label\n"q1","a1",0\n"q2","a2",1,extra\n"q3","a3\nsecond line",0\n'.encode()
+    events, _ = read(data, format="csv", text_fields=("Q", "A"))
+    texts = [r.text for r in records(events)]
+    assert texts == ["q1\n\na1", "q3\n\na3\nsecond line"]
+    (q,) = quarantined(events)
+    assert q.locator.startswith("row 2") and q.error == "row has 4 columns, expected 3"
+
+
+def test_tsv_without_header_and_with_quotes_in_text():
+    data = 'ham\tOk "lar"... Joking\nspam\tFree entry\n'.encode()
+    events, _ = read(data, format="tsv", header=False, columns=("label", "text"), text_fields=("text",))
+    assert [r.text for r in records(events)] == ['Ok "lar"... Joking', "Free entry"]
+
+
+def test_json_record_path_with_field_and_locators():
+    doc = {"data": [{"paragraphs": [{"context": "p0"}, {"context": "p1"}]}, {"paragraphs": [{"context": ""}]}]}
+    events, _ = read(json.dumps(doc).encode(), format="json", record_path="data[].paragraphs[]", text_fields=("context",))
+    assert [(r.locator, r.text) for r in records(events)] == [
+        ("data[0].paragraphs[0]", "p0"),
+        ("data[0].paragraphs[1]", "p1"),
+    ]
+    assert quarantined(events)[0].locator == "data[1].paragraphs[0]"
+
+
+def test_json_top_level_array_and_broken_json():
+    events, _ = read(b'[{"s": "a", "k": 1}, {"s": "b", "k": 2}]', format="json", text_fields=("s",), id_field="k")
+    assert [(r.locator, r.record_id) for r in records(events)] == [("[0]", "1"), ("[1]", "2")]
+    events, _ = read(b'[{"s": "a"},\n {"s": ', format="json", text_fields=("s",))
+    (q,) = events
+    assert q.locator == "line 2" and "malformed JSON" in q.error
+
+
+def test_deeply_nested_json_is_quarantined():
+    events, _ = read(b"[" * 100000 + b"]" * 100000, format="json")
+    assert isinstance(events[0], Quarantined) and "nested too deeply" in events[0].error
+
+
+def test_txt_split_modes():
+    data = b"\xef\xbb\xbf \n = One = \n body 1\n\n = Two = \n body 2\n"
+    events, _ = read(data, format="txt", split="heading", heading_pattern=r"^ = [^=].* = $")
+    assert [(r.locator, r.text.split("\n")[0]) for r in records(events)] == [("lines 2-4", " = One = "), ("lines 5-6", " = Two = ")]
+    events, _ = read(b"a\nb\n\n\nc\n", format="txt", split="blank_line")
+    assert [(r.locator, r.text) for r in records(events)] == [("lines 1-2", "a\nb"), ("line 5", "c")]
+
+
+def test_pubtator_joins_title_and_abstract():
+    data = b"1|t|Title one.\n1|a|Abstract one.\n1\t0\t5\tTitle\tDisease\tD1\n\n2|t|Title two.\n\n"
+    events, _ = read(data, format="pubtator")
+    assert [(r.locator, r.record_id, r.text) for r in records(events)] == [("line 1", "1", "Title one.\n\nAbstract one.")]
+    assert "lacks its abstract" in quarantined(events)[0].error
+
+
+def test_html_extraction_and_pages_without_main_text():
+    page = "<html><body><nav>Home | About</nav><article><p>" + "The court held that the statute applies. " * 20 + "</p></article></body></html>"
+    data = (json.dumps({"id": "p1", "html": page}) + "\n" + json.dumps({"id": "p2", "html": "<html><body></body></html>"}) + "\n").encode()
+    events, _ = read(data, format="html", html_field="html", id_field="id")
+    (rec,) = records(events)
+    assert "The court held" in rec.text and "Home | About" not in rec.text
+    assert any(isinstance(e, Dropped) and e.reason == "no_main_text" for e in events)
+
+
+def test_parquet_reader(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = tmp_path / "x.parquet"
+    pq.write_table(pa.table({"body": ["a", "", "c"], "k": ["1", "2", "3"]}), path)
+    events, _ = read(path.read_bytes(), format="parquet", text_fields=("body",), id_field="k")
+    assert [(r.locator, r.text, r.record_id) for r in records(events)] == [("row 1", "a", "1"), ("row 3", "c", "3")]
+    assert quarantined(events)[0].locator == "row 2"
