@@ -28,6 +28,7 @@ from filters.base import Stage, StageContext
 from filters.registry import stage_class
 from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
+from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines.config import PipelineConfig, load_config
 from pipelines.engine_local import output_schema
@@ -208,4 +209,6 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
             "rows": ledger.num_rows,
         },
     }
-    return seal(manifest)
+    sealed = seal(manifest)
+    validate_manifest(sealed)
+    return sealed

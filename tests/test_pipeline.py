@@ -262,3 +262,16 @@ def test_policy_refuses_every_offending_source_in_one_message(tmp_path):
     assert status["nc"] == ("excluded", "excluded by config: non-commercial licence")
     assert status["unknown"][0] == "admitted" and "vendor email" in status["unknown"][1]
     assert {s["id"]: s["counts"]["records_in"] for s in m["sources"]}["nc"] == 0
+
+
+def test_manifest_follows_its_json_schema(demo_run):
+    import jsonschema
+
+    from manifests.schema import validate_manifest
+
+    m = load_manifest(demo_run["out"])
+    validate_manifest(m)
+    broken = json.loads(json.dumps(m))
+    broken["sources"][0]["counts"]["kept"] = -1
+    with pytest.raises(jsonschema.ValidationError):
+        validate_manifest(broken)
