@@ -18,7 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pipelines.errors import ConfigError
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
-Acquisition = Literal["owned", "purchased", "licensed", "public-domain", "open-licence"]
+# public-download: fetched from a public place that states no licence (the policy then needs
+# accept_unknown_licence with a reason).
+Acquisition = Literal["owned", "purchased", "licensed", "public-domain", "open-licence", "public-download"]
 Format = Literal["jsonl", "json", "csv", "tsv", "txt", "parquet", "pubtator", "html"]
 
 
