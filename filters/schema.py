@@ -54,6 +54,9 @@ LEDGER_SCHEMA = pa.schema(
         # Free-form details (error message, detected language, entity counts). Never raw text.
         pa.field("detail", pa.string()),
         pa.field("shard", pa.string()),
+        # Characters of the document text when it was decided (after normalisation); null for
+        # records that never became documents. Lets reports show length before/after per stage.
+        pa.field("n_chars", pa.int64()),
     ]
 )
 

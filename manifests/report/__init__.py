@@ -1,0 +1,91 @@
+"""Run reports: what a run kept and dropped, per source and stage, as HTML + JSON.
+
+>>> from manifests.report import load_run, write_report          # doctest: +SKIP
+>>> run = load_run("cm-0123456789abcdef")                        # doctest: +SKIP
+>>> write_report(run, "reports/demo")                            # doctest: +SKIP
+
+``load_run`` reads a manifest from the catalog (or a run directory holding ``manifest.json``),
+its ledger and the shards' non-text columns; :mod:`manifests.report.figures` turns that into
+plain data; :mod:`manifests.report.charts` draws it with matplotlib; :mod:`manifests.report.html`
+puts it on one page.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pyarrow.parquet as pq
+
+from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
+from manifests.report.figures import RunData, compute
+from pipelines.errors import IntegrityError
+
+REPORT_HTML = "report.html"
+FIGURES_JSON = "figures.json"
+
+
+def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verify: bool = False) -> RunData:
+    """A run by manifest ID (from the catalog) or by run directory; reads no document text.
+
+    With ``verify`` every shard and the ledger are checked against the manifest's sha256 first.
+    """
+    path = Path(ref)
+    if (path / "manifest.json").is_file():
+        manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
+        ledger = pq.read_table(path / safe_relpath(manifest["ledger"]["path"]))
+        shard_paths = [str(path / safe_relpath(s["path"])) for s in manifest["shards"]]
+        fs = None
+        if verify:
+            from pipelines.shards import sha256_file
+
+            bad = [e["path"] for e in [*manifest["shards"], manifest["ledger"]]
+                   if sha256_file(path / safe_relpath(e["path"])) != e["sha256"]]
+            if bad:
+                raise IntegrityError(f"{path}: files do not match the manifest's sha256: {', '.join(bad)}")
+    else:
+        cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
+        mid = str(ref)
+        manifest = cat.get(mid)
+        if verify:
+            problems = cat.verify(mid)
+            if problems:
+                raise IntegrityError(f"{mid}: " + "; ".join(problems))
+        from manifests.loaders import open_ledger
+
+        ledger = open_ledger(mid, cat).to_table()
+        shard_paths = [cat.data_path(mid, s["path"]) for s in manifest["shards"]]
+        fs = cat.fs
+    return RunData(manifest=manifest, ledger=ledger, documents=_documents(shard_paths, fs))
+
+
+def _documents(paths: list[str], fs) -> pa.Table:
+    if not paths:
+        return pa.table({"id": pa.array([], pa.string()), "source_id": pa.array([], pa.string())})
+    ds = pads.dataset(paths, format="parquet", filesystem=fs)
+    return ds.to_table(columns=[n for n in ds.schema.names if n != "text"])
+
+
+def write_report(run: RunData, out_dir: str | os.PathLike) -> dict[str, Path]:
+    """Write ``report.html`` and ``figures.json`` into ``out_dir``; returns their paths."""
+    from manifests.report.html import render
+
+    figures = compute(run)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = {"html": out / REPORT_HTML, "json": out / FIGURES_JSON}
+    _write_atomic(paths["json"], json.dumps(figures, indent=1, ensure_ascii=False, sort_keys=False) + "\n")
+    _write_atomic(paths["html"], render(figures))
+    return paths
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+__all__ = ["RunData", "compute", "load_run", "write_report"]

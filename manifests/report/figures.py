@@ -1,0 +1,448 @@
+"""The figures of a run report, as plain data computed from the manifest, ledger and shards.
+
+Every figure is derived from what a run already stores, so a report never re-runs a stage:
+
+* the manifest: stage order and options (thresholds), per-source stage counters (PII counts by
+  type), seconds per stage;
+* the ledger: one row per input record with its outcome, the stage and reason that dropped it,
+  its duplicate cluster and its length in characters at decision time (``n_chars``);
+* the shards' non-text columns: language and score columns of the kept documents.
+
+A section is ``None`` when its data does not exist in this run (e.g. no score column, no
+dedup stage), and the HTML report leaves it out. Nothing here reads document text, so no figure
+can carry personal data.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+INGEST = "ingest@1"
+ALL = "(all sources)"
+
+#: Rough characters per token by language, for token estimates (BPE tokenizers of current LLMs;
+#: Hangul and CJK text packs fewer characters into a token than Latin-script text).
+CHARS_PER_TOKEN: dict[str, float] = {"ko": 1.6, "ja": 1.4, "zh": 1.3}
+DEFAULT_CHARS_PER_TOKEN = 4.0
+
+#: Log-spaced bin edges for character and token counts: 4 bins per decade from 1 to 10^8.
+LOG_EDGES: list[float] = [round(10 ** (i / 4), 6) for i in range(0, 33)]
+
+#: Option names treated as a score threshold (first match wins, in this order).
+THRESHOLD_OPTIONS = ("threshold", "min_score", "min_quality", "min_prob", "min_confidence", "max_score")
+
+#: Columns of the document schema that are never scores.
+BASE_COLUMNS = {"id", "text", "source_id", "source_file", "source_locator", "source_record_id", "lang", "domain", "order"}
+
+_NUMBER = re.compile(r"(?:score\s*[=:]?\s*)?(-?\d+\.\d+(?:e-?\d+)?|-?\d+e-?\d+)", re.IGNORECASE)
+_SCORE_AFTER_KEY = re.compile(r"score\s*[=:]?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)", re.IGNORECASE)
+_LANG_LABEL = re.compile(r"^(?:__label__)?([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b")
+
+
+@dataclass
+class RunData:
+    """What a report is computed from (text never loaded)."""
+
+    manifest: dict[str, Any]
+    ledger: pa.Table
+    documents: pa.Table  # kept documents, every shard column except ``text``
+
+
+def stage_order(manifest: dict[str, Any], ledger: pa.Table | None = None) -> list[str]:
+    keys = [INGEST, *[s["key"] for s in manifest.get("stages", [])]]
+    if ledger is not None and ledger.num_rows:
+        extra = sorted({s for s in pc.unique(ledger.column("stage")).to_pylist() if s and s not in keys})
+        keys += extra
+    return keys
+
+
+def source_ids(manifest: dict[str, Any]) -> list[str]:
+    return [s["id"] for s in manifest.get("sources", []) if s.get("status", "admitted") == "admitted"]
+
+
+def chars_per_token(lang: str | None) -> float:
+    if not lang:
+        return DEFAULT_CHARS_PER_TOKEN
+    return CHARS_PER_TOKEN.get(lang.split("-")[0].split("_")[0].lower(), DEFAULT_CHARS_PER_TOKEN)
+
+
+# --------------------------------------------------------------------------------------------
+# Waterfall: documents and characters in / dropped / out per stage, per source
+
+
+def waterfall(run: RunData) -> dict[str, Any]:
+    """Per source and for all sources: for each stage, documents in, dropped by reason, out."""
+    stages = stage_order(run.manifest, run.ledger)
+    sources = source_ids(run.manifest)
+    led = run.ledger
+    grouped = (
+        led.group_by(["source_id", "outcome", "stage", "reason"], use_threads=False)
+        .aggregate([("id", "count"), ("n_chars", "sum")])
+        .to_pylist()
+        if led.num_rows
+        else []
+    )
+    per: dict[str, dict[str, Any]] = {src: _tally() for src in [*sources, ALL]}
+    for r in grouped:
+        for src in (r["source_id"], ALL):
+            if src not in per:  # a source the manifest does not list as admitted: still counted
+                per[src] = _tally()
+                sources.append(src)
+            p = per[src]
+            n, chars = r["id_count"], r["n_chars_sum"] or 0
+            p["records_in"] += n
+            p["chars_in"] += chars
+            if r["outcome"] == "kept":
+                p["kept"] += n
+                p["kept_chars"] += chars
+            elif r["outcome"] == "quarantined":
+                p["quarantined"] += n
+            else:
+                p["dropped"][r["stage"] or INGEST][r["reason"] or "unspecified"] += n
+                p["dropped_chars"][r["stage"] or INGEST] += chars
+    out: dict[str, Any] = {"stages": stages, "sources": {}}
+    for src in [*sources, ALL]:
+        p = per[src]
+        steps = []
+        remaining, chars_left = p["records_in"] - p["quarantined"], p["chars_in"]
+        for key in stages:
+            d = {k: v for k, v in sorted(p["dropped"].get(key, {}).items())}
+            n_in, c_in = remaining, chars_left
+            remaining -= sum(d.values())
+            chars_left -= p["dropped_chars"].get(key, 0)
+            step = {"stage": key, "input": n_in, "dropped": d, "dropped_total": sum(d.values()), "output": remaining,
+                    "chars_in": c_in, "chars_out": chars_left}
+            if key == INGEST:
+                step["input"] = p["records_in"]
+                step["quarantined"] = p["quarantined"]
+            steps.append(step)
+        out["sources"][src] = {
+            "records_in": p["records_in"],
+            "quarantined": p["quarantined"],
+            "kept": p["kept"],
+            "dropped": p["records_in"] - p["kept"] - p["quarantined"],
+            "kept_share": (p["kept"] / p["records_in"]) if p["records_in"] else None,
+            "chars_in": p["chars_in"],
+            "chars_kept": p["kept_chars"],
+            "chars_kept_share": (p["kept_chars"] / p["chars_in"]) if p["chars_in"] else None,
+            "steps": steps,
+        }
+    return out
+
+
+def _tally() -> dict[str, Any]:
+    return {"records_in": 0, "chars_in": 0, "quarantined": 0, "kept": 0, "kept_chars": 0,
+            "dropped": defaultdict(lambda: defaultdict(int)), "dropped_chars": defaultdict(int)}
+
+
+def drop_reasons(run: RunData) -> list[dict[str, Any]]:
+    """Every (source, stage, outcome, reason) with its document count, largest first."""
+    led = run.ledger
+    if not led.num_rows:
+        return []
+    rows = led.filter(pc.not_equal(led.column("outcome"), "kept"))
+    if not rows.num_rows:
+        return []
+    g = rows.group_by(["source_id", "stage", "outcome", "reason"], use_threads=False).aggregate([("id", "count")])
+    out = [
+        {"source_id": r["source_id"], "stage": r["stage"] or INGEST, "outcome": r["outcome"],
+         "reason": r["reason"] or "unspecified", "documents": r["id_count"]}
+        for r in g.to_pylist()
+    ]
+    return sorted(out, key=lambda r: (-r["documents"], r["source_id"], r["stage"], r["reason"]))
+
+
+# --------------------------------------------------------------------------------------------
+# Length and token-estimate distributions, before (every document) and after (kept)
+
+
+def _hist(values: np.ndarray, edges: list[float]) -> list[int]:
+    clipped = np.clip(values, edges[0], edges[-1] - 1e-9)
+    counts, _ = np.histogram(clipped, bins=np.asarray(edges))
+    return [int(c) for c in counts]
+
+
+def _summary(values: np.ndarray) -> dict[str, Any]:
+    if values.size == 0:
+        return {"documents": 0, "total": 0, "p10": None, "median": None, "p90": None, "max": None}
+    q = np.percentile(values, [10, 50, 90])
+    return {"documents": int(values.size), "total": int(round(float(values.sum()))), "p10": round(float(q[0]), 1),
+            "median": round(float(q[1]), 1), "p90": round(float(q[2]), 1), "max": round(float(values.max()), 1)}
+
+
+def lengths(run: RunData) -> dict[str, Any] | None:
+    """Character and token-estimate histograms per source, before and after the pipeline.
+
+    *Before* is every document that came out of ingest (kept or dropped by a stage), with its
+    length when it was decided; *after* is the kept documents. Token estimates divide characters
+    by :data:`CHARS_PER_TOKEN` of the document's language (the source's hint for dropped ones).
+    """
+    led = run.ledger
+    if not led.num_rows or "n_chars" not in led.column_names:
+        return None
+    docs = led.filter(pc.is_valid(led.column("n_chars")))
+    if not docs.num_rows:
+        return None
+    src_lang = {s["id"]: s.get("lang") for s in run.manifest.get("sources", [])}
+    kept_lang: dict[str, str] = {}
+    if "lang" in run.documents.column_names and run.documents.num_rows:
+        kept_lang = dict(zip(run.documents.column("id").to_pylist(), run.documents.column("lang").to_pylist(), strict=True))
+    ids = docs.column("id").to_pylist()
+    srcs = docs.column("source_id").to_pylist()
+    outcome = np.asarray(docs.column("outcome").to_pylist())
+    chars = docs.column("n_chars").to_numpy().astype(np.float64)
+    ratio = np.array([chars_per_token(kept_lang.get(i) or src_lang.get(s)) for i, s in zip(ids, srcs, strict=True)])
+    tokens = chars / ratio
+    src_arr = np.asarray(srcs)
+    out: dict[str, Any] = {"edges": LOG_EDGES, "chars_per_token": {**CHARS_PER_TOKEN, "other": DEFAULT_CHARS_PER_TOKEN},
+                           "chars": {}, "tokens": {}}
+    for src in [*sorted(set(srcs), key=_source_key(run.manifest)), ALL]:
+        sel = np.ones(len(ids), dtype=bool) if src == ALL else (src_arr == src)
+        kept = sel & (outcome == "kept")
+        for name, values in (("chars", chars), ("tokens", tokens)):
+            out[name][src] = {
+                "before": _hist(values[sel], LOG_EDGES),
+                "after": _hist(values[kept], LOG_EDGES),
+                "before_summary": _summary(values[sel]),
+                "after_summary": _summary(values[kept]),
+            }
+    return out
+
+
+def _source_key(manifest: dict[str, Any]):
+    order = {s: i for i, s in enumerate(source_ids(manifest))}
+    return lambda s: (order.get(s, len(order)), s)
+
+
+# --------------------------------------------------------------------------------------------
+# Language mix
+
+
+def language_mix(run: RunData) -> dict[str, Any] | None:
+    """Kept documents per source and language (the ``lang`` column: detected when a language
+    stage ran, else the source's hint), plus what language stages dropped, by detected label."""
+    docs = run.documents
+    if "lang" not in docs.column_names or not docs.num_rows:
+        return None
+    g = docs.group_by(["source_id", "lang"], use_threads=False).aggregate([("id", "count")]).to_pylist()
+    kept: dict[str, dict[str, int]] = defaultdict(dict)
+    for r in g:
+        kept[r["source_id"]][r["lang"] or "unknown"] = r["id_count"]
+    lang_stages = [s["key"] for s in run.manifest.get("stages", []) if s["name"].startswith(("lang", "language"))]
+    dropped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    led = run.ledger
+    if lang_stages and led.num_rows:
+        rows = led.filter(pc.is_in(led.column("stage"), value_set=pa.array(lang_stages)))
+        for src, detail in zip(rows.column("source_id").to_pylist(), rows.column("detail").to_pylist(), strict=True):
+            m = _LANG_LABEL.match((detail or "").strip())
+            dropped[src][m.group(1) if m else "unknown"] += 1
+    key = _source_key(run.manifest)
+    return {
+        "column": "lang",
+        "detected": bool(lang_stages),
+        "kept": {s: dict(sorted(kept[s].items(), key=lambda kv: (-kv[1], kv[0]))) for s in sorted(kept, key=key)},
+        "dropped": {s: dict(sorted(dropped[s].items(), key=lambda kv: (-kv[1], kv[0]))) for s in sorted(dropped, key=key)},
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Score histograms with the threshold marked
+
+
+def score_columns(run: RunData) -> list[str]:
+    docs = run.documents
+    out = []
+    for f in docs.schema:
+        if f.name in BASE_COLUMNS or not (pa.types.is_floating(f.type)):
+            continue
+        if f.name == "score" or f.name.endswith(("_score", "_prob", "_probability")):
+            out.append(f.name)
+    return out
+
+
+def _stage_for_column(manifest: dict[str, Any], column: str) -> dict[str, Any] | None:
+    """The stage that writes ``column``: its name shares the column's first word (quality_score ↔
+    quality / quality_classifier, lang_score ↔ langid)."""
+    stem = column.split("_")[0].lower()
+    for st in manifest.get("stages", []):
+        name = st["name"].lower()
+        if name.startswith(stem) or stem.startswith(name.split("_")[0]):
+            return st
+    return None
+
+
+def score_from_detail(detail: str | None) -> float | None:
+    """The score a stage wrote into a ledger detail (``score=0.12``, ``0.12 < 0.5``, …)."""
+    if not detail:
+        return None
+    m = _SCORE_AFTER_KEY.search(detail) or _NUMBER.search(detail)
+    if not m:
+        return None
+    try:
+        v = float(m.group(1))
+    except ValueError:
+        return None
+    return v if math.isfinite(v) else None
+
+
+def threshold_of(stage: dict[str, Any] | None) -> tuple[str, float] | None:
+    if not stage:
+        return None
+    opts = stage.get("options") or {}
+    for k in THRESHOLD_OPTIONS:
+        v = opts.get(k)
+        if isinstance(v, int | float) and not isinstance(v, bool):
+            return k, float(v)
+    for k, v in sorted(opts.items()):
+        if "threshold" in k and isinstance(v, int | float) and not isinstance(v, bool):
+            return k, float(v)
+    return None
+
+
+def scores(run: RunData) -> list[dict[str, Any]]:
+    """A histogram per score column: kept documents, plus dropped ones whose ledger detail names
+    their score, and the threshold from the writing stage's options."""
+    out = []
+    for col in score_columns(run):
+        kept = run.documents.column(col).drop_null().to_numpy().astype(np.float64)
+        kept = kept[np.isfinite(kept)]
+        stage = _stage_for_column(run.manifest, col)
+        dropped = np.array([], dtype=np.float64)
+        if stage is not None and run.ledger.num_rows:
+            rows = run.ledger.filter(pc.equal(run.ledger.column("stage"), stage["key"]))
+            vals = [score_from_detail(d) for d in rows.column("detail").to_pylist()]
+            dropped = np.array([v for v in vals if v is not None], dtype=np.float64)
+        both = np.concatenate([kept, dropped])
+        if both.size == 0:
+            continue
+        lo, hi = float(both.min()), float(both.max())
+        if lo >= 0.0 and hi <= 1.0:
+            edges = np.linspace(0.0, 1.0, 41)
+        else:
+            edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
+        thr = threshold_of(stage)
+        out.append({
+            "column": col,
+            "stage": stage["key"] if stage else None,
+            "threshold": {"option": thr[0], "value": thr[1]} if thr else None,
+            "edges": [round(float(e), 6) for e in edges],
+            "kept": [int(c) for c in np.histogram(np.clip(kept, edges[0], edges[-1]), bins=edges)[0]],
+            "dropped": [int(c) for c in np.histogram(np.clip(dropped, edges[0], edges[-1]), bins=edges)[0]],
+            "kept_summary": _summary(kept),
+            "dropped_with_score": int(dropped.size),
+        })
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Duplicate clusters
+
+
+def duplicate_clusters(run: RunData, largest: int = 15) -> dict[str, Any] | None:
+    """Cluster sizes per dedup stage: a cluster is its kept representative plus every document a
+    stage dropped naming it (``cluster_id``, else ``duplicate_of``)."""
+    led = run.ledger
+    if not led.num_rows:
+        return None
+    rows = led.filter(pc.and_(pc.equal(led.column("outcome"), "dropped"),
+                              pc.or_(pc.is_valid(led.column("cluster_id")), pc.is_valid(led.column("duplicate_of")))))
+    if not rows.num_rows:
+        return None
+    cluster = pc.coalesce(rows.column("cluster_id"), rows.column("duplicate_of"))
+    t = pa.table({"stage": rows.column("stage"), "cluster": cluster, "source_id": rows.column("source_id"),
+                  "n_chars": rows.column("n_chars") if "n_chars" in rows.column_names else pa.nulls(rows.num_rows, pa.int64())})
+    out: dict[str, Any] = {"stages": {}}
+    for stage in [s for s in stage_order(run.manifest, led) if s in set(t.column("stage").to_pylist())]:
+        st = t.filter(pc.equal(t.column("stage"), stage))
+        g = st.group_by(["cluster"], use_threads=False).aggregate([("source_id", "count"), ("n_chars", "mean")])
+        sizes = np.asarray(g.column("source_id_count").to_pylist()) + 1  # + the kept representative
+        dist = defaultdict(int)
+        for s in sizes.tolist():
+            dist[int(s)] += 1
+        by_source = defaultdict(lambda: defaultdict(int))
+        for c, s in zip(st.column("cluster").to_pylist(), st.column("source_id").to_pylist(), strict=True):
+            by_source[c][s] += 1
+        order = sorted(range(g.num_rows), key=lambda i: (-int(sizes[i]), g.column("cluster")[i].as_py()))
+        top = []
+        for i in order[:largest]:
+            cid = g.column("cluster")[i].as_py()
+            mean = g.column("n_chars_mean")[i].as_py()
+            top.append({"cluster_id": cid, "size": int(sizes[i]), "dropped_by_source": dict(sorted(by_source[cid].items())),
+                        "mean_chars": round(mean, 1) if mean is not None else None})
+        out["stages"][stage] = {
+            "clusters": int(g.num_rows),
+            "documents_dropped": int(st.num_rows),
+            "size_distribution": {str(k): v for k, v in sorted(dist.items())},
+            "largest": top,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------------------------
+# Stage counters (PII entities by type, …) and throughput
+
+
+def stage_counters(run: RunData) -> dict[str, Any] | None:
+    """``{stage: {source: {name: n}}}`` from the manifest; stages whose name mentions PII are
+    flagged so the report titles them "PII found by type"."""
+    out: dict[str, dict[str, dict[str, int]]] = {}
+    for s in run.manifest.get("sources", []):
+        for stage, names in (s.get("stage_counters") or {}).items():
+            out.setdefault(stage, {})[s["id"]] = dict(names)
+    if not out:
+        return None
+    return {stage: {"pii": "pii" in stage.lower(), "by_source": per} for stage, per in sorted(out.items())}
+
+
+def throughput(run: RunData, wf: dict[str, Any]) -> list[dict[str, Any]] | None:
+    seconds = (run.manifest.get("run") or {}).get("seconds_by_stage") or {}
+    if not seconds:
+        return None
+    steps = {s["stage"]: s for s in wf["sources"][ALL]["steps"]}
+    out = []
+    for key in wf["stages"]:
+        if key not in seconds:
+            continue
+        sec = float(seconds[key])
+        st = steps.get(key, {"input": 0, "chars_in": 0})
+        n, chars = st["input"], st["chars_in"]
+        out.append({
+            "stage": key, "seconds": round(sec, 3), "documents_in": n, "chars_in": chars,
+            "documents_per_second": round(n / sec, 1) if sec > 0 else None,
+            "mchars_per_second": round(chars / sec / 1e6, 3) if sec > 0 else None,
+        })
+    return out or None
+
+
+# --------------------------------------------------------------------------------------------
+
+
+def compute(run: RunData) -> dict[str, Any]:
+    """All figures of the report (JSON-serialisable, deterministic for a given run)."""
+    m = run.manifest
+    wf = waterfall(run)
+    return {
+        "manifest_id": m.get("id"),
+        "name": m.get("name"),
+        "created_at": m.get("created_at"),
+        "totals": m.get("totals"),
+        "stages": wf["stages"],
+        "sections": {
+            "waterfall": wf,
+            "drop_reasons": drop_reasons(run),
+            "lengths": lengths(run),
+            "languages": language_mix(run),
+            "scores": scores(run) or None,
+            "duplicates": duplicate_clusters(run),
+            "counters": stage_counters(run),
+            "throughput": throughput(run, wf),
+        },
+    }
