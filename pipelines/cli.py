@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_plan(plan)
         return 0
     outcome = runner.run(
-        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume
+        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan
     )
     _summary(outcome)
     print(outcome.id)
@@ -165,7 +165,6 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--engine", choices=["local", "ray", "beam"], help="engine (overrides the config)")
     r.add_argument("--dry-run", action="store_true", help="check the config and policy, list the inputs, print the plan")
     r.add_argument("--overwrite", action="store_true", help="replace a different run in the output directory")
-    r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")
     r.set_defaults(func=cmd_run)
 
     m = sub.add_parser("manifest", help="list, show or verify manifests in the catalog")
