@@ -19,6 +19,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
@@ -88,6 +89,15 @@ class Stage(ABC):
 
     def artifacts(self) -> list[dict[str, Any]]:
         """Model files this stage uses, each ``{name, sha256, ...}`` for the manifest."""
+        return []
+
+    def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
+        """Files this stage adds to the run's output, for the documents finally kept.
+
+        Called once after the run with the ids in the shards; writes under ``out_dir`` and returns
+        ``[{path, sha256, bytes, rows}]`` (paths relative to ``out_dir``) for the manifest's
+        ``indexes``. Default: none. (``minhash_dedup`` stores its signature index here.)
+        """
         return []
 
 

@@ -5,12 +5,14 @@ from __future__ import annotations
 from filters.base import Stage
 from filters.exact_dedup import ExactDedup
 from filters.length import LengthFilter
+from filters.minhash_dedup import MinHashDedup
 from filters.normalize import Normalize
 
 STAGES: dict[str, type[Stage]] = {
     Normalize.name: Normalize,
     LengthFilter.name: LengthFilter,
     ExactDedup.name: ExactDedup,
+    MinHashDedup.name: MinHashDedup,
 }
 
 

@@ -122,6 +122,7 @@ class Catalog:
         if self.has(mid):
             return
         rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
+        rels += [e["path"] for e in manifest.get("indexes", [])]
         for rel in rels:
             src = run_dir / safe_relpath(rel)
             dst = self.data_path(mid, rel)
@@ -155,7 +156,7 @@ class Catalog:
         """Every problem with a manifest and its files (empty list = verified)."""
         manifest = self.get(mid)
         problems = []
-        for entry in [*manifest["shards"], manifest["ledger"]]:
+        for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", [])]:
             rel = entry["path"]
             try:
                 got = self.sha256(mid, rel)

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.base import Stage, StageContext
 from filters.registry import stage_class
@@ -139,6 +140,10 @@ def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool
     out_dir.mkdir(parents=True, exist_ok=True)
     if (staging / "shards").exists():
         os.replace(staging / "shards", out_dir / "shards")
+    for extra in ("minhash",):  # directories of manifest ``indexes``
+        if (staging / extra).exists():
+            shutil.rmtree(out_dir / extra, ignore_errors=True)
+            os.replace(staging / extra, out_dir / extra)
     os.replace(staging / LEDGER_NAME, out_dir / LEDGER_NAME)
     os.replace(staging / MANIFEST_NAME, out_dir / MANIFEST_NAME)  # last: its presence means complete
     return False
@@ -181,6 +186,8 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
         for art in st.artifacts():
             models[art["name"]] = art
     totals = {k: sum(s["counts"][k] for s in sources) for k in ("records_in", "kept", "dropped", "quarantined")}
+    kept_ids = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").combine_chunks()
+    indexes = [e | {"stage": st.key} for st in stages for e in st.release_files(staging, kept_ids)]
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
@@ -209,6 +216,8 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
             "rows": ledger.num_rows,
         },
     }
+    if indexes:  # per-run indexes for later runs (e.g. minhash/index.parquet), moved and published with the run
+        manifest["indexes"] = indexes
     sealed = seal(manifest)
     validate_manifest(sealed)
     return sealed

@@ -1,0 +1,793 @@
+"""Near-duplicate removal with MinHash LSH, across sources and against earlier releases.
+
+The pieces, each a small function a distributed engine can reuse:
+
+(a) :func:`signature_keys` — per batch: normalise, shingle, MinHash signature, LSH band keys.
+(b) :func:`candidate_pairs` — group band keys (an iterable of tables, so an engine can replace
+    only the shuffle) into candidate pairs, partition by partition.
+(c) :func:`verify_pairs` + :func:`clusters_and_keepers` — exact-Jaccard verification, connected
+    components, and the keeper rule.
+
+Signatures are datasketch's ``affine32`` scheme, vectorised: for a shingle hash ``h`` (the low
+32 bits of :meth:`Shingler.hashes`) each permutation ``k`` is ``a_k * fmix32(h) + b_k mod 2^32``
+with ``(a, b)`` drawn by ``datasketch.MinHash(num_perm, seed)``. So
+``datasketch.LeanMinHash(seed=seed, hashvalues=sig, scheme="affine32")`` is a valid sketch that
+``MinHashLSH`` can index and query, and ``MinHash(num_perm, seed, hashfunc=lambda h: int(h) &
+0xFFFFFFFF).update_batch(Shingler(...).hashes(text))`` gives exactly our signature.
+
+Shingles (see docs/minhash_dedup.md for the measurements behind the defaults): text is
+lower-cased and every whitespace and punctuation character removed (so re-wrapping, ``1\\.``
+vs ``1.`` and ``ㆍ`` vs ``·`` change nothing). The default, character 5-grams of that string
+for every language, measured best on ``neardup.jsonl`` (Korean and English); ``shingle: word``
+uses word n-grams (words = runs between whitespace/punctuation) and ``shingle: auto`` picks
+characters for Hangul/CJK-heavy documents and words for the rest.
+
+LSH: ``bands × rows = num_perm`` chosen from the threshold so that pairs at the threshold are
+found with probability ≥ 0.99 (the S-curve ``P(J) = 1 - (1 - J^rows)^bands``); candidates are
+then verified on the exact Jaccard of their shingle sets, so the S-curve's false positives cost
+only verification time.
+
+Keep rule among a cluster's documents: lowest source priority (config ``priority``), then
+highest ``quality_score`` (if that column exists), then longest text, then smallest id. Every
+dropped document names its cluster and the kept document in the ledger.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import os
+import shutil
+import tempfile
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from filters.base import DECISION_SCHEMA, GlobalStage
+from pipelines.errors import ConfigError
+
+U64 = np.uint64
+_K = [U64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD)]
+REASON = "near_duplicate"
+REASON_RELEASED = "duplicate_of_released"
+INDEX_PATH = "minhash/index.parquet"
+
+
+class MinHashOptions(BaseModel):
+    """Stage options (config ``- {name: minhash_dedup, threshold: 0.6, …}``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    threshold: float = Field(default=0.6, gt=0, lt=1, description="exact Jaccard of shingle sets at or above which documents are near-duplicates")
+    num_perm: int = Field(default=128, ge=16, le=1024)
+    seed: int = Field(default=1, ge=0)
+    bands: int | None = Field(default=None, ge=1, description="LSH bands; default derived from threshold")
+    rows: int | None = Field(default=None, ge=1, description="rows per band; default derived from threshold")
+    shingle: Literal["auto", "char", "word"] = "char"
+    char_n: int = Field(default=5, ge=1, le=16)
+    word_n: int = Field(default=3, ge=1, le=16)
+    cjk_ratio: float = Field(default=0.3, ge=0, le=1, description="auto: character shingles when this share of letters is Hangul/CJK/kana")
+    verify: Literal["exact", "signature", "none"] = "exact"
+    released: list[str] = Field(default_factory=list, description="manifest IDs of earlier releases to deduplicate against")
+    catalog: str | None = Field(default=None, description="catalog holding the released manifests (default: the usual resolution)")
+    memory_budget_mb: float | None = Field(default=None, gt=0, description="band keys above this spill to partitioned Parquet")
+    partitions: int = Field(default=16, ge=1, le=4096)
+    write_index: bool = True
+
+    def lsh_params(self) -> tuple[int, int]:
+        if self.bands and self.rows:
+            if self.bands * self.rows > self.num_perm:
+                raise ConfigError(f"minhash_dedup: bands × rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}")
+            return self.bands, self.rows
+        return lsh_params(self.threshold, self.num_perm)
+
+    def shingle_view(self) -> dict[str, Any]:
+        """What determines signatures (must match between a run and the releases it is compared with)."""
+        return {
+            "scheme": "affine32",
+            "num_perm": self.num_perm,
+            "seed": self.seed,
+            "shingle": self.shingle,
+            "char_n": self.char_n,
+            "word_n": self.word_n,
+            "cjk_ratio": self.cjk_ratio,
+            "normalisation": "lower+drop-space-punct@1",
+        }
+
+
+def parse_options(options: dict[str, Any] | None) -> MinHashOptions:
+    try:
+        return MinHashOptions.model_validate(options or {})
+    except ValidationError as e:
+        msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(options)'}: {'unknown option' if err['type'] == 'extra_forbidden' else err['msg']}" for err in e.errors()]
+        raise ConfigError("minhash_dedup: invalid options: " + "; ".join(msgs)) from None
+
+
+def candidate_probability(j: float, bands: int, rows: int) -> float:
+    """The LSH S-curve: probability that a pair with Jaccard ``j`` shares at least one band."""
+    return 1.0 - (1.0 - j**rows) ** bands
+
+
+def lsh_params(threshold: float, num_perm: int, recall_at_threshold: float = 0.99) -> tuple[int, int]:
+    """Largest ``rows`` (fewest false candidates) whose S-curve still finds pairs at ``threshold``.
+
+    >>> lsh_params(0.6, 128)
+    (42, 3)
+    """
+    best = (num_perm, 1)
+    for rows in range(1, num_perm + 1):
+        bands = num_perm // rows
+        if bands < 1:
+            break
+        if candidate_probability(threshold, bands, rows) >= recall_at_threshold:
+            best = (bands, rows)
+    return best
+
+
+# --------------------------------------------------------------------------- hashing helpers
+
+
+def fmix64(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> U64(33))
+    h = h * U64(0xFF51AFD7ED558CCD)
+    h = h ^ (h >> U64(33))
+    h = h * U64(0xC4CEB9FE1A85EC53)
+    return h ^ (h >> U64(33))
+
+
+def fmix32(h: np.ndarray) -> np.ndarray:
+    h = h ^ (h >> np.uint32(16))
+    h = h * np.uint32(0x85EBCA6B)
+    h = h ^ (h >> np.uint32(13))
+    h = h * np.uint32(0xC2B2AE35)
+    return h ^ (h >> np.uint32(16))
+
+
+@lru_cache(maxsize=8)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (same generator, same order)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@lru_cache(maxsize=1)
+def _char_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BMP lookup tables: lower-case map, drop mask (whitespace/punctuation), CJK mask."""
+    lower = np.arange(0x10000, dtype=np.uint32)
+    drop = np.zeros(0x10000, dtype=bool)
+    cjk = np.zeros(0x10000, dtype=bool)
+    for cp in range(0x10000):
+        ch = chr(cp)
+        low = ch.lower()
+        if len(low) == 1:
+            lower[cp] = ord(low)
+        cat = unicodedata.category(ch)
+        if cat[0] in "ZP" or cat == "Cc" or cat == "Cf":
+            drop[cp] = True
+    drop[0] = False  # the sentinel of empty documents
+    for lo, hi in ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF)):
+        cjk[lo : hi + 1] = True
+    return lower, drop, cjk
+
+
+# --------------------------------------------------------------------------- (a) shingles, signatures, band keys
+
+
+class Shingler:
+    """Vectorised shingle hashes (uint64) for a batch of texts; documents stay contiguous."""
+
+    def __init__(self, opts: MinHashOptions):
+        self.opts = opts
+        self.lower, self.drop, self.cjk = _char_tables()
+
+    def _codepoints(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        joined = "".join(texts)
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        return cps, lengths
+
+    def modes(self, texts: list[str]) -> np.ndarray:
+        """True where a document uses character shingles."""
+        if self.opts.shingle != "auto":
+            return np.full(len(texts), self.opts.shingle == "char")
+        cps, lengths = self._codepoints(texts)
+        doc = np.repeat(np.arange(len(texts)), lengths)
+        bmp = cps < 0x10000
+        idx = np.where(bmp, cps, 0)
+        letters = bmp & ~self.drop[idx] & ((cps >= 0x80) | ((cps | 0x20) - 0x61 < 26))
+        cjk = bmp & self.cjk[idx]
+        n_let = np.bincount(doc, weights=letters, minlength=len(texts))
+        n_cjk = np.bincount(doc, weights=cjk, minlength=len(texts))
+        return n_cjk >= self.opts.cjk_ratio * np.maximum(n_let, 1)
+
+    def batch(self, texts: list[str], char_mode: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of every document and the number per document (always ≥ 1)."""
+        if char_mode is None:
+            char_mode = self.modes(texts)
+        n = len(texts)
+        counts = np.zeros(n, dtype=np.int64)
+        parts: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for mode in (True, False):
+            idx = np.flatnonzero(char_mode == mode)
+            if idx.size == 0:
+                continue
+            sub = [texts[i] for i in idx]
+            h, c = self._char(sub) if mode else self._word(sub)
+            parts[mode] = (idx, h, c)
+            counts[idx] = c
+        if len(parts) == 1:
+            (_, h, _), = parts.values()
+            return h, counts
+        # Interleave the two modes back into document order.
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        out = np.empty(int(counts.sum()), dtype=U64)
+        for idx, h, c in parts.values():
+            pos = np.repeat(starts[idx], c) + _ranks(c)
+            out[pos] = h
+        return out, counts
+
+    def hashes(self, text: str) -> np.ndarray:
+        """Distinct shingle hashes of one text (what exact verification compares)."""
+        h, _ = self.batch([text])
+        return np.unique(h)
+
+    def _normalised(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cps, lengths = self._codepoints(texts)
+        bmp = cps < 0x10000
+        idx = np.where(bmp, cps, 0)
+        low = np.where(bmp, self.lower[idx], cps)
+        keep = ~(bmp & self.drop[idx])
+        return low, keep, lengths
+
+    def _char(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        low, keep, lengths = self._normalised(texts)
+        doc = np.repeat(np.arange(len(texts)), lengths)
+        tokens = low[keep].astype(U64)
+        per_doc = np.bincount(doc[keep], minlength=len(texts))
+        return _ngrams(tokens, per_doc, self.opts.char_n)
+
+    def _word(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        low, keep, lengths = self._normalised(texts)
+        n = len(texts)
+        doc = np.repeat(np.arange(n), lengths)
+        prev_keep = np.concatenate([[False], keep[:-1]])
+        prev_doc = np.concatenate([[-1], doc[:-1]])
+        start = keep & (~prev_keep | (prev_doc != doc))
+        kept_pos = np.flatnonzero(keep)
+        word_starts = np.flatnonzero(start[kept_pos])  # positions within the kept array
+        if word_starts.size == 0:
+            return _ngrams(np.zeros(0, dtype=U64), np.zeros(n, dtype=np.int64), self.opts.word_n)
+        word_of = np.cumsum(start[kept_pos]) - 1
+        pos_in_word = np.arange(kept_pos.size) - word_starts[word_of]
+        v = fmix64(low[kept_pos].astype(U64) + pos_in_word.astype(U64) * _K[0])
+        words = fmix64(np.add.reduceat(v, word_starts))
+        per_doc = np.bincount(doc[kept_pos[word_starts]], minlength=n)
+        return _ngrams(words, per_doc, self.opts.word_n)
+
+
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """0..c-1 for every count c, concatenated."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.arange(total) - np.repeat(starts, counts)
+
+
+def _ngrams(tokens: np.ndarray, per_doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the n-grams of each document's tokens; a document shorter than n is one shingle."""
+    empty = per_doc == 0
+    if empty.any():  # an empty document is one sentinel token, so it still has a signature
+        at = (np.cumsum(per_doc) - per_doc)[empty]
+        tokens = np.insert(tokens, at, U64(0))
+        per_doc = np.where(empty, 1, per_doc)
+    total = tokens.size
+    doc_start = np.cumsum(per_doc) - per_doc
+    doc_end = doc_start + per_doc
+    count = np.maximum(per_doc - n + 1, 1)
+    pos = np.repeat(doc_start, count) + _ranks(count)
+    end = np.repeat(doc_end, count)
+    h = np.full(pos.size, U64(n), dtype=U64)
+    for j in range(n):
+        at = pos + j
+        valid = at < end
+        tok = tokens[np.minimum(at, total - 1)]
+        tok = np.where(valid, tok + U64(1), U64(0))
+        h = (h ^ tok) * _K[j % len(_K)]
+        h ^= h >> U64(31)
+    return fmix64(h), count
+
+
+def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int, chunk: int = 4096) -> np.ndarray:
+    """MinHash signatures (n_docs × num_perm, uint32), identical to datasketch's affine32 scheme."""
+    a, b = permutations(num_perm, seed)
+    hv = fmix32((hashes & U64(0xFFFFFFFF)).astype(np.uint32))
+    n = counts.size
+    doc_start = np.cumsum(counts) - counts
+    total = hv.size
+    # Segments = pieces of documents inside fixed-size chunks of shingles.
+    cuts = np.union1d(doc_start, np.arange(0, total, chunk))
+    seg_doc = np.searchsorted(doc_start, cuts, side="right") - 1
+    seg_min = np.empty((cuts.size, num_perm), dtype=np.uint32)
+    bounds = np.searchsorted(cuts, np.arange(0, total + chunk, chunk))
+    for c in range(bounds.size - 1):
+        s0, s1 = bounds[c], bounds[c + 1]
+        if s0 == s1:
+            continue
+        lo = cuts[s0]
+        hi = cuts[s1] if s1 < cuts.size else total
+        block = hv[lo:hi, None] * a[None, :]
+        block += b[None, :]
+        seg_min[s0:s1] = np.minimum.reduceat(block, cuts[s0:s1] - lo, axis=0)
+    first_seg = np.searchsorted(seg_doc, np.arange(n), side="left")
+    return np.minimum.reduceat(seg_min, first_seg, axis=0)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per (document, band); the band number is mixed in."""
+    n = sig.shape[0]
+    x = sig[:, : bands * rows].reshape(n, bands, rows).astype(U64)
+    h = np.broadcast_to(fmix64(np.arange(bands, dtype=U64) + U64(1)), (n, bands)).copy()
+    for t in range(rows):
+        h = fmix64(h ^ (x[:, :, t] + (U64(t) << U64(32))))
+    return h
+
+
+KEY_FIELDS = [
+    pa.field("id", pa.string()),
+    pa.field("order", pa.int64()),
+    pa.field("priority", pa.int64()),
+    pa.field("quality", pa.float64()),
+    pa.field("length", pa.int64()),
+]
+
+
+def signature_keys(batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int]) -> pa.Table:
+    """(a) Map side for one batch: signature, band keys, and what the keep rule needs."""
+    texts = batch.column("text").to_pylist()
+    n = len(texts)
+    bands, rows = opts.lsh_params()
+    h, counts = shingler.batch(texts)
+    sig = signatures(h, counts, opts.num_perm, opts.seed)
+    keys = band_keys(sig, bands, rows)
+    names = batch.schema.names
+    sources = batch.column("source_id").to_pylist() if "source_id" in names else [None] * n
+    quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
+    cols = {
+        "id": batch.column("id"),
+        "order": batch.column("order") if "order" in names else pa.array(np.arange(n), pa.int64()),
+        "priority": pa.array([source_priority.get(s, 0) for s in sources], pa.int64()),
+        "quality": quality,
+        "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
+        "signature": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel(), pa.uint32()), opts.num_perm),
+        "bands": pa.FixedSizeListArray.from_arrays(pa.array(keys.ravel(), pa.uint64()), bands),
+    }
+    if opts.verify == "exact":
+        cols["text"] = batch.column("text")
+    return pa.table(cols)
+
+
+# --------------------------------------------------------------------------- (b) band keys → candidate pairs
+
+BAND_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("doc", pa.int64())])
+
+
+def pairs_from_band_table(table: pa.Table) -> np.ndarray:
+    """Candidate pairs (packed ``lo << 32 | hi``) among documents sharing a band key.
+
+    Each group links its members to its smallest document (a star, not all k² pairs).
+    """
+    if table.num_rows < 2:
+        return np.zeros(0, dtype=U64)
+    key = table.column("key").to_numpy()
+    doc = table.column("doc").to_numpy()
+    idx = np.lexsort((doc, key))
+    key, doc = key[idx], doc[idx]
+    first = np.ones(key.size, dtype=bool)
+    first[1:] = key[1:] != key[:-1]
+    head = doc[np.maximum.accumulate(np.where(first, np.arange(key.size), 0))]
+    member = ~first & (doc != head)
+    return np.unique((head[member].astype(U64) << U64(32)) | doc[member].astype(U64))
+
+
+def candidate_pairs(band_tables: Iterable[pa.Table]) -> np.ndarray:
+    """(b) Group band keys per table (each table = one partition holding all rows of its keys)."""
+    parts = [pairs_from_band_table(t) for t in band_tables]
+    parts = [p for p in parts if p.size]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
+
+
+class BandSpill:
+    """Band keys held in memory up to a budget, then spilled to partitioned Parquet files."""
+
+    def __init__(self, budget_bytes: int, partitions: int, workdir: str | None):
+        self.budget = budget_bytes
+        self.partitions = partitions
+        self.workdir = workdir
+        self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self.buffered = 0
+        self.dir: Path | None = None
+        self.writers: list[pq.ParquetWriter] = []
+        self.spilled_rows = 0
+
+    def add(self, keys: np.ndarray, doc: np.ndarray) -> None:
+        self.buffer.append((keys, doc))
+        self.buffered += keys.nbytes + doc.nbytes
+        if self.buffered > self.budget:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self.buffer:
+            return
+        if self.dir is None:
+            base = self.workdir or tempfile.gettempdir()
+            os.makedirs(base, exist_ok=True)
+            self.dir = Path(tempfile.mkdtemp(prefix="minhash-bands-", dir=base))
+            self.writers = [
+                pq.ParquetWriter(self.dir / f"part-{p:04d}.parquet", BAND_SCHEMA, compression="lz4")
+                for p in range(self.partitions)
+            ]
+        keys = np.concatenate([k for k, _ in self.buffer])
+        doc = np.concatenate([d for _, d in self.buffer])
+        part = (keys >> U64(40)) % U64(self.partitions)
+        order = np.argsort(part, kind="stable")
+        keys, doc, part = keys[order], doc[order], part[order]
+        bounds = np.searchsorted(part, np.arange(self.partitions + 1, dtype=U64))
+        for p in range(self.partitions):
+            lo, hi = bounds[p], bounds[p + 1]
+            if hi > lo:
+                self.writers[p].write_table(pa.table({"key": keys[lo:hi], "doc": doc[lo:hi]}, schema=BAND_SCHEMA))
+        self.spilled_rows += keys.size
+        self.buffer, self.buffered = [], 0
+
+    @property
+    def spilled(self) -> bool:
+        return self.dir is not None
+
+    def tables(self) -> Iterator[pa.Table]:
+        """One table per partition (all rows with the same key land in the same partition)."""
+        if not self.spilled:
+            if self.buffer:
+                yield pa.table(
+                    {"key": np.concatenate([k for k, _ in self.buffer]), "doc": np.concatenate([d for _, d in self.buffer])},
+                    schema=BAND_SCHEMA,
+                )
+            return
+        self._flush()
+        for w in self.writers:
+            w.close()
+        for p in range(self.partitions):
+            yield pq.read_table(self.dir / f"part-{p:04d}.parquet")
+
+    def cleanup(self) -> None:
+        if self.dir is not None:
+            shutil.rmtree(self.dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- (c) verify, cluster, keep
+
+
+def jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    if a.size == 0 and b.size == 0:
+        return 1.0
+    inter = np.intersect1d(a, b, assume_unique=True).size
+    return inter / (a.size + b.size - inter)
+
+
+def verify_pairs(
+    pairs: np.ndarray,
+    threshold: float,
+    mode: str,
+    shingle_sets: dict[int, np.ndarray] | None = None,
+    signature_of: dict[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Keep the candidate pairs whose Jaccard (exact, or estimated from signatures) reaches ``threshold``."""
+    if mode == "none" or pairs.size == 0:
+        return pairs
+    lo = (pairs >> U64(32)).astype(np.int64)
+    hi = (pairs & U64(0xFFFFFFFF)).astype(np.int64)
+    ok = np.zeros(pairs.size, dtype=bool)
+    for i, (x, y) in enumerate(zip(lo.tolist(), hi.tolist())):
+        if shingle_sets is not None and x in shingle_sets and y in shingle_sets:
+            ok[i] = jaccard(shingle_sets[x], shingle_sets[y]) >= threshold
+        else:
+            assert signature_of is not None
+            ok[i] = float(np.mean(signature_of[x] == signature_of[y])) >= threshold
+    return pairs[ok]
+
+
+def components(n: int, pairs: np.ndarray) -> np.ndarray:
+    """Connected component label of each of ``n`` documents (labels are the smallest member)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    if pairs.size == 0:
+        return np.arange(n)
+    lo = (pairs >> U64(32)).astype(np.int64)
+    hi = (pairs & U64(0xFFFFFFFF)).astype(np.int64)
+    graph = coo_matrix((np.ones(lo.size, dtype=np.int8), (lo, hi)), shape=(n, n))
+    _, labels = connected_components(graph, directed=False)
+    # Relabel by smallest member so labels do not depend on scipy's traversal order.
+    smallest = np.full(labels.max() + 1, n, dtype=np.int64)
+    np.minimum.at(smallest, labels, np.arange(n))
+    return smallest[labels]
+
+
+def clusters_and_keepers(docs: pa.Table, labels: np.ndarray) -> pa.Table:
+    """Keeper per cluster: released first, then priority ↑, quality ↓, length ↓, id ↑.
+
+    ``docs`` has ``id, priority, quality, length, released``; returns, for every document in a
+    cluster of two or more, ``doc`` (row), ``keeper`` (row) and whether the keeper is released.
+    """
+    sizes = np.bincount(labels, minlength=len(labels))
+    multi = np.flatnonzero(sizes[labels] > 1)
+    if multi.size == 0:
+        return pa.table({"doc": pa.array([], pa.int64()), "keeper": pa.array([], pa.int64())})
+    quality = docs.column("quality").to_numpy(zero_copy_only=False)
+    quality = np.where(np.isnan(quality.astype(np.float64)), -np.inf, quality)
+    t = pa.table(
+        {
+            "label": labels[multi],
+            "released": pc.invert(docs.column("released").take(multi)),
+            "priority": docs.column("priority").take(multi),
+            "neg_quality": -quality[multi],
+            "neg_length": pc.negate(docs.column("length").take(multi)),
+            "id": docs.column("id").take(multi),
+            "doc": multi,
+        }
+    )
+    t = t.sort_by([("label", "ascending"), ("released", "ascending"), ("priority", "ascending"), ("neg_quality", "ascending"), ("neg_length", "ascending"), ("id", "ascending")])
+    lab = t.column("label").to_numpy()
+    doc = t.column("doc").to_numpy()
+    first = np.ones(lab.size, dtype=bool)
+    first[1:] = lab[1:] != lab[:-1]
+    keeper = doc[np.maximum.accumulate(np.where(first, np.arange(lab.size), 0))]
+    return pa.table({"doc": doc, "keeper": keeper})
+
+
+# --------------------------------------------------------------------------- released index
+
+
+INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("order", pa.int64())])
+
+
+def load_released(opts: MinHashOptions) -> tuple[pa.Table, dict[str, list[str]]]:
+    """Signature index rows (``id``, ``signature``, ``manifest``) of the released manifests."""
+    if not opts.released:
+        return pa.table({"id": pa.array([], pa.string())}), {}
+    from manifests.catalog import Catalog, resolve_catalog_url
+    from pipelines.errors import IntegrityError
+
+    cat = Catalog(resolve_catalog_url(opts.catalog))
+    tables, shard_urls = [], {}
+    for mid in opts.released:
+        manifest = cat.get(mid)
+        entry = next((e for e in manifest.get("indexes", []) if e.get("path") == INDEX_PATH), None)
+        if entry is None:
+            raise ConfigError(f"minhash_dedup: released manifest {mid} has no MinHash index (was it built with minhash_dedup?)")
+        if cat.sha256(mid, entry["path"]) != entry["sha256"]:
+            raise IntegrityError(f"{mid}: {entry['path']} does not match the manifest's sha256")
+        with cat.fs.open(cat.data_path(mid, entry["path"]), "rb") as f:
+            table = pq.read_table(f)
+        meta = json_meta(table.schema)
+        if meta != opts.shingle_view():
+            raise ConfigError(f"minhash_dedup: released manifest {mid} was indexed with {meta}, this run uses {opts.shingle_view()}; they cannot be compared")
+        tables.append(table.select(["id", "signature"]).append_column("manifest", pa.array([mid] * table.num_rows, pa.string())))
+        shard_urls[mid] = [cat.url_of(mid, s["path"]) for s in manifest["shards"]]
+    return pa.concat_tables(tables), shard_urls
+
+
+def json_meta(schema: pa.Schema) -> dict[str, Any]:
+    import json
+
+    raw = (schema.metadata or {}).get(b"corpusmill.minhash")
+    return json.loads(raw) if raw else {}
+
+
+def released_texts(shard_urls: dict[str, list[str]], ids: list[str]) -> dict[str, str]:
+    import pyarrow.dataset as pads
+
+    out: dict[str, str] = {}
+    want = pa.array(sorted(set(ids)), pa.string())
+    for urls in shard_urls.values():
+        if not urls:
+            continue
+        t = pads.dataset(urls, format="parquet").to_table(columns=["id", "text"], filter=pc.field("id").isin(want))
+        out.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
+    return out
+
+
+# --------------------------------------------------------------------------- the stage
+
+
+@dataclass
+class DedupResult:
+    decisions: pa.Table
+    stats: dict[str, int]
+
+
+class MinHashDedup(GlobalStage):
+    name = "minhash_dedup"
+    version = 1
+
+    def __init__(self, options=None, context=None):
+        super().__init__(options, context)
+        self.opts = parse_options(self.options)
+        self.opts.lsh_params()
+        self.shingler: Shingler | None = None
+        self.stats: dict[str, int] = {}
+        self._index_path: Path | None = None
+
+    def setup(self) -> None:
+        self.shingler = Shingler(self.opts)
+
+    def describe(self) -> dict[str, Any]:
+        bands, rows = self.opts.lsh_params()
+        return {"name": self.name, "version": self.version, "options": self.options, "lsh": {"bands": bands, "rows": rows}}
+
+    def keys(self, batch: pa.RecordBatch) -> pa.Table:
+        self.ensure_setup()
+        return signature_keys(batch, self.opts, self.shingler, self.context.source_priority)
+
+    def _budget(self) -> int:
+        if self.opts.memory_budget_mb is not None:
+            return int(self.opts.memory_budget_mb * 1024 * 1024)
+        return int(self.context.memory_budget_bytes) // 2
+
+    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+        self.ensure_setup()
+        opts = self.opts
+        workdir = self.context.workdir or tempfile.gettempdir()
+        os.makedirs(workdir, exist_ok=True)
+        spill = BandSpill(self._budget(), opts.partitions, workdir)
+        small: list[pa.Table] = []
+        sig_path = Path(tempfile.mkstemp(prefix="minhash-docs-", suffix=".parquet", dir=workdir)[1])
+        sig_writer = None
+        n = 0
+        try:
+            for k in keys:
+                if k.num_rows == 0:
+                    continue
+                docs = np.arange(n, n + k.num_rows, dtype=np.int64)
+                bands = k.column("bands").combine_chunks()
+                width = bands.type.list_size
+                spill.add(bands.values.to_numpy(), np.repeat(docs, width))
+                small.append(k.select(["id", "order", "priority", "quality", "length"]))
+                side = k.select(["id", "order", "signature"] + (["text"] if "text" in k.column_names else []))
+                side = side.append_column("doc", pa.array(docs))
+                if sig_writer is None:
+                    sig_writer = pq.ParquetWriter(sig_path, side.schema, compression="lz4")
+                sig_writer.write_table(side)
+                n += k.num_rows
+            if sig_writer is not None:
+                sig_writer.close()
+            released, shard_urls = load_released(opts)
+            m = released.num_rows
+            if m:
+                bands, rows = opts.lsh_params()
+                rsig = released.column("signature").combine_chunks().values.to_numpy().reshape(m, opts.num_perm)
+                rk = band_keys(rsig, bands, rows)
+                spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
+            pairs = candidate_pairs(spill.tables())
+            self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}
+            if m:  # pairs among released documents are not this run's business
+                pairs = pairs[(pairs >> U64(32)).astype(np.int64) < n]
+            verified = self._verify(pairs, sig_path, n, released, shard_urls)
+            self.stats["verified_pairs"] = int(verified.size)
+            table = pa.concat_tables(small) if small else pa.table({f.name: pa.array([], f.type) for f in KEY_FIELDS})
+            return self._decisions(table, released, verified, n, m, sig_path)
+        finally:
+            spill.cleanup()
+            if not (opts.write_index and self.context.workdir):
+                sig_path.unlink(missing_ok=True)
+
+    def _verify(self, pairs: np.ndarray, sig_path: Path, n: int, released: pa.Table, shard_urls) -> np.ndarray:
+        opts = self.opts
+        if opts.verify == "none" or pairs.size == 0:
+            return pairs
+        involved = np.unique(np.concatenate([(pairs >> U64(32)), pairs & U64(0xFFFFFFFF)]).astype(np.int64))
+        local = involved[involved < n]
+        rel = involved[involved >= n]
+        signature_of: dict[int, np.ndarray] = {}
+        shingle_sets: dict[int, np.ndarray] | None = {} if opts.verify == "exact" else None
+        want = pa.array(local)
+        pf = pq.ParquetFile(sig_path)
+        cols = ["doc", "signature"] + (["text"] if opts.verify == "exact" else [])
+        for batch in pf.iter_batches(batch_size=65536, columns=cols):
+            t = pa.Table.from_batches([batch])
+            t = t.filter(pc.is_in(t.column("doc"), value_set=want))
+            if t.num_rows == 0:
+                continue
+            docs = t.column("doc").to_numpy()
+            sig = t.column("signature").combine_chunks().values.to_numpy().reshape(len(docs), opts.num_perm)
+            signature_of.update(zip(docs.tolist(), sig))
+            if shingle_sets is not None:
+                self._add_sets(shingle_sets, docs, t.column("text").to_pylist())
+        if rel.size:
+            rows = rel - n
+            rsig = released.column("signature").combine_chunks().values.to_numpy().reshape(released.num_rows, opts.num_perm)
+            signature_of.update(zip(rel.tolist(), rsig[rows]))
+            if shingle_sets is not None:
+                ids = released.column("id").take(pa.array(rows)).to_pylist()
+                texts = released_texts(shard_urls, ids)
+                have = [(d, texts[i]) for d, i in zip(rel.tolist(), ids) if i in texts]
+                if have:
+                    self._add_sets(shingle_sets, np.array([d for d, _ in have]), [t for _, t in have])
+        return verify_pairs(pairs, opts.threshold, opts.verify, shingle_sets, signature_of)
+
+    def _add_sets(self, out: dict[int, np.ndarray], docs: np.ndarray, texts: list[str]) -> None:
+        h, counts = self.shingler.batch(texts)
+        for d, s in zip(docs.tolist(), np.split(h, np.cumsum(counts)[:-1])):
+            out[d] = np.unique(s)
+
+    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, n: int, m: int, sig_path: Path) -> pa.Table:
+        docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))
+        if m:
+            rel = pa.table(
+                {
+                    "id": released.column("id"),
+                    "priority": pa.nulls(m, pa.int64()).fill_null(-(1 << 62)),
+                    "quality": pa.nulls(m, pa.float64()),
+                    "length": pa.array(np.zeros(m, dtype=np.int64)),
+                    "released": pa.array(np.ones(m, dtype=bool)),
+                }
+            )
+            docs = pa.concat_tables([docs, rel.cast(docs.schema)])
+        labels = components(n + m, verified)
+        kk = clusters_and_keepers(docs, labels)
+        doc = kk.column("doc").to_numpy()
+        keeper = kk.column("keeper").to_numpy()
+        drop = (doc != keeper) & (doc < n)
+        doc, keeper = doc[drop], keeper[drop]
+        order = np.argsort(doc)
+        doc, keeper = doc[order], keeper[order]
+        ids = docs.column("id")
+        keeper_ids = ids.take(pa.array(keeper))
+        reasons = np.where(keeper >= n, REASON_RELEASED, REASON)
+        self.stats["dropped"] = int(doc.size)
+        self.stats["dropped_released"] = int((keeper >= n).sum())
+        if self.opts.write_index and self.context.workdir:
+            self._index_path = sig_path
+            self._dropped_ids = set(ids.take(pa.array(doc)).to_pylist())
+        return pa.table(
+            {
+                "id": ids.take(pa.array(doc)),
+                "reason": pa.array(reasons.tolist(), pa.string()),
+                "duplicate_of": keeper_ids,
+                "cluster_id": keeper_ids,
+                "detail": pa.nulls(doc.size, pa.string()),
+            },
+            schema=DECISION_SCHEMA,
+        )
+
+    def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
+        """Write the signature index of the released (kept) documents for later incremental runs."""
+        if self._index_path is None or not self._index_path.exists():
+            return []
+        import json
+
+        t = pq.read_table(self._index_path, columns=["id", "order", "signature"])
+        t = t.filter(pc.is_in(t.column("id"), value_set=kept_ids)).sort_by([("order", "ascending")])
+        meta = {b"corpusmill.minhash": json.dumps(self.opts.shingle_view(), sort_keys=True).encode()}
+        t = t.replace_schema_metadata(meta)
+        path = out_dir / INDEX_PATH
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(t, path, compression="zstd")
+        self._index_path.unlink(missing_ok=True)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
+
+
+def estimate_memory_per_document(opts: MinHashOptions) -> int:
+    """Bytes of RAM per document that do not spill: id/order/priority/quality/length (~64 B)."""
+    bands, _ = opts.lsh_params()
+    return 64 + math.ceil(bands * 16 / max(opts.partitions, 1))

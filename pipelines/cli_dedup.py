@@ -1,0 +1,47 @@
+"""``corpusmill dedup IN OUT``: MinHash near-duplicate removal on one JSONL/Parquet file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def cmd_dedup(args: argparse.Namespace) -> int:
+    from pipelines.dedup import find_duplicates, write_outputs
+
+    options = {"threshold": args.threshold, "shingle": args.shingle, "verify": args.verify}
+    if args.num_perm:
+        options["num_perm"] = args.num_perm
+    budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else 2 << 30
+    run = find_duplicates(args.input, options, workers=args.workers, memory_budget_bytes=budget)
+    kept = write_outputs(args.input, args.output, run, clusters=args.clusters)
+    by_reason: dict[str, int] = {}
+    for r in run.decisions.column("reason").to_pylist():
+        by_reason[r] = by_reason.get(r, 0) + 1
+    print(
+        f"{run.documents:,} documents → kept {kept:,}, dropped {run.documents - kept:,} "
+        f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_reason.items())) or 'none'})",
+        file=sys.stderr,
+    )
+    print(json.dumps({"documents": run.documents, "kept": kept, **run.stats}))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "dedup",
+        help="remove near-duplicates (MinHash LSH) from a JSONL/Parquet file with id and text",
+        description="Write the documents of IN that are not near-duplicates of an earlier-kept one to OUT "
+        "(.parquet or JSON lines, by extension). Same stage as `minhash_dedup` in a pipeline.",
+    )
+    p.add_argument("input", metavar="IN")
+    p.add_argument("output", metavar="OUT")
+    p.add_argument("--threshold", type=float, default=0.6, help="Jaccard of shingle sets at or above which documents are near-duplicates (default 0.6)")
+    p.add_argument("--clusters", metavar="FILE", help="also write id, cluster_id, kept for every input document (.parquet or JSON lines)")
+    p.add_argument("--shingle", choices=["auto", "char", "word"], default="auto", help="shingles (default auto: characters for Hangul/CJK, words otherwise)")
+    p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
+    p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
+    p.add_argument("--workers", type=int, default=1, help="processes computing signatures (output does not depend on it)")
+    p.add_argument("--memory-budget-mb", type=float, help="band keys above this spill to partitioned Parquet on disk")
+    p.set_defaults(func=cmd_dedup)

@@ -1,0 +1,209 @@
+"""``corpusmill dedup``: near-duplicate removal on a JSONL or Parquet file with ``id`` and ``text``.
+
+Runs the same :class:`filters.minhash_dedup.MinHashDedup` stage as ``corpusmill run``: its
+``keys`` per batch (in ``workers`` processes, results taken in input order so the output does
+not depend on the worker count), then its ``decide``. The input is read twice (keys, then the
+kept documents), so memory does not hold the corpus.
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from filters.base import StageContext
+from filters.minhash_dedup import MinHashDedup
+from pipelines.errors import InputError
+
+BATCH_ROWS = 4096
+
+
+def _is_parquet(path: str | os.PathLike) -> bool:
+    return str(path).endswith((".parquet", ".pq"))
+
+
+def read_batches(path: str | os.PathLike, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
+    """Input batches with ``id`` (as string), ``text`` and ``order`` (row number), streamed."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file")
+    offset = 0
+    for batch in _raw_batches(path, batch_rows):
+        names = batch.schema.names
+        if "id" not in names or "text" not in names:
+            raise InputError(f"{path}: needs columns 'id' and 'text' (found {', '.join(names)})")
+        table = pa.Table.from_batches([batch])
+        n = table.num_rows
+        cols = {name: table.column(name) for name in names}
+        cols["id"] = table.column("id").cast(pa.string())
+        cols["text"] = table.column("text").cast(pa.string()).fill_null("")
+        cols["order"] = pa.array(np.arange(offset, offset + n, dtype=np.int64))
+        offset += n
+        yield pa.table(cols).combine_chunks().to_batches(max_chunksize=max(n, 1))[0] if n else pa.record_batch(cols)
+
+
+def _raw_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
+    if _is_parquet(path):
+        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
+        return
+    import pyarrow.json as pj
+
+    try:
+        stream = pa.input_stream(str(path), compression="detect")
+        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=8 << 20))
+        for batch in reader:
+            for i in range(0, batch.num_rows, batch_rows):
+                yield batch.slice(i, batch_rows)
+    except pa.ArrowInvalid as e:
+        raise InputError(f"{path}: not readable as JSON lines ({e})") from None
+
+
+_WORKER_STAGE: MinHashDedup | None = None
+
+
+def _init_worker(options: dict[str, Any], context: StageContext) -> None:
+    global _WORKER_STAGE
+    _WORKER_STAGE = MinHashDedup(options, context)
+    _WORKER_STAGE.ensure_setup()
+
+
+def _keys(batch: pa.RecordBatch) -> pa.Table:
+    assert _WORKER_STAGE is not None
+    return _WORKER_STAGE.keys(batch)
+
+
+@dataclass
+class DedupRun:
+    decisions: pa.Table
+    stats: dict[str, int]
+    documents: int
+
+
+def find_duplicates(
+    path: str | os.PathLike,
+    options: dict[str, Any] | None = None,
+    workers: int = 1,
+    workdir: str | None = None,
+    memory_budget_bytes: int = 2 << 30,
+) -> DedupRun:
+    """Keys of every batch (in ``workers`` processes), then the stage's decision."""
+    with tempfile.TemporaryDirectory(prefix="corpusmill-dedup-", dir=workdir) as tmp:
+        context = StageContext(workdir=None, memory_budget_bytes=memory_budget_bytes)
+        stage = MinHashDedup(options, context)
+        stage.context.workdir = tmp
+        keys_path = Path(tmp) / "keys.parquet"
+        writer = None
+        n = 0
+        if workers > 1:
+            ctx = mp.get_context("fork")
+            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
+            results = pool.imap(_keys, read_batches(path), chunksize=1)
+        else:
+            stage.ensure_setup()
+            pool = None
+            results = (stage.keys(b) for b in read_batches(path))
+        try:
+            for k in results:
+                if writer is None:
+                    writer = pq.ParquetWriter(keys_path, k.schema, compression="lz4")
+                writer.write_table(k)
+                n += k.num_rows
+        finally:
+            if pool is not None:
+                pool.close()
+                pool.join()
+        if writer is not None:
+            writer.close()
+
+        def stream() -> Iterator[pa.Table]:
+            if writer is None:
+                return
+            for b in pq.ParquetFile(keys_path).iter_batches(batch_size=65536):
+                yield pa.Table.from_batches([b])
+
+        stage.opts = stage.opts.model_copy(update={"write_index": False})
+        decisions = stage.decide(stream())
+        return DedupRun(decisions=decisions, stats=stage.stats, documents=n)
+
+
+def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun, clusters: str | os.PathLike | None = None) -> int:
+    """Write the kept documents (input columns, input order) and optionally every document's cluster."""
+    dropped = run.decisions.column("id")
+    kept_n = 0
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cl_parts: list[pa.Table] = []
+    dup_of = dict(zip(dropped.to_pylist(), run.decisions.column("cluster_id").to_pylist())) if clusters else {}
+    with _Writer(out) as w:
+        for batch in read_batches(path):
+            t = pa.Table.from_batches([batch])
+            hit = pc.is_in(t.column("id"), value_set=dropped)
+            kept = t.filter(pc.invert(hit)).drop_columns(["order"])
+            kept_n += kept.num_rows
+            w.write(kept)
+            if clusters:
+                ids = t.column("id").to_pylist()
+                cl_parts.append(
+                    pa.table(
+                        {
+                            "id": pa.array(ids, pa.string()),
+                            "cluster_id": pa.array([dup_of.get(i, i) for i in ids], pa.string()),
+                            "kept": pc.invert(hit),
+                        }
+                    )
+                )
+    if clusters:
+        # A kept document that others duplicate is its cluster's id; singletons are their own cluster.
+        _write_table(pa.concat_tables(cl_parts) if cl_parts else pa.table({"id": [], "cluster_id": [], "kept": []}), Path(clusters))
+    return kept_n
+
+
+class _Writer:
+    def __init__(self, path: Path):
+        self.path = path
+        self.tmp = path.with_name(f".{path.name}.tmp")
+        self.pq: pq.ParquetWriter | None = None
+        self.fh = None
+
+    def __enter__(self):
+        if not _is_parquet(self.path):
+            self.fh = open(self.tmp, "w", encoding="utf-8")
+        return self
+
+    def write(self, table: pa.Table) -> None:
+        if self.fh is not None:
+            for row in table.to_pylist():
+                self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            return
+        if self.pq is None:
+            self.pq = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
+        self.pq.write_table(table)
+
+    def __exit__(self, exc_type, *_):
+        if self.fh is not None:
+            self.fh.close()
+        if self.pq is not None:
+            self.pq.close()
+        elif self.fh is None:
+            pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), self.tmp)
+        if exc_type is None:
+            os.replace(self.tmp, self.path)
+        else:
+            self.tmp.unlink(missing_ok=True)
+
+
+def _write_table(table: pa.Table, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with _Writer(path) as w:
+        w.write(table)
