@@ -19,7 +19,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Modules adding subcommands; each defines ``register(subparsers)`` and keeps its imports lazy
 # (inside the handlers) so `corpusmill --help` stays fast.
-COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup"]
+COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog"]
 
 
 def _print_plan(plan) -> None:
@@ -74,7 +74,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_plan(plan)
         return 0
     outcome = runner.run(
-        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan
+        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume
     )
     _summary(outcome)
     print(outcome.id)
@@ -95,7 +95,7 @@ def cmd_manifest_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no manifests in the catalog")
     for r in rows:
-        print(f"{r['id']}  {r['created_at']}  {r['name']}  {r['documents']} docs in {r['shards']} shard(s)")
+        print(f"{r['id']}  {r.get('state', 'draft'):<8}  {r['created_at']}  {r['name']}  {r['documents']} docs in {r['shards']} shard(s)")
     return 0
 
 
@@ -127,20 +127,27 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
 def cmd_manifest_verify(args: argparse.Namespace) -> int:
     from pipelines.errors import IntegrityError
 
+    from manifests import review
+
     cat = _catalog(args)
-    problems = cat.verify(args.id)
-    if problems:
-        raise IntegrityError(f"{args.id} failed verification:\n  " + "\n  ".join(problems))
+    v = review.verify(cat, args.id)
+    if v.problems:
+        raise IntegrityError(f"{args.id} failed verification:\n  " + "\n  ".join(v.problems))
     m = cat.get(args.id)
-    print(f"{args.id}: verified (manifest content, {len(m['shards'])} shard(s) and the ledger match their sha256)")
+    signed = "signed" if v.signed else "unsigned"
+    print(
+        f"{args.id}: verified (manifest content, {signed}, {len(v.review.records)} review record(s), "
+        f"{len(m['shards'])} shard(s) and the ledger match their sha256); state: {v.state}"
+    )
     return 0
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from manifests.loaders import pull
 
-    m = pull(args.id, args.to, _catalog(args))
-    print(f"pulled {args.id}: {len(m['shards'])} shard(s), {m['totals']['kept']:,} documents, verified → {args.to}")
+    m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
+    done = ", ".join(f"{n} {k}" for k, n in sorted(m["pull"]["shards"].items()))
+    print(f"pulled {args.id} ({m['pull']['state']}): {len(m['shards'])} shard(s) ({done}), {m['totals']['kept']:,} documents, verified → {args.to}")
     return 0
 
 
@@ -165,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--engine", choices=["local", "ray", "beam"], help="engine (overrides the config)")
     r.add_argument("--dry-run", action="store_true", help="check the config and policy, list the inputs, print the plan")
     r.add_argument("--overwrite", action="store_true", help="replace a different run in the output directory")
+    r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")
     r.set_defaults(func=cmd_run)
 
     m = sub.add_parser("manifest", help="list, show or verify manifests in the catalog")
@@ -186,6 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("id")
     pl.add_argument("--to", required=True)
     pl.add_argument("--catalog")
+    pl.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
+    pl.add_argument("--allow-unapproved", action="store_true", help="also pull drafts, rejected and revoked manifests")
     pl.set_defaults(func=cmd_pull)
 
     mo = sub.add_parser("models", help="offline model files")

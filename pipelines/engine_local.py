@@ -3,14 +3,24 @@
 Shape of a run (the same on every engine):
 
 1. ingest each input file into document batches (in config order: source, file, record);
-2. run map stages batch by batch; at a global stage (deduplication), spill the surviving
-   documents to a work file, collect the stage's keys, let the stage decide, then continue from
-   the spill without the dropped documents;
+2. run map stages batch by batch; at a global stage (deduplication) collect the stage's keys,
+   let the stage decide, then continue without the dropped documents;
 3. write what survives into shards in ingest order, and every decision into the ledger.
+
+Resumable units of work. The stage list is cut into *segments* at each global stage. For every
+segment and every input file the engine writes a *unit* to the work directory — the surviving
+documents, the ledger rows of this unit's decisions, the global stage's keys and a small meta
+file — and then, last and atomically, a ``.done`` marker. A global stage's decisions are a unit
+of their own. ``--resume`` skips every unit whose marker exists; a unit without its marker is
+redone from scratch (its partial files are never read). Shards are cut from the last segment's
+units in ingest order, so a resumed run writes byte-identical shards.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,12 +32,12 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filters.base import GlobalStage, MapStage, Stage
-from filters.ingest import FileTask, ingest_file, ledger_rows
+from filters.ingest import FileTask, ingest_file
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA
 from pipelines.plan import Plan
 from pipelines.progress import Progress
-from pipelines.shards import ShardInfo, ShardWriter
+from pipelines.shards import ShardInfo, ShardWriter, fsync_dir
 
 
 @dataclass
@@ -174,130 +184,246 @@ def apply_decisions(table: pa.Table, decisions: pa.Table, stage_key: str) -> tup
     return table.filter(pc.invert(hit)), rows
 
 
-def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress) -> Execution:
+class Unit:
+    """One resumable unit of work: segment ``k`` of input file ``i`` (or a global stage's decisions)."""
+
+    def __init__(self, directory: Path, name: str):
+        self.dir = directory
+        self.name = name
+
+    def path(self, kind: str) -> Path:
+        return self.dir / f"{self.name}.{kind}"
+
+    @property
+    def done(self) -> bool:
+        return self.path("done").exists()
+
+    def reset(self) -> None:
+        for p in self.dir.glob(f"{self.name}.*"):
+            p.unlink()
+
+    def mark_done(self) -> None:
+        tmp = self.path("done.tmp")
+        tmp.write_bytes(b"")
+        os.replace(tmp, self.path("done"))
+        fsync_dir(self.dir)
+
+    def meta(self) -> dict:
+        return json.loads(self.path("meta.json").read_text(encoding="utf-8"))
+
+
+class _StreamingParquet:
+    """Parquet written under a temporary name and renamed on commit (never half-visible)."""
+
+    def __init__(self, path: Path, schema: pa.Schema | None = None, compression: str = "zstd"):
+        self.path = path
+        self.tmp = path.with_name(path.name + ".tmp")
+        self.schema = schema
+        self.compression = compression
+        self.writer: pq.ParquetWriter | None = None
+        self.rows = 0
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        if self.writer is None:
+            self.schema = self.schema or table.schema
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression)
+        self.writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
+        self.rows += table.num_rows
+
+    def commit(self) -> None:
+        if self.writer is None:
+            if self.schema is None:
+                return  # nothing was written and there is no schema: no file (readers treat as empty)
+            self.writer = pq.ParquetWriter(self.tmp, self.schema, compression=self.compression)
+        self.writer.close()
+        with open(self.tmp, "rb") as f:
+            os.fsync(f.fileno())
+        os.replace(self.tmp, self.path)
+
+
+def _read_parquet(path: Path, batch_size: int = 16384) -> Iterator[pa.Table]:
+    if not path.exists():
+        return
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
+        yield pa.Table.from_batches([batch])
+
+
+def split_segments(stages: list[Stage]) -> list[tuple[list[MapStage], GlobalStage | None]]:
+    """Cut the stage list at each global stage: ``[(map stages, global stage or None), …]``."""
+    segments: list[tuple[list[MapStage], GlobalStage | None]] = []
+    maps: list[MapStage] = []
+    for st in stages:
+        if isinstance(st, GlobalStage):
+            segments.append((maps, st))
+            maps = []
+        else:
+            maps.append(st)
+    segments.append((maps, None))
+    return segments
+
+
+def execute(
+    plan: Plan,
+    stages: list[Stage],
+    staging: Path,
+    progress: Progress,
+    workdir: Path | None = None,
+    on_unit_done=None,
+) -> Execution:
+    """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone."""
     cfg = plan.config
-    ledger_parts: list[pa.Table] = []
-    files: dict[str, list[FileInfo]] = {sp.source.id: [] for sp in plan.sources}
-    seconds: dict[str, float] = {}
-    counters: dict[str, dict[str, dict[str, int]]] = {}
+    work = workdir or staging / ".work"
+    work.mkdir(parents=True, exist_ok=True)
     tasks = file_tasks(plan)
+    segments = split_segments(stages)
+    seconds: dict[str, float] = {}
+    done_stages: list[Stage] = []
+    decisions: pa.Table | None = None
+    previous: GlobalStage | None = None
+    sizes = {(sp.source.id, f.rel): f.size for sp in plan.sources for f in sp.files}
 
-    def ingested() -> Iterator[pa.Table]:
-        t0 = time.perf_counter()
-        bar = progress.bar("ingest", total=plan.total_bytes, unit="B")
-        sizes = {(sp.source.id, f.rel): f.size for sp in plan.sources for f in sp.files}
-        for task in tasks:
-            for ib in ingest_file(task, cfg.limits.batch_size):
-                if ib.ledger.num_rows:
-                    ledger_parts.append(ib.ledger)
-                    progress.note_issues(task.source_id, task.rel, ib.ledger)
-                if ib.info is not None:
-                    files[task.source_id].append(ib.info)
-                    bar.update(sizes[(task.source_id, task.rel)])
-                t1 = time.perf_counter()
-                seconds["ingest@1"] = seconds.get("ingest@1", 0.0) + (t1 - t0)
-                yield conform(ib.documents, DOCUMENT_SCHEMA)
-                t0 = time.perf_counter()
-        bar.close()
-
-    def mapped(source: Iterator[pa.Table], maps: list[MapStage], schema_after: list[pa.Schema]) -> Iterator[pa.Table]:
-        for table in source:
-            for st, schema in zip(maps, schema_after):
-                t0 = time.perf_counter()
-                table, drops = apply_map_stage(st, table, schema, counters)
-                seconds[st.key] = seconds.get(st.key, 0.0) + time.perf_counter() - t0
-                if drops.num_rows:
-                    ledger_parts.append(drops)
-            yield table
-
-    stream: Iterator[pa.Table] = ingested()
-    done: list[Stage] = []
-    pending: list[MapStage] = []
-    workdir = staging / ".work"
-    for st in [*stages, None]:
-        if isinstance(st, MapStage):
-            pending.append(st)
-            continue
+    for k, (maps, glob) in enumerate(segments):
         schemas = []
-        for m in pending:
-            done.append(m)
-            schemas.append(output_schema(done))
-        stream = mapped(stream, pending, schemas)
-        pending = []
-        if st is None:
-            break
-        assert isinstance(st, GlobalStage)
-        stream = _global_stage(st, stream, output_schema(done), workdir, ledger_parts, seconds)
-        done.append(st)
+        for m in maps:
+            done_stages.append(m)
+            schemas.append(output_schema(done_stages))
+        seg_schema = output_schema(done_stages)
+        seg_dir = work / f"seg{k}"
+        seg_dir.mkdir(exist_ok=True)
+        total = plan.total_bytes if k == 0 else len(tasks)
+        bar = progress.bar("ingest" if k == 0 else f"stages {', '.join(s.name for s in maps) or previous.name}", total=total, unit="B" if k == 0 else "file")
+        for i, task in enumerate(tasks):
+            unit = Unit(seg_dir, f"{i:06d}")
+            if not unit.done:
+                unit.reset()
+                if k == 0:
+                    source = _ingest_unit(task, cfg.limits.batch_size, unit, progress, seconds)
+                else:
+                    prev = Unit(work / f"seg{k - 1}", f"{i:06d}").path("docs.parquet")
+                    source = _decided(_read_parquet(prev), decisions, previous.key)
+                _run_unit(unit, source, maps, schemas, seg_schema, glob, seconds)
+                if on_unit_done is not None:
+                    on_unit_done(f"seg{k}/{unit.name}")
+            bar.update(sizes[(task.source_id, task.rel)] if k == 0 else 1)
+        bar.close()
+        if glob is not None:
+            done_stages.append(glob)
+            decisions = _decide_unit(glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{i:06d}") for i in range(len(tasks))], seconds)
+            if on_unit_done is not None:
+                on_unit_done(f"decide{k}")
+            previous = glob
 
-    schema = output_schema(done)
+    return _finish(plan, tasks, work, len(segments) - 1, output_schema(done_stages), staging, seconds)
+
+
+def _ingest_unit(task: FileTask, batch_size: int, unit: Unit, progress: Progress, seconds: dict) -> Iterator[pa.Table]:
+    """Ingest one file; its quarantines/drops and file facts go to the unit as it goes."""
+    ledger = _StreamingParquet(unit.path("ingest-ledger.parquet"), LEDGER_SCHEMA)
+    t0 = time.perf_counter()
+    for ib in ingest_file(task, batch_size):
+        if ib.ledger.num_rows:
+            ledger.write(ib.ledger)
+            progress.note_issues(task.source_id, task.rel, ib.ledger)
+        if ib.info is not None:
+            info = ib.info
+            unit.path("file.json").write_text(json.dumps(info.__dict__), encoding="utf-8")
+        seconds["ingest@1"] = seconds.get("ingest@1", 0.0) + time.perf_counter() - t0
+        yield conform(ib.documents, DOCUMENT_SCHEMA)
+        t0 = time.perf_counter()
+    ledger.commit()
+
+
+def _decided(tables: Iterator[pa.Table], decisions: pa.Table, stage_key: str) -> Iterator[pa.Table]:
+    for table in tables:
+        kept, drops = apply_decisions(table, decisions, stage_key)
+        yield kept, drops
+
+
+def _run_unit(unit, source, maps, schemas, seg_schema, glob, seconds) -> None:
+    docs = _StreamingParquet(unit.path("docs.parquet"), seg_schema)
+    ledger = _StreamingParquet(unit.path("ledger.parquet"), LEDGER_SCHEMA)
+    keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
+    counters: dict[str, dict[str, dict[str, int]]] = {}
+    for item in source:
+        table, drops = item if isinstance(item, tuple) else (item, None)
+        if drops is not None and drops.num_rows:
+            ledger.write(drops)
+        for st, schema in zip(maps, schemas):
+            t0 = time.perf_counter()
+            table, dropped = apply_map_stage(st, table, schema, counters)
+            seconds[st.key] = seconds.get(st.key, 0.0) + time.perf_counter() - t0
+            if dropped.num_rows:
+                ledger.write(dropped)
+        if table.num_rows == 0:
+            continue
+        table = conform(table, seg_schema)
+        docs.write(table)
+        if glob is not None:
+            glob.ensure_setup()
+            t0 = time.perf_counter()
+            for batch in table.to_batches():
+                keys.write(glob.keys(batch))
+            seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+    for w in (docs, ledger, keys):
+        w.commit()
+    unit.path("meta.json").write_text(json.dumps({"counters": counters}, sort_keys=True), encoding="utf-8")
+    unit.mark_done()
+
+
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dict) -> pa.Table:
+    path = unit.path("decisions.parquet")
+    if not unit.done:
+        unit.reset()
+        glob.ensure_setup()
+
+        def stream_keys() -> Iterator[pa.Table]:
+            for u in inputs:
+                yield from _read_parquet(u.path("keys.parquet"), 65536)
+
+        t0 = time.perf_counter()
+        decided = glob.decide(stream_keys())
+        seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+        out = _StreamingParquet(path, decided.schema)
+        out.write(decided)
+        out.commit()
+        unit.mark_done()
+    return pq.read_table(path)
+
+
+def _finish(plan, tasks, work: Path, last: int, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
+    """Cut shards from the last segment's units (ingest order) and assemble the ledger."""
+    cfg = plan.config
+    t0 = time.perf_counter()
     writer = ShardWriter(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024))
     kept_parts: list[pa.Table] = []
-    for table in stream:
-        if table.num_rows:
+    for i in range(len(tasks)):
+        for table in _read_parquet(work / f"seg{last}" / f"{i:06d}.docs.parquet"):
             writer.add(table)
             kept = table.select(["id", "source_id", "source_file", "source_locator", "order"])
             kept_parts.append(kept.append_column("n_chars", _n_chars(table)))
     shards = writer.close()
-    kept = pa.concat_tables(kept_parts) if kept_parts else None
-    if kept is not None and kept.num_rows:
-        shard_paths = writer.shard_of(kept.column("order").to_numpy())
-        ledger_parts.append(ledger_from_docs(kept, outcome="kept", shard=shard_paths))
-    ledger = pa.concat_tables([LEDGER_SCHEMA.empty_table(), *ledger_parts])
+    ledger_parts: list[pa.Table] = []
+    files: dict[str, list[FileInfo]] = {sp.source.id: [] for sp in plan.sources}
+    counters: dict[str, dict[str, dict[str, int]]] = {}
+    for k in range(last + 1):
+        for i, task in enumerate(tasks):
+            unit = Unit(work / f"seg{k}", f"{i:06d}")
+            if k == 0:
+                files[task.source_id].append(FileInfo(**json.loads(unit.path("file.json").read_text(encoding="utf-8"))))
+                ledger_parts.extend(_read_parquet(unit.path("ingest-ledger.parquet")))
+            ledger_parts.extend(_read_parquet(unit.path("ledger.parquet")))
+            for stage_key, per_source in unit.meta()["counters"].items():
+                add_counters(counters, stage_key, per_source)
+    if kept_parts:
+        kept = pa.concat_tables(kept_parts)
+        ledger_parts.append(ledger_from_docs(kept, outcome="kept", shard=writer.shard_of(kept.column("order").to_numpy())))
+    ledger = pa.concat_tables([LEDGER_SCHEMA.empty_table(), *[t.cast(LEDGER_SCHEMA) for t in ledger_parts]])
     ledger = ledger.sort_by([("order", "ascending")])
+    seconds["shards"] = time.perf_counter() - t0
     return Execution(shards=shards, ledger=ledger, files=files, seconds=seconds, counters=counters)
 
 
-def _global_stage(
-    stage: GlobalStage,
-    stream: Iterator[pa.Table],
-    schema: pa.Schema,
-    workdir: Path,
-    ledger_parts: list[pa.Table],
-    seconds: dict[str, float],
-) -> Iterator[pa.Table]:
-    """Spill documents and keys to disk; decide from the streamed keys; replay without the drops.
-
-    Memory stays bounded by a batch: documents and keys both go through Parquet files.
-    """
-    workdir.mkdir(parents=True, exist_ok=True)
-    spill = workdir / f"before-{stage.name}.parquet"
-    keys_path = workdir / f"keys-{stage.name}.parquet"
-    stage.ensure_setup()
-    key_writer = None
-    with pq.ParquetWriter(spill, schema, compression="zstd") as w:
-        for table in stream:
-            if table.num_rows == 0:
-                continue
-            w.write_table(table)
-            t0 = time.perf_counter()
-            for batch in table.to_batches():
-                k = stage.keys(batch)
-                if key_writer is None:
-                    key_writer = pq.ParquetWriter(keys_path, k.schema, compression="lz4")
-                key_writer.write_table(k)
-            seconds[stage.key] = seconds.get(stage.key, 0.0) + time.perf_counter() - t0
-    if key_writer is not None:
-        key_writer.close()
-
-    def stream_keys() -> Iterator[pa.Table]:
-        if key_writer is None:
-            return
-        for batch in pq.ParquetFile(keys_path).iter_batches(batch_size=65536):
-            yield pa.Table.from_batches([batch])
-
-    t0 = time.perf_counter()
-    decisions = stage.decide(stream_keys())
-    keys_path.unlink(missing_ok=True)
-    seconds[stage.key] = seconds.get(stage.key, 0.0) + time.perf_counter() - t0
-
-    def replay() -> Iterator[pa.Table]:
-        pf = pq.ParquetFile(spill)
-        for batch in pf.iter_batches(batch_size=8192):
-            table, drops = apply_decisions(pa.Table.from_batches([batch]), decisions, stage.key)
-            if drops.num_rows:
-                ledger_parts.append(drops)
-            yield table
-        spill.unlink()
-
-    return replay()
+def clear_workdir(work: Path) -> None:
+    shutil.rmtree(work, ignore_errors=True)

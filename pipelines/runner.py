@@ -14,6 +14,7 @@ not an error (same manifest ID → nothing to do).
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import shutil
@@ -80,6 +81,7 @@ def run(
     overwrite: bool | None = None,
     progress: Progress | None = None,
     plan: Plan | None = None,
+    resume: bool = False,
 ) -> RunOutcome:
     plan = plan or prepare(config_path, engine)
     cfg = plan.config
@@ -89,24 +91,64 @@ def run(
     _check_output_dir(out_dir)
     cat = Catalog(resolve_catalog_url(catalog, cfg.catalog))
 
+    work = out_dir.parent / f".{out_dir.name}.work"
+    _prepare_workdir(work, fingerprint(plan), resume)
+    for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
+        shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
     staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
-    shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
-        stages = build_stages(cfg, workdir=str(staging / ".work"))
-        execution = _engine(cfg.engine).execute(plan, stages, staging, progress)
+        stages = build_stages(cfg, workdir=str(work / "stage-tmp"))
+        execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         reused = _install(staging, out_dir, manifest["id"], overwrite)
+        if reused:
+            manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+        cat.publish(out_dir, manifest)
+    except OSError as e:
+        if e.errno == errno.ENOSPC or "No space left" in str(e):
+            where = e.filename or out_dir
+            raise OutputError(
+                f"no space left on device while writing {where}; nothing incomplete was published — "
+                "free space and re-run with --resume to continue from the last completed unit"
+            ) from None
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    if reused:
-        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-    cat.publish(out_dir, manifest)
+    shutil.rmtree(work, ignore_errors=True)
     return RunOutcome(manifest=manifest, out_dir=out_dir, catalog=cat, reused=reused)
+
+
+def fingerprint(plan: Plan) -> dict[str, Any]:
+    """What must not change between a killed run and its resumption."""
+    return {
+        "code_version": __version__,
+        "config_digest": plan.config.digest(),
+        "engine": plan.config.engine,
+        "files": [[sp.source.id, f.url, f.size] for sp in plan.sources for f in sp.files],
+    }
+
+
+def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool) -> None:
+    marker = work / "plan.json"
+    if resume and marker.exists():
+        old = json.loads(marker.read_text(encoding="utf-8"))
+        if old != fp:
+            changed = [k for k in fp if old.get(k) != fp[k]]
+            raise OutputError(
+                f"cannot resume from {work}: {', '.join(changed)} changed since the interrupted run; "
+                "run again without --resume to start over"
+            )
+        return
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    tmp = work / "plan.json.tmp"
+    tmp.write_text(json.dumps(fp, sort_keys=True), encoding="utf-8")
+    os.replace(tmp, marker)
 
 
 def _engine(name: str):
@@ -118,8 +160,15 @@ def _engine(name: str):
 
 
 def _check_output_dir(out_dir: Path) -> None:
-    if out_dir.exists() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).exists():
-        raise OutputError(f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out")
+    if not out_dir.exists() or (out_dir / MANIFEST_NAME).exists():
+        return
+    names = {p.name for p in out_dir.iterdir()}
+    if names <= {"shards", LEDGER_NAME}:
+        # A run killed while moving its files into place: no manifest, so not a complete run.
+        shutil.rmtree(out_dir / "shards", ignore_errors=True)
+        (out_dir / LEDGER_NAME).unlink(missing_ok=True)
+        return
+    raise OutputError(f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out")
 
 
 def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool:

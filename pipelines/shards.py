@@ -23,6 +23,18 @@ def sha256_file(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def fsync_dir(path: Path) -> None:
+    """Make a rename in ``path`` durable (POSIX); a no-op where directories cannot be opened."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def write_table_atomic(table: pa.Table, path: Path, row_group_size: int = 65536) -> None:
     """Write to a temporary name in the same directory, fsync, then rename into place."""
     path.parent.mkdir(parents=True, exist_ok=True)
