@@ -7,12 +7,14 @@ from filters.exact_dedup import ExactDedup
 from filters.length import LengthFilter
 from filters.minhash_dedup import MinHashDedup
 from filters.normalize import Normalize
+from filters.pii import PresidioScrubber
 
 STAGES: dict[str, type[Stage]] = {
     Normalize.name: Normalize,
     LengthFilter.name: LengthFilter,
     ExactDedup.name: ExactDedup,
     MinHashDedup.name: MinHashDedup,
+    PresidioScrubber.name: PresidioScrubber,
 }
 
 

