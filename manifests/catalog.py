@@ -5,6 +5,9 @@ Layout under the catalog root::
     manifests/<ID>.json          the manifest (written last, atomically: its presence means complete)
     data/<ID>/shards/part-*.parquet
     data/<ID>/ledger.parquet
+    signatures/<ID>.json         the producer's Ed25519 signature over the manifest (manifests.review)
+    reviews/<ID>/00000.json …    signed, hash-chained review records, append-only (manifests.review)
+    index.sqlite                 the SQLite index (local catalogs; see manifests.index)
 
 Where the catalog is: ``--catalog URL`` > ``$CORPUSMILL_CATALOG`` > the config's ``catalog`` >
 ``.corpusmill/catalog`` in the working directory.
@@ -21,8 +24,9 @@ from typing import Any
 
 import fsspec
 
+from manifests.index import CatalogIndex, default_index_path
 from manifests.manifest import check_id
-from pipelines.errors import CorpusmillError, IntegrityError
+from pipelines.errors import CorpusmillError, IntegrityError, OutputError
 
 ENV_VAR = "CORPUSMILL_CATALOG"
 DEFAULT_CATALOG = ".corpusmill/catalog"
@@ -51,10 +55,11 @@ def safe_relpath(rel: str) -> str:
 
 
 class Catalog:
-    def __init__(self, url: str):
+    def __init__(self, url: str, index_path: str | os.PathLike | None = None):
         self.url = url.rstrip("/")
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
+        self.index = CatalogIndex(Path(index_path) if index_path else default_index_path(self.url, self.root if self.local else None))
 
     def __repr__(self) -> str:
         return f"Catalog({self.url!r})"
@@ -95,31 +100,67 @@ class Catalog:
                 raise IntegrityError(f"catalog {self.url}: file {mid}.json holds manifest {manifest['id']}")
         return manifest
 
-    def list(self) -> list[dict[str, Any]]:
+    def ids(self) -> list[str]:
         try:
             names = sorted(self.fs.ls(self._p("manifests"), detail=False))
         except FileNotFoundError:
             return []
-        out = []
-        for name in names:
-            base = posixpath.basename(name)
-            if base.endswith(".json") and _valid_id(base[:-5]):
-                m = self.get(base[:-5], check=False)
-                out.append(
-                    {
-                        "id": m["id"],
-                        "name": m.get("name"),
-                        "created_at": m.get("created_at"),
-                        "documents": m.get("totals", {}).get("kept"),
-                        "shards": len(m.get("shards", [])),
-                    }
-                )
-        return sorted(out, key=lambda r: (r["created_at"] or "", r["id"]))
+        ids = [posixpath.basename(n)[:-5] for n in names if n.endswith(".json")]
+        return [i for i in ids if _valid_id(i)]
+
+    def refresh_index(self) -> CatalogIndex:
+        """Bring the SQLite index up to date with the manifests and review records in the catalog."""
+        from manifests.review import record_sha256
+
+        self.index.sync(self.ids(), lambda mid: self.get(mid, check=False), self.list_rel("reviews", recursive=True),
+                        self.read_json, record_sha256)
+        return self.index
+
+    def list(self) -> list[dict[str, Any]]:
+        """One row per manifest (id, name, created_at, documents, shards, state, predecessor, successor)."""
+        return self.refresh_index().rows()
+
+    # Small JSON side files (signatures, review records), by path relative to the catalog root.
+    def read_json(self, rel: str) -> dict[str, Any] | None:
+        try:
+            with self.fs.open(self._p(safe_relpath(rel)), "rb") as f:
+                return json.loads(f.read().decode("utf-8"))
+        except FileNotFoundError:
+            return None
+
+    def write_json_new(self, rel: str, data: dict[str, Any]) -> None:
+        """Create ``rel``; refuse if it exists (append-only records are never rewritten)."""
+        path = self._p(safe_relpath(rel))
+        payload = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if self.local:
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            except FileExistsError:
+                raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten") from None
+            with os.fdopen(fd, "wb") as f:
+                f.write(payload)
+            return
+        if self.fs.exists(path):
+            raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten")
+        with self.fs.open(path, "wb") as f:
+            f.write(payload)
+
+    def list_rel(self, rel: str, recursive: bool = False) -> list[str]:
+        """Files under ``rel``, as sorted paths relative to the catalog root."""
+        base = self._p(safe_relpath(rel))
+        try:
+            found = self.fs.find(base) if recursive else self.fs.ls(base, detail=False)
+        except FileNotFoundError:
+            return []
+        root = self.root.rstrip("/") + "/"
+        return sorted(p[len(root):] if p.startswith(root) else p for p in found if not p.endswith("/"))
 
     def publish(self, run_dir: Path, manifest: dict[str, Any]) -> None:
         """Copy a finished run's files into the catalog; the manifest goes last."""
         mid = manifest["id"]
         if self.has(mid):
+            self.sign_if_key(manifest)
             return
         rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
         rels += [e["path"] for e in manifest.get("indexes", [])]
@@ -132,6 +173,18 @@ class Catalog:
         with self.fs.open(tmp, "wb") as f:
             f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         self.fs.mv(tmp, self.manifest_path(mid))
+        self.index.add_manifest(manifest)
+        self.sign_if_key(manifest)
+
+    def sign_if_key(self, manifest: dict[str, Any]) -> bool:
+        """Sign a published manifest when a signing key is configured (see manifests.signing)."""
+        from manifests import review, signing
+
+        key = signing.load_signing_key(required=False)
+        if key is None:
+            return False
+        review.sign_manifest(self, manifest, key)
+        return True
 
     def _put(self, src: Path, dst: str) -> None:
         self.fs.makedirs(posixpath.dirname(dst), exist_ok=True)

@@ -1,32 +1,69 @@
-"""What trainers call: open a manifest's shards as a pyarrow dataset, or pull them locally."""
+"""What trainers call: pull a manifest's shards, open them as a pyarrow dataset, load them with
+Hugging Face ``datasets``, or iterate one rank's share of the documents.
+
+Every entry point checks, before returning data: the manifest's ID against its content, its
+signature and review chain (:func:`manifests.review.verify`), that it is approved (unless
+``allow_unapproved``), and the sha256 of every shard it reads.
+"""
 
 from __future__ import annotations
 
 import builtins
+import hashlib
+import json
 import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.dataset as pads
+import pyarrow.parquet as pq
 
+from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from pipelines.errors import IntegrityError
+
+CHUNK = 1 << 20
 
 
 def _catalog(catalog: str | Catalog | None) -> Catalog:
     return catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
 
 
-def open(manifest_id: str, catalog: str | Catalog | None = None, verify: bool = True) -> pads.Dataset:  # noqa: A001
+def checked(manifest_id: str, catalog: str | Catalog | None, allow_unapproved: bool) -> tuple[Catalog, dict[str, Any], review.Verification]:
+    """Catalog, manifest and verification (signatures and review chain; files not yet hashed)."""
+    cat = _catalog(catalog)
+    v = review.verify(cat, manifest_id, check_files=False)
+    review.require_pullable(v, allow_unapproved)
+    return cat, cat.get(manifest_id), v
+
+
+def _shard_problems(cat: Catalog, manifest_id: str, shards: list[dict[str, Any]], workers: int = 4) -> list[str]:
+    def one(shard: dict[str, Any]) -> str | None:
+        try:
+            got = cat.sha256(manifest_id, shard["path"])
+        except FileNotFoundError:
+            return f"{shard['path']}: missing from the catalog"
+        return None if got == shard["sha256"] else f"{shard['path']}: sha256 {got} does not match the manifest's {shard['sha256']}"
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        return [p for p in ex.map(one, shards) if p]
+
+
+def open(  # noqa: A001 — the documented trainer API: manifests.open(ID)
+    manifest_id: str, catalog: str | Catalog | None = None, verify: bool = True, allow_unapproved: bool = False
+) -> pads.Dataset:
     """The manifest's shards as a ``pyarrow.dataset.Dataset`` (shard order = document order).
 
-    With ``verify`` (default) every shard's sha256 is checked first; a mismatch raises
-    :class:`~pipelines.errors.IntegrityError`.
+    Refuses manifests that are not approved unless ``allow_unapproved``; with ``verify``
+    (default) every shard's sha256 is checked first. Problems raise
+    :class:`~pipelines.errors.IntegrityError` or :class:`~manifests.review.NotApproved`.
     """
-    cat = _catalog(catalog)
-    manifest = cat.get(manifest_id)
+    cat, manifest, _ = checked(manifest_id, catalog, allow_unapproved)
     if verify:
-        problems = [p for p in cat.verify(manifest_id) if not p.startswith(manifest["ledger"]["path"])]
+        problems = _shard_problems(cat, manifest_id, manifest["shards"])
         if problems:
             raise IntegrityError(f"{manifest_id}: " + "; ".join(problems))
     paths = [cat.data_path(manifest_id, s["path"]) for s in manifest["shards"]]
@@ -39,43 +76,158 @@ def open_ledger(manifest_id: str, catalog: str | Catalog | None = None) -> pads.
     return pads.dataset([cat.data_path(manifest_id, manifest["ledger"]["path"])], format="parquet", filesystem=cat.fs)
 
 
-def pull(manifest_id: str, to: str | os.PathLike, catalog: str | Catalog | None = None) -> dict[str, Any]:
-    """Copy a manifest's shards (and the manifest) to ``to``, verifying each shard's sha256.
-
-    Refuses, and removes the bad copy, when a shard's bytes differ from the manifest.
-    Files already present with the right digest are not copied again (resumable).
-    """
-    import hashlib
-    import json
-
-    cat = _catalog(catalog)
-    manifest = cat.get(manifest_id)
-    dest = Path(to)
-    problems = []
-    for shard in manifest["shards"]:
-        rel = safe_relpath(shard["path"])
-        target = dest / rel
-        if target.exists() and _sha256(target) == shard["sha256"]:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.part")
-        h = hashlib.sha256()
-        with cat.fs.open(cat.data_path(manifest_id, rel), "rb") as src, builtins.open(tmp, "wb") as out:
-            while data := src.read(1 << 20):
+def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path) -> tuple[str, str]:
+    """Copy one shard; resumes a partial ``.part`` file. Returns (outcome, problem or '')."""
+    rel = safe_relpath(shard["path"])
+    target = dest / rel
+    if target.exists() and target.stat().st_size == shard["bytes"] and _sha256(target) == shard["sha256"]:
+        return "present", ""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(f".{target.name}.part")
+    h = hashlib.sha256()
+    have = part.stat().st_size if part.exists() else 0
+    if have > shard["bytes"]:
+        part.unlink()
+        have = 0
+    if have:
+        with builtins.open(part, "rb") as f:
+            while data := f.read(CHUNK):
                 h.update(data)
-                out.write(data)
-        if h.hexdigest() != shard["sha256"]:
-            tmp.unlink()
-            problems.append(f"{rel}: sha256 {h.hexdigest()} does not match the manifest's {shard['sha256']}")
-            continue
-        os.replace(tmp, target)
+    with cat.fs.open(cat.data_path(manifest_id, rel), "rb") as src, builtins.open(part, "ab") as out:
+        if have:
+            src.seek(have)
+        while data := src.read(CHUNK):
+            h.update(data)
+            out.write(data)
+    if h.hexdigest() != shard["sha256"]:
+        part.unlink()
+        return "failed", f"{rel}: sha256 {h.hexdigest()} does not match the manifest's {shard['sha256']}"
+    os.replace(part, target)
+    return ("resumed" if have else "copied"), ""
+
+
+def pull(
+    manifest_id: str,
+    to: str | os.PathLike,
+    catalog: str | Catalog | None = None,
+    allow_unapproved: bool = False,
+    workers: int = 4,
+) -> dict[str, Any]:
+    """Copy a manifest's shards (and the manifest, its signature and review records) to ``to``.
+
+    Parallel (``workers`` threads), resumable (complete files with the right digest are kept,
+    partial ``.part`` files are continued) and verified (a shard whose bytes differ from the
+    manifest is removed and the pull fails, naming it). Refuses unapproved manifests unless
+    ``allow_unapproved``. ``manifest.json`` is written last: its presence means complete.
+    Returns the manifest plus a ``pull`` block counting what was copied.
+    """
+    cat, manifest, v = checked(manifest_id, catalog, allow_unapproved)
+    dest = Path(to)
+    dest.mkdir(parents=True, exist_ok=True)
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
+        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"]))
+    problems = [p for _, p in results if p]
     if problems:
         raise IntegrityError(
             f"pull {manifest_id} refused: {len(problems)} shard(s) in catalog {cat.url} do not match the manifest:\n  "
             + "\n  ".join(problems)
         )
-    (dest / "manifest.json").write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
-    return manifest
+    (dest / "reviews.json").write_text(json.dumps(v.review.records, indent=2, ensure_ascii=False), encoding="utf-8")
+    sig = cat.read_json(review.signature_rel(manifest_id))
+    if sig is not None:
+        (dest / "signature.json").write_text(json.dumps(sig, indent=2, ensure_ascii=False), encoding="utf-8")
+    tmp = dest / ".manifest.json.tmp"
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, dest / "manifest.json")
+    counts: dict[str, int] = {}
+    for outcome, _ in results:
+        counts[outcome] = counts.get(outcome, 0) + 1
+    return manifest | {"pull": {"state": v.state, "shards": counts}}
+
+
+def iter_shard(
+    manifest_id: str,
+    rank: int,
+    world_size: int,
+    catalog: str | Catalog | None = None,
+    columns: list[str] | None = None,
+    allow_unapproved: bool = False,
+    batch_size: int = 1024,
+) -> Iterator[dict[str, Any]]:
+    """Rank ``rank``'s share of the documents, as dicts, in document order.
+
+    Rank r of W gets documents ``[r·N//W, (r+1)·N//W)`` of the manifest's N documents (in shard
+    order): deterministic, disjoint and complete over the ranks, balanced to within one document,
+    and each rank reads (and sha256-checks) only the shards its range touches.
+    """
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size); got rank {rank}, world_size {world_size}")
+    for batch in iter_shard_batches(manifest_id, rank, world_size, catalog, columns, allow_unapproved, batch_size):
+        yield from batch.to_pylist()
+
+
+def iter_shard_batches(
+    manifest_id: str,
+    rank: int,
+    world_size: int,
+    catalog: str | Catalog | None = None,
+    columns: list[str] | None = None,
+    allow_unapproved: bool = False,
+    batch_size: int = 1024,
+) -> Iterator[pa.RecordBatch]:
+    """Like :func:`iter_shard`, as Arrow record batches."""
+    cat, manifest, _ = checked(manifest_id, catalog, allow_unapproved)
+    total = sum(s["rows"] for s in manifest["shards"])
+    start, end = rank * total // world_size, (rank + 1) * total // world_size
+    offset = 0
+    for shard in manifest["shards"]:
+        lo, hi = max(start, offset), min(end, offset + shard["rows"])
+        if lo < hi:
+            problems = _shard_problems(cat, manifest_id, [shard], 1)
+            if problems:
+                raise IntegrityError(f"{manifest_id}: " + "; ".join(problems))
+            yield from _rows(cat.fs, cat.data_path(manifest_id, shard["path"]), lo - offset, hi - offset, columns, batch_size)
+        offset += shard["rows"]
+
+
+def _rows(fs, path: str, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
+    with fs.open(path, "rb") as f:
+        pf = pq.ParquetFile(f)
+        pos = 0
+        for batch in pf.iter_batches(batch_size=batch_size, columns=columns):
+            b_lo, b_hi = max(lo, pos), min(hi, pos + batch.num_rows)
+            if b_lo < b_hi:
+                yield batch.slice(b_lo - pos, b_hi - b_lo)
+            pos += batch.num_rows
+            if pos >= hi:
+                break
+
+
+def load_hf(
+    manifest_id: str,
+    catalog: str | Catalog | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    allow_unapproved: bool = False,
+    **kwargs: Any,
+):
+    """The manifest as a Hugging Face ``datasets.Dataset`` (split ``train``).
+
+    Local catalogs are read in place after verification; remote ones are pulled (verified) to
+    ``cache_dir`` (default ``~/.cache/corpusmill/pulled/<ID>``) first. Extra keyword arguments
+    go to ``datasets.load_dataset``.
+    """
+    import datasets
+
+    cat = _catalog(catalog)
+    if cat.local:
+        manifest = cat.get(manifest_id)
+        open(manifest_id, cat, verify=True, allow_unapproved=allow_unapproved)
+        files = [cat.data_path(manifest_id, s["path"]) for s in manifest["shards"]]
+    else:
+        dest = Path(cache_dir or Path.home() / ".cache" / "corpusmill" / "pulled" / manifest_id)
+        manifest = pull(manifest_id, dest, cat, allow_unapproved=allow_unapproved)
+        files = [str(dest / safe_relpath(s["path"])) for s in manifest["shards"]]
+    return datasets.load_dataset("parquet", data_files={"train": files}, split="train", **kwargs)
 
 
 def _sha256(path: Path) -> str:

@@ -1,0 +1,162 @@
+"""The catalog's embedded SQLite index: manifests, shards, review history and lineage by ID.
+
+The files in the catalog are the truth; the index is what makes listing, state and lineage
+queries cheap, and it remembers every review record it has seen (by sha256), so a record
+later removed from or rewritten in the catalog is reported even when the remaining chain
+would still look consistent.
+
+Where it lives: ``<catalog>/index.sqlite`` for a local catalog; for object storage, a local
+file under ``$CORPUSMILL_INDEX_DIR`` (default ``~/.cache/corpusmill/index``) named by the
+catalog URL — SQLite needs a local file, and the index can always be rebuilt from the catalog.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sqlite3
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS manifests (
+    id TEXT PRIMARY KEY, name TEXT, created_at TEXT, documents INTEGER, shards INTEGER,
+    predecessor TEXT, content_digest TEXT
+);
+CREATE TABLE IF NOT EXISTS shards (
+    manifest_id TEXT, path TEXT, sha256 TEXT, rows INTEGER, bytes INTEGER,
+    PRIMARY KEY (manifest_id, path)
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    manifest_id TEXT, seq INTEGER, action TEXT, to_state TEXT, reviewer TEXT, time TEXT,
+    comment TEXT, successor TEXT, record_sha256 TEXT,
+    PRIMARY KEY (manifest_id, seq)
+);
+"""
+
+
+def default_index_path(catalog_url: str, local_root: str | None) -> Path:
+    if local_root is not None:
+        return Path(local_root) / "index.sqlite"
+    base = Path(os.environ.get("CORPUSMILL_INDEX_DIR") or Path.home() / ".cache" / "corpusmill" / "index")
+    return base / (hashlib.sha256(catalog_url.encode()).hexdigest()[:16] + ".sqlite")
+
+
+class CatalogIndex:
+    def __init__(self, path: Path):
+        self.path = Path(path)
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con.executescript(SCHEMA)
+            with con:
+                yield con
+        finally:
+            con.close()
+
+    def add_manifest(self, m: dict[str, Any]) -> None:
+        with self._db() as con:
+            self._insert_manifest(con, m)
+
+    @staticmethod
+    def _insert_manifest(con: sqlite3.Connection, m: dict[str, Any]) -> None:
+        pred = m.get("predecessor")
+        con.execute(
+            "INSERT OR IGNORE INTO manifests VALUES (?,?,?,?,?,?,?)",
+            (m["id"], m.get("name"), m.get("created_at"), m.get("totals", {}).get("kept"),
+             len(m.get("shards", [])), pred, m.get("content_digest")),
+        )
+        con.executemany(
+            "INSERT OR IGNORE INTO shards VALUES (?,?,?,?,?)",
+            [(m["id"], s["path"], s["sha256"], s["rows"], s["bytes"]) for s in m.get("shards", [])],
+        )
+
+    def add_review(self, mid: str, seq: int, rec: dict[str, Any], sha: str) -> None:
+        with self._db() as con:
+            self._insert_review(con, mid, seq, rec, sha)
+
+    @staticmethod
+    def _insert_review(con: sqlite3.Connection, mid: str, seq: int, rec: dict[str, Any], sha: str) -> None:
+        con.execute(
+            "INSERT OR IGNORE INTO reviews VALUES (?,?,?,?,?,?,?,?,?)",
+            (mid, seq, rec.get("action"), rec.get("to_state"), rec.get("reviewer"), rec.get("time"),
+             rec.get("comment"), rec.get("successor"), sha),
+        )
+
+    def sync(
+        self,
+        manifest_ids: list[str],
+        load_manifest: Callable[[str], dict[str, Any]],
+        review_files: list[str],
+        load_review: Callable[[str], dict[str, Any] | None],
+        record_sha: Callable[[dict[str, Any]], str],
+    ) -> None:
+        """Add manifests and review records the index has not seen yet (never changes known rows)."""
+        with self._db() as con:
+            known = {r[0] for r in con.execute("SELECT id FROM manifests")}
+            for mid in manifest_ids:
+                if mid not in known:
+                    self._insert_manifest(con, load_manifest(mid))
+            seen = {(r[0], r[1]) for r in con.execute("SELECT manifest_id, seq FROM reviews")}
+            for rel in review_files:
+                parts = rel.split("/")
+                if len(parts) != 3 or not parts[2].endswith(".json") or not parts[2][:-5].isdigit():
+                    continue
+                mid, seq = parts[1], int(parts[2][:-5])
+                if (mid, seq) in seen:
+                    continue
+                rec = load_review(rel)
+                if rec is not None:
+                    self._insert_review(con, mid, seq, rec, record_sha(rec))
+
+    def rows(self) -> list[dict[str, Any]]:
+        with self._db() as con:
+            con.row_factory = sqlite3.Row
+            q = """
+            SELECT m.id, m.name, m.created_at, m.documents, m.shards, m.predecessor,
+                   COALESCE((SELECT to_state FROM reviews r WHERE r.manifest_id = m.id ORDER BY seq DESC LIMIT 1), 'draft') AS state,
+                   (SELECT successor FROM reviews r WHERE r.manifest_id = m.id AND successor IS NOT NULL ORDER BY seq DESC LIMIT 1) AS successor
+            FROM manifests m ORDER BY m.created_at, m.id
+            """
+            return [dict(r) for r in con.execute(q)]
+
+    def successors(self, mid: str) -> list[str]:
+        with self._db() as con:
+            a = [r[0] for r in con.execute("SELECT id FROM manifests WHERE predecessor = ? ORDER BY created_at, id", (mid,))]
+            b = [r[0] for r in con.execute("SELECT successor FROM reviews WHERE manifest_id = ? AND successor IS NOT NULL", (mid,))]
+        return sorted(set(a) | set(b))
+
+    def predecessor(self, mid: str) -> str | None:
+        with self._db() as con:
+            row = con.execute("SELECT predecessor FROM manifests WHERE id = ?", (mid,)).fetchone()
+        return row[0] if row else None
+
+    def shard_owners(self, sha256: str) -> list[tuple[str, str]]:
+        """(manifest, path) of every indexed shard with these bytes (shared shards after a takedown)."""
+        with self._db() as con:
+            return [tuple(r) for r in con.execute("SELECT manifest_id, path FROM shards WHERE sha256 = ? ORDER BY 1, 2", (sha256,))]
+
+    def check_reviews(self, mid: str, shas: list[str]) -> list[str]:
+        """Compare the review records now in the catalog with those the index saw before."""
+        with self._db() as con:
+            known = con.execute(
+                "SELECT seq, record_sha256, action, reviewer FROM reviews WHERE manifest_id = ? ORDER BY seq", (mid,)
+            ).fetchall()
+        problems = []
+        for seq, sha, action, reviewer in known:
+            if seq >= len(shas):
+                problems.append(
+                    f"review record {seq:05d} ({action} by {reviewer}) was indexed earlier but is no longer in the catalog (history was removed)"
+                )
+            elif shas[seq] != sha:
+                problems.append(f"review record {seq:05d} ({action} by {reviewer}) differs from the one indexed earlier (history was rewritten)")
+        return problems
+
+    def dump(self) -> str:
+        return json.dumps(self.rows(), indent=2)

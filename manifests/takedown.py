@@ -1,0 +1,244 @@
+"""Takedown: a successor manifest without some documents, rewriting only the shards that held them.
+
+The ledger says which shard holds each kept document, so the affected shards are known exactly;
+every other shard is carried over byte for byte (same path, same sha256). In the successor's
+ledger the taken-down documents become ``dropped`` by stage ``takedown@1`` with the given reason,
+so its counts reconcile exactly like any run's. The old manifest gets a review record (revoked if
+it was approved, rejected if it was a draft) naming its successor; the successor names its
+predecessor, so ``corpusmill manifest lineage`` can walk the chain both ways.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import io
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from manifests import review, signing
+from manifests.catalog import Catalog
+from manifests.manifest import counts_from_ledger, seal, stage_stats
+from pipelines.errors import InputError, IntegrityError
+from pipelines.shards import sha256_file, write_table_atomic
+
+STAGE_KEY = "takedown@1"
+
+
+@dataclass
+class TakedownResult:
+    manifest: dict[str, Any]
+    predecessor: str
+    removed_by_source: dict[str, int]
+    rewritten: list[str]
+    carried_over: list[str]
+    emptied: list[str]
+    already_absent: int  # requested ids that were not in the release (dropped or quarantined before)
+    old_state: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def id(self) -> str:
+        return self.manifest["id"]
+
+
+def read_doc_ids(path: str | Path) -> list[str]:
+    """Document ids, one a line; blank lines and ``#`` comments are ignored."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise InputError(f"{path}: document id file not found") from None
+    return sorted({line.split("#", 1)[0].strip() for line in text.splitlines()} - {""})
+
+
+def _read_verified(cat: Catalog, mid: str, entry: dict[str, Any]) -> bytes:
+    with cat.fs.open(cat.data_path(mid, entry["path"]), "rb") as f:
+        data = f.read()
+    got = hashlib.sha256(data).hexdigest()
+    if got != entry["sha256"]:
+        raise IntegrityError(f"{mid}: {entry['path']} has sha256 {got}, the manifest says {entry['sha256']}; fix the catalog first")
+    return data
+
+
+def takedown(
+    cat: Catalog,
+    mid: str,
+    reason: str,
+    sources: list[str] | None = None,
+    doc_ids: list[str] | None = None,
+    reviewer: str = "takedown",
+    key: signing.SigningKey | None = None,
+) -> TakedownResult:
+    t0 = time.perf_counter()
+    if not reason.strip():
+        raise InputError("a takedown needs --reason")
+    sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
+    if not sources and not doc_ids:
+        raise InputError("name what to take down: --source S and/or --doc-ids FILE")
+    key = key or signing.load_signing_key()
+    old = cat.get(mid)
+    known_sources = {s["id"] for s in old["sources"]}
+    unknown = [s for s in sources if s not in known_sources]
+    if unknown:
+        raise InputError(f"{mid} has no source(s) {', '.join(unknown)}; its sources: {', '.join(sorted(known_sources))}")
+
+    ledger = pq.read_table(io.BytesIO(_read_verified(cat, mid, old["ledger"])))
+    in_ledger = set(ledger.column("id").to_pylist())
+    missing = [d for d in doc_ids if d not in in_ledger]
+    if missing:
+        raise InputError(
+            f"{len(missing)} document id(s) are not in {mid}'s ledger (first: {', '.join(missing[:3])}); "
+            "check the file — nothing was changed"
+        )
+    kept = pc.equal(ledger.column("outcome"), "kept")
+    hit = pc.or_(
+        pc.is_in(ledger.column("source_id"), value_set=pa.array(sources, pa.string())),
+        pc.is_in(ledger.column("id"), value_set=pa.array(doc_ids, pa.string())),
+    )
+    take = pc.and_(kept, hit)
+    taken = ledger.filter(take)
+    already_absent = len(doc_ids) - len(set(doc_ids) & set(taken.column("id").to_pylist()))
+    if taken.num_rows == 0:
+        raise InputError(f"nothing to take down: none of the named documents is in {mid}'s release")
+    taken_ids = pa.array(sorted(taken.column("id").to_pylist()), pa.string())
+    affected = set(taken.column("shard").to_pylist())
+
+    with tempfile.TemporaryDirectory(prefix="corpusmill-takedown-") as tmp:
+        staging = Path(tmp)
+        new_shards, rewritten, carried, emptied = [], [], [], []
+        for entry in old["shards"]:
+            rel = entry["path"]
+            data = _read_verified(cat, mid, entry)
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if rel not in affected:
+                target.write_bytes(data)
+                new_shards.append(dict(entry))
+                carried.append(rel)
+                continue
+            table = pq.read_table(io.BytesIO(data))
+            table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=taken_ids)))
+            if table.num_rows == 0:
+                emptied.append(rel)
+                continue
+            write_table_atomic(table, target)
+            new_shards.append(
+                {"path": rel, "sha256": sha256_file(target), "bytes": target.stat().st_size, "rows": table.num_rows}
+            )
+            rewritten.append(rel)
+
+        gone = pc.is_in(ledger.column("id"), value_set=taken_ids)
+        n = ledger.num_rows
+        new_ledger = ledger
+        for name, value in (("outcome", "dropped"), ("stage", STAGE_KEY), ("reason", reason), ("detail", f"taken down from {mid}")):
+            col = ledger.column(name)
+            new_ledger = new_ledger.set_column(
+                new_ledger.schema.get_field_index(name), ledger.schema.field(name),
+                pc.if_else(gone, pa.scalar(value, col.type), col),
+            )
+        shard_col = ledger.column("shard")
+        new_ledger = new_ledger.set_column(
+            new_ledger.schema.get_field_index("shard"), ledger.schema.field("shard"),
+            pc.if_else(gone, pa.nulls(n, shard_col.type), shard_col),
+        )
+        ledger_path = staging / old["ledger"]["path"]
+        write_table_atomic(new_ledger, ledger_path)
+
+        counts = counts_from_ledger(new_ledger)
+        removed = {s: 0 for s in sorted(set(taken.column("source_id").to_pylist()))}
+        for s in taken.column("source_id").to_pylist():
+            removed[s] += 1
+        record = {
+            "predecessor": mid,
+            "reason": reason,
+            "sources": sources,
+            "doc_ids": len(doc_ids),
+            "doc_ids_sha256": hashlib.sha256("\n".join(doc_ids).encode()).hexdigest() if doc_ids else None,
+            "documents_removed": taken.num_rows,
+            "removed_by_source": removed,
+            "shards_rewritten": rewritten,
+            "shards_removed": emptied,
+        }
+        new = {k: v for k, v in old.items() if k not in ("id", "content_digest")}
+        sources_out = []
+        for s in old["sources"]:
+            s = dict(s)
+            if s["status"] == "admitted":
+                s["counts"] = counts.get(s["id"], s["counts"])
+            if s["id"] in sources:
+                s["takedown"] = reason
+            sources_out.append(s)
+        stage_keys = [s["key"] for s in old["stages"]] + [STAGE_KEY]
+        new.update(
+            {
+                "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z"),
+                "run": {"engine": "takedown", "predecessor": mid, "seconds_total": round(time.perf_counter() - t0, 3)},
+                "predecessor": mid,
+                "takedowns": [*old.get("takedowns", []), record],
+                "sources": sources_out,
+                "totals": {k: sum(s["counts"][k] for s in sources_out) for k in ("records_in", "kept", "dropped", "quarantined")},
+                "stage_stats": stage_stats(stage_keys, new_ledger),
+                "shards": new_shards,
+                "ledger": {
+                    "path": old["ledger"]["path"],
+                    "sha256": sha256_file(ledger_path),
+                    "bytes": ledger_path.stat().st_size,
+                    "rows": new_ledger.num_rows,
+                },
+            }
+        )
+        successor = seal(new)
+        cat.publish(staging, successor)
+
+    st = review.replay(cat, old)
+    notes = []
+    comment = f"takedown: {reason}"
+    if st.state == review.APPROVED:
+        review.transition(cat, mid, "revoke", reviewer, comment, key=key, successor=successor["id"])
+    elif st.state == review.DRAFT:
+        review.transition(cat, mid, "reject", reviewer, comment, key=key, successor=successor["id"])
+    else:
+        notes.append(f"{mid} was already {st.state}; its successor is recorded in {successor['id']}'s predecessor field")
+    return TakedownResult(successor, mid, removed, rewritten, carried, emptied, already_absent, st.state, notes)
+
+
+def lineage(cat: Catalog, mid: str) -> list[dict[str, Any]]:
+    """The chain through ``mid``: oldest predecessor first, then successors (with their state)."""
+    cat.refresh_index()
+    rows = {r["id"]: r for r in cat.list()}
+    chain = [mid]
+    seen = {mid}
+    while (pred := (rows.get(chain[0]) or {}).get("predecessor")) and pred not in seen:
+        chain.insert(0, pred)
+        seen.add(pred)
+    cur = mid
+    while True:
+        nxt = [s for s in cat.index.successors(cur) if s not in seen]
+        if not nxt:
+            break
+        cur = nxt[0]
+        chain.append(cur)
+        seen.add(cur)
+    out = []
+    for i in chain:
+        r = rows.get(i, {"id": i, "state": "unknown (not in this catalog)"})
+        m = cat.get(i, check=False) if i in rows else {}
+        td = (m.get("takedowns") or [None])[-1] if m.get("predecessor") else None
+        out.append(
+            {
+                "id": i,
+                "state": r.get("state"),
+                "created_at": r.get("created_at"),
+                "documents": r.get("documents"),
+                "predecessor": r.get("predecessor"),
+                "takedown": None if td is None else {k: td[k] for k in ("reason", "sources", "documents_removed")},
+            }
+        )
+    return out

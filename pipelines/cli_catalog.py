@@ -1,0 +1,269 @@
+"""Catalog commands for legal reviewers and trainers.
+
+``keys init|show|trust``, ``review approve|reject|revoke|history``, ``audit``, ``takedown``,
+``export croissant``, and ``manifest lineage|diff|sign`` (added to the ``manifest`` command).
+``pull`` and ``manifest verify`` live in :mod:`pipelines.cli` and use the same checks
+(:func:`manifests.review.verify`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _catalog(args):
+    from manifests.catalog import Catalog, resolve_catalog_url
+
+    return Catalog(resolve_catalog_url(args.catalog))
+
+
+def _write(text: str, out: str | None) -> None:
+    if out in (None, "-"):
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- keys
+
+
+def cmd_keys_init(args: argparse.Namespace) -> int:
+    from manifests import signing
+
+    path, key = signing.init_key(args.name, force=args.force)
+    print(f"signing key {key.key_id} ({args.name}) in {path}; public key trusted in {signing.trusted_keys_path()}")
+    print(f"public key: {signing.public_b64(key.public)}")
+    return 0
+
+
+def cmd_keys_show(args: argparse.Namespace) -> int:
+    from manifests import signing
+
+    key = signing.load_signing_key(required=False)
+    if key is None:
+        print("no signing key configured (corpusmill keys init)")
+    else:
+        print(f"signing key {key.key_id} from {key.origin}: ed25519 {signing.public_b64(key.public)}")
+    trusted = signing.load_trusted_keys()
+    print(f"trusted keys ({signing.trusted_keys_path()}):" if trusted else f"no trusted keys in {signing.trusted_keys_path()}")
+    for k in trusted.values():
+        print(f"  {k.key_id}  {k.name}  ed25519 {signing.public_b64(k.public)}")
+    return 0
+
+
+def cmd_keys_trust(args: argparse.Namespace) -> int:
+    import base64
+
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    from manifests import signing
+    from pipelines.errors import ConfigError
+
+    try:
+        pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(args.public_key, validate=True))
+    except ValueError as e:
+        raise ConfigError(f"not a base64 Ed25519 public key: {e}") from None
+    added = signing.trust(args.name, pub)
+    print(f"{'trusted' if added else 'already trusted'}: {args.name} ({signing.key_id_of(pub)})")
+    return 0
+
+
+# ---------------------------------------------------------------- review
+
+
+def cmd_review(args: argparse.Namespace) -> int:
+    from manifests import review
+
+    rec = review.transition(_catalog(args), args.id, args.review_command, args.reviewer, args.comment)
+    print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {rec['reviewer']} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
+    return 0
+
+
+def cmd_review_history(args: argparse.Namespace) -> int:
+    from manifests import review
+
+    v = review.verify(_catalog(args), args.id, check_files=False)
+    if args.json:
+        print(json.dumps({"state": v.state, "problems": v.problems, "records": v.review.records}, indent=2, ensure_ascii=False))
+        return 0
+    print(f"{args.id}: {v.state}" + ("" if v.ok else " — HISTORY DOES NOT VERIFY"))
+    for r in v.review.records:
+        print(f"  {r.get('seq', '?'):>5}  {r.get('time')}  {r.get('action'):<8} {r.get('from_state')} → {r.get('to_state')}  "
+              f"{r.get('reviewer')}: {r.get('comment')}" + (f"  (successor {r['successor']})" if r.get("successor") else ""))
+    for p in v.problems:
+        print(f"  problem: {p}")
+    return 0 if v.ok else 3
+
+
+# ---------------------------------------------------------------- manifest lineage / diff / sign
+
+
+def cmd_lineage(args: argparse.Namespace) -> int:
+    from manifests.takedown import lineage
+
+    chain = lineage(_catalog(args), args.id)
+    if args.json:
+        print(json.dumps(chain, indent=2, ensure_ascii=False))
+        return 0
+    for i, r in enumerate(chain):
+        mark = "*" if r["id"] == args.id else " "
+        td = r["takedown"]
+        extra = f"  takedown of {td['documents_removed']:,} doc(s): {td['reason']}" if td else ""
+        docs = f"{r['documents']:,} docs" if r["documents"] is not None else "?"
+        print(f"{mark} {'└─ ' * (i > 0)}{r['id']}  {r['state']:<9} {r['created_at']}  {docs}{extra}")
+    return 0
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from manifests.diff import diff, render
+
+    cat = _catalog(args)
+    d = diff(cat.get(args.a), cat.get(args.b))
+    print(json.dumps(d, indent=2, ensure_ascii=False) if args.json else render(d))
+    return 0
+
+
+def cmd_sign(args: argparse.Namespace) -> int:
+    from manifests import review, signing
+
+    cat = _catalog(args)
+    rec = review.sign_manifest(cat, cat.get(args.id), signing.load_signing_key())
+    print(f"{args.id}: signed by key {rec['signature']['key_id']} at {rec['signed_at']}")
+    return 0
+
+
+# ---------------------------------------------------------------- audit, takedown, export
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    from manifests import audit
+
+    data = audit.collect(_catalog(args), args.id, config_path=args.config)
+    if args.format == "json":
+        text = json.dumps(data, indent=2, ensure_ascii=False)
+    elif args.format == "csv":
+        text = audit.to_csv(data)
+    else:
+        from manifests.audit_html import render
+
+        text = render(data)
+    _write(text, args.out)
+    if args.out not in (None, "-"):
+        integ = data["integrity"]
+        print(f"audit of {args.id} ({integ['state']}, {'verified' if integ['verified'] else 'VERIFICATION FAILED'}) → {args.out}")
+    return 0 if data["integrity"]["verified"] else 3
+
+
+def cmd_takedown(args: argparse.Namespace) -> int:
+    from manifests.takedown import read_doc_ids, takedown
+
+    ids = read_doc_ids(args.doc_ids) if args.doc_ids else []
+    r = takedown(_catalog(args), args.id, args.reason, sources=args.source, doc_ids=ids, reviewer=args.reviewer)
+    removed = ", ".join(f"{s} {n:,}" for s, n in r.removed_by_source.items())
+    print(f"takedown of {args.id}: removed {sum(r.removed_by_source.values()):,} document(s) ({removed})")
+    print(f"  shards rewritten {len(r.rewritten)}, removed (emptied) {len(r.emptied)}, carried over unchanged {len(r.carried_over)}")
+    if r.already_absent:
+        print(f"  {r.already_absent:,} requested id(s) were not in the release (dropped or quarantined by the run)")
+    new_state = {"approved": "revoked", "draft": "rejected"}.get(r.old_state, r.old_state)
+    print(f"  {args.id}: {r.old_state} → {new_state}, successor {r.id} (draft: review it with `corpusmill review approve {r.id} …`)")
+    for n in r.notes:
+        print(f"  note: {n}")
+    print(r.id)
+    return 0
+
+
+def cmd_export_croissant(args: argparse.Namespace) -> int:
+    from manifests.croissant import to_croissant
+
+    doc = to_croissant(_catalog(args).get(args.id), base_url=args.base_url)
+    _write(json.dumps(doc, indent=2, ensure_ascii=False), args.out)
+    if args.out not in (None, "-"):
+        print(f"Croissant 1.0 JSON-LD for {args.id} → {args.out}")
+    return 0
+
+
+def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
+    return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    k = sub.add_parser("keys", help="Ed25519 signing keys and the trusted keys")
+    ksub = k.add_subparsers(dest="keys_command", required=True)
+    ki = ksub.add_parser("init", help="create a signing key (0600) and trust it")
+    ki.add_argument("--name", required=True, help="who signs with it (one word, shown in reviews)")
+    ki.add_argument("--force", action="store_true", help="replace an existing key file")
+    ki.set_defaults(func=cmd_keys_init)
+    ksub.add_parser("show", help="the signing key in use and the trusted keys").set_defaults(func=cmd_keys_show)
+    kt = ksub.add_parser("trust", help="trust another signer's public key")
+    kt.add_argument("name")
+    kt.add_argument("public_key", help="base64 raw Ed25519 public key (from `keys show`)")
+    kt.set_defaults(func=cmd_keys_trust)
+
+    r = sub.add_parser("review", help="approve, reject or revoke a manifest (signed, append-only)")
+    rsub = r.add_subparsers(dest="review_command", required=True)
+    for action, helptext in (
+        ("approve", "draft → approved"),
+        ("reject", "draft → rejected"),
+        ("revoke", "approved → revoked"),
+    ):
+        sp = rsub.add_parser(action, help=helptext)
+        sp.add_argument("id")
+        sp.add_argument("--reviewer", required=True)
+        sp.add_argument("--comment", required=True)
+        sp.add_argument("--catalog")
+        sp.set_defaults(func=cmd_review)
+    h = rsub.add_parser("history", help="the review records, verified")
+    h.add_argument("id")
+    h.add_argument("--json", action="store_true")
+    h.add_argument("--catalog")
+    h.set_defaults(func=cmd_review_history)
+
+    msub = _subparsers(sub.choices["manifest"])
+    ln = msub.add_parser("lineage", help="predecessors and successors (takedowns)")
+    ln.add_argument("id")
+    ln.add_argument("--json", action="store_true")
+    ln.add_argument("--catalog")
+    ln.set_defaults(func=cmd_lineage)
+    df = msub.add_parser("diff", help="sources, counts, shards and config differences")
+    df.add_argument("a")
+    df.add_argument("b")
+    df.add_argument("--json", action="store_true")
+    df.add_argument("--catalog")
+    df.set_defaults(func=cmd_diff)
+    sg = msub.add_parser("sign", help="sign a published manifest (runs sign automatically when a key is configured)")
+    sg.add_argument("id")
+    sg.add_argument("--catalog")
+    sg.set_defaults(func=cmd_sign)
+
+    a = sub.add_parser("audit", help="audit report for legal review (HTML, JSON or CSV)")
+    a.add_argument("id")
+    a.add_argument("--out", help="output file (default: stdout)")
+    a.add_argument("--format", choices=["html", "json", "csv"], default="html")
+    a.add_argument("--config", help="the run's pipeline config: adds a masked sample of dropped documents")
+    a.add_argument("--catalog")
+    a.set_defaults(func=cmd_audit)
+
+    t = sub.add_parser("takedown", help="successor manifest without a source's or listed documents")
+    t.add_argument("id")
+    t.add_argument("--source", action="append", default=[], help="source id to remove (repeatable)")
+    t.add_argument("--doc-ids", help="file with document ids, one a line")
+    t.add_argument("--reason", required=True)
+    t.add_argument("--reviewer", default="takedown", help="name on the revoke/reject record of the old manifest")
+    t.add_argument("--catalog")
+    t.set_defaults(func=cmd_takedown)
+
+    e = sub.add_parser("export", help="export a manifest's metadata")
+    esub = e.add_subparsers(dest="export_command", required=True)
+    c = esub.add_parser("croissant", help="Croissant 1.0 JSON-LD (with sha256 per shard and PROV-O provenance)")
+    c.add_argument("id")
+    c.add_argument("--out", help="output file (default: stdout)")
+    c.add_argument("--base-url", help="prefix for contentUrl (default: paths relative to the JSON file, as laid out by `pull`)")
+    c.add_argument("--catalog")
+    c.set_defaults(func=cmd_export_croissant)
