@@ -7,7 +7,6 @@ Beam run it as a task per file.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -28,6 +27,7 @@ class FileTask:
     lang: str | None
     domain: str | None
     options: ReadOptions
+    refused: str | None = None  # the plan refused this file (e.g. symlink escaping the root)
 
 
 @dataclass
@@ -59,6 +59,12 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
         return out
 
     record_index = 0
+    if task.refused:
+        issues.append(_issue(task, 0, "file", "quarantined", task.refused))
+        b = emit()
+        b.info = info
+        yield b
+        return
     try:
         fh = fsspec.open(task.url, "rb").open()
     except OSError as e:
@@ -105,8 +111,3 @@ def _issue(task: FileTask, order: int, locator: str, outcome: str, detail: str |
         "reason": reason or ("unreadable_record" if outcome == "quarantined" else None),
         "detail": detail,
     }
-
-
-def describe_error(task: FileTask, row: dict) -> str:
-    """One line naming file, place and error (used in logs; never contains record text)."""
-    return json.dumps({"source": task.source_id, "file": task.rel, "at": row["source_locator"], "error": row["detail"]})

@@ -74,9 +74,10 @@ class ReadOptions:
     html_field: str | None = None
     max_record_bytes: int = 16 * 1024 * 1024
     max_file_bytes: int = 4 * 1024 * 1024 * 1024
+    max_decompressed_bytes: int = 64 * 1024 * 1024 * 1024
 
     @classmethod
-    def from_source(cls, source: Any, max_record_bytes: int) -> ReadOptions:
+    def from_source(cls, source: Any, max_record_bytes: int, max_decompressed_bytes: int | None = None) -> ReadOptions:
         return cls(
             format=source.format,
             compression=source.compression,
@@ -91,6 +92,7 @@ class ReadOptions:
             heading_pattern=source.heading_pattern,
             html_field=source.html_field,
             max_record_bytes=max_record_bytes,
+            **({"max_decompressed_bytes": max_decompressed_bytes} if max_decompressed_bytes else {}),
         )
 
 
@@ -106,10 +108,12 @@ def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
             yield from _read_parquet(hashing, opts)
             return
         try:
-            stream, info.compression = textio.open_decompressed(hashing, info.path, opts.compression)
+            stream, info.compression = textio.open_decompressed(
+                hashing, info.path, opts.compression, opts.max_decompressed_bytes
+            )
             sniffed = textio.sniff(stream)
         except textio.STREAM_ERRORS as e:
-            yield Quarantined("file", f"cannot decompress: {e}")
+            yield Quarantined("file", textio.describe_stream_error(e, 0))
             return
         if sniffed.binary_reason:
             yield Quarantined("file", sniffed.binary_reason)

@@ -19,8 +19,43 @@ import zstandard
 SAMPLE_BYTES = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
-# Errors a decompressor raises on truncated or corrupt input.
+
+
+class DecompressionLimit(OSError):
+    """A compressed file expands past ``max_decompressed_bytes`` (a decompression bomb)."""
+
+
+# Errors a decompressor raises on truncated or corrupt input (and our size limit).
 STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
+
+
+def describe_stream_error(e: BaseException, offset: int) -> str:
+    if isinstance(e, DecompressionLimit):
+        return str(e)
+    return f"truncated or corrupt compressed data after byte {offset}: {e}"
+
+
+class _Limited(io.RawIOBase):
+    """Counts decompressed bytes and stops a decompression bomb before it fills memory or disk."""
+
+    def __init__(self, inner, limit: int):
+        self._inner = inner
+        self._limit = limit
+        self.count = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        reader = getattr(self._inner, "read1", self._inner.read)
+        data = reader(len(b))
+        self.count += len(data)
+        if self.count > self._limit:
+            raise DecompressionLimit(
+                f"decompressed size exceeds max_decompressed_bytes ({self._limit:,} bytes): possible decompression bomb"
+            )
+        b[: len(data)] = data
+        return len(data)
 
 
 class HashingReader(io.RawIOBase):
@@ -92,19 +127,27 @@ def detect_compression(head: bytes, path: str) -> str:
     return "none"
 
 
-def open_decompressed(hashing: HashingReader, path: str, declared: str) -> tuple[io.BufferedReader, str]:
-    """Return a buffered stream of decompressed bytes and the compression used."""
+def open_decompressed(
+    hashing: HashingReader, path: str, declared: str, limit: int | None = None
+) -> tuple[io.BufferedReader, str]:
+    """Return a buffered stream of decompressed bytes and the compression used.
+
+    With ``limit``, a compressed stream that expands past it raises :class:`DecompressionLimit`.
+    """
     head = hashing.read(4) or b""
     compression = detect_compression(head, path) if declared == "auto" else declared
     base = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
     if compression == "gzip":
         # GzipFile buffers internally in small chunks, so a truncated archive fails only when
         # reading reaches the damage; an extra large buffer would lose the lines before it.
-        return gzip.GzipFile(fileobj=base, mode="rb"), "gzip"
-    if compression == "zstd":
+        stream = gzip.GzipFile(fileobj=base, mode="rb")
+    elif compression == "zstd":
         stream = zstandard.ZstdDecompressor().stream_reader(base, read_across_frames=True)
-        return io.BufferedReader(stream, buffer_size=1 << 16), "zstd"
-    return base, "none"
+    else:
+        return base, "none"
+    if limit is not None:
+        stream = _Limited(stream, limit)
+    return io.BufferedReader(stream, buffer_size=1 << 16), compression
 
 
 @dataclass
@@ -207,7 +250,7 @@ def iter_lines(stream: io.BufferedReader, limit: int) -> Iterator[Line]:
         try:
             chunk = stream.readline(limit + 1)
         except STREAM_ERRORS as e:
-            yield Line(number + 1, offset, None, f"truncated or corrupt compressed data after byte {offset}: {e}", True)
+            yield Line(number + 1, offset, None, describe_stream_error(e, offset), True)
             return
         if not chunk:
             return
@@ -221,7 +264,7 @@ def iter_lines(stream: io.BufferedReader, limit: int) -> Iterator[Line]:
                     if not more or more.endswith(b"\n"):
                         break
             except STREAM_ERRORS as e:
-                yield Line(number, offset, None, f"truncated or corrupt compressed data after byte {offset + size}: {e}", True)
+                yield Line(number, offset, None, describe_stream_error(e, offset + size), True)
                 return
             yield Line(number, offset, None, f"record exceeds max_record_bytes ({limit:,} bytes): {size:,} bytes")
             offset += size
@@ -235,7 +278,7 @@ def read_all(stream: io.BufferedReader, limit: int) -> tuple[bytes | None, str |
     try:
         data = stream.read(limit + 1)
     except STREAM_ERRORS as e:
-        return None, f"truncated or corrupt compressed data: {e}"
+        return None, describe_stream_error(e, 0)
     if len(data) > limit:
         return None, f"file exceeds the size limit ({limit:,} bytes) for a whole-file record"
     return data, None

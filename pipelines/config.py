@@ -104,7 +104,31 @@ class Output(_Strict):
 
 class Limits(_Strict):
     max_record_bytes: int = Field(default=16 * 1024 * 1024, gt=0)
+    max_decompressed_bytes: int = Field(
+        default=64 * 1024 * 1024 * 1024, gt=0, description="per compressed file; past it the file is quarantined (bomb)"
+    )
     batch_size: int = Field(default=2048, gt=0)
+
+
+class RayOptions(_Strict):
+    """How the Ray engine runs; none of it changes the output (kept out of the config digest)."""
+
+    address: str | None = Field(
+        default=None, description="cluster to join (`auto`, `host:port`, `ray://host:10001`); default $RAY_ADDRESS, else a local cluster"
+    )
+    num_cpus: int | None = Field(default=None, gt=0, description="CPUs of a local cluster (default: all)")
+    object_store_mb: int = Field(default=500, gt=0, description="object store of a local cluster")
+    actors: int = Field(default=2, gt=0, description="actors per map-stage pool (each loads the models once)")
+
+
+class BeamOptions(_Strict):
+    """How the Beam engine runs; none of it changes the output (kept out of the config digest)."""
+
+    runner: str = Field(default="FnApiRunner", description="FnApiRunner (in process) or a runner name, e.g. FlinkRunner")
+    pipeline_args: list[str] = Field(default_factory=list, description="Beam pipeline options, e.g. --flink_master=host:8081")
+    temp_location: str | None = Field(
+        default=None, description="where workers leave results for the driver (shared storage such as gs:// on a cluster)"
+    )
 
 
 class StageSpec(_Strict):
@@ -127,6 +151,8 @@ class PipelineConfig(_Strict):
     output: Output = Output()
     catalog: str | None = None
     engine: Literal["local", "ray", "beam"] = "local"
+    ray: RayOptions = RayOptions()
+    beam: BeamOptions = BeamOptions()
     limits: Limits = Limits()
 
     @field_validator("stages", mode="before")
@@ -172,7 +198,7 @@ class PipelineConfig(_Strict):
 
     def digest_view(self) -> dict[str, Any]:
         """The config as it determines the output: output location and catalog left out."""
-        data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True})
+        data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True, "ray": True, "beam": True})
         return data
 
     def digest(self) -> str:

@@ -35,6 +35,7 @@ from filters.base import GlobalStage, MapStage, Stage
 from filters.ingest import FileTask, ingest_file
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA
+from pipelines.faults import checkpoint
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 from pipelines.shards import ShardInfo, ShardWriter, fsync_dir
@@ -84,7 +85,7 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
 
 def file_tasks(plan: Plan) -> list[FileTask]:
     return [
-        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options)
+        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused)
         for sp in plan.sources
         for i, f in enumerate(sp.files)
     ]
@@ -250,6 +251,10 @@ def _read_parquet(path: Path, batch_size: int = 16384) -> Iterator[pa.Table]:
         yield pa.Table.from_batches([batch])
 
 
+def _rows(path: Path) -> int:
+    return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
+
+
 def split_segments(stages: list[Stage]) -> list[tuple[list[MapStage], GlobalStage | None]]:
     """Cut the stage list at each global stage: ``[(map stages, global stage or None), …]``."""
     segments: list[tuple[list[MapStage], GlobalStage | None]] = []
@@ -270,7 +275,6 @@ def execute(
     staging: Path,
     progress: Progress,
     workdir: Path | None = None,
-    on_unit_done=None,
 ) -> Execution:
     """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone."""
     cfg = plan.config
@@ -292,8 +296,9 @@ def execute(
         seg_schema = output_schema(done_stages)
         seg_dir = work / f"seg{k}"
         seg_dir.mkdir(exist_ok=True)
-        total = plan.total_bytes if k == 0 else len(tasks)
-        bar = progress.bar("ingest" if k == 0 else f"stages {', '.join(s.name for s in maps) or previous.name}", total=total, unit="B" if k == 0 else "file")
+        prev_docs = [Unit(work / f"seg{k - 1}", f"{i:06d}").path("docs.parquet") for i in range(len(tasks))] if k else []
+        total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
+        bar = progress.meter("ingest" if k == 0 else f"stages {', '.join(s.name for s in maps) or previous.name}", total=total, unit="B" if k == 0 else "doc")
         for i, task in enumerate(tasks):
             unit = Unit(seg_dir, f"{i:06d}")
             if not unit.done:
@@ -303,16 +308,17 @@ def execute(
                 else:
                     prev = Unit(work / f"seg{k - 1}", f"{i:06d}").path("docs.parquet")
                     source = _decided(_read_parquet(prev), decisions, previous.key)
-                _run_unit(unit, source, maps, schemas, seg_schema, glob, seconds)
-                if on_unit_done is not None:
-                    on_unit_done(f"seg{k}/{unit.name}")
-            bar.update(sizes[(task.source_id, task.rel)] if k == 0 else 1)
+                _run_unit(unit, bar.counting(source), maps, schemas, seg_schema, glob, seconds)
+                checkpoint(f"unit:seg{k}/{unit.name}")
+            elif k:
+                bar.advance(_rows(prev_docs[i]))  # resumed: done before this process started
+            if k == 0:
+                bar.advance(sizes[(task.source_id, task.rel)])
         bar.close()
         if glob is not None:
             done_stages.append(glob)
             decisions = _decide_unit(glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{i:06d}") for i in range(len(tasks))], seconds)
-            if on_unit_done is not None:
-                on_unit_done(f"decide{k}")
+            checkpoint(f"decided:{glob.key}")
             previous = glob
 
     return _finish(plan, tasks, work, len(segments) - 1, output_schema(done_stages), staging, seconds)
@@ -346,7 +352,9 @@ def _run_unit(unit, source, maps, schemas, seg_schema, glob, seconds) -> None:
     ledger = _StreamingParquet(unit.path("ledger.parquet"), LEDGER_SCHEMA)
     keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
     counters: dict[str, dict[str, dict[str, int]]] = {}
-    for item in source:
+    for n, item in enumerate(source):
+        if n:
+            checkpoint(f"batch:{unit.dir.name}/{unit.name}/{n}")  # mid-unit: partial files exist, no marker
         table, drops = item if isinstance(item, tuple) else (item, None)
         if drops is not None and drops.num_rows:
             ledger.write(drops)

@@ -20,6 +20,7 @@ class InputFile:
     url: str  # what fsspec opens
     rel: str  # path relative to the source root (recorded as source_file)
     size: int
+    refused: str | None = None  # why the file is not read (quarantined as a whole), e.g. a symlink escaping the root
 
 
 @dataclass
@@ -77,12 +78,22 @@ def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
         matches = [m for m in matches if fs.isfile(m)]
         if not matches:
             raise InputError(f"source {source.id!r}: {pattern!r} matches no files")
+        local = protocol in ("file", "local")
         for m in sorted(matches):
-            url = m if protocol in ("file", "local") else f"{protocol}://{m}"
-            rel = os.path.relpath(m, root) if protocol in ("file", "local") else m[len(root):].lstrip("/")
+            url = m if local else f"{protocol}://{m}"
+            rel = os.path.relpath(m, root) if local else m[len(root):].lstrip("/")
+            refused = _escapes_root(m, root) if local else None
             if url not in found:
-                found[url] = InputFile(url=url, rel=rel, size=int(fs.size(m) or 0))
+                found[url] = InputFile(url=url, rel=rel, size=0 if refused else int(fs.size(m) or 0), refused=refused)
     return sorted(found.values(), key=lambda f: (f.rel, f.url))
+
+
+def _escapes_root(path: str, root: str) -> str | None:
+    """A symlink (or a link in its path) that leads outside the source root is not followed."""
+    real, real_root = os.path.realpath(path), os.path.realpath(root)
+    if real != real_root and not real.startswith(real_root.rstrip(os.sep) + os.sep):
+        return "symlink points outside the source root; not read"
+    return None
 
 
 def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
@@ -98,7 +109,7 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
         except InputError as e:
             problems.append(str(e))
             continue
-        opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes)
+        opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes, cfg.limits.max_decompressed_bytes)
         problems += _check_columns(src, files, opts)
         plan.sources.append(SourcePlan(index=index, source=src, files=files, options=opts))
     if problems:

@@ -41,7 +41,93 @@ class _LogBar:
         pass
 
 
+def _eta(seconds: float) -> str:
+    seconds = int(round(seconds))
+    h, rest = divmod(seconds, 3600)
+    m, s = divmod(rest, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+class Meter:
+    """Progress of one pass over the data: documents, MB of text, rates and ETA.
+
+    ``advance(n)`` moves towards ``total`` (input bytes while ingesting, documents afterwards);
+    ``count(docs, nbytes)`` records documents and text bytes seen (and advances when the unit is
+    documents). On a terminal this drives a tqdm bar; otherwise it writes one log line at most
+    every ``every`` seconds, and a closing line only if it wrote any (short runs stay silent).
+    """
+
+    def __init__(self, name: str, total: int, unit: str, stream, tty: bool, every: float):
+        self.name, self.total, self.unit, self.every = name, max(int(total), 0), unit, every
+        self.done = self.docs = self.nbytes = 0
+        self.t0 = self.last = time.monotonic()
+        self.lines = 0
+        self._bar = None
+        if tty:
+            from tqdm import tqdm
+
+            self._bar = tqdm(
+                total=self.total or None, desc=name, unit="B" if unit == "B" else " docs", unit_scale=True,
+                unit_divisor=1024 if unit == "B" else 1000, file=stream, leave=False, dynamic_ncols=True, mininterval=0.5,
+            )
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            self._bar.update(n)
+        self._tick()
+
+    def count(self, docs: int, nbytes: int = 0) -> None:
+        self.docs += docs
+        self.nbytes += nbytes
+        if self.unit == "doc":
+            self.done += docs
+            if self._bar is not None:
+                self._bar.update(docs)
+        if self._bar is not None:
+            self._bar.set_postfix_str(f"{self.docs:,} docs, {self.nbytes / 1e6:,.1f} MB", refresh=False)
+        self._tick()
+
+    def counting(self, batches):
+        """Pass ``batches`` (tables, or ``(table, drops)`` pairs) through, counting documents and text MB."""
+        for item in batches:
+            table, drops = item if isinstance(item, tuple) else (item, None)
+            text = table.column("text") if "text" in table.column_names else None
+            self.count(table.num_rows + (drops.num_rows if drops is not None else 0), text.nbytes if text is not None else 0)
+            yield item
+
+    def line(self) -> str:
+        elapsed = max(time.monotonic() - self.t0, 1e-9)
+        parts = [f"{self.name}:"]
+        if self.total:
+            parts.append(f"{100 * min(self.done / self.total, 1):.0f}%")
+        parts += [f"{self.docs:,} docs", f"{self.nbytes / 1e6:,.1f} MB",
+                  f"{self.docs / elapsed:,.0f} docs/s", f"{self.nbytes / 1e6 / elapsed:,.1f} MB/s"]
+        if self.total and self.done:
+            parts.append(f"ETA {_eta((self.total - self.done) * elapsed / self.done)}")
+        return " · ".join(parts)
+
+    def _tick(self) -> None:
+        if self._bar is not None:
+            return
+        now = time.monotonic()
+        if now - self.last >= self.every:
+            self.last = now
+            self.lines += 1
+            log.info("%s", self.line())
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+        elif self.lines:
+            elapsed = max(time.monotonic() - self.t0, 1e-9)
+            log.info("%s: done · %s docs · %.1f MB in %s", self.name, f"{self.docs:,}", self.nbytes / 1e6, _eta(elapsed))
+
+
 class Progress:
+    #: Seconds between progress log lines when not on a terminal.
+    log_every: float = 30.0
+
     def __init__(self, enabled: bool | None = None, stream=None):
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if enabled is None else enabled
@@ -58,6 +144,10 @@ class Progress:
             )
         return _LogBar(name, total, unit)
 
+    def meter(self, name: str, total: int, unit: str = "doc") -> Meter:
+        """A :class:`Meter` for a pass whose size is ``total`` input bytes (``unit="B"``) or documents."""
+        return Meter(name, total, unit, self.stream, self.tty, self.log_every)
+
     def note_issues(self, source_id: str, rel: str, ledger) -> None:
         """Log quarantined records (file, place, error); at most 20 lines per file, then a count."""
         key = (source_id, rel)
@@ -68,9 +158,14 @@ class Progress:
             n = self._per_file.get(key, 0) + 1
             self._per_file[key] = n
             if n <= 20:
-                log.warning("quarantined %s %s %s: %s", source_id, rel, r["source_locator"], r["detail"])
+                log.warning("quarantined %s %s %s: %s", source_id, printable(rel), r["source_locator"], r["detail"])
             elif n == 21:
                 log.warning("quarantined %s %s: further records in this file are listed only in the ledger", source_id, rel)
+
+
+def printable(name: str) -> str:
+    """A file name safe for one log line (newlines and other controls escaped)."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)
 
 
 def null_progress() -> Progress:

@@ -35,6 +35,7 @@ from pipelines import __version__
 from pipelines.config import PipelineConfig, load_config
 from pipelines.engine_local import output_schema
 from pipelines.errors import ConfigError, OutputError
+from pipelines.faults import checkpoint
 from pipelines.models import model_dir
 from pipelines.plan import Plan, make_plan
 from pipelines.progress import Progress
@@ -105,7 +106,9 @@ def run(
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        checkpoint("install")
         reused = _install(staging, out_dir, manifest["id"], overwrite)
+        checkpoint("publish")
         if reused:
             manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
         cat.publish(out_dir, manifest)
@@ -156,6 +159,14 @@ def _engine(name: str):
         from pipelines import engine_local
 
         return engine_local
+    if name == "ray":
+        from pipelines import engine_ray
+
+        return engine_ray
+    if name == "beam":
+        from pipelines import engine_beam
+
+        return engine_beam
     raise ConfigError(f"engine {name!r} is not available in this version; use engine: local")
 
 
@@ -163,9 +174,10 @@ def _check_output_dir(out_dir: Path) -> None:
     if not out_dir.exists() or (out_dir / MANIFEST_NAME).exists():
         return
     names = {p.name for p in out_dir.iterdir()}
-    if names <= {"shards", LEDGER_NAME}:
+    if names <= {"shards", LEDGER_NAME, "minhash"}:
         # A run killed while moving its files into place: no manifest, so not a complete run.
-        shutil.rmtree(out_dir / "shards", ignore_errors=True)
+        for name in ("shards", "minhash"):
+            shutil.rmtree(out_dir / name, ignore_errors=True)
         (out_dir / LEDGER_NAME).unlink(missing_ok=True)
         return
     raise OutputError(f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out")

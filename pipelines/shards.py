@@ -12,6 +12,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from pipelines.faults import checkpoint
+
 PARQUET_OPTIONS = dict(compression="zstd", compression_level=3, write_statistics=True, use_dictionary=True)
 
 
@@ -106,6 +108,7 @@ class ShardWriter:
         rel = f"{self.subdir}/part-{len(self.shards):05d}.parquet"
         path = self.root / rel
         write_table_atomic(table, path)
+        checkpoint(f"shard:{len(self.shards)}")
         order = table.column("order")
         self.shards.append(
             ShardInfo(rel, sha256_file(path), path.stat().st_size, table.num_rows, order[0].as_py(), order[-1].as_py())
