@@ -1,0 +1,242 @@
+"""Beam engine: the steps of :mod:`pipelines.distributed` as PTransforms. Wiring only.
+
+One Beam pipeline per *segment* (the stages up to and including a global stage), like the local
+engine's segments:
+
+* ``Ingest`` (first segment) or ``ReadUnit`` + ``ApplyDecisions`` (later ones): documents as
+  ``(file key, Arrow table)`` elements, ledger rows and file facts on tagged side outputs;
+* ``MapChain``: a batched DoFn over Arrow tables; ``DoFn.setup`` sets the models up once per
+  worker; dropped documents go to the ``ledger`` side output;
+* ``Keys`` of the segment's global stage on a side output;
+* ``GroupByKey`` on the input file, and one unit file per input file written to the temp
+  location (deterministic names, so a retried bundle rewrites the same file).
+
+Between segments the driver reads the keys, lets the stage ``decide`` (stage state such as the
+MinHash signature index stays on the driver) and passes the decisions to the next pipeline. At
+the end the driver walks the units in file order and cuts the shards.
+
+Runner: ``beam.runner`` in the config — ``FnApiRunner`` (in process, the default here; Beam's
+``DirectRunner`` would try to download the Prism runner) or any runner name with
+``beam.pipeline_args`` (``--flink_master=…``, ``--project=… --region=… --temp_location=gs://…``).
+On a cluster ``beam.temp_location`` must be storage every worker and the driver can reach.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from pathlib import Path
+
+import apache_beam as beam
+import pyarrow as pa
+import pyarrow.parquet as pq
+from apache_beam import pvalue
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from filters.base import Stage
+from pipelines.distributed import (
+    Assembler,
+    DecisionStep,
+    Envelope,
+    IngestStep,
+    KeysStep,
+    MapChain,
+    Piece,
+    keys_in_order,
+    merge_counters,
+    merge_seconds,
+    plan_steps,
+)
+from pipelines.engine_local import Execution, file_tasks
+from pipelines.plan import Plan
+from pipelines.progress import Progress
+
+log = logging.getLogger("corpusmill")
+
+LEDGER, FILES, KEYS = "ledger", "files", "keys"
+
+
+def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
+    """Same contract as :func:`pipelines.engine_local.execute` (no resume: the runner retries)."""
+    cfg = plan.config
+    steps, schema = plan_steps(stages)
+    envelope = Envelope(schema)
+    asm = Assembler(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024), [sp.source.id for sp in plan.sources])
+    tasks = file_tasks(plan)
+    if not tasks:
+        return asm.finish()
+    temp = cfg.beam.temp_location or str((workdir or staging / ".work") / "beam")
+    segments = _segments(steps)
+    decisions = None
+    units: list[str] = []
+    for k, (chains, glob) in enumerate(segments):
+        out_dir = FileSystems.join(temp, f"seg{k}")
+        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, glob, envelope, out_dir)
+        units = sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, "*.unit.parquet")])[0].metadata_list)
+        for path in units:
+            for piece in envelope.unpack(_read(path)):
+                asm.add(piece, progress)
+                if glob is None:
+                    asm.add_kept(piece.docs)
+        if glob is not None:
+            key_paths = sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, "*.keys.parquet")])[0].metadata_list)
+            decisions = (glob.stage.key, glob.schema_in, glob.stage.decide(keys_in_order(_read(p) for p in key_paths)))
+    FileSystems.delete([temp])
+    return asm.finish()
+
+
+def _segments(steps):
+    """[(map chains, global step or None)] — a pipeline per global stage, plus the last one."""
+    out, chains = [], []
+    for step in steps:
+        if step.chain is not None:
+            chains.append(step.chain)
+        else:
+            out.append((chains, step))
+            chains = []
+    out.append((chains, None))
+    return out
+
+
+def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, envelope, out_dir) -> None:
+    options = PipelineOptions(list(opts.pipeline_args))
+    if opts.runner == "FnApiRunner":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        pipeline = beam.Pipeline(runner=FnApiRunner(), options=options)
+    else:
+        pipeline = beam.Pipeline(runner=opts.runner, options=options)
+    with pipeline as p:
+        if decisions is None:
+            first = (
+                p
+                | "FileTasks" >> beam.Create(list(range(len(tasks))))
+                | "Ingest" >> beam.ParDo(_Ingest(tasks, batch_size)).with_outputs(LEDGER, FILES, main="docs")
+            )
+        else:
+            stage_key, schema_in, table = decisions
+            first = (
+                p
+                | "Units" >> beam.Create(units)
+                | "ReadUnit" >> beam.ParDo(_ReadUnit(envelope))
+                | "ApplyDecisions" >> beam.ParDo(_Step(DecisionStep(stage_key, table, schema_in))).with_outputs(LEDGER, FILES, main="docs")
+            )
+        docs = first.docs
+        side = [first[LEDGER], first[FILES]]
+        for i, chain in enumerate(chains):
+            r = docs | f"MapChain{i}" >> beam.ParDo(_Step(chain)).with_outputs(LEDGER, FILES, main="docs")
+            docs = r.docs
+            side += [r[LEDGER], r[FILES]]
+        tagged = [docs | "TagDocs" >> beam.Map(lambda kv: (kv[0], ("docs", kv[1]))), *side]
+        if glob is not None:
+            keys = docs | "Keys" >> beam.ParDo(_Keys(KeysStep(glob.stage, glob.schema_in)))
+            tagged.append(keys)
+        (
+            tagged
+            | "Flatten" >> beam.Flatten()
+            | "ByInputFile" >> beam.GroupByKey()
+            | "WriteUnit" >> beam.ParDo(_WriteUnit(envelope, out_dir))
+        )
+
+
+def _read(path: str) -> pa.Table:
+    with FileSystems.open(path) as f:
+        return pq.read_table(io.BytesIO(f.read()))
+
+
+def _write(path: str, table: pa.Table) -> None:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, compression="zstd")
+    with FileSystems.create(path) as f:
+        f.write(buf.getvalue())
+
+
+def _side_outputs(piece: Piece):
+    """A piece as Beam outputs: documents on the main output, the rest tagged by kind."""
+    yield (piece.key, piece.docs)
+    if piece.ledger.num_rows:
+        yield pvalue.TaggedOutput(LEDGER, (piece.key, (LEDGER, piece.ledger)))
+    if piece.files or piece.counters or piece.seconds:
+        facts = Piece(piece.key, piece.docs.schema.empty_table(), files=piece.files, counters=piece.counters, seconds=piece.seconds)
+        yield pvalue.TaggedOutput(FILES, (piece.key, (FILES, facts)))
+
+
+class _Ingest(beam.DoFn):
+    def __init__(self, tasks, batch_size: int):
+        self.tasks, self.step = tasks, IngestStep(batch_size)
+
+    def process(self, index):
+        for piece in self.step(self.tasks[index]):
+            yield from _side_outputs(piece)
+
+
+class _Step(beam.DoFn):
+    """A MapChain or a DecisionStep on one ``(file key, documents)`` element."""
+
+    def __init__(self, step):
+        self.step = step
+
+    def setup(self):
+        if hasattr(self.step, "setup"):
+            self.step.setup()
+
+    def process(self, element):
+        key, docs = element
+        yield from _side_outputs(self.step(key, docs))
+
+
+class _Keys(beam.DoFn):
+    def __init__(self, step: KeysStep):
+        self.step = step
+
+    def setup(self):
+        self.step.setup()
+
+    def process(self, element):
+        key, docs = element
+        keys = self.step(docs)
+        if keys is not None:
+            yield (key, (KEYS, keys))
+
+
+class _ReadUnit(beam.DoFn):
+    """The documents of one unit written by the previous segment."""
+
+    def __init__(self, envelope: Envelope):
+        self.envelope = envelope
+
+    def process(self, path):
+        for piece in self.envelope.unpack(_read(path)):
+            yield (piece.key, piece.docs)
+
+
+class _WriteUnit(beam.DoFn):
+    """Everything of one input file in this segment → ``<key>.unit.parquet`` (+ ``.keys.parquet``)."""
+
+    def __init__(self, envelope: Envelope, out_dir: str):
+        self.envelope, self.out_dir = envelope, out_dir
+
+    def process(self, element):
+        key, values = element
+        piece = Piece(key, self.envelope.doc_schema.empty_table())
+        docs, ledger, keys = [], [], []
+        for kind, payload in values:
+            if kind == "docs":
+                docs.append(payload)
+            elif kind == LEDGER:
+                ledger.append(payload)
+            elif kind == KEYS:
+                keys.append(payload)
+            else:
+                piece.files += payload.files
+                merge_counters(piece.counters, payload.counters)
+                merge_seconds(piece.seconds, payload.seconds)
+        if docs:
+            piece.docs = pa.concat_tables(docs).sort_by([("order", "ascending")])
+        if ledger:
+            piece.ledger = pa.concat_tables(ledger).sort_by([("order", "ascending")])
+        name = f"{key:012x}"
+        _write(FileSystems.join(self.out_dir, f"{name}.unit.parquet"), self.envelope.pack(piece))
+        if keys:
+            _write(FileSystems.join(self.out_dir, f"{name}.keys.parquet"), pa.concat_tables(keys).sort_by([("order", "ascending")]))

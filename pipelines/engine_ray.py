@@ -1,0 +1,149 @@
+"""Ray engine: the steps of :mod:`pipelines.distributed` on Ray Data. Wiring only.
+
+* ingest: one Ray Data task per input file (our readers), fused with the first map chain;
+* map chains: ``map_batches`` with a callable class on an actor pool (``ray.actors`` in the
+  config), so each actor sets the models up once;
+* global stages: documents are materialised in the object store, keys are computed on an actor
+  pool and streamed to the driver for ``decide``; decisions go back out as a task argument;
+* the driver receives the stream in ingest order (``preserve_order``) and cuts the shards.
+
+Everything travels as :class:`~pipelines.distributed.Envelope` tables, so ledger rows, file facts
+and counters ride with the documents and survive task retries exactly once.
+
+Cluster: ``ray.address`` in the config, else ``$RAY_ADDRESS`` (``auto``, ``host:port`` or
+``ray://host:10001``); without either a local cluster is started (``ray.num_cpus``,
+``ray.object_store_mb``) and shut down at the end.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import pyarrow as pa
+
+from filters.base import Stage
+from pipelines.config import RayOptions
+from pipelines.distributed import (
+    Assembler,
+    DecisionStep,
+    Envelope,
+    IngestStep,
+    KeysStep,
+    MapChain,
+    keys_in_order,
+    plan_steps,
+)
+from pipelines.engine_local import Execution, file_tasks
+from pipelines.plan import Plan
+from pipelines.progress import Progress
+
+log = logging.getLogger("corpusmill")
+
+
+def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
+    """Same contract as :func:`pipelines.engine_local.execute`; ``workdir`` is unused (no resume:
+    Ray recovers lost work itself, by task retries and lineage reconstruction)."""
+    import ray
+
+    cfg = plan.config
+    started = connect(cfg.ray)
+    try:
+        steps, schema = plan_steps(stages)
+        envelope = Envelope(schema)
+        asm = Assembler(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024), [sp.source.id for sp in plan.sources])
+        tasks = file_tasks(plan)
+        if not tasks:
+            return asm.finish()
+        ctx = ray.data.DataContext.get_current()
+        ctx.execution_options.preserve_order = True  # the driver cuts shards in ingest order
+        ctx.enable_progress_bars = False
+        pool = ray.data.ActorPoolStrategy(size=cfg.ray.actors)
+
+        ds = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
+        ds = ds.map_batches(
+            _ingest, batch_size=1, batch_format="pyarrow",
+            fn_kwargs={"tasks": tasks, "step": IngestStep(cfg.limits.batch_size), "envelope": envelope},
+        )
+        for step in steps:
+            if step.chain is not None:
+                ds = ds.map_batches(
+                    _ChainActor, batch_size=None, batch_format="pyarrow", compute=pool,
+                    fn_constructor_kwargs={"chain": step.chain, "envelope": envelope},
+                )
+                continue
+            ds = ds.materialize()  # read twice: keys now, decisions after
+            keys = ds.map_batches(
+                _KeysActor, batch_size=None, batch_format="pyarrow", compute=pool,
+                fn_constructor_kwargs={"step": KeysStep(step.stage, step.schema_in), "envelope": envelope},
+            )
+            decisions = step.stage.decide(keys_in_order(keys.iter_batches(batch_format="pyarrow", batch_size=None)))
+            ds = ds.map_batches(
+                _apply, batch_size=None, batch_format="pyarrow",
+                fn_kwargs={"step": DecisionStep(step.stage.key, decisions, step.schema_in), "envelope": envelope},
+            )
+        bar = progress.bar("ray", total=plan.total_bytes, unit="B")
+        for table in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            for piece in envelope.unpack(table):
+                asm.add(piece, progress)
+                asm.add_kept(piece.docs)
+                bar.update(sum(info.bytes for _, _, info in piece.files))
+        bar.close()
+        return asm.finish()
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def connect(opts: RayOptions) -> bool:
+    """Join the configured cluster or start a local one; True when this call started Ray."""
+    import ray
+
+    if ray.is_initialized():
+        return False
+    address = opts.address or os.environ.get("RAY_ADDRESS")
+    if address:
+        import filters
+        import manifests
+        import pipelines
+
+        # Ship this checkout's code; the cluster image provides the pinned dependencies.
+        modules = [str(Path(m.__file__).parent) for m in (filters, pipelines, manifests)]
+        ray.init(address=address, runtime_env={"py_modules": modules}, log_to_driver=False)
+        log.info("ray: joined cluster at %s (%s CPUs)", address, ray.cluster_resources().get("CPU", 0))
+    else:
+        ray.init(
+            num_cpus=opts.num_cpus, include_dashboard=False, object_store_memory=opts.object_store_mb << 20,
+            log_to_driver=False,
+        )
+    return True
+
+
+def _ingest(batch: pa.Table, tasks, step: IngestStep, envelope: Envelope):
+    for i in batch.column("task").to_pylist():
+        for piece in step(tasks[i]):
+            yield envelope.pack(piece)
+
+
+class _ChainActor:
+    def __init__(self, chain: MapChain, envelope: Envelope):
+        self.chain, self.envelope = chain, envelope
+        chain.setup()
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        return self.envelope.apply(table, self.chain)
+
+
+class _KeysActor:
+    def __init__(self, step: KeysStep, envelope: Envelope):
+        self.step, self.envelope = step, envelope
+        step.setup()
+
+    def __call__(self, table: pa.Table) -> pa.Table:
+        keys = self.step(self.envelope.live_docs(table))
+        return keys if keys is not None else pa.table({"order": pa.array([], pa.int64())})
+
+
+def _apply(table: pa.Table, step: DecisionStep, envelope: Envelope) -> pa.Table:
+    return envelope.apply(table, step)
