@@ -1,0 +1,333 @@
+"""End to end over the real deliveries in ../shared/data: the two shared-delivery configs.
+
+Expected record counts are computed here straight from the files (JSON lines, CSV rows,
+KorQuAD paragraphs, PubTator titles, WikiText headings, files per folder), independently of
+the readers, and compared with what the real CLI recorded in the manifest and the ledger.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import json
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from pipelines import policy
+from pipelines.config import PipelineConfig, load_config
+from tests.conftest import ROOT, cli
+
+CONFIGS = ROOT / "pipelines" / "configs"
+RESEARCH = CONFIGS / "shared-deliveries.yaml"
+OPEN_RELEASE = CONFIGS / "shared-open-release.yaml"
+RELATIVE_DELIVERIES = "../../../shared/data/deliveries/"
+
+# Delivery folders whose licence (or lack of one) rules them out of an open-weights release.
+OPEN_RELEASE_EXCLUDED = {
+    "ko_korquad",  # CC BY-ND
+    "ko_en_finance_en",  # CC BY-NC-SA
+    "ko_en_finance_ko",
+    "ko_medical_qa",  # none stated
+    "en_pubmed",  # NCBI: research
+    "en_scotus",  # none stated
+    "en_webtext",  # none stated
+    "en_html",  # none stated
+}
+UNKNOWN_LICENCE = {"ko_medical_qa", "en_scotus", "en_webtext", "en_html"}
+
+
+# --- expected counts, straight from the files ---------------------------------------------------
+
+
+def _non_blank_lines(path: Path, opener=open) -> int:
+    with opener(path, "rb") as fh:
+        return sum(1 for line in fh if line.strip())
+
+
+def _csv_rows(path: Path, **kw) -> int:
+    with open(path, encoding="utf-8-sig", newline="") as fh:
+        rows = list(csv.reader(fh, **kw))
+    return sum(1 for r in rows if any(c.strip() for c in r))
+
+
+def expected_records(deliveries: Path) -> dict[str, int]:
+    d = deliveries
+    korquad = json.loads((d / "ko_korquad" / "KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
+    wikitext_titles = 0
+    for f in (d / "en_wikitext").glob("*.txt"):
+        for line in f.read_text(encoding="utf-8-sig").splitlines():
+            # an article title is " = Title = "; sections are " = = Section = = "
+            if line.startswith(" = ") and not line.startswith(" = = ") and line.endswith(" = "):
+                wikitext_titles += 1
+    pubmed_titles = 0
+    for f in (d / "en_pubmed").glob("*.txt"):
+        pubmed_titles += sum(1 for line in f.read_text(encoding="utf-8").splitlines() if line.split("|")[1:2] == ["t"])
+    finance = _csv_rows(d / "ko_en_finance" / "finance_data.csv") - 1  # minus the header row
+    return {
+        "ko_statutes": _non_blank_lines(d / "ko_statutes" / "statutes.jsonl"),
+        "ko_bills_cp949": len(list((d / "ko_bills_cp949").glob("*.txt"))),
+        "ko_korquad": sum(len(article["paragraphs"]) for article in korquad["data"]),
+        "ko_news": sum(_non_blank_lines(f) for f in (d / "ko_news").glob("*.ko")),
+        "ko_en_finance_en": finance,
+        "ko_en_finance_ko": finance,
+        "ko_medical_qa": _csv_rows(d / "ko_medical_qa" / "KQMA_kor_v1_dev.csv") - 1,
+        "ko_reviews_nsmc": _non_blank_lines(d / "ko_reviews_nsmc" / "nsmc_reviews.jsonl.gz", gzip.open),
+        "ko_comments": _non_blank_lines(d / "ko_comments" / "unlabeled_comments_5.txt"),
+        "en_wikitext": wikitext_titles,
+        "en_pubmed": pubmed_titles,
+        "en_scotus": len(json.loads((d / "en_scotus" / "SC_data.json").read_text(encoding="utf-8"))),
+        "en_gov_speeches": sum(1 for p in (d / "en_gov_speeches").rglob("*") if p.is_file()),
+        "en_webtext": len(list((d / "en_web_lowq").glob("*.txt"))),
+        "en_sms_spam": _csv_rows(d / "en_web_lowq" / "sms_spam_collection.tsv", delimiter="\t", quoting=csv.QUOTE_NONE),
+        "en_html": _non_blank_lines(d / "en_html" / "pages.jsonl"),
+    }
+
+
+def empty_nsmc_reviews(deliveries: Path) -> int:
+    with gzip.open(deliveries / "ko_reviews_nsmc" / "nsmc_reviews.jsonl.gz", "rt", encoding="utf-8") as fh:
+        return sum(1 for line in fh if line.strip() and not json.loads(line)["text"].strip())
+
+
+def non_utf8_files(folder: Path) -> set[str]:
+    bad = set()
+    for p in folder.rglob("*"):
+        if p.is_file():
+            try:
+                p.read_bytes().decode("utf-8")
+            except UnicodeDecodeError:
+                bad.add(p.relative_to(folder).as_posix())
+    return bad
+
+
+# --- running the real CLI -------------------------------------------------------------------------
+
+
+def config_for(config: Path, shared_data: Path, tmp: Path) -> Path:
+    """The committed config, or a copy re-rooted where ../shared is not next to the repository."""
+    if (config.parent / RELATIVE_DELIVERIES).resolve() == (shared_data / "deliveries").resolve():
+        return config
+    text = config.read_text(encoding="utf-8").replace(RELATIVE_DELIVERIES, f"{(shared_data / 'deliveries').as_posix()}/")
+    out = tmp / config.name
+    out.write_text(text, encoding="utf-8")
+    return out
+
+
+def run_cli(config: Path, out: Path, catalog: Path) -> tuple[dict, str]:
+    res = cli("run", str(config), "--out", str(out), env={"CORPUSMILL_CATALOG": str(catalog)})
+    manifest_id = res.stdout.strip().splitlines()[-1]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    return manifest, manifest_id
+
+
+@pytest.fixture(scope="module")
+def research_run(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shared-research")
+    config = config_for(RESEARCH, shared_data, tmp)
+    manifest, mid = run_cli(config, tmp / "out", tmp / "catalog")
+    return manifest, mid, tmp / "out", config
+
+
+@pytest.fixture(scope="module")
+def open_run(shared_data, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shared-open")
+    config = config_for(OPEN_RELEASE, shared_data, tmp)
+    manifest, mid = run_cli(config, tmp / "out", tmp / "catalog")
+    return manifest, mid, tmp / "out", config
+
+
+@pytest.fixture(scope="module")
+def expected(shared_data) -> dict[str, int]:
+    return expected_records(shared_data / "deliveries")
+
+
+def by_source(manifest: dict) -> dict[str, dict]:
+    return {s["id"]: s for s in manifest["sources"]}
+
+
+def shard_table(out: Path, manifest: dict, columns: list[str]):
+    import pyarrow as pa
+
+    return pa.concat_tables([pq.read_table(out / s["path"], columns=columns) for s in manifest["shards"]])
+
+
+# --- the research config --------------------------------------------------------------------------
+
+
+def test_configs_cover_every_delivery_folder(shared_data):
+    folders = {p.name for p in (shared_data / "deliveries").iterdir() if p.is_dir()}
+    for config in (RESEARCH, OPEN_RELEASE):
+        raw = yaml.safe_load(config.read_text(encoding="utf-8"))
+        read = {Path(p).parts[len(Path(RELATIVE_DELIVERIES).parts)] for s in raw["sources"] for p in s["paths"]}
+        assert read == folders, config.name
+
+
+def test_research_run_reads_every_record_of_every_delivery(research_run, expected):
+    manifest, mid, out, _ = research_run
+    sources = by_source(manifest)
+    assert mid == manifest["id"]
+    assert set(sources) == set(expected)
+    got = {sid: s["counts"]["records_in"] for sid, s in sources.items()}
+    assert got == expected
+    for sid, s in sources.items():
+        c = s["counts"]
+        assert s["status"] == "admitted", sid
+        assert c["records_in"] == c["kept"] + c["dropped"] + c["quarantined"], sid
+        assert c["kept"] > 0, sid
+        assert sum(n for stage in c["dropped_by"].values() for n in stage.values()) == c["dropped"], sid
+        assert sum(c["quarantined_by"].values()) == c["quarantined"], sid
+    t = manifest["totals"]
+    assert t["records_in"] == sum(expected.values()) == t["kept"] + t["dropped"] + t["quarantined"]
+
+
+def test_research_run_quarantines_only_what_the_files_hold(research_run, shared_data):
+    manifest, _, out, _ = research_run
+    deliveries = shared_data / "deliveries"
+    ledger = pq.read_table(out / "ledger.parquet")
+    quarantined = ledger.filter(pc.equal(ledger["outcome"], "quarantined")).to_pylist()
+    per_source: dict[str, list[dict]] = {}
+    for row in quarantined:
+        per_source.setdefault(row["source_id"], []).append(row)
+    # NSMC ships reviews whose text is empty: each is quarantined, none silently skipped.
+    nsmc = per_source.pop("ko_reviews_nsmc")
+    assert len(nsmc) == empty_nsmc_reviews(deliveries) > 0
+    assert {r["detail"] for r in nsmc} == {"empty document"}
+    # Speeches are read as UTF-8; the ones that are not UTF-8 as delivered are quarantined, by name.
+    speeches = per_source.pop("en_gov_speeches", [])
+    assert {r["source_file"] for r in speeches} == non_utf8_files(deliveries / "en_gov_speeches")
+    assert all(r["detail"].startswith("undecodable bytes for utf-8") for r in speeches)
+    assert per_source == {}
+
+
+def test_research_ledger_has_one_row_per_input_record(research_run, expected):
+    manifest, _, out, _ = research_run
+    ledger = pq.read_table(out / "ledger.parquet")
+    assert ledger.num_rows == sum(expected.values()) == manifest["ledger"]["rows"]
+    ids = ledger.column("id")
+    assert pc.count_distinct(ids).as_py() == ledger.num_rows
+    counts = ledger.group_by("source_id").aggregate([("id", "count")]).to_pylist()
+    assert {r["source_id"]: r["id_count"] for r in counts} == expected
+    # every kept row points at the shard that holds it, and the shards hold exactly the kept ids
+    kept = ledger.filter(pc.equal(ledger["outcome"], "kept"))
+    assert kept.num_rows == manifest["totals"]["kept"]
+    assert set(kept.column("shard").to_pylist()) == {s["path"] for s in manifest["shards"]}
+    shards = shard_table(out, manifest, ["id"])
+    assert shards.num_rows == kept.num_rows
+    assert set(shards.column("id").to_pylist()) == set(kept.column("id").to_pylist())
+
+
+def test_cp949_bills_are_decoded(research_run, shared_data):
+    manifest, _, out, _ = research_run
+    bills = by_source(manifest)["ko_bills_cp949"]
+    assert bills["encodings"] == ["euc-kr"]  # detected; decoded with CP949, its superset
+    docs = shard_table(out, manifest, ["source_id", "source_file", "text"])
+    docs = docs.filter(pc.equal(docs["source_id"], "ko_bills_cp949")).to_pylist()
+    text = {d["source_file"]: d["text"] for d in docs}
+    assert len(text) == len(list((shared_data / "deliveries" / "ko_bills_cp949").glob("*.txt")))
+    assert text["1809890.txt"].startswith("지방공무원법 일부개정법률안")
+    assert "정의화의원 대표발의" in text["1809890.txt"]
+    assert "대한민국헌법" in text["constitution.txt"].replace(" ", "")
+    for name, body in text.items():
+        assert "\ufffd" not in body, name
+        hangul = sum(1 for ch in body if "\uac00" <= ch <= "\ud7a3")
+        assert hangul > len(body) * 0.3, name
+
+
+def test_research_policy_is_recorded_for_every_source(research_run):
+    manifest, _, _, config = research_run
+    cfg, _ = load_config(config)
+    decisions = {d["source_id"]: d for d in manifest["policy"]}
+    assert set(decisions) == {s.id for s in cfg.sources}
+    assert all(d["status"] == "admitted" for d in decisions.values())
+    for sid, d in decisions.items():
+        s = by_source(manifest)[sid]
+        assert s["policy_reason"] == d["reason"]
+        assert s["provenance"]["owner"] and s["provenance"]["attribution"], sid
+        if sid in UNKNOWN_LICENCE:
+            assert s["provenance"]["licence"] is None
+            assert d["reason"].startswith("licence unknown, accepted: internal research only"), sid
+            assert d["permitted_uses"] == ["pretraining", "research"]
+        else:
+            assert d["reason"] == f"licence {s['provenance']['licence']}", sid
+
+
+def test_unknown_licences_are_refused_without_the_stated_acceptance():
+    cfg, _ = load_config(RESEARCH)
+    stripped = PipelineConfig.model_validate(cfg.model_dump(mode="json") | {"accept_unknown_licence": {}})
+    refused = {d.source_id for d in policy.decide(stripped) if d.status == "refused"}
+    assert refused == UNKNOWN_LICENCE
+
+
+# --- the open-release config ----------------------------------------------------------------------
+
+
+def test_open_release_exclusions_are_exactly_what_the_policy_refuses():
+    cfg, _ = load_config(OPEN_RELEASE)
+    assert set(cfg.exclude) == OPEN_RELEASE_EXCLUDED
+    unexcluded = PipelineConfig.model_validate(cfg.model_dump(mode="json") | {"exclude": {}})
+    refused = {d.source_id for d in policy.decide(unexcluded) if d.status == "refused"}
+    assert refused == OPEN_RELEASE_EXCLUDED
+    research, _ = load_config(RESEARCH)
+    assert research.model_dump(mode="json")["sources"] == cfg.model_dump(mode="json")["sources"]
+
+
+def test_open_release_shards_hold_no_excluded_delivery(open_run, expected):
+    manifest, _, out, _ = open_run
+    sources = by_source(manifest)
+    decisions = {d["source_id"]: d for d in manifest["policy"]}
+    for sid in OPEN_RELEASE_EXCLUDED:
+        assert sources[sid]["status"] == decisions[sid]["status"] == "excluded"
+        assert decisions[sid]["reason"].startswith("excluded by config: ")
+        assert sources[sid]["counts"]["records_in"] == 0 and sources[sid]["files"] == []
+    admitted = set(expected) - OPEN_RELEASE_EXCLUDED
+    for sid in admitted:
+        c = sources[sid]["counts"]
+        assert sources[sid]["status"] == "admitted"
+        assert c["records_in"] == expected[sid], sid
+        assert c["records_in"] == c["kept"] + c["dropped"] + c["quarantined"], sid
+    shards = shard_table(out, manifest, ["source_id"])
+    assert shards.num_rows == manifest["totals"]["kept"] > 0
+    assert set(shards.column("source_id").to_pylist()) == admitted
+    ledger = pq.read_table(out / "ledger.parquet", columns=["source_id"])
+    assert set(ledger.column("source_id").to_pylist()) == admitted
+    assert ledger.num_rows == sum(expected[s] for s in admitted)
+
+
+# --- determinism ----------------------------------------------------------------------------------
+
+
+def _digests(out: Path) -> dict[str, str]:
+    files = sorted((out / "shards").glob("*.parquet")) + [out / "ledger.parquet"]
+    return {p.relative_to(out).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+
+
+def test_same_config_twice_gives_identical_shards_and_manifest_id(shared_data, tmp_path):
+    """Every delivery but the two slow to ingest (712k NSMC reviews, 400 pages through trafilatura:
+    about 25 of the full run's 30 s); the full config twice is the slow test below."""
+    raw = yaml.safe_load(config_for(RESEARCH, shared_data, tmp_path).read_text(encoding="utf-8"))
+    slow = ("ko_reviews_nsmc", "en_html")
+    raw["sources"] = [s for s in raw["sources"] if s["id"] not in slow]
+    raw["accept_unknown_licence"] = {k: v for k, v in raw["accept_unknown_licence"].items() if k not in slow}
+    raw["output"]["shard_target_mb"] = 4  # several shards, so shard boundaries are compared too
+    for s in raw["sources"]:
+        s["paths"] = [str((RESEARCH.parent / p).resolve()) if not Path(p).is_absolute() else p for p in s["paths"]]
+    config = tmp_path / "subset.yaml"
+    config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
+    first, first_id = run_cli(config, tmp_path / "a", tmp_path / "cat-a")
+    second, second_id = run_cli(config, tmp_path / "b", tmp_path / "cat-b")
+    assert first_id == second_id == first["id"] == second["id"]
+    assert len(first["shards"]) > 1
+    assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
+
+
+@pytest.mark.slow
+def test_full_research_config_twice_is_byte_identical(research_run, tmp_path):
+    manifest, mid, out, config = research_run
+    again, again_id = run_cli(config, tmp_path / "again", tmp_path / "catalog")
+    assert again_id == mid
+    assert _digests(tmp_path / "again") == _digests(out)
+    assert [s["sha256"] for s in again["shards"]] == [s["sha256"] for s in manifest["shards"]]
