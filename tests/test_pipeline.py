@@ -67,7 +67,7 @@ def test_exact_duplicates_name_their_keeper(demo_run):
 
 def test_shards_hold_the_kept_documents_in_order(demo_run):
     m = load_manifest(demo_run["out"])
-    ds = manifests.open(demo_run["id"], catalog=demo_run["env"]["CORPUSMILL_CATALOG"])
+    ds = manifests.open(demo_run["id"], catalog=demo_run["env"]["CORPUSMILL_CATALOG"], allow_unapproved=True)
     table = ds.to_table()
     assert table.num_rows == m["totals"]["kept"]
     orders = table.column("order").to_pylist()
@@ -108,7 +108,7 @@ def test_manifest_list_show_verify(demo_run):
 def test_pull_verifies_and_refuses_altered_shards(demo_run, tmp_path):
     env = demo_run["env"]
     dest = tmp_path / "pulled"
-    cli("pull", demo_run["id"], "--to", str(dest), cwd=demo_run["root"], env=env)
+    cli("pull", demo_run["id"], "--to", str(dest), "--allow-unapproved", cwd=demo_run["root"], env=env)
     m = load_manifest(demo_run["out"])
     assert (dest / m["shards"][0]["path"]).read_bytes() == (demo_run["out"] / m["shards"][0]["path"]).read_bytes()
     # Alter one byte of the shard in a copy of the catalog.
@@ -119,7 +119,7 @@ def test_pull_verifies_and_refuses_altered_shards(demo_run, tmp_path):
     data[len(data) // 2] ^= 0xFF
     shard.unlink()
     shard.write_bytes(bytes(data))
-    res = cli("pull", demo_run["id"], "--to", str(tmp_path / "bad"), "--catalog", str(cat), cwd=tmp_path, check=False)
+    res = cli("pull", demo_run["id"], "--to", str(tmp_path / "bad"), "--catalog", str(cat), "--allow-unapproved", cwd=tmp_path, check=False)
     assert res.returncode == 3
     assert "does not match the manifest" in res.stderr and m["shards"][0]["path"] in res.stderr
     assert not (tmp_path / "bad" / m["shards"][0]["path"]).exists()
