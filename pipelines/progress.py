@@ -6,6 +6,7 @@ Quarantine messages name the file, the place and the error, never record text.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 import time
 
@@ -98,14 +99,14 @@ class Meter:
 
     def line(self) -> str:
         elapsed = max(time.monotonic() - self.t0, 1e-9)
-        parts = [f"{self.name}:"]
+        parts = []
         if self.total:
             parts.append(f"{100 * min(self.done / self.total, 1):.0f}%")
         parts += [f"{self.docs:,} docs", f"{self.nbytes / 1e6:,.1f} MB",
                   f"{self.docs / elapsed:,.0f} docs/s", f"{self.nbytes / 1e6 / elapsed:,.1f} MB/s"]
         if self.total and self.done:
             parts.append(f"ETA {_eta((self.total - self.done) * elapsed / self.done)}")
-        return " · ".join(parts)
+        return f"{self.name}: " + " · ".join(parts)
 
     def _tick(self) -> None:
         if self._bar is not None:
@@ -125,8 +126,8 @@ class Meter:
 
 
 class Progress:
-    #: Seconds between progress log lines when not on a terminal.
-    log_every: float = 30.0
+    #: Seconds between progress log lines when not on a terminal ($CORPUSMILL_PROGRESS_SECONDS).
+    log_every: float = float(os.environ.get("CORPUSMILL_PROGRESS_SECONDS", "30"))
 
     def __init__(self, enabled: bool | None = None, stream=None):
         self.stream = stream or sys.stderr

@@ -1,0 +1,66 @@
+"""Progress of long passes: documents, MB, rate and ETA; a bar on a terminal, rare log lines otherwise."""
+
+from __future__ import annotations
+
+import io
+import logging
+
+import pyarrow as pa
+
+from pipelines.progress import Meter, Progress
+from tests.conftest import EXAMPLES, cli
+
+
+def _table(n: int, text: str = "abcd") -> pa.Table:
+    return pa.table({"id": [str(i) for i in range(n)], "text": [text] * n})
+
+
+def test_log_meter_reports_docs_mb_rate_eta(caplog):
+    m = Meter("stages pii", total=10, unit="doc", stream=io.StringIO(), tty=False, every=0.0)
+    with caplog.at_level(logging.INFO, logger="corpusmill"):
+        list(m.counting([_table(4, "x" * 250_000), (_table(1, "y"), _table(1))]))
+        m.close()
+    lines = [r.getMessage() for r in caplog.records]
+    assert lines[0].startswith("stages pii: 40% · 4 docs · 1.0 MB · ") and "docs/s" in lines[0] and "MB/s" in lines[0]
+    assert "ETA" in lines[0]
+    # a (survivors, drops) pair counts every document that entered the pass
+    assert lines[1].startswith("stages pii: 60% · 6 docs")
+    assert lines[-1].startswith("stages pii: done · 6 docs · 1.0 MB in ")
+
+
+def test_log_meter_is_quiet_for_short_passes(caplog):
+    m = Meter("ingest", total=1000, unit="B", stream=io.StringIO(), tty=False, every=3600.0)
+    with caplog.at_level(logging.INFO, logger="corpusmill"):
+        list(m.counting([_table(3)]))
+        m.advance(1000)
+        m.close()
+    assert caplog.records == []
+    assert m.docs == 3 and m.done == 1000
+    assert m.line().startswith("ingest: 100% · 3 docs")
+
+
+def test_terminal_meter_draws_a_bar_with_docs_and_mb():
+    out = io.StringIO()
+    m = Progress(enabled=True, stream=out).meter("ingest", total=2048, unit="B")
+    for t in m.counting([_table(5, "z" * 1000)] * 3):
+        m.advance(512)
+    m._bar.refresh()
+    m.close()
+    text = out.getvalue()
+    assert "ingest" in text and "15 docs" in text and "MB" in text and "1.50k/2.00k" in text
+
+
+def test_run_progress_through_the_cli(tmp_path):
+    """Not on a terminal: silent by default; with a short interval, log lines per pass that end at 100 %."""
+    env = {"CORPUSMILL_CATALOG": str(tmp_path / "cat")}
+    quiet = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp_path / "a"), cwd=tmp_path, env=env)
+    assert "docs/s" not in quiet.stderr and "ETA" not in quiet.stderr
+    chatty = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp_path / "b"), cwd=tmp_path,
+                 env={**env, "CORPUSMILL_PROGRESS_SECONDS": "0"})
+    lines = [ln for ln in chatty.stderr.splitlines() if "docs/s" in ln or ": done · " in ln]
+    assert any(ln.startswith("INFO ingest: ") and "ETA" in ln for ln in lines)
+    assert any(ln.startswith("INFO ingest: done · 3,017 docs") for ln in lines)
+    # after the first global stage, the next pass is measured in documents and reaches 100 %
+    after = [ln for ln in lines if ln.startswith("INFO stages ")]
+    assert after and any(" 100% · " in ln for ln in after)
+    assert quiet.stdout.splitlines()[-1] == chatty.stdout.splitlines()[-1]  # same manifest ID
