@@ -8,6 +8,18 @@
 >>> hf = manifests.load_hf("cm-0123456789abcdef")      # doctest: +SKIP
 """
 
-from manifests.loaders import iter_shard, iter_shard_batches, load_hf, open, open_ledger, pull  # noqa: A004 — the documented trainer API
+from __future__ import annotations
+
+from typing import Any
 
 __all__ = ["iter_shard", "iter_shard_batches", "load_hf", "open", "open_ledger", "pull"]
+
+
+def __getattr__(name: str) -> Any:
+    # The trainer API lives in manifests.loaders, imported on first use: it pulls in
+    # pyarrow.dataset (and with it pandas), which CLI commands like `review` do not need.
+    if name in __all__:
+        from manifests import loaders
+
+        return getattr(loaders, name)
+    raise AttributeError(f"module 'manifests' has no attribute {name!r}")

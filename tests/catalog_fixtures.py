@@ -1,0 +1,69 @@
+"""Fixtures for the catalog tests: one signed run of tests/data/catalog/pipeline.yaml per session,
+copied per test so that tests can approve, tamper and take down freely."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_DATA, cli
+
+CONFIG = TEST_DATA / "catalog" / "pipeline.yaml"
+
+
+@dataclass
+class Built:
+    catalog: Path
+    mid: str
+    keys: Path
+
+
+@pytest.fixture(scope="session")
+def catalog_keys(tmp_path_factory) -> Path:
+    keys = tmp_path_factory.mktemp("keys")
+    cli("keys", "init", "--name", "alice", env={"CORPUSMILL_KEY_DIR": str(keys)})
+    return keys
+
+
+@pytest.fixture(scope="session")
+def built_catalog(tmp_path_factory, catalog_keys) -> Built:
+    root = tmp_path_factory.mktemp("built")
+    res = cli(
+        "-q", "run", str(CONFIG), "--out", str(root / "run"), "--catalog", str(root / "catalog"),
+        env={"CORPUSMILL_KEY_DIR": str(catalog_keys)},
+    )
+    return Built(root / "catalog", res.stdout.strip().splitlines()[-1], catalog_keys)
+
+
+@dataclass
+class Env:
+    catalog: Path
+    mid: str
+    keys: Path
+    tmp: Path
+
+    @property
+    def cat(self):
+        from manifests.catalog import Catalog
+
+        return Catalog(str(self.catalog))
+
+    def shard(self, rel: str = "shards/part-00000.parquet", mid: str | None = None) -> Path:
+        return self.catalog / "data" / (mid or self.mid) / rel
+
+
+@pytest.fixture()
+def env(built_catalog, tmp_path, monkeypatch) -> Env:
+    """A private copy of the built catalog, with the signing key and catalog in the environment."""
+    cat = tmp_path / "catalog"
+    shutil.copytree(built_catalog.catalog, cat)
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
+    monkeypatch.delenv("CORPUSMILL_SIGNING_KEY", raising=False)
+    monkeypatch.delenv("CORPUSMILL_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.delenv("CORPUSMILL_TRUSTED_KEYS", raising=False)
+    monkeypatch.setenv("CORPUSMILL_CATALOG", str(cat))
+    monkeypatch.chdir(tmp_path)
+    return Env(cat, built_catalog.mid, built_catalog.keys, tmp_path)

@@ -1,0 +1,102 @@
+"""Trainer entry points: rank split, pyarrow dataset, Hugging Face loader, resumable pull, Croissant."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import manifests
+from manifests import review
+from pipelines.errors import IntegrityError
+from tests.catalog_fixtures import built_catalog, catalog_keys, env  # noqa: F401 — fixtures
+from tests.conftest import cli
+
+
+def _approve(e):
+    review.transition(e.cat, e.mid, "approve", "alice", "ok")
+
+
+def _all_ids(e):
+    m = e.cat.get(e.mid)
+    return [i for s in m["shards"] for i in pq.read_table(e.shard(s["path"]), columns=["id"]).column("id").to_pylist()]
+
+
+def test_rank_split_is_disjoint_complete_balanced_and_deterministic(env):
+    _approve(env)
+    every = _all_ids(env)
+    assert len(every) == len(set(every)) == env.cat.get(env.mid)["totals"]["kept"]
+    for world in (1, 2, 3, 4, 7, 16):
+        parts = [[d["id"] for d in manifests.iter_shard(env.mid, r, world, columns=["id"])] for r in range(world)]
+        assert [i for p in parts for i in p] == every  # union in order = all documents, no overlap
+        assert max(map(len, parts)) - min(map(len, parts)) <= 1
+    again = [d["id"] for d in manifests.iter_shard(env.mid, 2, 7, columns=["id"])]
+    assert again == [d["id"] for d in manifests.iter_shard(env.mid, 2, 7, columns=["id"])]
+    doc = next(manifests.iter_shard(env.mid, 0, 4))
+    assert set(doc) >= {"id", "text", "source_id", "source_file", "source_locator"}
+    with pytest.raises(ValueError):
+        next(manifests.iter_shard(env.mid, 4, 4))
+
+
+def test_rank_reads_and_checks_only_its_shards(env):
+    _approve(env)
+    last = env.cat.get(env.mid)["shards"][-1]["path"]
+    data = bytearray(env.shard(last).read_bytes())
+    data[100] ^= 0xFF
+    env.shard(last).write_bytes(bytes(data))
+    assert len(list(manifests.iter_shard(env.mid, 0, 4, columns=["id"]))) > 0  # rank 0 never touches the last shard
+    with pytest.raises(IntegrityError, match=last):
+        list(manifests.iter_shard(env.mid, 3, 4, columns=["id"]))
+
+
+def test_open_and_hugging_face_loader(env):
+    from manifests.review import NotApproved
+
+    with pytest.raises(NotApproved, match="draft"):
+        manifests.open(env.mid)
+    _approve(env)
+    ds = manifests.open(env.mid)
+    assert ds.to_table(columns=["id"]).column("id").to_pylist() == _all_ids(env)
+    hf = manifests.load_hf(env.mid, cache_dir=str(env.tmp / "hf-cache"))
+    assert hf.num_rows == env.cat.get(env.mid)["totals"]["kept"]
+    assert hf["id"] == _all_ids(env)
+
+
+def test_pull_is_parallel_resumable_and_verified(env):
+    _approve(env)
+    m = env.cat.get(env.mid)
+    out = cli("pull", env.mid, "--to", "pulled", "--workers", "4").stdout
+    assert f"({len(m['shards'])} copied)" in out
+    dest = env.tmp / "pulled"
+    for s in m["shards"]:
+        assert manifests.loaders._sha256(dest / s["path"]) == s["sha256"]
+    assert json.loads((dest / "manifest.json").read_text())["id"] == env.mid
+    assert [r["action"] for r in json.loads((dest / "reviews.json").read_text())] == ["approve"]
+    # Interrupted pull: one shard half-written, one missing, one corrupted locally.
+    s0, s1, s2 = (dest / s["path"] for s in m["shards"][:3])
+    full = s0.read_bytes()
+    s0.unlink()
+    (s0.parent / f".{s0.name}.part").write_bytes(full[: len(full) // 2])
+    s1.unlink()
+    s2.write_bytes(b"garbage")
+    out = cli("pull", env.mid, "--to", "pulled").stdout
+    assert "1 resumed" in out and "2 copied" in out and f"{len(m['shards']) - 3} present" in out
+    assert s0.read_bytes() == full and not (s0.parent / f".{s0.name}.part").exists()
+
+
+def test_croissant_export_validates_with_mlcroissant(env):
+    import mlcroissant as mlc
+    _approve(env)
+    cli("pull", env.mid, "--to", "pulled")
+    cli("export", "croissant", env.mid, "--out", "pulled/croissant.json")
+    doc = json.loads((env.tmp / "pulled" / "croissant.json").read_text())
+    m = env.cat.get(env.mid)
+    assert doc["conformsTo"] == "http://mlcommons.org/croissant/1.0" and doc["identifier"] == env.mid
+    objs = [d for d in doc["distribution"] if d["@type"] == "cr:FileObject"]
+    assert [(o["contentUrl"], o["sha256"]) for o in objs] == [(s["path"], s["sha256"]) for s in m["shards"]]
+    assert {p["name"] for p in doc["prov:wasDerivedFrom"]} == {"ko_statutes", "ko_bills", "en_speeches", "ko_reviews"}
+    assert "https://spdx.org/licenses/CC0-1.0.html" in doc["license"]
+    ds = mlc.Dataset(jsonld=str(env.tmp / "pulled" / "croissant.json"))  # raises on validation errors
+    ids = [r["documents/id"].decode() for r in ds.records("documents")]
+    assert ids == _all_ids(env)

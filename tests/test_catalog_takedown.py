@@ -1,0 +1,128 @@
+"""Takedown exactness, lineage and diff."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+from manifests import review, takedown
+from manifests.manifest import check_id
+from pipelines.errors import InputError
+from tests.catalog_fixtures import built_catalog, catalog_keys, env  # noqa: F401 — fixtures
+from tests.conftest import cli
+
+
+def _docs(e, mid):
+    m = e.cat.get(mid)
+    ids = []
+    for s in m["shards"]:
+        ids += pq.read_table(e.shard(s["path"], mid), columns=["id"]).column("id").to_pylist()
+    return ids
+
+
+def _ledger(e, mid):
+    return pq.read_table(e.catalog / "data" / mid / "ledger.parquet")
+
+
+def test_takedown_removes_exactly_the_named_documents(env):
+    cli("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok")
+    old = env.cat.get(env.mid)
+    old_docs = _docs(env, env.mid)
+    ledger = _ledger(env, env.mid)
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept"))
+    reviews = kept.filter(pc.equal(kept.column("source_id"), "ko_reviews"))
+    # Three kept reviews from one shard, one already dropped by the run, plus a whole source.
+    target_shard = reviews.column("shard")[600].as_py()
+    in_shard = reviews.filter(pc.equal(reviews.column("shard"), target_shard)).column("id").to_pylist()[:3]
+    dropped_before = ledger.filter(pc.equal(ledger.column("outcome"), "dropped")).column("id")[0].as_py()
+    (env.tmp / "ids.txt").write_text("# data subject request 2026-117\n" + "\n".join([*in_shard, dropped_before]) + "\n")
+    res = cli("takedown", env.mid, "--source", "ko_bills", "--doc-ids", "ids.txt", "--reason", "data subject request 2026-117")
+    new_id = res.stdout.strip().splitlines()[-1]
+    assert "1 requested id(s) were not in the release" in res.stdout
+    new = env.cat.get(new_id)
+    check_id(new)
+
+    bills = set(kept.filter(pc.equal(kept.column("source_id"), "ko_bills")).column("id").to_pylist())
+    assert len(bills) == 3
+    gone = bills | set(in_shard)
+    assert _docs(env, new_id) == [d for d in old_docs if d not in gone]  # same order, exactly minus
+
+    # Only the shards that held taken-down documents were rewritten; the rest are byte-identical.
+    bills_shards = set(kept.filter(pc.equal(kept.column("source_id"), "ko_bills")).column("shard").to_pylist())
+    affected = bills_shards | {target_shard}
+    old_sha = {s["path"]: s["sha256"] for s in old["shards"]}
+    for s in new["shards"]:
+        assert (s["sha256"] == old_sha[s["path"]]) == (s["path"] not in affected), s["path"]
+    assert sorted(new["takedowns"][0]["shards_rewritten"]) == sorted(affected)
+
+    # The ledger: the same records, the taken-down ones now dropped by takedown@1 with the reason.
+    nl = _ledger(env, new_id)
+    assert nl.column("id").to_pylist() == ledger.column("id").to_pylist()
+    td = nl.filter(pc.equal(nl.column("stage"), "takedown@1"))
+    assert set(td.column("id").to_pylist()) == gone
+    assert set(td.column("reason").to_pylist()) == {"data subject request 2026-117"}
+    assert set(td.column("outcome").to_pylist()) == {"dropped"} and td.column("shard").null_count == len(gone)
+    still = nl.filter(pc.equal(nl.column("outcome"), "kept"))
+    assert still.num_rows == new["totals"]["kept"] == old["totals"]["kept"] - len(gone)
+    for s in new["sources"]:
+        c = s["counts"]
+        assert c["records_in"] == c["kept"] + c["dropped"] + c["quarantined"]
+    bills_src = next(s for s in new["sources"] if s["id"] == "ko_bills")
+    assert bills_src["counts"]["kept"] == 0 and bills_src["takedown"] == "data subject request 2026-117"
+    assert new["stage_stats"][-1]["stage"] == "takedown@1"
+    assert new["stage_stats"][-1]["dropped"] == {"data subject request 2026-117": len(gone)}
+    # Every kept document's ledger row names a shard that holds it.
+    for s in new["shards"]:
+        in_file = set(pq.read_table(env.shard(s["path"], new_id), columns=["id"]).column("id").to_pylist())
+        assert in_file == set(still.filter(pc.equal(still.column("shard"), s["path"])).column("id").to_pylist())
+
+    # Old manifest revoked, pointing at its successor; the successor is a draft that verifies.
+    v = review.verify(env.cat, env.mid)
+    assert v.state == "revoked" and v.review.successor == new_id and v.ok
+    assert review.verify(env.cat, new_id).state == "draft"
+    chain = json.loads(cli("manifest", "lineage", new_id, "--json").stdout)
+    assert [(c["id"], c["state"]) for c in chain] == [(env.mid, "revoked"), (new_id, "draft")]
+    assert chain[1]["takedown"]["documents_removed"] == len(gone)
+    text = cli("manifest", "lineage", env.mid).stdout
+    assert env.mid in text and new_id in text and "takedown of 6 doc(s)" in text
+
+    d = json.loads(cli("manifest", "diff", env.mid, new_id, "--json").stdout)
+    assert d["totals"]["kept"] == [old["totals"]["kept"], old["totals"]["kept"] - len(gone)]
+    assert {s["source"] for s in d["sources"]} == {"ko_bills", "ko_reviews"}
+    assert sorted(d["shards"]["changed"]) == sorted(affected) and d["config"] == {}
+
+
+def test_takedown_is_deterministic_and_rejects_a_draft(env):
+    r = takedown.takedown(env.cat, env.mid, "licence withdrawn", sources=["en_speeches"])
+    assert r.old_state == "draft"
+    assert review.verify(env.cat, env.mid).state == "rejected"
+    assert r.emptied == [] and len(r.rewritten) >= 1 and r.removed_by_source == {"en_speeches": 6}
+    # The successor's ID depends only on content: the same takedown gives the same ID.
+    r2 = takedown.takedown(env.cat, env.mid, "licence withdrawn", sources=["en_speeches"])
+    assert r2.id == r.id
+
+
+def test_takedown_refuses_unknown_ids_and_sources(env):
+    (env.tmp / "ids.txt").write_text("ko_reviews-0000000000000000\n")
+    res = cli("takedown", env.mid, "--doc-ids", "ids.txt", "--reason", "x", check=False)
+    assert res.returncode == 2 and "not in" in res.stderr and "nothing was changed" in res.stderr
+    with pytest.raises(InputError, match="has no source"):
+        takedown.takedown(env.cat, env.mid, "x", sources=["nope"])
+    assert [r["id"] for r in env.cat.list()] == [env.mid]
+
+
+def test_diff_reports_config_and_count_changes(env, tmp_path):
+    cfg = (tmp_path / "cfg.yaml")
+    from tests.catalog_fixtures import CONFIG
+
+    text = CONFIG.read_text(encoding="utf-8").replace("min_chars: 2,", "min_chars: 20,")
+    text = text.replace("../../../examples", str(CONFIG.parents[3] / "examples"))
+    cfg.write_text(text, encoding="utf-8")
+    other = cli("-q", "run", str(cfg), "--out", str(tmp_path / "run2")).stdout.strip().splitlines()[-1]
+    out = cli("manifest", "diff", env.mid, other).stdout
+    assert "stages[length].options.min_chars: 2 → 20" in out
+    assert "ko_reviews: kept 2,977 →" in out
+    assert "same manifest" in cli("manifest", "diff", env.mid, env.mid).stdout
