@@ -308,7 +308,11 @@ def _ngrams(tokens: np.ndarray, per_doc: np.ndarray, n: int) -> tuple[np.ndarray
 
 
 def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int, chunk: int = 4096) -> np.ndarray:
-    """MinHash signatures (n_docs × num_perm, uint32), identical to datasketch's affine32 scheme."""
+    """MinHash signatures (n_docs × num_perm, uint32), identical to datasketch's affine32 scheme.
+
+    Shingles are processed in cache-sized chunks laid out permutation-major, so every
+    multiply-add and the per-document minimum run over contiguous memory.
+    """
     a, b = permutations(num_perm, seed)
     hv = fmix32((hashes & U64(0xFFFFFFFF)).astype(np.uint32))
     n = counts.size
@@ -317,19 +321,22 @@ def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
     # Segments = pieces of documents inside fixed-size chunks of shingles.
     cuts = np.union1d(doc_start, np.arange(0, total, chunk))
     seg_doc = np.searchsorted(doc_start, cuts, side="right") - 1
-    seg_min = np.empty((cuts.size, num_perm), dtype=np.uint32)
+    seg_min = np.empty((num_perm, cuts.size), dtype=np.uint32)
     bounds = np.searchsorted(cuts, np.arange(0, total + chunk, chunk))
+    a_col, b_col = a[:, None], b[:, None]
     for c in range(bounds.size - 1):
         s0, s1 = bounds[c], bounds[c + 1]
         if s0 == s1:
             continue
         lo = cuts[s0]
         hi = cuts[s1] if s1 < cuts.size else total
-        block = hv[lo:hi, None] * a[None, :]
-        block += b[None, :]
-        seg_min[s0:s1] = np.minimum.reduceat(block, cuts[s0:s1] - lo, axis=0)
+        block = a_col * hv[None, lo:hi]
+        block += b_col
+        seg_min[:, s0:s1] = np.minimum.reduceat(block, cuts[s0:s1] - lo, axis=1)
+    if cuts.size == n:  # no document crosses a chunk boundary
+        return np.ascontiguousarray(seg_min.T)
     first_seg = np.searchsorted(seg_doc, np.arange(n), side="left")
-    return np.minimum.reduceat(seg_min, first_seg, axis=0)
+    return np.ascontiguousarray(np.minimum.reduceat(seg_min, first_seg, axis=1).T)
 
 
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
@@ -351,7 +358,14 @@ KEY_FIELDS = [
 ]
 
 
-def signature_keys(batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int]) -> pa.Table:
+def _sig_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    return arr.values.to_numpy().reshape(len(arr), num_perm)
+
+
+def signature_keys(
+    batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int], with_signature: bool = True
+) -> pa.Table:
     """(a) Map side for one batch: signature, band keys, and what the keep rule needs."""
     texts = batch.column("text").to_pylist()
     n = len(texts)
@@ -368,9 +382,10 @@ def signature_keys(batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingl
         "priority": pa.array([source_priority.get(s, 0) for s in sources], pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "signature": pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel(), pa.uint32()), opts.num_perm),
         "bands": pa.FixedSizeListArray.from_arrays(pa.array(keys.ravel(), pa.uint64()), bands),
     }
+    if with_signature:  # for the release index and signature-only verification
+        cols["signature"] = pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel(), pa.uint32()), opts.num_perm)
     if opts.verify == "exact":
         cols["text"] = batch.column("text")
     return pa.table(cols)
@@ -381,29 +396,52 @@ def signature_keys(batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingl
 BAND_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("doc", pa.int64())])
 
 
+def sorted_unique(x: np.ndarray) -> np.ndarray:
+    """``np.unique`` by sorting (numpy 2's hash-based unique is several times slower on uint64)."""
+    x = np.sort(x)
+    if x.size < 2:
+        return x
+    keep = np.empty(x.size, dtype=bool)
+    keep[0] = True
+    np.not_equal(x[1:], x[:-1], out=keep[1:])
+    return x[keep]
+
+
 def pairs_from_band_table(table: pa.Table) -> np.ndarray:
     """Candidate pairs (packed ``lo << 32 | hi``) among documents sharing a band key.
 
-    Each group links its members to its smallest document (a star, not all k² pairs).
+    Each group links its members to its smallest document (a star, not all k² pairs). Key and
+    document are packed into one uint64 (the key's low bits give way to the document number)
+    and sorted once; a truncated-key collision only adds a candidate that verification rejects.
     """
     if table.num_rows < 2:
         return np.zeros(0, dtype=U64)
     key = table.column("key").to_numpy()
-    doc = table.column("doc").to_numpy()
-    idx = np.lexsort((doc, key))
-    key, doc = key[idx], doc[idx]
-    first = np.ones(key.size, dtype=bool)
-    first[1:] = key[1:] != key[:-1]
-    head = doc[np.maximum.accumulate(np.where(first, np.arange(key.size), 0))]
-    member = ~first & (doc != head)
-    return np.unique((head[member].astype(U64) << U64(32)) | doc[member].astype(U64))
+    doc = table.column("doc").to_numpy().astype(U64)
+    bits = U64(max(int(doc.max()).bit_length(), 1))
+    packed = np.sort(((key >> bits) << bits) | doc)
+    group = packed >> bits
+    first = np.empty(packed.size, dtype=bool)
+    first[0] = True
+    np.not_equal(group[1:], group[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    sizes = np.diff(np.append(starts, packed.size))
+    multi = sizes > 1  # only keys held by two or more documents matter
+    if not multi.any():
+        return np.zeros(0, dtype=U64)
+    mask = (U64(1) << bits) - U64(1)
+    docs = packed & mask
+    heads = np.repeat(docs[starts[multi]], sizes[multi])
+    members = docs[np.repeat(multi, sizes)]
+    link = members != heads
+    return sorted_unique((heads[link] << U64(32)) | members[link])
 
 
 def candidate_pairs(band_tables: Iterable[pa.Table]) -> np.ndarray:
     """(b) Group band keys per table (each table = one partition holding all rows of its keys)."""
     parts = [pairs_from_band_table(t) for t in band_tables]
     parts = [p for p in parts if p.size]
-    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
+    return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
 
 
 class BandSpill:
@@ -476,32 +514,72 @@ class BandSpill:
 # --------------------------------------------------------------------------- (c) verify, cluster, keep
 
 
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    if a.size == 0 and b.size == 0:
-        return 1.0
-    inter = np.intersect1d(a, b, assume_unique=True).size
-    return inter / (a.size + b.size - inter)
+class ShingleSets:
+    """Distinct 32-bit shingle hashes of some documents, flat and sorted per document."""
+
+    def __init__(self, docs: np.ndarray, hashes: np.ndarray, counts: np.ndarray):
+        order = np.argsort(docs, kind="stable")
+        self.docs = docs[order]
+        local = np.empty(docs.size, dtype=U64)
+        local[order] = np.arange(docs.size, dtype=U64)
+        key = sorted_unique((np.repeat(local, counts) << U64(32)) | (hashes & U64(0xFFFFFFFF)))
+        self.values = (key & U64(0xFFFFFFFF)).astype(np.uint32)
+        self.offsets = np.searchsorted((key >> U64(32)).astype(np.int64), np.arange(docs.size + 1))
+
+    def has(self, docs: np.ndarray) -> np.ndarray:
+        i = np.minimum(np.searchsorted(self.docs, docs), max(self.docs.size - 1, 0))
+        return (self.docs.size > 0) & (self.docs[i] == docs)
+
+    def jaccard(self, x: np.ndarray, y: np.ndarray, max_items: int = 1 << 23) -> np.ndarray:
+        """Exact Jaccard of the sets of documents ``x[i]`` and ``y[i]`` (vectorised, in chunks)."""
+        xi, yi = np.searchsorted(self.docs, x), np.searchsorted(self.docs, y)
+        sx = self.offsets[xi + 1] - self.offsets[xi]
+        sy = self.offsets[yi + 1] - self.offsets[yi]
+        inter = np.zeros(x.size, dtype=np.int64)
+        total = np.cumsum(sx + sy)
+        start = 0
+        while start < x.size:
+            stop = max(int(np.searchsorted(total, (total[start - 1] if start else 0) + max_items, side="right")), start + 1)
+            sl = slice(start, stop)
+            starts = np.stack([self.offsets[xi[sl]], self.offsets[yi[sl]]], axis=1).ravel()
+            cnts = np.stack([sx[sl], sy[sl]], axis=1).ravel()
+            vals = self.values[np.repeat(starts, cnts) + _ranks(cnts)].astype(U64)
+            pair = np.repeat(np.arange(stop - start, dtype=U64), (sx[sl] + sy[sl]))
+            key = np.sort((pair << U64(32)) | vals)
+            dup = key[1:] == key[:-1]
+            inter[sl] = np.bincount((key[1:][dup] >> U64(32)).astype(np.int64), minlength=stop - start)
+            start = stop
+        union = sx + sy - inter
+        return np.where(union > 0, inter / np.maximum(union, 1), 1.0)
+
+
+def unpack(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    return (pairs >> U64(32)).astype(np.int64), (pairs & U64(0xFFFFFFFF)).astype(np.int64)
 
 
 def verify_pairs(
     pairs: np.ndarray,
     threshold: float,
-    mode: str,
-    shingle_sets: dict[int, np.ndarray] | None = None,
-    signature_of: dict[int, np.ndarray] | None = None,
+    sets: ShingleSets | None = None,
+    signatures_of: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Keep the candidate pairs whose Jaccard (exact, or estimated from signatures) reaches ``threshold``."""
-    if mode == "none" or pairs.size == 0:
+    """Keep the candidate pairs whose Jaccard reaches ``threshold``: exact where both documents
+    have shingle sets, else estimated from signatures (``(doc numbers sorted, signature rows)``)."""
+    if pairs.size == 0:
         return pairs
-    lo = (pairs >> U64(32)).astype(np.int64)
-    hi = (pairs & U64(0xFFFFFFFF)).astype(np.int64)
+    lo, hi = unpack(pairs)
     ok = np.zeros(pairs.size, dtype=bool)
-    for i, (x, y) in enumerate(zip(lo.tolist(), hi.tolist())):
-        if shingle_sets is not None and x in shingle_sets and y in shingle_sets:
-            ok[i] = jaccard(shingle_sets[x], shingle_sets[y]) >= threshold
-        else:
-            assert signature_of is not None
-            ok[i] = float(np.mean(signature_of[x] == signature_of[y])) >= threshold
+    exact = np.zeros(pairs.size, dtype=bool) if sets is None else sets.has(lo) & sets.has(hi)
+    if exact.any():
+        ok[exact] = sets.jaccard(lo[exact], hi[exact]) >= threshold
+    rest = ~exact
+    if rest.any():
+        if signatures_of is None:
+            raise ValueError("pairs without shingle sets need signatures to verify")
+        docs, sig = signatures_of
+        a = sig[np.searchsorted(docs, lo[rest])]
+        b = sig[np.searchsorted(docs, hi[rest])]
+        ok[rest] = (a == b).mean(axis=1) >= threshold
     return pairs[ok]
 
 
@@ -512,8 +590,7 @@ def components(n: int, pairs: np.ndarray) -> np.ndarray:
 
     if pairs.size == 0:
         return np.arange(n)
-    lo = (pairs >> U64(32)).astype(np.int64)
-    hi = (pairs & U64(0xFFFFFFFF)).astype(np.int64)
+    lo, hi = unpack(pairs)
     graph = coo_matrix((np.ones(lo.size, dtype=np.int8), (lo, hi)), shape=(n, n))
     _, labels = connected_components(graph, directed=False)
     # Relabel by smallest member so labels do not depend on scipy's traversal order.
@@ -609,12 +686,6 @@ def released_texts(shard_urls: dict[str, list[str]], ids: list[str]) -> dict[str
 # --------------------------------------------------------------------------- the stage
 
 
-@dataclass
-class DedupResult:
-    decisions: pa.Table
-    stats: dict[str, int]
-
-
 class MinHashDedup(GlobalStage):
     name = "minhash_dedup"
     version = 1
@@ -634,9 +705,13 @@ class MinHashDedup(GlobalStage):
         bands, rows = self.opts.lsh_params()
         return {"name": self.name, "version": self.version, "options": self.options, "lsh": {"bands": bands, "rows": rows}}
 
+    @property
+    def _keeps_signatures(self) -> bool:
+        return self.opts.verify == "signature" or bool(self.opts.released) or (self.opts.write_index and bool(self.context.workdir))
+
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         self.ensure_setup()
-        return signature_keys(batch, self.opts, self.shingler, self.context.source_priority)
+        return signature_keys(batch, self.opts, self.shingler, self.context.source_priority, self._keeps_signatures)
 
     def _budget(self) -> int:
         if self.opts.memory_budget_mb is not None:
@@ -650,86 +725,96 @@ class MinHashDedup(GlobalStage):
         os.makedirs(workdir, exist_ok=True)
         spill = BandSpill(self._budget(), opts.partitions, workdir)
         small: list[pa.Table] = []
-        sig_path = Path(tempfile.mkstemp(prefix="minhash-docs-", suffix=".parquet", dir=workdir)[1])
-        sig_writer = None
+        fd, name = tempfile.mkstemp(prefix="minhash-docs-", suffix=".parquet", dir=workdir)
+        os.close(fd)
+        side_path = Path(name)
+        side_writer = None
         n = 0
+        keep_index = False
         try:
             for k in keys:
                 if k.num_rows == 0:
                     continue
                 docs = np.arange(n, n + k.num_rows, dtype=np.int64)
                 bands = k.column("bands").combine_chunks()
-                width = bands.type.list_size
-                spill.add(bands.values.to_numpy(), np.repeat(docs, width))
-                small.append(k.select(["id", "order", "priority", "quality", "length"]))
-                side = k.select(["id", "order", "signature"] + (["text"] if "text" in k.column_names else []))
-                side = side.append_column("doc", pa.array(docs))
-                if sig_writer is None:
-                    sig_writer = pq.ParquetWriter(sig_path, side.schema, compression="lz4")
-                sig_writer.write_table(side)
+                spill.add(bands.values.to_numpy(), np.repeat(docs, bands.type.list_size))
+                small.append(k.select([f.name for f in KEY_FIELDS]))
+                side_cols = [c for c in ("id", "order", "signature", "text") if c in k.column_names]
+                side = k.select(side_cols).append_column("doc", pa.array(docs))
+                if side_writer is None:
+                    side_writer = pq.ParquetWriter(side_path, side.schema, compression="lz4", use_dictionary=False)
+                side_writer.write_table(side)
                 n += k.num_rows
-            if sig_writer is not None:
-                sig_writer.close()
+            if side_writer is not None:
+                side_writer.close()
             released, shard_urls = load_released(opts)
             m = released.num_rows
             if m:
                 bands, rows = opts.lsh_params()
-                rsig = released.column("signature").combine_chunks().values.to_numpy().reshape(m, opts.num_perm)
-                rk = band_keys(rsig, bands, rows)
+                rk = band_keys(_sig_matrix(released.column("signature"), opts.num_perm), bands, rows)
                 spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
             pairs = candidate_pairs(spill.tables())
             self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}
             if m:  # pairs among released documents are not this run's business
-                pairs = pairs[(pairs >> U64(32)).astype(np.int64) < n]
-            verified = self._verify(pairs, sig_path, n, released, shard_urls)
+                pairs = pairs[unpack(pairs)[0] < n]
+            verified = pairs if opts.verify == "none" else self._verify(pairs, side_path, n, released, shard_urls)
             self.stats["verified_pairs"] = int(verified.size)
-            table = pa.concat_tables(small) if small else pa.table({f.name: pa.array([], f.type) for f in KEY_FIELDS})
-            return self._decisions(table, released, verified, n, m, sig_path)
+            table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
+            decisions = self._decisions(table, released, verified, n, m)
+            keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
+            self._index_path = side_path if keep_index else None
+            return decisions
         finally:
             spill.cleanup()
-            if not (opts.write_index and self.context.workdir):
-                sig_path.unlink(missing_ok=True)
+            if not keep_index:
+                side_path.unlink(missing_ok=True)
 
-    def _verify(self, pairs: np.ndarray, sig_path: Path, n: int, released: pa.Table, shard_urls) -> np.ndarray:
+    def _verify(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls) -> np.ndarray:
         opts = self.opts
-        if opts.verify == "none" or pairs.size == 0:
+        if pairs.size == 0:
             return pairs
-        involved = np.unique(np.concatenate([(pairs >> U64(32)), pairs & U64(0xFFFFFFFF)]).astype(np.int64))
-        local = involved[involved < n]
+        involved = sorted_unique(np.concatenate(unpack(pairs)))
+        want = pa.array(involved[involved < n])
         rel = involved[involved >= n]
-        signature_of: dict[int, np.ndarray] = {}
-        shingle_sets: dict[int, np.ndarray] | None = {} if opts.verify == "exact" else None
-        want = pa.array(local)
-        pf = pq.ParquetFile(sig_path)
-        cols = ["doc", "signature"] + (["text"] if opts.verify == "exact" else [])
-        for batch in pf.iter_batches(batch_size=65536, columns=cols):
+        sig_docs: list[np.ndarray] = []
+        sig_rows: list[np.ndarray] = []
+        text_docs: list[np.ndarray] = []
+        texts: list[str] = []
+        cols = ["doc"] + (["signature"] if self._keeps_signatures else []) + (["text"] if opts.verify == "exact" else [])
+        for batch in pq.ParquetFile(side_path).iter_batches(batch_size=65536, columns=cols):
             t = pa.Table.from_batches([batch])
             t = t.filter(pc.is_in(t.column("doc"), value_set=want))
             if t.num_rows == 0:
                 continue
             docs = t.column("doc").to_numpy()
-            sig = t.column("signature").combine_chunks().values.to_numpy().reshape(len(docs), opts.num_perm)
-            signature_of.update(zip(docs.tolist(), sig))
-            if shingle_sets is not None:
-                self._add_sets(shingle_sets, docs, t.column("text").to_pylist())
+            if "signature" in cols:
+                sig_docs.append(docs)
+                sig_rows.append(_sig_matrix(t.column("signature"), opts.num_perm))
+            if "text" in cols:
+                text_docs.append(docs)
+                texts += t.column("text").to_pylist()
         if rel.size:
             rows = rel - n
-            rsig = released.column("signature").combine_chunks().values.to_numpy().reshape(released.num_rows, opts.num_perm)
-            signature_of.update(zip(rel.tolist(), rsig[rows]))
-            if shingle_sets is not None:
+            sig_docs.append(rel)
+            sig_rows.append(_sig_matrix(released.column("signature"), opts.num_perm)[rows])
+            if opts.verify == "exact":
                 ids = released.column("id").take(pa.array(rows)).to_pylist()
-                texts = released_texts(shard_urls, ids)
-                have = [(d, texts[i]) for d, i in zip(rel.tolist(), ids) if i in texts]
-                if have:
-                    self._add_sets(shingle_sets, np.array([d for d, _ in have]), [t for _, t in have])
-        return verify_pairs(pairs, opts.threshold, opts.verify, shingle_sets, signature_of)
+                found = released_texts(shard_urls, ids)
+                have = [(d, found[i]) for d, i in zip(rel.tolist(), ids) if i in found]
+                text_docs.append(np.array([d for d, _ in have], dtype=np.int64))
+                texts += [t for _, t in have]
+        sets = None
+        if texts:
+            h, counts = self.shingler.batch(texts)
+            sets = ShingleSets(np.concatenate(text_docs), h, counts)
+        signatures_of = None
+        if sig_docs:
+            docs = np.concatenate(sig_docs)
+            order = np.argsort(docs)
+            signatures_of = (docs[order], np.concatenate(sig_rows)[order])
+        return verify_pairs(pairs, opts.threshold, sets, signatures_of)
 
-    def _add_sets(self, out: dict[int, np.ndarray], docs: np.ndarray, texts: list[str]) -> None:
-        h, counts = self.shingler.batch(texts)
-        for d, s in zip(docs.tolist(), np.split(h, np.cumsum(counts)[:-1])):
-            out[d] = np.unique(s)
-
-    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, n: int, m: int, sig_path: Path) -> pa.Table:
+    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, n: int, m: int) -> pa.Table:
         docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))
         if m:
             rel = pa.table(
@@ -755,9 +840,6 @@ class MinHashDedup(GlobalStage):
         reasons = np.where(keeper >= n, REASON_RELEASED, REASON)
         self.stats["dropped"] = int(doc.size)
         self.stats["dropped_released"] = int((keeper >= n).sum())
-        if self.opts.write_index and self.context.workdir:
-            self._index_path = sig_path
-            self._dropped_ids = set(ids.take(pa.array(doc)).to_pylist())
         return pa.table(
             {
                 "id": ids.take(pa.array(doc)),

@@ -47,7 +47,10 @@ def read_batches(path: str | os.PathLike, batch_rows: int = BATCH_ROWS) -> Itera
         n = table.num_rows
         cols = {name: table.column(name) for name in names}
         cols["id"] = table.column("id").cast(pa.string())
-        cols["text"] = table.column("text").cast(pa.string()).fill_null("")
+        text = table.column("text").cast(pa.string())
+        if text.null_count:  # a missing text is an empty document, not a lost one
+            text = pa.array([t or "" for t in text.to_pylist()], pa.string())
+        cols["text"] = text
         cols["order"] = pa.array(np.arange(offset, offset + n, dtype=np.int64))
         offset += n
         yield pa.table(cols).combine_chunks().to_batches(max_chunksize=max(n, 1))[0] if n else pa.record_batch(cols)
@@ -99,41 +102,30 @@ def find_duplicates(
 ) -> DedupRun:
     """Keys of every batch (in ``workers`` processes), then the stage's decision."""
     with tempfile.TemporaryDirectory(prefix="corpusmill-dedup-", dir=workdir) as tmp:
-        context = StageContext(workdir=None, memory_budget_bytes=memory_budget_bytes)
-        stage = MinHashDedup(options, context)
-        stage.context.workdir = tmp
-        keys_path = Path(tmp) / "keys.parquet"
-        writer = None
-        n = 0
+        context = StageContext(workdir=tmp, memory_budget_bytes=memory_budget_bytes)
+        # No release here, so no signature index (and no signatures carried in the keys).
+        stage = MinHashDedup({**(options or {}), "write_index": False}, context)
         if workers > 1:
-            ctx = mp.get_context("fork")
-            pool = ctx.Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
+            pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
             results = pool.imap(_keys, read_batches(path), chunksize=1)
         else:
             stage.ensure_setup()
             pool = None
             results = (stage.keys(b) for b in read_batches(path))
+        counted = [0]
+
+        def stream() -> Iterator[pa.Table]:
+            for k in results:  # in input order, whatever the worker count
+                counted[0] += k.num_rows
+                yield k
+
         try:
-            for k in results:
-                if writer is None:
-                    writer = pq.ParquetWriter(keys_path, k.schema, compression="lz4")
-                writer.write_table(k)
-                n += k.num_rows
+            decisions = stage.decide(stream())
         finally:
             if pool is not None:
                 pool.close()
                 pool.join()
-        if writer is not None:
-            writer.close()
-
-        def stream() -> Iterator[pa.Table]:
-            if writer is None:
-                return
-            for b in pq.ParquetFile(keys_path).iter_batches(batch_size=65536):
-                yield pa.Table.from_batches([b])
-
-        stage.opts = stage.opts.model_copy(update={"write_index": False})
-        decisions = stage.decide(stream())
+        n = counted[0]
         return DedupRun(decisions=decisions, stats=stage.stats, documents=n)
 
 

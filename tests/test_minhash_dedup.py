@@ -1,0 +1,303 @@
+"""minhash_dedup: datasketch compatibility, Korean and English near-duplicates, keeper rule,
+spill path, CLI (`corpusmill dedup`), and incremental dedup against a released manifest."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+import yaml
+
+from filters.base import StageContext
+from filters.minhash_dedup import (
+    MinHashDedup,
+    Shingler,
+    candidate_probability,
+    lsh_params,
+    parse_options,
+    signatures,
+)
+from pipelines.errors import ConfigError
+from tests.conftest import EXAMPLES, cli
+
+
+def _statutes() -> dict[str, str]:
+    rows = [json.loads(line) for line in (EXAMPLES / "data/statutes.jsonl").read_text(encoding="utf-8").splitlines()]
+    return {r["id"]: r["text"] for r in rows}
+
+
+def _speeches() -> dict[str, str]:
+    return {p.stem: p.read_text(encoding="utf-8") for p in sorted((EXAMPLES / "data/speeches").glob("*.txt"))}
+
+
+def edited(text: str, frac: float, seed: int) -> str:
+    """Replace/delete/insert ``frac`` of the words (like neardup.jsonl's edit kinds)."""
+    rng = random.Random(seed)
+    words = text.split(" ")
+    for _ in range(max(1, int(len(words) * frac))):
+        i = rng.randrange(len(words))
+        op = rng.random()
+        if op < 0.34:
+            words[i] = "변경" if any("\uac00" <= c <= "\ud7a3" for c in words[i]) else "changed"
+        elif op < 0.67 and len(words) > 2:
+            del words[i]
+        else:
+            words.insert(i, words[rng.randrange(len(words))])
+    return " ".join(words)
+
+
+def batch(rows: list[dict]) -> pa.RecordBatch:
+    cols = {k: [r.get(k) for r in rows] for k in ("id", "text", "source_id")}
+    cols["order"] = list(range(len(rows)))
+    if any("quality_score" in r for r in rows):
+        cols["quality_score"] = [r.get("quality_score") for r in rows]
+    return pa.RecordBatch.from_pydict(cols)
+
+
+def run_stage(rows: list[dict], options: dict | None = None, priority: dict | None = None, tmp: Path | None = None, split: int = 0):
+    stage = MinHashDedup(options or {}, StageContext(source_priority=priority or {}, workdir=str(tmp) if tmp else None))
+    b = batch(rows)
+    parts = [b] if not split else [b.slice(i, split) for i in range(0, b.num_rows, split)]
+    decisions = stage.decide([stage.keys(p) for p in parts])
+    return {r["id"]: r for r in decisions.to_pylist()}, stage
+
+
+@pytest.fixture(scope="module")
+def mixed_rows() -> list[dict]:
+    rows = []
+    for i, (sid, text) in enumerate(sorted(_statutes().items())):
+        rows.append({"id": f"ko-{sid}", "text": text, "source_id": "base"})
+    for i, (name, text) in enumerate(sorted(_speeches().items())):
+        rows.append({"id": f"en-{name}", "text": text, "source_id": "base"})
+    variants = []
+    for r in rows:
+        if r["id"] in ("ko-s015", "ko-s015b", "ko-s021", "en-1793-Washington"):
+            continue
+        variants.append({"id": r["id"] + "-edit05", "text": edited(r["text"], 0.05, 1), "source_id": "copy"})
+        variants.append({"id": r["id"] + "-ws", "text": r["text"].replace(" ", "  ").replace("\n", "\n\n"), "source_id": "copy"})
+        variants.append({"id": r["id"] + "-boiler", "text": "무단 전재 및 재배포 금지 · All rights reserved\n" + r["text"] + "\nShare this page", "source_id": "copy"})
+    return rows + variants
+
+
+def test_signatures_are_datasketch_minhashes():
+    from datasketch import LeanMinHash, MinHash, MinHashLSH
+
+    opts = parse_options({})
+    sh = Shingler(opts)
+    texts = [_statutes()["s008"], _speeches()["1865-Lincoln"], "짧은", ""]
+    h, counts = sh.batch(texts)
+    sig = signatures(h, counts, opts.num_perm, opts.seed)
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    for i in range(len(texts)):
+        m = MinHash(num_perm=opts.num_perm, seed=opts.seed, hashfunc=lambda x: int(x) & 0xFFFFFFFF)
+        m.update_batch(h[starts[i] : starts[i + 1]])
+        assert np.array_equal(m.hashvalues, sig[i])
+    # A user can index our signatures with datasketch's LSH and find the near-duplicate.
+    variant = edited(texts[0], 0.03, 5)
+    vh, vc = sh.batch([variant])
+    vsig = signatures(vh, vc, opts.num_perm, opts.seed)[0]
+    lsh = MinHashLSH(threshold=0.6, num_perm=opts.num_perm)
+    for i, name in enumerate(["statute", "lincoln"]):
+        lsh.insert(name, LeanMinHash(seed=opts.seed, hashvalues=sig[i], scheme="affine32"))
+    assert lsh.query(LeanMinHash(seed=opts.seed, hashvalues=vsig, scheme="affine32")) == ["statute"]
+
+
+def test_lsh_parameters_follow_the_s_curve():
+    for t in (0.5, 0.6, 0.7, 0.8):
+        b, r = lsh_params(t, 128)
+        assert b * r <= 128
+        assert candidate_probability(t, b, r) >= 0.99
+        assert candidate_probability(0.2, b, r) < candidate_probability(t, b, r)
+    with pytest.raises(ConfigError, match="unknown option"):
+        parse_options({"treshold": 0.5})
+    with pytest.raises(ConfigError, match="exceeds num_perm"):
+        MinHashDedup({"bands": 40, "rows": 4})
+
+
+def test_korean_and_english_near_duplicates_are_found(mixed_rows, tmp_path):
+    dec, stage = run_stage(mixed_rows, priority={"base": 0, "copy": 1}, tmp=tmp_path)
+    variants = [r for r in mixed_rows if r["source_id"] == "copy"]
+    assert {r["id"] for r in variants} == set(dec)  # every variant dropped, no base dropped
+    for r in variants:
+        d = dec[r["id"]]
+        base = r["id"].rsplit("-", 1)[0]
+        assert d["reason"] == "near_duplicate"
+        assert d["duplicate_of"] == base and d["cluster_id"] == base
+    # Two different enactments under one name (J ≈ 0.1) stay apart, as do short unrelated texts.
+    assert "ko-s015" not in dec and "ko-s015b" not in dec
+    assert stage.stats["verified_pairs"] >= len(variants)
+
+
+def test_decisions_do_not_depend_on_batching_or_spill(mixed_rows, tmp_path):
+    whole, _ = run_stage(mixed_rows, priority={"base": 0, "copy": 1})
+    split, _ = run_stage(mixed_rows, priority={"base": 0, "copy": 1}, split=7)
+    spilled, stage = run_stage(
+        mixed_rows, {"memory_budget_mb": 0.01, "partitions": 4}, priority={"base": 0, "copy": 1}, tmp=tmp_path, split=5
+    )
+    assert stage.stats["spilled_band_rows"] == len(mixed_rows) * lsh_params(0.6, 128)[0]
+    assert list((tmp_path).glob("minhash-bands-*")) == []  # spill files removed
+    assert whole == split == spilled
+
+
+def test_keeper_rule_priority_then_quality_then_length_then_id():
+    base = _statutes()["s036"]
+    en = _speeches()["1961-Kennedy"]
+    rows = [
+        # priority beats quality and length
+        {"id": "p-long", "text": base + " 부칙 추가 문장", "source_id": "republisher", "quality_score": 0.99},
+        {"id": "p-auth", "text": base, "source_id": "official", "quality_score": 0.1},
+        # equal priority: quality beats length
+        {"id": "q-long", "text": en + " Thank you.", "source_id": "official", "quality_score": 0.2},
+        {"id": "q-best", "text": en, "source_id": "official", "quality_score": 0.9},
+        # equal priority and quality: the longer text wins
+        {"id": "l-short", "text": _speeches()["1801-Jefferson"], "source_id": "official"},
+        {"id": "l-long", "text": _speeches()["1801-Jefferson"] + "\nGod bless.", "source_id": "official"},
+        # everything equal: the smallest id wins
+        {"id": "i-b", "text": _speeches()["1933-Roosevelt"], "source_id": "official"},
+        {"id": "i-a", "text": _speeches()["1933-Roosevelt"], "source_id": "official"},
+    ]
+    dec, _ = run_stage(rows, priority={"official": 0, "republisher": 5})
+    assert {k: v["duplicate_of"] for k, v in dec.items()} == {
+        "p-long": "p-auth",
+        "q-long": "q-best",
+        "l-short": "l-long",
+        "i-b": "i-a",
+    }
+
+
+def test_threshold_and_verification_options(mixed_rows):
+    texts = _statutes()
+    rows = [
+        {"id": "a", "text": texts["s022"], "source_id": "s"},
+        {"id": "b", "text": edited(texts["s022"], 0.15, 3), "source_id": "s"},
+    ]
+    loose, _ = run_stage(rows, {"threshold": 0.4})
+    strict, _ = run_stage(rows, {"threshold": 0.9})
+    assert set(loose) == {"b"} and strict == {}
+    sig_only, _ = run_stage(mixed_rows, {"verify": "signature"}, priority={"base": 0, "copy": 1})
+    exact, _ = run_stage(mixed_rows, priority={"base": 0, "copy": 1})
+    assert set(sig_only) == set(exact)
+
+
+def _write_jsonl(path: Path, rows: list[dict]) -> None:
+    path.write_text("".join(json.dumps({"id": r["id"], "text": r["text"]}, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def test_cli_dedup_writes_kept_documents_and_clusters(mixed_rows, tmp_path):
+    src = tmp_path / "in.jsonl"
+    _write_jsonl(src, mixed_rows)
+    out1, out2 = tmp_path / "kept.parquet", tmp_path / "kept2.parquet"
+    cl1, cl2 = tmp_path / "clusters.jsonl", tmp_path / "clusters.parquet"
+    cli("dedup", str(src), str(out1), "--clusters", str(cl1))
+    cli("dedup", str(src), str(out2), "--clusters", str(cl2), "--workers", "2", "--memory-budget-mb", "0.01")
+    kept = pq.read_table(out1)
+    assert kept.equals(pq.read_table(out2))  # same result with 2 workers and a forced spill
+    clusters = [json.loads(line) for line in cl1.read_text(encoding="utf-8").splitlines()]
+    assert clusters == pq.read_table(cl2).to_pylist()
+    assert [c["id"] for c in clusters] == [r["id"] for r in mixed_rows]
+    kept_ids = kept.column("id").to_pylist()
+    assert kept_ids == [c["id"] for c in clusters if c["kept"]]
+    by_id = {c["id"]: c for c in clusters}
+    for c in clusters:
+        assert by_id[c["cluster_id"]]["kept"]  # every cluster is named after its kept document
+    assert len(kept_ids) < len(mixed_rows)
+    # a variant that is dropped shares its cluster with the kept copy
+    assert by_id["en-1961-Kennedy-edit05"]["cluster_id"] == by_id["en-1961-Kennedy"]["cluster_id"]
+    # JSON lines output too, with the input's columns
+    out3 = tmp_path / "kept.jsonl"
+    res = cli("dedup", str(src), str(out3), "--threshold", "0.6")
+    assert json.loads(res.stdout)["kept"] == len(kept_ids)
+    assert [json.loads(line)["id"] for line in out3.read_text(encoding="utf-8").splitlines()] == kept_ids
+
+
+def _config(path: Path, data: Path, stage: dict, name: str) -> Path:
+    cfg = {
+        "name": name,
+        "purpose": {"description": "test", "uses": ["research"]},
+        "output": {"dir": str(path.parent / f"out-{name}"), "shard_target_mb": 1},
+        "stages": ["normalize", "exact_dedup", stage],
+        "sources": [
+            {
+                "id": "docs",
+                "paths": [str(data)],
+                "format": "jsonl",
+                "text_field": "text",
+                "id_field": "id",
+                "provenance": {"owner": "test", "acquisition": "public-domain", "licence": "LicenseRef-public-domain"},
+            }
+        ],
+    }
+    path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_pipeline_stage_and_incremental_dedup_against_a_release(tmp_path, catalog_env):
+    statutes, speeches = _statutes(), _speeches()
+    first = [{"id": f"s-{k}", "text": v} for k, v in sorted(statutes.items())] + [
+        {"id": f"e-{k}", "text": v} for k, v in sorted(speeches.items())
+    ]
+    first.append({"id": "s-s036-copy", "text": edited(statutes["s036"], 0.03, 2)})
+    _write_jsonl(tmp_path / "v1.jsonl", first)
+    cfg1 = _config(tmp_path / "v1.yaml", tmp_path / "v1.jsonl", {"name": "minhash_dedup", "threshold": 0.6}, "v1")
+    res = cli("run", str(cfg1))
+    id1 = res.stdout.strip().splitlines()[-1]
+    out1 = tmp_path / "out-v1"
+    m1 = json.loads((out1 / "manifest.json").read_text(encoding="utf-8"))
+    ledger1 = pq.read_table(out1 / "ledger.parquet").to_pylist()
+    near = [r for r in ledger1 if r["reason"] == "near_duplicate"]
+    assert len(near) == 1 and near[0]["stage"] == "minhash_dedup@1"
+    kept1 = {r["id"] for r in ledger1 if r["outcome"] == "kept"}
+    assert near[0]["duplicate_of"] in kept1 and near[0]["cluster_id"] == near[0]["duplicate_of"]
+    # The signature index of the kept documents is listed in the manifest and published.
+    (entry,) = m1["indexes"]
+    assert entry["path"] == "minhash/index.parquet" and entry["rows"] == len(kept1)
+    index = pq.read_table(catalog_env / "data" / id1 / entry["path"])
+    assert set(index.column("id").to_pylist()) == kept1
+    cli("manifest", "verify", id1)
+
+    # Second delivery: re-published variants of released documents plus genuinely new text.
+    second = [
+        {"id": "n-kennedy", "text": edited(speeches["1961-Kennedy"], 0.04, 9)},
+        {"id": "n-s024", "text": "[재게시] " + statutes["s024"]},
+        {"id": "n-new-ko", "text": edited(statutes["s015b"], 0.6, 4) + " 새로운 문서"},
+        {"id": "n-new-en", "text": "An entirely different text about harbour fees, tonnage and pilots. " * 5},
+    ]
+    _write_jsonl(tmp_path / "v2.jsonl", second)
+    stage = {"name": "minhash_dedup", "released": [id1]}
+    cfg2 = _config(tmp_path / "v2.yaml", tmp_path / "v2.jsonl", stage, "v2")
+    cli("run", str(cfg2))
+    rows = pq.read_table(tmp_path / "out-v2" / "ledger.parquet").to_pylist()
+    dropped = {r["duplicate_of"]: r for r in rows if r["outcome"] == "dropped"}
+    released_ids = {r["id"]: r for r in ledger1}
+    assert len(dropped) == 2
+    for keeper, r in dropped.items():
+        assert r["reason"] == "duplicate_of_released"
+        assert keeper in kept1  # the released document's id
+    # line 14 of v1 is the Kennedy speech, line 6 statute s024
+    assert {released_ids[k]["source_locator"] for k in dropped} == {"line 14", "line 6"}
+    assert sum(r["outcome"] == "kept" for r in rows) == 2
+    # Incompatible settings are refused rather than compared.
+    cfg3 = _config(tmp_path / "v3.yaml", tmp_path / "v2.jsonl", {"name": "minhash_dedup", "released": [id1], "char_n": 4}, "v3")
+    bad = cli("run", str(cfg3), check=False)
+    assert bad.returncode == 2 and "cannot be compared" in bad.stderr
+
+
+@pytest.mark.shared
+def test_neardup_ground_truth(shared_data):
+    from bench.neardup_eval import load, score
+
+    rows = load(shared_data / "eval/generated/neardup.jsonl")
+    dec, _ = run_stage([{"id": r["id"], "text": r["text"], "source_id": "x"} for r in rows])
+    predicted = {k: v["cluster_id"] for k, v in dec.items()}
+    s = score(rows, predicted)
+    assert s["f1"] >= 0.97
+    for kind, k in s["kinds"].items():
+        assert k["rate"] >= 0.95, (kind, k)
+    far = {r["id"] for r in rows if r["kind"] == "far"}
+    assert not far & set(predicted)  # no far rewrite is dropped …
+    assert not far & set(predicted.values())  # … nor keeps a duplicate of its base
