@@ -136,7 +136,10 @@ class KoBrnRecognizer(KrBrnRecognizer):
 
     def __init__(self):
         super().__init__(
-            patterns=[Pattern("BRN", rf"(?<![\d-])\d{{3}}{SEP}?\d{{2}}{SEP}?\d{{5}}(?![\d-])", 0.1)],
+            patterns=[
+                Pattern("BRN", rf"(?<![\d-])\d{{3}}{SEP}\d{{2}}{SEP}\d{{5}}(?![\d-])", 0.1),
+                Pattern("BRN unseparated", r"(?<![\d-])\d{10}(?![\d-])", 0.2),
+            ],
             context=["사업자등록번호", "사업자번호", "사업자", "등록번호", "BRN", "business registration"],
             replacement_pairs=_SEP_PAIRS,
         )
@@ -226,8 +229,8 @@ class KoBankAccountRecognizer(PatternRecognizer):
 
     def __init__(self):
         patterns = [
-            Pattern("grouped", r"(?<![\d-])\d{2,6}-\d{2,6}-\d{2,7}(?:-\d{1,3})?(?![\d-])", 0.3),
-            Pattern("plain", r"(?<![\d-])\d{10,14}(?![\d-])", 0.1),
+            Pattern("grouped", r"(?<![\d.-])\d{2,6}([-. ])\d{2,6}\1\d{2,7}(?:\1\d{1,3})?(?![\d-]|\.\d)", 0.3),
+            Pattern("plain", r"(?<![\d-])\d{10,14}(?![\d-])", 0.15),
         ]
         super().__init__(
             supported_entity="BANK_ACCOUNT",
@@ -241,8 +244,8 @@ class KoBankAccountRecognizer(PatternRecognizer):
         digits = re.sub(r"\D", "", pattern_text)
         if not 10 <= len(digits) <= 14:
             return False
-        if re.fullmatch(r"(?:19|20)\d{6}", digits[:8]) and "-" not in pattern_text:
-            return False  # yyyymmdd… serials
+        if re.fullmatch(rf"(?:{_MOBILE}|{_AREA})\d{{7,8}}", digits):
+            return False  # shaped like a phone number: the phone recognizer decides
         return None
 
 
@@ -325,9 +328,9 @@ NAME_BEFORE = (
 )
 #: Titles that follow a name (홍길동 씨, 홍길동 변호사).
 NAME_AFTER = (
-    "씨|님|군|양|옹|의원|변호사|판사|검사|검사장|재판장|대법관|기자|특파원|교수|박사|의사|원장|간호사|약사|회장|부회장|사장|부사장|"
-    "대표|이사|전무|상무|부장|차장|과장|대리|팀장|실장|본부장|감독|코치|선수|대통령|총리|장관|차관|위원장|위원|시장|군수|구청장|"
-    "도지사|지사|총장|목사|신부|스님|작가|시인|화백|선생|선생님|여사|경위|경사|경장|순경|경감|경정|총경|후보|전\s?대통령|前"
+    r"씨|님|군|양|옹|의원|변호사|판사|검사|검사장|재판장|대법관|기자|특파원|교수|박사|의사|원장|간호사|약사|회장|부회장|사장|부사장|"
+    r"대표|이사|전무|상무|부장|차장|과장|대리|팀장|실장|본부장|감독|코치|선수|대통령|총리|장관|차관|위원장|위원|시장|군수|구청장|"
+    r"도지사|지사|총장|목사|신부|스님|작가|시인|화백|선생|선생님|여사|경위|경사|경장|순경|경감|경정|총경|후보|전\s?대통령|前"
 )
 _JOSA = (
     r"(?:이라고|이라는|에게서|에게|께서|께|한테|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
@@ -452,6 +455,8 @@ def is_korean_name(word: str) -> bool:
         return False
     if len(word) == 3 and word[-1] in NOT_NAME_ENDINGS:
         return False
+    if len(word) == 2 and word[1] in "모씨군양":
+        return False  # 김모 (某), 박씨: a bare surname is already anonymous
     if len(word) >= 3 and word[:2] in SURNAMES_2:
         return True
     return word[0] in SURNAMES_1 and len(word) in (2, 3)
@@ -582,12 +587,53 @@ def english_nlp_engine(ner_only: bool):
     return engine
 
 
+class LooseCardRecognizer(CreditCardRecognizer):
+    """12–19 digit card numbers (Maestro, JCB, Mir, UnionPay) that presidio's pattern misses; Luhn decides."""
+
+    def __init__(self, supported_language: str = "en"):
+        super().__init__(
+            patterns=[Pattern("card 12-19", r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])", 0.1)],
+            supported_language=supported_language,
+            name="LooseCardRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str):
+        digits = re.sub(r"\D", "", pattern_text)
+        if len(digits) == 13 and digits.startswith(("978", "979")):
+            return False  # ISBN-13
+        return super().validate_result(pattern_text)
+
+
+class LoosePhoneRecognizer(PatternRecognizer):
+    """Phone numbers in grouped forms the phonenumbers regions miss; needs context unless ``+``-prefixed."""
+
+    def __init__(self, supported_language: str = "en"):
+        super().__init__(
+            supported_entity="PHONE_NUMBER",
+            patterns=[
+                Pattern("international", r"(?<![\w+])\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){1,4}(?![\w-])", 0.5),
+                Pattern("grouped", r"(?<![\w-])\(?\d{2,4}\)?[ -]\d{2,4}(?:[ -]\d{2,4}){0,3}(?![\w-])", 0.1),
+            ],
+            context=["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "contact", "number", "reach", "dial", "text"],
+            supported_language=supported_language,
+            name="LoosePhoneRecognizer",
+        )
+
+    def validate_result(self, pattern_text: str):
+        n = len(re.sub(r"\D", "", pattern_text))
+        if re.fullmatch(r"(?:19|20)\d{2}[ -]\d{1,2}[ -]\d{1,2}", pattern_text):
+            return False  # a date
+        return None if 7 <= n <= 15 else False
+
+
 def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
     engine = english_nlp_engine(ner_only)
     registry = RecognizerRegistry(supported_languages=["en"])
     registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)
     registry.remove_recognizer("EmailRecognizer", language="en")
     registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
+    registry.add_recognizer(LooseCardRecognizer())
+    registry.add_recognizer(LoosePhoneRecognizer())
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
 
 

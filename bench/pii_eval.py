@@ -1,0 +1,318 @@
+"""PII benchmark: recall per type, hard-negative damage, name precision, and speed vs plain Presidio.
+
+    .venv/bin/python bench/pii_eval.py [--shared ../shared/data] [--docs 2000] [--skip-speed]
+
+* ``eval/generated/pii_ko.jsonl``: recall per entity type, also with every identifier's
+  separators rewritten as dots, spaces or nothing; share of hard negatives (citations, case
+  numbers, dates, amounts, ISBNs) touched by any span.
+* ``eval/pii/ko_klue_ner_dev.tsv``: person-name recall on ``PS`` spans of two or more Hangul
+  syllables (a bare surname such as 박씨 is already anonymous) and precision of our PERSON spans
+  against all ``PS`` spans.
+* ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set.
+* speed: docs/s of the ``pii`` stage against a plain presidio ``AnalyzerEngine`` +
+  ``AnonymizerEngine`` loop with the same recognizers and thresholds, on N Korean and N English
+  documents from the deliveries, in this one process, printed as a ratio.
+
+Recall counts a gold span as found when a span of the same type overlaps it (the generated set
+and presidio-research use the same type names after ``PHONE``→``PHONE_NUMBER``,
+``EMAIL``→``EMAIL_ADDRESS``). The module's functions are reused by ``tests/test_pii.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import re
+import sys
+import time
+import warnings
+from collections import Counter
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+GEN_TYPES = {"PHONE": "PHONE_NUMBER", "EMAIL": "EMAIL_ADDRESS"}
+STRUCTURED = ["KR_RRN", "KR_FRN", "KR_BRN", "KR_PASSPORT", "KR_DRIVER_LICENSE", "PHONE_NUMBER", "EMAIL_ADDRESS", "CREDIT_CARD", "BANK_ACCOUNT"]
+EN_TARGETS = {"EMAIL_ADDRESS": 0.95, "PHONE_NUMBER": 0.95, "CREDIT_CARD": 0.95, "US_SSN": 0.95, "IBAN_CODE": 0.95, "PERSON": 0.80}
+
+Detector = Callable[[Sequence[str], str], list[list[tuple[int, int, str]]]]
+
+
+# ------------------------------------------------------------------------------------------
+# Data.
+
+
+def load_generated(shared: Path, variant: str = "dash") -> list[dict]:
+    """The generated Korean set; ``variant`` rewrites the separators inside numeric identifiers."""
+    rows = [json.loads(line) for line in open(shared / "eval/generated/pii_ko.jsonl", encoding="utf-8")]
+    if variant == "dash":
+        return rows
+    sep = {"dot": ".", "space": " ", "none": ""}[variant]
+    out = []
+    for r in rows:
+        text, shift, spans = r["text"], 0, []
+        edits = []
+        for s in sorted(r["spans"], key=lambda s: s["start"]):
+            value = text[s["start"] : s["end"]]
+            new = value
+            if GEN_TYPES.get(s["type"], s["type"]) in STRUCTURED and s["type"] not in ("EMAIL",) and re.fullmatch(r"[\d-]+", value):
+                new = value.replace("-", sep)
+            edits.append((s, value, new))
+        pieces, pos = [], 0
+        for s, value, new in edits:
+            pieces.append(text[pos : s["start"]])
+            start = s["start"] + shift
+            pieces.append(new)
+            shift += len(new) - len(value)
+            spans.append({**s, "start": start, "end": start + len(new), "value": None})
+            pos = s["end"]
+        pieces.append(text[pos:])
+        negs = []
+        for n in r["negatives"]:
+            before = sum(len(new) - len(value) for s, value, new in edits if s["end"] <= n["start"])
+            negs.append({**n, "start": n["start"] + before, "end": n["end"] + before})
+        out.append({"id": r["id"], "text": "".join(pieces), "spans": spans, "negatives": negs})
+    return out
+
+
+def load_klue(shared: Path) -> list[dict]:
+    """KLUE NER dev sentences with their ``PS`` spans (character offsets)."""
+    rows, chars, tags = [], [], []
+
+    def flush():
+        if chars:
+            text = "".join(chars)
+            spans, start = [], None
+            for i, t in enumerate([*tags, "O"]):
+                if start is not None and not t.startswith("I-PS"):
+                    spans.append((start, i))
+                    start = None
+                if t.startswith("B-PS"):
+                    start = i
+            rows.append({"text": text, "ps": spans})
+        chars.clear()
+        tags.clear()
+
+    for line in open(shared / "eval/pii/ko_klue_ner_dev.tsv", encoding="utf-8"):
+        line = line.rstrip("\n")
+        if line.startswith("##"):
+            continue
+        if not line:
+            flush()
+            continue
+        ch, _, tag = line.rpartition("\t")
+        chars.append(ch if ch else " ")
+        tags.append(tag)
+    flush()
+    return rows
+
+
+def load_presidio_en(shared: Path) -> list[dict]:
+    data = json.load(open(shared / "eval/pii/en_presidio_synth_v2.json", encoding="utf-8"))
+    return [
+        {"text": r["full_text"], "spans": [{"start": s["start_position"], "end": s["end_position"], "type": s["entity_type"]} for s in r["spans"]]}
+        for r in data
+    ]
+
+
+def korean_docs(shared: Path, n: int) -> list[str]:
+    """Korean delivery documents: KorQuAD paragraphs, statutes, medical answers, news lines."""
+    d = shared / "deliveries"
+    docs = []
+    for f in sorted(glob.glob(str(d / "ko_korquad/*.json"))):
+        data = json.load(open(f, encoding="utf-8"))
+        docs += [p["context"] for a in data["data"] for p in a["paragraphs"]]
+    docs += [json.loads(line)["text"][:6000] for line in open(d / "ko_statutes/statutes.jsonl", encoding="utf-8")]
+    with open(d / "ko_medical_qa/KQMA_kor_v1_dev.csv", encoding="utf-8") as f:
+        docs += [r["A"] for r in csv.DictReader(f)]
+    for f in sorted(glob.glob(str(d / "ko_news/*.ko"))):
+        docs += [line.strip() for line in open(f, encoding="utf-8") if line.strip()]
+    return docs[:n]
+
+
+def english_docs(shared: Path, n: int) -> list[str]:
+    """English delivery documents: PubMed abstracts, SMS, Supreme Court summaries."""
+    d = shared / "deliveries"
+    docs = []
+    for f in sorted(glob.glob(str(d / "en_pubmed/*.txt"))):
+        for line in open(f, encoding="utf-8"):
+            parts = line.rstrip("\n").split("|", 2)
+            if len(parts) == 3 and parts[1] == "a":
+                docs.append(parts[2])
+    docs = docs[: n // 3]
+    with open(d / "en_web_lowq/sms_spam_collection.tsv", encoding="utf-8") as f:
+        docs += [line.split("\t", 1)[1].strip() for line in f if "\t" in line][: n // 3]
+    docs += [r["opinion_summary"] for r in json.load(open(d / "en_scotus/SC_data.json", encoding="utf-8"))]
+    return docs[:n]
+
+
+# ------------------------------------------------------------------------------------------
+# Detectors: our stage, and the plain presidio loop with the same recognizers.
+
+
+def stage_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
+    from filters.pii import PresidioScrubber
+
+    stage = PresidioScrubber({})
+    stage.ensure_setup()
+
+    def detect(texts, lang):
+        return [[(f.start, f.end, f.type) for f in spans] for spans in stage.detect(list(texts), [lang] * len(texts))]
+
+    def scrub(texts, lang):
+        found = stage.detect(list(texts), [lang] * len(texts))
+        return [stage.anonymize(t, f) for t, f in zip(texts, found)]
+
+    return detect, scrub
+
+
+def plain_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
+    """presidio used as documented: analyze + anonymize per document, full NLP, no prefilter."""
+    import logging
+
+    logging.getLogger("presidio-analyzer").setLevel(logging.ERROR)
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig
+
+    from filters.pii import PiiOptions, resolve, Found
+    from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, english_analyzer, korean_analyzer
+
+    opts = PiiOptions()
+    engines = {"ko": (korean_analyzer(), KO_ENTITIES), "en": (english_analyzer(ner_only=False), EN_ENTITIES)}
+    anonymizer = AnonymizerEngine()
+
+    def analyze(text, lang):
+        analyzer, ents = engines[lang]
+        res = [r for r in analyzer.analyze(text, language=lang, entities=ents) if r.score >= opts.threshold(r.entity_type)]
+        return resolve([Found(r.start, r.end, r.entity_type, r.score) for r in res])
+
+    def detect(texts, lang):
+        return [[(f.start, f.end, f.type) for f in analyze(t, lang)] for t in texts]
+
+    def scrub(texts, lang):
+        out = []
+        for t in texts:
+            found = analyze(t, lang)
+            ops = {f.type: OperatorConfig("replace", {"new_value": f"<{f.type}>"}) for f in found}
+            from presidio_anonymizer.entities import RecognizerResult
+
+            out.append(anonymizer.anonymize(t, [RecognizerResult(f.type, f.start, f.end, f.score) for f in found], ops).text)
+        return out
+
+    return detect, scrub
+
+
+# ------------------------------------------------------------------------------------------
+# Scores.
+
+
+def recall_by_type(rows: list[dict], found: list[list[tuple[int, int, str]]]) -> dict[str, tuple[int, int]]:
+    hits, totals = Counter(), Counter()
+    for r, spans in zip(rows, found):
+        for s in r["spans"]:
+            t = GEN_TYPES.get(s["type"], s["type"])
+            totals[t] += 1
+            if any(ft == t and a < s["end"] and b > s["start"] for a, b, ft in spans):
+                hits[t] += 1
+    return {t: (hits[t], totals[t]) for t in sorted(totals)}
+
+
+def negatives_touched(rows: list[dict], found) -> tuple[int, int]:
+    touched = total = 0
+    for r, spans in zip(rows, found):
+        for n in r.get("negatives", []):
+            total += 1
+            touched += any(a < n["end"] and b > n["start"] for a, b, _t in spans)
+    return touched, total
+
+
+def klue_scores(rows: list[dict], found) -> dict[str, float]:
+    """Recall on full-name PS spans (2+ Hangul syllables); precision of PERSON against all PS."""
+    full = hit = pred = good = 0
+    for r, spans in zip(rows, found):
+        persons = [(a, b) for a, b, t in spans if t == "PERSON"]
+        for s, e in r["ps"]:
+            if len(re.findall(r"[가-힣]", r["text"][s:e])) >= 2:
+                full += 1
+                hit += any(a < e and b > s for a, b in persons)
+        for a, b in persons:
+            pred += 1
+            good += any(a < e and b > s for s, e in r["ps"])
+    return {"recall": hit / max(full, 1), "precision": good / max(pred, 1), "gold": full, "predicted": pred}
+
+
+def _fmt(hits: tuple[int, int]) -> str:
+    h, t = hits
+    return f"{h / max(t, 1):.3f} ({h}/{t})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--shared", default=os.environ.get("CORPUSMILL_SHARED_DATA", str(ROOT.parent / "shared/data")))
+    ap.add_argument("--docs", type=int, default=2000, help="documents per language for the speed run")
+    ap.add_argument("--skip-speed", action="store_true")
+    ap.add_argument("--skip-baseline-recall", action="store_true", help="do not score the plain loop's recall")
+    args = ap.parse_args(argv)
+    warnings.filterwarnings("ignore")
+    shared = Path(args.shared)
+    ours, ours_scrub = stage_detector()
+    plain, plain_scrub = plain_detector()
+
+    print("== generated Korean set (eval/generated/pii_ko.jsonl)")
+    base_rows = load_generated(shared)
+    for variant in ("dash", "dot", "space", "none"):
+        rows = base_rows if variant == "dash" else load_generated(shared, variant)
+        found = ours([r["text"] for r in rows], "ko")
+        rec = recall_by_type(rows, found)
+        neg = negatives_touched(rows, found)
+        s_hits = sum(rec[t][0] for t in STRUCTURED if t in rec), sum(rec[t][1] for t in STRUCTURED if t in rec)
+        print(f"-- separators: {variant}: structured recall {_fmt(s_hits)}; hard negatives touched {_fmt(neg)}")
+        for t, h in rec.items():
+            print(f"   {t:18} {_fmt(h)}")
+    if not args.skip_baseline_recall:
+        found = plain([r["text"] for r in base_rows], "ko")
+        rec = recall_by_type(base_rows, found)
+        print("-- plain presidio loop, same recognizers (dash): " + ", ".join(f"{t} {_fmt(h)}" for t, h in rec.items()))
+
+    print("== KLUE NER dev, PS (eval/pii/ko_klue_ner_dev.tsv)")
+    klue = load_klue(shared)
+    k = klue_scores(klue, ours([r["text"] for r in klue], "ko"))
+    print(f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}")
+    if not args.skip_baseline_recall:
+        k = klue_scores(klue, plain([r["text"] for r in klue], "ko"))
+        print(f"   plain loop: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+
+    print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
+    en = load_presidio_en(shared)
+    rec = recall_by_type(en, ours([r["text"] for r in en], "en"))
+    rec_plain = None if args.skip_baseline_recall else recall_by_type(en, plain([r["text"] for r in en], "en"))
+    for t, target in EN_TARGETS.items():
+        line = f"   {t:14} ours {_fmt(rec.get(t, (0, 0)))}  target ≥ {target}"
+        if rec_plain:
+            line += f"   plain loop {_fmt(rec_plain.get(t, (0, 0)))}"
+        print(line)
+
+    if not args.skip_speed:
+        print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")
+        for lang, docs in (("ko", korean_docs(shared, args.docs)), ("en", english_docs(shared, args.docs))):
+            chars = sum(map(len, docs))
+            t0 = time.perf_counter()
+            ours_scrub(docs, lang)
+            t_ours = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            plain_scrub(docs, lang)
+            t_plain = time.perf_counter() - t0
+            print(
+                f"   {lang}: {len(docs)} docs, {chars / 1e6:.2f} M chars: ours {len(docs) / t_ours:,.0f} docs/s, "
+                f"plain presidio {len(docs) / t_plain:,.0f} docs/s, ratio {t_plain / t_ours:.2f}x"
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,297 @@
+"""The ``pii`` stage: every recognizer (positive and negative), anonymisation, columns and
+counters, the CLI and a pipeline run — and no raw value anywhere a run writes."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines.errors import ConfigError
+from tests.conftest import ROOT, TEST_DATA, cli
+
+FIXTURE = TEST_DATA / "pii" / "docs.jsonl"
+
+# Invented, checksum-valid values (see tests/data/pii/ATTRIBUTION.md).
+RRN, FRN, BRN, CARD = "850315-1234566", "910527-5123450", "123-45-67891", "4532-0151-1283-0366"
+
+KO_POSITIVES = [
+    ("신청인 (주민등록번호 {v})은 다음과 같다.", "KR_RRN", RRN),
+    ("주민번호 {v} 확인", "KR_RRN", RRN.replace("-", ".")),
+    ("주민등록번호 {v} 확인", "KR_RRN", RRN.replace("-", "")),
+    ("외국인등록번호 {v}, 제출", "KR_FRN", FRN),
+    ("사업자등록번호 {v} 법인", "KR_BRN", BRN),
+    ("사업자등록번호 {v} 법인", "KR_BRN", BRN.replace("-", "")),
+    ("여권번호 {v}를 제출하였다.", "KR_PASSPORT", "M12345678"),
+    ("여권번호 {v}를 제출하였다.", "KR_PASSPORT", "M123A4567"),
+    ("운전면허번호 {v}를 확인하였습니다.", "KR_DRIVER_LICENSE", "11-22-123456-78"),
+    ("담당자 연락처는 {v}입니다.", "PHONE_NUMBER", "010-2345-6789"),
+    ("휴대폰 {v} 으로", "PHONE_NUMBER", "010 2345 6789"),
+    ("전화 {v} 로", "PHONE_NUMBER", "01023456789"),
+    ("대표전화 {v} 입니다", "PHONE_NUMBER", "02-123-4567"),
+    ("팩스 {v}", "PHONE_NUMBER", "031.234.5678"),
+    ("문의: {v} 또는", "EMAIL_ADDRESS", "jh.choi@lawfirm.kr"),
+    ("결제 카드번호 {v}로 승인", "CREDIT_CARD", CARD),
+    ("카드 {v} 결제", "CREDIT_CARD", CARD.replace("-", " ")),
+    ("입금 계좌: {v} (예금주", "BANK_ACCOUNT", "110-234-567890"),
+    ("국민은행 계좌 {v} 로 송금", "BANK_ACCOUNT", "12345678901234"),
+    ("피고의 주소는 {v}이며", "ADDRESS", "서울특별시 종로구 세종대로 209"),
+    ("주소: {v} 거주", "ADDRESS", "경기도 성남시 분당구 판교역로 235"),
+    ("원고는 {v}에 산다", "ADDRESS", "부산광역시 해운대구 우동 1408-5번지"),
+    ("원고 {v}은 다음과 같이 주장한다.", "PERSON", "홍길동"),
+    ("법인의 대표자는 {v}이다.", "PERSON", "이빈영"),
+    ("{v} 변호사는 말했다.", "PERSON", "김서연"),
+    ("예금주 {v})", "PERSON", "남궁민수"),
+    ("{v}이 결승골을 넣었다.", "PERSON", "손흥민"),
+]
+
+KO_NEGATIVES = [
+    "민법 제3조제1항 및 제750조에 따른다.",
+    "법률 제12345호로 개정되었다.",
+    "대법원 2019다12345 판결, 2007도4304 판결을 참조.",
+    "대법원 2010. 4. 9. 선고 2021다5108 판결",
+    "2013. 4. 18. 시행, 2023-06-11 공포.",
+    "금액은 7,644,000원이고 807,649,000원이 추가됐다.",
+    "이자율은 74.0%이며 12.5 % 증가했다.",
+    "ISBN 978-89-1132-705-9 도서",
+    "관리번호 1234567890 참조",  # ten digits, failed BRN checksum, no account context
+    "사업자등록번호 123-45-67890",  # BRN checksum fails
+    "카드번호 4532-0151-1283-0367",  # Luhn fails
+    "모델 M12345678 출시",  # passport shape without context
+    "정부는 이번 조사를 전국에서 진행했다.",  # surname-initial common words
+    "박씨와 김모 씨가 참석했다.",  # bare surnames are already anonymous
+]
+
+EN_POSITIVES = [
+    ("Please call John Smith tomorrow.", "PERSON", "John Smith"),
+    ("Write to jane.doe@example.com today.", "EMAIL_ADDRESS", "jane.doe@example.com"),
+    ("Call me at (212) 555-0187 please.", "PHONE_NUMBER", "(212) 555-0187"),
+    ("My phone number is +44 7700 900 123.", "PHONE_NUMBER", "+44 7700 900 123"),
+    ("My SSN is 536-22-1445 for the form.", "US_SSN", "536-22-1445"),
+    ("Card 4532 0151 1283 0366 was charged.", "CREDIT_CARD", "4532 0151 1283 0366"),
+    ("Maestro card 6304273733980 declined.", "CREDIT_CARD", "6304273733980"),
+    ("Transfer to GB82WEST12345698765432 now.", "IBAN_CODE", "GB82WEST12345698765432"),
+]
+
+EN_NEGATIVES = [
+    "The hearing was held on March 3, 2021 at 10:00.",
+    "Damages were $12,500 (a 4.5% increase) under Article 12.",
+    "See ISBN 978-3-16-148410-0 and 42 U.S.C. 1983.",
+]
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
+def _spans(scrubber, text, lang):
+    return [(text[f.start : f.end], f.type) for f in scrubber.detect([text], [lang])[0]]
+
+
+@pytest.mark.parametrize("template,etype,value", KO_POSITIVES)
+def test_korean_recognizer_finds(scrubber, template, etype, value):
+    text = template.format(v=value)
+    assert (value, etype) in _spans(scrubber, text, "ko")
+
+
+@pytest.mark.parametrize("text", KO_NEGATIVES)
+def test_korean_hard_negative_untouched(scrubber, text):
+    assert _spans(scrubber, text, "ko") == []
+
+
+@pytest.mark.parametrize("text,etype,value", EN_POSITIVES)
+def test_english_recognizer_finds(scrubber, text, etype, value):
+    assert (value, etype) in _spans(scrubber, text, "en")
+
+
+@pytest.mark.parametrize("text", EN_NEGATIVES)
+def test_english_negative_untouched(scrubber, text):
+    assert _spans(scrubber, text, "en") == []
+
+
+def test_prefilter_gives_same_spans_as_full_analysis(scrubber):
+    from filters.pii import PresidioScrubber
+
+    full = PresidioScrubber({"prefilter": False})
+    texts = [json.loads(line)["text"] for line in FIXTURE.open(encoding="utf-8")]
+    langs = ["ko"] * 4 + ["en"] * 2
+    assert [[(f.start, f.end, f.type) for f in s] for s in scrubber.detect(texts, langs)] == [
+        [(f.start, f.end, f.type) for f in s] for s in full.detect(texts, langs)
+    ]
+
+
+def _batch(rows: list[dict]) -> pa.RecordBatch:
+    return pa.RecordBatch.from_pylist(rows)
+
+
+def test_process_columns_offsets_and_counters(scrubber):
+    rows = [json.loads(line) for line in FIXTURE.open(encoding="utf-8")]
+    batch = _batch([{**r, "source_id": "s1" if r["id"].startswith("k") else "s2", "lang": None} for r in rows])
+    res = scrubber.process(batch)
+    assert res.keep.all()
+    assert res.columns["pii"].type == pa.list_(
+        pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
+    )
+    text0 = rows[0]["text"]
+    spans0 = res.columns["pii"][0].as_py()
+    assert [(text0[s["start"] : s["end"]], s["type"]) for s in spans0] == [
+        ("홍길동", "PERSON"),
+        ("서울특별시 강남구 테헤란로 152", "ADDRESS"),
+        ("010-2345-6789", "PHONE_NUMBER"),
+        (RRN, "KR_RRN"),
+    ]
+    assert res.columns["text"][0].as_py() == (
+        "원고 <PERSON>은 <ADDRESS>에 거주한다. 연락처는 <PHONE_NUMBER>이고 주민등록번호는 <KR_RRN>이다."
+    )
+    assert res.columns["text"][2].as_py() == rows[2]["text"]  # citations only: unchanged
+    assert dict(res.columns["pii_counts"][3].as_py()) == {
+        "BANK_ACCOUNT": 1, "PERSON": 1, "KR_BRN": 1, "KR_FRN": 1, "KR_PASSPORT": 1
+    }
+    assert res.counters["s1"]["PERSON"] == 3 and res.counters["s2"] == {"PERSON": 1, "PHONE_NUMBER": 1, "EMAIL_ADDRESS": 1}
+
+
+def test_density_limit_drops_with_value_free_detail():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({"max_density": 20, "density_min_entities": 2})
+    rows = [json.loads(line) for line in FIXTURE.open(encoding="utf-8")]
+    res = st.process(_batch([{**r, "source_id": "s", "lang": "ko" if r["id"][0] == "k" else "en"} for r in rows]))
+    assert list(res.keep) == [False, False, True, False, False, True]
+    assert res.reasons[0] == "pii_density"
+    assert res.details[0].startswith("entities per") is False and "KR_RRN 1" in res.details[0]
+    for detail in filter(None, res.details):
+        assert RRN not in detail and "홍길동" not in detail
+
+
+def test_pseudonyms_are_consistent_keyed_and_need_a_key(monkeypatch):
+    from filters.pii import PresidioScrubber
+
+    monkeypatch.delenv("CORPUSMILL_PSEUDONYM_KEY", raising=False)
+    with pytest.raises(ConfigError, match="CORPUSMILL_PSEUDONYM_KEY"):
+        PresidioScrubber({"default_operator": "pseudonym"})
+    texts = ["원고 홍길동은 010-2345-6789로 연락했다.", "피고 홍길동 씨에게 010.2345.6789로 전화했다."]
+
+    def run(key):
+        monkeypatch.setenv("CORPUSMILL_PSEUDONYM_KEY", key)
+        st = PresidioScrubber({"operators": {"PERSON": "pseudonym", "PHONE_NUMBER": "pseudonym"}, "lang": "ko"})
+        res = st.process(_batch([{"id": str(i), "text": t, "source_id": "s"} for i, t in enumerate(texts)]))
+        return res.columns["text"].to_pylist()
+
+    a, b = run("k1"), run("k2")
+    tokens = [t.split()[1][: t.split()[1].index(">") + 1] for t in a]
+    assert tokens[0] == tokens[1] and tokens[0].startswith("<PERSON_")  # same name → same token
+    assert "010" not in a[0] and "010" not in a[1] and "홍길동" not in "".join(a)
+    assert a[0].count("<PHONE_NUMBER_") == 1 and a[0].split("<PHONE_NUMBER_")[1][:10] == a[1].split("<PHONE_NUMBER_")[1][:10]
+    assert a != b  # another key, other tokens
+
+
+def test_bad_options_name_the_key():
+    from filters.pii import PresidioScrubber
+
+    with pytest.raises(ConfigError, match="max_densty"):
+        PresidioScrubber({"max_densty": 3})
+    with pytest.raises(ConfigError, match="default_operator"):
+        PresidioScrubber({"default_operator": "hash"})
+
+
+INJECTED = [RRN, "010-2345-6789", "홍길동", "seoyeon.kim@lawfirm.kr", CARD, "110-234-567890", "박지훈", BRN, FRN, "M12345678",
+            "John Smith", "john.smith@example.com", "(212) 555-0187", "서울특별시 강남구 테헤란로 152", "김서연"]
+
+
+def _scan(paths, extra_text: str = "") -> list[str]:
+    """Injected values found anywhere in the files (raw bytes, also inside Parquet pages) or text."""
+    leaks = []
+    for p in paths:
+        data = Path(p).read_bytes()
+        if p.suffix == ".parquet":
+            t = pq.read_table(p)
+            data += json.dumps(t.to_pylist(), ensure_ascii=False, default=str).encode()
+        for v in INJECTED:
+            if v.encode() in data:
+                leaks.append(f"{v} in {p}")
+    leaks += [f"{v} in stdout/stderr" for v in INJECTED if v in extra_text]
+    return leaks
+
+
+def test_cli_scrub_jsonl_and_parquet(tmp_path):
+    out = tmp_path / "out.jsonl"
+    res = cli("scrub", str(FIXTURE), str(out), "--lang", "auto")
+    rows = [json.loads(line) for line in out.open(encoding="utf-8")]
+    src = [json.loads(line) for line in FIXTURE.open(encoding="utf-8")]
+    assert [r["id"] for r in rows] == [r["id"] for r in src]
+    for r, s in zip(rows, src):
+        for span in r["pii"]:  # offsets are into the ORIGINAL text
+            assert s["text"][span["start"] : span["end"]] in INJECTED
+    assert rows[1]["pii_counts"] == {"CREDIT_CARD": 1, "EMAIL_ADDRESS": 1, "PERSON": 1}
+    assert rows[2]["text"] == src[2]["text"]
+    assert _scan([out], res.stdout + res.stderr) == []
+    # Parquet in, Parquet out, same result
+    pin = tmp_path / "in.parquet"
+    pq.write_table(pa.Table.from_pylist(src), pin)
+    pout = tmp_path / "out.parquet"
+    cli("scrub", str(pin), str(pout))
+    t = pq.read_table(pout)
+    assert t.column("text").to_pylist() == [r["text"] for r in rows]
+    assert t.column("pii").to_pylist() == [r["pii"] for r in rows]
+    # refuses to overwrite
+    again = cli("scrub", str(FIXTURE), str(out), check=False)
+    assert again.returncode == 2 and "exists" in again.stderr
+
+
+def test_pipeline_run_scrubs_and_nothing_written_holds_raw_pii(tmp_path, catalog_env):
+    cfg = tmp_path / "pii.yaml"
+    cfg.write_text(
+        f"""
+name: pii-test
+purpose: {{description: test, uses: [research]}}
+output: {{dir: {tmp_path / 'out'}}}
+stages:
+  - normalize
+  - {{name: pii, max_density: 50}}
+sources:
+  - id: mixed
+    paths: [{FIXTURE}]
+    format: jsonl
+    id_field: id
+    provenance: {{owner: tests, acquisition: owned, licence: CC0-1.0}}
+""",
+        encoding="utf-8",
+    )
+    res = cli("run", str(cfg), cwd=tmp_path)
+    out = tmp_path / "out"
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    counters = manifest["sources"][0]["stage_counters"]["pii@1"]
+    assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
+    shards = sorted(out.glob("shards/*.parquet"))
+    docs = pa.concat_tables([pq.read_table(p) for p in shards])
+    assert "pii" in docs.column_names and "pii_counts" in docs.column_names
+    assert docs.num_rows + manifest["totals"]["dropped"] == 6
+    written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*")] if p.is_file()]
+    assert _scan(written, res.stdout + res.stderr) == []
+
+
+@pytest.mark.slow
+def test_generated_set_structured_recall_and_negatives(scrubber, shared_data):
+    sys.path.insert(0, str(ROOT / "bench"))
+    import pii_eval
+
+    for variant in ("dash", "none"):
+        rows = pii_eval.load_generated(shared_data, variant)
+        found = [[(f.start, f.end, f.type) for f in s] for s in scrubber.detect([r["text"] for r in rows], ["ko"] * len(rows))]
+        rec = pii_eval.recall_by_type(rows, found)
+        for t in pii_eval.STRUCTURED:
+            assert rec[t][0] / rec[t][1] >= 0.99, (variant, t, rec[t])
+        assert rec["PERSON"][0] / rec["PERSON"][1] >= 0.90
+        assert rec["ADDRESS"][0] / rec["ADDRESS"][1] >= 0.90
+        touched, total = pii_eval.negatives_touched(rows, found)
+        assert touched / total <= 0.01
