@@ -36,9 +36,6 @@ def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verif
     path = Path(ref)
     if (path / "manifest.json").is_file():
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
-        ledger = pq.read_table(path / safe_relpath(manifest["ledger"]["path"]))
-        shard_paths = [str(path / safe_relpath(s["path"])) for s in manifest["shards"]]
-        fs = None
         if verify:
             from pipelines.shards import sha256_file
 
@@ -46,6 +43,9 @@ def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verif
                    if sha256_file(path / safe_relpath(e["path"])) != e["sha256"]]
             if bad:
                 raise IntegrityError(f"{path}: files do not match the manifest's sha256: {', '.join(bad)}")
+        ledger = pq.read_table(path / safe_relpath(manifest["ledger"]["path"]))
+        shard_paths = [str(path / safe_relpath(s["path"])) for s in manifest["shards"]]
+        fs = None
     else:
         cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
         mid = str(ref)

@@ -219,10 +219,11 @@ def score_histogram(score: dict[str, Any]) -> str:
         if any(score["dropped"]):
             stacked = [k + d for k, d in zip(score["kept"], score["dropped"], strict=True)]
             ax.stairs(stacked, edges, baseline=score["kept"], fill=True, color=DROP, alpha=0.8, label="dropped (score in ledger)")
-        thr = score.get("threshold")
-        if thr:
-            ax.axvline(thr["value"], color="black", linestyle="--", linewidth=1.2)
-            ax.text(thr["value"], ax.get_ylim()[1] * 0.95, f" {thr['option']} = {thr['value']:g}", fontsize=8, va="top")
+        top = ax.get_ylim()[1]
+        for i, thr in enumerate(score.get("thresholds") or []):
+            ax.axvline(thr["value"], color="black", linestyle="--" if i % 2 == 0 else ":", linewidth=1.2)
+            label = f" {thr['option']}" + (f" ({thr['lang']})" if thr.get("lang") else "") + f" = {thr['value']:g}"
+            ax.text(thr["value"], top * (0.95 - 0.1 * i), label, fontsize=8, va="top")
         ax.set_xlabel(score["column"] + (f"  (stage {score['stage']})" if score.get("stage") else ""))
         ax.set_ylabel("documents")
         ax.legend(fontsize=8, frameon=False, loc="upper left")

@@ -44,7 +44,7 @@ BASE_COLUMNS = {"id", "text", "source_id", "source_file", "source_locator", "sou
 
 _NUMBER = re.compile(r"(?:score\s*[=:]?\s*)?(-?\d+\.\d+(?:e-?\d+)?|-?\d+e-?\d+)", re.IGNORECASE)
 _SCORE_AFTER_KEY = re.compile(r"score\s*[=:]?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)", re.IGNORECASE)
-_LANG_LABEL = re.compile(r"^(?:__label__)?([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b")
+_LANG_LABEL = re.compile(r"^(?:detected\s*[=:]\s*|__label__)?([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b")
 
 
 @dataclass
@@ -257,26 +257,38 @@ def language_mix(run: RunData) -> dict[str, Any] | None:
 # Score histograms with the threshold marked
 
 
-def score_columns(run: RunData) -> list[str]:
-    docs = run.documents
-    out = []
-    for f in docs.schema:
-        if f.name in BASE_COLUMNS or not (pa.types.is_floating(f.type)):
-            continue
-        if f.name == "score" or f.name.endswith(("_score", "_prob", "_probability")):
-            out.append(f.name)
-    return out
+def _initials(stage_name: str) -> str:
+    return "".join(w[0] for w in stage_name.lower().split("_") if w)
 
 
 def _stage_for_column(manifest: dict[str, Any], column: str) -> dict[str, Any] | None:
     """The stage that writes ``column``: its name shares the column's first word (quality_score ↔
-    quality / quality_classifier, lang_score ↔ langid)."""
+    quality / quality_classifier, lang_score ↔ langid) or its initials prefix the column
+    (qh_letter_ratio ↔ quality_heuristics)."""
     stem = column.split("_")[0].lower()
     for st in manifest.get("stages", []):
         name = st["name"].lower()
         if name.startswith(stem) or stem.startswith(name.split("_")[0]):
             return st
+    for st in manifest.get("stages", []):
+        if "_" in st["name"] and stem == _initials(st["name"]):
+            return st
     return None
+
+
+def score_columns(run: RunData) -> list[tuple[str, dict[str, Any] | None]]:
+    """Numeric columns holding a score or a measured signal, with the stage that writes each:
+    ``*_score`` / ``*_prob`` columns, and every numeric column prefixed by a stage's initials."""
+    out = []
+    for f in run.documents.schema:
+        if f.name in BASE_COLUMNS or not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type)):
+            continue
+        stage = _stage_for_column(run.manifest, f.name)
+        named_score = pa.types.is_floating(f.type) and (f.name == "score" or f.name.endswith(("_score", "_prob", "_probability")))
+        signal = stage is not None and "_" in stage["name"] and f.name.split("_")[0] == _initials(stage["name"])
+        if named_score or signal:
+            out.append((f.name, stage))
+    return out
 
 
 def score_from_detail(detail: str | None) -> float | None:
@@ -293,47 +305,76 @@ def score_from_detail(detail: str | None) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def threshold_of(stage: dict[str, Any] | None) -> tuple[str, float] | None:
+def _number(v: Any) -> bool:
+    return isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def thresholds_of(stage: dict[str, Any] | None, column: str) -> list[dict[str, Any]]:
+    """Thresholds that apply to ``column``, from the stage's options (and its effective config).
+
+    A single-score stage: its ``threshold``/``min_score``/… option. A signal column
+    (``qh_letter_ratio``): the option ``min_letter_ratio``, ``max_letter_ratio`` or
+    ``letter_ratio``; a per-language option (``{ko: 15, default: 30}``) gives one line per language.
+    """
     if not stage:
-        return None
-    opts = stage.get("options") or {}
+        return []
+    opts = {**(stage.get("effective_config") or {}), **(stage.get("options") or {})}
+    prefix = _initials(stage["name"]) + "_"
+    if "_" in stage["name"] and column.startswith(prefix):
+        signal = column[len(prefix):]
+        for key in (f"min_{signal}", f"max_{signal}", signal):
+            v = opts.get(key)
+            if _number(v):
+                return [{"option": key, "value": float(v), "lang": None}]
+            if isinstance(v, dict):
+                found = [{"option": key, "value": float(x), "lang": lang} for lang, x in sorted(v.items()) if _number(x)]
+                if found:
+                    return found
+        return []
     for k in THRESHOLD_OPTIONS:
-        v = opts.get(k)
-        if isinstance(v, int | float) and not isinstance(v, bool):
-            return k, float(v)
+        if _number(opts.get(k)):
+            return [{"option": k, "value": float(opts[k]), "lang": None}]
     for k, v in sorted(opts.items()):
-        if "threshold" in k and isinstance(v, int | float) and not isinstance(v, bool):
-            return k, float(v)
-    return None
+        if "threshold" in k and _number(v):
+            return [{"option": k, "value": float(v), "lang": None}]
+    return []
 
 
 def scores(run: RunData) -> list[dict[str, Any]]:
     """A histogram per score column: kept documents, plus dropped ones whose ledger detail names
-    their score, and the threshold from the writing stage's options."""
+    their score (for a stage with several signal columns, only drops whose reason names the
+    signal), and the thresholds from the writing stage's options."""
+    cols = score_columns(run)
+    per_stage: dict[str, int] = defaultdict(int)
+    for _, st in cols:
+        if st is not None:
+            per_stage[st["key"]] += 1
     out = []
-    for col in score_columns(run):
+    for col, stage in cols:
         kept = run.documents.column(col).drop_null().to_numpy().astype(np.float64)
         kept = kept[np.isfinite(kept)]
-        stage = _stage_for_column(run.manifest, col)
         dropped = np.array([], dtype=np.float64)
         if stage is not None and run.ledger.num_rows:
             rows = run.ledger.filter(pc.equal(run.ledger.column("stage"), stage["key"]))
-            vals = [score_from_detail(d) for d in rows.column("detail").to_pylist()]
+            details, reasons = rows.column("detail").to_pylist(), rows.column("reason").to_pylist()
+            if per_stage[stage["key"]] > 1:  # several signals: a drop's detail measures the rule that fired
+                signal = col[len(_initials(stage["name"])) + 1:]
+                details = [d for d, r in zip(details, reasons, strict=True) if r and (signal in r or r in signal)]
+            vals = [score_from_detail(d) for d in details]
             dropped = np.array([v for v in vals if v is not None], dtype=np.float64)
         both = np.concatenate([kept, dropped])
         if both.size == 0:
             continue
         lo, hi = float(both.min()), float(both.max())
         if lo >= 0.0 and hi <= 1.0:
-            edges = np.linspace(0.0, 1.0, 41)
+            edges = np.round(np.linspace(0.0, 1.0, 41), 9)  # rounded: 0.3 belongs to the bin starting at 0.3
         else:
-            edges = np.linspace(lo, hi if hi > lo else lo + 1.0, 41)
-        thr = threshold_of(stage)
+            edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9)
         out.append({
             "column": col,
             "stage": stage["key"] if stage else None,
-            "threshold": {"option": thr[0], "value": thr[1]} if thr else None,
-            "edges": [round(float(e), 6) for e in edges],
+            "thresholds": thresholds_of(stage, col),
+            "edges": [float(e) for e in edges],
             "kept": [int(c) for c in np.histogram(np.clip(kept, edges[0], edges[-1]), bins=edges)[0]],
             "dropped": [int(c) for c in np.histogram(np.clip(dropped, edges[0], edges[-1]), bins=edges)[0]],
             "kept_summary": _summary(kept),

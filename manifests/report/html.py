@@ -122,10 +122,11 @@ def render(fig: dict[str, Any]) -> str:
     if s["scores"]:
         body = ""
         for sc in s["scores"]:
-            thr = sc["threshold"]
+            thr = "; ".join(f"{t['option']}" + (f" ({t['lang']})" if t["lang"] else "") + f" = {t['value']:g}"
+                            for t in sc["thresholds"])
             cap = (f"{sc['column']}: kept documents (blue)"
                    + (f", {sc['dropped_with_score']:,} dropped documents whose ledger detail names their score (red)" if sc["dropped_with_score"] else "")
-                   + (f"; threshold {thr['option']} = {thr['value']:g} (dashed)" if thr else "; no threshold option found on the stage"))
+                   + (f"; threshold {thr} (dashed)" if thr else "; no threshold option found on the stage"))
             body += f"<h3>{_e(sc['column'])}</h3>" + _figure(charts.score_histogram(sc), cap)
         parts.append(("scores", "Score histograms", body))
 
