@@ -68,6 +68,10 @@ class MinHashOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float = Field(default=0.6, gt=0, lt=1, description="exact Jaccard of shingle sets at or above which documents are near-duplicates")
+    domain_thresholds: dict[str, float] = Field(
+        default_factory=lambda: {"legal": 0.85},
+        description="stricter (or looser) thresholds by document domain; a pair uses the higher of its two documents'",
+    )
     num_perm: int = Field(default=128, ge=16, le=1024)
     seed: int = Field(default=1, ge=0)
     bands: int | None = Field(default=None, ge=1, description="LSH bands; default derived from threshold")
@@ -88,7 +92,10 @@ class MinHashOptions(BaseModel):
             if self.bands * self.rows > self.num_perm:
                 raise ConfigError(f"minhash_dedup: bands × rows = {self.bands * self.rows} exceeds num_perm {self.num_perm}")
             return self.bands, self.rows
-        return lsh_params(self.threshold, self.num_perm)
+        return lsh_params(min([self.threshold, *self.domain_thresholds.values()]), self.num_perm)
+
+    def threshold_of(self, domains: list[str | None]) -> np.ndarray:
+        return np.array([self.domain_thresholds.get(d, self.threshold) if d else self.threshold for d in domains], dtype=np.float64)
 
     def shingle_view(self) -> dict[str, Any]:
         """What determines signatures (must match between a run and the releases it is compared with)."""
@@ -355,6 +362,7 @@ KEY_FIELDS = [
     pa.field("priority", pa.int64()),
     pa.field("quality", pa.float64()),
     pa.field("length", pa.int64()),
+    pa.field("threshold", pa.float64()),
 ]
 
 
@@ -382,6 +390,7 @@ def signature_keys(
         "priority": pa.array([source_priority.get(s, 0) for s in sources], pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
+        "threshold": opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n),
         "bands": pa.FixedSizeListArray.from_arrays(pa.array(keys.ravel(), pa.uint64()), bands),
     }
     if with_signature:  # for the release index and signature-only verification
@@ -559,19 +568,20 @@ def unpack(pairs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def verify_pairs(
     pairs: np.ndarray,
-    threshold: float,
+    threshold: float | np.ndarray,
     sets: ShingleSets | None = None,
     signatures_of: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> np.ndarray:
-    """Keep the candidate pairs whose Jaccard reaches ``threshold``: exact where both documents
+    """Keep the candidate pairs whose Jaccard reaches ``threshold`` (a number, or one per pair): exact where both documents
     have shingle sets, else estimated from signatures (``(doc numbers sorted, signature rows)``)."""
     if pairs.size == 0:
         return pairs
     lo, hi = unpack(pairs)
+    threshold = np.broadcast_to(np.asarray(threshold, dtype=np.float64), pairs.shape)
     ok = np.zeros(pairs.size, dtype=bool)
     exact = np.zeros(pairs.size, dtype=bool) if sets is None else sets.has(lo) & sets.has(hi)
     if exact.any():
-        ok[exact] = sets.jaccard(lo[exact], hi[exact]) >= threshold
+        ok[exact] = sets.jaccard(lo[exact], hi[exact]) >= threshold[exact]
     rest = ~exact
     if rest.any():
         if signatures_of is None:
@@ -579,7 +589,7 @@ def verify_pairs(
         docs, sig = signatures_of
         a = sig[np.searchsorted(docs, lo[rest])]
         b = sig[np.searchsorted(docs, hi[rest])]
-        ok[rest] = (a == b).mean(axis=1) >= threshold
+        ok[rest] = (a == b).mean(axis=1) >= threshold[rest]
     return pairs[ok]
 
 
@@ -757,9 +767,10 @@ class MinHashDedup(GlobalStage):
             self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}
             if m:  # pairs among released documents are not this run's business
                 pairs = pairs[unpack(pairs)[0] < n]
-            verified = pairs if opts.verify == "none" else self._verify(pairs, side_path, n, released, shard_urls)
-            self.stats["verified_pairs"] = int(verified.size)
             table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
+            thresholds = np.concatenate([table.column("threshold").to_numpy(), np.zeros(m)])
+            verified = pairs if opts.verify == "none" else self._verify(pairs, side_path, n, released, shard_urls, thresholds)
+            self.stats["verified_pairs"] = int(verified.size)
             decisions = self._decisions(table, released, verified, n, m)
             keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
             self._index_path = side_path if keep_index else None
@@ -769,7 +780,10 @@ class MinHashDedup(GlobalStage):
             if not keep_index:
                 side_path.unlink(missing_ok=True)
 
-    def _verify(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls) -> np.ndarray:
+    def _verify(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> np.ndarray:
+        """Exact (or signature) Jaccard of candidate pairs against each pair's threshold.
+
+        ``thresholds`` has one entry per document (released ones 0: the new document's counts)."""
         opts = self.opts
         if pairs.size == 0:
             return pairs
@@ -812,7 +826,8 @@ class MinHashDedup(GlobalStage):
             docs = np.concatenate(sig_docs)
             order = np.argsort(docs)
             signatures_of = (docs[order], np.concatenate(sig_rows)[order])
-        return verify_pairs(pairs, opts.threshold, sets, signatures_of)
+        lo, hi = unpack(pairs)
+        return verify_pairs(pairs, np.maximum(thresholds[lo], thresholds[hi]), sets, signatures_of)
 
     def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, n: int, m: int) -> pa.Table:
         docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))

@@ -54,6 +54,8 @@ def edited(text: str, frac: float, seed: int) -> str:
 def batch(rows: list[dict]) -> pa.RecordBatch:
     cols = {k: [r.get(k) for r in rows] for k in ("id", "text", "source_id")}
     cols["order"] = list(range(len(rows)))
+    if any("domain" in r for r in rows):
+        cols["domain"] = [r.get("domain") for r in rows]
     if any("quality_score" in r for r in rows):
         cols["quality_score"] = [r.get("quality_score") for r in rows]
     return pa.RecordBatch.from_pydict(cols)
@@ -182,6 +184,24 @@ def test_threshold_and_verification_options(mixed_rows):
     sig_only, _ = run_stage(mixed_rows, {"verify": "signature"}, priority={"base": 0, "copy": 1})
     exact, _ = run_stage(mixed_rows, priority={"base": 0, "copy": 1})
     assert set(sig_only) == set(exact)
+
+
+def test_legal_domain_uses_its_stricter_threshold():
+    from filters.minhash_dedup import ShingleSets
+
+    text = _statutes()["s036"]
+    variant = edited(text, 0.07, 11)
+    sh = Shingler(parse_options({}))
+    h, c = sh.batch([text, variant])
+    j = ShingleSets(np.arange(2), h, c).jaccard(np.array([0]), np.array([1]))[0]
+    assert 0.6 <= j < 0.85  # an amendment-sized change
+    plain = [{"id": "a", "text": text, "source_id": "s"}, {"id": "b", "text": variant, "source_id": "s"}]
+    legal = [dict(r, domain="legal") for r in plain]
+    assert set(run_stage(plain)[0]) == {"b"}
+    assert run_stage(legal)[0] == {}  # default domain_thresholds: legal 0.85
+    assert set(run_stage(legal, {"domain_thresholds": {}})[0]) == {"b"}
+    # a pair uses the stricter of its two documents' thresholds
+    assert run_stage([plain[0], legal[1]])[0] == {}
 
 
 def _write_jsonl(path: Path, rows: list[dict]) -> None:

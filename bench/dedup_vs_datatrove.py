@@ -1,0 +1,300 @@
+"""Near-duplicate removal: corpusmill's ``minhash_dedup`` against datatrove's MinHash pipeline.
+
+One process run prints, side by side:
+
+1. accuracy on ``../shared/data/eval/generated/neardup.jsonl``: pairwise precision/recall/F1 and
+   the share of each ``kind`` merged with its base (``far`` must stay apart);
+2. which of the real statute version pairs (``ko_statute_versions.jsonl``) are merged at the
+   default threshold, with their exact Jaccard and the nature of the change;
+3. throughput on the deliveries corpus (``bench/build_dedup_corpus.py``, ≥ 100 MB): wall time,
+   docs/s, MB/s and peak RSS (the whole process tree, sampled) of ``corpusmill dedup`` and of
+   datatrove's 4-step pipeline (``MinhashDedupSignature`` → ``Buckets`` → ``Cluster`` →
+   ``Filter`` on ``LocalPipelineExecutor``), both with the same worker count, and the ratios;
+4. our cost at 1×, 2×, 4× of the corpus (prefixes).
+
+Each tool runs in its own child process (so peak RSS is its own); times are wall clock.
+
+    .venv/bin/python bench/dedup_vs_datatrove.py                # everything (datatrove: minutes)
+    .venv/bin/python bench/dedup_vs_datatrove.py --skip-throughput
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import glob
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+SHARED = Path(os.environ.get("CORPUSMILL_SHARED", ROOT.parent / "shared")) / "data"
+
+
+# --------------------------------------------------------------------------- the two tools (child side)
+
+
+def run_ours(inp: str, out: str, workers: int, clusters: str | None = None) -> dict:
+    from pipelines.dedup import find_duplicates, write_outputs
+
+    run = find_duplicates(inp, {}, workers=workers)
+    kept = write_outputs(inp, out, run, clusters=clusters)
+    return {"documents": run.documents, "kept": kept, **run.stats}
+
+
+def run_datatrove(in_dir: str, work: str, workers: int, files: int) -> dict:
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter
+
+    cfg = MinhashConfig()
+    w = Path(work)
+    common = {"workers": workers, "logging_dir": None, "skip_completed": False}
+
+    def reader():
+        return JsonlReader(in_dir, text_key="text", id_key="id")
+
+    LocalPipelineExecutor(pipeline=[reader(), MinhashDedupSignature(str(w / "sigs"), config=cfg)], tasks=files, **common).run()
+    LocalPipelineExecutor(
+        pipeline=[MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=cfg)], tasks=cfg.num_buckets, **common
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[MinhashDedupCluster(str(w / "buckets"), str(w / "remove"), config=cfg, save_cluster_id=True)], tasks=1, **common
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[
+            reader(),
+            MinhashDedupFilter(str(w / "remove"), exclusion_writer=JsonlWriter(str(w / "removed")), load_cluster_ids=True),
+            JsonlWriter(str(w / "kept")),
+        ],
+        tasks=files,
+        **common,
+    ).run()
+    return {}
+
+
+def datatrove_clusters(work: str) -> dict[str, str]:
+    """id → cluster for every document datatrove put in a cluster (kept and removed)."""
+    import gzip
+
+    out = {}
+    for p in glob.glob(f"{work}/kept/*.jsonl.gz") + glob.glob(f"{work}/removed/*.jsonl.gz"):
+        with gzip.open(p, "rt", encoding="utf-8") as f:
+            for line in f:
+                r = json.loads(line)
+                cid = r.get("metadata", {}).get("minhash_cluster_id", -1)
+                if cid != -1:
+                    out[r["id"]] = f"dt-{cid}"
+    return out
+
+
+def child(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("tool", choices=["ours", "datatrove"])
+    ap.add_argument("--input", required=True)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--files", type=int, default=2)
+    ap.add_argument("--clusters")
+    a = ap.parse_args(argv)
+    if a.tool == "ours":
+        res = run_ours(a.input, str(Path(a.work) / "kept.parquet"), a.workers, a.clusters)
+    else:
+        res = run_datatrove(a.input, a.work, a.workers, a.files)
+    print(json.dumps(res))
+    return 0
+
+
+# --------------------------------------------------------------------------- measuring (parent side)
+
+
+def measure(args: list[str]) -> dict:
+    """Run a child, sampling the RSS of its whole process tree; wall time and peak RSS."""
+    import psutil
+
+    t0 = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        p = psutil.Process(proc.pid)
+        while not done.is_set():
+            try:
+                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+                peak[0] = max(peak[0], rss)
+            except psutil.Error:
+                pass
+            time.sleep(0.05)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    out, err = proc.communicate()
+    done.set()
+    th.join()
+    seconds = time.perf_counter() - t0
+    if proc.returncode != 0:
+        raise RuntimeError(f"child {args[0]} failed ({proc.returncode}):\n{err[-3000:]}")
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    return {"seconds": seconds, "peak_rss": peak[0], **(json.loads(lines[-1]) if lines else {})}
+
+
+def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = None) -> tuple[int, int]:
+    """Copy (a prefix of) ``src`` into ``parts`` files for datatrove; returns (docs, text bytes)."""
+    dst_dir.mkdir(parents=True, exist_ok=True)
+    outs = [open(dst_dir / f"part-{i:03d}.jsonl", "w", encoding="utf-8") for i in range(parts)]
+    docs = text_bytes = size = 0
+    with open(src, encoding="utf-8") as f:
+        lines = f.readlines()
+    if limit_bytes:
+        keep = []
+        for ln in lines:
+            size += len(ln.encode())
+            if size > limit_bytes:
+                break
+            keep.append(ln)
+        lines = keep
+    per = (len(lines) + parts - 1) // parts
+    for i, ln in enumerate(lines):
+        outs[min(i // per, parts - 1)].write(ln)
+        docs += 1
+        text_bytes += len(json.loads(ln)["text"].encode())
+    for o in outs:
+        o.close()
+    return docs, text_bytes
+
+
+def concat(dir_: Path, dst: Path) -> None:
+    with open(dst, "w", encoding="utf-8") as out:
+        for p in sorted(dir_.glob("*.jsonl")):
+            out.write(p.read_text(encoding="utf-8"))
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def accuracy(workers: int, tmp: Path) -> None:
+    from bench.neardup_eval import load, score
+
+    path = SHARED / "eval/generated/neardup.jsonl"
+    rows = load(path)
+    d = tmp / "neardup"
+    split_jsonl(str(path), d / "in", workers)
+    concat(d / "in", d / "all.jsonl")
+    ours = measure(["ours", "--input", str(d / "all.jsonl"), "--work", str(d), "--workers", str(workers), "--clusters", str(d / "clusters.jsonl")])
+    pred_ours = {}
+    for line in (d / "clusters.jsonl").read_text(encoding="utf-8").splitlines():
+        r = json.loads(line)
+        pred_ours[r["id"]] = r["cluster_id"]
+    dt = measure(["datatrove", "--input", str(d / "in"), "--work", str(d / "dt"), "--workers", str(workers), "--files", str(workers)])
+    pred_dt = datatrove_clusters(str(d / "dt"))
+    print(f"\n== accuracy on {path.name} ({len(rows):,} documents) ==")
+    print(f"{'':12} {'precision':>9} {'recall':>7} {'F1':>6}  merged with base, by kind")
+    for name, pred, m in (("corpusmill", pred_ours, ours), ("datatrove", pred_dt, dt)):
+        s = score(rows, pred)
+        kinds = "  ".join(f"{k} {v['rate']:.3f}" for k, v in s["kinds"].items())
+        far = [r for r in rows if r["kind"] == "far"]
+        base = {r["cluster"]: r["id"] for r in rows if r["kind"] == "base"}
+        far_merged = sum(1 for r in far if pred.get(r["id"], r["id"]) == pred.get(base.get(r["cluster"].removesuffix("-far"), ""), None))
+        print(f"{name:12} {s['precision']:9.4f} {s['recall']:7.4f} {s['f1']:6.4f}  {kinds}  far merged with base: {far_merged}  ({m['seconds']:.1f} s)")
+
+
+def statutes(tmp: Path) -> None:
+    from filters.minhash_dedup import MinHashOptions, ShingleSets, Shingler
+    import numpy as np
+
+    docs = {}
+    for line in open(SHARED / "deliveries/ko_statutes/statutes.jsonl", encoding="utf-8"):
+        r = json.loads(line)
+        docs[r["id"]] = r["text"]
+    src = tmp / "statutes.jsonl"
+    src.write_text("".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in docs.items()), encoding="utf-8")
+    res = measure(["ours", "--input", str(src), "--work", str(tmp), "--workers", "1", "--clusters", str(tmp / "st_clusters.jsonl")])
+    cl = {json.loads(x)["id"]: json.loads(x)["cluster_id"] for x in (tmp / "st_clusters.jsonl").read_text(encoding="utf-8").splitlines()}
+    pairs = list(csv.DictReader(open(SHARED / "eval/neardup/ko_statute_pairs.tsv", encoding="utf-8"), delimiter="\t"))
+    opts = MinHashOptions()
+    sh = Shingler(opts)
+    ids = sorted(docs)
+    h, c = sh.batch([docs[i] for i in ids])
+    sets = ShingleSets(np.arange(len(ids)), h, c)
+    pos = {i: n for n, i in enumerate(ids)}
+    print(f"\n== statute versions at the default threshold {opts.threshold} ({len(docs)} statutes, {res['documents'] - res['kept']} dropped) ==")
+    for p in sorted(pairs, key=lambda r: -float(r["jaccard_char5"])):
+        a, b = p["id_a"], p["id_b"]
+        j = float(sets.jaccard(np.array([pos[a]]), np.array([pos[b]]))[0])
+        merged = cl.get(a) == cl.get(b)
+        print(f"  {a:>5} / {b:<6} J(ours) {j:.3f}  {'MERGED' if merged else 'kept  '}  {p['nature'][:90]}")
+    others = sum(1 for i in ids for k in ids if i < k and cl[i] == cl[k] and not any({i, k} == {p["id_a"], p["id_b"]} for p in pairs))
+    print(f"  merged pairs that are not versions of one statute: {others}")
+
+
+def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scaling: bool) -> None:
+    d = tmp / "corpus"
+    docs, text_bytes = split_jsonl(corpus, d / "in", max(workers, 2) * 4)
+    concat(d / "in", d / "all.jsonl")
+    mb = text_bytes / 1e6
+    print(f"\n== throughput: {docs:,} documents, {mb:.1f} MB of text, {workers} workers (shared 2-core machine) ==")
+    ours = measure(["ours", "--input", str(d / "all.jsonl"), "--work", str(d), "--workers", str(workers)])
+    rows = [("corpusmill", ours)]
+    if with_datatrove:
+        dt = measure(["datatrove", "--input", str(d / "in"), "--work", str(d / "dt"), "--workers", str(workers), "--files", str(max(workers, 2) * 4)])
+        rows.append(("datatrove", dt))
+    print(f"{'':12} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'peak RSS MB':>12}  dropped")
+    for name, m in rows:
+        dropped = m.get("documents", docs) - m.get("kept", docs) if name == "corpusmill" else "-"
+        print(f"{name:12} {m['seconds']:8.1f} {docs / m['seconds']:9.0f} {mb / m['seconds']:7.2f} {m['peak_rss'] / 1e6:12.0f}  {dropped}")
+    if with_datatrove:
+        print(
+            f"ratio        speed ×{rows[1][1]['seconds'] / ours['seconds']:.1f} (docs/s and MB/s), "
+            f"peak RSS ×{ours['peak_rss'] / rows[1][1]['peak_rss']:.2f} of datatrove's"
+        )
+    if scaling:
+        print("\n== our cost by corpus size ==")
+        print(f"{'size':>6} {'docs':>9} {'MB':>7} {'seconds':>8} {'time ratio':>10}")
+        base = None
+        full = (d / "all.jsonl").stat().st_size
+        for k in (1, 2, 4):
+            part = tmp / f"scale{k}.jsonl"
+            n, tb = split_jsonl(str(d / "all.jsonl"), tmp / f"scale{k}", 1, full * k // 4)
+            concat(tmp / f"scale{k}", part)
+            m = measure(["ours", "--input", str(part), "--work", str(tmp / f"scale{k}"), "--workers", str(workers)])
+            base = base or m["seconds"]
+            print(f"{k:5}× {n:9,} {tb / 1e6:7.1f} {m['seconds']:8.1f} {m['seconds'] / base:10.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        return child(argv[1:])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--corpus", default="/tmp/dedup_corpus.jsonl", help="built by bench/build_dedup_corpus.py if missing")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--skip-accuracy", action="store_true")
+    ap.add_argument("--skip-statutes", action="store_true")
+    ap.add_argument("--skip-throughput", action="store_true")
+    ap.add_argument("--skip-datatrove-throughput", action="store_true")
+    ap.add_argument("--skip-scaling", action="store_true")
+    a = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="dedup-bench-") as t:
+        tmp = Path(t)
+        if not a.skip_accuracy:
+            accuracy(a.workers, tmp)
+        if not a.skip_statutes:
+            statutes(tmp)
+        if not a.skip_throughput:
+            if not Path(a.corpus).exists():
+                subprocess.run([sys.executable, str(ROOT / "bench/build_dedup_corpus.py"), "--out", a.corpus], check=True)
+            throughput(a.corpus, a.workers, tmp, not a.skip_datatrove_throughput, not a.skip_scaling)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
