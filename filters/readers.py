@@ -63,6 +63,7 @@ class ReadOptions:
     format: str
     compression: str = "auto"
     encoding: str = "auto"
+    encoding_overrides: tuple[tuple[str, str], ...] = ()  # (source_file, encoding) pairs
     text_fields: tuple[str, ...] = ("text",)
     id_field: str | None = None
     record_path: str | None = None
@@ -82,6 +83,7 @@ class ReadOptions:
             format=source.format,
             compression=source.compression,
             encoding=source.encoding,
+            encoding_overrides=tuple(sorted(getattr(source, "encoding_overrides", {}).items())),
             text_fields=tuple(source.text_fields),
             id_field=source.id_field,
             record_path=source.record_path,
@@ -118,7 +120,8 @@ def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
         if sniffed.binary_reason:
             yield Quarantined("file", sniffed.binary_reason)
             return
-        codec, info.encoding = textio.detect_encoding(sniffed.sample, opts.encoding)
+        declared = dict(opts.encoding_overrides).get(info.path, opts.encoding)
+        codec, info.encoding = textio.detect_encoding(sniffed.sample, declared)
         reader = _LINE_READERS.get(opts.format)
         if reader is not None:
             yield from reader(sniffed.stream, codec, opts)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import io
+import re
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -214,6 +215,9 @@ def detect_encoding(sample: bytes, declared: str) -> tuple[str, str]:
 
     ``auto`` tries UTF-8, then EUC-KR, then CP949 on a sample; CP949 is a superset of EUC-KR,
     so EUC-KR files are decoded with the CP949 codec (same mapping) and recorded as EUC-KR.
+    EUC-KR/CP949 are taken only when the decoded sample reads as Korean: they decode almost any
+    pair of high bytes, so an English file with a few stray Latin-1 or Big5 bytes would
+    otherwise be silently filled with Hangul (nltk's 2005-Bush.txt did).
     """
     if declared.lower() != "auto":
         codec = declared.lower().replace("_", "-")
@@ -226,11 +230,27 @@ def detect_encoding(sample: bytes, declared: str) -> tuple[str, str]:
         body = body[: cut + 1]  # do not judge a character split at the sample's end
     for codec, label in (("utf-8", "utf-8"), ("euc-kr", "euc-kr"), ("cp949", "cp949")):
         try:
-            body.decode(codec)
+            text = body.decode(codec)
         except UnicodeDecodeError:
+            continue
+        if codec != "utf-8" and not looks_korean(text):
             continue
         return ("cp949" if label == "euc-kr" else codec), label
     return "utf-8", "utf-8 (undetected; undecodable records quarantined)"
+
+
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+_NON_SPACE = re.compile(r"\S")
+
+
+def looks_korean(text: str) -> bool:
+    """At least one character in ten that is not whitespace is a Hangul syllable.
+
+    >>> looks_korean("제1조(목적) 이 법은 ..."), looks_korean("America…s vital interests" * 50)
+    (True, False)
+    """
+    hangul = len(_HANGUL.findall(text))
+    return hangul > 0 and hangul * 10 >= len(_NON_SPACE.findall(text))
 
 
 @dataclass

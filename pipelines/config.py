@@ -6,6 +6,7 @@ they are raised before anything is read.
 
 from __future__ import annotations
 
+import codecs
 import datetime as dt
 import hashlib
 import json
@@ -50,6 +51,9 @@ class Source(_Strict):
     format: Format
     compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
     encoding: str = "auto"
+    # For a delivery whose files differ: file (relative to the source root, as recorded in
+    # source_file) → encoding, e.g. {"inaugural/2005-Bush.txt": big5}.
+    encoding_overrides: dict[str, str] = Field(default_factory=dict)
     text_field: str | list[str] = "text"
     id_field: str | None = None
     # json: where the records are, e.g. "data[].paragraphs[]" (a trailing ".field" selects the text)
@@ -74,6 +78,16 @@ class Source(_Strict):
     def _non_empty(cls, v: list[str]) -> list[str]:
         if any(not p.strip() for p in v):
             raise ValueError("paths must not contain empty strings")
+        return v
+
+    @field_validator("encoding_overrides")
+    @classmethod
+    def _known_codecs(cls, v: dict[str, str]) -> dict[str, str]:
+        for path, name in v.items():
+            try:
+                codecs.lookup(name)
+            except LookupError:
+                raise ValueError(f"encoding_overrides: unknown encoding {name!r} for {path!r}") from None
         return v
 
     @model_validator(mode="after")

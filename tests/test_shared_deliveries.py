@@ -124,20 +124,20 @@ def run_cli(config: Path, out: Path, catalog: Path) -> tuple[dict, str]:
     return manifest, manifest_id
 
 
-@pytest.fixture(scope="module")
-def research_run(shared_data, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("shared-research")
-    config = config_for(RESEARCH, shared_data, tmp)
+def run_committed(config: Path, shared_data: Path, tmp: Path) -> tuple[dict, str, Path, Path]:
+    config = config_for(config, shared_data, tmp)
     manifest, mid = run_cli(config, tmp / "out", tmp / "catalog")
     return manifest, mid, tmp / "out", config
+
+
+@pytest.fixture(scope="module")
+def research_run(shared_data, tmp_path_factory):
+    return run_committed(RESEARCH, shared_data, tmp_path_factory.mktemp("shared-research"))
 
 
 @pytest.fixture(scope="module")
 def open_run(shared_data, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("shared-open")
-    config = config_for(OPEN_RELEASE, shared_data, tmp)
-    manifest, mid = run_cli(config, tmp / "out", tmp / "catalog")
-    return manifest, mid, tmp / "out", config
+    return run_committed(OPEN_RELEASE, shared_data, tmp_path_factory.mktemp("shared-open"))
 
 
 @pytest.fixture(scope="module")
@@ -196,11 +196,26 @@ def test_research_run_quarantines_only_what_the_files_hold(research_run, shared_
     nsmc = per_source.pop("ko_reviews_nsmc")
     assert len(nsmc) == empty_nsmc_reviews(deliveries) > 0
     assert {r["detail"] for r in nsmc} == {"empty document"}
-    # Speeches are read as UTF-8; the ones that are not UTF-8 as delivered are quarantined, by name.
-    speeches = per_source.pop("en_gov_speeches", [])
-    assert {r["source_file"] for r in speeches} == non_utf8_files(deliveries / "en_gov_speeches")
-    assert all(r["detail"].startswith("undecodable bytes for utf-8") for r in speeches)
     assert per_source == {}
+
+
+def test_speeches_in_big5_and_latin1_are_decoded_by_their_overrides(research_run, shared_data):
+    manifest, _, out, config = research_run
+    cfg, _ = load_config(config)
+    speeches = by_source(manifest)["en_gov_speeches"]
+    overridden = cfg.source("en_gov_speeches").encoding_overrides
+    # the overrides name exactly the files that are not UTF-8 as delivered
+    assert set(overridden) == non_utf8_files(shared_data / "deliveries" / "en_gov_speeches")
+    recorded = {f["path"]: f["encoding"] for f in speeches["files"]}
+    assert {p: recorded[p] for p in overridden} == overridden
+    assert speeches["counts"]["quarantined"] == 0
+    docs = shard_table(out, manifest, ["source_id", "source_file", "text"])
+    docs = docs.filter(pc.equal(docs["source_id"], "en_gov_speeches")).to_pylist()
+    text = {d["source_file"]: d["text"] for d in docs}
+    assert "America’s vital interests and our deepest beliefs are now one" in text["inaugural/2005-Bush.txt"]
+    assert "cancellation of the ½¢ decrease" in text["state_union/1954-Eisenhower.txt"]
+    for name, body in text.items():
+        assert "\ufffd" not in body and not any("\uac00" <= ch <= "\ud7a3" for ch in body), name
 
 
 def test_research_ledger_has_one_row_per_input_record(research_run, expected):
