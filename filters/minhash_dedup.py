@@ -735,9 +735,7 @@ class MinHashDedup(GlobalStage):
         os.makedirs(workdir, exist_ok=True)
         spill = BandSpill(self._budget(), opts.partitions, workdir)
         small: list[pa.Table] = []
-        fd, name = tempfile.mkstemp(prefix="minhash-docs-", suffix=".parquet", dir=workdir)
-        os.close(fd)
-        side_path = Path(name)
+        side_path = self._side_path()
         side_writer = None
         n = 0
         keep_index = False
@@ -866,8 +864,19 @@ class MinHashDedup(GlobalStage):
             schema=DECISION_SCHEMA,
         )
 
+    def _side_path(self) -> Path:
+        """Per-document side file of ``decide``. With a run work directory its name is fixed, so a
+        resumed run (whose decision unit was already done) still finds it for ``release_files``."""
+        if self.context.workdir:
+            return Path(self.context.workdir) / f"{self.name}-{self.version}-docs.parquet"
+        fd, name = tempfile.mkstemp(prefix="minhash-docs-", suffix=".parquet")
+        os.close(fd)
+        return Path(name)
+
     def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
         """Write the signature index of the released (kept) documents for later incremental runs."""
+        if self._index_path is None and self.opts.write_index and self.context.workdir:
+            self._index_path = self._side_path()  # decided in an earlier (interrupted) process
         if self._index_path is None or not self._index_path.exists():
             return []
         import json

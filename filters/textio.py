@@ -201,12 +201,13 @@ def binary_reason(sample: bytes) -> str | None:
     A few NUL bytes inside a text file are a record-level problem (that record is
     quarantined), not a reason to refuse the whole file.
     """
-    if not sample:
-        return None
-    junk = sum(1 for b in sample[:8192] if b < 9 or 13 < b < 32 and b != 27)
-    frac = junk / min(len(sample), 8192)
+    if len(sample) < 32:
+        return None  # too little to judge; bad bytes in it are handled record by record
+    head = sample[:8192]
+    junk = sum(1 for b in head if b < 9 or 13 < b < 32 and b != 27)
+    frac = junk / len(head)
     if frac > 0.10:
-        return f"binary content ({frac:.0%} control bytes in the first {min(len(sample), 8192)} bytes)"
+        return f"binary content ({frac:.0%} control bytes in the first {len(head)} bytes)"
     return None
 
 

@@ -1,0 +1,306 @@
+"""Crash-safe resume, disk full, hostile input, catalog safety and secrets (issue: reliability).
+
+The crash tests kill a real ``corpusmill run`` with SIGKILL — at named checkpoints spread over
+every stage (chosen by seed) and at random times — resume it, and compare against an
+uninterrupted run: identical shard and ledger bytes, identical manifest ID, ledger counts
+reconciling, no document twice, none missing.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from tests.conftest import ROOT, cli
+
+CONFIG = ROOT / "tests" / "data" / "reliability" / "pipeline.yaml"
+SEED = int(os.environ.get("CORPUSMILL_CRASH_SEED", "20261128"))
+
+
+def run(out: Path, catalog: Path, *extra: str, env: dict | None = None, check: bool = True):
+    return cli("run", str(CONFIG), "--out", str(out), "--catalog", str(catalog), *extra, cwd=out.parent, env=env, check=check)
+
+
+def snapshot(out: Path) -> dict:
+    m = json.loads((out / "manifest.json").read_text())
+    files = {sh["path"]: (out / sh["path"]).read_bytes() for sh in m["shards"]}
+    files["ledger.parquet"] = (out / "ledger.parquet").read_bytes()
+    return {"id": m["id"], "files": files, "manifest": m}
+
+
+def check_ledger(out: Path, expected_records: int) -> dict:
+    ledger = pq.read_table(out / "ledger.parquet")
+    ids = ledger.column("id").to_pylist()
+    assert len(ids) == len(set(ids)) == expected_records, "a document is missing or appears twice in the ledger"
+    kept = [r for r in ledger.to_pylist() if r["outcome"] == "kept"]
+    shard_ids: list[str] = []
+    for path in sorted((out / "shards").glob("part-*.parquet")):
+        shard_ids += pq.read_table(path, columns=["id"]).column("id").to_pylist()
+    assert len(shard_ids) == len(set(shard_ids)) == len(kept), "a kept document is missing or duplicated in the shards"
+    return {"records": len(ids), "kept": len(kept)}
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory):
+    root = tmp_path_factory.mktemp("baseline")
+    trace = root / "checkpoints.txt"
+    run(root / "out", root / "cat", env={"CORPUSMILL_TRACE_CHECKPOINTS": str(trace)})
+    snap = snapshot(root / "out")
+    snap["checkpoints"] = trace.read_text().split()
+    snap["records"] = snap["manifest"]["totals"]["records_in"]
+    return snap
+
+
+def choose_crash_points(checkpoints: list[str], seed: int) -> list[str]:
+    """At least one point of every kind (mid-unit, each segment's units, each decision, shards,
+    install, publish), picked by seed."""
+    rnd = random.Random(seed)
+    kinds: dict[str, list[str]] = {}
+    for name in checkpoints:
+        kind = name.split(":")[0] + (":" + name.split(":")[1].split("/")[0] if name.startswith(("unit:", "batch:")) else "")
+        if name.startswith("decided:"):
+            kind = name
+        kinds.setdefault(kind, []).append(name)
+    return sorted({rnd.choice(v) for v in kinds.values()})
+
+
+@pytest.mark.slow
+def test_checkpoints_cover_every_stage(baseline):
+    points = choose_crash_points(baseline["checkpoints"], SEED)
+    joined = " ".join(points)
+    for kind in ("batch:seg0", "unit:seg0", "decided:exact_dedup@1", "unit:seg1", "decided:minhash_dedup@1", "unit:seg2", "shard:", "install", "publish"):
+        assert kind in joined, f"no crash point of kind {kind}: {points}"
+    assert len(points) >= 5
+
+
+@pytest.mark.slow
+def test_sigkill_at_checkpoints_then_resume_gives_identical_output(baseline, tmp_path):
+    points = choose_crash_points(baseline["checkpoints"], SEED)
+    report = []
+    for i, point in enumerate(points):
+        out, cat = tmp_path / f"r{i}" / "out", tmp_path / f"r{i}" / "cat"
+        out.parent.mkdir()
+        killed = run(out, cat, env={"CORPUSMILL_KILL_AT": point}, check=False)
+        assert killed.returncode == -signal.SIGKILL, f"{point}: the run was not killed ({killed.returncode})\n{killed.stderr}"
+        if point != "publish":
+            assert not (out / "manifest.json").exists(), f"{point}: an incomplete run looks complete"
+        resumed = run(out, cat, "--resume")
+        assert resumed.stdout.strip().splitlines()[-1] == baseline["id"], point
+        snap = snapshot(out)
+        assert snap["id"] == baseline["id"] and snap["files"] == baseline["files"], f"{point}: output differs"
+        assert check_ledger(out, baseline["records"])["records"] == baseline["records"]
+        verify = cli("manifest", "verify", baseline["id"], "--catalog", str(cat), cwd=out.parent)
+        assert "verified" in verify.stdout
+        report.append(point)
+    assert len(report) >= 5
+
+
+@pytest.mark.slow
+def test_sigkill_at_random_times_then_resume(baseline, tmp_path):
+    rnd = random.Random(SEED + 1)
+    for i in range(2):
+        out, cat = tmp_path / f"t{i}" / "out", tmp_path / f"t{i}" / "cat"
+        out.parent.mkdir()
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "run", str(CONFIG), "--out", str(out), "--catalog", str(cat)],
+            cwd=out.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+        # Wait until the run has started working (its work directory exists), then kill at a random moment.
+        deadline = time.monotonic() + 120
+        work = out.parent / ".out.work"
+        while not work.exists() and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(rnd.uniform(0.0, 1.5))
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        run(out, cat, "--resume")
+        snap = snapshot(out)
+        assert snap["id"] == baseline["id"] and snap["files"] == baseline["files"]
+        check_ledger(out, baseline["records"])
+
+
+def test_resume_refuses_a_changed_config(tmp_path):
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(CONFIG.read_text().replace("../../../examples", str(ROOT / "examples")))
+    env = {"CORPUSMILL_KILL_AT": "unit:seg0/000001"}
+    killed = cli("run", str(cfg), "--out", "out", "--catalog", "cat", cwd=tmp_path, env=env, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    cfg.write_text(cfg.read_text().replace("min_chars: 2", "min_chars: 4"))
+    res = cli("run", str(cfg), "--out", "out", "--catalog", "cat", "--resume", cwd=tmp_path, check=False)
+    assert res.returncode == 2 and "cannot resume" in res.stderr and "config_digest changed" in res.stderr
+
+
+@pytest.fixture()
+def small_tmpfs(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "small"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs for the disk-full test: {res.stderr}")
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+@pytest.mark.slow
+def test_disk_full_fails_clearly_and_resume_finishes(baseline, small_tmpfs, tmp_path):
+    out, cat = small_tmpfs / "out", tmp_path / "cat"
+    res = run(out, cat, check=False)
+    assert res.returncode == 2, res.stderr
+    assert "no space left on device while writing" in res.stderr and str(small_tmpfs) in res.stderr
+    assert "Traceback" not in res.stderr
+    assert not (out / "manifest.json").exists()
+    for shard in out.glob("shards/*.parquet"):  # anything that looks like a shard must be complete
+        pq.read_metadata(shard)
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_tmpfs)], check=True)
+    run(out, cat, "--resume")
+    snap = snapshot(out)
+    assert snap["id"] == baseline["id"] and snap["files"] == baseline["files"]
+
+
+# --- hostile input -----------------------------------------------------------------------------
+
+
+def _peak_rss_run(cfg: Path, cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
+    code = (
+        "import resource, sys\n"
+        "from pipelines.cli import main\n"
+        "rc = main(['run', sys.argv[1], '--catalog', 'cat'])\n"
+        "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "sys.exit(rc)\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code, str(cfg)], cwd=cwd, capture_output=True, text=True)
+    peak = int(next(line.split()[1] for line in res.stdout.splitlines() if line.startswith("PEAK_RSS_KB")))
+    return res, peak
+
+
+HOSTILE_PROV = "    provenance: {owner: x, acquisition: owned, licence: CC0-1.0}\n"
+
+
+def build_hostile_inputs(root: Path, huge_line_bytes: int) -> Path:
+    d = root / "in"
+    d.mkdir(parents=True)
+    # decompression bomb: ~100 MB of text in a small gzip
+    with gzip.open(d / "bomb.jsonl.gz", "wb", compresslevel=9) as f:
+        line = b'{"text": "' + b"a" * 1_000_000 + b'"}\n'
+        for _ in range(100):
+            f.write(line)
+    # one huge line (no newline) between two good records
+    with open(d / "huge.jsonl", "wb") as f:
+        f.write(b'{"text": "before"}\n{"text": "')
+        chunk = b"b" * (1 << 20)
+        for _ in range(huge_line_bytes >> 20):
+            f.write(chunk)
+        f.write(b'"}\n{"text": "after"}\n')
+    (d / "nested.jsonl").write_bytes(b'{"text": "ok"}\n' + b'{"a": ' * 200_000 + b"1" + b"}" * 200_000 + b"\n")
+    (d / "nul.jsonl").write_bytes(b'{"text": "clean"}\n{"text": "x\x00y"}\n')
+    (d / "mixed.jsonl").write_bytes('{"text": "utf8 한국어"}\n'.encode() + '{"text": "cp949 한국어"}\n'.encode("cp949"))
+    (d / "name\nwith newline.jsonl").write_text('{"text": "odd name"}\n{broken\n')
+    outside = root / "outside.jsonl"
+    outside.write_text('{"text": "secret outside the root"}\n')
+    (d / "link.jsonl").symlink_to(outside)
+    cfg = root / "p.yaml"
+    cfg.write_text(
+        "name: hostile\npurpose: {description: t, uses: [pretraining]}\noutput: {dir: out}\n"
+        "limits: {max_record_bytes: 2000000, max_decompressed_bytes: 20000000}\n"
+        "sources:\n  - id: h\n    paths: [in/]\n    format: jsonl\n    encoding: utf-8\n" + HOSTILE_PROV
+    )
+    return cfg
+
+
+def test_hostile_inputs_are_quarantined_with_bounded_memory(tmp_path):
+    cfg = build_hostile_inputs(tmp_path, huge_line_bytes=64 << 20)
+    res, peak_kb = _peak_rss_run(cfg, tmp_path)
+    assert res.returncode == 0, res.stderr
+    ledger = {(r["source_file"], r["source_locator"]): r for r in pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()}
+    def q(file, loc):
+        row = ledger[(file, loc)]
+        assert row["outcome"] == "quarantined", row
+        return row["detail"]
+    bomb = [r for (f, _), r in ledger.items() if f == "bomb.jsonl.gz"]
+    (stop,) = [r for r in bomb if r["outcome"] == "quarantined"]
+    assert "decompression bomb" in stop["detail"]
+    assert len(bomb) <= 21  # reading stopped at the 20 MB limit; records before it are kept
+    assert "exceeds max_record_bytes" in q("huge.jsonl", "line 2")
+    assert ledger[("huge.jsonl", "line 3")]["outcome"] == "kept"
+    assert "nested too deeply" in q("nested.jsonl", "line 2")
+    assert "NUL byte" in q("nul.jsonl", "line 2")
+    assert "undecodable bytes for utf-8" in q("mixed.jsonl", "line 2")
+    assert "outside the source root" in q("link.jsonl", "file")
+    assert ledger[("name\nwith newline.jsonl", "line 1")]["outcome"] == "kept"
+    assert "name\\nwith newline.jsonl" in res.stderr  # escaped in the log line
+    texts = pq.read_table(next((tmp_path / "out" / "shards").glob("*.parquet"))).column("text").to_pylist()
+    assert "secret outside the root" not in texts
+    assert peak_kb < 700_000, f"peak RSS {peak_kb} kB"
+
+
+@pytest.mark.slow
+def test_a_2gb_line_is_skipped_with_bounded_memory(tmp_path):
+    cfg = build_hostile_inputs(tmp_path, huge_line_bytes=2 << 30)
+    res, peak_kb = _peak_rss_run(cfg, tmp_path)
+    assert res.returncode == 0, res.stderr
+    ledger = {(r["source_file"], r["source_locator"]): r for r in pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()}
+    assert "exceeds max_record_bytes" in ledger[("huge.jsonl", "line 2")]["detail"]
+    assert peak_kb < 700_000, f"peak RSS {peak_kb} kB while skipping a 2 GB line"
+
+
+# --- catalog safety ----------------------------------------------------------------------------
+
+
+def test_pull_refuses_shard_paths_that_escape_the_catalog(tmp_path):
+    from manifests.catalog import Catalog, safe_relpath
+    from manifests.manifest import seal
+    from pipelines.errors import IntegrityError
+
+    for bad in ("../../etc/passwd", "/etc/passwd", "s3://bucket/x.parquet", "shards/../../x", "C:\\x"):
+        with pytest.raises(IntegrityError, match="unsafe path"):
+            safe_relpath(bad)
+    res = cli("run", str(CONFIG), "--out", str(tmp_path / "out"), "--catalog", str(tmp_path / "cat"), cwd=tmp_path)
+    mid = res.stdout.strip().splitlines()[-1]
+    cat = Catalog(str(tmp_path / "cat"))
+    m = cat.get(mid)
+    m["shards"][0]["path"] = "../../../outside.parquet"
+    forged = seal({k: v for k, v in m.items() if k not in ("id", "content_digest")})
+    path = tmp_path / "cat" / "manifests" / f"{forged['id']}.json"
+    path.write_text(json.dumps(forged))
+    res = cli("pull", forged["id"], "--to", str(tmp_path / "pulled"), "--catalog", str(tmp_path / "cat"), "--allow-unapproved", cwd=tmp_path, check=False)
+    assert res.returncode != 0 and ("unsafe path" in res.stderr or "signature" in res.stderr)
+    assert not (tmp_path / "outside.parquet").exists()
+
+
+@pytest.mark.slow
+def test_concurrent_runs_share_one_catalog_safely(tmp_path):
+    cat = tmp_path / "cat"
+    procs = []
+    for i in range(3):
+        cfg = tmp_path / f"c{i}.yaml"
+        cfg.write_text(CONFIG.read_text().replace("../../../examples", str(ROOT / "examples")).replace("min_chars: 2", f"min_chars: {2 + i}"))
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "pipelines.cli", "-q", "run", str(cfg), "--out", str(tmp_path / f"o{i}"), "--catalog", str(cat)],
+            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        ))
+    ids = []
+    for p in procs:
+        out, err = p.communicate(timeout=900)
+        assert p.returncode == 0, err
+        ids.append(out.strip().splitlines()[-1])
+    assert len(set(ids)) == 3
+    listed = cli("manifest", "list", "--catalog", str(cat), cwd=tmp_path).stdout
+    for mid in ids:
+        assert mid in listed
+        assert "verified" in cli("manifest", "verify", mid, "--catalog", str(cat), cwd=tmp_path).stdout
+    assert not list(cat.rglob("*.tmp*")), "temporary files left in the catalog"
