@@ -6,6 +6,9 @@ VENV   := .venv
 UV     := $(shell command -v uv 2>/dev/null || echo "$(PYTHON) -m uv")
 READY  := $(VENV)/.corpusmill-ready
 CM     := $(VENV)/bin/corpusmill
+MODELS := $(or $(CORPUSMILL_MODEL_DIR),$(HOME)/.cache/corpusmill/models)
+# Demo quality classifier, trained (not downloaded) from the bundled sample; same data → same bytes.
+QUALITY_DEMO := $(MODELS)/quality-demo.bin
 
 .PHONY: setup demo test test-fast models lint clean
 
@@ -15,7 +18,11 @@ $(READY): pyproject.toml uv.lock
 	$(CM) models fetch
 	@touch $@
 
-setup: $(READY)
+$(QUALITY_DEMO): $(READY) examples/pipeline.yaml examples/data/statutes.jsonl examples/data/nsmc_sample.jsonl.gz
+	$(CM) quality train --config examples/pipeline.yaml --positive ko_statutes ko_bills en_speeches \
+	    --negative ko_reviews --chunk-chars 600 --out $@
+
+setup: $(READY) $(QUALITY_DEMO)
 
 demo: setup
 	$(CM) run examples/pipeline.yaml
@@ -28,6 +35,8 @@ test-fast: setup
 
 models: setup
 	$(CM) models fetch
+	$(CM) quality train --config examples/pipeline.yaml --positive ko_statutes ko_bills en_speeches \
+	    --negative ko_reviews --chunk-chars 600 --out $(QUALITY_DEMO)
 
 clean:
 	rm -rf $(VENV) runs .corpusmill .pytest_cache

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from filters.base import Stage
 from filters.exact_dedup import ExactDedup
+from filters.heuristics import QualityHeuristics
+from filters.langid import LanguageID
 from filters.length import LengthFilter
 from filters.minhash_dedup import MinHashDedup
 from filters.normalize import Normalize
+from filters.quality_classifier import QualityClassifier, QualityTopFraction
 from filters.pii import PresidioScrubber
 
 STAGES: dict[str, type[Stage]] = {
@@ -14,6 +17,10 @@ STAGES: dict[str, type[Stage]] = {
     LengthFilter.name: LengthFilter,
     ExactDedup.name: ExactDedup,
     MinHashDedup.name: MinHashDedup,
+    LanguageID.name: LanguageID,
+    QualityHeuristics.name: QualityHeuristics,
+    QualityClassifier.name: QualityClassifier,
+    QualityTopFraction.name: QualityTopFraction,
     PresidioScrubber.name: PresidioScrubber,
 }
 

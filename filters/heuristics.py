@@ -1,0 +1,491 @@
+"""Heuristic quality rules for Korean and English domain text (Gopher, C4 and FineWeb, made for Korean).
+
+The rules come from datatrove's Gopher quality/repetition, C4 and FineWeb filters — their
+repetition functions (``find_duplicates``, ``find_top_duplicate``, ``find_all_duplicate``), stop
+words, C4's policy phrases and the terminal-punctuation set are imported, not copied — with
+datatrove's Kiwi word tokenizer for Korean. What changed, and why:
+
+* **Korean units.** Korean words (eojeol) carry a stem plus particles, so "50 words" (Gopher)
+  is a different length in Korean; every length rule is per language (``ko`` and ``default``).
+  Korean stop words are the particles and endings Kiwi splits off (은/는/이/가/을/를/의/에/다 …).
+* **Legal text is list-like by nature.** Statutes are numbered articles, paragraphs and items
+  (``제1조``, ``①``, ``1.``, ``가.``) and Markdown headings; FineWeb's short-line and list
+  ratios, and Gopher's bullet rule, would drop them. Structural lines (headings, numbered items,
+  bullets) are not counted as short lines, and FineWeb's newline/word "list ratio" is not used.
+* **Korean sentence ends.** Informal Korean often ends a line with ``다``/``요`` and no period;
+  those count as terminal punctuation for Korean.
+* **Korean boilerplate.** Web/news boilerplate lines (무단전재 및 재배포 금지, 로그인, 기사제보 …)
+  next to C4's English policy phrases; raw markup; lines that are mostly punctuation;
+  promotional spam (prize/claim/call-now plus a phone number or price).
+
+Cheap character checks run first; the document is only tokenized (Kiwi for Korean) if it
+passed them, which keeps the stage fast on large amounts of short, noisy text.
+
+Every drop has a named reason (the ``REASONS`` list), and the measured signals are kept as
+``qh_*`` columns so thresholds can change without re-scoring.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+from datatrove.pipeline.filters.c4_filters import POLICY_SUBSTRINGS
+from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
+from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
+from datatrove.utils.text import TERMINAL_PUNCTUATION
+
+from filters.base import MapStage, StageResult
+from filters.textstats import char_counts
+
+REASONS = (
+    "short_doc",  # fewer words than min_words for the language
+    "low_letter_ratio",  # letters are too small a share of the non-space characters
+    "high_digit_ratio",  # mostly numbers (tables, listings)
+    "high_symbol_ratio",  # mostly symbols
+    "markup",  # raw HTML/XML tags or code
+    "lorem_ipsum",  # placeholder text (C4)
+    "promotional",  # spam: promise words plus a phone number, short code or price
+    "dup_lines",  # Gopher duplicate line fraction / duplicate line characters
+    "dup_paragraphs",  # Gopher duplicate paragraph fraction / characters
+    "boilerplate_lines",  # navigation, legal and cookie lines (C4 policy phrases + Korean ones)
+    "punctuation_lines",  # lines that are mostly punctuation
+    "ellipsis_lines",  # Gopher: lines ending with an ellipsis
+    "short_lines",  # FineWeb: most lines short (structural lines of legal text excepted)
+    "no_terminal_punct",  # FineWeb: too few lines end a sentence
+    "word_length",  # Gopher: mean word length out of range
+    "few_stop_words",  # Gopher: fewer than min_stop_words function words
+    "non_alpha_words",  # Gopher: too few words with a letter
+    "top_ngram_repetition",  # Gopher: most frequent 2/3/4-gram covers too much of the text
+    "dup_ngram_repetition",  # Gopher: repeated 5..10-grams cover too much of the text
+)
+
+_LETTER = re.compile(r"[^\W\d_]")
+_TAG = re.compile(
+    r"</?(?:html|head|body|div|span|p|a|img|br|hr|table|tbody|thead|tr|td|th|ul|ol|li|dl|dt|dd|script|style|"
+    r"meta|link|form|input|button|select|option|label|h[1-6]|iframe|nav|header|footer|section|article|aside|"
+    r"b|i|u|em|strong|font|center|noscript|title|small|sup|sub|code|pre|blockquote|textarea|svg|path)"
+    r"\b[^<>]{0,300}/?>|<!--|-->|<!DOCTYPE|&(?:nbsp|amp|lt|gt|quot|#\d+);",
+    re.IGNORECASE,
+)
+_TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z]+>)+$")
+_CODE = re.compile(r"[{};][ \t]*$|^[ \t]*(?:function\b|var\s|const\s|import\s|#include|def\s|\}|\{)", re.M)
+_PARAGRAPH = re.compile(r"\n{2,}")
+# Lines that are structure, not prose: Markdown headings, numbered articles/paragraphs/items,
+# circled numbers, Korean enumerators (가. 나.), bullets, table rows.
+_STRUCTURAL = re.compile(
+    r"^\s*(?:#{1,6}\s|\*\*|제\s*\d+\s*(?:조|항|호|장|절|관|편)|[①-⑳㉑-㉟]|\(?\d{1,3}[.)]|\(?[가-하][.)]|"
+    r"[IVX]{1,5}\.|[-*•·○◦▪■□◎※>|]|부\s*칙|\d{4}[.-])"
+)
+# Boilerplate line patterns, each behind a literal anchor: ``anchor in text.lower()`` is a fast
+# substring search, so a pattern's regex only runs on texts that can match it.
+_BOILERPLATE_RULES: tuple[tuple[tuple[str, ...], re.Pattern], ...] = tuple(
+    (anchors, re.compile(pattern))
+    for anchors, pattern in [
+        (tuple(POLICY_SUBSTRINGS), "|".join(re.escape(p) for p in POLICY_SUBSTRINGS)),
+        (("all rights reserved",), r"all rights reserved"),
+        (("copyright", "©", "(c)"), r"(?:copyright|©|\(c\))\s*(?:©\s*)?\d{4}"),
+        (("javascript",), r"\bjavascript\b"),
+        (("sign", "log"), r"\b(?:sign|log)\s?(?:in|up|out)\b"),
+        (("subscribe", "newsletter"), r"\bsubscribe\b|\bnewsletter\b"),
+        (("click here", "read more", "skip to", "back to top"), r"\bclick here\b|\bread more\b|\bskip to (?:main )?content\b|\bback to top\b"),
+        (("share", "follow us", "tweet"), r"\bshare (?:this|on)\b|\bfollow us\b|\btweet\b"),
+        (("home", "about us", "contact us", "sitemap", "site map", "faq", "help"),
+         r"\b(?:home|about us|contact us|sitemap|site map|faq|help)\s*(?:\||»|>|·|$)"),
+        (("posted", "permalink", "comment"), r"\bposted (?:by|on)\b|\bpermalink\b|\bcomments?\s*\(\d+\)"),
+        (("무단", "재배포", "저작권자", "ⓒ"), r"무단\s*전재|재배포\s*금지|저작권자|ⓒ"),
+        (("로그인", "회원", "비밀번호", "아이디"), r"로그인|회원\s*가입|비밀번호\s*찾기|아이디\s*찾기"),
+        (("기사", "구독", "공유", "바로", "이전", "다음", "목록", "맨"),
+         r"기사\s*제보|구독하기|공유하기|바로\s*가기|이전\s*글|다음\s*글|목록\s*보기|맨\s*위로"),
+        (("개인정보", "약관", "쿠키"), r"개인정보\s*처리\s*방침|이용\s*약관|쿠키"),
+    ]
+)
+_PROMO_WORDS = re.compile(
+    r"\b(?:free|win|won|winner|prize|claim|cash|urgent|award(?:ed)?|bonus|guaranteed|offer|"
+    r"txt|text|call|reply|subscribe|unsubscribe|stop|opt[- ]?out|voucher|ringtone|mobile|delivery)\b|"
+    r"무료|당첨|광고|수신\s*거부|할인|이벤트|쿠폰|대출|상담\s*문의|클릭",
+    re.IGNORECASE,
+)
+_PROMO_CONTACT = re.compile(r"\b\d{5,}\b|\b\d{2,4}[- ]\d{3,4}[- ]\d{4}\b|[£$€₩]\s?\d|\d+\s?(?:p|원|만원)\b|https?://|www\.")
+_LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
+_KO_TERMINAL = ("다", "요", "죠", "음", "함", "임", "됨", "까")
+_TERMINAL = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "”", "’", ")", "」", "』")
+# Korean "stop words": the particles and endings Kiwi splits off. Their absence means a list
+# of nouns, a title or a fragment rather than sentences.
+KO_STOP_WORDS = frozenset(
+    "은 는 이 가 을 를 의 에 에서 에게 으로 로 와 과 도 만 다 고 며 면 서 어 아 게 지 는데 하 있 되 것 수 한 했 었 았 니다 습니다 ㅂ니다".split()
+)
+
+
+def _per_lang(value: Any, default: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return {**default, **value}
+    return {k: value for k in default}
+
+
+@dataclass(frozen=True)
+class HeuristicConfig:
+    """Thresholds; per-language ones are ``{ko: …, default: …}`` (``default`` for every other language).
+
+    ``None`` turns a rule off.
+    """
+
+    min_words: dict = field(default_factory=lambda: {"ko": 15, "default": 30})
+    min_letter_ratio: float | None = 0.5
+    max_digit_ratio: float | None = 0.35
+    max_symbol_ratio: float | None = 0.25
+    max_markup_ratio: float | None = 0.05  # markup characters / all characters
+    max_code_lines: float | None = 0.3
+    lorem_ipsum: bool = True
+    promo_min_words: int | None = 2  # promise words needed (with a contact/price) to call a text promotional
+    promo_max_words: int = 120  # only short texts are judged promotional
+    dup_line_frac: float | None = 0.3
+    dup_line_char_frac: float | None = 0.2
+    dup_para_frac: float | None = 0.3
+    dup_para_char_frac: float | None = 0.2
+    max_boilerplate_lines: float | None = 0.3
+    max_punctuation_lines: float | None = 0.3
+    max_ellipsis_lines: float | None = 0.3
+    short_line_chars: dict = field(default_factory=lambda: {"ko": 8, "default": 30})
+    max_short_lines: float | None = 0.67
+    min_terminal_lines: float | None = 0.12
+    word_length: dict = field(default_factory=lambda: {"ko": None, "default": [3, 10]})
+    min_stop_words: dict = field(default_factory=lambda: {"ko": 2, "default": 2})
+    min_alpha_words: float | None = 0.8
+    top_ngrams: dict = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
+    dup_ngrams: dict = field(default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10})
+    korean_tokenizer: str = "eojeol"  # "eojeol" (whitespace) or "kiwi" (datatrove's KiwiTokenizer; slower)
+    max_tokenize_chars: int = 20000  # word rules look at the first this many characters
+
+    @classmethod
+    def from_options(cls, options: dict[str, Any]) -> HeuristicConfig:
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise ValueError(f"quality_heuristics: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
+        base = cls()
+        values = dict(options)
+        for key in ("min_words", "short_line_chars", "word_length", "min_stop_words"):
+            if key in values:
+                values[key] = _per_lang(values[key], getattr(base, key))
+        for key in ("top_ngrams", "dup_ngrams"):
+            if key in values and values[key] is not None:
+                values[key] = {str(k): float(v) for k, v in values[key].items()}
+        if values.get("korean_tokenizer", "eojeol") not in ("kiwi", "eojeol"):
+            raise ValueError("quality_heuristics: korean_tokenizer must be 'kiwi' or 'eojeol'")
+        return cls(**values)
+
+    def for_lang(self, key: str, lang: str | None) -> Any:
+        table = getattr(self, key)
+        return table.get("ko") if lang == "ko" else table.get("default")
+
+
+SIGNALS = (
+    "qh_words",
+    "qh_letter_ratio",
+    "qh_hangul_ratio",
+    "qh_digit_ratio",
+    "qh_symbol_ratio",
+    "qh_dup_line_frac",
+    "qh_boilerplate_lines",
+    "qh_punctuation_lines",
+    "qh_short_lines",
+    "qh_terminal_lines",
+    "qh_stop_words",
+)
+
+
+class Verdict:
+    """Signals of one document and the first rule it failed."""
+
+    __slots__ = ("reason", "detail", "signals")
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+        self.detail: str | None = None
+        self.signals: dict[str, float] = {}
+
+    def fail(self, reason: str, detail: str) -> Verdict:
+        self.reason, self.detail = reason, detail
+        return self
+
+
+def _frac(n: float, d: float) -> float:
+    return n / d if d else 0.0
+
+
+def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> Verdict:
+    """Apply the rules to one document, cheapest first; stop at the first failure."""
+    v = Verdict()
+    s = v.signals
+    ko = lang == "ko"
+    n_chars = len(text)
+    space, hangul, latin, other, digits, symbols = char_counts(text).tolist()
+    nonspace = n_chars - space
+    letters = hangul + latin + other
+    eojeol = text.split()
+    s["qh_words"] = len(eojeol)
+    s["qh_letter_ratio"] = _frac(letters, nonspace)
+    s["qh_hangul_ratio"] = _frac(hangul, letters)
+    s["qh_digit_ratio"] = _frac(digits, nonspace)
+    s["qh_symbol_ratio"] = _frac(symbols, nonspace)
+
+    min_words = cfg.for_lang("min_words", lang)
+    if min_words is not None and len(eojeol) < min_words:
+        return v.fail("short_doc", f"{len(eojeol)} words < {min_words}")
+    if cfg.lorem_ipsum and _LOREM.search(text):
+        return v.fail("lorem_ipsum", "contains lorem ipsum")
+    if cfg.max_markup_ratio is not None:
+        markup = sum(len(m) for m in _TAG.findall(text))
+        if markup / max(n_chars, 1) > cfg.max_markup_ratio:
+            return v.fail("markup", f"markup {markup / n_chars:.2f} of characters")
+    if cfg.min_letter_ratio is not None and s["qh_letter_ratio"] < cfg.min_letter_ratio:
+        return v.fail("low_letter_ratio", f"letters {s['qh_letter_ratio']:.2f}")
+    if cfg.max_digit_ratio is not None and s["qh_digit_ratio"] > cfg.max_digit_ratio:
+        return v.fail("high_digit_ratio", f"digits {s['qh_digit_ratio']:.2f}")
+    if cfg.max_symbol_ratio is not None and s["qh_symbol_ratio"] > cfg.max_symbol_ratio:
+        return v.fail("high_symbol_ratio", f"symbols {s['qh_symbol_ratio']:.2f}")
+    if cfg.promo_min_words is not None and len(eojeol) <= cfg.promo_max_words:
+        promo = {m.lower() for m in _PROMO_WORDS.findall(text)}
+        if len(promo) >= cfg.promo_min_words and _PROMO_CONTACT.search(text):
+            return v.fail("promotional", f"{len(promo)} promotional words with a contact or price")
+
+    # Line rules (Gopher repetition, FineWeb, C4), on non-empty lines.
+    lines = [ln.strip() for ln in text.split("\n")]
+    lines = [ln for ln in lines if ln]
+    n_lines = len(lines) or 1
+    dup_n, dup_chars = find_duplicates(lines)
+    s["qh_dup_line_frac"] = dup_n / n_lines
+    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
+        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated")
+    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
+        return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
+    if "\n\n" in text:
+        paragraphs = _PARAGRAPH.split(text.strip())
+        pdup_n, pdup_chars = find_duplicates(paragraphs)
+        if cfg.dup_para_frac is not None and pdup_n / len(paragraphs) > cfg.dup_para_frac:
+            return v.fail("dup_paragraphs", f"{pdup_n}/{len(paragraphs)} paragraphs repeated")
+        if cfg.dup_para_char_frac is not None and pdup_chars / max(n_chars, 1) > cfg.dup_para_char_frac:
+            return v.fail("dup_paragraphs", f"repeated paragraphs {pdup_chars / n_chars:.2f} of characters")
+    if cfg.max_code_lines is not None:
+        code = _lines_matching(_CODE, text)
+        if code / n_lines > cfg.max_code_lines:
+            return v.fail("markup", f"{code}/{n_lines} lines look like code")
+    lowered = text.lower()
+    boiler = len(
+        {
+            lowered.rfind("\n", 0, m.start())
+            for anchors, rule in _BOILERPLATE_RULES
+            if any(a in lowered for a in anchors)
+            for m in rule.finditer(lowered)
+        }
+    )
+    s["qh_boilerplate_lines"] = boiler / n_lines
+    if cfg.max_boilerplate_lines is not None and boiler >= 2 and boiler / n_lines > cfg.max_boilerplate_lines:
+        return v.fail("boilerplate_lines", f"{boiler}/{n_lines} boilerplate lines")
+    punct = sum(1 for ln in lines if _mostly_punctuation(ln))
+    s["qh_punctuation_lines"] = punct / n_lines
+    if cfg.max_punctuation_lines is not None and punct / n_lines > cfg.max_punctuation_lines:
+        return v.fail("punctuation_lines", f"{punct}/{n_lines} lines mostly punctuation")
+    ellipsis = sum(1 for ln in lines if ln.endswith(("...", "…")))
+    if cfg.max_ellipsis_lines is not None and n_lines > 1 and ellipsis / n_lines > cfg.max_ellipsis_lines:
+        return v.fail("ellipsis_lines", f"{ellipsis}/{n_lines} lines end with an ellipsis")
+    short_len = cfg.for_lang("short_line_chars", lang)
+    # Prose lines: not headings/list items, not number-only table cells.
+    prose = [ln for ln in lines if not _STRUCTURAL.match(ln) and _LETTER.search(ln)]
+    short = sum(1 for ln in prose if len(ln) <= short_len)
+    s["qh_short_lines"] = _frac(short, len(prose))
+    if cfg.max_short_lines is not None and len(prose) >= 3 and short / len(prose) > cfg.max_short_lines:
+        return v.fail("short_lines", f"{short}/{len(prose)} prose lines of <= {short_len} characters")
+    ends = _TERMINAL + _KO_TERMINAL if ko else _TERMINAL
+    # Headings and list items (개조식 items end in a noun) are not sentences: prose lines only.
+    ended = [ln.endswith(ends) or _TRAILING_TAG.sub("", ln).endswith(ends) for ln in lines]
+    in_prose = sum(e for e, ln in zip(ended, lines) if not _STRUCTURAL.match(ln) and _LETTER.search(ln))
+    s["qh_terminal_lines"] = ratio = max(sum(ended) / n_lines, _frac(in_prose, len(prose)))
+    if cfg.min_terminal_lines is not None and ratio < cfg.min_terminal_lines:
+        return v.fail("no_terminal_punct", f"{ratio:.2f} of lines end a sentence")
+
+    # Word rules (Gopher quality and repetition) on words: Kiwi tokens for Korean.
+    head = text[: cfg.max_tokenize_chars]
+    words = tokenize(head) if (ko and tokenize is not None) else (eojeol if len(head) == n_chars else head.split())
+    if not words:
+        return v.fail("short_doc", "no words")
+    bounds = cfg.for_lang("word_length", lang)
+    if bounds:
+        mean = sum(len(w) for w in words) / len(words)
+        if not bounds[0] <= mean <= bounds[1]:
+            return v.fail("word_length", f"mean word length {mean:.1f}")
+    min_stop = cfg.for_lang("min_stop_words", lang)
+    stop_set = KO_STOP_WORDS if ko else _EN_STOP
+    if ko and tokenize is None:  # eojeol: count words ending in a particle/ending
+        stops = sum(1 for w in words if w.endswith(_KO_SUFFIXES))
+    else:
+        stops = sum(1 for w in words if w.lower() in stop_set)
+    s["qh_stop_words"] = stops
+    if min_stop is not None and stops < min_stop:
+        return v.fail("few_stop_words", f"{stops} stop words < {min_stop}")
+    if cfg.min_alpha_words is not None:
+        # Tokens made only of punctuation (WikiText's spaced " , ", statutes' "①") are not words.
+        real = [w for w in words if not _PUNCT_TOKEN.fullmatch(w)]
+        alpha = sum(1 for w in real if _LETTER.search(w))
+        if real and alpha / len(real) < cfg.min_alpha_words:
+            return v.fail("non_alpha_words", f"{alpha}/{len(real)} words with a letter")
+    if cfg.top_ngrams or cfg.dup_ngrams:
+        rep = NgramRepetition(words, len(head))
+        for n, limit in (cfg.top_ngrams or {}).items():
+            if rep.top_fraction(int(n)) > limit:
+                return v.fail("top_ngram_repetition", f"top {n}-gram over {limit}")
+        for n, limit in (cfg.dup_ngrams or {}).items():
+            if rep.duplicate_fraction(int(n)) > limit:
+                return v.fail("dup_ngram_repetition", f"repeated {n}-grams over {limit}")
+    return v
+
+
+_EN_STOP = frozenset(STOP_WORDS)
+_KO_SUFFIXES = tuple(sorted({w for w in KO_STOP_WORDS if w[0] >= "\uac00"}, key=len, reverse=True))
+
+
+_PUNCT_TOKEN = re.compile(r"[^\w]+")
+_P = np.uint64(1_000_003)
+
+
+class NgramRepetition:
+    """Gopher's n-gram repetition measures, vectorised with numpy over hashed n-grams.
+
+    Same definitions as datatrove's ``find_top_duplicate`` (characters of the most frequent
+    n-gram times its count, the n-gram's words joined by spaces) and ``find_all_duplicate``
+    (characters of words inside n-grams seen earlier in the text, each character counted once,
+    as in the Gopher paper), divided by the text length. datatrove loops in Python and joins
+    strings per position (~100 ms for a 10,000-character statute); this hashes word ids.
+
+    >>> r = NgramRepetition("a b c a b c a b c x".split(), 19)
+    >>> round(r.top_fraction(2), 2), round(r.duplicate_fraction(3), 2)
+    (0.47, 0.32)
+    """
+
+    def __init__(self, words: list[str], text_length: int):
+        vocab: dict[str, int] = {}
+        self.ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.uint64, count=len(words))
+        self.lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        self.text_length = max(text_length, 1)
+
+    def _hashes(self, n: int) -> np.ndarray:
+        m = len(self.ids) - n + 1
+        h = np.zeros(m, dtype=np.uint64)
+        with np.errstate(over="ignore"):
+            for k in range(n):
+                h = h * _P + self.ids[k : k + m] + np.uint64(1)
+        return h
+
+    def top_fraction(self, n: int) -> float:
+        if len(self.ids) < n + 1:
+            return 0.0
+        h = self._hashes(n)
+        uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] < 2:  # a unique n-gram is not repetition (Gopher would count it)
+            return 0.0
+        start = int(first[top])
+        chars = int(self.lengths[start : start + n].sum()) + n - 1
+        return chars * int(counts[top]) / self.text_length
+
+    def duplicate_fraction(self, n: int) -> float:
+        if len(self.ids) < 2 * n:
+            return 0.0
+        h = self._hashes(n)
+        _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
+        repeated = np.flatnonzero(first_idx[inverse] != np.arange(len(h)))
+        if repeated.size == 0:
+            return 0.0
+        cover = np.zeros(len(self.ids) + 1, dtype=np.int64)
+        np.add.at(cover, repeated, 1)
+        np.add.at(cover, repeated + n, -1)
+        covered = np.cumsum(cover[:-1]) > 0
+        return int(self.lengths[covered].sum()) / self.text_length
+
+
+def _lines_matching(pattern: re.Pattern, text: str) -> int:
+    """Number of distinct lines of ``text`` with a match (one regex pass over the whole text)."""
+    return len({text.rfind("\n", 0, m.start()) for m in pattern.finditer(text)})
+
+
+_NOT_ALNUM = re.compile(r"[\W_]")
+
+
+def _mostly_punctuation(line: str) -> bool:
+    """A line whose non-space characters are less than 30 % letters or digits (``----``, ``| :-- |``, ``>>>``)."""
+    body = line.replace(" ", "")
+    if not body:
+        return False
+    alnum = len(body) - len(_NOT_ALNUM.findall(body))
+    return alnum / len(body) < 0.3
+
+
+class QualityHeuristics(MapStage):
+    """Heuristic quality rules; options are the fields of :class:`HeuristicConfig` plus ``drop``.
+
+    ``drop: false`` keeps every document and only writes the failed rule to ``qh_reason``
+    (tag now, decide later — e.g. to look at what a threshold would remove).
+    """
+
+    name = "quality_heuristics"
+    version = 1
+    output_fields = [pa.field("qh_reason", pa.string())] + [
+        pa.field(n, pa.int32() if n in ("qh_words", "qh_stop_words") else pa.float32()) for n in SIGNALS
+    ]
+
+    def __init__(self, options: dict[str, Any] | None = None, context=None):
+        super().__init__(options, context)
+        opts = dict(self.options)
+        self.drop = bool(opts.pop("drop", True))
+        self.config = HeuristicConfig.from_options(opts)
+        self._tokenize = None
+
+    def setup(self) -> None:
+        if self.config.korean_tokenizer == "kiwi":
+            self._tokenize = _kiwi_word_tokenizer().word_tokenize
+
+    def describe(self) -> dict[str, Any]:
+        return super().describe() | {"effective_config": asdict(self.config)}
+
+    def process(self, batch: pa.RecordBatch) -> StageResult:
+        texts = batch.column("text").to_pylist()
+        langs = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * len(texts)
+        verdicts = [judge(t, lang, self.config, self._tokenize) for t, lang in zip(texts, langs)]
+        reasons = [v.reason for v in verdicts]
+        columns: dict[str, pa.Array] = {"qh_reason": pa.array(reasons, pa.string())}
+        for f in self.output_fields[1:]:
+            vals = [v.signals.get(f.name) for v in verdicts]
+            if f.type == pa.int32():
+                columns[f.name] = pa.array(vals, pa.int32())
+            else:
+                columns[f.name] = pa.array([None if x is None or math.isnan(x) else x for x in vals], pa.float32())
+        if not self.drop:
+            return StageResult.keep_all(len(texts), columns)
+        return StageResult(
+            keep=np.array([r is None for r in reasons], dtype=bool),
+            reasons=reasons,
+            details=[v.detail for v in verdicts],
+            columns=columns,
+        )
+
+
+def _kiwi_word_tokenizer():
+    """datatrove's KiwiTokenizer on a Kiwi model kiwipiepy 0.24 ships ("cong"; datatrove's default
+    "sbg" is no longer bundled), single-threaded so a worker uses one core."""
+    from datatrove.utils.word_tokenizers import KiwiTokenizer
+
+    class _Kiwi(KiwiTokenizer):
+        @property
+        def tokenizer(self):
+            if self._tokenizer is None:
+                from kiwipiepy import Kiwi
+
+                self._tokenizer = Kiwi(model_type=self.model_type, num_workers=0)
+            return self._tokenizer
+
+    return _Kiwi(model_type="cong")

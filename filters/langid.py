@@ -1,0 +1,208 @@
+"""Language identification with fastText ``lid.176.ftz``, made robust for Korean/English text.
+
+Scores, then decides:
+
+* ``lang`` — the detected language (ISO 639-1 as fastText names it; ``und`` when the text has
+  no letters), replacing the source's hint;
+* ``lang_score`` — confidence in ``lang``: fastText's probability, or for Korean the larger of
+  that and the Hangul share of the letters (see below);
+* ``hangul_ratio`` — Hangul letters / all letters of the scored sample.
+
+fastText sees a *cleaned sample*, not the raw document: the beginning and the middle of long
+documents (so a YAML header or a title block cannot decide alone), with URLs, e-mail addresses,
+markup, WikiText's ``<unk>``/``@-@`` tokens, digits and punctuation removed — digits and
+symbols carry no language and make statutes and tables look like anything. Hangul is a second,
+exact signal: fastText confuses short Korean (``ㅋㅋㅋ``, ``굿``) and Hanja-heavy old statutes
+with Japanese/Chinese, while a text whose letters are mostly Hangul is Korean. So a sample whose
+Hangul share reaches ``hangul_ko_ratio`` is ``ko``.
+
+Keep rule: a source with expected languages (``expected_langs`` or ``lang`` in the config, or
+this stage's ``expected`` option) keeps a document when its language is expected, or when it is
+a *mixed* document in an expected language: fastText gives an expected language at least
+``mixed_min_prob`` among its top guesses, or Korean is expected and at least ``mixed_hangul_min``
+of the letters are Hangul (Korean text quoting English terms, bilingual finance sentences).
+Drops name the detected language in the ledger detail.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from filters.base import MapStage, StageResult
+
+_NOISE = re.compile(
+    r"https?://\S+|www\.\S+|\S+@\S+\.\w+|<[^>]{0,200}>|&\w{2,6};|@[-.,]@|[\d_]+|[^\w\s]+",
+)
+_SPACE = re.compile(r"\s+")
+_HANGUL = re.compile("[\uac00-\ud7a3\u1100-\u11ff\u3130-\u318f]")
+_LETTER = re.compile(r"[^\W\d_]")
+
+REASON_UNEXPECTED = "lang_unexpected"
+REASON_LOW_CONFIDENCE = "lang_low_confidence"
+REASON_UNDETERMINED = "lang_undetermined"
+
+
+def language_sample(text: str, sample_chars: int = 1200) -> str:
+    """The cleaned text fastText scores: head and middle of the document, letters only.
+
+    >>> language_sample("제1조(목적) 이 법은 https://law.go.kr 에 따라 2024. 1. 1. 시행한다.")
+    '제 조 목적 이 법은 에 따라 시행한다'
+    """
+    if len(text) > sample_chars:
+        half = sample_chars // 2
+        mid = len(text) // 2
+        text = text[:half] + " " + text[mid : mid + half]
+    sample = _SPACE.sub(" ", _NOISE.sub(" ", text)).strip()
+    # fastText reads all-capitals English (SMS, headlines) as anything; capitals carry no language.
+    return sample.lower() if sample.isupper() else sample
+
+
+def hangul_ratio(sample: str) -> float:
+    """Share of the letters that are Hangul (syllables or jamo).
+
+    >>> hangul_ratio("ㅋㅋ good")
+    0.3333333333333333
+    """
+    letters = len(_LETTER.findall(sample))
+    return len(_HANGUL.findall(sample)) / letters if letters else 0.0
+
+
+class LanguageID(MapStage):
+    """fastText language ID with a Hangul second signal and per-source expected languages.
+
+    Options (all optional):
+
+    ``expected``          ``{source_id: [langs]}`` overriding the sources' ``expected_langs``/``lang``
+    ``sample_chars``      characters of the document scored (head + middle), default 1200
+    ``hangul_ko_ratio``   Hangul share of the letters from which a text is Korean, default 0.3
+    ``mixed_min_prob``    fastText probability an expected language needs among the top guesses
+                          for a mixed document to be kept, default 0.15
+    ``mixed_hangul_min``  Hangul share that keeps a document where Korean is expected, default 0.15
+    ``min_score``         drop documents whose ``lang_score`` is below this (``lang_low_confidence``);
+                          default 0 (off)
+    ``drop_undetermined`` drop documents with no letters at all (``lang_undetermined``), default true
+    ``top_k``             fastText guesses considered, default 3
+    ``prior_below``       the source's expected languages act as a prior: when fastText's top guess
+                          is unexpected and less sure than this, and an expected language has at
+                          least ``mixed_min_prob``, the document gets the expected language
+                          (short, informal text: SMS, forum lines); default 0.8, 0 turns it off
+    """
+
+    name = "langid"
+    version = 1
+    output_fields = [
+        pa.field("lang", pa.string()),
+        pa.field("lang_score", pa.float32()),
+        pa.field("hangul_ratio", pa.float32()),
+    ]
+    MODEL = "lid.176.ftz"
+
+    def __init__(self, options: dict[str, Any] | None = None, context=None):
+        super().__init__(options, context)
+        o = self.options
+        known = {"expected", "sample_chars", "hangul_ko_ratio", "mixed_min_prob", "mixed_hangul_min", "min_score", "drop_undetermined", "top_k", "prior_below"}
+        unknown = sorted(set(o) - known)
+        if unknown:
+            raise ValueError(f"langid: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
+        self.expected: dict[str, list[str]] = {k: list(v) for k, v in (o.get("expected") or {}).items()}
+        self.sample_chars = int(o.get("sample_chars", 1200))
+        self.hangul_ko_ratio = float(o.get("hangul_ko_ratio", 0.3))
+        self.mixed_min_prob = float(o.get("mixed_min_prob", 0.15))
+        self.mixed_hangul_min = float(o.get("mixed_hangul_min", 0.15))
+        self.min_score = float(o.get("min_score", 0.0))
+        self.drop_undetermined = bool(o.get("drop_undetermined", True))
+        self.top_k = int(o.get("top_k", 3))
+        self.prior_below = float(o.get("prior_below", 0.8))
+        self._model = None
+
+    def setup(self) -> None:
+        import fasttext
+
+        from pipelines.models import model_path
+
+        fasttext.FastText.eprint = lambda *a, **k: None  # silence the load-time deprecation notice
+        self._model = fasttext.load_model(str(model_path(self.MODEL, self.context.model_dir)))
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        from pipelines.models import ARTIFACTS
+
+        return [ARTIFACTS[self.MODEL].to_json()]
+
+    def expected_for(self, source_id: str) -> list[str]:
+        if source_id in self.expected:
+            return self.expected[source_id]
+        return list(self.context.source_langs.get(source_id) or [])
+
+    def identify(
+        self, texts: list[str], expected: list[list[str]] | None = None
+    ) -> tuple[list[str], np.ndarray, np.ndarray, list[dict[str, float]]]:
+        """(lang, lang_score, hangul_ratio, fastText top-k probabilities) for each text.
+
+        ``expected`` (per text) is the prior described under ``prior_below``; without it the
+        detection uses the text alone.
+        """
+        self.ensure_setup()
+        samples = [language_sample(t, self.sample_chars) for t in texts]
+        ratios = np.array([hangul_ratio(s) for s in samples], dtype=np.float64)
+        scored = [i for i, s in enumerate(samples) if s]
+        guesses: list[dict[str, float]] = [{} for _ in texts]
+        if scored:
+            labels, probs = self._model.predict([samples[i] for i in scored], k=self.top_k)
+            for i, ls, ps in zip(scored, labels, probs):
+                guesses[i] = {lab[9:]: float(p) for lab, p in zip(ls, ps)}  # strip "__label__"
+        langs: list[str] = []
+        scores = np.zeros(len(texts), dtype=np.float64)
+        for i, g in enumerate(guesses):
+            if not g:
+                langs.append("und")
+                continue
+            if ratios[i] >= self.hangul_ko_ratio:
+                langs.append("ko")
+                scores[i] = max(g.get("ko", 0.0), ratios[i])
+            else:
+                top = max(g, key=g.get)
+                exp = expected[i] if expected else ()
+                if exp and top not in exp and g[top] < self.prior_below:
+                    best = max(exp, key=lambda lang: g.get(lang, 0.0))
+                    if g.get(best, 0.0) >= self.mixed_min_prob:
+                        top = best
+                langs.append(top)
+                scores[i] = g[top]
+        return langs, scores, ratios, guesses
+
+    def process(self, batch: pa.RecordBatch) -> StageResult:
+        texts = batch.column("text").to_pylist()
+        sources = batch.column("source_id").to_pylist()
+        expected = [self.expected_for(s) for s in sources]
+        langs, scores, ratios, guesses = self.identify(texts, expected if self.prior_below > 0 else None)
+        n = len(texts)
+        reasons: list[str | None] = [None] * n
+        details: list[str | None] = [None] * n
+        for i in range(n):
+            lang = langs[i]
+            if lang == "und":
+                if self.drop_undetermined:
+                    reasons[i], details[i] = REASON_UNDETERMINED, "no letters"
+                continue
+            detail = f"detected={lang} score={scores[i]:.2f}"
+            exp = expected[i]
+            if exp and lang not in exp and not self._mixed(exp, guesses[i], ratios[i]):
+                reasons[i], details[i] = REASON_UNEXPECTED, detail + f" expected={'/'.join(exp)}"
+            elif scores[i] < self.min_score:
+                reasons[i], details[i] = REASON_LOW_CONFIDENCE, detail
+        keep = np.array([r is None for r in reasons], dtype=bool)
+        columns = {
+            "lang": pa.array(langs, pa.string()),
+            "lang_score": pa.array(scores.astype(np.float32)),
+            "hangul_ratio": pa.array(ratios.astype(np.float32)),
+        }
+        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details)
+
+    def _mixed(self, expected: list[str], guesses: dict[str, float], ratio: float) -> bool:
+        if "ko" in expected and ratio >= self.mixed_hangul_min:
+            return True
+        return any(guesses.get(lang, 0.0) >= self.mixed_min_prob for lang in expected)
