@@ -10,8 +10,10 @@ import pytest
 import manifests
 from manifests import review
 from pipelines.errors import IntegrityError
-from tests.catalog_fixtures import built_catalog, catalog_keys, env  # noqa: F401 — fixtures
-from tests.conftest import cli
+from tests.catalog_fixtures import cm
+
+# Session fixtures shared by every catalog test module (one signed run per session).
+pytest_plugins = ["tests.catalog_fixtures"]
 
 
 def _approve(e):
@@ -66,7 +68,7 @@ def test_open_and_hugging_face_loader(env):
 def test_pull_is_parallel_resumable_and_verified(env):
     _approve(env)
     m = env.cat.get(env.mid)
-    out = cli("pull", env.mid, "--to", "pulled", "--workers", "4").stdout
+    out = cm("pull", env.mid, "--to", "pulled", "--workers", "4").stdout
     assert f"({len(m['shards'])} copied)" in out
     dest = env.tmp / "pulled"
     for s in m["shards"]:
@@ -80,7 +82,7 @@ def test_pull_is_parallel_resumable_and_verified(env):
     (s0.parent / f".{s0.name}.part").write_bytes(full[: len(full) // 2])
     s1.unlink()
     s2.write_bytes(b"garbage")
-    out = cli("pull", env.mid, "--to", "pulled").stdout
+    out = cm("pull", env.mid, "--to", "pulled").stdout
     assert "1 resumed" in out and "2 copied" in out and f"{len(m['shards']) - 3} present" in out
     assert s0.read_bytes() == full and not (s0.parent / f".{s0.name}.part").exists()
 
@@ -88,8 +90,8 @@ def test_pull_is_parallel_resumable_and_verified(env):
 def test_croissant_export_validates_with_mlcroissant(env):
     import mlcroissant as mlc
     _approve(env)
-    cli("pull", env.mid, "--to", "pulled")
-    cli("export", "croissant", env.mid, "--out", "pulled/croissant.json")
+    cm("pull", env.mid, "--to", "pulled")
+    cm("export", "croissant", env.mid, "--out", "pulled/croissant.json")
     doc = json.loads((env.tmp / "pulled" / "croissant.json").read_text())
     m = env.cat.get(env.mid)
     assert doc["conformsTo"] == "http://mlcommons.org/croissant/1.0" and doc["identifier"] == env.mid

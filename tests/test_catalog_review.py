@@ -10,35 +10,37 @@ import pytest
 from manifests import review, signing
 from manifests.manifest import canonical_json
 from pipelines.errors import IntegrityError
-from tests.catalog_fixtures import built_catalog, catalog_keys, env  # noqa: F401 — fixtures
-from tests.conftest import cli
+from tests.catalog_fixtures import cm
+
+# Session fixtures shared by every catalog test module (one signed run per session).
+pytest_plugins = ["tests.catalog_fixtures"]
 
 
 def _approve(e, comment="licences and contracts checked"):
-    return cli("review", "approve", e.mid, "--reviewer", "alice", "--comment", comment)
+    return cm("review", "approve", e.mid, "--reviewer", "alice", "--comment", comment)
 
 
 def test_run_signs_publishes_and_indexes(env):
     assert (env.catalog / "signatures" / f"{env.mid}.json").exists()
     assert (env.catalog / "index.sqlite").exists()
-    rows = json.loads(cli("manifest", "list", "--json").stdout)
+    rows = json.loads(cm("manifest", "list", "--json").stdout)
     assert [(r["id"], r["state"]) for r in rows] == [(env.mid, "draft")]
-    out = cli("manifest", "verify", env.mid).stdout
+    out = cm("manifest", "verify", env.mid).stdout
     assert "signed" in out and "state: draft" in out
 
 
 def test_state_machine_allows_only_the_documented_transitions(env):
-    res = cli("review", "revoke", env.mid, "--reviewer", "bob", "--comment", "no", check=False)
+    res = cm("review", "revoke", env.mid, "--reviewer", "bob", "--comment", "no", check=False)
     assert res.returncode == 2 and "is draft: cannot revoke it (allowed: approve, reject)" in res.stderr
     _approve(env)
     for action in ("approve", "reject"):
-        res = cli("review", action, env.mid, "--reviewer", "bob", "--comment", "again", check=False)
+        res = cm("review", action, env.mid, "--reviewer", "bob", "--comment", "again", check=False)
         assert res.returncode == 2 and f"is approved: cannot {action} it (allowed: revoke)" in res.stderr
-    cli("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
     for action in ("approve", "reject", "revoke"):
-        res = cli("review", action, env.mid, "--reviewer", "bob", "--comment", "x", check=False)
+        res = cm("review", action, env.mid, "--reviewer", "bob", "--comment", "x", check=False)
         assert res.returncode == 2 and "revoked is final" in res.stderr
-    hist = json.loads(cli("review", "history", env.mid, "--json").stdout)
+    hist = json.loads(cm("review", "history", env.mid, "--json").stdout)
     assert hist["state"] == "revoked" and hist["problems"] == []
     assert [(r["action"], r["reviewer"], r["from_state"], r["to_state"]) for r in hist["records"]] == [
         ("approve", "alice", "draft", "approved"),
@@ -59,14 +61,14 @@ def test_rejected_is_final_and_reviews_need_reviewer_and_comment(env):
 
 
 def test_pull_refuses_unapproved_manifests_and_says_why(env):
-    res = cli("pull", env.mid, "--to", "out", check=False)
+    res = cm("pull", env.mid, "--to", "out", check=False)
     assert res.returncode == 2 and "it is a draft" in res.stderr and "--allow-unapproved" in res.stderr
     assert not (env.tmp / "out" / "manifest.json").exists()
-    assert "(draft)" in cli("pull", env.mid, "--to", "out", "--allow-unapproved").stdout
+    assert "(draft)" in cm("pull", env.mid, "--to", "out", "--allow-unapproved").stdout
     _approve(env)
-    assert "(approved)" in cli("pull", env.mid, "--to", "out2").stdout
-    cli("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
-    res = cli("pull", env.mid, "--to", "out3", check=False)
+    assert "(approved)" in cm("pull", env.mid, "--to", "out2").stdout
+    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    res = cm("pull", env.mid, "--to", "out3", check=False)
     assert res.returncode == 2 and "it was revoked by carol" in res.stderr and "licensor withdrew consent" in res.stderr
 
 
@@ -78,10 +80,10 @@ def test_changed_byte_in_a_shard_is_reported_by_verify_pull_and_open(env):
     data = bytearray(shard.read_bytes())
     data[len(data) // 2] ^= 0x01
     shard.write_bytes(bytes(data))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3 and "shards/part-00003.parquet: sha256" in res.stderr
     assert "part-00002" not in res.stderr
-    res = cli("pull", env.mid, "--to", "out", check=False)
+    res = cm("pull", env.mid, "--to", "out", check=False)
     assert res.returncode == 3 and "shards/part-00003.parquet" in res.stderr
     assert not (env.tmp / "out" / "shards" / "part-00003.parquet").exists()
     assert not (env.tmp / "out" / "manifest.json").exists()
@@ -100,16 +102,16 @@ def test_changed_manifest_field_is_reported_with_the_field(env):
     _approve(env)
     # A field outside the content digest: the ID still matches, the signatures catch it.
     _edit_manifest(env, lambda m: m.__setitem__("created_at", "2020-01-01T00:00:00Z"))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3
     assert f"manifest {env.mid} was changed after it was signed: created_at (modified)" in res.stderr
     assert "reviewed a different manifest than the catalog now holds (changed: created_at (modified))" in res.stderr
-    assert cli("pull", env.mid, "--to", "out", check=False).returncode == 3
+    assert cm("pull", env.mid, "--to", "out", check=False).returncode == 3
 
 
 def test_changed_manifest_content_breaks_the_id(env):
     _edit_manifest(env, lambda m: m["totals"].__setitem__("kept", m["totals"]["kept"] + 1))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3 and "does not match its content" in res.stderr
 
 
@@ -134,9 +136,9 @@ def test_review_signed_by_an_untrusted_key_is_refused(env, tmp_path, monkeypatch
         mallory,
     )
     _forge(env, 0, forged)
-    res = cli("pull", env.mid, "--to", "out", check=False)
+    res = cm("pull", env.mid, "--to", "out", check=False)
     assert res.returncode == 3 and f"signed by key {mallory.key_id} which is not in the trusted keys" in res.stderr
-    res = cli("pull", env.mid, "--to", "out", "--allow-unapproved", check=False)
+    res = cm("pull", env.mid, "--to", "out", "--allow-unapproved", check=False)
     assert res.returncode == 3, "a forged history is refused even when unapproved manifests are allowed"
 
 
@@ -146,34 +148,34 @@ def test_unsigned_or_edited_review_records_are_reported(env):
     rec = json.loads(path.read_text())
     rec["comment"] = "approved for any use"
     path.write_text(json.dumps(rec))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3 and "changed since signing: comment (modified)" in res.stderr
     del rec["signature"]
     path.write_text(json.dumps(rec))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3 and "review record reviews/" in res.stderr and "not signed" in res.stderr
 
 
 def test_removed_review_record_is_caught_by_the_index(env):
     _approve(env)
-    cli("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
     # Deleting the revocation would make the manifest look approved again: the chain alone is
     # still consistent, but the index remembers the record.
     os.remove(env.catalog / "reviews" / env.mid / "00001.json")
-    res = cli("pull", env.mid, "--to", "out", check=False)
+    res = cm("pull", env.mid, "--to", "out", check=False)
     assert res.returncode == 3
     assert "review record 00001 (revoke by carol) was indexed earlier but is no longer in the catalog" in res.stderr
 
 
 def test_rewritten_history_breaks_the_chain(env):
     _approve(env)
-    cli("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "withdrawn")
+    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "withdrawn")
     # Replace record 0 by a freshly signed one (trusted key): record 1 no longer follows it.
     key = signing.load_signing_key()
     rec0 = json.loads((env.catalog / "reviews" / env.mid / "00000.json").read_text())
     body = {k: v for k, v in rec0.items() if k != "signature"} | {"comment": "rewritten later"}
     _forge(env, 0, signing.sign(body, key))
-    res = cli("manifest", "verify", env.mid, check=False)
+    res = cm("manifest", "verify", env.mid, check=False)
     assert res.returncode == 3
     assert "00001.json: does not follow the previous record" in res.stderr
     assert "review record 00000 (approve by alice) differs from the one indexed earlier" in res.stderr
@@ -202,5 +204,5 @@ def test_keys_from_environment(tmp_path, monkeypatch):
     (tmp_path / "k.pem").write_bytes(pem)
     monkeypatch.setenv("CORPUSMILL_SIGNING_KEY_FILE", str(tmp_path / "k.pem"))
     assert signing.load_signing_key().key_id == key.key_id
-    res = cli("keys", "show")
+    res = cm("keys", "show")
     assert key.key_id in res.stdout

@@ -11,8 +11,10 @@ import pytest
 from manifests import review, takedown
 from manifests.manifest import check_id
 from pipelines.errors import InputError
-from tests.catalog_fixtures import built_catalog, catalog_keys, env  # noqa: F401 — fixtures
-from tests.conftest import cli
+from tests.catalog_fixtures import cm
+
+# Session fixtures shared by every catalog test module (one signed run per session).
+pytest_plugins = ["tests.catalog_fixtures"]
 
 
 def _docs(e, mid):
@@ -28,7 +30,7 @@ def _ledger(e, mid):
 
 
 def test_takedown_removes_exactly_the_named_documents(env):
-    cli("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok")
+    cm("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok")
     old = env.cat.get(env.mid)
     old_docs = _docs(env, env.mid)
     ledger = _ledger(env, env.mid)
@@ -39,7 +41,7 @@ def test_takedown_removes_exactly_the_named_documents(env):
     in_shard = reviews.filter(pc.equal(reviews.column("shard"), target_shard)).column("id").to_pylist()[:3]
     dropped_before = ledger.filter(pc.equal(ledger.column("outcome"), "dropped")).column("id")[0].as_py()
     (env.tmp / "ids.txt").write_text("# data subject request 2026-117\n" + "\n".join([*in_shard, dropped_before]) + "\n")
-    res = cli("takedown", env.mid, "--source", "ko_bills", "--doc-ids", "ids.txt", "--reason", "data subject request 2026-117")
+    res = cm("takedown", env.mid, "--source", "ko_bills", "--doc-ids", "ids.txt", "--reason", "data subject request 2026-117")
     new_id = res.stdout.strip().splitlines()[-1]
     assert "1 requested id(s) were not in the release" in res.stdout
     new = env.cat.get(new_id)
@@ -83,13 +85,13 @@ def test_takedown_removes_exactly_the_named_documents(env):
     v = review.verify(env.cat, env.mid)
     assert v.state == "revoked" and v.review.successor == new_id and v.ok
     assert review.verify(env.cat, new_id).state == "draft"
-    chain = json.loads(cli("manifest", "lineage", new_id, "--json").stdout)
+    chain = json.loads(cm("manifest", "lineage", new_id, "--json").stdout)
     assert [(c["id"], c["state"]) for c in chain] == [(env.mid, "revoked"), (new_id, "draft")]
     assert chain[1]["takedown"]["documents_removed"] == len(gone)
-    text = cli("manifest", "lineage", env.mid).stdout
+    text = cm("manifest", "lineage", env.mid).stdout
     assert env.mid in text and new_id in text and "takedown of 6 doc(s)" in text
 
-    d = json.loads(cli("manifest", "diff", env.mid, new_id, "--json").stdout)
+    d = json.loads(cm("manifest", "diff", env.mid, new_id, "--json").stdout)
     assert d["totals"]["kept"] == [old["totals"]["kept"], old["totals"]["kept"] - len(gone)]
     assert {s["source"] for s in d["sources"]} == {"ko_bills", "ko_reviews"}
     assert sorted(d["shards"]["changed"]) == sorted(affected) and d["config"] == {}
@@ -107,7 +109,7 @@ def test_takedown_is_deterministic_and_rejects_a_draft(env):
 
 def test_takedown_refuses_unknown_ids_and_sources(env):
     (env.tmp / "ids.txt").write_text("ko_reviews-0000000000000000\n")
-    res = cli("takedown", env.mid, "--doc-ids", "ids.txt", "--reason", "x", check=False)
+    res = cm("takedown", env.mid, "--doc-ids", "ids.txt", "--reason", "x", check=False)
     assert res.returncode == 2 and "not in" in res.stderr and "nothing was changed" in res.stderr
     with pytest.raises(InputError, match="has no source"):
         takedown.takedown(env.cat, env.mid, "x", sources=["nope"])
@@ -121,8 +123,8 @@ def test_diff_reports_config_and_count_changes(env, tmp_path):
     text = CONFIG.read_text(encoding="utf-8").replace("min_chars: 2,", "min_chars: 20,")
     text = text.replace("../../../examples", str(CONFIG.parents[3] / "examples"))
     cfg.write_text(text, encoding="utf-8")
-    other = cli("-q", "run", str(cfg), "--out", str(tmp_path / "run2")).stdout.strip().splitlines()[-1]
-    out = cli("manifest", "diff", env.mid, other).stdout
+    other = cm("-q", "run", str(cfg), "--out", str(tmp_path / "run2")).stdout.strip().splitlines()[-1]
+    out = cm("manifest", "diff", env.mid, other).stdout
     assert "stages[length].options.min_chars: 2 → 20" in out
     assert "ko_reviews: kept 2,977 →" in out
-    assert "same manifest" in cli("manifest", "diff", env.mid, env.mid).stdout
+    assert "same manifest" in cm("manifest", "diff", env.mid, env.mid).stdout
