@@ -1,32 +1,35 @@
-"""Explicit map from config stage names to stage classes (no import-time registration)."""
+"""Explicit map from config stage names to stage classes (no import-time registration).
+
+Entries are ``"module:Class"`` strings, imported on first use: validating a config or running
+a pipeline that does not use Presidio or datatrove does not pay for importing them.
+"""
 
 from __future__ import annotations
 
-from filters.base import Stage
-from filters.exact_dedup import ExactDedup
-from filters.heuristics import QualityHeuristics
-from filters.langid import LanguageID
-from filters.length import LengthFilter
-from filters.minhash_dedup import MinHashDedup
-from filters.normalize import Normalize
-from filters.quality_classifier import QualityClassifier, QualityTopFraction
-from filters.pii import PresidioScrubber
+import importlib
 
-STAGES: dict[str, type[Stage]] = {
-    Normalize.name: Normalize,
-    LengthFilter.name: LengthFilter,
-    ExactDedup.name: ExactDedup,
-    MinHashDedup.name: MinHashDedup,
-    LanguageID.name: LanguageID,
-    QualityHeuristics.name: QualityHeuristics,
-    QualityClassifier.name: QualityClassifier,
-    QualityTopFraction.name: QualityTopFraction,
-    PresidioScrubber.name: PresidioScrubber,
+from filters.base import Stage
+
+STAGES: dict[str, str] = {
+    "normalize": "filters.normalize:Normalize",
+    "length": "filters.length:LengthFilter",
+    "exact_dedup": "filters.exact_dedup:ExactDedup",
+    "minhash_dedup": "filters.minhash_dedup:MinHashDedup",
+    "langid": "filters.langid:LanguageID",
+    "quality_heuristics": "filters.heuristics:QualityHeuristics",
+    "quality_classifier": "filters.quality_classifier:QualityClassifier",
+    "quality_top_fraction": "filters.quality_classifier:QualityTopFraction",
+    "pii": "filters.pii:PresidioScrubber",
 }
 
 
 def stage_class(name: str) -> type[Stage]:
     try:
-        return STAGES[name]
+        target = STAGES[name]
     except KeyError:
         raise KeyError(f"unknown stage {name!r}; known stages: {', '.join(sorted(STAGES))}") from None
+    module, _, cls_name = target.partition(":")
+    cls = getattr(importlib.import_module(module), cls_name)
+    if cls.name != name:  # the map and the class must agree, or manifests would name the wrong stage
+        raise RuntimeError(f"registry entry {name!r} points at {target} whose name is {cls.name!r}")
+    return cls
