@@ -52,6 +52,21 @@ def mask_personal_data(text: str, limit: int = SAMPLE_CHARS) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
+def scrub(texts: dict[str, str]) -> dict[str, str]:
+    """Mask personal data in sample texts: the ``pii`` stage's detector, then the patterns above."""
+    if not texts:
+        return {}
+    from filters.registry import stage_class
+
+    scrubber = stage_class("pii")({"default_operator": "placeholder"})
+    ids = sorted(texts)
+    raw = [texts[i] for i in ids]
+    from filters.pii import guess_language
+
+    spans = scrubber.detect(raw, [guess_language(t) for t in raw])
+    return {i: mask_personal_data(scrubber.anonymize(t, sp)) for i, t, sp in zip(ids, raw, spans)}
+
+
 def _ledger(cat: Catalog, mid: str, manifest: dict[str, Any]) -> pa.Table:
     with cat.fs.open(cat.data_path(mid, manifest["ledger"]["path"]), "rb") as f:
         return pq.read_table(f)
@@ -129,9 +144,13 @@ def dropped_sample(ledger: pa.Table, config_path: str | None, per_reason: int = 
             for i, doc_id in enumerate(ids):
                 if doc_id in wanted:
                     texts[doc_id] = ib.documents.column("text")[i].as_py()
-    docs = [dict(r, text=mask_personal_data(texts[r["id"]]) if r["id"] in texts else None) for r in picked]
+    masked = scrub(texts)
+    docs = [dict(r, text=masked.get(r["id"])) for r in picked]
     missing = sum(d["text"] is None for d in docs)
-    note = f"text re-read from the inputs named by {config_path}; personal data masked by pattern, cut to {SAMPLE_CHARS} characters"
+    note = (
+        f"text re-read from the inputs named by {config_path}; personal data masked by the pii stage's Presidio "
+        f"recognizers (Korean and English) and by pattern, cut to {SAMPLE_CHARS} characters"
+    )
     if missing:
         note += f"; {missing} document(s) not found in the inputs (changed since the run?)"
     return {"available": True, "note": note, "documents": docs}

@@ -73,7 +73,7 @@ def render(a: dict[str, Any]) -> str:
     m, integ = a["manifest"], a["integrity"]
     state_cls = "ok" if integ["state"] == "approved" else "bad"
     verified = (
-        '<span class="ok">signature chain and every file verified</span>'
+        '<span class="ok">signatures, review chain and every file verified</span>'
         if integ["verified"]
         else '<span class="bad">VERIFICATION FAILED</span><ul>' + "".join(f"<li>{escape(p)}</li>" for p in integ["problems"]) + "</ul>"
     )
@@ -83,7 +83,7 @@ def render(a: dict[str, Any]) -> str:
         f"<title>Audit report {escape(m['id'])}</title><style>{CSS}</style></head><body>",
         f"<h1>Audit report: {escape(m['name'])} <code>{escape(m['id'])}</code></h1>",
         f"<p>State: <span class='state {state_cls}' id='state'>{escape(integ['state'])}</span> · "
-        f"producer signature: {'present' if integ['signed'] else '<span class=bad>absent</span>'} · {verified}</p>",
+        f"producer signature: {'present' if integ['signed'] else '<span class=bad>absent (published without a signing key)</span>'} · {verified}</p>",
         f"<p class='muted'>Created {escape(str(m['created_at']))} by {escape(str(m['code_version']))}; config {escape(str(m['config_digest']))}; "
         f"{m['shards']} shard(s).</p>",
         f"<p><b>{t['records_in']:,}</b> records in → <b>{t['kept']:,}</b> kept, {t['dropped']:,} dropped, {t['quarantined']:,} quarantined.</p>",

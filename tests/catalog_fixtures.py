@@ -3,35 +3,14 @@ copied per test so that tests can approve, tamper and take down freely."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import TEST_DATA, cli
-
-CONFIG = TEST_DATA / "catalog" / "pipeline.yaml"
-
-
-def cm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
-    """The real CLI entry point (``pipelines.cli.main``), run in this process: same parser,
-    handlers and exit codes as ``corpusmill``, without paying the interpreter start per call."""
-    from pipelines.cli import main
-
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = main(list(args))
-        except SystemExit as e:  # argparse errors
-            rc = e.code if isinstance(e.code, int) else 2
-    res = subprocess.CompletedProcess(["corpusmill", *args], rc, out.getvalue(), err.getvalue())
-    if check and rc != 0:
-        raise AssertionError(f"corpusmill {' '.join(args)} exited {rc}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}")
-    return res
+from tests.catalog_cli import CONFIG
+from tests.conftest import cli
 
 
 @dataclass

@@ -10,7 +10,7 @@ import pytest
 from manifests import review, signing
 from manifests.manifest import canonical_json
 from pipelines.errors import IntegrityError
-from tests.catalog_fixtures import cm
+from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).
 pytest_plugins = ["tests.catalog_fixtures"]

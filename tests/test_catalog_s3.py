@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog_fixtures import CONFIG, cm
+from tests.catalog_cli import CONFIG, cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).
 pytest_plugins = ["tests.catalog_fixtures"]

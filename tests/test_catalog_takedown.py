@@ -11,7 +11,7 @@ import pytest
 from manifests import review, takedown
 from manifests.manifest import check_id
 from pipelines.errors import InputError
-from tests.catalog_fixtures import cm
+from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).
 pytest_plugins = ["tests.catalog_fixtures"]
@@ -118,7 +118,7 @@ def test_takedown_refuses_unknown_ids_and_sources(env):
 
 def test_diff_reports_config_and_count_changes(env, tmp_path):
     cfg = (tmp_path / "cfg.yaml")
-    from tests.catalog_fixtures import CONFIG
+    from tests.catalog_cli import CONFIG
 
     text = CONFIG.read_text(encoding="utf-8").replace("min_chars: 2,", "min_chars: 20,")
     text = text.replace("../../../examples", str(CONFIG.parents[3] / "examples"))
