@@ -258,12 +258,6 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
     lines = [ln.strip() for ln in text.split("\n")]
     lines = [ln for ln in lines if ln]
     n_lines = len(lines) or 1
-    dup_n, dup_chars = find_duplicates(lines)
-    s["qh_dup_line_frac"] = dup_n / n_lines
-    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
-        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated")
-    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
-        return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
     if "\n\n" in text:
         paragraphs = _PARAGRAPH.split(text.strip())
         pdup_n, pdup_chars = find_duplicates(paragraphs)
@@ -271,6 +265,12 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
             return v.fail("dup_paragraphs", f"{pdup_n}/{len(paragraphs)} paragraphs repeated")
         if cfg.dup_para_char_frac is not None and pdup_chars / max(n_chars, 1) > cfg.dup_para_char_frac:
             return v.fail("dup_paragraphs", f"repeated paragraphs {pdup_chars / n_chars:.2f} of characters")
+    dup_n, dup_chars = find_duplicates(lines)
+    s["qh_dup_line_frac"] = dup_n / n_lines
+    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
+        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated")
+    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
+        return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
     if cfg.max_code_lines is not None:
         code = _lines_matching(_CODE, text)
         if code / n_lines > cfg.max_code_lines:
@@ -322,7 +322,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
     min_stop = cfg.for_lang("min_stop_words", lang)
     stop_set = KO_STOP_WORDS if ko else _EN_STOP
     if ko and tokenize is None:  # eojeol: count words ending in a particle/ending
-        stops = sum(1 for w in words if w.endswith(_KO_SUFFIXES))
+        stops = sum(1 for w in words if len(w) > 1 and w.rstrip(_TRAILING_PUNCT).endswith(_KO_SUFFIXES))
     else:
         stops = sum(1 for w in words if w.lower() in stop_set)
     s["qh_stop_words"] = stops
@@ -346,7 +346,9 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
 
 
 _EN_STOP = frozenset(STOP_WORDS)
-_KO_SUFFIXES = tuple(sorted({w for w in KO_STOP_WORDS if w[0] >= "\uac00"}, key=len, reverse=True))
+# Without Kiwi, an eojeol "has a particle/ending" when it ends with one of these (nouns rarely do).
+_KO_SUFFIXES = ("은", "는", "을", "를", "에서", "에게", "으로", "에", "의", "와", "과", "도", "다", "요", "고", "며", "니다")
+_TRAILING_PUNCT = ".,!?;:\"')」』…"
 
 
 _PUNCT_TOKEN = re.compile(r"[^\w]+")

@@ -418,11 +418,11 @@ class QualityClassifier(MapStage):
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
         texts = batch.column("text").to_pylist()
-        sources = batch.column("source_id").to_pylist()
         scores = positive_probability(self._model, texts, self._max_chars)
         columns = {"quality_score": pa.array(scores.astype(np.float32))}
         if not self.drop:
             return StageResult.keep_all(len(texts), columns)
+        sources = batch.column("source_id").to_pylist()
         thresholds = np.array([self.threshold_for(s) for s in sources])
         keep = scores >= thresholds
         reasons = [None if k else REASON_BELOW for k in keep]
