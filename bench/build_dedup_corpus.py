@@ -35,12 +35,7 @@ def documents(root: Path = SHARED) -> Iterator[tuple[str, str]]:
         for line in f:
             r = json.loads(line)
             yield r["id"], r["text"] or ""
-    for line in open(root / "ko_statutes/statutes.jsonl", encoding="utf-8") if (root / "ko_statutes/statutes.jsonl").exists() else []:
-        r = json.loads(line)
-        yield f"statute-{r['id']}", r["text"]
     for p in sorted(glob.glob(str(root / "ko_statutes/*.jsonl"))):
-        if p.endswith("statutes.jsonl"):
-            continue
         for line in open(p, encoding="utf-8"):
             r = json.loads(line)
             yield f"statute-{r['id']}", r["text"]
@@ -118,7 +113,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=7)
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
-    docs = [(i, t) for i, t in documents() if t]
+    seen: dict[str, int] = {}
+    docs = []
+    for i, t in documents():
+        if t:  # ids must be unique: WikiText has repeated titles, PubMed repeated PMIDs
+            seen[i] = seen.get(i, 0) + 1
+            docs.append((i if seen[i] == 1 else f"{i}#{seen[i]}", t))
     size = sum(len(t.encode()) for _, t in docs)
     base_docs = len(docs)
     long_docs = [d for d in docs if len(d[1]) >= 200]

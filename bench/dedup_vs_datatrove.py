@@ -117,34 +117,41 @@ def child(argv: list[str]) -> int:
 
 
 def measure(args: list[str]) -> dict:
-    """Run a child, sampling the RSS of its whole process tree; wall time and peak RSS."""
+    """Run a child: wall time, CPU time (user + sys of it and its workers, from ``wait4``) and
+    peak RSS of its whole process tree (sampled every 50 ms)."""
     import psutil
 
-    t0 = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
-    done = threading.Event()
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=out, stderr=err, text=True)
+        peak = [0]
+        done = threading.Event()
 
-    def sample():
-        p = psutil.Process(proc.pid)
-        while not done.is_set():
-            try:
-                rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
-                peak[0] = max(peak[0], rss)
-            except psutil.Error:
-                pass
-            time.sleep(0.05)
+        def sample():
+            p = psutil.Process(proc.pid)
+            while not done.is_set():
+                try:
+                    rss = p.memory_info().rss + sum(c.memory_info().rss for c in p.children(recursive=True))
+                    peak[0] = max(peak[0], rss)
+                except psutil.Error:
+                    pass
+                time.sleep(0.05)
 
-    th = threading.Thread(target=sample, daemon=True)
-    th.start()
-    out, err = proc.communicate()
-    done.set()
-    th.join()
-    seconds = time.perf_counter() - t0
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        _, status, usage = os.wait4(proc.pid, 0)
+        seconds = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        done.set()
+        th.join()
+        out.seek(0)
+        err.seek(0)
+        stdout, stderr = out.read(), err.read()
     if proc.returncode != 0:
-        raise RuntimeError(f"child {args[0]} failed ({proc.returncode}):\n{err[-3000:]}")
-    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
-    return {"seconds": seconds, "peak_rss": peak[0], **(json.loads(lines[-1]) if lines else {})}
+        raise RuntimeError(f"child {args[0]} failed ({proc.returncode}):\n{stderr[-3000:]}")
+    lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
+    cpu = usage.ru_utime + usage.ru_stime
+    return {"seconds": seconds, "cpu": cpu, "peak_rss": peak[0], **(json.loads(lines[-1]) if lines else {})}
 
 
 def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = None) -> tuple[int, int]:
@@ -208,32 +215,43 @@ def accuracy(workers: int, tmp: Path) -> None:
 
 
 def statutes(tmp: Path) -> None:
-    from filters.minhash_dedup import MinHashOptions, ShingleSets, Shingler
     import numpy as np
+    import pyarrow as pa
+
+    from filters.base import StageContext
+    from filters.minhash_dedup import MinHashDedup, MinHashOptions, ShingleSets, Shingler
 
     docs = {}
     for line in open(SHARED / "deliveries/ko_statutes/statutes.jsonl", encoding="utf-8"):
         r = json.loads(line)
         docs[r["id"]] = r["text"]
-    src = tmp / "statutes.jsonl"
-    src.write_text("".join(json.dumps({"id": k, "text": v}, ensure_ascii=False) + "\n" for k, v in docs.items()), encoding="utf-8")
-    res = measure(["ours", "--input", str(src), "--work", str(tmp), "--workers", "1", "--clusters", str(tmp / "st_clusters.jsonl")])
-    cl = {json.loads(x)["id"]: json.loads(x)["cluster_id"] for x in (tmp / "st_clusters.jsonl").read_text(encoding="utf-8").splitlines()}
-    pairs = list(csv.DictReader(open(SHARED / "eval/neardup/ko_statute_pairs.tsv", encoding="utf-8"), delimiter="\t"))
-    opts = MinHashOptions()
-    sh = Shingler(opts)
     ids = sorted(docs)
-    h, c = sh.batch([docs[i] for i in ids])
+    opts = MinHashOptions()
+
+    def clusters(domain: str | None) -> dict[str, str]:
+        stage = MinHashDedup({}, StageContext())
+        b = pa.record_batch({"id": ids, "text": [docs[i] for i in ids], "order": np.arange(len(ids)), "domain": [domain] * len(ids)})
+        d = stage.decide([stage.keys(b)])
+        return dict(zip(d.column("id").to_pylist(), d.column("cluster_id").to_pylist()))
+
+    plain, legal = clusters(None), clusters("legal")
+    pairs = list(csv.DictReader(open(SHARED / "eval/neardup/ko_statute_pairs.tsv", encoding="utf-8"), delimiter="\t"))
+    h, c = Shingler(opts).batch([docs[i] for i in ids])
     sets = ShingleSets(np.arange(len(ids)), h, c)
     pos = {i: n for n, i in enumerate(ids)}
-    print(f"\n== statute versions at the default threshold {opts.threshold} ({len(docs)} statutes, {res['documents'] - res['kept']} dropped) ==")
+    print(f"\n== statute versions ({len(docs)} statutes): merged at threshold {opts.threshold} (no domain) and at the legal default {opts.domain_thresholds['legal']} ==")
+    print(f"  {'pair':<14} {'J(ours)':>7} {'@' + str(opts.threshold):>7} {'legal':>7}  nature of the change")
     for p in sorted(pairs, key=lambda r: -float(r["jaccard_char5"])):
         a, b = p["id_a"], p["id_b"]
         j = float(sets.jaccard(np.array([pos[a]]), np.array([pos[b]]))[0])
-        merged = cl.get(a) == cl.get(b)
-        print(f"  {a:>5} / {b:<6} J(ours) {j:.3f}  {'MERGED' if merged else 'kept  '}  {p['nature'][:90]}")
-    others = sum(1 for i in ids for k in ids if i < k and cl[i] == cl[k] and not any({i, k} == {p["id_a"], p["id_b"]} for p in pairs))
-    print(f"  merged pairs that are not versions of one statute: {others}")
+        m1 = plain.get(a, a) == plain.get(b, b)
+        m2 = legal.get(a, a) == legal.get(b, b)
+        print(f"  {a + ' / ' + b:<14} {j:7.3f} {'MERGED' if m1 else 'kept':>7} {'MERGED' if m2 else 'kept':>7}  {p['nature'][:80]}")
+    version = {frozenset((p["id_a"], p["id_b"])) for p in pairs}
+    for name, cl in (("no domain", plain), ("legal", legal)):
+        other = [(i, k) for i, k in cl.items() if frozenset((i, k)) not in version]
+        print(f"  {name}: dropped {len(cl)}, of which not a version of the same statute: {len(other)}")
+    sys.stdout.flush()
 
 
 def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scaling: bool) -> None:
@@ -242,24 +260,30 @@ def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scali
     concat(d / "in", d / "all.jsonl")
     mb = text_bytes / 1e6
     print(f"\n== throughput: {docs:,} documents, {mb:.1f} MB of text, {workers} workers (shared 2-core machine) ==")
-    ours = measure(["ours", "--input", str(d / "all.jsonl"), "--work", str(d), "--workers", str(workers)])
-    rows = [("corpusmill", ours)]
-    if with_datatrove:
+    rows = []
+    if with_datatrove:  # datatrove first: it takes minutes; ours right after, under similar load
         dt = measure(["datatrove", "--input", str(d / "in"), "--work", str(d / "dt"), "--workers", str(workers), "--files", str(max(workers, 2) * 4)])
         rows.append(("datatrove", dt))
-    print(f"{'':12} {'seconds':>8} {'docs/s':>9} {'MB/s':>7} {'peak RSS MB':>12}  dropped")
+    ours = measure(["ours", "--input", str(d / "all.jsonl"), "--work", str(d), "--workers", str(workers)])
+    rows.insert(0, ("corpusmill", ours))
+    print(f"{'':12} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'peak RSS MB':>12}")
     for name, m in rows:
-        dropped = m.get("documents", docs) - m.get("kept", docs) if name == "corpusmill" else "-"
-        print(f"{name:12} {m['seconds']:8.1f} {docs / m['seconds']:9.0f} {mb / m['seconds']:7.2f} {m['peak_rss'] / 1e6:12.0f}  {dropped}")
-    if with_datatrove:
         print(
-            f"ratio        speed ×{rows[1][1]['seconds'] / ours['seconds']:.1f} (docs/s and MB/s), "
-            f"peak RSS ×{ours['peak_rss'] / rows[1][1]['peak_rss']:.2f} of datatrove's"
+            f"{name:12} {m['seconds']:8.1f} {docs / m['seconds']:9.0f} {mb / m['seconds']:7.2f} "
+            f"{m['cpu']:8.1f} {docs / m['cpu']:10.0f} {mb / m['cpu']:8.2f} {m['peak_rss'] / 1e6:12.0f}"
         )
+    print(f"corpusmill dropped {ours['documents'] - ours['kept']:,} near-duplicates ({ours.get('candidate_pairs', 0):,} candidate pairs, {ours.get('verified_pairs', 0):,} verified)")
+    if with_datatrove:
+        dt = rows[1][1]
+        print(
+            f"ratio        ×{dt['seconds'] / ours['seconds']:.1f} faster by wall clock (docs/s and MB/s), "
+            f"×{dt['cpu'] / ours['cpu']:.1f} by CPU time; peak RSS {ours['peak_rss'] / dt['peak_rss']:.2f}× datatrove's"
+        )
+    sys.stdout.flush()
     if scaling:
         print("\n== our cost by corpus size ==")
-        print(f"{'size':>6} {'docs':>9} {'MB':>7} {'seconds':>8} {'time ratio':>10}")
-        base = None
+        print(f"{'size':>6} {'docs':>9} {'MB':>7} {'wall s':>8} {'ratio':>10} {'CPU s':>8} {'ratio':>10}")
+        base = base_cpu = None
         full = (d / "all.jsonl").stat().st_size
         for k in (1, 2, 4):
             part = tmp / f"scale{k}.jsonl"
@@ -267,7 +291,8 @@ def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scali
             concat(tmp / f"scale{k}", part)
             m = measure(["ours", "--input", str(part), "--work", str(tmp / f"scale{k}"), "--workers", str(workers)])
             base = base or m["seconds"]
-            print(f"{k:5}× {n:9,} {tb / 1e6:7.1f} {m['seconds']:8.1f} {m['seconds'] / base:10.2f}")
+            base_cpu = base_cpu or m["cpu"]
+            print(f"{k:5}× {n:9,} {tb / 1e6:7.1f} {m['seconds']:8.1f} {m['seconds'] / base:10.2f} {m['cpu']:8.1f} {m['cpu'] / base_cpu:10.2f}", flush=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -402,7 +402,7 @@ def signature_keys(
 
 # --------------------------------------------------------------------------- (b) band keys → candidate pairs
 
-BAND_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("doc", pa.int64())])
+BAND_SCHEMA = pa.schema([pa.field("key", pa.uint64()), pa.field("doc", pa.uint32())])
 
 
 def sorted_unique(x: np.ndarray) -> np.ndarray:
@@ -454,27 +454,37 @@ def candidate_pairs(band_tables: Iterable[pa.Table]) -> np.ndarray:
 
 
 class BandSpill:
-    """Band keys held in memory up to a budget, then spilled to partitioned Parquet files."""
+    """Band keys, partitioned by key as they arrive: in memory up to a budget, then on disk.
+
+    Rows are 12 bytes (uint64 key, uint32 document). Grouping happens one partition at a time,
+    so its working memory is a partition's, whether or not anything was spilled.
+    """
 
     def __init__(self, budget_bytes: int, partitions: int, workdir: str | None):
         self.budget = budget_bytes
         self.partitions = partitions
         self.workdir = workdir
-        self.buffer: list[tuple[np.ndarray, np.ndarray]] = []
+        self.buffer: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(partitions)]
         self.buffered = 0
         self.dir: Path | None = None
         self.writers: list[pq.ParquetWriter] = []
         self.spilled_rows = 0
 
     def add(self, keys: np.ndarray, doc: np.ndarray) -> None:
-        self.buffer.append((keys, doc))
+        doc = doc.astype(np.uint32)
+        part = ((keys >> U64(40)) % U64(self.partitions)).astype(np.int64)
+        order = np.argsort(part, kind="stable")
+        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
+        keys, doc = keys[order], doc[order]
+        for p in range(self.partitions):
+            lo, hi = bounds[p], bounds[p + 1]
+            if hi > lo:
+                self.buffer[p].append((keys[lo:hi].copy(), doc[lo:hi].copy()))
         self.buffered += keys.nbytes + doc.nbytes
         if self.buffered > self.budget:
             self._flush()
 
     def _flush(self) -> None:
-        if not self.buffer:
-            return
         if self.dir is None:
             base = self.workdir or tempfile.gettempdir()
             os.makedirs(base, exist_ok=True)
@@ -483,18 +493,17 @@ class BandSpill:
                 pq.ParquetWriter(self.dir / f"part-{p:04d}.parquet", BAND_SCHEMA, compression="lz4")
                 for p in range(self.partitions)
             ]
-        keys = np.concatenate([k for k, _ in self.buffer])
-        doc = np.concatenate([d for _, d in self.buffer])
-        part = (keys >> U64(40)) % U64(self.partitions)
-        order = np.argsort(part, kind="stable")
-        keys, doc, part = keys[order], doc[order], part[order]
-        bounds = np.searchsorted(part, np.arange(self.partitions + 1, dtype=U64))
         for p in range(self.partitions):
-            lo, hi = bounds[p], bounds[p + 1]
-            if hi > lo:
-                self.writers[p].write_table(pa.table({"key": keys[lo:hi], "doc": doc[lo:hi]}, schema=BAND_SCHEMA))
-        self.spilled_rows += keys.size
-        self.buffer, self.buffered = [], 0
+            if self.buffer[p]:
+                t = self._table(self.buffer[p])
+                self.writers[p].write_table(t)
+                self.spilled_rows += t.num_rows
+                self.buffer[p] = []
+        self.buffered = 0
+
+    @staticmethod
+    def _table(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.Table:
+        return pa.table({"key": np.concatenate([k for k, _ in parts]), "doc": np.concatenate([d for _, d in parts])}, schema=BAND_SCHEMA)
 
     @property
     def spilled(self) -> bool:
@@ -502,18 +511,16 @@ class BandSpill:
 
     def tables(self) -> Iterator[pa.Table]:
         """One table per partition (all rows with the same key land in the same partition)."""
-        if not self.spilled:
-            if self.buffer:
-                yield pa.table(
-                    {"key": np.concatenate([k for k, _ in self.buffer]), "doc": np.concatenate([d for _, d in self.buffer])},
-                    schema=BAND_SCHEMA,
-                )
-            return
-        self._flush()
-        for w in self.writers:
-            w.close()
+        if self.spilled:
+            self._flush()
+            for w in self.writers:
+                w.close()
         for p in range(self.partitions):
-            yield pq.read_table(self.dir / f"part-{p:04d}.parquet")
+            if self.spilled:
+                yield pq.read_table(self.dir / f"part-{p:04d}.parquet")
+            elif self.buffer[p]:
+                parts, self.buffer[p] = self.buffer[p], []
+                yield self._table(parts)
 
     def cleanup(self) -> None:
         if self.dir is not None:
@@ -726,7 +733,7 @@ class MinHashDedup(GlobalStage):
     def _budget(self) -> int:
         if self.opts.memory_budget_mb is not None:
             return int(self.opts.memory_budget_mb * 1024 * 1024)
-        return int(self.context.memory_budget_bytes) // 2
+        return int(self.context.memory_budget_bytes) // 16  # 128 MiB of band keys (≈ 10 M rows) by default
 
     def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
         self.ensure_setup()
@@ -766,6 +773,7 @@ class MinHashDedup(GlobalStage):
             if m:  # pairs among released documents are not this run's business
                 pairs = pairs[unpack(pairs)[0] < n]
             table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
+            self.stats["distinct_ids"] = int(pc.count_distinct(table.column("id")).as_py()) if n else 0
             thresholds = np.concatenate([table.column("threshold").to_numpy(), np.zeros(m)])
             verified = pairs if opts.verify == "none" else self._verify(pairs, side_path, n, released, shard_urls, thresholds)
             self.stats["verified_pairs"] = int(verified.size)

@@ -126,6 +126,8 @@ def find_duplicates(
                 pool.close()
                 pool.join()
         n = counted[0]
+        if stage.stats.get("distinct_ids", n) != n:
+            raise InputError(f"{path}: ids are not unique ({n - stage.stats['distinct_ids']:,} repeated); decisions are made by id")
         return DedupRun(decisions=decisions, stats=stage.stats, documents=n)
 
 
