@@ -896,7 +896,8 @@ class MinHashDedup(GlobalStage):
         path = out_dir / INDEX_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(t, path, compression="zstd")
-        self._index_path.unlink(missing_ok=True)
+        # The side file stays in the run's work directory (removed with it after success), so a
+        # run killed after this point still finds it when resumed.
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
 
