@@ -265,7 +265,7 @@ def test_synthetic_sections():
 
     scores = {sc["column"]: sc for sc in s["scores"]}
     q = scores["quality_score"]
-    assert q["stage"] == "quality@1" and q["thresholds"] == [{"option": "threshold", "value": 0.3, "lang": None}]
+    assert q["stage"] == "quality@1" and q["thresholds"] == [{"option": "threshold", "value": 0.3, "scope": None}]
     assert sum(q["kept"]) == 50 and q["dropped_with_score"] == 5 and sum(q["dropped"]) == 5
     # dropped scores 0.1…0.5 land in their 0.025-wide bins; the 0.5 one sits above the threshold
     assert [round(q["edges"][i], 3) for i, c in enumerate(q["dropped"]) if c] == [0.1, 0.2, 0.3, 0.4, 0.5]
@@ -276,11 +276,11 @@ def test_synthetic_sections():
     # signal columns of a multi-signal stage: thresholds from its effective config, per language
     words = scores["qh_words"]
     assert words["stage"] == "quality_heuristics@1"
-    assert words["thresholds"] == [{"option": "min_words", "value": 30.0, "lang": "default"},
-                                   {"option": "min_words", "value": 15.0, "lang": "ko"}]
+    assert words["thresholds"] == [{"option": "min_words", "value": 30.0, "scope": "default"},
+                                   {"option": "min_words", "value": 15.0, "scope": "ko"}]
     assert words["dropped_with_score"] == 0  # its only drop names another rule
     letters = scores["qh_letter_ratio"]
-    assert letters["thresholds"] == [{"option": "min_letter_ratio", "value": 0.5, "lang": None}]
+    assert letters["thresholds"] == [{"option": "min_letter_ratio", "value": 0.5, "scope": None}]
     assert letters["dropped_with_score"] == 1 and sum(letters["kept"]) == 50
     assert "hangul_ratio" not in scores and "n_chars" not in scores
 

@@ -222,7 +222,7 @@ def score_histogram(score: dict[str, Any]) -> str:
         top = ax.get_ylim()[1]
         for i, thr in enumerate(score.get("thresholds") or []):
             ax.axvline(thr["value"], color="black", linestyle="--" if i % 2 == 0 else ":", linewidth=1.2)
-            label = f" {thr['option']}" + (f" ({thr['lang']})" if thr.get("lang") else "") + f" = {thr['value']:g}"
+            label = f" {thr['option']}" + (f" ({thr['scope']})" if thr.get("scope") else "") + f" = {thr['value']:g}"
             ax.text(thr["value"], top * (0.95 - 0.1 * i), label, fontsize=8, va="top")
         ax.set_xlabel(score["column"] + (f"  (stage {score['stage']})" if score.get("stage") else ""))
         ax.set_ylabel("documents")

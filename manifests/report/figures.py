@@ -15,6 +15,7 @@ can carry personal data.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import defaultdict
@@ -44,7 +45,8 @@ BASE_COLUMNS = {"id", "text", "source_id", "source_file", "source_locator", "sou
 
 _NUMBER = re.compile(r"(?:score\s*[=:]?\s*)?(-?\d+\.\d+(?:e-?\d+)?|-?\d+e-?\d+)", re.IGNORECASE)
 _SCORE_AFTER_KEY = re.compile(r"score\s*[=:]?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)", re.IGNORECASE)
-_LANG_LABEL = re.compile(r"^(?:detected\s*[=:]\s*|__label__)?([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b")
+#: A detected language in a ledger detail: ``detected=ja …``, ``__label__ja``, or ``ja 0.91``.
+_LANG_LABEL = re.compile(r"^(?:(?:detected\s*[=:]\s*|__label__)([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b|([a-z]{2,3})\s+[01]?\.\d)")
 
 
 @dataclass
@@ -243,7 +245,7 @@ def language_mix(run: RunData) -> dict[str, Any] | None:
         rows = led.filter(pc.is_in(led.column("stage"), value_set=pa.array(lang_stages)))
         for src, detail in zip(rows.column("source_id").to_pylist(), rows.column("detail").to_pylist(), strict=True):
             m = _LANG_LABEL.match((detail or "").strip())
-            dropped[src][m.group(1) if m else "unknown"] += 1
+            dropped[src][(m.group(1) or m.group(2)) if m else "unknown"] += 1
     key = _source_key(run.manifest)
     return {
         "column": "lang",
@@ -261,10 +263,25 @@ def _initials(stage_name: str) -> str:
     return "".join(w[0] for w in stage_name.lower().split("_") if w)
 
 
+@functools.lru_cache(maxsize=64)
+def _declared_by(stage_name: str) -> frozenset[str]:
+    """Columns a registered stage declares in ``output_fields`` (empty for an unknown stage)."""
+    from filters.registry import stage_class
+
+    try:
+        cls = stage_class(stage_name)
+    except (KeyError, ImportError):
+        return frozenset()
+    return frozenset(f.name for f in cls.output_fields)
+
+
 def _stage_for_column(manifest: dict[str, Any], column: str) -> dict[str, Any] | None:
-    """The stage that writes ``column``: its name shares the column's first word (quality_score ↔
-    quality / quality_classifier, lang_score ↔ langid) or its initials prefix the column
-    (qh_letter_ratio ↔ quality_heuristics)."""
+    """The stage that writes ``column``: the last one declaring it in ``output_fields``; failing
+    that, one whose name shares the column's first word (lang_score ↔ langid) or whose initials
+    prefix the column (qh_letter_ratio ↔ quality_heuristics)."""
+    declaring = [st for st in manifest.get("stages", []) if column in _declared_by(st["name"])]
+    if declaring:
+        return declaring[-1]
     stem = column.split("_")[0].lower()
     for st in manifest.get("stages", []):
         name = st["name"].lower()
@@ -314,7 +331,8 @@ def thresholds_of(stage: dict[str, Any] | None, column: str) -> list[dict[str, A
 
     A single-score stage: its ``threshold``/``min_score``/… option. A signal column
     (``qh_letter_ratio``): the option ``min_letter_ratio``, ``max_letter_ratio`` or
-    ``letter_ratio``; a per-language option (``{ko: 15, default: 30}``) gives one line per language.
+    ``letter_ratio``; a per-language or per-source option (``{ko: 15, default: 30}``) gives one
+    line per key.
     """
     if not stage:
         return []
@@ -324,19 +342,23 @@ def thresholds_of(stage: dict[str, Any] | None, column: str) -> list[dict[str, A
         signal = column[len(prefix):]
         for key in (f"min_{signal}", f"max_{signal}", signal):
             v = opts.get(key)
-            if _number(v):
-                return [{"option": key, "value": float(v), "lang": None}]
-            if isinstance(v, dict):
-                found = [{"option": key, "value": float(x), "lang": lang} for lang, x in sorted(v.items()) if _number(x)]
-                if found:
-                    return found
+            found = _threshold_values(key, v)
+            if found:
+                return found
         return []
-    for k in THRESHOLD_OPTIONS:
-        if _number(opts.get(k)):
-            return [{"option": k, "value": float(opts[k]), "lang": None}]
-    for k, v in sorted(opts.items()):
-        if "threshold" in k and _number(v):
-            return [{"option": k, "value": float(v), "lang": None}]
+    for k in [*THRESHOLD_OPTIONS, *sorted(k for k in opts if "threshold" in k and k not in THRESHOLD_OPTIONS)]:
+        found = _threshold_values(k, opts.get(k))
+        if found:
+            return found
+    return []
+
+
+def _threshold_values(option: str, v: Any) -> list[dict[str, Any]]:
+    """One number, or one per scope (language or source: ``{ko: 15, default: 30}``)."""
+    if _number(v):
+        return [{"option": option, "value": float(v), "scope": None}]
+    if isinstance(v, dict):
+        return [{"option": option, "value": float(x), "scope": str(k)} for k, x in sorted(v.items()) if _number(x)]
     return []
 
 
@@ -344,7 +366,9 @@ def scores(run: RunData) -> list[dict[str, Any]]:
     """A histogram per score column: kept documents, plus dropped ones whose ledger detail names
     their score (for a stage with several signal columns, only drops whose reason names the
     signal), and the thresholds from the writing stage's options."""
-    cols = score_columns(run)
+    # scores first, then signals with a threshold, then the rest (each group in schema order)
+    cols = sorted(score_columns(run), key=lambda cs: (not cs[0].endswith(("score", "_prob", "_probability")),
+                                                     not thresholds_of(cs[1], cs[0])))
     per_stage: dict[str, int] = defaultdict(int)
     for _, st in cols:
         if st is not None:
@@ -368,7 +392,8 @@ def scores(run: RunData) -> list[dict[str, Any]]:
         lo, hi = float(both.min()), float(both.max())
         if lo >= 0.0 and hi <= 1.0:
             edges = np.round(np.linspace(0.0, 1.0, 41), 9)  # rounded: 0.3 belongs to the bin starting at 0.3
-        else:
+        else:  # open-ended signals (word counts): up to the 99th percentile; the rest piles into the last bin
+            hi = max(float(np.percentile(both, 99)), max((t["value"] for t in thresholds_of(stage, col)), default=lo))
             edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9)
         out.append({
             "column": col,

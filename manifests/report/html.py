@@ -80,8 +80,10 @@ def render(fig: dict[str, Any]) -> str:
     stage_rows = []
     for src, dd in wf["sources"].items():
         for st in dd["steps"]:
-            stage_rows.append([src, st["stage"], st["input"], st["dropped_total"], st["output"],
-                               _Raw(_e(", ".join(f"{r} {n:,}" for r, n in st["dropped"].items()) or "–"))])
+            if st["dropped_total"] or st.get("quarantined") or src == ALL:
+                stage_rows.append([src, st["stage"], st["input"], st["dropped_total"], st["output"],
+                                   _Raw(_e(", ".join(f"{r} {n:,}" for r, n in st["dropped"].items()) or "–"))])
+    body += "<p class=note>Every stage for all sources; per source, the stages that dropped something.</p>"
     body += _table(["source", "stage", "in", "dropped", "out", "reasons"], stage_rows, left={5})
     parts.append(("waterfall", "Kept and dropped, per source and stage", body))
 
@@ -122,7 +124,7 @@ def render(fig: dict[str, Any]) -> str:
     if s["scores"]:
         body = ""
         for sc in s["scores"]:
-            thr = "; ".join(f"{t['option']}" + (f" ({t['lang']})" if t["lang"] else "") + f" = {t['value']:g}"
+            thr = "; ".join(f"{t['option']}" + (f" ({t['scope']})" if t["scope"] else "") + f" = {t['value']:g}"
                             for t in sc["thresholds"])
             cap = (f"{sc['column']}: kept documents (blue)"
                    + (f", {sc['dropped_with_score']:,} dropped documents whose ledger detail names their score (red)" if sc["dropped_with_score"] else "")
