@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from manifests import review, signing
 from manifests.catalog import Catalog
 from manifests.manifest import counts_from_ledger, seal, stage_stats
+from manifests.schema import validate_manifest
 from pipelines.errors import InputError, IntegrityError
 from pipelines.shards import sha256_file, write_table_atomic
 
@@ -65,6 +66,22 @@ def _read_verified(cat: Catalog, mid: str, entry: dict[str, Any]) -> bytes:
     if got != entry["sha256"]:
         raise IntegrityError(f"{mid}: {entry['path']} has sha256 {got}, the manifest says {entry['sha256']}; fix the catalog first")
     return data
+
+
+def _filter_index(cat: Catalog, mid: str, entry: dict[str, Any], staging: Path, taken_ids: pa.Array) -> dict[str, Any]:
+    """A per-run index (e.g. minhash signatures of the released documents) without the taken-down
+    documents; indexes without an ``id`` column are carried over unchanged."""
+    data = _read_verified(cat, mid, entry)
+    target = staging / entry["path"]
+    target.parent.mkdir(parents=True, exist_ok=True)
+    table = pq.read_table(io.BytesIO(data))
+    hit = pc.is_in(table.column("id"), value_set=taken_ids) if "id" in table.column_names else None
+    if hit is None or not pc.any(hit).as_py():
+        target.write_bytes(data)
+        return dict(entry)
+    table = table.filter(pc.invert(hit))
+    pq.write_table(table, target, compression="zstd")
+    return entry | {"sha256": sha256_file(target), "bytes": target.stat().st_size, "rows": table.num_rows}
 
 
 def takedown(
@@ -134,6 +151,8 @@ def takedown(
             )
             rewritten.append(rel)
 
+        new_indexes = [_filter_index(cat, mid, entry, staging, taken_ids) for entry in old.get("indexes", [])]
+
         gone = pc.is_in(ledger.column("id"), value_set=taken_ids)
         n = ledger.num_rows
         new_ledger = ledger
@@ -186,6 +205,7 @@ def takedown(
                 "totals": {k: sum(s["counts"][k] for s in sources_out) for k in ("records_in", "kept", "dropped", "quarantined")},
                 "stage_stats": stage_stats(stage_keys, new_ledger),
                 "shards": new_shards,
+                **({"indexes": new_indexes} if "indexes" in old else {}),
                 "ledger": {
                     "path": old["ledger"]["path"],
                     "sha256": sha256_file(ledger_path),
@@ -195,6 +215,7 @@ def takedown(
             }
         )
         successor = seal(new)
+        validate_manifest(successor)
         cat.publish(staging, successor)
 
     st = review.replay(cat, old)

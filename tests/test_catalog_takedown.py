@@ -10,6 +10,7 @@ import pytest
 
 from manifests import review, takedown
 from manifests.manifest import check_id
+from manifests.schema import validate_manifest
 from pipelines.errors import InputError
 from tests.catalog_cli import cm
 
@@ -46,6 +47,7 @@ def test_takedown_removes_exactly_the_named_documents(env):
     assert "1 requested id(s) were not in the release" in res.stdout
     new = env.cat.get(new_id)
     check_id(new)
+    validate_manifest(new)
 
     bills = set(kept.filter(pc.equal(kept.column("source_id"), "ko_bills")).column("id").to_pylist())
     assert len(bills) == 3

@@ -1,0 +1,49 @@
+"""End to end on the demo (examples/pipeline.yaml, with its PII stage): every catalog command
+through the real ``corpusmill`` executable, as a reviewer and a trainer would use them."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+
+from tests.conftest import EXAMPLES, cli
+
+
+@pytest.mark.slow
+def test_demo_review_audit_takedown_export_pull(tmp_path):
+    env = {"CORPUSMILL_KEY_DIR": str(tmp_path / "keys"), "CORPUSMILL_CATALOG": str(tmp_path / "catalog")}
+
+    def cm(*args, check=True):
+        return cli(*args, cwd=tmp_path, env=env, check=check)
+
+    cm("keys", "init", "--name", "legal-team")
+    mid = cm("-q", "run", str(EXAMPLES / "pipeline.yaml"), "--out", "runs/demo").stdout.strip().splitlines()[-1]
+    assert "is a draft" in cm("pull", mid, "--to", "pulled", check=False).stderr
+    cm("review", "approve", mid, "--reviewer", "jkim", "--comment", "public-domain and CC0 sources; purpose permitted")
+
+    audit = json.loads(cm("audit", mid, "--format", "json").stdout)
+    manifest = json.loads(cm("manifest", "show", mid, "--json").stdout)
+    assert audit["integrity"] == {"state": "approved", "signed": True, "verified": True, "problems": []}
+    assert [s["key"] for s in audit["pii"]["stages"]] == ["pii@1"] and audit["pii"]["note"] is None
+    found = {(r["source"], r["type"]): r["count"] for r in audit["pii"]["found"]}
+    expected = {(s["id"], t): n for s in manifest["sources"] for t, n in s["stage_counters"].get("pii@1", {}).items()}
+    assert found == expected and sum(found.values()) > 0
+    cm("audit", mid, "--out", "audit.html", "--config", str(EXAMPLES / "pipeline.yaml"))
+    html = (tmp_path / "audit.html").read_text(encoding="utf-8")
+    assert '<table id="pii">' in html and "PERSON" in html and '<table id="dropped-sample">' in html
+
+    new = cm("takedown", mid, "--source", "ko_bills", "--reason", "licensor request 2026-03").stdout.strip().splitlines()[-1]
+    lineage = cm("manifest", "lineage", new).stdout
+    assert re.search(rf"{mid}\s+revoked", lineage) and re.search(rf"{new}\s+draft", lineage)
+    assert "ko_bills: kept 3 → 0" in cm("manifest", "diff", mid, new).stdout
+    assert "was revoked by takedown" in cm("pull", mid, "--to", "pulled", check=False).stderr
+    cm("review", "approve", new, "--reviewer", "jkim", "--comment", "takedown applied")
+    out = cm("pull", new, "--to", "pulled").stdout
+    assert "(approved)" in out and "verified" in out
+    cm("export", "croissant", new, "--out", "pulled/croissant.json")
+    doc = json.loads((tmp_path / "pulled" / "croissant.json").read_text(encoding="utf-8"))
+    assert doc["prov:wasRevisionOf"] == {"@id": mid}
+    assert "ko_bills" not in {p["name"] for p in doc["prov:wasDerivedFrom"]}
+    assert "state: approved" in cm("manifest", "verify", new).stdout
