@@ -578,17 +578,18 @@ def verify_pairs(
     threshold: float | np.ndarray,
     sets: ShingleSets | None = None,
     signatures_of: tuple[np.ndarray, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Keep the candidate pairs whose Jaccard reaches ``threshold`` (a number, or one per pair): exact where both documents
-    have shingle sets, else estimated from signatures (``(doc numbers sorted, signature rows)``)."""
+) -> tuple[np.ndarray, np.ndarray]:
+    """The candidate pairs whose Jaccard reaches ``threshold`` (a number, or one per pair), and
+    their Jaccard: exact where both documents have shingle sets, else estimated from signatures
+    (``(doc numbers sorted, signature rows)``)."""
     if pairs.size == 0:
-        return pairs
+        return pairs, np.zeros(0)
     lo, hi = unpack(pairs)
     threshold = np.broadcast_to(np.asarray(threshold, dtype=np.float64), pairs.shape)
-    ok = np.zeros(pairs.size, dtype=bool)
+    jac = np.zeros(pairs.size)
     exact = np.zeros(pairs.size, dtype=bool) if sets is None else sets.has(lo) & sets.has(hi)
     if exact.any():
-        ok[exact] = sets.jaccard(lo[exact], hi[exact]) >= threshold[exact]
+        jac[exact] = sets.jaccard(lo[exact], hi[exact])
     rest = ~exact
     if rest.any():
         if signatures_of is None:
@@ -596,8 +597,9 @@ def verify_pairs(
         docs, sig = signatures_of
         a = sig[np.searchsorted(docs, lo[rest])]
         b = sig[np.searchsorted(docs, hi[rest])]
-        ok[rest] = (a == b).mean(axis=1) >= threshold[rest]
-    return pairs[ok]
+        jac[rest] = (a == b).mean(axis=1)
+    ok = jac >= threshold
+    return pairs[ok], jac[ok]
 
 
 def components(n: int, pairs: np.ndarray) -> np.ndarray:
@@ -775,9 +777,12 @@ class MinHashDedup(GlobalStage):
             table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
             self.stats["distinct_ids"] = int(pc.count_distinct(table.column("id")).as_py()) if n else 0
             thresholds = np.concatenate([table.column("threshold").to_numpy(), np.zeros(m)])
-            verified = pairs if opts.verify == "none" else self._verify(pairs, side_path, n, released, shard_urls, thresholds)
+            if opts.verify == "none":
+                verified, jac = pairs, np.full(pairs.size, np.nan)
+            else:
+                verified, jac = self._verify(pairs, side_path, n, released, shard_urls, thresholds)
             self.stats["verified_pairs"] = int(verified.size)
-            decisions = self._decisions(table, released, verified, n, m)
+            decisions = self._decisions(table, released, verified, jac, n, m)
             keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
             self._index_path = side_path if keep_index else None
             return decisions
@@ -792,7 +797,7 @@ class MinHashDedup(GlobalStage):
         ``thresholds`` has one entry per document (released ones 0: the new document's counts)."""
         opts = self.opts
         if pairs.size == 0:
-            return pairs
+            return pairs, np.zeros(0)
         involved = sorted_unique(np.concatenate(unpack(pairs)))
         want = pa.array(involved[involved < n])
         rel = involved[involved >= n]
@@ -835,7 +840,7 @@ class MinHashDedup(GlobalStage):
         lo, hi = unpack(pairs)
         return verify_pairs(pairs, np.maximum(thresholds[lo], thresholds[hi]), sets, signatures_of)
 
-    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, n: int, m: int) -> pa.Table:
+    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, n: int, m: int) -> pa.Table:
         docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))
         if m:
             rel = pa.table(
@@ -849,6 +854,11 @@ class MinHashDedup(GlobalStage):
             )
             docs = pa.concat_tables([docs, rel.cast(docs.schema)])
         labels = components(n + m, verified)
+        best = np.full(n + m, -1.0)  # each document's highest verified Jaccard, for the ledger detail
+        if verified.size and not np.isnan(jac).all():
+            lo, hi = unpack(verified)
+            np.maximum.at(best, lo, jac)
+            np.maximum.at(best, hi, jac)
         kk = clusters_and_keepers(docs, labels)
         doc = kk.column("doc").to_numpy()
         keeper = kk.column("keeper").to_numpy()
@@ -867,7 +877,7 @@ class MinHashDedup(GlobalStage):
                 "reason": pa.array(reasons.tolist(), pa.string()),
                 "duplicate_of": keeper_ids,
                 "cluster_id": keeper_ids,
-                "detail": pa.nulls(doc.size, pa.string()),
+                "detail": pa.array([f"jaccard {j:.2f}" if j >= 0 else None for j in best[doc].tolist()], pa.string()),
             },
             schema=DECISION_SCHEMA,
         )

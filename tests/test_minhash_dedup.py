@@ -130,6 +130,7 @@ def test_korean_and_english_near_duplicates_are_found(mixed_rows, tmp_path):
         base = r["id"].rsplit("-", 1)[0]
         assert d["reason"] == "near_duplicate"
         assert d["duplicate_of"] == base and d["cluster_id"] == base
+        assert 0.6 <= float(d["detail"].removeprefix("jaccard ")) <= 1.0  # the verified Jaccard, no text
     # Two different enactments under one name (J ≈ 0.1) stay apart, as do short unrelated texts.
     assert "ko-s015" not in dec and "ko-s015b" not in dec
     assert stage.stats["verified_pairs"] >= len(variants)
