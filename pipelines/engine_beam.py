@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import logging
+import time
 from pathlib import Path
 
 import apache_beam as beam
@@ -66,7 +67,8 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     tasks = file_tasks(plan)
     if not tasks:
         return asm.finish()
-    temp = cfg.beam.temp_location or str((workdir or staging / ".work") / "beam")
+    # A directory of this run only: the configured temp location may be shared by many runs.
+    temp = FileSystems.join(cfg.beam.temp_location, staging.name) if cfg.beam.temp_location else str((workdir or staging / ".work") / "beam")
     segments = _segments(steps)
     decisions = None
     units: list[str] = []
@@ -81,7 +83,9 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     asm.add_kept(piece.docs)
         if glob is not None:
             key_paths = sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, "*.keys.parquet")])[0].metadata_list)
+            t0 = time.perf_counter()
             decisions = (glob.stage.key, glob.schema_in, glob.stage.decide(keys_in_order(_read(p) for p in key_paths)))
+            asm.seconds[glob.stage.key] = asm.seconds.get(glob.stage.key, 0.0) + time.perf_counter() - t0
     FileSystems.delete([temp])
     return asm.finish()
 

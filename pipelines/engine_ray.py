@@ -3,8 +3,8 @@
 * ingest: one Ray Data task per input file (our readers), fused with the first map chain;
 * map chains: ``map_batches`` with a callable class on an actor pool (``ray.actors`` in the
   config), so each actor sets the models up once;
-* global stages: documents are materialised in the object store, keys are computed on an actor
-  pool and streamed to the driver for ``decide``; decisions go back out as a task argument;
+* global stages: documents are materialised in the object store, keys are computed by tasks
+  and streamed to the driver for ``decide``; decisions go back out as a task argument;
 * the driver receives the stream in ingest order (``preserve_order``) and cuts the shards.
 
 Everything travels as :class:`~pipelines.distributed.Envelope` tables, so ledger rows, file facts
@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from pathlib import Path
 
 import pyarrow as pa
@@ -59,7 +60,8 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         ctx = ray.data.DataContext.get_current()
         ctx.execution_options.preserve_order = True  # the driver cuts shards in ingest order
         ctx.enable_progress_bars = False
-        pool = ray.data.ActorPoolStrategy(size=cfg.ray.actors)
+        # Start with the configured pool; shrink to one actor if nodes are lost rather than wait.
+        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.actors, initial_size=cfg.ray.actors)
 
         ds = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
         ds = ds.map_batches(
@@ -74,11 +76,13 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 )
                 continue
             ds = ds.materialize()  # read twice: keys now, decisions after
-            keys = ds.map_batches(
-                _KeysActor, batch_size=None, batch_format="pyarrow", compute=pool,
-                fn_constructor_kwargs={"step": KeysStep(step.stage, step.schema_in), "envelope": envelope},
+            keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
+                _keys, batch_size=None, batch_format="pyarrow",
+                fn_kwargs={"step": KeysStep(step.stage, step.schema_in), "envelope": envelope},
             )
+            t0 = time.perf_counter()
             decisions = step.stage.decide(keys_in_order(keys.iter_batches(batch_format="pyarrow", batch_size=None)))
+            asm.seconds[step.stage.key] = asm.seconds.get(step.stage.key, 0.0) + time.perf_counter() - t0  # keys + decide
             ds = ds.map_batches(
                 _apply, batch_size=None, batch_format="pyarrow",
                 fn_kwargs={"step": DecisionStep(step.stage.key, decisions, step.schema_in), "envelope": envelope},
@@ -104,18 +108,21 @@ def connect(opts: RayOptions) -> bool:
         return False
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if address:
-        import filters
-        import manifests
-        import pipelines
+        runtime_env = None
+        if address.startswith("ray://"):
+            import filters
+            import manifests
+            import pipelines
 
-        # Ship this checkout's code; the cluster image provides the pinned dependencies.
-        modules = [str(Path(m.__file__).parent) for m in (filters, pipelines, manifests)]
-        ray.init(address=address, runtime_env={"py_modules": modules}, log_to_driver=False)
+            # A laptop driving a remote cluster ships its checkout's code; the cluster image has
+            # the pinned dependencies. A driver on a cluster node uses the code of the image.
+            runtime_env = {"py_modules": [str(Path(m.__file__).parent) for m in (filters, pipelines, manifests)]}
+        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         log.info("ray: joined cluster at %s (%s CPUs)", address, ray.cluster_resources().get("CPU", 0))
     else:
-        ray.init(
-            num_cpus=opts.num_cpus, include_dashboard=False, object_store_memory=opts.object_store_mb << 20,
-            log_to_driver=False,
+        ray.init(  # "local": a new cluster, never a stray one found on the machine
+            address="local", num_cpus=opts.num_cpus, include_dashboard=False,
+            object_store_memory=opts.object_store_mb << 20, log_to_driver=False,
         )
     return True
 
@@ -135,14 +142,10 @@ class _ChainActor:
         return self.envelope.apply(table, self.chain)
 
 
-class _KeysActor:
-    def __init__(self, step: KeysStep, envelope: Envelope):
-        self.step, self.envelope = step, envelope
-        step.setup()
-
-    def __call__(self, table: pa.Table) -> pa.Table:
-        keys = self.step(self.envelope.live_docs(table))
-        return keys if keys is not None else pa.table({"order": pa.array([], pa.int64())})
+def _keys(table: pa.Table, step: KeysStep, envelope: Envelope) -> pa.Table:
+    step.setup()
+    keys = step(envelope.live_docs(table))
+    return keys if keys is not None else pa.table({"order": pa.array([], pa.int64())})
 
 
 def _apply(table: pa.Table, step: DecisionStep, envelope: Envelope) -> pa.Table:
