@@ -160,8 +160,6 @@ def iter_shard(
     order): deterministic, disjoint and complete over the ranks, balanced to within one document,
     and each rank reads (and sha256-checks) only the shards its range touches.
     """
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise ValueError(f"rank must be in [0, world_size); got rank {rank}, world_size {world_size}")
     for batch in iter_shard_batches(manifest_id, rank, world_size, catalog, columns, allow_unapproved, batch_size):
         yield from batch.to_pylist()
 
@@ -176,6 +174,8 @@ def iter_shard_batches(
     batch_size: int = 1024,
 ) -> Iterator[pa.RecordBatch]:
     """Like :func:`iter_shard`, as Arrow record batches."""
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise ValueError(f"rank must be in [0, world_size); got rank {rank}, world_size {world_size}")
     cat, manifest, _ = checked(manifest_id, catalog, allow_unapproved)
     total = sum(s["rows"] for s in manifest["shards"])
     start, end = rank * total // world_size, (rank + 1) * total // world_size
