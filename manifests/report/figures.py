@@ -194,20 +194,25 @@ def lengths(run: RunData) -> dict[str, Any] | None:
     if not docs.num_rows:
         return None
     src_lang = {s["id"]: s.get("lang") for s in run.manifest.get("sources", [])}
-    kept_lang: dict[str, str] = {}
+    # language per document: the kept document's (detected) lang, else its source's hint
+    lang = pa.nulls(docs.num_rows, pa.string())
     if "lang" in run.documents.column_names and run.documents.num_rows:
-        kept_lang = dict(zip(run.documents.column("id").to_pylist(), run.documents.column("lang").to_pylist(), strict=True))
-    ids = docs.column("id").to_pylist()
-    srcs = docs.column("source_id").to_pylist()
-    outcome = np.asarray(docs.column("outcome").to_pylist())
+        pos = pc.index_in(docs.column("id"), value_set=run.documents.column("id"))
+        lang = run.documents.column("lang").combine_chunks().take(pos)
+    hint_keys = pa.array(list(src_lang), pa.string())
+    hints = pa.array(list(src_lang.values()), pa.string()).take(pc.index_in(docs.column("source_id"), value_set=hint_keys))
+    lang = pc.coalesce(lang, hints, pa.scalar("", pa.string()))
+    uniq, inverse = np.unique(np.asarray(lang.to_numpy(zero_copy_only=False), dtype=object).astype(str), return_inverse=True)
+    ratio = np.array([chars_per_token(u or None) for u in uniq])[inverse]
+    srcs = docs.column("source_id")
+    src_arr = np.asarray(srcs.to_numpy(zero_copy_only=False), dtype=object)
+    outcome = np.asarray(docs.column("outcome").to_numpy(zero_copy_only=False), dtype=object)
     chars = docs.column("n_chars").to_numpy().astype(np.float64)
-    ratio = np.array([chars_per_token(kept_lang.get(i) or src_lang.get(s)) for i, s in zip(ids, srcs, strict=True)])
     tokens = chars / ratio
-    src_arr = np.asarray(srcs)
     out: dict[str, Any] = {"edges": LOG_EDGES, "chars_per_token": {**CHARS_PER_TOKEN, "other": DEFAULT_CHARS_PER_TOKEN},
                            "chars": {}, "tokens": {}}
-    for src in [*sorted(set(srcs), key=_source_key(run.manifest)), ALL]:
-        sel = np.ones(len(ids), dtype=bool) if src == ALL else (src_arr == src)
+    for src in [*sorted(pc.unique(srcs).to_pylist(), key=_source_key(run.manifest)), ALL]:
+        sel = np.ones(len(chars), dtype=bool) if src == ALL else (src_arr == src)
         kept = sel & (outcome == "kept")
         for name, values in (("chars", chars), ("tokens", tokens)):
             out[name][src] = {
