@@ -257,7 +257,9 @@ def collect(cat: Catalog, mid: str, config_path: str | None = None) -> dict[str,
         "stage_stats": manifest.get("stage_stats", []),
         "stages": manifest.get("stages", []),
         "pii": {
-            "stages": [{"key": s["key"], "options": s.get("options", {})} for s in pii_stages],
+            "stages": [
+                {"key": s["key"], "options": s.get("options", {}), "engines": s.get("engines", {})} for s in pii_stages
+            ],
             "found": pii,
             "note": None if pii_stages else "no PII stage ran in this pipeline: personal data was neither detected nor removed",
         },

@@ -119,8 +119,9 @@ def render(a: dict[str, Any]) -> str:
     pii = a["pii"]
     if pii["note"]:
         parts.append(f"<p class='note' id='pii-note'>{escape(pii['note'])}</p>")
-    parts.append(table("pii-treatment", [{"stage": s["key"], "options": s["options"]} for s in pii["stages"]],
-                       [("stage", "stage"), ("options", "treatment (stage options)")], "no PII stage"))
+    parts.append(table("pii-treatment", pii["stages"],
+                       [("key", "stage"), ("options", "treatment (stage options; unset ones take the stage's defaults)"),
+                        ("engines", "detection engines")], "no PII stage"))
     if pii["found"]:
         by_type: dict[str, int] = {}
         for r in pii["found"]:

@@ -251,7 +251,11 @@ def verify(cat: Catalog, mid: str, check_files: bool = True, trusted=None) -> Ve
     signed, problems = check_manifest_signature(cat, manifest, trusted)
     st = replay(cat, manifest, trusted)
     problems += st.problems
-    problems += cat.index.check_reviews(mid, [record_sha256(r) for r in st.records])
+    shas = [record_sha256(r) for r in st.records]
+    problems += cat.index.check_reviews(mid, shas)
+    if not problems:  # remember a verified history, so a later removal or rewrite is noticed
+        for rec, sha in zip(st.records, shas):
+            cat.index.add_review(mid, rec["seq"], rec, sha)
     if check_files:
         problems += cat.verify(mid)
     return Verification(mid, st.state, signed, problems, st)

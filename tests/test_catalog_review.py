@@ -206,3 +206,15 @@ def test_keys_from_environment(tmp_path, monkeypatch):
     assert signing.load_signing_key().key_id == key.key_id
     res = cm("keys", "show")
     assert key.key_id in res.stdout
+
+
+def test_a_trainers_own_index_remembers_verified_history(env, tmp_path):
+    from manifests.catalog import Catalog
+
+    _approve(env)
+    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "withdrawn")
+    trainer = Catalog(str(env.catalog), index_path=tmp_path / "trainer-index.sqlite")
+    assert review.verify(trainer, env.mid).state == "revoked"  # first sight: recorded in the trainer's index
+    os.remove(env.catalog / "reviews" / env.mid / "00001.json")
+    again = review.verify(trainer, env.mid)
+    assert again.state == "approved" and any("no longer in the catalog" in p for p in again.problems)
