@@ -155,10 +155,10 @@ def english_docs(shared: Path, n: int) -> list[str]:
 # Detectors: our stage, and the plain presidio loop with the same recognizers.
 
 
-def stage_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
+def stage_detector(**options) -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
     from filters.pii import PresidioScrubber
 
-    stage = PresidioScrubber({})
+    stage = PresidioScrubber(options)
     stage.ensure_setup()
 
     def detect(texts, lang):
@@ -171,7 +171,7 @@ def stage_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]
     return detect, scrub
 
 
-def plain_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
+def plain_detector(kiwi_names: bool = True) -> tuple[Detector, Callable[[Sequence[str], str], list[str]]]:
     """presidio used as documented: analyze + anonymize per document, full NLP, no prefilter."""
     import logging
 
@@ -183,7 +183,7 @@ def plain_detector() -> tuple[Detector, Callable[[Sequence[str], str], list[str]
     from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, english_analyzer, korean_analyzer
 
     opts = PiiOptions()
-    engines = {"ko": (korean_analyzer(), KO_ENTITIES), "en": (english_analyzer(ner_only=False), EN_ENTITIES)}
+    engines = {"ko": (korean_analyzer(kiwi_names=kiwi_names), KO_ENTITIES), "en": (english_analyzer(ner_only=False), EN_ENTITIES)}
     anonymizer = AnonymizerEngine()
 
     def analyze(text, lang):
@@ -286,6 +286,8 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_baseline_recall:
         k = klue_scores(klue, plain([r["text"] for r in klue], "ko"))
         print(f"   plain loop: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+    k = klue_scores(klue, stage_detector(kiwi_names=False)[0]([r["text"] for r in klue], "ko"))
+    print(f"   ours, kiwi_names off: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
 
     print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
     en = load_presidio_en(shared)
@@ -299,17 +301,22 @@ def main(argv: list[str] | None = None) -> int:
 
     if not args.skip_speed:
         print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")
-        for lang, docs in (("ko", korean_docs(shared, args.docs)), ("en", english_docs(shared, args.docs))):
+        kiwi_off = stage_detector(kiwi_names=False)[1], plain_detector(kiwi_names=False)[1]
+        runs = [("ko", "Kiwi names on (default)", ours_scrub, plain_scrub), ("ko", "Kiwi names off", *kiwi_off),
+                ("en", "spaCy NER", ours_scrub, plain_scrub)]
+        docs_by_lang = {"ko": korean_docs(shared, args.docs), "en": english_docs(shared, args.docs)}
+        for lang, label, ours_fn, plain_fn in runs:
+            docs = docs_by_lang[lang]
             chars = sum(map(len, docs))
             t0 = time.perf_counter()
-            ours_scrub(docs, lang)
+            ours_fn(docs, lang)
             t_ours = time.perf_counter() - t0
             t0 = time.perf_counter()
-            plain_scrub(docs, lang)
+            plain_fn(docs, lang)
             t_plain = time.perf_counter() - t0
             print(
-                f"   {lang}: {len(docs)} docs, {chars / 1e6:.2f} M chars: ours {len(docs) / t_ours:,.0f} docs/s, "
-                f"plain presidio {len(docs) / t_plain:,.0f} docs/s, ratio {t_plain / t_ours:.2f}x"
+                f"   {lang} [{label}]: {len(docs)} docs, {chars / 1e6:.2f} M chars: ours {len(docs) / t_ours:,.1f} docs/s, "
+                f"plain presidio {len(docs) / t_plain:,.1f} docs/s, ratio {t_plain / t_ours:.2f}x"
             )
     return 0
 

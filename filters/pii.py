@@ -81,6 +81,7 @@ class PiiOptions(BaseModel):
     pseudonym_key_env: str = "CORPUSMILL_PSEUDONYM_KEY"
     nlp_batch_size: int = Field(32, gt=0)
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
+    kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns (else role/title cues only)")
 
     def threshold(self, entity: str) -> float:
         return self.thresholds.get(entity, DEFAULT_THRESHOLDS.get(entity, self.default_threshold))
@@ -89,26 +90,31 @@ class PiiOptions(BaseModel):
 # --------------------------------------------------------------------------------------------
 # Prefilter: can this text hold a candidate at all?
 
-_STRUCTURED = re.compile(
-    r"\d(?:[-.\u2010-\u2015 )]{0,2}\d){7,}"  # 8+ digits in groups: ids, phones, cards, accounts
-    r"|@[A-Za-z0-9-]+\."  # e-mail
-    r"|(?<![A-Za-z0-9])[A-Z]\d{3}[A-Z0-9]\d{4}(?![A-Za-z0-9])"  # passports
-    r"|(?:로|길|동|리|가)\s?(?:산\s?)?\d"  # addresses
-    r"|\b[A-Z]{2}\d{2}[A-Z0-9]{4}"  # IBAN
-)
+#: Cheap gates: which entity types can this text hold at all? Only those recognizers run.
+_GATES: list[tuple[re.Pattern, tuple[str, ...]]] = [
+    (
+        re.compile(r"\d(?:[-.\u2010-\u2015 )]{0,2}\d){7,}"),  # 8+ digits in groups
+        ("KR_RRN", "KR_FRN", "KR_BRN", "KR_DRIVER_LICENSE", "PHONE_NUMBER", "CREDIT_CARD", "BANK_ACCOUNT",
+         "US_SSN", "US_BANK_NUMBER", "US_ITIN", "US_DRIVER_LICENSE", "US_PASSPORT", "UK_NHS", "IBAN_CODE"),
+    ),
+    (re.compile(r"\+\d|\(\d{2,4}\)|\d{3}[ -]\d{4}"), ("PHONE_NUMBER",)),  # short grouped phones
+    (re.compile(r"@[A-Za-z0-9-]+\."), ("EMAIL_ADDRESS",)),
+    (re.compile(r"(?<![A-Za-z0-9])[A-Z]\d{3}[A-Z0-9]\d{4}"), ("KR_PASSPORT", "US_PASSPORT", "US_DRIVER_LICENSE")),
+    # An address needs a city/district before the road or lot number, or an address word near it.
+    (re.compile(r"(?:시|군|구|도)\s[^\n]{0,40}?[가-힣](?:로|길|동|리|가|읍|면)\s?(?:산\s?)?\d|주소|거주|소재지|자택"), ("ADDRESS",)),
+    (re.compile(r"\b[A-Z]{2}\d{2}\s?[A-Z0-9]{4}"), ("IBAN_CODE",)),
+    (re.compile(r"\b\d{1,3}(?:\.\d{1,3}){3}\b|::"), ("IP_ADDRESS",)),
+    (re.compile(r"\d{6,}|\d{3}-\d{2}-\d{4}"), ("US_SSN", "US_BANK_NUMBER", "US_DRIVER_LICENSE", "US_PASSPORT", "US_ITIN", "UK_NHS")),
+]
 _HANGUL = re.compile(r"[가-힣]")
-_SENTENCE = re.compile(r"[^.!?。\n]*(?:[.!?。]+|\n|$)")
+_EOJEOL_END = re.compile(r"[^\s]*")
+_NEXT_WORD = re.compile(r"\s*[^\s]*")
+_PREV_WORD = re.compile(r"[^\s]*\s*$")
 
 
-def _name_gate():
-    from filters.pii_recognizers import NAME_AFTER, NAME_BEFORE, SURNAMES_1, SURNAMES_2
-
-    surnames = "".join(sorted(SURNAMES_1))
-    doubles = "|".join(sorted(SURNAMES_2))
-    # A word that can be a name: surname + 1–2 syllables standing alone (particles allowed), or a cue.
-    shaped = rf"(?<![가-힣])(?:[{surnames}]|{doubles})[가-힣]{{1,2}}(?:[은는이가을를의와과도]|에게|께서|이다|씨)?(?![가-힣])"
-    cue = rf"(?:{NAME_BEFORE}|{NAME_AFTER})"
-    return re.compile(shaped), re.compile(cue)
+def gated_entities(text: str) -> set[str]:
+    """Entity types whose cheap gate matches somewhere in ``text`` (separate scans beat one alternation)."""
+    return {e for rx, ents in _GATES if rx.search(text) for e in ents}
 
 
 @dataclass
@@ -153,13 +159,18 @@ class PresidioScrubber(MapStage):
         for name in ("presidio-analyzer", "presidio-anonymizer"):
             logging.getLogger(name).setLevel(logging.ERROR)  # per-recognizer load chatter and language warnings
 
-        self._kiwi = default_kiwi()
-        self._ko = korean_analyzer()
+        self._kiwi = default_kiwi() if self.config.kiwi_names else None
+        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names)
         self._ko_engine = self._ko.nlp_engine
         self._en = english_analyzer(ner_only=True)
         self._en_engine = self._en.nlp_engine
         self._anonymizer = AnonymizerEngine()
-        self._shaped, self._cue = _name_gate()
+        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, kiwi_gate
+
+        self._kiwi_gate = kiwi_gate()
+        self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
+        # Literal role/title words first: far cheaper than the two name regexes on every document.
+        self._cue_words = re.compile("|".join(sorted({w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha()}, key=len, reverse=True)))
         wanted = self.config.entities
         self._ko_entities = [e for e in KO_ENTITIES if wanted is None or e in wanted]
         en_all = set(self._en.get_supported_entities(language="en"))
@@ -231,49 +242,75 @@ class PresidioScrubber(MapStage):
     def _analyze_korean(self, texts: list[str]) -> list[list]:
         from filters.pii_recognizers import tokenize_korean
 
-        cfg = self.config
-        windows: list[tuple[int, int, int]] = []  # (doc, start, end) of sentences Kiwi must read
-        todo: list[int] = []
+        windows: list[tuple[int, int, int]] = []  # (doc, start, end): the only text Kiwi reads
+        todo: list[tuple[int, list[str]]] = []
         for d, text in enumerate(texts):
-            structured = _STRUCTURED.search(text) is not None
-            wins = self._name_windows(text) if (not cfg.prefilter or self._shaped.search(text) or self._cue.search(text)) else []
-            if structured or wins or not cfg.prefilter:
-                todo.append(d)
+            if not self.config.kiwi_names:
+                wins = []
+            elif not self.config.prefilter:
+                wins = [(0, len(text))] if text else []
+            else:
+                wins = self._name_windows(text)
+            if not self.config.prefilter:
+                ents = list(self._ko_entities)
+            else:
+                ents = gated_entities(text)
+                if wins or (self._cue_words.search(text) and any(rx.search(text) for rx in self._cues)):
+                    ents.add("PERSON")
+                ents = [e for e in self._ko_entities if e in ents]
+            if ents:
+                todo.append((d, ents))
                 windows.extend((d, s, e) for s, e in wins)
-        tokens: dict[int, list] = {d: [] for d in todo}
+        tokens: dict[int, list] = {d: [] for d, _ in todo}
         if windows:
             pieces = [texts[d][s:e] for d, s, e in windows]
             for (d, s, _e), toks in zip(windows, tokenize_korean(self._kiwi, pieces)):
-                for t in toks:
-                    t = type(t)(t.form, t.tag, t.start + s, t.end + s)
-                    tokens[d].append(t)
+                tokens[d].extend(type(t)(t.form, t.tag, t.start + s, t.end + s) for t in toks)
         results: list[list] = [[] for _ in texts]
-        for d in todo:
+        for d, ents in todo:
             arts = self._ko_engine.artifacts(tokens[d])
-            results[d] = self._ko.analyze(texts[d], language="ko", entities=self._ko_entities, nlp_artifacts=arts)
+            results[d] = self._ko.analyze(texts[d], language="ko", entities=ents, nlp_artifacts=arts)
         return results
 
     def _name_windows(self, text: str) -> list[tuple[int, int]]:
-        """Sentences that can hold a name (a name-shaped word); Kiwi reads only those."""
-        if not self.config.prefilter:
-            return [(0, len(text))] if text else []
-        wins = []
-        for m in _SENTENCE.finditer(text):
-            s, e = m.span()
-            if e > s and self._shaped.search(text, s, e):
+        """Words the Kiwi name rule could accept (whole words, merged when they touch)."""
+        wins: list[tuple[int, int]] = []
+        for m in self._kiwi_gate.finditer(text):
+            # The word with one neighbour each side: Kiwi tags a lone word worse (이자율은 → NNP).
+            e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, m.start()).end()).end()
+            s = m.start()
+            p = _PREV_WORD.search(text, max(0, s - 40), s)
+            if p is not None:
+                s = p.start()
+            if wins and s <= wins[-1][1]:
+                wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
+            else:
                 wins.append((s, e))
         return wins
 
     def _analyze_english(self, texts: list[str]) -> list[list]:
         from filters.pii_recognizers import english_artifacts
 
-        todo = [d for d, t in enumerate(texts) if not self.config.prefilter or _may_hold_english_pii(t)]
-        results: list[list] = [[] for _ in texts]
         nlp = self._en_engine.nlp["en"]
-        docs = nlp.pipe((texts[d] for d in todo), batch_size=self.config.nlp_batch_size)
-        for d, doc in zip(todo, docs):
+        plan: list[tuple[int, list[str]]] = []
+        for d, text in enumerate(texts):
+            if not self.config.prefilter:
+                plan.append((d, list(self._en_entities)))
+                continue
+            ents = gated_entities(text)
+            if _CAPITALISED.search(text):
+                ents.add("PERSON")  # a name needs a capitalised word
+            ents = [e for e in self._en_entities if e in ents]
+            if ents:
+                plan.append((d, ents))
+        # NER only where a PERSON can be; the tokenizer alone gives context words elsewhere.
+        ner = [d for d, ents in plan if "PERSON" in ents]
+        docs = dict(zip(ner, nlp.pipe((texts[d] for d in ner), batch_size=self.config.nlp_batch_size)))
+        results: list[list] = [[] for _ in texts]
+        for d, ents in plan:
+            doc = docs.get(d) or nlp.make_doc(texts[d])
             arts = english_artifacts(self._en_engine, doc)
-            results[d] = self._en.analyze(texts[d], language="en", entities=self._en_entities, nlp_artifacts=arts)
+            results[d] = self._en.analyze(texts[d], language="en", entities=ents, nlp_artifacts=arts)
         return results
 
     def _decide(self, results) -> list[Found]:
@@ -308,9 +345,7 @@ class PresidioScrubber(MapStage):
         return [h if h in ("ko", "en") else guess_language(t) for h, t in zip(hints, texts)]
 
 
-def _may_hold_english_pii(text: str) -> bool:
-    # A name needs a capitalised word; identifiers need digits or '@'.
-    return _STRUCTURED.search(text) is not None or re.search(r"[A-Z][a-z]", text) is not None
+_CAPITALISED = re.compile(r"[A-Z][a-z]")
 
 
 def guess_language(text: str) -> str:

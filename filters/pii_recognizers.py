@@ -355,8 +355,9 @@ NOT_NAMES = set(
     "한양 강남 강북 서초 송파 노원 마포 용산 종로 성북 도봉 은평 강서 양천 구로 금천 관악 동작 성동 광진 동대문 중랑 강동 "
     "국무 원제 위원회 정상회담 유엔군 국군 한미 한일 한중 미일 남측 북측 이라크전 이란핵".split()
 )
+NOT_NAMES.update(w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha())  # role and title words
 #: Last syllables of organisations and places, never of a 3-syllable person name in our data.
-NOT_NAME_ENDINGS = set("당청회섬항역")
+NOT_NAME_ENDINGS = set("당청회섬항역시구군읍면대도함파")
 
 
 @dataclass(frozen=True)
@@ -417,17 +418,20 @@ class KoreanNameRecognizer(EntityRecognizer):
         if tokens is None:
             tokens = tokenize_korean(self._kiwi_factory(), [text])[0]
         for i, tok in enumerate(tokens):
-            if tok.tag != "NNP" or not 2 <= tok.end - tok.start <= 4 or not _ALL_HANGUL.fullmatch(tok.form):
+            if tok.tag != "NNP" or not 2 <= tok.end - tok.start <= 5:
                 continue
-            if tok.start > 0 and _HANGUL_CHAR.match(text[tok.start - 1]):
-                continue  # inside a longer word (국민은행김… is not a name)
+            word = text[tok.start : tok.end]
+            if not _ALL_HANGUL.fullmatch(word) or (tok.start > 0 and _HANGUL_CHAR.match(text[tok.start - 1])):
+                continue  # not Hangul, or inside a longer word (국민은행김… is not a name)
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
             if nxt is not None and nxt.start == tok.end and nxt.tag.startswith(("NN", "XSN")):
                 continue  # part of a compound noun
             titled = _NAME_TITLE_AFTER.match(text, tok.end) is not None
-            if is_korean_name(tok.form):
+            if len(word) >= 3 and is_korean_name(word) and not (len(word) == 3 and word[-1] in NOT_NAME_ENDINGS):
                 add(tok.start, tok.end, self.NNP_TITLE_SCORE if titled else self.NNP_SCORE)
-            elif titled and len(tok.form) >= 2:
+            elif titled and word not in NOT_NAMES and word[-1] not in NOT_NAME_ENDINGS:
+                # Two-syllable surname-shaped proper nouns are mostly places (서울, 한국, 김포) and
+                # foreign names have no surname: both only count next to a person's title.
                 add(tok.start, tok.end, self.NNP_SCORE)
         return [
             RecognizerResult(
@@ -447,13 +451,29 @@ _HANGUL_CHAR = re.compile(r"[가-힣]")
 _NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
 
 
+PARTICLE_ONLY = "을를의와과도만에로께"
+
+
+def kiwi_gate() -> re.Pattern:
+    """Words the Kiwi path of :class:`KoreanNameRecognizer` can accept, so the only ones Kiwi must read.
+
+    A 3-syllable surname-initial word (4 with a double surname), particles allowed, or any
+    2–5 syllable word right before a person's title.
+    """
+    surnames = "".join(sorted(SURNAMES_1))
+    doubles = "|".join(sorted(SURNAMES_2))
+    # A 3-syllable word ending in a particle-only syllable (경찰을, 사건의) is a 2-syllable noun plus
+    # a particle; given names practically never end in these syllables.
+    shaped = rf"(?:[{surnames}][가-힣](?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)[가-힣]|(?:{doubles})[가-힣]{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
+    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER})(?![가-힣]{{2}}))"
+    return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
+
+
 def is_korean_name(word: str) -> bool:
     """A full Korean name: surname + 1–2 syllables (or a double surname + 1–2), not a common word."""
     if not 2 <= len(word) <= 4 or not _ALL_HANGUL.fullmatch(word) or word in NOT_NAMES:
         return False
     if word[-1] in "은는이가을를의와과도" and word[:-1] in NOT_NAMES:
-        return False
-    if len(word) == 3 and word[-1] in NOT_NAME_ENDINGS:
         return False
     if len(word) == 2 and word[1] in "모씨군양":
         return False  # 김모 (某), 박씨: a bare surname is already anonymous
@@ -494,11 +514,13 @@ class KiwiNlpEngine(NlpEngine):
 
     is_kiwi = True
 
-    def __init__(self, kiwi_factory=None):
+    def __init__(self, kiwi_factory=None, tokenize: bool = True):
         self._kiwi_factory = kiwi_factory or default_kiwi
+        self.tokenize = tokenize  # False: no morphemes (names from role/title cues only)
 
     def load(self) -> None:
-        self._kiwi_factory()
+        if self.tokenize:
+            self._kiwi_factory()
 
     def is_loaded(self) -> bool:
         return True
@@ -514,12 +536,13 @@ class KiwiNlpEngine(NlpEngine):
         )
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
-        return self.artifacts(tokenize_korean(self._kiwi_factory(), [text])[0])
+        return self.artifacts(tokenize_korean(self._kiwi_factory(), [text])[0] if self.tokenize else [])
 
     def process_batch(self, texts: Iterable[str], language: str, batch_size: int = 1, n_process: int = 1, **kwargs):
         texts = list(texts)
-        for text, toks in zip(texts, tokenize_korean(self._kiwi_factory(), texts) if texts else []):
-            yield text, self.artifacts(toks)
+        toks = tokenize_korean(self._kiwi_factory(), texts) if texts and self.tokenize else [[] for _ in texts]
+        for text, t in zip(texts, toks):
+            yield text, self.artifacts(t)
 
     def is_stopword(self, word: str, language: str) -> bool:
         return False
@@ -550,11 +573,12 @@ def korean_recognizers(kiwi_factory=None) -> list[EntityRecognizer]:
     ]
 
 
-def korean_analyzer(kiwi_factory=None) -> AnalyzerEngine:
+def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True) -> AnalyzerEngine:
+    """Presidio for Korean; ``kiwi_names=False`` finds names from role/title cues only (no Kiwi)."""
     registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory), supported_languages=["ko"])
     return AnalyzerEngine(
         registry=registry,
-        nlp_engine=KiwiNlpEngine(kiwi_factory),
+        nlp_engine=KiwiNlpEngine(kiwi_factory, tokenize=kiwi_names),
         supported_languages=["ko"],
         context_aware_enhancer=SubstringContextEnhancer(),
     )

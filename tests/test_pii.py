@@ -295,3 +295,13 @@ def test_generated_set_structured_recall_and_negatives(scrubber, shared_data):
         assert rec["ADDRESS"][0] / rec["ADDRESS"][1] >= 0.90
         touched, total = pii_eval.negatives_touched(rows, found)
         assert touched / total <= 0.01
+
+
+def test_kiwi_names_option_switches_only_the_proper_noun_rule():
+    from filters.pii import PresidioScrubber
+
+    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
+    texts = ["손흥민이 결승골을 넣었다.", "원고 홍길동은 출석했다."]
+    found = cue_only.detect(texts, ["ko", "ko"])
+    assert found[0] == []  # no role/title cue: only Kiwi's proper-noun rule can find it
+    assert [(texts[1][f.start : f.end], f.type) for f in found[1]] == [("홍길동", "PERSON")]
