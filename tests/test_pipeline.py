@@ -58,11 +58,13 @@ def test_exact_duplicates_name_their_keeper(demo_run):
     ledger = pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist()
     dups = [r for r in ledger if r["reason"] == "exact_duplicate"]
     assert dups, "the NSMC sample contains exact duplicates"
-    kept = {r["id"]: r for r in ledger if r["outcome"] == "kept"}
+    rows = {r["id"]: r for r in ledger}
     for d in dups:
-        keeper = kept[d["duplicate_of"]]
+        keeper = rows[d["duplicate_of"]]
         assert keeper["order"] < d["order"]  # keep rule: earliest in (priority, ingest order)
         assert d["stage"] == "exact_dedup@1"
+        # the keeper passed exact dedup; a later stage (e.g. near-duplicates) may still drop it
+        assert keeper["outcome"] == "kept" or keeper["stage"] not in ("ingest@1", "normalize@1", "length@1", "exact_dedup@1")
 
 
 def test_shards_hold_the_kept_documents_in_order(demo_run):
