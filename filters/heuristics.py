@@ -158,7 +158,7 @@ class HeuristicConfig:
     min_alpha_words: float | None = 0.8
     top_ngrams: dict = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
     dup_ngrams: dict = field(default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10})
-    korean_tokenizer: str = "eojeol"  # "eojeol" (whitespace) or "kiwi" (datatrove's KiwiTokenizer; slower)
+    korean_tokenizer: str = "eojeol"  # stop words from eojeol endings, or "kiwi": datatrove's KiwiTokenizer (slower)
     max_tokenize_chars: int = 20000  # word rules look at the first this many characters
 
     @classmethod
@@ -311,7 +311,10 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
 
     # Word rules (Gopher quality and repetition) on words: Kiwi tokens for Korean.
     head = text[: cfg.max_tokenize_chars]
-    words = tokenize(head) if (ko and tokenize is not None) else (eojeol if len(head) == n_chars else head.split())
+    # Words are whitespace words (eojeol in Korean) for every rule; Kiwi, when enabled, only finds
+    # Korean particles/endings: Gopher's repetition thresholds on morphemes drop most statutes.
+    words = eojeol if len(head) == n_chars else head.split()
+    morphemes = tokenize(head) if (ko and tokenize is not None) else None
     if not words:
         return v.fail("short_doc", "no words")
     bounds = cfg.for_lang("word_length", lang)
@@ -321,7 +324,9 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
             return v.fail("word_length", f"mean word length {mean:.1f}")
     min_stop = cfg.for_lang("min_stop_words", lang)
     stop_set = KO_STOP_WORDS if ko else _EN_STOP
-    if ko and tokenize is None:  # eojeol: count words ending in a particle/ending
+    if ko and morphemes is not None:
+        stops = sum(1 for w in morphemes if w in stop_set)
+    elif ko:  # eojeol: count words ending in a particle/ending
         stops = sum(1 for w in words if len(w) > 1 and w.rstrip(_TRAILING_PUNCT).endswith(_KO_SUFFIXES))
     else:
         stops = sum(1 for w in words if w.lower() in stop_set)

@@ -134,6 +134,19 @@ def test_korean_units():
     assert reason("제안이유\n\n국군부대를 파견하려는 것임.\n\n" + items + "\n\n이에 동의안을 제출한다.", "ko", min_words=5) is None
 
 
+def test_kiwi_finds_korean_particles():
+    """korean_tokenizer: kiwi counts particles/endings with datatrove's KiwiTokenizer."""
+    from filters.heuristics import _kiwi_word_tokenizer
+
+    tokenize = _kiwi_word_tokenizer().word_tokenize
+    cfg = HeuristicConfig.from_options({"korean_tokenizer": "kiwi", "min_words": 5})
+    prose = "대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
+    nouns = "정부 예산 국회 심의 법률 개정 위원회 보고서 시행령 조례."
+    assert judge(prose, "ko", cfg, tokenize).reason is None
+    verdict = judge(nouns, "ko", cfg, tokenize)
+    assert verdict.reason == "few_stop_words" and verdict.signals["qh_stop_words"] < 2
+
+
 def test_legal_text_is_kept():
     """Statutes are list-like (numbered articles, ①, 1., 가.) and must pass with the defaults."""
     stage = QualityHeuristics({}, StageContext())
