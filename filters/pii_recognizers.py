@@ -28,7 +28,7 @@ from presidio_analyzer import (
     RecognizerRegistry,
     RecognizerResult,
 )
-from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer
+from presidio_analyzer.context_aware_enhancers import ContextAwareEnhancer, LemmaContextAwareEnhancer
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 from presidio_analyzer.predefined_recognizers import (
     CreditCardRecognizer,
@@ -424,9 +424,14 @@ class KoreanNameRecognizer(EntityRecognizer):
             if not _ALL_HANGUL.fullmatch(word) or (tok.start > 0 and _HANGUL_CHAR.match(text[tok.start - 1])):
                 continue  # not Hangul, or inside a longer word (국민은행김… is not a name)
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
-            if nxt is not None and nxt.start == tok.end and nxt.tag.startswith(("NN", "XSN")):
+            if nxt is not None and nxt.start == tok.end and nxt.tag.startswith(("NN", "XSN")) and len(word) >= 3:
                 continue  # part of a compound noun
             titled = _NAME_TITLE_AFTER.match(text, tok.end) is not None
+            if len(word) < 3:
+                split = _split_name(text, tokens, i)
+                if split is not None:
+                    add(tok.start, split, self.NNP_SCORE)
+                    continue
             if len(word) >= 3 and is_korean_name(word) and not (len(word) == 3 and word[-1] in NOT_NAME_ENDINGS):
                 add(tok.start, tok.end, self.NNP_TITLE_SCORE if titled else self.NNP_SCORE)
             elif titled and word not in NOT_NAMES and word[-1] not in NOT_NAME_ENDINGS:
@@ -480,6 +485,27 @@ def is_korean_name(word: str) -> bool:
     if len(word) >= 3 and word[:2] in SURNAMES_2:
         return True
     return word[0] in SURNAMES_1 and len(word) in (2, 3)
+
+
+_STEM = re.compile(rf"[가-힣]{{3}}(?={_JOSA}(?![가-힣]))")
+_NAME_PIECES = ("NNP", "NNG", "XR", "XSN", "NNB")
+
+
+def _split_name(text: str, tokens: list[KiwiToken], i: int) -> int | None:
+    """End of a 3-syllable name Kiwi cut into pieces (강/NNP 지/NNG 환/XR, 손호/NNP 준/NNG), else None."""
+    tok = tokens[i]
+    m = _STEM.match(text, tok.start)
+    if m is None or not is_korean_name(m.group()) or m.group()[-1] in NOT_NAME_ENDINGS:
+        return None
+    end = m.end()
+    j = i + 1
+    while j < len(tokens) and tokens[j].end <= end:
+        if tokens[j].tag not in _NAME_PIECES:
+            return None
+        j += 1
+    if j < len(tokens) and tokens[j].start < end:
+        return None  # a token straddles the stem's end
+    return end
 
 
 def kiwi_tokens_of(nlp_artifacts: NlpArtifacts | None) -> list[KiwiToken] | None:
@@ -635,17 +661,19 @@ class LoosePhoneRecognizer(PatternRecognizer):
         super().__init__(
             supported_entity="PHONE_NUMBER",
             patterns=[
-                Pattern("international", r"(?<![\w+])\+\d{1,3}[ -]?\(?\d{1,4}\)?(?:[ -]?\d{2,4}){1,4}(?![\w-])", 0.5),
-                Pattern("grouped", r"(?<![\w-])\(?\d{2,4}\)?[ -]\d{2,4}(?:[ -]\d{2,4}){0,3}(?![\w-])", 0.1),
+                Pattern("international", r"(?<![\w+])(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){1,4}(?:x\d{1,5})?(?![\w-])", 0.5),
+                Pattern("grouped", r"(?<![\w-])(?:\(\d{2,4}\) ?|\d{2,4}[ .-])\d{2,4}(?:[ .-]\d{2,4}){0,3}(?:x\d{1,5})?(?![\w-])", 0.1),
+                Pattern("plain", r"(?<![\w-])\d{9,11}(?![\w-])", 0.05),
             ],
-            context=["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "contact", "number", "reach", "dial", "text"],
+            context=["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "desk", "office", "contact",
+                     "reach", "dial", "sms", "messages", "answering", "whatsapp"],
             supported_language=supported_language,
             name="LoosePhoneRecognizer",
         )
 
     def validate_result(self, pattern_text: str):
         n = len(re.sub(r"\D", "", pattern_text))
-        if re.fullmatch(r"(?:19|20)\d{2}[ -]\d{1,2}[ -]\d{1,2}", pattern_text):
+        if re.fullmatch(r"(?:19|20)\d{2}[ .-]\d{1,2}[ .-]\d{1,2}|\d{1,2}[ .-]\d{1,2}[ .-](?:19|20)\d{2}", pattern_text):
             return False  # a date
         return None if 7 <= n <= 15 else False
 
@@ -658,7 +686,9 @@ def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
     registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
     registry.add_recognizer(LooseCardRecognizer())
     registry.add_recognizer(LoosePhoneRecognizer())
-    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"])
+    # Context after the number counts too ("416 60 039 office"); presidio's default looks only before.
+    enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer)
 
 
 def english_artifacts(engine, doc) -> NlpArtifacts:
