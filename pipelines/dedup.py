@@ -12,6 +12,7 @@ import json
 import multiprocessing as mp
 import os
 import tempfile
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -86,6 +87,18 @@ def _keys(batch: pa.RecordBatch) -> pa.Table:
     return _WORKER_STAGE.keys(batch)
 
 
+def _ordered_map(pool, batches: Iterator[pa.RecordBatch], ahead: int) -> Iterator[pa.Table]:
+    """Keys of each batch in input order, with at most ``ahead`` batches in flight (``Pool.imap``
+    would read the whole input into its task queue when reading outpaces the workers)."""
+    pending: deque = deque()
+    for b in batches:
+        pending.append(pool.apply_async(_keys, (b,)))
+        if len(pending) >= ahead:
+            yield pending.popleft().get()
+    while pending:
+        yield pending.popleft().get()
+
+
 @dataclass
 class DedupRun:
     decisions: pa.Table
@@ -107,7 +120,7 @@ def find_duplicates(
         stage = MinHashDedup({**(options or {}), "write_index": False}, context)
         if workers > 1:
             pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
-            results = pool.imap(_keys, read_batches(path), chunksize=1)
+            results = _ordered_map(pool, read_batches(path), ahead=2 * workers)
         else:
             stage.ensure_setup()
             pool = None
