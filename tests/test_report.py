@@ -136,18 +136,26 @@ def test_demo_report_matches_manifest(demo_report):
     assert dup["documents_dropped"] == 12
     assert sum((int(k) - 1) * v for k, v in dup["size_distribution"].items()) == 12
     assert dup["largest"][0]["size"] == max(int(k) for k in dup["size_distribution"])
-    assert s["languages"]["kept"]["en_speeches"] == {"en": 6} and not s["languages"]["detected"]
+    assert s["languages"]["kept"]["en_speeches"] == {"en": 6}
+    assert s["languages"]["detected"] == any(st["name"].startswith("lang") for st in manifest["stages"])
     seconds = manifest["run"]["seconds_by_stage"]
     assert [r["stage"] for r in s["throughput"]] == [k for k in ["ingest@1", *(st["key"] for st in manifest["stages"])] if k in seconds]
     # Sections follow the data: counters exactly when a stage counted something (PII by type).
     counters = {st: {src["id"]: n for src in manifest["sources"] for stt, n in src["stage_counters"].items() if stt == st}
                 for src in manifest["sources"] for st in src["stage_counters"]}
     assert (s["counters"] or {}) == {st: {"pii": "pii" in st, "by_source": per} for st, per in counters.items()}
-    assert s["scores"] is None  # no score column in the demo's shards
+    # Score histograms: one per score/signal column in the shards, holding every kept document's value.
+    shards = pq.read_table(tmp / "run" / "shards")
+    for sc in s["scores"] or []:
+        assert sum(sc["kept"]) == shards.num_rows - shards.column(sc["column"]).null_count, sc["column"]
+        if sc["column"] == "quality_score":
+            stage = next(st for st in manifest["stages"] if st["key"] == sc["stage"])
+            assert stage["name"] == "quality_classifier"
+            assert sc["thresholds"] == [{"option": "threshold", "value": float(stage["options"]["threshold"]), "scope": None}]
     html = (rep / "report.html").read_text(encoding="utf-8")
     for anchor in ("waterfall", "reasons", "lengths", "languages", "duplicates", "throughput"):
         assert f'id="{anchor}"' in html
-    assert 'id="scores"' not in html
+    assert ('id="scores"' in html) == bool(s["scores"])
     assert ('id="counters"' in html) == bool(counters)
     assert html.count("<svg") >= 8
     texts = [t for t in pq.read_table(tmp / "run" / "shards").column("text").to_pylist() if len(t) >= 12]
@@ -308,6 +316,16 @@ def test_synthetic_sections():
     ratio = np.array([1.6 if k % 4 else 4.0 for k in range(40)])  # kept docs use their detected language
     assert ln["tokens"]["a"]["after_summary"]["total"] == round((a_chars / ratio).sum())
     assert sum(ln["chars"]["a"]["before"]) == 40 + 5 + 3 + 1 + 4 and len(ln["chars"]["a"]["before"]) == len(LOG_EDGES) - 1
+
+
+def test_ledger_without_n_chars_still_reports():
+    """Runs made before the ledger had ``n_chars``: counts as before, no length section."""
+    run = synthetic_run()
+    old = RunData(run.manifest, run.ledger.drop_columns(["n_chars"]), run.documents)
+    fig = compute(old)
+    check_against_manifest(fig, run.manifest, run.ledger)
+    assert fig["sections"]["lengths"] is None
+    assert fig["sections"]["waterfall"]["sources"][ALL]["chars_in"] == 0
 
 
 def test_synthetic_report_renders_every_section(tmp_path):

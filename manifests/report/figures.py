@@ -498,6 +498,8 @@ def throughput(run: RunData, wf: dict[str, Any]) -> list[dict[str, Any]] | None:
 
 def compute(run: RunData) -> dict[str, Any]:
     """All figures of the report (JSON-serialisable, deterministic for a given run)."""
+    if "n_chars" not in run.ledger.column_names:  # a ledger written before it had n_chars
+        run = RunData(run.manifest, run.ledger.append_column("n_chars", pa.nulls(run.ledger.num_rows, pa.int64())), run.documents)
     m = run.manifest
     wf = waterfall(run)
     return {
