@@ -75,9 +75,11 @@ def write_config(dest: Path, parts_dir: Path, engine_cpus: int) -> Path:
 
 def run_engine(config: Path, engine: str, work: Path) -> dict:
     out = work / f"out-{engine}"
-    cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--engine", engine, "--out", str(out)]
+    cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--engine", engine, "--out", str(out), "--overwrite"]
     env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog"), "RAY_USAGE_STATS_ENABLED": "0",
-           "RAY_raylet_start_wait_time_s": "600"}  # a shared, busy machine starts raylets slowly
+           # a shared, busy machine starts raylets, agents and workers slowly
+           "RAY_raylet_start_wait_time_s": "600", "RAY_agent_register_timeout_ms": "600000",
+           "RAY_worker_register_timeout_seconds": "600"}
     env.pop("RAY_ADDRESS", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

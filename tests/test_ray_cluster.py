@@ -36,7 +36,10 @@ ENV = {
     "RAY_health_check_failure_threshold": "3",
     "RAY_health_check_initial_delay_ms": "1000",
     "RAY_USAGE_STATS_ENABLED": "0",
-    "RAY_raylet_start_wait_time_s": "600",  # a busy CI machine starts raylets slowly
+    # A busy (shared, 2-core) machine starts raylets, agents and workers slowly.
+    "RAY_raylet_start_wait_time_s": "600",
+    "RAY_agent_register_timeout_ms": "600000",
+    "RAY_worker_register_timeout_seconds": "600",
 }
 STORE = str(300 * 1024 * 1024)
 
