@@ -151,24 +151,36 @@ class TrainResult:
 
 
 def balanced_sample(docs: list[LabelledDoc], per_class: int | None, seed: int) -> list[LabelledDoc]:
-    """Equal numbers of positives and negatives; inside a class every source gives an equal share
-    (a source with fewer documents gives all of them, the rest is shared by the others)."""
+    """Equal numbers of positives and negatives *per language*; inside a class every source gives
+    an equal share (a source with fewer documents gives all of them, the rest is shared).
+
+    Balancing per language keeps the classifier from learning "English = good" when one language
+    has more reference text, and makes the held-out precision of each language meaningful. A
+    language present in one class only (e.g. English speeches against Korean reviews) still
+    contributes, up to the largest per-language class size.
+    """
     rng = np.random.default_rng(seed)
-    by_class: dict[int, dict[str, list[LabelledDoc]]] = {0: {}, 1: {}}
+    by_lang: dict[str, dict[int, dict[str, list[LabelledDoc]]]] = {}
     for d in docs:
-        by_class[d.label].setdefault(d.source, []).append(d)
-    sizes = {c: sum(len(v) for v in srcs.values()) for c, srcs in by_class.items()}
-    if not sizes[0] or not sizes[1]:
-        raise ValueError(f"training needs both classes; got {sizes[1]} positive and {sizes[0]} negative documents")
-    n = min(sizes.values()) if per_class is None else min(per_class, *sizes.values())
+        by_lang.setdefault(d.lang or "und", {0: {}, 1: {}})[d.label].setdefault(d.source, []).append(d)
+    sizes = {lang: {c: sum(len(v) for v in srcs.values()) for c, srcs in cls.items()} for lang, cls in by_lang.items()}
+    if not any(s[0] for s in sizes.values()) or not any(s[1] for s in sizes.values()):
+        total = {c: sum(s[c] for s in sizes.values()) for c in (0, 1)}
+        raise ValueError(f"training needs both classes; got {total[1]} positive and {total[0]} negative documents")
+    both = {lang: min(s[0], s[1]) for lang, s in sizes.items() if s[0] and s[1]}
+    if per_class is not None:
+        both = {lang: min(n, per_class) for lang, n in both.items()}
+    cap = max(both.values(), default=per_class or 0)
     out: list[LabelledDoc] = []
-    for c in (1, 0):
-        srcs = by_class[c]
-        quota = _share(n, {s: len(v) for s, v in srcs.items()})
-        for s in sorted(srcs):
-            pool = sorted(srcs[s], key=lambda d: d.id)
-            pick = rng.permutation(len(pool))[: quota[s]]
-            out += [pool[i] for i in sorted(pick)]
+    for lang in sorted(by_lang):
+        for c in (1, 0):
+            srcs = by_lang[lang][c]
+            n = both.get(lang, min(sizes[lang][c], cap))
+            quota = _share(n, {s: len(v) for s, v in srcs.items()})
+            for s in sorted(srcs):
+                pool = sorted(srcs[s], key=lambda d: d.id)
+                pick = rng.permutation(len(pool))[: quota[s]]
+                out += [pool[i] for i in sorted(pick)]
     return out
 
 
@@ -290,6 +302,7 @@ def train_classifier(
             "positive": used(1),
             "negative": used(0),
             "balanced_per_class": sum(1 for d in sample if d.label == 1),
+            "balanced": "per language: equal positives and negatives; equal share per source inside a class",
             "heldout_split": f"sha256(document id) % 100 < {heldout_percent}",
         },
         "hyper_parameters": {**params.fasttext_kwargs(), "max_chars": params.max_chars},
