@@ -366,6 +366,16 @@ KEY_FIELDS = [
 ]
 
 
+_NUMPY_OF = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.float64(): np.float64}
+
+
+def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
+    """A numeric numpy array as Arrow without a copy (``pa.array(ndarray)`` imports pandas,
+    ~50 MB in every worker)."""
+    values = np.ascontiguousarray(values, dtype=_NUMPY_OF[type_])
+    return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
+
+
 def _sig_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     return arr.values.to_numpy().reshape(len(arr), num_perm)
@@ -386,15 +396,15 @@ def signature_keys(
     quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
     cols = {
         "id": batch.column("id"),
-        "order": batch.column("order") if "order" in names else pa.array(np.arange(n), pa.int64()),
-        "priority": pa.array([source_priority.get(s, 0) for s in sources], pa.int64()),
+        "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
+        "priority": to_arrow(np.fromiter((source_priority.get(s, 0) for s in sources), np.int64, count=n), pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "threshold": opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n),
-        "bands": pa.FixedSizeListArray.from_arrays(pa.array(keys.ravel(), pa.uint64()), bands),
+        "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
+        "bands": pa.FixedSizeListArray.from_arrays(to_arrow(keys.ravel(), pa.uint64()), bands),
     }
     if with_signature:  # for the release index and signature-only verification
-        cols["signature"] = pa.FixedSizeListArray.from_arrays(pa.array(sig.ravel(), pa.uint32()), opts.num_perm)
+        cols["signature"] = pa.FixedSizeListArray.from_arrays(to_arrow(sig.ravel(), pa.uint32()), opts.num_perm)
     if opts.verify == "exact":
         cols["text"] = batch.column("text")
     return pa.table(cols)

@@ -24,7 +24,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filters.base import StageContext
-from filters.minhash_dedup import MinHashDedup
+from filters.minhash_dedup import MinHashDedup, to_arrow
 from pipelines.errors import InputError
 
 BATCH_ROWS = 4096
@@ -52,7 +52,7 @@ def read_batches(path: str | os.PathLike, batch_rows: int = BATCH_ROWS) -> Itera
         if text.null_count:  # a missing text is an empty document, not a lost one
             text = pa.array([t or "" for t in text.to_pylist()], pa.string())
         cols["text"] = text
-        cols["order"] = pa.array(np.arange(offset, offset + n, dtype=np.int64))
+        cols["order"] = to_arrow(np.arange(offset, offset + n, dtype=np.int64), pa.int64())
         offset += n
         yield pa.table(cols).combine_chunks().to_batches(max_chunksize=max(n, 1))[0] if n else pa.record_batch(cols)
 
