@@ -47,3 +47,13 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: boo
     if check and res.returncode != 0:
         raise AssertionError(f"corpusmill {' '.join(args)} exited {res.returncode}\nstdout:\n{res.stdout}\nstderr:\n{res.stderr}")
     return res
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory) -> dict[str, Path | str]:
+    """The demo pipeline run once per session through the real CLI (read-only for tests):
+    ``dir`` (run directory), ``id`` (manifest ID), ``catalog`` (its catalog)."""
+    tmp = tmp_path_factory.mktemp("demo-run")
+    env = {"CORPUSMILL_CATALOG": str(tmp / "catalog")}
+    res = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env)
+    return {"dir": tmp / "run", "id": res.stdout.strip().splitlines()[-1], "catalog": tmp / "catalog", "cwd": tmp}

@@ -13,7 +13,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.conftest import EXAMPLES, ROOT, cli
+from tests.conftest import EXAMPLES, ROOT
 
 NOTEBOOKS = ROOT / "notebooks"
 EXPECTED = {"explore_run.ipynb", "tune_thresholds.ipynb", "train_quality_classifier.ipynb"}
@@ -30,19 +30,11 @@ def test_notebooks_are_committed_without_outputs():
                 assert cell.outputs == [] and cell.execution_count is None, f"{path.name}: outputs not stripped"
 
 
-@pytest.fixture(scope="module")
-def demo_run(tmp_path_factory) -> dict[str, str]:
-    tmp = tmp_path_factory.mktemp("nb-demo")
-    env = {"CORPUSMILL_CATALOG": str(tmp / "catalog")}
-    mid = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env).stdout.strip().splitlines()[-1]
-    return {"dir": str(tmp / "run"), "id": mid, "catalog": str(tmp / "catalog")}
-
-
-def execute(name: str, run: str, catalog: str, monkeypatch) -> str:
+def execute(name: str, run, catalog, monkeypatch) -> str:
     """Run a notebook in a fresh kernel; returns all its text outputs (fails on any cell error)."""
-    monkeypatch.setenv("CORPUSMILL_RUN", run)
+    monkeypatch.setenv("CORPUSMILL_RUN", str(run))
     monkeypatch.setenv("CORPUSMILL_CONFIG", str(EXAMPLES / "pipeline.yaml"))
-    monkeypatch.setenv("CORPUSMILL_CATALOG", catalog)
+    monkeypatch.setenv("CORPUSMILL_CATALOG", str(catalog))
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     NotebookClient(nb, timeout=900, kernel_name="python3", resources={"metadata": {"path": str(NOTEBOOKS)}}).execute()
     texts = []

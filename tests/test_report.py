@@ -24,7 +24,7 @@ from filters.schema import LEDGER_SCHEMA
 from manifests.manifest import counts_from_ledger, stage_stats
 from manifests.report import RunData, compute, load_run, write_report
 from manifests.report.figures import ALL, LOG_EDGES, score_from_detail
-from tests.conftest import EXAMPLES, cli
+from tests.conftest import cli
 
 CHROMIUM_FLAGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -110,15 +110,14 @@ def assert_no_text(report_dir: Path, texts: list[str]) -> None:
 
 
 @pytest.fixture(scope="module")
-def demo_report(tmp_path_factory) -> tuple[Path, dict, Path]:
-    tmp = tmp_path_factory.mktemp("demo-report")
-    env = {"CORPUSMILL_CATALOG": str(tmp / "catalog")}
-    res = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env)
-    mid = res.stdout.strip().splitlines()[-1]
-    rep = cli("report", mid, "--out", str(tmp / "report"), "--verify", cwd=tmp, env=env)
-    assert rep.stdout.strip().splitlines()[-2:] == [str(tmp / "report" / "report.html"), str(tmp / "report" / "figures.json")]
-    manifest = json.loads((tmp / "catalog" / "manifests" / f"{mid}.json").read_text(encoding="utf-8"))
-    return tmp, manifest, tmp / "report"
+def demo_report(demo_run, tmp_path_factory) -> tuple[Path, dict, Path]:
+    """``corpusmill report`` on the demo run, by manifest ID from its catalog."""
+    tmp, mid = demo_run["cwd"], demo_run["id"]
+    out = tmp_path_factory.mktemp("demo-report") / "report"
+    rep = cli("report", mid, "--out", str(out), "--verify", cwd=tmp, env={"CORPUSMILL_CATALOG": str(demo_run["catalog"])})
+    assert rep.stdout.strip().splitlines()[-2:] == [str(out / "report.html"), str(out / "figures.json")]
+    manifest = json.loads((demo_run["catalog"] / "manifests" / f"{mid}.json").read_text(encoding="utf-8"))
+    return tmp, manifest, out
 
 
 def test_demo_report_matches_manifest(demo_report):
