@@ -24,7 +24,6 @@ On a cluster ``beam.temp_location`` must be storage every worker and the driver 
 from __future__ import annotations
 
 import io
-import logging
 import time
 from pathlib import Path
 
@@ -42,7 +41,6 @@ from pipelines.distributed import (
     Envelope,
     IngestStep,
     KeysStep,
-    MapChain,
     Piece,
     keys_in_order,
     merge_counters,
@@ -52,8 +50,6 @@ from pipelines.distributed import (
 from pipelines.engine_local import Execution, file_tasks
 from pipelines.plan import Plan
 from pipelines.progress import Progress
-
-log = logging.getLogger("corpusmill")
 
 LEDGER, FILES, KEYS = "ledger", "files", "keys"
 

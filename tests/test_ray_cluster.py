@@ -23,7 +23,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import EXAMPLES, cli
+from tests.conftest import cli
 
 psutil = pytest.importorskip("psutil")
 pytest.importorskip("ray")
