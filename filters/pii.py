@@ -23,6 +23,7 @@ never written anywhere).
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import hmac
 import os
@@ -109,6 +110,22 @@ _GATES: list[tuple[re.Pattern, tuple[str, ...]]] = [
 _HANGUL = re.compile(r"[가-힣]")
 _EOJEOL_END = re.compile(r"[^\s]*")
 _NEXT_WORD = re.compile(r"\s*[^\s]{0,3}")
+
+
+KIWI_CHUNK_CHARS = 8_000
+
+
+def _chunks(windows: list[tuple[int, int, int]], limit: int):
+    """Group windows per document (never across: a document's tokens must not depend on its batch)."""
+    chunk, size = [], 0
+    for w in windows:
+        if chunk and (size >= limit or w[0] != chunk[-1][0]):
+            yield chunk
+            chunk, size = [], 0
+        chunk.append(w)
+        size += w[2] - w[1] + 1
+    if chunk:
+        yield chunk
 
 
 def gated_entities(text: str) -> set[str]:
@@ -261,10 +278,19 @@ class PresidioScrubber(MapStage):
                 todo.append((d, ents))
                 windows.extend((d, s, e) for s, e in wins)
         tokens: dict[int, list] = {d: [] for d, _ in todo}
-        if windows:
-            pieces = [texts[d][s:e] for d, s, e in windows]
-            for (d, s, _e), toks in zip(windows, tokenize_korean(self._kiwi, pieces)):
-                tokens[d].extend(type(t)(t.form, t.tag, t.start + s, t.end + s) for t in toks)
+        for chunk in _chunks(windows, KIWI_CHUNK_CHARS):
+            # Kiwi's cost per call dwarfs its cost per character on short strings, so the windows
+            # go in as a few newline-joined strings and the tokens are mapped back.
+            joined, starts, pos = [], [], 0
+            for d, s, e in chunk:
+                starts.append(pos)
+                joined.append(texts[d][s:e])
+                pos += e - s + 1
+            for t in tokenize_korean(self._kiwi, ["\n".join(joined)])[0]:
+                k = bisect.bisect_right(starts, t.start) - 1
+                d, s, e = chunk[k]
+                if t.end - starts[k] <= e - s:
+                    tokens[d].append(type(t)(t.form, t.tag, t.start - starts[k] + s, t.end - starts[k] + s))
         results: list[list] = [[] for _ in texts]
         for d, ents in todo:
             arts = self._ko_engine.artifacts(tokens[d])

@@ -305,3 +305,10 @@ def test_kiwi_names_option_switches_only_the_proper_noun_rule():
     found = cue_only.detect(texts, ["ko", "ko"])
     assert found[0] == []  # no role/title cue: only Kiwi's proper-noun rule can find it
     assert [(texts[1][f.start : f.end], f.type) for f in found[1]] == [("홍길동", "PERSON")]
+
+
+def test_spans_do_not_depend_on_batch_composition(scrubber):
+    texts = [json.loads(line)["text"] for line in FIXTURE.open(encoding="utf-8")][:4] + ["손흥민이 골을 넣었고 임종석의 발표가 이어졌다."]
+    together = scrubber.detect(texts, ["ko"] * len(texts))
+    alone = [scrubber.detect([t], ["ko"])[0] for t in texts]
+    assert together == alone
