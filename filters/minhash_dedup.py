@@ -552,6 +552,28 @@ class ShingleSets:
         self.values = (key & U64(0xFFFFFFFF)).astype(np.uint32)
         self.offsets = np.searchsorted((key >> U64(32)).astype(np.int64), np.arange(docs.size + 1))
 
+    @classmethod
+    def of_texts(cls, docs: np.ndarray, texts: list[str], shingler: Shingler, chunk_chars: int = 1 << 22) -> ShingleSets:
+        """Shingle sets of many documents, shingled a few MB of text at a time (bounded memory)."""
+        order = np.argsort(docs, kind="stable")
+        parts: list[ShingleSets] = []
+        start = 0
+        while start < order.size:
+            stop, size = start, 0
+            while stop < order.size and (stop == start or size < chunk_chars):
+                size += len(texts[order[stop]])
+                stop += 1
+            idx = order[start:stop]
+            h, counts = shingler.batch([texts[i] for i in idx])
+            parts.append(cls(docs[idx], h, counts))
+            start = stop
+        out = cls.__new__(cls)
+        out.docs = np.concatenate([p.docs for p in parts]) if parts else np.zeros(0, dtype=np.int64)
+        out.values = np.concatenate([p.values for p in parts]) if parts else np.zeros(0, dtype=np.uint32)
+        base = np.cumsum([0] + [p.values.size for p in parts])
+        out.offsets = np.concatenate([[0]] + [p.offsets[1:] + b for p, b in zip(parts, base[:-1])]) if parts else np.zeros(1, dtype=np.int64)
+        return out
+
     def has(self, docs: np.ndarray) -> np.ndarray:
         i = np.minimum(np.searchsorted(self.docs, docs), max(self.docs.size - 1, 0))
         return (self.docs.size > 0) & (self.docs[i] == docs)
@@ -840,8 +862,7 @@ class MinHashDedup(GlobalStage):
                 texts += [t for _, t in have]
         sets = None
         if texts:
-            h, counts = self.shingler.batch(texts)
-            sets = ShingleSets(np.concatenate(text_docs), h, counts)
+            sets = ShingleSets.of_texts(np.concatenate(text_docs), texts, self.shingler)
         signatures_of = None
         if sig_docs:
             docs = np.concatenate(sig_docs)
