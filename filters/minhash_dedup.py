@@ -578,7 +578,7 @@ class ShingleSets:
         i = np.minimum(np.searchsorted(self.docs, docs), max(self.docs.size - 1, 0))
         return (self.docs.size > 0) & (self.docs[i] == docs)
 
-    def jaccard(self, x: np.ndarray, y: np.ndarray, max_items: int = 1 << 23) -> np.ndarray:
+    def jaccard(self, x: np.ndarray, y: np.ndarray, max_items: int = 1 << 21) -> np.ndarray:
         """Exact Jaccard of the sets of documents ``x[i]`` and ``y[i]`` (vectorised, in chunks)."""
         xi, yi = np.searchsorted(self.docs, x), np.searchsorted(self.docs, y)
         sx = self.offsets[xi + 1] - self.offsets[xi]
@@ -767,7 +767,7 @@ class MinHashDedup(GlobalStage):
     def _budget(self) -> int:
         if self.opts.memory_budget_mb is not None:
             return int(self.opts.memory_budget_mb * 1024 * 1024)
-        return int(self.context.memory_budget_bytes) // 16  # 128 MiB of band keys (≈ 10 M rows) by default
+        return int(self.context.memory_budget_bytes) // 64  # 32 MiB of band keys (≈ 2.8 M rows) by default
 
     def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
         self.ensure_setup()
