@@ -261,8 +261,19 @@ def train_classifier(
         for d in train:
             f.write(f"{POSITIVE if d.label else NEGATIVE} {classifier_text(d.text, params.max_chars)}\n")
         train_file = f.name
+    kwargs = params.fasttext_kwargs()
     try:
-        model = fasttext.train_supervised(input=train_file, **params.fasttext_kwargs())
+        # fastText can diverge ("Encountered NaN") at a high learning rate on some data; halve it
+        # and retry (deterministic: the same data always takes the same path). The card records
+        # the rate that trained the model.
+        for attempt in range(4):
+            try:
+                model = fasttext.train_supervised(input=train_file, **kwargs)
+                break
+            except RuntimeError as e:
+                if "NaN" not in str(e) or attempt == 3:
+                    raise
+                kwargs["lr"] = kwargs["lr"] / 2
     finally:
         os.unlink(train_file)
     tmp = out.with_name(out.name + ".tmp")
@@ -305,7 +316,7 @@ def train_classifier(
             "balanced": "per language: equal positives and negatives; equal share per source inside a class",
             "heldout_split": f"sha256(document id) % 100 < {heldout_percent}",
         },
-        "hyper_parameters": {**params.fasttext_kwargs(), "max_chars": params.max_chars},
+        "hyper_parameters": {**kwargs, "max_chars": params.max_chars},
         "heldout_metrics": metrics,
         "fasttext_version": _fasttext_version(),
     }
