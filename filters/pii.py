@@ -113,6 +113,8 @@ _NEXT_WORD = re.compile(r"\s*[^\s]{0,3}")
 
 
 KIWI_CHUNK_CHARS = 8_000
+#: Between a document's windows: a sentence end, so one window's words do not steer the next's tags.
+WINDOW_SEP = ".\n"
 
 
 def _chunks(windows: list[tuple[int, int, int]], limit: int):
@@ -123,7 +125,7 @@ def _chunks(windows: list[tuple[int, int, int]], limit: int):
             yield chunk
             chunk, size = [], 0
         chunk.append(w)
-        size += w[2] - w[1] + 1
+        size += w[2] - w[1] + len(WINDOW_SEP)
     if chunk:
         yield chunk
 
@@ -285,8 +287,8 @@ class PresidioScrubber(MapStage):
             for d, s, e in chunk:
                 starts.append(pos)
                 joined.append(texts[d][s:e])
-                pos += e - s + 1
-            for t in tokenize_korean(self._kiwi, ["\n".join(joined)])[0]:
+                pos += e - s + len(WINDOW_SEP)
+            for t in tokenize_korean(self._kiwi, [WINDOW_SEP.join(joined)])[0]:
                 k = bisect.bisect_right(starts, t.start) - 1
                 d, s, e = chunk[k]
                 if t.end - starts[k] <= e - s:
