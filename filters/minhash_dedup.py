@@ -381,6 +381,19 @@ def _sig_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray
     return arr.values.to_numpy().reshape(len(arr), num_perm)
 
 
+def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, int]]:
+    """Consecutive ranges of ``texts`` of about ``max_chars`` characters: shingling makes a few
+    int64 temporaries per character, so this bounds a worker's memory whatever the batch."""
+    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    ends = np.cumsum(lengths)
+    out, start = [], 0
+    while start < len(texts):
+        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + max_chars, side="right")), start + 1)
+        out.append((start, stop))
+        start = stop
+    return out or [(0, 0)]
+
+
 def signature_keys(
     batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int], with_signature: bool = True
 ) -> pa.Table:
@@ -388,8 +401,7 @@ def signature_keys(
     texts = batch.column("text").to_pylist()
     n = len(texts)
     bands, rows = opts.lsh_params()
-    h, counts = shingler.batch(texts)
-    sig = signatures(h, counts, opts.num_perm, opts.seed)
+    sig = np.concatenate([signatures(*shingler.batch(texts[a:b]), opts.num_perm, opts.seed) for a, b in text_chunks(texts)])
     keys = band_keys(sig, bands, rows)
     names = batch.schema.names
     sources = batch.column("source_id").to_pylist() if "source_id" in names else [None] * n
@@ -553,7 +565,7 @@ class ShingleSets:
         self.offsets = np.searchsorted((key >> U64(32)).astype(np.int64), np.arange(docs.size + 1))
 
     @classmethod
-    def of_texts(cls, docs: np.ndarray, texts: list[str], shingler: Shingler, chunk_chars: int = 1 << 22) -> ShingleSets:
+    def of_texts(cls, docs: np.ndarray, texts: list[str], shingler: Shingler, chunk_chars: int = 1 << 20) -> ShingleSets:
         """Shingle sets of many documents, shingled a few MB of text at a time (bounded memory)."""
         order = np.argsort(docs, kind="stable")
         parts: list[ShingleSets] = []
