@@ -492,7 +492,7 @@ def _kiwi_word_tokenizer():
             if self._tokenizer is None:
                 from kiwipiepy import Kiwi
 
-                self._tokenizer = Kiwi(model_type=self.model_type, num_workers=0)
+                self._tokenizer = Kiwi(model_type=self.model_type, num_workers=-1)  # -1: no worker threads
             return self._tokenizer
 
     return _Kiwi(model_type="cong")

@@ -266,9 +266,10 @@ def train_classifier(
         # fastText can diverge ("Encountered NaN") at a high learning rate on some data; halve it
         # and retry (deterministic: the same data always takes the same path). The card records
         # the rate that trained the model.
+        tmp = out.with_name(out.name + ".tmp")
         for attempt in range(4):
             try:
-                model = fasttext.train_supervised(input=train_file, **kwargs)
+                _train_isolated(train_file, kwargs, str(tmp))
                 break
             except RuntimeError as e:
                 if "NaN" not in str(e) or attempt == 3:
@@ -276,9 +277,8 @@ def train_classifier(
                 kwargs["lr"] = kwargs["lr"] / 2
     finally:
         os.unlink(train_file)
-    tmp = out.with_name(out.name + ".tmp")
-    model.save_model(str(tmp))
     os.replace(tmp, out)
+    model = fasttext.load_model(str(out))
 
     scores = positive_probability(model, [d.text for d in heldout], params.max_chars)
     labels = np.array([d.label for d in heldout], dtype=int)
@@ -322,6 +322,22 @@ def train_classifier(
     }
     card_path(out).write_text(json.dumps(card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     return TrainResult(model_path=out, card=card, heldout_scores=scores, heldout=heldout)
+
+
+def _fit_and_save(train_file: str, kwargs: dict[str, Any], out: str) -> None:
+    import fasttext
+
+    fasttext.train_supervised(input=train_file, **kwargs).save_model(out)
+
+
+def _train_isolated(train_file: str, kwargs: dict[str, Any], out: str) -> None:
+    """Train in a fresh process: libraries loaded earlier in this one (seen with Kiwi in the same
+    pytest process) can change floating-point state, and then the same data gives other bytes."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        pool.submit(_fit_and_save, train_file, kwargs, out).result()
 
 
 def _fasttext_version() -> str:
