@@ -176,11 +176,14 @@ def test_disk_full_fails_clearly_and_resume_finishes(baseline, small_tmpfs, tmp_
 
 
 def _peak_rss_run(cfg: Path, cwd: Path) -> tuple[subprocess.CompletedProcess, int]:
+    # VmHWM (this process's own peak), not ru_maxrss: Linux carries ru_maxrss over from the
+    # forking parent (pytest, possibly large) across exec.
     code = (
-        "import resource, sys\n"
+        "import re, sys\n"
         "from pipelines.cli import main\n"
         "rc = main(['run', sys.argv[1], '--catalog', 'cat'])\n"
-        "print('PEAK_RSS_KB', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)\n"
+        "hwm = re.search(r'VmHWM:\\s+(\\d+)', open('/proc/self/status').read()).group(1)\n"
+        "print('PEAK_RSS_KB', hwm)\n"
         "sys.exit(rc)\n"
     )
     res = subprocess.run([sys.executable, "-c", code, str(cfg)], cwd=cwd, capture_output=True, text=True)
