@@ -146,8 +146,15 @@ def test_dry_run_prints_the_plan_and_writes_nothing(tmp_path):
     assert not (tmp_path / "o").exists() and not (tmp_path / ".corpusmill").exists()
 
 
-def test_other_run_in_the_output_dir_needs_overwrite(tmp_path):
+def light_demo_config() -> str:
+    """The demo's sources with only the foundation stages (fast; for output-handling tests)."""
     cfg = (EXAMPLES / "pipeline.yaml").read_text()
+    head, rest = cfg.split("stages:\n", 1)
+    return head + "stages:\n  - normalize\n  - {name: length, min_chars: 2}\n  - exact_dedup\n\n" + rest[rest.index("sources:"):]
+
+
+def test_other_run_in_the_output_dir_needs_overwrite(tmp_path):
+    cfg = light_demo_config()
     (tmp_path / "data").symlink_to(EXAMPLES / "data")
     (tmp_path / "a.yaml").write_text(cfg)
     (tmp_path / "b.yaml").write_text(cfg.replace("min_chars: 2", "min_chars: 3"))
