@@ -799,7 +799,9 @@ class MinHashDedup(GlobalStage):
                 docs = np.arange(n, n + k.num_rows, dtype=np.int64)
                 bands = k.column("bands").combine_chunks()
                 spill.add(bands.values.to_numpy(), np.repeat(docs, bands.type.list_size))
-                small.append(k.select([f.name for f in KEY_FIELDS]))
+                # take() copies: a key table unpickled from a worker is one buffer, text included,
+                # and a zero-copy select would keep all of it alive.
+                small.append(k.select([f.name for f in KEY_FIELDS]).take(to_arrow(np.arange(k.num_rows, dtype=np.int64), pa.int64())))
                 side_cols = [c for c in ("id", "order", "signature", "text") if c in k.column_names]
                 side = k.select(side_cols).append_column("doc", pa.array(docs))
                 if side_writer is None:
