@@ -60,7 +60,7 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
 
     record_index = 0
     if task.refused:
-        issues.append(_issue(task, 0, "file", "quarantined", task.refused))
+        issues.append(_issue(task, make_order(task.source_index, task.file_index, 0), "file", "quarantined", task.refused))
         b = emit()
         b.info = info
         yield b
@@ -69,7 +69,7 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
         fh = fsspec.open(task.url, "rb").open()
     except OSError as e:
         # Unreadable file (permissions, vanished): one quarantined record for the file.
-        issues.append(_issue(task, 0, "file", "quarantined", f"cannot open: {e.strerror or e}"))
+        issues.append(_issue(task, make_order(task.source_index, task.file_index, 0), "file", "quarantined", f"cannot open: {e.strerror or e}"))
         b = emit()
         b.info = info
         yield b
