@@ -163,6 +163,16 @@ def _field_text(obj: dict, fields: tuple[str, ...]) -> tuple[str | None, str | N
     return _join(parts), None
 
 
+def _object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
+    """A record from a mapping (JSON object, CSV row, Parquet row): its text fields, or why not."""
+    body, err = _field_text(obj, opts.text_fields)
+    if err:
+        return Quarantined(loc, err)
+    if not body.strip():
+        return Quarantined(loc, "empty document")
+    return Record(loc, body, _record_id(obj, opts.id_field))
+
+
 def _record_id(obj: dict, field: str | None) -> str | None:
     if field is None or obj.get(field) is None:
         return None
@@ -194,13 +204,7 @@ def _read_jsonl(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         if html:
             yield _html_event(loc, obj.get(opts.html_field or "html"), _record_id(obj, opts.id_field))
             continue
-        body, ferr = _field_text(obj, opts.text_fields)
-        if ferr:
-            yield Quarantined(loc, ferr)
-        elif not body.strip():
-            yield Quarantined(loc, "empty document")
-        else:
-            yield Record(loc, body, _record_id(obj, opts.id_field))
+        yield _object_event(loc, obj, opts)
 
 
 def _read_txt_lines(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
@@ -303,13 +307,7 @@ def _read_csv(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
             yield Quarantined(loc, f"row has {len(row)} columns, expected {len(header)}")
             continue
         obj = dict(zip(header, row))
-        body, ferr = _field_text(obj, opts.text_fields)
-        if ferr:
-            yield Quarantined(loc, ferr)
-        elif not body.strip():
-            yield Quarantined(loc, "empty document")
-        else:
-            yield Record(loc, body, _record_id(obj, opts.id_field))
+        yield _object_event(loc, obj, opts)
     yield from errors
 
 
@@ -433,13 +431,7 @@ def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         elif isinstance(node, str):
             yield Record(loc, node) if node.strip() else Quarantined(loc, "empty document")
         elif isinstance(node, dict):
-            body, ferr = _field_text(node, opts.text_fields)
-            if ferr:
-                yield Quarantined(loc, ferr)
-            elif not body.strip():
-                yield Quarantined(loc, "empty document")
-            else:
-                yield Record(loc, body, _record_id(node, opts.id_field))
+            yield _object_event(loc, node, opts)
         else:
             yield Quarantined(loc, f"expected a string or an object, got {type(node).__name__}")
 
@@ -463,14 +455,7 @@ def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[
         for batch in pf.iter_batches(columns=cols, batch_size=4096):
             for obj in batch.to_pylist():
                 row += 1
-                body, ferr = _field_text(obj, opts.text_fields)
-                loc = f"row {row}"
-                if ferr:
-                    yield Quarantined(loc, ferr)
-                elif not body.strip():
-                    yield Quarantined(loc, "empty document")
-                else:
-                    yield Record(loc, body, _record_id(obj, opts.id_field))
+                yield _object_event(f"row {row}", obj, opts)
     except Exception as e:  # noqa: BLE001 — any parse failure of a delivered file is a quarantine
         yield Quarantined("file", f"unreadable Parquet: {type(e).__name__}: {e}")
 
