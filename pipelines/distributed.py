@@ -206,6 +206,26 @@ def plan_steps(stages: list[Stage]) -> tuple[list[Step], pa.Schema]:
     return steps, output_schema(done)
 
 
+@dataclass
+class RunSetup:
+    """What every distributed engine starts from: the steps, the envelope, the driver's assembler
+    and the per-file tasks (one place, so Ray and Beam cannot drift apart)."""
+
+    steps: list[Step]
+    envelope: Envelope
+    assembler: Assembler
+    tasks: list[FileTask]
+
+
+def set_up(plan, stages: list[Stage], staging: Path) -> RunSetup:
+    from pipelines.engine_local import file_tasks
+
+    steps, schema = plan_steps(stages)
+    target = int(plan.config.output.shard_target_mb * 1024 * 1024)
+    assembler = Assembler(staging, schema, target, [sp.source.id for sp in plan.sources])
+    return RunSetup(steps, Envelope(schema), assembler, file_tasks(plan))
+
+
 class Assembler:
     """Driver end of a distributed run: shards in ingest order, ledger, file facts, counters.
 

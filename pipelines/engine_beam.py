@@ -36,7 +36,6 @@ from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.base import Stage
 from pipelines.distributed import (
-    Assembler,
     DecisionStep,
     Envelope,
     IngestStep,
@@ -45,9 +44,9 @@ from pipelines.distributed import (
     keys_in_order,
     merge_counters,
     merge_seconds,
-    plan_steps,
+    set_up,
 )
-from pipelines.engine_local import Execution, file_tasks
+from pipelines.engine_local import Execution
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
@@ -57,10 +56,8 @@ LEDGER, FILES, KEYS = "ledger", "files", "keys"
 def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
     """Same contract as :func:`pipelines.engine_local.execute` (no resume: the runner retries)."""
     cfg = plan.config
-    steps, schema = plan_steps(stages)
-    envelope = Envelope(schema)
-    asm = Assembler(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024), [sp.source.id for sp in plan.sources])
-    tasks = file_tasks(plan)
+    run = set_up(plan, stages, staging)
+    steps, envelope, asm, tasks = run.steps, run.envelope, run.assembler, run.tasks
     if not tasks:
         return asm.finish()
     # A directory of this run only: the configured temp location may be shared by many runs.

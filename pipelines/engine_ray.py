@@ -27,16 +27,15 @@ import pyarrow as pa
 from filters.base import Stage
 from pipelines.config import RayOptions
 from pipelines.distributed import (
-    Assembler,
     DecisionStep,
     Envelope,
     IngestStep,
     KeysStep,
     MapChain,
     keys_in_order,
-    plan_steps,
+    set_up,
 )
-from pipelines.engine_local import Execution, file_tasks
+from pipelines.engine_local import Execution
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
@@ -51,10 +50,8 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     cfg = plan.config
     started = connect(cfg.ray)
     try:
-        steps, schema = plan_steps(stages)
-        envelope = Envelope(schema)
-        asm = Assembler(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024), [sp.source.id for sp in plan.sources])
-        tasks = file_tasks(plan)
+        run = set_up(plan, stages, staging)
+        steps, envelope, asm, tasks = run.steps, run.envelope, run.assembler, run.tasks
         if not tasks:
             return asm.finish()
         ctx = ray.data.DataContext.get_current()
