@@ -112,12 +112,30 @@ class GlobalStage(Stage):
         """Map side: per-document keys (must include ``id`` and ``order``)."""
 
     @abstractmethod
-    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+    def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:
         """Decide side: the drops, as a table with :data:`DECISION_SCHEMA`.
 
         ``keys`` is streamed (the local engine replays them from a spill file), so a stage that
         needs bounded memory can consume it once, partition to disk and group per partition.
+        ``grouped``, when an engine ran the stage's shuffle (:meth:`shuffle_rows` →
+        group by ``partition`` → :meth:`reduce_partition`), is what the reduce side returned.
         """
+
+    # An optional shuffle a distributed engine runs with its own primitive (Ray groupby, Beam
+    # GroupByKey) instead of the stage grouping on the driver. Stages without one return None.
+    def shuffle_rows(self, keys: pa.Table) -> pa.Table | None:
+        """Map side of the shuffle: rows with an integer ``partition`` column; all rows that must
+        meet share a partition. Pure; called on workers with the output of :meth:`keys`."""
+        return None
+
+    def outside_shuffle_rows(self) -> pa.Table | None:
+        """Shuffle rows that do not come from this run's documents (e.g. earlier releases);
+        called once on the driver before the shuffle."""
+        return None
+
+    def reduce_partition(self, rows: pa.Table) -> pa.Table:
+        """Reduce side: every row of one partition → a table for ``decide(..., grouped=...)``."""
+        raise NotImplementedError(f"{self.key} has no shuffle")
 
 
 @dataclass

@@ -54,7 +54,7 @@ class ExactDedup(GlobalStage):
             schema=KEY_SCHEMA,
         )
 
-    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+    def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:
         table = pa.concat_tables([k.select(KEY_SCHEMA.names) for k in keys] or [KEY_SCHEMA.empty_table()])
         n = table.num_rows
         if n == 0:

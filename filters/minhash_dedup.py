@@ -366,7 +366,7 @@ KEY_FIELDS = [
 ]
 
 
-_NUMPY_OF = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.float64(): np.float64}
+_NUMPY_OF = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.uint16(): np.uint16, pa.float64(): np.float64}
 
 
 def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
@@ -466,6 +466,59 @@ def pairs_from_band_table(table: pa.Table) -> np.ndarray:
     members = docs[np.repeat(multi, sizes)]
     link = members != heads
     return sorted_unique((heads[link] << U64(32)) | members[link])
+
+
+def partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
+    """The partition of each band key (bits well away from those the grouping sort relies on)."""
+    return ((keys >> U64(40)) % U64(partitions)).astype(np.uint16)
+
+
+SHUFFLE_SCHEMA = pa.schema([pa.field("partition", pa.uint16()), pa.field("key", pa.uint64()), pa.field("order", pa.int64())])
+PAIR_SCHEMA = pa.schema([pa.field("a", pa.int64()), pa.field("b", pa.int64())])
+
+
+def shuffle_table(keys: np.ndarray, orders: np.ndarray, partitions: int) -> pa.Table:
+    """Band keys as engine shuffle rows: ``partition, key, order`` (``order`` = document ordinal)."""
+    return pa.table(
+        [to_arrow(partition_of(keys, partitions), pa.uint16()), to_arrow(keys, pa.uint64()), to_arrow(orders, pa.int64())],
+        schema=SHUFFLE_SCHEMA,
+    )
+
+
+def pairs_of_partition(rows: pa.Table) -> pa.Table:
+    """Candidate pairs (``a``, ``b`` document ordinals) among one partition's shuffle rows: the
+    same star grouping as :func:`pairs_from_band_table`, on dense local numbers."""
+    orders = rows.column("order").to_numpy()
+    if orders.size < 2:
+        return PAIR_SCHEMA.empty_table()
+    uniq, local = np.unique(orders, return_inverse=True)
+    packed = pairs_from_band_table(pa.table({"key": rows.column("key"), "doc": to_arrow(local.astype(np.uint32), pa.uint32())}))
+    lo, hi = unpack(packed)
+    return pa.table([to_arrow(uniq[lo], pa.int64()), to_arrow(uniq[hi], pa.int64())], schema=PAIR_SCHEMA)
+
+
+def pairs_by_doc_number(grouped: Iterable[pa.Table], orders: np.ndarray, n: int) -> np.ndarray:
+    """Engine-grouped pairs of ordinals (:func:`pairs_of_partition`) as packed pairs of document
+    numbers: ``orders[i]`` is document ``i``'s ordinal; released row ``r`` (ordinal ``-1 - r``)
+    is document ``n + r``."""
+    # A group links its members to its smallest ordinal; the driver's grouping links them to the
+    # first document. They agree (same pairs, same clusters) because keys arrive in ingest order.
+    if orders.size > 1 and not (orders[1:] > orders[:-1]).all():
+        raise ValueError("minhash_dedup: an engine shuffle needs the keys in ascending ordinal order")
+
+    def number(o: np.ndarray) -> np.ndarray:
+        out = np.empty(o.size, dtype=U64)
+        rel = o < 0
+        out[rel] = (n - 1 - o[rel]).astype(U64)
+        out[~rel] = np.searchsorted(orders, o[~rel]).astype(U64)
+        return out
+
+    parts = []
+    for t in grouped:
+        if t.num_rows:
+            a, b = number(t.column("a").to_numpy()), number(t.column("b").to_numpy())
+            parts.append((np.minimum(a, b) << U64(32)) | np.maximum(a, b))
+    return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
 
 
 def candidate_pairs(band_tables: Iterable[pa.Table]) -> np.ndarray:
@@ -760,6 +813,7 @@ class MinHashDedup(GlobalStage):
         self.shingler: Shingler | None = None
         self.stats: dict[str, int] = {}
         self._index_path: Path | None = None
+        self._released_cache: tuple[pa.Table, dict[str, list[str]]] | None = None
 
     def setup(self) -> None:
         self.shingler = Shingler(self.opts)
@@ -776,12 +830,38 @@ class MinHashDedup(GlobalStage):
         self.ensure_setup()
         return signature_keys(batch, self.opts, self.shingler, self.context.source_priority, self._keeps_signatures)
 
+    # Engine shuffle (Ray groupby, Beam GroupByKey): band keys → partitions → candidate pairs.
+    def shuffle_rows(self, keys: pa.Table) -> pa.Table:
+        bands = keys.column("bands").combine_chunks()
+        orders = np.repeat(keys.column("order").to_numpy(), bands.type.list_size)
+        return shuffle_table(bands.values.to_numpy(), orders, self.opts.partitions)
+
+    def outside_shuffle_rows(self) -> pa.Table | None:
+        """The released documents' band keys; their ordinals are ``-1 - row`` of the index."""
+        released, _ = self._released()
+        m = released.num_rows
+        if m == 0:
+            return None
+        bands, rows = self.opts.lsh_params()
+        rk = band_keys(_sig_matrix(released.column("signature"), self.opts.num_perm), bands, rows)
+        return shuffle_table(rk.ravel(), np.repeat(-1 - np.arange(m, dtype=np.int64), bands), self.opts.partitions)
+
+    def reduce_partition(self, rows: pa.Table) -> pa.Table:
+        return pairs_of_partition(rows)
+
+    def _released(self) -> tuple[pa.Table, dict[str, list[str]]]:
+        if self._released_cache is None:
+            self._released_cache = load_released(self.opts)
+        return self._released_cache
+
     def _budget(self) -> int:
         if self.opts.memory_budget_mb is not None:
             return int(self.opts.memory_budget_mb * 1024 * 1024)
         return int(self.context.memory_budget_bytes) // 64  # 32 MiB of band keys (≈ 2.8 M rows) by default
 
-    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+    def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:
+        """``grouped``: the engine's :meth:`reduce_partition` outputs (candidate pairs by ordinal);
+        without it the band keys are grouped here, spilling past the memory budget."""
         self.ensure_setup()
         opts = self.opts
         workdir = self.context.workdir or tempfile.gettempdir()
@@ -797,8 +877,9 @@ class MinHashDedup(GlobalStage):
                 if k.num_rows == 0:
                     continue
                 docs = np.arange(n, n + k.num_rows, dtype=np.int64)
-                bands = k.column("bands").combine_chunks()
-                spill.add(bands.values.to_numpy(), np.repeat(docs, bands.type.list_size))
+                if grouped is None:
+                    bands = k.column("bands").combine_chunks()
+                    spill.add(bands.values.to_numpy(), np.repeat(docs, bands.type.list_size))
                 # take() copies: a key table unpickled from a worker is one buffer, text included,
                 # and a zero-copy select would keep all of it alive.
                 small.append(k.select([f.name for f in KEY_FIELDS]).take(to_arrow(np.arange(k.num_rows, dtype=np.int64), pa.int64())))
@@ -810,17 +891,20 @@ class MinHashDedup(GlobalStage):
                 n += k.num_rows
             if side_writer is not None:
                 side_writer.close()
-            released, shard_urls = load_released(opts)
+            released, shard_urls = self._released()
             m = released.num_rows
-            if m:
-                bands, rows = opts.lsh_params()
-                rk = band_keys(_sig_matrix(released.column("signature"), opts.num_perm), bands, rows)
-                spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
-            pairs = candidate_pairs(spill.tables())
+            table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
+            if grouped is not None:
+                pairs = pairs_by_doc_number(grouped, table.column("order").to_numpy(), n)
+            else:
+                if m:
+                    bands, rows = opts.lsh_params()
+                    rk = band_keys(_sig_matrix(released.column("signature"), opts.num_perm), bands, rows)
+                    spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
+                pairs = candidate_pairs(spill.tables())
             self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}
             if m:  # pairs among released documents are not this run's business
                 pairs = pairs[unpack(pairs)[0] < n]
-            table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
             self.stats["distinct_ids"] = int(pc.count_distinct(table.column("id")).as_py()) if n else 0
             thresholds = np.concatenate([table.column("threshold").to_numpy(), np.zeros(m)])
             if opts.verify == "none":

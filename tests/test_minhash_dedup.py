@@ -147,6 +147,35 @@ def test_decisions_do_not_depend_on_batching_or_spill(mixed_rows, tmp_path):
     assert whole == split == spilled
 
 
+def engine_shuffle(stage: MinHashDedup, keys: list[pa.Table], shuffled_by: int = 3) -> list[pa.Table]:
+    """What a distributed engine does with the stage's shuffle: rows from every key table (and
+    outside the run), grouped by partition in any order, reduced per partition."""
+    rows = [stage.shuffle_rows(k) for k in keys]
+    extra = stage.outside_shuffle_rows()
+    rows = pa.concat_tables(rows + ([extra] if extra is not None else []))
+    rng = np.random.default_rng(shuffled_by)  # arrival order inside a group does not matter
+    rows = rows.take(pa.array(rng.permutation(rows.num_rows)))
+    part = rows.column("partition").to_numpy()
+    return [stage.reduce_partition(rows.filter(pa.array(part == p))) for p in np.unique(part)]
+
+
+def test_engine_shuffle_gives_the_same_decisions_as_grouping_on_the_driver(mixed_rows):
+    local, _ = run_stage(mixed_rows, priority={"base": 0, "copy": 1}, split=9)
+    stage = MinHashDedup({"partitions": 5}, StageContext(source_priority={"base": 0, "copy": 1}))
+    b = batch(mixed_rows)
+    # Ordinals need not be dense (ingest ordinals are not): the engine passes pairs by ordinal.
+    b = b.set_column(b.schema.get_field_index("order"), "order", pa.array([(i << 20) + 3 for i in range(b.num_rows)], pa.int64()))
+    keys = [stage.keys(b.slice(i, 9)) for i in range(0, b.num_rows, 9)]
+    grouped = engine_shuffle(stage, keys)
+    assert all(t.schema.names == ["a", "b"] for t in grouped)
+    decisions = stage.decide(iter(keys), grouped=grouped)
+    assert {r["id"]: r for r in decisions.to_pylist()} == local
+    assert stage.stats["spilled_band_rows"] == 0
+    # Each group links its members to its first document, so both sides must agree on "first".
+    with pytest.raises(ValueError, match="ascending"):
+        stage.decide(iter(keys[::-1]), grouped=grouped)
+
+
 def test_keeper_rule_priority_then_quality_then_length_then_id():
     base = _statutes()["s036"]
     en = _speeches()["1961-Kennedy"]
