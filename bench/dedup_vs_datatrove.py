@@ -44,8 +44,10 @@ def run_ours(inp: str, out: str, workers: int, clusters: str | None = None) -> d
     from pipelines.dedup import find_duplicates, write_outputs
 
     run = find_duplicates(inp, {}, workers=workers)
+    t0 = time.perf_counter()
     kept = write_outputs(inp, out, run, clusters=clusters)
-    return {"documents": run.documents, "kept": kept, **run.stats}
+    seconds = {**run.timings, "write": round(time.perf_counter() - t0, 3)}
+    return {"documents": run.documents, "kept": kept, **run.stats, "seconds": seconds}
 
 
 def run_datatrove(in_dir: str, work: str, workers: int, files: int) -> dict:

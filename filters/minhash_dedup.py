@@ -39,8 +39,11 @@ import math
 import os
 import shutil
 import tempfile
+import time
 import unicodedata
+from collections import deque
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -366,7 +369,9 @@ KEY_FIELDS = [
 ]
 
 
-_NUMPY_OF = {pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.uint16(): np.uint16, pa.float64(): np.float64}
+_NUMPY_OF = {
+    pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.uint16(): np.uint16, pa.uint8(): np.uint8, pa.float64(): np.float64,
+}
 
 
 def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
@@ -376,9 +381,23 @@ def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
-def _sig_matrix(column: pa.ChunkedArray | pa.Array, num_perm: int) -> np.ndarray:
+def fixed_rows(matrix: np.ndarray) -> pa.Array:
+    """A 2-d numpy array as one fixed-size binary value per row. Keys and side files carry
+    signatures, sketches and band keys this way: Parquet writes a fixed-size *list* value by
+    value with repetition levels (~30× slower to write and read than the flat bytes)."""
+    matrix = np.ascontiguousarray(matrix)
+    width = matrix.shape[1] * matrix.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), matrix.shape[0], [None, pa.py_buffer(matrix)])
+
+
+def _matrix(column: pa.ChunkedArray | pa.Array, width: int, dtype=np.uint32) -> np.ndarray:
+    """Rows of ``width`` values from a fixed-size binary (see :func:`fixed_rows`) or list column."""
     arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    return arr.values.to_numpy().reshape(len(arr), num_perm)
+    if pa.types.is_fixed_size_binary(arr.type):
+        size = np.dtype(dtype).itemsize * width
+        flat = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr) * width, offset=arr.offset * size)
+        return flat.reshape(len(arr), width)
+    return arr.values.to_numpy().astype(dtype, copy=False).reshape(len(arr), width)
 
 
 def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, int]]:
@@ -413,11 +432,14 @@ def signature_keys(
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
         "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
-        "bands": pa.FixedSizeListArray.from_arrays(to_arrow(keys.ravel(), pa.uint64()), bands),
+        "bands": fixed_rows(keys),
     }
     if with_signature:  # for the release index and signature-only verification
-        cols["signature"] = pa.FixedSizeListArray.from_arrays(to_arrow(sig.ravel(), pa.uint32()), opts.num_perm)
+        cols["signature"] = fixed_rows(sig)
     if opts.verify == "exact":
+        # One byte of each permutation's minimum (b-bit MinHash): 1/4 of a signature, enough to
+        # discard most candidate pairs before the exact Jaccard (see :func:`sketch_estimate`).
+        cols["sketch"] = fixed_rows(sketch_of(sig))
         cols["text"] = batch.column("text")
     return pa.table(cols)
 
@@ -521,9 +543,21 @@ def pairs_by_doc_number(grouped: Iterable[pa.Table], orders: np.ndarray, n: int)
     return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
 
 
-def candidate_pairs(band_tables: Iterable[pa.Table]) -> np.ndarray:
-    """(b) Group band keys per table (each table = one partition holding all rows of its keys)."""
-    parts = [pairs_from_band_table(t) for t in band_tables]
+def candidate_pairs(band_tables: Iterable[pa.Table], threads: int = 1) -> np.ndarray:
+    """(b) Group band keys per table (each table = one partition holding all rows of its keys).
+
+    With ``threads`` > 1, that many partitions are grouped at once (numpy's sort releases the
+    GIL); partitions are read one at a time, so at most ``threads`` are in memory."""
+    if threads <= 1:
+        parts = [pairs_from_band_table(t) for t in band_tables]
+    else:
+        parts, pending = [], deque()
+        with ThreadPoolExecutor(threads) as pool:
+            for t in band_tables:
+                pending.append(pool.submit(pairs_from_band_table, t))
+                if len(pending) >= threads:
+                    parts.append(pending.popleft().result())
+            parts += [f.result() for f in pending]
     parts = [p for p in parts if p.size]
     return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
 
@@ -547,8 +581,8 @@ class BandSpill:
 
     def add(self, keys: np.ndarray, doc: np.ndarray) -> None:
         doc = doc.astype(np.uint32)
-        part = ((keys >> U64(40)) % U64(self.partitions)).astype(np.int64)
-        order = np.argsort(part, kind="stable")
+        part = partition_of(keys, self.partitions)
+        order = np.argsort(part, kind="stable")  # radix sort on uint16
         bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
         keys, doc = keys[order], doc[order]
         for p in range(self.partitions):
@@ -565,7 +599,8 @@ class BandSpill:
             os.makedirs(base, exist_ok=True)
             self.dir = Path(tempfile.mkdtemp(prefix="minhash-bands-", dir=base))
             self.writers = [
-                pq.ParquetWriter(self.dir / f"part-{p:04d}.parquet", BAND_SCHEMA, compression="lz4")
+                # Random keys: dictionaries, statistics and compression cost time and save nothing.
+                pq.ParquetWriter(self.dir / f"part-{p:04d}.parquet", BAND_SCHEMA, compression="none", use_dictionary=False, write_statistics=False)
                 for p in range(self.partitions)
             ]
         for p in range(self.partitions):
@@ -699,6 +734,40 @@ def verify_pairs(
     return pairs[ok], jac[ok]
 
 
+#: Candidates whose sketch estimate is this many standard errors below their threshold skip the
+#: exact Jaccard: a pair really at the threshold falls that low with probability ~1e-7.
+PREFILTER_SIGMAS = 5.0
+
+
+def sketch_of(sig: np.ndarray) -> np.ndarray:
+    """One byte per MinHash value, from a mix of all 32 bits: the low bits of an affine
+    permutation depend only on the low bits of the shingle hash, and the high bits of a minimum
+    are mostly zero, so neither byte of the value itself is a fair b-bit hash."""
+    return fmix32(sig).astype(np.uint8)
+
+
+def sketch_estimate(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Jaccard estimated from two rows of one-byte MinHash values (b-bit MinHash, b = 8): a
+    byte matches with probability ``J + (1 - J) / 256``."""
+    match = (a == b).mean(axis=1)
+    return (match - 1 / 256) / (1 - 1 / 256)
+
+
+def _margin(threshold: np.ndarray, num_perm: int) -> np.ndarray:
+    t = np.asarray(threshold, dtype=np.float64)
+    return PREFILTER_SIGMAS * np.sqrt(t * (1 - t) / num_perm) + 0.01
+
+
+def prefilter_floor(threshold: np.ndarray, num_perm: int) -> np.ndarray:
+    """The sketch estimate below which a pair cannot plausibly reach ``threshold``."""
+    return np.asarray(threshold, dtype=np.float64) - _margin(threshold, num_perm)
+
+
+def prefilter_ceiling(threshold: np.ndarray, num_perm: int) -> np.ndarray:
+    """The sketch estimate above which a pair cannot plausibly be below ``threshold``."""
+    return np.asarray(threshold, dtype=np.float64) + _margin(threshold, num_perm)
+
+
 def components(n: int, pairs: np.ndarray) -> np.ndarray:
     """Connected component label of each of ``n`` documents (labels are the smallest member)."""
     from scipy.sparse import coo_matrix
@@ -802,6 +871,16 @@ def released_texts(shard_urls: dict[str, list[str]], ids: list[str]) -> dict[str
 # --------------------------------------------------------------------------- the stage
 
 
+class _Clock:
+    def __init__(self, into: dict[str, float]):
+        self.into, self.t = into, time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        now = time.perf_counter()
+        self.into[name] = round(now - self.t, 3)
+        self.t = now
+
+
 class MinHashDedup(GlobalStage):
     name = "minhash_dedup"
     version = 1
@@ -812,6 +891,7 @@ class MinHashDedup(GlobalStage):
         self.opts.lsh_params()
         self.shingler: Shingler | None = None
         self.stats: dict[str, int] = {}
+        self.timings: dict[str, float] = {}  # seconds per part of decide (not in the manifest)
         self._index_path: Path | None = None
         self._released_cache: tuple[pa.Table, dict[str, list[str]]] | None = None
 
@@ -832,9 +912,9 @@ class MinHashDedup(GlobalStage):
 
     # Engine shuffle (Ray groupby, Beam GroupByKey): band keys → partitions → candidate pairs.
     def shuffle_rows(self, keys: pa.Table) -> pa.Table:
-        bands = keys.column("bands").combine_chunks()
-        orders = np.repeat(keys.column("order").to_numpy(), bands.type.list_size)
-        return shuffle_table(bands.values.to_numpy(), orders, self.opts.partitions)
+        bands = _matrix(keys.column("bands"), self.opts.lsh_params()[0], U64)
+        orders = np.repeat(keys.column("order").to_numpy(), bands.shape[1])
+        return shuffle_table(bands.ravel(), orders, self.opts.partitions)
 
     def outside_shuffle_rows(self) -> pa.Table | None:
         """The released documents' band keys; their ordinals are ``-1 - row`` of the index."""
@@ -843,7 +923,7 @@ class MinHashDedup(GlobalStage):
         if m == 0:
             return None
         bands, rows = self.opts.lsh_params()
-        rk = band_keys(_sig_matrix(released.column("signature"), self.opts.num_perm), bands, rows)
+        rk = band_keys(_matrix(released.column("signature"), self.opts.num_perm), bands, rows)
         return shuffle_table(rk.ravel(), np.repeat(-1 - np.arange(m, dtype=np.int64), bands), self.opts.partitions)
 
     def reduce_partition(self, rows: pa.Table) -> pa.Table:
@@ -872,25 +952,27 @@ class MinHashDedup(GlobalStage):
         side_writer = None
         n = 0
         keep_index = False
+        clock = _Clock(self.timings)
         try:
             for k in keys:
                 if k.num_rows == 0:
                     continue
                 docs = np.arange(n, n + k.num_rows, dtype=np.int64)
                 if grouped is None:
-                    bands = k.column("bands").combine_chunks()
-                    spill.add(bands.values.to_numpy(), np.repeat(docs, bands.type.list_size))
+                    bands = _matrix(k.column("bands"), opts.lsh_params()[0], U64)
+                    spill.add(bands.ravel(), np.repeat(docs, bands.shape[1]))
                 # take() copies: a key table unpickled from a worker is one buffer, text included,
                 # and a zero-copy select would keep all of it alive.
                 small.append(k.select([f.name for f in KEY_FIELDS]).take(to_arrow(np.arange(k.num_rows, dtype=np.int64), pa.int64())))
-                side_cols = [c for c in ("id", "order", "signature", "text") if c in k.column_names]
+                side_cols = [c for c in ("id", "order", "signature", "sketch", "text") if c in k.column_names]
                 side = k.select(side_cols).append_column("doc", pa.array(docs))
                 if side_writer is None:
-                    side_writer = pq.ParquetWriter(side_path, side.schema, compression="lz4", use_dictionary=False)
+                    side_writer = pq.ParquetWriter(side_path, side.schema, compression="lz4", use_dictionary=False, write_statistics=False)
                 side_writer.write_table(side)
                 n += k.num_rows
             if side_writer is not None:
                 side_writer.close()
+            clock.lap("keys")
             released, shard_urls = self._released()
             m = released.num_rows
             table = pa.concat_tables(small) if small else pa.schema(KEY_FIELDS).empty_table()
@@ -899,20 +981,23 @@ class MinHashDedup(GlobalStage):
             else:
                 if m:
                     bands, rows = opts.lsh_params()
-                    rk = band_keys(_sig_matrix(released.column("signature"), opts.num_perm), bands, rows)
+                    rk = band_keys(_matrix(released.column("signature"), opts.num_perm), bands, rows)
                     spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
-                pairs = candidate_pairs(spill.tables())
+                pairs = candidate_pairs(spill.tables(), threads=min(4, len(os.sched_getaffinity(0))))
+            clock.lap("group")
             self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}
             if m:  # pairs among released documents are not this run's business
                 pairs = pairs[unpack(pairs)[0] < n]
             self.stats["distinct_ids"] = int(pc.count_distinct(table.column("id")).as_py()) if n else 0
             thresholds = np.concatenate([table.column("threshold").to_numpy(), np.zeros(m)])
             if opts.verify == "none":
-                verified, jac = pairs, np.full(pairs.size, np.nan)
+                verified, jac, estimated = pairs, np.full(pairs.size, np.nan), np.zeros(pairs.size, dtype=bool)
             else:
-                verified, jac = self._verify(pairs, side_path, n, released, shard_urls, thresholds)
+                verified, jac, estimated = self._verify(pairs, side_path, n, released, shard_urls, thresholds)
             self.stats["verified_pairs"] = int(verified.size)
-            decisions = self._decisions(table, released, verified, jac, n, m)
+            clock.lap("verify")
+            decisions = self._decisions(table, released, verified, jac, estimated, n, m)
+            clock.lap("keep")
             keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
             self._index_path = side_path if keep_index else None
             return decisions
@@ -921,10 +1006,29 @@ class MinHashDedup(GlobalStage):
             if not keep_index:
                 side_path.unlink(missing_ok=True)
 
-    def _verify(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> np.ndarray:
-        """Exact (or signature) Jaccard of candidate pairs against each pair's threshold.
+    def _verify(self, pairs, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The candidate pairs at or above their threshold, their Jaccard, and whether it is an
+        estimate. With exact verification, the one-byte sketches first settle the clear cases
+        (see :data:`PREFILTER_SIGMAS`) and only the rest are compared shingle set to shingle set.
 
         ``thresholds`` has one entry per document (released ones 0: the new document's counts)."""
+        opts = self.opts
+        sure, sure_jac = np.zeros(0, dtype=U64), np.zeros(0)
+        if pairs.size and opts.verify == "exact":
+            pairs, est = self._prefilter(pairs, side_path, n, released, thresholds)
+            lo, hi = unpack(pairs)
+            certain = est >= prefilter_ceiling(np.maximum(thresholds[lo], thresholds[hi]), opts.num_perm)
+            sure, sure_jac = pairs[certain], np.minimum(est[certain], 1.0)
+            pairs = pairs[~certain]
+            self.stats["sketch_verified_pairs"] = int(sure.size)
+        verified, jac = self._verify_exact(pairs, side_path, n, released, shard_urls, thresholds)
+        estimated = np.concatenate([np.ones(sure.size, dtype=bool), np.full(verified.size, opts.verify != "exact")])
+        verified, jac = np.concatenate([sure, verified]), np.concatenate([sure_jac, jac])
+        order = np.argsort(verified, kind="stable")
+        return verified[order], jac[order], estimated[order]
+
+    def _verify_exact(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Exact Jaccard of shingle sets (signature estimate when ``verify: signature``)."""
         opts = self.opts
         if pairs.size == 0:
             return pairs, np.zeros(0)
@@ -944,14 +1048,14 @@ class MinHashDedup(GlobalStage):
             docs = t.column("doc").to_numpy()
             if "signature" in cols:
                 sig_docs.append(docs)
-                sig_rows.append(_sig_matrix(t.column("signature"), opts.num_perm))
+                sig_rows.append(_matrix(t.column("signature"), opts.num_perm))
             if "text" in cols:
                 text_docs.append(docs)
                 texts += t.column("text").to_pylist()
         if rel.size:
             rows = rel - n
             sig_docs.append(rel)
-            sig_rows.append(_sig_matrix(released.column("signature"), opts.num_perm)[rows])
+            sig_rows.append(_matrix(released.column("signature"), opts.num_perm)[rows])
             if opts.verify == "exact":
                 ids = released.column("id").take(pa.array(rows)).to_pylist()
                 found = released_texts(shard_urls, ids)
@@ -969,7 +1073,38 @@ class MinHashDedup(GlobalStage):
         lo, hi = unpack(pairs)
         return verify_pairs(pairs, np.maximum(thresholds[lo], thresholds[hi]), sets, signatures_of)
 
-    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, n: int, m: int) -> pa.Table:
+    def _prefilter(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The candidate pairs that can reach their threshold, judged on one-byte sketches, and
+        their sketch estimates."""
+        involved = sorted_unique(np.concatenate(unpack(pairs)))
+        want = pa.array(involved[involved < n])
+        docs, rows = [], []
+        for batch in pq.ParquetFile(side_path).iter_batches(batch_size=65536, columns=["doc", "sketch"]):
+            t = pa.Table.from_batches([batch])
+            t = t.filter(pc.is_in(t.column("doc"), value_set=want))
+            if t.num_rows:
+                docs.append(t.column("doc").to_numpy())
+                rows.append(_matrix(t.column("sketch"), self.opts.num_perm, np.uint8))
+        rel = involved[involved >= n]
+        if rel.size:
+            docs.append(rel)
+            rows.append(sketch_of(_matrix(released.column("signature"), self.opts.num_perm)[rel - n]))
+        docs_all = np.concatenate(docs)
+        order = np.argsort(docs_all, kind="stable")
+        docs_all, sketch = docs_all[order], np.concatenate(rows)[order]
+        lo, hi = unpack(pairs)
+        floor = prefilter_floor(np.maximum(thresholds[lo], thresholds[hi]), self.opts.num_perm)
+        est = np.empty(pairs.size)
+        step = 1 << 16
+        for i in range(0, pairs.size, step):
+            a = sketch[np.searchsorted(docs_all, lo[i : i + step])]
+            b = sketch[np.searchsorted(docs_all, hi[i : i + step])]
+            est[i : i + step] = sketch_estimate(a, b)
+        keep = est >= floor
+        self.stats["prefiltered_pairs"] = int((~keep).sum())
+        return pairs[keep], est[keep]
+
+    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, estimated: np.ndarray, n: int, m: int) -> pa.Table:
         docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))
         if m:
             rel = pa.table(
@@ -983,11 +1118,17 @@ class MinHashDedup(GlobalStage):
             )
             docs = pa.concat_tables([docs, rel.cast(docs.schema)])
         labels = components(n + m, verified)
-        best = np.full(n + m, -1.0)  # each document's highest verified Jaccard, for the ledger detail
+        # Each document's highest verified Jaccard (and whether it is an estimate), for the ledger.
+        best = np.full(n + m, -1.0)
+        best_estimated = np.zeros(n + m, dtype=bool)
         if verified.size and not np.isnan(jac).all():
-            lo, hi = unpack(verified)
-            np.maximum.at(best, lo, jac)
-            np.maximum.at(best, hi, jac)
+            ends = np.concatenate(unpack(verified))
+            js, est = np.concatenate([jac, jac]), np.concatenate([estimated, estimated])
+            order = np.lexsort((est, -js, ends))  # per document: highest, exact before estimated
+            first = np.ones(order.size, dtype=bool)
+            first[1:] = ends[order][1:] != ends[order][:-1]
+            top = order[first]
+            best[ends[top]], best_estimated[ends[top]] = js[top], est[top]
         kk = clusters_and_keepers(docs, labels)
         doc = kk.column("doc").to_numpy()
         keeper = kk.column("keeper").to_numpy()
@@ -1006,7 +1147,10 @@ class MinHashDedup(GlobalStage):
                 "reason": pa.array(reasons.tolist(), pa.string()),
                 "duplicate_of": keeper_ids,
                 "cluster_id": keeper_ids,
-                "detail": pa.array([f"jaccard {j:.2f}" if j >= 0 else None for j in best[doc].tolist()], pa.string()),
+                "detail": pa.array(
+                    [(f"jaccard ~{j:.2f}" if e else f"jaccard {j:.2f}") if j >= 0 else None for j, e in zip(best[doc].tolist(), best_estimated[doc].tolist())],
+                    pa.string(),
+                ),
             },
             schema=DECISION_SCHEMA,
         )
@@ -1030,6 +1174,9 @@ class MinHashDedup(GlobalStage):
 
         t = pq.read_table(self._index_path, columns=["id", "order", "signature"])
         t = t.filter(pc.is_in(t.column("id"), value_set=kept_ids)).sort_by([("order", "ascending")])
+        # The published index keeps a list<uint32> per document: what a datasketch user reads.
+        sig = _matrix(t.column("signature"), self.opts.num_perm)
+        t = t.set_column(2, "signature", pa.FixedSizeListArray.from_arrays(to_arrow(sig.ravel(), pa.uint32()), self.opts.num_perm))
         meta = {b"corpusmill.minhash": json.dumps(self.opts.shingle_view(), sort_keys=True).encode()}
         t = t.replace_schema_metadata(meta)
         path = out_dir / INDEX_PATH

@@ -104,6 +104,7 @@ class DedupRun:
     decisions: pa.Table
     stats: dict[str, int]
     documents: int
+    timings: dict[str, float]  # seconds per part of the decision
 
 
 def find_duplicates(
@@ -141,7 +142,7 @@ def find_duplicates(
         n = counted[0]
         if stage.stats.get("distinct_ids", n) != n:
             raise InputError(f"{path}: ids are not unique ({n - stage.stats['distinct_ids']:,} repeated); decisions are made by id")
-        return DedupRun(decisions=decisions, stats=stage.stats, documents=n)
+        return DedupRun(decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings)
 
 
 def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun, clusters: str | os.PathLike | None = None) -> int:
