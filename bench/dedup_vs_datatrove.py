@@ -40,16 +40,6 @@ SHARED = Path(os.environ.get("CORPUSMILL_SHARED", ROOT.parent / "shared")) / "da
 # --------------------------------------------------------------------------- the two tools (child side)
 
 
-def run_ours(inp: str, out: str, workers: int, clusters: str | None = None) -> dict:
-    from pipelines.dedup import find_duplicates, write_outputs
-
-    run = find_duplicates(inp, {}, workers=workers)
-    t0 = time.perf_counter()
-    kept = write_outputs(inp, out, run, clusters=clusters)
-    seconds = {**run.timings, "write": round(time.perf_counter() - t0, 3)}
-    return {"documents": run.documents, "kept": kept, **run.stats, "seconds": seconds}
-
-
 def run_datatrove(in_dir: str, work: str, workers: int, files: int) -> dict:
     from datatrove.executor import LocalPipelineExecutor
     from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
@@ -108,7 +98,13 @@ def child(argv: list[str]) -> int:
     ap.add_argument("--clusters")
     a = ap.parse_args(argv)
     if a.tool == "ours":
-        res = run_ours(a.input, str(Path(a.work) / "kept.parquet"), a.workers, a.clusters)
+        # What a user runs: the `corpusmill dedup` command (same process, so RSS and CPU are its).
+        from pipelines.cli import main as corpusmill
+
+        argv = ["--quiet", "dedup", a.input, str(Path(a.work) / "kept.parquet"), "--workers", str(a.workers)]
+        if a.clusters:
+            argv += ["--clusters", a.clusters]
+        return corpusmill(argv)
     else:
         res = run_datatrove(a.input, a.work, a.workers, a.files)
     print(json.dumps(res))
@@ -121,7 +117,9 @@ def child(argv: list[str]) -> int:
 def measure(args: list[str]) -> dict:
     """Run a child: wall time, CPU time and peak RSS of its whole process tree.
 
-    RSS is sampled every 50 ms. CPU is the larger of ``wait4``'s (the child plus the workers it
+    RSS is sampled every 50 ms, summed over the tree; so is PSS (proportional set size: a page
+    shared by k processes counts 1/k in each), since the sum of RSS counts a forked worker's
+    pages shared with its parent twice. CPU is the larger of ``wait4``'s (the child plus the workers it
     waited for) and the sum over every process seen in the tree of its last sampled user + sys
     time — datatrove's workers are children of a forkserver, which ``wait4`` does not count."""
     import psutil
@@ -130,6 +128,8 @@ def measure(args: list[str]) -> dict:
         t0 = time.perf_counter()
         proc = subprocess.Popen([sys.executable, __file__, "--child", *args], stdout=out, stderr=err, text=True)
         peak = [0]
+        peak_pss = [0]
+        load = [os.getloadavg()[0]]
         cpu_seen: dict[int, float] = {}
         done = threading.Event()
 
@@ -138,13 +138,16 @@ def measure(args: list[str]) -> dict:
             while not done.is_set():
                 try:
                     procs = [p, *p.children(recursive=True)]
-                    rss = 0
+                    rss = pss = 0
                     for q in procs:
                         with q.oneshot():
-                            rss += q.memory_info().rss
+                            mem = q.memory_full_info()
+                            rss += mem.rss
+                            pss += mem.pss
                             t = q.cpu_times()
                             cpu_seen[q.pid] = t.user + t.system
                     peak[0] = max(peak[0], rss)
+                    peak_pss[0] = max(peak_pss[0], pss)
                 except psutil.Error:
                     pass
                 time.sleep(0.05)
@@ -163,7 +166,8 @@ def measure(args: list[str]) -> dict:
         raise RuntimeError(f"child {args[0]} failed ({proc.returncode}):\n{stderr[-3000:]}")
     lines = [ln for ln in stdout.splitlines() if ln.startswith("{")]
     cpu = max(usage.ru_utime + usage.ru_stime, sum(cpu_seen.values()))
-    return {"seconds": seconds, "cpu": cpu, "peak_rss": peak[0], **(json.loads(lines[-1]) if lines else {})}
+    load.append(os.getloadavg()[0])
+    return {"seconds": seconds, "cpu": cpu, "peak_rss": peak[0], "peak_pss": peak_pss[0], "load": load, **(json.loads(lines[-1]) if lines else {})}
 
 
 def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = None) -> tuple[int, int]:
@@ -278,18 +282,21 @@ def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scali
         rows.append(("datatrove", dt))
     ours = measure(["ours", "--input", str(d / "all.jsonl"), "--work", str(d), "--workers", str(workers)])
     rows.insert(0, ("corpusmill", ours))
-    print(f"{'':12} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'peak RSS MB':>12}")
+    print(f"{'':12} {'wall s':>8} {'docs/s':>9} {'MB/s':>7} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'peak RSS MB':>12} {'peak PSS MB':>12} {'load before/after':>18}")
     for name, m in rows:
         print(
             f"{name:12} {m['seconds']:8.1f} {docs / m['seconds']:9.0f} {mb / m['seconds']:7.2f} "
-            f"{m['cpu']:8.1f} {docs / m['cpu']:10.0f} {mb / m['cpu']:8.2f} {m['peak_rss'] / 1e6:12.0f}"
+            f"{m['cpu']:8.1f} {docs / m['cpu']:10.0f} {mb / m['cpu']:8.2f} {m['peak_rss'] / 1e6:12.0f} {m['peak_pss'] / 1e6:12.0f}"
+            f" {m['load'][0]:8.1f} / {m['load'][1]:.1f}"
         )
     print(f"corpusmill dropped {ours['documents'] - ours['kept']:,} near-duplicates ({ours.get('candidate_pairs', 0):,} candidate pairs, {ours.get('verified_pairs', 0):,} verified)")
+    print(f"corpusmill seconds by phase of the decision: {ours.get('phase_seconds')}")
     if with_datatrove:
         dt = rows[1][1]
         print(
             f"ratio        ×{dt['seconds'] / ours['seconds']:.1f} faster by wall clock (docs/s and MB/s), "
-            f"×{dt['cpu'] / ours['cpu']:.1f} by CPU time; peak RSS {ours['peak_rss'] / dt['peak_rss']:.2f}× datatrove's"
+            f"×{dt['cpu'] / ours['cpu']:.1f} by CPU time; peak RSS {ours['peak_rss'] / dt['peak_rss']:.2f}× datatrove's, "
+            f"peak PSS {ours['peak_pss'] / dt['peak_pss']:.2f}×"
         )
     sys.stdout.flush()
     if scaling:

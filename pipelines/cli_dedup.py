@@ -10,7 +10,9 @@ import sys
 def cmd_dedup(args: argparse.Namespace) -> int:
     from pipelines.dedup import find_duplicates, write_outputs
 
-    options = {"threshold": args.threshold, "shingle": args.shingle, "verify": args.verify}
+    options = {"threshold": args.threshold, "verify": args.verify}
+    if args.shingle:
+        options["shingle"] = args.shingle
     if args.num_perm:
         options["num_perm"] = args.num_perm
     budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else 2 << 30
@@ -24,7 +26,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
         f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_reason.items())) or 'none'})",
         file=sys.stderr,
     )
-    print(json.dumps({"documents": run.documents, "kept": kept, **run.stats}))
+    print(json.dumps({"documents": run.documents, "kept": kept, **run.stats, "phase_seconds": run.timings}))
     return 0
 
 
@@ -39,7 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("output", metavar="OUT")
     p.add_argument("--threshold", type=float, default=0.6, help="Jaccard of shingle sets at or above which documents are near-duplicates (default 0.6)")
     p.add_argument("--clusters", metavar="FILE", help="also write id, cluster_id, kept for every input document (.parquet or JSON lines)")
-    p.add_argument("--shingle", choices=["auto", "char", "word"], default="auto", help="shingles (default auto: characters for Hangul/CJK, words otherwise)")
+    p.add_argument("--shingle", choices=["auto", "char", "word"], help="shingles: char (default; character 5-grams, measured best for Korean and English), word, or auto (characters for Hangul/CJK, words otherwise)")
     p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
     p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
     p.add_argument("--workers", type=int, default=1, help="processes computing signatures (output does not depend on it)")
