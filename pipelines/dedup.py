@@ -162,7 +162,7 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cl_parts: list[pa.Table] = []
-    dup_of = dict(zip(dropped.to_pylist(), run.decisions.column("cluster_id").to_pylist())) if clusters else {}
+    dup_of = dict(zip(run.decisions.column("id").to_pylist(), run.decisions.column("cluster_id").to_pylist())) if clusters else {}
     with _Writer(out) as w:
         for batch in read_batches(path):
             t = pa.Table.from_batches([batch])
