@@ -294,27 +294,45 @@ def _ranks(counts: np.ndarray) -> np.ndarray:
 
 
 def _ngrams(tokens: np.ndarray, per_doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Hashes of the n-grams of each document's tokens; a document shorter than n is one shingle."""
+    """Hashes of the n-grams of each document's tokens; a document shorter than n is one shingle
+    (its missing tokens hash as 0)."""
     empty = per_doc == 0
     if empty.any():  # an empty document is one sentinel token, so it still has a signature
         at = (np.cumsum(per_doc) - per_doc)[empty]
         tokens = np.insert(tokens, at, U64(0))
         per_doc = np.where(empty, 1, per_doc)
-    total = tokens.size
     doc_start = np.cumsum(per_doc) - per_doc
-    doc_end = doc_start + per_doc
     count = np.maximum(per_doc - n + 1, 1)
     pos = np.repeat(doc_start, count) + _ranks(count)
-    end = np.repeat(doc_end, count)
+    short = np.repeat(per_doc < n, count)
+    h = np.empty(pos.size, dtype=U64)
+    # Every window of n consecutive tokens of the whole batch, on shifted views (in place, no
+    # gathers); the windows that start a document's n-gram are then picked out.
+    m = tokens.size - n + 1
+    if m > 0 and not short.all():
+        tok = tokens + U64(1)
+        win = np.full(m, U64(n), dtype=U64)
+        tmp = np.empty(m, dtype=U64)
+        for j in range(n):
+            win ^= tok[j : j + m]
+            win *= _K[j % len(_K)]
+            np.right_shift(win, U64(31), out=tmp)
+            win ^= tmp
+        h[~short] = win[pos[~short]]
+    if short.any():
+        h[short] = _short_ngrams(tokens, pos[short], np.repeat(doc_start + per_doc, count)[short], n)
+    return fmix64(h), count
+
+
+def _short_ngrams(tokens: np.ndarray, pos: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
+    """The one shingle of each document shorter than n (same mixing, tokens past its end = 0)."""
     h = np.full(pos.size, U64(n), dtype=U64)
     for j in range(n):
         at = pos + j
-        valid = at < end
-        tok = tokens[np.minimum(at, total - 1)]
-        tok = np.where(valid, tok + U64(1), U64(0))
+        tok = np.where(at < end, tokens[np.minimum(at, tokens.size - 1)] + U64(1), U64(0))
         h = (h ^ tok) * _K[j % len(_K)]
         h ^= h >> U64(31)
-    return fmix64(h), count
+    return h
 
 
 def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int, chunk: int = 4096) -> np.ndarray:
