@@ -46,6 +46,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
+from itertools import repeat
 from pathlib import Path
 from typing import Any, Literal
 
@@ -98,7 +99,9 @@ class MinHashOptions(BaseModel):
         return lsh_params(min([self.threshold, *self.domain_thresholds.values()]), self.num_perm)
 
     def threshold_of(self, domains: list[str | None]) -> np.ndarray:
-        return np.array([self.domain_thresholds.get(d, self.threshold) if d else self.threshold for d in domains], dtype=np.float64)
+        if not self.domain_thresholds:
+            return np.full(len(domains), self.threshold)
+        return np.fromiter(map(self.domain_thresholds.get, domains, repeat(self.threshold)), np.float64, count=len(domains))
 
     def shingle_view(self) -> dict[str, Any]:
         """What determines signatures (must match between a run and the releases it is compared with)."""
@@ -204,7 +207,7 @@ class Shingler:
     def _codepoints(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         joined = "".join(texts)
         cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-        lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         return cps, lengths
 
     def modes(self, texts: list[str]) -> np.ndarray:
@@ -421,7 +424,7 @@ def _matrix(column: pa.ChunkedArray | pa.Array, width: int, dtype=np.uint32) -> 
 def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, int]]:
     """Consecutive ranges of ``texts`` of about ``max_chars`` characters: shingling makes a few
     int64 temporaries per character, so this bounds a worker's memory whatever the batch."""
-    lengths = np.fromiter((len(t) for t in texts), dtype=np.int64, count=len(texts))
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
     ends = np.cumsum(lengths)
     out, start = [], 0
     while start < len(texts):
@@ -446,7 +449,7 @@ def signature_keys(
     cols = {
         "id": batch.column("id"),
         "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
-        "priority": to_arrow(np.fromiter((source_priority.get(s, 0) for s in sources), np.int64, count=n), pa.int64()),
+        "priority": to_arrow(np.fromiter(map(source_priority.get, sources, repeat(0)), np.int64, count=n), pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
         "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
