@@ -8,7 +8,8 @@
 * ``eval/pii/ko_klue_ner_dev.tsv``: person-name recall on ``PS`` spans of two or more Hangul
   syllables (a bare surname such as 박씨 is already anonymous) and precision of our PERSON spans
   against all ``PS`` spans.
-* ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set.
+* ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set, and
+  the precision of our PERSON and PHONE_NUMBER spans against all its labelled spans.
 * speed: docs/s of the ``pii`` stage against a plain presidio ``AnalyzerEngine`` +
   ``AnonymizerEngine`` loop with the same recognizers and thresholds, on N Korean and N English
   documents from the deliveries, in this one process, printed as a ratio.
@@ -222,6 +223,17 @@ def recall_by_type(rows: list[dict], found: list[list[tuple[int, int, str]]]) ->
     return {t: (hits[t], totals[t]) for t in sorted(totals)}
 
 
+def precision_by_type(rows: list[dict], found, types) -> dict[str, tuple[int, int]]:
+    """Our spans of each type that overlap a gold span of that type (the set labels every entity it has)."""
+    good, pred = Counter(), Counter()
+    for r, spans in zip(rows, found):
+        for a, b, t in spans:
+            if t in types:
+                pred[t] += 1
+                good[t] += any(GEN_TYPES.get(s["type"], s["type"]) == t and s["start"] < b and s["end"] > a for s in r["spans"])
+    return {t: (good[t], pred[t]) for t in types}
+
+
 def negatives_touched(rows: list[dict], found) -> tuple[int, int]:
     touched = total = 0
     for r, spans in zip(rows, found):
@@ -291,13 +303,19 @@ def main(argv: list[str] | None = None) -> int:
 
     print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
     en = load_presidio_en(shared)
-    rec = recall_by_type(en, ours([r["text"] for r in en], "en"))
-    rec_plain = None if args.skip_baseline_recall else recall_by_type(en, plain([r["text"] for r in en], "en"))
+    found_en = ours([r["text"] for r in en], "en")
+    rec = recall_by_type(en, found_en)
+    found_plain = None if args.skip_baseline_recall else plain([r["text"] for r in en], "en")
+    rec_plain = found_plain and recall_by_type(en, found_plain)
     for t, target in EN_TARGETS.items():
         line = f"   {t:14} ours {_fmt(rec.get(t, (0, 0)))}  target ≥ {target}"
         if rec_plain:
             line += f"   plain loop {_fmt(rec_plain.get(t, (0, 0)))}"
         print(line)
+    prec = precision_by_type(en, found_en, ("PERSON", "PHONE_NUMBER"))
+    prec_plain = found_plain and precision_by_type(en, found_plain, ("PERSON", "PHONE_NUMBER"))
+    for t in prec:
+        print(f"   {t:14} precision: ours {_fmt(prec[t])}" + (f"   plain loop {_fmt(prec_plain[t])}" if prec_plain else ""))
 
     if not args.skip_speed:
         print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")

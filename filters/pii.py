@@ -172,7 +172,7 @@ class PresidioScrubber(MapStage):
 
         from presidio_anonymizer import AnonymizerEngine
 
-        from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, default_kiwi, english_analyzer, korean_analyzer
+        from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, EnglishNameRecognizer, default_kiwi, english_analyzer, korean_analyzer
 
         for name in ("presidio-analyzer", "presidio-anonymizer"):
             logging.getLogger(name).setLevel(logging.ERROR)  # per-recognizer load chatter and language warnings
@@ -182,6 +182,7 @@ class PresidioScrubber(MapStage):
         self._ko_engine = self._ko.nlp_engine
         self._en = english_analyzer(ner_only=True)
         self._en_engine = self._en.nlp_engine
+        self._en_names = next(r for r in self._en.registry.recognizers if isinstance(r, EnglishNameRecognizer))
         self._anonymizer = AnonymizerEngine()
         from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, kiwi_gate
 
@@ -322,8 +323,8 @@ class PresidioScrubber(MapStage):
                 plan.append((d, list(self._en_entities)))
                 continue
             ents = gated_entities(text)
-            if _CAPITALISED.search(text):
-                ents.add("PERSON")  # a name needs a capitalised word
+            if _CAPITALISED.search(text) or self._en_names.lower_case_names(text):
+                ents.add("PERSON")  # a name needs a capitalised word, or is a lower-cased census full name
             ents = [e for e in self._en_entities if e in ents]
             if ents:
                 plan.append((d, ents))

@@ -85,6 +85,42 @@ EN_NEGATIVES = [
 ]
 
 
+# English names spaCy's small model misses, and capitalised words that are no person (invented names).
+EN_NAME_POSITIVES = [
+    ("The contract was signed by Maureen Hartigan yesterday.", "Maureen Hartigan"),  # census given + surname
+    ("Report prepared by Radomir K Tesařík for the board.", "Radomir K Tesařík"),  # middle initial, no dictionary word
+    ("Report prepared by Oskari Vähälä for the board.", "Oskari Vähälä"),  # two words no English word
+    ("Dear Ilse, thanks for the files.", "Ilse"),  # cue
+    ("We asked Marisol about the invoice.", "Marisol"),  # lone census given name, no English word
+    ("forwarded by kristen hollis today", "kristen hollis"),  # lower-cased full name
+    ("The panel: Gertrude, Ambrose, Tobias and Wendell.", "Ambrose"),  # list of given names
+    ("Sometimes people call me Vedrana.", "Vedrana"),  # cue
+]
+EN_NAME_NEGATIVES = [
+    "Patients with Norrie disease and Ewing sarcoma were seen.",  # eponyms
+    "Vitamin D Deficiency and Hepatitis B Virus were studied.",  # initial between dictionary words
+    "In G6PD Duarte the activity fell.",  # a variant named after a place
+    "Merry Christmas and Happy New Year",  # census names that are English words
+    "The Rho-family GTPase and P-type ATPase bind.",  # hyphenated and camel-case terms
+    "Gene expression in France and Brittany was low.",  # census given names that are dictionary words
+    "Metachromatic Leukodystrophy is rare.",  # disease endings
+    "Mutations in Magel2 and Fmr1 knockout mice",  # words glued to digits
+    "The Grand Street Hospital of Wilson County",  # organisation and place words
+]
+EN_PHONE_POSITIVES = [
+    ("Can someone call me on 5521 8830? Thanks.", "5521 8830"),  # "call" is a spaCy stop word
+    ("Head office (37) 455-219-Office, Budapest", "(37) 455-219"),  # "-Office" right after
+    ("They're not answering at 41 552871 today", "41 552871"),  # uneven groups
+    ("fax 3661170549-Fax", "3661170549"),
+    ("reach me at +447700000006 mobile", "+447700000006"),  # Luhn-valid, but a phone, not a card
+]
+EN_PHONE_NEGATIVES = [
+    "The cohort grew from 5521 8830 to 6000 9000 cases.",  # no phone word
+    "Table 3 lists 120 450 cases and 2019 06 11 dates.",
+    "Meeting on 2021-06-11 about 4521 8830 units",
+]
+
+
 @pytest.fixture(scope="module")
 def scrubber():
     from filters.pii import PresidioScrubber
@@ -117,6 +153,44 @@ def test_english_recognizer_finds(scrubber, text, etype, value):
 @pytest.mark.parametrize("text", EN_NEGATIVES)
 def test_english_negative_untouched(scrubber, text):
     assert _spans(scrubber, text, "en") == []
+
+
+@pytest.fixture(scope="module")
+def en_names():
+    from filters.pii_recognizers import EnglishNameRecognizer
+
+    return EnglishNameRecognizer()
+
+
+@pytest.mark.parametrize("text,value", EN_NAME_POSITIVES)
+def test_english_name_recognizer_finds(en_names, scrubber, text, value):
+    assert value in [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])]
+    assert (value, "PERSON") in _spans(scrubber, text, "en")  # and the stage keeps it
+
+
+@pytest.mark.parametrize("text", EN_NAME_NEGATIVES)
+def test_english_name_recognizer_leaves_terms_alone(en_names, text):
+    assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == []
+
+
+def test_english_name_recognizer_defers_to_spacy_places(en_names):
+    from types import SimpleNamespace
+
+    text = "The samples came from Matera and were frozen."
+    place = SimpleNamespace(start_char=22, end_char=28, label_="GPE")
+    arts = SimpleNamespace(entities=[place])
+    assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == ["Matera"]
+    assert en_names.analyze(text, ["PERSON"], arts) == []
+
+
+@pytest.mark.parametrize("text,value", EN_PHONE_POSITIVES)
+def test_english_phone_in_written_forms(scrubber, text, value):
+    assert (value, "PHONE_NUMBER") in _spans(scrubber, text, "en")
+
+
+@pytest.mark.parametrize("text", EN_PHONE_NEGATIVES)
+def test_english_number_groups_without_phone_word_untouched(scrubber, text):
+    assert [t for _v, t in _spans(scrubber, text, "en") if t == "PHONE_NUMBER"] == []
 
 
 def test_prefilter_gives_same_spans_as_full_analysis(scrubber):
