@@ -184,9 +184,10 @@ class PresidioScrubber(MapStage):
         self._en_engine = self._en.nlp_engine
         self._en_names = next(r for r in self._en.registry.recognizers if isinstance(r, EnglishNameRecognizer))
         self._anonymizer = AnonymizerEngine()
-        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, kiwi_gate
+        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, kiwi_gate
 
         self._kiwi_gate = kiwi_gate()
+        self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
         self._cue_words = re.compile("|".join(sorted({w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha()}, key=len, reverse=True)))
@@ -304,6 +305,8 @@ class PresidioScrubber(MapStage):
         """Words the Kiwi name rule could accept (whole words, merged when they touch)."""
         wins: list[tuple[int, int]] = []
         for m in self._kiwi_gate.finditer(text):
+            if m.group()[:3] in self._not_names:
+                continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).
             s = m.start()
             e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()

@@ -358,6 +358,8 @@ NOT_NAMES = set(
 NOT_NAMES.update(w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha())  # role and title words
 #: Last syllables of organisations and places, never of a 3-syllable person name in our data.
 NOT_NAME_ENDINGS = set("당청회섬항역시구군읍면대도함파")
+#: … nor of a given name: verbal endings and particles (정하는, 목적으로, 경우에는, 사람들, 구체적).
+NOT_NAME_ENDINGS.update("는으에들적할된될께")
 
 
 @dataclass(frozen=True)
@@ -468,8 +470,10 @@ def kiwi_gate() -> re.Pattern:
     surnames = "".join(sorted(SURNAMES_1))
     doubles = "|".join(sorted(SURNAMES_2))
     # A 3-syllable word ending in a particle-only syllable (경찰을, 사건의) is a 2-syllable noun plus
-    # a particle; given names practically never end in these syllables.
-    shaped = rf"(?:[{surnames}][가-힣](?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)[가-힣]|(?:{doubles})[가-힣]{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
+    # a particle; given names practically never end in these syllables. Nor in NOT_NAME_ENDINGS:
+    # the recognizer rejects those stems, so Kiwi need not read them.
+    endings = "".join(sorted(NOT_NAME_ENDINGS))
+    shaped = rf"(?:[{surnames}][가-힣](?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)(?![{endings}])[가-힣]|(?:{doubles})[가-힣]{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
     titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER})(?![가-힣]{{2}}))"
     return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
 

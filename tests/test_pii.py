@@ -386,3 +386,13 @@ def test_spans_do_not_depend_on_batch_composition(scrubber):
     together = scrubber.detect(texts, ["ko"] * len(texts))
     alone = [scrubber.detect([t], ["ko"])[0] for t in texts]
     assert together == alone
+
+
+def test_kiwi_reads_only_words_that_can_be_names(scrubber):
+    """Stems the name rule rejects (verbal endings, particles, common words) open no Kiwi window."""
+    text = "경우에는 법률로 정하는 바에 따라 사람들이 구체적으로 피해자와 만났고 홍길동은 웃었다."
+    windows = [text[s:e] for s, e in scrubber._name_windows(text)]
+    assert len(windows) == 1 and windows[0].startswith("홍길동은")
+    for word in ("경우에는", "정하는", "사람들이", "구체적으로", "피해자와"):
+        assert not any(word in w for w in windows)
+    assert ("홍길동", "PERSON") in _spans(scrubber, "그날 홍길동은 웃었다.", "ko")
