@@ -333,14 +333,14 @@ NAME_AFTER = (
     r"도지사|지사|총장|목사|신부|스님|작가|시인|화백|선생|선생님|여사|경위|경사|경장|순경|경감|경정|총경|후보|전\s?대통령|前"
 )
 _JOSA = (
-    r"(?:이라고|이라는|에게서|에게|께서|께|한테|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
+    r"(?:이라고|이라는|에게서|에게는|에게|께서는|께서|께|한테서|한테|처럼|보다|까지|부터|조차|마저|와의|과의|이나|이란|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
     r"에|랑|이랑|하고|씨)?"
 )
 _HANGUL_NAME = r"[가-힣]{2,4}"
 _NAME_AFTER_CUE = re.compile(
     rf"(?:{NAME_BEFORE})(?:은|는|이|가|의)?\s?[:：]?\s?(?:(?:{NAME_BEFORE})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
 )
-_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 #: Common words that the surname test lets through and context cannot fix.
 NOT_NAMES = set(
     "이번 이후 이전 이상 이하 이미 이날 이제 이어 이를 이는 이와 이들 이것 이곳 정부 정도 정말 조사 조치 조금 전체 전국 전문 전에 전날 "
@@ -455,7 +455,7 @@ class KoreanNameRecognizer(EntityRecognizer):
 
 _ALL_HANGUL = re.compile(r"[가-힣]+")
 _HANGUL_CHAR = re.compile(r"[가-힣]")
-_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 
 
 PARTICLE_ONLY = "을를의와과도만에로께"
@@ -474,7 +474,7 @@ def kiwi_gate() -> re.Pattern:
     # the recognizer rejects those stems, so Kiwi need not read them.
     endings = "".join(sorted(NOT_NAME_ENDINGS))
     shaped = rf"(?:[{surnames}][가-힣](?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)(?![{endings}])[가-힣]|(?:{doubles})[가-힣]{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
-    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER})(?![가-힣]{{2}}))"
+    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}}))"
     return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
 
 

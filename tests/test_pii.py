@@ -396,3 +396,25 @@ def test_kiwi_reads_only_words_that_can_be_names(scrubber):
     for word in ("경우에는", "정하는", "사람들이", "구체적으로", "피해자와"):
         assert not any(word in w for w in windows)
     assert ("홍길동", "PERSON") in _spans(scrubber, "그날 홍길동은 웃었다.", "ko")
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("주심인 오태림 부장판사가 말했다.", "오태림"),  # a compound title (부장 + 판사)
+        ("피고 오태림까지 출석했다.", "오태림"),  # a particle beyond the basic ones
+        ("증인 한지석처럼 말했다.", "한지석"),
+    ],
+)
+def test_korean_name_cues_with_compound_titles_and_more_particles(text, name):
+    from filters.pii import PresidioScrubber
+
+    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
+    assert [(text[f.start : f.end], f.type) for f in cue_only.detect([text], ["ko"])[0]] == [(name, "PERSON")]
+
+
+def test_korean_compound_title_needs_a_name_before_it():
+    from filters.pii import PresidioScrubber
+
+    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
+    assert cue_only.detect(["법원장은 수석부장판사 출신이다."], ["ko"])[0] == []
