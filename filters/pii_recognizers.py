@@ -969,7 +969,7 @@ class EnglishNameRecognizer(EntityRecognizer):
 
 
 _EN_LOWER_PAIR = re.compile(r"(?<![^\W\d_])(?=([a-z]{3,}) ([a-z]{3,})(?![^\W\d_]))")
-_EN_PLACE_LABELS = {"GPE", "LOC", "NORP", "FAC"}
+_EN_PLACE_LABELS = {"GPE", "LOC", "NORP", "FAC", "LOCATION", "NRP"}  # spaCy's labels, and presidio's names for them
 _EN_LOCATIVE = re.compile(r"\b(?:in|at|from|near|of|In|At|From|Near|Of)\s+$")
 _EN_NEXT_WORD = re.compile(r"(?:'s)?\s+([a-z]+)")
 _EN_CODE_BEFORE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}\s+$")  # a gene or product code right before

@@ -173,11 +173,12 @@ def test_english_name_recognizer_leaves_terms_alone(en_names, text):
     assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == []
 
 
-def test_english_name_recognizer_defers_to_spacy_places(en_names):
+@pytest.mark.parametrize("label", ["GPE", "LOCATION"])  # spaCy's label, or presidio's mapped one (full NLP path)
+def test_english_name_recognizer_defers_to_spacy_places(en_names, label):
     from types import SimpleNamespace
 
     text = "The samples came from Matera and were frozen."
-    place = SimpleNamespace(start_char=22, end_char=28, label_="GPE")
+    place = SimpleNamespace(start_char=22, end_char=28, label_=label)
     arts = SimpleNamespace(entities=[place])
     assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == ["Matera"]
     assert en_names.analyze(text, ["PERSON"], arts) == []
