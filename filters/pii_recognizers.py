@@ -788,6 +788,7 @@ EN_HONORIFIC = r"(?:Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Ma
 EN_NAME_CUE = re.compile(
     rf"(?:\b{EN_HONORIFIC}\.?|\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Yy]our|[Tt]he)\s+(?:(?:first|last|full|middle|maiden)\s+)?name\s+(?:is|was)|\b[Nn]amed|\b(?:[Cc]alls?|[Cc]alled)\s+(?:me|him|her)|\bDear|\b[Ss]igned(?:\s+by)?)\s+$"
 )
+_EN_STRONG_CUE = re.compile(r"(?:Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Madame|Mme|Mlle|Herr|Frau|Sr|Sra)\b")
 _EN_CUE_WORD = re.compile(rf"{EN_HONORIFIC}|Dear|Hi|Hello")  # ends a run: "Dear Ilse" is a cue and a name
 _EN_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
 
@@ -859,9 +860,13 @@ class EnglishNameRecognizer(EntityRecognizer):
                 continue  # Norrie disease, G6PD Duarte
             self._full_names(text, run, add, places)
             first = run[0]
-            if EN_NAME_CUE.search(text[max(0, first[0] - 40) : first[0]]):
+            cue = EN_NAME_CUE.search(text[max(0, first[0] - 40) : first[0]])
+            if cue:
                 words = [w for w in run[:3] if w[2].lower() not in self._stop]
-                if words and words[0] is first and len(first[2]) > 1:
+                # After Mr/Ms/Dr any surname goes (Mr. White); after a weaker cue (Dear, Sister,
+                # named) an English word must also be a census given name (Dear John, not Dear Voucher Holder).
+                plain_word = self._is_word(first[2]) and not self._is_given(first[2])
+                if words and words[0] is first and len(first[2]) > 1 and (_EN_STRONG_CUE.match(cue.group()) or not plain_word):
                     end = words[-1][1]
                     add(first[0], end, self.CUE_SCORE)
         self._lists(text, add)

@@ -95,6 +95,7 @@ EN_NAME_POSITIVES = [
     ("forwarded by kristen hollis today", "kristen hollis"),  # lower-cased full name
     ("The panel: Gertrude, Ambrose, Tobias and Wendell.", "Ambrose"),  # list of given names
     ("Sometimes people call me Vedrana.", "Vedrana"),  # cue
+    ("The letter was for Mr. White only.", "White"),  # a strong cue takes English words too
 ]
 EN_NAME_NEGATIVES = [
     "Patients with Norrie disease and Ewing sarcoma were seen.",  # eponyms
@@ -106,6 +107,7 @@ EN_NAME_NEGATIVES = [
     "Metachromatic Leukodystrophy is rare.",  # disease endings
     "Mutations in Magel2 and Fmr1 knockout mice",  # words glued to digits
     "The Grand Street Hospital of Wilson County",  # organisation and place words
+    "Dear Voucher Holder, claim your prize",  # a weak cue before English words
 ]
 EN_PHONE_POSITIVES = [
     ("Can someone call me on 5521 8830? Thanks.", "5521 8830"),  # "call" is a spaCy stop word
