@@ -709,7 +709,7 @@ _CENSUS: dict[str, dict[str, int]] = {}
 def census_names(kind: str) -> dict[str, int]:
     """US Census 1990 name lists shipped in the ``names`` package: upper-cased name → frequency rank.
 
-    ``kind``: ``first`` (male and female given names, 5,494) or ``last`` (88,799 surnames).
+    ``kind``: ``first`` (male and female given names, 5,163 distinct) or ``last`` (88,799 surnames).
     Public-domain data, independent of any evaluation set.
     """
     if kind not in _CENSUS:
