@@ -761,8 +761,7 @@ EN_NAME_WORDS = set(
     "price king earl duke don dean jack ray rod lane wade drew miles pat sandy penny holly misty rusty christian "
     "virginia georgia carolina florida dakota austin houston dallas jordan israel paris lincoln china india "
     "chance chase an see long young brown white black green gray grey love page case way field ford hall "
-    "said new "
-    "lincoln frank sterling justice judge court state general royal august precious gay can ok "
+    "frank sterling justice judge court state general royal precious gay can ok "
     "american english french german african men women children people shall should would could might must".split()
 )
 #: Nouns that make the name before them an eponym or a label (Norrie disease, Ewing sarcoma,
@@ -783,12 +782,14 @@ EN_NOT_PERSON_WORDS = set(
     "act law amendment syndrome disease disorder cancer test scale index trial study method model award prize "
     "partners solutions services systems technologies holdings international national museum library".split()
 )
-EN_HONORIFIC = r"(?:Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Madame|Mme|Mlle|Herr|Frau|Sr|Sra|Judge|Justice|Rev|Father|Sister|Officer|Sgt|Capt)"
+#: Honorifics before a surname that may be any word (Mr. White), and weaker ones (Sister, Judge).
+EN_STRONG_HONORIFIC = r"Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Madame|Mme|Mlle|Herr|Frau|Sr|Sra"
+EN_HONORIFIC = rf"(?:{EN_STRONG_HONORIFIC}|Judge|Justice|Rev|Father|Sister|Officer|Sgt|Capt)"
 #: Phrases that introduce a name: "my name is X", "Dear X", "named X".
 EN_NAME_CUE = re.compile(
     rf"(?:\b{EN_HONORIFIC}\.?|\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Yy]our|[Tt]he)\s+(?:(?:first|last|full|middle|maiden)\s+)?name\s+(?:is|was)|\b[Nn]amed|\b(?:[Cc]alls?|[Cc]alled)\s+(?:me|him|her)|\bDear|\b[Ss]igned(?:\s+by)?)\s+$"
 )
-_EN_STRONG_CUE = re.compile(r"(?:Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Madame|Mme|Mlle|Herr|Frau|Sr|Sra)\b")
+_EN_STRONG_CUE = re.compile(rf"(?:{EN_STRONG_HONORIFIC})\b")
 _EN_CUE_WORD = re.compile(rf"{EN_HONORIFIC}|Dear|Hi|Hello")  # ends a run: "Dear Ilse" is a cue and a name
 _EN_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
 
@@ -810,18 +811,21 @@ _EN_TERM_ENDING = re.compile(r"(?:ase|itis|osis|emia|aemia|pathy|trophy|plasia|e
 
 
 class EnglishNameRecognizer(EntityRecognizer):
-    """Person names from capitalisation, a census name gazetteer and cue phrases.
+    """Person names from capitalisation, census name lists, an English-word check and cue phrases.
 
-    * a full name: 2–4 title-case words on one line whose first word is a census given name and
-      whose last is a census surname (``Sophie Lang``), or any such words around a middle
-      initial (``Faina D. Yefremova``);
+    * a full name: 2–4 title-case words on one line whose first is a census given name and
+      whose last a census surname (``Sophie Lang``);
+    * 2–3 title-case words none of which is an English word (``Miklós Hajdu``), or such words
+      around a middle initial (``Faina D. Yefremova``), unless spaCy calls them a place or group;
+    * a lone census name of 4+ letters that is no English word (``Derek``; not ``Gene``);
     * title-case words after an honorific or an introduction (``Mr. Usamov``, ``my name is
       Siiri``, ``Dear Ilse``);
-    * a coordinated list (``Gaetane, Hannah, Derek and Anna``) of which at least two members are
-      census given names.
+    * a coordinated list (``Gaetane, Hannah, Derek and Anna``) with 2+ census given names;
+    * a lower-cased census given name + surname, neither an English word (``naomi ryan``).
 
-    A lone census name is not enough (``Grace``, ``Young``, ``Parkinson``), and a run holding an
-    organisation or place word (``Street``, ``University``, ``Inc``) is not a person.
+    Never a run holding an organisation or place word (``Street``, ``University``, ``Inc``), a
+    name before an eponym noun (``Norrie disease``) or after a code (``G6PD Duarte``).
+    "English word": WordNet's index in the spaCy model (:func:`english_words`).
     """
 
     FULL_SCORE = 0.7
