@@ -298,7 +298,7 @@ class PresidioScrubber(MapStage):
                     tokens[d].append(type(t)(t.form, t.tag, t.start - starts[k] + s, t.end - starts[k] + s))
         results: list[list] = [[] for _ in texts]
         for d, ents in todo:
-            arts = self._ko_engine.artifacts(tokens[d])
+            arts = self._ko_engine.artifacts(tokens[d], keywords=False)
             results[d] = self._ko.analyze(texts[d], language="ko", entities=ents, nlp_artifacts=arts)
         return results
 

@@ -421,3 +421,27 @@ def test_korean_compound_title_needs_a_name_before_it():
 
     cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
     assert cue_only.detect(["법원장은 수석부장판사 출신이다."], ["ko"])[0] == []
+
+
+def test_korean_context_needs_no_keywords(scrubber):
+    """Korean artifacts carry no keyword list (the substring enhancer reads the raw text) and
+    context words still raise scores: a passport number only counts next to 여권."""
+    from filters.pii_recognizers import KiwiNlpEngine, KiwiToken
+
+    assert KiwiNlpEngine(tokenize=False).artifacts([KiwiToken("여권", "NNG", 0, 2)], keywords=False).keywords == []
+    assert ("M12345678", "KR_PASSPORT") in _spans(scrubber, "여권번호는 M12345678 입니다.", "ko")
+    assert _spans(scrubber, "모델 M12345678 출시", "ko") == []
+
+
+@pytest.mark.parametrize("word", ["하였다", "이렇게", "정했다", "이라고", "위하여"])
+def test_verb_forms_are_no_korean_names(word):
+    from filters.pii_recognizers import is_korean_name
+
+    assert not is_korean_name(word)
+
+
+@pytest.mark.parametrize("word", ["홍길동", "김한결", "박보람", "남궁민수"])
+def test_korean_names_keep_their_finals(word):
+    from filters.pii_recognizers import is_korean_name
+
+    assert is_korean_name(word)
