@@ -109,7 +109,8 @@ _GATES: list[tuple[re.Pattern, tuple[str, ...]]] = [
 ]
 _HANGUL = re.compile(r"[가-힣]")
 _EOJEOL_END = re.compile(r"[^\s]*")
-_NEXT_WORD = re.compile(r"\s*[^\s]{0,3}")
+#: Two characters of the next word: against three, KLUE precision 0.804 → 0.819 for recall 0.444 → 0.442, and less for Kiwi to read.
+_NEXT_WORD = re.compile(r"\s*[^\s]{0,2}")
 
 
 KIWI_CHUNK_CHARS = 8_000
