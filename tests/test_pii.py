@@ -85,6 +85,44 @@ EN_NEGATIVES = [
 ]
 
 
+# English names spaCy's small model misses, and capitalised words that are no person (invented names).
+EN_NAME_POSITIVES = [
+    ("The contract was signed by Maureen Hartigan yesterday.", "Maureen Hartigan"),  # census given + surname
+    ("Report prepared by Radomir K Tesařík for the board.", "Radomir K Tesařík"),  # middle initial, no dictionary word
+    ("Report prepared by Oskari Vähälä for the board.", "Oskari Vähälä"),  # two words no English word
+    ("Dear Ilse, thanks for the files.", "Ilse"),  # cue
+    ("We asked Marisol about the invoice.", "Marisol"),  # lone census given name, no English word
+    ("forwarded by kristen hollis today", "kristen hollis"),  # lower-cased full name
+    ("The panel: Gertrude, Ambrose, Tobias and Wendell.", "Ambrose"),  # list of given names
+    ("Sometimes people call me Vedrana.", "Vedrana"),  # cue
+    ("The letter was for Mr. White only.", "White"),  # a strong cue takes English words too
+]
+EN_NAME_NEGATIVES = [
+    "Patients with Norrie disease and Ewing sarcoma were seen.",  # eponyms
+    "Vitamin D Deficiency and Hepatitis B Virus were studied.",  # initial between dictionary words
+    "In G6PD Duarte the activity fell.",  # a variant named after a place
+    "Merry Christmas and Happy New Year",  # census names that are English words
+    "The Rho-family GTPase and P-type ATPase bind.",  # hyphenated and camel-case terms
+    "Gene expression in France and Brittany was low.",  # census given names that are dictionary words
+    "Metachromatic Leukodystrophy is rare.",  # disease endings
+    "Mutations in Magel2 and Fmr1 knockout mice",  # words glued to digits
+    "The Grand Street Hospital of Wilson County",  # organisation and place words
+    "Dear Voucher Holder, claim your prize",  # a weak cue before English words
+]
+EN_PHONE_POSITIVES = [
+    ("Can someone call me on 5521 8830? Thanks.", "5521 8830"),  # "call" is a spaCy stop word
+    ("Head office (37) 455-219-Office, Budapest", "(37) 455-219"),  # "-Office" right after
+    ("They're not answering at 41 552871 today", "41 552871"),  # uneven groups
+    ("fax 3661170549-Fax", "3661170549"),
+    ("reach me at +447700000006 mobile", "+447700000006"),  # Luhn-valid, but a phone, not a card
+]
+EN_PHONE_NEGATIVES = [
+    "The cohort grew from 5521 8830 to 6000 9000 cases.",  # no phone word
+    "Table 3 lists 120 450 cases and 2019 06 11 dates.",
+    "Meeting on 2021-06-11 about 4521 8830 units",
+]
+
+
 @pytest.fixture(scope="module")
 def scrubber():
     from filters.pii import PresidioScrubber
@@ -117,6 +155,45 @@ def test_english_recognizer_finds(scrubber, text, etype, value):
 @pytest.mark.parametrize("text", EN_NEGATIVES)
 def test_english_negative_untouched(scrubber, text):
     assert _spans(scrubber, text, "en") == []
+
+
+@pytest.fixture(scope="module")
+def en_names():
+    from filters.pii_recognizers import EnglishNameRecognizer
+
+    return EnglishNameRecognizer()
+
+
+@pytest.mark.parametrize("text,value", EN_NAME_POSITIVES)
+def test_english_name_recognizer_finds(en_names, scrubber, text, value):
+    assert value in [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])]
+    assert (value, "PERSON") in _spans(scrubber, text, "en")  # and the stage keeps it
+
+
+@pytest.mark.parametrize("text", EN_NAME_NEGATIVES)
+def test_english_name_recognizer_leaves_terms_alone(en_names, text):
+    assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == []
+
+
+@pytest.mark.parametrize("label", ["GPE", "LOCATION"])  # spaCy's label, or presidio's mapped one (full NLP path)
+def test_english_name_recognizer_defers_to_spacy_places(en_names, label):
+    from types import SimpleNamespace
+
+    text = "The samples came from Matera and were frozen."
+    place = SimpleNamespace(start_char=22, end_char=28, label_=label)
+    arts = SimpleNamespace(entities=[place])
+    assert [text[r.start : r.end] for r in en_names.analyze(text, ["PERSON"])] == ["Matera"]
+    assert en_names.analyze(text, ["PERSON"], arts) == []
+
+
+@pytest.mark.parametrize("text,value", EN_PHONE_POSITIVES)
+def test_english_phone_in_written_forms(scrubber, text, value):
+    assert (value, "PHONE_NUMBER") in _spans(scrubber, text, "en")
+
+
+@pytest.mark.parametrize("text", EN_PHONE_NEGATIVES)
+def test_english_number_groups_without_phone_word_untouched(scrubber, text):
+    assert [t for _v, t in _spans(scrubber, text, "en") if t == "PHONE_NUMBER"] == []
 
 
 def test_prefilter_gives_same_spans_as_full_analysis(scrubber):
@@ -312,3 +389,59 @@ def test_spans_do_not_depend_on_batch_composition(scrubber):
     together = scrubber.detect(texts, ["ko"] * len(texts))
     alone = [scrubber.detect([t], ["ko"])[0] for t in texts]
     assert together == alone
+
+
+def test_kiwi_reads_only_words_that_can_be_names(scrubber):
+    """Stems the name rule rejects (verbal endings, particles, common words) open no Kiwi window."""
+    text = "경우에는 법률로 정하는 바에 따라 사람들이 구체적으로 피해자와 만났고 홍길동은 웃었다."
+    windows = [text[s:e] for s, e in scrubber._name_windows(text)]
+    assert len(windows) == 1 and windows[0].startswith("홍길동은")
+    for word in ("경우에는", "정하는", "사람들이", "구체적으로", "피해자와"):
+        assert not any(word in w for w in windows)
+    assert ("홍길동", "PERSON") in _spans(scrubber, "그날 홍길동은 웃었다.", "ko")
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("주심인 오태림 부장판사가 말했다.", "오태림"),  # a compound title (부장 + 판사)
+        ("피고 오태림까지 출석했다.", "오태림"),  # a particle beyond the basic ones
+        ("증인 한지석처럼 말했다.", "한지석"),
+    ],
+)
+def test_korean_name_cues_with_compound_titles_and_more_particles(text, name):
+    from filters.pii import PresidioScrubber
+
+    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
+    assert [(text[f.start : f.end], f.type) for f in cue_only.detect([text], ["ko"])[0]] == [(name, "PERSON")]
+
+
+def test_korean_compound_title_needs_a_name_before_it():
+    from filters.pii import PresidioScrubber
+
+    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
+    assert cue_only.detect(["법원장은 수석부장판사 출신이다."], ["ko"])[0] == []
+
+
+def test_korean_context_needs_no_keywords(scrubber):
+    """Korean artifacts carry no keyword list (the substring enhancer reads the raw text) and
+    context words still raise scores: a passport number only counts next to 여권."""
+    from filters.pii_recognizers import KiwiNlpEngine, KiwiToken
+
+    assert KiwiNlpEngine(tokenize=False).artifacts([KiwiToken("여권", "NNG", 0, 2)], keywords=False).keywords == []
+    assert ("M12345678", "KR_PASSPORT") in _spans(scrubber, "여권번호는 M12345678 입니다.", "ko")
+    assert _spans(scrubber, "모델 M12345678 출시", "ko") == []
+
+
+@pytest.mark.parametrize("word", ["하였다", "이렇게", "정했다", "이라고", "위하여"])
+def test_verb_forms_are_no_korean_names(word):
+    from filters.pii_recognizers import is_korean_name
+
+    assert not is_korean_name(word)
+
+
+@pytest.mark.parametrize("word", ["홍길동", "김한결", "박보람", "남궁민수"])
+def test_korean_names_keep_their_finals(word):
+    from filters.pii_recognizers import is_korean_name
+
+    assert is_korean_name(word)
