@@ -146,7 +146,7 @@ class Found:
 
 class PresidioScrubber(MapStage):
     name = "pii"
-    version = 1
+    version = 2  # 2: census-name English recognizer, phone context on raw text, Korean name cues widened
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     def __init__(self, options: dict[str, Any] | None = None, context=None):
