@@ -396,8 +396,11 @@ _NUMPY_OF = {
 
 
 def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
-    """A numeric numpy array as Arrow without a copy (``pa.array(ndarray)`` imports pandas,
-    ~50 MB in every worker)."""
+    """A numeric or boolean numpy array as Arrow, numbers without a copy (``pa.array`` converts
+    element-wise checks and copies)."""
+    if type_ == pa.bool_():
+        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
+        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
     values = np.ascontiguousarray(values, dtype=_NUMPY_OF[type_])
     return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
@@ -634,7 +637,8 @@ class BandSpill:
 
     @staticmethod
     def _table(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.Table:
-        return pa.table({"key": np.concatenate([k for k, _ in parts]), "doc": np.concatenate([d for _, d in parts])}, schema=BAND_SCHEMA)
+        keys, docs = np.concatenate([k for k, _ in parts]), np.concatenate([d for _, d in parts])
+        return pa.table([to_arrow(keys, pa.uint64()), to_arrow(docs, pa.uint32())], schema=BAND_SCHEMA)
 
     @property
     def spilled(self) -> bool:
@@ -817,15 +821,16 @@ def clusters_and_keepers(docs: pa.Table, labels: np.ndarray) -> pa.Table:
         return pa.table({"doc": pa.array([], pa.int64()), "keeper": pa.array([], pa.int64())})
     quality = docs.column("quality").to_numpy(zero_copy_only=False)
     quality = np.where(np.isnan(quality.astype(np.float64)), -np.inf, quality)
+    rows = to_arrow(multi, pa.int64())
     t = pa.table(
         {
-            "label": labels[multi],
-            "released": pc.invert(docs.column("released").take(multi)),
-            "priority": docs.column("priority").take(multi),
-            "neg_quality": -quality[multi],
-            "neg_length": pc.negate(docs.column("length").take(multi)),
-            "id": docs.column("id").take(multi),
-            "doc": multi,
+            "label": to_arrow(labels[multi], pa.int64()),
+            "released": pc.invert(docs.column("released").take(rows)),
+            "priority": docs.column("priority").take(rows),
+            "neg_quality": to_arrow(-quality[multi], pa.float64()),
+            "neg_length": pc.negate(docs.column("length").take(rows)),
+            "id": docs.column("id").take(rows),
+            "doc": rows,
         }
     )
     t = t.sort_by([("label", "ascending"), ("released", "ascending"), ("priority", "ascending"), ("neg_quality", "ascending"), ("neg_length", "ascending"), ("id", "ascending")])
@@ -834,7 +839,7 @@ def clusters_and_keepers(docs: pa.Table, labels: np.ndarray) -> pa.Table:
     first = np.ones(lab.size, dtype=bool)
     first[1:] = lab[1:] != lab[:-1]
     keeper = doc[np.maximum.accumulate(np.where(first, np.arange(lab.size), 0))]
-    return pa.table({"doc": doc, "keeper": keeper})
+    return pa.table({"doc": to_arrow(doc, pa.int64()), "keeper": to_arrow(keeper, pa.int64())})
 
 
 # --------------------------------------------------------------------------- released index
@@ -846,7 +851,7 @@ INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("order", pa.int6
 def load_released(opts: MinHashOptions) -> tuple[pa.Table, dict[str, list[str]]]:
     """Signature index rows (``id``, ``signature``, ``manifest``) of the released manifests."""
     if not opts.released:
-        return pa.table({"id": pa.array([], pa.string())}), {}
+        return pa.schema([pa.field("id", pa.string())]).empty_table(), {}
     from manifests.catalog import Catalog, resolve_catalog_url
     from pipelines.errors import IntegrityError
 
@@ -997,7 +1002,7 @@ class MinHashDedup(GlobalStage):
                 # and a zero-copy select would keep all of it alive.
                 small.append(k.select([f.name for f in KEY_FIELDS]).take(to_arrow(np.arange(k.num_rows, dtype=np.int64), pa.int64())))
                 side_cols = [c for c in ("id", "order", "signature", "sketch", "text") if c in k.column_names]
-                side = k.select(side_cols).append_column("doc", pa.array(docs))
+                side = k.select(side_cols).append_column("doc", to_arrow(docs, pa.int64()))
                 if side_writer is None:
                     side_writer = pq.ParquetWriter(side_path, side.schema, compression="lz4", use_dictionary=False, write_statistics=False)
                 side_writer.write_table(side)
@@ -1067,7 +1072,7 @@ class MinHashDedup(GlobalStage):
         if pairs.size == 0:
             return pairs, np.zeros(0)
         involved = sorted_unique(np.concatenate(unpack(pairs)))
-        want = pa.array(involved[involved < n])
+        want = to_arrow(involved[involved < n], pa.int64())
         rel = involved[involved >= n]
         sig_docs: list[np.ndarray] = []
         sig_rows: list[np.ndarray] = []
@@ -1091,7 +1096,7 @@ class MinHashDedup(GlobalStage):
             sig_docs.append(rel)
             sig_rows.append(_matrix(released.column("signature"), opts.num_perm)[rows])
             if opts.verify == "exact":
-                ids = released.column("id").take(pa.array(rows)).to_pylist()
+                ids = released.column("id").take(to_arrow(rows, pa.int64())).to_pylist()
                 found = released_texts(shard_urls, ids)
                 have = [(d, found[i]) for d, i in zip(rel.tolist(), ids) if i in found]
                 text_docs.append(np.array([d for d, _ in have], dtype=np.int64))
@@ -1112,7 +1117,7 @@ class MinHashDedup(GlobalStage):
         their sketch estimates."""
         involved = sorted_unique(np.concatenate(unpack(pairs)))
         own = int(np.searchsorted(involved, n))
-        want = pa.array(involved[:own])
+        want = to_arrow(involved[:own], pa.int64())
         # The side file lists documents in ascending order, so the filtered rows arrive in the
         # order of ``involved``: filled in place, one copy of the sketches in memory.
         sketch = np.empty((involved.size, self.opts.num_perm), dtype=np.uint8)
@@ -1141,15 +1146,15 @@ class MinHashDedup(GlobalStage):
         return pairs[keep], est[keep]
 
     def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, estimated: np.ndarray, n: int, m: int) -> pa.Table:
-        docs = table.select(["id", "priority", "quality", "length"]).append_column("released", pa.array(np.zeros(n, dtype=bool)))
+        docs = table.select(["id", "priority", "quality", "length"]).append_column("released", to_arrow(np.zeros(n, dtype=bool), pa.bool_()))
         if m:
             rel = pa.table(
                 {
                     "id": released.column("id"),
                     "priority": pa.nulls(m, pa.int64()).fill_null(-(1 << 62)),
                     "quality": pa.nulls(m, pa.float64()),
-                    "length": pa.array(np.zeros(m, dtype=np.int64)),
-                    "released": pa.array(np.ones(m, dtype=bool)),
+                    "length": to_arrow(np.zeros(m, dtype=np.int64), pa.int64()),
+                    "released": to_arrow(np.ones(m, dtype=bool), pa.bool_()),
                 }
             )
             docs = pa.concat_tables([docs, rel.cast(docs.schema)])
@@ -1173,13 +1178,13 @@ class MinHashDedup(GlobalStage):
         order = np.argsort(doc)
         doc, keeper = doc[order], keeper[order]
         ids = docs.column("id")
-        keeper_ids = ids.take(pa.array(keeper))
+        keeper_ids = ids.take(to_arrow(keeper, pa.int64()))
         reasons = np.where(keeper >= n, REASON_RELEASED, REASON)
         self.stats["dropped"] = int(doc.size)
         self.stats["dropped_released"] = int((keeper >= n).sum())
         return pa.table(
             {
-                "id": ids.take(pa.array(doc)),
+                "id": ids.take(to_arrow(doc, pa.int64())),
                 "reason": pa.array(reasons.tolist(), pa.string()),
                 "duplicate_of": keeper_ids,
                 "cluster_id": keeper_ids,

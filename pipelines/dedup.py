@@ -167,7 +167,7 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
         for batch in read_batches(path):
             t = pa.Table.from_batches([batch])
             ids = t.column("id").to_pylist()
-            hit = pa.array(np.fromiter((i in dropped for i in ids), dtype=bool, count=len(ids)))
+            hit = to_arrow(np.fromiter((i in dropped for i in ids), dtype=bool, count=len(ids)), pa.bool_())
             kept = t.filter(pc.invert(hit)).drop_columns(["order"])
             kept_n += kept.num_rows
             w.write(kept)
