@@ -197,16 +197,18 @@ class Shuffle:
 
     @staticmethod
     def by_partition(rows: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-        """Shuffle rows split per partition, for engines that group ``(key, value)`` elements (Beam)."""
+        """Shuffle rows split per partition, for engines that group ``(key, value)`` elements (Beam).
+
+        Each part is a compact copy: a pickled slice would carry its parent's whole buffers."""
         if rows.num_rows == 0:
             return
         part = rows.column("partition").to_numpy()
         order = np.argsort(part, kind="stable").astype(np.int64)
-        rows = rows.take(pa.Array.from_buffers(pa.int64(), order.size, [None, pa.py_buffer(order)]))
         part = part[order]
         starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
         for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), part.size]):
-            yield int(part[start]), rows.slice(start, stop - start)
+            idx = order[start:stop]
+            yield int(part[start]), rows.take(pa.Array.from_buffers(pa.int64(), idx.size, [None, pa.py_buffer(idx)]))
 
 
 class DecisionStep:
