@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -78,6 +79,9 @@ def write_config(dest: Path, parts_dir: Path, engine_cpus: int) -> Path:
 
 def run_engine(config: Path, engine: str, work: Path) -> dict:
     out = work / f"out-{engine}"
+    # A fresh directory: a run identical to one already there keeps that run's manifest (and its
+    # timings), so the stage seconds would be those of an earlier run.
+    shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--engine", engine, "--out", str(out), "--overwrite"]
     env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog"), "RAY_USAGE_STATS_ENABLED": "0",
            # a shared, busy machine starts raylets, agents and workers slowly
