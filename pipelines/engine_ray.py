@@ -97,6 +97,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 # signatures) into new blocks. On a multi-node cluster they cross the network.
                 driver_keys = (shuffle.driver_keys(t) for t in _stream(keys))
                 decisions = step.stage.decide(keys_in_order(driver_keys), grouped=grouped)
+                keys = driver_keys = None  # let Ray free the key blocks before the next step
             asm.seconds[step.stage.key] = asm.seconds.get(step.stage.key, 0.0) + time.perf_counter() - t0  # keys + decide
             ds = ds.map_batches(
                 _apply, batch_size=None, batch_format="pyarrow",
@@ -147,10 +148,15 @@ def run_shuffle(keys, shuffle: Shuffle) -> list[pa.Table]:
     reduced tables (candidate pairs, small) come back to the driver."""
     import ray
 
-    rows = keys.map_batches(_shuffle_rows, batch_size=None, batch_format="pyarrow", fn_kwargs={"shuffle": shuffle})
+    parts = []
+    if keys.count():  # no documents reached the stage: nothing of this run to shuffle
+        parts.append(keys.map_batches(_shuffle_rows, batch_size=None, batch_format="pyarrow", fn_kwargs={"shuffle": shuffle}))
     outside = shuffle.outside()
     if outside is not None:
-        rows = rows.union(ray.data.from_arrow(outside))
+        parts.append(ray.data.from_arrow(outside))
+    if not parts:
+        return []
+    rows = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     # As many shuffle partitions as CPUs (Ray's default is 200 reducers).
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
     reduced = rows.groupby("partition", num_partitions=cpus).map_groups(_reduce, batch_format="pyarrow", fn_kwargs={"shuffle": shuffle})

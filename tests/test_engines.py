@@ -250,6 +250,14 @@ def test_band_shuffle_runs_on_the_engine_also_against_a_release(tmp_path, ray_lo
     assert ref["totals"]["kept"] > 0
 
 
+@pytest.mark.slow
+def test_band_shuffle_with_no_documents_left(tmp_path, ray_local):
+    """Every document is dropped before minhash_dedup: the engines' shuffle has nothing to group."""
+    stages = ["normalize", {"name": "length", "min_chars": 10**7, "max_chars": 2 * 10**7}, {"name": "minhash_dedup"}]
+    ref = assert_identical(run_all(sample_config(tmp_path, stages), tmp_path))
+    assert ref["totals"]["kept"] == 0
+
+
 def test_parity_configs_cover_every_registered_stage():
     missing = sorted(set(STAGES) - CANONICAL_NAMES)
     assert not missing, f"stages not covered by the engine parity test: {missing}; add them to parity_stages()"
