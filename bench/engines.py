@@ -5,11 +5,13 @@ near-copies up to ``--mb``), cut into ``--files`` JSON-lines files — deliverie
 files, and a file is the unit the distributed engines spread over workers. Each engine runs the
 same config through the real CLI in a subprocess (Ray starts its own local cluster: 2 CPUs, 500 MB
 object store); peak memory is the largest RSS sum of the run's process tree (driver, Ray raylet,
-GCS and workers), sampled every 0.2 s. The script prints one table with ratios to local and
+GCS and workers), sampled every 0.2 s, and the largest PSS sum (shared pages — Ray's object store,
+mapped by every worker — counted once, split between the processes mapping them). The script prints one table with ratios to local and
 checks that the three manifests have the same ID.
 
     .venv/bin/python bench/engines.py                 # 100 MB, 16 files
     .venv/bin/python bench/engines.py --mb 10         # quick look
+    .venv/bin/python bench/engines.py --rounds 2      # a shared machine: medians over rounds
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -75,6 +79,9 @@ def write_config(dest: Path, parts_dir: Path, engine_cpus: int) -> Path:
 
 def run_engine(config: Path, engine: str, work: Path) -> dict:
     out = work / f"out-{engine}"
+    # A fresh directory: a run identical to one already there keeps that run's manifest (and its
+    # timings), so the stage seconds would be those of an earlier run.
+    shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--engine", engine, "--out", str(out), "--overwrite"]
     env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog"), "RAY_USAGE_STATS_ENABLED": "0",
            # a shared, busy machine starts raylets, agents and workers slowly
@@ -83,20 +90,21 @@ def run_engine(config: Path, engine: str, work: Path) -> dict:
     env.pop("RAY_ADDRESS", None)
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=work, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak = [0]
+    peak = [0, 0]  # RSS sum, PSS sum
 
     def sample() -> None:
         root = psutil.Process(proc.pid)
         while proc.poll() is None:
             try:
                 procs = [root, *root.children(recursive=True)]
-                rss = 0
+                rss = pss = 0
                 for p in procs:
                     try:
-                        rss += p.memory_info().rss
+                        mem = p.memory_full_info()
+                        rss, pss = rss + mem.rss, pss + mem.pss
                     except psutil.Error:
                         pass
-                peak[0] = max(peak[0], rss)
+                peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
             except psutil.Error:
                 pass
             time.sleep(0.2)
@@ -109,8 +117,17 @@ def run_engine(config: Path, engine: str, work: Path) -> dict:
     if proc.returncode != 0:
         raise SystemExit(f"{engine} failed ({proc.returncode}):\n{stderr[-3000:]}")
     m = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    return {"engine": engine, "wall": wall, "peak_mb": peak[0] / 2**20, "id": m["id"], "kept": m["totals"]["kept"],
+    return {"engine": engine, "wall": wall, "peak_mb": peak[0] / 2**20, "peak_pss_mb": peak[1] / 2**20, "id": m["id"], "kept": m["totals"]["kept"],
             "stages": m["run"]["seconds_by_stage"]}
+
+
+def median_result(runs: list[dict], ratios: list[float]) -> dict:
+    """One engine's runs as one row: median wall time, peak memory and ratio to the base engine."""
+    med = statistics.median
+    out = dict(runs[0], wall=med(r["wall"] for r in runs), ratio=med(ratios))
+    out["peak_mb"], out["peak_pss_mb"] = med(r["peak_mb"] for r in runs), med(r["peak_pss_mb"] for r in runs)
+    out["stages"] = {k: med(r["stages"].get(k, 0.0) for r in runs) for k in runs[0]["stages"]}
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -120,6 +137,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--cpus", type=int, default=2, help="CPUs for Ray's local cluster and its actor pools")
     ap.add_argument("--engines", default="local,ray,beam")
     ap.add_argument("--work", help="work directory (default: a temporary one; the corpus is cached there)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the engines this many times, one after the other; on a shared machine the load "
+                         "changes between runs, so the table shows medians and the median of each round's ratio")
     args = ap.parse_args(argv)
     work = Path(args.work) if args.work else Path(tempfile.mkdtemp(prefix="bench-engines-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -129,22 +149,32 @@ def main(argv: list[str] | None = None) -> int:
     print(f"corpus: {size / 1e6:.1f} MB in {len(parts)} files; stages: "
           + ", ".join(s if isinstance(s, str) else s["name"] for s in STAGES)
           + f"; machine: {os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}")
-    results = []
-    for engine in args.engines.split(","):
-        r = run_engine(config, engine, work)
-        results.append(r)
-        print(f"  {engine}: {r['wall']:.1f} s, peak {r['peak_mb']:.0f} MB, {r['id']}", flush=True)
+    rounds = []
+    for i in range(args.rounds):
+        results = []
+        for engine in args.engines.split(","):
+            load = os.getloadavg()[0]
+            r = run_engine(config, engine, work)
+            r["load"] = (load, os.getloadavg()[0])
+            results.append(r)
+            print(f"  round {i + 1} {engine}: {r['wall']:.1f} s, peak RSS {r['peak_mb']:.0f} MB, PSS {r['peak_pss_mb']:.0f} MB, "
+                  f"load {load:.1f} → {r['load'][1]:.1f}, {r['id']}", flush=True)
+        rounds.append(results)
+    results = [median_result([rnd[k] for rnd in rounds], [rnd[k]["wall"] / rnd[0]["wall"] for rnd in rounds])
+               for k in range(len(rounds[0]))]
     base = results[0]
-    print(f"\n{'engine':<8}{'wall s':>10}{'× ' + base['engine']:>10}{'peak MB':>10}{'× ' + base['engine']:>10}  manifest")
+    x = "× " + base["engine"]
+    print(f"\n{'engine':<8}{'wall s':>10}{x:>10}{'RSS MB':>10}{x:>10}{'PSS MB':>10}{x:>10}  manifest"
+          + ("   (medians; × = median of the rounds' ratios)" if args.rounds > 1 else ""))
     for r in results:
-        print(f"{r['engine']:<8}{r['wall']:>10.1f}{r['wall'] / base['wall']:>10.2f}{r['peak_mb']:>10.0f}"
-              f"{r['peak_mb'] / base['peak_mb']:>10.2f}  {r['id']}")
+        print(f"{r['engine']:<8}{r['wall']:>10.1f}{r['ratio']:>10.2f}{r['peak_mb']:>10.0f}"
+              f"{r['peak_mb'] / base['peak_mb']:>10.2f}{r['peak_pss_mb']:>10.0f}{r['peak_pss_mb'] / base['peak_pss_mb']:>10.2f}  {r['id']}")
     print("\nseconds by stage (summed over workers for ray/beam):")
     keys = sorted({k for r in results for k in r["stages"]})
     print(f"{'':<22}" + "".join(f"{r['engine']:>10}" for r in results))
     for k in keys:
         print(f"{k:<22}" + "".join(f"{r['stages'].get(k, 0):>10.1f}" for r in results))
-    same = len({r["id"] for r in results}) == 1
+    same = len({r["id"] for rnd in rounds for r in rnd}) == 1
     print(f"\nidentical output: {'yes' if same else 'NO'} (manifest IDs)")
     print(f"load average at the end: {os.getloadavg()[0]:.1f} (the machine is shared: timings are noisy)")
     return 0 if same else 1

@@ -8,6 +8,8 @@ into units a distributed engine can schedule, without any engine import:
   worker (the engine calls :meth:`MapChain.setup` from its per-worker hook);
 * :class:`KeysStep` / :class:`DecisionStep` — the two distributed halves of a global stage; the
   stage's ``decide`` sits between them and gets its keys through :func:`keys_in_order`;
+* :class:`Shuffle` — a global stage's own shuffle (MinHash band keys), for the engine to run with
+  its group-by (Ray ``groupby``, Beam ``GroupByKey``) instead of ``decide`` grouping on the driver;
 * :class:`Assembler` — the driver end: kept documents in ingest order into the
   :class:`~pipelines.shards.ShardWriter`, the ledger, file facts and counters into an
   :class:`~pipelines.engine_local.Execution` identical to the local engine's.
@@ -25,6 +27,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -150,6 +153,62 @@ def keys_in_order(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
     for _, per_file in _split_by_file(keys):
         for start in range(0, per_file.num_rows, KEY_CHUNK_ROWS):
             yield per_file.slice(start, KEY_CHUNK_ROWS)
+
+
+#: Key columns only a stage's shuffle reads: once the engine ran the shuffle, ``decide(keys,
+#: grouped=...)`` ignores them, so workers drop them before shipping keys to the driver (MinHash's
+#: ``bands`` are 42 uint64 per document). Stage name → columns.
+SHUFFLE_ONLY_COLUMNS: dict[str, tuple[str, ...]] = {"minhash_dedup": ("bands",)}
+
+
+class Shuffle:
+    """A global stage's engine shuffle, cut into what an engine schedules: :meth:`rows` per key
+    table on the workers (plus :meth:`outside` rows from the driver), the engine's own group-by on
+    ``partition``, :meth:`reduce` per group on the workers, and the reduced tables handed to
+    ``decide(keys, grouped=...)``. :meth:`driver_keys` is what the driver still needs of the keys."""
+
+    def __init__(self, stage: GlobalStage):
+        self.stage = stage
+        self.shuffle_only = SHUFFLE_ONLY_COLUMNS.get(stage.name, ())
+
+    @classmethod
+    def of(cls, stage: GlobalStage) -> Shuffle | None:
+        """The stage's shuffle, or None for a stage that groups its keys in ``decide`` only."""
+        return cls(stage) if type(stage).shuffle_rows is not GlobalStage.shuffle_rows else None
+
+    def rows(self, keys: pa.Table) -> pa.Table:
+        rows = self.stage.shuffle_rows(keys)
+        if rows is None:
+            raise TypeError(f"{self.stage.key} overrides shuffle_rows but returned no rows")
+        return rows
+
+    def driver_keys(self, keys: pa.Table) -> pa.Table:
+        return keys.drop_columns([c for c in self.shuffle_only if c in keys.column_names])
+
+    def outside(self) -> pa.Table | None:
+        """Rows from outside the run (earlier releases); called once, on the driver."""
+        return self.stage.outside_shuffle_rows()
+
+    def reduce(self, rows: pa.Table) -> pa.Table:
+        """All rows of one partition (as the engine grouped them) → one table for ``decide``."""
+        if rows.num_rows and pc.count_distinct(rows.column("partition")).as_py() != 1:
+            raise RuntimeError(f"{self.stage.key}: the engine handed reduce rows of several partitions")
+        return self.stage.reduce_partition(rows)
+
+    @staticmethod
+    def by_partition(rows: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+        """Shuffle rows split per partition, for engines that group ``(key, value)`` elements (Beam).
+
+        Each part is a compact copy: a pickled slice would carry its parent's whole buffers."""
+        if rows.num_rows == 0:
+            return
+        part = rows.column("partition").to_numpy()
+        order = np.argsort(part, kind="stable").astype(np.int64)
+        part = part[order]
+        starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
+        for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), part.size]):
+            idx = order[start:stop]
+            yield int(part[start]), rows.take(pa.Array.from_buffers(pa.int64(), idx.size, [None, pa.py_buffer(idx)]))
 
 
 class DecisionStep:

@@ -7,7 +7,9 @@ engine's segments:
   ``(file key, Arrow table)`` elements, ledger rows and file facts on tagged side outputs;
 * ``MapChain``: a batched DoFn over Arrow tables; ``DoFn.setup`` sets the models up once per
   worker; dropped documents go to the ``ledger`` side output;
-* ``Keys`` of the segment's global stage on a side output;
+* ``Keys`` of the segment's global stage on a side output; a stage with its own shuffle (MinHash
+  band keys) also emits ``(partition, rows)``, grouped by ``GroupByKey`` and reduced per
+  partition (``<partition>.reduced.parquet``, handed to ``decide(keys, grouped=...)``);
 * ``GroupByKey`` on the input file, and one unit file per input file written to the temp
   location (deterministic names, so a retried bundle rewrites the same file).
 
@@ -24,6 +26,7 @@ On a cluster ``beam.temp_location`` must be storage every worker and the driver 
 from __future__ import annotations
 
 import io
+import logging
 import time
 from pathlib import Path
 
@@ -41,6 +44,7 @@ from pipelines.distributed import (
     IngestStep,
     KeysStep,
     Piece,
+    Shuffle,
     keys_in_order,
     merge_counters,
     merge_seconds,
@@ -50,7 +54,9 @@ from pipelines.engine_local import Execution
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
-LEDGER, FILES, KEYS = "ledger", "files", "keys"
+LEDGER, FILES, KEYS, SHUFFLE = "ledger", "files", "keys", "shuffle"
+
+log = logging.getLogger("corpusmill")
 
 
 def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
@@ -67,17 +73,25 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     units: list[str] = []
     for k, (chains, glob) in enumerate(segments):
         out_dir = FileSystems.join(temp, f"seg{k}")
-        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, glob, envelope, out_dir)
-        units = sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, "*.unit.parquet")])[0].metadata_list)
+        shuffle = Shuffle.of(glob.stage) if glob is not None else None
+        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, glob, shuffle, envelope, out_dir)
+        units = _glob(out_dir, "*.unit.parquet")
         for path in units:
             for piece in envelope.unpack(_read(path)):
                 asm.add(piece, progress)
                 if glob is None:
                     asm.add_kept(piece.docs)
         if glob is not None:
-            key_paths = sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, "*.keys.parquet")])[0].metadata_list)
+            key_paths = _glob(out_dir, "*.keys.parquet")
             t0 = time.perf_counter()
-            decisions = (glob.stage.key, glob.schema_in, glob.stage.decide(keys_in_order(_read(p) for p in key_paths)))
+            keys = keys_in_order(_read(p) for p in key_paths)
+            if shuffle is None:
+                decided = glob.stage.decide(keys)
+            else:  # the runner grouped the stage's shuffle rows: one reduced table per partition
+                grouped = [_read(p) for p in _glob(out_dir, "*.reduced.parquet")]
+                log.info("beam: %s shuffle ran on the runner: %d partitions, %d reduced rows", glob.stage.key, len(grouped), sum(t.num_rows for t in grouped))
+                decided = glob.stage.decide(keys, grouped=grouped)
+            decisions = (glob.stage.key, glob.schema_in, decided)
             asm.seconds[glob.stage.key] = asm.seconds.get(glob.stage.key, 0.0) + time.perf_counter() - t0
     FileSystems.delete([temp])
     return asm.finish()
@@ -96,7 +110,11 @@ def _segments(steps):
     return out
 
 
-def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, envelope, out_dir) -> None:
+def _glob(out_dir: str, pattern: str) -> list[str]:
+    return sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, pattern)])[0].metadata_list)
+
+
+def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, shuffle, envelope, out_dir) -> None:
     options = PipelineOptions(list(opts.pipeline_args))
     if opts.runner == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -127,8 +145,19 @@ def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, envelo
             side += [r[LEDGER], r[FILES]]
         tagged = [docs | "TagDocs" >> beam.Map(lambda kv: (kv[0], ("docs", kv[1]))), *side]
         if glob is not None:
-            keys = docs | "Keys" >> beam.ParDo(_Keys(KeysStep(glob.stage, glob.schema_in)))
-            tagged.append(keys)
+            keyed = docs | "Keys" >> beam.ParDo(_Keys(KeysStep(glob.stage, glob.schema_in), shuffle)).with_outputs(SHUFFLE, main=KEYS)
+            tagged.append(keyed[KEYS])
+            if shuffle is not None:
+                rows = [keyed[SHUFFLE]]
+                outside = shuffle.outside()
+                if outside is not None:
+                    rows.append(p | "OutsideRows" >> beam.Create(list(Shuffle.by_partition(outside))))
+                (
+                    rows
+                    | "ShuffleRows" >> beam.Flatten()
+                    | "ByPartition" >> beam.GroupByKey()
+                    | "Reduce" >> beam.ParDo(_Reduce(shuffle, out_dir))
+                )
         (
             tagged
             | "Flatten" >> beam.Flatten()
@@ -184,8 +213,11 @@ class _Step(beam.DoFn):
 
 
 class _Keys(beam.DoFn):
-    def __init__(self, step: KeysStep):
-        self.step = step
+    """Keys of one file's documents; with the stage's shuffle, its rows on the ``shuffle`` output
+    as ``(partition, rows)`` and the keys without what only the shuffle reads."""
+
+    def __init__(self, step: KeysStep, shuffle: Shuffle | None):
+        self.step, self.shuffle = step, shuffle
 
     def setup(self):
         self.step.setup()
@@ -193,8 +225,25 @@ class _Keys(beam.DoFn):
     def process(self, element):
         key, docs = element
         keys = self.step(docs)
-        if keys is not None:
-            yield (key, (KEYS, keys))
+        if keys is None:
+            return
+        if self.shuffle is not None:
+            for partition, rows in Shuffle.by_partition(self.shuffle.rows(keys)):
+                yield pvalue.TaggedOutput(SHUFFLE, (partition, rows))
+            keys = self.shuffle.driver_keys(keys)
+        yield (key, (KEYS, keys))
+
+
+class _Reduce(beam.DoFn):
+    """All shuffle rows of one partition → ``<partition>.reduced.parquet`` for the driver's decide."""
+
+    def __init__(self, shuffle: Shuffle, out_dir: str):
+        self.shuffle, self.out_dir = shuffle, out_dir
+
+    def process(self, element):
+        partition, tables = element
+        reduced = self.shuffle.reduce(pa.concat_tables(list(tables)))
+        _write(FileSystems.join(self.out_dir, f"{partition:05d}.reduced.parquet"), reduced)
 
 
 class _ReadUnit(beam.DoFn):

@@ -186,6 +186,78 @@ def test_parity_on_shared_deliveries(tmp_path, ray_local, shared_data, quality_m
     assert any(s["stage_counters"] for s in ref["sources"])
 
 
+@pytest.fixture
+def decide_calls(monkeypatch):
+    """Every ``MinHashDedup.decide`` on the driver from now on, with its stats; grouping band keys
+    on the driver (the path without an engine shuffle) fails."""
+    import filters.minhash_dedup as mh
+
+    calls = []
+    decide = mh.MinHashDedup.decide
+
+    def recording(self, keys, grouped=None):
+        grouped = None if grouped is None else list(grouped)
+        out = decide(self, keys, grouped=grouped)
+        calls.append({"grouped": grouped, **self.stats})
+        return out
+
+    def on_the_driver(*_, **__):
+        raise AssertionError("band keys were grouped on the driver")
+
+    monkeypatch.setattr(mh.MinHashDedup, "decide", recording)
+    monkeypatch.setattr(mh, "candidate_pairs", on_the_driver)
+    monkeypatch.setattr(mh.BandSpill, "add", on_the_driver)
+    return calls
+
+
+@pytest.mark.slow
+def test_band_shuffle_runs_on_the_engine_also_against_a_release(tmp_path, ray_local, request):
+    """Ray (groupby) and Beam (GroupByKey) group MinHash band keys — this run's and a released
+    manifest's — and the driver's decide only gets the reduced pairs: same output as local."""
+    from pipelines import runner
+    from pipelines.progress import null_progress
+
+    catalog = str(tmp_path / "catalog")
+    stages = ["normalize", {"name": "length", "min_chars": 2, "max_chars": 2000000}, "exact_dedup",
+              {"name": "minhash_dedup", "threshold": 0.6}]
+    raw = yaml.safe_load((EXAMPLES / "pipeline.yaml").read_text(encoding="utf-8"))
+    for src in raw["sources"]:
+        src["paths"] = [str(EXAMPLES / p) for p in src["paths"]]
+    first = dict(raw, name="release-1", stages=stages, sources=[s for s in raw["sources"] if s["id"] in ("ko_statutes", "en_speeches")])
+    (tmp_path / "v1.yaml").write_text(yaml.safe_dump(first, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    released = runner.run(tmp_path / "v1.yaml", out=tmp_path / "v1", catalog=catalog, progress=null_progress()).manifest["id"]
+
+    stages[-1] = {"name": "minhash_dedup", "threshold": 0.6, "released": [released], "catalog": catalog}
+    second = dict(raw, name="release-2", stages=stages)
+    (tmp_path / "v2.yaml").write_text(yaml.safe_dump(second, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    outs = {"local": tmp_path / "local"}
+    runner.run(tmp_path / "v2.yaml", out=outs["local"], catalog=catalog, progress=null_progress())
+    calls = request.getfixturevalue("decide_calls")  # from here on, grouping on the driver fails
+    for engine in ("ray", "beam"):
+        outs[engine] = tmp_path / engine
+        runner.run(tmp_path / "v2.yaml", out=outs[engine], catalog=catalog, engine=engine, progress=null_progress())
+    ref = assert_identical(outs)
+
+    assert len(calls) == 2
+    for call in calls:
+        assert call["grouped"], "decide got no pairs from the engine's shuffle"
+        assert all(t.schema.names == ["a", "b"] for t in call["grouped"])
+        assert call["spilled_band_rows"] == 0 and call["released"] > 0
+        assert call["dropped_released"] > 0 and call["dropped"] > call["dropped_released"]
+    ledger = pq.read_table(outs["local"] / "ledger.parquet").to_pylist()
+    assert {r["reason"] for r in ledger if r["stage"] == "minhash_dedup@1"} == {"near_duplicate", "duplicate_of_released"}
+    assert "minhash_dedup@1 shuffle" in json.loads((outs["ray"] / "manifest.json").read_text())["run"]["seconds_by_stage"]
+    assert ref["totals"]["kept"] > 0
+
+
+@pytest.mark.slow
+def test_band_shuffle_with_no_documents_left(tmp_path, ray_local):
+    """Every document is dropped before minhash_dedup: the engines' shuffle has nothing to group."""
+    stages = ["normalize", {"name": "length", "min_chars": 10**7, "max_chars": 2 * 10**7}, {"name": "minhash_dedup"}]
+    ref = assert_identical(run_all(sample_config(tmp_path, stages), tmp_path))
+    assert ref["totals"]["kept"] == 0
+
+
 def test_parity_configs_cover_every_registered_stage():
     missing = sorted(set(STAGES) - CANONICAL_NAMES)
     assert not missing, f"stages not covered by the engine parity test: {missing}; add them to parity_stages()"
