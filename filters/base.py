@@ -123,6 +123,10 @@ class GlobalStage(Stage):
 
     # An optional shuffle a distributed engine runs with its own primitive (Ray groupby, Beam
     # GroupByKey) instead of the stage grouping on the driver. Stages without one return None.
+
+    #: Key columns only :meth:`shuffle_rows` reads: an engine that ran the shuffle drops them
+    #: before shipping keys to the driver (``decide(..., grouped=...)`` ignores them).
+    shuffle_only_columns: tuple[str, ...] = ()
     def shuffle_rows(self, keys: pa.Table) -> pa.Table | None:
         """Map side of the shuffle: rows with an integer ``partition`` column; all rows that must
         meet share a partition. Pure; called on workers with the output of :meth:`keys`."""

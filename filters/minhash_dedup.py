@@ -920,7 +920,8 @@ class _Clock:
 
 class MinHashDedup(GlobalStage):
     name = "minhash_dedup"
-    version = 1
+    version = 2  # 2: candidate pairs settled on one-byte sketches where clear (detail "jaccard ~x")
+    shuffle_only_columns = ("bands",)  # 42 uint64 per document
 
     def __init__(self, options=None, context=None):
         super().__init__(options, context)

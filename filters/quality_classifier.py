@@ -508,7 +508,7 @@ class QualityTopFraction(GlobalStage):
             }
         )
 
-    def decide(self, keys: Iterable[pa.Table]) -> pa.Table:
+    def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:
         parts = [k for k in keys if k.num_rows]
         if not parts:
             return DECISION_SCHEMA.empty_table()

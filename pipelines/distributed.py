@@ -155,12 +155,6 @@ def keys_in_order(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
             yield per_file.slice(start, KEY_CHUNK_ROWS)
 
 
-#: Key columns only a stage's shuffle reads: once the engine ran the shuffle, ``decide(keys,
-#: grouped=...)`` ignores them, so workers drop them before shipping keys to the driver (MinHash's
-#: ``bands`` are 42 uint64 per document). Stage name → columns.
-SHUFFLE_ONLY_COLUMNS: dict[str, tuple[str, ...]] = {"minhash_dedup": ("bands",)}
-
-
 class Shuffle:
     """A global stage's engine shuffle, cut into what an engine schedules: :meth:`rows` per key
     table on the workers (plus :meth:`outside` rows from the driver), the engine's own group-by on
@@ -169,7 +163,7 @@ class Shuffle:
 
     def __init__(self, stage: GlobalStage):
         self.stage = stage
-        self.shuffle_only = SHUFFLE_ONLY_COLUMNS.get(stage.name, ())
+        self.shuffle_only = stage.shuffle_only_columns
 
     @classmethod
     def of(cls, stage: GlobalStage) -> Shuffle | None:

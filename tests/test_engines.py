@@ -182,7 +182,7 @@ def test_parity_on_shared_deliveries(tmp_path, ray_local, shared_data, quality_m
         for stage, reasons in s["counts"]["dropped_by"].items():
             dropped_by[stage] = dropped_by.get(stage, 0) + sum(reasons.values())
     # the subset exercises the near-duplicate stage (statutes in two versions) and the scrubber
-    assert dropped_by.get("minhash_dedup@1", 0) > 0, dropped_by
+    assert dropped_by.get("minhash_dedup@2", 0) > 0, dropped_by
     assert any(s["stage_counters"] for s in ref["sources"])
 
 
@@ -245,8 +245,8 @@ def test_band_shuffle_runs_on_the_engine_also_against_a_release(tmp_path, ray_lo
         assert call["spilled_band_rows"] == 0 and call["released"] > 0
         assert call["dropped_released"] > 0 and call["dropped"] > call["dropped_released"]
     ledger = pq.read_table(outs["local"] / "ledger.parquet").to_pylist()
-    assert {r["reason"] for r in ledger if r["stage"] == "minhash_dedup@1"} == {"near_duplicate", "duplicate_of_released"}
-    assert "minhash_dedup@1 shuffle" in json.loads((outs["ray"] / "manifest.json").read_text())["run"]["seconds_by_stage"]
+    assert {r["reason"] for r in ledger if r["stage"] == "minhash_dedup@2"} == {"near_duplicate", "duplicate_of_released"}
+    assert "minhash_dedup@2 shuffle" in json.loads((outs["ray"] / "manifest.json").read_text())["run"]["seconds_by_stage"]
     assert ref["totals"]["kept"] > 0
 
 

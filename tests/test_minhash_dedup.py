@@ -325,7 +325,7 @@ def test_pipeline_stage_and_incremental_dedup_against_a_release(tmp_path, catalo
     m1 = json.loads((out1 / "manifest.json").read_text(encoding="utf-8"))
     ledger1 = pq.read_table(out1 / "ledger.parquet").to_pylist()
     near = [r for r in ledger1 if r["reason"] == "near_duplicate"]
-    assert len(near) == 1 and near[0]["stage"] == "minhash_dedup@1"
+    assert len(near) == 1 and near[0]["stage"] == "minhash_dedup@2"
     kept1 = {r["id"] for r in ledger1 if r["outcome"] == "kept"}
     assert near[0]["duplicate_of"] in kept1 and near[0]["cluster_id"] == near[0]["duplicate_of"]
     # The signature index of the kept documents is listed in the manifest and published.

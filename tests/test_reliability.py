@@ -79,7 +79,7 @@ def choose_crash_points(checkpoints: list[str], seed: int) -> list[str]:
 def test_checkpoints_cover_every_stage(baseline):
     points = choose_crash_points(baseline["checkpoints"], SEED)
     joined = " ".join(points)
-    for kind in ("batch:seg0", "unit:seg0", "decided:exact_dedup@1", "unit:seg1", "decided:minhash_dedup@1", "unit:seg2", "shard:", "install", "publish"):
+    for kind in ("batch:seg0", "unit:seg0", "decided:exact_dedup@1", "unit:seg1", "decided:minhash_dedup@2", "unit:seg2", "shard:", "install", "publish"):
         assert kind in joined, f"no crash point of kind {kind}: {points}"
     assert len(points) >= 5
 
