@@ -703,7 +703,7 @@ class ShingleSets:
         i = np.minimum(np.searchsorted(self.docs, docs), max(self.docs.size - 1, 0))
         return (self.docs.size > 0) & (self.docs[i] == docs)
 
-    def jaccard(self, x: np.ndarray, y: np.ndarray, max_items: int = 1 << 21) -> np.ndarray:
+    def jaccard(self, x: np.ndarray, y: np.ndarray, max_items: int = 1 << 19) -> np.ndarray:
         """Exact Jaccard of the sets of documents ``x[i]`` and ``y[i]`` (vectorised, in chunks)."""
         xi, yi = np.searchsorted(self.docs, x), np.searchsorted(self.docs, y)
         sx = self.offsets[xi + 1] - self.offsets[xi]
@@ -908,6 +908,18 @@ def release_free_memory() -> None:
         pass
 
 
+def side_rows(path: Path, columns: list[str], docs: np.ndarray, batch_rows: int = 65536) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
+    """``columns`` of the side file's rows for ``docs`` (sorted document numbers), a batch at a
+    time. ``decide`` writes document ``i`` as row ``i``, so rows are taken by position."""
+    start = 0
+    for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_rows, columns=columns or ["doc"], use_threads=False):
+        end = start + batch.num_rows
+        lo, hi = np.searchsorted(docs, [start, end])
+        if hi > lo:
+            yield docs[lo:hi], batch.take(to_arrow(docs[lo:hi] - start, pa.int64()))
+        start = end
+
+
 class _Clock:
     def __init__(self, into: dict[str, float]):
         self.into, self.t = into, time.perf_counter()
@@ -1073,19 +1085,13 @@ class MinHashDedup(GlobalStage):
         if pairs.size == 0:
             return pairs, np.zeros(0)
         involved = sorted_unique(np.concatenate(unpack(pairs)))
-        want = to_arrow(involved[involved < n], pa.int64())
         rel = involved[involved >= n]
         sig_docs: list[np.ndarray] = []
         sig_rows: list[np.ndarray] = []
         text_docs: list[np.ndarray] = []
         texts: list[str] = []
-        cols = ["doc"] + (["signature"] if self._keeps_signatures else []) + (["text"] if opts.verify == "exact" else [])
-        for batch in pq.ParquetFile(side_path).iter_batches(batch_size=65536, columns=cols):
-            t = pa.Table.from_batches([batch])
-            t = t.filter(pc.is_in(t.column("doc"), value_set=want))
-            if t.num_rows == 0:
-                continue
-            docs = t.column("doc").to_numpy()
+        cols = (["signature"] if self._keeps_signatures else []) + (["text"] if opts.verify == "exact" else [])
+        for docs, t in side_rows(side_path, cols, involved[involved < n]):
             if "signature" in cols:
                 sig_docs.append(docs)
                 sig_rows.append(_matrix(t.column("signature"), opts.num_perm))
@@ -1118,13 +1124,10 @@ class MinHashDedup(GlobalStage):
         their sketch estimates."""
         involved = sorted_unique(np.concatenate(unpack(pairs)))
         own = int(np.searchsorted(involved, n))
-        want = to_arrow(involved[:own], pa.int64())
-        # The side file lists documents in ascending order, so the filtered rows arrive in the
-        # order of ``involved``: filled in place, one copy of the sketches in memory.
+        # Rows arrive in the order of ``involved``: filled in place, one copy of the sketches.
         sketch = np.empty((involved.size, self.opts.num_perm), dtype=np.uint8)
         filled = 0
-        for batch in pq.ParquetFile(side_path).iter_batches(batch_size=65536, columns=["doc", "sketch"]):
-            t = batch.filter(pc.is_in(batch.column("doc"), value_set=want))
+        for docs, t in side_rows(side_path, ["sketch"], involved[:own]):
             sketch[filled : filled + t.num_rows] = _matrix(t.column("sketch"), self.opts.num_perm, np.uint8)
             filled += t.num_rows
         if filled != own:

@@ -72,7 +72,7 @@ def _raw_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
 
     try:
         stream = pa.input_stream(str(path), compression="detect")
-        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=8 << 20))
+        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=2 << 20))
         for batch in reader:
             for i in range(0, batch.num_rows, batch_rows):
                 yield batch.slice(i, batch_rows)
