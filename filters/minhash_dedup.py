@@ -57,6 +57,7 @@ import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from filters.base import DECISION_SCHEMA, GlobalStage
+from filters.columns import to_arrow
 from pipelines.errors import ConfigError
 
 U64 = np.uint64
@@ -388,21 +389,6 @@ KEY_FIELDS = [
     pa.field("length", pa.int64()),
     pa.field("threshold", pa.float64()),
 ]
-
-
-_NUMPY_OF = {
-    pa.int64(): np.int64, pa.uint64(): np.uint64, pa.uint32(): np.uint32, pa.uint16(): np.uint16, pa.uint8(): np.uint8, pa.float64(): np.float64,
-}
-
-
-def to_arrow(values: np.ndarray, type_: pa.DataType) -> pa.Array:
-    """A numeric or boolean numpy array as Arrow, numbers without a copy (``pa.array`` converts
-    element-wise checks and copies)."""
-    if type_ == pa.bool_():
-        bits = np.packbits(np.asarray(values, dtype=bool), bitorder="little")
-        return pa.Array.from_buffers(pa.bool_(), len(values), [None, pa.py_buffer(bits)])
-    values = np.ascontiguousarray(values, dtype=_NUMPY_OF[type_])
-    return pa.Array.from_buffers(type_, len(values), [None, pa.py_buffer(values)])
 
 
 def fixed_rows(matrix: np.ndarray) -> pa.Array:
@@ -897,6 +883,11 @@ def released_texts(shard_urls: dict[str, list[str]], ids: list[str]) -> dict[str
 # --------------------------------------------------------------------------- the stage
 
 
+def _cpus() -> int:
+    """CPUs this process may run on (the affinity mask on Linux, the machine's count elsewhere)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def release_free_memory() -> None:
     """Hand freed heap memory back to the OS. The grouping threads sort in their own malloc
     arenas, which glibc keeps after the arrays are freed (hundreds of MB of RSS for nothing)."""
@@ -972,9 +963,11 @@ class MinHashDedup(GlobalStage):
         m = released.num_rows
         if m == 0:
             return None
-        bands, rows = self.opts.lsh_params()
-        rk = band_keys(_matrix(released.column("signature"), self.opts.num_perm), bands, rows)
-        return shuffle_table(rk.ravel(), np.repeat(-1 - np.arange(m, dtype=np.int64), bands), self.opts.partitions)
+        rk = self._released_band_keys(released)
+        return shuffle_table(rk.ravel(), np.repeat(-1 - np.arange(m, dtype=np.int64), rk.shape[1]), self.opts.partitions)
+
+    def _released_band_keys(self, released: pa.Table) -> np.ndarray:
+        return band_keys(_matrix(released.column("signature"), self.opts.num_perm), *self.opts.lsh_params())
 
     def reduce_partition(self, rows: pa.Table) -> pa.Table:
         return pairs_of_partition(rows)
@@ -1030,10 +1023,9 @@ class MinHashDedup(GlobalStage):
                 pairs = pairs_by_doc_number(grouped, table.column("order").to_numpy(), n)
             else:
                 if m:
-                    bands, rows = opts.lsh_params()
-                    rk = band_keys(_matrix(released.column("signature"), opts.num_perm), bands, rows)
-                    spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), bands))
-                pairs = candidate_pairs(spill.tables(), threads=min(4, len(os.sched_getaffinity(0))))
+                    rk = self._released_band_keys(released)
+                    spill.add(rk.ravel(), np.repeat(np.arange(n, n + m, dtype=np.int64), rk.shape[1]))
+                pairs = candidate_pairs(spill.tables(), threads=min(4, _cpus()))
                 release_free_memory()
             clock.lap("group")
             self.stats = {"documents": n, "released": m, "candidate_pairs": int(pairs.size), "spilled_band_rows": spill.spilled_rows}

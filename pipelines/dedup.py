@@ -24,7 +24,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filters.base import StageContext
-from filters.minhash_dedup import MinHashDedup, to_arrow
+from filters.columns import to_arrow
+from filters.minhash_dedup import MinHashDedup
 from pipelines.errors import InputError
 
 BATCH_ROWS = 4096

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.base import GlobalStage, MapStage, Stage
+from filters.columns import to_arrow
 from filters.ingest import FileTask, ingest_file
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, RECORD_BITS, make_order
@@ -202,7 +203,7 @@ class Shuffle:
         starts = np.flatnonzero(np.r_[True, part[1:] != part[:-1]])
         for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), part.size]):
             idx = order[start:stop]
-            yield int(part[start]), rows.take(pa.Array.from_buffers(pa.int64(), idx.size, [None, pa.py_buffer(idx)]))
+            yield int(part[start]), rows.take(to_arrow(idx, pa.int64()))
 
 
 class DecisionStep:
