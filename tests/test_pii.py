@@ -48,6 +48,17 @@ KO_POSITIVES = [
     ("{v} 변호사는 말했다.", "PERSON", "김서연"),
     ("예금주 {v})", "PERSON", "남궁민수"),
     ("{v}이 결승골을 넣었다.", "PERSON", "손흥민"),
+    # the MeCab-ko dictionary's person names, Korean and foreign, alone or across one space
+    ("그래도 {v}를 믿고 봤다.", "PERSON", "톰 크루즈"),
+    ("한편 {v}는 연설에서 이렇게 말했다.", "PERSON", "오바마"),
+    ("그날 {v}가 웃었다.", "PERSON", "김예채"),  # 김/NNP,인명 예/NNG 채/NNG: the surname completed
+    ("예금주 {v})", "PERSON", "정원수"),  # a dictionary common noun, but a role word comes first
+    # by their company: honorific or kin term, the name suffix -이, 역 (role), age in parentheses
+    ("{v}씨 시사회 끝나고 만났다.", "PERSON", "혜교"),
+    ("{v}누나가 나오니까 재미있었다.", "PERSON", "효주"),
+    ("{v}이가 오늘 연기했다.", "PERSON", "혜윤"),
+    ("친구 {v} 역을 열연했다.", "PERSON", "송몽규"),
+    ("배우 {v}(33)가 결혼한다.", "PERSON", "진구"),
 ]
 
 KO_NEGATIVES = [
@@ -65,6 +76,19 @@ KO_NEGATIVES = [
     "모델 M12345678 출시",  # passport shape without context
     "정부는 이번 조사를 전국에서 진행했다.",  # surname-initial common words
     "박씨와 김모 씨가 참석했다.",  # bare surnames are already anonymous
+    # the dictionary vetoes title cues and Kiwi guesses it reads as common nouns or places
+    "유족 등을 상대로 사건 경위를 파악 중이다.",
+    "해당 여교사와 유치원 원장을 입건했다.",
+    "9일은 서해상에 위치한 고기압의 영향을 받겠다.",
+    "한국측과 필요한 협의를 하도록 했다.",
+    # honorific, -이, 역 and age cues only where the dictionary splits them off a noun
+    "신데렐라의 따뜻한 마음씨가 힐링이 된다.",
+    "피해 어린이와 부모님께 깊은 위로를 전했다.",
+    "하교 후 담임 선생님의 차를 탔다.",
+    "이날 '독한 언니 5인방'이 모였다.",
+    "생각했던 내용이랑 달랐고 고양이는 귀여웠다.",
+    "사고해역 인근과 광운대역-제기역 사이에서 역할을 나눴다.",
+    "1990년 출생자(23세)와 1948년 출생자(65세)의 연금",
 ]
 
 EN_POSITIVES = [
@@ -347,7 +371,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@2"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@3"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -374,14 +398,22 @@ def test_generated_set_structured_recall_and_negatives(scrubber, shared_data):
         assert touched / total <= 0.01
 
 
-def test_kiwi_names_option_switches_only_the_proper_noun_rule():
+def test_name_options_switch_only_their_rule():
+    """kiwi_names and dictionary_names each switch one signal; with both off only cues count."""
     from filters.pii import PresidioScrubber
 
-    cue_only = PresidioScrubber({"kiwi_names": False, "lang": "ko"})
-    texts = ["손흥민이 결승골을 넣었다.", "원고 홍길동은 출석했다."]
-    found = cue_only.detect(texts, ["ko", "ko"])
-    assert found[0] == []  # no role/title cue: only Kiwi's proper-noun rule can find it
-    assert [(texts[1][f.start : f.end], f.type) for f in found[1]] == [("홍길동", "PERSON")]
+    texts = ["손흥민이 결승골을 넣었다.", "원고 홍길동은 출석했다.", "그날 강지환은 웃었다.", "유족 등을 상대로 사건 경위를 파악했다."]
+
+    def names(options):
+        st = PresidioScrubber({**options, "lang": "ko"})
+        return [[t[f.start : f.end] for f in found] for t, found in zip(texts, st.detect(texts, ["ko"] * len(texts)))]
+
+    cue_only = names({"kiwi_names": False, "dictionary_names": False})
+    assert cue_only == [[], ["홍길동"], [], ["사건"]]  # no cue, no name; and no dictionary to veto 사건 경위
+    dictionary_only = names({"kiwi_names": False})
+    assert dictionary_only == [["손흥민"], ["홍길동"], ["강지환"], []]
+    kiwi_only = names({"dictionary_names": False})
+    assert kiwi_only[0] == ["손흥민"] and kiwi_only[1] == ["홍길동"] and kiwi_only[3] == ["사건"]
 
 
 def test_spans_do_not_depend_on_batch_composition(scrubber):
@@ -398,7 +430,11 @@ def test_kiwi_reads_only_words_that_can_be_names(scrubber):
     assert len(windows) == 1 and windows[0].startswith("홍길동은")
     for word in ("경우에는", "정하는", "사람들이", "구체적으로", "피해자와"):
         assert not any(word in w for w in windows)
-    assert ("홍길동", "PERSON") in _spans(scrubber, "그날 홍길동은 웃었다.", "ko")
+    from filters.pii import PresidioScrubber
+
+    kiwi_rule = PresidioScrubber({"dictionary_names": False, "lang": "ko"})  # 홍길동 is a dictionary noun: it would veto
+    assert ("홍길동", "PERSON") in _spans(kiwi_rule, "그날 홍길동은 웃었다.", "ko")
+    assert _spans(scrubber, "그날 홍길동은 웃었다.", "ko") == []
 
 
 @pytest.mark.parametrize(
@@ -426,9 +462,9 @@ def test_korean_compound_title_needs_a_name_before_it():
 def test_korean_context_needs_no_keywords(scrubber):
     """Korean artifacts carry no keyword list (the substring enhancer reads the raw text) and
     context words still raise scores: a passport number only counts next to 여권."""
-    from filters.pii_recognizers import KiwiNlpEngine, KiwiToken
+    from filters.pii_recognizers import KoreanNlpEngine, KiwiToken
 
-    assert KiwiNlpEngine(tokenize=False).artifacts([KiwiToken("여권", "NNG", 0, 2)], keywords=False).keywords == []
+    assert KoreanNlpEngine(tokenize=False).artifacts([KiwiToken("여권", "NNG", 0, 2)], keywords=False).keywords == []
     assert ("M12345678", "KR_PASSPORT") in _spans(scrubber, "여권번호는 M12345678 입니다.", "ko")
     assert _spans(scrubber, "모델 M12345678 출시", "ko") == []
 
