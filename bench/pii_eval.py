@@ -5,9 +5,11 @@
 * ``eval/generated/pii_ko.jsonl``: recall per entity type, also with every identifier's
   separators rewritten as dots, spaces or nothing; share of hard negatives (citations, case
   numbers, dates, amounts, ISBNs) touched by any span.
-* ``eval/pii/ko_klue_ner_dev.tsv``: person-name recall on ``PS`` spans of two or more Hangul
-  syllables (a bare surname such as 박씨 is already anonymous) and precision of our PERSON spans
-  against all ``PS`` spans.
+* ``eval/pii/ko_klue_ner_dev.tsv``: person-name recall on full-name ``PS`` spans — two or more
+  Hangul syllables once a trailing title is set aside (a bare surname such as 박씨 or 김 선수 is
+  already anonymous; the stricter count is printed too) — and precision of our PERSON spans
+  against all ``PS`` spans; the same on ``eval/pii/ko_deid_silver_bio.txt`` (Wikipedia, silver
+  labels), which no rule was tuned on.
 * ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set, and
   the precision of our PERSON and PHONE_NUMBER spans against all its labelled spans.
 * speed: docs/s of the ``pii`` stage against a plain presidio ``AnalyzerEngine`` +
@@ -245,19 +247,79 @@ def negatives_touched(rows: list[dict], found) -> tuple[int, int]:
     return touched, total
 
 
-def klue_scores(rows: list[dict], found) -> dict[str, float]:
-    """Recall on full-name PS spans (2+ Hangul syllables); precision of PERSON against all PS."""
+def _title_suffix() -> re.Pattern:
+    from filters.pii_recognizers import NAME_AFTER
+
+    titles = sorted({w for w in NAME_AFTER.split("|") if w.isalpha()} | {"모"}, key=len, reverse=True)
+    one = "|".join(t for t in titles if len(t) == 1)
+    more = "|".join(t for t in titles if len(t) > 1)
+    # A title after a space (김 선수, 주 목사), or one of two or more syllables (윤실장, 박신부);
+    # a one-syllable title glued on is left alone (태양 is a name, not 태 + 양).
+    return re.compile(rf"(?:\s(?:{one}|{more})|(?:{more}))$")
+
+
+_TITLE_SUFFIX = None
+
+
+def is_full_name(span: str) -> bool:
+    """Two or more Hangul syllables once a trailing title is set aside: 김 선수 and 박씨 are a
+    bare surname with a title, already anonymous (the issue's definition); 홍길동 변호사 is not."""
+    global _TITLE_SUFFIX
+    if _TITLE_SUFFIX is None:
+        _TITLE_SUFFIX = _title_suffix()
+    return len(re.findall(r"[가-힣]", _TITLE_SUFFIX.sub("", span.strip()))) >= 2
+
+
+def klue_scores(rows: list[dict], found, full_name=is_full_name) -> dict[str, float]:
+    """Recall on full-name PS spans (:func:`is_full_name`); precision of PERSON against all PS."""
     full = hit = pred = good = 0
     for r, spans in zip(rows, found):
         persons = [(a, b) for a, b, t in spans if t == "PERSON"]
         for s, e in r["ps"]:
-            if len(re.findall(r"[가-힣]", r["text"][s:e])) >= 2:
+            if full_name(r["text"][s:e]):
                 full += 1
                 hit += any(a < e and b > s for a, b in persons)
         for a, b in persons:
             pred += 1
             good += any(a < e and b > s for s, e in r["ps"])
     return {"recall": hit / max(full, 1), "precision": good / max(pred, 1), "gold": full, "predicted": pred}
+
+
+def two_syllables(span: str) -> bool:
+    """The stricter count: every span of two or more Hangul syllables, titles included."""
+    return len(re.findall(r"[가-힣]", span)) >= 2
+
+
+def load_silver(shared: Path) -> list[dict]:
+    """``eval/pii/ko_deid_silver_bio.txt``: Korean Wikipedia sentences, ``PER`` spans (silver
+    labels: model-made, then rule-corrected), as the same rows as :func:`load_klue`. Nothing
+    here was tuned on it: a held-out check of the Korean name rules."""
+    rows = []
+    for block in open(shared / "eval/pii/ko_deid_silver_bio.txt", encoding="utf-8").read().split("\n\n"):
+        lines = [line for line in block.split("\n") if line.strip()]
+        if len(lines) < 3:
+            continue
+        text, pos, spans, cur = lines[1], 0, [], None
+        for line in lines[2:]:
+            tok, _, tag = line.rpartition("\t")
+            i = text.find(tok, pos) if tok else -1
+            if i < 0:
+                cur = None
+                continue
+            pos = i + len(tok)
+            if tag == "B-PER" or (tag == "I-PER" and cur is None):
+                if cur:
+                    spans.append(cur)
+                cur = (i, pos)
+            elif tag == "I-PER":
+                cur = (cur[0], pos)
+            elif cur:
+                spans.append(cur)
+                cur = None
+        if cur:
+            spans.append(cur)
+        rows.append({"text": text, "ps": spans})
+    return rows
 
 
 def _fmt(hits: tuple[int, int]) -> str:
@@ -296,13 +358,28 @@ def main(argv: list[str] | None = None) -> int:
 
     print("== KLUE NER dev, PS (eval/pii/ko_klue_ner_dev.tsv)")
     klue = load_klue(shared)
-    k = klue_scores(klue, ours([r["text"] for r in klue], "ko"))
-    print(f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}")
+    found = ours([r["text"] for r in klue], "ko")
+    k = klue_scores(klue, found)
+    print(f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}  (targets ≥ 0.80, ≥ 0.80)")
+    k2 = klue_scores(klue, found, two_syllables)
+    print(f"   ours, every span of 2+ syllables (titles included, 김 선수): recall {k2['recall']:.3f} of {k2['gold']}")
     if not args.skip_baseline_recall:
         k = klue_scores(klue, plain([r["text"] for r in klue], "ko"))
         print(f"   plain loop: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
-    k = klue_scores(klue, stage_detector(kiwi_names=False)[0]([r["text"] for r in klue], "ko"))
-    print(f"   ours, kiwi_names off: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+    for label, options in (
+        ("kiwi_names off", {"kiwi_names": False}),
+        ("dictionary_names off", {"dictionary_names": False}),
+        ("both off (role/title cues only)", {"kiwi_names": False, "dictionary_names": False}),
+    ):
+        k = klue_scores(klue, stage_detector(**options)[0]([r["text"] for r in klue], "ko"))
+        print(f"   ours, {label}: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+    silver = load_silver(shared)
+    k = klue_scores(silver, ours([r["text"] for r in silver], "ko"))
+    print(
+        f"== held-out check, never tuned on: Korean Wikipedia PER, silver labels (eval/pii/ko_deid_silver_bio.txt)\n"
+        f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}"
+        " (silver labels miss some names, so precision reads low)"
+    )
 
     print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
     en = load_presidio_en(shared)
@@ -323,7 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.skip_speed:
         print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")
         kiwi_off = stage_detector(kiwi_names=False)[1], plain_detector(kiwi_names=False)[1]
-        runs = [("ko", "Kiwi names on (default)", ours_scrub, plain_scrub), ("ko", "Kiwi names off", *kiwi_off),
+        runs = [("ko", "Kiwi and dictionary names (default)", ours_scrub, plain_scrub), ("ko", "Kiwi names off", *kiwi_off),
                 ("en", "spaCy NER", ours_scrub, plain_scrub)]
         docs_by_lang = {"ko": korean_docs(shared, args.docs), "en": english_docs(shared, args.docs)}
         # The evaluation sets' results stay alive in this process; a worker would not carry them.

@@ -437,6 +437,74 @@ def test_kiwi_reads_only_words_that_can_be_names(scrubber):
     assert _spans(scrubber, "그날 홍길동은 웃었다.", "ko") == []
 
 
+def test_kiwi_skips_windows_the_dictionary_settles(scrubber):
+    """Given MeCab-ko's morphemes, a merged window whose every word the dictionary settles
+    (a person name it knows, a common noun with particles) is dropped; a window with one open
+    word is kept whole, so that word keeps its context."""
+    from filters.pii_recognizers import default_mecab, tokenize_mecab
+
+    text = "그 사진이 좋다. 손흥민은 뛰었다. 그날 김예채는 웃었다. 강지환 김예채가 왔다."
+    morphs = tokenize_mecab(default_mecab(), text)
+    plain = [text[s:e] for s, e in scrubber._name_windows(text)]
+    settled = [text[s:e] for s, e in scrubber._name_windows(text, morphs)]
+    assert any(w.startswith("사진이") for w in plain) and any(w.startswith("손흥민") for w in plain)
+    assert not any(w.startswith(("사진이", "손흥민")) for w in settled)  # settled alone: dropped
+    assert any(w.startswith("김예채는") for w in settled)  # open: MeCab cuts it 김/예/채
+    assert any(w.startswith("강지환 김예채가") for w in settled)  # a settled word kept as its open neighbour's context
+
+
+#: What MeCab-ko skips between morphemes (its char.def SPACE class); U+3000 is a symbol to it.
+MECAB_SPACE = " \t\n\r\x0b\x0c"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        " 김민수는  톰 크루즈를\n😀 EOS 만났다\t끝 ᄏᄏ홍진호도  ",
+        "a\x00b 김철수\x1f끝\x1e 박영희",  # NUL and the output format's separators
+        "\udc80김철수 \ud800",  # lone surrogates (cannot be UTF-8 encoded)
+        "",
+        "   \n\t ",
+    ],
+)
+def test_mecab_offsets_match_the_text(text):
+    """Offsets come from a running sum of MeCab's whitespace-carrying surfaces: they must land
+    on the morphemes whatever the text holds."""
+    from filters.pii_recognizers import _mecab_input, default_mecab, tokenize_mecab
+
+    morphs = tokenize_mecab(default_mecab(), text)
+    seen = _mecab_input(text)
+    pos = 0
+    for m in morphs:
+        assert pos <= m.start < m.end <= len(text) and not seen[pos : m.start].strip(MECAB_SPACE)
+        assert m.form == text[m.start : m.end] and seen[m.start : m.end].strip(MECAB_SPACE) == seen[m.start : m.end]
+        pos = m.end
+    assert not seen[pos:].strip(MECAB_SPACE)  # every other character is in a morpheme
+
+
+def test_mecab_offsets_property():
+    """Random mixes of Hangul, Latin, digits, emoji, whitespace and control characters."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from filters.pii_recognizers import _mecab_input, default_mecab, tokenize_mecab
+
+    alphabet = st.sampled_from(list("김민수톰크루즈는를 다\n\t\u3000ab1.,()😀\x00\x1e\x1fᄏ"))
+
+    @settings(max_examples=200, deadline=None)
+    @given(st.text(alphabet, max_size=40))
+    def check(text):
+        morphs = tokenize_mecab(default_mecab(), text)
+        seen = _mecab_input(text)
+        pos = 0
+        for m in morphs:  # morphemes in order; between them only what MeCab skips as space
+            assert pos <= m.start < m.end and not seen[pos : m.start].strip(MECAB_SPACE) and m.form == text[m.start : m.end]
+            pos = m.end
+        assert not seen[pos:].strip(MECAB_SPACE)
+
+    check()
+
+
 @pytest.mark.parametrize(
     "text,name",
     [
