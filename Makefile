@@ -24,8 +24,10 @@ $(QUALITY_DEMO): $(READY) examples/pipeline.yaml examples/data/statutes.jsonl ex
 
 setup: $(READY) $(QUALITY_DEMO)
 
+# The demo's output is disposable: after an upgrade that changes a stage, its new run replaces
+# the old one in runs/demo instead of refusing to mix them (a real run keeps that refusal).
 demo: setup
-	$(CM) run examples/pipeline.yaml
+	$(CM) run examples/pipeline.yaml --overwrite
 
 test: setup
 	$(VENV)/bin/python -m pytest -q
