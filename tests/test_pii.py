@@ -59,6 +59,8 @@ KO_POSITIVES = [
     ("{v}이가 오늘 연기했다.", "PERSON", "혜윤"),
     ("친구 {v} 역을 열연했다.", "PERSON", "송몽규"),
     ("배우 {v}(33)가 결혼한다.", "PERSON", "진구"),
+    ("가정법원 가사4부(부장판사 {v})는 판결했다.", "PERSON", "권태형"),  # a role word ending a compound title
+    ("새누리당 {v} 의원이 말했다.", "PERSON", "정문헌"),  # MeCab: 정문/NNG 헌/XSV+ETM, still a name
 ]
 
 KO_NEGATIVES = [
@@ -89,6 +91,16 @@ KO_NEGATIVES = [
     "생각했던 내용이랑 달랐고 고양이는 귀여웠다.",
     "사고해역 인근과 광운대역-제기역 사이에서 역할을 나눴다.",
     "1990년 출생자(23세)와 1948년 출생자(65세)의 연금",
+    # statute wording around role and title words (each once scrubbed as a "name")
+    "정한 때에는 법원은 원고의 신청에 의하여 결정으로써 한다.",  # genitive after a role: a thing of it
+    "피고인의 자백이 고문ㆍ폭행으로 얻어진 때",  # 피고인, not 피고 + 인의
+    "근로자를 대표하는 자나 사용자를 대표하는 자는 출석한다.",  # 대표 glued to a verb
+    "위원회에 위원장과 부위원장 각 1명을 둔다.",  # 원장 is the tail of 위원장
+    "대부업 등의 등록 및 금융이용자 보호에 관한 법률",  # 이용자: a person in the dictionary, and "user"
+    "직접 조산한 의사ㆍ한의사 또는 조산사",  # a verb form before a title
+    "청구인이 전자적 형태로 공개하여 줄 것을 요청한 경우",
+    "피해자가 손해를 입은 동시에 이익을 얻은 경우",
+    "제2조제1호하목을 개정한다.",  # glued to a digit
 ]
 
 EN_POSITIVES = [
