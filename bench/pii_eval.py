@@ -378,7 +378,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"== held-out check, never tuned on: Korean Wikipedia PER, silver labels (eval/pii/ko_deid_silver_bio.txt)\n"
         f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}"
-        " (silver labels miss some names, so precision reads low)"
+        " (against silver labels; see docs/pii.md)"
     )
 
     print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
