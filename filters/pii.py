@@ -205,11 +205,9 @@ class PresidioScrubber(MapStage):
         self._en_engine = self._en.nlp_engine
         self._en_names = next(r for r in self._en.registry.recognizers if isinstance(r, EnglishNameRecognizer))
         self._anonymizer = AnonymizerEngine()
-        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, kiwi_gate
+        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, COMPANY_CUES, NAME_AFTER, NAME_BEFORE, NOT_NAMES, kiwi_gate
 
         self._kiwi_gate = kiwi_gate()
-        from filters.pii_recognizers import COMPANY_CUES
-
         self._dict_cues = COMPANY_CUES  # the dictionary rules' own cues: 혜교씨, 미경이가, 진구(33)
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
