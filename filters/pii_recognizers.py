@@ -347,7 +347,7 @@ _ROLES = "|".join(sorted(NAME_BEFORE.split("|"), key=len, reverse=True))  # 피�
 _NAME_AFTER_CUE = re.compile(
     rf"(?:{_ROLES})(?:(?:은|는|이|가)\s?|\s|\s?[:：]\s?)(?:(?:{_ROLES})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
 )
-_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
+_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣0-9A-Za-z])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 #: Common words that the surname test lets through and context cannot fix.
 NOT_NAMES = set(
     "이번 이후 이전 이상 이하 이미 이날 이제 이어 이를 이는 이와 이들 이것 이곳 정부 정도 정말 조사 조치 조금 전체 전국 전문 전에 전날 "

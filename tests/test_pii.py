@@ -101,6 +101,7 @@ KO_NEGATIVES = [
     "청구인이 전자적 형태로 공개하여 줄 것을 요청한 경우",
     "피해자가 손해를 입은 동시에 이익을 얻은 경우",
     "제2조제1호하목을 개정한다.",  # glued to a digit
+    "같은 법 제2조의 의사ㆍ치과의사 및 제1호의 위원은 제외한다.",  # 조의, 호의 before a title, glued to a digit
 ]
 
 EN_POSITIVES = [
