@@ -141,7 +141,7 @@ def _settled(text: str, morphs, s: int) -> bool:
         return False
     first = morphs[k]
     j = k + 1
-    while j < len(morphs) and starts[j] == morphs[j - 1].end and _HANGUL.match(text, starts[j]):
+    while j < len(morphs) and starts[j] == morphs.ends[j - 1] and _HANGUL.match(text, starts[j]):
         j += 1  # the Hangul morphemes of one word
     if first.tag == "NNP" and first.sem == "인명":
         return first.end - first.start >= 2
@@ -336,7 +336,7 @@ class PresidioScrubber(MapStage):
                     tokens[d].append(type(t)(t.form, t.tag, t.start - starts[k] + s, t.end - starts[k] + s))
         results: list[list] = [[] for _ in texts]
         for d, ents in todo:
-            arts = self._ko_engine.artifacts(tokens[d], keywords=False, mecab_tokens=morphs.get(d, []))
+            arts = self._ko_engine.artifacts(tokens[d], keywords=False, mecab_tokens=morphs.get(d) or mecab_tokens(texts[d], ""))
             results[d] = self._ko.analyze(texts[d], language="ko", entities=ents, nlp_artifacts=arts)
         return results
 

