@@ -122,13 +122,13 @@ class LanguageID(MapStage):
     def setup(self) -> None:
         import fasttext
 
-        from pipelines.models import model_path
+        from corpusmill_base.models import model_path
 
         fasttext.FastText.eprint = lambda *a, **k: None  # silence the load-time deprecation notice
         self._model = fasttext.load_model(str(model_path(self.MODEL, self.context.model_dir)))
 
     def artifacts(self) -> list[dict[str, Any]]:
-        from pipelines.models import ARTIFACTS
+        from corpusmill_base.models import ARTIFACTS
 
         return [ARTIFACTS[self.MODEL].to_json()]
 

@@ -58,7 +58,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from filters.base import DECISION_SCHEMA, GlobalStage
 from filters.columns import to_arrow
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
 
 U64 = np.uint64
 _K = [U64(x) for x in (0x9E3779B97F4A7C15, 0xC2B2AE3D27D4EB4F, 0x165667B19E3779F9, 0xD6E8FEB86659FD93, 0xFF51AFD7ED558CCD)]
@@ -839,7 +839,7 @@ def load_released(opts: MinHashOptions) -> tuple[pa.Table, dict[str, list[str]]]
     if not opts.released:
         return pa.schema([pa.field("id", pa.string())]).empty_table(), {}
     from manifests.catalog import Catalog, resolve_catalog_url
-    from pipelines.errors import IntegrityError
+    from corpusmill_base.errors import IntegrityError
 
     cat = Catalog(resolve_catalog_url(opts.catalog))
     tables, shard_urls = [], {}

@@ -38,7 +38,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from filters.base import MapStage, StageResult
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
 
 SPAN_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
 SPANS_TYPE = pa.list_(SPAN_TYPE)

@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill_base.hashing import sha256_file
 from filters.base import DECISION_SCHEMA, GlobalStage, MapStage, StageResult
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -54,14 +55,6 @@ def classifier_text(text: str, max_chars: int = 3000) -> str:
     """
     text = _DIGITS.sub("0", text[:max_chars].lower())
     return _WS.sub(" ", _PUNCT.sub(r" \1 ", text)).strip()
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while data := f.read(1 << 20):
-            h.update(data)
-    return h.hexdigest()
 
 
 def card_path(model: str | os.PathLike) -> Path:
@@ -371,7 +364,7 @@ def resolve_model(model: str, model_dir: str | None) -> Path:
     p = Path(model).expanduser()
     if p.is_absolute() or p.exists():
         return p
-    from pipelines.models import model_dir as default_dir
+    from corpusmill_base.models import model_dir as default_dir
 
     return default_dir(model_dir) / model
 
@@ -408,14 +401,14 @@ class QualityClassifier(MapStage):
         if self._card is None:
             path = self.model_path
             if not path.exists():
-                from pipelines.errors import IntegrityError
+                from corpusmill_base.errors import IntegrityError
 
                 raise IntegrityError(f"quality model {path} is missing; run `make models` or `corpusmill quality train`")
             cp = card_path(path)
             self._card = json.loads(cp.read_text(encoding="utf-8")) if cp.exists() else {}
             got = sha256_file(path)
             if self._card.get("sha256") not in (None, got):
-                from pipelines.errors import IntegrityError
+                from corpusmill_base.errors import IntegrityError
 
                 raise IntegrityError(f"quality model {path} has sha256 {got}, its card says {self._card['sha256']}")
             self._card.setdefault("sha256", got)

@@ -4,7 +4,7 @@ A reader turns one file into a stream of events — :class:`Record` (a document)
 :class:`Quarantined` (a record that could not be read, with where and why) or :class:`Dropped`
 (read fine but carries no document, e.g. an HTML page with no main text). Every event is one
 input record in the ledger, so ``records in = kept + dropped + quarantined`` always holds.
-Readers never raise for bad content; they raise :class:`~pipelines.errors.InputError` only for
+Readers never raise for bad content; they raise :class:`~corpusmill_base.errors.InputError` only for
 problems that make a whole source unusable (a missing column), and the engine checks those in a
 preflight before processing starts.
 """

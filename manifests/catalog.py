@@ -26,7 +26,7 @@ import fsspec
 
 from manifests.index import CatalogIndex, default_index_path
 from manifests.manifest import check_id
-from pipelines.errors import CorpusmillError, IntegrityError, OutputError
+from corpusmill_base.errors import CorpusmillError, IntegrityError, OutputError
 
 ENV_VAR = "CORPUSMILL_CATALOG"
 DEFAULT_CATALOG = ".corpusmill/catalog"

@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
-from pipelines.errors import IntegrityError
+from corpusmill_base.errors import IntegrityError
+from corpusmill_base.hashing import sha256_file
 
 CHUNK = 1 << 20
 
@@ -59,7 +60,7 @@ def open(  # noqa: A001 — the documented trainer API: manifests.open(ID)
 
     Refuses manifests that are not approved unless ``allow_unapproved``; with ``verify``
     (default) every shard's sha256 is checked first. Problems raise
-    :class:`~pipelines.errors.IntegrityError` or :class:`~manifests.review.NotApproved`.
+    :class:`~corpusmill_base.errors.IntegrityError` or :class:`~manifests.review.NotApproved`.
     """
     cat, manifest, _ = checked(manifest_id, catalog, allow_unapproved)
     if verify:
@@ -80,7 +81,7 @@ def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path)
     """Copy one shard; resumes a partial ``.part`` file. Returns (outcome, problem or '')."""
     rel = safe_relpath(shard["path"])
     target = dest / rel
-    if target.exists() and target.stat().st_size == shard["bytes"] and _sha256(target) == shard["sha256"]:
+    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
         return "present", ""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = target.with_name(f".{target.name}.part")
@@ -229,8 +230,3 @@ def load_hf(
         files = [str(dest / safe_relpath(s["path"])) for s in manifest["shards"]]
     return datasets.load_dataset("parquet", data_files={"train": files}, split="train", **kwargs)
 
-
-def _sha256(path: Path) -> str:
-    from pipelines.shards import sha256_file
-
-    return sha256_file(path)

@@ -15,12 +15,10 @@ from typing import Any
 
 import pyarrow as pa
 
+from corpusmill_base.hashing import canonical_json
+
 VOLATILE_FIELDS = ("id", "content_digest", "created_at", "run")
 SCHEMA_VERSION = "1.0"
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def content_of(manifest: dict[str, Any]) -> dict[str, Any]:

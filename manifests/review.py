@@ -23,7 +23,7 @@ from typing import Any
 from manifests import signing
 from manifests.catalog import Catalog
 from manifests.manifest import canonical_json
-from pipelines.errors import CorpusmillError, IntegrityError
+from corpusmill_base.errors import CorpusmillError, IntegrityError
 
 DRAFT, APPROVED, REJECTED, REVOKED = "draft", "approved", "rejected", "revoked"
 TRANSITIONS: dict[tuple[str, str], str] = {

@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from manifests.manifest import canonical_json
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
 
 SIGNATURE_FIELD = "signature"
 ALGORITHM = "ed25519"

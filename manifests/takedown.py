@@ -27,8 +27,9 @@ from manifests import review, signing
 from manifests.catalog import Catalog
 from manifests.manifest import counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
-from pipelines.errors import InputError, IntegrityError
-from pipelines.shards import sha256_file, write_table_atomic
+from corpusmill_base.errors import InputError, IntegrityError
+from corpusmill_base.atomic import write_table_atomic
+from corpusmill_base.hashing import sha256_file
 
 STAGE_KEY = "takedown@1"
 

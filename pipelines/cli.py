@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Callable
 
-from pipelines.errors import CorpusmillError
+from corpusmill_base.errors import CorpusmillError
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -126,7 +126,7 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
 
 
 def cmd_manifest_verify(args: argparse.Namespace) -> int:
-    from pipelines.errors import IntegrityError
+    from corpusmill_base.errors import IntegrityError
 
     from manifests import review
 
@@ -153,7 +153,7 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
 
 def cmd_models_fetch(args: argparse.Namespace) -> int:
-    from pipelines.models import fetch
+    from corpusmill_base.models import fetch
 
     for p in fetch(directory=args.dir, log=lambda s: print(s, file=sys.stderr)):
         print(p)

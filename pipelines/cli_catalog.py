@@ -64,7 +64,7 @@ def cmd_keys_trust(args: argparse.Namespace) -> int:
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
     from manifests import signing
-    from pipelines.errors import ConfigError
+    from corpusmill_base.errors import ConfigError
 
     try:
         pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(args.public_key, validate=True))

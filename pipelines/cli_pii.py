@@ -38,7 +38,7 @@ def _format(path: str) -> str:
         return "parquet"
     if p.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
         return "jsonl"
-    from pipelines.errors import InputError
+    from corpusmill_base.errors import InputError
 
     raise InputError(f"{path}: expected a .jsonl or .parquet file")
 
@@ -48,7 +48,7 @@ def _read(path: str):
     import pyarrow.json as pj
     import pyarrow.parquet as pq
 
-    from pipelines.errors import InputError
+    from corpusmill_base.errors import InputError
 
     try:
         table = pq.read_table(path) if _format(path) == "parquet" else pj.read_json(path)
@@ -70,7 +70,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from filters.pii import PresidioScrubber
-    from pipelines.errors import OutputError
+    from corpusmill_base.errors import OutputError
 
     out_format = _format(args.output)
     if os.path.exists(args.output) and not args.overwrite:

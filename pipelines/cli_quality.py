@@ -48,7 +48,7 @@ def load_labelled(specs: list[str], label: int, config: str | None):
     from filters.normalize import Normalize
     from filters.quality_classifier import LabelledDoc
     from filters.readers import ReadOptions
-    from pipelines.errors import ConfigError, InputError
+    from corpusmill_base.errors import ConfigError, InputError
 
     plan = None
     if config:
@@ -128,7 +128,7 @@ def cmd_score(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from filters.quality_classifier import QualityClassifier
-    from pipelines.errors import InputError
+    from corpusmill_base.errors import InputError
 
     stage = QualityClassifier({"model": args.model, "drop": False})
     stage.ensure_setup()

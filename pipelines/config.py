@@ -16,7 +16,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
+from corpusmill_base.hashing import canonical_json
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
 # public-download: fetched from a public place that states no licence (the policy then needs
@@ -217,10 +218,6 @@ class PipelineConfig(_Strict):
 
     def digest(self) -> str:
         return "sha256:" + hashlib.sha256(canonical_json(self.digest_view()).encode()).hexdigest()
-
-
-def canonical_json(data: Any) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from filters.base import StageContext
 from filters.columns import to_arrow
 from filters.minhash_dedup import MinHashDedup
-from pipelines.errors import InputError
+from corpusmill_base.errors import InputError
 
 BATCH_ROWS = 4096
 

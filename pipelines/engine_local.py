@@ -38,7 +38,8 @@ from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA
 from pipelines.faults import checkpoint
 from pipelines.plan import Plan
 from pipelines.progress import Progress
-from pipelines.shards import ShardInfo, ShardWriter, fsync_dir
+from corpusmill_base.atomic import fsync_dir
+from pipelines.shards import ShardInfo, ShardWriter
 
 
 @dataclass

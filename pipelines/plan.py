@@ -11,7 +11,7 @@ import fsspec
 
 from filters.readers import ReadOptions, preflight_columns
 from pipelines.config import PipelineConfig, Source
-from pipelines.errors import InputError
+from corpusmill_base.errors import InputError
 from pipelines.policy import Decision, enforce
 
 

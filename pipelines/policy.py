@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from pipelines.config import PipelineConfig, Source
-from pipelines.errors import PolicyError
+from corpusmill_base.errors import PolicyError
 
 ALL_USES = frozenset({"research", "pretraining", "commercial", "redistribution-of-derivatives"})
 _NC = frozenset({"research", "pretraining", "redistribution-of-derivatives"})

@@ -34,12 +34,13 @@ from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines.config import PipelineConfig, load_config
 from pipelines.engine_local import output_schema
-from pipelines.errors import ConfigError, OutputError
+from corpusmill_base.errors import ConfigError, OutputError
 from pipelines.faults import checkpoint
-from pipelines.models import model_dir
+from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
 from pipelines.progress import Progress
-from pipelines.shards import sha256_file, write_table_atomic
+from corpusmill_base.atomic import write_table_atomic
+from corpusmill_base.hashing import sha256_file
 
 LEDGER_NAME = "ledger.parquet"
 MANIFEST_NAME = "manifest.json"

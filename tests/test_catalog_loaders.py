@@ -8,8 +8,9 @@ import pyarrow.parquet as pq
 import pytest
 
 import manifests
+from corpusmill_base.hashing import sha256_file
 from manifests import review
-from pipelines.errors import IntegrityError
+from corpusmill_base.errors import IntegrityError
 from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).
@@ -72,7 +73,7 @@ def test_pull_is_parallel_resumable_and_verified(env):
     assert f"({len(m['shards'])} copied)" in out
     dest = env.tmp / "pulled"
     for s in m["shards"]:
-        assert manifests.loaders._sha256(dest / s["path"]) == s["sha256"]
+        assert sha256_file(dest / s["path"]) == s["sha256"]
     assert json.loads((dest / "manifest.json").read_text())["id"] == env.mid
     assert [r["action"] for r in json.loads((dest / "reviews.json").read_text())] == ["approve"]
     # Interrupted pull: one shard half-written, one missing, one corrupted locally.

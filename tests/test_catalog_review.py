@@ -9,7 +9,7 @@ import pytest
 
 from manifests import review, signing
 from manifests.manifest import canonical_json
-from pipelines.errors import IntegrityError
+from corpusmill_base.errors import IntegrityError
 from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).

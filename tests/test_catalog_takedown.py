@@ -11,7 +11,7 @@ import pytest
 from manifests import review, takedown
 from manifests.manifest import check_id
 from manifests.schema import validate_manifest
-from pipelines.errors import InputError
+from corpusmill_base.errors import InputError
 from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).

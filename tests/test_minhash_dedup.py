@@ -24,7 +24,7 @@ from filters.minhash_dedup import (
     sketch_estimate,
     sketch_of,
 )
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
 from tests.conftest import EXAMPLES, cli
 
 

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from pipelines.errors import ConfigError
+from corpusmill_base.errors import ConfigError
 from tests.conftest import ROOT, TEST_DATA, cli
 
 FIXTURE = TEST_DATA / "pii" / "docs.jsonl"

@@ -267,7 +267,7 @@ def test_a_2gb_line_is_skipped_with_bounded_memory(tmp_path):
 def test_pull_refuses_shard_paths_that_escape_the_catalog(tmp_path):
     from manifests.catalog import Catalog, safe_relpath
     from manifests.manifest import seal
-    from pipelines.errors import IntegrityError
+    from corpusmill_base.errors import IntegrityError
 
     for bad in ("../../etc/passwd", "/etc/passwd", "s3://bucket/x.parquet", "shards/../../x", "C:\\x"):
         with pytest.raises(IntegrityError, match="unsafe path"):

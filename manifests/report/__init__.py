@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from manifests.report.figures import RunData, compute
-from pipelines.errors import IntegrityError
+from corpusmill_base.errors import IntegrityError
 
 REPORT_HTML = "report.html"
 FIGURES_JSON = "figures.json"
@@ -37,7 +37,7 @@ def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verif
     if (path / "manifest.json").is_file():
         manifest = json.loads((path / "manifest.json").read_text(encoding="utf-8"))
         if verify:
-            from pipelines.shards import sha256_file
+            from corpusmill_base.hashing import sha256_file
 
             bad = [e["path"] for e in [*manifest["shards"], manifest["ledger"]]
                    if sha256_file(path / safe_relpath(e["path"])) != e["sha256"]]

