@@ -15,6 +15,7 @@ import csv
 import io
 import json
 import re
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -56,6 +57,7 @@ class FileInfo:
     encoding: str | None = None
     sha256: str | None = None
     bytes: int = 0
+    error: str | None = None  # the file could not be read to its end (the digest is partial)
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,7 @@ class ReadOptions:
     heading_pattern: str | None = None
     html_field: str | None = None
     max_record_bytes: int = 16 * 1024 * 1024
+    max_record_lines: int = 10_000  # a CSV record over this many lines is an unbalanced quote
     max_file_bytes: int = 4 * 1024 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024 * 1024
 
@@ -102,43 +105,75 @@ def _join(parts: list[str]) -> str:
     return "\n\n".join(p for p in parts if p)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _checked(event: Event) -> Event:
+    """A record whose text or id is not valid Unicode (a JSON ``"\\ud800"`` escape decodes to a
+    lone surrogate, which no UTF-8 writer accepts) is quarantined here, for every format."""
+    if isinstance(event, Record) and (_SURROGATE.search(event.text) or (event.record_id and _SURROGATE.search(event.record_id))):
+        return Quarantined(event.locator, "text or id contains an unpaired surrogate code point (not valid Unicode)")
+    return event
+
+
 def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
-    """Read one file (an open binary file object) and yield its events; fills ``info``."""
+    """Read one file (an open binary file object) and yield its events; fills ``info``.
+
+    Never raises for anything in the file: a reader that fails in a way its per-record handling
+    did not foresee ends with one quarantined event for the rest of the file (named after the
+    last record read), so the run goes on and the counts still reconcile.
+    """
     hashing = textio.HashingReader(fileobj)
+    last = None
     try:
-        if opts.format == "parquet":
-            yield from _read_parquet(hashing, opts)
-            return
-        try:
-            stream, info.compression = textio.open_decompressed(
-                hashing, info.path, opts.compression, opts.max_decompressed_bytes
-            )
-            sniffed = textio.sniff(stream)
-        except textio.STREAM_ERRORS as e:
-            yield Quarantined("file", textio.describe_stream_error(e, 0))
-            return
-        if sniffed.binary_reason:
-            yield Quarantined("file", sniffed.binary_reason)
-            return
-        declared = dict(opts.encoding_overrides).get(info.path, opts.encoding)
-        codec, info.encoding = textio.detect_encoding(sniffed.sample, declared)
-        reader = _LINE_READERS.get(opts.format)
-        if reader is not None:
-            yield from reader(sniffed.stream, codec, opts)
-        else:
-            yield from _WHOLE_READERS[opts.format](sniffed.stream, codec, opts)
+        for event in _events(hashing, opts, info):
+            last = event.locator
+            yield _checked(event)
+    except Exception as e:  # noqa: BLE001 — the safety net behind every reader's own handling
+        where = f"rest of file after {last}" if last else "file"
+        yield Quarantined(where, f"reader failed ({type(e).__name__}); the rest of the file was not read")
     finally:
-        hashing.drain()
+        try:
+            hashing.drain()
+        except OSError as e:
+            info.error = f"file could not be read to its end: {e.strerror or type(e).__name__}"
         info.sha256 = hashing.hexdigest()
         info.bytes = hashing.bytes_read
+
+
+def _events(hashing: textio.HashingReader, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
+    if opts.format == "parquet":
+        yield from _read_parquet(hashing, opts)
+        return
+    try:
+        stream, info.compression = textio.open_decompressed(
+            hashing, info.path, opts.compression, opts.max_decompressed_bytes
+        )
+        sniffed = textio.sniff(stream)
+    except textio.STREAM_ERRORS as e:
+        yield Quarantined("file", textio.describe_stream_error(e, 0))
+        return
+    if sniffed.binary_reason:
+        yield Quarantined("file", sniffed.binary_reason)
+        return
+    declared = dict(opts.encoding_overrides).get(info.path, opts.encoding)
+    codec, info.encoding = textio.detect_encoding(sniffed.sample, declared)
+    reader = _LINE_READERS.get(opts.format)
+    if reader is not None:
+        yield from reader(sniffed.stream, codec, opts)
+    else:
+        yield from _WHOLE_READERS[opts.format](sniffed.stream, codec, opts)
 
 
 # --- line-oriented formats -------------------------------------------------------------------
 
 
-def _decoded_lines(stream, codec: str, opts: ReadOptions) -> Iterator[tuple[textio.Line, str | None, str | None]]:
-    """Yield ``(line, text, error)``; the first line loses a UTF-8 BOM."""
-    for line in textio.iter_lines(stream, opts.max_record_bytes):
+def _decoded_lines(
+    stream, codec: str, opts: ReadOptions, collapse_blank: bool = True
+) -> Iterator[tuple[textio.Line, str | None, str | None]]:
+    """Yield ``(line, text, error)``; the first line loses a UTF-8 BOM. A run of blank lines
+    comes as its first line only (``collapse_blank``; CSV keeps them: inside quotes they are text)."""
+    for line in textio.iter_lines(stream, opts.max_record_bytes, collapse_blank):
         if line.data is None:
             yield line, None, line.error
             continue
@@ -163,6 +198,19 @@ def _field_text(obj: dict, fields: tuple[str, ...]) -> tuple[str | None, str | N
     return _join(parts), None
 
 
+def _guarded(loc: str, make, *args) -> Event:
+    """``make(loc, *args)``, or the record quarantined when building it raised: one record's
+    content never ends its file (e.g. an id with 5,000 digits, which ``str()`` refuses)."""
+    try:
+        return make(loc, *args)
+    except _BadRecord as e:
+        return Quarantined(loc, str(e))
+    except (RecursionError, MemoryError):
+        return Quarantined(loc, "record too deeply nested or too large to convert")
+    except Exception as e:  # noqa: BLE001 — per-record containment
+        return Quarantined(loc, f"record could not be converted ({type(e).__name__})")
+
+
 def _object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
     """A record from a mapping (JSON object, CSV row, Parquet row): its text fields, or why not."""
     body, err = _field_text(obj, opts.text_fields)
@@ -176,7 +224,16 @@ def _object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
 def _record_id(obj: dict, field: str | None) -> str | None:
     if field is None or obj.get(field) is None:
         return None
-    return str(obj[field])
+    value = obj[field]
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise _BadRecord(f"id field {field!r} is {type(value).__name__}, expected a string or number")
+    if isinstance(value, int) and value.bit_length() > 256:
+        raise _BadRecord(f"id field {field!r} is an integer of more than 77 digits")
+    return str(value)
+
+
+class _BadRecord(ValueError):
+    """A record-level problem found while converting a record (quarantined with this message)."""
 
 
 def _read_jsonl(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
@@ -198,13 +255,17 @@ def _read_jsonl(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         except RecursionError:
             yield Quarantined(loc, "JSON nested too deeply")
             continue
+        except ValueError as e:
+            # e.g. an integer of more than 4,300 digits (Python's int-conversion limit)
+            yield Quarantined(loc, f"unreadable JSON value: {str(e)[:120]}")
+            continue
         if not isinstance(obj, dict):
             yield Quarantined(loc, f"expected a JSON object, got {type(obj).__name__}")
             continue
         if html:
-            yield _html_event(loc, obj.get(opts.html_field or "html"), _record_id(obj, opts.id_field))
+            yield _guarded(loc, _html_object_event, obj, opts)
             continue
-        yield _object_event(loc, obj, opts)
+        yield _guarded(loc, _object_event, obj, opts)
 
 
 def _read_txt_lines(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
@@ -258,43 +319,120 @@ def _read_txt_blocks(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     yield from flush()
 
 
+class _RunawayRecord(Exception):
+    """The CSV record being read spans more lines or bytes than any plausible record."""
+
+
+class _CsvFeed:
+    """Feeds decoded lines to ``csv.reader`` and remembers the lines of the record being read,
+    so that a record that runs away (an unbalanced quote) can be cut off and its lines read again.
+
+    ``csv.reader`` pulls one line at a time and returns a row as soon as a line ends outside
+    quotes, so after each row ``pending`` holds exactly that row's lines.
+    """
+
+    def __init__(self, source: Iterator[tuple[int, str]], max_lines: int, max_bytes: int):
+        self.source = source
+        self.replay: deque[tuple[int, str]] = deque()
+        self.pending: list[tuple[int, str]] = []
+        self.pending_bytes = 0
+        self.max_lines = max_lines
+        self.max_bytes = max_bytes
+        self.exhausted = False
+
+    def __iter__(self) -> _CsvFeed:
+        return self
+
+    def __next__(self) -> str:
+        if self.replay:
+            item = self.replay.popleft()
+        else:
+            try:
+                item = next(self.source)
+            except StopIteration:
+                self.exhausted = True
+                raise
+        self.pending.append(item)
+        self.pending_bytes += len(item[1])
+        if len(self.pending) > self.max_lines or self.pending_bytes > self.max_bytes:
+            raise _RunawayRecord
+        return item[1]
+
+    def next_record(self) -> None:
+        self.pending, self.pending_bytes = [], 0
+
+    def cut_runaway(self) -> int:
+        """Give up the record being read: its first line is returned (to be quarantined) and the
+        lines after it are read again as new records."""
+        first, rest = self.pending[0][0], self.pending[1:]
+        self.replay.extendleft(reversed(rest))
+        self.next_record()
+        self.exhausted = False
+        return first
+
+
+def _runs_to_eof_in_quotes(feed: _CsvFeed) -> bool:
+    """The last record ended only because the file did, inside an open quote: csv.reader
+    (non-strict) returns it as one row silently — 4,999 rows swallowed into one field."""
+    return feed.exhausted and len(feed.pending) > 1 and sum(t.count('"') for _, t in feed.pending) % 2 == 1
+
+
 def _read_csv(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     tsv = opts.format == "tsv"
     delimiter = opts.delimiter or ("\t" if tsv else ",")
     errors: list[Quarantined] = []
-    line_numbers: list[int] = []
-    fatal = False
+    # csv's default field limit (131,072 characters) would quarantine long legal documents that
+    # max_record_bytes admits. The limit is process-wide in the csv module; it only ever grows.
+    if csv.field_size_limit() < opts.max_record_bytes:
+        csv.field_size_limit(opts.max_record_bytes)
 
-    def lines() -> Iterator[str]:
-        nonlocal fatal
-        for line, text, err in _decoded_lines(stream, codec, opts):
+    def lines() -> Iterator[tuple[int, str]]:
+        for line, text, err in _decoded_lines(stream, codec, opts, collapse_blank=False):
             if err:
                 errors.append(Quarantined(f"line {line.number}", err))
-                fatal = fatal or line.fatal
-                if fatal:
+                if line.fatal:
                     return
                 continue
-            line_numbers.append(line.number)
-            yield text
+            yield line.number, text
 
     quoting = csv.QUOTE_NONE if tsv else csv.QUOTE_MINIMAL
-    rows = csv.reader(lines(), delimiter=delimiter, quoting=quoting, strict=False)
+    feed = _CsvFeed(lines(), opts.max_record_lines, opts.max_record_bytes)
+
+    def reader():
+        return csv.reader(feed, delimiter=delimiter, quoting=quoting, strict=False)
+
+    rows = reader()
     header: list[str] | None = list(opts.columns) if opts.columns else None
     first = opts.header  # the file's first row is a header (replaced by `columns` when given)
     row_no = 0
     while True:
+        feed.next_record()
         try:
             row = next(rows)
+            runaway = not tsv and _runs_to_eof_in_quotes(feed)
         except StopIteration:
             break
+        except _RunawayRecord:
+            runaway = True
         except csv.Error as e:
             yield from errors
             errors.clear()
-            yield Quarantined(f"line {line_numbers[-1] if line_numbers else 0}", f"CSV error: {e}")
+            yield Quarantined(f"line {feed.pending[-1][0] if feed.pending else 0}", f"CSV error: {e}")
             continue
         yield from errors
         errors.clear()
-        line_no = line_numbers[-1] if line_numbers else 0
+        if runaway:
+            span = f"{len(feed.pending):,} lines" if len(feed.pending) > 1 else "its line"
+            start = feed.cut_runaway()
+            yield Quarantined(
+                f"line {start}",
+                f"unbalanced quote: the CSV record starting on line {start} ran over {span} without closing "
+                f"(limits: {opts.max_record_lines:,} lines, max_record_bytes); line {start} quarantined, "
+                f"the lines after it are read again",
+            )
+            rows = reader()
+            continue
+        span = (feed.pending[0][0], feed.pending[-1][0]) if feed.pending else (0, 0)
         if first:
             first = False
             header = header or row
@@ -302,12 +440,12 @@ def _read_csv(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         row_no += 1
         if not any(cell.strip() for cell in row):
             continue
-        loc = f"row {row_no} (line {line_no})"
+        loc = f"row {row_no} (line {span[0]})" if span[0] == span[1] else f"row {row_no} (lines {span[0]}-{span[1]})"
         if len(row) != len(header):
             yield Quarantined(loc, f"row has {len(row)} columns, expected {len(header)}")
             continue
         obj = dict(zip(header, row))
-        yield _object_event(loc, obj, opts)
+        yield _guarded(loc, _object_event, obj, opts)
     yield from errors
 
 
@@ -369,7 +507,11 @@ def _read_txt_file(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
 
 def _read_html_file(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     text, err = _read_whole(stream, codec, opts, opts.max_record_bytes)
-    yield Quarantined("file", err) if err else _html_event("file", text, None)
+    yield Quarantined("file", err) if err else _guarded("file", _html_event, text, None)
+
+
+def _html_object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
+    return _html_event(loc, obj.get(opts.html_field or "html"), _record_id(obj, opts.id_field))
 
 
 def _html_event(loc: str, html: Any, record_id: str | None) -> Event:
@@ -423,6 +565,9 @@ def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     except RecursionError:
         yield Quarantined("file", "JSON nested too deeply")
         return
+    except ValueError as e:
+        yield Quarantined("file", f"unreadable JSON value: {str(e)[:120]}")
+        return
     steps = [s for s in re.split(r"\.(?![^\[]*\])", opts.record_path or "[]") if s]
     for loc, node in _walk(doc, steps, ""):
         loc = loc or "$"
@@ -431,7 +576,7 @@ def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         elif isinstance(node, str):
             yield Record(loc, node) if node.strip() else Quarantined(loc, "empty document")
         elif isinstance(node, dict):
-            yield _object_event(loc, node, opts)
+            yield _guarded(loc, _object_event, node, opts)
         else:
             yield Quarantined(loc, f"expected a string or an object, got {type(node).__name__}")
 
@@ -455,7 +600,7 @@ def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[
         for batch in pf.iter_batches(columns=cols, batch_size=4096):
             for obj in batch.to_pylist():
                 row += 1
-                yield _object_event(f"row {row}", obj, opts)
+                yield _guarded(f"row {row}", _object_event, obj, opts)
     except Exception as e:  # noqa: BLE001 — any parse failure of a delivered file is a quarantine
         yield Quarantined("file", f"unreadable Parquet: {type(e).__name__}: {e}")
 

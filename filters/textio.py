@@ -7,9 +7,11 @@ by the file size.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import io
+import lzma
 import re
 import zlib
 from collections.abc import Iterator
@@ -20,6 +22,8 @@ import zstandard
 SAMPLE_BYTES = 64 * 1024
 _GZIP_MAGIC = b"\x1f\x8b"
 _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+_BZIP2_MAGIC = b"BZh"
+_XZ_MAGIC = b"\xfd7zX"
 
 
 class DecompressionLimit(OSError):
@@ -27,7 +31,7 @@ class DecompressionLimit(OSError):
 
 
 # Errors a decompressor raises on truncated or corrupt input (and our size limit).
-STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, OSError)
+STREAM_ERRORS = (EOFError, zlib.error, gzip.BadGzipFile, zstandard.ZstdError, lzma.LZMAError, OSError)
 
 
 def describe_stream_error(e: BaseException, offset: int) -> str:
@@ -120,11 +124,67 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
+class _ZstdFrames(io.RawIOBase):
+    """Decompresses one or more zstd frames and raises :class:`EOFError` when the input ends
+    inside a frame.
+
+    ``ZstdDecompressor().stream_reader`` ends silently at a cut frame (a file truncated in its
+    second of two frames read as complete: 2,000 records in, 0 quarantined); a
+    ``decompressobj`` per frame says whether its frame reached its end. Input goes in 1 KiB
+    pieces because one call returns everything that piece expands to (at most ~32 MiB for
+    zstd's worst-case RLE blocks), which keeps a bomb's memory bounded.
+    """
+
+    STEP = 1024
+
+    def __init__(self, raw):
+        self._raw = raw
+        self._dctx = zstandard.ZstdDecompressor()
+        self._obj = None
+        self._out = b""
+        self._pending = b""
+        self._consumed = 0  # compressed bytes fed so far (for the error message)
+        self._done = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b) -> int:
+        while not self._out:
+            if self._done:
+                return 0
+            if not self._pending:
+                self._pending = self._raw.read(1 << 16) or b""
+                if not self._pending:
+                    self._done = True
+                    if self._obj is not None and not self._obj.eof:
+                        raise EOFError(
+                            f"zstd stream ends inside a frame after {self._consumed:,} compressed bytes (file truncated)"
+                        )
+                    return 0
+            if self._obj is None or self._obj.eof:
+                self._obj = self._dctx.decompressobj()
+            piece, self._pending = self._pending[: self.STEP], self._pending[self.STEP :]
+            self._consumed += len(piece)
+            self._out = self._obj.decompress(piece)
+            if self._obj.eof and self._obj.unused_data:
+                # the next frame starts inside this piece
+                self._pending = self._obj.unused_data + self._pending
+        n = min(len(b), len(self._out))
+        b[:n] = self._out[:n]
+        self._out = self._out[n:]
+        return n
+
+
 def detect_compression(head: bytes, path: str) -> str:
     if head.startswith(_GZIP_MAGIC):
         return "gzip"
     if head.startswith(_ZSTD_MAGIC):
         return "zstd"
+    if head.startswith(_BZIP2_MAGIC) and path.endswith((".bz2", ".bz")):
+        return "bzip2"  # "BZh" is also plain text: trust it only with the file's suffix
+    if head.startswith(_XZ_MAGIC):
+        return "xz"
     return "none"
 
 
@@ -135,7 +195,7 @@ def open_decompressed(
 
     With ``limit``, a compressed stream that expands past it raises :class:`DecompressionLimit`.
     """
-    head = hashing.read(4) or b""
+    head = hashing.read(6) or b""
     compression = detect_compression(head, path) if declared == "auto" else declared
     base = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
     if compression == "gzip":
@@ -143,7 +203,12 @@ def open_decompressed(
         # reading reaches the damage; an extra large buffer would lose the lines before it.
         stream = gzip.GzipFile(fileobj=base, mode="rb")
     elif compression == "zstd":
-        stream = zstandard.ZstdDecompressor().stream_reader(base, read_across_frames=True)
+        stream = _ZstdFrames(base)
+    elif compression == "bzip2":
+        # BZ2File and LZMAFile raise EOFError on a stream cut before its end marker.
+        stream = bz2.BZ2File(base, mode="rb")
+    elif compression == "xz":
+        stream = lzma.LZMAFile(base, mode="rb")
     else:
         return base, "none"
     if limit is not None:
@@ -263,8 +328,37 @@ class Line:
     fatal: bool = False  # the stream cannot be read further (truncated archive)
 
 
-def iter_lines(stream: io.BufferedReader, limit: int) -> Iterator[Line]:
-    """Yield lines with bounded memory; an over-long line is skipped and reported, not loaded."""
+_BLANK_RUN = re.compile(rb"(?:[ \t\r\f\v]*\n)+")
+
+
+def _skip_blank_run(stream: io.BufferedReader) -> tuple[int, int]:
+    """Consume the blank lines at the stream's position; returns (lines, bytes) skipped.
+
+    Matches the read buffer with one regex (C speed) instead of a Python step per line:
+    200 MB of blank lines cost ~2.6 µs a line through readline (≈9 minutes), and nothing
+    downstream needs them one by one.
+    """
+    lines = size = 0
+    while True:
+        ahead = stream.peek(1 << 16)
+        m = _BLANK_RUN.match(ahead)
+        if m is None:
+            return lines, size
+        run = m.end()
+        lines += ahead.count(b"\n", 0, run)
+        size += run
+        stream.read(run)
+        if run < len(ahead):
+            return lines, size
+
+
+def iter_lines(stream: io.BufferedReader, limit: int, collapse_blank: bool = False) -> Iterator[Line]:
+    """Yield lines with bounded memory; an over-long line is skipped and reported, not loaded.
+
+    With ``collapse_blank`` a run of blank (whitespace-only) lines is yielded as its first line
+    only (line numbers stay true): for formats where blank lines are no records, or where a run
+    of them is one separator.
+    """
     number = 0
     offset = 0
     while True:
@@ -292,6 +386,14 @@ def iter_lines(stream: io.BufferedReader, limit: int) -> Iterator[Line]:
             continue
         yield Line(number, offset, chunk)
         offset += len(chunk)
+        if collapse_blank and chunk.endswith(b"\n") and not chunk.strip():
+            try:
+                lines, size = _skip_blank_run(stream)
+            except STREAM_ERRORS as e:
+                yield Line(number + 1, offset, None, describe_stream_error(e, offset), True)
+                return
+            number += lines
+            offset += size
 
 
 def read_all(stream: io.BufferedReader, limit: int) -> tuple[bytes | None, str | None]:

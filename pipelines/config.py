@@ -50,7 +50,7 @@ class Source(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
     format: Format
-    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    compression: Literal["auto", "none", "gzip", "zstd", "bzip2", "xz"] = "auto"
     encoding: str = "auto"
     # For a delivery whose files differ: file (relative to the source root, as recorded in
     # source_file) → encoding, e.g. {"inaugural/2005-Bush.txt": big5}.

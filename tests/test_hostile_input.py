@@ -1,0 +1,260 @@
+"""Hostile input at the reader level (issue #16): truncated compressed streams, records that
+cannot be converted, CSV runaways, blank-line floods and a seeded fuzz of every format.
+
+Each case failed (crash, silent loss or minutes of work) before the fix it names.
+"""
+
+from __future__ import annotations
+
+import bz2
+import csv
+import gzip
+import io
+import json
+import lzma
+import os
+import random
+
+import pytest
+import zstandard
+
+from filters import textio
+from filters.readers import Dropped, FileInfo, Quarantined, ReadOptions, Record, read_file
+
+SEED = int(os.environ.get("CORPUSMILL_FUZZ_SEED", "1616"))
+
+
+def read(data: bytes, path: str = "f", **opts) -> tuple[list, FileInfo]:
+    info = FileInfo(path=path)
+    events = list(read_file(io.BytesIO(data), ReadOptions(**{"format": "jsonl", **opts}), info))
+    return events, info
+
+
+def kinds(events) -> tuple[list[Record], list[Quarantined]]:
+    return [e for e in events if isinstance(e, Record)], [e for e in events if isinstance(e, Quarantined)]
+
+
+def lines(n: int, start: int = 0) -> bytes:
+    return b"".join(b'{"text": "record %d"}\n' % i for i in range(start, start + n))
+
+
+# --- truncated compressed streams -------------------------------------------------------------
+
+
+def _frames(compress, parts: list[bytes]) -> bytes:
+    return b"".join(compress(p) for p in parts)
+
+
+COMPRESSORS = {
+    "zstd": (lambda b: zstandard.ZstdCompressor().compress(b), "f.jsonl.zst"),
+    "gzip": (lambda b: gzip.compress(b), "f.jsonl.gz"),
+    "bzip2": (bz2.compress, "f.jsonl.bz2"),
+    "xz": (lzma.compress, "f.jsonl.xz"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_a_stream_cut_in_its_second_frame_keeps_the_first_and_quarantines_the_rest(name):
+    compress, path = COMPRESSORS[name]
+    data = _frames(compress, [lines(1000), lines(1000, 1000)])
+    second = len(compress(lines(1000)))
+    cut = data[: second + (len(data) - second) // 2]
+    events, info = read(cut, path=path)
+    recs, quar = kinds(events)
+    assert info.compression == name
+    assert 1000 <= len(recs) < 2000
+    assert len(quar) == 1 and "truncated" in quar[0].error, quar
+    assert f"after byte" in quar[0].error  # how far it got
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_a_single_frame_cut_in_half_is_quarantined_not_read_as_empty(name):
+    compress, path = COMPRESSORS[name]
+    data = compress(lines(2000))
+    events, _ = read(data[: len(data) // 2], path=path)
+    recs, quar = kinds(events)
+    assert len(quar) == 1 and "truncated" in quar[0].error
+    assert len(recs) < 2000
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_whole_multi_frame_streams_read_completely(name):
+    compress, path = COMPRESSORS[name]
+    events, _ = read(_frames(compress, [lines(700), lines(700, 700), b""]), path=path)
+    recs, quar = kinds(events)
+    assert len(recs) == 1400 and not quar
+
+
+def test_zstd_bomb_is_still_bounded():
+    data = zstandard.ZstdCompressor(level=19).compress(b'{"text": "' + b"a" * (8 << 20) + b'"}\n')
+    events, _ = read(data, path="b.zst", max_decompressed_bytes=1 << 20)
+    (q,) = kinds(events)[1]
+    assert "decompression bomb" in q.error
+
+
+# --- one hostile record never ends the file -----------------------------------------------------
+
+
+def test_lone_surrogate_is_quarantined_in_every_json_shape():
+    bad = b'{"text": "a \\ud800 b"}\n'
+    events, _ = read(b'{"text": "ok"}\n' + bad + b'{"text": "after"}\n')
+    recs, quar = kinds(events)
+    assert [r.text for r in recs] == ["ok", "after"] and quar[0].locator == "line 2" and "surrogate" in quar[0].error
+    events, _ = read(b'[{"text": "ok"}, {"text": "\\udfff"}]', format="json")
+    recs, quar = kinds(events)
+    assert len(recs) == 1 and "surrogate" in quar[0].error
+    events, _ = read(b'{"text": "ok", "id": "\\ud800"}\n', id_field="id")
+    assert "surrogate" in kinds(events)[1][0].error
+    events, _ = read(b'{"html": "<html><body><article><p>\\ud800 long enough text here</p></article></body></html>"}\n', format="html", html_field="html")
+    assert not kinds(events)[0]
+
+
+def test_integers_of_5000_digits_are_quarantined_not_fatal():
+    big = b"9" * 5000
+    events, _ = read(b'{"text": "ok"}\n{"text": "x", "n": ' + big + b'}\n{"text": "after"}\n')
+    recs, quar = kinds(events)
+    assert [r.text for r in recs] == ["ok", "after"] and "unreadable JSON value" in quar[0].error
+    events, _ = read(b'[{"text": "x", "n": ' + big + b"}]", format="json")
+    assert "unreadable JSON value" in kinds(events)[1][0].error
+    # a huge (but parseable) integer id: str() would refuse it later
+    events, _ = read(b'{"text": "x", "id": ' + b"9" * 4000 + b'}\n{"text": "y", "id": [1]}\n', id_field="id")
+    recs, quar = kinds(events)
+    assert not recs and len(quar) == 2 and "id field" in quar[0].error and "id field" in quar[1].error
+
+
+def test_an_unexpected_reader_failure_ends_the_file_with_a_quarantine(monkeypatch):
+    from filters import readers
+
+    def broken(stream, codec, opts):
+        yield Record("line 1", "fine")
+        raise KeyError("boom")
+
+    monkeypatch.setitem(readers._LINE_READERS, "jsonl", broken)
+    events, info = read(b'{"text": "a"}\n' * 3)
+    assert isinstance(events[0], Record) and isinstance(events[1], Quarantined)
+    assert events[1].locator == "rest of file after line 1" and "KeyError" in events[1].error
+    assert info.sha256 and info.bytes == 42  # the file is still hashed to its end
+
+
+# --- CSV ----------------------------------------------------------------------------------------
+
+
+def test_csv_field_longer_than_131072_chars_is_kept_under_max_record_bytes():
+    long = "가" * 200_000
+    data = f"id,text\n1,{long}\n2,short\n".encode()
+    events, _ = read(data, format="csv", id_field="id")
+    recs, quar = kinds(events)
+    assert [len(r.text) for r in recs] == [200_000, 5] and not quar
+    events, _ = read(data, format="csv", max_record_bytes=100_000)
+    recs, quar = kinds(events)
+    assert [r.text for r in recs] == ["short"] and len(quar) == 1
+
+
+def _csv_rows(n: int, broken_at: int | None = None) -> bytes:
+    buf = io.StringIO()
+    buf.write("id,text\n")
+    for i in range(n):
+        text = f"row {i}"
+        buf.write(f'{i},"{text}\n' if i == broken_at else f"{i},{text}\n")
+    return buf.getvalue().encode()
+
+
+def test_unbalanced_quote_to_end_of_file_loses_one_line_not_the_rest():
+    events, _ = read(_csv_rows(5000, broken_at=0), format="csv")
+    recs, quar = kinds(events)
+    assert len(recs) == 4999
+    (q,) = quar
+    assert q.locator == "line 2" and "unbalanced quote" in q.error and "5,000 lines" in q.error
+
+
+def test_unbalanced_quote_closed_much_later_is_cut_at_the_line_limit():
+    rows = _csv_rows(3000, broken_at=10).decode().splitlines(keepends=True)
+    rows[2500] = rows[2500].rstrip("\n") + ' closes"\n'  # a stray quote far below closes it
+    events, _ = read("".join(rows).encode(), format="csv", max_record_lines=100)
+    recs, quar = kinds(events)
+    assert quar[0].locator == "line 12" and "unbalanced quote" in quar[0].error
+    assert len(recs) >= 2990
+
+
+def test_multi_line_csv_records_name_their_line_range():
+    events, _ = read(b'id,text\n1,"two\nlines"\n2,one\n', format="csv")
+    recs, _ = kinds(events)
+    assert [r.locator for r in recs] == ["row 1 (lines 2-3)", "row 2 (line 4)"]
+    assert recs[0].text == "two\nlines"
+
+
+# --- blank lines cost nothing -------------------------------------------------------------------
+
+
+def test_a_flood_of_blank_lines_is_skipped_in_bulk_with_true_line_numbers():
+    data = b'{"text": "first"}\n' + b"\n \r\n\t\n" * 300_000 + b'{"text": "last"}\n'
+    stream = io.BufferedReader(io.BytesIO(data), 1 << 20)
+    yielded = list(textio.iter_lines(stream, 1 << 20, collapse_blank=True))
+    assert len(yielded) <= 2 + len(data) // (1 << 16) + 2  # one per read-ahead window, not one per line
+    events, _ = read(gzip.compress(data), path="b.jsonl.gz")
+    assert [(r.locator, r.text) for r in kinds(events)[0]] == [("line 1", "first"), ("line 900002", "last")]
+
+
+@pytest.mark.parametrize(
+    ("opts", "expected"),
+    [
+        ({"format": "txt", "split": "line"}, [("line 1", "a"), ("line 5", "b")]),
+        ({"format": "txt", "split": "blank_line"}, [("line 1", "a"), ("line 5", "b")]),
+        ({"format": "pubtator"}, []),
+    ],
+)
+def test_blank_runs_in_other_line_formats(opts, expected):
+    events, _ = read(b"a\n\n\n\nb\n", **opts)
+    if opts["format"] == "pubtator":
+        assert all(isinstance(e, Quarantined) for e in events) and len(events) == 2
+    else:
+        assert [(r.locator, r.text) for r in kinds(events)[0]] == expected
+
+
+# --- seeded fuzz of every format ----------------------------------------------------------------
+
+SAMPLES = {
+    "jsonl": (ReadOptions(format="jsonl", id_field="id"), b'{"id": 1, "text": "one"}\n{"id": "b", "text": "\\ud55c two"}\n'),
+    "json": (ReadOptions(format="json", id_field="id"), b'[{"id": 1, "text": "one"}, {"id": 2, "text": "two"}]'),
+    "csv": (ReadOptions(format="csv", id_field="id"), b'id,text\n1,"one, quoted"\n2,two\n'),
+    "tsv": (ReadOptions(format="tsv", header=False, columns=("id", "text")), b"1\tone\n2\ttwo\n"),
+    "txt-line": (ReadOptions(format="txt", split="line"), b"one\ntwo\n"),
+    "txt-blank": (ReadOptions(format="txt", split="blank_line"), b"one\n\ntwo\n"),
+    "txt-file": (ReadOptions(format="txt"), b"one\ntwo\n"),
+    "pubtator": (ReadOptions(format="pubtator"), b"1|t|Title\n1|a|Abstract\n1\t0\t5\tT\tDisease\tD1\n\n"),
+    "html-jsonl": (ReadOptions(format="html", html_field="html"), b'{"html": "<p>one</p>"}\n'),
+}
+NASTY = [b"\\ud800", b"9" * 5000, b'"', b"\x00", b"\xff\xfe", b"\n" * 50, b"{" * 3000, b"\r", b"\\", b"[]", b"null", b"1e999999", b"-0"]
+
+
+def _mutate(rnd: random.Random, data: bytes) -> bytes:
+    out = bytearray(data)
+    for _ in range(rnd.randint(1, 4)):
+        pos = rnd.randint(0, len(out))
+        op = rnd.random()
+        if op < 0.5:
+            out[pos:pos] = rnd.choice(NASTY)
+        elif op < 0.8:
+            del out[pos : pos + rnd.randint(1, 8)]
+        else:
+            out[pos:pos] = bytes(rnd.randrange(256) for _ in range(rnd.randint(1, 6)))
+    return bytes(out)
+
+
+@pytest.mark.parametrize("fmt", sorted(SAMPLES))
+def test_fuzzed_inputs_never_raise_and_only_valid_records_come_out(fmt):
+    opts, sample = SAMPLES[fmt]
+    rnd = random.Random(f"{SEED}-{fmt}")
+    for _ in range(150):
+        data = _mutate(rnd, sample)
+        for blob in (data, gzip.compress(data)[: rnd.randint(10, 200)]):
+            info = FileInfo(path="f")
+            events = list(read_file(io.BytesIO(blob), opts, info))
+            locators = [e.locator for e in events]
+            assert len(locators) == len(set(locators)), (fmt, data)
+            for e in events:
+                assert isinstance(e, Record | Quarantined | Dropped)
+                if isinstance(e, Record):
+                    e.text.encode("utf-8")
+                    (e.record_id or "").encode("utf-8")
+            assert info.sha256 and info.bytes == len(blob)
