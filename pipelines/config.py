@@ -200,6 +200,10 @@ class PipelineConfig(_Strict):
                 raise ValueError(f"{key} names sources that are not declared: {', '.join(unknown)}")
         from filters.registry import STAGES
 
+        names = [spec.name for spec in self.stages]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"a stage is listed more than once: {', '.join(repeated)} (each stage runs once)")
         for spec in self.stages:
             if spec.name not in STAGES:
                 raise ValueError(f"unknown stage {spec.name!r}; expected one of: {', '.join(sorted(STAGES))}")
@@ -248,6 +252,34 @@ def _explain(err: dict[str, Any]) -> str:
     return msg
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice in one mapping.
+
+    PyYAML keeps the last value silently, so `licence: CC-BY-NC-4.0` followed by
+    `licence: CC0-1.0`, or a second `exclude:` block, admitted a non-commercial source for
+    commercial use without a word.
+    """
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # unhashable key: the schema refuses it later
+                if first != key_node.start_mark.line + 1:
+                    raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
+        return super().construct_mapping(node, deep)
+
+
+class _DuplicateKey(Exception):
+    def __init__(self, key: Any, first: int, second: int):
+        super().__init__(key, first, second)
+        self.key, self.first, self.second = key, first, second
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
     """Load and validate a pipeline config; returns the config and its directory (paths are relative to it)."""
     path = Path(path)
@@ -258,7 +290,12 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: config is not UTF-8 ({e})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
+    except _DuplicateKey as e:
+        raise ConfigError(
+            f"{path}: line {e.second}: key {str(e.key)!r} is given twice in one mapping (first on line {e.first}); "
+            "remove one — a repeated key would silently override the first"
+        ) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
