@@ -86,7 +86,7 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
 
 def file_tasks(plan: Plan) -> list[FileTask]:
     return [
-        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused)
+        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size)
         for sp in plan.sources
         for i, f in enumerate(sp.files)
     ]

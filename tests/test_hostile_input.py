@@ -258,3 +258,45 @@ def test_fuzzed_inputs_never_raise_and_only_valid_records_come_out(fmt):
                     e.text.encode("utf-8")
                     (e.record_id or "").encode("utf-8")
             assert info.sha256 and info.bytes == len(blob)
+
+
+# --- a file that changes while it is read --------------------------------------------------------
+
+
+def _task(path, **kw):
+    from filters.ingest import FileTask
+
+    return FileTask("s", 0, 0, str(path), path.name, None, None, ReadOptions(format="jsonl"), **kw)
+
+
+def test_a_file_truncated_while_it_is_read_fails_the_run_loudly(tmp_path):
+    from corpusmill_base.errors import InputError
+    from filters.ingest import ingest_file
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(lines(50_000))
+    batches = ingest_file(_task(path, expected_size=path.stat().st_size), batch_size=1000)
+    next(batches)
+    with open(path, "r+b") as f:
+        f.truncate(100_000)
+    with pytest.raises(InputError, match="changed while being read"):
+        list(batches)
+
+
+def test_a_file_changed_between_planning_and_reading_fails(tmp_path):
+    from corpusmill_base.errors import InputError
+    from filters.ingest import ingest_file
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(lines(10))
+    with pytest.raises(InputError, match=r"size changed from 1,000 bytes \(planned\)"):
+        list(ingest_file(_task(path, expected_size=1000), batch_size=1000))
+
+
+def test_an_unchanged_file_passes_and_records_its_real_size(tmp_path):
+    from filters.ingest import ingest_file
+
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(lines(10))
+    *_, last = ingest_file(_task(path, expected_size=path.stat().st_size), batch_size=4)
+    assert last.info.bytes == path.stat().st_size
