@@ -109,11 +109,23 @@ class Catalog:
         return [i for i in ids if _valid_id(i)]
 
     def refresh_index(self) -> CatalogIndex:
-        """Bring the SQLite index up to date with the manifests and review records in the catalog."""
-        from manifests.review import record_sha256
+        """Bring the SQLite index up to date with the manifests and review records in the catalog.
+
+        Only verified review histories enter the index: a manifest whose new records do not
+        verify (e.g. an approval signed by an untrusted key) is listed as ``unverified``, never
+        with the state its forged records claim.
+        """
+        from manifests import review
+
+        def verified_records(mid: str) -> tuple[list[dict[str, Any]], list[str]]:
+            try:
+                st = review.replay(self, self.get(mid))
+            except CorpusmillError as e:
+                return [], [str(e)]
+            return st.records, st.problems
 
         self.index.sync(self.ids(), lambda mid: self.get(mid, check=False), self.list_rel("reviews", recursive=True),
-                        self.read_json, record_sha256)
+                        verified_records, review.record_sha256)
         return self.index
 
     def list(self) -> list[dict[str, Any]]:
@@ -144,6 +156,23 @@ class Catalog:
         if self.fs.exists(path):
             raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten")
         with self.fs.open(path, "wb") as f:
+            f.write(payload)
+
+    def write_json_replace(self, rel: str, data: dict[str, Any]) -> None:
+        """Write ``rel`` whole (temporary name, then rename): for the one mutable file per
+        review chain, its signed head."""
+        path = self._p(safe_relpath(rel))
+        payload = json.dumps(data, indent=2, ensure_ascii=False).encode("utf-8")
+        self.fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        if self.local:
+            tmp = f"{path}.tmp-{os.getpid()}"
+            with open(tmp, "wb") as f:
+                f.write(payload)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+            return
+        with self.fs.open(path, "wb") as f:  # a single PUT on object storage is atomic
             f.write(payload)
 
     def list_rel(self, rel: str, recursive: bool = False) -> list[str]:

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import sqlite3
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +32,7 @@ CREATE TABLE IF NOT EXISTS shards (
     manifest_id TEXT, path TEXT, sha256 TEXT, rows INTEGER, bytes INTEGER,
     PRIMARY KEY (manifest_id, path)
 );
+CREATE TABLE IF NOT EXISTS unverified (manifest_id TEXT PRIMARY KEY, problem TEXT);
 CREATE TABLE IF NOT EXISTS reviews (
     manifest_id TEXT, seq INTEGER, action TEXT, to_state TEXT, reviewer TEXT, time TEXT,
     comment TEXT, successor TEXT, record_sha256 TEXT,
@@ -52,13 +55,40 @@ class CatalogIndex:
     @contextmanager
     def _db(self) -> Iterator[sqlite3.Connection]:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        con = sqlite3.connect(self.path, timeout=30)
+        con = self._open()
         try:
-            con.executescript(SCHEMA)
             with con:
                 yield con
         finally:
             con.close()
+
+    def _open(self) -> sqlite3.Connection:
+        """Connect, and set aside an index file that is not a usable SQLite database.
+
+        The catalog files are the truth, so a garbage ``index.sqlite`` (it made list, verify,
+        pull and review history end in ``sqlite3.DatabaseError``) is moved to
+        ``index.sqlite.corrupt-<time>`` and rebuilt from them on the next sync. What the old
+        index remembered (review records seen earlier) is lost with it; the signed chain head
+        still detects removed records.
+        """
+        con = sqlite3.connect(self.path, timeout=30)
+        try:
+            con.executescript(SCHEMA)
+            con.execute("SELECT count(*) FROM manifests").fetchone()
+            return con
+        except sqlite3.DatabaseError as e:
+            con.close()
+            if "locked" in str(e):
+                raise
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}")
+            os.replace(self.path, aside)
+            logging.getLogger(__name__).warning(
+                "catalog index %s was not a usable SQLite database (%s); moved to %s and rebuilt from the catalog files",
+                self.path, e, aside.name,
+            )
+            con = sqlite3.connect(self.path, timeout=30)
+            con.executescript(SCHEMA)
+            return con
 
     def add_manifest(self, m: dict[str, Any]) -> None:
         with self._db() as con:
@@ -94,33 +124,47 @@ class CatalogIndex:
         manifest_ids: list[str],
         load_manifest: Callable[[str], dict[str, Any]],
         review_files: list[str],
-        load_review: Callable[[str], dict[str, Any] | None],
+        verified_records: Callable[[str], tuple[list[dict[str, Any]], list[str]]],
         record_sha: Callable[[dict[str, Any]], str],
     ) -> None:
-        """Add manifests and review records the index has not seen yet (never changes known rows)."""
+        """Add manifests and review records the index has not seen yet (never changes known rows).
+
+        New review records of a manifest are added only when its whole history verifies
+        (``verified_records(mid)`` returns the records and the problems found); otherwise the
+        manifest is marked unverified until it does.
+        """
         with self._db() as con:
             known = {r[0] for r in con.execute("SELECT id FROM manifests")}
             for mid in manifest_ids:
                 if mid not in known:
                     self._insert_manifest(con, load_manifest(mid))
             seen = {(r[0], r[1]) for r in con.execute("SELECT manifest_id, seq FROM reviews")}
+            changed = set()
             for rel in review_files:
                 parts = rel.split("/")
                 if len(parts) != 3 or not parts[2].endswith(".json") or not parts[2][:-5].isdigit():
                     continue
-                mid, seq = parts[1], int(parts[2][:-5])
-                if (mid, seq) in seen:
+                if (parts[1], int(parts[2][:-5])) not in seen:
+                    changed.add(parts[1])
+            changed |= {r[0] for r in con.execute("SELECT manifest_id FROM unverified")}
+            for mid in sorted(changed):
+                records, problems = verified_records(mid)
+                if problems:
+                    con.execute("INSERT OR REPLACE INTO unverified VALUES (?, ?)", (mid, problems[0]))
                     continue
-                rec = load_review(rel)
-                if rec is not None:
-                    self._insert_review(con, mid, seq, rec, record_sha(rec))
+                con.execute("DELETE FROM unverified WHERE manifest_id = ?", (mid,))
+                for rec in records:
+                    if (mid, rec.get("seq")) not in seen:
+                        self._insert_review(con, mid, rec["seq"], rec, record_sha(rec))
 
     def rows(self) -> list[dict[str, Any]]:
         with self._db() as con:
             con.row_factory = sqlite3.Row
             q = """
             SELECT m.id, m.name, m.created_at, m.documents, m.shards, m.predecessor,
-                   COALESCE((SELECT to_state FROM reviews r WHERE r.manifest_id = m.id ORDER BY seq DESC LIMIT 1), 'draft') AS state,
+                   CASE WHEN EXISTS (SELECT 1 FROM unverified u WHERE u.manifest_id = m.id) THEN 'unverified'
+                   ELSE COALESCE((SELECT to_state FROM reviews r WHERE r.manifest_id = m.id ORDER BY seq DESC LIMIT 1), 'draft')
+                   END AS state,
                    (SELECT successor FROM reviews r WHERE r.manifest_id = m.id AND successor IS NOT NULL ORDER BY seq DESC LIMIT 1) AS successor
             FROM manifests m ORDER BY m.created_at, m.id
             """

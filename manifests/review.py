@@ -8,9 +8,18 @@ replayed in order. Records live in the catalog next to the manifest::
     reviews/<ID>/00000.json …     review records, one file each, never rewritten
 
 Each record names the manifest (ID and sha256 of its canonical JSON), the transition, reviewer,
-time and comment, and the sha256 of the previous record (``prev``), and is signed. Verifying
-the chain therefore detects a changed record, a forged one (unsigned or by an untrusted key), a
-removed or reordered one, and a manifest changed after it was reviewed.
+time and comment, the sha256 of the previous record (``prev``) and of the producer signature
+present when it was written, and is signed. The reviewer is the name of the trusted key that
+signs the record, never free text.
+
+After every record a signed **chain head** (``reviews/<ID>/head.json``: number of records and
+sha256 of the last) is written. Verifying therefore detects a changed record, a forged one
+(unsigned or by an untrusted key), a removed or reordered one, a removed *last* record (the
+head counts more), a removed head (records without a head), a deleted producer signature (a
+record committed to it) and a manifest changed after it was reviewed. What a catalog writer can
+still do is roll back the records *and* the head together to an older signed state they kept a
+copy of; the local index (which remembers every record it saw) catches that on machines that saw
+the newer state — see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -24,14 +33,16 @@ from manifests import signing
 from manifests.catalog import Catalog
 from manifests.manifest import canonical_json
 from corpusmill_base.errors import CorpusmillError, IntegrityError
+from corpusmill_base.text import printable
 
 DRAFT, APPROVED, REJECTED, REVOKED = "draft", "approved", "rejected", "revoked"
 TRANSITIONS: dict[tuple[str, str], str] = {
     (DRAFT, "approve"): APPROVED,
     (DRAFT, "reject"): REJECTED,
     (APPROVED, "revoke"): REVOKED,
+    (REJECTED, "reopen"): DRAFT,  # a new review cycle (e.g. after a fixed re-run); recorded, never erased
 }
-ACTIONS = ("approve", "reject", "revoke")
+ACTIONS = ("approve", "reject", "revoke", "reopen")
 
 
 class IllegalTransition(CorpusmillError):
@@ -110,11 +121,15 @@ def review_rel(mid: str, seq: int) -> str:
     return f"{review_dir(mid)}/{seq:05d}.json"
 
 
+def head_rel(mid: str) -> str:
+    return f"{review_dir(mid)}/head.json"
+
+
 def load_records(cat: Catalog, mid: str) -> list[tuple[str, dict[str, Any]]]:
     """(relative path, record) for every review file of ``mid``, in file-name order."""
     out = []
     for rel in cat.list_rel(review_dir(mid)):
-        if rel.endswith(".json"):
+        if rel.endswith(".json") and rel.rsplit("/", 1)[-1][:-5].isdigit():
             rec = cat.read_json(rel)
             if rec is not None:
                 out.append((rel, rec))
@@ -167,31 +182,79 @@ def replay(
             )
         else:
             st.state = target
+        signer = signing.signer_name(rec, trusted)
+        if signer is not None and rec.get("reviewer") != signer:
+            st.problems.append(f"{what}: names reviewer {printable(rec.get('reviewer'))} but is signed by key {signer}")
         if rec.get("successor"):
             st.successor = rec["successor"]
         st.records.append(rec)
         prev = record_sha256(rec)
+    st.problems += _check_head(cat, mid, st.records, trusted)
     return st
+
+
+def _check_head(cat: Catalog, mid: str, records: list[dict[str, Any]], trusted) -> list[str]:
+    """The signed chain head must count exactly the records present and name the last one."""
+    head = cat.read_json(head_rel(mid))
+    if head is None:
+        return [f"{head_rel(mid)} is missing although {len(records)} review record(s) exist (the chain head was deleted)"] if records else []
+    problems = signing.check(head, trusted, f"chain head {head_rel(mid)}")
+    count, last = head.get("records"), head.get("last_sha256")
+    if head.get("manifest_id") != mid:
+        problems.append(f"chain head {head_rel(mid)} is for {head.get('manifest_id')}, not {mid}")
+    if count != len(records):
+        problems.append(
+            f"chain head {head_rel(mid)} counts {count} review record(s) but {len(records)} are in the catalog "
+            "(records after the last one present were deleted)"
+        )
+    elif records and last != record_sha256(records[-1]):
+        problems.append(f"chain head {head_rel(mid)} names a different last record (history was rewritten)")
+    return problems
+
+
+def _write_head(cat: Catalog, mid: str, records: list[dict[str, Any]], key: signing.SigningKey) -> None:
+    head = {"kind": "review-head", "manifest_id": mid, "records": len(records),
+            "last_sha256": record_sha256(records[-1]), "time": now_utc()}
+    cat.write_json_replace(head_rel(mid), signing.sign(head, key))
+
+
+def signature_sha256(cat: Catalog, mid: str) -> str | None:
+    record = cat.read_json(signature_rel(mid))
+    return record_sha256(record) if record is not None else None
 
 
 def transition(
     cat: Catalog,
     mid: str,
     action: str,
-    reviewer: str,
+    reviewer: str | None,
     comment: str,
     key: signing.SigningKey | None = None,
     successor: str | None = None,
     trusted: dict[str, signing.TrustedKey] | None = None,
 ) -> dict[str, Any]:
-    """Append one signed review record; refuses illegal transitions and broken histories."""
+    """Append one signed review record; refuses illegal transitions and broken histories.
+
+    The reviewer is the name under which the signing key is trusted; ``reviewer``, when given,
+    must be that name (a free-text name would let anyone sign as "Jane Kim").
+    """
     if action not in ACTIONS:
         raise IllegalTransition(f"unknown review action {action!r}; expected one of {', '.join(ACTIONS)}")
-    if not reviewer.strip():
-        raise IllegalTransition("a review needs --reviewer")
     if not comment.strip():
         raise IllegalTransition("a review needs --comment (why this decision)")
+    trusted = signing.load_trusted_keys() if trusted is None else trusted
     key = key or signing.load_signing_key()
+    own = trusted.get(key.key_id)
+    if own is None:
+        raise IllegalTransition(
+            f"your signing key {key.key_id} ({key.origin}) is not in the trusted keys ({signing.trusted_keys_path()}); "
+            "a review signed by it would not verify — `corpusmill keys trust NAME PUBLIC_KEY` first"
+        )
+    if reviewer is not None and reviewer.strip() and reviewer != own.name:
+        raise IllegalTransition(
+            f"--reviewer {printable(reviewer)} is not the name of your signing key ({own.name}): "
+            "the reviewer recorded is always the key's name; omit --reviewer"
+        )
     manifest = cat.get(mid)
     st = replay(cat, manifest, trusted)
     if st.problems:
@@ -205,6 +268,17 @@ def transition(
             f"{mid} is {st.state}: cannot {action} it"
             + (f" (allowed: {', '.join(allowed)})" if allowed else f" ({st.state} is final)")
         )
+    if action == "reopen" and st.successor:
+        raise IllegalTransition(
+            f"{mid} was rejected by a takedown (successor {st.successor}): it cannot be reopened; review the successor"
+        )
+    if action == "approve":
+        bad = cat.verify(mid)
+        if bad:
+            raise IntegrityError(f"{mid}: refusing to approve: its files do not match the manifest:\n  " + "\n  ".join(bad))
+        sig_ok, sig_problems = check_manifest_signature(cat, manifest, trusted)
+        if sig_problems:
+            raise IntegrityError(f"{mid}: refusing to approve: " + "; ".join(sig_problems))
     seq = len(st.records)
     record = {
         "kind": "review",
@@ -213,17 +287,20 @@ def transition(
         "action": action,
         "from_state": st.state,
         "to_state": target,
-        "reviewer": reviewer,
+        "reviewer": own.name,
         "time": now_utc(),
         "comment": comment,
         "prev": record_sha256(st.records[-1]) if st.records else None,
         "manifest_sha256": manifest_sha256(manifest),
         "manifest_fields": signing.field_digests(manifest),
+        # a later deletion of the producer signature is then detected (see verify)
+        "producer_signature_sha256": signature_sha256(cat, mid),
     }
     if successor:
         record["successor"] = successor
     signed = signing.sign(record, key)
     cat.write_json_new(review_rel(mid, seq), signed)
+    _write_head(cat, mid, [*st.records, signed], key)
     cat.index.add_review(mid, seq, signed, record_sha256(signed))
     return signed
 
@@ -251,6 +328,13 @@ def verify(cat: Catalog, mid: str, check_files: bool = True, trusted=None) -> Ve
     signed, problems = check_manifest_signature(cat, manifest, trusted)
     st = replay(cat, manifest, trusted)
     problems += st.problems
+    committed = [r["producer_signature_sha256"] for r in st.records if r.get("producer_signature_sha256")]
+    if committed and signature_sha256(cat, mid) != committed[-1]:
+        problems.append(
+            f"producer signature {signature_rel(mid)} is "
+            + ("missing" if not signed else "not the one")
+            + " that the review records committed to (it was deleted or replaced after review)"
+        )
     shas = [record_sha256(r) for r in st.records]
     problems += cat.index.check_reviews(mid, shas)
     if not problems:  # remember a verified history, so a later removal or rewrite is noticed
@@ -274,7 +358,7 @@ def require_pullable(v: Verification, allow_unapproved: bool) -> None:
     }[v.state]
     last = v.review.records[-1] if v.review.records else None
     if last is not None:
-        why += f" by {last['reviewer']} on {last['time']}: {last['comment']}"
+        why += f" by {printable(last['reviewer'])} on {printable(last['time'])}: {printable(last['comment'])}"
     if v.review.successor:
         why += f"; its successor is {v.review.successor}"
     raise NotApproved(f"refusing {v.manifest_id}: {why}. Use --allow-unapproved to take it anyway.")

@@ -91,7 +91,7 @@ def takedown(
     reason: str,
     sources: list[str] | None = None,
     doc_ids: list[str] | None = None,
-    reviewer: str = "takedown",
+    reviewer: str | None = None,
     key: signing.SigningKey | None = None,
 ) -> TakedownResult:
     t0 = time.perf_counter()

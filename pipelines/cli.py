@@ -15,6 +15,7 @@ import sys
 from collections.abc import Callable
 
 from corpusmill_base.errors import CorpusmillError
+from corpusmill_base.text import printable
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -96,7 +97,7 @@ def cmd_manifest_list(args: argparse.Namespace) -> int:
     if not rows:
         print("no manifests in the catalog")
     for r in rows:
-        print(f"{r['id']}  {r.get('state', 'draft'):<8}  {r['created_at']}  {r['name']}  {r['documents']} docs in {r['shards']} shard(s)")
+        print(f"{r['id']}  {r.get('state', 'draft'):<8}  {printable(r['created_at'])}  {printable(r['name'])}  {r['documents']} docs in {r['shards']} shard(s)")
     return 0
 
 
@@ -106,6 +107,7 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
         print(json.dumps(m, indent=2, ensure_ascii=False))
         return 0
     t = m["totals"]
+    m = _printable_tree(m)
     print(f"{m['id']}  {m['name']}  created {m['created_at']}  ({m['code_version']})")
     print(f"purpose: {m['purpose']['description']} — needs: {', '.join(m['purpose']['uses'])}")
     print(f"records in {t['records_in']:,}: kept {t['kept']:,}, dropped {t['dropped']:,}, quarantined {t['quarantined']:,}")
@@ -123,6 +125,15 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
     for sh in m["shards"]:
         print(f"  {sh['path']}  {sh['rows']:,} rows  {sh['bytes']:,} bytes  sha256 {sh['sha256'][:16]}…")
     return 0
+
+
+def _printable_tree(value):
+    """Every string in a manifest with control characters escaped (for display only)."""
+    if isinstance(value, dict):
+        return {k: _printable_tree(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_printable_tree(v) for v in value]
+    return printable(value) if isinstance(value, str) else value
 
 
 def cmd_manifest_verify(args: argparse.Namespace) -> int:

@@ -13,6 +13,8 @@ import json
 import sys
 from pathlib import Path
 
+from corpusmill_base.text import printable
+
 
 def _catalog(args):
     from manifests.catalog import Catalog, resolve_catalog_url
@@ -82,7 +84,7 @@ def cmd_review(args: argparse.Namespace) -> int:
     from manifests import review
 
     rec = review.transition(_catalog(args), args.id, args.review_command, args.reviewer, args.comment)
-    print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {rec['reviewer']} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
+    print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {printable(rec['reviewer'])} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
     return 0
 
 
@@ -95,10 +97,11 @@ def cmd_review_history(args: argparse.Namespace) -> int:
         return 0
     print(f"{args.id}: {v.state}" + ("" if v.ok else " — HISTORY DOES NOT VERIFY"))
     for r in v.review.records:
-        print(f"  {r.get('seq', '?'):>5}  {r.get('time')}  {r.get('action'):<8} {r.get('from_state')} → {r.get('to_state')}  "
-              f"{r.get('reviewer')}: {r.get('comment')}" + (f"  (successor {r['successor']})" if r.get("successor") else ""))
+        p = {k: printable(r.get(k)) for k in ("seq", "time", "action", "from_state", "to_state", "reviewer", "comment", "successor")}
+        print(f"  {p['seq']:>5}  {p['time']}  {p['action']:<8} {p['from_state']} → {p['to_state']}  "
+              f"{p['reviewer']}: {p['comment']}" + (f"  (successor {p['successor']})" if r.get("successor") else ""))
     for p in v.problems:
-        print(f"  problem: {p}")
+        print(f"  problem: {printable(p)}")
     return 0 if v.ok else 3
 
 
@@ -212,10 +215,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("approve", "draft → approved"),
         ("reject", "draft → rejected"),
         ("revoke", "approved → revoked"),
+        ("reopen", "rejected → draft: a new review cycle (recorded; not after a takedown)"),
     ):
         sp = rsub.add_parser(action, help=helptext)
         sp.add_argument("id")
-        sp.add_argument("--reviewer", required=True)
+        sp.add_argument("--reviewer", help="optional check: must be your signing key's name (the name recorded)")
         sp.add_argument("--comment", required=True)
         sp.add_argument("--catalog")
         sp.set_defaults(func=cmd_review)
@@ -255,7 +259,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--source", action="append", default=[], help="source id to remove (repeatable)")
     t.add_argument("--doc-ids", help="file with document ids, one a line")
     t.add_argument("--reason", required=True)
-    t.add_argument("--reviewer", default="takedown", help="name on the revoke/reject record of the old manifest")
+    t.add_argument("--reviewer", help="optional check: must be your signing key's name (recorded on the revoke/reject record)")
     t.add_argument("--catalog")
     t.set_defaults(func=cmd_takedown)
 

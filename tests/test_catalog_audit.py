@@ -41,7 +41,7 @@ def _chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
 
 
 def test_audit_html_renders_in_headless_chromium(env, tmp_path):
-    cm("review", "approve", env.mid, "--reviewer", "alice", "--comment", "licences and contracts checked")
+    cm("review", "approve", env.mid, "--comment", "licences and contracts checked")
     out = cm("audit", env.mid, "--out", "report.html", "--config", str(CONFIG)).stdout
     assert "(approved, verified)" in out
     html = (env.tmp / "report.html").read_text(encoding="utf-8")

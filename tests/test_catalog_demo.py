@@ -21,7 +21,7 @@ def test_demo_review_audit_takedown_export_pull(tmp_path):
     cm("keys", "init", "--name", "legal-team")
     mid = cm("-q", "run", str(EXAMPLES / "pipeline.yaml"), "--out", "runs/demo").stdout.strip().splitlines()[-1]
     assert "is a draft" in cm("pull", mid, "--to", "pulled", check=False).stderr
-    cm("review", "approve", mid, "--reviewer", "jkim", "--comment", "public-domain and CC0 sources; purpose permitted")
+    cm("review", "approve", mid, "--comment", "public-domain and CC0 sources; purpose permitted")
 
     audit = json.loads(cm("audit", mid, "--format", "json").stdout)
     manifest = json.loads(cm("manifest", "show", mid, "--json").stdout)
@@ -39,7 +39,7 @@ def test_demo_review_audit_takedown_export_pull(tmp_path):
     assert re.search(rf"{mid}\s+revoked", lineage) and re.search(rf"{new}\s+draft", lineage)
     assert "ko_bills: kept 3 → 0" in cm("manifest", "diff", mid, new).stdout
     assert "was revoked by takedown" in cm("pull", mid, "--to", "pulled", check=False).stderr
-    cm("review", "approve", new, "--reviewer", "jkim", "--comment", "takedown applied")
+    cm("review", "approve", new, "--comment", "takedown applied")
     out = cm("pull", new, "--to", "pulled").stdout
     assert "(approved)" in out and "verified" in out
     cm("export", "croissant", new, "--out", "pulled/croissant.json")

@@ -17,7 +17,7 @@ pytest_plugins = ["tests.catalog_fixtures"]
 
 
 def _approve(e, comment="licences and contracts checked"):
-    return cm("review", "approve", e.mid, "--reviewer", "alice", "--comment", comment)
+    return cm("review", "approve", e.mid, "--comment", comment)
 
 
 def test_run_signs_publishes_and_indexes(env):
@@ -30,34 +30,38 @@ def test_run_signs_publishes_and_indexes(env):
 
 
 def test_state_machine_allows_only_the_documented_transitions(env):
-    res = cm("review", "revoke", env.mid, "--reviewer", "bob", "--comment", "no", check=False)
+    res = cm("review", "revoke", env.mid, "--comment", "no", check=False)
     assert res.returncode == 2 and "is draft: cannot revoke it (allowed: approve, reject)" in res.stderr
     _approve(env)
     for action in ("approve", "reject"):
-        res = cm("review", action, env.mid, "--reviewer", "bob", "--comment", "again", check=False)
+        res = cm("review", action, env.mid, "--comment", "again", check=False)
         assert res.returncode == 2 and f"is approved: cannot {action} it (allowed: revoke)" in res.stderr
-    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    cm("review", "revoke", env.mid, "--comment", "licensor withdrew consent")
     for action in ("approve", "reject", "revoke"):
-        res = cm("review", action, env.mid, "--reviewer", "bob", "--comment", "x", check=False)
+        res = cm("review", action, env.mid, "--comment", "x", check=False)
         assert res.returncode == 2 and "revoked is final" in res.stderr
     hist = json.loads(cm("review", "history", env.mid, "--json").stdout)
     assert hist["state"] == "revoked" and hist["problems"] == []
     assert [(r["action"], r["reviewer"], r["from_state"], r["to_state"]) for r in hist["records"]] == [
         ("approve", "alice", "draft", "approved"),
-        ("revoke", "carol", "approved", "revoked"),
+        ("revoke", "alice", "approved", "revoked"),
     ]
     assert all(r["time"].endswith("Z") and r["comment"] for r in hist["records"])
     # Append-only: the first record is untouched by later transitions.
     assert hist["records"][1]["prev"] == review.record_sha256(hist["records"][0])
 
 
-def test_rejected_is_final_and_reviews_need_reviewer_and_comment(env):
+def test_a_rejection_can_be_followed_by_a_new_review_cycle_and_reviews_need_a_comment(env):
     with pytest.raises(review.IllegalTransition, match="needs --comment"):
         review.transition(env.cat, env.mid, "approve", "alice", "  ")
     review.transition(env.cat, env.mid, "reject", "alice", "contract missing for ko_reviews")
-    with pytest.raises(review.IllegalTransition, match="rejected is final"):
+    with pytest.raises(review.IllegalTransition, match="is rejected: cannot approve it \\(allowed: reopen\\)"):
         review.transition(env.cat, env.mid, "approve", "alice", "changed my mind")
-    assert review.verify(env.cat, env.mid).state == "rejected"
+    cm("review", "reopen", env.mid, "--comment", "contract for ko_reviews received")
+    cm("review", "approve", env.mid, "--comment", "contract checked")
+    v = review.verify(env.cat, env.mid)
+    assert v.state == "approved" and v.ok
+    assert [r["action"] for r in v.review.records] == ["reject", "reopen", "approve"]  # recorded, never erased
 
 
 def test_pull_refuses_unapproved_manifests_and_says_why(env):
@@ -67,9 +71,9 @@ def test_pull_refuses_unapproved_manifests_and_says_why(env):
     assert "(draft)" in cm("pull", env.mid, "--to", "out", "--allow-unapproved").stdout
     _approve(env)
     assert "(approved)" in cm("pull", env.mid, "--to", "out2").stdout
-    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    cm("review", "revoke", env.mid, "--comment", "licensor withdrew consent")
     res = cm("pull", env.mid, "--to", "out3", check=False)
-    assert res.returncode == 2 and "it was revoked by carol" in res.stderr and "licensor withdrew consent" in res.stderr
+    assert res.returncode == 2 and "it was revoked by alice" in res.stderr and "licensor withdrew consent" in res.stderr
 
 
 def test_changed_byte_in_a_shard_is_reported_by_verify_pull_and_open(env):
@@ -158,18 +162,18 @@ def test_unsigned_or_edited_review_records_are_reported(env):
 
 def test_removed_review_record_is_caught_by_the_index(env):
     _approve(env)
-    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "licensor withdrew consent")
+    cm("review", "revoke", env.mid, "--comment", "licensor withdrew consent")
     # Deleting the revocation would make the manifest look approved again: the chain alone is
     # still consistent, but the index remembers the record.
     os.remove(env.catalog / "reviews" / env.mid / "00001.json")
     res = cm("pull", env.mid, "--to", "out", check=False)
     assert res.returncode == 3
-    assert "review record 00001 (revoke by carol) was indexed earlier but is no longer in the catalog" in res.stderr
+    assert "review record 00001 (revoke by alice) was indexed earlier but is no longer in the catalog" in res.stderr
 
 
 def test_rewritten_history_breaks_the_chain(env):
     _approve(env)
-    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "withdrawn")
+    cm("review", "revoke", env.mid, "--comment", "withdrawn")
     # Replace record 0 by a freshly signed one (trusted key): record 1 no longer follows it.
     key = signing.load_signing_key()
     rec0 = json.loads((env.catalog / "reviews" / env.mid / "00000.json").read_text())
@@ -212,7 +216,7 @@ def test_a_trainers_own_index_remembers_verified_history(env, tmp_path):
     from manifests.catalog import Catalog
 
     _approve(env)
-    cm("review", "revoke", env.mid, "--reviewer", "carol", "--comment", "withdrawn")
+    cm("review", "revoke", env.mid, "--comment", "withdrawn")
     trainer = Catalog(str(env.catalog), index_path=tmp_path / "trainer-index.sqlite")
     assert review.verify(trainer, env.mid).state == "revoked"  # first sight: recorded in the trainer's index
     os.remove(env.catalog / "reviews" / env.mid / "00001.json")

@@ -29,7 +29,7 @@ def test_shared_open_release_review_audit_takedown_pull(shared_data, tmp_path, m
     monkeypatch.chdir(tmp_path)
     cm("keys", "init", "--name", "legal-team")
     mid = cm("-q", "run", str(config), "--out", "run").stdout.strip().splitlines()[-1]
-    cm("review", "approve", mid, "--reviewer", "jkim", "--comment", "open-release sources only")
+    cm("review", "approve", mid, "--comment", "open-release sources only")
 
     audit = json.loads(cm("audit", mid, "--format", "json").stdout)
     m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
@@ -48,7 +48,7 @@ def test_shared_open_release_review_audit_takedown_pull(shared_data, tmp_path, m
     successor = json.loads(cm("manifest", "show", new, "--json").stdout)
     assert successor["totals"]["kept"] == m["totals"]["kept"] - comments - 25
     assert "ko_comments: kept" in cm("manifest", "diff", mid, new).stdout
-    cm("review", "approve", new, "--reviewer", "jkim", "--comment", "takedown applied")
+    cm("review", "approve", new, "--comment", "takedown applied")
     assert "verified" in cm("pull", new, "--to", "pulled").stdout
     gone = set(sms)
     seen = 0

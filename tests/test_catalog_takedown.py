@@ -31,7 +31,7 @@ def _ledger(e, mid):
 
 
 def test_takedown_removes_exactly_the_named_documents(env):
-    cm("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok")
+    cm("review", "approve", env.mid, "--comment", "ok")
     old = env.cat.get(env.mid)
     old_docs = _docs(env, env.mid)
     ledger = _ledger(env, env.mid)
