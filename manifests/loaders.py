@@ -9,9 +9,11 @@ signature and review chain (:func:`manifests.review.verify`), that it is approve
 from __future__ import annotations
 
 import builtins
+import errno
 import hashlib
 import json
 import os
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +25,8 @@ import pyarrow.parquet as pq
 
 from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
-from corpusmill_base.errors import IntegrityError
+from corpusmill_base.text import printable
+from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
 
 CHUNK = 1 << 20
@@ -64,7 +67,7 @@ def open(  # noqa: A001 — the documented trainer API: manifests.open(ID)
     """
     cat, manifest, _ = checked(manifest_id, catalog, allow_unapproved)
     if verify:
-        problems = _shard_problems(cat, manifest_id, manifest["shards"])
+        problems = _shard_problems(cat, manifest_id, [*manifest["shards"], manifest["ledger"]])
         if problems:
             raise IntegrityError(f"{manifest_id}: " + "; ".join(problems))
     paths = [cat.data_path(manifest_id, s["path"]) for s in manifest["shards"]]
@@ -77,19 +80,16 @@ def open_ledger(manifest_id: str, catalog: str | Catalog | None = None) -> pads.
     return pads.dataset([cat.data_path(manifest_id, manifest["ledger"]["path"])], format="parquet", filesystem=cat.fs)
 
 
-def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path) -> tuple[str, str]:
-    """Copy one shard; resumes a partial ``.part`` file. Returns (outcome, problem or '')."""
-    rel = safe_relpath(shard["path"])
-    target = dest / rel
-    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
-        return "present", ""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    part = target.with_name(f".{target.name}.part")
+METADATA = ("manifest.json", "signature.json", "reviews.json")
+
+
+def _part_of(target: Path) -> Path:
+    return target.with_name(f".{target.name}.part")
+
+
+def _copy(cat: Catalog, manifest_id: str, rel: str, part: Path, have: int) -> str:
+    """Append the catalog's bytes from ``have`` on to ``part``; the sha256 of the whole part."""
     h = hashlib.sha256()
-    have = part.stat().st_size if part.exists() else 0
-    if have > shard["bytes"]:
-        part.unlink()
-        have = 0
     if have:
         with builtins.open(part, "rb") as f:
             while data := f.read(CHUNK):
@@ -99,12 +99,105 @@ def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path)
             src.seek(have)
         while data := src.read(CHUNK):
             h.update(data)
-            out.write(data)
-    if h.hexdigest() != shard["sha256"]:
+            try:
+                out.write(data)
+            except OSError as e:
+                if e.errno == errno.ENOSPC:
+                    free = shutil.disk_usage(part.parent).free
+                    raise OutputError(
+                        f"no space left on device while writing {part} (shard {rel}, {_size(e, part, have)}; "
+                        f"{free:,} bytes free there): free space and re-run the same pull — finished shards are kept"
+                    ) from None
+                raise
+    return h.hexdigest()
+
+
+def _size(_e: OSError, part: Path, have: int) -> str:
+    try:
+        return f"{part.stat().st_size:,} bytes written"
+    except OSError:
+        return f"{have:,} bytes written"
+
+
+def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path) -> tuple[str, str]:
+    """Copy one shard; resumes a partial ``.part`` file. Returns (outcome, problem or '').
+
+    A resumed copy that does not match is blamed on the local partial file and copied again
+    whole once; only a fresh copy that does not match blames the catalog.
+    """
+    rel = safe_relpath(shard["path"])
+    target = dest / rel
+    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
+        return "present", ""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = _part_of(target)
+    have = part.stat().st_size if part.exists() else 0
+    if have > shard["bytes"]:
         part.unlink()
-        return "failed", f"{rel}: sha256 {h.hexdigest()} does not match the manifest's {shard['sha256']}"
+        have = 0
+    got = _copy(cat, manifest_id, rel, part, have)
+    outcome = "resumed" if have else "copied"
+    if got != shard["sha256"] and have:
+        part.unlink()  # the local partial file was bad, not necessarily the catalog
+        got = _copy(cat, manifest_id, rel, part, 0)
+        outcome = "copied again (the local partial file was corrupt)"
+    if got != shard["sha256"]:
+        part.unlink()
+        return "failed", f"{rel}: the catalog's copy has sha256 {got}, not the manifest's {shard['sha256']}"
     os.replace(part, target)
-    return ("resumed" if have else "copied"), ""
+    return outcome, ""
+
+
+def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
+    """Make ``dest`` hold nothing but this manifest's files; returns what was removed.
+
+    Files of a manifest pulled there before (its ``manifest.json`` lists them) and our own
+    partial files are removed: a successor pulled over its predecessor after a takedown must not
+    leave the taken-down shards beside it. Any other file is refused, not deleted — the folder
+    may hold someone's data.
+    """
+    wanted = {safe_relpath(s["path"]) for s in manifest["shards"]} | set(METADATA)
+    previous: dict[str, Any] = {}
+    try:
+        previous = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        previous = {}
+    ours = set(METADATA) | {".manifest.json.tmp"}
+    if isinstance(previous, dict):
+        ours |= {posixpath_norm(s.get("path", "")) for s in previous.get("shards", []) if isinstance(s, dict)}
+    present = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() or p.is_symlink())
+    stale, foreign = [], []
+    for rel in present:
+        head, _, name = rel.rpartition("/")
+        if rel in wanted and rel not in METADATA:
+            continue
+        if name.startswith(".") and name.endswith(".part") and f"{head}/{name[1:-5]}".lstrip("/") in wanted:
+            continue  # a partial copy of a wanted shard: the pull continues it
+        if rel in ours or (name.startswith(".") and name.endswith(".part")):
+            if rel not in wanted:
+                stale.append(rel)
+        else:
+            foreign.append(rel)
+    if foreign:
+        shown = ", ".join(printable(f) for f in foreign[:5]) + (f" and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise OutputError(
+            f"pull {manifest['id']} refused: {dest} holds {len(foreign)} file(s) that are not part of any manifest "
+            f"pulled there ({shown}); pull into an empty folder or remove them"
+        )
+    if previous.get("id") != manifest["id"] and (dest / "manifest.json").exists():
+        # first, so an interrupted pull never leaves a folder that claims to be the old manifest
+        (dest / "manifest.json").unlink()
+    for rel in stale:
+        if rel != "manifest.json":
+            (dest / rel).unlink()
+    return [r for r in stale if r not in METADATA]
+
+
+def posixpath_norm(rel: str) -> str:
+    try:
+        return safe_relpath(rel)
+    except IntegrityError:
+        return ""
 
 
 def pull(
@@ -123,8 +216,12 @@ def pull(
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
     cat, manifest, v = checked(manifest_id, catalog, allow_unapproved)
+    side = _shard_problems(cat, manifest_id, [manifest["ledger"], *manifest.get("indexes", [])])
+    if side:
+        raise IntegrityError(f"pull {manifest_id} refused: " + "; ".join(side))
     dest = Path(to)
     dest.mkdir(parents=True, exist_ok=True)
+    removed = _prepare_dest(dest, manifest)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
         results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"]))
     problems = [p for _, p in results if p]
@@ -143,7 +240,7 @@ def pull(
     counts: dict[str, int] = {}
     for outcome, _ in results:
         counts[outcome] = counts.get(outcome, 0) + 1
-    return manifest | {"pull": {"state": v.state, "shards": counts}}
+    return manifest | {"pull": {"state": v.state, "shards": counts, "removed": removed}}
 
 
 def iter_shard(

@@ -159,6 +159,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
 
     m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
     done = ", ".join(f"{n} {k}" for k, n in sorted(m["pull"]["shards"].items()))
+    removed = m["pull"].get("removed") or []
+    if removed:
+        print(f"removed {len(removed)} file(s) not in {args.id} from {args.to}: " + ", ".join(printable(r) for r in removed))
     print(f"pulled {args.id} ({m['pull']['state']}): {len(m['shards'])} shard(s) ({done}), {m['totals']['kept']:,} documents, verified → {args.to}")
     return 0
 
