@@ -1,0 +1,200 @@
+"""Tampering and crashes around the catalog (issue #16, #17 reviewer items), through the real CLI.
+
+Each test is an attack or accident that went through before: a deleted revocation pulled as
+approved, forged approvals listed as approved, a deleted producer signature printed as
+"unsigned", a deleted ledger pulled as verified, stale shards beside a successor, a garbage
+index ending every command in a traceback, ANSI escapes painted over a revocation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from manifests import review, signing
+from tests.catalog_cli import cm
+
+pytest_plugins = ["tests.catalog_fixtures"]
+
+
+def _approve(e, comment="ok"):
+    return cm("review", "approve", e.mid, "--comment", comment)
+
+
+# --- reviewer identity (#17) ---------------------------------------------------------------------
+
+
+def test_the_reviewer_is_the_signing_keys_name_not_free_text(env):
+    res = cm("review", "approve", env.mid, "--reviewer", "Jane Kim", "--comment", "ok", check=False)
+    assert res.returncode == 2 and "not the name of your signing key (alice)" in res.stderr
+    out = cm("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok").stdout
+    assert "by alice" in out
+    assert review.verify(env.cat, env.mid).review.records[0]["reviewer"] == "alice"
+
+
+def test_a_record_whose_reviewer_field_differs_from_its_signer_fails(env):
+    _approve(env)
+    path = env.catalog / "reviews" / env.mid / "00000.json"
+    rec = json.loads(path.read_text())
+    body = {k: v for k, v in rec.items() if k != "signature"} | {"reviewer": "Jane Kim"}
+    path.write_text(json.dumps(signing.sign(body, signing.load_signing_key())))
+    res = cm("manifest", "verify", env.mid, check=False)
+    assert res.returncode == 3 and "names reviewer Jane Kim but is signed by key alice" in res.stderr
+
+
+def test_a_key_that_is_not_trusted_cannot_review(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORPUSMILL_TRUSTED_KEYS", str(tmp_path / "empty"))
+    res = cm("review", "approve", env.mid, "--comment", "ok", check=False)
+    assert res.returncode == 2 and "is not in the trusted keys" in res.stderr
+
+
+# --- the end of the chain --------------------------------------------------------------------------
+
+
+def test_deleting_the_revocation_and_the_index_is_still_detected(env):
+    _approve(env)
+    cm("review", "revoke", env.mid, "--comment", "licensor withdrew consent")
+    os.remove(env.catalog / "reviews" / env.mid / "00001.json")
+    os.remove(env.catalog / "index.sqlite")
+    for args in (("manifest", "verify", env.mid), ("pull", env.mid, "--to", "out")):
+        res = cm(*args, check=False)
+        assert res.returncode == 3 and "counts 2 review record(s) but 1 are in the catalog" in res.stderr
+    assert not (env.tmp / "out" / "manifest.json").exists()
+
+
+def test_deleting_the_chain_head_too_is_detected(env):
+    _approve(env)
+    cm("review", "revoke", env.mid, "--comment", "withdrawn")
+    os.remove(env.catalog / "reviews" / env.mid / "00001.json")
+    os.remove(env.catalog / "reviews" / env.mid / "head.json")
+    os.remove(env.catalog / "index.sqlite")
+    res = cm("pull", env.mid, "--to", "out", check=False)
+    assert res.returncode == 3 and "head.json is missing although 1 review record(s) exist" in res.stderr
+
+
+def test_deleting_every_record_leaves_an_unpullable_draft(env):
+    _approve(env)
+    shutil.rmtree(env.catalog / "reviews" / env.mid)
+    os.remove(env.catalog / "index.sqlite")
+    res = cm("pull", env.mid, "--to", "out", check=False)
+    assert res.returncode == 2 and "it is a draft" in res.stderr
+
+
+def test_deleting_the_producer_signature_after_review_fails_verify(env):
+    _approve(env)
+    os.remove(env.catalog / "signatures" / f"{env.mid}.json")
+    res = cm("manifest", "verify", env.mid, check=False)
+    assert res.returncode == 3 and "producer signature" in res.stderr and "is missing" in res.stderr
+
+
+# --- the index holds only verified states -----------------------------------------------------------
+
+
+def test_a_forged_approval_is_listed_unverified_never_approved(env, tmp_path, monkeypatch):
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(tmp_path / "mallory"))
+    _, mallory = signing.init_key("mallory")
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(env.keys))
+    manifest = env.cat.get(env.mid)
+    forged = signing.sign(
+        {
+            "kind": "review", "manifest_id": env.mid, "seq": 0, "action": "approve", "from_state": "draft",
+            "to_state": "approved", "reviewer": "mallory", "time": "2026-01-01T00:00:00Z", "comment": "ok", "prev": None,
+            "manifest_sha256": review.manifest_sha256(manifest), "manifest_fields": signing.field_digests(manifest),
+        },
+        mallory,
+    )
+    d = env.catalog / "reviews" / env.mid
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "00000.json").write_text(json.dumps(forged))
+    rows = json.loads(cm("manifest", "list", "--json").stdout)
+    assert [r["state"] for r in rows if r["id"] == env.mid] == ["unverified"]
+    assert "approved" not in cm("manifest", "list").stdout
+
+
+# --- approve refuses damaged releases -----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("damage", ["delete ledger", "alter shard"])
+def test_approve_refuses_a_manifest_whose_files_are_missing_or_altered(env, damage):
+    if damage == "delete ledger":
+        os.remove(env.shard("ledger.parquet"))
+    else:
+        p = env.shard()
+        p.write_bytes(p.read_bytes()[:-1] + b"\0")
+    res = cm("review", "approve", env.mid, "--comment", "ok", check=False)
+    assert res.returncode == 3 and "refusing to approve" in res.stderr
+    assert review.verify(env.cat, env.mid, check_files=False).state == "draft"
+
+
+def test_pull_verifies_the_ledger(env):
+    _approve(env)
+    os.remove(env.shard("ledger.parquet"))
+    res = cm("pull", env.mid, "--to", "out", check=False)
+    assert res.returncode == 3 and "ledger.parquet: missing from the catalog" in res.stderr
+
+
+# --- pull leaves exactly the manifest's files ---------------------------------------------------------
+
+
+def test_pulling_over_another_manifest_removes_its_files_and_says_which(env):
+    _approve(env)
+    m = env.cat.get(env.mid)
+    dest = env.tmp / "trainer"
+    cm("pull", env.mid, "--to", str(dest))
+    # pretend the folder held a predecessor with one more shard
+    extra = dest / "shards" / "part-09999.parquet"
+    extra.write_bytes(b"old rows")
+    (dest / "shards" / ".part-09998.parquet.part").write_bytes(b"half")
+    old = dict(m, id="cm-0000000000000000", shards=[*m["shards"], {"path": "shards/part-09999.parquet"}])
+    (dest / "manifest.json").write_text(json.dumps(old))
+    out = cm("pull", env.mid, "--to", str(dest)).stdout
+    assert "removed 2 file(s)" in out and "part-09999.parquet" in out
+    on_disk = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file())
+    assert on_disk == sorted([s["path"] for s in m["shards"]] + ["manifest.json", "reviews.json", "signature.json"])
+
+
+def test_pull_refuses_a_folder_with_foreign_files(env):
+    _approve(env)
+    dest = env.tmp / "mine"
+    dest.mkdir()
+    (dest / "notes.txt").write_text("mine")
+    res = cm("pull", env.mid, "--to", str(dest), check=False)
+    assert res.returncode == 2 and "not part of any manifest pulled there (notes.txt)" in res.stderr
+    assert (dest / "notes.txt").exists()
+
+
+def test_a_corrupt_local_part_file_is_blamed_on_the_local_copy(env):
+    _approve(env)
+    dest = env.tmp / "p"
+    cm("pull", env.mid, "--to", str(dest))
+    shard = env.cat.get(env.mid)["shards"][0]["path"]
+    full = (dest / shard).read_bytes()
+    (dest / shard).unlink()
+    (dest / shard).with_name(f".{(dest / shard).name}.part").write_bytes(b"X" * (len(full) // 2))
+    out = cm("pull", env.mid, "--to", str(dest)).stdout
+    assert "copied again (the local partial file was corrupt)" in out and "verified" in out
+
+
+# --- garbage index, display ---------------------------------------------------------------------------
+
+
+def test_a_garbage_index_is_set_aside_and_rebuilt(env):
+    _approve(env)
+    (env.catalog / "index.sqlite").write_bytes(b"this is not a database" * 100)
+    for args in (("manifest", "list"), ("manifest", "verify", env.mid), ("review", "history", env.mid)):
+        res = cm(*args, check=False)
+        assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    assert "approved" in cm("manifest", "list").stdout
+    assert list(env.catalog.glob("index.sqlite.corrupt-*"))
+
+
+def test_control_characters_from_the_catalog_are_escaped_when_printed(env):
+    cm("review", "approve", env.mid, "--comment", "fine\x1b[2K\r\n  12:00  revoke  approved → \x1b[32mapproved")
+    out = cm("review", "history", env.mid).stdout
+    assert "\x1b" not in out and "\\x1b[2K\\r\\n" in out
+    cm("review", "revoke", env.mid, "--comment", "withdrawn\x1b[1A\x1b[2Kok")
+    res = cm("pull", env.mid, "--to", "x", check=False)
+    assert res.returncode == 2 and "\x1b" not in res.stderr and "withdrawn\\x1b[1A" in res.stderr
