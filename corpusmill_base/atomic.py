@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -54,3 +57,32 @@ def write_table_atomic(table: pa.Table, path: Path, row_group_size: int = 65536)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+class DirectoryLocked(Exception):
+    """Another process holds the lock (its pid, when it could be read, is ``holder``)."""
+
+    def __init__(self, lock: Path, holder: str):
+        super().__init__(f"{lock} is held by {holder}")
+        self.lock, self.holder = lock, holder
+
+
+@contextlib.contextmanager
+def exclusive_lock(target: Path) -> Iterator[Path]:
+    """Hold ``.<name>.lock`` beside ``target`` for the duration (``flock``, released when the
+    process dies, so a killed run never leaves a stale lock); raises :class:`DirectoryLocked`
+    when another process holds it."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    lock = target.parent / f".{target.name}.lock"
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 64, 0).decode("ascii", "replace").strip() or "another process"
+            raise DirectoryLocked(lock, f"pid {holder}" if holder.isdigit() else holder) from None
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        yield lock
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock

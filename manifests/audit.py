@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from manifests import review
 from manifests.catalog import Catalog
+from corpusmill_base.errors import IntegrityError
 
 SAMPLE_CHARS = 240
 PII_STAGE_HINTS = ("pii", "scrub", "presidio", "anonym")
@@ -68,8 +69,16 @@ def scrub(texts: dict[str, str]) -> dict[str, str]:
 
 
 def _ledger(cat: Catalog, mid: str, manifest: dict[str, Any]) -> pa.Table:
-    with cat.fs.open(cat.data_path(mid, manifest["ledger"]["path"]), "rb") as f:
-        return pq.read_table(f)
+    try:
+        with cat.fs.open(cat.data_path(mid, manifest["ledger"]["path"]), "rb") as f:
+            return pq.read_table(f)
+    except FileNotFoundError:
+        raise IntegrityError(
+            f"{mid}: {manifest['ledger']['path']} is missing from catalog {cat.url}; the audit is built from the ledger "
+            f"(`corpusmill manifest verify {mid}` lists every problem)"
+        ) from None
+    except (OSError, pa.ArrowInvalid) as e:
+        raise IntegrityError(f"{mid}: {manifest['ledger']['path']} in catalog {cat.url} is unreadable ({type(e).__name__})") from None
 
 
 def _pii_stages(manifest: dict[str, Any]) -> list[dict[str, Any]]:

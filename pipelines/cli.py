@@ -1,7 +1,9 @@
 """The ``corpusmill`` command line.
 
-Exit codes: 0 success; 1 unexpected failure; 2 config, policy, input or output error; 3 an
-integrity check failed (digest mismatch, tampering).
+Exit codes: 0 success; 1 unexpected failure; 2 config, policy, input or output error (also any
+file-system failure: disk full, a file deleted under us, another run holding the output
+directory); 3 an integrity check failed (digest mismatch, tampering, a missing ledger or review
+record); 130 interrupted.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import importlib
 import json
 import logging
 import os
+import sqlite3
 import sys
 from collections.abc import Callable
 
@@ -238,6 +241,15 @@ def main(argv: list[str] | None = None) -> int:
     except CorpusmillError as e:
         print(f"corpusmill: error: {e}", file=sys.stderr)
         return e.exit_code
+    except OSError as e:
+        # The last line of defence: a file system failure nobody wrapped (disk full, a file
+        # deleted under us, permissions) is one line naming the file, never a traceback.
+        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) else ""
+        print(f"corpusmill: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        return 2
+    except sqlite3.Error as e:
+        print(f"corpusmill: error: catalog index: {e} (delete index.sqlite to rebuild it from the catalog)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("corpusmill: interrupted", file=sys.stderr)
         return 130

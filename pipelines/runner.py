@@ -39,7 +39,7 @@ from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
 from pipelines.progress import Progress
-from corpusmill_base.atomic import write_table_atomic
+from corpusmill_base.atomic import DirectoryLocked, exclusive_lock, write_table_atomic
 from corpusmill_base.hashing import sha256_file
 
 LEDGER_NAME = "ledger.parquet"
@@ -76,6 +76,29 @@ def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
 
 
 def run(
+    config_path: str | os.PathLike,
+    out: str | os.PathLike | None = None,
+    catalog: str | None = None,
+    engine: str | None = None,
+    overwrite: bool | None = None,
+    progress: Progress | None = None,
+    plan: Plan | None = None,
+    resume: bool = False,
+) -> RunOutcome:
+    """Run a config into ``out``; one run at a time per output directory (a lock beside it:
+    two runs into the same ``--out`` ended in FileNotFoundError/FileExistsError tracebacks)."""
+    plan = plan or prepare(config_path, engine)
+    out_dir = Path(out or plan.config.output.dir).resolve()
+    try:
+        with exclusive_lock(out_dir):
+            return _run_locked(config_path, out_dir, catalog, engine, overwrite, progress, plan, resume)
+    except DirectoryLocked as e:
+        raise OutputError(
+            f"another corpusmill run ({e.holder}) is writing to {out_dir}; wait for it to finish or choose another --out"
+        ) from None
+
+
+def _run_locked(
     config_path: str | os.PathLike,
     out: str | os.PathLike | None = None,
     catalog: str | None = None,

@@ -198,3 +198,51 @@ def test_control_characters_from_the_catalog_are_escaped_when_printed(env):
     cm("review", "revoke", env.mid, "--comment", "withdrawn\x1b[1A\x1b[2Kok")
     res = cm("pull", env.mid, "--to", "x", check=False)
     assert res.returncode == 2 and "\x1b" not in res.stderr and "withdrawn\\x1b[1A" in res.stderr
+
+
+# --- crashes become one-line errors with documented exit codes ------------------------------------
+
+
+def test_audit_with_the_ledger_deleted_is_an_integrity_error(env):
+    os.remove(env.shard("ledger.parquet"))
+    res = cm("audit", env.mid, "--out", "a.html", check=False)
+    assert res.returncode == 3 and "ledger.parquet is missing from catalog" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+
+
+@pytest.fixture()
+def tiny_disk(tmp_path):
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    mnt = tmp_path / "tiny"
+    mnt.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)], capture_output=True, text=True)
+    if res.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs for the disk-full test: {res.stderr}")
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
+    yield mnt
+    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def test_disk_full_during_pull_says_where_and_how_much(env, tiny_disk):
+    _approve(env)
+    res = cm("pull", env.mid, "--to", str(tiny_disk / "p"), "--workers", "1", check=False)
+    assert res.returncode == 2, res.stderr
+    assert "no space left on device while writing" in res.stderr and str(tiny_disk) in res.stderr and "bytes free" in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_two_runs_into_the_same_out_one_is_refused_in_one_line(tmp_path):
+    from corpusmill_base.atomic import exclusive_lock
+    from tests.conftest import ROOT, cli
+
+    cfg = ROOT / "tests" / "data" / "reliability" / "pipeline.yaml"
+    out = tmp_path / "out"
+    with exclusive_lock(out):  # a run in progress holds it
+        res = cli("run", str(cfg), "--out", str(out), "--catalog", str(tmp_path / "cat"), cwd=tmp_path, check=False)
+    assert res.returncode == 2 and f"pid {os.getpid()}" in res.stderr and "is writing to" in res.stderr
+    assert "Traceback" not in res.stderr
+    assert cli("run", str(cfg), "--out", str(out), "--catalog", str(tmp_path / "cat"), cwd=tmp_path).returncode == 0
