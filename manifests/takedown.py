@@ -85,6 +85,36 @@ def _filter_index(cat: Catalog, mid: str, entry: dict[str, Any], staging: Path, 
     return entry | {"sha256": sha256_file(target), "bytes": target.stat().st_size, "rows": table.num_rows}
 
 
+def _kept_copies(ledger: pa.Table, doc_ids: list[str], sources: list[str]) -> tuple[list[str], int]:
+    """Kept documents standing in for named documents that the run dropped as duplicates.
+
+    A data subject's request names the document they know of; if the run dropped it as a
+    duplicate, the same (or nearly the same) text is in the release under the kept copy's id
+    (``duplicate_of``), so that copy goes too — following chains of duplicates to the kept one.
+    Returns (those ids, how many of the named sources' dropped duplicates were kept from other
+    sources, which a source takedown leaves in place).
+    """
+    if "duplicate_of" not in ledger.column_names:
+        return [], 0
+    has_dup = ledger.filter(pc.is_valid(ledger.column("duplicate_of")))
+    dup_of = dict(zip(has_dup.column("id").to_pylist(), has_dup.column("duplicate_of").to_pylist()))
+    kept_rows = ledger.filter(pc.equal(ledger.column("outcome"), "kept"))
+    kept = dict(zip(kept_rows.column("id").to_pylist(), kept_rows.column("source_id").to_pylist()))
+    copies = set()
+    for doc in doc_ids:
+        seen = {doc}
+        while doc not in kept and doc in dup_of and dup_of[doc] not in seen:
+            doc = dup_of[doc]
+            seen.add(doc)
+        if doc in kept and doc not in doc_ids:
+            copies.add(doc)
+    elsewhere = 0
+    if sources:
+        src_rows = has_dup.filter(pc.is_in(has_dup.column("source_id"), value_set=pa.array(sources, pa.string())))
+        elsewhere = sum(1 for d in src_rows.column("duplicate_of").to_pylist() if kept.get(d, sources[0]) not in sources)
+    return sorted(copies), elsewhere
+
+
 def takedown(
     cat: Catalog,
     mid: str,
@@ -116,9 +146,10 @@ def takedown(
             "check the file — nothing was changed"
         )
     kept = pc.equal(ledger.column("outcome"), "kept")
+    copies, kept_elsewhere = _kept_copies(ledger, doc_ids, sources)
     hit = pc.or_(
         pc.is_in(ledger.column("source_id"), value_set=pa.array(sources, pa.string())),
-        pc.is_in(ledger.column("id"), value_set=pa.array(doc_ids, pa.string())),
+        pc.is_in(ledger.column("id"), value_set=pa.array(sorted(set(doc_ids) | set(copies)), pa.string())),
     )
     take = pc.and_(kept, hit)
     taken = ledger.filter(take)
@@ -182,6 +213,7 @@ def takedown(
             "doc_ids": len(doc_ids),
             "doc_ids_sha256": hashlib.sha256("\n".join(doc_ids).encode()).hexdigest() if doc_ids else None,
             "documents_removed": taken.num_rows,
+            "kept_copies_removed": len(copies),
             "removed_by_source": removed,
             "shards_rewritten": rewritten,
             "shards_removed": emptied,
@@ -221,6 +253,17 @@ def takedown(
 
     st = review.replay(cat, old)
     notes = []
+    if copies:
+        notes.append(
+            f"{len(copies)} named document(s) had been dropped as duplicates; the copies kept in their place "
+            "(ledger duplicate_of) were removed too"
+        )
+    if kept_elsewhere:
+        notes.append(
+            f"{kept_elsewhere} document(s) of the taken-down source(s) had been dropped as duplicates of documents kept "
+            "from other sources; those copies stay (they came through their own source's licence) — name their ids "
+            "with --doc-ids to remove them as well"
+        )
     comment = f"takedown: {reason}"
     if st.state == review.APPROVED:
         review.transition(cat, mid, "revoke", reviewer, comment, key=key, successor=successor["id"])

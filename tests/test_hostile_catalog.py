@@ -246,3 +246,33 @@ def test_two_runs_into_the_same_out_one_is_refused_in_one_line(tmp_path):
     assert res.returncode == 2 and f"pid {os.getpid()}" in res.stderr and "is writing to" in res.stderr
     assert "Traceback" not in res.stderr
     assert cli("run", str(cfg), "--out", str(out), "--catalog", str(tmp_path / "cat"), cwd=tmp_path).returncode == 0
+
+
+# --- takedown of a document dropped as a duplicate ---------------------------------------------------
+
+
+def test_taking_down_a_dropped_duplicate_removes_the_kept_copy(env):
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(env.shard("ledger.parquet"))
+    dups = ledger.filter(pc.is_valid(ledger.column("duplicate_of"))).to_pylist()
+    assert dups, "the catalog fixture's run drops exact duplicates"
+    named, kept_copy = dups[0]["id"], dups[0]["duplicate_of"]
+    ids = env.tmp / "ids.txt"
+    ids.write_text(named + "\n")
+    res = cm("takedown", env.mid, "--doc-ids", str(ids), "--reason", "data subject request")
+    new = res.stdout.strip().splitlines()[-1]
+    assert "copies kept in their place (ledger duplicate_of) were removed too" in res.stdout
+    remaining = []
+    for s in env.cat.get(new)["shards"]:
+        remaining += pq.read_table(env.shard(s["path"], new), columns=["id"]).column("id").to_pylist()
+    assert kept_copy not in remaining
+    assert env.cat.get(new)["takedowns"][-1]["kept_copies_removed"] == 1
+
+
+def test_a_takedown_rejection_cannot_be_reopened(env, tmp_path):
+    src = env.cat.get(env.mid)["sources"][0]["id"]
+    cm("takedown", env.mid, "--source", src, "--reason", "licensor withdrew consent")
+    res = cm("review", "reopen", env.mid, "--comment", "try again", check=False)
+    assert res.returncode == 2 and "rejected by a takedown" in res.stderr
