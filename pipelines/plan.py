@@ -59,6 +59,17 @@ def _glob_root(pattern: str) -> str:
     return "/".join(fixed) or "."
 
 
+def _valid_text(name: str) -> str:
+    """A file name with bytes that are not UTF-8 (``bad\\xff.jsonl``; Python hands them over as
+    lone surrogates) is recorded with those bytes escaped: raw, it ended the run in a
+    UnicodeEncodeError when hashed into a document id or written to the ledger."""
+    try:
+        name.encode("utf-8")
+        return name
+    except UnicodeEncodeError:
+        return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
 def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
     found: dict[str, InputFile] = {}
     for pattern in source.paths:
@@ -81,7 +92,7 @@ def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
         local = protocol in ("file", "local")
         for m in sorted(matches):
             url = m if local else f"{protocol}://{m}"
-            rel = os.path.relpath(m, root) if local else m[len(root):].lstrip("/")
+            rel = _valid_text(os.path.relpath(m, root) if local else m[len(root):].lstrip("/"))
             refused = _escapes_root(m, root) if local else None
             if url not in found:
                 found[url] = InputFile(url=url, rel=rel, size=0 if refused else int(fs.size(m) or 0), refused=refused)

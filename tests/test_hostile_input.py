@@ -300,3 +300,38 @@ def test_an_unchanged_file_passes_and_records_its_real_size(tmp_path):
     path.write_bytes(lines(10))
     *_, last = ingest_file(_task(path, expected_size=path.stat().st_size), batch_size=4)
     assert last.info.bytes == path.stat().st_size
+
+
+# --- end to end: hostile records and names never end a run ---------------------------------------
+
+
+def test_a_run_over_hostile_records_and_file_names_finishes_and_reconciles(tmp_path):
+    import pyarrow.parquet as pq
+
+    from tests.conftest import cli
+
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "s.jsonl").write_bytes(b'{"text": "ok one"}\n{"text": "a \\ud800 b"}\n{"text": "x", "n": ' + b"9" * 5000 + b"}\n")
+    (d / "blank.jsonl.gz").write_bytes(gzip.compress(b'{"text": "first"}\n' + b"\n" * 500_000 + b'{"text": "last"}\n'))
+    zst = zstandard.ZstdCompressor().compress(lines(100)) + zstandard.ZstdCompressor().compress(lines(100, 100))
+    (d / "cut.jsonl.zst").write_bytes(zst[: len(zst) - 40])
+    os.makedirs(os.fsencode(d / "sub"))
+    with open(os.fsencode(d / "sub") + b"/bad\xff.jsonl", "wb") as f:
+        f.write(b'{"text": "odd name"}\n')
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "name: h\npurpose: {description: t, uses: [pretraining]}\noutput: {dir: out}\n"
+        "stages: [normalize, exact_dedup]\n"
+        "sources:\n  - id: h\n    paths: [in/]\n    format: jsonl\n"
+        "    provenance: {owner: x, acquisition: owned, licence: CC0-1.0}\n"
+    )
+    res = cli("run", str(cfg), "--catalog", "cat", cwd=tmp_path, check=False)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    rows = pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()
+    by = {(r["source_file"], r["source_locator"]): r for r in rows}
+    assert by[("s.jsonl", "line 2")]["outcome"] == "quarantined" and "surrogate" in by[("s.jsonl", "line 2")]["detail"]
+    assert by[("s.jsonl", "line 3")]["outcome"] == "quarantined"
+    assert by[("blank.jsonl.gz", "line 500002")]["outcome"] == "kept"
+    assert any(f == "cut.jsonl.zst" and "truncated" in (r["detail"] or "") for (f, _), r in by.items())
+    assert by[("sub/bad\\xff.jsonl", "line 1")]["outcome"] == "kept"
