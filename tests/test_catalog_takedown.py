@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
@@ -40,7 +41,10 @@ def test_takedown_removes_exactly_the_named_documents(env):
     # Three kept reviews from one shard, one already dropped by the run, plus a whole source.
     target_shard = reviews.column("shard")[600].as_py()
     in_shard = reviews.filter(pc.equal(reviews.column("shard"), target_shard)).column("id").to_pylist()[:3]
-    dropped_before = ledger.filter(pc.equal(ledger.column("outcome"), "dropped")).column("id")[0].as_py()
+    dropped_row = ledger.filter(pc.equal(ledger.column("outcome"), "dropped")).to_pylist()[0]
+    dropped_before = dropped_row["id"]
+    # a document the run dropped as a duplicate takes its kept copy with it (issue #16)
+    copy = {dropped_row["duplicate_of"]} if dropped_row.get("duplicate_of") else set()
     (env.tmp / "ids.txt").write_text("# data subject request 2026-117\n" + "\n".join([*in_shard, dropped_before]) + "\n")
     res = cm("takedown", env.mid, "--source", "ko_bills", "--doc-ids", "ids.txt", "--reason", "data subject request 2026-117")
     new_id = res.stdout.strip().splitlines()[-1]
@@ -51,12 +55,12 @@ def test_takedown_removes_exactly_the_named_documents(env):
 
     bills = set(kept.filter(pc.equal(kept.column("source_id"), "ko_bills")).column("id").to_pylist())
     assert len(bills) == 3
-    gone = bills | set(in_shard)
+    gone = bills | set(in_shard) | copy
     assert _docs(env, new_id) == [d for d in old_docs if d not in gone]  # same order, exactly minus
 
     # Only the shards that held taken-down documents were rewritten; the rest are byte-identical.
     bills_shards = set(kept.filter(pc.equal(kept.column("source_id"), "ko_bills")).column("shard").to_pylist())
-    affected = bills_shards | {target_shard}
+    affected = bills_shards | {target_shard} | set(kept.filter(pc.is_in(kept.column("id"), value_set=pa.array(sorted(copy), pa.string()))).column("shard").to_pylist())
     old_sha = {s["path"]: s["sha256"] for s in old["shards"]}
     for s in new["shards"]:
         assert (s["sha256"] == old_sha[s["path"]]) == (s["path"] not in affected), s["path"]
@@ -91,7 +95,7 @@ def test_takedown_removes_exactly_the_named_documents(env):
     assert [(c["id"], c["state"]) for c in chain] == [(env.mid, "revoked"), (new_id, "draft")]
     assert chain[1]["takedown"]["documents_removed"] == len(gone)
     text = cm("manifest", "lineage", env.mid).stdout
-    assert env.mid in text and new_id in text and "takedown of 6 doc(s)" in text
+    assert env.mid in text and new_id in text and f"takedown of {len(gone)} doc(s)" in text
 
     d = json.loads(cm("manifest", "diff", env.mid, new_id, "--json").stdout)
     assert d["totals"]["kept"] == [old["totals"]["kept"], old["totals"]["kept"] - len(gone)]
