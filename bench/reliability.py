@@ -1,7 +1,9 @@
 """Reliability report: crash points tried / recovered, documents lost / duplicated, hostile
-inputs tried / handled, peak RSS under the bomb and huge-line inputs.
+inputs tried / handled, peak RSS under the bomb and huge-line inputs, and the hostile-case table
+of issue #16 (truncated streams, unconvertible records, CSV runaways, blank-line floods, and the
+catalog attacks of tests/test_hostile_catalog.py and tests/test_hostile_config.py).
 
-    .venv/bin/python bench/reliability.py [--seed N] [--huge-mb 2048]
+    .venv/bin/python bench/reliability.py [--seed N] [--huge-mb 2048] [--blank-mb 200] [--skip-crash]
 
 Every crash is a real SIGKILL of a real ``corpusmill run`` (at a named checkpoint chosen by
 seed, spread over every stage), followed by ``--resume``; the result is compared byte for byte
@@ -11,9 +13,16 @@ with an uninterrupted run. Reuses the harness of tests/test_reliability.py.
 from __future__ import annotations
 
 import argparse
+import bz2
+import gzip
+import io
+import lzma
+import re
 import signal
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -75,11 +84,102 @@ def hostile_report(tmp: Path, huge_mb: int) -> dict:
     return {"tried": len(expected), "handled": sum(handled.values()), "detail": handled, "peak_rss_mb": peak_kb / 1024, "exit": res.returncode}
 
 
+def _events(data: bytes, path: str = "f", **opts):
+    from filters.readers import FileInfo, Quarantined, ReadOptions, Record, read_file
+
+    evs = list(read_file(io.BytesIO(data), ReadOptions(**{"format": "jsonl", **opts}), FileInfo(path)))
+    return [e for e in evs if isinstance(e, Record)], [e for e in evs if isinstance(e, Quarantined)]
+
+
+def _jsonl(n: int, start: int = 0) -> bytes:
+    return b"".join(b'{"text": "record %d"}\n' % i for i in range(start, start + n))
+
+
+def reader_cases() -> list[tuple[str, str, bool]]:
+    """(case, what happened, handled?) for the reader-level cases of issue #16."""
+    import zstandard
+
+    rows = []
+    comp = {
+        "zstd": lambda b: zstandard.ZstdCompressor().compress(b),
+        "gzip": gzip.compress,
+        "bzip2": bz2.compress,
+        "xz": lzma.compress,
+    }
+    for name, c in comp.items():
+        first = c(_jsonl(1000))
+        data = first + c(_jsonl(1000, 1000))
+        recs, quar = _events(data[: len(first) + (len(data) - len(first)) // 2], path="f.jsonl.cut")
+        ok = len(recs) >= 1000 and len(quar) == 1 and "truncated" in quar[0].error
+        rows.append((f"{name}: 2 frames, 2nd cut in half", f"{len(recs)} kept, {len(quar)} quarantined", ok))
+        one = c(_jsonl(2000))
+        recs, quar = _events(one[: len(one) // 2], path="f.jsonl.cut")
+        rows.append((f"{name}: 1 frame cut in half", f"{len(recs)} kept, {len(quar)} quarantined", len(quar) == 1))
+    recs, quar = _events(b'{"text": "ok"}\n{"text": "a \\ud800 b"}\n{"text": "after"}\n')
+    rows.append(("lone surrogate in a JSON string", f"{len(recs)} kept, {len(quar)} quarantined", len(recs) == 2 and len(quar) == 1))
+    recs, quar = _events(b'{"text": "x", "n": ' + b"9" * 5000 + b'}\n{"text": "after"}\n')
+    rows.append(("integer with 5,000 digits", f"{len(recs)} kept, {len(quar)} quarantined", len(recs) == 1 and len(quar) == 1))
+    long = "가" * 200_000
+    recs, quar = _events(f"id,text\n1,{long}\n".encode(), format="csv")
+    rows.append(("CSV field of 200,000 chars", f"{len(recs)} kept", len(recs) == 1))
+    csvdata = "id,text\n0,\"row 0\n" + "".join(f"{i},row {i}\n" for i in range(1, 5000))
+    recs, quar = _events(csvdata.encode(), format="csv")
+    rows.append(("CSV unbalanced quote, 5,000 rows", f"{len(recs)} kept, {len(quar)} quarantined ({quar[0].locator if quar else '-'})",
+                 len(recs) == 4999 and len(quar) == 1))
+    return rows
+
+
+def blank_lines(mb: int) -> dict:
+    """Reading ``mb`` MB of blank lines (gzipped) vs. only decompressing them (the anchor)."""
+    raw = b'{"text": "first"}\n' + b"\n" * (mb << 20) + b'{"text": "last"}\n'
+    data = gzip.compress(raw, compresslevel=6)
+    del raw
+    t = time.perf_counter()
+    with gzip.open(io.BytesIO(data)) as f:
+        while f.read(1 << 20):
+            pass
+    anchor = time.perf_counter() - t
+    t = time.perf_counter()
+    recs, quar = _events(data, path="blank.jsonl.gz")
+    ours = time.perf_counter() - t
+    return {"gz_kb": len(data) / 1024, "ours_s": ours, "anchor_s": anchor, "kept": len(recs), "quarantined": len(quar)}
+
+
+def catalog_cases() -> list[tuple[str, str, bool]]:
+    """Run the catalog and config attack tests; one row per test."""
+    res = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-rA", "-p", "no:cacheprovider",
+         "tests/test_hostile_catalog.py", "tests/test_hostile_config.py"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    rows = []
+    for line in res.stdout.splitlines():
+        m = re.match(r"^(PASSED|FAILED|ERROR|SKIPPED) tests/test_hostile_(\w+)\.py::test_(\S+)", line)
+        if m:
+            rows.append((m.group(3).replace("_", " ")[:78], m.group(1).lower(), m.group(1) == "PASSED"))
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--seed", type=int, default=20261128)
     ap.add_argument("--huge-mb", type=int, default=2048, help="size of the single huge line")
+    ap.add_argument("--blank-mb", type=int, default=200, help="megabytes of blank lines (gzipped) to read")
+    ap.add_argument("--skip-crash", action="store_true", help="only the hostile-case table (no SIGKILL runs, no huge line)")
     args = ap.parse_args()
+    rows = reader_cases()
+    b = blank_lines(args.blank_mb)
+    rows.append((f"{args.blank_mb} MB of blank lines ({b['gz_kb']:.0f} KB gzipped)",
+                 f"{b['ours_s']:.1f} s (gzip decompression alone {b['anchor_s']:.1f} s, ratio {b['ours_s'] / b['anchor_s']:.1f}x)",
+                 b["kept"] == 2 and b["quarantined"] == 0))
+    rows += catalog_cases()
+    print("hostile cases (issue #16):")
+    width = max(len(r[0]) for r in rows)
+    for case, what, ok in rows:
+        print(f"  {'ok ' if ok else 'BAD'}  {case:<{width}}  {what}")
+    print(f"hostile cases handled: {sum(ok for *_, ok in rows)} / {len(rows)}")
+    if args.skip_crash:
+        return
     with tempfile.TemporaryDirectory() as t:
         tmp = Path(t)
         print("crash points (SIGKILL, then --resume, compared with an uninterrupted run):")

@@ -335,3 +335,12 @@ def test_a_run_over_hostile_records_and_file_names_finishes_and_reconciles(tmp_p
     assert by[("blank.jsonl.gz", "line 500002")]["outcome"] == "kept"
     assert any(f == "cut.jsonl.zst" and "truncated" in (r["detail"] or "") for (f, _), r in by.items())
     assert by[("sub/bad\\xff.jsonl", "line 1")]["outcome"] == "kept"
+
+
+@pytest.mark.parametrize("name", sorted(COMPRESSORS))
+def test_compression_is_recognised_by_content_whatever_the_file_name(name):
+    compress, _ = COMPRESSORS[name]
+    events, info = read(compress(lines(10)), path="delivery.dat")
+    assert info.compression == name and len(kinds(events)[0]) == 10
+    events, info = read(b"BZh is how this text file starts\n", path="t.txt", format="txt", split="line")
+    assert info.compression == "none" and kinds(events)[0][0].text.startswith("BZh")
