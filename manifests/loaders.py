@@ -216,6 +216,8 @@ def pull(
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
     cat, manifest, v = checked(manifest_id, catalog, allow_unapproved)
+    for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", [])]:
+        safe_relpath(entry["path"])  # refuse paths that escape, before reading or writing anything
     side = _shard_problems(cat, manifest_id, [manifest["ledger"], *manifest.get("indexes", [])])
     if side:
         raise IntegrityError(f"pull {manifest_id} refused: " + "; ".join(side))

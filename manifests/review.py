@@ -352,7 +352,7 @@ def require_pullable(v: Verification, allow_unapproved: bool) -> None:
     if v.state == APPROVED or allow_unapproved:
         return
     why = {
-        DRAFT: "it is a draft: no reviewer has approved it (`corpusmill review approve ID --reviewer … --comment …`)",
+        DRAFT: "it is a draft: no reviewer has approved it (`corpusmill review approve ID --comment …`)",
         REJECTED: "it was rejected",
         REVOKED: "it was revoked",
     }[v.state]
