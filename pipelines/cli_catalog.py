@@ -118,7 +118,7 @@ def cmd_lineage(args: argparse.Namespace) -> int:
     for i, r in enumerate(chain):
         mark = "*" if r["id"] == args.id else " "
         td = r["takedown"]
-        extra = f"  takedown of {td['documents_removed']:,} doc(s): {td['reason']}" if td else ""
+        extra = f"  takedown of {td['documents_removed']:,} doc(s): {printable(td['reason'])}" if td else ""
         docs = f"{r['documents']:,} docs" if r["documents"] is not None else "?"
         print(f"{mark} {'└─ ' * (i > 0)}{r['id']}  {r['state']:<9} {r['created_at']}  {docs}{extra}")
     return 0
@@ -129,7 +129,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
     cat = _catalog(args)
     d = diff(cat.get(args.a), cat.get(args.b))
-    print(json.dumps(d, indent=2, ensure_ascii=False) if args.json else render(d))
+    # per line: the diff's own line breaks stay, control characters inside catalog values are escaped
+    print(json.dumps(d, indent=2, ensure_ascii=False) if args.json else "\n".join(map(printable, render(d).split("\n"))))
     return 0
 
 
