@@ -38,7 +38,7 @@ def test_demo_review_audit_takedown_export_pull(tmp_path):
     lineage = cm("manifest", "lineage", new).stdout
     assert re.search(rf"{mid}\s+revoked", lineage) and re.search(rf"{new}\s+draft", lineage)
     assert "ko_bills: kept 3 → 0" in cm("manifest", "diff", mid, new).stdout
-    assert "was revoked by takedown" in cm("pull", mid, "--to", "pulled", check=False).stderr
+    assert "was revoked by legal-team" in cm("pull", mid, "--to", "pulled", check=False).stderr
     cm("review", "approve", new, "--comment", "takedown applied")
     out = cm("pull", new, "--to", "pulled").stdout
     assert "(approved)" in out and "verified" in out
