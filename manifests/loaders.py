@@ -236,6 +236,8 @@ def pull(
     sig = cat.read_json(review.signature_rel(manifest_id))
     if sig is not None:
         (dest / "signature.json").write_text(json.dumps(sig, indent=2, ensure_ascii=False), encoding="utf-8")
+    else:
+        (dest / "signature.json").unlink(missing_ok=True)  # never another manifest's signature
     tmp = dest / ".manifest.json.tmp"
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False), encoding="utf-8")
     os.replace(tmp, dest / "manifest.json")
