@@ -1223,9 +1223,3 @@ class MinHashDedup(GlobalStage):
         # run killed after this point still finds it when resumed.
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
-
-
-def estimate_memory_per_document(opts: MinHashOptions) -> int:
-    """Bytes of RAM per document that do not spill: id/order/priority/quality/length (~64 B)."""
-    bands, _ = opts.lsh_params()
-    return 64 + math.ceil(bands * 16 / max(opts.partitions, 1))
