@@ -42,7 +42,7 @@ import tempfile
 import time
 import unicodedata
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
@@ -54,9 +54,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
-from filters.base import DECISION_SCHEMA, GlobalStage
+from filters.base import DECISION_SCHEMA, GlobalStage, Score, Threshold, StageContext, StageOptions, decision_table
 from filters.columns import to_arrow
 from corpusmill_base.errors import ConfigError
 
@@ -67,10 +67,8 @@ REASON_RELEASED = "duplicate_of_released"
 INDEX_PATH = "minhash/index.parquet"
 
 
-class MinHashOptions(BaseModel):
+class MinHashOptions(StageOptions):
     """Stage options (config ``- {name: minhash_dedup, threshold: 0.6, …}``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     threshold: float = Field(default=0.6, gt=0, lt=1, description="exact Jaccard of shingle sets at or above which documents are near-duplicates")
     domain_thresholds: dict[str, float] = Field(
@@ -116,14 +114,6 @@ class MinHashOptions(BaseModel):
             "cjk_ratio": self.cjk_ratio,
             "normalisation": "lower+drop-space-punct@1",
         }
-
-
-def parse_options(options: dict[str, Any] | None) -> MinHashOptions:
-    try:
-        return MinHashOptions.model_validate(options or {})
-    except ValidationError as e:
-        msgs = [f"{'.'.join(str(p) for p in err['loc']) or '(options)'}: {'unknown option' if err['type'] == 'extra_forbidden' else err['msg']}" for err in e.errors()]
-        raise ConfigError("minhash_dedup: invalid options: " + "; ".join(msgs)) from None
 
 
 def candidate_probability(j: float, bands: int, rows: int) -> float:
@@ -926,9 +916,13 @@ class MinHashDedup(GlobalStage):
     version = 2  # 2: candidate pairs settled on one-byte sketches where clear (detail "jaccard ~x")
     shuffle_only_columns = ("bands",)  # 42 uint64 per document
 
-    def __init__(self, options=None, context=None):
+    Options = MinHashOptions
+    opts: MinHashOptions
+    # A drop's ledger score is its highest verified Jaccard; threshold that pair's (domain) threshold.
+    scores = (Score("jaccard", (Threshold("threshold", "above", REASON),), reasons=(REASON_RELEASED,), in_documents=False),)
+
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        self.opts = parse_options(self.options)
         self.opts.lsh_params()
         self.shingler: Shingler | None = None
         self.stats: dict[str, int] = {}
@@ -941,7 +935,7 @@ class MinHashDedup(GlobalStage):
 
     def describe(self) -> dict[str, Any]:
         bands, rows = self.opts.lsh_params()
-        return {"name": self.name, "version": self.version, "options": self.options, "lsh": {"bands": bands, "rows": rows}}
+        return super().describe() | {"lsh": {"bands": bands, "rows": rows}}
 
     @property
     def _keeps_signatures(self) -> bool:
@@ -1040,7 +1034,7 @@ class MinHashDedup(GlobalStage):
             self.stats["verified_pairs"] = int(verified.size)
             release_free_memory()
             clock.lap("verify")
-            decisions = self._decisions(table, released, verified, jac, estimated, n, m)
+            decisions = self._decisions(table, released, verified, jac, estimated, n, m, thresholds)
             clock.lap("keep")
             keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
             self._index_path = side_path if keep_index else None
@@ -1141,7 +1135,7 @@ class MinHashDedup(GlobalStage):
         release_free_memory()
         return pairs[keep], est[keep]
 
-    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, estimated: np.ndarray, n: int, m: int) -> pa.Table:
+    def _decisions(self, table: pa.Table, released: pa.Table, verified: np.ndarray, jac: np.ndarray, estimated: np.ndarray, n: int, m: int, thresholds: np.ndarray) -> pa.Table:
         docs = table.select(["id", "priority", "quality", "length"]).append_column("released", to_arrow(np.zeros(n, dtype=bool), pa.bool_()))
         if m:
             rel = pa.table(
@@ -1155,17 +1149,21 @@ class MinHashDedup(GlobalStage):
             )
             docs = pa.concat_tables([docs, rel.cast(docs.schema)])
         labels = components(n + m, verified)
-        # Each document's highest verified Jaccard (and whether it is an estimate), for the ledger.
+        # Each document's highest verified Jaccard (whether it is an estimate, and the threshold of
+        # that pair: the higher of its two documents'), for the ledger.
         best = np.full(n + m, -1.0)
         best_estimated = np.zeros(n + m, dtype=bool)
+        best_threshold = np.full(n + m, np.nan)
         if verified.size and not np.isnan(jac).all():
-            ends = np.concatenate(unpack(verified))
-            js, est = np.concatenate([jac, jac]), np.concatenate([estimated, estimated])
+            lo, hi = unpack(verified)
+            ends = np.concatenate([lo, hi])
+            pair_t = np.maximum(thresholds[lo], thresholds[hi])
+            js, est, ts = np.concatenate([jac, jac]), np.concatenate([estimated, estimated]), np.concatenate([pair_t, pair_t])
             order = np.lexsort((est, -js, ends))  # per document: highest, exact before estimated
             first = np.ones(order.size, dtype=bool)
             first[1:] = ends[order][1:] != ends[order][:-1]
             top = order[first]
-            best[ends[top]], best_estimated[ends[top]] = js[top], est[top]
+            best[ends[top]], best_estimated[ends[top]], best_threshold[ends[top]] = js[top], est[top], ts[top]
         kk = clusters_and_keepers(docs, labels)
         doc = kk.column("doc").to_numpy()
         keeper = kk.column("keeper").to_numpy()
@@ -1178,18 +1176,21 @@ class MinHashDedup(GlobalStage):
         reasons = np.where(keeper >= n, REASON_RELEASED, REASON)
         self.stats["dropped"] = int(doc.size)
         self.stats["dropped_released"] = int((keeper >= n).sum())
-        return pa.table(
+        scored = best[doc] >= 0
+        return decision_table(
             {
                 "id": ids.take(to_arrow(doc, pa.int64())),
                 "reason": pa.array(reasons.tolist(), pa.string()),
                 "duplicate_of": keeper_ids,
                 "cluster_id": keeper_ids,
+                # "jaccard ~0.93": settled on one-byte sketches (an estimate); the score column holds the value.
                 "detail": pa.array(
                     [(f"jaccard ~{j:.2f}" if e else f"jaccard {j:.2f}") if j >= 0 else None for j, e in zip(best[doc].tolist(), best_estimated[doc].tolist())],
                     pa.string(),
                 ),
-            },
-            schema=DECISION_SCHEMA,
+                "score": pa.array(np.where(scored, best[doc], np.nan), pa.float64(), from_pandas=True),
+                "threshold": pa.array(np.where(scored, best_threshold[doc], np.nan), pa.float64(), from_pandas=True),
+            }
         )
 
     def _side_path(self) -> Path:
@@ -1223,3 +1224,10 @@ class MinHashDedup(GlobalStage):
         # run killed after this point still finds it when resumed.
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
+
+
+def parse_options(options: Mapping[str, Any] | None) -> MinHashOptions:
+    """The stage's options, validated (a :class:`ConfigError` names the bad key)."""
+    opts = MinHashDedup.parse_options(options)
+    assert isinstance(opts, MinHashOptions)
+    return opts

@@ -57,6 +57,10 @@ LEDGER_SCHEMA = pa.schema(
         # Characters of the document text when it was decided (after normalisation); null for
         # records that never became documents. Lets reports show length before/after per stage.
         pa.field("n_chars", pa.int64()),
+        # The score that decided a drop and the threshold it was compared with (see the stage's
+        # ``scores`` declaration for which column and option); null when no threshold decided it.
+        pa.field("score", pa.float64()),
+        pa.field("threshold", pa.float64()),
     ]
 )
 
