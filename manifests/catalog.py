@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,15 @@ import fsspec
 from manifests.index import CatalogIndex, default_index_path
 from manifests.manifest import check_id
 from corpusmill_base.errors import CorpusmillError, IntegrityError, OutputError
+from corpusmill_base.hashing import canonical_json
+
+#: Called with (catalog, manifest) after a publish; see :meth:`Catalog.publish`.
+Signer = Callable[["Catalog", dict[str, Any]], object]
+
+
+def record_sha256(record: dict[str, Any]) -> str:
+    """Digest of a review record (the hash chain links records by it)."""
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 ENV_VAR = "CORPUSMILL_CATALOG"
 DEFAULT_CATALOG = ".corpusmill/catalog"
@@ -110,8 +120,6 @@ class Catalog:
 
     def refresh_index(self) -> CatalogIndex:
         """Bring the SQLite index up to date with the manifests and review records in the catalog."""
-        from manifests.review import record_sha256
-
         self.index.sync(self.ids(), lambda mid: self.get(mid, check=False), self.list_rel("reviews", recursive=True),
                         self.read_json, record_sha256)
         return self.index
@@ -156,11 +164,17 @@ class Catalog:
         root = self.root.rstrip("/") + "/"
         return sorted(p[len(root):] if p.startswith(root) else p for p in found if not p.endswith("/"))
 
-    def publish(self, run_dir: Path, manifest: dict[str, Any]) -> None:
-        """Copy a finished run's files into the catalog; the manifest goes last."""
+    def publish(self, run_dir: Path, manifest: dict[str, Any], sign: Signer | None = None) -> None:
+        """Copy a finished run's files into the catalog; the manifest goes last.
+
+        ``sign(catalog, manifest)`` runs after (also when the manifest was already published):
+        the review workflow's :func:`manifests.review.sign_if_key` signs it when a key is
+        configured. The catalog stores records; it does not know the review workflow.
+        """
         mid = manifest["id"]
         if self.has(mid):
-            self.sign_if_key(manifest)
+            if sign is not None:
+                sign(self, manifest)
             return
         rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
         rels += [e["path"] for e in manifest.get("indexes", [])]
@@ -174,17 +188,8 @@ class Catalog:
             f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         self.fs.mv(tmp, self.manifest_path(mid))
         self.index.add_manifest(manifest)
-        self.sign_if_key(manifest)
-
-    def sign_if_key(self, manifest: dict[str, Any]) -> bool:
-        """Sign a published manifest when a signing key is configured (see manifests.signing)."""
-        from manifests import review, signing
-
-        key = signing.load_signing_key(required=False)
-        if key is None:
-            return False
-        review.sign_manifest(self, manifest, key)
-        return True
+        if sign is not None:
+            sign(self, manifest)
 
     def _put(self, src: Path, dst: str) -> None:
         self.fs.makedirs(posixpath.dirname(dst), exist_ok=True)

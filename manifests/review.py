@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manifests import signing
-from manifests.catalog import Catalog
+from manifests.catalog import Catalog, record_sha256
 from manifests.manifest import canonical_json
 from corpusmill_base.errors import CorpusmillError, IntegrityError
 
@@ -42,10 +42,6 @@ class NotApproved(CorpusmillError):
     pass
 
 
-def record_sha256(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
 def manifest_sha256(manifest: dict[str, Any]) -> str:
     """Digest of the whole manifest, volatile fields included (the ID covers only the content)."""
     return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
@@ -60,6 +56,16 @@ def now_utc() -> str:
 
 def signature_rel(mid: str) -> str:
     return f"signatures/{mid}.json"
+
+
+def sign_if_key(cat: Catalog, manifest: dict[str, Any]) -> bool:
+    """Sign a published manifest when a signing key is configured (see manifests.signing); the
+    ``sign`` callback callers hand to :meth:`Catalog.publish`."""
+    key = signing.load_signing_key(required=False)
+    if key is None:
+        return False
+    sign_manifest(cat, manifest, key)
+    return True
 
 
 def sign_manifest(cat: Catalog, manifest: dict[str, Any], key: signing.SigningKey) -> dict[str, Any]:

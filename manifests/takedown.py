@@ -217,7 +217,7 @@ def takedown(
         )
         successor = seal(new)
         validate_manifest(successor)
-        cat.publish(staging, successor)
+        cat.publish(staging, successor, sign=review.sign_if_key)
 
     st = review.replay(cat, old)
     notes = []
