@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -453,7 +453,7 @@ class QualityHeuristics(MapStage):
     opts: HeuristicConfig
     scores = tuple(
         Score(column, tuple(Threshold(option, drop, reason) for option, drop, reason in rules))
-        for column, rules in (
+        for column, rules in cast(list[tuple[str, list[tuple[str, Literal["below", "above"], str]]]], [
             ("qh_words", [("min_words", "below", "short_doc")]),
             ("qh_letter_ratio", [("min_letter_ratio", "below", "low_letter_ratio")]),
             ("qh_hangul_ratio", []),
@@ -465,7 +465,7 @@ class QualityHeuristics(MapStage):
             ("qh_short_lines", [("max_short_lines", "above", "short_lines")]),
             ("qh_terminal_lines", [("min_terminal_lines", "below", "no_terminal_punct")]),
             ("qh_stop_words", [("min_stop_words", "below", "few_stop_words")]),
-        )
+        ])
     )
 
     def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):

@@ -181,7 +181,7 @@ class LanguageID(MapStage):
                 langs.append("ko")
                 scores[i] = max(g.get("ko", 0.0), ratios[i])
             else:
-                top = max(g, key=g.get)
+                top = max(g, key=lambda lang: g[lang])
                 exp = expected[i] if expected else ()
                 if exp and top not in exp and g[top] < self.prior_below:
                     best = max(exp, key=lambda lang: g.get(lang, 0.0))

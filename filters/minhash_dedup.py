@@ -35,7 +35,6 @@ dropped document names its cluster and the kept document in the ledger.
 from __future__ import annotations
 
 import hashlib
-import math
 import os
 import shutil
 import tempfile
@@ -44,7 +43,6 @@ import unicodedata
 from collections import deque
 from collections.abc import Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from functools import lru_cache
 from itertools import repeat
 from pathlib import Path
@@ -56,7 +54,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import Field
 
-from filters.base import DECISION_SCHEMA, GlobalStage, Score, Threshold, StageContext, StageOptions, decision_table
+from filters.base import GlobalStage, Score, Threshold, StageContext, StageOptions, decision_table
 from filters.columns import to_arrow
 from corpusmill_base.errors import ConfigError
 
@@ -100,7 +98,8 @@ class MinHashOptions(StageOptions):
     def threshold_of(self, domains: list[str | None]) -> np.ndarray:
         if not self.domain_thresholds:
             return np.full(len(domains), self.threshold)
-        return np.fromiter(map(self.domain_thresholds.get, domains, repeat(self.threshold)), np.float64, count=len(domains))
+        t = self.domain_thresholds
+        return np.fromiter((t.get(d, self.threshold) if d is not None else self.threshold for d in domains), np.float64, count=len(domains))
 
     def shingle_view(self) -> dict[str, Any]:
         """What determines signatures (must match between a run and the releases it is compared with)."""

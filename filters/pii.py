@@ -406,7 +406,7 @@ class PresidioScrubber(MapStage):
     def anonymize(self, text: str, spans: list[Found]) -> str:
         if not spans:
             return text
-        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+        from presidio_anonymizer.entities import RecognizerResult
 
         results = [RecognizerResult(f.type, f.start, f.end, f.score) for f in spans]
         ops = {t: self._operator(t) for t in {f.type for f in spans}}

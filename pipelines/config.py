@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 

@@ -368,7 +368,7 @@ def scores(run: RunData) -> list[dict[str, Any]]:
             # 1,000,000 against documents of a few thousand) would squash every bin into one
             near = [t["value"] for t in thresholds if t["value"] <= 2 * max(hi, 1.0)]
             hi = max([hi, *near])
-            edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9)
+            edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9).astype(np.float64)
         out.append({
             "column": col,
             "stage": stage["key"] if stage else None,
@@ -404,10 +404,10 @@ def duplicate_clusters(run: RunData, largest: int = 15) -> dict[str, Any] | None
         st = t.filter(pc.equal(t.column("stage"), stage))
         g = st.group_by(["cluster"], use_threads=False).aggregate([("source_id", "count"), ("n_chars", "mean")])
         sizes = np.asarray(g.column("source_id_count").to_pylist()) + 1  # + the kept representative
-        dist = defaultdict(int)
+        dist: defaultdict[int, int] = defaultdict(int)
         for s in sizes.tolist():
             dist[int(s)] += 1
-        by_source = defaultdict(lambda: defaultdict(int))
+        by_source: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         for c, s in zip(st.column("cluster").to_pylist(), st.column("source_id").to_pylist(), strict=True):
             by_source[c][s] += 1
         order = sorted(range(g.num_rows), key=lambda i: (-int(sizes[i]), g.column("cluster")[i].as_py()))
