@@ -190,7 +190,7 @@ def test_parity_on_shared_deliveries(tmp_path, ray_local, shared_data, quality_m
 def decide_calls(monkeypatch):
     """Every ``MinHashDedup.decide`` on the driver from now on, with its stats; grouping band keys
     on the driver (the path without an engine shuffle) fails."""
-    import filters.minhash_dedup as mh
+    import filters.minhash_dedup.stage as mh  # the module whose globals decide() uses
 
     calls = []
     decide = mh.MinHashDedup.decide
