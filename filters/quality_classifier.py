@@ -195,7 +195,7 @@ def _share(n: int, available: dict[str, int]) -> dict[str, int]:
     return quota
 
 
-def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float | None]:
     """Precision, recall, F1 at ``threshold`` and ROC-AUC (rank formula, ties averaged).
 
     >>> binary_metrics(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]), 0.5)["roc_auc"]

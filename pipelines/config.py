@@ -188,7 +188,7 @@ class PipelineConfig(_Strict):
         # `- normalize` or `- {name: length, min_chars: 5}` are both accepted.
         if not isinstance(v, list):
             return v
-        out = []
+        out: list[Any] = []
         for item in v:
             if isinstance(item, str):
                 out.append({"name": item})
@@ -255,7 +255,7 @@ def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown key"

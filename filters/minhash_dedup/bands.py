@@ -9,6 +9,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -120,10 +121,11 @@ def candidate_pairs(band_tables: Iterable[pa.Table], threads: int = 1) -> np.nda
 
     With ``threads`` > 1, that many partitions are grouped at once (numpy's sort releases the
     GIL); partitions are read one at a time, so at most ``threads`` are in memory."""
+    parts: list[np.ndarray] = []
     if threads <= 1:
         parts = [pairs_from_band_table(t) for t in band_tables]
     else:
-        parts, pending = [], deque()
+        pending: deque[Any] = deque()
         with ThreadPoolExecutor(threads) as pool:
             for t in band_tables:
                 pending.append(pool.submit(pairs_from_band_table, t))
@@ -200,6 +202,7 @@ class BandSpill:
                 w.close()
         for p in range(self.partitions):
             if self.spilled:
+                assert self.dir is not None  # spilled: the directory exists
                 yield pq.read_table(self.dir / f"part-{p:04d}.parquet")
             elif self.buffer[p]:
                 parts, self.buffer[p] = self.buffer[p], []

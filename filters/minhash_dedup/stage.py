@@ -96,6 +96,7 @@ class MinHashDedup(GlobalStage):
 
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         self.ensure_setup()
+        assert self.shingler is not None  # set by setup()
         return signature_keys(batch, self.opts, self.shingler, self.context.source_priority, self._keeps_signatures)
 
     # Engine shuffle (Ray groupby, Beam GroupByKey): band keys → partitions → candidate pairs.
@@ -249,6 +250,7 @@ class MinHashDedup(GlobalStage):
                 texts += [t for _, t in have]
         sets = None
         if texts:
+            assert self.shingler is not None  # set by setup()
             sets = ShingleSets.of_texts(np.concatenate(text_docs), texts, self.shingler)
         signatures_of = None
         if sig_docs:

@@ -89,7 +89,7 @@ def verify_pairs(
     threshold = np.broadcast_to(np.asarray(threshold, dtype=np.float64), pairs.shape)
     jac = np.zeros(pairs.size)
     exact = np.zeros(pairs.size, dtype=bool) if sets is None else sets.has(lo) & sets.has(hi)
-    if exact.any():
+    if sets is not None and exact.any():
         jac[exact] = sets.jaccard(lo[exact], hi[exact])
     rest = ~exact
     if rest.any():
