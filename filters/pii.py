@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 from corpusmill_base.errors import ConfigError
@@ -71,7 +71,10 @@ class PiiOptions(StageOptions):
 
     lang: Literal["auto", "ko", "en"] = Field("auto", description="auto: the document's lang column, else Hangul share")
     entities: list[str] | None = Field(None, description="entity types to look for (default: all known)")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="minimum score per entity type")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS),
+        description="minimum score per entity type; the ones given replace those defaults, so the manifest records every threshold in use",
+    )
     default_threshold: float = Field(0.5, ge=0, le=1)
     operators: dict[str, Operator] = Field(default_factory=dict, description="per entity type: placeholder | pseudonym")
     default_operator: Operator = "placeholder"
@@ -83,8 +86,13 @@ class PiiOptions(StageOptions):
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _over_defaults(cls, v: Any) -> Any:
+        return {**DEFAULT_THRESHOLDS, **v} if isinstance(v, dict) else v
+
     def threshold(self, entity: str) -> float:
-        return self.thresholds.get(entity, DEFAULT_THRESHOLDS.get(entity, self.default_threshold))
+        return self.thresholds.get(entity, self.default_threshold)
 
 
 # --------------------------------------------------------------------------------------------

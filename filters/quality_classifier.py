@@ -437,6 +437,12 @@ class QualityClassifier(MapStage):
             return float(t.get(source_id, t.get("default", self.card().get("default_threshold", 0.5))))
         return float(t)
 
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        if self.opts.threshold is None:  # effective: the model card's default_threshold
+            d["options"]["threshold"] = self.threshold_for("")
+        return d
+
     def artifacts(self) -> list[dict[str, Any]]:
         card = self.card()
         path = self.model_path
