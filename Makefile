@@ -29,6 +29,11 @@ setup: $(READY) $(QUALITY_DEMO)
 demo: setup
 	$(CM) run examples/pipeline.yaml --overwrite
 
+# ruff (lint) and mypy (types; strict on the stage interface, bottom layer and manifest model).
+lint: $(READY)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
+
 test: setup
 	$(VENV)/bin/python -m pytest -q
 

@@ -7,11 +7,12 @@ import fcntl
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-PARQUET_OPTIONS: dict = dict(compression="zstd", compression_level=3, write_statistics=True, use_dictionary=True)
+PARQUET_OPTIONS: dict[str, Any] = dict(compression="zstd", compression_level=3, write_statistics=True, use_dictionary=True)
 
 
 def fsync_dir(path: Path) -> None:

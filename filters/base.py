@@ -12,18 +12,27 @@ Two kinds of stage exist because two kinds of decision exist:
 
 Stage names are versioned (``name@version``): a changed algorithm gets a new version, so a
 manifest that names a stage version means one behaviour.
+
+Every stage declares its options as one pydantic model (:class:`StageOptions`, unknown keys
+refused) in ``Options``: the config is validated against it when it is loaded, and the manifest
+records the *effective* options (defaults filled in). A stage that scores declares its score
+columns and the options holding their thresholds in ``scores`` (:class:`Score`); for each drop
+it reports the score and the threshold that decided it, which the ledger stores as columns.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from corpusmill_base.errors import ConfigError
 
 DECISION_SCHEMA = pa.schema(
     [
@@ -32,8 +41,79 @@ DECISION_SCHEMA = pa.schema(
         pa.field("duplicate_of", pa.string()),
         pa.field("cluster_id", pa.string()),
         pa.field("detail", pa.string()),
+        # The score that decided the drop and the threshold it was compared with (null when the
+        # drop was not a threshold decision, e.g. an exact duplicate).
+        pa.field("score", pa.float64()),
+        pa.field("threshold", pa.float64()),
     ]
 )
+
+
+def decision_table(columns: Mapping[str, Any]) -> pa.Table:
+    """A :data:`DECISION_SCHEMA` table from the columns given (``id`` and ``reason`` at least);
+    the columns left out are nulls."""
+    n = len(columns["id"])
+    return pa.table(
+        {f.name: columns[f.name] if f.name in columns else pa.nulls(n, f.type) for f in DECISION_SCHEMA},
+        schema=DECISION_SCHEMA,
+    )
+
+
+class StageOptions(BaseModel):
+    """Base of every stage's options model: typed, frozen, unknown keys refused."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+@dataclass(frozen=True)
+class Threshold:
+    """An option whose value decides drops on a score: a number, or ``{scope: number}`` (scope =
+    language or source id, ``default`` for the rest); a drop gets ``reason``."""
+
+    option: str
+    drop: Literal["below", "above"]
+    reason: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"option": self.option, "drop": self.drop, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Score:
+    """A score a stage computes: a document column (``in_documents``) the stage writes, the
+    thresholds that decide drops on it, and further ``reasons`` whose ledger rows carry it."""
+
+    column: str
+    thresholds: tuple[Threshold, ...] = ()
+    reasons: tuple[str, ...] = ()
+    in_documents: bool = True
+
+    @property
+    def all_reasons(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys([*(t.reason for t in self.thresholds), *self.reasons]))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "column": self.column,
+            "thresholds": [t.to_json() for t in self.thresholds],
+            "reasons": list(self.all_reasons),
+            "in_documents": self.in_documents,
+        }
+
+
+def options_error(stage: str, model: type[StageOptions], err: ValidationError) -> ConfigError:
+    """One line naming the stage and each bad key (the config loader adds the file)."""
+    parts = []
+    for e in err.errors():
+        key = ".".join(str(p) for p in e["loc"]) or "(options)"
+        if e["type"] == "extra_forbidden":
+            known = ", ".join(sorted(model.model_fields)) or "none"
+            parts.append(f"unknown option {key!r} (known: {known})")
+        else:
+            got = e.get("input")
+            shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""
+            parts.append(f"option {key!r}: {e['msg']}{shown}")
+    return ConfigError(f"stage {stage}: " + "; ".join(parts))
 
 
 @dataclass
@@ -52,6 +132,10 @@ class StageResult:
     #: Counters summed by the engine per source: ``{source_id: {name: n}}`` (e.g. PII entities
     #: found by type). They land in the manifest under each source's ``stage_counters``.
     counters: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Per row, the score that decided a drop and the threshold it was compared with (float64,
+    #: NaN where none); the ledger's ``score`` and ``threshold`` columns of dropped rows.
+    scores: np.ndarray | None = None
+    thresholds: np.ndarray | None = None
 
     @classmethod
     def keep_all(cls, n: int, columns: dict[str, pa.Array] | None = None) -> StageResult:
@@ -65,11 +149,30 @@ class Stage(ABC):
     version: ClassVar[int]
     #: Columns this stage adds to documents (kept in the shards, so thresholds can change later).
     output_fields: ClassVar[list[pa.Field]] = []
+    #: The stage's options model; the base accepts none.
+    Options: ClassVar[type[StageOptions]] = StageOptions
+    #: The scores this stage writes and the options holding their thresholds.
+    scores: ClassVar[tuple[Score, ...]] = ()
 
-    def __init__(self, options: dict[str, Any] | None = None, context: StageContext | None = None):
-        self.options = options or {}
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
+        self.opts = self.parse_options(options)
         self.context = context or StageContext()
         self._ready = False
+
+    @classmethod
+    def parse_options(cls, options: Mapping[str, Any] | StageOptions | None) -> StageOptions:
+        """Validate options against :attr:`Options`; a :class:`ConfigError` names the stage and key."""
+        if isinstance(options, cls.Options):
+            return options
+        try:
+            return cls.Options.model_validate(dict(options or {}))
+        except ValidationError as e:
+            raise options_error(cls.name, cls.Options, e) from None
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """The effective options (defaults filled in), as the manifest records them."""
+        return self.opts.model_dump(mode="json")
 
     @property
     def key(self) -> str:
@@ -85,7 +188,10 @@ class Stage(ABC):
 
     def describe(self) -> dict[str, Any]:
         """What goes into the manifest about this stage (name, version, options, artifacts)."""
-        return {"name": self.name, "version": self.version, "options": self.options}
+        d: dict[str, Any] = {"name": self.name, "version": self.version, "options": self.options}
+        if self.scores:
+            d["scores"] = [sc.to_json() for sc in self.scores]
+        return d
 
     def artifacts(self) -> list[dict[str, Any]]:
         """Model files this stage uses, each ``{name, sha256, ...}`` for the manifest."""

@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
-from filters.base import DECISION_SCHEMA, GlobalStage
+from filters.base import DECISION_SCHEMA, GlobalStage, decision_table
 
 _WS = re.compile(r"\s+")
 
@@ -75,14 +75,11 @@ class ExactDedup(GlobalStage):
         ids = table.column("id")
         dropped = ids.take(pa.array(idx[dup_pos]))
         keepers = ids.take(pa.array(idx[group_start[dup_pos]]))
-        out = pa.table(
+        return decision_table(
             {
                 "id": dropped,
                 "reason": pa.array(["exact_duplicate"] * dup_pos.size, pa.string()),
                 "duplicate_of": keepers,
                 "cluster_id": keepers,
-                "detail": pa.nulls(dup_pos.size, pa.string()),
-            },
-            schema=DECISION_SCHEMA,
+            }
         )
-        return out

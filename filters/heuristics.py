@@ -29,8 +29,8 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, Literal, cast
 
 import numpy as np
 import pyarrow as pa
@@ -39,7 +39,9 @@ from datatrove.pipeline.filters.gopher_quality_filter import STOP_WORDS
 from datatrove.pipeline.filters.gopher_repetition_filter import find_duplicates
 from datatrove.utils.text import TERMINAL_PUNCTUATION
 
-from filters.base import MapStage, StageResult
+from pydantic import Field, field_validator
+
+from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 from filters.textstats import char_counts
 
 REASONS = (
@@ -121,20 +123,22 @@ KO_STOP_WORDS = frozenset(
 )
 
 
-def _per_lang(value: Any, default: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return {**default, **value}
-    return {k: value for k in default}
+_PER_LANG_DEFAULTS: dict[str, dict[str, Any]] = {
+    "min_words": {"ko": 15, "default": 30},
+    "short_line_chars": {"ko": 8, "default": 30},
+    "word_length": {"ko": None, "default": (3, 10)},
+    "min_stop_words": {"ko": 2, "default": 2},
+}
 
 
-@dataclass(frozen=True)
-class HeuristicConfig:
-    """Thresholds; per-language ones are ``{ko: …, default: …}`` (``default`` for every other language).
-
-    ``None`` turns a rule off.
+class HeuristicConfig(StageOptions):
+    """Options of ``quality_heuristics``: thresholds plus ``drop``. Per-language ones are
+    ``{ko: …, default: …}`` (``default`` for every other language); a single value applies to
+    every language. ``None`` turns a rule off.
     """
 
-    min_words: dict = field(default_factory=lambda: {"ko": 15, "default": 30})
+    drop: bool = True  # false: keep every document, only write the failed rule to qh_reason
+    min_words: dict[str, int | None] = Field(default_factory=lambda: dict(_PER_LANG_DEFAULTS["min_words"]))
     min_letter_ratio: float | None = 0.5
     max_digit_ratio: float | None = 0.35
     max_symbol_ratio: float | None = 0.25
@@ -150,34 +154,33 @@ class HeuristicConfig:
     max_boilerplate_lines: float | None = 0.3
     max_punctuation_lines: float | None = 0.3
     max_ellipsis_lines: float | None = 0.3
-    short_line_chars: dict = field(default_factory=lambda: {"ko": 8, "default": 30})
+    short_line_chars: dict[str, int] = Field(default_factory=lambda: dict(_PER_LANG_DEFAULTS["short_line_chars"]))
     max_short_lines: float | None = 0.67
     min_terminal_lines: float | None = 0.12
-    word_length: dict = field(default_factory=lambda: {"ko": None, "default": [3, 10]})
-    min_stop_words: dict = field(default_factory=lambda: {"ko": 2, "default": 2})
+    word_length: dict[str, tuple[float, float] | None] = Field(
+        default_factory=lambda: dict(_PER_LANG_DEFAULTS["word_length"])
+    )
+    min_stop_words: dict[str, int | None] = Field(default_factory=lambda: dict(_PER_LANG_DEFAULTS["min_stop_words"]))
     min_alpha_words: float | None = 0.8
-    top_ngrams: dict = field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
-    dup_ngrams: dict = field(default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10})
-    korean_tokenizer: str = "eojeol"  # stop words from eojeol endings, or "kiwi": datatrove's KiwiTokenizer (slower)
-    max_tokenize_chars: int = 20000  # word rules look at the first this many characters
+    top_ngrams: dict[str, float] | None = Field(default_factory=lambda: {"2": 0.2, "3": 0.18, "4": 0.16})
+    dup_ngrams: dict[str, float] | None = Field(
+        default_factory=lambda: {"5": 0.15, "6": 0.14, "7": 0.13, "8": 0.12, "9": 0.11, "10": 0.10}
+    )
+    korean_tokenizer: Literal["eojeol", "kiwi"] = "eojeol"  # or "kiwi": datatrove's KiwiTokenizer (slower)
+    max_tokenize_chars: int = Field(default=20000, gt=0)  # word rules look at the first this many characters
 
+    @field_validator("min_words", "short_line_chars", "word_length", "min_stop_words", mode="before")
     @classmethod
-    def from_options(cls, options: dict[str, Any]) -> HeuristicConfig:
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - names)
-        if unknown:
-            raise ValueError(f"quality_heuristics: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}")
-        base = cls()
-        values = dict(options)
-        for key in ("min_words", "short_line_chars", "word_length", "min_stop_words"):
-            if key in values:
-                values[key] = _per_lang(values[key], getattr(base, key))
-        for key in ("top_ngrams", "dup_ngrams"):
-            if key in values and values[key] is not None:
-                values[key] = {str(k): float(v) for k, v in values[key].items()}
-        if values.get("korean_tokenizer", "eojeol") not in ("kiwi", "eojeol"):
-            raise ValueError("quality_heuristics: korean_tokenizer must be 'kiwi' or 'eojeol'")
-        return cls(**values)
+    def _per_lang(cls, value: Any, info: Any) -> Any:
+        default = _PER_LANG_DEFAULTS[info.field_name]
+        if isinstance(value, dict):
+            return {**default, **{str(k): v for k, v in value.items()}}
+        return {k: value for k in default}
+
+    @field_validator("top_ngrams", "dup_ngrams", mode="before")
+    @classmethod
+    def _str_keys(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
 
     def for_lang(self, key: str, lang: str | None) -> Any:
         table = getattr(self, key)
@@ -202,15 +205,17 @@ SIGNALS = (
 class Verdict:
     """Signals of one document and the first rule it failed."""
 
-    __slots__ = ("reason", "detail", "signals")
+    __slots__ = ("reason", "detail", "signals", "score", "threshold")
 
     def __init__(self) -> None:
         self.reason: str | None = None
         self.detail: str | None = None
         self.signals: dict[str, float] = {}
+        self.score = math.nan  # the signal that decided the drop, when a qh_* column holds it
+        self.threshold = math.nan
 
-    def fail(self, reason: str, detail: str) -> Verdict:
-        self.reason, self.detail = reason, detail
+    def fail(self, reason: str, detail: str, score: float = math.nan, threshold: float = math.nan) -> Verdict:
+        self.reason, self.detail, self.score, self.threshold = reason, detail, float(score), float(threshold)
         return self
 
 
@@ -236,7 +241,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
 
     min_words = cfg.for_lang("min_words", lang)
     if min_words is not None and len(eojeol) < min_words:
-        return v.fail("short_doc", f"{len(eojeol)} words < {min_words}")
+        return v.fail("short_doc", f"{len(eojeol)} words < {min_words}", len(eojeol), min_words)
     if cfg.lorem_ipsum and _LOREM.search(text):
         return v.fail("lorem_ipsum", "contains lorem ipsum")
     if cfg.max_markup_ratio is not None:
@@ -244,11 +249,11 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
         if markup / max(n_chars, 1) > cfg.max_markup_ratio:
             return v.fail("markup", f"markup {markup / n_chars:.2f} of characters")
     if cfg.min_letter_ratio is not None and s["qh_letter_ratio"] < cfg.min_letter_ratio:
-        return v.fail("low_letter_ratio", f"letters {s['qh_letter_ratio']:.2f}")
+        return v.fail("low_letter_ratio", "letters", s["qh_letter_ratio"], cfg.min_letter_ratio)
     if cfg.max_digit_ratio is not None and s["qh_digit_ratio"] > cfg.max_digit_ratio:
-        return v.fail("high_digit_ratio", f"digits {s['qh_digit_ratio']:.2f}")
+        return v.fail("high_digit_ratio", "digits", s["qh_digit_ratio"], cfg.max_digit_ratio)
     if cfg.max_symbol_ratio is not None and s["qh_symbol_ratio"] > cfg.max_symbol_ratio:
-        return v.fail("high_symbol_ratio", f"symbols {s['qh_symbol_ratio']:.2f}")
+        return v.fail("high_symbol_ratio", "symbols", s["qh_symbol_ratio"], cfg.max_symbol_ratio)
     if cfg.promo_min_words is not None and len(eojeol) <= cfg.promo_max_words:
         promo = {m.lower() for m in _PROMO_WORDS.findall(text)}
         if len(promo) >= cfg.promo_min_words and _PROMO_CONTACT.search(text):
@@ -268,7 +273,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
     dup_n, dup_chars = find_duplicates(lines)
     s["qh_dup_line_frac"] = dup_n / n_lines
     if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
-        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated")
+        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated", dup_n / n_lines, cfg.dup_line_frac)
     if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
         return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
     if cfg.max_code_lines is not None:
@@ -286,11 +291,11 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
     )
     s["qh_boilerplate_lines"] = boiler / n_lines
     if cfg.max_boilerplate_lines is not None and boiler >= 2 and boiler / n_lines > cfg.max_boilerplate_lines:
-        return v.fail("boilerplate_lines", f"{boiler}/{n_lines} boilerplate lines")
+        return v.fail("boilerplate_lines", f"{boiler}/{n_lines} boilerplate lines", boiler / n_lines, cfg.max_boilerplate_lines)
     punct = sum(1 for ln in lines if _mostly_punctuation(ln))
     s["qh_punctuation_lines"] = punct / n_lines
     if cfg.max_punctuation_lines is not None and punct / n_lines > cfg.max_punctuation_lines:
-        return v.fail("punctuation_lines", f"{punct}/{n_lines} lines mostly punctuation")
+        return v.fail("punctuation_lines", f"{punct}/{n_lines} lines mostly punctuation", punct / n_lines, cfg.max_punctuation_lines)
     ellipsis = sum(1 for ln in lines if ln.endswith(("...", "…")))
     if cfg.max_ellipsis_lines is not None and n_lines > 1 and ellipsis / n_lines > cfg.max_ellipsis_lines:
         return v.fail("ellipsis_lines", f"{ellipsis}/{n_lines} lines end with an ellipsis")
@@ -300,14 +305,14 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
     short = sum(1 for ln in prose if len(ln) <= short_len)
     s["qh_short_lines"] = _frac(short, len(prose))
     if cfg.max_short_lines is not None and len(prose) >= 3 and short / len(prose) > cfg.max_short_lines:
-        return v.fail("short_lines", f"{short}/{len(prose)} prose lines of <= {short_len} characters")
+        return v.fail("short_lines", f"{short}/{len(prose)} prose lines of <= {short_len} characters", short / len(prose), cfg.max_short_lines)
     ends = _TERMINAL + _KO_TERMINAL if ko else _TERMINAL
     # Headings and list items (개조식 items end in a noun) are not sentences: prose lines only.
     ended = [ln.endswith(ends) or _TRAILING_TAG.sub("", ln).endswith(ends) for ln in lines]
     in_prose = sum(e for e, ln in zip(ended, lines) if not _STRUCTURAL.match(ln) and _LETTER.search(ln))
     s["qh_terminal_lines"] = ratio = max(sum(ended) / n_lines, _frac(in_prose, len(prose)))
     if cfg.min_terminal_lines is not None and ratio < cfg.min_terminal_lines:
-        return v.fail("no_terminal_punct", f"{ratio:.2f} of lines end a sentence")
+        return v.fail("no_terminal_punct", "lines ending a sentence", ratio, cfg.min_terminal_lines)
 
     # Word rules (Gopher quality and repetition) on words: Kiwi tokens for Korean.
     head = text[: cfg.max_tokenize_chars]
@@ -332,7 +337,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None) -> V
         stops = sum(1 for w in words if w.lower() in stop_set)
     s["qh_stop_words"] = stops
     if min_stop is not None and stops < min_stop:
-        return v.fail("few_stop_words", f"{stops} stop words < {min_stop}")
+        return v.fail("few_stop_words", f"{stops} stop words < {min_stop}", stops, min_stop)
     if cfg.min_alpha_words is not None:
         # Tokens made only of punctuation (WikiText's spaced " , ", statutes' "①") are not words.
         real = [w for w in words if not _PUNCT_TOKEN.fullmatch(w)]
@@ -433,7 +438,7 @@ def _mostly_punctuation(line: str) -> bool:
 
 
 class QualityHeuristics(MapStage):
-    """Heuristic quality rules; options are the fields of :class:`HeuristicConfig` plus ``drop``.
+    """Heuristic quality rules; options are :class:`HeuristicConfig`.
 
     ``drop: false`` keeps every document and only writes the failed rule to ``qh_reason``
     (tag now, decide later — e.g. to look at what a threshold would remove).
@@ -444,20 +449,34 @@ class QualityHeuristics(MapStage):
     output_fields = [pa.field("qh_reason", pa.string())] + [
         pa.field(n, pa.int32() if n in ("qh_words", "qh_stop_words") else pa.float32()) for n in SIGNALS
     ]
+    Options = HeuristicConfig
+    opts: HeuristicConfig
+    scores = tuple(
+        Score(column, tuple(Threshold(option, drop, reason) for option, drop, reason in rules))
+        for column, rules in cast(list[tuple[str, list[tuple[str, Literal["below", "above"], str]]]], [
+            ("qh_words", [("min_words", "below", "short_doc")]),
+            ("qh_letter_ratio", [("min_letter_ratio", "below", "low_letter_ratio")]),
+            ("qh_hangul_ratio", []),
+            ("qh_digit_ratio", [("max_digit_ratio", "above", "high_digit_ratio")]),
+            ("qh_symbol_ratio", [("max_symbol_ratio", "above", "high_symbol_ratio")]),
+            ("qh_dup_line_frac", [("dup_line_frac", "above", "dup_lines")]),
+            ("qh_boilerplate_lines", [("max_boilerplate_lines", "above", "boilerplate_lines")]),
+            ("qh_punctuation_lines", [("max_punctuation_lines", "above", "punctuation_lines")]),
+            ("qh_short_lines", [("max_short_lines", "above", "short_lines")]),
+            ("qh_terminal_lines", [("min_terminal_lines", "below", "no_terminal_punct")]),
+            ("qh_stop_words", [("min_stop_words", "below", "few_stop_words")]),
+        ])
+    )
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None):
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        opts = dict(self.options)
-        self.drop = bool(opts.pop("drop", True))
-        self.config = HeuristicConfig.from_options(opts)
-        self._tokenize = None
+        self.config = self.opts
+        self.drop = self.opts.drop
+        self._tokenize: Any = None
 
     def setup(self) -> None:
         if self.config.korean_tokenizer == "kiwi":
             self._tokenize = _kiwi_word_tokenizer().word_tokenize
-
-    def describe(self) -> dict[str, Any]:
-        return super().describe() | {"effective_config": asdict(self.config)}
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
         texts = batch.column("text").to_pylist()
@@ -478,6 +497,8 @@ class QualityHeuristics(MapStage):
             reasons=reasons,
             details=[v.detail for v in verdicts],
             columns=columns,
+            scores=np.array([v.score for v in verdicts], dtype=np.float64),
+            thresholds=np.array([v.threshold for v in verdicts], dtype=np.float64),
         )
 
 

@@ -21,18 +21,21 @@ this stage's ``expected`` option) keeps a document when its language is expected
 a *mixed* document in an expected language: fastText gives an expected language at least
 ``mixed_min_prob`` among its top guesses, or Korean is expected and at least ``mixed_hangul_min``
 of the letters are Hangul (Korean text quoting English terms, bilingual finance sentences).
-Drops name the detected language in the ledger detail.
+Drops name the detected language in the ledger detail (``detected=ja``) and carry its
+``lang_score`` in the ledger's ``score`` column.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
+from pydantic import Field
 
-from filters.base import MapStage, StageResult
+from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 
 _NOISE = re.compile(
     r"https?://\S+|www\.\S+|\S+@\S+\.\w+|<[^>]{0,200}>|&\w{2,6};|@[-.,]@|[\d_]+|[^\w\s]+",
@@ -71,10 +74,24 @@ def hangul_ratio(sample: str) -> float:
     return len(_HANGUL.findall(sample)) / letters if letters else 0.0
 
 
+class LangIdOptions(StageOptions):
+    """See :class:`LanguageID` for what each option does."""
+
+    expected: dict[str, list[str]] = Field(default_factory=dict)
+    sample_chars: int = Field(default=1200, gt=0)
+    hangul_ko_ratio: float = Field(default=0.3, ge=0, le=1)
+    mixed_min_prob: float = Field(default=0.15, ge=0, le=1)
+    mixed_hangul_min: float = Field(default=0.15, ge=0, le=1)
+    min_score: float = Field(default=0.0, ge=0, le=1)
+    drop_undetermined: bool = True
+    top_k: int = Field(default=3, ge=1)
+    prior_below: float = Field(default=0.8, ge=0, le=1)
+
+
 class LanguageID(MapStage):
     """fastText language ID with a Hangul second signal and per-source expected languages.
 
-    Options (all optional):
+    Options (all optional; :class:`LangIdOptions`):
 
     ``expected``          ``{source_id: [langs]}`` overriding the sources' ``expected_langs``/``lang``
     ``sample_chars``      characters of the document scored (head + middle), default 1200
@@ -99,25 +116,25 @@ class LanguageID(MapStage):
         pa.field("lang_score", pa.float32()),
         pa.field("hangul_ratio", pa.float32()),
     ]
+    Options = LangIdOptions
+    opts: LangIdOptions
+    # lang_unexpected drops carry the detected language's score too (no threshold decided them).
+    scores = (Score("lang_score", (Threshold("min_score", "below", REASON_LOW_CONFIDENCE),), reasons=(REASON_UNEXPECTED,)),)
     MODEL = "lid.176.ftz"
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None):
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        o = self.options
-        known = {"expected", "sample_chars", "hangul_ko_ratio", "mixed_min_prob", "mixed_hangul_min", "min_score", "drop_undetermined", "top_k", "prior_below"}
-        unknown = sorted(set(o) - known)
-        if unknown:
-            raise ValueError(f"langid: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        self.expected: dict[str, list[str]] = {k: list(v) for k, v in (o.get("expected") or {}).items()}
-        self.sample_chars = int(o.get("sample_chars", 1200))
-        self.hangul_ko_ratio = float(o.get("hangul_ko_ratio", 0.3))
-        self.mixed_min_prob = float(o.get("mixed_min_prob", 0.15))
-        self.mixed_hangul_min = float(o.get("mixed_hangul_min", 0.15))
-        self.min_score = float(o.get("min_score", 0.0))
-        self.drop_undetermined = bool(o.get("drop_undetermined", True))
-        self.top_k = int(o.get("top_k", 3))
-        self.prior_below = float(o.get("prior_below", 0.8))
-        self._model = None
+        o = self.opts
+        self.expected: dict[str, list[str]] = {k: list(v) for k, v in o.expected.items()}
+        self.sample_chars = o.sample_chars
+        self.hangul_ko_ratio = o.hangul_ko_ratio
+        self.mixed_min_prob = o.mixed_min_prob
+        self.mixed_hangul_min = o.mixed_hangul_min
+        self.min_score = o.min_score
+        self.drop_undetermined = o.drop_undetermined
+        self.top_k = o.top_k
+        self.prior_below = o.prior_below
+        self._model: Any = None
 
     def setup(self) -> None:
         import fasttext
@@ -164,7 +181,7 @@ class LanguageID(MapStage):
                 langs.append("ko")
                 scores[i] = max(g.get("ko", 0.0), ratios[i])
             else:
-                top = max(g, key=g.get)
+                top = max(g, key=lambda lang: g[lang])
                 exp = expected[i] if expected else ()
                 if exp and top not in exp and g[top] < self.prior_below:
                     best = max(exp, key=lambda lang: g.get(lang, 0.0))
@@ -182,25 +199,30 @@ class LanguageID(MapStage):
         n = len(texts)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
+        drop_scores = np.full(n, np.nan)
+        thresholds = np.full(n, np.nan)
         for i in range(n):
             lang = langs[i]
             if lang == "und":
                 if self.drop_undetermined:
                     reasons[i], details[i] = REASON_UNDETERMINED, "no letters"
                 continue
-            detail = f"detected={lang} score={scores[i]:.2f}"
             exp = expected[i]
             if exp and lang not in exp and not self._mixed(exp, guesses[i], ratios[i]):
-                reasons[i], details[i] = REASON_UNEXPECTED, detail + f" expected={'/'.join(exp)}"
+                reasons[i], details[i] = REASON_UNEXPECTED, f"detected={lang} expected={'/'.join(exp)}"
+                drop_scores[i] = scores[i]
             elif scores[i] < self.min_score:
-                reasons[i], details[i] = REASON_LOW_CONFIDENCE, detail
+                reasons[i], details[i] = REASON_LOW_CONFIDENCE, f"detected={lang}"
+                drop_scores[i], thresholds[i] = scores[i], self.min_score
         keep = np.array([r is None for r in reasons], dtype=bool)
         columns = {
             "lang": pa.array(langs, pa.string()),
             "lang_score": pa.array(scores.astype(np.float32)),
             "hangul_ratio": pa.array(ratios.astype(np.float32)),
         }
-        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details)
+        return StageResult(
+            keep=keep, reasons=reasons, columns=columns, details=details, scores=drop_scores, thresholds=thresholds
+        )
 
     def _mixed(self, expected: list[str], guesses: dict[str, float], ratio: float) -> bool:
         if "ko" in expected and ratio >= self.mixed_hangul_min:

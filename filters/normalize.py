@@ -27,10 +27,15 @@ def normalize_text(text: str) -> str:
 
     >>> normalize_text("  제1조\\u3000(목적)\\r\\n\\r\\n\\r\\n\\r\\n본문\\x07  ")
     '제1조 (목적)\\n\\n본문'
+    >>> normalize_text("a\\x0b\\x0b\\u030a")  # idempotent: composes on the first pass
+    'å'
     """
     text = text.replace("\r\n", "\n").replace("\r", "\n")
-    text = unicodedata.normalize("NFC", text)
+    # Controls go before NFC: a control between a letter and its combining mark would otherwise
+    # keep them apart on this pass and let them compose on the next ('a\x0b\u030a' → 'å'), so
+    # normalising twice would change the text.
     text = _CONTROL.sub("", text)
+    text = unicodedata.normalize("NFC", text)
     text = _SPACES.sub(" ", text)
     text = _TRAILING.sub("\n", text)
     text = _BLANK_RUNS.sub("\n\n", text)
@@ -39,7 +44,7 @@ def normalize_text(text: str) -> str:
 
 class Normalize(MapStage):
     name = "normalize"
-    version = 1
+    version = 2  # 2: control characters removed before NFC (idempotent: a second pass changes nothing)
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
         texts = [normalize_text(t) for t in batch.column("text").to_pylist()]

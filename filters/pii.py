@@ -29,15 +29,15 @@ import hmac
 import os
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field, field_validator
 
-from filters.base import MapStage, StageResult
+from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 from corpusmill_base.errors import ConfigError
 
 SPAN_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
@@ -66,14 +66,15 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 Operator = Literal["placeholder", "pseudonym"]
 
 
-class PiiOptions(BaseModel):
+class PiiOptions(StageOptions):
     """Options of the ``pii`` stage (``stages: - {name: pii, …}``)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
     lang: Literal["auto", "ko", "en"] = Field("auto", description="auto: the document's lang column, else Hangul share")
     entities: list[str] | None = Field(None, description="entity types to look for (default: all known)")
-    thresholds: dict[str, float] = Field(default_factory=dict, description="minimum score per entity type")
+    thresholds: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_THRESHOLDS),
+        description="minimum score per entity type; the ones given replace those defaults, so the manifest records every threshold in use",
+    )
     default_threshold: float = Field(0.5, ge=0, le=1)
     operators: dict[str, Operator] = Field(default_factory=dict, description="per entity type: placeholder | pseudonym")
     default_operator: Operator = "placeholder"
@@ -85,8 +86,13 @@ class PiiOptions(BaseModel):
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
 
+    @field_validator("thresholds", mode="before")
+    @classmethod
+    def _over_defaults(cls, v: Any) -> Any:
+        return {**DEFAULT_THRESHOLDS, **v} if isinstance(v, dict) else v
+
     def threshold(self, entity: str) -> float:
-        return self.thresholds.get(entity, DEFAULT_THRESHOLDS.get(entity, self.default_threshold))
+        return self.thresholds.get(entity, self.default_threshold)
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,13 +174,14 @@ class PresidioScrubber(MapStage):
     version = 3  # 2: census-name English recognizer, phone context on raw text, Korean name cues widened; 3: MeCab-ko dictionary names and vetoes
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None):
+    Options = PiiOptions
+    opts: PiiOptions
+    # Entities per 1,000 characters of a dropped document (not a document column).
+    scores = (Score("pii_density", (Threshold("max_density", "above", "pii_density"),), in_documents=False),)
+
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        try:
-            self.config = PiiOptions.model_validate(self.options)
-        except ValidationError as e:
-            msgs = "; ".join(f"{'.'.join(map(str, err['loc'])) or '(options)'}: {err['msg']}" for err in e.errors())
-            raise ConfigError(f"stage pii: invalid options: {msgs}") from None
+        self.config = self.opts
         uses_pseudonym = self.config.default_operator == "pseudonym" or "pseudonym" in self.config.operators.values()
         self._key: bytes | None = None
         if uses_pseudonym:
@@ -241,6 +248,7 @@ class PresidioScrubber(MapStage):
         keep = np.ones(n, dtype=bool)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
+        densities = np.full(n, np.nan)
         out_texts: list[str] = []
         spans_col: list[list[dict]] = []
         counts_col: list[list[tuple[str, int]]] = []
@@ -260,13 +268,18 @@ class PresidioScrubber(MapStage):
                 if per_k > dens:
                     keep[i] = False
                     reasons[i] = "pii_density"
-                    details[i] = f"{per_k:.1f} entities per 1000 chars (" + ", ".join(f"{t} {c}" for t, c in sorted(counts.items())) + ")"
+                    densities[i] = per_k
+                    details[i] = ", ".join(f"{t} {c}" for t, c in sorted(counts.items()))
         columns = {
             "text": pa.array(out_texts, pa.string()),
             "pii": pa.array(spans_col, SPANS_TYPE),
             "pii_counts": pa.array(counts_col, COUNTS_TYPE),
         }
-        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters)
+        thresholds = np.where(np.isnan(densities), np.nan, self.config.max_density or np.nan)
+        return StageResult(
+            keep=keep, reasons=reasons, columns=columns, details=details, counters=counters,
+            scores=densities, thresholds=thresholds,
+        )
 
     # -- detection: the same code path for the stage and `corpusmill scrub` -----------------------
 
@@ -401,7 +414,7 @@ class PresidioScrubber(MapStage):
     def anonymize(self, text: str, spans: list[Found]) -> str:
         if not spans:
             return text
-        from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+        from presidio_anonymizer.entities import RecognizerResult
 
         results = [RecognizerResult(f.type, f.start, f.end, f.score) for f in spans]
         ops = {t: self._operator(t) for t in {f.type for f in spans}}

@@ -24,7 +24,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,7 +34,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from corpusmill_base.hashing import sha256_file
-from filters.base import DECISION_SCHEMA, GlobalStage, MapStage, StageResult
+from pydantic import Field
+
+from filters.base import DECISION_SCHEMA, GlobalStage, MapStage, decision_table, Score, StageContext, StageOptions, StageResult, Threshold
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
 TEXT_PREP_VERSION = 1
@@ -193,7 +195,7 @@ def _share(n: int, available: dict[str, int]) -> dict[str, int]:
     return quota
 
 
-def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float]:
+def binary_metrics(labels: np.ndarray, scores: np.ndarray, threshold: float) -> dict[str, float | None]:
     """Precision, recall, F1 at ``threshold`` and ROC-AUC (rank formula, ties averaged).
 
     >>> binary_metrics(np.array([1, 1, 0, 0]), np.array([0.9, 0.4, 0.6, 0.1]), 0.5)["roc_auc"]
@@ -369,33 +371,38 @@ def resolve_model(model: str, model_dir: str | None) -> Path:
     return default_dir(model_dir) / model
 
 
+class QualityClassifierOptions(StageOptions):
+    model: str = Field(min_length=1, description="path, or file name in the model directory (`corpusmill quality train` or `make models`)")
+    threshold: float | dict[str, float] | None = Field(
+        default=None, description="a number, or {source_id: t, default: t}; default: the model card's default_threshold"
+    )
+    drop: bool = Field(default=True, description="false only scores")
+
+
 class QualityClassifier(MapStage):
     """Scores ``quality_score`` with a trained fastText model and applies a threshold.
 
-    Options: ``model`` (required: path, or file name in the model directory), ``threshold``
-    (a number, or ``{source_id: t, default: t}``; default: the model card's
-    ``default_threshold``), ``drop`` (default true; false only scores).
+    Options (:class:`QualityClassifierOptions`): ``model`` (required: path, or file name in the
+    model directory), ``threshold`` (a number, or ``{source_id: t, default: t}``; default: the
+    model card's ``default_threshold``), ``drop`` (default true; false only scores).
     """
 
     name = "quality_classifier"
     version = 1
     output_fields = [pa.field("quality_score", pa.float32())]
+    Options = QualityClassifierOptions
+    opts: QualityClassifierOptions
+    scores = (Score("quality_score", (Threshold("threshold", "below", REASON_BELOW),)),)
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None):
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        known = {"model", "threshold", "drop"}
-        unknown = sorted(set(self.options) - known)
-        if unknown:
-            raise ValueError(f"quality_classifier: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}")
-        if not self.options.get("model"):
-            raise ValueError("quality_classifier: option 'model' is required (run `corpusmill quality train` or `make models`)")
-        self.drop = bool(self.options.get("drop", True))
-        self._model = None
+        self.drop = self.opts.drop
+        self._model: Any = None
         self._card: dict[str, Any] | None = None
 
     @property
     def model_path(self) -> Path:
-        return resolve_model(str(self.options["model"]), self.context.model_dir)
+        return resolve_model(self.opts.model, self.context.model_dir)
 
     def card(self) -> dict[str, Any]:
         if self._card is None:
@@ -423,12 +430,18 @@ class QualityClassifier(MapStage):
         self._max_chars = int(card.get("hyper_parameters", {}).get("max_chars", 3000))
 
     def threshold_for(self, source_id: str) -> float:
-        t = self.options.get("threshold")
+        t = self.opts.threshold
         if t is None:
             return float(self.card().get("default_threshold", 0.5))
         if isinstance(t, dict):
             return float(t.get(source_id, t.get("default", self.card().get("default_threshold", 0.5))))
         return float(t)
+
+    def describe(self) -> dict[str, Any]:
+        d = super().describe()
+        if self.opts.threshold is None:  # effective: the model card's default_threshold
+            d["options"]["threshold"] = self.threshold_for("")
+        return d
 
     def artifacts(self) -> list[dict[str, Any]]:
         card = self.card()
@@ -459,32 +472,42 @@ class QualityClassifier(MapStage):
         thresholds = np.array([self.threshold_for(s) for s in sources])
         keep = scores >= thresholds
         reasons = [None if k else REASON_BELOW for k in keep]
-        details = [None if k else f"score={s:.3f} threshold={t:g}" for k, s, t in zip(keep, scores, thresholds)]
-        return StageResult(keep=keep, reasons=reasons, details=details, columns=columns)
+        return StageResult(
+            keep=keep,
+            reasons=reasons,
+            columns=columns,
+            scores=np.where(keep, np.nan, scores.astype(np.float64)),
+            thresholds=np.where(keep, np.nan, thresholds.astype(np.float64)),
+        )
+
+
+class TopFractionOptions(StageOptions):
+    fraction: float | dict[str, float] = Field(description="0–1: a number, or {source_id: f, default: f}")
+    column: str = Field(default="quality_score", description="the score column ranked")
 
 
 class QualityTopFraction(GlobalStage):
     """Keep the top ``fraction`` of each source by a score column (default ``quality_score``).
 
-    Options: ``fraction`` (0–1, required; a number or ``{source_id: f, default: f}``),
-    ``column`` (default ``quality_score``). Ties are broken by ingest order, so the result does
-    not depend on batches or workers.
+    Options (:class:`TopFractionOptions`): ``fraction`` (0–1, required; a number or
+    ``{source_id: f, default: f}``), ``column`` (default ``quality_score``). Ties are broken by
+    ingest order, so the result does not depend on batches or workers. A drop's ledger ``score``
+    is its score and ``threshold`` the lowest score kept in its source.
     """
 
     name = "quality_top_fraction"
     version = 1
+    Options = TopFractionOptions
+    opts: TopFractionOptions
+    # The column is an option (default quality_score); the cutoff is computed, not an option.
+    scores = (Score("quality_score", reasons=(REASON_NOT_TOP,)),)
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None):
+    def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         super().__init__(options, context)
-        unknown = sorted(set(self.options) - {"fraction", "column"})
-        if unknown:
-            raise ValueError(f"quality_top_fraction: unknown option(s) {', '.join(unknown)}; known: column, fraction")
-        if "fraction" not in self.options:
-            raise ValueError("quality_top_fraction: option 'fraction' is required")
-        self.column = str(self.options.get("column", "quality_score"))
+        self.column = self.opts.column
 
     def fraction_for(self, source_id: str) -> float:
-        f = self.options["fraction"]
+        f = self.opts.fraction
         if isinstance(f, dict):
             return float(f.get(source_id, f.get("default", 1.0)))
         return float(f)
@@ -508,6 +531,8 @@ class QualityTopFraction(GlobalStage):
         table = pa.concat_tables(parts)
         drops_id: list[str] = []
         drops_detail: list[str] = []
+        drops_score: list[float] = []
+        drops_cutoff: list[float] = []
         for source in sorted(set(table.column("source_id").to_pylist())):
             sub = table.filter(pc.equal(table.column("source_id"), source))
             n = sub.num_rows
@@ -520,15 +545,16 @@ class QualityTopFraction(GlobalStage):
             cutoff = score[rank[keep_n - 1]] if keep_n else float("inf")
             for i in sorted(gone, key=lambda j: order[j]):
                 drops_id.append(ids[i])
-                drops_detail.append(f"score={score[i]:.3f} cutoff={cutoff:.3f} keep={keep_n}/{n}")
+                drops_detail.append(f"keep={keep_n}/{n}")
+                drops_score.append(float(score[i]))
+                drops_cutoff.append(float(cutoff))
         n = len(drops_id)
-        return pa.table(
+        return decision_table(
             {
                 "id": pa.array(drops_id, pa.string()),
                 "reason": pa.array([REASON_NOT_TOP] * n, pa.string()),
-                "duplicate_of": pa.nulls(n, pa.string()),
-                "cluster_id": pa.nulls(n, pa.string()),
                 "detail": pa.array(drops_detail, pa.string()),
-            },
-            schema=DECISION_SCHEMA,
+                "score": pa.array(drops_score, pa.float64()),
+                "threshold": pa.array(drops_cutoff, pa.float64()),
+            }
         )

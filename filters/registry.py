@@ -13,6 +13,7 @@ from filters.base import Stage
 STAGES: dict[str, str] = {
     "normalize": "filters.normalize:Normalize",
     "length": "filters.length:LengthFilter",
+    "long_lines": "filters.long_lines:LongLines",
     "exact_dedup": "filters.exact_dedup:ExactDedup",
     "minhash_dedup": "filters.minhash_dedup:MinHashDedup",
     "langid": "filters.langid:LanguageID",

@@ -57,6 +57,10 @@ LEDGER_SCHEMA = pa.schema(
         # Characters of the document text when it was decided (after normalisation); null for
         # records that never became documents. Lets reports show length before/after per stage.
         pa.field("n_chars", pa.int64()),
+        # The score that decided a drop and the threshold it was compared with (see the stage's
+        # ``scores`` declaration for which column and option); null when no threshold decided it.
+        pa.field("score", pa.float64()),
+        pa.field("threshold", pa.float64()),
     ]
 )
 
@@ -85,15 +89,3 @@ def make_doc_id(source_id: str, source_file: str, locator: str) -> str:
     """
     digest = hashlib.sha256(f"{source_id}\0{source_file}\0{locator}".encode()).hexdigest()[:16]
     return f"{source_id}-{digest}"
-
-
-def empty_documents(extra: pa.Schema | None = None) -> pa.Table:
-    schema = DOCUMENT_SCHEMA if extra is None else unify(DOCUMENT_SCHEMA, extra)
-    return schema.empty_table()
-
-
-def unify(base: pa.Schema, extra: pa.Schema) -> pa.Schema:
-    fields = list(base)
-    names = set(base.names)
-    fields += [f for f in extra if f.name not in names]
-    return pa.schema(fields)

@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import posixpath
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,15 @@ import fsspec
 from manifests.index import CatalogIndex, default_index_path
 from manifests.manifest import check_id
 from corpusmill_base.errors import CorpusmillError, IntegrityError, OutputError
+from corpusmill_base.hashing import canonical_json
+
+#: Called with (catalog, manifest) after a publish; see :meth:`Catalog.publish`.
+Signer = Callable[["Catalog", dict[str, Any]], object]
+
+
+def record_sha256(record: dict[str, Any]) -> str:
+    """Digest of a review record (the hash chain links records by it)."""
+    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
 
 ENV_VAR = "CORPUSMILL_CATALOG"
 DEFAULT_CATALOG = ".corpusmill/catalog"
@@ -108,29 +118,17 @@ class Catalog:
         ids = [posixpath.basename(n)[:-5] for n in names if n.endswith(".json")]
         return [i for i in ids if _valid_id(i)]
 
-    def refresh_index(self) -> CatalogIndex:
+    def refresh_index(self, history: Callable[[str], tuple[list[dict[str, Any]], list[str]]]) -> CatalogIndex:
         """Bring the SQLite index up to date with the manifests and review records in the catalog.
 
-        Only verified review histories enter the index: a manifest whose new records do not
-        verify (e.g. an approval signed by an untrusted key) is listed as ``unverified``, never
-        with the state its forged records claim.
+        ``history(mid)`` returns a manifest's *verified* review records and the problems found
+        (the review workflow's replay: :func:`manifests.review.refresh_index`), so only verified
+        states enter the index — an approval signed by an untrusted key is listed as
+        ``unverified``, never as approved. The catalog stores; it does not judge signatures.
         """
-        from manifests import review
-
-        def verified_records(mid: str) -> tuple[list[dict[str, Any]], list[str]]:
-            try:
-                st = review.replay(self, self.get(mid))
-            except CorpusmillError as e:
-                return [], [str(e)]
-            return st.records, st.problems
-
         self.index.sync(self.ids(), lambda mid: self.get(mid, check=False), self.list_rel("reviews", recursive=True),
-                        verified_records, review.record_sha256)
+                        history, record_sha256)
         return self.index
-
-    def list(self) -> list[dict[str, Any]]:
-        """One row per manifest (id, name, created_at, documents, shards, state, predecessor, successor)."""
-        return self.refresh_index().rows()
 
     # Small JSON side files (signatures, review records), by path relative to the catalog root.
     def read_json(self, rel: str) -> dict[str, Any] | None:
@@ -185,11 +183,17 @@ class Catalog:
         root = self.root.rstrip("/") + "/"
         return sorted(p[len(root):] if p.startswith(root) else p for p in found if not p.endswith("/"))
 
-    def publish(self, run_dir: Path, manifest: dict[str, Any]) -> None:
-        """Copy a finished run's files into the catalog; the manifest goes last."""
+    def publish(self, run_dir: Path, manifest: dict[str, Any], sign: Signer | None = None) -> None:
+        """Copy a finished run's files into the catalog; the manifest goes last.
+
+        ``sign(catalog, manifest)`` runs after (also when the manifest was already published):
+        the review workflow's :func:`manifests.review.sign_if_key` signs it when a key is
+        configured. The catalog stores records; it does not know the review workflow.
+        """
         mid = manifest["id"]
         if self.has(mid):
-            self.sign_if_key(manifest)
+            if sign is not None:
+                sign(self, manifest)
             return
         rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
         rels += [e["path"] for e in manifest.get("indexes", [])]
@@ -203,17 +207,8 @@ class Catalog:
             f.write(json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         self.fs.mv(tmp, self.manifest_path(mid))
         self.index.add_manifest(manifest)
-        self.sign_if_key(manifest)
-
-    def sign_if_key(self, manifest: dict[str, Any]) -> bool:
-        """Sign a published manifest when a signing key is configured (see manifests.signing)."""
-        from manifests import review, signing
-
-        key = signing.load_signing_key(required=False)
-        if key is None:
-            return False
-        review.sign_manifest(self, manifest, key)
-        return True
+        if sign is not None:
+            sign(self, manifest)
 
     def _put(self, src: Path, dst: str) -> None:
         self.fs.makedirs(posixpath.dirname(dst), exist_ok=True)

@@ -9,7 +9,6 @@ inputs and config therefore always give the same ID, on any engine.
 from __future__ import annotations
 
 import hashlib
-import json
 from collections import defaultdict
 from typing import Any
 

@@ -30,7 +30,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from manifests import signing
-from manifests.catalog import Catalog
+from manifests.catalog import Catalog, record_sha256
+from manifests.index import CatalogIndex
 from manifests.manifest import canonical_json
 from corpusmill_base.errors import CorpusmillError, IntegrityError
 from corpusmill_base.text import printable
@@ -53,10 +54,6 @@ class NotApproved(CorpusmillError):
     pass
 
 
-def record_sha256(record: dict[str, Any]) -> str:
-    return hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest()
-
-
 def manifest_sha256(manifest: dict[str, Any]) -> str:
     """Digest of the whole manifest, volatile fields included (the ID covers only the content)."""
     return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
@@ -71,6 +68,16 @@ def now_utc() -> str:
 
 def signature_rel(mid: str) -> str:
     return f"signatures/{mid}.json"
+
+
+def sign_if_key(cat: Catalog, manifest: dict[str, Any]) -> bool:
+    """Sign a published manifest when a signing key is configured (see manifests.signing); the
+    ``sign`` callback callers hand to :meth:`Catalog.publish`."""
+    key = signing.load_signing_key(required=False)
+    if key is None:
+        return False
+    sign_manifest(cat, manifest, key)
+    return True
 
 
 def sign_manifest(cat: Catalog, manifest: dict[str, Any], key: signing.SigningKey) -> dict[str, Any]:
@@ -147,6 +154,25 @@ class ReviewState:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+
+def verified_history(cat: Catalog, mid: str) -> tuple[list[dict[str, Any]], list[str]]:
+    """A manifest's review records as replayed and verified, and the problems found."""
+    try:
+        st = replay(cat, cat.get(mid))
+    except CorpusmillError as e:
+        return [], [str(e)]
+    return st.records, st.problems
+
+
+def refresh_index(cat: Catalog) -> CatalogIndex:
+    """The catalog's index brought up to date with verified review states only."""
+    return cat.refresh_index(lambda mid: verified_history(cat, mid))
+
+
+def listing(cat: Catalog) -> list[dict[str, Any]]:
+    """One row per manifest (id, name, created_at, documents, shards, state, predecessor, successor)."""
+    return refresh_index(cat).rows()
 
 
 def replay(

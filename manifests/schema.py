@@ -10,7 +10,8 @@ from typing import Any
 
 @cache
 def manifest_schema() -> dict[str, Any]:
-    return json.loads(resources.files("manifests").joinpath("manifest.schema.json").read_text(encoding="utf-8"))
+    schema: dict[str, Any] = json.loads(resources.files("manifests").joinpath("manifest.schema.json").read_text(encoding="utf-8"))
+    return schema
 
 
 def validate_manifest(manifest: dict[str, Any]) -> None:

@@ -252,7 +252,7 @@ def takedown(
         )
         successor = seal(new)
         validate_manifest(successor)
-        cat.publish(staging, successor)
+        cat.publish(staging, successor, sign=review.sign_if_key)
 
     st = review.replay(cat, old)
     notes = []
@@ -279,8 +279,7 @@ def takedown(
 
 def lineage(cat: Catalog, mid: str) -> list[dict[str, Any]]:
     """The chain through ``mid``: oldest predecessor first, then successors (with their state)."""
-    cat.refresh_index()
-    rows = {r["id"]: r for r in cat.list()}
+    rows = {r["id"]: r for r in review.listing(cat)}
     chain = [mid]
     seen = {mid}
     while (pred := (rows.get(chain[0]) or {}).get("predecessor")) and pred not in seen:

@@ -93,7 +93,9 @@ def _catalog(args):
 
 
 def cmd_manifest_list(args: argparse.Namespace) -> int:
-    rows = _catalog(args).list()
+    from manifests import review
+
+    rows = review.listing(_catalog(args))
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0

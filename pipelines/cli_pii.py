@@ -32,74 +32,13 @@ def register(sub) -> None:
     s.set_defaults(func=cmd_scrub)
 
 
-def _format(path: str) -> str:
-    p = path.lower()
-    if p.endswith(".parquet"):
-        return "parquet"
-    if p.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
-        return "jsonl"
-    from corpusmill_base.errors import InputError
-
-    raise InputError(f"{path}: expected a .jsonl or .parquet file")
-
-
-def _read(path: str):
-    import pyarrow as pa
-    import pyarrow.json as pj
-    import pyarrow.parquet as pq
-
-    from corpusmill_base.errors import InputError
-
-    try:
-        table = pq.read_table(path) if _format(path) == "parquet" else pj.read_json(path)
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file") from None
-    except pa.ArrowInvalid as e:
-        raise InputError(f"{path}: unreadable ({type(e).__name__})") from None
-    missing = [c for c in ("id", "text") if c not in table.column_names]
-    if missing:
-        raise InputError(f"{path}: missing column(s) {', '.join(missing)}")
-    return table.set_column(table.column_names.index("id"), "id", table.column("id").cast(pa.string()))
-
-
 def cmd_scrub(args: argparse.Namespace) -> int:
-    import json
-    import os
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from filters.pii import PresidioScrubber
-    from corpusmill_base.errors import OutputError
+    from pipelines.stage_file import map_file
 
-    out_format = _format(args.output)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise OutputError(f"{args.output} exists; pass --overwrite to replace it")
-    table = _read(args.input)
     stage = PresidioScrubber({"lang": args.lang, "default_operator": args.operator})
-    parts = []
-    totals: dict[str, int] = {}
-    for batch in table.to_batches(max_chunksize=BATCH_ROWS):
-        result = stage.process(batch)  # keeps every row: the CLI sets no density limit
-        t = pa.Table.from_batches([batch])
-        for name, col in result.columns.items():
-            i = t.schema.get_field_index(name)
-            t = t.set_column(i, name, col) if i >= 0 else t.append_column(name, col)
-        for names in result.counters.values():
-            for k, n in names.items():
-                totals[k] = totals.get(k, 0) + n
-        parts.append(t)
-    out = pa.concat_tables(parts) if parts else table
-    tmp = args.output + ".tmp"
-    if out_format == "parquet":
-        pq.write_table(out, tmp, compression="zstd")
-    else:
-        with open(tmp, "w", encoding="utf-8") as f:
-            for row in out.to_pylist():
-                if row.get("pii_counts") is not None:
-                    row["pii_counts"] = dict(row["pii_counts"])
-                f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
-    os.replace(tmp, args.output)
-    summary = ", ".join(f"{k} {n:,}" for k, n in sorted(totals.items())) or "none"
-    print(f"scrubbed {out.num_rows:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
+    # keeps every row: the CLI sets no density limit
+    res = map_file(stage, args.input, args.output, batch_rows=BATCH_ROWS, overwrite=args.overwrite)
+    summary = ", ".join(f"{k} {n:,}" for k, n in sorted(res.counters.items())) or "none"
+    print(f"scrubbed {res.rows_out:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
     return 0

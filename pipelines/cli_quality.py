@@ -12,7 +12,6 @@ corpusmill shard) or ``.txt`` (one document per line).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -122,46 +121,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_score(args: argparse.Namespace) -> int:
-    import gzip
-
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     from filters.quality_classifier import QualityClassifier
-    from corpusmill_base.errors import InputError
+    from pipelines.stage_file import map_file
 
     stage = QualityClassifier({"model": args.model, "drop": False})
-    stage.ensure_setup()
-    src, dst = Path(args.input), Path(args.output)
-    if src.name.endswith(".parquet"):
-        table = pq.read_table(src)
-        if "text" not in table.column_names:
-            raise InputError(f"{src}: no 'text' column")
-        scores = []
-        for batch in table.to_batches(max_chunksize=8192):
-            scores.append(stage.process(batch).columns["quality_score"])
-        col = pa.chunked_array(scores, pa.float32())
-        idx = table.schema.get_field_index("quality_score")
-        table = table.set_column(idx, "quality_score", col) if idx >= 0 else table.append_column("quality_score", col)
-        pq.write_table(table, dst, compression="zstd")
-        n = table.num_rows
-    elif ".jsonl" in src.name:
-        opener = gzip.open if src.name.endswith(".gz") else open
-        with opener(src, "rt", encoding="utf-8") as f:
-            rows = [json.loads(line) for line in f if line.strip()]
-        if any("text" not in r for r in rows):
-            raise InputError(f"{src}: every line needs a 'text' field")
-        n = len(rows)
-        for start in range(0, n, 8192):
-            chunk = rows[start : start + 8192]
-            batch = pa.record_batch({"text": [r["text"] for r in chunk], "source_id": [""] * len(chunk)})
-            for r, s in zip(chunk, stage.process(batch).columns["quality_score"].to_pylist()):
-                r["quality_score"] = round(s, 6)
-        out_open = gzip.open if dst.name.endswith(".gz") else open
-        with out_open(dst, "wt", encoding="utf-8") as f:
-            for r in rows:
-                f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    else:
-        raise InputError(f"{src}: expected .parquet or .jsonl[.gz]")
-    print(f"scored {n:,} documents with {Path(args.model).name} → {dst}", file=sys.stderr)
+    res = map_file(stage, args.input, args.output, require=("text",), batch_rows=8192)
+    print(f"scored {res.rows_out:,} documents with {Path(args.model).name} → {args.output}", file=sys.stderr)
     return 0

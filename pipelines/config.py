@@ -9,7 +9,6 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import hashlib
-import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -150,6 +149,19 @@ class StageSpec(_Strict):
     name: str
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @model_validator(mode="after")
+    def _typed_options(self) -> StageSpec:
+        # The stage's own options model decides (unknown or ill-typed keys fail here, at load).
+        from filters.registry import STAGES, stage_class
+
+        if self.name not in STAGES:
+            raise ValueError(f"unknown stage {self.name!r}; expected one of: {', '.join(sorted(STAGES))}")
+        try:
+            stage_class(self.name).parse_options(self.options)
+        except ConfigError as e:
+            raise ValueError(str(e)) from None
+        return self
+
 
 DEFAULT_STAGES = ["normalize", "length", "exact_dedup"]
 
@@ -176,7 +188,7 @@ class PipelineConfig(_Strict):
         # `- normalize` or `- {name: length, min_chars: 5}` are both accepted.
         if not isinstance(v, list):
             return v
-        out = []
+        out: list[Any] = []
         for item in v:
             if isinstance(item, str):
                 out.append({"name": item})
@@ -188,6 +200,16 @@ class PipelineConfig(_Strict):
                 out.append(item)
         return out
 
+    @field_validator("stages")
+    @classmethod
+    def _each_stage_once(cls, v: list[StageSpec]) -> list[StageSpec]:
+        # One stage, one set of options and one manifest entry: a repeat is a config mistake.
+        names = [s.name for s in v]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"each stage may be listed once; repeated: {', '.join(twice)}")
+        return v
+
     @model_validator(mode="after")
     def _cross_checks(self) -> PipelineConfig:
         ids = [s.id for s in self.sources]
@@ -198,15 +220,6 @@ class PipelineConfig(_Strict):
             unknown = sorted(set(mapping) - set(ids))
             if unknown:
                 raise ValueError(f"{key} names sources that are not declared: {', '.join(unknown)}")
-        from filters.registry import STAGES
-
-        names = [spec.name for spec in self.stages]
-        repeated = sorted({n for n in names if names.count(n) > 1})
-        if repeated:
-            raise ValueError(f"a stage is listed more than once: {', '.join(repeated)} (each stage runs once)")
-        for spec in self.stages:
-            if spec.name not in STAGES:
-                raise ValueError(f"unknown stage {spec.name!r}; expected one of: {', '.join(sorted(STAGES))}")
         return self
 
     def source(self, source_id: str) -> Source:
@@ -232,6 +245,8 @@ def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:
             label = ""
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
                 label = f"(id={node[item]['id']})"
+            elif isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "name" in node[item]:
+                label = f"(name={node[item]['name']})"
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]{label}"]
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
@@ -240,13 +255,13 @@ def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:
     return ".".join(parts) or "(top level)"
 
 
-def _explain(err: dict[str, Any]) -> str:
+def _explain(err: Any) -> str:
     kind = err["type"]
     if kind == "extra_forbidden":
         return "unknown key"
     if kind == "missing":
         return "required key is missing"
-    msg = err["msg"]
+    msg = err["msg"].removeprefix("Value error, ")
     if "input" in err and kind not in ("value_error",) and not isinstance(err["input"], (dict, list)):
         msg += f" (got {err['input']!r})"
     return msg
@@ -308,5 +323,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tu
         cfg = PipelineConfig.model_validate(raw)
     except ValidationError as e:
         lines = [f"{path}: {_format_loc(err['loc'], raw)}: {_explain(err)}" for err in e.errors()]
+        if len(lines) == 1:
+            raise ConfigError(f"invalid config: {lines[0]}") from None
         raise ConfigError("invalid config\n  " + "\n  ".join(lines)) from None
     return cfg, path.resolve().parent

@@ -3,12 +3,12 @@
 Runs the same :class:`filters.minhash_dedup.MinHashDedup` stage as ``corpusmill run``: its
 ``keys`` per batch (in ``workers`` processes, results taken in input order so the output does
 not depend on the worker count), then its ``decide``. The input is read twice (keys, then the
-kept documents), so memory does not hold the corpus.
+kept documents), so memory does not hold the corpus. Reading and writing the file go through
+:mod:`pipelines.stage_file`, like every command that runs a stage over a file.
 """
 
 from __future__ import annotations
 
-import json
 import multiprocessing as mp
 import os
 import tempfile
@@ -21,65 +21,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from filters.base import StageContext
 from filters.columns import to_arrow
 from filters.minhash_dedup import MinHashDedup
 from corpusmill_base.errors import InputError
-
-BATCH_ROWS = 4096
-
-
-def _is_parquet(path: str | os.PathLike) -> bool:
-    return str(path).endswith((".parquet", ".pq"))
-
-
-def read_batches(path: str | os.PathLike, batch_rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-    """Input batches with ``id`` (as string), ``text`` and ``order`` (row number), streamed."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: no such file")
-    offset = 0
-    for batch in _raw_batches(path, batch_rows):
-        names = batch.schema.names
-        if "id" not in names or "text" not in names:
-            raise InputError(f"{path}: needs columns 'id' and 'text' (found {', '.join(names)})")
-        table = pa.Table.from_batches([batch])
-        n = table.num_rows
-        cols = {name: table.column(name) for name in names}
-        cols["id"] = table.column("id").cast(pa.string())
-        text = table.column("text").cast(pa.string())
-        if text.null_count:  # a missing text is an empty document, not a lost one
-            text = pa.array([t or "" for t in text.to_pylist()], pa.string())
-        cols["text"] = text
-        cols["order"] = to_arrow(np.arange(offset, offset + n, dtype=np.int64), pa.int64())
-        offset += n
-        # Compact copies: a slice of a reader block pickles with the whole block (~12× the bytes
-        # sent to each worker, and again in the keys coming back).
-        yield pa.RecordBatch.from_arrays([_compact(c) for c in cols.values()], names=list(cols))
-
-
-def _compact(column: pa.Array | pa.ChunkedArray) -> pa.Array:
-    chunks = column.chunks if isinstance(column, pa.ChunkedArray) else [column]
-    return pa.concat_arrays(chunks) if chunks else pa.array([], column.type)
-
-
-def _raw_batches(path: Path, batch_rows: int) -> Iterator[pa.RecordBatch]:
-    if _is_parquet(path):
-        yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
-        return
-    import pyarrow.json as pj
-
-    try:
-        stream = pa.input_stream(str(path), compression="detect")
-        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=2 << 20))
-        for batch in reader:
-            for i in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(i, batch_rows)
-    except pa.ArrowInvalid as e:
-        raise InputError(f"{path}: not readable as JSON lines ({e})") from None
-
+from pipelines.stage_file import FileWriter, read_batches, write_tables
 
 _WORKER_STAGE: MinHashDedup | None = None
 
@@ -164,12 +111,12 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
     out.parent.mkdir(parents=True, exist_ok=True)
     cl_parts: list[pa.Table] = []
     dup_of = dict(zip(run.decisions.column("id").to_pylist(), run.decisions.column("cluster_id").to_pylist())) if clusters else {}
-    with _Writer(out) as w:
+    with FileWriter(out) as w:
         for batch in read_batches(path):
             t = pa.Table.from_batches([batch])
             ids = t.column("id").to_pylist()
             hit = to_arrow(np.fromiter((i in dropped for i in ids), dtype=bool, count=len(ids)), pa.bool_())
-            kept = t.filter(pc.invert(hit)).drop_columns(["order"])
+            kept = t.filter(pc.invert(hit))
             kept_n += kept.num_rows
             w.write(kept)
             if clusters:
@@ -184,45 +131,5 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
                 )
     if clusters:
         # A kept document that others duplicate is its cluster's id; singletons are their own cluster.
-        _write_table(pa.concat_tables(cl_parts) if cl_parts else pa.table({"id": [], "cluster_id": [], "kept": []}), Path(clusters))
+        write_tables([pa.concat_tables(cl_parts) if cl_parts else pa.table({"id": [], "cluster_id": [], "kept": []})], clusters)
     return kept_n
-
-
-class _Writer:
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
-        self.pq: pq.ParquetWriter | None = None
-        self.fh = None
-
-    def __enter__(self):
-        if not _is_parquet(self.path):
-            self.fh = open(self.tmp, "w", encoding="utf-8")
-        return self
-
-    def write(self, table: pa.Table) -> None:
-        if self.fh is not None:
-            for row in table.to_pylist():
-                self.fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-            return
-        if self.pq is None:
-            self.pq = pq.ParquetWriter(self.tmp, table.schema, compression="zstd")
-        self.pq.write_table(table)
-
-    def __exit__(self, exc_type, *_):
-        if self.fh is not None:
-            self.fh.close()
-        if self.pq is not None:
-            self.pq.close()
-        elif self.fh is None:
-            pq.write_table(pa.table({"id": pa.array([], pa.string()), "text": pa.array([], pa.string())}), self.tmp)
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
-
-
-def _write_table(table: pa.Table, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with _Writer(path) as w:
-        w.write(table)

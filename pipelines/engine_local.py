@@ -118,6 +118,8 @@ def apply_map_stage(
             stage=stage.key,
             reasons=[result.reasons[i] or "unspecified" for i in gone],
             details=[details[i] for i in gone],
+            score=_floats(result.scores, gone),
+            threshold=_floats(result.thresholds, gone),
         )
         table = table.filter(pa.array(keep))
     return conform(table, schema), drops
@@ -132,9 +134,12 @@ def ledger_from_docs(
     duplicate_of: pa.Array | None = None,
     cluster_id: pa.Array | None = None,
     shard: list | None = None,
+    score: pa.Array | None = None,
+    threshold: pa.Array | None = None,
 ) -> pa.Table:
     n = docs.num_rows
     nulls = pa.nulls(n, pa.string())
+    no_number = pa.nulls(n, pa.float64())
     return pa.table(
         {
             "id": docs.column("id"),
@@ -150,9 +155,18 @@ def ledger_from_docs(
             "detail": pa.array(details, pa.string()) if details is not None else nulls,
             "shard": pa.array(shard, pa.string()) if shard is not None else nulls,
             "n_chars": _n_chars(docs),
+            "score": score if score is not None else no_number,
+            "threshold": threshold if threshold is not None else no_number,
         },
         schema=LEDGER_SCHEMA,
     )
+
+
+def _floats(values: np.ndarray | None, rows: np.ndarray) -> pa.Array | None:
+    """``values[rows]`` as float64 with NaN → null (a stage's per-row score or threshold)."""
+    if values is None:
+        return None
+    return pa.array(np.asarray(values, dtype=np.float64)[rows], pa.float64(), from_pandas=True)
 
 
 def _n_chars(docs: pa.Table) -> pa.Array:
@@ -182,6 +196,8 @@ def apply_decisions(table: pa.Table, decisions: pa.Table, stage_key: str) -> tup
         details=d.column("detail").to_pylist(),
         duplicate_of=d.column("duplicate_of"),
         cluster_id=d.column("cluster_id"),
+        score=d.column("score") if "score" in d.column_names else None,
+        threshold=d.column("threshold") if "threshold" in d.column_names else None,
     )
     return table.filter(pc.invert(hit)), rows
 

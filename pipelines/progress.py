@@ -13,14 +13,6 @@ import time
 log = logging.getLogger("corpusmill")
 
 
-class _NullBar:
-    def update(self, n: int = 1) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
-
 class _LogBar:
     """Non-terminal progress: one log line at most every ``every`` seconds."""
 

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 
 from filters.base import Stage, StageContext
 from filters.registry import stage_class
+from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
@@ -135,7 +136,7 @@ def _run_locked(
         checkpoint("publish")
         if reused:
             manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
-        cat.publish(out_dir, manifest)
+        cat.publish(out_dir, manifest, sign=review.sign_if_key)
     except OSError as e:
         if e.errno == errno.ENOSPC or "No space left" in str(e):
             where = e.filename or out_dir

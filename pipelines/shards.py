@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
-from corpusmill_base.atomic import PARQUET_OPTIONS, fsync_dir, write_table_atomic
+from corpusmill_base.atomic import write_table_atomic
 from corpusmill_base.hashing import sha256_file
 from pipelines.faults import checkpoint
 

@@ -51,9 +51,12 @@ def cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: boo
 
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory) -> dict[str, Path | str]:
-    """The demo pipeline run once per session through the real CLI (read-only for tests):
-    ``dir`` (run directory), ``id`` (manifest ID), ``catalog`` (its catalog)."""
+    """The demo pipeline run once per session through the real CLI, shared by every test that
+    needs a demo run (read-only: tests that tamper copy first): ``dir``/``out`` (run directory),
+    ``id`` (manifest ID), ``catalog`` (its catalog), ``cwd``/``root`` (working directory),
+    ``env`` (the environment naming the catalog), ``stdout``/``stderr`` of the run."""
     tmp = tmp_path_factory.mktemp("demo-run")
     env = {"CORPUSMILL_CATALOG": str(tmp / "catalog")}
     res = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env)
-    return {"dir": tmp / "run", "id": res.stdout.strip().splitlines()[-1], "catalog": tmp / "catalog", "cwd": tmp}
+    return {"dir": tmp / "run", "out": tmp / "run", "id": res.stdout.strip().splitlines()[-1], "catalog": tmp / "catalog",
+            "cwd": tmp, "root": tmp, "env": env, "stdout": res.stdout, "stderr": res.stderr}

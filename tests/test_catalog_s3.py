@@ -42,7 +42,7 @@ def s3_server(tmp_path_factory):
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 proc.kill()
-                raise RuntimeError(f"moto_server did not start on {url}")
+                raise RuntimeError(f"moto_server did not start on {url}") from None
             time.sleep(0.3)
     yield url
     proc.terminate()

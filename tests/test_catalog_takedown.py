@@ -119,7 +119,7 @@ def test_takedown_refuses_unknown_ids_and_sources(env):
     assert res.returncode == 2 and "not in" in res.stderr and "nothing was changed" in res.stderr
     with pytest.raises(InputError, match="has no source"):
         takedown.takedown(env.cat, env.mid, "x", sources=["nope"])
-    assert [r["id"] for r in env.cat.list()] == [env.mid]
+    assert [r["id"] for r in review.listing(env.cat)] == [env.mid]
 
 
 def test_diff_reports_config_and_count_changes(env, tmp_path):

@@ -42,7 +42,7 @@ def test_a_key_given_twice_names_both_lines(tmp_path, extra, key, lines):
 def test_a_stage_listed_twice_is_refused(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(BASE + "stages: [normalize, exact_dedup, normalize]\n")
-    with pytest.raises(ConfigError, match="listed more than once: normalize"):
+    with pytest.raises(ConfigError, match="listed once; repeated: normalize"):
         load_config(cfg)
 
 

@@ -57,8 +57,8 @@ def test_explore_run(demo_run, monkeypatch):
     out = execute("explore_run.ipynb", demo_run["id"], demo_run["catalog"], monkeypatch)  # by manifest ID
     assert demo_run["id"] in out
     assert out.count("<svg figure>") >= 6 and "<png figure>" in out
-    # the dropped-sample table shows both demo reasons, with the length stage's detail
-    assert "too_short" in out and "exact_duplicate" in out and "1 chars" in out
+    # the dropped-sample table shows both demo reasons, with the score and threshold that decided a drop
+    assert "too_short" in out and "exact_duplicate" in out and "threshold" in out
 
 
 @pytest.mark.slow

@@ -4,7 +4,6 @@ counters, the CLI and a pipeline run — and no raw value anywhere a run writes.
 from __future__ import annotations
 
 import json
-import os
 import sys
 from pathlib import Path
 

@@ -13,7 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from filters.base import StageContext
-from filters.heuristics import REASONS, HeuristicConfig, NgramRepetition, QualityHeuristics, judge
+from corpusmill_base.errors import ConfigError
+from filters.heuristics import REASONS, NgramRepetition, QualityHeuristics, judge
 from filters.langid import LanguageID, hangul_ratio, language_sample
 from filters.quality_classifier import (
     REASON_BELOW,
@@ -49,7 +50,7 @@ def batch(texts, source="s", lang=None):
 
 
 def reason(text, lang="en", **cfg):
-    return judge(text, lang, HeuristicConfig.from_options(cfg)).reason
+    return judge(text, lang, QualityHeuristics.parse_options(cfg)).reason
 
 
 # ----------------------------------------------------------------------------- heuristics
@@ -139,7 +140,7 @@ def test_kiwi_finds_korean_particles():
     from filters.heuristics import _kiwi_word_tokenizer
 
     tokenize = _kiwi_word_tokenizer().word_tokenize
-    cfg = HeuristicConfig.from_options({"korean_tokenizer": "kiwi", "min_words": 5})
+    cfg = QualityHeuristics.parse_options({"korean_tokenizer": "kiwi", "min_words": 5})
     prose = "대한민국의 주권은 국민에게 있고, 모든 권력은 국민으로부터 나온다."
     nouns = "정부 예산 국회 심의 법률 개정 위원회 보고서 시행령 조례."
     assert judge(prose, "ko", cfg, tokenize).reason is None
@@ -168,7 +169,7 @@ def test_stage_columns_details_and_tag_only_mode():
     assert 0.9 < result.columns["qh_letter_ratio"].to_pylist()[0] <= 1
     tagged = QualityHeuristics({"drop": False}).process(batch(texts, lang="en"))
     assert tagged.keep.all() and tagged.columns["qh_reason"].to_pylist() == [None, "dup_lines", "short_doc"]
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(ConfigError, match="unknown option 'min_wrods'"):
         QualityHeuristics({"min_wrods": 3})
 
 
@@ -296,12 +297,12 @@ def test_classifier_stage_threshold_and_artifacts(trained):
     res = stage.process(batch(texts))
     scores = res.columns["quality_score"].to_pylist()
     assert res.keep.tolist() == [True, False, True]
-    assert res.reasons[1] == REASON_BELOW and res.details[1].startswith(f"score={scores[1]:.3f}")
+    assert res.reasons[1] == REASON_BELOW and res.scores[1] == pytest.approx(scores[1]) and res.thresholds[1] > scores[1]
     assert stage.process(batch(texts, source="lenient")).keep.all()
     art = stage.artifacts()[0]
     assert art["sha256"] == sha256_file(out) and art["card"]["sha256"] == sha256_file(card_path(out))
     assert art["card"]["data"] == {"positive": ["positive"], "negative": ["negative"]}
-    with pytest.raises(ValueError, match="'model' is required"):
+    with pytest.raises(ConfigError, match="option 'model': Field required"):
         QualityClassifier({})
 
 

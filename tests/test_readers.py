@@ -136,7 +136,7 @@ def test_record_over_the_size_limit_is_skipped_without_loading_it():
 
 
 def test_csv_wrong_column_count_and_multicolumn_text():
-    data = 'Q,A,label\n"q1","a1",0\n"q2","a2",1,extra\n"q3","a3\nsecond line",0\n'.encode()
+    data = b'Q,A,label\n"q1","a1",0\n"q2","a2",1,extra\n"q3","a3\nsecond line",0\n'
     events, _ = read(data, format="csv", text_fields=("Q", "A"))
     texts = [r.text for r in records(events)]
     assert texts == ["q1\n\na1", "q3\n\na3\nsecond line"]
@@ -145,7 +145,7 @@ def test_csv_wrong_column_count_and_multicolumn_text():
 
 
 def test_tsv_without_header_and_with_quotes_in_text():
-    data = 'ham\tOk "lar"... Joking\nspam\tFree entry\n'.encode()
+    data = b'ham\tOk "lar"... Joking\nspam\tFree entry\n'
     events, _ = read(data, format="tsv", header=False, columns=("label", "text"), text_fields=("text",))
     assert [r.text for r in records(events)] == ['Ok "lar"... Joking', "Free entry"]
 

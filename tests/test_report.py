@@ -23,7 +23,7 @@ import pytest
 from filters.schema import LEDGER_SCHEMA
 from manifests.manifest import counts_from_ledger, stage_stats
 from manifests.report import RunData, compute, load_run, write_report
-from manifests.report.figures import ALL, LOG_EDGES, score_from_detail
+from manifests.report.figures import ALL, LOG_EDGES
 from tests.conftest import cli
 
 CHROMIUM_FLAGS = [
@@ -143,10 +143,16 @@ def test_demo_report_matches_manifest(demo_report):
     counters = {st: {src["id"]: n for src in manifest["sources"] for stt, n in src["stage_counters"].items() if stt == st}
                 for src in manifest["sources"] for st in src["stage_counters"]}
     assert (s["counters"] or {}) == {st: {"pii": "pii" in st, "by_source": per} for st, per in counters.items()}
-    # Score histograms: one per score/signal column in the shards, holding every kept document's value.
+    # Score histograms: one per declared score; a shard column holds every kept document's value,
+    # and the ledger's score column every drop a declared reason names.
     shards = pq.read_table(tmp / "run" / "shards")
+    ledger = pq.read_table(tmp / "run" / "ledger.parquet")
     for sc in s["scores"] or []:
-        assert sum(sc["kept"]) == shards.num_rows - shards.column(sc["column"]).null_count, sc["column"]
+        if sc["column"] in shards.column_names:
+            assert sum(sc["kept"]) == shards.num_rows - shards.column(sc["column"]).null_count, sc["column"]
+        else:  # a score only the ledger holds (minhash_dedup's jaccard)
+            scored = ledger.filter(pc.and_(pc.equal(ledger.column("stage"), sc["stage"]), pc.is_valid(ledger.column("score"))))
+            assert sum(sc["kept"]) == 0 and 0 < sc["dropped_with_score"] <= scored.num_rows, sc["column"]
         if sc["column"] == "quality_score":
             stage = next(st for st in manifest["stages"] if st["key"] == sc["stage"])
             assert stage["name"] == "quality_classifier"
@@ -196,22 +202,25 @@ def synthetic_run() -> RunData:
     stages = [
         {"name": "normalize", "version": 1, "options": {}, "key": "normalize@1"},
         {"name": "langid", "version": 1, "options": {"min_score": 0.65}, "key": "langid@1"},
-        {"name": "quality", "version": 1, "options": {"threshold": 0.3}, "key": "quality@1"},
-        {"name": "quality_heuristics", "version": 1, "options": {"min_letter_ratio": 0.5},
-         "effective_config": {"min_words": {"ko": 15, "default": 30}, "min_letter_ratio": 0.6}, "key": "quality_heuristics@1"},
+        # a stage the registry does not know: its manifest entry declares what it scores
+        {"name": "quality", "version": 1, "options": {"threshold": 0.3}, "key": "quality@1",
+         "scores": [{"column": "quality_score", "thresholds": [{"option": "threshold", "drop": "below", "reason": "low_quality"}],
+                     "reasons": ["low_quality"], "in_documents": True}]},
+        {"name": "quality_heuristics", "version": 1, "options": {"min_words": {"ko": 15, "default": 30}, "min_letter_ratio": 0.5},
+         "key": "quality_heuristics@1"},
         {"name": "minhash_dedup", "version": 1, "options": {"threshold": 0.8}, "key": "minhash_dedup@1"},
         {"name": "pii", "version": 1, "options": {}, "key": "pii@1"},
     ]
     rows = []
     kept_docs = []
 
-    def add(src, i, outcome, stage=None, reason=None, detail=None, cluster=None, n_chars=100, **doc):
+    def add(src, i, outcome, stage=None, reason=None, detail=None, cluster=None, n_chars=100, score=None, threshold=None, **doc):
         rid = f"{src}-{i:016x}"
         rows.append({"id": rid, "source_id": src, "source_file": "f.jsonl", "source_locator": f"line {i + 1}",
                      "order": (0 if src == "a" else 1 << 40) + i, "outcome": outcome, "stage": stage, "reason": reason,
                      "duplicate_of": cluster, "cluster_id": cluster, "detail": detail,
                      "shard": "shards/part-00000.parquet" if outcome == "kept" else None,
-                     "n_chars": None if outcome == "quarantined" else n_chars})
+                     "n_chars": None if outcome == "quarantined" else n_chars, "score": score, "threshold": threshold})
         if outcome == "kept":
             kept_docs.append({"id": rid, "source_id": src, "lang": doc["lang"], "quality_score": doc["q"],
                               "lang_score": doc["ls"], "hangul_ratio": 0.5, "qh_words": 40, "qh_letter_ratio": 0.9,
@@ -221,18 +230,19 @@ def synthetic_run() -> RunData:
     for k in range(40):  # source a: 40 kept, scores spread over [0.3, 1)
         add("a", i, "kept", n_chars=50 + 10 * k, lang="ko" if k % 4 else "en", q=0.3 + k * 0.0175, ls=0.9)
         i += 1
-    for k in range(5):  # dropped by quality with their score in the detail
-        add("a", i, "dropped", "quality@1", "low_quality", f"score=0.{k + 1}0 < 0.3", n_chars=20)
+    for k in range(5):  # dropped by quality with their score in the ledger's score column
+        add("a", i, "dropped", "quality@1", "low_quality", None, n_chars=20, score=(k + 1) / 10, threshold=0.3)
         i += 1
     for k in range(3):  # dropped by langid, detail = detected language
-        add("a", i, "dropped", "langid@1", "wrong_language", "detected=ja score=0.91 expected=ko", n_chars=70)
+        add("a", i, "dropped", "langid@1", "lang_unexpected", "detected=ja expected=ko", n_chars=70, score=0.91)
         i += 1
-    add("a", i, "dropped", "quality_heuristics@1", "low_letter_ratio", "letters 0.31", n_chars=40)
+    add("a", i, "dropped", "quality_heuristics@1", "low_letter_ratio", "letters", n_chars=40, score=0.31, threshold=0.5)
     i += 1
     add("a", i, "quarantined", "ingest@1", "unreadable_record", "invalid JSON")
     i += 1
     for k in range(4):  # a near-duplicate cluster of 5 (4 dropped + representative a-0)
-        add("a", i, "dropped", "minhash_dedup@1", "near_duplicate", "jaccard 0.91", cluster="a-0000000000000000", n_chars=55)
+        add("a", i, "dropped", "minhash_dedup@1", "near_duplicate", "jaccard 0.91", cluster="a-0000000000000000", n_chars=55,
+            score=0.91, threshold=0.8)
         i += 1
     for k in range(10):  # source b: 10 kept, 2 clusters of 2
         add("b", k, "kept", n_chars=1000 * (k + 1), lang="en", q=0.9, ls=0.99)
@@ -279,8 +289,8 @@ def test_synthetic_sections():
     assert all(c == 0 for e, c in zip(q["edges"], q["kept"], strict=False) if e < 0.3 - 1e-9)
     ls = scores["lang_score"]
     assert ls["stage"] == "langid@1" and ls["thresholds"][0]["value"] == 0.65
-    assert ls["dropped_with_score"] == 3  # "detected=ja score=0.91" carries a score
-    # signal columns of a multi-signal stage: thresholds from its effective config, per language
+    assert ls["dropped_with_score"] == 3  # lang_unexpected drops carry their lang_score
+    # signal columns of a multi-signal stage: thresholds from its effective options, per language
     words = scores["qh_words"]
     assert words["stage"] == "quality_heuristics@1"
     assert words["thresholds"] == [{"option": "min_words", "value": 30.0, "scope": "default"},
@@ -289,7 +299,10 @@ def test_synthetic_sections():
     letters = scores["qh_letter_ratio"]
     assert letters["thresholds"] == [{"option": "min_letter_ratio", "value": 0.5, "scope": None}]
     assert letters["dropped_with_score"] == 1 and sum(letters["kept"]) == 50
-    assert "hangul_ratio" not in scores and "n_chars" not in scores
+    assert "hangul_ratio" not in scores and "n_chars" not in scores  # not declared as scores here
+    jac = scores["jaccard"]  # a score only the ledger holds (no document column)
+    assert jac["stage"] == "minhash_dedup@1" and sum(jac["kept"]) == 0 and jac["dropped_with_score"] == 4
+    assert jac["thresholds"] == [{"option": "threshold", "value": 0.8, "scope": None}]
 
     lg = s["languages"]
     assert lg["detected"] and lg["kept"] == {"a": {"ko": 30, "en": 10}, "b": {"en": 10}}
@@ -337,14 +350,6 @@ def test_synthetic_report_renders_every_section(tmp_path):
     dom, png = render_in_chromium(paths["html"], tmp_path)
     assert "PII counts by type" in dom and "quality_score" in dom
     assert_screenshot_has_charts(png)
-
-
-@pytest.mark.parametrize(
-    ("detail", "score"),
-    [("score=0.12 < 0.3", 0.12), ("ja 0.91", 0.91), ("quality 1.5e-3", 0.0015), ("12 chars", None), (None, None), ("", None)],
-)
-def test_score_from_detail(detail, score):
-    assert score_from_detail(detail) == score
 
 
 # --- a run over the shared deliveries ----------------------------------------------------------

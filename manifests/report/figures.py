@@ -2,10 +2,12 @@
 
 Every figure is derived from what a run already stores, so a report never re-runs a stage:
 
-* the manifest: stage order and options (thresholds), per-source stage counters (PII counts by
-  type), seconds per stage;
+* the manifest: stage order, effective options (thresholds) and score declarations (which
+  columns a stage scores, which options threshold them), per-source stage counters (PII counts
+  by type), seconds per stage;
 * the ledger: one row per input record with its outcome, the stage and reason that dropped it,
-  its duplicate cluster and its length in characters at decision time (``n_chars``);
+  the score and threshold that decided the drop, its duplicate cluster and its length in
+  characters at decision time (``n_chars``);
 * the shards' non-text columns: language and score columns of the kept documents.
 
 A section is ``None`` when its data does not exist in this run (e.g. no score column, no
@@ -37,14 +39,8 @@ DEFAULT_CHARS_PER_TOKEN = 4.0
 #: Log-spaced bin edges for character and token counts: 4 bins per decade from 1 to 10^8.
 LOG_EDGES: list[float] = [round(10 ** (i / 4), 6) for i in range(0, 33)]
 
-#: Option names treated as a score threshold (first match wins, in this order).
-THRESHOLD_OPTIONS = ("threshold", "min_score", "min_quality", "min_prob", "min_confidence", "max_score")
 
-#: Columns of the document schema that are never scores.
-BASE_COLUMNS = {"id", "text", "source_id", "source_file", "source_locator", "source_record_id", "lang", "domain", "order"}
 
-_NUMBER = re.compile(r"(?:score\s*[=:]?\s*)?(-?\d+\.\d+(?:e-?\d+)?|-?\d+e-?\d+)", re.IGNORECASE)
-_SCORE_AFTER_KEY = re.compile(r"score\s*[=:]?\s*(-?\d+(?:\.\d+)?(?:e-?\d+)?)", re.IGNORECASE)
 #: A detected language in a ledger detail: ``detected=ja …``, ``__label__ja``, or ``ja 0.91``.
 _LANG_LABEL = re.compile(r"^(?:(?:detected\s*[=:]\s*|__label__)([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b|([a-z]{2,3})\s+[01]?\.\d)")
 
@@ -264,67 +260,58 @@ def language_mix(run: RunData) -> dict[str, Any] | None:
 # Score histograms with the threshold marked
 
 
-def _initials(stage_name: str) -> str:
-    return "".join(w[0] for w in stage_name.lower().split("_") if w)
-
-
 @functools.lru_cache(maxsize=64)
-def _declared_by(stage_name: str) -> frozenset[str]:
-    """Columns a registered stage declares in ``output_fields`` (empty for an unknown stage)."""
+def _registered_scores(stage_name: str) -> tuple[dict[str, Any], ...]:
+    """Score declarations of a registered stage (for a manifest written before stages recorded
+    them); empty for an unknown stage."""
     from filters.registry import stage_class
 
     try:
         cls = stage_class(stage_name)
     except (KeyError, ImportError):
-        return frozenset()
-    return frozenset(f.name for f in cls.output_fields)
+        return ()
+    return tuple(sc.to_json() for sc in cls.scores)
 
 
-def _stage_for_column(manifest: dict[str, Any], column: str) -> dict[str, Any] | None:
-    """The stage that writes ``column``: the last one declaring it in ``output_fields``; failing
-    that, one whose name shares the column's first word (lang_score ↔ langid) or whose initials
-    prefix the column (qh_letter_ratio ↔ quality_heuristics)."""
-    declaring = [st for st in manifest.get("stages", []) if column in _declared_by(st["name"])]
-    if declaring:
-        return declaring[-1]
-    stem = column.split("_")[0].lower()
-    for st in manifest.get("stages", []):
-        name = st["name"].lower()
-        if name.startswith(stem) or stem.startswith(name.split("_")[0]):
-            return st
-    for st in manifest.get("stages", []):
-        if "_" in st["name"] and stem == _initials(st["name"]):
-            return st
-    return None
+def declared_scores(stage: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """What a stage declares it scores (``{column, thresholds: [{option, drop, reason}], reasons,
+    in_documents}``): from its manifest entry, else from its registered class."""
+    if not stage:
+        return []
+    if "scores" in stage:
+        return list(stage["scores"])
+    return list(_registered_scores(stage["name"]))
+
+
+def _declaration(stage: dict[str, Any] | None, column: str) -> dict[str, Any] | None:
+    return next((sc for sc in declared_scores(stage) if sc["column"] == column), None)
+
+
+def _dropped_scores(run: RunData, stage: dict[str, Any], column: str) -> np.ndarray:
+    """The ledger ``score`` of the stage's drops whose reason its declaration of ``column`` names."""
+    decl = _declaration(stage, column)
+    led = run.ledger
+    if decl is None or not led.num_rows or "score" not in led.column_names:
+        return np.array([], dtype=np.float64)
+    rows = led.filter(pc.and_(pc.equal(led.column("stage"), stage["key"]), pc.is_valid(led.column("score"))))
+    rows = rows.filter(pc.is_in(rows.column("reason"), value_set=pa.array(decl["reasons"], pa.string())))
+    values = rows.column("score").to_numpy().astype(np.float64)
+    return values[np.isfinite(values)]
 
 
 def score_columns(run: RunData) -> list[tuple[str, dict[str, Any] | None]]:
-    """Numeric columns holding a score or a measured signal, with the stage that writes each:
-    ``*_score`` / ``*_prob`` columns, and every numeric column prefixed by a stage's initials."""
-    out = []
-    for f in run.documents.schema:
-        if f.name in BASE_COLUMNS or not (pa.types.is_floating(f.type) or pa.types.is_integer(f.type)):
-            continue
-        stage = _stage_for_column(run.manifest, f.name)
-        named_score = pa.types.is_floating(f.type) and (f.name == "score" or f.name.endswith(("_score", "_prob", "_probability")))
-        signal = stage is not None and "_" in stage["name"] and f.name.split("_")[0] == _initials(stage["name"])
-        if named_score or signal:
-            out.append((f.name, stage))
+    """Every score a stage of the run declares, with that stage: those held in a numeric document
+    column of the shards, and those only the ledger holds (the score of each drop)."""
+    out: list[tuple[str, dict[str, Any] | None]] = []
+    schema = run.documents.schema
+    for stage in run.manifest.get("stages", []):
+        for sc in declared_scores(stage):
+            col = sc["column"]
+            in_docs = sc.get("in_documents", True) and col in schema.names and (
+                pa.types.is_floating(schema.field(col).type) or pa.types.is_integer(schema.field(col).type))
+            if in_docs or _dropped_scores(run, stage, col).size:
+                out.append((col, stage))
     return out
-
-
-def score_from_detail(detail: str | None) -> float | None:
-    """The score a stage wrote into a ledger detail (``score=0.12``, ``0.12 < 0.5``, …)."""
-    if not detail:
-        return None
-    m = _SCORE_AFTER_KEY.search(detail) or _NUMBER.search(detail)
-    if not m:
-        return None
-    try:
-        v = float(m.group(1))
-    except ValueError:
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _number(v: Any) -> bool:
@@ -332,30 +319,17 @@ def _number(v: Any) -> bool:
 
 
 def thresholds_of(stage: dict[str, Any] | None, column: str) -> list[dict[str, Any]]:
-    """Thresholds that apply to ``column``, from the stage's options (and its effective config).
-
-    A single-score stage: its ``threshold``/``min_score``/… option. A signal column
-    (``qh_letter_ratio``): the option ``min_letter_ratio``, ``max_letter_ratio`` or
-    ``letter_ratio``; a per-language or per-source option (``{ko: 15, default: 30}``) gives one
-    line per key.
-    """
-    if not stage:
+    """Thresholds on ``column``: the options the stage declares for it, with their values from the
+    stage's (effective) options; a per-language or per-source option (``{ko: 15, default: 30}``)
+    gives one line per key."""
+    decl = _declaration(stage, column)
+    if stage is None or decl is None:
         return []
-    opts = {**(stage.get("effective_config") or {}), **(stage.get("options") or {})}
-    prefix = _initials(stage["name"]) + "_"
-    if "_" in stage["name"] and column.startswith(prefix):
-        signal = column[len(prefix):]
-        for key in (f"min_{signal}", f"max_{signal}", signal):
-            v = opts.get(key)
-            found = _threshold_values(key, v)
-            if found:
-                return found
-        return []
-    for k in [*THRESHOLD_OPTIONS, *sorted(k for k in opts if "threshold" in k and k not in THRESHOLD_OPTIONS)]:
-        found = _threshold_values(k, opts.get(k))
-        if found:
-            return found
-    return []
+    opts = stage.get("options") or {}
+    out: list[dict[str, Any]] = []
+    for t in decl.get("thresholds", []):
+        out += _threshold_values(t["option"], opts.get(t["option"]))
+    return out
 
 
 def _threshold_values(option: str, v: Any) -> list[dict[str, Any]]:
@@ -368,42 +342,37 @@ def _threshold_values(option: str, v: Any) -> list[dict[str, Any]]:
 
 
 def scores(run: RunData) -> list[dict[str, Any]]:
-    """A histogram per score column: kept documents, plus dropped ones whose ledger detail names
-    their score (for a stage with several signal columns, only drops whose reason names the
-    signal), and the thresholds from the writing stage's options."""
-    # scores first, then signals with a threshold, then the rest (each group in schema order)
+    """A histogram per declared score: kept documents (from the shards' column), plus dropped ones
+    (the ledger's ``score`` of drops whose reason the declaration names), and the thresholds from
+    the stage's options."""
+    # scores first, then signals with a threshold, then the rest (each group in stage order)
     cols = sorted(score_columns(run), key=lambda cs: (not cs[0].endswith(("score", "_prob", "_probability")),
                                                      not thresholds_of(cs[1], cs[0])))
-    per_stage: dict[str, int] = defaultdict(int)
-    for _, st in cols:
-        if st is not None:
-            per_stage[st["key"]] += 1
     out = []
     for col, stage in cols:
-        kept = run.documents.column(col).drop_null().to_numpy().astype(np.float64)
-        kept = kept[np.isfinite(kept)]
-        dropped = np.array([], dtype=np.float64)
-        if stage is not None and run.ledger.num_rows:
-            rows = run.ledger.filter(pc.equal(run.ledger.column("stage"), stage["key"]))
-            details, reasons = rows.column("detail").to_pylist(), rows.column("reason").to_pylist()
-            if per_stage[stage["key"]] > 1:  # several signals: a drop's detail measures the rule that fired
-                signal = col[len(_initials(stage["name"])) + 1:]
-                details = [d for d, r in zip(details, reasons, strict=True) if r and (signal in r or r in signal)]
-            vals = [score_from_detail(d) for d in details]
-            dropped = np.array([v for v in vals if v is not None], dtype=np.float64)
+        kept = np.array([], dtype=np.float64)
+        if col in run.documents.column_names and (_declaration(stage, col) or {}).get("in_documents", True):
+            kept = run.documents.column(col).drop_null().to_numpy().astype(np.float64)
+            kept = kept[np.isfinite(kept)]
+        dropped = _dropped_scores(run, stage, col) if stage is not None else np.array([], dtype=np.float64)
         both = np.concatenate([kept, dropped])
         if both.size == 0:
             continue
+        thresholds = thresholds_of(stage, col)
         lo, hi = float(both.min()), float(both.max())
         if lo >= 0.0 and hi <= 1.0:
             edges = np.round(np.linspace(0.0, 1.0, 41), 9)  # rounded: 0.3 belongs to the bin starting at 0.3
         else:  # open-ended signals (word counts): up to the 99th percentile; the rest piles into the last bin
-            hi = max(float(np.percentile(both, 99)), max((t["value"] for t in thresholds_of(stage, col)), default=lo))
-            edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9)
+            hi = float(np.percentile(both, 99))
+            # a threshold near the data widens the range to show its line; a far one (max_chars
+            # 1,000,000 against documents of a few thousand) would squash every bin into one
+            near = [t["value"] for t in thresholds if t["value"] <= 2 * max(hi, 1.0)]
+            hi = max([hi, *near])
+            edges = np.round(np.linspace(lo, hi if hi > lo else lo + 1.0, 41), 9).astype(np.float64)
         out.append({
             "column": col,
             "stage": stage["key"] if stage else None,
-            "thresholds": thresholds_of(stage, col),
+            "thresholds": thresholds,
             "edges": [float(e) for e in edges],
             "kept": [int(c) for c in np.histogram(np.clip(kept, edges[0], edges[-1]), bins=edges)[0]],
             "dropped": [int(c) for c in np.histogram(np.clip(dropped, edges[0], edges[-1]), bins=edges)[0]],
@@ -435,10 +404,10 @@ def duplicate_clusters(run: RunData, largest: int = 15) -> dict[str, Any] | None
         st = t.filter(pc.equal(t.column("stage"), stage))
         g = st.group_by(["cluster"], use_threads=False).aggregate([("source_id", "count"), ("n_chars", "mean")])
         sizes = np.asarray(g.column("source_id_count").to_pylist()) + 1  # + the kept representative
-        dist = defaultdict(int)
+        dist: defaultdict[int, int] = defaultdict(int)
         for s in sizes.tolist():
             dist[int(s)] += 1
-        by_source = defaultdict(lambda: defaultdict(int))
+        by_source: defaultdict[str, defaultdict[str, int]] = defaultdict(lambda: defaultdict(int))
         for c, s in zip(st.column("cluster").to_pylist(), st.column("source_id").to_pylist(), strict=True):
             by_source[c][s] += 1
         order = sorted(range(g.num_rows), key=lambda i: (-int(sizes[i]), g.column("cluster")[i].as_py()))

@@ -102,6 +102,7 @@ def dropped_samples(
             "stage": r["stage"], "reason": r["reason"], "id": r["id"], "source_id": r["source_id"],
             "source_file": r["source_file"], "source_locator": r["source_locator"], "detail": r["detail"],
             "duplicate_of": r["duplicate_of"], "n_chars": r.get("n_chars"),
+            "score": r.get("score"), "threshold": r.get("threshold"),
             "text": None if t is None else (t if len(t) <= max_chars else t[:max_chars] + "…"),
             "pii_masked": bool(mask_pii), "note": notes.get(r["id"]),
         })

@@ -1,0 +1,61 @@
+"""Earlier releases: their signature index (read from the catalog) and their texts, for deduplication against them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from corpusmill_base.errors import ConfigError
+from filters.minhash_dedup.options import INDEX_PATH, MinHashOptions
+
+
+INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("order", pa.int64())])
+
+
+def load_released(opts: MinHashOptions) -> tuple[pa.Table, dict[str, list[str]]]:
+    """Signature index rows (``id``, ``signature``, ``manifest``) of the released manifests."""
+    if not opts.released:
+        return pa.schema([pa.field("id", pa.string())]).empty_table(), {}
+    from manifests.catalog import Catalog, resolve_catalog_url
+    from corpusmill_base.errors import IntegrityError
+
+    cat = Catalog(resolve_catalog_url(opts.catalog))
+    tables, shard_urls = [], {}
+    for mid in opts.released:
+        manifest = cat.get(mid)
+        entry = next((e for e in manifest.get("indexes", []) if e.get("path") == INDEX_PATH), None)
+        if entry is None:
+            raise ConfigError(f"minhash_dedup: released manifest {mid} has no MinHash index (was it built with minhash_dedup?)")
+        if cat.sha256(mid, entry["path"]) != entry["sha256"]:
+            raise IntegrityError(f"{mid}: {entry['path']} does not match the manifest's sha256")
+        with cat.fs.open(cat.data_path(mid, entry["path"]), "rb") as f:
+            table = pq.read_table(f)
+        meta = json_meta(table.schema)
+        if meta != opts.shingle_view():
+            raise ConfigError(f"minhash_dedup: released manifest {mid} was indexed with {meta}, this run uses {opts.shingle_view()}; they cannot be compared")
+        tables.append(table.select(["id", "signature"]).append_column("manifest", pa.array([mid] * table.num_rows, pa.string())))
+        shard_urls[mid] = [cat.url_of(mid, s["path"]) for s in manifest["shards"]]
+    return pa.concat_tables(tables), shard_urls
+
+
+def json_meta(schema: pa.Schema) -> dict[str, Any]:
+    import json
+
+    raw = (schema.metadata or {}).get(b"corpusmill.minhash")
+    return json.loads(raw) if raw else {}
+
+
+def released_texts(shard_urls: dict[str, list[str]], ids: list[str]) -> dict[str, str]:
+    import pyarrow.dataset as pads
+
+    out: dict[str, str] = {}
+    want = pa.array(sorted(set(ids)), pa.string())
+    for urls in shard_urls.values():
+        if not urls:
+            continue
+        t = pads.dataset(urls, format="parquet").to_table(columns=["id", "text"], filter=pc.field("id").isin(want))
+        out.update(zip(t.column("id").to_pylist(), t.column("text").to_pylist()))
+    return out

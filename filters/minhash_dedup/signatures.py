@@ -1,0 +1,301 @@
+"""Shingling and MinHash signatures (datasketch ``affine32``, vectorised) and LSH band keys: step (a), per batch."""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+from itertools import repeat
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.columns import to_arrow
+from filters.minhash_dedup.hashes import U64, _K, fmix32, fmix64
+from filters.minhash_dedup.options import MinHashOptions
+from filters.minhash_dedup.sketches import sketch_of
+
+
+@lru_cache(maxsize=8)
+def permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """datasketch's affine32 permutation parameters (same generator, same order)."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 31, num_perm, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, num_perm, dtype=np.uint32)
+    return a, b
+
+
+@lru_cache(maxsize=1)
+def _char_tables() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BMP lookup tables: lower-case map, drop mask (whitespace/punctuation), CJK mask."""
+    lower = np.arange(0x10000, dtype=np.uint32)
+    drop = np.zeros(0x10000, dtype=bool)
+    cjk = np.zeros(0x10000, dtype=bool)
+    for cp in range(0x10000):
+        ch = chr(cp)
+        low = ch.lower()
+        if len(low) == 1:
+            lower[cp] = ord(low)
+        cat = unicodedata.category(ch)
+        if cat[0] in "ZP" or cat == "Cc" or cat == "Cf":
+            drop[cp] = True
+    drop[0] = False  # the sentinel of empty documents
+    for lo, hi in ((0x1100, 0x11FF), (0x3040, 0x30FF), (0x3130, 0x318F), (0x3400, 0x4DBF), (0x4E00, 0x9FFF), (0xAC00, 0xD7A3), (0xF900, 0xFAFF)):
+        cjk[lo : hi + 1] = True
+    return lower, drop, cjk
+
+
+class Shingler:
+    """Vectorised shingle hashes (uint64) for a batch of texts; documents stay contiguous."""
+
+    def __init__(self, opts: MinHashOptions):
+        self.opts = opts
+        self.lower, self.drop, self.cjk = _char_tables()
+
+    def _codepoints(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        joined = "".join(texts)
+        cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        return cps, lengths
+
+    def modes(self, texts: list[str]) -> np.ndarray:
+        """True where a document uses character shingles."""
+        if self.opts.shingle != "auto":
+            return np.full(len(texts), self.opts.shingle == "char")
+        cps, lengths = self._codepoints(texts)
+        doc = np.repeat(np.arange(len(texts)), lengths)
+        bmp = cps < 0x10000
+        idx = np.where(bmp, cps, 0)
+        letters = bmp & ~self.drop[idx] & ((cps >= 0x80) | ((cps | 0x20) - 0x61 < 26))
+        cjk = bmp & self.cjk[idx]
+        n_let = np.bincount(doc, weights=letters, minlength=len(texts))
+        n_cjk = np.bincount(doc, weights=cjk, minlength=len(texts))
+        return n_cjk >= self.opts.cjk_ratio * np.maximum(n_let, 1)
+
+    def batch(self, texts: list[str], char_mode: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Shingle hashes of every document and the number per document (always ≥ 1)."""
+        if char_mode is None:
+            char_mode = self.modes(texts)
+        n = len(texts)
+        counts = np.zeros(n, dtype=np.int64)
+        parts: dict[bool, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for mode in (True, False):
+            idx = np.flatnonzero(char_mode == mode)
+            if idx.size == 0:
+                continue
+            sub = [texts[i] for i in idx]
+            h, c = self._char(sub) if mode else self._word(sub)
+            parts[mode] = (idx, h, c)
+            counts[idx] = c
+        if len(parts) == 1:
+            (_, h, _), = parts.values()
+            return h, counts
+        # Interleave the two modes back into document order.
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+        out = np.empty(int(counts.sum()), dtype=U64)
+        for idx, h, c in parts.values():
+            pos = np.repeat(starts[idx], c) + _ranks(c)
+            out[pos] = h
+        return out, counts
+
+    def hashes(self, text: str) -> np.ndarray:
+        """Distinct shingle hashes of one text (what exact verification compares)."""
+        h, _ = self.batch([text])
+        return np.unique(h)
+
+    def _normalised(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        cps, lengths = self._codepoints(texts)
+        bmp = cps < 0x10000
+        idx = np.where(bmp, cps, 0)
+        low = np.where(bmp, self.lower[idx], cps)
+        keep = ~(bmp & self.drop[idx])
+        return low, keep, lengths
+
+    def _char(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        low, keep, lengths = self._normalised(texts)
+        doc = np.repeat(np.arange(len(texts)), lengths)
+        tokens = low[keep].astype(U64)
+        per_doc = np.bincount(doc[keep], minlength=len(texts))
+        return _ngrams(tokens, per_doc, self.opts.char_n)
+
+    def _word(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        low, keep, lengths = self._normalised(texts)
+        n = len(texts)
+        doc = np.repeat(np.arange(n), lengths)
+        prev_keep = np.concatenate([[False], keep[:-1]])
+        prev_doc = np.concatenate([[-1], doc[:-1]])
+        start = keep & (~prev_keep | (prev_doc != doc))
+        kept_pos = np.flatnonzero(keep)
+        word_starts = np.flatnonzero(start[kept_pos])  # positions within the kept array
+        if word_starts.size == 0:
+            return _ngrams(np.zeros(0, dtype=U64), np.zeros(n, dtype=np.int64), self.opts.word_n)
+        word_of = np.cumsum(start[kept_pos]) - 1
+        pos_in_word = np.arange(kept_pos.size) - word_starts[word_of]
+        v = fmix64(low[kept_pos].astype(U64) + pos_in_word.astype(U64) * _K[0])
+        words = fmix64(np.add.reduceat(v, word_starts))
+        per_doc = np.bincount(doc[kept_pos[word_starts]], minlength=n)
+        return _ngrams(words, per_doc, self.opts.word_n)
+
+
+def _ranks(counts: np.ndarray) -> np.ndarray:
+    """0..c-1 for every count c, concatenated."""
+    total = int(counts.sum())
+    starts = np.cumsum(counts) - counts
+    return np.arange(total) - np.repeat(starts, counts)
+
+
+def _ngrams(tokens: np.ndarray, per_doc: np.ndarray, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Hashes of the n-grams of each document's tokens; a document shorter than n is one shingle
+    (its missing tokens hash as 0)."""
+    empty = per_doc == 0
+    if empty.any():  # an empty document is one sentinel token, so it still has a signature
+        at = (np.cumsum(per_doc) - per_doc)[empty]
+        tokens = np.insert(tokens, at, U64(0))
+        per_doc = np.where(empty, 1, per_doc)
+    doc_start = np.cumsum(per_doc) - per_doc
+    count = np.maximum(per_doc - n + 1, 1)
+    pos = np.repeat(doc_start, count) + _ranks(count)
+    short = np.repeat(per_doc < n, count)
+    h = np.empty(pos.size, dtype=U64)
+    # Every window of n consecutive tokens of the whole batch, on shifted views (in place, no
+    # gathers); the windows that start a document's n-gram are then picked out.
+    m = tokens.size - n + 1
+    if m > 0 and not short.all():
+        tok = tokens + U64(1)
+        win = np.full(m, U64(n), dtype=U64)
+        tmp = np.empty(m, dtype=U64)
+        for j in range(n):
+            win ^= tok[j : j + m]
+            win *= _K[j % len(_K)]
+            np.right_shift(win, U64(31), out=tmp)
+            win ^= tmp
+        h[~short] = win[pos[~short]]
+    if short.any():
+        h[short] = _short_ngrams(tokens, pos[short], np.repeat(doc_start + per_doc, count)[short], n)
+    return fmix64(h), count
+
+
+def _short_ngrams(tokens: np.ndarray, pos: np.ndarray, end: np.ndarray, n: int) -> np.ndarray:
+    """The one shingle of each document shorter than n (same mixing, tokens past its end = 0)."""
+    h = np.full(pos.size, U64(n), dtype=U64)
+    for j in range(n):
+        at = pos + j
+        tok = np.where(at < end, tokens[np.minimum(at, tokens.size - 1)] + U64(1), U64(0))
+        h = (h ^ tok) * _K[j % len(_K)]
+        h ^= h >> U64(31)
+    return h
+
+
+def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int, chunk: int = 4096) -> np.ndarray:
+    """MinHash signatures (n_docs × num_perm, uint32), identical to datasketch's affine32 scheme.
+
+    Shingles are processed in cache-sized chunks laid out permutation-major, so every
+    multiply-add and the per-document minimum run over contiguous memory.
+    """
+    a, b = permutations(num_perm, seed)
+    hv = fmix32((hashes & U64(0xFFFFFFFF)).astype(np.uint32))
+    n = counts.size
+    doc_start = np.cumsum(counts) - counts
+    total = hv.size
+    # Segments = pieces of documents inside fixed-size chunks of shingles.
+    cuts = np.union1d(doc_start, np.arange(0, total, chunk))
+    seg_doc = np.searchsorted(doc_start, cuts, side="right") - 1
+    seg_min = np.empty((num_perm, cuts.size), dtype=np.uint32)
+    bounds = np.searchsorted(cuts, np.arange(0, total + chunk, chunk))
+    a_col, b_col = a[:, None], b[:, None]
+    for c in range(bounds.size - 1):
+        s0, s1 = bounds[c], bounds[c + 1]
+        if s0 == s1:
+            continue
+        lo = cuts[s0]
+        hi = cuts[s1] if s1 < cuts.size else total
+        block = a_col * hv[None, lo:hi]
+        block += b_col
+        seg_min[:, s0:s1] = np.minimum.reduceat(block, cuts[s0:s1] - lo, axis=1)
+    if cuts.size == n:  # no document crosses a chunk boundary
+        return np.ascontiguousarray(seg_min.T)
+    first_seg = np.searchsorted(seg_doc, np.arange(n), side="left")
+    return np.ascontiguousarray(np.minimum.reduceat(seg_min, first_seg, axis=1).T)
+
+
+def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
+    """One 64-bit key per (document, band); the band number is mixed in."""
+    n = sig.shape[0]
+    x = sig[:, : bands * rows].reshape(n, bands, rows).astype(U64)
+    h = np.broadcast_to(fmix64(np.arange(bands, dtype=U64) + U64(1)), (n, bands)).copy()
+    for t in range(rows):
+        h = fmix64(h ^ (x[:, :, t] + (U64(t) << U64(32))))
+    return h
+
+
+KEY_FIELDS = [
+    pa.field("id", pa.string()),
+    pa.field("order", pa.int64()),
+    pa.field("priority", pa.int64()),
+    pa.field("quality", pa.float64()),
+    pa.field("length", pa.int64()),
+    pa.field("threshold", pa.float64()),
+]
+
+
+def fixed_rows(matrix: np.ndarray) -> pa.Array:
+    """A 2-d numpy array as one fixed-size binary value per row. Keys and side files carry
+    signatures, sketches and band keys this way: Parquet writes a fixed-size *list* value by
+    value with repetition levels (~30× slower to write and read than the flat bytes)."""
+    matrix = np.ascontiguousarray(matrix)
+    width = matrix.shape[1] * matrix.itemsize
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(width), matrix.shape[0], [None, pa.py_buffer(matrix)])
+
+
+def _matrix(column: pa.ChunkedArray | pa.Array, width: int, dtype=np.uint32) -> np.ndarray:
+    """Rows of ``width`` values from a fixed-size binary (see :func:`fixed_rows`) or list column."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_fixed_size_binary(arr.type):
+        size = np.dtype(dtype).itemsize * width
+        flat = np.frombuffer(arr.buffers()[1], dtype=dtype, count=len(arr) * width, offset=arr.offset * size)
+        return flat.reshape(len(arr), width)
+    return arr.values.to_numpy().astype(dtype, copy=False).reshape(len(arr), width)
+
+
+def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, int]]:
+    """Consecutive ranges of ``texts`` of about ``max_chars`` characters: shingling makes a few
+    int64 temporaries per character, so this bounds a worker's memory whatever the batch."""
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    ends = np.cumsum(lengths)
+    out, start = [], 0
+    while start < len(texts):
+        stop = max(int(np.searchsorted(ends, (ends[start - 1] if start else 0) + max_chars, side="right")), start + 1)
+        out.append((start, stop))
+        start = stop
+    return out or [(0, 0)]
+
+
+def signature_keys(
+    batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int], with_signature: bool = True
+) -> pa.Table:
+    """(a) Map side for one batch: signature, band keys, and what the keep rule needs."""
+    texts = batch.column("text").to_pylist()
+    n = len(texts)
+    bands, rows = opts.lsh_params()
+    sig = np.concatenate([signatures(*shingler.batch(texts[a:b]), opts.num_perm, opts.seed) for a, b in text_chunks(texts)])
+    keys = band_keys(sig, bands, rows)
+    names = batch.schema.names
+    sources = batch.column("source_id").to_pylist() if "source_id" in names else [None] * n
+    quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
+    cols = {
+        "id": batch.column("id"),
+        "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
+        "priority": to_arrow(np.fromiter(map(source_priority.get, sources, repeat(0)), np.int64, count=n), pa.int64()),
+        "quality": quality,
+        "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
+        "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
+        "bands": fixed_rows(keys),
+    }
+    if with_signature:  # for the release index and signature-only verification
+        cols["signature"] = fixed_rows(sig)
+    if opts.verify == "exact":
+        # One byte of each permutation's minimum (b-bit MinHash): 1/4 of a signature, enough to
+        # discard most candidate pairs before the exact Jaccard (see :func:`sketch_estimate`).
+        cols["sketch"] = fixed_rows(sketch_of(sig))
+        cols["text"] = batch.column("text")
+    return pa.table(cols)
