@@ -211,3 +211,10 @@ def changed_fields(record: dict[str, Any], signed_digests: dict[str, str]) -> li
         for n in names
         if now.get(n) != signed_digests.get(n)
     ]
+
+
+def signer_name(record: dict[str, Any], trusted: dict[str, TrustedKey]) -> str | None:
+    """The trusted name of the key that signed ``record`` (None when the key is not trusted)."""
+    block = record.get(SIGNATURE_FIELD) or {}
+    key = trusted.get(str(block.get("key_id")))
+    return key.name if key else None
