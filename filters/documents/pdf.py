@@ -30,8 +30,9 @@ from filters.documents.model import (
 
 _PAGE_NUMBER = re.compile(r"^\s*(?:[-–—]\s*)?(?:page\s+)?\d{1,5}(?:\s*(?:of|/)\s*\d{1,5})?(?:\s*[-–—])?\s*$", re.I)
 _DIGITS = re.compile(r"\d+")
+_PDFIUM_HYPHEN = re.compile("[\ufffe\x02](?:\r\n)?(?=(.?))")
 _HYPHENATED = re.compile(r"[A-Za-z]{2,}-$")
-EDGE_LINES = 2  # lines at the top and at the bottom of a page that may be running heads/footers
+EDGE_LINES = 3  # lines at the top and at the bottom of a page that may be running heads/footers
 
 
 def extract(data: bytes, opts: DocumentOptions) -> Extracted:
@@ -55,7 +56,11 @@ def extract(data: bytes, opts: DocumentOptions) -> Extracted:
         for i in range(n):
             page = pdf[i]
             textpage = page.get_textpage()
+            # PDFium marks a hyphen it judged a line-break hyphenation as U+FFFE (and a soft
+            # hyphen as U+0002): the word is joined, as for visible hyphens below.
             text = textpage.get_text_range()
+            # Before a capital or a digit it was a real hyphen at a line end (next line: furniture).
+            text = _PDFIUM_HYPHEN.sub(lambda m: "" if opts.pdf_join_hyphenated and m.group(1)[:1].islower() else "-\n", text)
             textpage.close()
             if not text.strip():
                 images += sum(1 for _ in page.get_objects(filter=[raw.FPDF_PAGEOBJ_IMAGE], max_depth=2))
@@ -86,7 +91,10 @@ def _edge_indices(lines: list[str]) -> list[int]:
 
 def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
     """Drop running heads/footers (same line, digits aside, on ≥ half the pages, ≥ 3 pages) and page numbers at the edges."""
-    key = lambda ln: _DIGITS.sub("#", ln.strip().lower())  # noqa: E731 — "Page 3" and "Page 4" are one running line
+    def key(line: str) -> str:
+        # "47700 Federal Register / …" and "Federal Register / … 47701" are one running head.
+        return _DIGITS.sub("#", line.strip().lower()).strip("# ")
+
     seen: Counter[str] = Counter()
     for lines in pages:
         seen.update({key(lines[i]) for i in _edge_indices(lines)})
