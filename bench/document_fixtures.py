@@ -182,7 +182,9 @@ def zip_bomb_docx(expanded_bytes: int) -> bytes:
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
         for info in src.infolist():
             dst.writestr(info, src.read(info.filename))
-        with dst.open(zipfile.ZipInfo("word/media/zeros.bin", _FIXED_DATE), "w", force_zip64=True) as fh:
+        part = zipfile.ZipInfo("word/media/zeros.bin", _FIXED_DATE)
+        part.compress_type = zipfile.ZIP_DEFLATED
+        with dst.open(part, "w", force_zip64=True) as fh:
             chunk = bytes(1 << 20)
             for _ in range(expanded_bytes >> 20):
                 fh.write(chunk)

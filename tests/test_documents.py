@@ -23,6 +23,7 @@ from filters.documents.model import DocumentOptions
 from filters.readers import FileInfo, ReadOptions, read_file
 from pipelines.config import load_config
 from tests.conftest import cli
+from tests.test_engines import ray_local  # noqa: F401 — the module-scoped local Ray cluster fixture
 
 
 def read(data: bytes, name: str, fmt: str = "auto", **opts) -> tuple[list, FileInfo]:
@@ -220,3 +221,19 @@ def test_mixed_folder_end_to_end_ledger_manifest_and_report(tmp_path, statute):
     cli("audit", mid, "--format", "json", "--out", str(audit), cwd=tmp_path, env=env)
     quarantine = {q["reason"]: q["documents"] for q in json.loads(audit.read_text(encoding="utf-8"))["quarantine"]}
     assert quarantine == {"empty": 1, "encrypted": 1, "format_mismatch": 1, "no_text_layer": 1}
+
+
+@pytest.mark.slow
+def test_every_engine_gives_the_same_output_on_documents(tmp_path, ray_local, statute):
+    """Extraction runs in ingest on the workers of every engine: same shards, ledger and manifest ID."""
+    from tests.test_engines import assert_identical, run_all
+
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.pdf").write_bytes(fx.statute_pdf(statute, columns=2))
+    (docs / "b.hwpx").write_bytes(fx.statute_hwpx(statute[:30]))
+    (docs / "c.docx").write_bytes(fx.statute_docx(statute[30:60]))
+    (docs / "d.pdf").write_bytes(fx.scanned_pdf())
+    config = _config(tmp_path, {"format": "auto", "split": "page"})
+    ref = assert_identical(run_all(config, tmp_path))
+    assert ref["sources"][0]["counts"]["quarantined_by"] == {"no_text_layer": 1}

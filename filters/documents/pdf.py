@@ -96,9 +96,12 @@ def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
         return _DIGITS.sub("#", line.strip().lower()).strip("# ")
 
     seen: Counter[str] = Counter()
+    body: set[str] = set()  # a line that also occurs inside a page is content, not furniture
     for lines in pages:
-        seen.update({key(lines[i]) for i in _edge_indices(lines)})
-    repeated = {k for k, c in seen.items() if len(pages) >= 3 and c * 2 >= len(pages)}
+        edges = _edge_indices(lines)
+        seen.update({key(lines[i]) for i in edges})
+        body.update(key(ln) for i, ln in enumerate(lines) if i not in edges and ln.strip())
+    repeated = {k for k, c in seen.items() if len(pages) >= 3 and c * 2 >= len(pages) and k not in body}
     out = []
     for lines in pages:
         drop = {i for i in _edge_indices(lines) if key(lines[i]) in repeated or _PAGE_NUMBER.match(lines[i])}
