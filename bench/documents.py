@@ -1,7 +1,7 @@
 """Office documents: text fidelity, pages per second per core next to the alternatives, every
 bad file quarantined with its reason, peak RSS.
 
-    nice -n 5 .venv/bin/python bench/documents.py [--statutes 20] [--rounds 3]
+    nice -n 5 .venv/bin/python -u bench/documents.py [--statutes 8] [--rounds 3]
 
 Fidelity: statutes (../shared/data/deliveries/ko_statutes, else the bundled sample) rendered as
 PDF with reportlab's Korean CID font (one column, two columns, rotated pages; running head and
@@ -71,7 +71,7 @@ def statutes(n: int) -> list[list[str]]:
     path = SHARED / "deliveries" / "ko_statutes" / "statutes.jsonl"
     rows = [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()] if path.exists() else fx.load_statutes()
     rows = sorted(rows, key=lambda r: r["id"])[:n]
-    return [fx.statute_paragraphs(r, 8000) for r in rows]
+    return [fx.statute_paragraphs(r, 4000) for r in rows]
 
 
 def fidelity(paras_list: list[list[str]]) -> dict:
@@ -202,7 +202,7 @@ def _vm_hwm_mb(pid: int) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("--statutes", type=int, default=20)
+    ap.add_argument("--statutes", type=int, default=8)
     ap.add_argument("--rounds", type=int, default=3)
     args = ap.parse_args()
     print(f"date {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f}")

@@ -90,7 +90,7 @@ def _edge_indices(lines: list[str]) -> list[int]:
 
 
 def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
-    """Drop running heads/footers (same line, digits aside, on ≥ half the pages, ≥ 3 pages) and page numbers at the edges."""
+    """Drop running heads/footers (same line, digits aside, on ≥ half of ≥ 3 pages, or on both of 2) and page numbers at the edges."""
     def key(line: str) -> str:
         # "47700 Federal Register / …" and "Federal Register / … 47701" are one running head.
         return _DIGITS.sub("#", line.strip().lower()).strip("# ")
@@ -101,7 +101,8 @@ def _drop_page_furniture(pages: list[list[str]]) -> list[list[str]]:
         edges = _edge_indices(lines)
         seen.update({key(lines[i]) for i in edges})
         body.update(key(ln) for i, ln in enumerate(lines) if i not in edges and ln.strip())
-    repeated = {k for k, c in seen.items() if len(pages) >= 3 and c * 2 >= len(pages) and k not in body}
+    n = len(pages)
+    repeated = {k for k, c in seen.items() if (n >= 3 and c * 2 >= n or n == 2 and c == 2) and k not in body}
     out = []
     for lines in pages:
         drop = {i for i in _edge_indices(lines) if key(lines[i]) in repeated or _PAGE_NUMBER.match(lines[i])}
