@@ -140,7 +140,6 @@ def malformed_pdf() -> bytes:
 def statute_docx(paragraphs: list[str], *, table: list[list[str]] | None = None, header: str | None = None,
                  footer: str | None = None) -> bytes:
     import docx
-    from docx.oxml.ns import qn
 
     d = docx.Document()
     d.core_properties.created = d.core_properties.modified = __import__("datetime").datetime(*_FIXED_DATE)
@@ -158,7 +157,6 @@ def statute_docx(paragraphs: list[str], *, table: list[list[str]] | None = None,
         section.header.paragraphs[0].text = header
     if footer:
         section.footer.paragraphs[0].text = footer
-    d.settings.element.find(qn("w:rsids")) is not None and d.settings.element.remove(d.settings.element.find(qn("w:rsids")))
     buf = io.BytesIO()
     d.save(buf)
     return _fixed_zip(buf.getvalue())
@@ -193,8 +191,6 @@ def zip_bomb_docx(expanded_bytes: int) -> bytes:
 
 def encrypted_ooxml() -> bytes:
     """The container of a password-protected .docx: OLE2 with EncryptionInfo + EncryptedPackage."""
-    import olefile  # noqa: F401 — only to be sure the sniffer can read it
-
     return _ole({"EncryptionInfo": b"\x04\x00\x04\x00" + bytes(60), "EncryptedPackage": bytes(64)})
 
 
