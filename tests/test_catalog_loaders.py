@@ -98,7 +98,7 @@ def test_croissant_export_validates_with_mlcroissant(env):
     assert doc["conformsTo"] == "http://mlcommons.org/croissant/1.0" and doc["identifier"] == env.mid
     objs = [d for d in doc["distribution"] if d["@type"] == "cr:FileObject"]
     assert [(o["contentUrl"], o["sha256"]) for o in objs] == [(s["path"], s["sha256"]) for s in m["shards"]]
-    assert {p["name"] for p in doc["prov:wasDerivedFrom"]} == {"ko_statutes", "ko_bills", "en_speeches", "ko_reviews", "ko_statute_documents"}
+    assert {p["name"] for p in doc["prov:wasDerivedFrom"]} == {"ko_statutes", "ko_bills", "en_speeches", "ko_reviews"}
     assert "https://spdx.org/licenses/CC0-1.0.html" in doc["license"]
     ds = mlc.Dataset(jsonld=str(env.tmp / "pulled" / "croissant.json"))  # raises on validation errors
     ids = [r["documents/id"].decode() for r in ds.records("documents")]
