@@ -132,7 +132,7 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 docs["domain"].append(task.domain)
                 docs["order"].append(order)
             elif isinstance(event, Quarantined):
-                issues.append(_issue(task, order, event.locator, "quarantined", event.error))
+                issues.append(_issue(task, order, event.locator, "quarantined", event.error, event.reason))
             elif isinstance(event, Dropped):
                 issues.append(_issue(task, order, event.locator, "dropped", event.detail, event.reason))
             if len(docs["id"]) + len(issues) >= batch_size:

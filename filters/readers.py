@@ -1,4 +1,5 @@
-"""Readers for every delivery format: jsonl, json, csv/tsv, txt, parquet, pubtator, html.
+"""Readers for every delivery format: jsonl, json, csv/tsv, txt, parquet, pubtator, html, and
+office documents (pdf, docx, hwp, hwpx, auto — see :mod:`filters.documents`).
 
 A reader turns one file into a stream of events — :class:`Record` (a document),
 :class:`Quarantined` (a record that could not be read, with where and why) or :class:`Dropped`
@@ -21,6 +22,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from filters import textio
+from filters.documents import FORMATS as DOCUMENT_FORMATS
+from filters.documents import DocumentError, DocumentOptions
 
 INGEST_STAGE = "ingest@1"
 
@@ -36,6 +39,7 @@ class Record:
 class Quarantined:
     locator: str
     error: str
+    reason: str | None = None  # ledger reason; None → unreadable_record
 
 
 @dataclass(frozen=True)
@@ -58,6 +62,7 @@ class FileInfo:
     sha256: str | None = None
     bytes: int = 0
     error: str | None = None  # the file could not be read to its end (the digest is partial)
+    format: str | None = None  # office documents: the format read (content-sniffed for `format: auto`)
 
 
 @dataclass(frozen=True)
@@ -79,9 +84,12 @@ class ReadOptions:
     max_record_lines: int = 10_000  # a CSV record over this many lines is an unbalanced quote
     max_file_bytes: int = 4 * 1024 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024 * 1024
+    documents: DocumentOptions = DocumentOptions()
 
     @classmethod
-    def from_source(cls, source: Any, max_record_bytes: int, max_decompressed_bytes: int | None = None) -> ReadOptions:
+    def from_source(
+        cls, source: Any, max_record_bytes: int, max_decompressed_bytes: int | None = None, limits: Any = None
+    ) -> ReadOptions:
         return cls(
             format=source.format,
             compression=source.compression,
@@ -98,7 +106,22 @@ class ReadOptions:
             html_field=source.html_field,
             max_record_bytes=max_record_bytes,
             **({"max_decompressed_bytes": max_decompressed_bytes} if max_decompressed_bytes else {}),
+            documents=_document_options(source, limits),
         )
+
+
+def _document_options(source: Any, limits: Any) -> DocumentOptions:
+    """The source's typed ``pdf:`` / ``docx:`` / ``hwp:`` options and the ``limits.document_*`` values, flattened."""
+    values: dict[str, Any] = {"split": source.split, "heading_pattern": source.heading_pattern}
+    for prefix in ("pdf", "docx", "hwp"):
+        section = getattr(source, prefix, None)
+        if section is not None:
+            values.update({f"{prefix}_{k}": v for k, v in section.model_dump().items()})
+    for key in ("max_bytes", "max_pages", "max_decompressed_bytes", "timeout_s", "memory_mb"):
+        value = getattr(limits, f"document_{key}", None)
+        if value is not None:
+            values[key] = value
+    return DocumentOptions(**values)
 
 
 def _join(parts: list[str]) -> str:
@@ -142,6 +165,9 @@ def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
 
 
 def _events(hashing: textio.HashingReader, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
+    if opts.format in DOCUMENT_FORMATS or opts.format == "auto":
+        yield from _read_document(hashing, opts, info)
+        return
     if opts.format == "parquet":
         yield from _read_parquet(hashing, opts)
         return
@@ -579,6 +605,22 @@ def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
             yield _guarded(loc, _object_event, node, opts)
         else:
             yield Quarantined(loc, f"expected a string or an object, got {type(node).__name__}")
+
+
+def _read_document(hashing: textio.HashingReader, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
+    from filters.documents import sandbox
+
+    data, err = textio.read_all(io.BufferedReader(hashing), opts.documents.max_bytes)
+    if err:
+        yield Quarantined("file", f"{err} (limits.document_max_bytes)", "too_large")
+        return
+    try:
+        info.format, parts = sandbox.shared(opts.documents.memory_mb).extract(data, opts.format, info.path, opts.documents)
+    except DocumentError as e:
+        yield Quarantined("file", e.message, e.reason)
+        return
+    for locator, text in parts:
+        yield Record(locator, text)
 
 
 def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[Event]:

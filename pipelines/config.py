@@ -22,7 +22,8 @@ Use = Literal["research", "pretraining", "commercial", "redistribution-of-deriva
 # public-download: fetched from a public place that states no licence (the policy then needs
 # accept_unknown_licence with a reason).
 Acquisition = Literal["owned", "purchased", "licensed", "public-domain", "open-licence", "public-download"]
-Format = Literal["jsonl", "json", "csv", "tsv", "txt", "parquet", "pubtator", "html"]
+Format = Literal["jsonl", "json", "csv", "tsv", "txt", "parquet", "pubtator", "html", "pdf", "docx", "hwp", "hwpx", "auto"]
+DOCUMENT_FORMATS = ("pdf", "docx", "hwp", "hwpx", "auto")  # auto: pdf/docx/hwp/hwpx by content, per file
 
 
 class _Strict(BaseModel):
@@ -45,6 +46,31 @@ class Provenance(_Strict):
     notes: str | None = None
 
 
+class PdfOptions(_Strict):
+    """``format: pdf`` (and PDFs under ``auto``): clean-up of the text layer (docs/documents.md)."""
+
+    remove_repeated_lines: bool = Field(default=True, description="running heads/footers and page numbers repeated at page edges")
+    join_hyphenated: bool = Field(default=True, description="join a word hyphenated across a line break")
+    remove_line_numbers: bool = Field(default=True, description="a margin of line numbers 1, 2, 3, … (transcripts)")
+
+
+class DocxOptions(_Strict):
+    """``format: docx``: what besides the body paragraphs is text."""
+
+    headers_footers: bool = False
+    footnotes: bool = False
+    comments: bool = False
+    tables: Literal["inline", "separate", "omit"] = Field(
+        default="inline", description="separate: each table its own document (locator `table N`)"
+    )
+
+
+class HwpOptions(_Strict):
+    """``format: hwp`` / ``hwpx``."""
+
+    footnotes: bool = Field(default=True, description="footnote texts appended after the body (markers [^N] kept)")
+
+
 class Source(_Strict):
     id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
@@ -62,11 +88,15 @@ class Source(_Strict):
     delimiter: str | None = None
     header: bool = True
     columns: list[str] | None = None
-    # txt
-    split: Literal["file", "line", "blank_line", "heading"] = "file"
+    # txt; documents: file | page (pdf) | heading
+    split: Literal["file", "line", "blank_line", "heading", "page"] = "file"
     heading_pattern: str | None = None
     # html
     html_field: str | None = None
+    # office documents (format pdf | docx | hwp | hwpx | auto)
+    pdf: PdfOptions = PdfOptions()
+    docx: DocxOptions = DocxOptions()
+    hwp: HwpOptions = HwpOptions()
     lang: str | None = None
     expected_langs: list[str] | None = None
     domain: str | None = None
@@ -92,7 +122,12 @@ class Source(_Strict):
 
     @model_validator(mode="after")
     def _format_options(self) -> Source:
-        if self.split == "heading" and not self.heading_pattern:
+        documents = self.format in DOCUMENT_FORMATS
+        if documents and self.split in ("line", "blank_line"):
+            raise ValueError(f"split: {self.split} is for txt; documents split by file, page (pdf) or heading")
+        if self.split == "page" and self.format not in ("pdf", "auto"):
+            raise ValueError("split: page is for pdf (or auto, where it applies to the PDFs)")
+        if self.split == "heading" and not self.heading_pattern and self.format not in ("docx", "auto"):
             raise ValueError("split: heading needs heading_pattern (a regex matching a document's first line)")
         if self.format == "txt" and isinstance(self.text_field, list):
             raise ValueError("text_field lists are for csv/tsv/jsonl/parquet, not txt")
@@ -122,6 +157,12 @@ class Limits(_Strict):
         default=64 * 1024 * 1024 * 1024, gt=0, description="per compressed file; past it the file is quarantined (bomb)"
     )
     batch_size: int = Field(default=2048, gt=0)
+    # office documents: a file past any of these is quarantined (too_large / document_bomb)
+    document_max_bytes: int = Field(default=256 * 1024 * 1024, gt=0, description="file size read into memory")
+    document_max_pages: int = Field(default=5000, gt=0, description="PDF page count")
+    document_max_decompressed_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="DOCX/HWPX/HWP parts inflated")
+    document_timeout_s: float = Field(default=60, gt=0, description="extraction time per file (in a child process)")
+    document_memory_mb: int = Field(default=2048, ge=256, description="address-space ceiling of the extraction child")
 
 
 class RayOptions(_Strict):
@@ -231,6 +272,14 @@ class PipelineConfig(_Strict):
     def digest_view(self) -> dict[str, Any]:
         """The config as it determines the output: output location and catalog left out."""
         data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True, "ray": True, "beam": True})
+        # Document options and limits only where documents are read: a text-only config keeps
+        # the digest (and manifest ID) it had before these formats existed.
+        for src in data["sources"]:
+            if src["format"] not in DOCUMENT_FORMATS:
+                for key in ("pdf", "docx", "hwp"):
+                    src.pop(key, None)
+        if not any(s.format in DOCUMENT_FORMATS for s in self.sources):
+            data["limits"] = {k: v for k, v in data["limits"].items() if not k.startswith("document_")}
         return data
 
     def digest(self) -> str:

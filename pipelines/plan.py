@@ -123,7 +123,7 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
         unmatched = sorted(set(src.encoding_overrides) - {f.rel for f in files})
         if unmatched:
             problems.append(f"source {src.id!r}: encoding_overrides name files it does not read: {', '.join(unmatched)}")
-        opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes, cfg.limits.max_decompressed_bytes)
+        opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes, cfg.limits.max_decompressed_bytes, cfg.limits)
         problems += _check_columns(src, files, opts)
         plan.sources.append(SourcePlan(index=index, source=src, files=files, options=opts))
     if problems:

@@ -245,6 +245,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
         d = decisions[src.id]
         files = [
             {"path": f.path, "sha256": f.sha256, "bytes": f.bytes, "compression": f.compression, "encoding": f.encoding}
+            | ({"format": f.format} if f.format else {})  # office documents: the format read
             for f in execution.files.get(src.id, [])
         ]
         empty = {"records_in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "dropped_by": {}, "quarantined_by": {}}

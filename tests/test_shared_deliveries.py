@@ -26,6 +26,15 @@ CONFIGS = ROOT / "pipelines" / "configs"
 RESEARCH = CONFIGS / "shared-deliveries.yaml"
 OPEN_RELEASE = CONFIGS / "shared-open-release.yaml"
 RELATIVE_DELIVERIES = "../../../shared/data/deliveries/"
+RELATIVE_SHARED = "../../../shared/data/"
+# Office documents (../shared/data/documents/): one record per file; what each source quarantines.
+DOCUMENT_SOURCES = {"doc_hwp": "hwp", "doc_hwp_pyhwp": "hwp", "doc_pdf": "pdf", "doc_docx": "docx"}
+DOCUMENT_QUARANTINES = {
+    "doc_hwp": {("blank.hwp", "empty")},
+    "doc_hwp_pyhwp": {("password-12345.hwp", "encrypted")},
+    "doc_pdf": {("password-example.pdf", "encrypted")},
+    "doc_docx": {("doc-default.docx", "empty"), ("tbl-having-tables.docx", "empty")},
+}
 
 # Delivery folders whose licence (or lack of one) rules them out of an open-weights release.
 OPEN_RELEASE_EXCLUDED = {
@@ -37,6 +46,7 @@ OPEN_RELEASE_EXCLUDED = {
     "en_scotus",  # none stated
     "en_webtext",  # none stated
     "en_html",  # none stated
+    "doc_hwp_pyhwp",  # AGPL-3.0 test fixtures: not in the policy table, declared for research only
 }
 UNKNOWN_LICENCE = {"ko_medical_qa", "en_scotus", "en_webtext", "en_html"}
 
@@ -109,9 +119,9 @@ def non_utf8_files(folder: Path) -> set[str]:
 
 def config_for(config: Path, shared_data: Path, tmp: Path) -> Path:
     """The committed config, or a copy re-rooted where ../shared is not next to the repository."""
-    if (config.parent / RELATIVE_DELIVERIES).resolve() == (shared_data / "deliveries").resolve():
+    if (config.parent / RELATIVE_SHARED).resolve() == shared_data.resolve():
         return config
-    text = config.read_text(encoding="utf-8").replace(RELATIVE_DELIVERIES, f"{(shared_data / 'deliveries').as_posix()}/")
+    text = config.read_text(encoding="utf-8").replace(RELATIVE_SHARED, f"{shared_data.as_posix()}/")
     out = tmp / config.name
     out.write_text(text, encoding="utf-8")
     return out
@@ -140,9 +150,20 @@ def open_run(shared_data, tmp_path_factory):
     return run_committed(OPEN_RELEASE, shared_data, tmp_path_factory.mktemp("shared-open"))
 
 
+def expected_documents(shared_data: Path) -> dict[str, int]:
+    """One record (a document or a quarantine) per office file the source lists."""
+    out = {}
+    for config in (RESEARCH,):
+        for s in yaml.safe_load(config.read_text(encoding="utf-8"))["sources"]:
+            if s["id"] in DOCUMENT_SOURCES:
+                files = [shared_data / Path(p).relative_to(RELATIVE_SHARED) for p in s["paths"]]
+                out[s["id"]] = sum(len([f for f in p.iterdir() if f.is_file()]) if p.is_dir() else 1 for p in files)
+    return out
+
+
 @pytest.fixture(scope="module")
 def expected(shared_data) -> dict[str, int]:
-    return expected_records(shared_data / "deliveries")
+    return expected_records(shared_data / "deliveries") | expected_documents(shared_data)
 
 
 def by_source(manifest: dict) -> dict[str, dict]:
@@ -159,11 +180,16 @@ def shard_table(out: Path, manifest: dict, columns: list[str]):
 
 
 def test_configs_cover_every_delivery_folder(shared_data):
-    folders = {p.name for p in (shared_data / "deliveries").iterdir() if p.is_dir()}
+    """Every folder of deliveries/ and documents/ is read, and every office file in documents/."""
+    folders = {f"{top}/{p.name}" for top in ("deliveries", "documents") for p in (shared_data / top).iterdir() if p.is_dir()}
+    office = {p.relative_to(shared_data).as_posix() for p in (shared_data / "documents").rglob("*") if p.is_file()}
     for config in (RESEARCH, OPEN_RELEASE):
         raw = yaml.safe_load(config.read_text(encoding="utf-8"))
-        read = {Path(p).parts[len(Path(RELATIVE_DELIVERIES).parts)] for s in raw["sources"] for p in s["paths"]}
-        assert read == folders, config.name
+        paths = [Path(p).relative_to(RELATIVE_SHARED) for s in raw["sources"] for p in s["paths"]]
+        assert {"/".join(p.parts[:2]) for p in paths} == folders, config.name
+        listed = {p.as_posix() for p in paths if p.parts[0] == "documents"}
+        covered = {f for f in office if f in listed or any(f.startswith(d.rstrip("/") + "/") for d in listed)}
+        assert covered == office, config.name
 
 
 def test_research_run_reads_every_record_of_every_delivery(research_run, expected):
@@ -196,6 +222,11 @@ def test_research_run_quarantines_only_what_the_files_hold(research_run, shared_
     nsmc = per_source.pop("ko_reviews_nsmc")
     assert len(nsmc) == empty_nsmc_reviews(deliveries) > 0
     assert {r["detail"] for r in nsmc} == {"empty document"}
+    # Office files: each bad one quarantined as a whole file, with its reason.
+    for sid, bad in DOCUMENT_QUARANTINES.items():
+        rows = per_source.pop(sid)
+        assert {(r["source_file"], r["reason"]) for r in rows} == bad, sid
+        assert {r["source_locator"] for r in rows} == {"file"}
     assert per_source == {}
 
 
@@ -266,6 +297,8 @@ def test_research_policy_is_recorded_for_every_source(research_run):
             assert s["provenance"]["licence"] is None
             assert d["reason"].startswith("licence unknown, accepted: internal research only"), sid
             assert d["permitted_uses"] == ["pretraining", "research"]
+        elif sid == "doc_hwp_pyhwp":  # AGPL-3.0: not in the policy table, uses as declared
+            assert d["reason"] == "licence AGPL-3.0-or-later (uses as declared by the contract)"
         else:
             assert d["reason"] == f"licence {s['provenance']['licence']}", sid
 
