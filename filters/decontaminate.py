@@ -127,14 +127,16 @@ def codepoints(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     astral = np.flatnonzero(cp > 0xFFFF)
     if len(astral):  # rare: characters past the BMP are kept as they are when alphanumeric
         lens[astral] = [1 if chr(int(c)).isalnum() else 0 for c in cp[astral]]
-    if lens.max() <= 1:  # no expansion (almost always): a character is kept or dropped
-        src = np.flatnonzero(lens)
-        out = t.first[bmp[src]]
-    else:
-        lens64 = lens.astype(np.int64)
-        src = np.repeat(np.arange(len(cp), dtype=np.int64), lens64)
-        within = np.arange(len(src), dtype=np.int64) - (np.cumsum(lens64) - lens64)[src]
-        out = t.expansion[bmp[src], within]
+    src = np.flatnonzero(lens)
+    out = t.first[bmp[src]]
+    multi = np.flatnonzero(lens > 1)
+    if len(multi):  # rare (①→1 keeps one; ㎏→kg, ½→12 add): insert the extra characters
+        extra = lens[multi].astype(np.int64) - 1
+        at = np.repeat(np.searchsorted(src, multi) + 1, extra)
+        k = np.arange(int(extra.sum()), dtype=np.int64) - np.repeat(np.cumsum(extra) - extra, extra) + 1
+        owner_cp = np.repeat(multi, extra)
+        out = np.insert(out, at, t.expansion[bmp[owner_cp], k])
+        src = np.insert(src, at, owner_cp)
     if len(astral):
         big = cp[src] > 0xFFFF
         out[big] = cp[src][big]
@@ -167,7 +169,7 @@ class _Powers:
 
     def get(self, n: int) -> tuple[np.ndarray, np.ndarray]:
         if n > len(self.pw):
-            size = max(n, 2 * len(self.pw))
+            size = 1 << max(16, n.bit_length())
             with np.errstate(over="ignore"):
                 self.pw = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _B, dtype=np.uint64)]), dtype=np.uint64)
                 self.ipw = np.cumprod(np.concatenate([[np.uint64(1)], np.full(size - 1, _B_INV, dtype=np.uint64)]), dtype=np.uint64)
