@@ -503,8 +503,8 @@ class Decontaminate(MapStage):
             if d.action is None:
                 continue
             src = counters.setdefault(sources[i], {})
-            for m in d.matches:
-                key = f"{'quote_kept' if m.action == 'quote' else m.action}:{m.benchmark}"
+            # documents, not matches: a document holding two items of one benchmark counts once
+            for key in {f"{'quote_kept' if m.action == 'quote' else m.action}:{m.benchmark}" for m in d.matches}:
                 src[key] = src.get(key, 0) + 1
             if d.action == "drop":
                 keep[i] = False
