@@ -61,15 +61,16 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 
 # --- normalisation ------------------------------------------------------------------------
 #
-# Per character, table-driven: each BMP code point maps to the letters and digits of its NFKC
-# form, case-folded (``①`` → ``1``, ``㈜`` → ``주``, ``Ｋ`` → ``k``, ``ß`` → ``ss``, ``,`` → nothing;
-# at most 4, longer expansions — a few Arabic ligatures — are cut). One table lookup per
-# character in numpy instead of ``unicodedata.normalize`` + ``casefold`` + a regular expression
-# per document: 5x faster on English, and every character of the stream knows the original
-# character it came from (needed to mask). Per character, not per string: a decomposed Hangul
-# jamo sequence stays jamo, in the index and in documents alike.
+# Per character, table-driven: each BMP code point maps to the first letter or digit of its
+# NFKC form, case-folded (``①`` → ``1``, ``㈜`` → ``주``, ``Ｋ`` → ``k``, ``,`` → nothing; the rare
+# character that expands to several, ``㎏`` or ``ß``, keeps its first: ``k``, ``s`` — in the
+# index and in documents alike, so copies still match). One table lookup per character in
+# numpy instead of ``unicodedata.normalize`` + ``casefold`` + a regular expression per
+# document (5x faster on English), and every character of the stream knows the original
+# character it came from (needed to mask). Per character, not per string: a decomposed
+# Hangul jamo sequence stays jamo, in the index and in documents alike.
 
-_MAX_EXPANSION = 4
+_MAX_EXPANSION = 1
 
 
 class _Tables:
@@ -129,14 +130,6 @@ def codepoints(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         lens[astral] = [1 if chr(int(c)).isalnum() else 0 for c in cp[astral]]
     src = np.flatnonzero(lens)
     out = t.first[bmp[src]]
-    multi = np.flatnonzero(lens > 1)
-    if len(multi):  # rare (①→1 keeps one; ㎏→kg, ½→12 add): insert the extra characters
-        extra = lens[multi].astype(np.int64) - 1
-        at = np.repeat(np.searchsorted(src, multi) + 1, extra)
-        k = np.arange(int(extra.sum()), dtype=np.int64) - np.repeat(np.cumsum(extra) - extra, extra) + 1
-        owner_cp = np.repeat(multi, extra)
-        out = np.insert(out, at, t.expansion[bmp[owner_cp], k])
-        src = np.insert(src, at, owner_cp)
     if len(astral):
         big = cp[src] > 0xFFFF
         out[big] = cp[src][big]
@@ -184,20 +177,21 @@ def windows(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hash the windows of normalised streams (from :func:`codepoints`) at once.
 
-    A window starts at every ``stride``-th character of the concatenation and ends where its
-    weight first reaches ``window``. Returns ``(hashes, owner, start, end)``: the window hash,
+    A window starts at every ``stride``-th character of the concatenation. Returns ``(hashes, owner, start, end)``: the window hash,
     the index of its stream, and its span in that stream. Windows never cross streams.
     """
     n = int(lengths.sum())
     if n == 0:
         e = np.zeros(0, dtype=np.int64)
         return np.zeros(0, dtype=np.uint64), e, e, e
-    weight = _get_tables().weight(wide_weight)
-    w = weight[np.minimum(cp, 0xFFFF)]
-    cum = np.zeros(n + 1, dtype=np.int64)
-    np.cumsum(w, out=cum[1:], dtype=np.int64)
+    # A window's length is set by its first character's script: ``window`` characters from a
+    # Latin letter or digit, ``window / wide_weight`` from a Hangul syllable or CJK character
+    # (40 and 14 by default). Content alone fixes every window, so equal text gives equal
+    # windows wherever it stands, and no search is needed to find where a window ends.
+    narrow_len, wide_len = window, -(-window // wide_weight)
     starts = np.arange(0, n, stride, dtype=np.int64)
-    ends = np.searchsorted(cum, cum[starts] + window, side="left")
+    wide = _get_tables().weight(wide_weight)[np.minimum(cp[starts], 0xFFFF)] > 1
+    ends = starts + np.where(wide, wide_len, narrow_len)
     bounds = np.cumsum(lengths)
     owner = np.searchsorted(bounds, starts, side="right")
     valid = ends <= bounds[owner]
@@ -416,6 +410,9 @@ class Decision:
     text: str | None = None  # the masked text
 
 
+_NOTHING = Decision(None, [])  # shared by every document without a match (never mutated)
+
+
 class Decontaminate(MapStage):
     """Drop documents holding a benchmark item, mask fragments, leave quoted law alone.
 
@@ -528,7 +525,7 @@ class Decontaminate(MapStage):
         numpy pass over the batch, nothing more."""
         self.ensure_setup()
         assert self.index is not None
-        out = [Decision(None, []) for _ in texts]
+        out = [_NOTHING] * len(texts)
         cp, lengths, _ = codepoints(texts)
         h, owner, _, _ = windows(cp, lengths, self.window, self.wide_weight, self.stride)
         found = np.flatnonzero(self.index.contains(h))
