@@ -5,27 +5,29 @@ letter or a digit removed. Whitespace, line breaks and punctuation vary between 
 same item (KMMLU itself spells ``평가한 다 .`` and ``victimiz ation``), so the stream ignores
 them: a copy with re-flowed lines, other quotes or fixed spacing gives the same stream.
 
-Windows are n-grams *per script*, measured in weight units: a Hangul syllable or a CJK character
-weighs ``wide_weight`` (3), any other letter or digit 1; a window starts at every position and
-ends where its weight first reaches ``window`` (40). So a window is ~14 Hangul syllables (about
-four Korean words: one syllable carries what ~3 Latin letters carry) or ~40 Latin letters (about
-eight English words, spaces removed). Word n-grams would break on the broken spacing above and on
-Korean particles; weighted character windows need no tokenizer (measured in
-docs/decontamination.md).
+Windows are character n-grams *per script*: a window starting at a Hangul syllable or CJK
+character is ``window / wide_weight`` characters long (14), one starting at a Latin letter or a
+digit ``window`` characters (40, about eight English words with the spaces removed). A Korean
+syllable carries what ~3 Latin letters carry, so both are about four Korean or eight English
+words. Word n-grams would break on the broken spacing above and on Korean particles glued to
+nouns; character windows need no tokenizer (the sweep in docs/decontamination.md measures the
+choice).
 
 Each window is a 64-bit polynomial hash computed for a whole batch at once with numpy (prefix
 sums over the code points, no Python loop per character), looked up in the sorted index of
-every benchmark window. Only documents with a hit take the slow path, which maps windows back to
+every benchmark window (only every ``stride``-th window of a document: anything the stage acts
+on is a run of at least 8 matching windows). Only documents with a hit take the slow path, which maps windows back to
 character offsets and decides per item:
 
 * **drop** (``benchmark_item``) — the document holds most of an item (``drop_share`` of the
   item's windows) or its question together with its correct answer;
 * **mask** — only a fragment overlaps: the question alone, two or more options (an
-  options-only copy), or ``mask_min_windows`` windows of a text item; the matched spans are
-  replaced by ``mask_with`` and listed in the ``decontam`` column;
-* **quote** — a single option and nothing else matches: that is what a statute looks like
-  when a law exam quotes it (KMMLU criminal-law options quote articles of the Criminal Act
-  verbatim). The document is kept untouched and the match is listed in ``decontam``, counted as
+  options-only copy), or at least ``mask_min_windows`` windows covering ``mask_share`` of a
+  text item; the matched spans are replaced by ``mask_with`` and listed in the ``decontam``
+  column;
+* **quote** — a single option and nothing else matches (or a short shared span of a text
+  item): that is what a statute looks like when a law exam quotes it (KMMLU criminal-law
+  options quote articles of the Criminal Act verbatim). The document is kept untouched and the match is listed in ``decontam``, counted as
   ``quote_kept:<benchmark>``.
 
 Benchmarks reach the stage as plain data (``StageContext.benchmarks``: ids, resolved paths,
@@ -36,7 +38,6 @@ name benchmark ids and item ids only.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -418,8 +419,9 @@ class Decontaminate(MapStage):
 
     Options (all optional):
 
-    ``window``            window weight (default 40: ~14 Hangul syllables or ~40 Latin letters)
-    ``wide_weight``       weight of a Hangul syllable / CJK character (default 3)
+    ``window``            window length from a Latin letter or digit (default 40 characters)
+    ``wide_weight``       a window from a Hangul syllable / CJK character is window / wide_weight
+                          characters long (default 3: 14 syllables)
     ``drop_share``        share of an item's windows in a document that drops it (default 0.5)
     ``part_share``        share of a question's / option's windows that counts it as present (0.5)
     ``mask_min_windows``  windows of a text item that make a fragment worth masking (default 8)

@@ -32,7 +32,7 @@ def register(sub) -> None:
     p.add_argument("input", metavar="IN")
     p.add_argument("output", metavar="OUT")
     p.add_argument("--benchmark", nargs="+", required=True, metavar="FILE", help="JSON lines with id and text, one item per line")
-    p.add_argument("--window", type=int, help="window weight (default 40: ~14 Hangul syllables or ~40 Latin letters)")
+    p.add_argument("--window", type=int, help="window length from a Latin letter (default 40; from a Hangul syllable 14)")
     p.add_argument("--decisions", metavar="FILE", help="also write id, action, benchmark, item per decision (JSON lines)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_decontaminate)
