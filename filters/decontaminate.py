@@ -15,8 +15,9 @@ choice).
 
 Each window is a 64-bit polynomial hash computed for a whole batch at once with numpy (prefix
 sums over the code points, no Python loop per character), looked up in the sorted index of
-every benchmark window (only every ``stride``-th window of a document: anything the stage acts
-on is a run of at least 8 matching windows). Only documents with a hit take the slow path, which maps windows back to
+every benchmark window (only every ``stride``-th window of a document in this first pass: a
+question, option or text with at least ``stride`` windows is always seen, a shorter one only
+with the rest of its item). Only documents with a hit take the slow path, which maps windows back to
 character offsets and decides per item:
 
 * **drop** (``benchmark_item``) — the document holds most of an item (``drop_share`` of the
@@ -335,7 +336,7 @@ class Index:
         self.window, self.wide_weight = window, wide_weight
         self.benchmarks = [b.id for b in benchmarks]
         items = [it for b in benchmarks for it in b.items]
-        self.item_bench = np.array([self.benchmarks.index(it.benchmark) for it in items], dtype=np.uint16)
+        self.item_bench = np.array([k for k, b in enumerate(benchmarks) for _ in b.items], dtype=np.uint16)
         self.item_ids = [it.item_id for it in items]
         self.answer = np.array([it.answer if it.answer is not None else -1 for it in items], dtype=np.int8)
         self.n_options = np.array([len(it.parts) - 1 for it in items], dtype=np.int8)
@@ -345,16 +346,23 @@ class Index:
             for p, text in enumerate(it.parts[:MAX_PARTS]):
                 streams.append(text)
                 refs.append(i * MAX_PARTS + p)
-        cp, lengths, _ = codepoints(streams)
-        h, owner, _, _ = windows(cp, lengths, window, wide_weight)
-        ref = np.asarray(refs, dtype=np.uint32)[owner]
-        # distinct windows per (item, part): a window repeated inside one part counts once
-        pair = np.unique(np.stack([h, ref.astype(np.uint64)], axis=1), axis=0) if len(h) else np.zeros((0, 2), np.uint64)
-        h, ref = pair[:, 0].copy(), pair[:, 1].astype(np.uint32)
+        all_refs = np.asarray(refs, dtype=np.uint32)
+        hs, rs = [], []
+        for a in range(0, len(streams), 20_000):  # in pieces: the prefix sums stay small
+            cp, lengths, _ = codepoints(streams[a : a + 20_000])
+            h, owner, _, _ = windows(cp, lengths, window, wide_weight)
+            hs.append(h)
+            rs.append(all_refs[a + owner])
+        h = np.concatenate(hs) if hs else np.zeros(0, dtype=np.uint64)
+        ref = np.concatenate(rs) if rs else np.zeros(0, dtype=np.uint32)
+        del hs, rs
+        # A window repeated inside one part is stored (and, when found, counted) twice: the
+        # coverage stays right without a de-duplicating sort (which tripled the build's peak).
         self.part_windows = np.zeros((len(items), MAX_PARTS), dtype=np.uint16)
         np.add.at(self.part_windows, (ref // MAX_PARTS, ref % MAX_PARTS), 1)
         order = np.argsort(h, kind="stable")
         self.hashes, self.refs = h[order], ref[order]
+        del order
         # A bitmap of the hashes' top bits in front of the sorted array: almost every window of
         # a clean document misses it, so most lookups cost a shift and a load, not a binary
         # search (measured: 2.6x faster lookups on the statutes). ~8 bits per window, ≤ 64 MB.
@@ -387,9 +395,12 @@ class Index:
         """Every ``item * 16 + part`` holding one of the (uint64) hashes ``h``."""
         lo = np.searchsorted(self.hashes, h, side="left")
         hi = np.searchsorted(self.hashes, h, side="right")
-        if len(lo) == 0:
+        n = hi - lo
+        total = int(n.sum())
+        if total == 0:
             return np.zeros(0, dtype=np.uint32)
-        return np.concatenate([self.refs[a:b] for a, b in zip(lo.tolist(), hi.tolist())])
+        at = np.repeat(lo, n) + np.arange(total) - np.repeat(np.cumsum(n) - n, n)
+        return self.refs[at]
 
 
 # --- decisions ----------------------------------------------------------------------------
