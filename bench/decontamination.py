@@ -102,12 +102,14 @@ EDITED = ("whitespace", "punctuation", "question_only", "options_only")
 
 
 def plant(items: list[Item], hosts: list[str], long_hosts: list[str], n: int, seed: int) -> list[tuple[str, str, Item]]:
+    """``n`` planted documents, the six kinds in turn; options-only copies use question items."""
     rng = random.Random(seed)
+    mcq = [it for it in items if len(it.parts) > 1]
+    kinds = WHOLE + EDITED
     out = []
     for k in range(n):
-        item = rng.choice(items)
-        kinds = WHOLE + EDITED if len(item.parts) > 1 else WHOLE + ("whitespace", "punctuation", "question_only")
         kind = kinds[k % len(kinds)]
+        item = rng.choice(mcq if kind == "options_only" else items)
         host = rng.choice(long_hosts if kind == "embedded_long" else hosts)
         pos = len(host) // 2 if kind == "embedded_long" else rng.choice([0, len(host)])
         out.append((kind, host[:pos] + "\n\n" + render(item, rng, kind) + "\n\n" + host[pos:], item))

@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import Any
 
 from corpusmill_base.errors import ConfigError, InputError
+from filters.decontaminate import load_benchmark
 from pipelines.config import PipelineConfig
+from pipelines.plan import resolve_files
 
 STAGE = "decontaminate"
 
 
 def specs(cfg: PipelineConfig, base_dir: Path) -> list[dict[str, Any]]:
-    from pipelines.plan import resolve_files
-
     out = []
     for b in cfg.benchmarks:
         try:
@@ -59,8 +59,6 @@ def check(cfg: PipelineConfig, base_dir: Path) -> list[tuple[str, int]]:
     """Read every benchmark; returns ``[(id, items)]`` or raises one ConfigError listing every problem."""
     if not cfg.benchmarks:
         return []
-    from filters.decontaminate import load_benchmark
-
     problems: list[str] = []
     counts: list[tuple[str, int]] = []
     for spec in specs(cfg, base_dir):

@@ -39,6 +39,8 @@ def _print_plan(plan) -> None:
         if len(sp.files) > 5:
             print(f"    … {len(sp.files) - 5} more")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
+    if cfg.benchmarks:  # read and checked by prepare() already
+        print("benchmarks (kept out by decontaminate): " + ", ".join(b.id for b in cfg.benchmarks))
     print(f"output: {cfg.output.dir} (shards of ~{cfg.output.shard_target_mb:g} MB)")
 
 

@@ -33,6 +33,7 @@ from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
 from pipelines import __version__
+from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
 from pipelines.engine_local import output_schema
 from corpusmill_base.errors import ConfigError, OutputError, PolicyError
@@ -63,14 +64,12 @@ class RunOutcome:
 def build_stages(
     cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None, base_dir: Path | None = None
 ) -> list[Stage]:
-    from pipelines import benchmarks
-
     context = StageContext(
         source_priority={s.id: (s.priority if s.priority is not None else 0) for s in cfg.sources},
         source_langs={s.id: (s.expected_langs or ([s.lang] if s.lang else [])) for s in cfg.sources},
         model_dir=str(model_dir(model_directory)),
         workdir=workdir,
-        benchmarks=benchmarks.specs(cfg, base_dir or Path.cwd()) if cfg.benchmarks else [],
+        benchmarks=benchmark_inputs.specs(cfg, base_dir or Path.cwd()) if cfg.benchmarks else [],
     )
     return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
 
@@ -80,9 +79,7 @@ def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
     plan = make_plan(cfg, base)
-    from pipelines import benchmarks
-
-    benchmarks.check(cfg, base)  # before any document is read, --dry-run included
+    benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan
 
 
@@ -143,9 +140,7 @@ def run(
 def _decontamination_guard(manifest: dict, strict: bool) -> None:
     """Say loudly when a source lost more than the decontaminate stage's max_source_share;
     under ``strict`` fail before anything is published."""
-    from pipelines.benchmarks import guard
-
-    problems = guard(manifest)
+    problems = benchmark_inputs.guard(manifest)
     for line in problems:
         log.warning("DECONTAMINATION GUARD: %s", line)
     if problems and strict:
