@@ -27,7 +27,6 @@ pipeline's own readers and:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import random
 import sys

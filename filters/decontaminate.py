@@ -58,7 +58,6 @@ MAX_PARTS = 16  # question/text + up to 15 options
 _B = np.uint64(0x100000001B3 | 1)  # odd: invertible modulo 2**64
 _B_INV = np.uint64(pow(int(_B), -1, 1 << 64))
 _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
-_MIX2 = np.uint64(0x94D049BB133111EB)
 
 
 # --- normalisation ------------------------------------------------------------------------
@@ -72,20 +71,17 @@ _MIX2 = np.uint64(0x94D049BB133111EB)
 # character it came from (needed to mask). Per character, not per string: a decomposed
 # Hangul jamo sequence stays jamo, in the index and in documents alike.
 
-_MAX_EXPANSION = 1
-
-
 class _Tables:
     def __init__(self) -> None:
+        #: per BMP code point: 1 when it yields a letter or digit, and the code point it yields
         self.length = np.zeros(0x10000, dtype=np.uint8)
-        self.expansion = np.zeros((0x10000, _MAX_EXPANSION), dtype=np.uint32)
+        self.first = np.zeros(0x10000, dtype=np.uint32)
         for i in range(0x10000):
             if 0xD800 <= i <= 0xDFFF:
                 continue
-            kept = [c for c in unicodedata.normalize("NFKC", chr(i)).casefold() if c.isalnum()][:_MAX_EXPANSION]
-            self.length[i] = len(kept)
-            self.expansion[i, : len(kept)] = [ord(c) for c in kept]
-        self.first = np.ascontiguousarray(self.expansion[:, 0])
+            kept = [c for c in unicodedata.normalize("NFKC", chr(i)).casefold() if c.isalnum()]
+            if kept:
+                self.length[i], self.first[i] = 1, ord(kept[0])
         self.weights: dict[int, np.ndarray] = {}
 
     def weight(self, wide_weight: int) -> np.ndarray:
