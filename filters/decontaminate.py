@@ -67,7 +67,7 @@ _MIX1 = np.uint64(0xBF58476D1CE4E5B9)
 # character that expands to several, ``㎏`` or ``ß``, keeps its first: ``k``, ``s`` — in the
 # index and in documents alike, so copies still match). One table lookup per character in
 # numpy instead of ``unicodedata.normalize`` + ``casefold`` + a regular expression per
-# document (5x faster on English), and every character of the stream knows the original
+# document: no Python call per document, and every character of the stream knows the original
 # character it came from (needed to mask). Per character, not per string: a decomposed
 # Hangul jamo sequence stays jamo, in the index and in documents alike.
 
