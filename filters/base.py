@@ -257,3 +257,5 @@ class StageContext:
     model_dir: str | None = None
     workdir: str | None = None
     memory_budget_bytes: int = 2 << 30
+    #: Evaluation sets for ``decontaminate`` (plain dicts: id, resolved files, read options, fields).
+    benchmarks: list[dict[str, Any]] = field(default_factory=list)

@@ -21,6 +21,7 @@ STAGES: dict[str, str] = {
     "quality_classifier": "filters.quality_classifier:QualityClassifier",
     "quality_top_fraction": "filters.quality_classifier:QualityTopFraction",
     "pii": "filters.pii:PresidioScrubber",
+    "decontaminate": "filters.decontaminate:Decontaminate",
 }
 
 

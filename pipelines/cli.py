@@ -24,7 +24,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Modules adding subcommands; each defines ``register(subparsers)`` and keeps its imports lazy
 # (inside the handlers) so `corpusmill --help` stays fast.
-COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality"]
+COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality", "pipelines.cli_decontam"]
 
 
 def _print_plan(plan) -> None:
@@ -43,6 +43,8 @@ def _print_plan(plan) -> None:
         if len(sp.files) > 5:
             print(f"    … {len(sp.files) - 5} more")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
+    if cfg.benchmarks:  # read and checked by prepare() already
+        print("benchmarks (kept out by decontaminate): " + ", ".join(b.id for b in cfg.benchmarks))
     print(f"output: {cfg.output.dir} (shards of ~{cfg.output.shard_target_mb:g} MB)")
 
 
@@ -79,7 +81,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         _print_plan(plan)
         return 0
     outcome = runner.run(
-        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume
+        args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume,
+        strict=args.strict,
     )
     _summary(outcome)
     print(outcome.id)
@@ -193,6 +196,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--dry-run", action="store_true", help="check the config and policy, list the inputs, print the plan")
     r.add_argument("--overwrite", action="store_true", help="replace a different run in the output directory")
     r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")
+    r.add_argument("--strict", action="store_true", help="fail (publish nothing) when a source loses more than the decontaminate guard's share")
     r.set_defaults(func=cmd_run)
 
     m = sub.add_parser("manifest", help="list, show or verify manifests in the catalog")

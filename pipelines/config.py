@@ -140,6 +140,60 @@ class Source(_Strict):
         return [self.text_field] if isinstance(self.text_field, str) else list(self.text_field)
 
 
+class BenchmarkProvenance(_Strict):
+    licence: str = Field(description="SPDX identifier (or LicenseRef-…) of the benchmark")
+    origin: str = Field(description="where the files come from (repository, dataset card)")
+    notes: str | None = None
+
+
+class Benchmark(_Strict):
+    """An evaluation set the `decontaminate` stage keeps out of the output (read like a source).
+
+    An item is either ``question_field`` + ``choice_fields`` (+ ``answer_field`` naming the
+    correct choice) or the ``text_field`` text. Its text never reaches the manifest: only the
+    files' sha256 and the item count do.
+    """
+
+    id: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
+    format: Format
+    compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
+    encoding: str = "auto"
+    record_path: str | None = None
+    delimiter: str | None = None
+    header: bool = True
+    columns: list[str] | None = None
+    text_field: str | list[str] | None = None
+    question_field: str | None = None
+    choice_fields: list[str] = Field(default_factory=list)
+    answer_field: str | None = None
+    answer_format: Literal["index1", "index0", "letter", "text"] = Field(
+        default="index1", description="how answer_field names the correct choice: 1-based index, 0-based, A-D, or its text"
+    )
+    id_field: str | None = Field(default=None, description="item id field; default the record's place in the file")
+    provenance: BenchmarkProvenance
+
+    @model_validator(mode="after")
+    def _item_fields(self) -> Benchmark:
+        if (self.text_field is None) == (self.question_field is None):
+            raise ValueError("a benchmark needs exactly one of text_field (text items) or question_field (questions)")
+        if self.text_field is not None and (self.choice_fields or self.answer_field):
+            raise ValueError("choice_fields/answer_field go with question_field, not text_field")
+        if self.answer_field and not self.choice_fields:
+            raise ValueError("answer_field needs choice_fields (the answer names one of them)")
+        if len(self.choice_fields) > 15:
+            raise ValueError("at most 15 choice_fields")
+        if self.format not in ("jsonl", "json", "csv", "tsv", "parquet"):
+            raise ValueError(f"benchmarks are read from records with fields (jsonl, json, csv, tsv, parquet), not {self.format}")
+        return self
+
+    @property
+    def text_fields(self) -> list[str]:
+        if self.text_field is None:
+            return [self.question_field or "", *self.choice_fields]
+        return [self.text_field] if isinstance(self.text_field, str) else list(self.text_field)
+
+
 class Purpose(_Strict):
     description: str
     uses: list[Use] = Field(min_length=1, description="uses the output must be licensed for")
@@ -222,6 +276,9 @@ class PipelineConfig(_Strict):
     ray: RayOptions = RayOptions()
     beam: BeamOptions = BeamOptions()
     limits: Limits = Limits()
+    benchmarks: list[Benchmark] = Field(
+        default_factory=list, description="evaluation sets kept out of the output by the decontaminate stage"
+    )
 
     @field_validator("stages", mode="before")
     @classmethod
@@ -261,6 +318,11 @@ class PipelineConfig(_Strict):
             unknown = sorted(set(mapping) - set(ids))
             if unknown:
                 raise ValueError(f"{key} names sources that are not declared: {', '.join(unknown)}")
+        bids = [b.id for b in self.benchmarks]
+        if len(set(bids)) != len(bids):
+            raise ValueError(f"benchmark ids must be unique; repeated: {', '.join(sorted({i for i in bids if bids.count(i) > 1}))}")
+        if any(spec.name == "decontaminate" for spec in self.stages) and not self.benchmarks:
+            raise ValueError("the decontaminate stage needs a `benchmarks:` section (the evaluation sets to keep out)")
         return self
 
     def source(self, source_id: str) -> Source:

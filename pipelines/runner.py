@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 import errno
 import json
+import logging
 import os
 import shutil
 import time
@@ -33,9 +34,10 @@ from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
 from pipelines import __version__
+from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
 from pipelines.engine_local import output_schema
-from corpusmill_base.errors import ConfigError, OutputError
+from corpusmill_base.errors import ConfigError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
@@ -43,6 +45,7 @@ from pipelines.progress import Progress
 from corpusmill_base.atomic import DirectoryLocked, exclusive_lock, write_table_atomic
 from corpusmill_base.hashing import sha256_file
 
+log = logging.getLogger(__name__)
 LEDGER_NAME = "ledger.parquet"
 MANIFEST_NAME = "manifest.json"
 
@@ -59,12 +62,15 @@ class RunOutcome:
         return self.manifest["id"]
 
 
-def build_stages(cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None) -> list[Stage]:
+def build_stages(
+    cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None, base_dir: Path | None = None
+) -> list[Stage]:
     context = StageContext(
         source_priority={s.id: (s.priority if s.priority is not None else 0) for s in cfg.sources},
         source_langs={s.id: (s.expected_langs or ([s.lang] if s.lang else [])) for s in cfg.sources},
         model_dir=str(model_dir(model_directory)),
         workdir=workdir,
+        benchmarks=benchmark_inputs.specs(cfg, base_dir or Path.cwd()) if cfg.benchmarks else [],
     )
     return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
 
@@ -73,7 +79,9 @@ def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
-    return make_plan(cfg, base)
+    plan = make_plan(cfg, base)
+    benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
+    return plan
 
 
 def run(
@@ -85,6 +93,7 @@ def run(
     progress: Progress | None = None,
     plan: Plan | None = None,
     resume: bool = False,
+    strict: bool = False,
 ) -> RunOutcome:
     """Run a config into ``out``; one run at a time per output directory (a lock beside it:
     two runs into the same ``--out`` ended in FileNotFoundError/FileExistsError tracebacks)."""
@@ -126,10 +135,11 @@ def _run_locked(
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
-        stages = build_stages(cfg, workdir=str(work / "stage-tmp"))
+        stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
+        _decontamination_guard(manifest, strict)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         checkpoint("install")
         reused = _install(staging, out_dir, manifest["id"], overwrite)
@@ -149,6 +159,16 @@ def _run_locked(
         shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return RunOutcome(manifest=manifest, out_dir=out_dir, catalog=cat, reused=reused)
+
+
+def _decontamination_guard(manifest: dict, strict: bool) -> None:
+    """Say loudly when a source lost more than the decontaminate stage's max_source_share;
+    under ``strict`` fail before anything is published."""
+    problems = benchmark_inputs.guard(manifest)
+    for line in problems:
+        log.warning("DECONTAMINATION GUARD: %s", line)
+    if problems and strict:
+        raise PolicyError("--strict: decontamination guard tripped (nothing published):\n  " + "\n  ".join(problems))
 
 
 def fingerprint(plan: Plan) -> dict[str, Any]:
