@@ -101,7 +101,7 @@ def run(
     out_dir = Path(out or plan.config.output.dir).resolve()
     try:
         with exclusive_lock(out_dir):
-            return _run_locked(config_path, out_dir, catalog, engine, overwrite, progress, plan, resume)
+            return _run_locked(config_path, out_dir, catalog, engine, overwrite, progress, plan, resume, strict)
     except DirectoryLocked as e:
         raise OutputError(
             f"another corpusmill run ({e.holder}) is writing to {out_dir}; wait for it to finish or choose another --out"
@@ -117,6 +117,7 @@ def _run_locked(
     progress: Progress | None = None,
     plan: Plan | None = None,
     resume: bool = False,
+    strict: bool = False,
 ) -> RunOutcome:
     plan = plan or prepare(config_path, engine)
     cfg = plan.config
