@@ -129,7 +129,7 @@ def dropped_sample(ledger: pa.Table, config_path: str | None, per_reason: int = 
             "documents": [dict(r, text=None) for r in picked],
         }
     from pipelines import runner
-    from pipelines.engine_local import file_tasks
+    from pipelines.execution import file_tasks
     from filters.ingest import ingest_file
 
     plan = runner.prepare(config_path)

@@ -33,7 +33,7 @@ from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_s
 from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines.config import PipelineConfig, load_config
-from pipelines.engine_local import output_schema
+from pipelines.execution import Execution, output_schema
 from corpusmill_base.errors import ConfigError, OutputError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
@@ -68,10 +68,12 @@ def build_stages(cfg: PipelineConfig, model_directory: str | None = None, workdi
     return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
 
 
-def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
+def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
+    if workers:
+        cfg = cfg.model_copy(update={"workers": workers})
     return make_plan(cfg, base)
 
 
@@ -211,7 +213,7 @@ def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool
     return False
 
 
-def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
+def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
     cfg = plan.config
     ledger: pa.Table = execution.ledger
     counts = counts_from_ledger(ledger)
@@ -256,6 +258,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
         "created_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run": {
             "engine": cfg.engine,
+            **({"workers": execution.workers} if execution.workers else {}),
             "seconds_total": round(seconds, 3),
             "seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.seconds.items())},
         },

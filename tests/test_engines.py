@@ -20,8 +20,8 @@ import yaml
 
 from filters.registry import STAGES
 from manifests.manifest import check_id, content_digest
-from pipelines.distributed import Assembler, Envelope, Piece, keys_in_order, plan_steps
-from pipelines.engine_local import conform, output_schema
+from pipelines.distributed import Envelope
+from pipelines.execution import Assembler, Piece, conform, keys_in_order, output_schema, split_segments
 from pipelines.runner import build_stages
 from pipelines.config import load_config
 from tests.conftest import EXAMPLES, cli
@@ -278,11 +278,11 @@ def _docs(orders: list[int], texts: list[str]) -> pa.Table:
 def test_envelope_round_trip_keeps_documents_ledger_and_facts():
     cfg, _ = load_config(EXAMPLES / "pipeline.yaml")
     stages = build_stages(cfg)
-    steps, schema = plan_steps(stages)
-    assert [s.name for s in steps][:2] == ["normalize+length", "exact_dedup"]
+    segments, schema = split_segments(stages)
+    assert segments[0].name == "normalize+length+exact_dedup"
     env = Envelope(schema)
     docs = conform(_docs([5, 6, 7], ["가나다 라마", "", "다라마바"]), output_schema([]))
-    piece = steps[0].chain(0, docs)  # length drops the empty text
+    piece = segments[0].chain(0, docs)  # length drops the empty text
     piece.counters = {"x@1": {"s": {"n": 2}}}
     back = env.unpack(env.pack(piece))
     assert len(back) == 1

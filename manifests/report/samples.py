@@ -53,7 +53,7 @@ def dropped_samples(
     and ``note="source file changed since the run"``.
     """
     from filters.ingest import ingest_file
-    from pipelines.engine_local import file_tasks
+    from pipelines.execution import file_tasks
     from pipelines.runner import prepare
 
     wanted = pick_dropped(run, per_reason, stage, reason)
