@@ -91,6 +91,12 @@ class Stage(ABC):
         """Model files this stage uses, each ``{name, sha256, ...}`` for the manifest."""
         return []
 
+    def wanted_releases(self) -> tuple[list[str], str | None]:
+        """Manifest IDs of earlier releases this stage compares against, and the catalog holding
+        them (None: the usual resolution). The runner resolves them into ``context.releases``
+        before the run — a stage never reads the catalog itself. Default: none."""
+        return [], None
+
     def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
         """Files this stage adds to the run's output, for the documents finally kept.
 
@@ -142,6 +148,15 @@ class GlobalStage(Stage):
         raise NotImplementedError(f"{self.key} has no shuffle")
 
 
+@dataclass(frozen=True)
+class Release:
+    """An earlier release, resolved from the catalog by the runner (its files' sha256 checked)."""
+
+    id: str
+    indexes: dict[str, str]  # the manifest's ``indexes`` path → URL
+    shards: list[str]  # shard URLs
+
+
 @dataclass
 class StageContext:
     """Run-level facts a stage may need; plain data so it pickles to Ray/Beam workers."""
@@ -151,3 +166,4 @@ class StageContext:
     model_dir: str | None = None
     workdir: str | None = None
     memory_budget_bytes: int = 2 << 30
+    releases: dict[str, Release] = field(default_factory=dict)  # manifest ID → release (see Stage.wanted_releases)

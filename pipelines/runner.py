@@ -26,7 +26,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.base import Stage, StageContext
+from filters.base import Release, Stage, StageContext
 from filters.registry import stage_class
 from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
@@ -34,7 +34,7 @@ from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines.config import PipelineConfig, load_config
 from pipelines.execution import Execution, output_schema
-from corpusmill_base.errors import ConfigError, OutputError
+from corpusmill_base.errors import ConfigError, IntegrityError, OutputError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
@@ -66,6 +66,25 @@ def build_stages(cfg: PipelineConfig, model_directory: str | None = None, workdi
         workdir=workdir,
     )
     return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
+
+
+def resolve_releases(stages: list[Stage]) -> None:
+    """Hand each stage the earlier releases it compares against (``Stage.wanted_releases``):
+    file URLs from the catalog, every index file checked against its manifest's sha256 first."""
+    for st in stages:
+        ids, catalog_url = st.wanted_releases()
+        if not ids:
+            continue
+        cat = Catalog(resolve_catalog_url(catalog_url))
+        for mid in ids:
+            manifest = cat.get(mid)
+            indexes = {}
+            for entry in manifest.get("indexes", []):
+                if cat.sha256(mid, entry["path"]) != entry["sha256"]:
+                    raise IntegrityError(f"{mid}: {entry['path']} does not match the manifest's sha256")
+                indexes[entry["path"]] = cat.url_of(mid, entry["path"])
+            shards = [cat.url_of(mid, s["path"]) for s in manifest["shards"]]
+            st.context.releases[mid] = Release(mid, indexes, shards)
 
 
 def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
@@ -105,6 +124,7 @@ def run(
     t0 = time.perf_counter()
     try:
         stages = build_stages(cfg, workdir=str(work / "stage-tmp"))
+        resolve_releases(stages)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
