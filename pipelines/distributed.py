@@ -41,7 +41,6 @@ from pipelines.execution import (
     file_tasks,
     merge_counters,
     merge_seconds,
-    split_by_file,
     split_segments,
 )
 
@@ -211,3 +210,16 @@ class Envelope:
 
     def live_docs(self, table: pa.Table) -> pa.Table:
         return table.filter(pc.is_null(table.column("_outcome")))
+
+
+def split_by_file(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
+    """Rows grouped by input file key, keys ascending, rows in their original order."""
+    if table.num_rows == 0:
+        return
+    keys = pc.shift_right(table.column("order"), RECORD_BITS).combine_chunks()
+    uniq = pc.unique(keys).sort()
+    if len(uniq) == 1:
+        yield uniq[0].as_py(), table
+        return
+    for k in uniq.to_pylist():
+        yield k, table.filter(pc.equal(keys, k))

@@ -8,7 +8,7 @@ inside a document or writes a ledger row is here:
 * :class:`MapChain` — a table of documents through a segment's map stages (schemas conformed,
   drops turned into ledger rows by :func:`apply_map_stage`, counters and timings summed);
 * :class:`KeysStep` / :func:`keys_in_order` — how a global stage's keys reach ``decide``
-  (ingest order, per input file, in chunks of :data:`KEY_CHUNK_ROWS`, on every engine);
+  (ingest order, in chunks of :data:`KEY_CHUNK_ROWS`, on every engine);
 * :class:`DecisionStep` / :func:`apply_decisions` — a global stage's decisions applied to a table;
 * :class:`Assembler` — units (pieces) into shards in ingest order, the ledger, file facts and
   counters: the :class:`Execution` an engine hands back to the runner.
@@ -36,8 +36,8 @@ from pipelines.shards import ShardInfo, ShardWriter
 
 Counters = dict[str, dict[str, dict[str, int]]]  # stage → source → name → n
 
-#: ``decide`` gets its keys in chunks of this many rows, per input file, in ingest order — on
-#: every engine (a stage may number documents by arrival, e.g. MinHash).
+#: ``decide`` gets its keys in chunks of this many rows, in ingest order — on every engine (a
+#: stage may number documents by arrival, e.g. MinHash).
 KEY_CHUNK_ROWS = 65536
 
 
@@ -291,51 +291,32 @@ class DecisionStep:
 
 
 def keys_in_order(tables: Iterable[pa.Table | None]) -> Iterator[pa.Table]:
-    """Keys as ``decide`` gets them on every engine: ingest order, per input file, in chunks of at
-    most :data:`KEY_CHUNK_ROWS` (a stage may number documents by arrival, e.g. MinHash)."""
+    """Keys as ``decide`` gets them on every engine: in ingest order, in chunks of
+    :data:`KEY_CHUNK_ROWS` rows (a stage may number documents by arrival, e.g. MinHash)."""
     parts = [t for t in tables if t is not None and t.num_rows]
     if not parts:
         return
     keys = pa.concat_tables(parts, promote_options="default").sort_by([("order", "ascending")]).combine_chunks()
-    yield from chunk_by_file([keys])
+    yield from rechunk([keys])
 
 
-def chunk_by_file(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
-    """Key tables already in ingest order, re-cut into chunks of one input file each and at most
-    :data:`KEY_CHUNK_ROWS` rows (the first chunks of a file full): the same chunks however the
-    tables were cut (an engine's blocks, a unit's Parquet batches)."""
+def rechunk(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Key tables already in ingest order, re-cut into chunks of :data:`KEY_CHUNK_ROWS` rows (the
+    last one shorter): the same chunks however the tables were cut (an engine's blocks, a unit's
+    Parquet batches). Not per input file: 100,000 one-line files would be 100,000 chunks."""
     pending: list[pa.Table] = []
     rows = 0
-    current = None
     for table in tables:
-        for key, part in split_by_file(table):
-            if key != current and pending:
+        while table.num_rows:
+            take = min(KEY_CHUNK_ROWS - rows, table.num_rows)
+            pending.append(table.slice(0, take))
+            rows += take
+            table = table.slice(take)
+            if rows == KEY_CHUNK_ROWS:
                 yield pa.concat_tables(pending).combine_chunks()
                 pending, rows = [], 0
-            current = key
-            while part.num_rows:
-                take = min(KEY_CHUNK_ROWS - rows, part.num_rows)
-                pending.append(part.slice(0, take))
-                rows += take
-                part = part.slice(take)
-                if rows == KEY_CHUNK_ROWS:
-                    yield pa.concat_tables(pending).combine_chunks()
-                    pending, rows = [], 0
     if pending:
         yield pa.concat_tables(pending).combine_chunks()
-
-
-def split_by_file(table: pa.Table) -> Iterator[tuple[int, pa.Table]]:
-    """Rows grouped by input file key, keys ascending, rows in their original order."""
-    if table.num_rows == 0:
-        return
-    keys = pc.shift_right(table.column("order"), RECORD_BITS).combine_chunks()
-    uniq = pc.unique(keys).sort()
-    if len(uniq) == 1:
-        yield uniq[0].as_py(), table
-        return
-    for k in uniq.to_pylist():
-        yield k, table.filter(pc.equal(keys, k))
 
 
 # --------------------------------------------------------------------------- segments
