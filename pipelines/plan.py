@@ -78,7 +78,15 @@ def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
         else:
             infos = {path: fs.info(path)} if fs.exists(path) else {}
             root = _glob_root(path)
-        matches = {m: info for m, info in infos.items() if info.get("type") == "file"}
+        matches = {}
+        for m, info in infos.items():
+            if info.get("islink"):  # listed as the link itself: follow it (size and type of the target)
+                if not fs.isfile(m):
+                    continue
+                info = {**info, "size": fs.size(m)}
+            elif info.get("type") != "file":
+                continue
+            matches[m] = info
         if not matches:
             raise InputError(f"source {source.id!r}: {pattern!r} matches no files")
         local = protocol in ("file", "local")
