@@ -53,7 +53,7 @@ def load_deliveries() -> pa.Table:
     from filters.ingest import ingest_file
     from filters.normalize import Normalize
     from pipelines import runner
-    from pipelines.engine_local import file_tasks
+    from pipelines.execution import file_tasks
 
     plan = runner.prepare(CONFIG)
     norm = Normalize()

@@ -197,6 +197,12 @@ class Stage(ABC):
         """Model files this stage uses, each ``{name, sha256, ...}`` for the manifest."""
         return []
 
+    def wanted_releases(self) -> tuple[list[str], str | None]:
+        """Manifest IDs of earlier releases this stage compares against, and the catalog holding
+        them (None: the usual resolution). The runner resolves them into ``context.releases``
+        before the run — a stage never reads the catalog itself. Default: none."""
+        return [], None
+
     def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
         """Files this stage adds to the run's output, for the documents finally kept.
 
@@ -248,6 +254,15 @@ class GlobalStage(Stage):
         raise NotImplementedError(f"{self.key} has no shuffle")
 
 
+@dataclass(frozen=True)
+class Release:
+    """An earlier release, resolved from the catalog by the runner (its files' sha256 checked)."""
+
+    id: str
+    indexes: dict[str, str]  # the manifest's ``indexes`` path → URL
+    shards: list[str]  # shard URLs
+
+
 @dataclass
 class StageContext:
     """Run-level facts a stage may need; plain data so it pickles to Ray/Beam workers."""
@@ -259,3 +274,4 @@ class StageContext:
     memory_budget_bytes: int = 2 << 30
     #: Evaluation sets for ``decontaminate`` (plain dicts: id, resolved files, read options, fields).
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
+    releases: dict[str, Release] = field(default_factory=dict)  # manifest ID → release (see Stage.wanted_releases)

@@ -12,6 +12,7 @@ import csv
 import io
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -53,7 +54,7 @@ def mask_personal_data(text: str, limit: int = SAMPLE_CHARS) -> str:
     return out if len(out) <= limit else out[: limit - 1] + "…"
 
 
-def scrub(texts: dict[str, str]) -> dict[str, str]:
+def scrub(texts: dict[str, str], limit: int = SAMPLE_CHARS) -> dict[str, str]:
     """Mask personal data in sample texts: the ``pii`` stage's detector, then the patterns above."""
     if not texts:
         return {}
@@ -65,7 +66,7 @@ def scrub(texts: dict[str, str]) -> dict[str, str]:
     from filters.pii import guess_language
 
     spans = scrubber.detect(raw, [guess_language(t) for t in raw])
-    return {i: mask_personal_data(scrubber.anonymize(t, sp)) for i, t, sp in zip(ids, raw, spans)}
+    return {i: mask_personal_data(scrubber.anonymize(t, sp), limit) for i, t, sp in zip(ids, raw, spans)}
 
 
 def _ledger(cat: Catalog, mid: str, manifest: dict[str, Any]) -> pa.Table:
@@ -115,57 +116,55 @@ def near_duplicates(ledger: pa.Table, limit: int = 50) -> dict[str, Any]:
     }
 
 
-def dropped_sample(ledger: pa.Table, config_path: str | None, per_reason: int = 2, limit: int = 20) -> dict[str, Any]:
-    """A few dropped documents per (stage, reason), re-read from the source files and masked.
-
-    The ledger holds no text, so the sample needs the run's config to find the inputs; each file
-    is checked against the manifest's sha256 by the caller's ledger ids (same id = same record).
-    """
-    dropped = ledger.filter(pc.equal(ledger.column("outcome"), "dropped")).sort_by([("order", "ascending")])
-    picked: list[dict[str, Any]] = []
+def pick_dropped(
+    ledger: pa.Table, per_reason: int = 2, limit: int | None = None, stage: str | None = None, reason: str | None = None
+) -> pa.Table:
+    """The first ``per_reason`` dropped ledger rows (in ingest order) of each (stage, reason), at
+    most ``limit`` in all."""
+    mask = pc.equal(ledger.column("outcome"), "dropped")
+    if stage:
+        mask = pc.and_(mask, pc.equal(ledger.column("stage"), stage))
+    if reason:
+        mask = pc.and_(mask, pc.equal(ledger.column("reason"), reason))
+    rows = ledger.filter(mask).sort_by([("order", "ascending")])
     per: dict[tuple[str, str], int] = defaultdict(int)
-    for row in dropped.select(["id", "source_id", "source_file", "source_locator", "stage", "reason"]).to_pylist():
-        k = (row["stage"], row["reason"])
-        if per[k] < per_reason and len(picked) < limit:
+    take = []
+    for i, k in enumerate(zip(rows.column("stage").to_pylist(), rows.column("reason").to_pylist(), strict=True)):
+        if per[k] < per_reason and (limit is None or len(take) < limit):
             per[k] += 1
-            picked.append(row)
-    if not picked:
+            take.append(i)
+    return rows.take(pa.array(take, pa.int64()))
+
+
+#: ``(dropped ledger rows, manifest) -> documents with masked text`` — handed in by the caller
+#: (``pipelines.samples.sampler``), since re-reading the inputs needs the run's plan.
+Sampler = Callable[[pa.Table, dict[str, Any]], list[dict[str, Any]]]
+
+
+def dropped_sample(ledger: pa.Table, manifest: dict[str, Any], sampler: Sampler | None, per_reason: int = 2, limit: int = 20) -> dict[str, Any]:
+    """A few dropped documents per (stage, reason), re-read from the source files by ``sampler`` and masked."""
+    picked = pick_dropped(ledger, per_reason, limit)
+    fields = ["id", "source_id", "source_file", "source_locator", "stage", "reason"]
+    if picked.num_rows == 0:
         return {"available": True, "note": "no dropped documents", "documents": []}
-    if not config_path:
+    if sampler is None:
         return {
             "available": False,
             "note": "the ledger stores no text; pass --config (the run's pipeline config) to include a masked sample of dropped documents",
-            "documents": [dict(r, text=None) for r in picked],
+            "documents": [dict(r, text=None) for r in picked.select(fields).to_pylist()],
         }
-    from pipelines import runner
-    from pipelines.engine_local import file_tasks
-    from filters.ingest import ingest_file
-
-    plan = runner.prepare(config_path)
-    wanted = {r["id"] for r in picked}
-    files = {(r["source_id"], r["source_file"]) for r in picked}
-    texts: dict[str, str] = {}
-    for task in file_tasks(plan):
-        if (task.source_id, task.rel) not in files:
-            continue
-        for ib in ingest_file(task, 4096):
-            ids = ib.documents.column("id").to_pylist()
-            for i, doc_id in enumerate(ids):
-                if doc_id in wanted:
-                    texts[doc_id] = ib.documents.column("text")[i].as_py()
-    masked = scrub(texts)
-    docs = [dict(r, text=masked.get(r["id"])) for r in picked]
+    docs = sampler(picked, manifest)
     missing = sum(d["text"] is None for d in docs)
     note = (
-        f"text re-read from the inputs named by {config_path}; personal data masked by the pii stage's Presidio "
+        "text re-read from the run's inputs (--config); personal data masked by the pii stage's Presidio "
         f"recognizers (Korean and English) and by pattern, cut to {SAMPLE_CHARS} characters"
     )
     if missing:
-        note += f"; {missing} document(s) not found in the inputs (changed since the run?)"
+        note += f"; {missing} document(s) not shown (not found in the inputs, or the file changed since the run)"
     return {"available": True, "note": note, "documents": docs}
 
 
-def collect(cat: Catalog, mid: str, config_path: str | None = None) -> dict[str, Any]:
+def collect(cat: Catalog, mid: str, sampler: Sampler | None = None) -> dict[str, Any]:
     manifest = cat.get(mid)
     ver = review.verify(cat, mid)
     ledger = _ledger(cat, mid, manifest)
@@ -275,7 +274,7 @@ def collect(cat: Catalog, mid: str, config_path: str | None = None) -> dict[str,
         "other_counters": other_counters,
         "models": manifest.get("models", []),
         "near_duplicates": near_duplicates(ledger),
-        "dropped_sample": dropped_sample(ledger, config_path),
+        "dropped_sample": dropped_sample(ledger, manifest, sampler),
     }
 
 

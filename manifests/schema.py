@@ -14,8 +14,20 @@ def manifest_schema() -> dict[str, Any]:
     return schema
 
 
+@cache
+def _fast_validator():
+    import jsonschema_rs
+
+    return jsonschema_rs.Draft202012Validator(manifest_schema())
+
+
 def validate_manifest(manifest: dict[str, Any]) -> None:
-    """Raise ``jsonschema.ValidationError`` when the manifest does not follow the schema."""
+    """Raise ``jsonschema.ValidationError`` when the manifest does not follow the schema.
+
+    The Rust validator answers valid/invalid (a manifest of 10,000 input files took 3–11 s with
+    ``jsonschema`` alone, most of a small-files run); ``jsonschema`` explains an invalid one."""
+    if _fast_validator().is_valid(manifest):
+        return
     import jsonschema
 
     jsonschema.Draft202012Validator(manifest_schema()).validate(manifest)

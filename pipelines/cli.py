@@ -17,7 +17,7 @@ import sqlite3
 import sys
 from collections.abc import Callable
 
-from corpusmill_base.errors import CorpusmillError
+from corpusmill_base.errors import ConfigError, CorpusmillError
 from corpusmill_base.text import printable
 
 Handler = Callable[[argparse.Namespace], int]
@@ -76,7 +76,9 @@ def _summary(outcome) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines import runner
 
-    plan = runner.prepare(args.config, args.engine)
+    if args.workers is not None and args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
+    plan = runner.prepare(args.config, args.engine, workers=args.workers)
     if args.dry_run:
         _print_plan(plan)
         return 0
@@ -193,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--out", help="output directory (overrides output.dir)")
     r.add_argument("--catalog", help="catalog URL (overrides $CORPUSMILL_CATALOG and the config)")
     r.add_argument("--engine", choices=["local", "ray", "beam"], help="engine (overrides the config)")
+    r.add_argument(
+        "--workers", type=int, metavar="N",
+        help="local engine: processes running units (default: config `workers:`, else the CPU count); output is identical for any N",
+    )
     r.add_argument("--dry-run", action="store_true", help="check the config and policy, list the inputs, print the plan")
     r.add_argument("--overwrite", action="store_true", help="replace a different run in the output directory")
     r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")

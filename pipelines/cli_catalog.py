@@ -149,7 +149,9 @@ def cmd_sign(args: argparse.Namespace) -> int:
 def cmd_audit(args: argparse.Namespace) -> int:
     from manifests import audit
 
-    data = audit.collect(_catalog(args), args.id, config_path=args.config)
+    from pipelines.samples import sampler
+
+    data = audit.collect(_catalog(args), args.id, sampler=sampler(args.config) if args.config else None)
     if args.format == "json":
         text = json.dumps(data, indent=2, ensure_ascii=False)
     elif args.format == "csv":

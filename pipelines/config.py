@@ -273,6 +273,9 @@ class PipelineConfig(_Strict):
     output: Output = Output()
     catalog: str | None = None
     engine: Literal["local", "ray", "beam"] = "local"
+    workers: int | None = Field(
+        default=None, ge=1, description="local engine: processes running units (default: the CPUs available); never changes the output"
+    )
     ray: RayOptions = RayOptions()
     beam: BeamOptions = BeamOptions()
     limits: Limits = Limits()
@@ -333,7 +336,7 @@ class PipelineConfig(_Strict):
 
     def digest_view(self) -> dict[str, Any]:
         """The config as it determines the output: output location and catalog left out."""
-        data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True, "ray": True, "beam": True})
+        data = self.model_dump(mode="json", exclude={"output": {"dir", "overwrite"}, "catalog": True, "engine": True, "workers": True, "ray": True, "beam": True})
         # Document options and limits only where documents are read: a text-only config keeps
         # the digest (and manifest ID) it had before these formats existed.
         for src in data["sources"]:

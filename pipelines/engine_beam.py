@@ -38,19 +38,16 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from filters.base import Stage
-from pipelines.distributed import (
+from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
+from pipelines.execution import (
     DecisionStep,
-    Envelope,
-    IngestStep,
+    Execution,
     KeysStep,
     Piece,
-    Shuffle,
     keys_in_order,
     merge_counters,
     merge_seconds,
-    set_up,
 )
-from pipelines.engine_local import Execution
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
@@ -63,18 +60,19 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     """Same contract as :func:`pipelines.engine_local.execute` (no resume: the runner retries)."""
     cfg = plan.config
     run = set_up(plan, stages, staging)
-    steps, envelope, asm, tasks = run.steps, run.envelope, run.assembler, run.tasks
+    envelope, asm, tasks = run.envelope, run.assembler, run.tasks
     if not tasks:
         return asm.finish()
     # A directory of this run only: the configured temp location may be shared by many runs.
     temp = FileSystems.join(cfg.beam.temp_location, staging.name) if cfg.beam.temp_location else str((workdir or staging / ".work") / "beam")
-    segments = _segments(steps)
     decisions = None
     units: list[str] = []
-    for k, (chains, glob) in enumerate(segments):
+    for k, seg in enumerate(run.segments):
         out_dir = FileSystems.join(temp, f"seg{k}")
-        shuffle = Shuffle.of(glob.stage) if glob is not None else None
-        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, glob, shuffle, envelope, out_dir)
+        glob = seg.glob
+        shuffle = Shuffle.of(glob) if glob is not None else None
+        chains = [seg.chain] if seg.chain.stages else []
+        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir)
         units = _glob(out_dir, "*.unit.parquet")
         for path in units:
             for piece in envelope.unpack(_read(path)):
@@ -86,35 +84,22 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             t0 = time.perf_counter()
             keys = keys_in_order(_read(p) for p in key_paths)
             if shuffle is None:
-                decided = glob.stage.decide(keys)
+                decided = glob.decide(keys)
             else:  # the runner grouped the stage's shuffle rows: one reduced table per partition
                 grouped = [_read(p) for p in _glob(out_dir, "*.reduced.parquet")]
-                log.info("beam: %s shuffle ran on the runner: %d partitions, %d reduced rows", glob.stage.key, len(grouped), sum(t.num_rows for t in grouped))
-                decided = glob.stage.decide(keys, grouped=grouped)
-            decisions = (glob.stage.key, glob.schema_in, decided)
-            asm.seconds[glob.stage.key] = asm.seconds.get(glob.stage.key, 0.0) + time.perf_counter() - t0
+                log.info("beam: %s shuffle ran on the runner: %d partitions, %d reduced rows", glob.key, len(grouped), sum(t.num_rows for t in grouped))
+                decided = glob.decide(keys, grouped=grouped)
+            decisions = (glob.key, seg.schema, decided)
+            asm.seconds[glob.key] = asm.seconds.get(glob.key, 0.0) + time.perf_counter() - t0
     FileSystems.delete([temp])
     return asm.finish()
-
-
-def _segments(steps):
-    """[(map chains, global step or None)] — a pipeline per global stage, plus the last one."""
-    out, chains = [], []
-    for step in steps:
-        if step.chain is not None:
-            chains.append(step.chain)
-        else:
-            out.append((chains, step))
-            chains = []
-    out.append((chains, None))
-    return out
 
 
 def _glob(out_dir: str, pattern: str) -> list[str]:
     return sorted(m.path for m in FileSystems.match([FileSystems.join(out_dir, pattern)])[0].metadata_list)
 
 
-def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, shuffle, envelope, out_dir) -> None:
+def _run_segment(opts, tasks, batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir) -> None:
     options = PipelineOptions(list(opts.pipeline_args))
     if opts.runner == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
@@ -144,8 +129,8 @@ def _run_segment(opts, tasks, batch_size, units, decisions, chains, glob, shuffl
             docs = r.docs
             side += [r[LEDGER], r[FILES]]
         tagged = [docs | "TagDocs" >> beam.Map(lambda kv: (kv[0], ("docs", kv[1]))), *side]
-        if glob is not None:
-            keyed = docs | "Keys" >> beam.ParDo(_Keys(KeysStep(glob.stage, glob.schema_in), shuffle)).with_outputs(SHUFFLE, main=KEYS)
+        if seg.glob is not None:
+            keyed = docs | "Keys" >> beam.ParDo(_Keys(KeysStep(seg.glob, seg.schema), shuffle)).with_outputs(SHUFFLE, main=KEYS)
             tagged.append(keyed[KEYS])
             if shuffle is not None:
                 rows = [keyed[SHUFFLE]]

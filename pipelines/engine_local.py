@@ -1,4 +1,8 @@
-"""The embedded local engine: the reference implementation every other engine must match.
+"""The embedded local engine: units of work on a process pool, resumable. Scheduling only.
+
+What happens to documents is the execution core's (:mod:`pipelines.execution`); this module
+decides *where and when*: which input files form a unit, which process runs it, what is on disk
+so that a killed run resumes.
 
 Shape of a run (the same on every engine):
 
@@ -7,203 +11,103 @@ Shape of a run (the same on every engine):
    let the stage decide, then continue without the dropped documents;
 3. write what survives into shards in ingest order, and every decision into the ledger.
 
-Resumable units of work. The stage list is cut into *segments* at each global stage. For every
-segment and every input file the engine writes a *unit* to the work directory — the surviving
-documents, the ledger rows of this unit's decisions, the global stage's keys and a small meta
-file — and then, last and atomically, a ``.done`` marker. A global stage's decisions are a unit
-of their own. ``--resume`` skips every unit whose marker exists; a unit without its marker is
-redone from scratch (its partial files are never read). Shards are cut from the last segment's
-units in ingest order, so a resumed run writes byte-identical shards.
+Units. Consecutive input files are grouped into *units* of about :func:`unit_target_bytes`
+(at most :data:`UNIT_MAX_FILES` files; a large file is a unit of its own), so 100,000 one-line
+files are ~100 units, not 100,000. The grouping depends only on the plan (file sizes), never on
+the worker count, so resuming with another ``--workers`` finds the same units. For every segment
+of the stage list (:func:`~pipelines.execution.split_segments`) and every unit the engine writes
+the surviving documents, the ledger rows of the unit's decisions, the global stage's keys and a
+small meta file — and then, last and atomically, a ``.done`` marker. A global stage's decisions
+are a unit of their own, decided in the main process. ``--resume`` skips every unit whose marker
+exists; a unit without its marker is redone from scratch (its partial files are never read).
+Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
+any number of workers — writes byte-identical shards.
+
+Workers. With ``workers > 1`` the units of a segment run on a pool of forked processes. Each
+worker sets a stage's models up once, lazily, on first use (``ensure_setup``) and keeps them for
+the whole run; what a worker holds at a time is one batch going through the stages (in-flight
+memory is bounded by ``workers × batch``); documents go to the unit's files, and only small
+results (timings) come back. Progress (documents, bytes, quarantined records) travels to the main
+process on a queue as each batch is done, so the meter is as truthful as with one worker. Workers
+die with the main process (``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
 """
 
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
-import shutil
+import signal
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from filters.base import GlobalStage, MapStage, Stage
+from corpusmill_base.atomic import fsync_dir
+from corpusmill_base.errors import OutputError
+from filters.base import GlobalStage, Stage
 from filters.ingest import FileTask, ingest_file
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA
+from pipelines.execution import (
+    Assembler,
+    Execution,
+    KeysStep,
+    Piece,
+    Segment,
+    apply_decisions,
+    rechunk,
+    conform,
+    file_tasks,
+    merge_counters,
+    merge_seconds,
+    split_segments,
+)
 from pipelines.faults import checkpoint
 from pipelines.plan import Plan
 from pipelines.progress import Progress
-from corpusmill_base.atomic import fsync_dir
-from pipelines.shards import ShardInfo, ShardWriter
+
+#: A unit holds at most this many input files (a unit's per-file facts are kept in its meta file).
+UNIT_MAX_FILES = 1024
+#: Units aim at 1/64 of the input, between these bounds: enough units to keep 64 workers busy on
+#: a big run, few enough that small files cost nothing per file (100,000 one-line files: ~100 units).
+UNIT_MIN_BYTES = 64 << 10
+UNIT_MAX_BYTES = 64 << 20
 
 
-@dataclass
-class Execution:
-    """What an engine hands back to the runner."""
-
-    shards: list[ShardInfo]
-    ledger: pa.Table
-    files: dict[str, list[FileInfo]]  # source id → file facts
-    seconds: dict[str, float] = field(default_factory=dict)
-    counters: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)  # stage → source → name → n
+def unit_target_bytes(total_bytes: int) -> int:
+    return min(UNIT_MAX_BYTES, max(UNIT_MIN_BYTES, total_bytes // 64))
 
 
-def add_counters(total: dict[str, dict[str, dict[str, int]]], stage_key: str, counters: dict[str, dict[str, int]]) -> None:
-    per_stage = total.setdefault(stage_key, {})
-    for source_id, names in counters.items():
-        per_source = per_stage.setdefault(source_id, {})
-        for name, n in names.items():
-            per_source[name] = per_source.get(name, 0) + int(n)
+def plan_units(sizes: list[int]) -> list[list[int]]:
+    """Consecutive input files (by index) grouped into units; depends only on the file sizes."""
+    target = unit_target_bytes(sum(sizes))
+    units: list[list[int]] = []
+    current: list[int] = []
+    acc = 0
+    for i, size in enumerate(sizes):
+        if current and (acc + size > target or len(current) >= UNIT_MAX_FILES):
+            units.append(current)
+            current, acc = [], 0
+        current.append(i)
+        acc += size
+    if current:
+        units.append(current)
+    return units
 
 
-def output_schema(stages: list[Stage]) -> pa.Schema:
-    fields = list(DOCUMENT_SCHEMA)
-    names = set(DOCUMENT_SCHEMA.names)
-    for st in stages:
-        for f in st.output_fields:
-            if f.name not in names:
-                fields.append(f)
-                names.add(f.name)
-    return pa.schema(fields)
-
-
-def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
-    """Give a batch exactly ``schema``'s columns (missing ones as nulls) and types."""
-    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
-    cols = []
-    for f in schema:
-        if f.name in table.column_names:
-            cols.append(table.column(f.name).cast(f.type))
-        else:
-            cols.append(pa.nulls(table.num_rows, f.type))
-    return pa.Table.from_arrays(cols, schema=schema)
-
-
-def file_tasks(plan: Plan) -> list[FileTask]:
-    return [
-        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size)
-        for sp in plan.sources
-        for i, f in enumerate(sp.files)
-    ]
-
-
-def apply_map_stage(
-    stage: MapStage, table: pa.Table, schema: pa.Schema, counters: dict | None = None
-) -> tuple[pa.Table, pa.Table]:
-    """Run one map stage on a table; returns (survivors conformed to ``schema``, ledger rows of drops)."""
-    if table.num_rows == 0:
-        return conform(table, schema), LEDGER_SCHEMA.empty_table()
-    stage.ensure_setup()
-    batch = table.combine_chunks().to_batches()[0]
-    result = stage.process(batch)
-    if counters is not None and result.counters:
-        add_counters(counters, stage.key, result.counters)
-    for name, col in result.columns.items():
-        idx = table.schema.get_field_index(name)
-        table = table.set_column(idx, name, col) if idx >= 0 else table.append_column(name, col)
-    keep = np.asarray(result.keep, dtype=bool)
-    drops = LEDGER_SCHEMA.empty_table()
-    if not keep.all():
-        gone = np.flatnonzero(~keep)
-        dropped = table.take(pa.array(gone))
-        details = result.details or [None] * len(keep)
-        drops = ledger_from_docs(
-            dropped,
-            outcome="dropped",
-            stage=stage.key,
-            reasons=[result.reasons[i] or "unspecified" for i in gone],
-            details=[details[i] for i in gone],
-            score=_floats(result.scores, gone),
-            threshold=_floats(result.thresholds, gone),
-        )
-        table = table.filter(pa.array(keep))
-    return conform(table, schema), drops
-
-
-def ledger_from_docs(
-    docs: pa.Table,
-    outcome: str,
-    stage: str | None = None,
-    reasons: list | None = None,
-    details: list | None = None,
-    duplicate_of: pa.Array | None = None,
-    cluster_id: pa.Array | None = None,
-    shard: list | None = None,
-    score: pa.Array | None = None,
-    threshold: pa.Array | None = None,
-) -> pa.Table:
-    n = docs.num_rows
-    nulls = pa.nulls(n, pa.string())
-    no_number = pa.nulls(n, pa.float64())
-    return pa.table(
-        {
-            "id": docs.column("id"),
-            "source_id": docs.column("source_id"),
-            "source_file": docs.column("source_file"),
-            "source_locator": docs.column("source_locator"),
-            "order": docs.column("order"),
-            "outcome": pa.array([outcome] * n, pa.string()),
-            "stage": pa.array([stage] * n, pa.string()),
-            "reason": pa.array(reasons, pa.string()) if reasons is not None else nulls,
-            "duplicate_of": duplicate_of if duplicate_of is not None else nulls,
-            "cluster_id": cluster_id if cluster_id is not None else nulls,
-            "detail": pa.array(details, pa.string()) if details is not None else nulls,
-            "shard": pa.array(shard, pa.string()) if shard is not None else nulls,
-            "n_chars": _n_chars(docs),
-            "score": score if score is not None else no_number,
-            "threshold": threshold if threshold is not None else no_number,
-        },
-        schema=LEDGER_SCHEMA,
-    )
-
-
-def _floats(values: np.ndarray | None, rows: np.ndarray) -> pa.Array | None:
-    """``values[rows]`` as float64 with NaN → null (a stage's per-row score or threshold)."""
-    if values is None:
-        return None
-    return pa.array(np.asarray(values, dtype=np.float64)[rows], pa.float64(), from_pandas=True)
-
-
-def _n_chars(docs: pa.Table) -> pa.Array:
-    """Length of each document's text as it is now (the ledger's ``n_chars``)."""
-    if "text" in docs.column_names:
-        return pc.utf8_length(docs.column("text")).cast(pa.int64()).combine_chunks()
-    if "n_chars" in docs.column_names:
-        return docs.column("n_chars").cast(pa.int64()).combine_chunks()
-    return pa.nulls(docs.num_rows, pa.int64())
-
-
-def apply_decisions(table: pa.Table, decisions: pa.Table, stage_key: str) -> tuple[pa.Table, pa.Table]:
-    """Remove the documents a global stage decided to drop; return (survivors, ledger rows)."""
-    if decisions.num_rows == 0 or table.num_rows == 0:
-        return table, LEDGER_SCHEMA.empty_table()
-    hit = pc.is_in(table.column("id"), value_set=decisions.column("id"))
-    if not pc.any(hit).as_py():
-        return table, LEDGER_SCHEMA.empty_table()
-    dropped = table.filter(hit)
-    pos = pc.index_in(dropped.column("id"), value_set=decisions.column("id"))
-    d = decisions.take(pos)
-    rows = ledger_from_docs(
-        dropped,
-        outcome="dropped",
-        stage=stage_key,
-        reasons=d.column("reason").to_pylist(),
-        details=d.column("detail").to_pylist(),
-        duplicate_of=d.column("duplicate_of"),
-        cluster_id=d.column("cluster_id"),
-        score=d.column("score") if "score" in d.column_names else None,
-        threshold=d.column("threshold") if "threshold" in d.column_names else None,
-    )
-    return table.filter(pc.invert(hit)), rows
+def default_workers() -> int:
+    """CPUs this process may run on (the affinity mask on Linux, the machine's count elsewhere)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Unit:
-    """One resumable unit of work: segment ``k`` of input file ``i`` (or a global stage's decisions)."""
+    """One resumable unit of work: segment ``k`` of a group of input files (or a global stage's decisions)."""
 
     def __init__(self, directory: Path, name: str):
         self.dir = directory
@@ -272,183 +176,296 @@ def _rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows if path.exists() else 0
 
 
-def split_segments(stages: list[Stage]) -> list[tuple[list[MapStage], GlobalStage | None]]:
-    """Cut the stage list at each global stage: ``[(map stages, global stage or None), …]``."""
-    segments: list[tuple[list[MapStage], GlobalStage | None]] = []
-    maps: list[MapStage] = []
-    for st in stages:
-        if isinstance(st, GlobalStage):
-            segments.append((maps, st))
-            maps = []
+# --------------------------------------------------------------------------- one unit
+
+
+@dataclass(frozen=True)
+class UnitJob:
+    segment: int
+    unit: int
+    files: tuple[int, ...]  # indices into the run's file tasks
+
+
+class _Report:
+    """Where a unit reports progress: straight to the meter (one worker) or onto the queue."""
+
+    def __init__(self, meter=None, progress: Progress | None = None, queue=None):
+        self.meter, self.progress, self.queue = meter, progress, queue
+
+    def count(self, docs: int, nbytes: int) -> None:
+        if self.queue is not None:
+            self.queue.put(("count", docs, nbytes))
         else:
-            maps.append(st)
-    segments.append((maps, None))
-    return segments
+            self.meter.count(docs, nbytes)
+
+    def advance(self, n: int) -> None:
+        if self.queue is not None:
+            self.queue.put(("advance", n))
+        else:
+            self.meter.advance(n)
+
+    def issues(self, source_id: str, rel: str, ledger: pa.Table) -> None:
+        if self.queue is not None:
+            self.queue.put(("issues", source_id, rel, ledger))
+        else:
+            self.progress.note_issues(source_id, rel, ledger)
 
 
-def execute(
-    plan: Plan,
-    stages: list[Stage],
-    staging: Path,
-    progress: Progress,
-    workdir: Path | None = None,
-) -> Execution:
+class UnitRunner:
+    """Runs one unit of one segment; lives in the main process (one worker) or in every worker."""
+
+    def __init__(self, tasks: list[FileTask], sizes: list[int], segments: list[Segment], work: Path, batch_size: int):
+        self.tasks, self.sizes, self.segments, self.work, self.batch_size = tasks, sizes, segments, work, batch_size
+        self._decisions: dict[int, pa.Table] = {}
+
+    def decisions(self, k: int) -> pa.Table:
+        """Decisions of segment ``k``'s global stage (read once per process)."""
+        if k not in self._decisions:
+            self._decisions[k] = pq.read_table(Unit(self.work, f"decide{k}").path("decisions.parquet"))
+        return self._decisions[k]
+
+    def run(self, job: UnitJob, report: _Report) -> dict[str, float]:
+        k = job.segment
+        seg = self.segments[k]
+        unit = Unit(self.work / f"seg{k}", f"{job.unit:06d}")
+        unit.reset()
+        seconds: dict[str, float] = {}
+        files: list = []
+        if k == 0:
+            source = self._ingest(job.files, report, seconds, files)
+        else:
+            prev = self.segments[k - 1].glob
+            source = self._decided(Unit(self.work / f"seg{k - 1}", unit.name).path("docs.parquet"), self.decisions(k - 1), prev.key)
+        docs = _StreamingParquet(unit.path("docs.parquet"), seg.schema)
+        ledger = _StreamingParquet(unit.path("ledger.parquet"), LEDGER_SCHEMA)
+        keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
+        keys_step = KeysStep(seg.glob, seg.schema) if seg.glob is not None else None
+        counters: dict = {}
+        for n, (table, drops) in enumerate(source):
+            if n:
+                checkpoint(f"batch:{unit.dir.name}/{unit.name}/{n}")  # mid-unit: partial files exist, no marker
+            text = table.column("text") if "text" in table.column_names else None
+            report.count(table.num_rows + drops.num_rows, text.nbytes if text is not None else 0)
+            ledger.write(drops)
+            piece = seg.chain(0, table)
+            merge_counters(counters, piece.counters)
+            merge_seconds(seconds, piece.seconds)
+            ledger.write(piece.ledger)
+            if piece.docs.num_rows == 0:
+                continue
+            docs.write(piece.docs)
+            if keys_step is not None:
+                t0 = time.perf_counter()
+                keys.write(keys_step(piece.docs))
+                seconds[seg.glob.key] = seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0
+        for w in (docs, ledger, keys):
+            w.commit()
+        meta = {"counters": counters, "files": files}
+        unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        unit.mark_done()
+        checkpoint(f"unit:seg{k}/{unit.name}")
+        return seconds
+
+    def _ingest(self, indices, report: _Report, seconds: dict, files: list) -> Iterator[tuple[pa.Table, pa.Table]]:
+        """Ingest a unit's files; batches of several small files are joined up to ``batch_size``
+        documents, so a map stage is not called once per one-line file."""
+        docs: list[pa.RecordBatch] = []
+        drops: list[pa.Table] = []
+        rows = 0
+        for i in indices:
+            task = self.tasks[i]
+            t0 = time.perf_counter()
+            for ib in ingest_file(task, self.batch_size):
+                if ib.ledger.num_rows:
+                    drops.append(ib.ledger)
+                    report.issues(task.source_id, task.rel, ib.ledger)
+                if ib.info is not None:
+                    files.append([task.source_id, task.file_index, asdict(ib.info)])
+                if ib.documents.num_rows:
+                    # Ingest gives DOCUMENT_SCHEMA batches; conforming each one-line file's batch
+                    # cost 0.4 ms a file (a third of ingest for 100,000 small files).
+                    b = ib.documents
+                    docs.append(b if b.schema == DOCUMENT_SCHEMA else conform(b, DOCUMENT_SCHEMA).to_batches()[0])
+                    rows += b.num_rows
+                seconds["ingest@1"] = seconds.get("ingest@1", 0.0) + time.perf_counter() - t0
+                if rows >= self.batch_size:
+                    yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
+                    docs, drops, rows = [], [], 0
+                t0 = time.perf_counter()
+            report.advance(self.sizes[i])
+        if docs or drops:
+            yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
+
+    @staticmethod
+    def _decided(path: Path, decisions: pa.Table, stage_key: str) -> Iterator[tuple[pa.Table, pa.Table]]:
+        for table in _read_parquet(path):
+            yield apply_decisions(table, decisions, stage_key)
+
+
+def _joined(parts: list, schema: pa.Schema) -> pa.Table:
+    """Record batches or tables of ``schema`` as one table."""
+    if not parts:
+        return schema.empty_table()
+    if isinstance(parts[0], pa.RecordBatch):
+        return pa.Table.from_batches(parts, schema=schema)
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+
+
+# --------------------------------------------------------------------------- the pool
+
+# Per-process state of a pool worker, set by the initializer (the pool's documented pattern: the
+# runner, with the stages and their lazily loaded models, is inherited by fork, never pickled).
+_worker: tuple[UnitRunner, object] | None = None
+
+
+def _init_worker(runner: UnitRunner, queue) -> None:
+    global _worker
+    _worker = (runner, queue)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    try:  # die with the main process: a killed run must leave no worker writing into its work directory
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def _run_in_worker(job: UnitJob) -> dict[str, float]:
+    runner, queue = _worker
+    return runner.run(job, _Report(queue=queue))
+
+
+class Pool:
+    """``workers`` processes running units (or the main process alone for one worker)."""
+
+    def __init__(self, workers: int, runner: UnitRunner, progress: Progress):
+        self.runner, self.progress, self.workers = runner, progress, workers
+        self.executor: ProcessPoolExecutor | None = None
+        if workers > 1:
+            ctx = multiprocessing.get_context("fork")
+            self.queue = ctx.SimpleQueue()
+            self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(runner, self.queue))
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+
+    def run(self, jobs: list[UnitJob], meter) -> Iterator[dict[str, float]]:
+        """Run ``jobs``; yields each one's timings as it finishes (in any order)."""
+        if self.executor is None:
+            report = _Report(meter, self.progress)
+            for job in jobs:
+                yield self.runner.run(job, report)
+            return
+        pending = {self.executor.submit(_run_in_worker, job): job for job in jobs}
+        job = jobs[0] if jobs else None
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                self._drain(meter)
+                for f in done:
+                    job = pending.pop(f)
+                    yield f.result()
+        except BrokenProcessPool:
+            raise OutputError(
+                f"a worker process died while running unit {job.unit} of segment {job.segment} "
+                "(killed by the system — out of memory?); nothing incomplete was published: "
+                "re-run with --resume (fewer --workers use less memory)"
+            ) from None
+        finally:
+            self._drain(meter)
+
+    def _drain(self, meter) -> None:
+        while not self.queue.empty():
+            kind, *args = self.queue.get()
+            if kind == "count":
+                meter.count(*args)
+            elif kind == "advance":
+                meter.advance(*args)
+            else:
+                self.progress.note_issues(*args)
+
+
+# --------------------------------------------------------------------------- the run
+
+
+def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
     """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone."""
     cfg = plan.config
     work = workdir or staging / ".work"
     work.mkdir(parents=True, exist_ok=True)
     tasks = file_tasks(plan)
-    segments = split_segments(stages)
+    sizes = [f.size for sp in plan.sources for f in sp.files]
+    units = plan_units(sizes)
+    segments, schema = split_segments(stages)
+    workers = max(1, min(cfg.workers or default_workers(), len(units)))
     seconds: dict[str, float] = {}
-    done_stages: list[Stage] = []
-    decisions: pa.Table | None = None
-    previous: GlobalStage | None = None
-    sizes = {(sp.source.id, f.rel): f.size for sp in plan.sources for f in sp.files}
+    runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
 
-    for k, (maps, glob) in enumerate(segments):
-        schemas = []
-        for m in maps:
-            done_stages.append(m)
-            schemas.append(output_schema(done_stages))
-        seg_schema = output_schema(done_stages)
-        seg_dir = work / f"seg{k}"
-        seg_dir.mkdir(exist_ok=True)
-        prev_docs = [Unit(work / f"seg{k - 1}", f"{i:06d}").path("docs.parquet") for i in range(len(tasks))] if k else []
-        total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
-        bar = progress.meter("ingest" if k == 0 else f"stages {', '.join(s.name for s in maps) or previous.name}", total=total, unit="B" if k == 0 else "doc")
-        for i, task in enumerate(tasks):
-            unit = Unit(seg_dir, f"{i:06d}")
-            if not unit.done:
-                unit.reset()
-                if k == 0:
-                    source = _ingest_unit(task, cfg.limits.batch_size, unit, progress, seconds)
-                else:
-                    prev = Unit(work / f"seg{k - 1}", f"{i:06d}").path("docs.parquet")
-                    source = _decided(_read_parquet(prev), decisions, previous.key)
-                _run_unit(unit, bar.counting(source), maps, schemas, seg_schema, glob, seconds)
-                checkpoint(f"unit:seg{k}/{unit.name}")
-            elif k:
-                bar.advance(_rows(prev_docs[i]))  # resumed: done before this process started
-            if k == 0:
-                bar.advance(sizes[(task.source_id, task.rel)])
-        bar.close()
-        if glob is not None:
-            done_stages.append(glob)
-            decisions = _decide_unit(glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{i:06d}") for i in range(len(tasks))], seconds)
-            checkpoint(f"decided:{glob.key}")
-            previous = glob
+    with Pool(workers, runner, progress) as pool:
+        for k, seg in enumerate(segments):
+            seg_dir = work / f"seg{k}"
+            seg_dir.mkdir(exist_ok=True)
+            prev_docs = [Unit(work / f"seg{k - 1}", f"{u:06d}").path("docs.parquet") for u in range(len(units))] if k else []
+            total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
+            name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
+            meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
+            jobs = []
+            for u, files in enumerate(units):
+                if not Unit(seg_dir, f"{u:06d}").done:
+                    jobs.append(UnitJob(k, u, tuple(files)))
+                else:  # resumed: done before this process started
+                    meter.advance(sum(sizes[i] for i in files) if k == 0 else _rows(prev_docs[u]))
+            for timings in pool.run(jobs, meter):
+                merge_seconds(seconds, timings)
+            meter.close()
+            if seg.glob is not None:
+                _decide_unit(seg.glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{u:06d}") for u in range(len(units))], seconds)
+                checkpoint(f"decided:{seg.glob.key}")
 
-    return _finish(plan, tasks, work, len(segments) - 1, output_schema(done_stages), staging, seconds)
+    execution = _assemble(plan, len(units), work, len(segments) - 1, schema, staging, seconds)
+    execution.workers = workers
+    return execution
 
 
-def _ingest_unit(task: FileTask, batch_size: int, unit: Unit, progress: Progress, seconds: dict) -> Iterator[pa.Table]:
-    """Ingest one file; its quarantines/drops and file facts go to the unit as it goes."""
-    ledger = _StreamingParquet(unit.path("ingest-ledger.parquet"), LEDGER_SCHEMA)
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dict) -> None:
+    if unit.done:
+        return
+    unit.reset()
+    glob.ensure_setup()
+
+    def stream_keys() -> Iterator[pa.Table]:
+        for u in inputs:  # units hold consecutive files: their keys, read in turn, are in ingest order
+            yield from _read_parquet(u.path("keys.parquet"), 65536)
+
     t0 = time.perf_counter()
-    for ib in ingest_file(task, batch_size):
-        if ib.ledger.num_rows:
-            ledger.write(ib.ledger)
-            progress.note_issues(task.source_id, task.rel, ib.ledger)
-        if ib.info is not None:
-            info = ib.info
-            unit.path("file.json").write_text(json.dumps(info.__dict__), encoding="utf-8")
-        seconds["ingest@1"] = seconds.get("ingest@1", 0.0) + time.perf_counter() - t0
-        yield conform(ib.documents, DOCUMENT_SCHEMA)
-        t0 = time.perf_counter()
-    ledger.commit()
-
-
-def _decided(tables: Iterator[pa.Table], decisions: pa.Table, stage_key: str) -> Iterator[pa.Table]:
-    for table in tables:
-        kept, drops = apply_decisions(table, decisions, stage_key)
-        yield kept, drops
-
-
-def _run_unit(unit, source, maps, schemas, seg_schema, glob, seconds) -> None:
-    docs = _StreamingParquet(unit.path("docs.parquet"), seg_schema)
-    ledger = _StreamingParquet(unit.path("ledger.parquet"), LEDGER_SCHEMA)
-    keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
-    counters: dict[str, dict[str, dict[str, int]]] = {}
-    for n, item in enumerate(source):
-        if n:
-            checkpoint(f"batch:{unit.dir.name}/{unit.name}/{n}")  # mid-unit: partial files exist, no marker
-        table, drops = item if isinstance(item, tuple) else (item, None)
-        if drops is not None and drops.num_rows:
-            ledger.write(drops)
-        for st, schema in zip(maps, schemas):
-            t0 = time.perf_counter()
-            table, dropped = apply_map_stage(st, table, schema, counters)
-            seconds[st.key] = seconds.get(st.key, 0.0) + time.perf_counter() - t0
-            if dropped.num_rows:
-                ledger.write(dropped)
-        if table.num_rows == 0:
-            continue
-        table = conform(table, seg_schema)
-        docs.write(table)
-        if glob is not None:
-            glob.ensure_setup()
-            t0 = time.perf_counter()
-            for batch in table.to_batches():
-                keys.write(glob.keys(batch))
-            seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
-    for w in (docs, ledger, keys):
-        w.commit()
-    unit.path("meta.json").write_text(json.dumps({"counters": counters}, sort_keys=True), encoding="utf-8")
+    decided = glob.decide(rechunk(stream_keys()))
+    seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+    out = _StreamingParquet(unit.path("decisions.parquet"), decided.schema)
+    out.write(decided)
+    out.commit()
     unit.mark_done()
 
 
-def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dict) -> pa.Table:
-    path = unit.path("decisions.parquet")
-    if not unit.done:
-        unit.reset()
-        glob.ensure_setup()
-
-        def stream_keys() -> Iterator[pa.Table]:
-            for u in inputs:
-                yield from _read_parquet(u.path("keys.parquet"), 65536)
-
-        t0 = time.perf_counter()
-        decided = glob.decide(stream_keys())
-        seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
-        out = _StreamingParquet(path, decided.schema)
-        out.write(decided)
-        out.commit()
-        unit.mark_done()
-    return pq.read_table(path)
-
-
-def _finish(plan, tasks, work: Path, last: int, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
-    """Cut shards from the last segment's units (ingest order) and assemble the ledger."""
-    cfg = plan.config
+def _assemble(plan: Plan, n_units: int, work: Path, last: int, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
+    """The units' ledgers, file facts and counters, and the last segment's documents (in ingest
+    order) into shards, through the execution core's assembler."""
     t0 = time.perf_counter()
-    writer = ShardWriter(staging, schema, int(cfg.output.shard_target_mb * 1024 * 1024))
-    kept_parts: list[pa.Table] = []
-    for i in range(len(tasks)):
-        for table in _read_parquet(work / f"seg{last}" / f"{i:06d}.docs.parquet"):
-            writer.add(table)
-            kept = table.select(["id", "source_id", "source_file", "source_locator", "order"])
-            kept_parts.append(kept.append_column("n_chars", _n_chars(table)))
-    shards = writer.close()
-    ledger_parts: list[pa.Table] = []
-    files: dict[str, list[FileInfo]] = {sp.source.id: [] for sp in plan.sources}
-    counters: dict[str, dict[str, dict[str, int]]] = {}
+    asm = Assembler.for_plan(plan, schema, staging)
     for k in range(last + 1):
-        for i, task in enumerate(tasks):
-            unit = Unit(work / f"seg{k}", f"{i:06d}")
-            if k == 0:
-                files[task.source_id].append(FileInfo(**json.loads(unit.path("file.json").read_text(encoding="utf-8"))))
-                ledger_parts.extend(_read_parquet(unit.path("ingest-ledger.parquet")))
-            ledger_parts.extend(_read_parquet(unit.path("ledger.parquet")))
-            for stage_key, per_source in unit.meta()["counters"].items():
-                add_counters(counters, stage_key, per_source)
-    if kept_parts:
-        kept = pa.concat_tables(kept_parts)
-        ledger_parts.append(ledger_from_docs(kept, outcome="kept", shard=writer.shard_of(kept.column("order").to_numpy())))
-    ledger = pa.concat_tables([LEDGER_SCHEMA.empty_table(), *[t.cast(LEDGER_SCHEMA) for t in ledger_parts]])
-    ledger = ledger.sort_by([("order", "ascending")])
-    seconds["shards"] = time.perf_counter() - t0
-    return Execution(shards=shards, ledger=ledger, files=files, seconds=seconds, counters=counters)
-
-
-def clear_workdir(work: Path) -> None:
-    shutil.rmtree(work, ignore_errors=True)
+        for u in range(n_units):
+            unit = Unit(work / f"seg{k}", f"{u:06d}")
+            meta = unit.meta()
+            files = [(s, i, FileInfo(**info)) for s, i, info in meta["files"]]
+            asm.add(Piece(0, schema.empty_table(), files=files, counters=meta["counters"]))
+            for ledger in _read_parquet(unit.path("ledger.parquet")):
+                asm.add(Piece(0, schema.empty_table(), ledger=ledger))
+    for u in range(n_units):
+        for table in _read_parquet(work / f"seg{last}" / f"{u:06d}.docs.parquet"):
+            asm.add_kept(table)
+    execution = asm.finish()
+    execution.seconds = seconds | {"shards": time.perf_counter() - t0}
+    return execution

@@ -28,17 +28,8 @@ import pyarrow as pa
 
 from filters.base import Stage
 from pipelines.config import RayOptions
-from pipelines.distributed import (
-    DecisionStep,
-    Envelope,
-    IngestStep,
-    KeysStep,
-    MapChain,
-    Shuffle,
-    keys_in_order,
-    set_up,
-)
-from pipelines.engine_local import Execution
+from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
+from pipelines.execution import DecisionStep, Execution, KeysStep, MapChain, keys_in_order
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
@@ -54,7 +45,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     started = connect(cfg.ray)
     try:
         run = set_up(plan, stages, staging)
-        steps, envelope, asm, tasks = run.steps, run.envelope, run.assembler, run.tasks
+        envelope, asm, tasks = run.envelope, run.assembler, run.tasks
         if not tasks:
             return asm.finish()
         ctx = ray.data.DataContext.get_current()
@@ -71,37 +62,38 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             _ingest, batch_size=1, batch_format="pyarrow",
             fn_kwargs={"tasks": tasks, "step": IngestStep(cfg.limits.batch_size), "envelope": envelope},
         )
-        for step in steps:
-            if step.chain is not None:
+        for seg in run.segments:
+            if seg.chain.stages:
                 ds = ds.map_batches(
                     _ChainActor, batch_size=None, batch_format="pyarrow", compute=pool,
-                    fn_constructor_kwargs={"chain": step.chain, "envelope": envelope},
+                    fn_constructor_kwargs={"chain": seg.chain, "envelope": envelope},
                 )
+            if seg.glob is None:
                 continue
             ds = ds.materialize()  # read twice: keys now, decisions after
             keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
                 _keys, batch_size=None, batch_format="pyarrow",
-                fn_kwargs={"step": KeysStep(step.stage, step.schema_in), "envelope": envelope},
+                fn_kwargs={"step": KeysStep(seg.glob, seg.schema), "envelope": envelope},
             )
             t0 = time.perf_counter()
-            shuffle = Shuffle.of(step.stage)
+            shuffle = Shuffle.of(seg.glob)
             if shuffle is None:
-                decisions = step.stage.decide(keys_in_order(_stream(keys)))
+                decisions = seg.glob.decide(keys_in_order(_stream(keys)))
             else:
                 keys = keys.materialize()  # read twice: shuffle rows, then the driver's keys
                 t1 = time.perf_counter()
                 grouped = run_shuffle(keys, shuffle)
-                asm.seconds[f"{step.stage.key} shuffle"] = time.perf_counter() - t1  # also inside the stage's total
+                asm.seconds[f"{seg.glob.key} shuffle"] = time.perf_counter() - t1  # also inside the stage's total
                 # The driver maps the key blocks from the object store and ignores the shuffle-only
                 # columns; dropping them on workers first would copy every other column (text,
                 # signatures) into new blocks. On a multi-node cluster they cross the network.
                 driver_keys = (shuffle.driver_keys(t) for t in _stream(keys))
-                decisions = step.stage.decide(keys_in_order(driver_keys), grouped=grouped)
+                decisions = seg.glob.decide(keys_in_order(driver_keys), grouped=grouped)
                 keys = driver_keys = None  # let Ray free the key blocks before the next step
-            asm.seconds[step.stage.key] = asm.seconds.get(step.stage.key, 0.0) + time.perf_counter() - t0  # keys + decide
+            asm.seconds[seg.glob.key] = asm.seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0  # keys + decide
             ds = ds.map_batches(
                 _apply, batch_size=None, batch_format="pyarrow",
-                fn_kwargs={"step": DecisionStep(step.stage.key, decisions, step.schema_in), "envelope": envelope},
+                fn_kwargs={"step": DecisionStep(seg.glob.key, decisions, seg.schema), "envelope": envelope},
             )
         bar = progress.bar("ray", total=plan.total_bytes, unit="B")
         for table in _stream(ds):

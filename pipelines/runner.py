@@ -27,7 +27,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.base import Stage, StageContext
+from filters.base import Release, Stage, StageContext
 from filters.registry import stage_class
 from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url
@@ -36,8 +36,8 @@ from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
-from pipelines.engine_local import output_schema
-from corpusmill_base.errors import ConfigError, OutputError, PolicyError
+from pipelines.execution import Execution, output_schema
+from corpusmill_base.errors import ConfigError, IntegrityError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
@@ -75,10 +75,31 @@ def build_stages(
     return [stage_class(spec.name)(dict(spec.options), context) for spec in cfg.stages]
 
 
-def prepare(config_path: str | os.PathLike, engine: str | None = None) -> Plan:
+def resolve_releases(stages: list[Stage]) -> None:
+    """Hand each stage the earlier releases it compares against (``Stage.wanted_releases``):
+    file URLs from the catalog, every index file checked against its manifest's sha256 first."""
+    for st in stages:
+        ids, catalog_url = st.wanted_releases()
+        if not ids:
+            continue
+        cat = Catalog(resolve_catalog_url(catalog_url))
+        for mid in ids:
+            manifest = cat.get(mid)
+            indexes = {}
+            for entry in manifest.get("indexes", []):
+                if cat.sha256(mid, entry["path"]) != entry["sha256"]:
+                    raise IntegrityError(f"{mid}: {entry['path']} does not match the manifest's sha256")
+                indexes[entry["path"]] = cat.url_of(mid, entry["path"])
+            shards = [cat.url_of(mid, s["path"]) for s in manifest["shards"]]
+            st.context.releases[mid] = Release(mid, indexes, shards)
+
+
+def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
+    if workers:
+        cfg = cfg.model_copy(update={"workers": workers})
     plan = make_plan(cfg, base)
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan
@@ -137,6 +158,7 @@ def _run_locked(
     t0 = time.perf_counter()
     try:
         stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir)
+        resolve_releases(stages)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
@@ -256,7 +278,7 @@ def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool
     return False
 
 
-def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
+def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
     cfg = plan.config
     ledger: pa.Table = execution.ledger
     counts = counts_from_ledger(ledger)
@@ -302,6 +324,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution, staging: Path, st
         "created_at": started.isoformat(timespec="seconds").replace("+00:00", "Z"),
         "run": {
             "engine": cfg.engine,
+            **({"workers": execution.workers} if execution.workers else {}),
             "seconds_total": round(seconds, 3),
             "seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.seconds.items())},
         },

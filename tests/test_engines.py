@@ -20,13 +20,16 @@ import yaml
 
 from filters.registry import STAGES
 from manifests.manifest import check_id, content_digest
-from pipelines.distributed import Assembler, Envelope, Piece, keys_in_order, plan_steps
-from pipelines.engine_local import conform, output_schema
+from pipelines.distributed import Envelope
+from pipelines import execution
+from pipelines.execution import Assembler, Piece, conform, keys_in_order, output_schema, split_segments
 from pipelines.runner import build_stages
 from pipelines.config import load_config
 from tests.conftest import EXAMPLES, cli
 
-ENGINES = ("local", "ray", "beam")
+#: Runs compared by the parity tests: name → (engine, local workers). One local worker is the
+#: reference; two workers run the units on a process pool and must give the same bytes.
+RUNS = {"local": ("local", 1), "local-2w": ("local", 2), "ray": ("ray", None), "beam": ("beam", None)}
 
 def parity_stages(quality_model: Path | None) -> list:
     """Every registered stage, in a sensible order, with options that make each one act."""
@@ -123,19 +126,20 @@ def ray_local():
 
 
 def run_all(config: Path, root: Path) -> dict[str, Path]:
-    """Run ``config`` on every engine; returns engine → output directory."""
+    """Run ``config`` on every engine (and the local one with 1 and 2 workers); returns run name → output directory."""
     from pipelines import runner
     from pipelines.progress import null_progress
 
     outs = {}
     env = {"CORPUSMILL_CATALOG": str(root / "catalog")}
-    for engine in ENGINES:
-        out = root / engine
+    for name, (engine, workers) in RUNS.items():
+        out = root / name
         if engine == "ray":  # in process, on the module's Ray cluster
             runner.run(config, out=out, catalog=str(root / "catalog"), engine="ray", progress=null_progress())
         else:
-            cli("run", str(config), "--engine", engine, "--out", str(out), cwd=root, env=env)
-        outs[engine] = out
+            extra = ["--workers", str(workers)] if workers else []
+            cli("run", str(config), "--engine", engine, "--out", str(out), *extra, cwd=root, env=env)
+        outs[name] = out
     return outs
 
 
@@ -144,7 +148,9 @@ def assert_identical(outs: dict[str, Path]) -> dict:
     ref = manifests["local"]
     check_id(ref)
     for engine, m in manifests.items():
-        assert m["run"]["engine"] == engine
+        assert m["run"]["engine"] == RUNS[engine][0]
+        if engine == "local-2w":
+            assert m["run"]["workers"] == 2, f"{engine}: the run did not use its workers"
         check_id(m)
         assert m["id"] == ref["id"], f"{engine} manifest differs from local"
         assert content_digest(m) == content_digest(ref)
@@ -286,11 +292,11 @@ def _docs(orders: list[int], texts: list[str]) -> pa.Table:
 def test_envelope_round_trip_keeps_documents_ledger_and_facts():
     cfg, _ = load_config(EXAMPLES / "pipeline.yaml")
     stages = build_stages(cfg)
-    steps, schema = plan_steps(stages)
-    assert [s.name for s in steps][:2] == ["normalize+length", "exact_dedup"]
+    segments, schema = split_segments(stages)
+    assert segments[0].name == "normalize+length+exact_dedup"
     env = Envelope(schema)
     docs = conform(_docs([5, 6, 7], ["가나다 라마", "", "다라마바"]), output_schema([]))
-    piece = steps[0].chain(0, docs)  # length drops the empty text
+    piece = segments[0].chain(0, docs)  # length drops the empty text
     piece.counters = {"x@1": {"s": {"n": 2}}}
     back = env.unpack(env.pack(piece))
     assert len(back) == 1
@@ -300,11 +306,15 @@ def test_envelope_round_trip_keeps_documents_ledger_and_facts():
     assert back[0].counters == {"x@1": {"s": {"n": 2}}}
 
 
-def test_keys_reach_decide_in_ingest_order_per_file():
+def test_keys_reach_decide_in_ingest_order_in_fixed_chunks(monkeypatch):
     a = pa.table({"id": ["c", "a"], "order": pa.array([(1 << 24) + 1, 3], pa.int64())})
     b = pa.table({"id": ["b"], "order": pa.array([4], pa.int64())})
-    chunks = list(keys_in_order([a, b]))
-    assert [c.column("id").to_pylist() for c in chunks] == [["a", "b"], ["c"]]
+    assert [c.column("id").to_pylist() for c in keys_in_order([a, b])] == [["a", "b", "c"]]
+    monkeypatch.setattr(execution, "KEY_CHUNK_ROWS", 2)
+    chunks = [c.column("id").to_pylist() for c in keys_in_order([a, b])]
+    assert chunks == [["a", "b"], ["c"]]
+    # However the keys arrive cut (a unit's Parquet batches), decide gets the same chunks.
+    assert [c.column("id").to_pylist() for c in execution.rechunk([a.slice(1), b, a.slice(0, 1)])] == chunks
 
 
 def test_assembler_refuses_documents_out_of_ingest_order(tmp_path):

@@ -1,4 +1,4 @@
-"""Earlier releases: their signature index (read from the catalog) and their texts, for deduplication against them."""
+"""Earlier releases: their signature index (files the runner resolved from the catalog) and their texts, for deduplication against them."""
 
 from __future__ import annotations
 
@@ -9,35 +9,35 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from corpusmill_base.errors import ConfigError
+from filters.base import Release
 from filters.minhash_dedup.options import INDEX_PATH, MinHashOptions
 
 
 INDEX_SCHEMA = pa.schema([pa.field("id", pa.string()), pa.field("order", pa.int64())])
 
 
-def load_released(opts: MinHashOptions) -> tuple[pa.Table, dict[str, list[str]]]:
-    """Signature index rows (``id``, ``signature``, ``manifest``) of the released manifests."""
+def load_released(opts: MinHashOptions, releases: dict[str, Release]) -> tuple[pa.Table, dict[str, list[str]]]:
+    """Signature index rows (``id``, ``signature``, ``manifest``) of the released manifests, read
+    from the files the runner resolved and checked (``StageContext.releases``)."""
     if not opts.released:
         return pa.schema([pa.field("id", pa.string())]).empty_table(), {}
-    from manifests.catalog import Catalog, resolve_catalog_url
-    from corpusmill_base.errors import IntegrityError
+    import fsspec
 
-    cat = Catalog(resolve_catalog_url(opts.catalog))
     tables, shard_urls = [], {}
     for mid in opts.released:
-        manifest = cat.get(mid)
-        entry = next((e for e in manifest.get("indexes", []) if e.get("path") == INDEX_PATH), None)
-        if entry is None:
+        release = releases.get(mid)
+        if release is None:
+            raise ConfigError(f"minhash_dedup: released manifest {mid} was not resolved for this run")
+        url = release.indexes.get(INDEX_PATH)
+        if url is None:
             raise ConfigError(f"minhash_dedup: released manifest {mid} has no MinHash index (was it built with minhash_dedup?)")
-        if cat.sha256(mid, entry["path"]) != entry["sha256"]:
-            raise IntegrityError(f"{mid}: {entry['path']} does not match the manifest's sha256")
-        with cat.fs.open(cat.data_path(mid, entry["path"]), "rb") as f:
+        with fsspec.open(url, "rb") as f:
             table = pq.read_table(f)
         meta = json_meta(table.schema)
         if meta != opts.shingle_view():
             raise ConfigError(f"minhash_dedup: released manifest {mid} was indexed with {meta}, this run uses {opts.shingle_view()}; they cannot be compared")
         tables.append(table.select(["id", "signature"]).append_column("manifest", pa.array([mid] * table.num_rows, pa.string())))
-        shard_urls[mid] = [cat.url_of(mid, s["path"]) for s in manifest["shards"]]
+        shard_urls[mid] = list(release.shards)
     return pa.concat_tables(tables), shard_urls
 
 

@@ -86,6 +86,9 @@ class MinHashDedup(GlobalStage):
     def setup(self) -> None:
         self.shingler = Shingler(self.opts)
 
+    def wanted_releases(self) -> tuple[list[str], str | None]:
+        return list(self.opts.released), self.opts.catalog
+
     def describe(self) -> dict[str, Any]:
         bands, rows = self.opts.lsh_params()
         return super().describe() | {"lsh": {"bands": bands, "rows": rows}}
@@ -122,7 +125,7 @@ class MinHashDedup(GlobalStage):
 
     def _released(self) -> tuple[pa.Table, dict[str, list[str]]]:
         if self._released_cache is None:
-            self._released_cache = load_released(self.opts)
+            self._released_cache = load_released(self.opts, self.context.releases)
         return self._released_cache
 
     def _budget(self) -> int:

@@ -1,0 +1,460 @@
+"""The execution core: what every engine does to documents, in one place.
+
+An engine (local, Ray, Beam) only schedules work, moves data and resumes; everything that looks
+inside a document or writes a ledger row is here:
+
+* :func:`split_segments` — the stage list cut at each global stage into :class:`Segment` s
+  (a :class:`MapChain` of map stages, then the global stage or nothing);
+* :class:`MapChain` — a table of documents through a segment's map stages (schemas conformed,
+  drops turned into ledger rows by :func:`apply_map_stage`, counters and timings summed);
+* :class:`KeysStep` / :func:`keys_in_order` — how a global stage's keys reach ``decide``
+  (ingest order, in chunks of :data:`KEY_CHUNK_ROWS`, on every engine);
+* :class:`DecisionStep` / :func:`apply_decisions` — a global stage's decisions applied to a table;
+* :class:`Assembler` — units (pieces) into shards in ingest order, the ledger, file facts and
+  counters: the :class:`Execution` an engine hands back to the runner.
+
+Parity between engines follows from this: they differ only in how pieces travel between these
+steps, never in what the steps do.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from filters.base import GlobalStage, MapStage, Stage
+from filters.ingest import FileTask
+from filters.readers import FileInfo
+from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, RECORD_BITS
+from pipelines.shards import ShardInfo, ShardWriter
+
+Counters = dict[str, dict[str, dict[str, int]]]  # stage → source → name → n
+
+#: ``decide`` gets its keys in chunks of this many rows, in ingest order — on every engine (a
+#: stage may number documents by arrival, e.g. MinHash).
+KEY_CHUNK_ROWS = 65536
+
+
+@dataclass
+class Execution:
+    """What an engine hands back to the runner."""
+
+    shards: list[ShardInfo]
+    ledger: pa.Table
+    files: dict[str, list[FileInfo]]  # source id → file facts
+    seconds: dict[str, float] = field(default_factory=dict)
+    counters: Counters = field(default_factory=dict)
+    workers: int | None = None  # processes of the local engine (the manifest's run block)
+
+
+# --------------------------------------------------------------------------- counters
+
+
+def add_counters(total: Counters, stage_key: str, counters: dict[str, dict[str, int]]) -> None:
+    per_stage = total.setdefault(stage_key, {})
+    for source_id, names in counters.items():
+        per_source = per_stage.setdefault(source_id, {})
+        for name, n in names.items():
+            per_source[name] = per_source.get(name, 0) + int(n)
+
+
+def merge_counters(total: Counters, more: Counters) -> None:
+    for stage_key, per_source in more.items():
+        add_counters(total, stage_key, per_source)
+
+
+def merge_seconds(total: dict[str, float], more: dict[str, float]) -> None:
+    for k, v in more.items():
+        total[k] = total.get(k, 0.0) + v
+
+
+# --------------------------------------------------------------------------- schemas and tasks
+
+
+def output_schema(stages: list[Stage]) -> pa.Schema:
+    """Document columns after ``stages``: the ingest columns, then each stage's, first wins."""
+    fields = list(DOCUMENT_SCHEMA)
+    names = set(DOCUMENT_SCHEMA.names)
+    for st in stages:
+        for f in st.output_fields:
+            if f.name not in names:
+                fields.append(f)
+                names.add(f.name)
+    return pa.schema(fields)
+
+
+def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
+    """Give a batch exactly ``schema``'s columns (missing ones as nulls) and types."""
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    cols = []
+    for f in schema:
+        if f.name in table.column_names:
+            cols.append(table.column(f.name).cast(f.type))
+        else:
+            cols.append(pa.nulls(table.num_rows, f.type))
+    return pa.Table.from_arrays(cols, schema=schema)
+
+
+def file_tasks(plan) -> list[FileTask]:
+    """One ingest task per planned input file, in config order (source, then file)."""
+    return [
+        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size)
+        for sp in plan.sources
+        for i, f in enumerate(sp.files)
+    ]
+
+
+def file_key(order: int) -> int:
+    """The input file an ingest ordinal belongs to (source and file index), sortable."""
+    return order >> RECORD_BITS
+
+
+# --------------------------------------------------------------------------- decisions → ledger rows
+
+
+def ledger_from_docs(
+    docs: pa.Table,
+    outcome: str,
+    stage: str | None = None,
+    reasons: list | None = None,
+    details: list | None = None,
+    duplicate_of: pa.Array | None = None,
+    cluster_id: pa.Array | None = None,
+    shard: list | None = None,
+    score: pa.Array | None = None,
+    threshold: pa.Array | None = None,
+) -> pa.Table:
+    n = docs.num_rows
+    nulls = pa.nulls(n, pa.string())
+    no_number = pa.nulls(n, pa.float64())
+    return pa.table(
+        {
+            "id": docs.column("id"),
+            "source_id": docs.column("source_id"),
+            "source_file": docs.column("source_file"),
+            "source_locator": docs.column("source_locator"),
+            "order": docs.column("order"),
+            "outcome": pa.array([outcome] * n, pa.string()),
+            "stage": pa.array([stage] * n, pa.string()),
+            "reason": pa.array(reasons, pa.string()) if reasons is not None else nulls,
+            "duplicate_of": duplicate_of if duplicate_of is not None else nulls,
+            "cluster_id": cluster_id if cluster_id is not None else nulls,
+            "detail": pa.array(details, pa.string()) if details is not None else nulls,
+            "shard": pa.array(shard, pa.string()) if shard is not None else nulls,
+            "n_chars": n_chars(docs),
+            "score": score if score is not None else no_number,
+            "threshold": threshold if threshold is not None else no_number,
+        },
+        schema=LEDGER_SCHEMA,
+    )
+
+
+def _floats(values: np.ndarray | None, rows: np.ndarray) -> pa.Array | None:
+    """``values[rows]`` as float64 with NaN → null (a stage's per-row score or threshold)."""
+    if values is None:
+        return None
+    return pa.array(np.asarray(values, dtype=np.float64)[rows], pa.float64(), from_pandas=True)
+
+
+def n_chars(docs: pa.Table) -> pa.Array:
+    """Length of each document's text as it is now (the ledger's ``n_chars``)."""
+    if "text" in docs.column_names:
+        return pc.utf8_length(docs.column("text")).cast(pa.int64()).combine_chunks()
+    if "n_chars" in docs.column_names:
+        return docs.column("n_chars").cast(pa.int64()).combine_chunks()
+    return pa.nulls(docs.num_rows, pa.int64())
+
+
+def apply_map_stage(
+    stage: MapStage, table: pa.Table, schema: pa.Schema, counters: Counters | None = None
+) -> tuple[pa.Table, pa.Table]:
+    """Run one map stage on a table; returns (survivors conformed to ``schema``, ledger rows of drops)."""
+    if table.num_rows == 0:
+        return conform(table, schema), LEDGER_SCHEMA.empty_table()
+    stage.ensure_setup()
+    batch = table.combine_chunks().to_batches()[0]
+    result = stage.process(batch)
+    if counters is not None and result.counters:
+        add_counters(counters, stage.key, result.counters)
+    for name, col in result.columns.items():
+        idx = table.schema.get_field_index(name)
+        table = table.set_column(idx, name, col) if idx >= 0 else table.append_column(name, col)
+    keep = np.asarray(result.keep, dtype=bool)
+    drops = LEDGER_SCHEMA.empty_table()
+    if not keep.all():
+        gone = np.flatnonzero(~keep)
+        dropped = table.take(pa.array(gone))
+        details = result.details or [None] * len(keep)
+        drops = ledger_from_docs(
+            dropped,
+            outcome="dropped",
+            stage=stage.key,
+            reasons=[result.reasons[i] or "unspecified" for i in gone],
+            details=[details[i] for i in gone],
+            score=_floats(result.scores, gone),
+            threshold=_floats(result.thresholds, gone),
+        )
+        table = table.filter(pa.array(keep))
+    return conform(table, schema), drops
+
+
+def apply_decisions(table: pa.Table, decisions: pa.Table, stage_key: str) -> tuple[pa.Table, pa.Table]:
+    """Remove the documents a global stage decided to drop; return (survivors, ledger rows)."""
+    if decisions.num_rows == 0 or table.num_rows == 0:
+        return table, LEDGER_SCHEMA.empty_table()
+    hit = pc.is_in(table.column("id"), value_set=decisions.column("id"))
+    if not pc.any(hit).as_py():
+        return table, LEDGER_SCHEMA.empty_table()
+    dropped = table.filter(hit)
+    pos = pc.index_in(dropped.column("id"), value_set=decisions.column("id"))
+    d = decisions.take(pos)
+    rows = ledger_from_docs(
+        dropped,
+        outcome="dropped",
+        stage=stage_key,
+        reasons=d.column("reason").to_pylist(),
+        details=d.column("detail").to_pylist(),
+        duplicate_of=d.column("duplicate_of"),
+        cluster_id=d.column("cluster_id"),
+        score=d.column("score") if "score" in d.column_names else None,
+        threshold=d.column("threshold") if "threshold" in d.column_names else None,
+    )
+    return table.filter(pc.invert(hit)), rows
+
+
+# --------------------------------------------------------------------------- pieces and steps
+
+
+@dataclass
+class Piece:
+    """What one unit of work produced: surviving documents and everything decided on the way."""
+
+    key: int  # file_key of the input file the documents come from (0 where it does not matter)
+    docs: pa.Table
+    ledger: pa.Table = field(default_factory=LEDGER_SCHEMA.empty_table)
+    files: list[tuple[str, int, FileInfo]] = field(default_factory=list)  # (source id, file index, facts)
+    counters: Counters = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+
+
+class MapChain:
+    """Consecutive map stages, run on one table of documents at a time (no global stage between)."""
+
+    def __init__(self, stages: list[MapStage], schemas: list[pa.Schema], schema_in: pa.Schema):
+        self.stages = stages
+        self.schemas = schemas  # schema after each stage
+        self.schema_in = schema_in
+
+    @property
+    def schema_out(self) -> pa.Schema:
+        return self.schemas[-1] if self.schemas else self.schema_in
+
+    def setup(self) -> None:
+        """Load every stage's models; engines call it once per worker (Ray actor, Beam DoFn)."""
+        for st in self.stages:
+            st.ensure_setup()
+
+    def __call__(self, key: int, docs: pa.Table) -> Piece:
+        piece = Piece(key, conform(docs, self.schema_in))
+        drops = []
+        for st, schema in zip(self.stages, self.schemas):
+            t0 = time.perf_counter()
+            piece.docs, dropped = apply_map_stage(st, piece.docs, schema, piece.counters)
+            piece.seconds[st.key] = piece.seconds.get(st.key, 0.0) + time.perf_counter() - t0
+            if dropped.num_rows:
+                drops.append(dropped)
+        if drops:
+            piece.ledger = pa.concat_tables(drops)
+        return piece
+
+
+class KeysStep:
+    """Map side of a global stage: the stage's keys for one table of documents."""
+
+    def __init__(self, stage: GlobalStage, schema_in: pa.Schema):
+        self.stage = stage
+        self.schema_in = schema_in
+
+    def setup(self) -> None:
+        self.stage.ensure_setup()
+
+    def __call__(self, docs: pa.Table) -> pa.Table | None:
+        docs = conform(docs, self.schema_in)
+        if docs.num_rows == 0:
+            return None
+        self.stage.ensure_setup()
+        parts = [self.stage.keys(b) for b in docs.combine_chunks().to_batches()]
+        return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
+
+
+class DecisionStep:
+    """Second half of a global stage: drop the decided documents from one table."""
+
+    def __init__(self, stage_key: str, decisions: pa.Table, schema: pa.Schema):
+        self.stage_key = stage_key
+        self.decisions = decisions
+        self.schema = schema
+
+    def __call__(self, key: int, docs: pa.Table) -> Piece:
+        kept, drops = apply_decisions(conform(docs, self.schema), self.decisions, self.stage_key)
+        return Piece(key, kept, drops)
+
+
+def keys_in_order(tables: Iterable[pa.Table | None]) -> Iterator[pa.Table]:
+    """Keys as ``decide`` gets them on every engine: in ingest order, in chunks of
+    :data:`KEY_CHUNK_ROWS` rows (a stage may number documents by arrival, e.g. MinHash)."""
+    parts = [t for t in tables if t is not None and t.num_rows]
+    if not parts:
+        return
+    keys = pa.concat_tables(parts, promote_options="default").sort_by([("order", "ascending")]).combine_chunks()
+    yield from rechunk([keys])
+
+
+def rechunk(tables: Iterable[pa.Table]) -> Iterator[pa.Table]:
+    """Key tables already in ingest order, re-cut into chunks of :data:`KEY_CHUNK_ROWS` rows (the
+    last one shorter): the same chunks however the tables were cut (an engine's blocks, a unit's
+    Parquet batches). Not per input file: 100,000 one-line files would be 100,000 chunks."""
+    pending: list[pa.Table] = []
+    rows = 0
+    for table in tables:
+        while table.num_rows:
+            take = min(KEY_CHUNK_ROWS - rows, table.num_rows)
+            pending.append(table.slice(0, take))
+            rows += take
+            table = table.slice(take)
+            if rows == KEY_CHUNK_ROWS:
+                yield pa.concat_tables(pending).combine_chunks()
+                pending, rows = [], 0
+    if pending:
+        yield pa.concat_tables(pending).combine_chunks()
+
+
+# --------------------------------------------------------------------------- segments
+
+
+@dataclass
+class Segment:
+    """Map stages up to (and including) one global stage — or the map stages after the last one."""
+
+    chain: MapChain  # may hold no stages (two global stages in a row)
+    glob: GlobalStage | None
+
+    @property
+    def schema_in(self) -> pa.Schema:
+        return self.chain.schema_in
+
+    @property
+    def schema(self) -> pa.Schema:
+        """Documents leaving the map stages (what the global stage's keys are computed on)."""
+        return self.chain.schema_out
+
+    @property
+    def name(self) -> str:
+        names = [st.name for st in self.chain.stages] + ([self.glob.name] if self.glob is not None else [])
+        return "+".join(names)
+
+
+def split_segments(stages: list[Stage]) -> tuple[list[Segment], pa.Schema]:
+    """Cut the stage list at each global stage; returns the segments and the final document schema.
+
+    The last segment has no global stage (possibly no map stages either)."""
+    segments: list[Segment] = []
+    done: list[Stage] = []
+    pending: list[MapStage] = []
+    schemas: list[pa.Schema] = []
+    schema_in = output_schema(done)
+    for st in stages:
+        if isinstance(st, MapStage):
+            pending.append(st)
+            done.append(st)
+            schemas.append(output_schema(done))
+        elif isinstance(st, GlobalStage):
+            segments.append(Segment(MapChain(pending, schemas, schema_in), st))
+            done.append(st)
+            pending, schemas, schema_in = [], [], output_schema(done)
+        else:
+            raise TypeError(f"stage {st.key} is neither a MapStage nor a GlobalStage")
+    segments.append(Segment(MapChain(pending, schemas, schema_in), None))
+    return segments, output_schema(done)
+
+
+# --------------------------------------------------------------------------- assembly
+
+
+class Assembler:
+    """The end of every run: shards in ingest order, ledger, file facts, counters.
+
+    ``add_kept`` must be called in ingest order (the local engine walks its units in order, Ray
+    preserves order, Beam groups by input file and the driver walks the files in order), so shard
+    boundaries and bytes are the same on every engine and worker count.
+    """
+
+    def __init__(self, staging: Path, schema: pa.Schema, shard_target_bytes: int, source_ids: list[str]):
+        self.schema = schema
+        self.writer = ShardWriter(staging, schema, shard_target_bytes)
+        self.ledger_parts: list[pa.Table] = []
+        self.kept_parts: list[pa.Table] = []
+        self.files: dict[str, list[tuple[int, FileInfo]]] = {s: [] for s in source_ids}
+        self.counters: Counters = {}
+        self.seconds: dict[str, float] = {}
+        self._last_order = -1
+
+    @classmethod
+    def for_plan(cls, plan, schema: pa.Schema, staging: Path) -> Assembler:
+        target = int(plan.config.output.shard_target_mb * 1024 * 1024)
+        return cls(staging, schema, target, [sp.source.id for sp in plan.sources])
+
+    def add(self, piece: Piece, progress=None) -> None:
+        """Everything of a piece except its documents (those go through :meth:`add_kept`);
+        with ``progress``, quarantined records are reported as they arrive."""
+        if piece.ledger.num_rows:
+            self.ledger_parts.append(piece.ledger.cast(LEDGER_SCHEMA))
+            if progress is not None:
+                note_quarantined(progress, piece.ledger)
+        for source_id, index, info in piece.files:
+            self.files.setdefault(source_id, []).append((index, info))
+        merge_counters(self.counters, piece.counters)
+        merge_seconds(self.seconds, piece.seconds)
+
+    def add_kept(self, docs: pa.Table) -> None:
+        if docs.num_rows == 0:
+            return
+        orders = docs.column("order")
+        first = pc.min(orders).as_py()
+        if first <= self._last_order or not _ascending(orders):
+            raise RuntimeError("engine delivered kept documents out of ingest order; shards would not be deterministic")
+        self._last_order = pc.max(orders).as_py()
+        docs = conform(docs, self.schema)
+        self.writer.add(docs)
+        kept = docs.select(["id", "source_id", "source_file", "source_locator", "order"])
+        self.kept_parts.append(kept.append_column("n_chars", n_chars(docs)))
+
+    def finish(self) -> Execution:
+        shards = self.writer.close()
+        ledger_parts = list(self.ledger_parts)
+        if self.kept_parts:
+            kept = pa.concat_tables(self.kept_parts)
+            shard_paths = self.writer.shard_of(kept.column("order").to_numpy())
+            ledger_parts.append(ledger_from_docs(kept, outcome="kept", shard=shard_paths))
+        ledger = pa.concat_tables([LEDGER_SCHEMA.empty_table(), *ledger_parts]).sort_by([("order", "ascending")])
+        files = {s: [info for _, info in sorted(items, key=lambda x: x[0])] for s, items in self.files.items()}
+        return Execution(shards=shards, ledger=ledger, files=files, seconds=self.seconds, counters=self.counters)
+
+
+def note_quarantined(progress, ledger: pa.Table) -> None:
+    """Report a ledger part's quarantined records, file by file (the progress logs name them)."""
+    quarantined = ledger.filter(pc.equal(ledger.column("outcome"), "quarantined"))
+    for rel in sorted(set(quarantined.column("source_file").to_pylist())):
+        rows = quarantined.filter(pc.equal(quarantined.column("source_file"), rel))
+        progress.note_issues(rows.column("source_id")[0].as_py(), rel, rows)
+
+
+def _ascending(orders: pa.ChunkedArray | pa.Array) -> bool:
+    a = orders.to_numpy() if isinstance(orders, pa.Array) else orders.combine_chunks().to_numpy()
+    return bool((a[1:] > a[:-1]).all())

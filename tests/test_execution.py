@@ -1,0 +1,91 @@
+"""The execution core and the local engine's units: many small files are batched into few units
+(bounded temporary files), the grouping never depends on the worker count, and a process pool
+gives the same bytes as one process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipelines import engine_local, runner
+from pipelines.engine_local import UNIT_MAX_FILES, plan_units, unit_target_bytes
+from pipelines.progress import null_progress
+
+
+def small_files_config(root: Path, n: int) -> Path:
+    data = root / "data"
+    data.mkdir()
+    for i in range(n):
+        (data / f"f{i:05d}.jsonl").write_text(json.dumps({"text": f"document {i % (n - 3)} in a file of one line"}) + "\n")
+    cfg = root / "p.yaml"
+    cfg.write_text(
+        "name: small-files\n"
+        "purpose: {description: many small files, uses: [research]}\n"
+        "stages: [normalize, {name: length, min_chars: 2}, exact_dedup]\n"
+        "sources:\n"
+        "  - id: small\n"
+        "    paths: [data/]\n"
+        "    format: jsonl\n"
+        "    lang: en\n"
+        "    provenance: {owner: me, acquisition: owned, licence: CC0-1.0}\n",
+        encoding="utf-8",
+    )
+    return cfg
+
+
+def test_units_group_consecutive_files_by_size_only():
+    assert plan_units([]) == []
+    assert plan_units([10] * 5) == [[0, 1, 2, 3, 4]]
+    many = plan_units([50] * 3000)  # 3,000 one-line files: units of at most UNIT_MAX_FILES
+    assert [len(u) for u in many] == [UNIT_MAX_FILES, UNIT_MAX_FILES, 3000 - 2 * UNIT_MAX_FILES]
+    big = 10 * unit_target_bytes(0)
+    assert plan_units([10, big, 10, 10]) == [[0], [1], [2, 3]]  # a large file is a unit of its own
+    flat = [i for u in plan_units([7_000_000] * 40 + [100] * 50) for i in u]
+    assert flat == list(range(90)), "units are consecutive files, in order, each once"
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_many_small_files_make_few_units_and_few_temporary_files(tmp_path, workers):
+    n = 400
+    cfg = small_files_config(tmp_path, n)
+    plan = runner.prepare(cfg, workers=workers)
+    stages = runner.build_stages(plan.config)
+    staging, work = tmp_path / "staging", tmp_path / "work"
+    staging.mkdir()
+    execution = engine_local.execute(plan, stages, staging, null_progress(), workdir=work)
+    assert execution.workers == 1  # 400 small files are one unit: one process is enough
+    files = [p for p in work.rglob("*") if p.is_file()]
+    # 2 segments × (docs, ledger, keys, meta, done) + a decision unit — not ~7 per input file.
+    assert len(files) <= 15, sorted(str(p.relative_to(work)) for p in files)
+    ledger = execution.ledger
+    assert ledger.num_rows == n and len(set(ledger.column("id").to_pylist())) == n
+    assert sorted(set(ledger.column("outcome").to_pylist())) == ["dropped", "kept"]  # 3 exact duplicates
+    assert len(execution.files["small"]) == n
+
+
+def test_workers_give_the_same_bytes_as_one_process(tmp_path):
+    """Two workers on several units: shards, ledger and manifest ID equal one process's."""
+    cfg = small_files_config(tmp_path, 120)
+    # Make units small enough that there are several (the grouping itself is size-based).
+    outs = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        mp = pytest.MonkeyPatch()
+        mp.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+        mp.setattr(engine_local, "UNIT_MAX_FILES", 16)
+        try:
+            outcome = runner.run(cfg, out=out, catalog=str(tmp_path / "cat"), progress=null_progress(),
+                                 plan=runner.prepare(cfg, workers=workers))
+        finally:
+            mp.undo()
+        assert outcome.manifest["run"]["workers"] == workers
+        outs[workers] = outcome
+    a, b = outs[1], outs[2]
+    assert a.id == b.id
+    assert (a.out_dir / "ledger.parquet").read_bytes() == (b.out_dir / "ledger.parquet").read_bytes()
+    for sh in a.manifest["shards"]:
+        assert (a.out_dir / sh["path"]).read_bytes() == (b.out_dir / sh["path"]).read_bytes()
+    assert pq.read_table(a.out_dir / "ledger.parquet").num_rows == 120
