@@ -43,9 +43,9 @@ def test_counts_reconcile_with_the_ledger(demo_run):
     assert sum(sh["rows"] for sh in m["shards"]) == m["totals"]["kept"]
     outcomes = ledger.column("outcome").to_pylist()
     assert outcomes.count("kept") == m["totals"]["kept"]
-    # the sample has 3,000 NSMC reviews, 8 statutes, 3 bills and 6 speeches
+    # the sample has 3,000 NSMC reviews, 8 statutes (2 more as PDF and HWPX), 3 bills and 6 speeches
     by_source = {s["id"]: s["counts"]["records_in"] for s in m["sources"]}
-    assert by_source == {"ko_statutes": 8, "ko_bills": 3, "en_speeches": 6, "ko_reviews": 3000}
+    assert by_source == {"ko_statutes": 8, "ko_statute_documents": 2, "ko_bills": 3, "en_speeches": 6, "ko_reviews": 3000}
 
 
 def test_exact_duplicates_name_their_keeper(demo_run):
@@ -117,7 +117,7 @@ def test_pull_verifies_and_refuses_altered_shards(demo_run, tmp_path):
     shard.write_bytes(bytes(data))
     res = cli("pull", demo_run["id"], "--to", str(tmp_path / "bad"), "--catalog", str(cat), "--allow-unapproved", cwd=tmp_path, check=False)
     assert res.returncode == 3
-    assert "does not match the manifest" in res.stderr and m["shards"][0]["path"] in res.stderr
+    assert "not the manifest's" in res.stderr and m["shards"][0]["path"] in res.stderr
     assert not (tmp_path / "bad" / m["shards"][0]["path"]).exists()
     res = cli("manifest", "verify", demo_run["id"], "--catalog", str(cat), cwd=tmp_path, check=False)
     assert res.returncode == 3 and "failed verification" in res.stderr
