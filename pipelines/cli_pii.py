@@ -97,7 +97,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
         with open(tmp, "w", encoding="utf-8") as f:
             for row in out.to_pylist():
                 if row.get("pii_counts") is not None:
-                    row["pii_counts"] = dict(row["pii_counts"])
+                    row["pii_counts"] = {c["entity"]: c["count"] for c in row["pii_counts"]}
                 f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, args.output)
     summary = ", ".join(f"{k} {n:,}" for k, n in sorted(totals.items())) or "none"

@@ -268,7 +268,7 @@ def test_process_columns_offsets_and_counters(scrubber):
         "원고 <PERSON>은 <ADDRESS>에 거주한다. 연락처는 <PHONE_NUMBER>이고 주민등록번호는 <KR_RRN>이다."
     )
     assert res.columns["text"][2].as_py() == rows[2]["text"]  # citations only: unchanged
-    assert dict(res.columns["pii_counts"][3].as_py()) == {
+    assert {c["entity"]: c["count"] for c in res.columns["pii_counts"][3].as_py()} == {
         "BANK_ACCOUNT": 1, "PERSON": 1, "KR_BRN": 1, "KR_FRN": 1, "KR_PASSPORT": 1
     }
     assert res.counters["s1"]["PERSON"] == 3 and res.counters["s2"] == {"PERSON": 1, "PHONE_NUMBER": 1, "EMAIL_ADDRESS": 1}
@@ -384,7 +384,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@3"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@4"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -562,3 +562,57 @@ def test_korean_names_keep_their_finals(word):
     from filters.pii_recognizers import is_korean_name
 
     assert is_korean_name(word)
+
+
+# -- #17: a pii-scrubbed shard is readable, as written, by readers nobody here wrote ----------------
+
+
+@pytest.fixture(scope="module")
+def scrubbed_shard(scrubber, tmp_path_factory):
+    """The fixture documents through ``PresidioScrubber.process``, written as one Parquet shard."""
+    src = [json.loads(line) for line in FIXTURE.open(encoding="utf-8")]
+    batch = pa.RecordBatch.from_pylist([{"id": r["id"], "text": r["text"]} for r in src])
+    res = scrubber.process(batch)
+    t = pa.Table.from_batches([batch])
+    for name, col in res.columns.items():
+        i = t.schema.get_field_index(name)
+        t = t.set_column(i, name, col) if i >= 0 else t.append_column(name, col)
+    path = tmp_path_factory.mktemp("shard") / "part-00000.parquet"
+    pq.write_table(t, path, compression="zstd")
+    expected = [{c["entity"]: c["count"] for c in row} for row in t.column("pii_counts").to_pylist()]
+    assert any(expected), "the fixture must have entities"
+    return path, expected
+
+
+def _counts(rows) -> list[dict[str, int]]:
+    return [{c["entity"]: c["count"] for c in (r or [])} for r in rows]
+
+
+def test_scrubbed_shard_reads_with_pyarrow(scrubbed_shard):
+    path, expected = scrubbed_shard
+    assert pq.read_schema(path).field("pii_counts").type == pa.list_(pa.struct([("entity", pa.string()), ("count", pa.int32())]))
+    assert _counts(pq.read_table(path).column("pii_counts").to_pylist()) == expected
+
+
+def test_scrubbed_shard_reads_with_hf_datasets(scrubbed_shard, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    path, expected = scrubbed_shard
+    ds = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert _counts(ds["pii_counts"]) == expected
+    assert set(ds.column_names) >= {"text", "pii", "pii_counts"}
+
+
+def test_scrubbed_shard_reads_with_duckdb(scrubbed_shard):
+    duckdb = pytest.importorskip("duckdb")
+    path, expected = scrubbed_shard
+    rows = duckdb.sql(f"SELECT pii_counts FROM read_parquet('{path}')").fetchall()
+    assert _counts([r[0] for r in rows]) == expected
+    # and queryable as a table of (entity, count)
+    n = duckdb.sql(f"SELECT sum(c.count) FROM (SELECT unnest(pii_counts) AS c FROM read_parquet('{path}'))").fetchall()[0][0]
+    assert n == sum(sum(d.values()) for d in expected)
+
+
+def test_scrubbed_shard_reads_with_polars(scrubbed_shard):
+    pl = pytest.importorskip("polars")
+    path, expected = scrubbed_shard
+    assert _counts(pl.read_parquet(path)["pii_counts"].to_list()) == expected
