@@ -169,7 +169,8 @@ class Found:
 class PresidioScrubber(MapStage):
     name = "pii"
     # 2: census-name English recognizer, phone context on raw text, Korean name cues widened;
-    # 3: MeCab-ko dictionary names and vetoes; 4: pii_counts as list<struct<entity, count>>
+    # 3: MeCab-ko dictionary names and vetoes; 4: pii_counts as list<struct<entity, count>>, and the
+    # legal-text rules (role word with a particle, morpheme boundaries, defined terms, name lists)
     version = 4
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 

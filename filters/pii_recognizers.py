@@ -342,10 +342,12 @@ _JOSA = (
 _HANGUL_NAME = r"[가-힣]{2,4}"
 _ROLES = "|".join(sorted(NAME_BEFORE.split("|"), key=len, reverse=True))  # 피고인 before 피고
 #: A role word (longest first: 피고인 before 피고; compounds such as 부장판사 end in one), then
-#: a particle, a space or a colon, then the name (not 대표 glued to 하는). Not the genitive: 환자의 배우자, 임차인의 목적물
+#: a particle, a space or a colon, then the name (not 대표 glued to 하는). With a particle the role
+#: word is a subject and the next word anything (신청인은 지체 없이, 채권자는 금전): only a name
+#: in apposition (원고 홍길동, 예금주: 정원수) or before a copula (대표자는 이빈영이다) is a strong cue. Not the genitive: 환자의 배우자, 임차인의 목적물
 #: name a thing of the role, while the role's own name follows it bare (원고 홍길동).
 _NAME_AFTER_CUE = re.compile(
-    rf"(?:{_ROLES})(?:(?:은|는|이|가)\s?|\s|\s?[:：]\s?)(?:(?:{_ROLES})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
+    rf"(?:{_ROLES})(?:(?P<particle>은|는|이|가)\s?|\s|\s?[:：]\s?)(?:(?:{_ROLES})\s)?(?P<name>{_HANGUL_NAME})(?={_JOSA}(?:[\s,.)·」』\]]|$))"
 )
 _NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣0-9A-Za-z])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
 #: Common words that the surname test lets through and context cannot fix.
@@ -424,6 +426,7 @@ class KoreanNameRecognizer(EntityRecognizer):
             return []
         found: dict[tuple[int, int], float] = {}
         role_cued: set[tuple[int, int]] = set()
+        weak_role: set[tuple[int, int]] = set()
 
         def add(start: int, end: int, score: float) -> None:
             if end - start >= 2 and found.get((start, end), 0) < score:
@@ -436,13 +439,22 @@ class KoreanNameRecognizer(EntityRecognizer):
                     continue
                 e -= 1
             add(s, e, self.CUE_SCORE)
-            role_cued.add((s, e))
+            if m.group("particle") is None or _COPULA.match(text, e):
+                role_cued.add((s, e))
+            else:
+                weak_role.add((s, e))
         title_cued: set[tuple[int, int]] = set()
+        glued_title: dict[int, int] = {}
+        org_titled: set[tuple[int, int]] = set()  # 감정원 원장, 감사 위원: a title an office or a field takes too
         for m in _NAME_BEFORE_TITLE.finditer(text):
             s, e = m.span("name")
             if is_korean_name(text[s:e]):
                 add(s, e, self.CUE_SCORE)
                 title_cued.add((s, e))
+                if _ORG_TITLE.match(text, e):
+                    org_titled.add((s, e))
+                if m.end() > e and not text[e].isspace():
+                    glued_title[s] = m.end()  # 임용대|기자: the title must end a morpheme (대기|자 does not)
         tokens = kiwi_tokens_of(nlp_artifacts)
         if tokens is None:
             tokens = tokenize_korean(self._kiwi_factory(), [text])[0]
@@ -473,18 +485,40 @@ class KoreanNameRecognizer(EntityRecognizer):
                 morphs = tokenize_mecab(self._mecab_factory(), text)
             starts = morphs.starts
             if found:
+                ends = set(morphs.ends)
+
+                def strict(sp) -> bool | None:
+                    """True: compounds of common nouns and dictionary common nouns are vetoed too
+                    (a role word with a particle, an office title); None: only the latter (Kiwi's
+                    proper noun alone); False: neither (a title only a person takes: 태연 씨)."""
+                    if sp in org_titled or (sp in weak_role and sp not in title_cued):
+                        return True
+                    return False if sp in title_cued else None
+
+                found = trim_particles(found, morphs, starts, role_cued, weak_role, title_cued, org_titled)
                 for span in [
                     sp
                     for sp in found
                     if not_a_word(morphs, starts, *sp)
-                    or (sp not in role_cued and not_a_name(morphs, starts, *sp))
+                    or function_word(morphs, starts, *sp)
+                    or (sp in role_cued and common_noun_in_apposition(morphs, starts, *sp))
+                    or (sp not in role_cued and (not_a_name(morphs, starts, *sp) or common_word(text, morphs, starts, *sp, strict=strict(sp))))
                     or (sp in title_cued and _split_inside(morphs, starts, sp[1]))
+                    or (sp[0] in glued_title and glued_title[sp[0]] not in ends)
                 ]:
                     del found[span]
-            for s, e in dictionary_names(text, morphs):
-                add(s, e, self.DICT_SCORE)
+            cued = list(found)
+            dict_spans = dictionary_names(text, morphs)
             for s, e in honorific_names(text, morphs, starts):
                 add(s, e, self.CUE_SCORE)
+                cued.append((s, e))
+            for s, e in uncued_terms(text, dict_spans, cued):
+                add(s, e, self.DICT_SCORE)
+            for s, e in name_lists(text, found):
+                add(s, e, self.DICT_SCORE)
+            terms = defined_terms(text)
+            if terms:  # 조정원, 이수명(령): a term the statute defines is no person, whatever cued it
+                found = {sp: v for sp, v in found.items() if not any(text[sp[0] : sp[1]] in t for t in terms)}
         return [
             RecognizerResult(
                 "PERSON",
@@ -630,6 +664,10 @@ def _mecab_input(text: str) -> str:
     unencodable lone surrogate as ``?`` — one character each, so offsets carry over to ``text``."""
     if "\x00" in text or _US in text or _RS in text:
         text = text.translate(_SEPARATORS_TO_SPACE)
+    if "\u318d" in text:
+        # ㆍ (the Hangul letter araea), the statutes' list separator (위원장ㆍ부위원장): MeCab
+        # reads it as a letter and glues the whole list into one UNKNOWN word; as · it splits.
+        text = text.replace("\u318d", "\u00b7")
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -708,6 +746,8 @@ def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
             j += 1
         s, e = morphs[i].start, morphs[j].end
         first, i = i, j + 1
+        if _inside_a_word(text, morphs, first):
+            continue  # 불|이행자, 전기|까스, 제2|장: a piece of a longer word
         if e - s == 1 and text[s] in SURNAMES_1:
             end = _surname_stem(text, morphs, i, s)
             if end is not None:
@@ -718,6 +758,19 @@ def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
             if not (first == j and is_korean_name(word) and is_common_noun_too(word)):
                 out.append((s, e))
     return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _inside_a_word(text: str, morphs: Morphs, i: int) -> bool:
+    """Whether morpheme ``i`` is glued to a digit, a Latin letter, a noun or a prefix before it:
+    the tail of a compound (제2|장, 불|이행자, 전기|까스|세법), not a name. (After an adverb or a
+    determiner it is a missing space, common in comments: 역시신동엽, 왠이동욱.)"""
+    s = morphs.starts[i]
+    if s == 0 or not text[s - 1].isalnum():
+        return False
+    if not _HANGUL_CHAR.match(text, s - 1):
+        return True
+    return i > 0 and morphs.ends[i - 1] == s and morphs.tags[i - 1].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL")
 
 
 @functools.lru_cache(maxsize=65536)
@@ -740,6 +793,11 @@ def _surname_stem(text: str, morphs: Morphs, j: int, s: int) -> int | None:
     m = _STEM.match(text, s) or _STEM2.match(text, s)
     if m is None or not is_korean_name(m.group()):
         return None
+    k = j
+    while k < len(morphs) and morphs.starts[k] < m.end():
+        if morphs.tags[k] in _DICT_COMMON and morphs.ends[k] - morphs.starts[k] >= 2:
+            return None  # 송/NNP 달서/NNG: a given name in one-syllable pieces only (김/예/채)
+        k += 1
     return m.end() if _pieces_of_a_name(morphs, j, m.end()) else None
 
 
@@ -808,7 +866,159 @@ def not_a_word(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
 
 #: Particles no given name ends in. MeCab also reads 박채서, 강도도, 남하은 as a noun plus a
 #: particle (서, 도, 은, 아, 나, 이 are given-name syllables too), so only these count here.
-_NOT_NAME_PARTICLES = frozenset("을 를 에 에서 에게 께 으로 의 과 와 까지 부터 처럼 보다".split())
+_NOT_NAME_PARTICLES = frozenset("을 를 에 에서 에게 께 으로 로 로서 로부터 의 과 와 까지 부터 처럼 보다".split())
+
+
+#: A copula right after the name: 대표자는 이빈영이다 (the role word a subject, the name its predicate).
+_COPULA = re.compile(r"(?:이다|이며|이고|이었다|였다|입니다|이었고|이었으며)(?![가-힣])")
+
+
+def trim_particles(found: dict, morphs: Morphs, starts: list[int], *cued: set) -> dict:
+    """Spans with the particles MeCab reads at their end set outside (김구의 → 김구: the
+    placeholder never swallows a particle); a span left with one syllable is dropped (형의,
+    안에서, 이에). The sets in ``cued`` are updated with the trimmed spans."""
+    out: dict[tuple[int, int], float] = {}
+    for (s, e), score in found.items():
+        k = bisect.bisect_left(morphs.ends, e)
+        new_e = e
+        while k < len(morphs) and morphs.ends[k] == new_e and morphs.starts[k] > s and morphs.tags[k].startswith("J"):
+            if morphs.text[morphs.starts[k] : morphs.ends[k]] not in _NOT_NAME_PARTICLES:
+                break
+            new_e = morphs.starts[k]
+            k -= 1
+        if new_e != e:
+            for c in cued:
+                if (s, e) in c:
+                    c.discard((s, e))
+                    c.add((s, new_e))
+        if new_e - s >= 2 and out.get((s, new_e), 0) < score:
+            out[(s, new_e)] = score
+    return out
+
+
+#: Parts of speech that never begin a name: pronouns, determiners, adverbs, conjunctions, interjections.
+_FUNCTION_TAGS = ("NP", "MM", "MAG", "MAJ", "IC")
+
+
+def function_word(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
+    """A pronoun, determiner or adverb with particles only (이에, 이로, 여러, 그의)."""
+    k = bisect.bisect_left(starts, s)
+    if k == len(morphs) or starts[k] != s or morphs.tags[k].split("+")[0] not in _FUNCTION_TAGS:
+        return False
+    return morphs.ends[k] >= e or _particles_to(morphs, k + 1, e)
+
+
+def common_noun_in_apposition(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
+    """After a bare role word, a two-syllable word the dictionary knows only as one common noun
+    (증인 위협, 채권자 지체): a one-syllable given name is rare, a two-syllable legal noun is not.
+    Three syllables (예금주 정원수, 원고 홍길동) stay names."""
+    k = bisect.bisect_left(starts, s)
+    return e - s == 2 and k < len(morphs) and starts[k] == s and morphs.ends[k] == e and morphs.tags[k] in _DICT_COMMON
+
+
+def common_word(text: str, morphs: Morphs, starts: list[int], s: int, e: int, strict: bool | None = True) -> bool:
+    """For the weaker cues (a title after, a role word with a particle, Kiwi's proper noun):
+
+    * the span does not start and end on morpheme boundaries: it cuts a word the dictionary
+      reads otherwise (감사|원장, 신구|법의, 진의|아님);
+    * it is a verb form: a stem cut from its ending (지정하|는), or an adnominal ending that
+      modifies the next word (정하는 위원, 두는 간호사회, 정당한 사유);
+    * a one-syllable noun and a particle (장은 간호사);
+    * ``strict`` True: the dictionary reads it as common nouns only, the first of two or more
+      syllables or a prefix (감정+원 원장, 피+용자): a compound, not surname + given name;
+    * ``strict`` not False: the dictionary also lists the whole word as a common noun (선거권,
+      위험성, 감사 위원). MeCab reads many real names as noun + suffix (유오/NNG 성/XSN), so
+      neither holds after a title only a person takes (태연 씨, 정의화 의원).
+    """
+    k = bisect.bisect_left(starts, s)
+    if k == len(morphs) or starts[k] != s:
+        return True
+    j = bisect.bisect_left(morphs.ends, e)
+    if j == len(morphs) or morphs.ends[j] != e:
+        return True
+    tags = [morphs.tags[i] for i in range(k, j + 1)]
+    if tags[-1].split("+")[0] in ("VV", "VA", "VX", "XSV", "XSA") and "+" not in tags[-1]:
+        if j + 1 < len(morphs) and morphs.starts[j + 1] == e and morphs.tags[j + 1].startswith("E"):
+            return True  # a verb stem cut from its ending: 지정하|는 (not 장기하|는/JX)
+    if tags[-1] == "ETM" and len(tags) >= 2 and tags[-2].split("+")[-1] in ("VV", "VA", "VX", "XSV", "XSA"):
+        return True  # 정하/VV 는/ETM
+    if len(tags) == 2 and tags[0] == "XR" and tags[1] in ("XSA+ETM", "XSV+ETM"):
+        return True  # 정당/XR 한/XSA+ETM
+    if len(tags) == 2 and e - s == 2 and tags[0] in _DICT_COMMON and tags[1].startswith("J"):
+        return True  # a one-syllable noun and a particle: 장은 간호사
+    if strict is False:
+        return False
+    first = morphs.tags[k]
+    if strict and len(tags) >= 2 and (first == "XPN" or (first in _DICT_COMMON and morphs.ends[k] - s >= 2)):
+        if all(t in ("NNG", "XSN", "NNB", "NNBC", "NR") for t in tags[1:]) and not any(morphs.sems[i] == "인명" for i in range(k, j + 1)):
+            return True
+    return is_common_noun_too(text[s:e])
+
+
+#: Titles an office, a field or an organisation takes as well as a person: 감정원 원장, 감사 위원,
+#: 국방 장관, 내과 의사, 협회 회장; and 님 (부처님, 형사님, 부모님, as in :func:`honorific_names`).
+_ORG_TITLE = re.compile(
+    r"\s?(?:원장|위원장|위원|회장|부회장|사장|부사장|이사|대표|장관|차관|시장|군수|구청장|도지사|지사|총장|부장|차장|과장|실장|"
+    r"팀장|본부장|의사|간호사|약사|전무|상무|선생님|님)"
+)
+
+
+#: A statute's defined term: (이하 "조정원"이라 한다), (이하 “이수명령”이라 한다) — a term of art
+#: in that document, never a person, wherever it recurs.
+_DEFINED_TERM = re.compile(
+    r"이하\s?[\"“'‘「]([^\"”'’」]{2,12})[\"”'’」]\s?(?:이?라|로)\s?(?:한다|칭한다|함)"
+    r"|[\"“]([^\"”]{2,20})[\"”]\s?(?:이?란|이라\s?함은)\s"  # a definition: "이동형 영상정보처리기기"란 …
+)
+
+
+def defined_terms(text: str) -> set[str]:
+    if "이하" not in text:
+        return set()
+    out = set()
+    for m in _DEFINED_TERM.finditer(text):
+        term = m.group(1) or m.group(2)
+        out.add(term)
+        out.update(term.split())  # its words too: 이동형 of "이동형 영상정보처리기기"
+    return out
+
+
+def uncued_terms(text: str, spans: list[tuple[int, int]], cued: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The dictionary's names less those a document uses three or more times without a cue at
+    any of them (조정부의 구성, 조정부는, 조정부가 …): one sense per discourse — a person
+    mentioned that often is introduced with a role word, a title or an honorific at least once."""
+    by_word: dict[str, list[tuple[int, int]]] = {}
+    for sp in spans:
+        by_word.setdefault(text[sp[0] : sp[1]], []).append(sp)
+    out = []
+    for word, sps in by_word.items():
+        if len(sps) >= 3 and not any(a < e and b > s for s, e in sps for a, b in cued) and word not in _cued_words(text, cued):
+            continue
+        out.extend(sps)
+    return sorted(out)
+
+
+def _cued_words(text: str, cued: list[tuple[int, int]]) -> set[str]:
+    return {text[a:b] for a, b in cued}
+
+
+#: A list of names: 정의화·이명수·김을동, 조승수ㆍ최문순ㆍ조영택 (also across a line break).
+_NAME_LIST = re.compile(r"(?<![가-힣])[가-힣]{2,4}(?:(?:\s*[·ㆍ,]|[ \t]*\n)\s*[가-힣]{2,4}){2,}(?![가-힣])")
+_LIST_ITEM = re.compile(r"[가-힣]{2,4}")
+
+
+def name_lists(text: str, found: dict) -> list[tuple[int, int]]:
+    """Every item of a list of three or more whose items are all shaped like Korean names and
+    at least two of which another rule already found: a bill's sponsors are masked alike."""
+    if not found or ("·" not in text and "ㆍ" not in text):
+        return []
+    out = []
+    for m in _NAME_LIST.finditer(text):
+        items = [(x.start(), x.end()) for x in _LIST_ITEM.finditer(text, m.start(), m.end())]
+        if not all(is_korean_name(text[a:b]) for a, b in items):
+            continue
+        if ("·" in m.group() or "ㆍ" in m.group()) and sum(any(s < b and e > a for s, e in found) for a, b in items) >= 2:
+            out.extend(items)
+    return out
 
 
 #: Honorifics and kin terms written right after a (given) name: 혜교씨, 유진님, 효주누나, 지빈오빠.
@@ -843,8 +1053,10 @@ def honorific_names(text: str, morphs: Morphs, starts: list[int]) -> list[tuple[
         pieces = _pieces(morphs, starts, s, e)
         if text[s:e] in NOT_NAMES or _bare_surname(text[s:e]) or not _nominal(pieces):
             continue
-        if m.group("title") in _OFFICE_HONORIFICS and len(pieces) == 1 and pieces[0].tag in _DICT_COMMON and pieces[0].end >= e:
-            continue  # 님 and 선생님 also follow roles: 형사님, 부모님, 담임 선생님
+        if m.group("title") in _OFFICE_HONORIFICS and len(pieces) == 1 and pieces[0].end >= e and (
+            pieces[0].tag in _DICT_COMMON or is_common_noun_too(text[s:e])
+        ):
+            continue  # 님 and 선생님 also follow roles: 형사님, 부모님, 담임 선생님, 부처님
         out.append((s, e))  # even a place-like word: 동호 씨, 연희 누나
     for m in _NAME_SUFFIX_I.finditer(text):
         s, e = m.span("name")
