@@ -746,8 +746,8 @@ def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
             j += 1
         s, e = morphs[i].start, morphs[j].end
         first, i = i, j + 1
-        if _inside_a_word(text, morphs, first):
-            continue  # 불|이행자, 전기|까스, 제2|장: a piece of a longer word
+        if _inside_a_word(text, morphs, first) or _cut_before(text, morphs, j):
+            continue  # 불|이행자, 전기|까스, 제2|장, 루게릭|병, 리버|모아: a piece of a longer word
         if e - s == 1 and text[s] in SURNAMES_1:
             end = _surname_stem(text, morphs, i, s)
             if end is not None:
@@ -771,6 +771,20 @@ def _inside_a_word(text: str, morphs: Morphs, i: int) -> bool:
     if not _HANGUL_CHAR.match(text, s - 1):
         return True
     return i > 0 and morphs.ends[i - 1] == s and morphs.tags[i - 1].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL")
+
+
+def _cut_before(text: str, morphs: Morphs, j: int) -> bool:
+    """Whether morpheme ``j`` is glued to a one-syllable noun or a verb after it: MeCab cut a
+    longer word (루게릭|병, 리버|모아, 이명재|활치료, 로저스|컵). A particle, copula, ending,
+    suffix, title or honorific after a name is its company; a longer noun after it is a missing
+    space, common in comments (현빈팬이잖아)."""
+    e = morphs.ends[j]
+    if j + 1 >= len(morphs) or morphs.starts[j + 1] != e or not _HANGUL_CHAR.match(text, e):
+        return False
+    tag, form = morphs.tags[j + 1].split("+")[0], text[e : morphs.ends[j + 1]]
+    if form in _TITLE_WORDS or form in HONORIFICS:
+        return False
+    return tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1)
 
 
 @functools.lru_cache(maxsize=65536)

@@ -616,3 +616,104 @@ def test_scrubbed_shard_reads_with_polars(scrubbed_shard):
     pl = pytest.importorskip("polars")
     path, expected = scrubbed_shard
     assert _counts(pl.read_parquet(path)["pii_counts"].to_list()) == expected
+
+
+# -- #20: legal and domain text — spans on word boundaries, no legal word taken for a name ------------
+
+
+def _korean_deliveries(shared: Path, n: int) -> dict[str, list[str]]:
+    import csv
+    import glob
+    import gzip
+
+    d = shared / "deliveries"
+    out = {
+        "statutes": [json.loads(line)["text"][:6000] for line in open(d / "ko_statutes/statutes.jsonl", encoding="utf-8")],
+        "bills": [open(f, encoding="cp949").read() for f in sorted(glob.glob(str(d / "ko_bills_cp949/*.txt")))],
+        "news": [line.strip() for line in open(d / "ko_news/korean-english-park.dev.ko", encoding="utf-8") if line.strip()][:n],
+        "comments": [line.strip() for line in open(d / "ko_comments/unlabeled_comments_5.txt", encoding="utf-8") if line.strip()][:n],
+    }
+    with gzip.open(d / "ko_reviews_nsmc/nsmc_reviews.jsonl.gz", "rt", encoding="utf-8") as f:
+        out["reviews"] = [json.loads(line)["text"] for _, line in zip(range(n), f)]
+    with open(d / "ko_medical_qa/KQMA_kor_v1_dev.csv", encoding="utf-8") as f:
+        out["medical"] = [r["A"] for _, r in zip(range(n // 3), csv.DictReader(f))]
+    return out
+
+
+def word_cut(text: str, morphs, s: int, e: int) -> str | None:
+    """Why a name span ``[s, e)`` cuts a word, by MeCab-ko's reading, else None: it must start and
+    end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
+    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아);
+    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
+    from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
+
+    if s > 0 and text[s - 1].isalnum():
+        if s not in morphs.starts:
+            return "starts inside a morpheme"
+        k = morphs.ends.index(s) if s in morphs.ends else None
+        if k is not None and morphs.tags[k].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL"):
+            return f"glued after {morphs[k].form}/{morphs.tags[k]}"
+    if e in morphs.ends:
+        last = morphs[morphs.ends.index(e)]
+        if last.start > s and last.tag.startswith("J") and last.form in ("을", "를", "에", "에서", "에게", "의", "과", "와", "으로", "로", "까지", "부터"):
+            return f"a particle inside the span: {last.form}"
+    if e < len(text) and text[e].isalnum():
+        if e not in morphs.ends:
+            return "ends inside a morpheme"
+        k = morphs.starts.index(e)
+        tag, form = morphs.tags[k].split("+")[0], morphs[k].form
+        if any(text.startswith(w, e) for w in (*_TITLE_WORDS, *HONORIFICS)):
+            return None
+        if tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1):
+            return f"glued before {form}/{morphs.tags[k]}"
+    return None
+
+
+def test_korean_name_spans_never_cut_a_word_on_the_deliveries(scrubber, shared_data):
+    """A property over a sample of every Korean delivery (seconds, not minutes)."""
+    from filters.pii_recognizers import default_mecab, tokenize_mecab
+
+    mecab = default_mecab()
+    bad = []
+    for name, docs in _korean_deliveries(shared_data, 300).items():
+        for text, spans in zip(docs, scrubber.detect(docs, ["ko"] * len(docs))):
+            morphs = None
+            for f in spans:
+                if f.type == "PERSON":
+                    morphs = morphs or tokenize_mecab(mecab, text)
+                    why = word_cut(text, morphs, f.start, f.end)
+                    if why:
+                        bad.append(f"{name}: {text[max(0, f.start - 6) : f.start]}[{text[f.start : f.end]}]{text[f.end : f.end + 6]} ({why})")
+    assert bad == []
+
+
+def test_bills_mask_sponsors_alike_and_leave_words_whole(scrubber, shared_data):
+    import glob
+
+    bills = [open(f, encoding="cp949").read() for f in sorted(glob.glob(str(shared_data / "deliveries/ko_bills_cp949/*.txt")))]
+    out = [scrubber.anonymize(t, f) for t, f in zip(bills, scrubber.detect(bills, ["ko"] * len(bills)))]
+    assert any("임용대기자" in t for t in bills) and not any("<PERSON>기자" in t for t in out)
+    for t in out:
+        for line in t.split("\n"):  # a sponsor list is masked whole or not at all
+            items = [x.strip() for x in line.replace("ㆍ", "·").split("·")]
+            if len(items) >= 3 and all(x.startswith("<PERSON>") or 2 <= len(x) <= 4 for x in items) and any("<PERSON>" in x for x in items):
+                assert all(x.startswith("<PERSON>") for x in items), line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "채권자는 지체 없이 그 사실을 통지하여야 한다.",
+        "피고인의 성명 기타 피고인을 특정할 수 있는 사항",
+        "주채무자가 원본, 이자 그 밖의 채무를 이행하지 아니한 때",
+        "매수인이 목적물의 수령을 거부한 때에는",
+        "위원장ㆍ부위원장 및 위원은 감사원장ㆍ감사위원이 될 수 없다.",
+        "피해자는 이에 대한 피해의 배상을 청구할 수 있다.",
+        "사형은 교정시설 안에서 교수하여 집행한다.",
+        "4. 부처님 오신 날(음력 4월 8일)",
+        "한국공정거래조정원(이하 \"조정원\"이라 한다)을 둔다. 조정원의 장은 조정원에 출연한다.",
+        "대체인력을 주로 임용대기자 또는 일용직으로 채용한다.",
+    ],
+)
+def test_legal_vocabulary_is_no_korean_name(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "ko") if s[1] == "PERSON"] == []
