@@ -717,3 +717,16 @@ def test_bills_mask_sponsors_alike_and_leave_words_whole(scrubber, shared_data):
 )
 def test_legal_vocabulary_is_no_korean_name(scrubber, text):
     assert [s for s in _spans(scrubber, text, "ko") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mutations in BRCA1 and SGLT1 were found in patients with Duchenne muscular dystrophy.",
+        "These findings confirm earlier reports (Kronmal and Lauer, 1990) in von Willebrand disease.",
+        "Mr. Chief Justice, Mr. Vice President, fellow citizens: I stand here today humbled.",
+        "Operating profit of Edita Oyj rose to EUR 7.5 mn.",
+    ],
+)
+def test_english_terms_titles_and_citations_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
