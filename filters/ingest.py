@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import fsspec
 import pyarrow as pa
 
+from filters.pii_fields import mask_identifiers
 from filters.readers import INGEST_STAGE, Dropped, FileInfo, Quarantined, ReadOptions, Record, read_file
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, make_doc_id, make_order
 from corpusmill_base.errors import InputError
@@ -120,6 +121,7 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
         yield b
         return
     before = _local_stat(task.url)
+    safe_rel = mask_identifiers(task.rel)  # 01012345678.jsonl → <PHONE_NUMBER>.jsonl
     with fh:
         for event in read_file(fh, task.options, info):
             order = make_order(task.source_index, task.file_index, record_index)
@@ -128,9 +130,9 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 docs["id"].append(make_doc_id(task.source_id, task.rel, event.locator))
                 docs["text"].append(event.text)
                 docs["source_id"].append(task.source_id)
-                docs["source_file"].append(task.rel)
+                docs["source_file"].append(safe_rel)
                 docs["source_locator"].append(event.locator)
-                docs["source_record_id"].append(event.record_id)
+                docs["source_record_id"].append(mask_identifiers(event.record_id))  # 900101-1234568 → <KR_RRN>
                 docs["lang"].append(task.lang)
                 docs["domain"].append(task.domain)
                 docs["order"].append(order)
@@ -150,7 +152,7 @@ def _issue(task: FileTask, order: int, locator: str, outcome: str, detail: str |
     return {
         "id": make_doc_id(task.source_id, task.rel, locator),
         "source_id": task.source_id,
-        "source_file": task.rel,
+        "source_file": mask_identifiers(task.rel),
         "source_locator": locator,
         "order": order,
         "outcome": outcome,

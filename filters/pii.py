@@ -7,7 +7,8 @@ per 1,000 characters) exceeds ``max_density`` — then it is dropped with reason
 Columns added (positions and types only, never values):
 
 * ``pii``        — ``list<struct<start, end, type>>`` in the ORIGINAL text's character offsets;
-* ``pii_counts`` — ``map<type, n>``;
+* ``pii_counts`` — ``list<struct<entity, count>>`` sorted by entity (a list of structs, not a
+  map: HF ``datasets`` has no dtype for Arrow maps and refuses the whole shard);
 * ``text``       — replaced by the scrubbed text.
 
 Why it is fast: a cheap regex prefilter decides which documents (and, for Korean names, which
@@ -42,7 +43,9 @@ from corpusmill_base.errors import ConfigError
 
 SPAN_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
 SPANS_TYPE = pa.list_(SPAN_TYPE)
-COUNTS_TYPE = pa.map_(pa.string(), pa.int32())
+#: Not ``map<string, int32>``: HF ``datasets`` cannot read Arrow maps ("does not have a datasets
+#: dtype equivalent"), so a list of structs, which datasets, DuckDB, polars and Spark all read.
+COUNTS_TYPE = pa.list_(pa.struct([pa.field("entity", pa.string()), pa.field("count", pa.int32())]))
 
 #: Minimum score per entity type. Structured identifiers pass on a checksum or a pattern plus
 #: context; a bank account or passport number needs context; person names need a Kiwi proper
@@ -171,7 +174,10 @@ class Found:
 
 class PresidioScrubber(MapStage):
     name = "pii"
-    version = 3  # 2: census-name English recognizer, phone context on raw text, Korean name cues widened; 3: MeCab-ko dictionary names and vetoes
+    # 2: census-name English recognizer, phone context on raw text, Korean name cues widened;
+    # 3: MeCab-ko dictionary names and vetoes; 4: pii_counts as list<struct<entity, count>>, and the
+    # legal-text rules (role word with a particle, morpheme boundaries, defined terms, name lists)
+    version = 4
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions
@@ -251,14 +257,14 @@ class PresidioScrubber(MapStage):
         densities = np.full(n, np.nan)
         out_texts: list[str] = []
         spans_col: list[list[dict]] = []
-        counts_col: list[list[tuple[str, int]]] = []
+        counts_col: list[list[dict]] = []
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else ["-"] * n
         counters: dict[str, dict[str, int]] = {}
         for i, (text, spans) in enumerate(zip(texts, found)):
             counts = Counter(f.type for f in spans)
             out_texts.append(self.anonymize(text, spans))
             spans_col.append([{"start": f.start, "end": f.end, "type": f.type} for f in spans])
-            counts_col.append(sorted(counts.items()))
+            counts_col.append([{"entity": t, "count": c} for t, c in sorted(counts.items())])
             per_source = counters.setdefault(sources[i], {})
             for t, c in counts.items():
                 per_source[t] = per_source.get(t, 0) + c

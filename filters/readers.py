@@ -24,6 +24,7 @@ from typing import Any
 from filters import textio
 from filters.documents import FORMATS as DOCUMENT_FORMATS
 from filters.documents import DocumentError, DocumentOptions
+from filters.pii_fields import field_names
 
 INGEST_STAGE = "ingest@1"
 
@@ -214,7 +215,7 @@ def _field_text(obj: dict, fields: tuple[str, ...]) -> tuple[str | None, str | N
     parts = []
     for f in fields:
         if f not in obj:
-            return None, f"missing field {f!r} (fields present: {', '.join(sorted(map(str, obj))[:12])})"
+            return None, f"missing field {f!r} ({field_names(obj)})"  # a key can be personal data
         v = obj[f]
         if v is None:
             continue

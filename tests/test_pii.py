@@ -267,7 +267,7 @@ def test_process_columns_offsets_and_counters(scrubber):
         "원고 <PERSON>은 <ADDRESS>에 거주한다. 연락처는 <PHONE_NUMBER>이고 주민등록번호는 <KR_RRN>이다."
     )
     assert res.columns["text"][2].as_py() == rows[2]["text"]  # citations only: unchanged
-    assert dict(res.columns["pii_counts"][3].as_py()) == {
+    assert {c["entity"]: c["count"] for c in res.columns["pii_counts"][3].as_py()} == {
         "BANK_ACCOUNT": 1, "PERSON": 1, "KR_BRN": 1, "KR_FRN": 1, "KR_PASSPORT": 1
     }
     assert res.counters["s1"]["PERSON"] == 3 and res.counters["s2"] == {"PERSON": 1, "PHONE_NUMBER": 1, "EMAIL_ADDRESS": 1}
@@ -321,8 +321,9 @@ INJECTED = [RRN, "010-2345-6789", "홍길동", "seoyeon.kim@lawfirm.kr", CARD, "
             "John Smith", "john.smith@example.com", "(212) 555-0187", "서울특별시 강남구 테헤란로 152", "김서연"]
 
 
-def _scan(paths, extra_text: str = "") -> list[str]:
+def _scan(paths, extra_text: str = "", values=None) -> list[str]:
     """Injected values found anywhere in the files (raw bytes, also inside Parquet pages) or text."""
+    INJECTED = values or globals()["INJECTED"]
     leaks = []
     for p in paths:
         data = Path(p).read_bytes()
@@ -383,7 +384,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@3"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@4"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -561,3 +562,231 @@ def test_korean_names_keep_their_finals(word):
     from filters.pii_recognizers import is_korean_name
 
     assert is_korean_name(word)
+
+
+# -- #17: a pii-scrubbed shard is readable, as written, by readers nobody here wrote ----------------
+
+
+@pytest.fixture(scope="module")
+def scrubbed_shard(scrubber, tmp_path_factory):
+    """The fixture documents through ``PresidioScrubber.process``, written as one Parquet shard."""
+    src = [json.loads(line) for line in FIXTURE.open(encoding="utf-8")]
+    batch = pa.RecordBatch.from_pylist([{"id": r["id"], "text": r["text"]} for r in src])
+    res = scrubber.process(batch)
+    t = pa.Table.from_batches([batch])
+    for name, col in res.columns.items():
+        i = t.schema.get_field_index(name)
+        t = t.set_column(i, name, col) if i >= 0 else t.append_column(name, col)
+    path = tmp_path_factory.mktemp("shard") / "part-00000.parquet"
+    pq.write_table(t, path, compression="zstd")
+    expected = [{c["entity"]: c["count"] for c in row} for row in t.column("pii_counts").to_pylist()]
+    assert any(expected), "the fixture must have entities"
+    return path, expected
+
+
+def _counts(rows) -> list[dict[str, int]]:
+    return [{c["entity"]: c["count"] for c in (r or [])} for r in rows]
+
+
+def test_scrubbed_shard_reads_with_pyarrow(scrubbed_shard):
+    path, expected = scrubbed_shard
+    assert pq.read_schema(path).field("pii_counts").type == pa.list_(pa.struct([("entity", pa.string()), ("count", pa.int32())]))
+    assert _counts(pq.read_table(path).column("pii_counts").to_pylist()) == expected
+
+
+def test_scrubbed_shard_reads_with_hf_datasets(scrubbed_shard, tmp_path):
+    datasets = pytest.importorskip("datasets")
+    path, expected = scrubbed_shard
+    ds = datasets.load_dataset("parquet", data_files=str(path), split="train", cache_dir=str(tmp_path / "hf"))
+    assert _counts(ds["pii_counts"]) == expected
+    assert set(ds.column_names) >= {"text", "pii", "pii_counts"}
+
+
+def test_scrubbed_shard_reads_with_duckdb(scrubbed_shard):
+    duckdb = pytest.importorskip("duckdb")
+    path, expected = scrubbed_shard
+    rows = duckdb.sql(f"SELECT pii_counts FROM read_parquet('{path}')").fetchall()
+    assert _counts([r[0] for r in rows]) == expected
+    # and queryable as a table of (entity, count)
+    n = duckdb.sql(f"SELECT sum(c.count) FROM (SELECT unnest(pii_counts) AS c FROM read_parquet('{path}'))").fetchall()[0][0]
+    assert n == sum(sum(d.values()) for d in expected)
+
+
+def test_scrubbed_shard_reads_with_polars(scrubbed_shard):
+    pl = pytest.importorskip("polars")
+    path, expected = scrubbed_shard
+    assert _counts(pl.read_parquet(path)["pii_counts"].to_list()) == expected
+
+
+# -- #20: legal and domain text — spans on word boundaries, no legal word taken for a name ------------
+
+
+def _korean_deliveries(shared: Path, n: int) -> dict[str, list[str]]:
+    import csv
+    import glob
+    import gzip
+
+    d = shared / "deliveries"
+    out = {
+        "statutes": [json.loads(line)["text"][:6000] for line in open(d / "ko_statutes/statutes.jsonl", encoding="utf-8")],
+        "bills": [open(f, encoding="cp949").read() for f in sorted(glob.glob(str(d / "ko_bills_cp949/*.txt")))],
+        "news": [line.strip() for line in open(d / "ko_news/korean-english-park.dev.ko", encoding="utf-8") if line.strip()][:n],
+        "comments": [line.strip() for line in open(d / "ko_comments/unlabeled_comments_5.txt", encoding="utf-8") if line.strip()][:n],
+    }
+    with gzip.open(d / "ko_reviews_nsmc/nsmc_reviews.jsonl.gz", "rt", encoding="utf-8") as f:
+        out["reviews"] = [json.loads(line)["text"] for _, line in zip(range(n), f)]
+    with open(d / "ko_medical_qa/KQMA_kor_v1_dev.csv", encoding="utf-8") as f:
+        out["medical"] = [r["A"] for _, r in zip(range(n // 3), csv.DictReader(f))]
+    return out
+
+
+def word_cut(text: str, morphs, s: int, e: int) -> str | None:
+    """Why a name span ``[s, e)`` cuts a word, by MeCab-ko's reading, else None: it must start and
+    end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
+    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아);
+    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
+    from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
+
+    if s > 0 and text[s - 1].isalnum():
+        if s not in morphs.starts:
+            return "starts inside a morpheme"
+        k = morphs.ends.index(s) if s in morphs.ends else None
+        if k is not None and morphs.tags[k].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL"):
+            return f"glued after {morphs[k].form}/{morphs.tags[k]}"
+    if e in morphs.ends:
+        last = morphs[morphs.ends.index(e)]
+        if last.start > s and last.tag.startswith("J") and last.form in ("을", "를", "에", "에서", "에게", "의", "과", "와", "으로", "로", "까지", "부터"):
+            return f"a particle inside the span: {last.form}"
+    if e < len(text) and text[e].isalnum():
+        if e not in morphs.ends:
+            return "ends inside a morpheme"
+        k = morphs.starts.index(e)
+        tag, form = morphs.tags[k].split("+")[0], morphs[k].form
+        if any(text.startswith(w, e) for w in (*_TITLE_WORDS, *HONORIFICS)):
+            return None
+        if tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1):
+            return f"glued before {form}/{morphs.tags[k]}"
+    return None
+
+
+def test_korean_name_spans_never_cut_a_word_on_the_deliveries(scrubber, shared_data):
+    """A property over a sample of every Korean delivery (seconds, not minutes)."""
+    from filters.pii_recognizers import default_mecab, tokenize_mecab
+
+    mecab = default_mecab()
+    bad = []
+    for name, docs in _korean_deliveries(shared_data, 300).items():
+        for text, spans in zip(docs, scrubber.detect(docs, ["ko"] * len(docs))):
+            morphs = None
+            for f in spans:
+                if f.type == "PERSON":
+                    morphs = morphs or tokenize_mecab(mecab, text)
+                    why = word_cut(text, morphs, f.start, f.end)
+                    if why:
+                        bad.append(f"{name}: {text[max(0, f.start - 6) : f.start]}[{text[f.start : f.end]}]{text[f.end : f.end + 6]} ({why})")
+    assert bad == []
+
+
+def test_bills_mask_sponsors_alike_and_leave_words_whole(scrubber, shared_data):
+    import glob
+
+    bills = [open(f, encoding="cp949").read() for f in sorted(glob.glob(str(shared_data / "deliveries/ko_bills_cp949/*.txt")))]
+    out = [scrubber.anonymize(t, f) for t, f in zip(bills, scrubber.detect(bills, ["ko"] * len(bills)))]
+    assert any("임용대기자" in t for t in bills) and not any("<PERSON>기자" in t for t in out)
+    for t in out:
+        for line in t.split("\n"):  # a sponsor list is masked whole or not at all
+            items = [x.strip() for x in line.replace("ㆍ", "·").split("·")]
+            if len(items) >= 3 and all(x.startswith("<PERSON>") or 2 <= len(x) <= 4 for x in items) and any("<PERSON>" in x for x in items):
+                assert all(x.startswith("<PERSON>") for x in items), line
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "채권자는 지체 없이 그 사실을 통지하여야 한다.",
+        "피고인의 성명 기타 피고인을 특정할 수 있는 사항",
+        "주채무자가 원본, 이자 그 밖의 채무를 이행하지 아니한 때",
+        "매수인이 목적물의 수령을 거부한 때에는",
+        "위원장ㆍ부위원장 및 위원은 감사원장ㆍ감사위원이 될 수 없다.",
+        "피해자는 이에 대한 피해의 배상을 청구할 수 있다.",
+        "사형은 교정시설 안에서 교수하여 집행한다.",
+        "4. 부처님 오신 날(음력 4월 8일)",
+        "한국공정거래조정원(이하 \"조정원\"이라 한다)을 둔다. 조정원의 장은 조정원에 출연한다.",
+        "대체인력을 주로 임용대기자 또는 일용직으로 채용한다.",
+    ],
+)
+def test_legal_vocabulary_is_no_korean_name(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "ko") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Mutations in BRCA1 and SGLT1 were found in patients with Duchenne muscular dystrophy.",
+        "These findings confirm earlier reports (Kronmal and Lauer, 1990) in von Willebrand disease.",
+        "Mr. Chief Justice, Mr. Vice President, fellow citizens: I stand here today humbled.",
+        "Operating profit of Edita Oyj rose to EUR 7.5 mn.",
+    ],
+)
+def test_english_terms_titles_and_citations_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+# -- #16: personal data outside the text: record ids, file names, keys in error messages ----------------
+
+
+def test_ids_file_names_and_keys_are_masked_at_ingest(tmp_path, catalog_env):
+    """A vendor record id that is a resident registration number, a file named after a phone
+    number and a record whose only key is a phone number: none reaches shards, ledger, manifest,
+    catalog or the console (the ``pii`` stage scrubs only ``text``; ingest masks the rest)."""
+    data = tmp_path / "in"
+    data.mkdir()
+    rows = [
+        {"rid": "900101-1234568", "body": "평범한 문장입니다."},
+        {"rid": "R-2", "010-1234-5678": "no text field here", "hong.gildong@example.com": 1},
+        {"rid": "R-3", "body": "또 하나의 평범한 문장."},
+    ]
+    (data / "01012345678.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    cfg = tmp_path / "ids.yaml"
+    cfg.write_text(
+        f"""
+name: pii-ids
+purpose: {{description: test, uses: [research]}}
+output: {{dir: {tmp_path / 'out'}}}
+stages:
+  - {{name: pii}}
+sources:
+  - id: vendor
+    paths: [{data}/*.jsonl]
+    format: jsonl
+    text_field: body
+    id_field: rid
+    provenance: {{owner: tests, acquisition: owned, licence: CC0-1.0}}
+""",
+        encoding="utf-8",
+    )
+    res = cli("run", str(cfg), cwd=tmp_path, check=False)
+    out = tmp_path / "out"
+    assert (out / "manifest.json").exists(), res.stderr
+    docs = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("shards/*.parquet"))])
+    assert "<KR_RRN>" in docs.column("source_record_id").to_pylist()
+    assert all(f.endswith("<PHONE_NUMBER>.jsonl") for f in docs.column("source_file").to_pylist())
+    written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*")] if p.is_file()]
+    values = ["900101-1234568", "01012345678", "010-1234-5678", "hong.gildong@example.com"]
+    # Shards, ledger, reports: nothing. The manifest's list of input files and the progress
+    # line still name the file (pipelines/plan.py and the engine, outside the filters): known
+    # gap, see docs/pii.md — checked here for the record ids and keys only.
+    manifests = [p for p in written if p.name == "manifest.json" or p.parent.name == "manifests"]
+    assert _scan([p for p in written if p not in manifests], "", values) == []
+    assert _scan(manifests, res.stdout + res.stderr, values[:1] + values[2:]) == []
+
+
+def test_mask_identifiers_and_field_names():
+    from filters.pii_fields import field_names, mask_identifiers
+
+    assert mask_identifiers("900101-1234568") == "<KR_RRN>"
+    assert mask_identifiers("vendor/01012345678_2.jsonl") == "vendor/<PHONE_NUMBER>_2.jsonl"
+    assert mask_identifiers("2024/batch_07/part-0001.jsonl") == "2024/batch_07/part-0001.jsonl"
+    assert mask_identifiers("REC-000123") == "REC-000123" and mask_identifiers(None) is None
+    msg = field_names(["010-1234-5678", "name"])
+    assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg

@@ -1,0 +1,67 @@
+"""Personal data outside the text: vendor record ids, file names and the keys an error message
+would echo (issue #16).
+
+A vendor's ``source_record_id`` can be a resident registration number (``900101-1234568``) and a
+file can be named after a phone number (``01012345678.jsonl``); both travel into shards, the
+ledger and the manifest. Ingest passes them through :func:`mask_identifiers`, which runs the
+``pii`` stage's structured recognizers (checksummed RRN/FRN/BRN, phone, e-mail, card) — no NLP,
+built once per process — and replaces what they find by ``<TYPE>``. Error messages name a field
+by its position and a short hash (:func:`field_names`), never by the key itself.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import re
+
+#: Only strings with one of these can hold a structured identifier: most ids and file names skip the recognizers.
+_MAYBE = re.compile(r"\d{7,}|\d[\d.\- ]{8,}\d|@")
+#: Minimum score per type (the stage's defaults; a bank account needs context, which a bare id has not).
+_MIN_SCORE = {"KR_RRN": 0.5, "KR_FRN": 0.5, "KR_BRN": 0.5, "PHONE_NUMBER": 0.4, "EMAIL_ADDRESS": 0.5, "CREDIT_CARD": 0.5}
+
+
+@functools.lru_cache(maxsize=None)
+def _recognizers():
+    from filters.pii_recognizers import (
+        KoBrnRecognizer,
+        KoCreditCardRecognizer,
+        KoEmailRecognizer,
+        KoFrnRecognizer,
+        KoPhoneRecognizer,
+        KoRrnRecognizer,
+    )
+
+    return [KoRrnRecognizer(), KoFrnRecognizer(), KoBrnRecognizer(), KoPhoneRecognizer(), KoEmailRecognizer(), KoCreditCardRecognizer()]
+
+
+def mask_identifiers(value: str | None) -> str | None:
+    """``value`` with every structured identifier replaced by ``<TYPE>`` (``900101-1234568`` →
+    ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``)."""
+    if not value or not _MAYBE.search(value):
+        return value
+    # File names and ids separate words by _ or /, which would glue a number to its neighbours.
+    probe = re.sub(r"[_/\\]", " ", value)
+    spans = []
+    for rec in _recognizers():
+        for r in rec.analyze(probe, rec.supported_entities, None):
+            if r.score >= _MIN_SCORE.get(r.entity_type, 0.5):
+                spans.append((r.start, r.end, r.entity_type, r.score))
+    if not spans:
+        return value
+    chosen: list[tuple[int, int, str, float]] = []
+    for s in sorted(spans, key=lambda s: (-s[3], -(s[1] - s[0]), s[0])):
+        if all(s[1] <= c[0] or s[0] >= c[1] for c in chosen):
+            chosen.append(s)
+    out = value
+    for s, e, t, _ in sorted(chosen, reverse=True):
+        out = out[:s] + f"<{t}>" + out[e:]
+    return out
+
+
+def field_names(keys) -> str:
+    """Keys of a record for an error message, by position and a short hash: a JSON key can itself
+    be personal data (``{"010-1234-5678": …}``)."""
+    keys = [str(k) for k in keys]
+    shown = ", ".join(f"#{i + 1}:{hashlib.sha256(k.encode()).hexdigest()[:8]}" for i, k in enumerate(keys[:12]))
+    return f"{len(keys)} field(s), by position and sha256 prefix: {shown}"
