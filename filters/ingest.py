@@ -54,7 +54,7 @@ def check_unchanged(task: FileTask, before: os.stat_result | None, info: FileInf
         what = f"{info.bytes:,} bytes were read but it has {before.st_size:,}"
     if what:
         raise InputError(
-            f"source {task.source_id}: input file {task.rel!r}: {what}; inputs must not change during a run "
+            f"source {task.source_id}: input file {mask_identifiers(task.rel)!r}: {what}; inputs must not change during a run "
             "(re-run when the delivery is complete and stable)"
         )
 
