@@ -126,12 +126,14 @@ class FileWriter:
     def write(self, table: pa.Table) -> None:
         table = table.drop_columns([c for c in ("order",) if c in table.column_names])
         if self._fh is not None:
-            maps = [f.name for f in table.schema if pa.types.is_map(f.type)]
+            # Maps, and lists of (string key, value) structs — how shards store a map so that every
+            # Parquet reader reads it (pii_counts) — are JSON objects in JSON lines.
+            maps = [f.name for f in table.schema if pa.types.is_map(f.type) or _is_pairs(f.type)]
             floats = [f.name for f in table.schema if pa.types.is_float32(f.type)]
             for row in table.to_pylist():
                 for name in maps:
-                    if row[name] is not None:
-                        row[name] = dict(row[name])
+                    if row[name] is not None:  # a map gives (key, value) tuples, a struct list dicts
+                        row[name] = dict(tuple(x.values()) if isinstance(x, dict) else x for x in row[name])
                 for name in floats:
                     if row[name] is not None:
                         row[name] = round(row[name], 6)
@@ -199,3 +201,10 @@ def map_file(
             result.rows_in += table.num_rows
             result.rows_out += kept.num_rows
     return result
+
+
+def _is_pairs(t: pa.DataType) -> bool:
+    """A list of two-field structs whose first field is a string: a map written portably."""
+    if not pa.types.is_list(t) or not pa.types.is_struct(t.value_type) or t.value_type.num_fields != 2:
+        return False
+    return pa.types.is_string(t.value_type.field(0).type)
