@@ -142,13 +142,52 @@ def cmd_sign(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- audit, takedown, export
 
 
+AUDIT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv"}
+
+
+def audit_format(fmt: str | None, out: str | None) -> str:
+    """The audit's format: ``--format``, else the extension of ``--out``; a mismatch is refused."""
+    from corpusmill_base.errors import ConfigError
+
+    if out in (None, "-"):
+        return fmt or "html"
+    ext = Path(out).suffix.lower()
+    implied = AUDIT_FORMATS.get(ext)
+    if fmt is None:
+        if implied is None:
+            raise ConfigError(f"--out {out}: cannot tell the format from {ext or 'a name without extension'!r}; "
+                              "use .html, .json or .csv, or pass --format")
+        return implied
+    if implied is not None and implied != fmt:
+        raise ConfigError(f"--out {out} names a {implied} file but --format is {fmt}; make them agree")
+    return fmt
+
+
+def check_audit_config(manifest: dict, config_path: str) -> None:
+    """Refuse a ``--config`` that did not produce the manifest (its digest differs), naming both."""
+    from corpusmill_base.errors import ConfigError
+    from pipelines.config import load_config
+
+    cfg, _ = load_config(config_path)
+    if cfg.digest() != manifest.get("config_digest"):
+        raise ConfigError(
+            f"{config_path} did not produce {manifest['id']}: its config digest is {cfg.digest()}, the manifest's is "
+            f"{manifest.get('config_digest')} (run {manifest.get('name')!r}); pass the config of that run, "
+            "or leave out --config (the sample of dropped documents needs the exact config)"
+        )
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from manifests import audit
 
-    data = audit.collect(_catalog(args), args.id, config_path=args.config)
-    if args.format == "json":
+    fmt = audit_format(args.format, args.out)
+    cat = _catalog(args)
+    if args.config:
+        check_audit_config(cat.get(args.id), args.config)
+    data = audit.collect(cat, args.id, config_path=args.config)
+    if fmt == "json":
         text = json.dumps(data, indent=2, ensure_ascii=False)
-    elif args.format == "csv":
+    elif fmt == "csv":
         text = audit.to_csv(data)
     else:
         from manifests.audit_html import render
@@ -157,7 +196,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _write(text, args.out)
     if args.out not in (None, "-"):
         integ = data["integrity"]
-        print(f"audit of {args.id} ({integ['state']}, {'verified' if integ['verified'] else 'VERIFICATION FAILED'}) → {args.out}")
+        print(f"audit of {args.id} ({integ['state']}, {'verified' if integ['verified'] else 'VERIFICATION FAILED'}) → {args.out} ({fmt})")
     return 0 if data["integrity"]["verified"] else 3
 
 
@@ -244,9 +283,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     a = sub.add_parser("audit", help="audit report for legal review (HTML, JSON or CSV)")
     a.add_argument("id")
-    a.add_argument("--out", help="output file (default: stdout)")
-    a.add_argument("--format", choices=["html", "json", "csv"], default="html")
-    a.add_argument("--config", help="the run's pipeline config: adds a masked sample of dropped documents")
+    a.add_argument("--out", help="output file (default: stdout); its extension (.html, .json, .csv) sets the format")
+    a.add_argument("--format", choices=["html", "json", "csv"],
+                   help="html (default on stdout): the report; json: everything; csv: one row per source and decision type")
+    a.add_argument("--config", help="the run's pipeline config (must be the one that produced ID): adds a masked sample of dropped documents")
     a.add_argument("--catalog")
     a.set_defaults(func=cmd_audit)
 
