@@ -228,6 +228,10 @@ def cmd_export_croissant(args: argparse.Namespace) -> int:
     return 0
 
 
+CATALOG_HELP = "catalog URL or directory (default: $CORPUSMILL_CATALOG, the config's catalog:, then .corpusmill/catalog)"
+JSON_HELP = "machine-readable JSON on stdout"
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
@@ -241,7 +245,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ki.set_defaults(func=cmd_keys_init)
     ksub.add_parser("show", help="the signing key in use and the trusted keys").set_defaults(func=cmd_keys_show)
     kt = ksub.add_parser("trust", help="trust another signer's public key")
-    kt.add_argument("name")
+    kt.add_argument("name", help="the signer's name (as in their `keys init --name`)")
     kt.add_argument("public_key", help="base64 raw Ed25519 public key (from `keys show`)")
     kt.set_defaults(func=cmd_keys_trust)
 
@@ -253,57 +257,57 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("revoke", "approved → revoked"),
     ):
         sp = rsub.add_parser(action, help=helptext)
-        sp.add_argument("id")
-        sp.add_argument("--reviewer", required=True)
-        sp.add_argument("--comment", required=True)
-        sp.add_argument("--catalog")
+        sp.add_argument("id", help="manifest ID (cm-…)")
+        sp.add_argument("--reviewer", required=True, help="who decides (recorded and signed with your key)")
+        sp.add_argument("--comment", required=True, help="why: recorded in the append-only review history")
+        sp.add_argument("--catalog", help=CATALOG_HELP)
         sp.set_defaults(func=cmd_review)
     h = rsub.add_parser("history", help="the review records, verified")
-    h.add_argument("id")
-    h.add_argument("--json", action="store_true")
-    h.add_argument("--catalog")
+    h.add_argument("id", help="manifest ID (cm-…)")
+    h.add_argument("--json", action="store_true", help=JSON_HELP)
+    h.add_argument("--catalog", help=CATALOG_HELP)
     h.set_defaults(func=cmd_review_history)
 
     msub = _subparsers(sub.choices["manifest"])
     ln = msub.add_parser("lineage", help="predecessors and successors (takedowns)")
-    ln.add_argument("id")
-    ln.add_argument("--json", action="store_true")
-    ln.add_argument("--catalog")
+    ln.add_argument("id", help="manifest ID (cm-…)")
+    ln.add_argument("--json", action="store_true", help=JSON_HELP)
+    ln.add_argument("--catalog", help=CATALOG_HELP)
     ln.set_defaults(func=cmd_lineage)
     df = msub.add_parser("diff", help="sources, counts, shards and config differences")
-    df.add_argument("a")
-    df.add_argument("b")
-    df.add_argument("--json", action="store_true")
-    df.add_argument("--catalog")
+    df.add_argument("a", help="manifest ID (cm-…), the older")
+    df.add_argument("b", help="manifest ID (cm-…), the newer")
+    df.add_argument("--json", action="store_true", help=JSON_HELP)
+    df.add_argument("--catalog", help=CATALOG_HELP)
     df.set_defaults(func=cmd_diff)
     sg = msub.add_parser("sign", help="sign a published manifest (runs sign automatically when a key is configured)")
-    sg.add_argument("id")
-    sg.add_argument("--catalog")
+    sg.add_argument("id", help="manifest ID (cm-…)")
+    sg.add_argument("--catalog", help=CATALOG_HELP)
     sg.set_defaults(func=cmd_sign)
 
     a = sub.add_parser("audit", help="audit report for legal review (HTML, JSON or CSV)")
-    a.add_argument("id")
+    a.add_argument("id", help="manifest ID (cm-…)")
     a.add_argument("--out", help="output file (default: stdout); its extension (.html, .json, .csv) sets the format")
     a.add_argument("--format", choices=["html", "json", "csv"],
                    help="html (default on stdout): the report; json: everything; csv: one row per source and decision type")
     a.add_argument("--config", help="the run's pipeline config (must be the one that produced ID): adds a masked sample of dropped documents")
-    a.add_argument("--catalog")
+    a.add_argument("--catalog", help=CATALOG_HELP)
     a.set_defaults(func=cmd_audit)
 
     t = sub.add_parser("takedown", help="successor manifest without a source's or listed documents")
-    t.add_argument("id")
+    t.add_argument("id", help="manifest ID (cm-…) to take documents out of")
     t.add_argument("--source", action="append", default=[], help="source id to remove (repeatable)")
     t.add_argument("--doc-ids", help="file with document ids, one a line")
-    t.add_argument("--reason", required=True)
+    t.add_argument("--reason", required=True, help="why (recorded in the successor manifest and the review history)")
     t.add_argument("--reviewer", default="takedown", help="name on the revoke/reject record of the old manifest")
-    t.add_argument("--catalog")
+    t.add_argument("--catalog", help=CATALOG_HELP)
     t.set_defaults(func=cmd_takedown)
 
     e = sub.add_parser("export", help="export a manifest's metadata")
     esub = e.add_subparsers(dest="export_command", required=True)
     c = esub.add_parser("croissant", help="Croissant 1.0 JSON-LD (with sha256 per shard and PROV-O provenance)")
-    c.add_argument("id")
+    c.add_argument("id", help="manifest ID (cm-…)")
     c.add_argument("--out", help="output file (default: stdout)")
     c.add_argument("--base-url", help="prefix for contentUrl (default: paths relative to the JSON file, as laid out by `pull`)")
-    c.add_argument("--catalog")
+    c.add_argument("--catalog", help=CATALOG_HELP)
     c.set_defaults(func=cmd_export_croissant)

@@ -19,8 +19,8 @@ def register(sub) -> None:
         help="find and replace personal data in a JSONL or Parquet file (id, text)",
         description="Scrub personal data from IN (JSONL or Parquet with id and text) into OUT (same formats, by extension).",
     )
-    s.add_argument("input", metavar="IN")
-    s.add_argument("output", metavar="OUT")
+    s.add_argument("input", metavar="IN", help="JSONL or Parquet file with id and text")
+    s.add_argument("output", metavar="OUT", help=".parquet or JSON lines (.jsonl, .ndjson); refused if it exists unless --overwrite")
     s.add_argument("--lang", choices=["ko", "en", "auto"], default="auto", help="auto: a lang column if present, else Hangul share")
     s.add_argument(
         "--operator",
@@ -36,7 +36,7 @@ def _format(path: str) -> str:
     p = path.lower()
     if p.endswith(".parquet"):
         return "parquet"
-    if p.endswith((".jsonl", ".jsonl.gz", ".ndjson")):
+    if p.endswith((".jsonl", ".jsonl.gz", ".ndjson", ".ndjson.gz")):
         return "jsonl"
     from corpusmill_base.errors import InputError
 
@@ -70,11 +70,11 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     import pyarrow.parquet as pq
 
     from filters.pii import PresidioScrubber
-    from corpusmill_base.errors import OutputError
 
+    from pipelines.cli_dedup import check_output
+
+    check_output(args.output, args.overwrite)
     out_format = _format(args.output)
-    if os.path.exists(args.output) and not args.overwrite:
-        raise OutputError(f"{args.output} exists; pass --overwrite to replace it")
     table = _read(args.input)
     stage = PresidioScrubber({"lang": args.lang, "default_operator": args.operator})
     parts = []
@@ -101,5 +101,6 @@ def cmd_scrub(args: argparse.Namespace) -> int:
                 f.write(json.dumps(row, ensure_ascii=False, default=str) + "\n")
     os.replace(tmp, args.output)
     summary = ", ".join(f"{k} {n:,}" for k, n in sorted(totals.items())) or "none"
-    print(f"scrubbed {out.num_rows:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
+    if not args.quiet:
+        print(f"scrubbed {out.num_rows:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
     return 0
