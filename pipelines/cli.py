@@ -146,8 +146,12 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from manifests.loaders import pull
+    from manifests.review import NotApproved
 
-    m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
+    try:
+        m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
+    except NotApproved as e:
+        raise e.for_cli() from None
     done = ", ".join(f"{n} {k}" for k, n in sorted(m["pull"]["shards"].items()))
     print(f"pulled {args.id} ({m['pull']['state']}): {len(m['shards'])} shard(s) ({done}), {m['totals']['kept']:,} documents, verified → {args.to}")
     return 0

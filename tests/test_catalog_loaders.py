@@ -56,8 +56,10 @@ def test_rank_reads_and_checks_only_its_shards(env):
 def test_open_and_hugging_face_loader(env):
     from manifests.review import NotApproved
 
-    with pytest.raises(NotApproved, match="draft"):
+    with pytest.raises(NotApproved, match="draft") as e:
         manifests.open(env.mid)
+    assert "allow_unapproved=True" in str(e.value) and "--allow" not in str(e.value)  # the Python keyword, not a flag
+    assert "corpusmill review approve" in str(e.value)  # and what to do
     _approve(env)
     ds = manifests.open(env.mid)
     assert ds.to_table(columns=["id"]).column("id").to_pylist() == _all_ids(env)
