@@ -20,6 +20,7 @@ STAGES: dict[str, str] = {
     "quality_classifier": "filters.quality_classifier:QualityClassifier",
     "quality_top_fraction": "filters.quality_classifier:QualityTopFraction",
     "pii": "filters.pii:PresidioScrubber",
+    "takedown_list": "filters.takedown_list:TakedownList",  # added by the runner from the catalog's takedown lists
 }
 
 

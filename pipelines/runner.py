@@ -102,11 +102,12 @@ def run(
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
-        stages = build_stages(cfg, workdir=str(work / "stage-tmp"))
+        stages = build_stages(cfg, workdir=str(work / "stage-tmp")) + takedown_stages(cat, cfg)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        refuse_withdrawn(cat, manifest)
         checkpoint("install")
         reused = _install(staging, out_dir, manifest["id"], overwrite)
         checkpoint("publish")
@@ -125,6 +126,34 @@ def run(
         shutil.rmtree(staging, ignore_errors=True)
     shutil.rmtree(work, ignore_errors=True)
     return RunOutcome(manifest=manifest, out_dir=out_dir, catalog=cat, reused=reused)
+
+
+def takedown_stages(cat: Catalog, cfg: PipelineConfig) -> list[Stage]:
+    """The catalog's takedown lists for this run's sources, as a last ``takedown_list`` stage
+    (none when no source was ever taken down): a takedown sticks to every later run."""
+    from filters.takedown_list import TakedownList
+    from manifests.takedown import takedown_lists
+
+    lists = takedown_lists(cat, [s.id for s in cfg.sources])
+    return [TakedownList({"lists": lists})] if lists else []
+
+
+def refuse_withdrawn(cat: Catalog, manifest: dict[str, Any]) -> None:
+    """A run whose ID the catalog holds as revoked, or taken down (it has a successor), is refused."""
+    from manifests import review
+
+    if not cat.has(manifest["id"]):
+        return
+    st = review.replay(cat, cat.get(manifest["id"]))
+    if st.state == review.REVOKED or st.successor:
+        last = st.records[-1] if st.records else {}
+        raise OutputError(
+            f"this run rebuilt {manifest['id']}, which is {st.state}" + (" (taken down)" if st.successor else "") + f" in {cat.url}"
+            + (f" ({last.get('reviewer')}: {last.get('comment')})" if last else "")
+            + (f"; its successor is {st.successor}" if st.successor else "")
+            + " — not published. Use the successor, or change the config or inputs (a takedown recorded in this "
+            "catalog is applied to later runs of its sources automatically)"
+        )
 
 
 def fingerprint(plan: Plan) -> dict[str, Any]:
