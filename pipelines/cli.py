@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import os
 import sys
 from collections.abc import Callable
@@ -230,8 +229,9 @@ def main(argv: list[str] | None = None) -> int:
     if "pyarrow" not in sys.modules:
         os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    from pipelines.progress import configure_logging
+
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     try:
         return args.func(args)
     except BrokenPipeError:
