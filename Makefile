@@ -14,7 +14,7 @@ QUALITY_DEMO := $(MODELS)/quality-demo.bin
 
 $(READY): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
-	$(UV) sync --frozen --python 3.11 --extra test --compile-bytecode
+	$(UV) sync --frozen --python 3.11 --extra test --compile-bytecode  # test = every extra + test tools
 	$(CM) models fetch
 	@touch $@
 

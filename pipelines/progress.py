@@ -25,9 +25,8 @@ class BarAwareHandler(logging.StreamHandler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
             msg = self.format(record)
-            from tqdm import tqdm
-
-            if getattr(tqdm, "_instances", None):
+            tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)  # not imported: no bar is live (light install)
+            if tqdm is not None and getattr(tqdm, "_instances", None):
                 tqdm.write(msg, file=self.stream)
             else:
                 self.stream.write(msg + self.terminator)
