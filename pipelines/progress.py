@@ -16,7 +16,8 @@ log = logging.getLogger("corpusmill")
 #: start-up and per-operator lines, Beam's pipeline options): shown only with ``-v``.
 NOISY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "ray", "ray.data", "ray.train", "apache_beam",
                  "spacy", "trafilatura", "htmldate", "courlan", "datatrove", "datasets", "fsspec", "urllib3",
-                 "filelock", "matplotlib", "numexpr", "mlcroissant", "absl")
+                 "filelock", "matplotlib", "numexpr", "mlcroissant", "absl",
+                 "py.warnings")  # library warnings (spaCy, Presidio, pandas deprecations), routed through logging
 
 
 class BarAwareHandler(logging.StreamHandler):
@@ -47,6 +48,7 @@ def configure_logging(verbose: bool = False, quiet: bool = False, stream=None) -
             root.removeHandler(h)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.captureWarnings(True)
     log.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
     third = logging.DEBUG if verbose else logging.ERROR
     for name in NOISY_LOGGERS:
