@@ -42,6 +42,10 @@ def configure_logging(verbose: bool = False, quiet: bool = False, stream=None) -
     stream = stream or sys.stderr
     handler = BarAwareHandler(stream)
     handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    if not verbose:
+        # Libraries reset their own levels on import (filters/html.py keeps trafilatura at ERROR,
+        # which still printed "ERROR empty HTML tree" per page): only our logger reaches stderr.
+        handler.addFilter(lambda r: r.name == "corpusmill" or r.name.startswith("corpusmill.") or r.levelno >= logging.CRITICAL)
     root = logging.getLogger()
     for h in list(root.handlers):
         if isinstance(h, BarAwareHandler):

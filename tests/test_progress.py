@@ -118,10 +118,12 @@ def test_third_party_info_is_silenced_unless_verbose():
     code = ("import logging, sys; from pipelines.progress import configure_logging; "
             "configure_logging(verbose='-v' in sys.argv); "
             "logging.getLogger('presidio-analyzer').info('Using device of type: cpu'); "
+            "logging.getLogger('trafilatura.utils').setLevel(logging.ERROR); "
+            "logging.getLogger('trafilatura.utils').error('empty HTML tree: None'); "
             "logging.getLogger('corpusmill').info('ours')")
     import subprocess
 
     quiet = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stderr
     loud = subprocess.run([sys.executable, "-c", code, "-v"], capture_output=True, text=True, check=True).stderr
-    assert "Using device" not in quiet and "INFO ours" in quiet
+    assert "Using device" not in quiet and "empty HTML tree" not in quiet and "INFO ours" in quiet
     assert "Using device" in loud
