@@ -10,11 +10,11 @@ MODELS := $(or $(CORPUSMILL_MODEL_DIR),$(HOME)/.cache/corpusmill/models)
 # Demo quality classifier, trained (not downloaded) from the bundled sample; same data → same bytes.
 QUALITY_DEMO := $(MODELS)/quality-demo.bin
 
-.PHONY: setup demo test test-fast models lint clean
+.PHONY: setup demo test test-fast models lint clean shell
 
 $(READY): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
-	$(UV) sync --frozen --python 3.11 --extra test --extra documents --compile-bytecode
+	$(UV) sync --frozen --python 3.11 --extra test --compile-bytecode  # test = every extra + test tools
 	$(CM) models fetch
 	@touch $@
 
@@ -44,6 +44,11 @@ models: setup
 	$(CM) models fetch
 	$(CM) quality train --config examples/pipeline.yaml --positive ko_statutes ko_bills en_speeches \
 	    --negative ko_reviews --chunk-chars 600 --out $(QUALITY_DEMO)
+
+# A shell with the environment activated, so `corpusmill` is on PATH (exit to leave it).
+shell: setup
+	@echo "corpusmill is on PATH in this shell; exit to leave it"
+	@. $(VENV)/bin/activate && exec $${SHELL:-bash} -i
 
 clean:
 	rm -rf $(VENV) runs .corpusmill .pytest_cache

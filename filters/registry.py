@@ -22,6 +22,7 @@ STAGES: dict[str, str] = {
     "quality_top_fraction": "filters.quality_classifier:QualityTopFraction",
     "pii": "filters.pii:PresidioScrubber",
     "decontaminate": "filters.decontaminate:Decontaminate",
+    "takedown_list": "filters.takedown_list:TakedownList",  # added by the runner from the catalog's takedown lists
 }
 
 

@@ -278,23 +278,60 @@ def collect(cat: Catalog, mid: str, sampler: Sampler | None = None) -> dict[str,
     }
 
 
-CSV_SECTIONS = ("sources", "outcomes", "drops", "quarantine", "pii.found", "near_duplicates.pairs", "reviews", "policy", "models")
+CSV_COLUMNS = (
+    "manifest", "source", "status", "licence", "acquisition", "contract", "permitted_uses", "expires",
+    "decision", "stage", "reason", "documents",
+)
+# A spreadsheet runs a cell that starts with one of these as a formula (CSV injection, OWASP):
+# source ids, contracts and reasons come from configs and vendors, so such cells get a leading '.
+_FORMULA_LEAD = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: Any) -> Any:
+    """A CSV cell a spreadsheet shows as text: strings starting with = + - @ TAB CR get a leading '.
+
+    >>> neutralise("=HYPERLINK(1)"), neutralise("ok"), neutralise(-3)
+    ("'=HYPERLINK(1)", 'ok', -3)
+    """
+    if isinstance(value, str) and value.startswith(_FORMULA_LEAD):
+        return "'" + value
+    return value
+
+
+def csv_rows(audit: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per source and decision type: records in, kept, each (stage, reason) dropped, each
+    quarantine reason, each PII type found, or the policy exclusion — so a reviewer can filter by
+    source, licence, decision or stage."""
+    mid = audit["manifest"]["id"]
+    by_source: dict[str, list[tuple[str, str | None, str | None, int]]] = defaultdict(list)
+    for o in audit["outcomes"]:
+        by_source[o["source"]] += [("records_in", None, None, o["records_in"]), ("kept", None, None, o["kept"])]
+    for d in audit["drops"]:
+        by_source[d["source"]].append(("dropped", d["stage"], d["reason"], d["documents"]))
+    for q in audit["quarantine"]:
+        by_source[q["source"]].append(("quarantined", None, q["reason"], q["documents"]))
+    for f in audit["pii"]["found"]:
+        by_source[f["source"]].append(("pii_found", f["stage"], f["type"], f["count"]))
+    rows = []
+    for s in audit["sources"]:
+        base = {
+            "manifest": mid, "source": s["id"], "status": s["status"], "licence": s["licence"],
+            "acquisition": s["acquisition"], "contract": s["contract"] or "",
+            "permitted_uses": ";".join(s["permitted_uses"] or []), "expires": s["expires"] or "",
+        }
+        if s["status"] != "admitted":
+            rows.append(base | {"decision": s["status"], "stage": "policy", "reason": s["policy_reason"] or "", "documents": 0})
+            continue
+        for decision, stage, reason, n in by_source[s["id"]]:
+            rows.append(base | {"decision": decision, "stage": stage or "", "reason": reason or "", "documents": n})
+    return rows
 
 
 def to_csv(audit: dict[str, Any]) -> str:
-    """One long table: ``section, key, value`` per cell, so every section fits one CSV."""
+    """The sheet of :func:`csv_rows` with a header, formula-leading cells neutralised."""
     buf = io.StringIO()
-    w = csv.writer(buf, lineterminator="\n")
-    w.writerow(["section", "row", "field", "value"])
-    for name in CSV_SECTIONS:
-        data: Any = audit
-        for part in name.split("."):
-            data = data.get(part, []) if isinstance(data, dict) else []
-        for i, row in enumerate(data):
-            for k, v in row.items():
-                w.writerow([name, i, k, ";".join(map(str, v)) if isinstance(v, list) else ("" if v is None else v)])
-    for k, v in audit["manifest"].items():
-        w.writerow(["manifest", 0, k, v if not isinstance(v, dict) else ";".join(f"{a}={b}" for a, b in v.items())])
-    for k, v in audit["integrity"].items():
-        w.writerow(["integrity", 0, k, ";".join(v) if isinstance(v, list) else v])
+    w = csv.writer(buf, lineterminator="\r\n")  # RFC 4180; also makes Python 3.11 quote a bare CR in a cell
+    w.writerow(CSV_COLUMNS)
+    for row in csv_rows(audit):
+        w.writerow([neutralise(row[c]) for c in CSV_COLUMNS])
     return buf.getvalue()

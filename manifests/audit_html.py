@@ -15,7 +15,7 @@ h1{font-size:1.6em;margin-bottom:.2em}h2{border-bottom:2px solid #d8dee6;padding
 table{border-collapse:collapse;margin:.6em 0 1em;font-size:.92em;width:100%}
 th,td{border:1px solid #d8dee6;padding:.3em .5em;text-align:left;vertical-align:top}
 th{background:#eef2f6}td.n{text-align:right;font-variant-numeric:tabular-nums}
-.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}.muted{color:#5d6b7a}
+.ok{color:#1a7f37;font-weight:600}.bad{color:#b42318;font-weight:600}.warn{color:#9a6700;font-weight:600}.muted{color:#5d6b7a}
 .state{display:inline-block;padding:.1em .6em;border-radius:1em;background:#eef2f6;font-weight:600}
 .note{background:#fff6e0;border-left:4px solid #e0a526;padding:.5em .8em}
 code{font-size:.9em;background:#f3f5f8;padding:0 .2em}
@@ -69,21 +69,26 @@ def stacked_bars(rows: list[dict[str, Any]], label: str, parts: list[tuple[str, 
     return "".join(out)
 
 
+def _verdict(integ: dict[str, Any]) -> str:
+    """One verdict on integrity: verified and signed, verified but unsigned, or failed (with why)."""
+    if not integ["verified"]:
+        return '<span class="bad" id="verdict">VERIFICATION FAILED</span><ul>' + "".join(f"<li>{escape(p)}</li>" for p in integ["problems"]) + "</ul>"
+    if integ["signed"]:
+        return '<span class="ok" id="verdict">verified: producer signature, review chain and every file</span>'
+    return ('<span class="warn" id="verdict">files and review chain verified; the manifest carries no producer signature '
+            "(published without a signing key: sign it with <code>corpusmill manifest sign</code>)</span>")
+
+
 def render(a: dict[str, Any]) -> str:
     m, integ = a["manifest"], a["integrity"]
     state_cls = "ok" if integ["state"] == "approved" else "bad"
-    verified = (
-        '<span class="ok">signatures, review chain and every file verified</span>'
-        if integ["verified"]
-        else '<span class="bad">VERIFICATION FAILED</span><ul>' + "".join(f"<li>{escape(p)}</li>" for p in integ["problems"]) + "</ul>"
-    )
+    verified = _verdict(integ)
     t = m["totals"]
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         f"<title>Audit report {escape(m['id'])}</title><style>{CSS}</style></head><body>",
         f"<h1>Audit report: {escape(m['name'])} <code>{escape(m['id'])}</code></h1>",
-        f"<p>State: <span class='state {state_cls}' id='state'>{escape(integ['state'])}</span> · "
-        f"producer signature: {'present' if integ['signed'] else '<span class=bad>absent (published without a signing key)</span>'} · {verified}</p>",
+        f"<p>State: <span class='state {state_cls}' id='state'>{escape(integ['state'])}</span> · {verified}</p>",
         f"<p class='muted'>Created {escape(str(m['created_at']))} by {escape(str(m['code_version']))}; config {escape(str(m['config_digest']))}; "
         f"{m['shards']} shard(s).</p>",
         f"<p><b>{t['records_in']:,}</b> records in → <b>{t['kept']:,}</b> kept, {t['dropped']:,} dropped, {t['quarantined']:,} quarantined.</p>",

@@ -4,7 +4,10 @@
   over all shards that the record set reads;
 * ``recordSet`` ``documents``: one field per document column, typed from the manifest's
   ``document_schema``;
-* licences of the admitted sources (SPDX URLs where the identifier is an SPDX one);
+* ``license``: one ``sc:CreativeWork`` per licence of the admitted sources, named by its SPDX id
+  (so share-alike and non-commercial terms survive the export), with the SPDX page as ``url``,
+  the licensor's own page (``licence_url``) as ``sameAs`` and the sources it covers in the
+  description; each source in the provenance carries its own licence the same way;
 * provenance with PROV-O: ``prov:wasDerivedFrom`` each source (owner as ``prov:wasAttributedTo``,
   licence, contract, input files with sha256), ``prov:wasGeneratedBy`` the curation activity
   (stages, models, code version), and ``prov:wasRevisionOf`` the predecessor after a takedown.
@@ -77,11 +80,21 @@ ARROW_TO_SCHEMA = {
 
 
 def licence_url(licence: str | None, given: str | None = None) -> str:
-    if given:
-        return given
-    if not licence or licence.startswith("LicenseRef-") or licence in ("unknown", "NOASSERTION"):
-        return licence or "unknown"
-    return f"https://spdx.org/licenses/{licence}.html"
+    """The licence's SPDX page for an SPDX id; else the licensor's page, else the id itself."""
+    if licence and not licence.startswith("LicenseRef-") and licence not in ("unknown", "NOASSERTION"):
+        return f"https://spdx.org/licenses/{licence}.html"
+    return given or licence or "unknown"
+
+
+def licence_work(provenance: dict[str, Any], sources: list[str] | None = None) -> dict[str, Any]:
+    """A schema.org CreativeWork for a source's licence: ``name`` is the SPDX id (or LicenseRef-…)."""
+    spdx = provenance.get("licence") or "NOASSERTION"
+    work: dict[str, Any] = {"@type": "sc:CreativeWork", "name": spdx, "url": licence_url(spdx, provenance.get("licence_url"))}
+    if provenance.get("licence_url") and provenance["licence_url"] != work["url"]:
+        work["sameAs"] = provenance["licence_url"]
+    if sources:
+        work["description"] = f"{spdx}: licence of source(s) {', '.join(sources)}"
+    return work
 
 
 def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[str, Any]:
@@ -130,7 +143,13 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
                 "source": {"fileSet": {"@id": "shards"}, "extract": {"column": col["name"]}},
             }
         )
-    licences = sorted({licence_url(s["provenance"].get("licence"), s["provenance"].get("licence_url")) for s in admitted})
+    by_licence: dict[tuple[str, str | None], list[str]] = {}
+    for s in admitted:
+        p = s["provenance"]
+        by_licence.setdefault((p.get("licence") or "NOASSERTION", p.get("licence_url")), []).append(s["id"])
+    licences = [
+        licence_work({"licence": spdx, "licence_url": page}, ids) for (spdx, page), ids in sorted(by_licence.items(), key=lambda kv: (kv[0][0], kv[0][1] or ""))
+    ]
     purpose = manifest["purpose"]
     doc = {
         "@context": CONTEXT,
@@ -147,7 +166,7 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
         "version": "1.0.0",
         "datePublished": manifest.get("created_at"),
         "url": base_url or f"corpusmill:{mid}",
-        "license": licences if len(licences) != 1 else licences[0],
+        "license": licences,
         "creativeWorkStatus": "takedown successor" if manifest.get("predecessor") else "release",
         "distribution": files,
         "recordSet": [
@@ -167,7 +186,7 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
                 "@id": f"source:{s['id']}",
                 "name": s["id"],
                 "prov:wasAttributedTo": {"@type": "prov:Agent", "name": s["provenance"].get("owner")},
-                "license": licence_url(s["provenance"].get("licence"), s["provenance"].get("licence_url")),
+                "license": licence_work(s["provenance"]),
                 "acquisition": s["provenance"].get("acquisition"),
                 "contract": s["provenance"].get("contract"),
                 "expires": s["provenance"].get("expires"),

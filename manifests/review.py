@@ -51,7 +51,22 @@ class IllegalTransition(CorpusmillError):
 
 
 class NotApproved(CorpusmillError):
-    pass
+    """A manifest that is not approved was asked for. ``str()`` names the Python keyword
+    (``allow_unapproved=True``); :meth:`for_cli` names the command-line flag instead."""
+
+    def __init__(self, manifest_id: str, why: str):
+        self.manifest_id, self.why = manifest_id, why
+        super().__init__(self._text("pass allow_unapproved=True"))
+
+    def _text(self, override: str) -> str:
+        todo = ("have a reviewer approve it (corpusmill review approve ID --comment …, signed with a trusted key) or "
+                if "draft" in self.why else "use an approved manifest (its successor, if named) or ")
+        return f"refusing {self.manifest_id}: {self.why}. To go on: {todo}{override} to take it anyway."
+
+    def for_cli(self) -> NotApproved:
+        e = NotApproved(self.manifest_id, self.why)
+        e.args = (self._text("pass --allow-unapproved"),)
+        return e
 
 
 def manifest_sha256(manifest: dict[str, Any]) -> str:
@@ -378,7 +393,7 @@ def require_pullable(v: Verification, allow_unapproved: bool) -> None:
     if v.state == APPROVED or allow_unapproved:
         return
     why = {
-        DRAFT: "it is a draft: no reviewer has approved it (`corpusmill review approve ID --comment …`)",
+        DRAFT: "it is a draft: no reviewer has approved it",
         REJECTED: "it was rejected",
         REVOKED: "it was revoked",
     }[v.state]
@@ -387,4 +402,4 @@ def require_pullable(v: Verification, allow_unapproved: bool) -> None:
         why += f" by {printable(last['reviewer'])} on {printable(last['time'])}: {printable(last['comment'])}"
     if v.review.successor:
         why += f"; its successor is {v.review.successor}"
-    raise NotApproved(f"refusing {v.manifest_id}: {why}. Use --allow-unapproved to take it anyway.")
+    raise NotApproved(v.manifest_id, why)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import json
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -32,6 +33,10 @@ from corpusmill_base.atomic import write_table_atomic
 from corpusmill_base.hashing import sha256_file
 
 STAGE_KEY = "takedown@1"
+#: Per-source takedown lists in the catalog: ``takedowns/<source>/<successor ID>.json``, one file
+#: per takedown (append-only), each ``{source, manifest, successor, reason, recorded_at, ids,
+#: sha256}`` — ids and text hashes of every removed document. Every later run honours them.
+LIST_DIR = "takedowns"
 
 
 @dataclass
@@ -162,6 +167,7 @@ def takedown(
     taken_ids = pa.array(sorted(taken.column("id").to_pylist()), pa.string())
     affected = set(taken.column("shard").to_pylist())
 
+    hashes: dict[str, str] = {}  # taken id → sha256 of its text, for the per-source takedown lists
     with tempfile.TemporaryDirectory(prefix="corpusmill-takedown-") as tmp:
         staging = Path(tmp)
         new_shards, rewritten, carried, emptied = [], [], [], []
@@ -176,6 +182,7 @@ def takedown(
                 carried.append(rel)
                 continue
             table = pq.read_table(io.BytesIO(data))
+            hashes.update(_text_hashes(table.filter(pc.is_in(table.column("id"), value_set=taken_ids))))
             table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=taken_ids)))
             if table.num_rows == 0:
                 emptied.append(rel)
@@ -254,6 +261,7 @@ def takedown(
         validate_manifest(successor)
         cat.publish(staging, successor, sign=review.sign_if_key)
 
+    _record_lists(cat, taken, hashes, mid, successor["id"], reason)
     st = review.replay(cat, old)
     notes = []
     if copies:
@@ -275,6 +283,42 @@ def takedown(
     else:
         notes.append(f"{mid} was already {st.state}; its successor is recorded in {successor['id']}'s predecessor field")
     return TakedownResult(successor, mid, removed, rewritten, carried, emptied, already_absent, st.state, notes)
+
+
+def _text_hashes(table: pa.Table) -> dict[str, str]:
+    from filters.takedown_list import text_sha256
+
+    return {i: text_sha256(t) for i, t in zip(table.column("id").to_pylist(), table.column("text").to_pylist())}
+
+
+def _record_lists(cat: Catalog, taken: pa.Table, hashes: dict[str, str], mid: str, successor: str, reason: str) -> None:
+    by_source: dict[str, list[str]] = {}
+    for doc, src in zip(taken.column("id").to_pylist(), taken.column("source_id").to_pylist()):
+        by_source.setdefault(src, []).append(doc)
+    now = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+    for src, ids in sorted(by_source.items()):
+        ids = sorted(ids)
+        entry = {"source": src, "manifest": mid, "successor": successor, "reason": reason, "recorded_at": now,
+                 "ids": ids, "sha256": sorted({hashes[i] for i in ids if i in hashes})}
+        rel = f"{LIST_DIR}/{src}/{successor}.json"
+        if cat.read_json(rel) is None:  # the same takedown again builds the same successor: recorded once
+            cat.write_json_new(rel, entry)
+
+
+def takedown_lists(cat: Catalog, source_ids: list[str]) -> list[dict[str, Any]]:
+    """Every takedown list recorded for these sources, oldest file name first, each with the
+    sha256 of its file (``list_sha256``) so a manifest can name exactly what it honoured."""
+    out = []
+    for src in sorted(set(source_ids)):
+        for rel in cat.list_rel(f"{LIST_DIR}/{src}"):
+            if not rel.endswith(".json"):
+                continue
+            entry = cat.read_json(rel)
+            if entry is None:
+                continue
+            digest = hashlib.sha256(json.dumps(entry, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()
+            out.append(entry | {"list_sha256": digest})
+    return out
 
 
 def lineage(cat: Catalog, mid: str) -> list[dict[str, Any]]:

@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
-import logging
 import os
 import sqlite3
 import sys
@@ -27,7 +26,7 @@ Handler = Callable[[argparse.Namespace], int]
 COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality", "pipelines.cli_decontam"]
 
 
-def _print_plan(plan) -> None:
+def _print_plan(plan, out: str | None = None) -> None:
     cfg = plan.config
     print(f"plan for {cfg.name!r} (engine: {cfg.engine})")
     print(f"purpose: {cfg.purpose.description} — needs: {', '.join(cfg.purpose.uses)}")
@@ -45,7 +44,8 @@ def _print_plan(plan) -> None:
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
     if cfg.benchmarks:  # read and checked by prepare() already
         print("benchmarks (kept out by decontaminate): " + ", ".join(b.id for b in cfg.benchmarks))
-    print(f"output: {cfg.output.dir} (shards of ~{cfg.output.shard_target_mb:g} MB)")
+    print(f"output: {out or cfg.output.dir} (shards of ~{cfg.output.shard_target_mb:g} MB)"
+          + (" — from --out" if out else ""))
 
 
 def _summary(outcome) -> None:
@@ -80,7 +80,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     plan = runner.prepare(args.config, args.engine, workers=args.workers)
     if args.dry_run:
-        _print_plan(plan)
+        _print_plan(plan, args.out)
         return 0
     outcome = runner.run(
         args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume,
@@ -166,8 +166,12 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 
 def cmd_pull(args: argparse.Namespace) -> int:
     from manifests.loaders import pull
+    from manifests.review import NotApproved
 
-    m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
+    try:
+        m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
+    except NotApproved as e:
+        raise e.for_cli() from None
     done = ", ".join(f"{n} {k}" for k, n in sorted(m["pull"]["shards"].items()))
     removed = m["pull"].get("removed") or []
     if removed:
@@ -184,16 +188,23 @@ def cmd_models_fetch(args: argparse.Namespace) -> int:
     return 0
 
 
+CATALOG_HELP = "catalog URL or directory (default: $CORPUSMILL_CATALOG, the config's catalog:, then .corpusmill/catalog)"
+JSON_HELP = "machine-readable JSON on stdout"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from pipelines import __version__
+
     p = argparse.ArgumentParser(prog="corpusmill", description="Curate domain data into verified pretraining shards.")
-    p.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr")
+    p.add_argument("--version", action="version", version=f"corpusmill {__version__}", help="print the version and exit")
+    p.add_argument("-v", "--verbose", action="store_true", help="debug logging, including third-party libraries (Ray, Presidio, spaCy)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr (no progress, summaries or warnings)")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a pipeline config", description="Run CONFIG; the last stdout line is the manifest ID.")
-    r.add_argument("config")
+    r.add_argument("config", help="pipeline config (YAML)")
     r.add_argument("--out", help="output directory (overrides output.dir)")
-    r.add_argument("--catalog", help="catalog URL (overrides $CORPUSMILL_CATALOG and the config)")
+    r.add_argument("--catalog", help=CATALOG_HELP)
     r.add_argument("--engine", choices=["local", "ray", "beam"], help="engine (overrides the config)")
     r.add_argument(
         "--workers", type=int, metavar="N",
@@ -205,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--strict", action="store_true", help="fail (publish nothing) when a source loses more than the decontaminate guard's share")
     r.set_defaults(func=cmd_run)
 
-    m = sub.add_parser("manifest", help="list, show or verify manifests in the catalog")
+    m = sub.add_parser("manifest", help="list, show, verify, lineage, diff or sign manifests in the catalog",
+                       description="Manifests in the catalog: list, show, verify, lineage, diff, sign.")
     msub = m.add_subparsers(dest="manifest_command", required=True)
     for name, func, helptext in (
         ("list", cmd_manifest_list, "list manifests"),
@@ -214,16 +226,16 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sp = msub.add_parser(name, help=helptext)
         if name != "list":
-            sp.add_argument("id")
+            sp.add_argument("id", help="manifest ID (cm-…)")
         if name != "verify":
-            sp.add_argument("--json", action="store_true")
-        sp.add_argument("--catalog")
+            sp.add_argument("--json", action="store_true", help=JSON_HELP)
+        sp.add_argument("--catalog", help=CATALOG_HELP)
         sp.set_defaults(func=func)
 
     pl = sub.add_parser("pull", help="copy a manifest's shards to a directory, verified")
-    pl.add_argument("id")
-    pl.add_argument("--to", required=True)
-    pl.add_argument("--catalog")
+    pl.add_argument("id", help="manifest ID (cm-…); only approved manifests unless --allow-unapproved")
+    pl.add_argument("--to", required=True, help="destination directory (manifest.json and shards/; resumable)")
+    pl.add_argument("--catalog", help=CATALOG_HELP)
     pl.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
     pl.add_argument("--allow-unapproved", action="store_true", help="also pull drafts, rejected and revoked manifests")
     pl.set_defaults(func=cmd_pull)
@@ -246,10 +258,20 @@ def main(argv: list[str] | None = None) -> int:
     if "pyarrow" not in sys.modules:
         os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
     args = build_parser().parse_args(argv)
-    level = logging.DEBUG if args.verbose else logging.ERROR if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(levelname)s %(message)s", stream=sys.stderr)
+    from pipelines.progress import configure_logging
+
+    configure_logging(verbose=args.verbose, quiet=args.quiet)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # `corpusmill … | head` closed our stdout: not an error. Point stdout at /dev/null so the
+        # interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE").
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
+        return 0
     except CorpusmillError as e:
         print(f"corpusmill: error: {e}", file=sys.stderr)
         return e.exit_code

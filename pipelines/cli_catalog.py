@@ -146,15 +146,54 @@ def cmd_sign(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- audit, takedown, export
 
 
+AUDIT_FORMATS = {".html": "html", ".htm": "html", ".json": "json", ".csv": "csv"}
+
+
+def audit_format(fmt: str | None, out: str | None) -> str:
+    """The audit's format: ``--format``, else the extension of ``--out``; a mismatch is refused."""
+    from corpusmill_base.errors import ConfigError
+
+    if out in (None, "-"):
+        return fmt or "html"
+    ext = Path(out).suffix.lower()
+    implied = AUDIT_FORMATS.get(ext)
+    if fmt is None:
+        if implied is None:
+            raise ConfigError(f"--out {out}: cannot tell the format from {ext or 'a name without extension'!r}; "
+                              "use .html, .json or .csv, or pass --format")
+        return implied
+    if implied is not None and implied != fmt:
+        raise ConfigError(f"--out {out} names a {implied} file but --format is {fmt}; make them agree")
+    return fmt
+
+
+def check_audit_config(manifest: dict, config_path: str) -> None:
+    """Refuse a ``--config`` that did not produce the manifest (its digest differs), naming both."""
+    from corpusmill_base.errors import ConfigError
+    from pipelines.config import load_config
+
+    cfg, _ = load_config(config_path)
+    if cfg.digest() != manifest.get("config_digest"):
+        raise ConfigError(
+            f"{config_path} did not produce {manifest['id']}: its config digest is {cfg.digest()}, the manifest's is "
+            f"{manifest.get('config_digest')} (run {manifest.get('name')!r}); pass the config of that run, "
+            "or leave out --config (the sample of dropped documents needs the exact config)"
+        )
+
+
 def cmd_audit(args: argparse.Namespace) -> int:
     from manifests import audit
 
     from pipelines.samples import sampler
 
-    data = audit.collect(_catalog(args), args.id, sampler=sampler(args.config) if args.config else None)
-    if args.format == "json":
+    fmt = audit_format(args.format, args.out)
+    cat = _catalog(args)
+    if args.config:
+        check_audit_config(cat.get(args.id), args.config)
+    data = audit.collect(cat, args.id, sampler=sampler(args.config) if args.config else None)
+    if fmt == "json":
         text = json.dumps(data, indent=2, ensure_ascii=False)
-    elif args.format == "csv":
+    elif fmt == "csv":
         text = audit.to_csv(data)
     else:
         from manifests.audit_html import render
@@ -163,7 +202,7 @@ def cmd_audit(args: argparse.Namespace) -> int:
     _write(text, args.out)
     if args.out not in (None, "-"):
         integ = data["integrity"]
-        print(f"audit of {args.id} ({integ['state']}, {'verified' if integ['verified'] else 'VERIFICATION FAILED'}) → {args.out}")
+        print(f"audit of {args.id} ({integ['state']}, {'verified' if integ['verified'] else 'VERIFICATION FAILED'}) → {args.out} ({fmt})")
     return 0 if data["integrity"]["verified"] else 3
 
 
@@ -195,6 +234,10 @@ def cmd_export_croissant(args: argparse.Namespace) -> int:
     return 0
 
 
+CATALOG_HELP = "catalog URL or directory (default: $CORPUSMILL_CATALOG, the config's catalog:, then .corpusmill/catalog)"
+JSON_HELP = "machine-readable JSON on stdout"
+
+
 def _subparsers(parser: argparse.ArgumentParser) -> argparse._SubParsersAction:
     return next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
 
@@ -208,7 +251,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     ki.set_defaults(func=cmd_keys_init)
     ksub.add_parser("show", help="the signing key in use and the trusted keys").set_defaults(func=cmd_keys_show)
     kt = ksub.add_parser("trust", help="trust another signer's public key")
-    kt.add_argument("name")
+    kt.add_argument("name", help="the signer's name (as in their `keys init --name`)")
     kt.add_argument("public_key", help="base64 raw Ed25519 public key (from `keys show`)")
     kt.set_defaults(func=cmd_keys_trust)
 
@@ -221,56 +264,57 @@ def register(sub: argparse._SubParsersAction) -> None:
         ("reopen", "rejected → draft: a new review cycle (recorded; not after a takedown)"),
     ):
         sp = rsub.add_parser(action, help=helptext)
-        sp.add_argument("id")
+        sp.add_argument("id", help="manifest ID (cm-…)")
         sp.add_argument("--reviewer", help="optional check: must be your signing key's name (the name recorded)")
-        sp.add_argument("--comment", required=True)
-        sp.add_argument("--catalog")
+        sp.add_argument("--comment", required=True, help="why: recorded in the append-only review history")
+        sp.add_argument("--catalog", help=CATALOG_HELP)
         sp.set_defaults(func=cmd_review)
     h = rsub.add_parser("history", help="the review records, verified")
-    h.add_argument("id")
-    h.add_argument("--json", action="store_true")
-    h.add_argument("--catalog")
+    h.add_argument("id", help="manifest ID (cm-…)")
+    h.add_argument("--json", action="store_true", help=JSON_HELP)
+    h.add_argument("--catalog", help=CATALOG_HELP)
     h.set_defaults(func=cmd_review_history)
 
     msub = _subparsers(sub.choices["manifest"])
     ln = msub.add_parser("lineage", help="predecessors and successors (takedowns)")
-    ln.add_argument("id")
-    ln.add_argument("--json", action="store_true")
-    ln.add_argument("--catalog")
+    ln.add_argument("id", help="manifest ID (cm-…)")
+    ln.add_argument("--json", action="store_true", help=JSON_HELP)
+    ln.add_argument("--catalog", help=CATALOG_HELP)
     ln.set_defaults(func=cmd_lineage)
     df = msub.add_parser("diff", help="sources, counts, shards and config differences")
-    df.add_argument("a")
-    df.add_argument("b")
-    df.add_argument("--json", action="store_true")
-    df.add_argument("--catalog")
+    df.add_argument("a", help="manifest ID (cm-…), the older")
+    df.add_argument("b", help="manifest ID (cm-…), the newer")
+    df.add_argument("--json", action="store_true", help=JSON_HELP)
+    df.add_argument("--catalog", help=CATALOG_HELP)
     df.set_defaults(func=cmd_diff)
     sg = msub.add_parser("sign", help="sign a published manifest (runs sign automatically when a key is configured)")
-    sg.add_argument("id")
-    sg.add_argument("--catalog")
+    sg.add_argument("id", help="manifest ID (cm-…)")
+    sg.add_argument("--catalog", help=CATALOG_HELP)
     sg.set_defaults(func=cmd_sign)
 
     a = sub.add_parser("audit", help="audit report for legal review (HTML, JSON or CSV)")
-    a.add_argument("id")
-    a.add_argument("--out", help="output file (default: stdout)")
-    a.add_argument("--format", choices=["html", "json", "csv"], default="html")
-    a.add_argument("--config", help="the run's pipeline config: adds a masked sample of dropped documents")
-    a.add_argument("--catalog")
+    a.add_argument("id", help="manifest ID (cm-…)")
+    a.add_argument("--out", help="output file (default: stdout); its extension (.html, .json, .csv) sets the format")
+    a.add_argument("--format", choices=["html", "json", "csv"],
+                   help="html (default on stdout): the report; json: everything; csv: one row per source and decision type")
+    a.add_argument("--config", help="the run's pipeline config (must be the one that produced ID): adds a masked sample of dropped documents")
+    a.add_argument("--catalog", help=CATALOG_HELP)
     a.set_defaults(func=cmd_audit)
 
     t = sub.add_parser("takedown", help="successor manifest without a source's or listed documents")
-    t.add_argument("id")
+    t.add_argument("id", help="manifest ID (cm-…) to take documents out of")
     t.add_argument("--source", action="append", default=[], help="source id to remove (repeatable)")
     t.add_argument("--doc-ids", help="file with document ids, one a line")
-    t.add_argument("--reason", required=True)
+    t.add_argument("--reason", required=True, help="why (recorded in the successor manifest and the review history)")
     t.add_argument("--reviewer", help="optional check: must be your signing key's name (recorded on the revoke/reject record)")
-    t.add_argument("--catalog")
+    t.add_argument("--catalog", help=CATALOG_HELP)
     t.set_defaults(func=cmd_takedown)
 
     e = sub.add_parser("export", help="export a manifest's metadata")
     esub = e.add_subparsers(dest="export_command", required=True)
     c = esub.add_parser("croissant", help="Croissant 1.0 JSON-LD (with sha256 per shard and PROV-O provenance)")
-    c.add_argument("id")
+    c.add_argument("id", help="manifest ID (cm-…)")
     c.add_argument("--out", help="output file (default: stdout)")
     c.add_argument("--base-url", help="prefix for contentUrl (default: paths relative to the JSON file, as laid out by `pull`)")
-    c.add_argument("--catalog")
+    c.add_argument("--catalog", help=CATALOG_HELP)
     c.set_defaults(func=cmd_export_croissant)

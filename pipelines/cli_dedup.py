@@ -7,8 +7,28 @@ import json
 import sys
 
 
+OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson")
+
+
+def check_output(path: str, overwrite: bool, flag: str = "OUT") -> None:
+    """The one rule for file outputs of ``dedup`` and ``scrub``: a known extension, and an existing
+    file is replaced only with ``--overwrite`` (checked before any work is done)."""
+    import os
+
+    from corpusmill_base.errors import OutputError
+
+    if not path.lower().endswith(OUTPUT_SUFFIXES):
+        raise OutputError(f"{flag} {path}: writes .parquet or JSON lines (.jsonl, .ndjson); name it by one of those extensions")
+    if os.path.exists(path) and not overwrite:
+        raise OutputError(f"{flag} {path} exists; pass --overwrite to replace it")
+
+
 def cmd_dedup(args: argparse.Namespace) -> int:
     from pipelines.dedup import find_duplicates, write_outputs
+
+    check_output(args.output, args.overwrite)
+    if args.clusters:
+        check_output(args.clusters, args.overwrite, "--clusters")
 
     options = {"threshold": args.threshold, "verify": args.verify}
     if args.shingle:
@@ -21,11 +41,12 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     by_reason: dict[str, int] = {}
     for r in run.decisions.column("reason").to_pylist():
         by_reason[r] = by_reason.get(r, 0) + 1
-    print(
-        f"{run.documents:,} documents → kept {kept:,}, dropped {run.documents - kept:,} "
-        f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_reason.items())) or 'none'})",
-        file=sys.stderr,
-    )
+    if not args.quiet:
+        print(
+            f"{run.documents:,} documents → kept {kept:,}, dropped {run.documents - kept:,} "
+            f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_reason.items())) or 'none'})",
+            file=sys.stderr,
+        )
     print(json.dumps({"documents": run.documents, "kept": kept, **run.stats, "phase_seconds": run.timings}))
     return 0
 
@@ -37,8 +58,9 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Write the documents of IN that are not near-duplicates of an earlier-kept one to OUT "
         "(.parquet or JSON lines, by extension). Same stage as `minhash_dedup` in a pipeline.",
     )
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
+    p.add_argument("input", metavar="IN", help="JSONL or Parquet file with id and text")
+    p.add_argument("output", metavar="OUT", help="kept documents: .parquet or JSON lines (.jsonl, .ndjson); refused if it exists unless --overwrite")
+    p.add_argument("--overwrite", action="store_true", help="replace OUT (and --clusters FILE) if they exist")
     p.add_argument("--threshold", type=float, default=0.6, help="Jaccard of shingle sets at or above which documents are near-duplicates (default 0.6)")
     p.add_argument("--clusters", metavar="FILE", help="also write id, cluster_id, kept for every input document (.parquet or JSON lines)")
     p.add_argument("--shingle", choices=["auto", "char", "word"], help="shingles: char (default; character 5-grams, measured best for Korean and English), word, or auto (characters for Hangul/CJK, words otherwise)")

@@ -19,8 +19,8 @@ def register(sub) -> None:
         help="find and replace personal data in a JSONL or Parquet file (id, text)",
         description="Scrub personal data from IN (JSONL or Parquet with id and text) into OUT (same formats, by extension).",
     )
-    s.add_argument("input", metavar="IN")
-    s.add_argument("output", metavar="OUT")
+    s.add_argument("input", metavar="IN", help="JSONL or Parquet file with id and text")
+    s.add_argument("output", metavar="OUT", help=".parquet or JSON lines (.jsonl, .ndjson); refused if it exists unless --overwrite")
     s.add_argument("--lang", choices=["ko", "en", "auto"], default="auto", help="auto: a lang column if present, else Hangul share")
     s.add_argument(
         "--operator",
@@ -40,5 +40,6 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     # keeps every row: the CLI sets no density limit
     res = map_file(stage, args.input, args.output, batch_rows=BATCH_ROWS, overwrite=args.overwrite)
     summary = ", ".join(f"{k} {n:,}" for k, n in sorted(res.counters.items())) or "none"
-    print(f"scrubbed {res.rows_out:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
+    if not args.quiet:
+            print(f"scrubbed {res.rows_out:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)
     return 0

@@ -12,6 +12,56 @@ import time
 
 log = logging.getLogger("corpusmill")
 
+#: Libraries that log at INFO on every command (Presidio's "Using device of type: cpu", Ray's
+#: start-up and per-operator lines, Beam's pipeline options): shown only with ``-v``.
+NOISY_LOGGERS = ("presidio-analyzer", "presidio-anonymizer", "ray", "ray.data", "ray.train", "apache_beam",
+                 "spacy", "trafilatura", "htmldate", "courlan", "datatrove", "datasets", "fsspec", "urllib3",
+                 "filelock", "matplotlib", "numexpr", "mlcroissant", "absl",
+                 "py.warnings")  # library warnings (spaCy, Presidio, pandas deprecations), routed through logging
+
+
+class BarAwareHandler(logging.StreamHandler):
+    """Log lines printed *above* any live tqdm bar (``tqdm.write`` clears and redraws it) instead of over it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            msg = self.format(record)
+            tqdm = getattr(sys.modules.get("tqdm"), "tqdm", None)  # not imported: no bar is live (light install)
+            if tqdm is not None and getattr(tqdm, "_instances", None):
+                tqdm.write(msg, file=self.stream)
+            else:
+                self.stream.write(msg + self.terminator)
+            self.flush()
+        except Exception:  # noqa: BLE001 — a log line must never end a run (logging's own rule)
+            self.handleError(record)
+
+
+def configure_logging(verbose: bool = False, quiet: bool = False, stream=None) -> None:
+    """Our messages at INFO (ERROR with ``-q``, DEBUG with ``-v``); third-party libraries at
+    ERROR unless ``-v``. Environment switches for Ray are set here, before Ray is imported."""
+    stream = stream or sys.stderr
+    handler = BarAwareHandler(stream)
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    if not verbose:
+        # Libraries reset their own levels on import (filters/html.py keeps trafilatura at ERROR,
+        # which still printed "ERROR empty HTML tree" per page): only our logger reaches stderr.
+        handler.addFilter(lambda r: r.name == "corpusmill" or r.name.startswith("corpusmill.") or r.levelno >= logging.CRITICAL)
+    root = logging.getLogger()
+    for h in list(root.handlers):
+        if isinstance(h, BarAwareHandler):
+            root.removeHandler(h)
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    logging.captureWarnings(True)
+    log.setLevel(logging.DEBUG if verbose else logging.ERROR if quiet else logging.INFO)
+    third = logging.DEBUG if verbose else logging.ERROR
+    for name in NOISY_LOGGERS:
+        logging.getLogger(name).setLevel(third)
+    if not verbose:
+        os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
+        os.environ.setdefault("RAY_LOGGER_LEVEL", "error")
+        os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # ours is the one bar
+
 
 class _LogBar:
     """Non-terminal progress: one log line at most every ``every`` seconds."""
@@ -50,23 +100,54 @@ class Meter:
     every ``every`` seconds, and a closing line only if it wrote any (short runs stay silent).
     """
 
+    #: No ETA before this many seconds and this share of the work: the first small file's rate
+    #: said "ETA 3h41m" for a demo that took a minute.
+    ETA_AFTER_SECONDS = 10.0
+    ETA_AFTER_SHARE = 0.05
+
     def __init__(self, name: str, total: int, unit: str, stream, tty: bool, every: float):
         self.name, self.total, self.unit, self.every = name, max(int(total), 0), unit, every
         self.done = self.docs = self.nbytes = 0
         self.t0 = self.last = time.monotonic()
         self.lines = 0
+        self._eta_done, self._eta_at, self._eta_value = -1, 0.0, 0.0
         self._bar = None
         if tty:
             from tqdm import tqdm
 
+            # tqdm's own {remaining} grows while a big file is read (the position moves per file):
+            # the bar shows ours (see eta()) in the postfix instead.
             self._bar = tqdm(
                 total=self.total or None, desc=name, unit="B" if unit == "B" else " docs", unit_scale=True,
                 unit_divisor=1024 if unit == "B" else 1000, file=stream, leave=False, dynamic_ncols=True, mininterval=0.5,
+                bar_format="{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}{postfix}]" if self.total else None,
             )
+
+    def eta(self, now: float | None = None) -> float | None:
+        """Seconds left, or None when there is no honest estimate yet.
+
+        Re-estimated (remaining × elapsed / done) only when the position moved; between moves it
+        counts down and never grows, and it is withheld at the start (see ETA_AFTER_*).
+        """
+        now = time.monotonic() if now is None else now
+        if not self.total or self.done <= 0 or self.done >= self.total:
+            return None
+        if now - self.t0 < self.ETA_AFTER_SECONDS or self.done < self.ETA_AFTER_SHARE * self.total:
+            return None
+        if self.done != self._eta_done:
+            self._eta_done, self._eta_at = self.done, now
+            self._eta_value = (self.total - self.done) * (now - self.t0) / self.done
+        left = self._eta_value - (now - self._eta_at)
+        return left if left >= 1 else None
+
+    def _postfix(self) -> str:
+        eta = self.eta()
+        return f"{self.docs:,} docs, {self.nbytes / 1e6:,.1f} MB" + (f", ETA {_eta(eta)}" if eta is not None else "")
 
     def advance(self, n: int) -> None:
         self.done += n
         if self._bar is not None:
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
             self._bar.update(n)
         self._tick()
 
@@ -78,7 +159,7 @@ class Meter:
             if self._bar is not None:
                 self._bar.update(docs)
         if self._bar is not None:
-            self._bar.set_postfix_str(f"{self.docs:,} docs, {self.nbytes / 1e6:,.1f} MB", refresh=False)
+            self._bar.set_postfix_str(self._postfix(), refresh=False)
         self._tick()
 
     def counting(self, batches):
@@ -96,8 +177,9 @@ class Meter:
             parts.append(f"{100 * min(self.done / self.total, 1):.0f}%")
         parts += [f"{self.docs:,} docs", f"{self.nbytes / 1e6:,.1f} MB",
                   f"{self.docs / elapsed:,.0f} docs/s", f"{self.nbytes / 1e6 / elapsed:,.1f} MB/s"]
-        if self.total and self.done:
-            parts.append(f"ETA {_eta((self.total - self.done) * elapsed / self.done)}")
+        eta = self.eta()
+        if eta is not None:
+            parts.append(f"ETA {_eta(eta)}")
         return f"{self.name}: " + " · ".join(parts)
 
     def _tick(self) -> None:

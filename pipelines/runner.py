@@ -45,7 +45,8 @@ from pipelines.progress import Progress
 from corpusmill_base.atomic import DirectoryLocked, exclusive_lock, write_table_atomic
 from corpusmill_base.hashing import sha256_file
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("corpusmill")
+
 LEDGER_NAME = "ledger.parquet"
 MANIFEST_NAME = "manifest.json"
 
@@ -149,7 +150,13 @@ def _run_locked(
     cat = Catalog(resolve_catalog_url(catalog, cfg.catalog))
 
     work = out_dir.parent / f".{out_dir.name}.work"
-    _prepare_workdir(work, fingerprint(plan), resume)
+    same = identical_run(plan, cat, out_dir)
+    if same is not None:  # nothing to recompute: publish (if needed) what is there
+        refuse_withdrawn(cat, same)
+        cat.publish(out_dir, same)
+        shutil.rmtree(work, ignore_errors=True)  # left by a run killed after installing this very output
+        return RunOutcome(manifest=same, out_dir=out_dir, catalog=cat, reused=True)
+    _prepare_workdir(work, fingerprint(plan), resume, discard=overwrite)
     for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
     staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
@@ -157,13 +164,14 @@ def _run_locked(
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
-        stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir)
+        stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir) + takedown_stages(cat, cfg)
         resolve_releases(stages)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         _decontamination_guard(manifest, strict)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+        refuse_withdrawn(cat, manifest)
         checkpoint("install")
         reused = _install(staging, out_dir, manifest["id"], overwrite)
         checkpoint("publish")
@@ -194,6 +202,66 @@ def _decontamination_guard(manifest: dict, strict: bool) -> None:
         raise PolicyError("--strict: decontamination guard tripped (nothing published):\n  " + "\n  ".join(problems))
 
 
+def takedown_stages(cat: Catalog, cfg: PipelineConfig) -> list[Stage]:
+    """The catalog's takedown lists for this run's sources, as a last ``takedown_list`` stage
+    (none when no source was ever taken down): a takedown sticks to every later run."""
+    from filters.takedown_list import TakedownList
+    from manifests.takedown import takedown_lists
+
+    lists = takedown_lists(cat, [s.id for s in cfg.sources])
+    return [TakedownList({"lists": lists})] if lists else []
+
+
+def refuse_withdrawn(cat: Catalog, manifest: dict[str, Any]) -> None:
+    """A run whose ID the catalog holds as revoked, or taken down (it has a successor), is refused."""
+    from manifests import review
+
+    if not cat.has(manifest["id"]):
+        return
+    st = review.replay(cat, cat.get(manifest["id"]))
+    if st.state == review.REVOKED or st.successor:
+        last = st.records[-1] if st.records else {}
+        raise OutputError(
+            f"this run rebuilt {manifest['id']}, which is {st.state}" + (" (taken down)" if st.successor else "") + f" in {cat.url}"
+            + (f" ({last.get('reviewer')}: {last.get('comment')})" if last else "")
+            + (f"; its successor is {st.successor}" if st.successor else "")
+            + " — not published. Use the successor, or change the config or inputs (a takedown recorded in this "
+            "catalog is applied to later runs of its sources automatically)"
+        )
+
+
+def identical_run(plan: Plan, cat: Catalog, out_dir: Path) -> dict[str, Any] | None:
+    """The manifest already in ``out_dir`` when this plan would rebuild it exactly, decided before
+    any document is read: same config digest and code version, same stages as described (versions,
+    options, library versions, takedown lists) and models (sha256), and the same input files by
+    sha256. Hashing the inputs reads them once (the demo's 1 MB in milliseconds) instead of
+    recomputing every stage. Inputs that are not local files are not hashed ahead: None."""
+    path = out_dir / MANIFEST_NAME
+    if not path.exists():
+        return None
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    cfg = plan.config
+    if old.get("config_digest") != cfg.digest() or old.get("code_version") != f"corpusmill {__version__}":
+        return None
+    stages = build_stages(cfg, base_dir=plan.base_dir) + takedown_stages(cat, cfg)
+    if old.get("stages") != [st.describe() | {"key": st.key} for st in stages]:
+        return None
+    models = {a["name"]: a for st in stages for a in st.artifacts()}
+    if old.get("models") != [models[k] for k in sorted(models)]:
+        return None
+    recorded = {(s["id"], f["path"]): f.get("sha256") for s in old.get("sources", []) for f in s.get("files", [])}
+    planned = [(sp.source.id, f) for sp in plan.sources for f in sp.files]
+    if len(recorded) != len(planned):
+        return None
+    for source_id, f in planned:
+        if "://" in f.url or recorded.get((source_id, f.rel)) != sha256_file(f.url):
+            return None
+    return old
+
+
 def fingerprint(plan: Plan) -> dict[str, Any]:
     """What must not change between a killed run and its resumption."""
     return {
@@ -204,7 +272,7 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
     }
 
 
-def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool) -> None:
+def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool, discard: bool = False) -> None:
     marker = work / "plan.json"
     if resume and marker.exists():
         old = json.loads(marker.read_text(encoding="utf-8"))
@@ -215,6 +283,15 @@ def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool) -> None:
                 "run again without --resume to start over"
             )
         return
+    if not resume and marker.exists() and json.loads(marker.read_text(encoding="utf-8")) == fp:
+        done = sum(1 for _ in work.rglob("*.done"))
+        if done and discard:
+            log.warning("discarding unfinished work of an interrupted run in %s (%d unit(s) done; --overwrite)", work, done)
+        elif done:
+            raise OutputError(
+                f"an interrupted run of this config left unfinished work in {work} ({done} unit(s) done); "
+                "continue it with --resume (same output, byte for byte), or start over with --overwrite"
+            )
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     tmp = work / "plan.json.tmp"

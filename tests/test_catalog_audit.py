@@ -83,8 +83,63 @@ def test_audit_json_and_csv_agree_with_the_manifest(env):
     assert data["dropped_sample"]["available"] is False and "--config" in data["dropped_sample"]["note"]
     assert all(d["text"] is None for d in data["dropped_sample"]["documents"])
     rows = list(csv.DictReader(io.StringIO(cm("audit", env.mid, "--format", "csv").stdout)))
-    assert {"section": "drops", "row": "0", "field": "reason", "value": "exact_duplicate"} in rows
-    assert any(r["section"] == "sources" and r["field"] == "contract" and r["value"] == "PO-2026-0042" for r in rows)
+    reviews = [r for r in rows if r["source"] == "ko_reviews"]
+    assert {r["decision"] for r in reviews} == {"records_in", "kept", "dropped"}
+    assert all(r["licence"] == "CC0-1.0" and r["acquisition"] == "open-licence" for r in reviews)
+    assert {r["contract"] for r in rows if r["source"] == "ko_statutes"} == {"PO-2026-0042"}
+    assert sum(int(r["documents"]) for r in rows if r["decision"] == "dropped") == m["totals"]["dropped"]
+    for s in m["sources"]:  # records in = kept + dropped + quarantined, read back from the sheet
+        mine = [r for r in rows if r["source"] == s["id"]]
+        got = {d: sum(int(r["documents"]) for r in mine if r["decision"] == d) for d in ("records_in", "kept", "dropped", "quarantined")}
+        assert got == {k: s["counts"][k] for k in got}
+
+
+def test_audit_csv_cells_never_start_a_formula():
+    from manifests.audit import CSV_COLUMNS, to_csv
+
+    evil = ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx", "\rx"]
+    source = {"id": "s", "status": "admitted", "licence": evil[0], "acquisition": evil[1], "contract": evil[2],
+              "permitted_uses": [evil[3]], "expires": None, "policy_reason": None}
+    audit = {"manifest": {"id": "cm-0"}, "sources": [source],
+             "outcomes": [{"source": "s", "records_in": 2, "kept": 1, "dropped": 1, "quarantined": 0}],
+             "drops": [{"source": "s", "stage": evil[4], "reason": evil[5], "documents": 1}], "quarantine": [],
+             "pii": {"found": []}}
+    rows = list(csv.reader(io.StringIO(to_csv(audit))))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    for cell in (c for r in rows[1:] for c in r):
+        assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), cell
+    assert "'=HYPERLINK(\"http://x\")" in rows[1]
+
+
+def test_audit_format_follows_the_extension_or_refuses(env):
+    cm("audit", env.mid, "--out", "a.csv")
+    assert (env.tmp / "a.csv").read_text(encoding="utf-8").startswith("manifest,source,status,licence")
+    cm("audit", env.mid, "--out", "a.json")
+    assert json.loads((env.tmp / "a.json").read_text(encoding="utf-8"))["manifest"]["id"] == env.mid
+    for args, says in ((["--out", "b.csv", "--format", "html"], "names a csv file"), (["--out", "b.txt"], "cannot tell the format")):
+        res = cm("audit", env.mid, *args, check=False)
+        assert res.returncode == 2 and says in res.stderr
+        assert not (env.tmp / args[1]).exists()
+
+
+def test_audit_with_another_config_says_it_did_not_produce_the_manifest(env, tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text(CONFIG.read_text(encoding="utf-8").replace("name: ", "name: other-", 1), encoding="utf-8")
+    for p in CONFIG.parent.iterdir():  # the sources' relative paths resolve as for the original
+        if p.name != CONFIG.name and not (tmp_path / p.name).exists():
+            (tmp_path / p.name).symlink_to(p)
+    res = cm("audit", env.mid, "--config", str(other), check=False)
+    assert res.returncode == 2 and f"did not produce {env.mid}" in res.stderr and "documents not found" not in res.stderr
+
+
+def test_audit_page_has_one_verdict(env):
+    from manifests.audit_html import render
+
+    html = cm("audit", env.mid).stdout
+    assert html.count('id="verdict"') == 1 and "absent" not in html
+    data = json.loads(cm("audit", env.mid, "--format", "json").stdout)
+    unsigned = render(data | {"integrity": data["integrity"] | {"signed": False}})
+    assert 'class="ok"' not in unsigned.split('id="verdict"')[0][-40:] and "no producer signature" in unsigned
 
 
 def test_mask_personal_data():

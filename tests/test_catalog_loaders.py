@@ -56,8 +56,10 @@ def test_rank_reads_and_checks_only_its_shards(env):
 def test_open_and_hugging_face_loader(env):
     from manifests.review import NotApproved
 
-    with pytest.raises(NotApproved, match="draft"):
+    with pytest.raises(NotApproved, match="draft") as e:
         manifests.open(env.mid)
+    assert "allow_unapproved=True" in str(e.value) and "--allow" not in str(e.value)  # the Python keyword, not a flag
+    assert "corpusmill review approve" in str(e.value)  # and what to do
     _approve(env)
     ds = manifests.open(env.mid)
     assert ds.to_table(columns=["id"]).column("id").to_pylist() == _all_ids(env)
@@ -88,6 +90,43 @@ def test_pull_is_parallel_resumable_and_verified(env):
     assert s0.read_bytes() == full and not (s0.parent / f".{s0.name}.part").exists()
 
 
+def _every_licence_survives(m, doc, ds):
+    """Each admitted source's SPDX id reaches mlcroissant's metadata and its own provenance entry."""
+    read = {(w.name, w.url) for w in ds.metadata.license}
+    for s in m["sources"]:
+        if s["status"] != "admitted" or not s["counts"]["kept"]:
+            continue
+        spdx = s["provenance"]["licence"]
+        assert any(name == spdx for name, _ in read), (spdx, read)
+        entry = next(p for p in doc["prov:wasDerivedFrom"] if p["name"] == s["id"])
+        assert entry["license"]["name"] == spdx
+        if not spdx.startswith("LicenseRef-"):
+            assert entry["license"]["url"] == f"https://spdx.org/licenses/{spdx}.html"
+        if s["provenance"].get("licence_url"):
+            assert s["provenance"]["licence_url"] in (entry["license"]["url"], entry["license"].get("sameAs"))
+
+
+def test_croissant_licences_are_spdx_ids_per_source():
+    from manifests.croissant import to_croissant
+
+    def src(i, lic, url=None):
+        prov = {"owner": "o", "acquisition": "open-licence", "licence": lic, "licence_url": url, "attribution": "a"}
+        return {"id": i, "status": "admitted", "provenance": prov, "counts": {"kept": 1}, "files": []}
+
+    m = {
+        "id": "cm-0", "name": "n", "purpose": {"description": "d", "uses": ["research"]}, "totals": {"kept": 3},
+        "shards": [], "document_schema": [{"name": "id", "type": "string"}],
+        "sources": [src("ko_comments", "CC-BY-SA-4.0", "https://example.org/terms"), src("b", "CC0-1.0"),
+                    src("c", "CC-BY-SA-4.0", "https://example.org/terms")],
+    }
+    doc = to_croissant(m)
+    assert [(w["name"], w["url"], w.get("sameAs")) for w in doc["license"]] == [
+        ("CC-BY-SA-4.0", "https://spdx.org/licenses/CC-BY-SA-4.0.html", "https://example.org/terms"),
+        ("CC0-1.0", "https://spdx.org/licenses/CC0-1.0.html", None),
+    ]
+    assert "ko_comments, c" in doc["license"][0]["description"]
+
+
 def test_croissant_export_validates_with_mlcroissant(env):
     import mlcroissant as mlc
     _approve(env)
@@ -99,7 +138,7 @@ def test_croissant_export_validates_with_mlcroissant(env):
     objs = [d for d in doc["distribution"] if d["@type"] == "cr:FileObject"]
     assert [(o["contentUrl"], o["sha256"]) for o in objs] == [(s["path"], s["sha256"]) for s in m["shards"]]
     assert {p["name"] for p in doc["prov:wasDerivedFrom"]} == {"ko_statutes", "ko_bills", "en_speeches", "ko_reviews"}
-    assert "https://spdx.org/licenses/CC0-1.0.html" in doc["license"]
     ds = mlc.Dataset(jsonld=str(env.tmp / "pulled" / "croissant.json"))  # raises on validation errors
+    _every_licence_survives(m, doc, ds)
     ids = [r["documents/id"].decode() for r in ds.records("documents")]
     assert ids == _all_ids(env)

@@ -66,7 +66,8 @@ def test_a_rejection_can_be_followed_by_a_new_review_cycle_and_reviews_need_a_co
 
 def test_pull_refuses_unapproved_manifests_and_says_why(env):
     res = cm("pull", env.mid, "--to", "out", check=False)
-    assert res.returncode == 2 and "it is a draft" in res.stderr and "--allow-unapproved" in res.stderr
+    assert res.returncode == 2 and "it is a draft" in res.stderr and "pass --allow-unapproved" in res.stderr
+    assert "allow_unapproved=True" not in res.stderr and "corpusmill review approve" in res.stderr
     assert not (env.tmp / "out" / "manifest.json").exists()
     assert "(draft)" in cm("pull", env.mid, "--to", "out", "--allow-unapproved").stdout
     _approve(env)

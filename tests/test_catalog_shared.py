@@ -61,3 +61,9 @@ def test_shared_open_release_review_audit_takedown_pull(shared_data, tmp_path, m
     import mlcroissant as mlc
 
     mlc.Dataset(jsonld=str(tmp_path / "pulled" / "croissant.json"))  # raises on validation errors
+    from tests.test_catalog_loaders import _every_licence_survives
+
+    cm("export", "croissant", mid, "--out", "before.json")  # ko_comments (CC-BY-SA-4.0) still admitted
+    doc = json.loads((tmp_path / "before.json").read_text(encoding="utf-8"))
+    _every_licence_survives(m, doc, mlc.Dataset(jsonld=str(tmp_path / "before.json")))
+    assert any(w["name"] == "CC-BY-SA-4.0" for w in doc["license"])

@@ -134,3 +134,55 @@ def test_diff_reports_config_and_count_changes(env, tmp_path):
     assert "stages[length].options.min_chars: 2 → 20" in out
     assert "ko_reviews: kept 2,977 →" in out
     assert "same manifest" in cm("manifest", "diff", env.mid, env.mid).stdout
+
+
+def test_a_takedown_sticks_to_later_runs_of_its_sources(env):
+    from tests.catalog_cli import CONFIG
+
+    ledger = _ledger(env, env.mid)
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept"))
+    reviews = kept.filter(pc.equal(kept.column("source_id"), "ko_reviews")).column("id").to_pylist()[:3]
+    (env.tmp / "ids.txt").write_text("\n".join(reviews) + "\n")
+    cm("review", "approve", env.mid, "--reviewer", "alice", "--comment", "ok")
+    successor = cm("takedown", env.mid, "--doc-ids", "ids.txt", "--reason", "data subject request").stdout.split()[-1]
+    lists = takedown.takedown_lists(env.cat, ["ko_reviews"])
+    assert [(e["source"], e["manifest"], e["successor"], len(e["ids"]), len(e["sha256"])) for e in lists] == [
+        ("ko_reviews", env.mid, successor, 3, 3)]
+
+    # The same config again: the listed documents are dropped by the run, which records the list.
+    rerun = cm("-q", "run", str(CONFIG), "--out", "rerun").stdout.split()[-1]
+    assert rerun not in (env.mid, successor)
+    m = env.cat.get(rerun)
+    stage = next(s for s in m["stages"] if s["name"] == "takedown_list")
+    assert stage["options"]["lists"][0]["manifest"] == env.mid and stage["options"]["lists"][0]["documents"] == 3
+    new_ledger = _ledger(env, rerun)
+    gone = new_ledger.filter(pc.is_in(new_ledger.column("id"), value_set=pa_array(reviews)))
+    assert set(gone.column("reason").to_pylist()) == {"taken_down"} and not set(reviews) & set(_docs(env, rerun))
+    assert m["totals"]["kept"] == env.cat.get(successor)["totals"]["kept"]
+
+    # Without the lists (a catalog from before them), rebuilding the revoked ID is refused, not published.
+    import shutil
+
+    shutil.rmtree(env.catalog / takedown.LIST_DIR)
+    res = cm("-q", "run", str(CONFIG), "--out", "rerun2", check=False)
+    assert res.returncode == 2 and f"rebuilt {env.mid}, which is revoked" in res.stderr and successor in res.stderr
+    assert not (env.tmp / "rerun2" / "manifest.json").exists()
+
+
+def pa_array(values):
+    import pyarrow as pa
+
+    return pa.array(values, pa.string())
+
+
+def test_takedown_list_stage_matches_ids_and_text_hashes_of_its_source_only():
+    import pyarrow as pa
+
+    from filters.takedown_list import TakedownList, text_sha256
+
+    stage = TakedownList({"lists": [{"source": "a", "manifest": "cm-0", "reason": "r", "ids": ["a-1"], "sha256": [text_sha256("moved")]}]})
+    batch = pa.record_batch({"id": ["a-1", "a-2", "a-3", "b-1"], "source_id": ["a", "a", "a", "b"],
+                             "text": ["x", "moved", "other", "moved"]})
+    r = stage.process(batch)
+    assert r.keep.tolist() == [False, False, True, True] and r.reasons[:2] == ["taken_down", "taken_down"]
+    assert stage.describe()["options"]["lists"][0]["documents"] == 1 and "ids" not in stage.describe()["options"]["lists"][0]

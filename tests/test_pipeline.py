@@ -278,3 +278,47 @@ def test_manifest_follows_its_json_schema(demo_run):
     broken["sources"][0]["counts"]["kept"] = -1
     with pytest.raises(jsonschema.ValidationError):
         validate_manifest(broken)
+
+
+def test_identical_rerun_is_detected_from_the_plan_before_any_stage_runs(demo_run, monkeypatch):
+    """Same config digest, code version, stages, models and input sha256: no engine is started."""
+    from pipelines import runner
+
+    monkeypatch.chdir(demo_run["root"])
+    monkeypatch.setenv("CORPUSMILL_CATALOG", demo_run["env"]["CORPUSMILL_CATALOG"])
+    monkeypatch.setattr(runner, "_engine", lambda name: pytest.fail("an identical re-run started the engine"))
+    outcome = runner.run(EXAMPLES / "pipeline.yaml", out=demo_run["out"])
+    assert outcome.reused and outcome.id == demo_run["id"]
+
+
+def test_identical_rerun_with_a_changed_input_recomputes(tmp_path):
+    from pipelines import runner
+
+    from pipelines.progress import null_progress
+    from tests.catalog_cli import CONFIG
+
+    data = tmp_path / "examples"
+    shutil.copytree(EXAMPLES / "data", data / "data")
+    cfg = tmp_path / "pipeline.yaml"
+    cfg.write_text(CONFIG.read_text(encoding="utf-8").replace("../../../examples", str(data)), encoding="utf-8")
+    first = runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress())
+    assert runner.identical_run(runner.prepare(cfg), first.catalog, tmp_path / "out") is not None
+    speech = next((data / "data" / "speeches").iterdir())
+    speech.write_text(speech.read_text(encoding="utf-8") + "\nOne more line.\n", encoding="utf-8")
+    assert runner.identical_run(runner.prepare(cfg), first.catalog, tmp_path / "out") is None
+
+
+def test_killed_run_rerun_without_resume_says_how_to_resume(tmp_path):
+    import signal
+
+    from tests.catalog_cli import CONFIG
+
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(CONFIG.read_text(encoding="utf-8").replace("../../../examples", str(EXAMPLES)), encoding="utf-8")
+    args = ("run", str(cfg), "--out", "out", "--catalog", "cat")
+    killed = cli(*args, cwd=tmp_path, env={"CORPUSMILL_KILL_AT": "unit:seg0/000001"}, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    again = cli(*args, cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "unfinished work" in again.stderr and "--resume" in again.stderr
+    assert "Traceback" not in again.stderr
+    assert cli(*args, "--resume", cwd=tmp_path).stdout.strip().splitlines()[-1].startswith("cm-")

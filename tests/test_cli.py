@@ -1,0 +1,75 @@
+"""CLI polish: help text everywhere, --version, closed pipes, one overwrite rule, -q, --dry-run --out."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.catalog_cli import CONFIG, cm
+from tests.conftest import ROOT
+
+
+def _walk(parser: argparse.ArgumentParser, path: str = "corpusmill"):
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _walk(sub, f"{path} {name}")
+        elif not isinstance(action, (argparse._HelpAction, argparse._VersionAction)) or action.help is None:
+            yield path, action
+
+
+def test_every_option_and_argument_has_help_text():
+    from pipelines.cli import build_parser
+
+    missing = [f"{path} {a.option_strings[0] if a.option_strings else a.dest}" for path, a in _walk(build_parser()) if not a.help]
+    assert not missing, missing
+
+
+def test_version_and_manifest_help_lists_every_subcommand():
+    from pipelines import __version__
+
+    assert cm("--version", check=False).stdout.strip() == f"corpusmill {__version__}"
+    text = cm("manifest", "--help", check=False).stdout
+    for name in ("list", "show", "verify", "lineage", "diff", "sign"):
+        assert name in text.split("positional arguments")[0] or f"    {name}" in text, name
+
+
+def test_dry_run_honours_out(tmp_path):
+    out = cm("run", str(CONFIG), "--dry-run", "--out", str(tmp_path / "elsewhere")).stdout
+    assert f"output: {tmp_path / 'elsewhere'}" in out and not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.parametrize("args", [["run", str(CONFIG), "--dry-run"], ["--help"], ["manifest", "list", "--json"]])
+def test_closed_stdout_ends_quietly(args, tmp_path):
+    """`corpusmill … | head`: the reader is gone before we write; no BrokenPipeError traceback."""
+    r, w = os.pipe()
+    os.close(r)
+    env = {**os.environ, "CORPUSMILL_CATALOG": str(tmp_path / "cat")}
+    try:
+        res = subprocess.run([sys.executable, "-m", "pipelines.cli", *args], stdout=w, stderr=subprocess.PIPE,
+                             text=True, cwd=ROOT, env=env, timeout=120)
+    finally:
+        os.close(w)
+    assert "Traceback" not in res.stderr and "BrokenPipeError" not in res.stderr, res.stderr
+    assert res.returncode == 0
+
+
+def test_dedup_and_scrub_share_one_output_rule(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    src = tmp_path / "in.jsonl"
+    src.write_text("".join(json.dumps({"id": f"d{i}", "text": f"document number {i} " * 20}) + "\n" for i in range(5)))
+    for cmd in ("dedup", "scrub"):
+        res = cm(cmd, str(src), "out.csv", check=False)
+        assert res.returncode == 2 and ".jsonl" in res.stderr and not (tmp_path / "out.csv").exists()
+    (tmp_path / "taken.jsonl").write_text("keep me\n")
+    for cmd in ("dedup", "scrub"):
+        res = cm(cmd, str(src), "taken.jsonl", check=False)
+        assert res.returncode == 2 and "--overwrite" in res.stderr
+    assert (tmp_path / "taken.jsonl").read_text() == "keep me\n"
+    res = cm("-q", "dedup", str(src), "taken.jsonl", "--overwrite")
+    assert res.stderr == "" and len((tmp_path / "taken.jsonl").read_text().splitlines()) == 5
