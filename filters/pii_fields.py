@@ -54,8 +54,8 @@ def mask_identifiers(value: str | None) -> str | None:
         if all(s[1] <= c[0] or s[0] >= c[1] for c in chosen):
             chosen.append(s)
     out = value
-    for s, e, t, _ in sorted(chosen, reverse=True):
-        out = out[:s] + f"<{t}>" + out[e:]
+    for start, end, entity, _ in sorted(chosen, reverse=True):
+        out = out[:start] + f"<{entity}>" + out[end:]
     return out
 
 

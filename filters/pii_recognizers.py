@@ -1482,7 +1482,7 @@ class CheckedSpacyRecognizer(SpacyRecognizer):
     (the small model's PERSON is right on names in prose but marks genes, eponyms, companies and
     titles in our deliveries: 58 % of PubMed abstracts carried a mask)."""
 
-    def __init__(self, names: "EnglishNameRecognizer", **kwargs):
+    def __init__(self, names: EnglishNameRecognizer, **kwargs):
         super().__init__(**kwargs)
         self._names = names
 

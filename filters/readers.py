@@ -18,7 +18,7 @@ import json
 import re
 from collections import deque
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from filters import textio
@@ -85,7 +85,7 @@ class ReadOptions:
     max_record_lines: int = 10_000  # a CSV record over this many lines is an unbalanced quote
     max_file_bytes: int = 4 * 1024 * 1024 * 1024
     max_decompressed_bytes: int = 64 * 1024 * 1024 * 1024
-    documents: DocumentOptions = DocumentOptions()
+    documents: DocumentOptions = field(default_factory=DocumentOptions)
 
     @classmethod
     def from_source(

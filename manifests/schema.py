@@ -15,7 +15,7 @@ def manifest_schema() -> dict[str, Any]:
 
 
 @cache
-def _fast_validator():
+def _fast_validator() -> Any:
     import jsonschema_rs
 
     return jsonschema_rs.Draft202012Validator(manifest_schema())

@@ -136,6 +136,7 @@ def takedown(
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")
     key = key or signing.load_signing_key()
+    assert key is not None  # load_signing_key raises when there is none
     if key.key_id not in signing.load_trusted_keys():
         # checked before the successor is published: the revoke/reject record must be signable
         raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")

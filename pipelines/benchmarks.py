@@ -27,7 +27,7 @@ def specs(cfg: PipelineConfig, base_dir: Path) -> list[dict[str, Any]]:
     out = []
     for b in cfg.benchmarks:
         try:
-            files = resolve_files(b, base_dir)  # a benchmark has the paths/id a source has
+            files = resolve_files(b, base_dir)  # type: ignore[arg-type]  # a benchmark has the paths/id a source has
         except InputError as e:
             raise ConfigError(f"benchmark {b.id!r}: {str(e).split(': ', 1)[-1]}") from None
         out.append(

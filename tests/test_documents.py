@@ -224,7 +224,7 @@ def test_mixed_folder_end_to_end_ledger_manifest_and_report(tmp_path, statute):
 
 
 @pytest.mark.slow
-def test_every_engine_gives_the_same_output_on_documents(tmp_path, ray_local, statute):
+def test_every_engine_gives_the_same_output_on_documents(tmp_path, ray_local, statute):  # noqa: F811 — the fixture
     """Extraction runs in ingest on the workers of every engine: same shards, ledger and manifest ID."""
     from tests.test_engines import assert_identical, run_all
 

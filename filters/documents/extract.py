@@ -35,7 +35,7 @@ def detect(data: bytes, declared: str, path: str) -> str:
     if found == "ooxml-encrypted":
         raise DocumentError(ENCRYPTED, "password-protected Office document")
     if found in (None, "ole", "zip"):
-        what = _DESCRIBED.get(found, "not a PDF, DOCX, HWP or HWPX file")
+        what = _DESCRIBED.get(found or "", "not a PDF, DOCX, HWP or HWPX file")
         if expected:
             raise DocumentError(FORMAT_MISMATCH, f"declared {expected} but the content is {what}")
         raise DocumentError(UNSUPPORTED, f"content is {what}")

@@ -22,6 +22,7 @@ import struct
 import subprocess
 import sys
 import time
+from typing import Any
 from pathlib import Path
 
 from filters.documents.model import BOMB, MALFORMED, DocumentError, DocumentOptions
@@ -58,6 +59,7 @@ class Sandbox:
         if self._proc is None or self._proc.poll() is not None:
             self._proc = self._start()
         proc = self._proc
+        assert proc.stdin is not None and proc.stdout is not None  # started with pipes
         payload = pickle.dumps((data, declared, path, opts), protocol=5)
         try:
             proc.stdin.write(_HEADER.pack(len(payload)) + payload)
@@ -126,6 +128,7 @@ def _serve(memory_mb: int) -> None:
             return
         (size,) = _HEADER.unpack(head)
         data, declared, path, opts = pickle.loads(inp.read(size))
+        reply: tuple[Any, ...]
         try:
             reply = ("ok", *extract(data, declared, path, opts))
         except DocumentError as e:
