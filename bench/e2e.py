@@ -1,0 +1,299 @@
+"""The whole pipeline against datatrove's chain, on the same corpus, same worker count, one run.
+
+corpusmill runs what a user runs — ``corpusmill run`` with normalize, length, exact dedup,
+MinHash near-dup, language ID, quality heuristics and PII scrubbing — and datatrove runs its
+usual chain: JSON-lines reader → lid.176 language filter → Gopher repetition → Gopher quality →
+C4 → FineWeb → regex PII → its 4-step MinHash (with ``language=kor``, its faster Korean word
+tokenizer) → Parquet. Both read the same JSON-lines files, built from every delivery in
+``../shared/data/deliveries`` (``bench/build_dedup_corpus.py``'s documents without the
+re-published copies, shuffled with a fixed seed so any prefix has the same mix).
+
+Runs alternate (datatrove, corpusmill, datatrove, …) so a change in the shared machine's load
+hits both. Printed: wall time, CPU seconds of the whole process tree (what load distorts
+least), peak RSS and PSS, the ratios, our seconds by stage, and the per-source keep table (the
+domain text each tool keeps). Options add our scaling by corpus size (distinct data: prefixes)
+and by worker count.
+
+    .venv/bin/python bench/e2e.py --mb 20              # the 20 MB sample
+    .venv/bin/python bench/e2e.py                      # the whole corpus (~84 MB; minutes)
+    .venv/bin/python bench/e2e.py --mb 20 --scaling --worker-scaling --rounds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from measure import Measured, measure_command  # noqa: E402
+
+# The stages of the issue's measurement (quality_heuristics drops by default).
+STAGES = [
+    "normalize",
+    {"name": "length", "min_chars": 1, "max_chars": 1000000},
+    "exact_dedup",
+    "minhash_dedup",
+    "langid",
+    "quality_heuristics",
+    {"name": "pii", "lang": "auto"},
+]
+
+
+# --------------------------------------------------------------------------- corpus
+
+
+def source_of(doc_id: str) -> str:
+    """The delivery a corpus document came from, by its id (``build_dedup_corpus`` names them)."""
+    if doc_id[:1].isdigit():
+        return "ko_reviews_nsmc"
+    head = doc_id.split("-", 2)
+    if head[0] == "fin":
+        return f"finance_{head[1]}"
+    return {"nsmc": "ko_reviews_nsmc", "statute": "ko_statutes", "bill": "ko_bills", "korquad": "ko_korquad", "news": "ko_news", "medqa": "ko_medical_qa",
+            "comment": "ko_comments", "wiki": "en_wikitext", "pubmed": "en_pubmed", "scotus": "en_scotus", "speech": "en_speeches",
+            "web": "en_webtext", "sms": "en_sms", "html": "en_html"}.get(head[0], head[0])
+
+
+def build_corpus(dest: Path, mb: float | None, files: int, seed: int = 7) -> tuple[list[Path], Counter]:
+    """Every delivered document once (no synthetic copies), shuffled, cut to ``mb`` of text, in ``files`` parts."""
+    import build_dedup_corpus
+
+    docs, seen = [], Counter()
+    for i, t in build_dedup_corpus.documents():
+        if t:
+            seen[i] += 1
+            docs.append((i if seen[i] == 1 else f"{i}#{seen[i]}", t))
+    random.Random(seed).shuffle(docs)
+    if mb:
+        keep, size = [], 0
+        for d in docs:
+            size += len(d[1].encode())
+            if size > mb * 1e6:
+                break
+            keep.append(d)
+        docs = keep
+    dest.mkdir(parents=True, exist_ok=True)
+    per = (len(docs) + files - 1) // files
+    paths = []
+    for k in range(files):
+        p = dest / f"part-{k:03d}.jsonl"
+        with open(p, "w", encoding="utf-8") as f:
+            for i, t in docs[k * per : (k + 1) * per]:
+                f.write(json.dumps({"id": i, "text": t}, ensure_ascii=False) + "\n")
+        paths.append(p)
+    return paths, Counter(source_of(i) for i, _ in docs)
+
+
+# --------------------------------------------------------------------------- the two tools
+
+
+def corpusmill_config(dest: Path, parts_dir: Path) -> Path:
+    import yaml
+
+    cfg = {
+        "name": "bench-e2e",
+        "purpose": {"description": "end-to-end benchmark (research only)", "uses": ["research"]},
+        "accept_unknown_licence": {"deliveries": "benchmark only; the mix includes deliveries without a stated licence"},
+        "output": {"dir": "out", "shard_target_mb": 64},
+        "stages": STAGES,
+        "sources": [
+            {"id": "deliveries", "paths": [str(parts_dir / "*.jsonl")], "format": "jsonl", "id_field": "id",
+             "expected_langs": ["ko", "en"],
+             "provenance": {"owner": "see ../shared/data/README.md", "acquisition": "public-download",
+                            "licence": None, "permitted_uses": ["research"]}},
+        ],
+    }
+    path = dest / "bench-e2e.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def has_workers_flag() -> bool:
+    res = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", "--help"], capture_output=True, text=True)
+    return "--workers" in res.stdout
+
+
+def run_ours(config: Path, work: Path, workers: int) -> tuple[Measured, dict, Counter]:
+    out = work / "out-corpusmill"
+    shutil.rmtree(out, ignore_errors=True)
+    cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--out", str(out), "--overwrite"]
+    if has_workers_flag():
+        cmd += ["--workers", str(workers)]
+    env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog")}
+    m = measure_command(cmd, cwd=str(work), env=env)
+    if m.returncode:
+        raise SystemExit(f"corpusmill failed ({m.returncode}):\n{m.stderr[-3000:]}")
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    import pyarrow.parquet as pq
+
+    kept: Counter = Counter()
+    for s in manifest["shards"]:
+        for rid in pq.read_table(out / s["path"], columns=["source_record_id"]).column(0).to_pylist():
+            kept[source_of(rid)] += 1
+    return m, manifest, kept
+
+
+def datatrove_child(in_dir: str, work: str, workers: int, files: int) -> None:
+    """datatrove's chain; lid.176 is our pinned copy placed where datatrove caches its download."""
+    from datatrove.executor import LocalPipelineExecutor
+    from datatrove.pipeline.dedup import MinhashDedupCluster, MinhashDedupFilter, MinhashDedupSignature
+    from datatrove.pipeline.dedup.minhash import MinhashConfig, MinhashDedupBuckets
+    from datatrove.pipeline.filters import C4QualityFilter, FineWebQualityFilter, GopherQualityFilter, GopherRepetitionFilter, LanguageFilter
+    from datatrove.pipeline.formatters import PIIFormatter
+    from datatrove.pipeline.readers import JsonlReader
+    from datatrove.pipeline.writers import JsonlWriter, ParquetWriter
+    from datatrove.utils.lid import FT176LID
+    from huggingface_hub import cached_assets_path
+
+    from corpusmill_base.models import model_path
+
+    cache = Path(cached_assets_path(library_name="datatrove", namespace="lid", subfolder=FT176LID.MODEL_SUBFOLDER))
+    # datatrove names its cached download after the URL (``/`` → ``_``) and trusts a ``.completed`` marker.
+    target = cache / FT176LID.MODEL_URL.replace("/", "_")
+    if not target.exists():
+        target.symlink_to(model_path("lid.176.ftz"))
+    Path(f"{target}.completed").touch()
+    # datatrove's Korean word tokenizer asks Kiwi for its "sbg" model, which kiwipiepy stopped
+    # shipping in 0.22 ("use 'cong'"); give it the model kiwipiepy has.
+    from datatrove.utils.word_tokenizers import KiwiTokenizer
+
+    KiwiTokenizer.__init__.__defaults__ = ("cong",)
+    w = Path(work)
+    common = {"workers": workers, "logging_dir": None, "skip_completed": False}
+    cfg = MinhashConfig()
+    LocalPipelineExecutor(
+        pipeline=[
+            JsonlReader(in_dir, text_key="text", id_key="id"),
+            LanguageFilter(languages=["ko", "en"]),
+            GopherRepetitionFilter(),
+            GopherQualityFilter(),
+            C4QualityFilter(),
+            FineWebQualityFilter(),
+            PIIFormatter(),
+            JsonlWriter(str(w / "filtered")),
+        ],
+        tasks=files,
+        **common,
+    ).run()
+    LocalPipelineExecutor(
+        pipeline=[JsonlReader(str(w / "filtered")), MinhashDedupSignature(str(w / "sigs"), config=cfg, language="kor")], tasks=files, **common
+    ).run()
+    LocalPipelineExecutor(pipeline=[MinhashDedupBuckets(str(w / "sigs"), str(w / "buckets"), config=cfg)], tasks=cfg.num_buckets, **common).run()
+    LocalPipelineExecutor(pipeline=[MinhashDedupCluster(str(w / "buckets"), str(w / "remove"), config=cfg)], tasks=1, **common).run()
+    LocalPipelineExecutor(
+        pipeline=[JsonlReader(str(w / "filtered")), MinhashDedupFilter(str(w / "remove")), ParquetWriter(str(w / "kept"))], tasks=files, **common
+    ).run()
+
+
+def run_datatrove(parts_dir: Path, work: Path, workers: int, files: int) -> tuple[Measured, Counter]:
+    dt = work / "dt"
+    shutil.rmtree(dt, ignore_errors=True)
+    m = measure_command([sys.executable, __file__, "--child", str(parts_dir), str(dt), str(workers), str(files)])
+    if m.returncode:
+        raise SystemExit(f"datatrove failed ({m.returncode}):\n{m.stderr[-3000:]}")
+    import pyarrow.parquet as pq
+
+    kept: Counter = Counter()
+    for p in sorted((dt / "kept").glob("*.parquet")):
+        for rid in pq.read_table(p, columns=["id"]).column(0).to_pylist():
+            kept[source_of(rid)] += 1
+    return m, kept
+
+
+# --------------------------------------------------------------------------- report
+
+
+def row(name: str, m: Measured, docs: int, mb: float) -> str:
+    return (f"{name:12} {m.seconds:8.1f} {m.cpu:8.1f} {docs / m.cpu:10.0f} {mb / m.cpu:8.2f} {m.peak_rss / 1e6:9.0f} {m.peak_pss / 1e6:9.0f}"
+            f"   {m.load[0]:.1f} → {m.load[1]:.1f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "--child":
+        datatrove_child(argv[1], argv[2], int(argv[3]), int(argv[4]))
+        return 0
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=None, help="cut the corpus to this much text (default: all, ~84 MB)")
+    ap.add_argument("--files", type=int, default=8, help="JSON-lines files the corpus is cut into (the unit of parallelism)")
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians")
+    ap.add_argument("--scaling", action="store_true", help="also: ours on ¼, ½ and all of the corpus (distinct data)")
+    ap.add_argument("--worker-scaling", action="store_true", help="also: ours with 1 worker and with --workers")
+    ap.add_argument("--skip-datatrove", action="store_true")
+    ap.add_argument("--work", help="work directory (default: a temporary one)")
+    a = ap.parse_args(argv)
+    work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench-e2e-"))
+    work.mkdir(parents=True, exist_ok=True)
+    parts, inputs = build_corpus(work / "parts", a.mb, a.files)
+    docs = sum(inputs.values())
+    text_mb = sum(len(json.loads(ln)["text"].encode()) for p in parts for ln in open(p, encoding="utf-8")) / 1e6
+    config = corpusmill_config(work, work / "parts")
+    print(f"corpus: {docs:,} documents, {text_mb:.1f} MB of text in {len(parts)} files; {a.workers} workers each; "
+          f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}", flush=True)
+    ours_runs, dt_runs = [], []
+    manifest: dict = {}
+    kept_ours: Counter = Counter()
+    kept_dt: Counter = Counter()
+    for r in range(a.rounds):
+        if not a.skip_datatrove:
+            m, kept_dt = run_datatrove(work / "parts", work, a.workers, len(parts))
+            dt_runs.append(m)
+            print(f"  round {r + 1} datatrove:  {m.seconds:.1f} s wall, {m.cpu:.1f} CPU-s, peak RSS {m.peak_rss / 1e6:.0f} MB, load {m.load[0]:.1f} → {m.load[1]:.1f}", flush=True)
+        m, manifest, kept_ours = run_ours(config, work, a.workers)
+        ours_runs.append(m)
+        print(f"  round {r + 1} corpusmill: {m.seconds:.1f} s wall, {m.cpu:.1f} CPU-s, peak RSS {m.peak_rss / 1e6:.0f} MB, load {m.load[0]:.1f} → {m.load[1]:.1f}, {manifest['id']}", flush=True)
+
+    def med(runs: list[Measured]) -> Measured:
+        return Measured(seconds=statistics.median(x.seconds for x in runs), cpu=statistics.median(x.cpu for x in runs),
+                        peak_rss=int(statistics.median(x.peak_rss for x in runs)), peak_pss=int(statistics.median(x.peak_pss for x in runs)),
+                        load=(runs[0].load[0], runs[-1].load[1]), returncode=0, stdout="", stderr="")
+
+    ours = med(ours_runs)
+    print(f"\n{'':12} {'wall s':>8} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'RSS MB':>9} {'PSS MB':>9}   load")
+    print(row("corpusmill", ours, docs, text_mb))
+    if dt_runs:
+        dt = med(dt_runs)
+        print(row("datatrove", dt, docs, text_mb))
+        print(f"ratio: datatrove needs ×{dt.cpu / ours.cpu:.2f} our CPU seconds (target ≥ 5) and ×{dt.seconds / ours.seconds:.2f} our wall time "
+              f"(target ≥ 5); our peak RSS is {ours.peak_rss / dt.peak_rss:.2f}× datatrove's (target ≤ 1.5)")
+    print("\ncorpusmill seconds by stage (summed over workers):")
+    for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
+        print(f"  {k:<26}{v:8.1f}")
+    print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
+    for s in sorted(inputs):
+        dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""
+        print(f"{s:<18}{inputs[s]:>10,}{kept_ours[s]:>10,} {kept_ours[s] / inputs[s]:5.0%}{dt_col:>16}")
+    if a.scaling:
+        print("\n== our cost by corpus size (distinct documents: ¼, ½, all) ==")
+        base = None
+        for frac in (0.25, 0.5, 1.0):
+            sub = work / f"scale-{frac}"
+            p, inp = build_corpus(sub / "parts", text_mb * frac, a.files)
+            m, _, _ = run_ours(corpusmill_config(sub, sub / "parts"), sub, a.workers)
+            base = base or m.cpu / frac
+            print(f"  {frac:4.2f}×  {sum(inp.values()):>9,} docs  {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s  "
+                  f"{m.cpu / frac / base:5.2f}× linear  RSS {m.peak_rss / 1e6:.0f} MB", flush=True)
+    if a.worker_scaling:
+        print("\n== our wall time by worker count ==")
+        one, _, _ = run_ours(config, work, 1)
+        many, _, _ = run_ours(config, work, a.workers)
+        print(f"  1 worker {one.seconds:.1f} s, {a.workers} workers {many.seconds:.1f} s: ×{one.seconds / many.seconds:.2f} (target ≥ 1.7 on 2 cores)")
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (shared machine: CPU seconds are the steadier figure)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
