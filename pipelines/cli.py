@@ -20,7 +20,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Modules adding subcommands; each defines ``register(subparsers)`` and keeps its imports lazy
 # (inside the handlers) so `corpusmill --help` stays fast.
-COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality"]
+COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality",
+                               "pipelines.cli_tokenize"]
 
 
 def _print_plan(plan) -> None:
