@@ -267,10 +267,15 @@ def collect(cat: Catalog, mid: str, config_path: str | None = None) -> dict[str,
         "models": manifest.get("models", []),
         "near_duplicates": near_duplicates(ledger),
         "dropped_sample": dropped_sample(ledger, config_path),
+        # Derived manifests (manifests.derived): exact token counts per source, plus the blend's epochs.
+        "tokens": [
+            {"source": s, "tokens": n, **({"epochs": manifest["blend"]["epochs"].get(s)} if "blend" in manifest else {})}
+            for s, n in manifest.get("tokens", {}).get("by_source", {}).items()
+        ],
     }
 
 
-CSV_SECTIONS = ("sources", "outcomes", "drops", "quarantine", "pii.found", "near_duplicates.pairs", "reviews", "policy", "models")
+CSV_SECTIONS = ("sources", "outcomes", "drops", "quarantine", "pii.found", "near_duplicates.pairs", "reviews", "policy", "models", "tokens")
 
 
 def to_csv(audit: dict[str, Any]) -> str:

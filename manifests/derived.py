@@ -95,6 +95,16 @@ def descendants(cat: Catalog, mid: str) -> list[dict[str, Any]]:
     return out
 
 
+def derived_of(cat: Catalog, mid: str) -> list[dict[str, Any]]:
+    """:func:`descendants` of ``mid`` with whether each is affected by a takedown (for lineage)."""
+    out = []
+    for d in descendants(cat, mid):
+        hits = affected(cat, cat.get(d["id"], check=False))
+        st = review.replay(cat, cat.get(d["id"], check=False))
+        out.append(d | {"state": st.state, "affected_by": hits})
+    return out
+
+
 def token_lines(manifest: dict[str, Any]) -> list[str]:
     """What ``manifest show`` adds for a derived manifest (exact token counts, datasets, blend)."""
     if not is_derived(manifest):

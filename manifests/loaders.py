@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from manifests import review
+from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from corpusmill_base.errors import IntegrityError
 from corpusmill_base.hashing import sha256_file
@@ -38,7 +38,10 @@ def checked(manifest_id: str, catalog: str | Catalog | None, allow_unapproved: b
     cat = _catalog(catalog)
     v = review.verify(cat, manifest_id, check_files=False)
     review.require_pullable(v, allow_unapproved)
-    return cat, cat.get(manifest_id), v
+    manifest = cat.get(manifest_id)
+    if not allow_unapproved:
+        derived.require_current(cat, manifest)  # built from a taken-down manifest: rebuild first
+    return cat, manifest, v
 
 
 def _shard_problems(cat: Catalog, manifest_id: str, shards: list[dict[str, Any]], workers: int = 4) -> list[str]:
@@ -126,7 +129,7 @@ def pull(
     dest = Path(to)
     dest.mkdir(parents=True, exist_ok=True)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"]))
+        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"] + derived.megatron_files(manifest)))
     problems = [p for _, p in results if p]
     if problems:
         raise IntegrityError(
@@ -143,7 +146,11 @@ def pull(
     counts: dict[str, int] = {}
     for outcome, _ in results:
         counts[outcome] = counts.get(outcome, 0) + 1
-    return manifest | {"pull": {"state": v.state, "shards": counts}}
+    info: dict[str, Any] = {"state": v.state, "shards": counts}
+    if derived.is_derived(manifest):  # Megatron datasets: the blend file with prefixes under `to`
+        blend, args = derived.write_blend_file(manifest, dest)
+        info |= {"blend_file": str(blend), "megatron_args": args}
+    return manifest | {"pull": info}
 
 
 def iter_shard(

@@ -123,6 +123,10 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
     print("shards:")
     for sh in m["shards"]:
         print(f"  {sh['path']}  {sh['rows']:,} rows  {sh['bytes']:,} bytes  sha256 {sh['sha256'][:16]}…")
+    from manifests.derived import token_lines
+
+    for line in token_lines(m):  # tokenized/blend manifests: exact token counts, datasets, epochs
+        print(line)
     return 0
 
 
@@ -150,6 +154,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
     done = ", ".join(f"{n} {k}" for k, n in sorted(m["pull"]["shards"].items()))
     print(f"pulled {args.id} ({m['pull']['state']}): {len(m['shards'])} shard(s) ({done}), {m['totals']['kept']:,} documents, verified → {args.to}")
+    if "megatron_args" in m["pull"]:
+        print(f"blend file: {m['pull']['blend_file']}\nMegatron arguments:\n{m['pull']['megatron_args']}")
     return 0
 
 
