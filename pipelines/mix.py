@@ -123,7 +123,7 @@ def load_mix(path: str | Path) -> MixConfig:
         return MixConfig.model_validate(raw)
     except ValidationError as e:
         lines = [f"{path}: {_format_loc(err['loc'], raw)}: {_explain(err)}" for err in e.errors()]
-        raise ConfigError("invalid mix file\n  " + "\n  ".join(lines)) from None
+        raise ConfigError(lines[0] if len(lines) == 1 else "invalid mix file\n  " + "\n  ".join(lines)) from None
 
 
 @dataclass
