@@ -235,3 +235,11 @@ def test_writer_int32_read_by_megatron(tmp_path, megatron):
     ds = megatron.indexed_dataset.IndexedDataset(str(tmp_path / "d"))
     assert [ds[k].tolist() for k in range(len(ds))] == seqs
     assert ds.index.dtype == np.int32 and ds.document_indices.tolist() == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.slow
+def test_ray_engine_gives_the_local_manifest(env, tiny_tokenizer, tmp_path):
+    local = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "l"), "--allow-unapproved"))
+    ray = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "r"),
+                       "--allow-unapproved", "--engine", "ray"))
+    assert ray == local
