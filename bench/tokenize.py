@@ -18,21 +18,26 @@ tokenizer a 32k byte-level BPE trained on it by ``corpusmill tokenizer train``.
 
 from __future__ import annotations
 
-import argparse
-import io
-import json
 import os
-import subprocess
 import sys
-import tempfile
-import threading
-import time
-from pathlib import Path
 
-import psutil
-import pyarrow as pa
-import pyarrow.compute as pc
-import pyarrow.parquet as pq
+# This file is named like the standard library's `tokenize` (which numpy → inspect → linecache
+# import): take bench/ off the import path before anything else is imported.
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import psutil  # noqa: E402
+import pyarrow as pa  # noqa: E402
+import pyarrow.compute as pc  # noqa: E402
+import pyarrow.parquet as pq  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
