@@ -138,6 +138,14 @@ def test_done_when_sequence_read_by_megatron(env, tiny_tokenizer, megatron, tmp_
     assert not (split_ids["valid"] & split_ids["test"])
     assert sum(bm["tokens"]["by_split"].values()) == bm["tokens"]["total"]
 
+    # The catalog's other tools take derived manifests as they are.
+    audit = json.loads(cm("audit", mix_id, "--format", "json").stdout)
+    assert {r["source"]: r["tokens"] for r in audit["tokens"]} == bm["tokens"]["by_source"]
+    assert json.loads(cm("export", "croissant", mix_id).stdout)["distribution"]
+    assert "only in" in cm("manifest", "diff", tid, mix_id).stdout
+    lineage = cm("manifest", "lineage", env.mid).stdout
+    assert tid in lineage and mix_id in lineage
+
     # The tokenized manifest's own datasets, through the catalog copy, in manifest order.
     order = [i for s in cat.get(env.mid)["shards"] for i in pq.read_table(cat.data_path(env.mid, s["path"]), columns=["id"]).column("id").to_pylist()]
     for d in tm["megatron"]["datasets"]:
@@ -163,6 +171,28 @@ def test_takedown_marks_derived_manifests_until_rebuilt(env, tiny_tokenizer, tmp
     new = last_line(cm("tokenize", successor, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok3")))
     assert "en_speeches" not in env.cat.get(new)["tokens"]["by_source"]
     assert derived.affected(env.cat, env.cat.get(new)) == []
+
+
+def test_mix_refuses_a_purpose_the_licences_do_not_cover(tmp_path, catalog_keys, monkeypatch):
+    from tests.catalog_cli import CONFIG
+
+    cfg = yaml.safe_load(CONFIG.read_text())
+    cfg["sources"] = [s for s in cfg["sources"] if s["id"] == "ko_statutes"]
+    cfg["sources"][0]["paths"] = [str((CONFIG.parent / p).resolve()) for p in cfg["sources"][0]["paths"]]
+    cfg["sources"][0]["provenance"]["permitted_uses"] = ["research", "pretraining"]
+    cfg["purpose"]["uses"] = ["research", "pretraining"]
+    (tmp_path / "p.yaml").write_text(yaml.safe_dump(cfg, allow_unicode=True))
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(catalog_keys))
+    monkeypatch.setenv("CORPUSMILL_CATALOG", str(tmp_path / "catalog"))
+    mid = last_line(cm("-q", "run", str(tmp_path / "p.yaml"), "--out", str(tmp_path / "run")))
+    tok = tmp_path / "tok.json"
+    cm("tokenizer", "train", mid, "--vocab-size", "300", "--out", str(tok), "--allow-unapproved")
+    tid = last_line(cm("tokenize", mid, "--tokenizer", str(tok), "--out", str(tmp_path / "t"), "--allow-unapproved"))
+    doc = {"name": "m", "purpose": {"description": "open model", "uses": ["pretraining", "commercial"]},
+           "inputs": [{"manifest": tid, "weight": 1}]}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    res = cm("mix", str(tmp_path / "m.yaml"), "--allow-unapproved", check=False)
+    assert res.returncode == 2 and "not licensed for commercial" in res.stderr
 
 
 def test_resume_after_a_kill_gives_the_same_manifest(env, tiny_tokenizer, tmp_path):
