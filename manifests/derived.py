@@ -114,7 +114,8 @@ def token_lines(manifest: dict[str, Any]) -> list[str]:
     tk = manifest.get("tokenizer")
     if tk:
         lines.append(f"tokenizer: {tk['file']} sha256 {tk['sha256'][:16]}… vocab {tk['vocab_size']:,} "
-                     f"EOS {tk['eos_token']}={tk['eos_id']} BOS {tk['bos_token']}={tk['bos_id']} ({tk['special_token_policy']['bos']})")
+                     f"EOS {tk['eos_token']}={tk['eos_id']}, BOS {tk['special_token_policy']['bos']}"
+                     + (f" ({tk['bos_token']}={tk['bos_id']})" if tk["bos_id"] is not None else ""))
     lines.append(f"tokens: {t['total']:,} exact")
     for s, n in t["by_source"].items():
         lines.append(f"  {s}: {n:,}")

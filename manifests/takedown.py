@@ -102,6 +102,9 @@ def takedown(
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")
     key = key or signing.load_signing_key()
     old = cat.get(mid)
+    if old.get("kind") in ("tokenized", "blend"):  # its .bin/.idx hold the documents too: rebuild instead
+        raise InputError(f"{mid} is a {old['kind']} manifest; take down the curated manifest it was built from "
+                         f"({', '.join(old['parents'])}), then rebuild it from the successor")
     known_sources = {s["id"] for s in old["sources"]}
     unknown = [s for s in sources if s not in known_sources]
     if unknown:

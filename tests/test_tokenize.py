@@ -164,6 +164,7 @@ def test_takedown_marks_derived_manifests_until_rebuilt(env, tiny_tokenizer, tmp
     successor = last_line(res)
     assert f"derived tokenized manifest {tid}" in res.stdout
     assert "AFFECTED" in cm("manifest", "lineage", env.mid).stdout
+    assert "take down the curated manifest" in cm("takedown", tid, "--source", "ko_bills", "--reason", "x", check=False).stderr
     refused = cm("pull", tid, "--to", str(tmp_path / "no"), check=False)
     assert refused.returncode == 2 and "taken down" in refused.stderr and successor in refused.stderr
     assert not (tmp_path / "no" / "manifest.json").exists()
