@@ -143,6 +143,9 @@ def test_done_when_sequence_read_by_megatron(env, tiny_tokenizer, megatron, tmp_
     assert {r["source"]: r["tokens"] for r in audit["tokens"]} == bm["tokens"]["by_source"]
     assert json.loads(cm("export", "croissant", mix_id).stdout)["distribution"]
     assert "only in" in cm("manifest", "diff", tid, mix_id).stdout
+    cm("report", tid, "--out", str(tmp_path / "report"))
+    figures = json.loads((tmp_path / "report" / "figures.json").read_text())
+    assert figures["sections"]["tokens_exact"]["total"] == tm["tokens"]["total"]
     lineage = cm("manifest", "lineage", env.mid).stdout
     assert tid in lineage and mix_id in lineage
 
