@@ -50,7 +50,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
-from corpusmill_base.hashing import canonical_json, sha256_file
+from corpusmill_base.hashing import canonical_json
 from filters.indexed_dataset import IndexedDatasetWriter
 from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url

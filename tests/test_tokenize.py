@@ -6,7 +6,6 @@ the tokenizer is a tiny byte-level BPE trained on it once per session.
 
 from __future__ import annotations
 
-import io
 import json
 from pathlib import Path
 
