@@ -151,6 +151,9 @@ def main() -> None:
     tok.encode_special_tokens = True
     rows: list[tuple[str, int, float]] = []
 
+    def note(what: str) -> None:  # progress on stderr, so a long run on a loaded machine shows where it is
+        print(f"[{time.strftime('%H:%M:%S')}] {what}", file=sys.stderr, flush=True)
+
     t0 = time.perf_counter()
     n = 0
     for i in range(0, len(texts), BATCH):
@@ -161,6 +164,7 @@ def main() -> None:
     for i in range(0, len(texts), BATCH):
         n += sum(len(e.ids) + 1 for e in tok.encode_batch_fast(texts[i:i + BATCH], add_special_tokens=False))
     rows.append(("HF encode_batch_fast, in memory", n, time.perf_counter() - t0))
+    note(f"raw limit: {rows[0][1]:,} tokens in {rows[0][2]:.1f} s")
 
     rss = {}
     for k in args.scales:
@@ -169,6 +173,7 @@ def main() -> None:
                                         "--allow-unapproved"], env)
         m = json.loads(Path(work / f"tok-x{k}" / "manifest.json").read_text())
         rss[k] = (peak, m["tokens"]["total"], secs)
+        note(f"tokenize {k}×: {m['tokens']['total']:,} tokens in {secs:.1f} s, peak RSS {peak / 2**20:,.0f} MiB")
         if k == 1:
             rows.append(("corpusmill tokenize (catalog → .bin/.idx + manifest)", m["tokens"]["total"], secs))
 
