@@ -12,6 +12,7 @@ only with ``bos=True``.
 
 from __future__ import annotations
 
+import itertools
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,10 +56,16 @@ class LoadedTokenizer:
     def encode_batch(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Concatenated ids (int64) and one length per text, EOS appended (BOS prepended when asked)."""
         encs = self._tok.encode_batch_fast(texts, add_special_tokens=False)
-        extra = [self.bos_id] if self.bos else []
-        seqs = [extra + e.ids + [self.eos_id] for e in encs] if extra else [e.ids + [self.eos_id] for e in encs]
-        lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
-        ids = np.fromiter((i for s in seqs for i in s), dtype=np.int64, count=int(lengths.sum()))
+        # One pass of Python over the Encodings (their .ids lists), then numpy: EOS (and BOS) are
+        # inserted at the document boundaries instead of building a new list per document.
+        lists = [e.ids for e in encs]
+        raw = np.fromiter(map(len, lists), dtype=np.int64, count=len(lists))
+        flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(raw.sum()))
+        ends = np.cumsum(raw)
+        ids = np.insert(flat, ends, self.eos_id)
+        if self.bos:
+            ids = np.insert(ids, ends - raw + np.arange(len(raw)), self.bos_id)
+        lengths = raw + 1 + int(self.bos)
         return ids, lengths
 
     def encode(self, text: str) -> list[int]:
