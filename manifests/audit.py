@@ -275,6 +275,11 @@ def collect(cat: Catalog, mid: str, sampler: Sampler | None = None) -> dict[str,
         "models": manifest.get("models", []),
         "near_duplicates": near_duplicates(ledger),
         "dropped_sample": dropped_sample(ledger, manifest, sampler),
+        # Derived manifests (manifests.derived): exact token counts per source, plus the blend's epochs.
+        "tokens": [
+            {"source": s, "tokens": n, **({"epochs": manifest["blend"]["epochs"].get(s)} if "blend" in manifest else {})}
+            for s, n in manifest.get("tokens", {}).get("by_source", {}).items()
+        ],
     }
 
 
@@ -312,6 +317,8 @@ def csv_rows(audit: dict[str, Any]) -> list[dict[str, Any]]:
         by_source[q["source"]].append(("quarantined", None, q["reason"], q["documents"]))
     for f in audit["pii"]["found"]:
         by_source[f["source"]].append(("pii_found", f["stage"], f["type"], f["count"]))
+    for t in audit.get("tokens", []):  # derived manifests: exact token counts (the last column counts tokens)
+        by_source[t["source"]].append(("tokens", None, None, t["tokens"]))
     rows = []
     for s in audit["sources"]:
         base = {

@@ -26,7 +26,7 @@ from typing import Any
 import fsspec
 
 from manifests.index import CatalogIndex, default_index_path
-from manifests.manifest import check_id
+from manifests.manifest import check_id, megatron_files
 from corpusmill_base.errors import CorpusmillError, IntegrityError, OutputError
 from corpusmill_base.hashing import canonical_json
 
@@ -197,6 +197,7 @@ class Catalog:
             return
         rels = [s["path"] for s in manifest["shards"]] + [manifest["ledger"]["path"]]
         rels += [e["path"] for e in manifest.get("indexes", [])]
+        rels += [e["path"] for e in megatron_files(manifest)]
         for rel in rels:
             src = run_dir / safe_relpath(rel)
             dst = self.data_path(mid, rel)
@@ -233,7 +234,7 @@ class Catalog:
         """Every problem with a manifest and its files (empty list = verified)."""
         manifest = self.get(mid)
         problems = []
-        for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", [])]:
+        for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", []), *megatron_files(manifest)]:
             rel = entry["path"]
             try:
                 got = self.sha256(mid, rel)

@@ -23,8 +23,9 @@ import pyarrow as pa
 import pyarrow.dataset as pads
 import pyarrow.parquet as pq
 
-from manifests import review
+from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
+from manifests.manifest import megatron_files
 from corpusmill_base.text import printable
 from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
@@ -41,7 +42,10 @@ def checked(manifest_id: str, catalog: str | Catalog | None, allow_unapproved: b
     cat = _catalog(catalog)
     v = review.verify(cat, manifest_id, check_files=False)
     review.require_pullable(v, allow_unapproved)
-    return cat, cat.get(manifest_id), v
+    manifest = cat.get(manifest_id)
+    if not allow_unapproved:
+        derived.require_current(cat, manifest)  # built from a taken-down manifest: rebuild first
+    return cat, manifest, v
 
 
 def _shard_problems(cat: Catalog, manifest_id: str, shards: list[dict[str, Any]], workers: int = 4) -> list[str]:
@@ -156,7 +160,8 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
     leave the taken-down shards beside it. Any other file is refused, not deleted — the folder
     may hold someone's data.
     """
-    wanted = {safe_relpath(s["path"]) for s in manifest["shards"]} | set(METADATA)
+    files = [*manifest["shards"], *megatron_files(manifest)]
+    wanted = {safe_relpath(s["path"]) for s in files} | set(METADATA) | ({derived.BLEND_FILE} if derived.is_derived(manifest) else set())
     previous: dict[str, Any] = {}
     try:
         previous = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
@@ -164,7 +169,11 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
         previous = {}
     ours = set(METADATA) | {".manifest.json.tmp"}
     if isinstance(previous, dict):
-        ours |= {posixpath_norm(s.get("path", "")) for s in previous.get("shards", []) if isinstance(s, dict)}
+        try:
+            before = [*previous.get("shards", []), *megatron_files(previous)]
+        except (AttributeError, KeyError, TypeError):  # a damaged manifest.json in the folder
+            before = []
+        ours |= {posixpath_norm(s.get("path", "")) for s in before if isinstance(s, dict)} | {derived.BLEND_FILE}
     present = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() or p.is_symlink())
     stale, foreign = [], []
     for rel in present:
@@ -225,7 +234,7 @@ def pull(
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"]))
+        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"] + derived.megatron_files(manifest)))
     problems = [p for _, p in results if p]
     if problems:
         raise IntegrityError(
@@ -244,7 +253,11 @@ def pull(
     counts: dict[str, int] = {}
     for outcome, _ in results:
         counts[outcome] = counts.get(outcome, 0) + 1
-    return manifest | {"pull": {"state": v.state, "shards": counts, "removed": removed}}
+    info: dict[str, Any] = {"state": v.state, "shards": counts, "removed": removed}
+    if derived.is_derived(manifest):  # Megatron datasets: the blend file with prefixes under `to`
+        blend, args = derived.write_blend_file(manifest, dest)
+        info |= {"blend_file": str(blend), "megatron_args": args}
+    return manifest | {"pull": info}
 
 
 def iter_shard(

@@ -20,6 +20,16 @@ VOLATILE_FIELDS = ("id", "content_digest", "created_at", "run")
 SCHEMA_VERSION = "1.0"
 
 
+def megatron_files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """A derived manifest's Megatron files (tokenizer files, then ``.bin``/``.idx`` per dataset; see
+    manifests.derived); empty for a curated manifest."""
+    meg = manifest.get("megatron", {})
+    out = [*meg.get("tokenizer_files", [])]
+    for d in meg.get("datasets", []):
+        out += [d["bin"], d["idx"]]
+    return out
+
+
 def content_of(manifest: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in manifest.items() if k not in VOLATILE_FIELDS}
 

@@ -141,6 +141,9 @@ def takedown(
         # checked before the successor is published: the revoke/reject record must be signable
         raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")
     old = cat.get(mid)
+    if old.get("kind") in ("tokenized", "blend"):  # its .bin/.idx hold the documents too: rebuild instead
+        raise InputError(f"{mid} is a {old['kind']} manifest; take down the curated manifest it was built from "
+                         f"({', '.join(old['parents'])}), then rebuild it from the successor")
     known_sources = {s["id"] for s in old["sources"]}
     unknown = [s for s in sources if s not in known_sources]
     if unknown:

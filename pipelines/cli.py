@@ -23,7 +23,8 @@ Handler = Callable[[argparse.Namespace], int]
 
 # Modules adding subcommands; each defines ``register(subparsers)`` and keeps its imports lazy
 # (inside the handlers) so `corpusmill --help` stays fast.
-COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality", "pipelines.cli_decontam"]
+COMMAND_MODULES: list[str] = ["pipelines.cli_report", "pipelines.cli_dedup", "pipelines.cli_catalog", "pipelines.cli_pii", "pipelines.cli_quality",
+                               "pipelines.cli_decontam", "pipelines.cli_tokenize"]
 
 
 def _print_plan(plan, out: str | None = None) -> None:
@@ -134,6 +135,10 @@ def cmd_manifest_show(args: argparse.Namespace) -> int:
     print("shards:")
     for sh in m["shards"]:
         print(f"  {sh['path']}  {sh['rows']:,} rows  {sh['bytes']:,} bytes  sha256 {sh['sha256'][:16]}…")
+    from manifests.derived import token_lines
+
+    for line in token_lines(m):  # tokenized/blend manifests: exact token counts, datasets, epochs
+        print(line)
     return 0
 
 
@@ -177,6 +182,8 @@ def cmd_pull(args: argparse.Namespace) -> int:
     if removed:
         print(f"removed {len(removed)} file(s) not in {args.id} from {args.to}: " + ", ".join(printable(r) for r in removed))
     print(f"pulled {args.id} ({m['pull']['state']}): {len(m['shards'])} shard(s) ({done}), {m['totals']['kept']:,} documents, verified → {args.to}")
+    if "megatron_args" in m["pull"]:
+        print(f"blend file: {m['pull']['blend_file']}\nMegatron arguments:\n{m['pull']['megatron_args']}")
     return 0
 
 

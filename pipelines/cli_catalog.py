@@ -111,7 +111,12 @@ def cmd_review_history(args: argparse.Namespace) -> int:
 def cmd_lineage(args: argparse.Namespace) -> int:
     from manifests.takedown import lineage
 
-    chain = lineage(_catalog(args), args.id)
+    from manifests.derived import derived_of
+
+    cat = _catalog(args)
+    chain = lineage(cat, args.id)
+    for r in chain:  # tokenized datasets and blends built from each manifest of the chain
+        r["derived"] = derived_of(cat, r["id"]) if r.get("created_at") else []
     if args.json:
         print(json.dumps(chain, indent=2, ensure_ascii=False))
         return 0
@@ -121,6 +126,10 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         extra = f"  takedown of {td['documents_removed']:,} doc(s): {printable(td['reason'])}" if td else ""
         docs = f"{r['documents']:,} docs" if r["documents"] is not None else "?"
         print(f"{mark} {'└─ ' * (i > 0)}{r['id']}  {r['state']:<9} {r['created_at']}  {docs}{extra}")
+        for d in r["derived"]:
+            hit = d["affected_by"]
+            note = f"  AFFECTED: built from taken-down {hit[0]['ancestor']}; rebuild from {hit[0]['successor']}" if hit else ""
+            print(f"    {'  ' * (d['depth'] - 1)}↳ {d['id']}  {d['kind']:<9} {d['state']:<9} {d['name']}{note}")
     return 0
 
 
@@ -220,6 +229,10 @@ def cmd_takedown(args: argparse.Namespace) -> int:
     print(f"  {args.id}: {r.old_state} → {new_state}, successor {r.id} (draft: review it with `corpusmill review approve {r.id} …`)")
     for n in r.notes:
         print(f"  note: {n}")
+    from manifests.derived import descendants
+
+    for d in descendants(_catalog(args), args.id):
+        print(f"  derived {d['kind']} manifest {d['id']} ({d['name']}) is now affected: pull refuses it until it is rebuilt from {r.id}")
     print(r.id)
     return 0
 

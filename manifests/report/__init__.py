@@ -74,6 +74,8 @@ def write_report(run: RunData, out_dir: str | os.PathLike) -> dict[str, Path]:
     from manifests.report.html import render
 
     figures = compute(run)
+    if run.manifest.get("tokens"):  # tokenized/blend manifests: exact counts, not the chars-per-token estimate
+        figures["sections"]["tokens_exact"] = run.manifest["tokens"]
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = {"html": out / REPORT_HTML, "json": out / FIGURES_JSON}

@@ -109,6 +109,12 @@ def render(fig: dict[str, Any]) -> str:
                         "est. tokens before", "est. tokens after"], rows)
         parts.append(("lengths", "Length and token estimates, before and after", body))
 
+    if s.get("tokens_exact"):
+        te = s["tokens_exact"]
+        rows = [[src, n] for src, n in te["by_source"].items()] + [[_Raw(f"<b>{_e(ALL)}</b>"), te["total"]]]
+        rows += [[f"split {k}", n] for k, n in te.get("by_split", {}).items()]
+        parts.append(("tokens", "Exact token counts (EOS included)", _table(["source", "tokens"], rows)))
+
     if s["languages"]:
         lg = s["languages"]
         note = ("detected by a language stage" if lg["detected"] else
