@@ -79,6 +79,9 @@ class IngestBatch:
     ledger: pa.Table  # quarantined / dropped rows of this batch
     info: FileInfo | None = None  # set on the file's last batch
     counts: dict[str, int] = field(default_factory=dict)
+    #: Bytes of the raw (possibly compressed) file read so far: progress *within* a file. A 33 MB
+    #: ``.gz`` moved a bar counting whole files from 4 % to 79 % in one step.
+    position: int = 0
 
 
 _NO_ROWS = LEDGER_SCHEMA.empty_table()  # immutable; building it cost 0.4 ms per small file
@@ -96,9 +99,11 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
     docs: dict[str, list] = {name: [] for name in DOCUMENT_SCHEMA.names}
     issues: list[dict] = []
 
+    fh = None
+
     def emit() -> IngestBatch:
         batch = pa.RecordBatch.from_pydict(docs, schema=DOCUMENT_SCHEMA)
-        out = IngestBatch(batch, ledger_rows(issues))
+        out = IngestBatch(batch, ledger_rows(issues), position=_position(fh))
         for values in docs.values():
             values.clear()
         issues.clear()
@@ -144,8 +149,16 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 yield emit()
     check_unchanged(task, before, info)
     last = emit()
-    last.info = info
+    last.info, last.position = info, info.bytes
     yield last
+
+
+def _position(fh) -> int:
+    """Where the reader is in the raw file (0 when the handle cannot say, or is closed)."""
+    try:
+        return int(fh.tell()) if fh is not None and not fh.closed else 0
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _issue(task: FileTask, order: int, locator: str, outcome: str, detail: str | None, reason: str | None = None) -> dict:
