@@ -285,7 +285,7 @@ class UnitRunner:
                     moved += step
                 if ib.ledger.num_rows:
                     drops.append(ib.ledger)
-                    report.issues(task.source_id, task.rel, ib.ledger)
+                    report.issues(task.source_id, task.shown, ib.ledger)
                 if ib.info is not None:
                     files.append([task.source_id, task.file_index, asdict(ib.info)])
                 if ib.documents.num_rows:
