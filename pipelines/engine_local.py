@@ -29,7 +29,8 @@ the whole run; what a worker holds at a time is one batch going through the stag
 memory is bounded by ``workers × batch``); documents go to the unit's files, and only small
 results (timings) come back. Progress (documents, bytes, quarantined records; during ingest the
 position inside each input file) travels to the main process on a queue as each batch is done,
-so the meter is as truthful as with one worker. Workers die with the main process (``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
+so the meter is as truthful as with one worker. Workers die with the main process
+(``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
 """
 
 from __future__ import annotations
