@@ -807,5 +807,10 @@ def test_mask_identifiers_and_field_names():
     assert mask_identifiers("vendor/01012345678_2.jsonl") == "vendor/<PHONE_NUMBER>_2.jsonl"
     assert mask_identifiers("2024/batch_07/part-0001.jsonl") == "2024/batch_07/part-0001.jsonl"
     assert mask_identifiers("REC-000123") == "REC-000123" and mask_identifiers(None) is None
+    from filters.pii_fields import masked_file_names
+
+    # unique within a source: a collision gets an ordinal (raw-name order), never a hash of the number
+    assert masked_file_names(["01098765432.jsonl", "01012345678.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/900101-1234568.csv"]) == [
+        "<PHONE_NUMBER>~3.jsonl", "<PHONE_NUMBER>~2.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/<KR_RRN>.csv"]  # ~1 is taken
     msg = field_names(["010-1234-5678", "name"])
     assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg
