@@ -796,7 +796,9 @@ sources:
     assert "짧" in js.stdout, js.stdout[-2000:]  # the dropped record's sample is found in its (masked-name) file
     written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*"), *(tmp_path / "report").rglob("*"), tmp_path / "audit.html"] if p.is_file()]
     values = ["900101-1234568", "01012345678", "01098765432", "010-1234-5678", "hong.gildong@example.com"]
-    console = "".join(r.stdout + r.stderr for r in (res, again, rep, aud, js))
+    dry = cli("run", str(cfg), "--dry-run", cwd=tmp_path)
+    assert "<PHONE_NUMBER>~1.jsonl" in dry.stdout
+    console = "".join(r.stdout + r.stderr for r in (res, again, rep, aud, js, dry))
     assert _scan(written, console, values) == []
 
 
