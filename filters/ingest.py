@@ -7,6 +7,7 @@ Beam run it as a task per file.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -54,7 +55,7 @@ def check_unchanged(task: FileTask, before: os.stat_result | None, info: FileInf
         what = f"{info.bytes:,} bytes were read but it has {before.st_size:,}"
     if what:
         raise InputError(
-            f"source {task.source_id}: input file {mask_identifiers(task.rel)!r}: {what}; inputs must not change during a run "
+            f"source {task.source_id}: input file {task.shown!r}: {what}; inputs must not change during a run "
             "(re-run when the delivery is complete and stable)"
         )
 
@@ -71,6 +72,13 @@ class FileTask:
     options: ReadOptions
     refused: str | None = None  # the plan refused this file (e.g. symlink escaping the root)
     expected_size: int | None = None  # the size the plan saw (a file changed since then fails the run)
+    name: str | None = None  # the plan's masked, unique name (pipelines.plan.InputFile.name)
+
+    @property
+    def shown(self) -> str:
+        """The file's name in every output: shards, ledger, manifest, logs and error messages
+        (``01012345678.jsonl`` → ``<PHONE_NUMBER>.jsonl``); ``rel`` is only ever used to read."""
+        return self.name or mask_identifiers(self.rel) or self.rel
 
 
 @dataclass
@@ -79,6 +87,9 @@ class IngestBatch:
     ledger: pa.Table  # quarantined / dropped rows of this batch
     info: FileInfo | None = None  # set on the file's last batch
     counts: dict[str, int] = field(default_factory=dict)
+    #: Bytes of the raw (possibly compressed) file read so far: progress *within* a file. A 33 MB
+    #: ``.gz`` moved a bar counting whole files from 4 % to 79 % in one step.
+    position: int = 0
 
 
 _NO_ROWS = LEDGER_SCHEMA.empty_table()  # immutable; building it cost 0.4 ms per small file
@@ -92,13 +103,16 @@ def ledger_rows(rows: list[dict]) -> pa.Table:
 
 
 def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
-    info = FileInfo(path=task.rel)
+    shown = task.shown  # 01012345678.jsonl → <PHONE_NUMBER>.jsonl
+    info = FileInfo(path=task.rel)  # the readers look at the real name (extension, encoding_overrides)
     docs: dict[str, list] = {name: [] for name in DOCUMENT_SCHEMA.names}
     issues: list[dict] = []
 
+    fh = None
+
     def emit() -> IngestBatch:
         batch = pa.RecordBatch.from_pydict(docs, schema=DOCUMENT_SCHEMA)
-        out = IngestBatch(batch, ledger_rows(issues))
+        out = IngestBatch(batch, ledger_rows(issues), position=_position(fh))
         for values in docs.values():
             values.clear()
         issues.clear()
@@ -108,29 +122,29 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
     if task.refused:
         issues.append(_issue(task, make_order(task.source_index, task.file_index, 0), "file", "quarantined", task.refused))
         b = emit()
-        b.info = info
+        b.info = dataclasses.replace(info, path=shown)
         yield b
         return
     try:
         fh = fsspec.open(task.url, "rb").open()
     except OSError as e:
         # Unreadable file (permissions, vanished): one quarantined record for the file.
-        issues.append(_issue(task, make_order(task.source_index, task.file_index, 0), "file", "quarantined", f"cannot open: {e.strerror or e}"))
+        why = e.strerror or mask_identifiers(str(e).replace(task.url, shown).replace(task.rel, shown))
+        issues.append(_issue(task, make_order(task.source_index, task.file_index, 0), "file", "quarantined", f"cannot open: {why}"))
         b = emit()
-        b.info = info
+        b.info = dataclasses.replace(info, path=shown)
         yield b
         return
     before = _local_stat(task.url)
-    safe_rel = mask_identifiers(task.rel)  # 01012345678.jsonl → <PHONE_NUMBER>.jsonl
     with fh:
         for event in read_file(fh, task.options, info):
             order = make_order(task.source_index, task.file_index, record_index)
             record_index += 1
             if isinstance(event, Record):
-                docs["id"].append(make_doc_id(task.source_id, task.rel, event.locator))
+                docs["id"].append(make_doc_id(task.source_id, shown, event.locator))
                 docs["text"].append(event.text)
                 docs["source_id"].append(task.source_id)
-                docs["source_file"].append(safe_rel)
+                docs["source_file"].append(shown)
                 docs["source_locator"].append(event.locator)
                 docs["source_record_id"].append(mask_identifiers(event.record_id))  # 900101-1234568 → <KR_RRN>
                 docs["lang"].append(task.lang)
@@ -144,15 +158,23 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 yield emit()
     check_unchanged(task, before, info)
     last = emit()
-    last.info = info
+    last.info, last.position = dataclasses.replace(info, path=shown), info.bytes
     yield last
+
+
+def _position(fh) -> int:
+    """Where the reader is in the raw file (0 when the handle cannot say, or is closed)."""
+    try:
+        return int(fh.tell()) if fh is not None and not fh.closed else 0
+    except (OSError, ValueError, AttributeError):
+        return 0
 
 
 def _issue(task: FileTask, order: int, locator: str, outcome: str, detail: str | None, reason: str | None = None) -> dict:
     return {
-        "id": make_doc_id(task.source_id, task.rel, locator),
+        "id": make_doc_id(task.source_id, task.shown, locator),
         "source_id": task.source_id,
-        "source_file": mask_identifiers(task.rel),
+        "source_file": task.shown,
         "source_locator": locator,
         "order": order,
         "outcome": outcome,

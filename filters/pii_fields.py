@@ -65,3 +65,41 @@ def field_names(keys) -> str:
     keys = [str(k) for k in keys]
     shown = ", ".join(f"#{i + 1}:{hashlib.sha256(k.encode()).hexdigest()[:8]}" for i, k in enumerate(keys[:12]))
     return f"{len(keys)} field(s), by position and sha256 prefix: {shown}"
+
+
+def masked_file_names(rels: list[str]) -> list[str]:
+    """The names under which a source's input files appear in every output (shards, ledger,
+    manifest, logs, errors): :func:`mask_identifiers` of each path, unique within the source.
+
+    Two files whose masked names collide (``01012345678.jsonl`` and ``01098765432.jsonl`` are
+    both ``<PHONE_NUMBER>.jsonl``) are told apart by an ordinal in raw-name order
+    (``<PHONE_NUMBER>~1.jsonl``, ``<PHONE_NUMBER>~2.jsonl``). Not a hash of the raw name: a phone
+    number's hash is undone by trying the ~10^8 numbers in seconds. The file itself stays
+    verifiable by the sha256 of its content, which the manifest records beside the name.
+
+    >>> masked_file_names(["01012345678.jsonl", "01098765432.jsonl", "notes.jsonl"])
+    ['<PHONE_NUMBER>~1.jsonl', '<PHONE_NUMBER>~2.jsonl', 'notes.jsonl']
+    """
+    masked = [mask_identifiers(r) or r for r in rels]
+    groups: dict[str, list[int]] = {}
+    for i, m in enumerate(masked):
+        groups.setdefault(m, []).append(i)
+    taken = set(masked)
+    out = list(masked)
+    for name, members in groups.items():
+        changed = [i for i in members if masked[i] != rels[i]]
+        if len(members) < 2 or not changed:
+            continue
+        stem_dir, _, base = name.rpartition("/")
+        dot = base.find(".", 1)
+        stem, ext = (base[:dot], base[dot:]) if dot > 0 else (base, "")
+        n = 0
+        for i in sorted(changed, key=lambda i: rels[i]):
+            while True:
+                n += 1
+                candidate = (stem_dir + "/" if stem_dir else "") + f"{stem}~{n}{ext}"
+                if candidate not in taken:
+                    break
+            taken.add(candidate)
+            out[i] = candidate
+    return out

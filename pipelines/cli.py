@@ -39,7 +39,7 @@ def _print_plan(plan, out: str | None = None) -> None:
         size = sum(f.size for f in sp.files)
         print(f"  {sp.source.id}: {len(sp.files)} file(s), {size / 1e6:.2f} MB, format {sp.source.format}")
         for f in sp.files[:5]:
-            print(f"    {f.rel}")
+            print(f"    {f.name}")
         if len(sp.files) > 5:
             print(f"    … {len(sp.files) - 5} more")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")

@@ -27,9 +27,10 @@ Workers. With ``workers > 1`` the units of a segment run on a pool of forked pro
 worker sets a stage's models up once, lazily, on first use (``ensure_setup``) and keeps them for
 the whole run; what a worker holds at a time is one batch going through the stages (in-flight
 memory is bounded by ``workers × batch``); documents go to the unit's files, and only small
-results (timings) come back. Progress (documents, bytes, quarantined records) travels to the main
-process on a queue as each batch is done, so the meter is as truthful as with one worker. Workers
-die with the main process (``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
+results (timings) come back. Progress (documents, bytes, quarantined records; during ingest the
+position inside each input file) travels to the main process on a queue as each batch is done,
+so the meter is as truthful as with one worker. Workers die with the main process
+(``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
 """
 
 from __future__ import annotations
@@ -275,10 +276,17 @@ class UnitRunner:
         for i in indices:
             task = self.tasks[i]
             t0 = time.perf_counter()
+            moved = 0  # of this file's planned size, reported so far
             for ib in ingest_file(task, self.batch_size):
+                # Progress moves while a big file is read (its position in the raw file, batch by
+                # batch), never past the planned size, so the pass still ends at exactly 100 %.
+                step = min(ib.position, self.sizes[i]) - moved
+                if step > 0:
+                    report.advance(step)
+                    moved += step
                 if ib.ledger.num_rows:
                     drops.append(ib.ledger)
-                    report.issues(task.source_id, task.rel, ib.ledger)
+                    report.issues(task.source_id, task.shown, ib.ledger)
                 if ib.info is not None:
                     files.append([task.source_id, task.file_index, asdict(ib.info)])
                 if ib.documents.num_rows:
@@ -292,7 +300,8 @@ class UnitRunner:
                     yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
                     docs, drops, rows = [], [], 0
                 t0 = time.perf_counter()
-            report.advance(self.sizes[i])
+            if self.sizes[i] > moved:
+                report.advance(self.sizes[i] - moved)
         if docs or drops:
             yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
 

@@ -104,7 +104,7 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
 def file_tasks(plan) -> list[FileTask]:
     """One ingest task per planned input file, in config order (source, then file)."""
     return [
-        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size)
+        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size, f.name)
         for sp in plan.sources
         for i, f in enumerate(sp.files)
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import glob as _glob
 import os
 from dataclasses import dataclass, field
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import fsspec
 
+from filters.pii_fields import masked_file_names
 from filters.readers import ReadOptions, preflight_columns
 from filters.schema import FILE_BITS
 from pipelines.config import PipelineConfig, Source
@@ -22,6 +24,9 @@ class InputFile:
     rel: str  # path relative to the source root (recorded as source_file)
     size: int
     refused: str | None = None  # why the file is not read (quarantined as a whole), e.g. a symlink escaping the root
+    #: How the file is named in every output (shards, ledger, manifest, logs, errors): ``rel`` with
+    #: personal data masked, unique within the source (filters.pii_fields.masked_file_names).
+    name: str = ""
 
 
 @dataclass
@@ -108,7 +113,9 @@ def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
             refused = escapes(m, bool(matches[m].get("islink"))) if escapes else None
             if url not in found:
                 found[url] = InputFile(url=url, rel=rel, size=0 if refused else int(matches[m].get("size") or 0), refused=refused)
-    return sorted(found.values(), key=lambda f: (f.rel, f.url))
+    files = sorted(found.values(), key=lambda f: (f.rel, f.url))
+    names = masked_file_names([f.rel for f in files])
+    return [dataclasses.replace(f, name=n) for f, n in zip(files, names, strict=True)]
 
 
 class _RootCheck:
@@ -173,12 +180,12 @@ def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> li
             try:
                 cols = preflight_columns(fh, opts) or []
             except Exception as e:  # noqa: BLE001 — reported as a clear error below
-                out.append(f"source {src.id!r}: {f.rel}: cannot read the header: {e}")
+                out.append(f"source {src.id!r}: {f.name}: cannot read the header: {e}")
                 continue
         missing = [c for c in needed if c not in cols]
         if missing:
             out.append(
-                f"source {src.id!r}: {f.rel}: missing column(s) {', '.join(missing)}; "
+                f"source {src.id!r}: {f.name}: missing column(s) {', '.join(missing)}; "
                 f"the header has: {', '.join(cols[:20])}"
             )
     return out

@@ -235,7 +235,7 @@ class Progress:
             if n <= 20:
                 log.warning("quarantined %s %s %s: %s", source_id, printable(rel), r["source_locator"], r["detail"])
             elif n == 21:
-                log.warning("quarantined %s %s: further records in this file are listed only in the ledger", source_id, rel)
+                log.warning("quarantined %s %s: further records in this file are listed only in the ledger", source_id, printable(rel))
 
 
 def printable(name: str) -> str:

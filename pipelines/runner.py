@@ -257,7 +257,7 @@ def identical_run(plan: Plan, cat: Catalog, out_dir: Path) -> dict[str, Any] | N
     if len(recorded) != len(planned):
         return None
     for source_id, f in planned:
-        if "://" in f.url or recorded.get((source_id, f.rel)) != sha256_file(f.url):
+        if "://" in f.url or recorded.get((source_id, f.name)) != sha256_file(f.url):
             return None
     return old
 

@@ -37,7 +37,7 @@ def read_dropped(
     texts: dict[str, str | None] = {}
     notes: dict[str, str] = {}
     for task in file_tasks(prepare(config_path)) if records else []:
-        ids = by_file.get((task.source_id, task.rel))
+        ids = by_file.get((task.source_id, task.shown))
         if not ids:
             continue
         found: dict[str, str] = {}
@@ -47,7 +47,7 @@ def read_dropped(
                 if rid in ids:
                     found[rid] = text
             info = ib.info or info
-        changed = info is not None and expected_sha.get((task.source_id, task.rel)) not in (None, info.sha256)
+        changed = info is not None and expected_sha.get((task.source_id, task.shown)) not in (None, info.sha256)
         for rid in ids:
             if changed:
                 texts[rid], notes[rid] = None, "source file changed since the run"

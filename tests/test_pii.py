@@ -3,6 +3,7 @@ counters, the CLI and a pipeline run — and no raw value anywhere a run writes.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -736,17 +737,25 @@ def test_english_terms_titles_and_citations_are_no_person(scrubber, text):
 
 
 def test_ids_file_names_and_keys_are_masked_at_ingest(tmp_path, catalog_env):
-    """A vendor record id that is a resident registration number, a file named after a phone
-    number and a record whose only key is a phone number: none reaches shards, ledger, manifest,
-    catalog or the console (the ``pii`` stage scrubs only ``text``; ingest masks the rest)."""
+    """A vendor record id that is a resident registration number, files named after phone numbers
+    (two of them: their masked names collide) and a directory named after an RRN, a record whose
+    only key is a phone number: none reaches shards, ledger, manifest (its list of input files
+    included), catalog, report, audit or the console (the ``pii`` stage scrubs only ``text``;
+    the plan and ingest mask the rest). An identical re-run is still recognised from the inputs."""
     data = tmp_path / "in"
-    data.mkdir()
+    (data / "900101-1234568").mkdir(parents=True)
     rows = [
         {"rid": "900101-1234568", "body": "평범한 문장입니다."},
         {"rid": "R-2", "010-1234-5678": "no text field here", "hong.gildong@example.com": 1},
         {"rid": "R-3", "body": "또 하나의 평범한 문장."},
     ]
-    (data / "01012345678.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    files = {
+        "01012345678.jsonl": rows,
+        "01098765432.jsonl": [{"rid": "R-4", "body": "세 번째 파일의 문장."}, {"rid": "R-5", "body": "짧"}],
+        "900101-1234568/notes.jsonl": [{"rid": "R-6", "body": "디렉터리 이름이 번호입니다."}],
+    }
+    for name, recs in files.items():
+        (data / name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in recs), encoding="utf-8")
     cfg = tmp_path / "ids.yaml"
     cfg.write_text(
         f"""
@@ -754,10 +763,11 @@ name: pii-ids
 purpose: {{description: test, uses: [research]}}
 output: {{dir: {tmp_path / 'out'}}}
 stages:
+  - {{name: length, min_chars: 3}}
   - {{name: pii}}
 sources:
   - id: vendor
-    paths: [{data}/*.jsonl]
+    paths: [{data}/]
     format: jsonl
     text_field: body
     id_field: rid
@@ -768,17 +778,28 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path, check=False)
     out = tmp_path / "out"
     assert (out / "manifest.json").exists(), res.stderr
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    listed = manifest["sources"][0]["files"]
+    # unique names, each file still identified by the sha256 of its content
+    assert sorted(f["path"] for f in listed) == ["<KR_RRN>/notes.jsonl", "<PHONE_NUMBER>~1.jsonl", "<PHONE_NUMBER>~2.jsonl"]
+    assert {f["sha256"] for f in listed} == {hashlib.sha256((data / n).read_bytes()).hexdigest() for n in files}
     docs = pa.concat_tables([pq.read_table(p) for p in sorted(out.glob("shards/*.parquet"))])
     assert "<KR_RRN>" in docs.column("source_record_id").to_pylist()
-    assert all(f.endswith("<PHONE_NUMBER>.jsonl") for f in docs.column("source_file").to_pylist())
-    written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*")] if p.is_file()]
-    values = ["900101-1234568", "01012345678", "010-1234-5678", "hong.gildong@example.com"]
-    # Shards, ledger, reports: nothing. The manifest's list of input files and the progress
-    # line still name the file (pipelines/plan.py and the engine, outside the filters): known
-    # gap, see docs/pii.md — checked here for the record ids and keys only.
-    manifests = [p for p in written if p.name == "manifest.json" or p.parent.name == "manifests"]
-    assert _scan([p for p in written if p not in manifests], "", values) == []
-    assert _scan(manifests, res.stdout + res.stderr, values[:1] + values[2:]) == []
+    assert set(docs.column("source_file").to_pylist()) == {f["path"] for f in listed}
+    again = cli("run", str(cfg), cwd=tmp_path)  # identical_run matches the inputs by their masked names
+    assert "unchanged" in again.stdout, again.stdout + again.stderr
+    mid = manifest["id"]
+    rep = cli("report", mid, "--out", str(tmp_path / "report"), cwd=tmp_path)
+    aud = cli("audit", mid, "--out", str(tmp_path / "audit.html"), "--config", str(cfg), cwd=tmp_path, check=False)
+    assert (tmp_path / "audit.html").exists(), aud.stderr
+    js = cli("audit", mid, "--format", "json", "--config", str(cfg), cwd=tmp_path, check=False)
+    assert "짧" in js.stdout, js.stdout[-2000:]  # the dropped record's sample is found in its (masked-name) file
+    written = [p for p in [*out.rglob("*"), *catalog_env.rglob("*"), *(tmp_path / "report").rglob("*"), tmp_path / "audit.html"] if p.is_file()]
+    values = ["900101-1234568", "01012345678", "01098765432", "010-1234-5678", "hong.gildong@example.com"]
+    dry = cli("run", str(cfg), "--dry-run", cwd=tmp_path)
+    assert "<PHONE_NUMBER>~1.jsonl" in dry.stdout
+    console = "".join(r.stdout + r.stderr for r in (res, again, rep, aud, js, dry))
+    assert _scan(written, console, values) == []
 
 
 def test_mask_identifiers_and_field_names():
@@ -788,5 +809,10 @@ def test_mask_identifiers_and_field_names():
     assert mask_identifiers("vendor/01012345678_2.jsonl") == "vendor/<PHONE_NUMBER>_2.jsonl"
     assert mask_identifiers("2024/batch_07/part-0001.jsonl") == "2024/batch_07/part-0001.jsonl"
     assert mask_identifiers("REC-000123") == "REC-000123" and mask_identifiers(None) is None
+    from filters.pii_fields import masked_file_names
+
+    # unique within a source: a collision gets an ordinal (raw-name order), never a hash of the number
+    assert masked_file_names(["01098765432.jsonl", "01012345678.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/900101-1234568.csv"]) == [
+        "<PHONE_NUMBER>~3.jsonl", "<PHONE_NUMBER>~2.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/<KR_RRN>.csv"]  # ~1 is taken
     msg = field_names(["010-1234-5678", "name"])
     assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg

@@ -6,6 +6,7 @@ import io
 import logging
 
 import pyarrow as pa
+import pytest
 
 from pipelines.progress import Meter, Progress
 from tests.conftest import EXAMPLES, cli
@@ -53,7 +54,7 @@ def test_terminal_meter_draws_a_bar_with_docs_and_mb():
 SMALL_CONFIG = """
 name: progress
 purpose: {{description: progress output check, uses: [research]}}
-stages: [normalize, {{name: length, min_chars: 2}}, exact_dedup, {{name: length, min_chars: 3}}]
+stages: [normalize, {{name: length, min_chars: 3}}, exact_dedup, long_lines]
 sources:
   - {{id: ko_reviews, paths: ["{data}/nsmc_sample.jsonl.gz"], format: jsonl, text_field: text, id_field: id, lang: ko,
      provenance: {{owner: Lucy Park, acquisition: open-licence, licence: CC0-1.0}}}}
@@ -127,3 +128,73 @@ def test_third_party_info_is_silenced_unless_verbose():
     loud = subprocess.run([sys.executable, "-c", code, "-v"], capture_output=True, text=True, check=True).stderr
     assert "Using device" not in quiet and "empty HTML tree" not in quiet and "INFO ours" in quiet
     assert "Using device" in loud
+
+
+class _RecordingProgress(Progress):
+    """Progress whose meters remember every ``advance`` step, per pass."""
+
+    def __init__(self):
+        super().__init__(enabled=False)
+        self.steps: dict[str, list[int]] = {}
+
+    def meter(self, name: str, total: int, unit: str = "doc") -> Meter:
+        m = super().meter(name, total, unit)
+        steps = self.steps.setdefault(name, [])
+        advance = m.advance
+
+        def recording(n: int) -> None:
+            steps.append(n)
+            advance(n)
+
+        m.advance = recording  # type: ignore[method-assign]
+        return m
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_big_gzip_file_moves_the_ingest_meter_while_it_is_read(tmp_path, workers):
+    """One ~5.5 MB ``.gz`` read in batches of 500 records: the ingest meter moves several times
+    inside the file (its position in the compressed file, which the reader consumes 1 MB at a
+    time), not once at its end, and its steps add up to exactly the planned size — also from
+    pool workers, whose steps reach the meter over the queue (a second, small file makes a
+    second unit). Counts steps, not seconds."""
+    import gzip
+    import json
+    import random
+
+    from pipelines.runner import prepare, run
+
+    rng = random.Random(17)
+    data = tmp_path / "in"
+    data.mkdir()
+    with gzip.open(data / "big.jsonl.gz", "wt", encoding="utf-8") as f:
+        for i in range(10_000):  # hex noise compresses to about half: a large .gz from few records
+            f.write(json.dumps({"id": i, "text": f"{rng.getrandbits(4096):01024x}"}) + "\n")
+    if workers > 1:
+        lines = (json.dumps({"id": f"s{i}", "text": f"{rng.getrandbits(4096):01024x}"}) for i in range(300))
+        (data / "small.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    big = (data / "big.jsonl.gz").stat().st_size
+    cfg = tmp_path / "big.yaml"
+    cfg.write_text(
+        f"""
+name: big-gzip
+purpose: {{description: progress within a file, uses: [research]}}
+limits: {{batch_size: 500}}
+workers: {workers}
+stages: [{{name: length, min_chars: 2}}]
+sources:
+  - {{id: big, paths: ["{data.as_posix()}/"], format: jsonl, text_field: text, id_field: id,
+     provenance: {{owner: tests, acquisition: owned, licence: CC0-1.0}}}}
+""",
+        encoding="utf-8",
+    )
+    plan = prepare(cfg)
+    total = plan.total_bytes
+    progress = _RecordingProgress()
+    outcome = run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=progress, plan=plan)
+    steps = progress.steps["ingest"]
+    assert sum(steps) == total and big > 5_000_000
+    assert len(steps) >= 5 and max(steps) < big / 4, steps  # 20 batches over ~5 MB read in 1 MB buffers
+    if workers == 1:
+        assert steps[0] < big / 4  # it moves from early on
+    assert outcome.manifest["run"]["workers"] == workers
+    assert outcome.manifest["totals"]["kept"] == 10_000 + (300 if workers > 1 else 0)
