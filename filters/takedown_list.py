@@ -15,7 +15,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from filters.base import MapStage, StageResult
+from pydantic import Field
+
+from filters.base import MapStage, StageOptions, StageResult
 
 REASON = "taken_down"
 
@@ -24,17 +26,25 @@ def text_sha256(text: str | None) -> str:
     return hashlib.sha256((text or "").encode("utf-8")).hexdigest()
 
 
+class TakedownListOptions(StageOptions):
+    lists: list[dict[str, Any]] = Field(
+        default_factory=list, description="the catalog's takedown lists: [{source, manifest, reason, ids, sha256}] (set by the runner)"
+    )
+
+
 class TakedownList(MapStage):
     """Options: ``lists``: ``[{source, manifest, reason, ids: [...], sha256: [...]}]``."""
 
     name = "takedown_list"
     version = 1
+    Options = TakedownListOptions
+    opts: TakedownListOptions
 
     def __init__(self, options: dict[str, Any] | None = None, context=None):
         super().__init__(options, context)
         self._ids: dict[str, set[str]] = {}
         self._hashes: dict[str, set[str]] = {}
-        for entry in self.options.get("lists", []):
+        for entry in self.opts.lists:
             self._ids.setdefault(entry["source"], set()).update(entry.get("ids", []))
             self._hashes.setdefault(entry["source"], set()).update(entry.get("sha256", []))
 
@@ -43,7 +53,7 @@ class TakedownList(MapStage):
         lists = [
             {k: e.get(k) for k in ("source", "manifest", "reason", "recorded_at")}
             | {"documents": len(e.get("ids", [])), "list_sha256": e.get("list_sha256")}
-            for e in self.options.get("lists", [])
+            for e in self.opts.lists
         ]
         return {"name": self.name, "version": self.version, "options": {"lists": lists}}
 

@@ -29,8 +29,8 @@ def register(sub) -> None:
         description="Write the documents of IN (JSON lines: id, text) that hold no benchmark item to OUT; "
         "fragments are masked. Same stage as `decontaminate` in a pipeline.",
     )
-    p.add_argument("input", metavar="IN")
-    p.add_argument("output", metavar="OUT")
+    p.add_argument("input", metavar="IN", help="JSON lines with id and text")
+    p.add_argument("output", metavar="OUT", help="JSON lines: the documents not dropped (masked ones with their new text)")
     p.add_argument("--benchmark", nargs="+", required=True, metavar="FILE", help="JSON lines with id and text, one item per line")
     p.add_argument("--window", type=int, help="window length from a Latin letter (default 40; from a Hangul syllable 14)")
     p.add_argument("--decisions", metavar="FILE", help="also write id, action, benchmark, item per decision (JSON lines)")

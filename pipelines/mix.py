@@ -179,14 +179,13 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
         if own.problems:
             raise IntegrityError(f"{inp.manifest} failed verification:\n  " + "\n  ".join(own.problems))
         if own.state in (review.REJECTED, review.REVOKED):
-            raise review.NotApproved(f"{where}: {inp.manifest} was {own.state}; it cannot be mixed")
+            raise PolicyError(f"{where}: {inp.manifest} was {own.state}; it cannot be mixed (use its successor, if named)")
         derived.require_current(cat, m)
         for pid in m["parents"]:
             st = review.replay(cat, cat.get(pid))
             if st.state != review.APPROVED:
                 if not allow_unapproved:
-                    raise review.NotApproved(f"{where}: {inp.manifest} was built from {pid}, which is {st.state}, not approved; "
-                                             "approve it (corpusmill review approve) or pass --allow-unapproved (recorded)")
+                    raise review.NotApproved(pid, f"{where}: {inp.manifest} was built from {pid}, which is {st.state}, not approved").for_cli()
                 unapproved.append({"manifest": pid, "state": st.state})
         tokenizers.add(m["tokenizer"]["sha256"])
         datasets = {d["source"]: d for d in m["megatron"]["datasets"]}

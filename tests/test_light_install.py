@@ -55,7 +55,7 @@ def test_base_dependencies_are_light_and_not_exactly_pinned():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
     base = project["dependencies"]
     names = {re.split(r"[\[<>=!~ ]", d, maxsplit=1)[0].lower() for d in base}
-    assert names == {"pyarrow", "numpy", "fsspec", "zstandard", "jsonschema", "cryptography"}
+    assert names == {"pyarrow", "numpy", "fsspec", "zstandard", "jsonschema", "jsonschema-rs", "cryptography"}
     assert not [d for d in base if "==" in d]
     extras = project["optional-dependencies"]
     assert {"pipeline", "ray", "beam", "pii", "docs", "hf", "s3", "all", "test"} <= set(extras)

@@ -140,13 +140,20 @@ def run_cli(config: Path, out: Path, catalog: Path) -> tuple[dict, str]:
 INGEST_STAGES = ["normalize", {"name": "length", "min_chars": 1, "max_chars": 1000000}, "exact_dedup"]
 
 
+def absolute_paths(raw: dict, base: Path) -> None:
+    """Sources' and benchmarks' paths made absolute, for a copy of a config written elsewhere."""
+    for s in [*raw["sources"], *raw.get("benchmarks", [])]:
+        s["paths"] = [str((base / p).resolve()) if not Path(p).is_absolute() else p for p in s["paths"]]
+
+
 def with_stages(config: Path, stages: list | None, tmp: Path) -> Path:
     if stages is None:
         return config
     raw = yaml.safe_load(config.read_text(encoding="utf-8"))
     raw["stages"] = stages
-    for s in raw["sources"]:
-        s["paths"] = [str((config.parent / p).resolve()) if not Path(p).is_absolute() else p for p in s["paths"]]
+    if not any((st if isinstance(st, str) else st["name"]) == "decontaminate" for st in stages):
+        raw.pop("benchmarks", None)  # read only by the decontaminate stage
+    absolute_paths(raw, config.parent)
     out = tmp / f"stages-{config.name}"
     out.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return out
@@ -401,8 +408,7 @@ def test_same_config_twice_gives_identical_shards_and_manifest_id(shared_data, t
     raw["accept_unknown_licence"] = {k: v for k, v in raw["accept_unknown_licence"].items() if k not in slow}
     raw["output"]["shard_target_mb"] = 4  # several shards, so shard boundaries are compared too
     raw["stages"] = [st for st in raw["stages"] if not (isinstance(st, dict) and st.get("name") == "pii")]  # PII: the slow test
-    for s in raw["sources"]:
-        s["paths"] = [str((RESEARCH.parent / p).resolve()) if not Path(p).is_absolute() else p for p in s["paths"]]
+    absolute_paths(raw, RESEARCH.parent)
     config = tmp_path / "subset.yaml"
     config.write_text(yaml.safe_dump(raw, allow_unicode=True), encoding="utf-8")
     first, first_id = run_cli(config, tmp_path / "a", tmp_path / "cat-a")
