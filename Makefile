@@ -10,7 +10,7 @@ MODELS := $(or $(CORPUSMILL_MODEL_DIR),$(HOME)/.cache/corpusmill/models)
 # Demo quality classifier, trained (not downloaded) from the bundled sample; same data → same bytes.
 QUALITY_DEMO := $(MODELS)/quality-demo.bin
 
-.PHONY: setup demo test test-fast models lint clean shell
+.PHONY: setup demo test test-full test-fast models lint clean shell
 
 $(READY): pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m uv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet "uv==0.13.9"
@@ -35,10 +35,14 @@ lint: $(READY)
 	$(VENV)/bin/mypy
 
 test: setup
-	$(VENV)/bin/python -m pytest -q
+	$(VENV)/bin/python -m pytest -q -m "not full"
+
+# The real configs' full pipeline over every shared delivery, checked per source (15-40 min).
+test-full: setup
+	$(VENV)/bin/python -m pytest -q -m full
 
 test-fast: setup
-	$(VENV)/bin/python -m pytest -q -m "not slow"
+	$(VENV)/bin/python -m pytest -q -m "not slow and not full"
 
 models: setup
 	$(CM) models fetch

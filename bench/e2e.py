@@ -35,9 +35,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "bench"))
 
-from measure import Measured, measure_command  # noqa: E402
+from bench.measure import Measured, measure_command  # noqa: E402
 
 # The stages of the issue's measurement (quality_heuristics drops by default).
 STAGES = [
@@ -68,7 +67,7 @@ def source_of(doc_id: str) -> str:
 
 def build_corpus(dest: Path, mb: float | None, files: int, seed: int = 7) -> tuple[list[Path], Counter]:
     """Every delivered document once (no synthetic copies), shuffled, cut to ``mb`` of text, in ``files`` parts."""
-    import build_dedup_corpus
+    from bench import build_dedup_corpus
 
     docs, seen = [], Counter()
     for i, t in build_dedup_corpus.documents():

@@ -13,7 +13,7 @@ The corpus is the curated run of pipelines/configs/shared-deliveries.yaml (norma
 exact dedup), built once into ``--work`` unless ``--catalog``/``--manifest`` name one; the
 tokenizer a 32k byte-level BPE trained on it by ``corpusmill tokenizer train``.
 
-    nice -n 5 .venv/bin/python bench/tokenize.py --work /tmp/bench-tokenize
+    nice -n 5 .venv/bin/python bench/tokenization.py --work /tmp/bench-tokenize
 """
 
 from __future__ import annotations
@@ -21,23 +21,18 @@ from __future__ import annotations
 import os
 import sys
 
-# This file is named like the standard library's `tokenize` (which numpy → inspect → linecache
-# import): take bench/ off the import path before anything else is imported.
-_HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+import argparse
+import json
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import psutil  # noqa: E402
-import pyarrow as pa  # noqa: E402
-import pyarrow.compute as pc  # noqa: E402
-import pyarrow.parquet as pq  # noqa: E402
+import psutil
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
