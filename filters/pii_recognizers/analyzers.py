@@ -30,7 +30,7 @@ from .ko_names import KoreanNameRecognizer
 from .morphemes import KoreanNlpEngine
 
 
-def korean_recognizers(kiwi_factory=None, dictionary: bool = True) -> list[EntityRecognizer]:
+def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None) -> list[EntityRecognizer]:
     return [
         KoRrnRecognizer(),
         KoFrnRecognizer(),
@@ -42,14 +42,15 @@ def korean_recognizers(kiwi_factory=None, dictionary: bool = True) -> list[Entit
         KoBankAccountRecognizer(),
         KoEmailRecognizer(),
         KoAddressRecognizer(),
-        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary),
+        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger),
     ]
 
 
-def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names: bool = True) -> AnalyzerEngine:
+def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names: bool = True, name_tagger=None) -> AnalyzerEngine:
     """Presidio for Korean; ``kiwi_names=False``: no Kiwi proper-noun rule; ``dictionary_names=False``:
-    no MeCab-ko dictionary names or vetoes. Both off: names from role/title cues only."""
-    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names), supported_languages=["ko"])
+    no MeCab-ko dictionary names or vetoes. Both off: names from role/title cues only.
+    ``name_tagger``: a loaded :class:`.ko_crf.NameTagger` adds its names where the rules are silent."""
+    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger), supported_languages=["ko"])
     return AnalyzerEngine(
         registry=registry,
         nlp_engine=KoreanNlpEngine(kiwi_factory, tokenize=kiwi_names, dictionary=dictionary_names),

@@ -8,6 +8,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .ko_company import honorific_names
+from .ko_crf import accepted as crf_accepted
 from .ko_dictionary import _pieces_of_a_name, dictionary_names
 from .ko_document import defined_terms, name_lists, uncued_terms
 from .ko_name_cues import (
@@ -70,11 +71,15 @@ class KoreanNameRecognizer(EntityRecognizer):
     NNP_SCORE = 0.6
     NNP_TITLE_SCORE = 0.85
     DICT_SCORE = 0.7
+    #: A learned tagger's name where the rules were silent (option ``crf_names``; see :mod:`.ko_crf`).
+    CRF_SCORE = 0.6
+    CRF_MIN_PROBABILITY = 0.5
 
-    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True):
+    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None):
         self._kiwi_factory = kiwi_factory or default_kiwi
         self._mecab_factory = mecab_factory or default_mecab
         self.dictionary = dictionary  # False: no MeCab-ko (neither its names nor its vetoes)
+        self.name_tagger = name_tagger  # a ko_crf.NameTagger, or None (the default: rules only)
         super().__init__(supported_entities=["PERSON"], supported_language="ko", name="KoreanNameRecognizer")
 
     def load(self) -> None:
@@ -175,6 +180,10 @@ class KoreanNameRecognizer(EntityRecognizer):
                 add(s, e, self.DICT_SCORE)
             for s, e in name_lists(text, found):
                 add(s, e, self.DICT_SCORE)
+            if self.name_tagger is not None:
+                for s, e, p in self.name_tagger.names(text, morphs):
+                    if p >= self.CRF_MIN_PROBABILITY and not any(a < e and b > s for a, b in found) and crf_accepted(text, morphs, s, e):
+                        add(s, e, self.CRF_SCORE)
             terms = defined_terms(text)
             if terms:  # 조정원, 이수명(령): a term the statute defines is no person, whatever cued it
                 found = {sp: v for sp, v in found.items() if not any(text[sp[0] : sp[1]] in t for t in terms)}
