@@ -1,6 +1,6 @@
 """Presidio recognizers for Korean and English domain text, and the engines the ``pii`` stage runs.
 
-One idea per module (imports point down this list):
+One idea per module (a module imports only modules listed before it):
 
 * :mod:`.common` — entity lists, digit separators, substring context, offline e-mail check;
 * :mod:`.ko_identifiers` — Korean structured identifiers (RRN, FRN, BRN, licence, passport,
@@ -11,6 +11,7 @@ One idea per module (imports point down this list):
 * :mod:`.ko_vetoes` — what the dictionary says a candidate is instead (common noun, verb form …);
 * :mod:`.ko_document` — document-wide evidence (defined terms, uncued terms, name lists);
 * :mod:`.ko_company` — names by their company (honorifics, -이, 역, age);
+* :mod:`.ko_crf` — the optional learned name tagger (a CRF on silver labels; option ``crf_names``);
 * :mod:`.ko_names` — ``KoreanNameRecognizer``, combining the above;
 * :mod:`.en_patterns`, :mod:`.en_names` — English phone/card patterns and person names;
 * :mod:`.analyzers` — the Korean and English presidio analyzers.

@@ -181,8 +181,16 @@ class KoreanNameRecognizer(EntityRecognizer):
             for s, e in name_lists(text, found):
                 add(s, e, self.DICT_SCORE)
             if self.name_tagger is not None:
-                for s, e, p in self.name_tagger.names(text, morphs):
-                    if p >= self.CRF_MIN_PROBABILITY and not any(a < e and b > s for a, b in found) and crf_accepted(text, morphs, s, e):
+                crf = [
+                    (s, e)
+                    for s, e, p in self.name_tagger.names(text, morphs)
+                    if p >= self.CRF_MIN_PROBABILITY and not any(a < e and b > s for a, b in found) and crf_accepted(text, morphs, s, e)
+                ]
+                # One sense per discourse, as for the dictionary's names: a word the document uses
+                # three or more times without a cue is a term (a statute's 조정부 ×7 came back without this).
+                kept = set(uncued_terms(text, dict_spans + crf, cued)) if crf else set()
+                for s, e in crf:
+                    if (s, e) in kept:
                         add(s, e, self.CRF_SCORE)
             terms = defined_terms(text)
             if terms:  # 조정원, 이수명(령): a term the statute defines is no person, whatever cued it
