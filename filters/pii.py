@@ -41,7 +41,7 @@ import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from corpusmill_base.errors import ConfigError
+from corpusmill_base.errors import ConfigError, IntegrityError
 from corpusmill_base.hashing import sha256_file
 from corpusmill_base.models import model_dir
 
@@ -272,10 +272,13 @@ class PresidioScrubber(MapStage):
         path = self._crf_model()
         card_file = path.with_name(path.name + ".json")
         card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else {}
+        sha = sha256_file(path)
+        if card.get("sha256") not in (None, sha):
+            raise IntegrityError(f"{path} has sha256 {sha}, its card {card_file.name} says {card['sha256']}; rebuild it with `make setup`")
         return [
             {
                 "name": path.name,
-                "sha256": sha256_file(path),
+                "sha256": sha,
                 "origin": "trained at set-up by python -m filters.pii_recognizers train-names from examples/data "
                 "(CC0 NSMC sample, public-domain statutes and bills), silver labels from the pii rules",
                 "card": {k: card.get(k) for k in ("features_version", "teacher", "data", "silver", "trainer", "python-crfsuite")},

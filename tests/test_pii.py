@@ -817,6 +817,13 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
 
     assert all(0 <= p <= 1 for _s, _e, p in NameTagger(a).names(text, tokenize_mecab(default_mecab(), text)))
 
+    from corpusmill_base.errors import IntegrityError
+
+    (tmp_path / "b" / (MODEL_NAME + ".json")).write_text('{"sha256": "0000"}')
+    monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "b"))
+    with pytest.raises(IntegrityError, match="make setup"):
+        PresidioScrubber({"crf_names": True}).artifacts()  # a model that is not the one its card describes
+
     monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "none"))
     with pytest.raises(ConfigError, match="make setup"):
         PresidioScrubber({"crf_names": True}).ensure_setup()
