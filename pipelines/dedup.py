@@ -13,7 +13,8 @@ import multiprocessing as mp
 import os
 import tempfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ import pyarrow.compute as pc
 
 from filters.base import StageContext
 from filters.columns import to_arrow
-from filters.minhash_dedup import MinHashDedup
+from filters.minhash_dedup import MinHashDedup, kernels
 from corpusmill_base.errors import InputError
 from pipelines.stage_file import FileWriter, read_batches, write_tables
 
@@ -42,16 +43,21 @@ def _keys(batch: pa.RecordBatch) -> pa.Table:
     return _WORKER_STAGE.keys(batch)
 
 
-def _ordered_map(pool, batches: Iterator[pa.RecordBatch], ahead: int) -> Iterator[pa.Table]:
+def _ordered_map(submit: Callable[[pa.RecordBatch], Any], batches: Iterator[pa.RecordBatch], ahead: int) -> Iterator[pa.Table]:
     """Keys of each batch in input order, with at most ``ahead`` batches in flight (``Pool.imap``
-    would read the whole input into its task queue when reading outpaces the workers)."""
+    would read the whole input into its task queue when reading outpaces the workers).
+    ``submit`` returns a future (``result()``) or an ``AsyncResult`` (``get()``)."""
     pending: deque = deque()
+
+    def done(f: Any) -> pa.Table:
+        return f.result() if hasattr(f, "result") else f.get()
+
     for b in batches:
-        pending.append(pool.apply_async(_keys, (b,)))
+        pending.append(submit(b))
         if len(pending) >= ahead:
-            yield pending.popleft().get()
+            yield done(pending.popleft())
     while pending:
-        yield pending.popleft().get()
+        yield done(pending.popleft())
 
 
 @dataclass
@@ -74,9 +80,17 @@ def find_duplicates(
         context = StageContext(workdir=tmp, memory_budget_bytes=memory_budget_bytes)
         # No release here, so no signature index (and no signatures carried in the keys).
         stage = MinHashDedup({**(options or {}), "write_index": False}, context)
-        if workers > 1:
+        threads = None
+        if workers > 1 and kernels.AVAILABLE:
+            # The compiled kernels release the GIL: threads share the batches (no pickling of
+            # texts to workers and of keys back, which cost more than the signatures).
+            stage.ensure_setup()
+            pool = None
+            threads = ThreadPoolExecutor(workers)
+            results = _ordered_map(lambda b: threads.submit(stage.keys, b), read_batches(path), ahead=2 * workers)
+        elif workers > 1:
             pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
-            results = _ordered_map(pool, read_batches(path), ahead=2 * workers)
+            results = _ordered_map(lambda b: pool.apply_async(_keys, (b,)), read_batches(path), ahead=2 * workers)
         else:
             stage.ensure_setup()
             pool = None
@@ -97,6 +111,8 @@ def find_duplicates(
             if pool is not None:
                 pool.close()
                 pool.join()
+            if threads is not None:
+                threads.shutdown()
         n = counted[0]
         if stage.stats.get("distinct_ids", n) != n:
             raise InputError(f"{path}: ids are not unique ({n - stage.stats['distinct_ids']:,} repeated); decisions are made by id")
