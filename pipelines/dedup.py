@@ -121,30 +121,23 @@ def find_duplicates(
 
 def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun, clusters: str | os.PathLike | None = None) -> int:
     """Write the kept documents (input columns, input order) and optionally every document's cluster."""
-    dropped = set(run.decisions.column("id").to_pylist())
+    dropped_ids = run.decisions.column("id").cast(pa.string())
+    cluster_of = run.decisions.column("cluster_id")
     kept_n = 0
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cl_parts: list[pa.Table] = []
-    dup_of = dict(zip(run.decisions.column("id").to_pylist(), run.decisions.column("cluster_id").to_pylist())) if clusters else {}
     with FileWriter(out) as w:
         for batch in read_batches(path):
             t = pa.Table.from_batches([batch])
-            ids = t.column("id").to_pylist()
-            hit = to_arrow(np.fromiter((i in dropped for i in ids), dtype=bool, count=len(ids)), pa.bool_())
-            kept = t.filter(pc.invert(hit))
+            ids = t.column("id").cast(pa.string())
+            at = pc.index_in(ids, value_set=dropped_ids)  # row of the document's drop decision, or null
+            kept_mask = pc.is_null(at)
+            kept = t.filter(kept_mask)
             kept_n += kept.num_rows
             w.write(kept)
             if clusters:
-                cl_parts.append(
-                    pa.table(
-                        {
-                            "id": pa.array(ids, pa.string()),
-                            "cluster_id": pa.array([dup_of.get(i, i) for i in ids], pa.string()),
-                            "kept": pc.invert(hit),
-                        }
-                    )
-                )
+                cl_parts.append(pa.table({"id": ids, "cluster_id": pc.if_else(kept_mask, ids, cluster_of.take(pc.fill_null(at, 0))), "kept": kept_mask}))
     if clusters:
         # A kept document that others duplicate is its cluster's id; singletons are their own cluster.
         write_tables([pa.concat_tables(cl_parts) if cl_parts else pa.table({"id": [], "cluster_id": [], "kept": []})], clusters)

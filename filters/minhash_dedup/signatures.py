@@ -344,15 +344,19 @@ def signature_keys(
     sig = shingler.signatures(batch.column("text"))
     keys = band_keys(sig, bands, rows)
     names = batch.schema.names
-    sources = batch.column("source_id").to_pylist() if "source_id" in names else [None] * n
+    if "source_id" in names and source_priority:
+        priority = np.fromiter(map(source_priority.get, batch.column("source_id").to_pylist(), repeat(0)), np.int64, count=n)
+    else:
+        priority = np.zeros(n, dtype=np.int64)
+    threshold = opts.threshold_of(batch.column("domain").to_pylist()) if "domain" in names else np.full(n, opts.threshold)
     quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
     cols = {
         "id": batch.column("id"),
         "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
-        "priority": to_arrow(np.fromiter(map(source_priority.get, sources, repeat(0)), np.int64, count=n), pa.int64()),
+        "priority": to_arrow(priority, pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
+        "threshold": to_arrow(threshold, pa.float64()),
         "bands": fixed_rows(keys),
     }
     if with_signature:  # for the release index and signature-only verification

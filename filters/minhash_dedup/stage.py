@@ -161,7 +161,8 @@ class MinHashDedup(GlobalStage):
                 side_cols = [c for c in ("id", "order", "signature", "sketch", "text") if c in k.column_names]
                 side = k.select(side_cols).append_column("doc", to_arrow(docs, pa.int64()))
                 if side_writer is None:
-                    side_writer = pq.ParquetWriter(side_path, side.schema, compression="lz4", use_dictionary=False, write_statistics=False)
+                    # Scratch read back once: compressing the text cost more than writing it (0.25 vs 0.1 s on 20 MB).
+                    side_writer = pq.ParquetWriter(side_path, side.schema, compression="none", use_dictionary=False, write_statistics=False)
                 side_writer.write_table(side)
                 n += k.num_rows
             if side_writer is not None:
