@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import queue
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -22,12 +24,13 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from filters.base import StageContext
 from filters.columns import to_arrow
 from filters.minhash_dedup import MinHashDedup, kernels
 from corpusmill_base.errors import InputError
-from pipelines.stage_file import FileWriter, read_batches, write_tables
+from pipelines.stage_file import FileWriter, file_format, read_batches, write_tables
 
 _WORKER_STAGE: MinHashDedup | None = None
 
@@ -60,12 +63,79 @@ def _ordered_map(submit: Callable[[pa.RecordBatch], Any], batches: Iterator[pa.R
         yield done(pending.popleft())
 
 
+class _Prefetch:
+    """The input's batches, read on a background thread (pyarrow parses without the GIL, so
+    reading overlaps the signatures and the decision's bookkeeping), optionally also copied to an
+    uncompressed Parquet file, one row group per batch: the second pass (writing the kept
+    documents) then reads that copy instead of parsing the JSON again (~3 s of 8 on the 84 MB
+    corpus)."""
+
+    _END = object()
+
+    def __init__(self, batches: Iterator[pa.RecordBatch], copy_to: Path | None = None, depth: int = 2):
+        self.batches, self.copy_to, self.depth = batches, copy_to, depth
+        self.copied = False  # the copy holds every batch (a schema change abandons it)
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        q: queue.Queue = queue.Queue(maxsize=self.depth)
+        stop = threading.Event()
+
+        def put(item: object) -> bool:
+            while not stop.is_set():
+                try:
+                    q.put(item, timeout=0.1)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def produce() -> None:
+            writer = None
+            copying = self.copy_to is not None
+            try:
+                for b in self.batches:
+                    if copying:
+                        if writer is None:
+                            writer = pq.ParquetWriter(self.copy_to, b.schema, compression="none", use_dictionary=False, write_statistics=False)
+                        if b.schema.equals(writer.schema):
+                            writer.write_batch(b, row_group_size=max(b.num_rows, 1))
+                        else:
+                            copying = False
+                    if not put(b):
+                        return
+                if writer is not None:
+                    writer.close()
+                    writer = None
+                self.copied = copying
+                put(self._END)
+            except BaseException as e:  # handed to the consumer, raised there
+                put(e)
+            finally:
+                if writer is not None:
+                    writer.close()
+
+        thread = threading.Thread(target=produce, name="dedup-reader", daemon=True)
+        thread.start()
+        try:
+            while True:
+                item = q.get()
+                if item is self._END:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            thread.join()
+
+
 @dataclass
 class DedupRun:
     decisions: pa.Table
     stats: dict[str, int]
     documents: int
     timings: dict[str, float]  # seconds per part of the decision
+    copy: Path | None = None  # the input's batches as Parquet, for the second pass (see _Prefetch)
 
 
 def find_duplicates(
@@ -74,8 +144,12 @@ def find_duplicates(
     workers: int = 1,
     workdir: str | None = None,
     memory_budget_bytes: int = 2 << 30,
+    copy_input: str | os.PathLike | None = None,
 ) -> DedupRun:
-    """Keys of every batch (in ``workers`` processes), then the stage's decision."""
+    """Keys of every batch (in ``workers`` threads, or processes without numba), then the
+    stage's decision. ``copy_input``: where to copy a JSON-lines input as Parquet for
+    :func:`write_outputs` (the caller removes it)."""
+    reader = _Prefetch(read_batches(path), Path(copy_input) if copy_input and file_format(path) == "jsonl" else None)
     with tempfile.TemporaryDirectory(prefix="corpusmill-dedup-", dir=workdir) as tmp:
         context = StageContext(workdir=tmp, memory_budget_bytes=memory_budget_bytes)
         # No release here, so no signature index (and no signatures carried in the keys).
@@ -87,14 +161,14 @@ def find_duplicates(
             stage.ensure_setup()
             pool = None
             threads = ThreadPoolExecutor(workers)
-            results = _ordered_map(lambda b: threads.submit(stage.keys, b), read_batches(path), ahead=2 * workers)
+            results = _ordered_map(lambda b: threads.submit(stage.keys, b), iter(reader), ahead=2 * workers)
         elif workers > 1:
             pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
-            results = _ordered_map(lambda b: pool.apply_async(_keys, (b,)), read_batches(path), ahead=2 * workers)
+            results = _ordered_map(lambda b: pool.apply_async(_keys, (b,)), iter(reader), ahead=2 * workers)
         else:
             stage.ensure_setup()
             pool = None
-            results = (stage.keys(b) for b in read_batches(path))
+            results = (stage.keys(b) for b in reader)
         counted = [0]
 
         def stream() -> Iterator[pa.Table]:
@@ -116,7 +190,7 @@ def find_duplicates(
         n = counted[0]
         if stage.stats.get("distinct_ids", n) != n:
             raise InputError(f"{path}: ids are not unique ({n - stage.stats['distinct_ids']:,} repeated); decisions are made by id")
-        return DedupRun(decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings)
+        return DedupRun(decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings, copy=reader.copy_to if reader.copied else None)
 
 
 def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun, clusters: str | os.PathLike | None = None) -> int:
@@ -127,8 +201,13 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     cl_parts: list[pa.Table] = []
+    if run.copy is not None:  # the same batches, without parsing JSON again
+        copy = pq.ParquetFile(run.copy)
+        batches: Iterator[pa.RecordBatch] = (b for i in range(copy.num_row_groups) for b in copy.read_row_group(i).combine_chunks().to_batches())
+    else:
+        batches = read_batches(path)
     with FileWriter(out) as w:
-        for batch in read_batches(path):
+        for batch in _Prefetch(batches):
             t = pa.Table.from_batches([batch])
             ids = t.column("id").cast(pa.string())
             at = pc.index_in(ids, value_set=dropped_ids)  # row of the document's drop decision, or null
