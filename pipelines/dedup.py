@@ -136,6 +136,7 @@ class DedupRun:
     documents: int
     timings: dict[str, float]  # seconds per part of the decision
     copy: Path | None = None  # the input's batches as Parquet, for the second pass (see _Prefetch)
+    rows: np.ndarray | None = None  # input row (``order``) of each decision
 
 
 def find_duplicates(
@@ -170,10 +171,12 @@ def find_duplicates(
             pool = None
             results = (stage.keys(b) for b in reader)
         counted = [0]
+        ids: list[pa.Array] = []  # every id in input order (the stage holds them too)
 
         def stream() -> Iterator[pa.Table]:
             for k in results:  # in input order, whatever the worker count
                 counted[0] += k.num_rows
+                ids.append(k.column("id"))
                 yield k
             if pool is not None:  # the workers' memory is not needed while deciding
                 pool.close()
@@ -190,12 +193,19 @@ def find_duplicates(
         n = counted[0]
         if stage.stats.get("distinct_ids", n) != n:
             raise InputError(f"{path}: ids are not unique ({n - stage.stats['distinct_ids']:,} repeated); decisions are made by id")
-        return DedupRun(decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings, copy=reader.copy_to if reader.copied else None)
+        # One hash lookup for all decisions; the second pass then selects rows by number.
+        rows = pc.index_in(decisions.column("id").cast(pa.string()), value_set=pa.chunked_array(ids, pa.string())) if ids else pa.array([], pa.int32())
+        return DedupRun(
+            decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings, copy=reader.copy_to if reader.copied else None,
+            rows=rows.to_numpy(zero_copy_only=False).astype(np.int64),
+        )
 
 
 def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun, clusters: str | os.PathLike | None = None) -> int:
     """Write the kept documents (input columns, input order) and optionally every document's cluster."""
-    dropped_ids = run.decisions.column("id").cast(pa.string())
+    rows = run.rows if run.rows is not None else pc.index_in(run.decisions.column("id").cast(pa.string()), value_set=_all_ids(path)).to_numpy(zero_copy_only=False).astype(np.int64)
+    decision_of = np.full(run.documents, -1, dtype=np.int64)  # input row → its drop decision, or -1
+    decision_of[rows] = np.arange(rows.size)
     cluster_of = run.decisions.column("cluster_id")
     kept_n = 0
     out = Path(out)
@@ -209,15 +219,20 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
     with FileWriter(out) as w:
         for batch in _Prefetch(batches):
             t = pa.Table.from_batches([batch])
-            ids = t.column("id").cast(pa.string())
-            at = pc.index_in(ids, value_set=dropped_ids)  # row of the document's drop decision, or null
-            kept_mask = pc.is_null(at)
+            at = decision_of[t.column("order").to_numpy()]
+            kept_mask = to_arrow(at < 0, pa.bool_())
             kept = t.filter(kept_mask)
             kept_n += kept.num_rows
             w.write(kept)
             if clusters:
-                cl_parts.append(pa.table({"id": ids, "cluster_id": pc.if_else(kept_mask, ids, cluster_of.take(pc.fill_null(at, 0))), "kept": kept_mask}))
+                ids = t.column("id").cast(pa.string())
+                cluster = pc.if_else(kept_mask, ids, cluster_of.take(to_arrow(np.maximum(at, 0), pa.int64()))) if len(cluster_of) else ids
+                cl_parts.append(pa.table({"id": ids, "cluster_id": cluster, "kept": kept_mask}))
     if clusters:
         # A kept document that others duplicate is its cluster's id; singletons are their own cluster.
         write_tables([pa.concat_tables(cl_parts) if cl_parts else pa.table({"id": [], "cluster_id": [], "kept": []})], clusters)
     return kept_n
+
+
+def _all_ids(path: str | os.PathLike) -> pa.ChunkedArray:
+    return pa.chunked_array([b.column("id") for b in read_batches(path)], pa.string())
