@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from filters.columns import to_arrow
+from filters.minhash_dedup import kernels
 from filters.minhash_dedup.hashes import U64
 
 
@@ -159,10 +160,16 @@ class BandSpill:
 
     def add(self, keys: np.ndarray, doc: np.ndarray) -> None:
         doc = doc.astype(np.uint32)
-        part = partition_of(keys, self.partitions)
-        order = np.argsort(part, kind="stable")  # radix sort on uint16
-        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
-        keys, doc = keys[order], doc[order]
+        if kernels.AVAILABLE:  # one counting-sort pass (argsort + gathers took 3 of 12 s on the 84 MB corpus)
+            sorted_keys, sorted_doc = np.empty_like(keys, dtype=U64), np.empty_like(doc)
+            bounds = np.empty(self.partitions + 1, dtype=np.int64)
+            kernels.partition_rows(np.ascontiguousarray(keys, dtype=U64), doc, self.partitions, sorted_keys, sorted_doc, bounds)
+            keys, doc = sorted_keys, sorted_doc
+        else:
+            part = partition_of(keys, self.partitions)
+            order = np.argsort(part, kind="stable")  # radix sort on uint16
+            bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
+            keys, doc = keys[order], doc[order]
         for p in range(self.partitions):
             lo, hi = bounds[p], bounds[p + 1]
             if hi > lo:

@@ -217,3 +217,24 @@ def sketches(sig, out):
             v = (v * _M32B) & _LOW32
             v ^= v >> _S16
             out[d, k] = np.uint8(v & np.uint64(0xFF))
+
+
+@njit(cache=True, nogil=True)
+def partition_rows(keys, docs, partitions, out_keys, out_docs, bounds):
+    """Stable counting sort of (key, doc) rows by :func:`bands.partition_of`; ``bounds[p]`` is
+    where partition ``p`` starts in the outputs (``bounds[partitions]`` = the row count)."""
+    counts = np.zeros(partitions + 1, dtype=np.int64)
+    shift = np.uint64(40)
+    parts = np.uint64(partitions)
+    for i in range(keys.size):
+        counts[np.int64((keys[i] >> shift) % parts) + 1] += 1
+    for p in range(partitions):
+        counts[p + 1] += counts[p]
+    for p in range(partitions + 1):
+        bounds[p] = counts[p]
+    for i in range(keys.size):
+        p = np.int64((keys[i] >> shift) % parts)
+        at = counts[p]
+        out_keys[at] = keys[i]
+        out_docs[at] = docs[i]
+        counts[p] = at + 1
