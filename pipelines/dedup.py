@@ -164,8 +164,8 @@ def find_duplicates(
             threads = ThreadPoolExecutor(workers)
             results = _ordered_map(lambda b: threads.submit(stage.keys, b), iter(reader), ahead=2 * workers)
         elif workers > 1:
-            pool = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
-            results = _ordered_map(lambda b: pool.apply_async(_keys, (b,)), iter(reader), ahead=2 * workers)
+            pool = procs = mp.get_context("fork").Pool(workers, initializer=_init_worker, initargs=(stage.options, context))
+            results = _ordered_map(lambda b: procs.apply_async(_keys, (b,)), iter(reader), ahead=2 * workers)
         else:
             stage.ensure_setup()
             pool = None
