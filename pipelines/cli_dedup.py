@@ -67,6 +67,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shingle", choices=["auto", "char", "word"], help="shingles: char (default; character 5-grams, measured best for Korean and English), word, or auto (characters for Hangul/CJK, words otherwise)")
     p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
     p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
-    p.add_argument("--workers", type=int, default=1, help="processes computing signatures (output does not depend on it)")
+    p.add_argument("--workers", type=int, default=1, help="threads computing signatures (processes without numba); output does not depend on it")
     p.add_argument("--memory-budget-mb", type=float, help="band keys above this spill to partitioned Parquet on disk")
     p.set_defaults(func=cmd_dedup)

@@ -1,9 +1,10 @@
 """``corpusmill dedup``: near-duplicate removal on a JSONL or Parquet file with ``id`` and ``text``.
 
 Runs the same :class:`filters.minhash_dedup.MinHashDedup` stage as ``corpusmill run``: its
-``keys`` per batch (in ``workers`` processes, results taken in input order so the output does
-not depend on the worker count), then its ``decide``. The input is read twice (keys, then the
-kept documents), so memory does not hold the corpus. Reading and writing the file go through
+``keys`` per batch (in ``workers`` threads — the compiled kernels release the GIL — or processes
+without numba; results taken in input order so the output does not depend on the worker count),
+then its ``decide``. The input is read twice (keys, then the kept documents; a JSON-lines input
+the second time from a Parquet copy made during the first), so memory does not hold the corpus. Reading and writing the file go through
 :mod:`pipelines.stage_file`, like every command that runs a stage over a file.
 """
 
