@@ -16,6 +16,7 @@ Each tool runs in its own child process (so peak RSS is its own); times are wall
 
     .venv/bin/python bench/dedup_vs_datatrove.py                # everything (datatrove: minutes)
     .venv/bin/python bench/dedup_vs_datatrove.py --skip-throughput
+    .venv/bin/python bench/dedup_vs_datatrove.py --e2e --mb 20 --skip-scaling   # issue 21's 20 MB sample
 """
 
 from __future__ import annotations
@@ -180,8 +181,9 @@ def measure(args: list[str]) -> dict:
     return {"seconds": seconds, "cpu": cpu, "peak_rss": peak[0], "peak_pss": peak_pss[0], "load": load, **(json.loads(lines[-1]) if lines else {})}
 
 
-def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = None) -> tuple[int, int]:
-    """Copy (a prefix of) ``src`` into ``parts`` files for datatrove; returns (docs, text bytes)."""
+def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = None, text_limit: bool = False) -> tuple[int, int]:
+    """Copy (a prefix of) ``src`` into ``parts`` files for datatrove; returns (docs, text bytes).
+    The prefix holds ``limit_bytes`` of lines, or of text with ``text_limit`` (as bench/e2e.py's ``--mb``)."""
     dst_dir.mkdir(parents=True, exist_ok=True)
     outs = [open(dst_dir / f"part-{i:03d}.jsonl", "w", encoding="utf-8") for i in range(parts)]
     docs = text_bytes = size = 0
@@ -190,7 +192,7 @@ def split_jsonl(src: str, dst_dir: Path, parts: int, limit_bytes: int | None = N
     if limit_bytes:
         keep = []
         for ln in lines:
-            size += len(ln.encode())
+            size += len(json.loads(ln)["text"].encode()) if text_limit else len(ln.encode())
             if size > limit_bytes:
                 break
             keep.append(ln)
@@ -280,9 +282,9 @@ def statutes(tmp: Path) -> None:
     sys.stdout.flush()
 
 
-def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scaling: bool) -> None:
+def throughput(corpus: str, workers: int, tmp: Path, with_datatrove: bool, scaling: bool, mb: float | None = None) -> None:
     d = tmp / "corpus"
-    docs, text_bytes = split_jsonl(corpus, d / "in", max(workers, 2) * 4)
+    docs, text_bytes = split_jsonl(corpus, d / "in", max(workers, 2) * 4, int(mb * 1e6) if mb else None, text_limit=True)
     concat(d / "in", d / "all.jsonl")
     mb = text_bytes / 1e6
     print(f"\n== throughput: {docs:,} documents, {mb:.1f} MB of text, {workers} workers (shared 2-core machine) ==")
@@ -337,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--skip-datatrove-throughput", action="store_true")
     ap.add_argument("--skip-scaling", action="store_true")
     ap.add_argument("--datatrove-language", default="kor", help="datatrove's MinHash word tokenizer (kor: Kiwi; eng: its default)")
+    ap.add_argument("--e2e", action="store_true", help="throughput on bench/e2e.py's corpus (every delivery once, shuffled, ~84 MB) instead of --corpus")
+    ap.add_argument("--mb", type=float, help="throughput on this much of the corpus (a prefix; e.g. 20 for the 20 MB sample)")
     a = ap.parse_args(argv)
     global DT_LANGUAGE
     DT_LANGUAGE = a.datatrove_language
@@ -347,9 +351,15 @@ def main(argv: list[str] | None = None) -> int:
         if not a.skip_statutes:
             statutes(tmp)
         if not a.skip_throughput:
-            if not Path(a.corpus).exists():
+            if a.e2e:  # the corpus of bench/e2e.py (issue 21's measurements): no synthetic copies
+                sys.path.insert(0, str(ROOT / "bench"))
+                from e2e import build_corpus
+
+                (part,), _ = build_corpus(tmp / "e2e", None, 1)
+                a.corpus = str(part)
+            elif not Path(a.corpus).exists():
                 subprocess.run([sys.executable, str(ROOT / "bench/build_dedup_corpus.py"), "--out", a.corpus], check=True)
-            throughput(a.corpus, a.workers, tmp, not a.skip_datatrove_throughput, not a.skip_scaling)
+            throughput(a.corpus, a.workers, tmp, not a.skip_datatrove_throughput, not a.skip_scaling, a.mb)
     return 0
 
 

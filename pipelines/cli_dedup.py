@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+import tempfile
 
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson")
@@ -13,8 +15,6 @@ OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson")
 def check_output(path: str, overwrite: bool, flag: str = "OUT") -> None:
     """The one rule for file outputs of ``dedup`` and ``scrub``: a known extension, and an existing
     file is replaced only with ``--overwrite`` (checked before any work is done)."""
-    import os
-
     from corpusmill_base.errors import OutputError
 
     if not path.lower().endswith(OUTPUT_SUFFIXES):
@@ -36,8 +36,9 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     if args.num_perm:
         options["num_perm"] = args.num_perm
     budget = int(args.memory_budget_mb * 1024 * 1024) if args.memory_budget_mb else 2 << 30
-    run = find_duplicates(args.input, options, workers=args.workers, memory_budget_bytes=budget)
-    kept = write_outputs(args.input, args.output, run, clusters=args.clusters)
+    with tempfile.TemporaryDirectory(prefix="corpusmill-dedup-") as tmp:
+        run = find_duplicates(args.input, options, workers=args.workers, memory_budget_bytes=budget, copy_input=os.path.join(tmp, "input.parquet"))
+        kept = write_outputs(args.input, args.output, run, clusters=args.clusters)
     by_reason: dict[str, int] = {}
     for r in run.decisions.column("reason").to_pylist():
         by_reason[r] = by_reason.get(r, 0) + 1
@@ -66,6 +67,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--shingle", choices=["auto", "char", "word"], help="shingles: char (default; character 5-grams, measured best for Korean and English), word, or auto (characters for Hangul/CJK, words otherwise)")
     p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
     p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
-    p.add_argument("--workers", type=int, default=1, help="processes computing signatures (output does not depend on it)")
+    p.add_argument("--workers", type=int, default=1, help="threads computing signatures (processes without numba); output does not depend on it")
     p.add_argument("--memory-budget-mb", type=float, help="band keys above this spill to partitioned Parquet on disk")
     p.set_defaults(func=cmd_dedup)

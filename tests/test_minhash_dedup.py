@@ -111,6 +111,29 @@ def test_signatures_are_datasketch_minhashes():
     assert lsh.query(LeanMinHash(seed=opts.seed, hashvalues=vsig, scheme="affine32")) == ["statute"]
 
 
+def test_compiled_kernels_equal_the_numpy_path(monkeypatch):
+    """The numba kernels (signatures from the Arrow column's UTF-8 bytes, band keys, sketches)
+    give the numpy path's values bit for bit, for every shingle mode and any column layout."""
+    from filters.minhash_dedup import band_keys, kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed: only the numpy path runs")
+    texts = [_statutes()["s008"], _speeches()["1865-Lincoln"], "짧은", "", "  \u3000\t", "ABCDE", "İstanbul ǅ Σσς",
+             "emoji \U0001F600 and \U00020000 outside the BMP", "a.b,c", "1\\. 조문ㆍ항 ·목"]
+    for shingle in ("char", "word", "auto"):
+        opts = parse_options({"shingle": shingle, "char_n": 4 if shingle == "auto" else 5})
+        sh = Shingler(opts)
+        ref = signatures(*sh.batch(texts), opts.num_perm, opts.seed)
+        col = pa.array(["pad", *texts, None], pa.string())
+        for layout in (col.slice(1, len(texts)), pa.chunked_array([col[1:4], col[4 : len(texts) + 1]]), col.slice(1, len(texts)).cast(pa.large_string())):
+            assert np.array_equal(sh.signatures(layout), ref), (shingle, layout.type)
+        assert np.array_equal(sh.signatures(col)[-1], signatures(*sh.batch([""]), opts.num_perm, opts.seed)[0])  # null = empty
+    keys, sketch = band_keys(ref, 42, 3), sketch_of(ref)
+    monkeypatch.setattr(kernels, "AVAILABLE", False)
+    assert np.array_equal(band_keys(ref, 42, 3), keys) and np.array_equal(sketch_of(ref), sketch)
+    assert np.array_equal(Shingler(opts).signatures(pa.array(texts)), ref)
+
+
 def test_sketches_estimate_jaccard_without_bias():
     """The one-byte sketches that settle clear candidate pairs must estimate the Jaccard fairly:
     the raw low byte of an affine MinHash value does not (two texts whose shingle hashes agree in

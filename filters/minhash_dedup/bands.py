@@ -13,9 +13,9 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 from filters.columns import to_arrow
+from filters.minhash_dedup import kernels
 from filters.minhash_dedup.hashes import U64
 
 
@@ -136,11 +136,17 @@ def candidate_pairs(band_tables: Iterable[pa.Table], threads: int = 1) -> np.nda
     return sorted_unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=U64)
 
 
+#: A spilled band-key row: 12 bytes, written and read as raw records (Parquet's page encoding
+#: and per-call overhead made the spill 1.2 of the 2.2 CPU-s of grouping on the 20 MB sample).
+BAND_RECORD = np.dtype([("key", "<u8"), ("doc", "<u4")])
+
+
 class BandSpill:
     """Band keys, partitioned by key as they arrive: in memory up to a budget, then on disk.
 
     Rows are 12 bytes (uint64 key, uint32 document). Grouping happens one partition at a time,
-    so its working memory is a partition's, whether or not anything was spilled.
+    so its working memory is a partition's, whether or not anything was spilled. Spilled rows
+    are appended to one raw file per partition (a private scratch format, removed at the end).
     """
 
     def __init__(self, budget_bytes: int, partitions: int, workdir: str | None):
@@ -150,45 +156,51 @@ class BandSpill:
         self.buffer: list[list[tuple[np.ndarray, np.ndarray]]] = [[] for _ in range(partitions)]
         self.buffered = 0
         self.dir: Path | None = None
-        self.writers: list[pq.ParquetWriter] = []
         self.spilled_rows = 0
 
     def add(self, keys: np.ndarray, doc: np.ndarray) -> None:
         doc = doc.astype(np.uint32)
-        part = partition_of(keys, self.partitions)
-        order = np.argsort(part, kind="stable")  # radix sort on uint16
-        bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
-        keys, doc = keys[order], doc[order]
+        if kernels.AVAILABLE:  # one counting-sort pass (argsort + gathers took 3 of 12 s on the 84 MB corpus)
+            sorted_keys, sorted_doc = np.empty_like(keys, dtype=U64), np.empty_like(doc)
+            bounds = np.empty(self.partitions + 1, dtype=np.int64)
+            kernels.partition_rows(np.ascontiguousarray(keys, dtype=U64), doc, self.partitions, sorted_keys, sorted_doc, bounds)
+            keys, doc = sorted_keys, sorted_doc
+        else:
+            part = partition_of(keys, self.partitions)
+            order = np.argsort(part, kind="stable")  # radix sort on uint16
+            bounds = np.searchsorted(part[order], np.arange(self.partitions + 1))
+            keys, doc = keys[order], doc[order]
         for p in range(self.partitions):
             lo, hi = bounds[p], bounds[p + 1]
             if hi > lo:
-                self.buffer[p].append((keys[lo:hi].copy(), doc[lo:hi].copy()))
+                self.buffer[p].append((keys[lo:hi], doc[lo:hi]))  # views of this call's sorted copies
         self.buffered += keys.nbytes + doc.nbytes
         if self.buffered > self.budget:
             self._flush()
+
+    def _path(self, p: int) -> Path:
+        assert self.dir is not None  # spilled: the directory exists
+        return self.dir / f"part-{p:04d}.bin"
 
     def _flush(self) -> None:
         if self.dir is None:
             base = self.workdir or tempfile.gettempdir()
             os.makedirs(base, exist_ok=True)
             self.dir = Path(tempfile.mkdtemp(prefix="minhash-bands-", dir=base))
-            self.writers = [
-                # Random keys: dictionaries, statistics and compression cost time and save nothing.
-                pq.ParquetWriter(self.dir / f"part-{p:04d}.parquet", BAND_SCHEMA, compression="none", use_dictionary=False, write_statistics=False)
-                for p in range(self.partitions)
-            ]
         for p in range(self.partitions):
             if self.buffer[p]:
-                t = self._table(self.buffer[p])
-                self.writers[p].write_table(t)
-                self.spilled_rows += t.num_rows
+                rec = np.empty(sum(k.size for k, _ in self.buffer[p]), dtype=BAND_RECORD)
+                rec["key"] = np.concatenate([k for k, _ in self.buffer[p]])
+                rec["doc"] = np.concatenate([d for _, d in self.buffer[p]])
+                with open(self._path(p), "ab") as f:
+                    rec.tofile(f)
+                self.spilled_rows += rec.size
                 self.buffer[p] = []
         self.buffered = 0
 
     @staticmethod
-    def _table(parts: list[tuple[np.ndarray, np.ndarray]]) -> pa.Table:
-        keys, docs = np.concatenate([k for k, _ in parts]), np.concatenate([d for _, d in parts])
-        return pa.table([to_arrow(keys, pa.uint64()), to_arrow(docs, pa.uint32())], schema=BAND_SCHEMA)
+    def _table(keys: np.ndarray, docs: np.ndarray) -> pa.Table:
+        return pa.table([to_arrow(np.ascontiguousarray(keys), pa.uint64()), to_arrow(np.ascontiguousarray(docs), pa.uint32())], schema=BAND_SCHEMA)
 
     @property
     def spilled(self) -> bool:
@@ -198,15 +210,13 @@ class BandSpill:
         """One table per partition (all rows with the same key land in the same partition)."""
         if self.spilled:
             self._flush()
-            for w in self.writers:
-                w.close()
         for p in range(self.partitions):
             if self.spilled:
-                assert self.dir is not None  # spilled: the directory exists
-                yield pq.read_table(self.dir / f"part-{p:04d}.parquet")
+                rec = np.fromfile(self._path(p), dtype=BAND_RECORD) if self._path(p).exists() else np.zeros(0, dtype=BAND_RECORD)
+                yield self._table(rec["key"], rec["doc"])
             elif self.buffer[p]:
                 parts, self.buffer[p] = self.buffer[p], []
-                yield self._table(parts)
+                yield self._table(np.concatenate([k for k, _ in parts]), np.concatenate([d for _, d in parts]))
 
     def cleanup(self) -> None:
         if self.dir is not None:

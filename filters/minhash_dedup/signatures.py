@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.columns import to_arrow
+from filters.minhash_dedup import kernels
 from filters.minhash_dedup.hashes import U64, _K, fmix32, fmix64
 from filters.minhash_dedup.options import MinHashOptions
 from filters.minhash_dedup.sketches import sketch_of
@@ -119,6 +120,10 @@ class Shingler:
         return _ngrams(tokens, per_doc, self.opts.char_n)
 
     def _word(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        return _ngrams(*self._word_tokens(texts), self.opts.word_n)
+
+    def _word_tokens(self, texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """One hash per word (runs between dropped characters) and the number of words per document."""
         low, keep, lengths = self._normalised(texts)
         n = len(texts)
         doc = np.repeat(np.arange(n), lengths)
@@ -128,13 +133,69 @@ class Shingler:
         kept_pos = np.flatnonzero(keep)
         word_starts = np.flatnonzero(start[kept_pos])  # positions within the kept array
         if word_starts.size == 0:
-            return _ngrams(np.zeros(0, dtype=U64), np.zeros(n, dtype=np.int64), self.opts.word_n)
+            return np.zeros(0, dtype=U64), np.zeros(n, dtype=np.int64)
         word_of = np.cumsum(start[kept_pos]) - 1
         pos_in_word = np.arange(kept_pos.size) - word_starts[word_of]
         v = fmix64(low[kept_pos].astype(U64) + pos_in_word.astype(U64) * _K[0])
         words = fmix64(np.add.reduceat(v, word_starts))
         per_doc = np.bincount(doc[kept_pos[word_starts]], minlength=n)
-        return _ngrams(words, per_doc, self.opts.word_n)
+        return words, per_doc
+
+    def signatures(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+        """MinHash signatures (n_docs × num_perm, uint32) of a string column: the compiled
+        kernels when numba is installed (character shingles read from the column's UTF-8 bytes),
+        else the numpy path. Both equal :func:`signatures` of :meth:`batch`."""
+        opts = self.opts
+        if not kernels.AVAILABLE:
+            texts = _texts(column)
+            return np.concatenate([signatures(*self.batch(texts[a:b]), opts.num_perm, opts.seed) for a, b in text_chunks(texts)])
+        a, b = permutations(opts.num_perm, opts.seed)
+        arr = _utf8(column)
+        out = np.empty((len(arr), opts.num_perm), dtype=np.uint32)
+        if opts.shingle == "char":
+            char_mode = np.ones(len(arr), dtype=bool)
+        elif opts.shingle == "word":
+            char_mode = np.zeros(len(arr), dtype=bool)
+        else:
+            char_mode = self.modes(_texts(arr))
+        chars = np.flatnonzero(char_mode)
+        if chars.size:
+            sub = arr if chars.size == len(arr) else arr.take(to_arrow(chars, pa.int64()))
+            data, offsets = _utf8_buffers(sub)
+            part = out if chars.size == len(arr) else np.empty((chars.size, opts.num_perm), dtype=np.uint32)
+            kernels.utf8_char_signatures(data, offsets, self.lower, self.drop, opts.char_n, a, b, part)
+            if part is not out:
+                out[chars] = part
+        words = np.flatnonzero(~char_mode)
+        if words.size:
+            part = np.empty((words.size, opts.num_perm), dtype=np.uint32)
+            for lo, hi in text_chunks(texts := _texts(arr.take(to_arrow(words, pa.int64())))):
+                tokens, per_doc = self._word_tokens(texts[lo:hi])
+                kernels.token_signatures(tokens, per_doc.astype(np.int64), opts.word_n, a, b, part[lo:hi])
+            out[words] = part
+        return out
+
+
+def _utf8(column: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """One string (or large string) array without nulls (a null text shingles as an empty one)."""
+    arr = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if not (pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type)):
+        arr = arr.cast(pa.large_string())
+    if arr.null_count:
+        arr = pc.fill_null(arr, "")
+    return arr
+
+
+def _utf8_buffers(arr: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The UTF-8 bytes and the int64 offsets of a string array (zero-copy bytes)."""
+    width = 8 if pa.types.is_large_string(arr.type) else 4
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if width == 8 else np.int32, count=len(arr) + 1, offset=arr.offset * width)
+    data = arr.buffers()[2]
+    return (np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)), offsets.astype(np.int64)
+
+
+def _texts(column: pa.Array | pa.ChunkedArray) -> list[str]:
+    return [t if t is not None else "" for t in column.to_pylist()]
 
 
 def _ranks(counts: np.ndarray) -> np.ndarray:
@@ -221,6 +282,10 @@ def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per (document, band); the band number is mixed in."""
     n = sig.shape[0]
+    if kernels.AVAILABLE:
+        out = np.empty((n, bands), dtype=U64)
+        kernels.band_keys(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows, out)
+        return out
     x = sig[:, : bands * rows].reshape(n, bands, rows).astype(U64)
     h = np.broadcast_to(fmix64(np.arange(bands, dtype=U64) + U64(1)), (n, bands)).copy()
     for t in range(rows):
@@ -274,21 +339,24 @@ def signature_keys(
     batch: pa.RecordBatch, opts: MinHashOptions, shingler: Shingler, source_priority: dict[str, int], with_signature: bool = True
 ) -> pa.Table:
     """(a) Map side for one batch: signature, band keys, and what the keep rule needs."""
-    texts = batch.column("text").to_pylist()
-    n = len(texts)
+    n = batch.num_rows
     bands, rows = opts.lsh_params()
-    sig = np.concatenate([signatures(*shingler.batch(texts[a:b]), opts.num_perm, opts.seed) for a, b in text_chunks(texts)])
+    sig = shingler.signatures(batch.column("text"))
     keys = band_keys(sig, bands, rows)
     names = batch.schema.names
-    sources = batch.column("source_id").to_pylist() if "source_id" in names else [None] * n
+    if "source_id" in names and source_priority:
+        priority = np.fromiter(map(source_priority.get, batch.column("source_id").to_pylist(), repeat(0)), np.int64, count=n)
+    else:
+        priority = np.zeros(n, dtype=np.int64)
+    threshold = opts.threshold_of(batch.column("domain").to_pylist()) if "domain" in names else np.full(n, opts.threshold)
     quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
     cols = {
         "id": batch.column("id"),
         "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
-        "priority": to_arrow(np.fromiter(map(source_priority.get, sources, repeat(0)), np.int64, count=n), pa.int64()),
+        "priority": to_arrow(priority, pa.int64()),
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "threshold": to_arrow(opts.threshold_of(batch.column("domain").to_pylist() if "domain" in names else [None] * n), pa.float64()),
+        "threshold": to_arrow(threshold, pa.float64()),
         "bands": fixed_rows(keys),
     }
     if with_signature:  # for the release index and signature-only verification
