@@ -42,6 +42,9 @@ def parity_stages(quality_model: Path | None) -> list:
         ("exact_dedup", "exact_dedup"),
         ("minhash_dedup", {"name": "minhash_dedup", "threshold": 0.6}),
         ("quality_top_fraction", {"name": "quality_top_fraction", "fraction": 0.97}),
+        ("decontaminate", "decontaminate"),  # the configs below declare a small benchmark
+        ("takedown_list", {"name": "takedown_list", "lists": [
+            {"source": "ko_reviews", "manifest": "cm-0000000000000000", "reason": "parity test", "ids": [], "sha256": []}]}),
         ("pii", {"name": "pii", "lang": "auto"}),
     ]
     # A stage added since runs with its default options (before pii), so adding a stage needs no
@@ -53,8 +56,19 @@ def parity_stages(quality_model: Path | None) -> list:
 
 CANONICAL_NAMES = {
     "normalize", "langid", "length", "quality_heuristics", "quality_classifier", "exact_dedup", "minhash_dedup",
-    "quality_top_fraction", "pii",
+    "quality_top_fraction", "decontaminate", "takedown_list", "pii",
 }
+
+
+def with_benchmark(cfg: dict, dest: Path) -> dict:
+    """A benchmark whose one item is the opening of a bundled statute, for the decontaminate stage."""
+    if any((st if isinstance(st, str) else st["name"]) == "decontaminate" for st in cfg["stages"]):
+        statute = json.loads((EXAMPLES / "data/statutes.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"]
+        path = dest / "benchmark.jsonl"
+        path.write_text(json.dumps({"id": "b1", "text": statute[:400]}, ensure_ascii=False) + "\n", encoding="utf-8")
+        cfg["benchmarks"] = [{"id": "parity_bench", "paths": [str(path)], "format": "jsonl", "text_field": "text", "id_field": "id",
+                              "provenance": {"licence": "LicenseRef-KR-Copyright-Act-Art7", "origin": "examples/data/statutes.jsonl"}}]
+    return cfg
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +123,7 @@ def subset_config(shared: Path, dest: Path, stages: list) -> Path:
         ],
     }
     path = dest / "subset.yaml"
+    with_benchmark(cfg, dest)
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
@@ -171,6 +186,7 @@ def sample_config(dest: Path, stages: list) -> Path:
         src["paths"] = [str(EXAMPLES / p) for p in src["paths"]]
     raw["stages"] = stages
     raw["output"]["shard_target_mb"] = 0.05
+    with_benchmark(raw, dest)
     path = dest / "sample.yaml"
     path.write_text(yaml.safe_dump(raw, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
