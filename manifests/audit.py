@@ -13,7 +13,7 @@ import io
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -22,6 +22,9 @@ import pyarrow.parquet as pq
 from manifests import review
 from manifests.catalog import Catalog
 from corpusmill_base.errors import IntegrityError
+
+if TYPE_CHECKING:
+    from filters.pii import PresidioScrubber
 
 SAMPLE_CHARS = 240
 PII_STAGE_HINTS = ("pii", "scrub", "presidio", "anonym")
@@ -60,7 +63,7 @@ def scrub(texts: dict[str, str], limit: int = SAMPLE_CHARS) -> dict[str, str]:
         return {}
     from filters.registry import stage_class
 
-    scrubber = stage_class("pii")({"default_operator": "placeholder"})
+    scrubber = cast("PresidioScrubber", stage_class("pii")({"default_operator": "placeholder"}))
     ids = sorted(texts)
     raw = [texts[i] for i in ids]
     from filters.pii import guess_language
@@ -128,7 +131,7 @@ def pick_dropped(
         mask = pc.and_(mask, pc.equal(ledger.column("reason"), reason))
     rows = ledger.filter(mask).sort_by([("order", "ascending")])
     per: dict[tuple[str, str], int] = defaultdict(int)
-    take = []
+    take: list[int] = []
     for i, k in enumerate(zip(rows.column("stage").to_pylist(), rows.column("reason").to_pylist(), strict=True)):
         if per[k] < per_reason and (limit is None or len(take) < limit):
             per[k] += 1

@@ -21,7 +21,7 @@ import os
 import posixpath
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fsspec
 
@@ -65,7 +65,7 @@ def safe_relpath(rel: str) -> str:
 
 
 class Catalog:
-    def __init__(self, url: str, index_path: str | os.PathLike | None = None):
+    def __init__(self, url: str, index_path: str | os.PathLike[str] | None = None):
         self.url = url.rstrip("/")
         self.fs, self.root = fsspec.core.url_to_fs(self.url)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
@@ -88,7 +88,7 @@ class Catalog:
         return path if self.local else self.fs.unstrip_protocol(path)
 
     def has(self, mid: str) -> bool:
-        return self.fs.exists(self.manifest_path(mid))
+        return cast(bool, self.fs.exists(self.manifest_path(mid)))
 
     def get(self, mid: str, check: bool = True) -> dict[str, Any]:
         path = self.manifest_path(mid)
@@ -96,7 +96,7 @@ class Catalog:
             raise NotInCatalog(f"{mid!r} is not a manifest ID (expected cm- and 16 hex digits)")
         try:
             with self.fs.open(path, "rb") as f:
-                manifest = json.loads(f.read().decode("utf-8"))
+                manifest: dict[str, Any] = json.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
             raise NotInCatalog(
                 f"no manifest {mid} in catalog {self.url}; `corpusmill manifest list --catalog {self.url}` shows what is there"
@@ -134,7 +134,7 @@ class Catalog:
     def read_json(self, rel: str) -> dict[str, Any] | None:
         try:
             with self.fs.open(self._p(safe_relpath(rel)), "rb") as f:
-                return json.loads(f.read().decode("utf-8"))
+                return cast("dict[str, Any] | None", json.loads(f.read().decode("utf-8")))
         except FileNotFoundError:
             return None
 

@@ -21,11 +21,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from manifests import review
 from manifests.catalog import Catalog, safe_relpath
-from manifests.manifest import megatron_files  # noqa: F401 — re-exported: the derived manifest's data files
+from manifests.manifest import megatron_files as megatron_files  # re-exported: the derived manifest's data files
 from corpusmill_base.errors import CorpusmillError
 
 KINDS = ("tokenized", "blend")
@@ -37,7 +37,7 @@ class TakenDown(CorpusmillError):
 
 
 def kind(manifest: dict[str, Any]) -> str:
-    return manifest.get("kind", "curated")
+    return cast(str, manifest.get("kind", "curated"))
 
 
 def is_derived(manifest: dict[str, Any]) -> bool:

@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -29,6 +29,10 @@ from manifests.manifest import megatron_files
 from corpusmill_base.text import printable
 from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
+
+if TYPE_CHECKING:
+    import datasets
+    from fsspec import AbstractFileSystem
 
 CHUNK = 1 << 20
 
@@ -211,7 +215,7 @@ def posixpath_norm(rel: str) -> str:
 
 def pull(
     manifest_id: str,
-    to: str | os.PathLike,
+    to: str | os.PathLike[str],
     catalog: str | Catalog | None = None,
     allow_unapproved: bool = False,
     workers: int = 4,
@@ -305,7 +309,7 @@ def iter_shard_batches(
         offset += shard["rows"]
 
 
-def _rows(fs, path: str, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
+def _rows(fs: AbstractFileSystem, path: str, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
     with fs.open(path, "rb") as f:
         pf = pq.ParquetFile(f)
         pos = 0
@@ -321,10 +325,10 @@ def _rows(fs, path: str, lo: int, hi: int, columns: list[str] | None, batch_size
 def load_hf(
     manifest_id: str,
     catalog: str | Catalog | None = None,
-    cache_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike[str] | None = None,
     allow_unapproved: bool = False,
     **kwargs: Any,
-):
+) -> datasets.Dataset:
     """The manifest as a Hugging Face ``datasets.Dataset`` (split ``train``).
 
     Local catalogs are read in place after verification; remote ones are pulled (verified) to

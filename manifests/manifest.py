@@ -14,7 +14,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from corpusmill_base.hashing import canonical_json
+from corpusmill_base.hashing import canonical_json as canonical_json  # re-exported: signing, review, tests
 
 VOLATILE_FIELDS = ("id", "content_digest", "created_at", "run")
 SCHEMA_VERSION = "1.0"

@@ -234,7 +234,7 @@ def replay(
     return st
 
 
-def _check_head(cat: Catalog, mid: str, records: list[dict[str, Any]], trusted) -> list[str]:
+def _check_head(cat: Catalog, mid: str, records: list[dict[str, Any]], trusted: dict[str, signing.TrustedKey]) -> list[str]:
     """The signed chain head must count exactly the records present and name the last one."""
     head = cat.read_json(head_rel(mid))
     if head is None:
@@ -362,7 +362,7 @@ class Verification:
         return not self.problems
 
 
-def verify(cat: Catalog, mid: str, check_files: bool = True, trusted=None) -> Verification:
+def verify(cat: Catalog, mid: str, check_files: bool = True, trusted: dict[str, signing.TrustedKey] | None = None) -> Verification:
     """Manifest ID, producer signature, review chain, index history and (optionally) every file's sha256."""
     trusted = signing.load_trusted_keys() if trusted is None else trusted
     manifest = cat.get(mid)  # raises IntegrityError when the content no longer matches the ID

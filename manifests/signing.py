@@ -24,7 +24,7 @@ import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, overload
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
@@ -77,6 +77,10 @@ def _load_pem(data: bytes, origin: str) -> SigningKey:
     return SigningKey(key, origin)
 
 
+@overload
+def load_signing_key(required: Literal[True] = ...) -> SigningKey: ...
+@overload
+def load_signing_key(required: bool) -> SigningKey | None: ...
 def load_signing_key(required: bool = True) -> SigningKey | None:
     """The configured signing key; ``None`` (or a ConfigError when ``required``) if there is none."""
     if os.environ.get("CORPUSMILL_SIGNING_KEY"):

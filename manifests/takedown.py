@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -53,7 +53,7 @@ class TakedownResult:
 
     @property
     def id(self) -> str:
-        return self.manifest["id"]
+        return cast(str, self.manifest["id"])
 
 
 def read_doc_ids(path: str | Path) -> list[str]:
@@ -67,7 +67,7 @@ def read_doc_ids(path: str | Path) -> list[str]:
 
 def _read_verified(cat: Catalog, mid: str, entry: dict[str, Any]) -> bytes:
     with cat.fs.open(cat.data_path(mid, entry["path"]), "rb") as f:
-        data = f.read()
+        data: bytes = f.read()
     got = hashlib.sha256(data).hexdigest()
     if got != entry["sha256"]:
         raise IntegrityError(f"{mid}: {entry['path']} has sha256 {got}, the manifest says {entry['sha256']}; fix the catalog first")

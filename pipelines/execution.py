@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
@@ -33,6 +34,10 @@ from filters.ingest import FileTask
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, RECORD_BITS
 from pipelines.shards import ShardInfo, ShardWriter
+
+if TYPE_CHECKING:
+    from pipelines.plan import Plan
+    from pipelines.progress import Progress
 
 Counters = dict[str, dict[str, dict[str, int]]]  # stage → source → name → n
 
@@ -101,7 +106,7 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
     return pa.Table.from_arrays(cols, schema=schema)
 
 
-def file_tasks(plan) -> list[FileTask]:
+def file_tasks(plan: Plan) -> list[FileTask]:
     """One ingest task per planned input file, in config order (source, then file)."""
     return [
         FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size, f.name)
@@ -122,11 +127,11 @@ def ledger_from_docs(
     docs: pa.Table,
     outcome: str,
     stage: str | None = None,
-    reasons: list | None = None,
-    details: list | None = None,
+    reasons: list[str | None] | None = None,
+    details: list[str | None] | None = None,
     duplicate_of: pa.Array | None = None,
     cluster_id: pa.Array | None = None,
-    shard: list | None = None,
+    shard: list[str] | None = None,
     score: pa.Array | None = None,
     threshold: pa.Array | None = None,
 ) -> pa.Table:
@@ -406,11 +411,11 @@ class Assembler:
         self._last_order = -1
 
     @classmethod
-    def for_plan(cls, plan, schema: pa.Schema, staging: Path) -> Assembler:
+    def for_plan(cls, plan: Plan, schema: pa.Schema, staging: Path) -> Assembler:
         target = int(plan.config.output.shard_target_mb * 1024 * 1024)
         return cls(staging, schema, target, [sp.source.id for sp in plan.sources])
 
-    def add(self, piece: Piece, progress=None) -> None:
+    def add(self, piece: Piece, progress: Progress | None = None) -> None:
         """Everything of a piece except its documents (those go through :meth:`add_kept`);
         with ``progress``, quarantined records are reported as they arrive."""
         if piece.ledger.num_rows:
@@ -447,7 +452,7 @@ class Assembler:
         return Execution(shards=shards, ledger=ledger, files=files, seconds=self.seconds, counters=self.counters)
 
 
-def note_quarantined(progress, ledger: pa.Table) -> None:
+def note_quarantined(progress: Progress, ledger: pa.Table) -> None:
     """Report a ledger part's quarantined records, file by file (the progress logs name them)."""
     quarantined = ledger.filter(pc.equal(ledger.column("outcome"), "quarantined"))
     for rel in sorted(set(quarantined.column("source_file").to_pylist())):

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -24,11 +25,14 @@ from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from manifests.report.figures import RunData, compute
 from corpusmill_base.errors import IntegrityError
 
+if TYPE_CHECKING:
+    from fsspec import AbstractFileSystem
+
 REPORT_HTML = "report.html"
 FIGURES_JSON = "figures.json"
 
 
-def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verify: bool = False) -> RunData:
+def load_run(ref: str | os.PathLike[str], catalog: str | Catalog | None = None, verify: bool = False) -> RunData:
     """A run by manifest ID (from the catalog) or by run directory; reads no document text.
 
     With ``verify`` every shard and the ledger are checked against the manifest's sha256 first.
@@ -62,14 +66,14 @@ def load_run(ref: str | os.PathLike, catalog: str | Catalog | None = None, verif
     return RunData(manifest=manifest, ledger=ledger, documents=_documents(shard_paths, fs))
 
 
-def _documents(paths: list[str], fs) -> pa.Table:
+def _documents(paths: list[str], fs: AbstractFileSystem | None) -> pa.Table:
     if not paths:
         return pa.table({"id": pa.array([], pa.string()), "source_id": pa.array([], pa.string())})
     ds = pads.dataset(paths, format="parquet", filesystem=fs)
     return ds.to_table(columns=[n for n in ds.schema.names if n != "text"])
 
 
-def write_report(run: RunData, out_dir: str | os.PathLike) -> dict[str, Path]:
+def write_report(run: RunData, out_dir: str | os.PathLike[str]) -> dict[str, Path]:
     """Write ``report.html`` and ``figures.json`` into ``out_dir``; returns their paths."""
     from manifests.report.html import render
 

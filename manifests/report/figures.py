@@ -21,8 +21,9 @@ import functools
 import math
 import re
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import pyarrow as pa
@@ -220,7 +221,7 @@ def lengths(run: RunData) -> dict[str, Any] | None:
     return out
 
 
-def _source_key(manifest: dict[str, Any]):
+def _source_key(manifest: dict[str, Any]) -> Callable[[str], tuple[int, str]]:
     order = {s: i for i, s in enumerate(source_ids(manifest))}
     return lambda s: (order.get(s, len(order)), s)
 
@@ -296,7 +297,7 @@ def _dropped_scores(run: RunData, stage: dict[str, Any], column: str) -> np.ndar
     rows = led.filter(pc.and_(pc.equal(led.column("stage"), stage["key"]), pc.is_valid(led.column("score"))))
     rows = rows.filter(pc.is_in(rows.column("reason"), value_set=pa.array(decl["reasons"], pa.string())))
     values = rows.column("score").to_numpy().astype(np.float64)
-    return values[np.isfinite(values)]
+    return cast(np.ndarray, values[np.isfinite(values)])
 
 
 def score_columns(run: RunData) -> list[tuple[str, dict[str, Any] | None]]:
