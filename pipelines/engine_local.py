@@ -35,6 +35,7 @@ so the meter is as truthful as with one worker. Workers die with the main proces
 
 from __future__ import annotations
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -155,6 +156,17 @@ class _StreamingParquet:
         self.writer.write_table(table.cast(self.schema) if table.schema != self.schema else table)
         self.rows += table.num_rows
 
+    def abort(self) -> None:
+        """Drop a unit's partial file after a failure (e.g. a full disk): the writer is closed
+        quietly here, not later by the garbage collector, whose failed close prints a traceback."""
+        if self.writer is not None:
+            with contextlib.suppress(OSError):
+                self.writer.close()
+            self.writer.is_open = False
+            self.writer = None
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
     def commit(self) -> None:
         if self.writer is None:
             if self.schema is None:
@@ -242,6 +254,22 @@ class UnitRunner:
         keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
         keys_step = KeysStep(seg.glob, seg.schema) if seg.glob is not None else None
         counters: dict = {}
+        try:
+            self._fill(unit, source, report, seg, docs, ledger, keys, keys_step, counters, seconds)
+            for w in (docs, ledger, keys):
+                w.commit()
+        except BaseException:
+            for w in (docs, ledger, keys):
+                w.abort()
+            raise
+        meta = {"counters": counters, "files": files}
+        unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
+        unit.mark_done()
+        checkpoint(f"unit:seg{k}/{unit.name}")
+        return seconds
+
+    def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
+        """Run a unit's batches through its segment into its partial files."""
         for n, (table, drops) in enumerate(source):
             if n:
                 checkpoint(f"batch:{unit.dir.name}/{unit.name}/{n}")  # mid-unit: partial files exist, no marker
@@ -259,13 +287,6 @@ class UnitRunner:
                 t0 = time.perf_counter()
                 keys.write(keys_step(piece.docs))
                 seconds[seg.glob.key] = seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0
-        for w in (docs, ledger, keys):
-            w.commit()
-        meta = {"counters": counters, "files": files}
-        unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-        unit.mark_done()
-        checkpoint(f"unit:seg{k}/{unit.name}")
-        return seconds
 
     def _ingest(self, indices, report: _Report, seconds: dict, files: list) -> Iterator[tuple[pa.Table, pa.Table]]:
         """Ingest a unit's files; batches of several small files are joined up to ``batch_size``

@@ -234,6 +234,9 @@ def test_every_engine_gives_the_same_output_on_documents(tmp_path, ray_local, st
     (docs / "b.hwpx").write_bytes(fx.statute_hwpx(statute[:30]))
     (docs / "c.docx").write_bytes(fx.statute_docx(statute[30:60]))
     (docs / "d.pdf").write_bytes(fx.scanned_pdf())
+    # enough bytes for two units (the planner groups files up to 64 KB), so two local workers both run
+    (docs / "e.pdf").write_bytes(fx.statute_pdf(statute, columns=1))
+    (docs / "f.pdf").write_bytes(fx.statute_pdf(statute[::-1], columns=2))
     config = _config(tmp_path, {"format": "auto", "split": "page"})
     ref = assert_identical(run_all(config, tmp_path))
     assert ref["sources"][0]["counts"]["quarantined_by"] == {"no_text_layer": 1}
