@@ -181,11 +181,6 @@ class CatalogIndex:
             row = con.execute("SELECT predecessor FROM manifests WHERE id = ?", (mid,)).fetchone()
         return row[0] if row else None
 
-    def shard_owners(self, sha256: str) -> list[tuple[str, str]]:
-        """(manifest, path) of every indexed shard with these bytes (shared shards after a takedown)."""
-        with self._db() as con:
-            return [tuple(r) for r in con.execute("SELECT manifest_id, path FROM shards WHERE sha256 = ? ORDER BY 1, 2", (sha256,))]
-
     def check_reviews(self, mid: str, shas: list[str]) -> list[str]:
         """Compare the review records now in the catalog with those the index saw before."""
         with self._db() as con:
