@@ -123,7 +123,7 @@ def run(
     out_dir = Path(out or plan.config.output.dir).resolve()
     try:
         with exclusive_lock(out_dir):
-            return _run_locked(config_path, out_dir, catalog, engine, overwrite, progress, plan, resume, strict)
+            return _run_locked(plan, out_dir, catalog, overwrite, progress, resume, strict)
     except DirectoryLocked as e:
         raise OutputError(
             f"another corpusmill run ({e.holder}) is writing to {out_dir}; wait for it to finish or choose another --out"
@@ -131,20 +131,12 @@ def run(
 
 
 def _run_locked(
-    config_path: str | os.PathLike,
-    out: str | os.PathLike | None = None,
-    catalog: str | None = None,
-    engine: str | None = None,
-    overwrite: bool | None = None,
-    progress: Progress | None = None,
-    plan: Plan | None = None,
-    resume: bool = False,
-    strict: bool = False,
+    plan: Plan, out: Path, catalog: str | None, overwrite: bool | None, progress: Progress | None, resume: bool, strict: bool
 ) -> RunOutcome:
-    plan = plan or prepare(config_path, engine)
+    """:func:`run`'s body, with the output directory locked and the plan made."""
     cfg = plan.config
     progress = progress or Progress()
-    out_dir = Path(out or cfg.output.dir).resolve()
+    out_dir = out
     overwrite = cfg.output.overwrite if overwrite is None else overwrite
     _check_output_dir(out_dir)
     cat = Catalog(resolve_catalog_url(catalog, cfg.catalog))

@@ -60,3 +60,21 @@ def demo_run(tmp_path_factory) -> dict[str, Path | str]:
     res = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env)
     return {"dir": tmp / "run", "out": tmp / "run", "id": res.stdout.strip().splitlines()[-1], "catalog": tmp / "catalog",
             "cwd": tmp, "root": tmp, "env": env, "stdout": res.stdout, "stderr": res.stderr}
+
+
+def mount_tmpfs(where: Path, size: str):
+    """A tiny tmpfs at ``where`` for disk-full tests (needs root; CI runs as root), unmounted after.
+
+    A generator for fixtures: ``yield from mount_tmpfs(tmp_path / "small", "160k")``."""
+    import subprocess
+
+    if os.geteuid() != 0:
+        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
+    where.mkdir()
+    res = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(where)], capture_output=True, text=True)
+    if res.returncode != 0:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"cannot mount a tmpfs for the disk-full test: {res.stderr}")
+        pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
+    yield where
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)

@@ -16,6 +16,7 @@ import pytest
 
 from manifests import review, signing
 from tests.catalog_cli import cm
+from tests.conftest import mount_tmpfs
 
 pytest_plugins = ["tests.catalog_fixtures"]
 
@@ -212,19 +213,7 @@ def test_audit_with_the_ledger_deleted_is_an_integrity_error(env):
 
 @pytest.fixture()
 def tiny_disk(tmp_path):
-    import subprocess
-
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mnt = tmp_path / "tiny"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=32k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if res.returncode != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount a tmpfs for the disk-full test: {res.stderr}")
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    yield from mount_tmpfs(tmp_path / "tiny", "32k")
 
 
 def test_disk_full_during_pull_says_where_and_how_much(env, tiny_disk):

@@ -21,7 +21,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT, cli
+from tests.conftest import ROOT, cli, mount_tmpfs
 
 CONFIG = ROOT / "tests" / "data" / "reliability" / "pipeline.yaml"
 SEED = int(os.environ.get("CORPUSMILL_CRASH_SEED", "20261128"))
@@ -142,17 +142,7 @@ def test_resume_refuses_a_changed_config(tmp_path):
 
 @pytest.fixture()
 def small_tmpfs(tmp_path):
-    if os.geteuid() != 0:
-        pytest.skip("mounting a tmpfs needs root (CI runs as root)")
-    mnt = tmp_path / "small"
-    mnt.mkdir()
-    res = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=160k", "tmpfs", str(mnt)], capture_output=True, text=True)
-    if res.returncode != 0:
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(f"cannot mount a tmpfs for the disk-full test: {res.stderr}")
-        pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
-    yield mnt
-    subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+    yield from mount_tmpfs(tmp_path / "small", "160k")
 
 
 @pytest.mark.slow
