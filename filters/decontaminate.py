@@ -49,8 +49,10 @@ import numpy as np
 import pyarrow as pa
 
 from corpusmill_base.errors import ConfigError
+from pydantic import Field
+
 from filters import readers
-from filters.base import MapStage, StageResult
+from filters.base import MapStage, StageOptions, StageResult
 
 REASON = "benchmark_item"
 MAX_PARTS = 16  # question/text + up to 15 options
@@ -421,10 +423,25 @@ class Decision:
 _NOTHING = Decision(None, [])  # shared by every document without a match (never mutated)
 
 
+class DecontaminateOptions(StageOptions):
+    window: int = Field(default=40, ge=8, description="window length from a Latin letter or digit (characters)")
+    wide_weight: int = Field(default=3, ge=1, description="a window from a Hangul syllable / CJK character is window / wide_weight characters (14)")
+    drop_share: float = Field(default=0.5, gt=0, le=1, description="share of an item's windows in a document that drops it")
+    part_share: float = Field(default=0.5, gt=0, le=1, description="share of a question's / option's windows that counts it as present")
+    mask_min_windows: int = Field(default=8, ge=1, description="windows of a text item that make a fragment worth masking")
+    mask_share: float = Field(default=0.2, ge=0, le=1, description="share of a text item a fragment must cover to be masked (else: a quote)")
+    mask_with: str = Field(default="", description="replacement for a masked span")
+    # The first pass looks up every 4th window only: a benchmark part present in a document is
+    # a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it is still
+    # seen; documents with a hit are then read window by window.
+    stride: int = Field(default=4, ge=1, description="the first pass looks up every n-th window")
+    max_source_share: float = Field(default=0.001, ge=0, le=1, description="guard: a source losing more than this share to the stage is reported (fails --strict)")
+
+
 class Decontaminate(MapStage):
     """Drop documents holding a benchmark item, mask fragments, leave quoted law alone.
 
-    Options (all optional):
+    Options (:class:`DecontaminateOptions`, all optional):
 
     ``window``            window length from a Latin letter or digit (default 40 characters)
     ``wide_weight``       a window from a Hangul syllable / CJK character is window / wide_weight
@@ -448,28 +465,16 @@ class Decontaminate(MapStage):
             pa.list_(pa.struct([("action", pa.string()), ("benchmark", pa.string()), ("item", pa.string())])),
         )
     ]
-    KNOWN = {"window", "wide_weight", "drop_share", "part_share", "mask_min_windows", "mask_share", "mask_with", "max_source_share", "stride"}
+    Options = DecontaminateOptions
+    opts: DecontaminateOptions
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None, benchmarks: list[LoadedBenchmark] | None = None):
+    def __init__(self, options: Any = None, context: Any = None, benchmarks: list[LoadedBenchmark] | None = None):
         super().__init__(options, context)
-        o = self.options
-        unknown = sorted(set(o) - self.KNOWN)
-        if unknown:
-            raise ValueError(f"decontaminate: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(self.KNOWN))}")
-        self.window = int(o.get("window", 40))
-        self.wide_weight = int(o.get("wide_weight", 3))
-        self.drop_share = float(o.get("drop_share", 0.5))
-        self.part_share = float(o.get("part_share", 0.5))
-        self.mask_min_windows = int(o.get("mask_min_windows", 8))
-        self.mask_with = str(o.get("mask_with", ""))
-        self.mask_share = float(o.get("mask_share", 0.2))
-        self.max_source_share = float(o.get("max_source_share", 0.001))
-        # The first pass looks up every 4th window only: a benchmark part present in a document
-        # is a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it
-        # is still seen; documents with a hit are then read window by window.
-        self.stride = int(o.get("stride", 4))
-        if self.window < 8 or self.wide_weight < 1 or not 0 < self.drop_share <= 1 or not 0 < self.part_share <= 1:
-            raise ValueError("decontaminate: window ≥ 8, wide_weight ≥ 1, 0 < drop_share, part_share ≤ 1")
+        o = self.opts
+        self.window, self.wide_weight, self.stride = o.window, o.wide_weight, o.stride
+        self.drop_share, self.part_share = o.drop_share, o.part_share
+        self.mask_min_windows, self.mask_share, self.mask_with = o.mask_min_windows, o.mask_share, o.mask_with
+        self.max_source_share = o.max_source_share
         self._given = benchmarks
         self.index: Index | None = None
         self._loaded: list[LoadedBenchmark] = []
