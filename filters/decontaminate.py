@@ -508,6 +508,7 @@ class Decontaminate(MapStage):
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
         column: list[list[dict] | None] = [None] * n
+        notes: list[tuple[str, str | None] | None] = [None] * n
         new_text = list(texts)
         counters: dict[str, dict[str, int]] = {}
         for i, d in enumerate(decisions):
@@ -520,19 +521,17 @@ class Decontaminate(MapStage):
             if d.action == "drop":
                 keep[i] = False
                 reasons[i] = REASON
-                drops = [m for m in d.matches if m.action == "drop"]
-                details[i] = "; ".join(f"{m.benchmark} item={m.item} {m.score}" for m in drops[:3]) + (
-                    f"; +{len(drops) - 3} more" if len(drops) > 3 else ""
-                )
+                details[i] = _detail([m for m in d.matches if m.action == "drop"])
             else:
                 column[i] = [{"action": m.action, "benchmark": m.benchmark, "item": m.item} for m in d.matches]
+                notes[i] = (d.action, _detail(d.matches, d.action))  # → the record's ledger row
                 if d.text is not None:
                     new_text[i] = d.text
         columns = {
             "text": pa.array(new_text, pa.string()),
             "decontam": pa.array(column, self.output_fields[0].type),
         }
-        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters)
+        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters, notes=notes)
 
     def decide(self, texts: list[str]) -> list[Decision]:
         """One decision per text; a text with no window in the index costs its share of one
@@ -610,6 +609,13 @@ class Decontaminate(MapStage):
         if present:
             return make("quote")  # one option alone: a quotation (law), not the item
         return None
+
+
+def _detail(matches: list[Match], action: str | None = None, limit: int = 3) -> str:
+    """``kmmlu item=[45] item=1.00 q=1.00 a=1.00; …`` (a match of another action than the
+    document's is marked, e.g. ``(quote)`` beside a mask); at most ``limit``, then ``+N more``."""
+    shown = [f"{m.benchmark} item={m.item} {m.score}" + (f" ({m.action})" if action and m.action != action else "") for m in matches[:limit]]
+    return "; ".join(shown) + (f"; +{len(matches) - limit} more" if len(matches) > limit else "")
 
 
 def _mask(text: str, spans: Iterable[tuple[int, int]], replacement: str) -> str:

@@ -102,13 +102,30 @@ def test_pipeline_run_ledger_manifest_guard_and_strict(tmp_path):
     assert [(b["id"], b["items"]) for b in st["benchmarks"]] == [("exam_mini", 2), ("legal_mini", 2)]
     assert st["benchmarks"][0]["files"][0]["sha256"] and st["benchmarks"][0]["provenance"]["licence"] == "CC-BY-4.0"
     assert "사람을 살해한" not in json.dumps(m, ensure_ascii=False)  # benchmark text never reaches the manifest
+    shards = pq.read_table(tmp_path / "run" / "shards").to_pylist()
+    assert {r["source_record_id"]: r["decontam"] for r in shards}["statute"][0]["action"] == "quote"
     counters = m["sources"][0]["stage_counters"]["decontaminate@1"]
     assert counters == {"drop:exam_mini": 1, "drop:legal_mini": 1, "mask:exam_mini": 1, "quote_kept:exam_mini": 1}
     ledger = pq.read_table(tmp_path / "run" / "ledger.parquet").to_pylist()
     drops = sorted(r["detail"] for r in ledger if r["stage"] == "decontaminate@1")
     assert len(drops) == 2 and drops[0].startswith("exam_mini item=ko-1") and drops[1].startswith("legal_mini item=hs-1")
-    shards = pq.read_table(tmp_path / "run" / "shards").to_pylist()
-    assert {r["source_record_id"]: r["decontam"] for r in shards}["statute"][0]["action"] == "quote"
+    # Every decision is in the ledger, one row per record: drops as the row's stage/reason/detail,
+    # masks and quotes as a note on the kept row (benchmark and item ids, no text).
+    rows = {r["source_locator"]: r for r in ledger}
+    assert len(ledger) == 5 and m["totals"]["kept"] + m["totals"]["dropped"] == 5
+    by_record = {r["id"]: r for r in shards}
+    notes = {loc: r["notes"] for loc, r in rows.items()}
+    assert sum(1 for n in notes.values() if n) == 2  # the mask and the quote; drops and the clean document have none
+    mask_row = next(r for r in ledger if r["notes"] and r["notes"][0]["action"] == "mask")
+    quote_row = next(r for r in ledger if r["notes"] and r["notes"][0]["action"] == "quote")
+    assert mask_row["outcome"] == quote_row["outcome"] == "kept" and mask_row["stage"] is None
+    assert mask_row["notes"] == [{"stage": "decontaminate@1", "action": "mask", "detail": mask_row["notes"][0]["detail"]}]
+    assert mask_row["notes"][0]["detail"].startswith("exam_mini item=ko-2 item=")
+    assert quote_row["notes"][0]["detail"].startswith("exam_mini item=ko-1 item=")
+    assert by_record[mask_row["id"]]["source_record_id"] == "mask-q" and by_record[quote_row["id"]]["source_record_id"] == "statute"
+    assert by_record[mask_row["id"]]["text"].startswith("오늘 스터디에서는")  # n_chars is the masked length
+    assert mask_row["n_chars"] == len(by_record[mask_row["id"]]["text"])
+    assert "사람을 살해한" not in json.dumps(ledger, ensure_ascii=False, default=str)
 
 
 @pytest.mark.parametrize(
