@@ -40,7 +40,7 @@ name benchmark ids and item ids only.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -468,8 +468,17 @@ class Decontaminate(MapStage):
     Options = DecontaminateOptions
     opts: DecontaminateOptions
 
-    def __init__(self, options: Any = None, context: Any = None, benchmarks: list[LoadedBenchmark] | None = None):
+    def __init__(
+        self,
+        options: Any = None,
+        context: Any = None,
+        benchmarks: list[LoadedBenchmark] | None = None,
+        on_decisions: Callable[[pa.RecordBatch, list[Decision]], None] | None = None,
+    ):
+        """``benchmarks`` already loaded (else read from ``context.benchmarks`` in :meth:`setup`);
+        ``on_decisions`` sees every batch's decisions (the stand-alone command writes them out)."""
         super().__init__(options, context)
+        self.on_decisions = on_decisions
         o = self.opts
         self.window, self.wide_weight, self.stride = o.window, o.wide_weight, o.stride
         self.drop_share, self.part_share = o.drop_share, o.part_share
@@ -499,10 +508,15 @@ class Decontaminate(MapStage):
     # -- per batch --
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        self.ensure_setup()
+        decisions = self.decide(batch.column("text").to_pylist())
+        if self.on_decisions is not None:
+            self.on_decisions(batch, decisions)
+        return self.result(batch, decisions)
+
+    def result(self, batch: pa.RecordBatch, decisions: list[Decision]) -> StageResult:
+        """The stage's answer for ``batch`` from its :meth:`decide` decisions (one per row)."""
         texts = batch.column("text").to_pylist()
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else [""] * len(texts)
-        decisions = self.decide(texts)
         n = len(texts)
         keep = np.ones(n, dtype=bool)
         reasons: list[str | None] = [None] * n

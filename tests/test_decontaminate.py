@@ -173,6 +173,27 @@ def test_cli_decontaminate(tmp_path):
     assert bad.returncode == 2 and "no items" in bad.stderr
 
 
+def test_cli_decontaminate_goes_through_map_file(tmp_path):
+    """Parquet in and out like `scrub`; --window reaches the stage; bad input is one line naming the file."""
+    src = tmp_path / "docs.parquet"
+    pq.write_table(pa.Table.from_pylist(_docs()), src)
+    res = cli("decontaminate", str(src), str(tmp_path / "out.parquet"), "--benchmark", str(D / "legal_mini.jsonl"), "--window", "32")
+    out = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    assert [r["id"] for r in out] == ["drop-ko", "mask-q", "statute", "clean"] and "order" not in out[0]
+    assert all(r["decontam"] is None for r in out)  # nothing of legal_mini in the kept ones
+    assert json.loads(res.stdout)["dropped"] == 1 and json.loads(res.stdout)["kept"] == 4
+    (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": \n', encoding="utf-8")
+    for bad_in, message in ((tmp_path / "bad.jsonl", "not readable as JSON lines"), (tmp_path / "none.jsonl", "no such file"),
+                            (D / "legal_mini.jsonl", None)):
+        r = cli("decontaminate", str(bad_in), str(tmp_path / "o.jsonl"), "--benchmark", str(D / "legal_mini.jsonl"),
+                "--overwrite", check=False)
+        if message is None:  # a benchmark run against itself: every document is an item
+            assert r.returncode == 0 and json.loads(r.stdout)["dropped"] == 2
+            continue
+        assert r.returncode == 2 and message in r.stderr and "Traceback" not in r.stderr
+        assert not (tmp_path / "o.jsonl").exists() or message is None
+
+
 def test_shared_statutes_are_never_dropped(shared_data):
     bench = shared_data / "eval" / "benchmarks"
     spec = _spec_exam(bench / "kmmlu_criminal_law_test.json") | {"id": "kmmlu", "id_field": None}
