@@ -203,3 +203,21 @@ def test_shared_statutes_are_never_dropped(shared_data):
     assert len(st.index.item_ids) == 200
     assert [d.action for d in decisions if d.action not in (None, "quote")] == []
     assert any(d.action == "quote" for d in decisions)  # the Criminal Act is quoted by KMMLU options
+
+
+def test_resume_refuses_changed_benchmark_files(tmp_path):
+    """The config names benchmark paths only; a resumed run must also find their bytes unchanged."""
+    import signal
+
+    fx = _copy_fixture(tmp_path)
+    env = {"CORPUSMILL_CATALOG": str(tmp_path / "catalog"), "CORPUSMILL_KILL_AT": "unit:seg0/000000"}
+    args = ("run", str(fx / "pipeline.yaml"), "--out", str(tmp_path / "run"))
+    killed = cli(*args, cwd=tmp_path, env=env, check=False)
+    assert killed.returncode == -signal.SIGKILL
+    plan = json.loads((tmp_path / ".run.work" / "plan.json").read_text(encoding="utf-8"))
+    assert [b[:2] for b in plan["benchmarks"]] == [["exam_mini", "kmmlu_mini.json"], ["legal_mini", "legal_mini.jsonl"]]
+    with (fx / "legal_mini.jsonl").open("a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "hs-3", "text": "An item added after the run was interrupted, long enough to index."}) + "\n")
+    env.pop("CORPUSMILL_KILL_AT")
+    res = cli(*args, "--resume", cwd=tmp_path, env=env, check=False)
+    assert res.returncode == 2 and "cannot resume" in res.stderr and "benchmarks changed" in res.stderr
