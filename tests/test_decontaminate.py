@@ -126,6 +126,12 @@ def test_pipeline_run_ledger_manifest_guard_and_strict(tmp_path):
     assert by_record[mask_row["id"]]["text"].startswith("오늘 스터디에서는")  # n_chars is the masked length
     assert mask_row["n_chars"] == len(by_record[mask_row["id"]]["text"])
     assert "사람을 살해한" not in json.dumps(ledger, ensure_ascii=False, default=str)
+    # the run report lists the notes beside the drops
+    cli("report", m["id"], "--out", str(tmp_path / "report"), cwd=tmp_path, env=env)
+    reasons = json.loads((tmp_path / "report" / "figures.json").read_text(encoding="utf-8"))["sections"]["drop_reasons"]
+    assert {(r["stage"], r["outcome"], r["reason"], r["documents"]) for r in reasons if r["stage"] == "decontaminate@1"} == {
+        ("decontaminate@1", "dropped", "benchmark_item", 2), ("decontaminate@1", "noted", "mask", 1),
+        ("decontaminate@1", "noted", "quote", 1)}
 
 
 @pytest.mark.parametrize(
