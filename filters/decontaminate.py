@@ -173,12 +173,15 @@ _POWERS = _Powers()
 
 
 def windows(
-    cp: np.ndarray, lengths: np.ndarray, window: int, wide_weight: int, stride: int = 1
+    cp: np.ndarray, lengths: np.ndarray, window: int, wide_weight: int, stride: int = 1,
+    src: np.ndarray | None = None, words: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hash the windows of normalised streams (from :func:`codepoints`) at once.
 
-    A window starts at every ``stride``-th character of the concatenation. Returns ``(hashes, owner, start, end)``: the window hash,
-    the index of its stream, and its span in that stream. Windows never cross streams.
+    A window starts at every ``stride``-th character of the concatenation (with ``words``: at
+    every ``stride``-th Hangul/CJK character or word start, see below). Returns ``(hashes,
+    owner, start, end)``: the window hash, the index of its stream, and its span in that stream.
+    Windows never cross streams.
     """
     n = int(lengths.sum())
     if n == 0:
@@ -189,10 +192,28 @@ def windows(
     # (40 and 14 by default). Content alone fixes every window, so equal text gives equal
     # windows wherever it stands, and no search is needed to find where a window ends.
     narrow_len, wide_len = window, -(-window // wide_weight)
-    starts = np.arange(0, n, stride, dtype=np.int64)
-    wide = _get_tables().weight(wide_weight)[np.minimum(cp[starts], 0xFFFF)] > 1
-    ends = starts + np.where(wide, wide_len, narrow_len)
     bounds = np.cumsum(lengths)
+    weight = _get_tables().weight(wide_weight)
+    if not words:
+        starts = np.arange(0, n, stride, dtype=np.int64)
+        wide = weight[np.minimum(cp[starts], 0xFFFF)] > 1
+        ends = starts + np.where(wide, wide_len, narrow_len)
+    else:
+        # Word windows for Latin (measured against character windows in bench/decontamination.py):
+        # a word is a run of characters that were adjacent in the original text (``src`` holds
+        # their offsets); a window from a Latin word start spans ``words`` words, one from a
+        # Hangul/CJK character stays ``window / wide_weight`` characters.
+        assert src is not None
+        word_start = np.ones(n, dtype=bool)
+        word_start[1:] = src[1:] != src[:-1] + 1
+        word_start[(bounds - lengths)[lengths > 0]] = True
+        wide_all = weight[np.minimum(cp, 0xFFFF)] > 1
+        starts = np.flatnonzero(wide_all | word_start)[::stride].astype(np.int64)
+        wide = wide_all[starts]
+        cuts = np.append(np.flatnonzero(word_start), n)  # a stream ends where the next one's first word starts
+        j = np.searchsorted(cuts, starts) + words
+        ends = np.where(wide, starts + wide_len, cuts[np.minimum(j, len(cuts) - 1)])
+        ends = np.where(wide | (j < len(cuts)), ends, n + 1)  # fewer than ``words`` words left: no window
     owner = np.searchsorted(bounds, starts, side="right")
     valid = ends <= bounds[owner]
     starts, ends, owner = starts[valid], ends[valid], owner[valid]
@@ -330,8 +351,8 @@ class Index:
     measured for 100,000 items in bench/decontamination.py.
     """
 
-    def __init__(self, benchmarks: list[LoadedBenchmark], window: int, wide_weight: int) -> None:
-        self.window, self.wide_weight = window, wide_weight
+    def __init__(self, benchmarks: list[LoadedBenchmark], window: int, wide_weight: int, words: int = 0) -> None:
+        self.window, self.wide_weight, self.words = window, wide_weight, words
         self.benchmarks = [b.id for b in benchmarks]
         items = [it for b in benchmarks for it in b.items]
         self.item_bench = np.array([k for k, b in enumerate(benchmarks) for _ in b.items], dtype=np.uint16)
@@ -347,8 +368,8 @@ class Index:
         all_refs = np.asarray(refs, dtype=np.uint32)
         hs, rs = [], []
         for a in range(0, len(streams), 20_000):  # in pieces: the prefix sums stay small
-            cp, lengths, _ = codepoints(streams[a : a + 20_000])
-            h, owner, _, _ = windows(cp, lengths, window, wide_weight)
+            cp, lengths, src = codepoints(streams[a : a + 20_000])
+            h, owner, _, _ = windows(cp, lengths, window, wide_weight, 1, src, words)
             hs.append(h)
             rs.append(all_refs[a + owner])
         h = np.concatenate(hs) if hs else np.zeros(0, dtype=np.uint64)
@@ -435,6 +456,7 @@ class DecontaminateOptions(StageOptions):
     # a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it is still
     # seen; documents with a hit are then read window by window.
     stride: int = Field(default=4, ge=1, description="the first pass looks up every n-th window")
+    words: int = Field(default=0, ge=0, description="0: Latin windows of `window` characters; N: of N words instead")
     max_source_share: float = Field(default=0.001, ge=0, le=1, description="guard: a source losing more than this share to the stage is reported (fails --strict)")
 
 
@@ -480,7 +502,7 @@ class Decontaminate(MapStage):
         super().__init__(options, context)
         self.on_decisions = on_decisions
         o = self.opts
-        self.window, self.wide_weight, self.stride = o.window, o.wide_weight, o.stride
+        self.window, self.wide_weight, self.stride, self.words = o.window, o.wide_weight, o.stride, o.words
         self.drop_share, self.part_share = o.drop_share, o.part_share
         self.mask_min_windows, self.mask_share, self.mask_with = o.mask_min_windows, o.mask_share, o.mask_with
         self.max_source_share = o.max_source_share
@@ -494,7 +516,7 @@ class Decontaminate(MapStage):
         if not loaded:
             raise ConfigError("decontaminate: no benchmarks declared (add a `benchmarks:` section to the config)")
         self._loaded = loaded
-        self.index = Index(loaded, self.window, self.wide_weight)
+        self.index = Index(loaded, self.window, self.wide_weight, self.words)
 
     def describe(self) -> dict[str, Any]:
         """Options plus, per benchmark, its files' sha256, its item count and its provenance — never its text."""
@@ -553,8 +575,8 @@ class Decontaminate(MapStage):
         self.ensure_setup()
         assert self.index is not None
         out = [_NOTHING] * len(texts)
-        cp, lengths, _ = codepoints(texts)
-        h, owner, _, _ = windows(cp, lengths, self.window, self.wide_weight, self.stride)
+        cp, lengths, src = codepoints(texts)
+        h, owner, _, _ = windows(cp, lengths, self.window, self.wide_weight, self.stride, src, self.words)
         found = np.flatnonzero(self.index.contains(h))
         if len(found) == 0:
             return out
@@ -570,7 +592,7 @@ class Decontaminate(MapStage):
         idx = self.index
         assert idx is not None
         cp, lengths, offsets = codepoints([text])
-        h, _, start, end = windows(cp, lengths, self.window, self.wide_weight)
+        h, _, start, end = windows(cp, lengths, self.window, self.wide_weight, 1, offsets, self.words)
         found = np.flatnonzero(idx.contains(h))
         # distinct matched windows per (item, part): the index holds each (hash, ref) once
         refs, counts = np.unique(idx.refs_of(np.unique(h[found])), return_counts=True)

@@ -227,3 +227,20 @@ def test_resume_refuses_changed_benchmark_files(tmp_path):
     env.pop("CORPUSMILL_KILL_AT")
     res = cli(*args, "--resume", cwd=tmp_path, env=env, check=False)
     assert res.returncode == 2 and "cannot resume" in res.stderr and "benchmarks changed" in res.stderr
+
+
+def test_word_windows_for_latin_text():
+    """``words: N``: Latin windows of N words (measured against characters in docs/decontamination.md);
+    Hangul keeps its character windows. Word boundaries move with broken spacing, characters do not."""
+    st = Decontaminate({"words": 8, "stride": 1}, benchmarks=[load_benchmark(_spec_exam()), load_benchmark(_spec_text())])
+    item = json.loads((D / "legal_mini.jsonl").read_text().splitlines()[1])["text"]
+    [d] = st.decide(["Some preface text. " + item.replace(" ", "\n") + " And an unrelated ending."])
+    assert d.action == "drop" and d.matches[0].item == "hs-2"
+    words = item.split()
+    glued = " ".join(w + words[i + 1] if i % 2 == 0 and i + 1 < len(words) else w for i, w in enumerate(words) if i % 2 == 0)
+    [chars] = Decontaminate({}, benchmarks=st._loaded).decide([glued])
+    [by_words] = st.decide([glued])
+    assert chars.action == "drop" and by_words.action is None  # every other space removed: no 8-word window survives
+    q = json.loads((D / "kmmlu_mini.json").read_text(encoding="utf-8"))[0]
+    [ko] = st.decide([q["question"]])
+    assert ko.action == "mask"  # the Korean question alone, matched by its 14-syllable windows
