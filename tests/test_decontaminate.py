@@ -126,6 +126,15 @@ def test_pipeline_run_ledger_manifest_guard_and_strict(tmp_path):
     assert by_record[mask_row["id"]]["text"].startswith("오늘 스터디에서는")  # n_chars is the masked length
     assert mask_row["n_chars"] == len(by_record[mask_row["id"]]["text"])
     assert "사람을 살해한" not in json.dumps(ledger, ensure_ascii=False, default=str)
+    # readers nobody here wrote see the notes (a list of structs)
+    import duckdb
+    import polars as pl
+
+    path = tmp_path / "run" / "ledger.parquet"
+    got = duckdb.sql(f"SELECT n.action, count(*) FROM '{path}', UNNEST(notes) AS t(n) GROUP BY 1 ORDER BY 1").fetchall()
+    assert got == [("mask", 1), ("quote", 1)]
+    notes = pl.read_parquet(path).explode("notes").drop_nulls("notes").select(pl.col("notes").struct.field("stage", "action"))
+    assert sorted(notes["action"].to_list()) == ["mask", "quote"] and set(notes["stage"]) == {"decontaminate@1"}
     # the run report lists the notes beside the drops
     cli("report", m["id"], "--out", str(tmp_path / "report"), cwd=tmp_path, env=env)
     reasons = json.loads((tmp_path / "report" / "figures.json").read_text(encoding="utf-8"))["sections"]["drop_reasons"]
