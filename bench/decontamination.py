@@ -172,6 +172,9 @@ LATIN_SETTINGS = (
     ("words 8", {"words": 8, "stride": 1}),
     ("words 10", {"words": 10, "stride": 1}),
     ("words 13", {"words": 13, "stride": 1}),
+    # mask_min_windows counts windows: 8 character windows are ~47 letters (~9 words), 8 word
+    # windows 15 words; 3 word windows (10 words) is the like-for-like fragment size.
+    ("words 8 mm3", {"words": 8, "stride": 1, "mask_min_windows": 3}),
 )
 
 
