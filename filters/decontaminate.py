@@ -456,6 +456,8 @@ class DecontaminateOptions(StageOptions):
     # a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it is still
     # seen; documents with a hit are then read window by window.
     stride: int = Field(default=4, ge=1, description="the first pass looks up every n-th window")
+    # Word n-grams lose edited copies (a removed space moves word boundaries); measured in
+    # docs/decontamination.md: 0.59-0.91 recall on edited forms against 0.95 for characters.
     words: int = Field(default=0, ge=0, description="0: Latin windows of `window` characters; N: of N words instead")
     max_source_share: float = Field(default=0.001, ge=0, le=1, description="guard: a source losing more than this share to the stage is reported (fails --strict)")
 
@@ -477,6 +479,13 @@ class Decontaminate(MapStage):
     ``stride``            the first pass looks up every n-th window (default 4)
     ``max_source_share``  guard: a source losing more than this share of its documents to this
                           stage is reported loudly, and fails a ``--strict`` run (default 0.001)
+    ``words``             0: Latin windows of ``window`` characters (default); N: of N words.
+                          Measured against characters (docs/decontamination.md): same precision,
+                          a 4× smaller index, but 0.59–0.91 recall on edited copies against 0.95
+
+    Every decision is in the ledger: a drop as the record's row (reason ``benchmark_item``,
+    benchmark and item ids in ``detail``), a mask or a quote as a note on its kept row
+    (``StageResult.notes``).
     """
 
     name = "decontaminate"
