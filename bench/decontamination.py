@@ -21,7 +21,11 @@ pipeline's own readers and:
 * builds the index for ``--index-items`` synthetic items (KMMLU items with their words
   shuffled: same lengths, distinct windows) and prints its size;
 * a small **sweep** of the window (weight 24/40/64, Hangul weighing 3 or 1) on the plants and
-  the legal deliveries, to show why the defaults are what they are.
+  the legal deliveries, to show why the defaults are what they are;
+* **Latin: characters against words** — 40-character windows against 8/10/13-word n-grams on the
+  English benchmarks (LegalBench) planted into the English deliveries: recall, precision, the
+  decisions on every real English document read, MB/s and index size (``--latin-only`` runs
+  just this, ``--skip-latin`` leaves it out).
 """
 
 from __future__ import annotations
@@ -100,11 +104,11 @@ WHOLE = ("verbatim", "embedded_long")
 EDITED = ("whitespace", "punctuation", "question_only", "options_only")
 
 
-def plant(items: list[Item], hosts: list[str], long_hosts: list[str], n: int, seed: int) -> list[tuple[str, str, Item]]:
-    """``n`` planted documents, the six kinds in turn; options-only copies use question items."""
+def plant(items: list[Item], hosts: list[str], long_hosts: list[str], n: int, seed: int,
+          kinds: tuple[str, ...] = WHOLE + EDITED) -> list[tuple[str, str, Item]]:
+    """``n`` planted documents, the kinds in turn; options-only copies use question items."""
     rng = random.Random(seed)
     mcq = [it for it in items if len(it.parts) > 1]
-    kinds = WHOLE + EDITED
     out = []
     for k in range(n):
         kind = kinds[k % len(kinds)]
@@ -160,6 +164,76 @@ def synthetic_items(items: list[Item], n: int, seed: int) -> list[Item]:
     return out
 
 
+# Word windows are ~5× fewer than character windows, so a short item has few of them: the
+# first pass's stride 4 is shown for words 8, and every word window (stride 1) for all three.
+LATIN_SETTINGS = (
+    ("characters 40", {}),
+    ("words 8 s4", {"words": 8}),
+    ("words 8", {"words": 8, "stride": 1}),
+    ("words 10", {"words": 10, "stride": 1}),
+    ("words 13", {"words": 13, "stride": 1}),
+    # mask_min_windows counts windows: 8 character windows are ~47 letters (~9 words), 8 word
+    # windows 15 words; 3 word windows (10 words) is the like-for-like fragment size.
+    ("words 8 mm3", {"words": 8, "stride": 1, "mask_min_windows": 3}),
+)
+
+
+def _is_latin(b: LoadedBenchmark) -> bool:
+    return not any("\uac00" <= c <= "\ud7a3" or "\u3400" <= c <= "\u9fff" for it in b.items for p in it.parts for c in p)
+
+
+def latin_sweep(args, plan, loaded: list[LoadedBenchmark], docs: dict[str, list[str]], flagged: dict[str, set[int]]) -> None:
+    """Character windows (40 letters) against word n-grams (8/10/13 words) for Latin text, on the
+    English benchmarks and the English deliveries: recall, precision, false decisions, speed, index size."""
+    latin = [b for b in loaded if _is_latin(b)]
+    english = {sp.source.id for sp in plan.sources if sp.source.lang == "en"}
+    en_docs = {k: v for k, v in docs.items() if k in english}
+    print(f"\n## Latin windows: characters against words ({', '.join(b.id for b in latin)}; "
+          f"English deliveries: {', '.join(f'{k} {len(v):,}' for k, v in en_docs.items())})")
+    stages = {}
+    for label, opts in LATIN_SETTINGS:
+        st = Decontaminate(opts, benchmarks=latin)
+        st.ensure_setup()
+        stages[label] = st
+    items = [it for b in latin for it in b.items]
+    # plant only items every setting can index (an item shorter than a window is counted apart)
+    ok = [all(st.index.part_windows[i][0] > 0 for st in stages.values()) for i in range(len(items))]
+    indexable = [it for it, good in zip(items, ok) if good]
+    hosts = [t for k, v in en_docs.items() for i, t in enumerate(v) if i not in flagged.get(k, set()) and 50 <= len(t) <= 3000]
+    long_hosts = [t for k, v in en_docs.items() for i, t in enumerate(v) if i not in flagged.get(k, set()) and len(t) > 3000]
+    kinds = WHOLE + ("whitespace", "punctuation", "question_only")
+    plants = plant(indexable, hosts, long_hosts, args.plants, args.seed, kinds)
+    sample = {k: v[:1000] for k, v in en_docs.items()}
+    all_en = [t for v in en_docs.values() for t in v]
+    mb = sum(len(t.encode()) for t in all_en) / 1e6
+    syn = [Item("synthetic", str(k), [" ".join(random.Random(k).sample(w, len(w)))], None)
+           for k, w in enumerate(it.parts[0].split() for it in random.Random(args.seed).choices(items, k=args.latin_index_items))]
+    print(f"  {len(plants)} plants of {len(indexable)} items every setting indexes ({len(items)} items), seed {args.seed}; "
+          f"speed on {len(all_en):,} English documents, {mb:.1f} MB; index for {len(syn):,} synthetic items (LegalBench words shuffled)")
+    print("  setting        | unindexable items | recall whole | recall edited (by kind)              | precision | "
+          "real English docs dropped / masked / quoted | MB/s  | index (shared) | index (synthetic)")
+    for label, st in stages.items():
+        r = evaluate(st, plants, sample)
+        real = Counter(d.action for t in en_docs.values() for d in st.decide(t) if d.action)
+        batches = [all_en[i : i + 2048] for i in range(0, len(all_en), 2048)]
+        t0 = time.process_time()
+        for b in batches:
+            st.decide(b)
+        cpu = time.process_time() - t0
+        big = Index([LoadedBenchmark("synthetic", syn, [])], st.window, st.wide_weight, st.words)
+        by_kind = " ".join(f"{k} {r['by_kind'][k]}" for k in kinds[2:])
+        print(f"  {label:14} | {st.index.unmatchable:>17} | {r['recall_whole']:.3f}        | {r['recall_edited']:.3f} ({by_kind}) | "
+              f"{r['precision']:.3f}     | {real['drop']} / {real['mask']} / {real['quote']}"
+              f"{'  false flags ' + str(r['false_flags']) if r['false_flags'] else ''} | {mb / cpu:5.1f} | "
+              f"{len(st.index.hashes):,} w, {st.index.nbytes / 1e6:.1f} MB | {len(big.hashes):,} w, {big.nbytes / 1e6:.0f} MB")
+        if real["drop"] or real["mask"]:
+            for k, v in en_docs.items():
+                for i, d in enumerate(st.decide(v)):
+                    if d.action in ("drop", "mask"):
+                        print(f"      {k} #{i}: {d.action} — " + "; ".join(f"{m.action} {m.benchmark}:{m.item} {m.score}" for m in d.matches))
+        del big
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", default=str(ROOT / "pipelines/configs/shared-deliveries.yaml"))
@@ -168,6 +242,9 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=18)
     ap.add_argument("--index-items", type=int, default=100_000)
     ap.add_argument("--skip-sweep", action="store_true")
+    ap.add_argument("--skip-latin", action="store_true", help="skip the characters-against-words comparison for Latin text")
+    ap.add_argument("--latin-only", action="store_true", help="only the characters-against-words comparison (with the reads it needs)")
+    ap.add_argument("--latin-index-items", type=int, default=20_000, help="synthetic English items indexed per Latin setting")
     args = ap.parse_args()
 
     print(f"# decontamination bench — {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; load {os.getloadavg()[0]:.2f} {os.getloadavg()[1]:.2f} {os.getloadavg()[2]:.2f}; seed {args.seed}")
@@ -182,8 +259,15 @@ def main() -> int:
           f"{idx.nbytes / 1e6:.1f} MB; items too short to index (< window): {idx.unmatchable} "
           f"({dict(Counter(idx.benchmarks[int(idx.item_bench[i])] for i in range(idx.items_total) if idx.part_windows[i].sum() == 0))})")
 
-    docs = read_deliveries(args.config, args.max_docs, skip={"en_html"})
+    english = {sp.source.id for sp in plan.sources if sp.source.lang == "en"}
+    skip = {"en_html"} | ({sp.source.id for sp in plan.sources} - english if args.latin_only else set())
+    docs = read_deliveries(args.config, args.max_docs, skip=skip)
     print(f"deliveries read: {', '.join(f'{k} {len(v):,}' for k, v in docs.items())}")
+    if args.latin_only:
+        flagged = {k: {i for i, d in enumerate(stage.decide(v)) if d.action in ("drop", "mask")} for k, v in docs.items()}
+        latin_sweep(args, plan, loaded, docs, flagged)
+        print(f"\nload at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        return 0
 
     # --- the real deliveries -------------------------------------------------------------
     print("\n## decisions on the real deliveries (drop / mask / quote kept)")
@@ -255,6 +339,10 @@ def main() -> int:
     print(f"\n## index for {args.index_items:,} items: {len(big.hashes):,} windows, {big.nbytes / 1e6:.0f} MB resident "
           f"(target ≤ 500), peak while building {peak / 1e6:.0f} MB, built in {build:.1f} s")
     del big, syn
+
+    # --- Latin: character windows against word n-grams ----------------------------------------
+    if not args.skip_latin:
+        latin_sweep(args, plan, loaded, docs, flagged)
 
     # --- window sweep -------------------------------------------------------------------------
     if not args.skip_sweep:

@@ -136,6 +136,10 @@ class StageResult:
     #: NaN where none); the ledger's ``score`` and ``threshold`` columns of dropped rows.
     scores: np.ndarray | None = None
     thresholds: np.ndarray | None = None
+    #: Per row, what the stage did to a row it keeps — ``(action, detail)``, e.g. decontaminate's
+    #: ``("mask", "kmmlu item=[45] item=0.31 q=1.00 a=0.00")`` — or ``None``. The core writes each
+    #: into the ``notes`` of the record's ledger row; detail is short and PII-free like ``details``.
+    notes: list[tuple[str, str | None] | None] | None = None
 
     @classmethod
     def keep_all(cls, n: int, columns: dict[str, pa.Array] | None = None) -> StageResult:

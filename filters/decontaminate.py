@@ -40,7 +40,7 @@ name benchmark ids and item ids only.
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -49,8 +49,10 @@ import numpy as np
 import pyarrow as pa
 
 from corpusmill_base.errors import ConfigError
+from pydantic import Field
+
 from filters import readers
-from filters.base import MapStage, StageResult
+from filters.base import MapStage, StageOptions, StageResult
 
 REASON = "benchmark_item"
 MAX_PARTS = 16  # question/text + up to 15 options
@@ -171,12 +173,15 @@ _POWERS = _Powers()
 
 
 def windows(
-    cp: np.ndarray, lengths: np.ndarray, window: int, wide_weight: int, stride: int = 1
+    cp: np.ndarray, lengths: np.ndarray, window: int, wide_weight: int, stride: int = 1,
+    src: np.ndarray | None = None, words: int = 0,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Hash the windows of normalised streams (from :func:`codepoints`) at once.
 
-    A window starts at every ``stride``-th character of the concatenation. Returns ``(hashes, owner, start, end)``: the window hash,
-    the index of its stream, and its span in that stream. Windows never cross streams.
+    A window starts at every ``stride``-th character of the concatenation (with ``words``: at
+    every ``stride``-th Hangul/CJK character or word start, see below). Returns ``(hashes,
+    owner, start, end)``: the window hash, the index of its stream, and its span in that stream.
+    Windows never cross streams.
     """
     n = int(lengths.sum())
     if n == 0:
@@ -187,10 +192,28 @@ def windows(
     # (40 and 14 by default). Content alone fixes every window, so equal text gives equal
     # windows wherever it stands, and no search is needed to find where a window ends.
     narrow_len, wide_len = window, -(-window // wide_weight)
-    starts = np.arange(0, n, stride, dtype=np.int64)
-    wide = _get_tables().weight(wide_weight)[np.minimum(cp[starts], 0xFFFF)] > 1
-    ends = starts + np.where(wide, wide_len, narrow_len)
     bounds = np.cumsum(lengths)
+    weight = _get_tables().weight(wide_weight)
+    if not words:
+        starts = np.arange(0, n, stride, dtype=np.int64)
+        wide = weight[np.minimum(cp[starts], 0xFFFF)] > 1
+        ends = starts + np.where(wide, wide_len, narrow_len)
+    else:
+        # Word windows for Latin (measured against character windows in bench/decontamination.py):
+        # a word is a run of characters that were adjacent in the original text (``src`` holds
+        # their offsets); a window from a Latin word start spans ``words`` words, one from a
+        # Hangul/CJK character stays ``window / wide_weight`` characters.
+        assert src is not None
+        word_start = np.ones(n, dtype=bool)
+        word_start[1:] = src[1:] != src[:-1] + 1
+        word_start[(bounds - lengths)[lengths > 0]] = True
+        wide_all = weight[np.minimum(cp, 0xFFFF)] > 1
+        starts = np.flatnonzero(wide_all | word_start)[::stride].astype(np.int64)
+        wide = wide_all[starts]
+        cuts = np.append(np.flatnonzero(word_start), n)  # a stream ends where the next one's first word starts
+        j = np.searchsorted(cuts, starts) + words
+        ends = np.where(wide, starts + wide_len, cuts[np.minimum(j, len(cuts) - 1)])
+        ends = np.where(wide | (j < len(cuts)), ends, n + 1)  # fewer than ``words`` words left: no window
     owner = np.searchsorted(bounds, starts, side="right")
     valid = ends <= bounds[owner]
     starts, ends, owner = starts[valid], ends[valid], owner[valid]
@@ -328,8 +351,8 @@ class Index:
     measured for 100,000 items in bench/decontamination.py.
     """
 
-    def __init__(self, benchmarks: list[LoadedBenchmark], window: int, wide_weight: int) -> None:
-        self.window, self.wide_weight = window, wide_weight
+    def __init__(self, benchmarks: list[LoadedBenchmark], window: int, wide_weight: int, words: int = 0) -> None:
+        self.window, self.wide_weight, self.words = window, wide_weight, words
         self.benchmarks = [b.id for b in benchmarks]
         items = [it for b in benchmarks for it in b.items]
         self.item_bench = np.array([k for k, b in enumerate(benchmarks) for _ in b.items], dtype=np.uint16)
@@ -345,8 +368,8 @@ class Index:
         all_refs = np.asarray(refs, dtype=np.uint32)
         hs, rs = [], []
         for a in range(0, len(streams), 20_000):  # in pieces: the prefix sums stay small
-            cp, lengths, _ = codepoints(streams[a : a + 20_000])
-            h, owner, _, _ = windows(cp, lengths, window, wide_weight)
+            cp, lengths, src = codepoints(streams[a : a + 20_000])
+            h, owner, _, _ = windows(cp, lengths, window, wide_weight, 1, src, words)
             hs.append(h)
             rs.append(all_refs[a + owner])
         h = np.concatenate(hs) if hs else np.zeros(0, dtype=np.uint64)
@@ -421,10 +444,28 @@ class Decision:
 _NOTHING = Decision(None, [])  # shared by every document without a match (never mutated)
 
 
+class DecontaminateOptions(StageOptions):
+    window: int = Field(default=40, ge=8, description="window length from a Latin letter or digit (characters)")
+    wide_weight: int = Field(default=3, ge=1, description="a window from a Hangul syllable / CJK character is window / wide_weight characters (14)")
+    drop_share: float = Field(default=0.5, gt=0, le=1, description="share of an item's windows in a document that drops it")
+    part_share: float = Field(default=0.5, gt=0, le=1, description="share of a question's / option's windows that counts it as present")
+    mask_min_windows: int = Field(default=8, ge=1, description="windows of a text item that make a fragment worth masking")
+    mask_share: float = Field(default=0.2, ge=0, le=1, description="share of a text item a fragment must cover to be masked (else: a quote)")
+    mask_with: str = Field(default="", description="replacement for a masked span")
+    # The first pass looks up every 4th window only: a benchmark part present in a document is
+    # a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it is still
+    # seen; documents with a hit are then read window by window.
+    stride: int = Field(default=4, ge=1, description="the first pass looks up every n-th window")
+    # Word n-grams lose edited copies (a removed space moves word boundaries); measured in
+    # docs/decontamination.md: 0.59-0.91 recall on edited forms against 0.95 for characters.
+    words: int = Field(default=0, ge=0, description="0: Latin windows of `window` characters; N: of N words instead")
+    max_source_share: float = Field(default=0.001, ge=0, le=1, description="guard: a source losing more than this share to the stage is reported (fails --strict)")
+
+
 class Decontaminate(MapStage):
     """Drop documents holding a benchmark item, mask fragments, leave quoted law alone.
 
-    Options (all optional):
+    Options (:class:`DecontaminateOptions`, all optional):
 
     ``window``            window length from a Latin letter or digit (default 40 characters)
     ``wide_weight``       a window from a Hangul syllable / CJK character is window / wide_weight
@@ -438,6 +479,13 @@ class Decontaminate(MapStage):
     ``stride``            the first pass looks up every n-th window (default 4)
     ``max_source_share``  guard: a source losing more than this share of its documents to this
                           stage is reported loudly, and fails a ``--strict`` run (default 0.001)
+    ``words``             0: Latin windows of ``window`` characters (default); N: of N words.
+                          Measured against characters (docs/decontamination.md): same precision,
+                          a 4× smaller index, but 0.59–0.91 recall on edited copies against 0.95
+
+    Every decision is in the ledger: a drop as the record's row (reason ``benchmark_item``,
+    benchmark and item ids in ``detail``), a mask or a quote as a note on its kept row
+    (``StageResult.notes``).
     """
 
     name = "decontaminate"
@@ -448,28 +496,25 @@ class Decontaminate(MapStage):
             pa.list_(pa.struct([("action", pa.string()), ("benchmark", pa.string()), ("item", pa.string())])),
         )
     ]
-    KNOWN = {"window", "wide_weight", "drop_share", "part_share", "mask_min_windows", "mask_share", "mask_with", "max_source_share", "stride"}
+    Options = DecontaminateOptions
+    opts: DecontaminateOptions
 
-    def __init__(self, options: dict[str, Any] | None = None, context=None, benchmarks: list[LoadedBenchmark] | None = None):
+    def __init__(
+        self,
+        options: Any = None,
+        context: Any = None,
+        benchmarks: list[LoadedBenchmark] | None = None,
+        on_decisions: Callable[[pa.RecordBatch, list[Decision]], None] | None = None,
+    ):
+        """``benchmarks`` already loaded (else read from ``context.benchmarks`` in :meth:`setup`);
+        ``on_decisions`` sees every batch's decisions (the stand-alone command writes them out)."""
         super().__init__(options, context)
-        o = self.options
-        unknown = sorted(set(o) - self.KNOWN)
-        if unknown:
-            raise ValueError(f"decontaminate: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(self.KNOWN))}")
-        self.window = int(o.get("window", 40))
-        self.wide_weight = int(o.get("wide_weight", 3))
-        self.drop_share = float(o.get("drop_share", 0.5))
-        self.part_share = float(o.get("part_share", 0.5))
-        self.mask_min_windows = int(o.get("mask_min_windows", 8))
-        self.mask_with = str(o.get("mask_with", ""))
-        self.mask_share = float(o.get("mask_share", 0.2))
-        self.max_source_share = float(o.get("max_source_share", 0.001))
-        # The first pass looks up every 4th window only: a benchmark part present in a document
-        # is a run of consecutive matching windows (≥ 8 for anything the stage acts on), so it
-        # is still seen; documents with a hit are then read window by window.
-        self.stride = int(o.get("stride", 4))
-        if self.window < 8 or self.wide_weight < 1 or not 0 < self.drop_share <= 1 or not 0 < self.part_share <= 1:
-            raise ValueError("decontaminate: window ≥ 8, wide_weight ≥ 1, 0 < drop_share, part_share ≤ 1")
+        self.on_decisions = on_decisions
+        o = self.opts
+        self.window, self.wide_weight, self.stride, self.words = o.window, o.wide_weight, o.stride, o.words
+        self.drop_share, self.part_share = o.drop_share, o.part_share
+        self.mask_min_windows, self.mask_share, self.mask_with = o.mask_min_windows, o.mask_share, o.mask_with
+        self.max_source_share = o.max_source_share
         self._given = benchmarks
         self.index: Index | None = None
         self._loaded: list[LoadedBenchmark] = []
@@ -480,7 +525,7 @@ class Decontaminate(MapStage):
         if not loaded:
             raise ConfigError("decontaminate: no benchmarks declared (add a `benchmarks:` section to the config)")
         self._loaded = loaded
-        self.index = Index(loaded, self.window, self.wide_weight)
+        self.index = Index(loaded, self.window, self.wide_weight, self.words)
 
     def describe(self) -> dict[str, Any]:
         """Options plus, per benchmark, its files' sha256, its item count and its provenance — never its text."""
@@ -494,15 +539,21 @@ class Decontaminate(MapStage):
     # -- per batch --
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        self.ensure_setup()
+        decisions = self.decide(batch.column("text").to_pylist())
+        if self.on_decisions is not None:
+            self.on_decisions(batch, decisions)
+        return self.result(batch, decisions)
+
+    def result(self, batch: pa.RecordBatch, decisions: list[Decision]) -> StageResult:
+        """The stage's answer for ``batch`` from its :meth:`decide` decisions (one per row)."""
         texts = batch.column("text").to_pylist()
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else [""] * len(texts)
-        decisions = self.decide(texts)
         n = len(texts)
         keep = np.ones(n, dtype=bool)
         reasons: list[str | None] = [None] * n
         details: list[str | None] = [None] * n
         column: list[list[dict] | None] = [None] * n
+        notes: list[tuple[str, str | None] | None] = [None] * n
         new_text = list(texts)
         counters: dict[str, dict[str, int]] = {}
         for i, d in enumerate(decisions):
@@ -515,19 +566,17 @@ class Decontaminate(MapStage):
             if d.action == "drop":
                 keep[i] = False
                 reasons[i] = REASON
-                drops = [m for m in d.matches if m.action == "drop"]
-                details[i] = "; ".join(f"{m.benchmark} item={m.item} {m.score}" for m in drops[:3]) + (
-                    f"; +{len(drops) - 3} more" if len(drops) > 3 else ""
-                )
+                details[i] = _detail([m for m in d.matches if m.action == "drop"])
             else:
                 column[i] = [{"action": m.action, "benchmark": m.benchmark, "item": m.item} for m in d.matches]
+                notes[i] = (d.action, _detail(d.matches, d.action))  # → the record's ledger row
                 if d.text is not None:
                     new_text[i] = d.text
         columns = {
             "text": pa.array(new_text, pa.string()),
             "decontam": pa.array(column, self.output_fields[0].type),
         }
-        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters)
+        return StageResult(keep=keep, reasons=reasons, columns=columns, details=details, counters=counters, notes=notes)
 
     def decide(self, texts: list[str]) -> list[Decision]:
         """One decision per text; a text with no window in the index costs its share of one
@@ -535,8 +584,8 @@ class Decontaminate(MapStage):
         self.ensure_setup()
         assert self.index is not None
         out = [_NOTHING] * len(texts)
-        cp, lengths, _ = codepoints(texts)
-        h, owner, _, _ = windows(cp, lengths, self.window, self.wide_weight, self.stride)
+        cp, lengths, src = codepoints(texts)
+        h, owner, _, _ = windows(cp, lengths, self.window, self.wide_weight, self.stride, src, self.words)
         found = np.flatnonzero(self.index.contains(h))
         if len(found) == 0:
             return out
@@ -552,7 +601,7 @@ class Decontaminate(MapStage):
         idx = self.index
         assert idx is not None
         cp, lengths, offsets = codepoints([text])
-        h, _, start, end = windows(cp, lengths, self.window, self.wide_weight)
+        h, _, start, end = windows(cp, lengths, self.window, self.wide_weight, 1, offsets, self.words)
         found = np.flatnonzero(idx.contains(h))
         # distinct matched windows per (item, part): the index holds each (hash, ref) once
         refs, counts = np.unique(idx.refs_of(np.unique(h[found])), return_counts=True)
@@ -605,6 +654,13 @@ class Decontaminate(MapStage):
         if present:
             return make("quote")  # one option alone: a quotation (law), not the item
         return None
+
+
+def _detail(matches: list[Match], action: str | None = None, limit: int = 3) -> str:
+    """``kmmlu item=[45] item=1.00 q=1.00 a=1.00; …`` (a match of another action than the
+    document's is marked, e.g. ``(quote)`` beside a mask); at most ``limit``, then ``+N more``."""
+    shown = [f"{m.benchmark} item={m.item} {m.score}" + (f" ({m.action})" if action and m.action != action else "") for m in matches[:limit]]
+    return "; ".join(shown) + (f"; +{len(matches) - limit} more" if len(matches) > limit else "")
 
 
 def _mask(text: str, spans: Iterable[tuple[int, int]], replacement: str) -> str:

@@ -39,6 +39,14 @@ DOCUMENT_SCHEMA = pa.schema(DOCUMENT_FIELDS)
 
 OUTCOMES = ("kept", "dropped", "quarantined")
 
+#: What map stages did to a record they let through (a mask, a quotation kept, a scrub): one
+#: ``{stage, action, detail}`` per note, in the ledger's ``notes`` column of the record's one row
+#: (kept or dropped later), so a kept document that was changed is traceable too. Never raw text.
+NOTE_TYPE = pa.struct([("stage", pa.string()), ("action", pa.string()), ("detail", pa.string())])
+#: In flight (between a stage and the final ledger) a note is a ledger row of this outcome, with
+#: ``stage``, ``reason`` = action and ``detail``; the assembler folds them into ``notes``.
+NOTED = "noted"
+
 LEDGER_SCHEMA = pa.schema(
     [
         pa.field("id", pa.string(), nullable=False),
@@ -61,6 +69,8 @@ LEDGER_SCHEMA = pa.schema(
         # ``scores`` declaration for which column and option); null when no threshold decided it.
         pa.field("score", pa.float64()),
         pa.field("threshold", pa.float64()),
+        # Notes of map stages on the way (NOTE_TYPE), ordered by stage key; null when none.
+        pa.field("notes", pa.list_(NOTE_TYPE)),
     ]
 )
 

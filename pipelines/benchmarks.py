@@ -71,6 +71,12 @@ def check(cfg: PipelineConfig, base_dir: Path) -> list[tuple[str, int]]:
     return counts
 
 
+def file_digests(cfg: PipelineConfig, base_dir: Path) -> list[list[str]]:
+    """``[benchmark id, file, sha256]`` of every benchmark file (as the readers hash it): what a
+    resumed run must find unchanged, since the index decides which documents are dropped."""
+    return [[b.id, f["path"], f["sha256"]] for b in (load_benchmark(s) for s in specs(cfg, base_dir)) for f in b.files]
+
+
 def guard(manifest: dict[str, Any]) -> list[str]:
     """One line per source that lost more than ``max_source_share`` of its documents to the stage."""
     out: list[str] = []

@@ -132,12 +132,12 @@ class Envelope:
     """A piece as one Arrow table, for engines whose streams carry a single schema (Ray Data).
 
     Rows with ``_outcome`` null are live documents (all document columns of the run; columns of
-    stages not run yet are null). Rows with ``_outcome`` dropped/quarantined are ledger rows (text
+    stages not run yet are null). Rows with ``_outcome`` dropped/quarantined/noted are ledger rows (text
     nulled: ``_n_chars`` keeps its length). One ``_outcome = meta`` row carries the piece's file
     facts, counters and timings as JSON in ``_detail``.
     """
 
-    LEDGER_ONLY = ["outcome", "stage", "reason", "duplicate_of", "cluster_id", "detail", "n_chars", "score", "threshold"]
+    LEDGER_ONLY = ["outcome", "stage", "reason", "duplicate_of", "cluster_id", "detail", "n_chars", "score", "threshold", "notes"]
 
     def __init__(self, doc_schema: pa.Schema):
         self.doc_schema = doc_schema

@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 from filters.base import GlobalStage, MapStage, Stage
 from filters.ingest import FileTask
 from filters.readers import FileInfo
-from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, RECORD_BITS
+from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, NOTE_TYPE, NOTED, RECORD_BITS
 from pipelines.shards import ShardInfo, ShardWriter
 
 if TYPE_CHECKING:
@@ -155,6 +155,7 @@ def ledger_from_docs(
             "n_chars": n_chars(docs),
             "score": score if score is not None else no_number,
             "threshold": threshold if threshold is not None else no_number,
+            "notes": pa.nulls(n, LEDGER_SCHEMA.field("notes").type),
         },
         schema=LEDGER_SCHEMA,
     )
@@ -179,7 +180,8 @@ def n_chars(docs: pa.Table) -> pa.Array:
 def apply_map_stage(
     stage: MapStage, table: pa.Table, schema: pa.Schema, counters: Counters | None = None
 ) -> tuple[pa.Table, pa.Table]:
-    """Run one map stage on a table; returns (survivors conformed to ``schema``, ledger rows of drops)."""
+    """Run one map stage on a table; returns (survivors conformed to ``schema``, ledger rows of
+    drops and of the stage's notes on survivors — :data:`NOTED` rows, folded by :func:`fold_notes`)."""
     if table.num_rows == 0:
         return conform(table, schema), LEDGER_SCHEMA.empty_table()
     stage.ensure_setup()
@@ -192,11 +194,20 @@ def apply_map_stage(
         table = table.set_column(idx, name, col) if idx >= 0 else table.append_column(name, col)
     keep = np.asarray(result.keep, dtype=bool)
     drops = LEDGER_SCHEMA.empty_table()
+    noted = [(i, note) for i, note in enumerate(result.notes or ()) if note is not None and keep[i]]
+    if noted:
+        drops = ledger_from_docs(
+            table.take(pa.array([i for i, _ in noted], pa.int64())),
+            outcome=NOTED,
+            stage=stage.key,
+            reasons=[action for _, (action, _) in noted],
+            details=[detail for _, (_, detail) in noted],
+        )
     if not keep.all():
         gone = np.flatnonzero(~keep)
         dropped = table.take(pa.array(gone))
         details = result.details or [None] * len(keep)
-        drops = ledger_from_docs(
+        rows = ledger_from_docs(
             dropped,
             outcome="dropped",
             stage=stage.key,
@@ -205,6 +216,7 @@ def apply_map_stage(
             score=_floats(result.scores, gone),
             threshold=_floats(result.thresholds, gone),
         )
+        drops = pa.concat_tables([drops, rows]) if drops.num_rows else rows
         table = table.filter(pa.array(keep))
     return conform(table, schema), drops
 
@@ -447,9 +459,32 @@ class Assembler:
             kept = pa.concat_tables(self.kept_parts)
             shard_paths = self.writer.shard_of(kept.column("order").to_numpy())
             ledger_parts.append(ledger_from_docs(kept, outcome="kept", shard=shard_paths))
-        ledger = pa.concat_tables([LEDGER_SCHEMA.empty_table(), *ledger_parts]).sort_by([("order", "ascending")])
+        ledger = fold_notes(pa.concat_tables([LEDGER_SCHEMA.empty_table(), *ledger_parts])).sort_by([("order", "ascending")])
         files = {s: [info for _, info in sorted(items, key=lambda x: x[0])] for s, items in self.files.items()}
         return Execution(shards=shards, ledger=ledger, files=files, seconds=self.seconds, counters=self.counters)
+
+
+def fold_notes(ledger: pa.Table) -> pa.Table:
+    """The :data:`NOTED` rows of a ledger folded into the ``notes`` of their records' rows (joined
+    on ``order``, sorted by stage key: the same list whatever order the engine delivered them in)."""
+    is_note = pc.equal(ledger.column("outcome"), NOTED)
+    if not pc.any(is_note).as_py():
+        return ledger
+    notes = ledger.filter(is_note).sort_by([("order", "ascending"), ("stage", "ascending")])
+    rows = ledger.filter(pc.invert(is_note))
+    orders = notes.column("order").to_numpy()
+    uniq, starts = np.unique(orders, return_index=True)
+    items = pa.StructArray.from_arrays(
+        [notes.column(c).combine_chunks() for c in ("stage", "reason", "detail")], fields=list(NOTE_TYPE)
+    )
+    lists = pa.ListArray.from_arrays(pa.array(np.append(starts, len(orders)), pa.int32()), items)
+    row_orders = rows.column("order").to_numpy()
+    pos = np.searchsorted(uniq, row_orders).clip(max=len(uniq) - 1)
+    hit = uniq[pos] == row_orders
+    if int(hit.sum()) != len(uniq):
+        raise RuntimeError("a stage noted a record that has no ledger row; counts would not reconcile")
+    taken = lists.take(pa.array(pos, pa.int64(), mask=~hit))
+    return rows.set_column(rows.schema.get_field_index("notes"), LEDGER_SCHEMA.field("notes"), taken)
 
 
 def note_quarantined(progress: Progress, ledger: pa.Table) -> None:

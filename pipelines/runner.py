@@ -255,13 +255,17 @@ def identical_run(plan: Plan, cat: Catalog, out_dir: Path) -> dict[str, Any] | N
 
 
 def fingerprint(plan: Plan) -> dict[str, Any]:
-    """What must not change between a killed run and its resumption."""
-    return {
+    """What must not change between a killed run and its resumption (the benchmarks' bytes too:
+    the config names their paths only)."""
+    fp: dict[str, Any] = {
         "code_version": __version__,
         "config_digest": plan.config.digest(),
         "engine": plan.config.engine,
         "files": [[sp.source.id, f.url, f.size] for sp in plan.sources for f in sp.files],
     }
+    if plan.config.benchmarks:
+        fp["benchmarks"] = benchmark_inputs.file_digests(plan.config, plan.base_dir)
+    return fp
 
 
 def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool, discard: bool = False) -> None:

@@ -63,9 +63,15 @@ CANONICAL_NAMES = {
 def with_benchmark(cfg: dict, dest: Path) -> dict:
     """A benchmark whose one item is the opening of a bundled statute, for the decontaminate stage."""
     if any((st if isinstance(st, str) else st["name"]) == "decontaminate" for st in cfg["stages"]):
-        statute = json.loads((EXAMPLES / "data/statutes.jsonl").read_text(encoding="utf-8").splitlines()[0])["text"]
+        statutes = [json.loads(line)["text"] for line in (EXAMPLES / "data/statutes.jsonl").read_text(encoding="utf-8").splitlines()]
+        filler = "".join(chr(0xAC00 + (i * 7919) % 11172) for i in range(400))  # syllables no document holds
+        items = [
+            {"id": "b1", "text": statutes[0][:400]},  # a whole item: the statute is dropped
+            {"id": "b2", "text": statutes[4][1000:1200] + filler},  # a quarter of an item: masked (a ledger note)
+            {"id": "b3", "text": statutes[5][1500:1550] + filler},  # a short shared span: a quote (a ledger note)
+        ]
         path = dest / "benchmark.jsonl"
-        path.write_text(json.dumps({"id": "b1", "text": statute[:400]}, ensure_ascii=False) + "\n", encoding="utf-8")
+        path.write_text("".join(json.dumps(it, ensure_ascii=False) + "\n" for it in items), encoding="utf-8")
         cfg["benchmarks"] = [{"id": "parity_bench", "paths": [str(path)], "format": "jsonl", "text_field": "text", "id_field": "id",
                               "provenance": {"licence": "LicenseRef-KR-Copyright-Act-Art7", "origin": "examples/data/statutes.jsonl"}}]
     return cfg
@@ -196,6 +202,8 @@ def sample_config(dest: Path, stages: list) -> Path:
 def test_parity_on_the_sample(tmp_path, ray_local, quality_model):
     ref = assert_identical(run_all(sample_config(tmp_path, parity_stages(quality_model)), tmp_path))
     assert ref["totals"]["kept"] > 0 and ref["totals"]["dropped"] > 0
+    notes = [n for row in pq.read_table(tmp_path / "local" / "ledger.parquet").column("notes").to_pylist() for n in row or []]
+    assert {(n["stage"], n["action"]) for n in notes} >= {("decontaminate@1", "mask"), ("decontaminate@1", "quote")}
     assert len(ref["shards"]) >= 2, "shard cutting must be exercised"
 
 

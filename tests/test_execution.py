@@ -89,3 +89,59 @@ def test_workers_give_the_same_bytes_as_one_process(tmp_path):
     for sh in a.manifest["shards"]:
         assert (a.out_dir / sh["path"]).read_bytes() == (b.out_dir / sh["path"]).read_bytes()
     assert pq.read_table(a.out_dir / "ledger.parquet").num_rows == 120
+
+
+def test_stage_notes_fold_into_one_ledger_row_per_record(tmp_path):
+    """A map stage's notes on the rows it keeps become the ``notes`` of each record's one ledger
+    row — kept, or dropped by a later stage — in the same order whatever order pieces arrive in."""
+    import numpy as np
+    import pyarrow as pa
+
+    from filters.base import MapStage, StageResult
+    from pipelines.execution import Assembler, MapChain, Piece, output_schema
+
+    class Scrub(MapStage):
+        name, version = "scrub_x", 1
+
+        def process(self, batch):
+            texts = batch.column("text").to_pylist()
+            notes = [("mask", "1 span") if "x" in t else None for t in texts]
+            return StageResult(np.ones(len(texts), bool), [None] * len(texts),
+                               columns={"text": pa.array([t.replace("x", "") for t in texts])}, notes=notes)
+
+    class Short(MapStage):
+        name, version = "short_x", 1
+
+        def process(self, batch):
+            texts = batch.column("text").to_pylist()
+            keep = np.array([len(t) > 2 for t in texts])
+            # a note on a row it drops is not written: the drop's own row says what happened
+            return StageResult(keep, [None if k else "short" for k in keep], notes=[("quote", "q")] * len(texts))
+
+    stages = [Scrub(), Short()]
+    schema = output_schema(stages)
+    chain = MapChain(stages, [output_schema(stages[:1]), schema], output_schema([]))
+    docs = pa.table({
+        "id": ["a", "b", "c"], "text": ["xxabcd", "xy", "plain"], "source_id": ["s"] * 3, "source_file": ["f"] * 3,
+        "source_locator": ["line 1", "line 2", "line 3"], "source_record_id": [None] * 3, "lang": [None] * 3,
+        "domain": [None] * 3, "order": pa.array([1, 2, 3], pa.int64()),
+    })
+    ledgers = []
+    for reverse in (False, True):
+        piece = chain(0, docs)
+        assert set(piece.ledger.column("outcome").to_pylist()) == {"noted", "dropped"}
+        staging = tmp_path / f"staging-{reverse}"
+        staging.mkdir()
+        asm = Assembler(staging, schema, 1 << 20, ["s"])
+        parts = [piece.ledger.slice(i, 1) for i in range(piece.ledger.num_rows)]
+        for part in reversed(parts) if reverse else parts:
+            asm.add(Piece(0, schema.empty_table(), ledger=part))
+        asm.add_kept(piece.docs)
+        ledgers.append(asm.finish().ledger)
+    rows = {r["id"]: r for r in ledgers[0].to_pylist()}
+    assert len(rows) == 3 and ledgers[0].equals(ledgers[1])
+    assert rows["a"]["outcome"] == "kept" and rows["a"]["notes"] == [
+        {"stage": "scrub_x@1", "action": "mask", "detail": "1 span"}, {"stage": "short_x@1", "action": "quote", "detail": "q"}]
+    assert rows["b"]["outcome"] == "dropped" and rows["b"]["stage"] == "short_x@1"
+    assert rows["b"]["notes"] == [{"stage": "scrub_x@1", "action": "mask", "detail": "1 span"}]  # noted before the drop
+    assert rows["c"]["notes"] == [{"stage": "short_x@1", "action": "quote", "detail": "q"}]

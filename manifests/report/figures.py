@@ -143,11 +143,24 @@ def _tally() -> dict[str, Any]:
 
 
 def drop_reasons(run: RunData) -> list[dict[str, Any]]:
-    """Every (source, stage, outcome, reason) with its document count, largest first."""
+    """Every (source, stage, outcome, reason) with its document count, largest first; a map
+    stage's notes (the ledger's ``notes``: a mask, a quote kept) count as outcome ``noted`` with
+    the note's action as reason."""
     led = run.ledger
     if not led.num_rows:
         return []
-    rows = led.filter(pc.not_equal(led.column("outcome"), "kept"))
+    rows = led.filter(pc.not_equal(led.column("outcome"), "kept")).select(["source_id", "stage", "outcome", "reason", "id"])
+    if "notes" in led.column_names:  # a ledger written before notes existed has none
+        notes = led.column("notes")
+        flat = pc.list_flatten(notes)
+        if len(flat):
+            rows = pa.concat_tables([rows, pa.table({
+                "source_id": pc.take(led.column("source_id"), pc.list_parent_indices(notes)),
+                "stage": pc.struct_field(flat, "stage"),
+                "outcome": pa.array(["noted"] * len(flat), pa.string()),
+                "reason": pc.struct_field(flat, "action"),
+                "id": pc.take(led.column("id"), pc.list_parent_indices(notes)),
+            }, schema=rows.schema)])
     if not rows.num_rows:
         return []
     g = rows.group_by(["source_id", "stage", "outcome", "reason"], use_threads=False).aggregate([("id", "count")])

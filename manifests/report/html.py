@@ -89,7 +89,7 @@ def render(fig: dict[str, Any]) -> str:
 
     if s["drop_reasons"]:
         rows = [[r["source_id"], r["stage"], r["outcome"], r["reason"], r["documents"]] for r in s["drop_reasons"]]
-        body = _figure(charts.drop_reasons(s["drop_reasons"]), "Largest drop and quarantine reasons over all sources.")
+        body = _figure(charts.drop_reasons(s["drop_reasons"]), "Largest drop and quarantine reasons over all sources, and stages' notes on documents they kept (noted: mask, quote).")
         body += _table(["source", "stage", "outcome", "reason", "documents"], rows, left={1, 2, 3})
         parts.append(("reasons", "Drop reasons", body))
 
