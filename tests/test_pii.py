@@ -714,10 +714,37 @@ def test_bills_mask_sponsors_alike_and_leave_words_whole(scrubber, shared_data):
         "4. 부처님 오신 날(음력 4월 8일)",
         "한국공정거래조정원(이하 \"조정원\"이라 한다)을 둔다. 조정원의 장은 조정원에 출연한다.",
         "대체인력을 주로 임용대기자 또는 일용직으로 채용한다.",
+        "해당 주택의 소재지, 확정일자 부여일, 차임 및 보증금",  # 부여/NNG 일/NR: a date word, not 부 + 여일
+        "담당자 주소의 변경을 신고한다.",  # 주소 + 의: no name
     ],
 )
 def test_legal_vocabulary_is_no_korean_name(scrubber, text):
     assert [s for s in _spans(scrubber, text, "ko") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("담당자 주소은의 연락처는 010-3302-9349입니다.", "주소은"),  # 은 never stands before 의: part of the name
+        ("담당자 김영일의 연락처", "김영일"),  # a cued name ending in 일 (a numeral to MeCab) stays
+        ("어제 김영일이 왔다.", "김영일"),
+    ],
+)
+def test_korean_names_that_read_like_a_word_and_a_particle_or_counter(scrubber, text, name):
+    assert (name, "PERSON") in _spans(scrubber, text, "ko")
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("지난 5월 개봉한 할리우드 액션 영화로 화제가 됐다.", None),  # 인명 and 지명 to the dictionary
+        ("영화 포스터 촬영 현장을 공개했다.", None),  # 인명 and a common noun
+        ("오바마는 이날 연설했다.", "오바마"),  # a person only: no cue needed
+    ],
+)
+def test_dictionary_names_with_another_reading_need_a_cue(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
 
 
 @pytest.mark.parametrize(
