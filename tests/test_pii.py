@@ -644,7 +644,8 @@ def _korean_deliveries(shared: Path, n: int) -> dict[str, list[str]]:
 def word_cut(text: str, morphs, s: int, e: int) -> str | None:
     """Why a name span ``[s, e)`` cuts a word, by MeCab-ko's reading, else None: it must start and
     end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
-    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아);
+    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아)
+    unless it is one 3-syllable dictionary person name and that noun ends the word (박민영싫음, 곽지민짱);
     a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
     from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
 
@@ -666,7 +667,10 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
         if any(text.startswith(w, e) for w in (*_TITLE_WORDS, *HONORIFICS)):
             return None
         if tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1):
-            return f"glued before {form}/{morphs.tags[k]}"
+            one = e in morphs.ends and morphs.starts[morphs.ends.index(e)] == s and morphs.sems[morphs.ends.index(e)] == "인명"
+            further = k + 1 < len(morphs) and morphs.starts[k + 1] == morphs.ends[k] and morphs.tags[k + 1].split("+")[0] in ("NNG", "NNP", "XSN")
+            if not (one and e - s == 3 and (tag in ("VV", "VA") or not further)):  # 박민영싫음: a missing space
+                return f"glued before {form}/{morphs.tags[k]}"
     return None
 
 
@@ -732,6 +736,21 @@ def test_legal_vocabulary_is_no_korean_name(scrubber, text):
 )
 def test_korean_names_that_read_like_a_word_and_a_particle_or_counter(scrubber, text, name):
     assert (name, "PERSON") in _spans(scrubber, text, "ko")
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("재밌지도 않고 박민영싫음;", "박민영"),  # a dictionary full name before a verb: a missing space
+        ("진짜 곽지민짱", "곽지민"),  # … before a one-syllable noun that ends the word
+        ("이명재활치료를 받았다", None),  # … not before a noun glued to a further noun (활|치료)
+        ("루게릭병 환자의 가족", None),  # a foreign dictionary name before a one-syllable noun: a word
+        ("리버모아 아파트에 산다", None),
+    ],
+)
+def test_dictionary_full_names_glued_in_comments(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
 
 
 @pytest.mark.parametrize(
