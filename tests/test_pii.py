@@ -758,6 +758,7 @@ def test_dictionary_full_names_glued_in_comments(scrubber, text, person):
     [
         ("지난 5월 개봉한 할리우드 액션 영화로 화제가 됐다.", None),  # 인명 and 지명 to the dictionary
         ("영화 포스터 촬영 현장을 공개했다.", None),  # 인명 and a common noun
+        ("나폴리는 지난 24일 경기에서 이겼다.", None),  # shaped like a Korean name, 인명 and 지명
         ("오바마는 이날 연설했다.", "오바마"),  # a person only: no cue needed
     ],
 )
