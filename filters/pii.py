@@ -191,8 +191,10 @@ class PresidioScrubber(MapStage):
     name = "pii"
     # 2: census-name English recognizer, phone context on raw text, Korean name cues widened;
     # 3: MeCab-ko dictionary names and vetoes; 4: pii_counts as list<struct<entity, count>>, and the
-    # legal-text rules (role word with a particle, morpheme boundaries, defined terms, name lists)
-    version = 4
+    # legal-text rules (role word with a particle, morpheme boundaries, defined terms, name lists);
+    # 5: Korean names — a noun plus a counter is no name (부여일), a dictionary name with another
+    # reading needs a cue (나폴리, 포스터), a dictionary full name before a verb is a missing space
+    version = 5
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions

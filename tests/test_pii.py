@@ -385,7 +385,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@4"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@5"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -644,7 +644,8 @@ def _korean_deliveries(shared: Path, n: int) -> dict[str, list[str]]:
 def word_cut(text: str, morphs, s: int, e: int) -> str | None:
     """Why a name span ``[s, e)`` cuts a word, by MeCab-ko's reading, else None: it must start and
     end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
-    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아);
+    digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아)
+    unless it is one 3-syllable dictionary person name and that noun ends the word (박민영싫음, 곽지민짱);
     a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
     from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
 
@@ -666,7 +667,10 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
         if any(text.startswith(w, e) for w in (*_TITLE_WORDS, *HONORIFICS)):
             return None
         if tag in ("VV", "VA") or (tag in ("NNG", "NNP") and len(form) == 1):
-            return f"glued before {form}/{morphs.tags[k]}"
+            one = e in morphs.ends and morphs.starts[morphs.ends.index(e)] == s and morphs.sems[morphs.ends.index(e)] == "인명"
+            further = k + 1 < len(morphs) and morphs.starts[k + 1] == morphs.ends[k] and morphs.tags[k + 1].split("+")[0] in ("NNG", "NNP", "XSN")
+            if not (one and e - s == 3 and (tag in ("VV", "VA") or not further)):  # 박민영싫음: a missing space
+                return f"glued before {form}/{morphs.tags[k]}"
     return None
 
 
@@ -714,10 +718,53 @@ def test_bills_mask_sponsors_alike_and_leave_words_whole(scrubber, shared_data):
         "4. 부처님 오신 날(음력 4월 8일)",
         "한국공정거래조정원(이하 \"조정원\"이라 한다)을 둔다. 조정원의 장은 조정원에 출연한다.",
         "대체인력을 주로 임용대기자 또는 일용직으로 채용한다.",
+        "해당 주택의 소재지, 확정일자 부여일, 차임 및 보증금",  # 부여/NNG 일/NR: a date word, not 부 + 여일
+        "담당자 주소의 변경을 신고한다.",  # 주소 + 의: no name
     ],
 )
 def test_legal_vocabulary_is_no_korean_name(scrubber, text):
     assert [s for s in _spans(scrubber, text, "ko") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("담당자 주소은의 연락처는 010-3302-9349입니다.", "주소은"),  # 은 never stands before 의: part of the name
+        ("담당자 김영일의 연락처", "김영일"),  # a cued name ending in 일 (a numeral to MeCab) stays
+        ("어제 김영일이 왔다.", "김영일"),
+    ],
+)
+def test_korean_names_that_read_like_a_word_and_a_particle_or_counter(scrubber, text, name):
+    assert (name, "PERSON") in _spans(scrubber, text, "ko")
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("재밌지도 않고 박민영싫음;", "박민영"),  # a dictionary full name before a verb: a missing space
+        ("진짜 곽지민짱", "곽지민"),  # … before a one-syllable noun that ends the word
+        ("이명재활치료를 받았다", None),  # … not before a noun glued to a further noun (활|치료)
+        ("루게릭병 환자의 가족", None),  # a foreign dictionary name before a one-syllable noun: a word
+        ("리버모아 아파트에 산다", None),
+    ],
+)
+def test_dictionary_full_names_glued_in_comments(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("지난 5월 개봉한 할리우드 액션 영화로 화제가 됐다.", None),  # 인명 and 지명 to the dictionary
+        ("영화 포스터 촬영 현장을 공개했다.", None),  # 인명 and a common noun
+        ("나폴리는 지난 24일 경기에서 이겼다.", None),  # shaped like a Korean name, 인명 and 지명
+        ("오바마는 이날 연설했다.", "오바마"),  # a person only: no cue needed
+    ],
+)
+def test_dictionary_names_with_another_reading_need_a_cue(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
 
 
 @pytest.mark.parametrize(

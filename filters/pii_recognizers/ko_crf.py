@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .ko_dictionary import _cut_before, _inside_a_word
+from .ko_dictionary import _cut_before, _inside_a_word, has_other_reading
 from .ko_name_cues import _GIVEN_SYLLABLES, _TITLE_WORDS, HONORIFICS, NOT_NAMES, SURNAMES_1, is_korean_name
 from .ko_vetoes import common_word, function_word, not_a_name
 from .morphemes import Morphs
@@ -257,7 +257,8 @@ def accepted(text: str, morphs: Morphs, s: int, e: int, common_noun_veto: bool =
     """Whether a tagger name where the rules were silent passes the grammar and the dictionary:
     a Korean full name by shape (surname + given-name syllables, not a listed common word), not
     a piece of a longer word, not read by the dictionary as a common noun, another proper noun,
-    a noun plus particles, a verb form or a function word."""
+    a noun plus particles, a verb form or a function word, and not one entry the dictionary also
+    lists with another reading (:func:`.ko_dictionary.has_other_reading`)."""
     word = text[s:e]
     if not is_korean_name(word):
         return False
@@ -270,6 +271,8 @@ def accepted(text: str, morphs: Morphs, s: int, e: int, common_noun_veto: bool =
         return False
     if not_a_name(morphs, starts, s, e) or function_word(morphs, starts, s, e):
         return False
+    if common_noun_veto and k == j and has_other_reading(word):
+        return False  # 나폴리, 남주: the dictionary's other reading needs a cue, as for its own names
     return not common_word(text, morphs, starts, s, e, strict=True if common_noun_veto else False)
 
 

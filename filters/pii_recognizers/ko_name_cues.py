@@ -137,13 +137,16 @@ NAME_SYLLABLE = "".join(
 _GIVEN_SYLLABLES = re.compile(rf"[{NAME_SYLLABLE}]+")
 
 
-def is_korean_name(word: str) -> bool:
-    """A full Korean name: surname + 1–2 syllables (or a double surname + 1–2), not a common word."""
+def is_korean_name(word: str, before_genitive: bool = False) -> bool:
+    """A full Korean name: surname + 1–2 syllables (or a double surname + 1–2), not a common word.
+
+    ``before_genitive``: the word stands before a genitive 의, so a last syllable 은/는/이/가 is
+    no particle (they never stand before 의: 담당자 주소은의 연락처 names 주소은, not 주소)."""
     if not 2 <= len(word) <= 4 or not _ALL_HANGUL.fullmatch(word) or word in NOT_NAMES:
         return False
     if not _GIVEN_SYLLABLES.fullmatch(word[2:] if word[:2] in SURNAMES_2 and len(word) >= 3 else word[1:]):
         return False  # 하였, 이렇: a verb form, not a given name
-    if word[-1] in "은는이가을를의와과도" and word[:-1] in NOT_NAMES:
+    if word[-1] in ("을를의와과도" if before_genitive else "은는이가을를의와과도") and word[:-1] in NOT_NAMES:
         return False
     if len(word) == 2 and word[1] in "모씨군양":
         return False  # 김모 (某), 박씨: a bare surname is already anonymous

@@ -28,6 +28,7 @@ from .ko_vetoes import (
     common_noun_in_apposition,
     common_word,
     function_word,
+    noun_and_counter,
     not_a_name,
     not_a_word,
     trim_particles,
@@ -99,9 +100,12 @@ class KoreanNameRecognizer(EntityRecognizer):
         for m in _NAME_AFTER_CUE.finditer(text):
             s, e = m.span("name")
             if not is_korean_name(text[s:e]):
-                if not (e - s >= 3 and is_korean_name(text[s : e - 1]) and text[e - 1] in "은는이가을를의와과도"):
+                if e - s >= 3 and text[e - 1] in "은는이가을를의와과도" and (
+                    is_korean_name(text[s : e - 1], before_genitive=text[e - 1] == "의")
+                ):
+                    e -= 1
+                else:
                     continue
-                e -= 1
             add(s, e, self.CUE_SCORE)
             if m.group("particle") is None or _COPULA.match(text, e):
                 role_cued.add((s, e))
@@ -167,6 +171,7 @@ class KoreanNameRecognizer(EntityRecognizer):
                     or function_word(morphs, starts, *sp)
                     or (sp in role_cued and common_noun_in_apposition(morphs, starts, *sp))
                     or (sp not in role_cued and (not_a_name(morphs, starts, *sp) or common_word(text, morphs, starts, *sp, strict=strict(sp))))
+                    or (not (sp in role_cued or sp in weak_role or sp in title_cued) and noun_and_counter(morphs, starts, *sp))
                     or (sp in title_cued and _split_inside(morphs, starts, sp[1]))
                     or (sp[0] in glued_title and glued_title[sp[0]] not in ends)
                 ]:

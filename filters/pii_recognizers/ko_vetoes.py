@@ -103,6 +103,21 @@ def trim_particles(found: dict, morphs: Morphs, starts: list[int], *cued: set) -
     return out
 
 
+#: Numerals, bound nouns and counters: 부여/NNG 일/NR "date of grant", 지급/NNG 분/NNB.
+_COUNTER_TAGS = ("NR", "NNB", "NNBC")
+
+
+def noun_and_counter(morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
+    """For Kiwi's proper noun alone: the dictionary reads the word as a common noun of two or more
+    syllables and a numeral, bound noun or counter (확정일자 부여|일, 통지|일): a date or unit word
+    made of a noun, not a surname and a given name. (A noun and a name suffix, 기성/NNG 용/XSN, is
+    not this: many real names read so.)"""
+    k = bisect.bisect_left(starts, s)
+    if k + 1 >= len(morphs) or starts[k] != s or morphs.ends[k + 1] != e:
+        return False
+    return morphs.tags[k] in _DICT_COMMON and morphs.ends[k] - s >= 2 and morphs.tags[k + 1] in _COUNTER_TAGS
+
+
 #: Parts of speech that never begin a name: pronouns, determiners, adverbs, conjunctions, interjections.
 _FUNCTION_TAGS = ("NP", "MM", "MAG", "MAJ", "IC")
 
