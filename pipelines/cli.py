@@ -162,10 +162,12 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
         raise IntegrityError(f"{args.id} failed verification:\n  " + "\n  ".join(v.problems))
     m = cat.get(args.id)
     signed = "signed" if v.signed else "unsigned"
-    print(
-        f"{args.id}: verified (manifest content, {signed}, {len(v.review.records)} review record(s), "
-        f"{len(m['shards'])} shard(s) and the ledger match their sha256); state: {v.state}"
-    )
+    if v.removal is not None:  # a revoked release whose document files left the catalog (manifests.gc)
+        files = (f"its {len(v.removal['removed'])} document file(s) were removed on {printable(v.removal['time'])} by "
+                 f"{printable(v.removal['reviewer'])} (signed: {review.removal_rel(args.id)}); the ledger matches its sha256")
+    else:
+        files = f"{len(m['shards'])} shard(s) and the ledger match their sha256"
+    print(f"{args.id}: verified (manifest content, {signed}, {len(v.review.records)} review record(s), {files}); state: {v.state}")
     return 0
 
 
