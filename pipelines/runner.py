@@ -95,12 +95,16 @@ def resolve_releases(stages: list[Stage]) -> None:
             st.context.releases[mid] = Release(mid, indexes, shards)
 
 
-def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
+def prepare(
+    config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None
+) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
     if workers:
         cfg = cfg.model_copy(update={"workers": workers})
+    if sample_per_source:  # --sample-per-source: recorded in the manifest's config like limits.sample_per_source
+        cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
     plan = make_plan(cfg, base)
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan

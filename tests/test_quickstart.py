@@ -86,3 +86,4 @@ def test_pulled_demo_shards_read_with_spark(demo_run, spark, tmp_path, monkeypat
     ref, got = with_pyarrow(tmp_path / "corpus" / "shards", tmp_path), with_spark(tmp_path / "corpus" / "shards", tmp_path, spark)
     assert ref.rows > 0 and got.rows == ref.rows and got.columns == ref.columns
     assert got.ids == ref.ids and got.pii_counts == ref.pii_counts and any(ref.pii_counts)
+    assert got.values == ref.values and ref.values
