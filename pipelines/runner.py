@@ -37,7 +37,7 @@ from pipelines import __version__
 from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
 from pipelines.execution import Execution, output_schema
-from corpusmill_base.errors import ConfigError, IntegrityError, OutputError, PolicyError
+from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
@@ -86,6 +86,9 @@ def resolve_releases(stages: list[Stage]) -> None:
         cat = Catalog(resolve_catalog_url(catalog_url))
         for mid in ids:
             manifest = cat.get(mid)
+            if cat.read_json(review.removal_rel(mid)) is not None:  # revoked, its files removed (manifests.gc)
+                raise InputError(f"released: {mid} was revoked and its document files were removed from the catalog "
+                                 f"({review.removal_rel(mid)}); name its successor instead (corpusmill manifest lineage {mid})")
             indexes = {}
             for entry in manifest.get("indexes", []):
                 if cat.sha256(mid, entry["path"]) != entry["sha256"]:
