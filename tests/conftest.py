@@ -100,6 +100,9 @@ def spark():
         pyspark.sql.SparkSession.builder.master("local[1]").appName("corpusmill-tests")
         .config("spark.driver.memory", "512m").config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", "1").config("spark.driver.bindAddress", "127.0.0.1")
+        # the same address for the block manager: bound to loopback but advertised under the host's
+        # name, large task results ("TaskResultLost (result lost from block manager)") never arrived
+        .config("spark.driver.host", "127.0.0.1")
         .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss4m")
         .getOrCreate()
     )
