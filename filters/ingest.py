@@ -73,6 +73,7 @@ class FileTask:
     refused: str | None = None  # the plan refused this file (e.g. symlink escaping the root)
     expected_size: int | None = None  # the size the plan saw (a file changed since then fails the run)
     name: str | None = None  # the plan's masked, unique name (pipelines.plan.InputFile.name)
+    max_records: int | None = None  # a sample run: records of this file to read (None: all)
 
     @property
     def shown(self) -> str:
@@ -137,7 +138,8 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
         return
     before = _local_stat(task.url)
     with fh:
-        for event in read_file(fh, task.options, info):
+        events = read_file(fh, task.options, info)
+        for event in events:
             order = make_order(task.source_index, task.file_index, record_index)
             record_index += 1
             if isinstance(event, Record):
@@ -156,6 +158,9 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 issues.append(_issue(task, order, event.locator, "dropped", event.detail, event.reason))
             if len(docs["id"]) + len(issues) >= batch_size:
                 yield emit()
+            if task.max_records is not None and record_index >= task.max_records:
+                break
+        events.close()  # a sample stops early: the reader still hashes the rest of the file (manifest sha256)
     check_unchanged(task, before, info)
     last = emit()
     last.info, last.position = dataclasses.replace(info, path=shown), info.bytes

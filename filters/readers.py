@@ -17,7 +17,7 @@ import io
 import json
 import re
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -140,7 +140,7 @@ def _checked(event: Event) -> Event:
     return event
 
 
-def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
+def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Generator[Event, None, None]:
     """Read one file (an open binary file object) and yield its events; fills ``info``.
 
     Never raises for anything in the file: a reader that fails in a way its per-record handling

@@ -223,6 +223,21 @@ class Catalog:
         else:
             self.fs.put_file(str(src), dst)
 
+    def remove_data(self, mid: str, rel: str) -> bool:
+        """Delete one file under ``data/<mid>/`` (False when it was already gone); empty
+        directories left behind go too (local catalogs; object stores have none)."""
+        path = self.data_path(mid, rel)
+        try:
+            self.fs.rm_file(path)
+        except FileNotFoundError:
+            return False
+        if self.local:
+            d, top = os.path.dirname(path), self.data_path(mid)
+            while d.startswith(top) and os.path.isdir(d) and not os.listdir(d):
+                os.rmdir(d)
+                d = os.path.dirname(d)
+        return True
+
     def sha256(self, mid: str, rel: str) -> str:
         h = hashlib.sha256()
         with self.fs.open(self.data_path(mid, rel), "rb") as f:
@@ -230,12 +245,15 @@ class Catalog:
                 h.update(data)
         return h.hexdigest()
 
-    def verify(self, mid: str) -> list[str]:
-        """Every problem with a manifest and its files (empty list = verified)."""
+    def verify(self, mid: str, removed: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Every problem with a manifest and its files (empty list = verified); ``removed``: files
+        a signed review record says were removed on purpose (manifests.gc), not checked."""
         manifest = self.get(mid)
         problems = []
         for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", []), *megatron_files(manifest)]:
             rel = entry["path"]
+            if rel in removed:
+                continue
             try:
                 got = self.sha256(mid, rel)
             except FileNotFoundError:

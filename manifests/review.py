@@ -69,6 +69,42 @@ class NotApproved(CorpusmillError):
         return e
 
 
+class DataRemoved(CorpusmillError):
+    """The manifest's document files were removed from the catalog (manifests.gc): nothing to pull."""
+
+    def __init__(self, v: Verification):
+        rec = v.removal or {}
+        last = v.review.records[-1] if v.review.records else {}
+        super().__init__(
+            f"refusing {v.manifest_id}: it was {v.state} by {printable(last.get('reviewer'))} on {printable(last.get('time'))}: "
+            f"{printable(last.get('comment'))}; its {len(rec.get('removed', []))} document file(s) were removed from the catalog "
+            f"on {printable(rec.get('time'))} by {printable(rec.get('reviewer'))} ({removal_rel(v.manifest_id)}), so there is "
+            "nothing to pull — " + (f"use its successor {v.review.successor}" if v.review.successor else "use another manifest")
+        )
+
+
+def removal_rel(mid: str) -> str:
+    """The signed record of a revoked manifest's files removed from ``data/`` (manifests.gc)."""
+    return f"removals/{mid}.json"
+
+
+def check_removal(
+    cat: Catalog, mid: str, st: ReviewState, trusted: dict[str, signing.TrustedKey]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """(the removal record, problems): honoured only when signed by a trusted key, about this
+    manifest, and the review chain says the manifest is revoked (or rejected by a takedown)."""
+    rec = cat.read_json(removal_rel(mid))
+    if rec is None:
+        return None, []
+    what = f"removal record {removal_rel(mid)}"
+    problems = signing.check(rec, trusted, what)
+    if rec.get("manifest_id") != mid:
+        problems.append(f"{what} is for {rec.get('manifest_id')}, not {mid}")
+    if not st.final:
+        problems.append(f"{what} removed the files of a manifest that is {st.state}, not revoked")
+    return (None if problems else rec), problems
+
+
 def manifest_sha256(manifest: dict[str, Any]) -> str:
     """Digest of the whole manifest, volatile fields included (the ID covers only the content)."""
     return hashlib.sha256(canonical_json(manifest).encode("utf-8")).hexdigest()
@@ -169,6 +205,12 @@ class ReviewState:
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    @property
+    def final(self) -> bool:
+        """Revoked, or rejected by a takedown (a plain rejection can be reopened): the states whose
+        document files leave the catalog (manifests.gc)."""
+        return self.state == REVOKED or (self.state == REJECTED and self.successor is not None)
 
 
 def verified_history(cat: Catalog, mid: str) -> tuple[list[dict[str, Any]], list[str]]:
@@ -356,6 +398,7 @@ class Verification:
     signed: bool
     problems: list[str]
     review: ReviewState
+    removal: dict[str, Any] | None = None  # signed record of the files removed from data/ (manifests.gc)
 
     @property
     def ok(self) -> bool:
@@ -381,15 +424,20 @@ def verify(cat: Catalog, mid: str, check_files: bool = True, trusted: dict[str, 
     if not problems:  # remember a verified history, so a later removal or rewrite is noticed
         for rec, sha in zip(st.records, shas):
             cat.index.add_review(mid, rec["seq"], rec, sha)
+    removal, removal_problems = check_removal(cat, mid, st, trusted)
+    problems += removal_problems
     if check_files:
-        problems += cat.verify(mid)
-    return Verification(mid, st.state, signed, problems, st)
+        gone = {f["path"] for f in (removal or {}).get("removed", []) if isinstance(f, dict) and "path" in f}
+        problems += cat.verify(mid, removed=gone)
+    return Verification(mid, st.state, signed, problems, st, removal)
 
 
 def require_pullable(v: Verification, allow_unapproved: bool) -> None:
     """Raise unless the manifest verifies and is approved (or the caller allows unapproved ones)."""
     if v.problems:
         raise IntegrityError(f"{v.manifest_id} failed verification:\n  " + "\n  ".join(v.problems))
+    if v.removal is not None:  # nothing left to take, even with allow_unapproved
+        raise DataRemoved(v)
     if v.state == APPROVED or allow_unapproved:
         return
     why = {

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from manifests import review, signing
+from manifests import gc, review, signing
 from manifests.catalog import Catalog
 from manifests.manifest import counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
@@ -50,6 +50,7 @@ class TakedownResult:
     already_absent: int  # requested ids that were not in the release (dropped or quarantined before)
     old_state: str = ""
     notes: list[str] = field(default_factory=list)
+    data_removed: list[dict[str, Any]] = field(default_factory=list)  # the old manifest's files removed from data/ (manifests.gc)
 
     @property
     def id(self) -> str:
@@ -141,6 +142,10 @@ def takedown(
         # checked before the successor is published: the revoke/reject record must be signable
         raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")
     old = cat.get(mid)
+    before = review.replay(cat, old)
+    if before.final and cat.read_json(review.removal_rel(mid)) is not None:
+        raise InputError(f"{mid} was {before.state} and its document files were removed from the catalog; "
+                         + (f"take down its successor {before.successor} instead" if before.successor else "there is nothing left to take down"))
     if old.get("kind") in ("tokenized", "blend"):  # its .bin/.idx hold the documents too: rebuild instead
         raise InputError(f"{mid} is a {old['kind']} manifest; take down the curated manifest it was built from "
                          f"({', '.join(old['parents'])}), then rebuild it from the successor")
@@ -286,7 +291,11 @@ def takedown(
         review.transition(cat, mid, "reject", reviewer, comment, key=key, successor=successor["id"])
     else:
         notes.append(f"{mid} was already {st.state}; its successor is recorded in {successor['id']}'s predecessor field")
-    return TakedownResult(successor, mid, removed, rewritten, carried, emptied, already_absent, st.state, notes)
+    # the revoked release's documents leave the catalog's data/ (a signed record, removals/<ID>.json, lists them)
+    gone = gc.remove(cat, mid, key=key, reviewer=reviewer)
+    result = TakedownResult(successor, mid, removed, rewritten, carried, emptied, already_absent, st.state, notes)
+    result.data_removed = gone.removed if gone else []
+    return result
 
 
 def _text_hashes(table: pa.Table) -> dict[str, str]:

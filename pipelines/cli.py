@@ -37,7 +37,8 @@ def _print_plan(plan, out: str | None = None) -> None:
     print("sources:")
     for sp in plan.sources:
         size = sum(f.size for f in sp.files)
-        print(f"  {sp.source.id}: {len(sp.files)} file(s), {size / 1e6:.2f} MB, format {sp.source.format}")
+        print(f"  {sp.source.id}: {len(sp.files)} file(s), {size / 1e6:.2f} MB, format {sp.source.format}"
+              + (f", sample of {sum(f.max_records or 0 for f in sp.files)} record(s) at most" if cfg.limits.sample_per_source else ""))
         for f in sp.files[:5]:
             print(f"    {f.name}")
         if len(sp.files) > 5:
@@ -79,7 +80,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
-    plan = runner.prepare(args.config, args.engine, workers=args.workers)
+    if args.sample_per_source is not None and args.sample_per_source < 1:
+        raise ConfigError(f"--sample-per-source must be at least 1 (got {args.sample_per_source})")
+    plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source)
+    if plan.config.limits.sample_per_source:
+        import logging
+
+        logging.getLogger("corpusmill").warning("sample run: about %d records of each source (limits.sample_per_source, recorded in the manifest) — not a release",
+                    plan.config.limits.sample_per_source)
     if args.dry_run:
         _print_plan(plan, args.out)
         return 0
@@ -162,10 +170,12 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
         raise IntegrityError(f"{args.id} failed verification:\n  " + "\n  ".join(v.problems))
     m = cat.get(args.id)
     signed = "signed" if v.signed else "unsigned"
-    print(
-        f"{args.id}: verified (manifest content, {signed}, {len(v.review.records)} review record(s), "
-        f"{len(m['shards'])} shard(s) and the ledger match their sha256); state: {v.state}"
-    )
+    if v.removal is not None:  # a revoked release whose document files left the catalog (manifests.gc)
+        files = (f"its {len(v.removal['removed'])} document file(s) were removed on {printable(v.removal['time'])} by "
+                 f"{printable(v.removal['reviewer'])} (signed: {review.removal_rel(args.id)}); the ledger matches its sha256")
+    else:
+        files = f"{len(m['shards'])} shard(s) and the ledger match their sha256"
+    print(f"{args.id}: verified (manifest content, {signed}, {len(v.review.records)} review record(s), {files}); state: {v.state}")
     return 0
 
 
@@ -221,6 +231,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--overwrite", action="store_true", help="replace a different run in the output directory")
     r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")
     r.add_argument("--strict", action="store_true", help="fail (publish nothing) when a source loses more than the decontaminate guard's share")
+    r.add_argument(
+        "--sample-per-source", type=int, metavar="N",
+        help="a sample run: about N records of each source (its first N files, an equal share of N each); recorded in the manifest",
+    )
     r.set_defaults(func=cmd_run)
 
     m = sub.add_parser("manifest", help="list, show, verify, lineage, diff or sign manifests in the catalog",

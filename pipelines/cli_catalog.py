@@ -83,8 +83,35 @@ def cmd_keys_trust(args: argparse.Namespace) -> int:
 def cmd_review(args: argparse.Namespace) -> int:
     from manifests import review
 
-    rec = review.transition(_catalog(args), args.id, args.review_command, args.reviewer, args.comment)
+    cat = _catalog(args)
+    rec = review.transition(cat, args.id, args.review_command, args.reviewer, args.comment)
     print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {printable(rec['reviewer'])} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
+    if rec["to_state"] == review.REVOKED:  # a revoked release's documents leave the catalog's data/
+        from manifests import gc
+
+        _print_removal(gc.remove(cat, args.id, reviewer=args.reviewer))
+    return 0
+
+
+def _print_removal(r, dry_run: bool = False) -> None:
+    if r is None:
+        return
+    verb = "would remove" if dry_run else "removed"
+    print(f"{r.manifest_id} ({r.state}): {verb} {len(r.removed)} document file(s), {r.bytes:,} bytes, from the catalog's data/"
+          + ("" if dry_run or not r.recorded else " (signed record: removals/{r.manifest_id}.json)"))
+    for k in r.kept:
+        print(f"  kept {k['path']}: still named by {k['referenced_by']}")
+
+
+def cmd_catalog_gc(args: argparse.Namespace) -> int:
+    from manifests import gc
+
+    cat = _catalog(args)
+    done = gc.collect(cat, reviewer=args.reviewer, dry_run=args.dry_run)
+    for r in done:
+        _print_removal(r, args.dry_run)
+    if not done:
+        print("nothing to remove: no revoked manifest has document files left in the catalog")
     return 0
 
 
@@ -227,6 +254,8 @@ def cmd_takedown(args: argparse.Namespace) -> int:
         print(f"  {r.already_absent:,} requested id(s) were not in the release (dropped or quarantined by the run)")
     new_state = {"approved": "revoked", "draft": "rejected"}.get(r.old_state, r.old_state)
     print(f"  {args.id}: {r.old_state} → {new_state}, successor {r.id} (draft: review it with `corpusmill review approve {r.id} …`)")
+    if r.data_removed:
+        print(f"  {args.id}: {len(r.data_removed)} document file(s) removed from the catalog's data/ (signed record: removals/{args.id}.json)")
     for n in r.notes:
         print(f"  note: {n}")
     from manifests.derived import descendants
@@ -322,6 +351,19 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--reviewer", help="optional check: must be your signing key's name (recorded on the revoke/reject record)")
     t.add_argument("--catalog", help=CATALOG_HELP)
     t.set_defaults(func=cmd_takedown)
+
+    cg = sub.add_parser("catalog", help="catalog maintenance: gc (revoked releases' document files)")
+    cgsub = cg.add_subparsers(dest="catalog_command", required=True)
+    gcp = cgsub.add_parser(
+        "gc", help="remove revoked manifests' document files from data/ (signed record; the ledger stays)",
+        description="Remove the shards, indexes and Megatron files of every revoked manifest (and every one rejected by a "
+                    "takedown) from the catalog's data/, unless a live manifest still names them. Each removal is a signed "
+                    "record removals/<ID>.json naming the revoking review record. takedown and review revoke do this at once; "
+                    "gc is for catalogs from before, or a removal that was interrupted.")
+    gcp.add_argument("--dry-run", action="store_true", help="list what would be removed; change nothing")
+    gcp.add_argument("--reviewer", help="optional check: must be your signing key's name (recorded)")
+    gcp.add_argument("--catalog", help=CATALOG_HELP)
+    gcp.set_defaults(func=cmd_catalog_gc)
 
     e = sub.add_parser("export", help="export a manifest's metadata")
     esub = e.add_subparsers(dest="export_command", required=True)

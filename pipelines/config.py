@@ -217,6 +217,15 @@ class Limits(_Strict):
     document_max_decompressed_bytes: int = Field(default=512 * 1024 * 1024, gt=0, description="DOCX/HWPX/HWP parts inflated")
     document_timeout_s: float = Field(default=60, gt=0, description="extraction time per file (in a child process)")
     document_memory_mb: int = Field(default=2048, ge=256, description="address-space ceiling of the extraction child")
+    # A sample run (tests, trials of a config on real deliveries), never a release: about N records
+    # of each source — its first N files, each read up to its share of N (N // files; the first
+    # N % files one more) — so a source of many one-record files and a source of one big file both
+    # give N. What is not read is not in the ledger; the setting is part of the config digest, so a
+    # sample never shares a manifest ID with the full run. The CI test of the shared deliveries runs
+    # the real research config with N = 60 (docs/shared-deliveries.md).
+    sample_per_source: int | None = Field(
+        default=None, gt=0, description="sample run: about N records of each source (first N files, an equal share of N each)"
+    )
 
 
 class RayOptions(_Strict):
@@ -345,6 +354,8 @@ class PipelineConfig(_Strict):
                     src.pop(key, None)
         if not any(s.format in DOCUMENT_FORMATS for s in self.sources):
             data["limits"] = {k: v for k, v in data["limits"].items() if not k.startswith("document_")}
+        if data["limits"].get("sample_per_source") is None:  # a full run keeps the digest it had before samples existed
+            data["limits"].pop("sample_per_source", None)
         return data
 
     def digest(self) -> str:

@@ -19,8 +19,10 @@ Cluster: ``ray.address`` in the config, else ``$RAY_ADDRESS`` (``auto``, ``host:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sys
 import time
 from pathlib import Path
 
@@ -108,6 +110,26 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             ray.shutdown()
 
 
+@contextlib.contextmanager
+def _quiet_native_stderr():
+    """Without -v (pipelines.progress sets RAY_BACKEND_LOG_LEVEL=fatal), the driver's C++ core
+    worker prints one line while it starts — "[… I …] logging.cc:303: Set ray log level from
+    environment variable RAY_BACKEND_LOG_LEVEL to 3" — straight to file descriptor 2, past Python's
+    logging. Only during ``ray.init``: failures still raise, and our own log lines come after."""
+    if os.environ.get("RAY_BACKEND_LOG_LEVEL") != "fatal":
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
 def connect(opts: RayOptions) -> bool:
     """Join the configured cluster or start a local one; True when this call started Ray."""
     import ray
@@ -125,13 +147,15 @@ def connect(opts: RayOptions) -> bool:
             # A laptop driving a remote cluster ships its checkout's code; the cluster image has
             # the pinned dependencies. A driver on a cluster node uses the code of the image.
             runtime_env = {"py_modules": [str(Path(m.__file__).parent) for m in (filters, pipelines, manifests)]}
-        ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        with _quiet_native_stderr():
+            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         log.info("ray: joined cluster at %s (%s CPUs)", address, ray.cluster_resources().get("CPU", 0))
     else:
-        ray.init(  # "local": a new cluster, never a stray one found on the machine
-            address="local", num_cpus=opts.num_cpus, include_dashboard=False,
-            object_store_memory=opts.object_store_mb << 20, log_to_driver=False,
-        )
+        with _quiet_native_stderr():
+            ray.init(  # "local": a new cluster, never a stray one found on the machine
+                address="local", num_cpus=opts.num_cpus, include_dashboard=False,
+                object_store_memory=opts.object_store_mb << 20, log_to_driver=False,
+            )
     return True
 
 

@@ -109,7 +109,8 @@ def conform(batch: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.Table:
 def file_tasks(plan: Plan) -> list[FileTask]:
     """One ingest task per planned input file, in config order (source, then file)."""
     return [
-        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size, f.name)
+        FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size, f.name,
+                 f.max_records)
         for sp in plan.sources
         for i, f in enumerate(sp.files)
     ]

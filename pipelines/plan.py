@@ -27,6 +27,8 @@ class InputFile:
     #: How the file is named in every output (shards, ledger, manifest, logs, errors): ``rel`` with
     #: personal data masked, unique within the source (filters.pii_fields.masked_file_names).
     name: str = ""
+    #: A sample run (``limits.sample_per_source``): read at most this many records of the file.
+    max_records: int | None = None
 
 
 @dataclass
@@ -162,12 +164,23 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
         unmatched = sorted(set(src.encoding_overrides) - {f.rel for f in files})
         if unmatched:
             problems.append(f"source {src.id!r}: encoding_overrides name files it does not read: {', '.join(unmatched)}")
+        if cfg.limits.sample_per_source:
+            files = sample_files(files, cfg.limits.sample_per_source)
         opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes, cfg.limits.max_decompressed_bytes, cfg.limits)
         problems += _check_columns(src, files, opts)
         plan.sources.append(SourcePlan(index=index, source=src, files=files, options=opts))
     if problems:
         raise InputError("the config cannot be processed:\n  " + "\n  ".join(problems))
     return plan
+
+
+def sample_files(files: list[InputFile], n: int) -> list[InputFile]:
+    """A source's first ``n`` files, sharing ``n`` records between them: ``n // files`` each, the
+    first ``n % files`` one more (so about ``n`` records whether the source is one big file or many
+    one-record files; a file holding fewer gives fewer)."""
+    files = files[:n]
+    share, extra = divmod(n, len(files)) if files else (0, 0)
+    return [dataclasses.replace(f, max_records=share + (1 if i < extra else 0)) for i, f in enumerate(files)]
 
 
 def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> list[str]:

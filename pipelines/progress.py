@@ -61,6 +61,11 @@ def configure_logging(verbose: bool = False, quiet: bool = False, stream=None) -
         os.environ.setdefault("RAY_DATA_LOG_LEVEL", "ERROR")
         os.environ.setdefault("RAY_LOGGER_LEVEL", "error")
         os.environ.setdefault("RAY_DATA_DISABLE_PROGRESS_BARS", "1")  # ours is the one bar
+        # Ray's C++ core worker writes to the driver's stderr itself, past Python logging: a demo run
+        # on --engine ray printed "[… E …] core_worker.cc:2465: Actor with class name: 'MapWorker(…)'
+        # … has constructor arguments in the object store and max_restarts > 0 …" (2026-12-07). A
+        # failure still reaches us as a Python exception; -v shows everything.
+        os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", "fatal")
 
 
 class _LogBar:

@@ -37,7 +37,7 @@ from pipelines import __version__
 from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
 from pipelines.execution import Execution, output_schema
-from corpusmill_base.errors import ConfigError, IntegrityError, OutputError, PolicyError
+from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
@@ -86,6 +86,9 @@ def resolve_releases(stages: list[Stage]) -> None:
         cat = Catalog(resolve_catalog_url(catalog_url))
         for mid in ids:
             manifest = cat.get(mid)
+            if cat.read_json(review.removal_rel(mid)) is not None:  # revoked, its files removed (manifests.gc)
+                raise InputError(f"released: {mid} was revoked and its document files were removed from the catalog "
+                                 f"({review.removal_rel(mid)}); name its successor instead (corpusmill manifest lineage {mid})")
             indexes = {}
             for entry in manifest.get("indexes", []):
                 if cat.sha256(mid, entry["path"]) != entry["sha256"]:
@@ -95,12 +98,16 @@ def resolve_releases(stages: list[Stage]) -> None:
             st.context.releases[mid] = Release(mid, indexes, shards)
 
 
-def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
+def prepare(
+    config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None
+) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
     if workers:
         cfg = cfg.model_copy(update={"workers": workers})
+    if sample_per_source:  # --sample-per-source: recorded in the manifest's config like limits.sample_per_source
+        cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
     plan = make_plan(cfg, base)
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan

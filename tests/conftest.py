@@ -78,3 +78,34 @@ def mount_tmpfs(where: Path, size: str):
         pytest.skip(f"cannot mount a tmpfs: {res.stderr}")
     yield where
     subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local Spark session for the test session (reader tests: shards as Spark reads them).
+
+    Java is not a Python package: without ``java`` on PATH the tests skip, and fail under CI=true
+    (.ci/run installs a JRE). Small on purpose — ``local[1]``, 512 MB driver, no UI — because it
+    only reads a few small Parquet files."""
+    import shutil
+
+    pyspark = pytest.importorskip("pyspark", reason="pyspark (the test extra) is not installed")
+    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
+        msg = "java not found: Spark reader tests need a Java 17+ runtime (apt-get install openjdk-17-jre-headless)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(msg + " (CI=true: .ci/run installs it, so this is an error)")
+        pytest.skip(msg)
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    session = (
+        pyspark.sql.SparkSession.builder.master("local[1]").appName("corpusmill-tests")
+        .config("spark.driver.memory", "512m").config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "1").config("spark.driver.bindAddress", "127.0.0.1")
+        # the same address for the block manager: bound to loopback but advertised under the host's
+        # name, large task results ("TaskResultLost (result lost from block manager)") never arrived
+        .config("spark.driver.host", "127.0.0.1")
+        .config("spark.driver.extraJavaOptions", "-XX:+UseSerialGC -XX:TieredStopAtLevel=1 -Xss4m")
+        .getOrCreate()
+    )
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()

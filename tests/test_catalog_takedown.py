@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -10,9 +11,11 @@ import pyarrow.parquet as pq
 import pytest
 
 from manifests import review, takedown
+from manifests.catalog import Catalog
 from manifests.manifest import check_id
 from manifests.schema import validate_manifest
 from corpusmill_base.errors import InputError
+from manifests.loaders import open as manifests_open
 from tests.catalog_cli import cm
 
 # Session fixtures shared by every catalog test module (one signed run per session).
@@ -103,14 +106,19 @@ def test_takedown_removes_exactly_the_named_documents(env):
     assert sorted(d["shards"]["changed"]) == sorted(affected) and d["config"] == {}
 
 
-def test_takedown_is_deterministic_and_rejects_a_draft(env):
+def test_takedown_is_deterministic_and_rejects_a_draft(env, built_catalog):
     r = takedown.takedown(env.cat, env.mid, "licence withdrawn", sources=["en_speeches"])
     assert r.old_state == "draft"
     assert review.verify(env.cat, env.mid).state == "rejected"
     assert r.emptied == [] and len(r.rewritten) >= 1 and r.removed_by_source == {"en_speeches": 6}
-    # The successor's ID depends only on content: the same takedown gives the same ID.
-    r2 = takedown.takedown(env.cat, env.mid, "licence withdrawn", sources=["en_speeches"])
+    # The successor's ID depends only on content: the same takedown (of another copy of the
+    # catalog — in this one the rejected manifest's shards are gone) gives the same ID.
+    other = env.tmp / "other-catalog"
+    shutil.copytree(built_catalog.catalog, other)
+    r2 = takedown.takedown(Catalog(str(other)), env.mid, "licence withdrawn", sources=["en_speeches"])
     assert r2.id == r.id
+    with pytest.raises(InputError, match=f"take down its successor {r.id} instead"):
+        takedown.takedown(env.cat, env.mid, "licence withdrawn", sources=["en_speeches"])
 
 
 def test_takedown_refuses_unknown_ids_and_sources(env):
@@ -186,3 +194,83 @@ def test_takedown_list_stage_matches_ids_and_text_hashes_of_its_source_only():
     r = stage.process(batch)
     assert r.keep.tolist() == [False, False, True, True] and r.reasons[:2] == ["taken_down", "taken_down"]
     assert stage.describe()["options"]["lists"][0]["documents"] == 1 and "ids" not in stage.describe()["options"]["lists"][0]
+
+
+# --- revoked releases leave the catalog's data/ (manifests.gc) ----------------------------------------
+
+
+def _files(e, mid):
+    return sorted(p.relative_to(e.catalog / "data" / mid).as_posix() for p in (e.catalog / "data" / mid).rglob("*") if p.is_file())
+
+
+def test_takedown_removes_the_revoked_shards_and_keeps_what_the_successor_carries(env):
+    cm("review", "approve", env.mid, "--comment", "ok")
+    old = env.cat.get(env.mid)
+    res = cm("takedown", env.mid, "--source", "ko_bills", "--reason", "licensor withdrew consent")
+    new_id = res.stdout.strip().splitlines()[-1]
+    assert f"document file(s) removed from the catalog's data/ (signed record: removals/{env.mid}.json)" in res.stdout
+    new = env.cat.get(new_id)
+    # the revoked release: only its ledger (ids, stages, reasons — no text) is left, for the audit
+    assert _files(env, env.mid) == ["ledger.parquet"]
+    rec = json.loads((env.catalog / "removals" / f"{env.mid}.json").read_text())
+    assert rec["state"] == "revoked" and rec["successor"] == new_id and rec["reviewer"] == "alice"
+    assert rec["decided_by"]["comment"] == "takedown: licensor withdrew consent"
+    assert [f["path"] for f in rec["removed"]] == [s["path"] for s in [*old["shards"], *old.get("indexes", [])]]
+    assert {f["sha256"] for f in rec["removed"]} >= {s["sha256"] for s in old["shards"]} and rec["kept"] == []
+    # the shards the successor carried over unchanged are its own files: they stay and verify
+    carried = {s["path"] for s in new["shards"]} & {s["path"] for s in old["shards"] if s["sha256"] in {n["sha256"] for n in new["shards"]}}
+    assert carried, "the fixture must carry over at least one shard"
+    assert all(env.shard(p, new_id).exists() for p in carried)
+    cm("review", "approve", new_id, "--comment", "takedown applied")
+    assert "(approved)" in cm("pull", new_id, "--to", "pulled").stdout
+    # the revoked one verifies (the removal is signed and on record) and its audit still reads the ledger
+    assert "removed" in cm("manifest", "verify", env.mid).stdout
+    assert json.loads(cm("audit", env.mid, "--format", "json").stdout)["integrity"]["verified"]
+    # pulling it is refused with what happened and what to use, even with --allow-unapproved
+    for extra in ((), ("--allow-unapproved",)):
+        res = cm("pull", env.mid, "--to", "old", *extra, check=False)
+        assert res.returncode == 2, res.stderr
+        assert "was revoked by alice" in res.stderr and "were removed from the catalog" in res.stderr
+        assert f"use its successor {new_id}" in res.stderr and "Traceback" not in res.stderr
+    with pytest.raises(review.DataRemoved, match="nothing to pull"):
+        manifests_open(env.mid, allow_unapproved=True)
+    assert "nothing to remove" in cm("catalog", "gc").stdout  # idempotent
+
+
+def test_reviewer_revoke_removes_the_shards_and_gc_finishes_an_interrupted_removal(env, monkeypatch):
+    from manifests import gc
+
+    cm("review", "approve", env.mid, "--comment", "ok")
+    old = env.cat.get(env.mid)
+    # the removal is recorded, then the process dies before deleting anything
+    with monkeypatch.context() as m:
+        m.setattr(Catalog, "remove_data", lambda self, mid, rel: (_ for _ in ()).throw(KeyboardInterrupt()))
+        assert cm("review", "revoke", env.mid, "--comment", "licence expired", check=False).returncode == 130
+    assert (env.catalog / "removals" / f"{env.mid}.json").exists()
+    assert "would remove" in cm("catalog", "gc", "--dry-run").stdout and len(_files(env, env.mid)) > 1
+    out = cm("catalog", "gc").stdout
+    assert f"{env.mid} (revoked): removed {len(old['shards']) + len(old.get('indexes', []))} document file(s)" in out
+    assert _files(env, env.mid) == ["ledger.parquet"]
+    assert gc.collect(env.cat) == []
+
+
+def test_gc_never_removes_a_file_a_live_manifest_names_nor_a_plain_rejection(env, monkeypatch):
+    from manifests import gc
+
+    # a plain rejection can be reopened (a new review cycle): its files stay
+    cm("review", "reject", env.mid, "--comment", "licence unclear")
+    assert gc.collect(env.cat) == [] and len(_files(env, env.mid)) > 1
+    cm("review", "reopen", env.mid, "--comment", "licence clarified")
+    cm("review", "approve", env.mid, "--comment", "ok")
+    review.transition(env.cat, env.mid, "revoke", None, "withdrawn")  # the Python API: no removal of its own
+    # a path that a live manifest names is kept and listed (in today's layout every manifest has its
+    # own data/<ID>/, so no live manifest names another's file: this is the safeguard, forced here)
+    shard = env.cat.get(env.mid)["shards"][0]["path"]
+    monkeypatch.setattr(gc, "live_references", lambda cat, states: {f"data/{env.mid}/{shard}": "cm-0000000000000000"})
+    r = gc.remove(env.cat, env.mid)
+    assert r.kept == [{"path": shard, "referenced_by": "cm-0000000000000000"}]
+    assert shard not in [f["path"] for f in r.removed] and env.shard(shard).exists()
+    assert sorted(_files(env, env.mid)) == sorted(["ledger.parquet", shard])
+    rec = json.loads((env.catalog / "removals" / f"{env.mid}.json").read_text())
+    assert rec["kept"] == r.kept
+    assert review.verify(env.cat, env.mid).ok  # the kept file still matches; the removed ones are on record

@@ -146,17 +146,20 @@ def ray_local():
     ray.shutdown()
 
 
-def run_all(config: Path, root: Path) -> dict[str, Path]:
-    """Run ``config`` on every engine (and the local one with 1 and 2 workers); returns run name → output directory."""
-    from pipelines import runner
-    from pipelines.progress import null_progress
+def run_all(config: Path, root: Path, stderr: dict[str, str] | None = None) -> dict[str, Path]:
+    """Run ``config`` on every engine (and the local one with 1 and 2 workers); returns run name → output
+    directory (and each run's stderr in ``stderr``)."""
+    import ray
 
     outs = {}
     env = {"CORPUSMILL_CATALOG": str(root / "catalog")}
     for name, (engine, workers) in RUNS.items():
         out = root / name
-        if engine == "ray":  # in process, on the module's Ray cluster
-            runner.run(config, out=out, catalog=str(root / "catalog"), engine="ray", progress=null_progress())
+        if engine == "ray":  # the real CLI, joining the module's Ray cluster (no second cluster start)
+            res = cli("run", str(config), "--engine", "ray", "--out", str(out), cwd=root,
+                      env=env | {"RAY_ADDRESS": ray.get_runtime_context().gcs_address})
+            if stderr is not None:
+                stderr[name] = res.stderr
         else:
             extra = ["--workers", str(workers)] if workers else []
             cli("run", str(config), "--engine", engine, "--out", str(out), *extra, cwd=root, env=env)
@@ -200,11 +203,23 @@ def sample_config(dest: Path, stages: list) -> Path:
 
 @pytest.mark.slow
 def test_parity_on_the_sample(tmp_path, ray_local, quality_model):
-    ref = assert_identical(run_all(sample_config(tmp_path, parity_stages(quality_model)), tmp_path))
+    stderr: dict[str, str] = {}
+    ref = assert_identical(run_all(sample_config(tmp_path, parity_stages(quality_model)), tmp_path, stderr))
     assert ref["totals"]["kept"] > 0 and ref["totals"]["dropped"] > 0
     notes = [n for row in pq.read_table(tmp_path / "local" / "ledger.parquet").column("notes").to_pylist() for n in row or []]
     assert {(n["stage"], n["action"]) for n in notes} >= {("decontaminate@1", "mask"), ("decontaminate@1", "quote")}
     assert len(ref["shards"]) >= 2, "shard cutting must be exercised"
+    assert_no_third_party_noise(stderr["ray"])
+
+
+def assert_no_third_party_noise(stderr: str) -> None:
+    """Without -v, a Ray run's stderr holds only our own log lines (issue #17: Ray added ~25 lines,
+    Presidio "INFO Using device of type: cpu", Ray's C++ core worker "[… E …] core_worker.cc: …")."""
+    for noise in ("Using device", "core_worker", "Started a local Ray instance", "Connecting to existing Ray cluster",
+                  "ray.data", "Running Dataset", "Execution plan", "raylet", "(MapWorker"):
+        assert noise not in stderr, f"third-party noise on stderr: {noise!r}\n{stderr}"
+    ours = ("INFO ", "WARNING ", "ERROR ")
+    assert all(line.startswith(ours) for line in stderr.splitlines() if line.strip()), stderr
 
 
 @pytest.mark.slow

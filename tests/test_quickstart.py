@@ -12,6 +12,7 @@ import shlex
 import shutil
 
 import pyarrow as pa
+import pytest
 import pyarrow.parquet as pq
 
 from tests.conftest import ROOT, cli
@@ -69,3 +70,20 @@ def test_readme_quick_start_as_a_trainer(demo_run, tmp_path, monkeypatch):
     assert not any(pa.types.is_map(f.type) for f in schema)  # HF datasets has no dtype for Arrow maps
     hf = eval(readers[3], scope)  # Hugging Face datasets
     assert hf.num_rows == kept
+
+
+@pytest.mark.slow  # a JVM starts (once per session, shared): ~20 s on the loaded 2-core machine
+def test_pulled_demo_shards_read_with_spark(demo_run, spark, tmp_path, monkeypatch):
+    """Spark reads the pulled shards as written (zstd; list<struct> pii_counts; float scores): the
+    same rows, ids in order and PII counts as pyarrow."""
+    from manifests.loaders import pull
+    from tests.shard_readers import with_pyarrow, with_spark
+
+    cat = tmp_path / "catalog"
+    shutil.copytree(demo_run["catalog"], cat)  # the session's demo run stays read-only
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(tmp_path / "keys"))
+    pull(demo_run["id"], tmp_path / "corpus", catalog=str(cat), allow_unapproved=True)
+    ref, got = with_pyarrow(tmp_path / "corpus" / "shards", tmp_path), with_spark(tmp_path / "corpus" / "shards", tmp_path, spark)
+    assert ref.rows > 0 and got.rows == ref.rows and got.columns == ref.columns
+    assert got.ids == ref.ids and got.pii_counts == ref.pii_counts and any(ref.pii_counts)
+    assert got.values == ref.values and ref.values
