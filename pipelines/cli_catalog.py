@@ -261,7 +261,10 @@ def cmd_takedown(args: argparse.Namespace) -> int:
     from manifests.derived import descendants
 
     for d in descendants(_catalog(args), args.id):
-        print(f"  derived {d['kind']} manifest {d['id']} ({d['name']}) is now affected: pull refuses it until it is rebuilt from {r.id}")
+        # Its token files still hold the taken-down documents; revoking it is a reviewer's
+        # decision (the rebuild may be on its way), and that revoke removes them from data/.
+        print(f"  derived {d['kind']} manifest {d['id']} ({d['name']}) is now affected: pull refuses it until it is rebuilt "
+              f"from {r.id}; its files still hold the taken-down documents — `corpusmill review revoke {d['id']} --comment …` removes them from data/")
     print(r.id)
     return 0
 
