@@ -385,7 +385,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@4"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@5"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -853,3 +853,86 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
     monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "none"))
     with pytest.raises(ConfigError, match="make setup"):
         PresidioScrubber({"crf_names": True}).ensure_setup()
+
+
+# -- #20 English: terms, references and companies are no person; public records (pii@5) ----------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The gene mutated in Duchenne and Becker muscular dystrophy was cloned.",
+        "A girl with the Wiskott-Aldrich syndrome presented with eczema.",
+        "Tumours in 109 patients with von Hippel-Lindau (VHL) disease were compared.",
+        "Prolidase deficiency (McKusick 170100) is a rare recessive disorder.",
+        "The mutation replaces Pro7 of mature AVP with Leu (Leu-AVP).",
+        "HFE binds transferrin (Gross, C. N., Irrinki, A., and Enns, C. A. (1998) J. Biol. Chem. 273, 22068).",
+        "Operating profit of Kauppalehti group rose to EUR 1.5 mn.",
+        "Satama's net profit for the third quarter fell.",
+        "Sales for the clothing store subsidiary Seppala increased by 8 %.",
+    ],
+)
+def test_english_eponyms_references_codes_and_companies_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Hello, this is Dr. Garðar Matthíasson. Who are you?", "Garðar Matthíasson"),  # an honorific is no journal abbreviation
+        ("Sales grew by 50 %, CEO Sakari Tamminen said.", "Sakari Tamminen"),
+        ("The patient, Maria Lindqvist, developed a syndrome of fatigue.", "Maria Lindqvist"),
+    ],
+)
+def test_english_names_beside_the_new_vetoes_stay(scrubber, text, value):
+    assert (value, "PERSON") in _spans(scrubber, text, "en")
+
+
+def test_english_surname_of_a_found_name_is_masked_where_it_stands_alone(scrubber):
+    text = "A 1979 Polish comedy directed by Wacława Adamska and starring Adamska"
+    persons = [v for v, t in _spans(scrubber, text, "en") if t == "PERSON"]
+    assert persons.count("Adamska") == 1 and "Wacława Adamska" in persons
+
+
+@pytest.mark.parametrize(
+    "text,official,private",
+    [
+        ("Vice President Mondale, Senator Baker, Reverend Moomaw, and my fellow citizens:", ["Mondale", "Baker"], ["Moomaw"]),
+        ("As my high school teacher, Miss Julia Coleman, used to say, we must adapt.", [], ["Julia Coleman"]),
+        ("Today I repeated the oath taken by George Washington. I thank President Bush. Bush served us.", ["George Washington", "Bush", "Bush"], []),
+    ],
+)
+def test_public_record_keeps_officials_in_office_only(text, official, private):
+    import re
+
+    from filters.pii_recognizers.en_names import public_official
+
+    def at(name, nth=0):
+        m = list(re.finditer(re.escape(name), text))[nth]
+        return m.start(), m.end()
+
+    seen: dict[str, int] = {}
+    for name in official:
+        s, e = at(name, seen.get(name, 0))
+        seen[name] = seen.get(name, 0) + 1
+        assert public_official(text, s, e), name
+    for name in private:
+        assert not public_official(text, *at(name)), name
+
+
+def test_public_records_option_leaves_officials_counts_them_and_masks_the_rest():
+    import pyarrow as pa
+
+    from filters.pii import PresidioScrubber
+
+    text = "Vice President Mondale, Reverend Moomaw, and my fellow citizens: we gather today."
+    batch = pa.RecordBatch.from_pydict({"text": [text, text], "source_id": ["speeches", "letters"], "lang": ["en", "en"]})
+    st = PresidioScrubber({"public_records": {"speeches": "presidential addresses: public records"}})
+    result = st.process(batch)
+    public, private = result.columns["text"].to_pylist()
+    assert "Vice President Mondale" in public and "Moomaw" not in public  # the official stays, the clergyman is masked
+    assert "Mondale" not in private and "Moomaw" not in private  # an undeclared source masks everyone
+    assert result.counters["speeches"]["PERSON_PUBLIC_RECORD"] == 1
+    assert "PERSON_PUBLIC_RECORD" not in result.counters["letters"]
+    with pytest.raises(Exception, match="public_records"):
+        PresidioScrubber({"public_records": {"speeches": " "}})

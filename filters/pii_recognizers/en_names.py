@@ -183,7 +183,9 @@ class CheckedSpacyRecognizer(SpacyRecognizer):
         results = super().analyze(text, entities, nlp_artifacts)
         if not any(r.entity_type == "PERSON" for r in results):
             return results
-        return [r for r in results if r.entity_type != "PERSON" or not self._names.doubts(text, r.start, r.end)]
+        others = _other_entities(nlp_artifacts)
+        results = [r for r in results if r.entity_type != "PERSON" or not self._names.doubts(text, r.start, r.end, others)]
+        return results + self._names.repeated_surnames(text, [r for r in results if r.entity_type == "PERSON"], self.name)
 
 
 class EnglishNameRecognizer(EntityRecognizer):
@@ -253,7 +255,8 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._lists(text, add)
         for start, end in self.lower_case_names(text):
             add(start, end, self.LOWER_SCORE)
-        found = {sp: v for sp, v in found.items() if not _cited(text, *sp)}
+        others = _other_entities(nlp_artifacts)
+        found = {sp: v for sp, v in found.items() if not _cited(text, *sp) and not self.term_context(text, *sp, others)}
         return [
             RecognizerResult(
                 "PERSON", s, e, score,
@@ -263,7 +266,7 @@ class EnglishNameRecognizer(EntityRecognizer):
             for (s, e), score in sorted(found.items())
         ]
 
-    def doubts(self, text: str, start: int, end: int) -> bool:
+    def doubts(self, text: str, start: int, end: int, others: list[tuple[int, int, str]] = ()) -> bool:
         """Whether a PERSON span from spaCy's small NER model (noisy on biomedical, financial and
         political text: ``BRCA1``, ``Duchenne``, ``Chief Justice``, ``Kesko``) lacks the evidence
         a name has. Doubted:
@@ -287,17 +290,114 @@ class EnglishNameRecognizer(EntityRecognizer):
         first = capitalised[0]
         if any(c.isdigit() for c in first) or re.search(r"[a-z][A-Z]", first) or (len(first) >= 2 and first.isupper()):
             return True
-        if _cited(text, start, end):
+        if _cited(text, start, end) or self.term_context(text, start, end, others):
             return True
-        nxt = _EN_NEXT_WORD.match(text, end)
-        if nxt and nxt.group(1).lower() in EN_EPONYM_NOUNS | _EN_EPONYM_ADJECTIVES:
-            return True
-        if capitalised[-1].lower() in EN_NOT_PERSON_WORDS or any(w.lower() in _EN_COMPANY_FORMS for w in words):
-            return True
+        if any(w.lower() in EN_NOT_PERSON_WORDS for w in capitalised[1:]) or capitalised[-1].lower() in EN_NOT_PERSON_WORDS:
+            return True  # Wechsler Adult Intelligence Scale Revised
+        if any(w.lower() in _EN_COMPANY_FORMS for w in words):
+            return True  # Edita Oyj, Talo Oy Ita
+        if len(words) == 1 and words[0].lower() in self._stop - EN_NOT_PERSON_WORDS:
+            return True  # Ours, Shall: a function word opening a sentence
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "\ufffd"):
+            return True  # home�Xthe: a piece of a longer token
+        if re.search(r"\d|[<>=]", span) or any(len(w) >= 3 and w.isupper() for w in capitalised[1:]):
+            return True  # Lamin B1, Lys-- > Ile, Childhood ALD: a code inside the span
+        if any(re.search(r"-[a-z]", w) and self._is_word(w.split("-")[0]) for w in capitalised):
+            return True  # Ataxia-telangiectasia: an English word hyphenated to a lower-case word (not Hauta-aho)
         if all(w.lower() in EN_OFFICE_WORDS for w in capitalised):
             return True  # Chief Justice, Vice President, Speaker, Majority Leader
         if all(self._is_word(w) or w.lower() in self._stop for w in words) and not any(self._is_given(w) or (len(words) == 1 and w.upper() in self._last) for w in words):
             return True  # Chief Magistrate, Vice President, God (a lone census surname stays: Baker, White)
+        return False
+
+    def term_context(self, text: str, start: int, end: int, others: list[tuple[int, int, str]] = ()) -> str | None:
+        """What in the span's context says it names a thing, not a person (``None``: nothing).
+
+        Used on spaCy's PERSON spans and on the name rules' alike (``pii@5``); each test reads
+        the text or spaCy's own labels, none a list of names:
+
+        * ``eponym``: before an eponym noun or adjective, also across a hyphenated second name,
+          a parenthesised abbreviation or a coordinated eponym (``Wiskott-Aldrich syndrome``,
+          ``von Hippel-Lindau (VHL) disease``, ``Duchenne and Becker muscular dystrophy``), or
+          after ``syndrome of`` (``the oculocerebrorenal syndrome of Lowe``);
+        * ``catalogue``: before a catalogue number (``McKusick 170100``, ``Duarte 2``);
+        * ``amino acid``: a lone IUPAC three-letter amino-acid code (``Leu``, ``Gly to Val``);
+        * ``reference``: a reference list's author (``Schatzman, R. C.``, ``S. Rogelj, R. A.
+          Weinberg, J. M. Rapaport``) or a journal abbreviation (``Proc. Natl. Acad. Sci.``);
+        * ``term``: the word written elsewhere in the document in capitals, glued to a digit or
+          hyphen-compounded with a lower-case or capitals word (``Leu-AVP``, ``Rac-specific``,
+          ``ASPOCOMP`` beside ``Aspocomp``): a symbol or a brand, not a person (one sense per
+          discourse);
+        * ``organisation``: after an organisation's category noun in apposition (``subsidiary
+          Seppala``, ``retail group Kesko``), right after a nationality or place adjective spaCy
+          labels ``NORP`` (``Finnish Ponsse``), holding a word spaCy labels a place elsewhere
+          in the document (``Babcock Africa``), the possessor of a company's figures
+          (``Satama's net profit``), or a string spaCy labels an organisation, place or
+          product elsewhere in the same document."""
+        span = text[start:end]
+        words = _EN_WORD.findall(span)
+        if not words:
+            return None
+        if _eponym_after(text, end) or _EN_EPONYM_OF.search(text, max(0, start - 30), start):
+            return "eponym"
+        if _EN_CATALOGUE.match(text, end):
+            return "catalogue"
+        if any(w.lower() in _EN_COMPANY_FORMS for w in words):
+            return "organisation"  # Edita Oyj, Talo Oy Ita
+        if len(words) == 1 and words[0] in _EN_AMINO_ACIDS:
+            return "amino acid"
+        if _reference(text, start, end):
+            return "reference"
+        for w in words:
+            if len(w) >= 3 and w[:1].isupper() and self._term_elsewhere(text, w):
+                return "term"
+        possessor_end = end - 2 if span.endswith(("'s", "’s")) else end - 1 if span.endswith(("'", "’")) else end
+        if (
+            _EN_ORG_APPOSITION.search(text, max(0, start - 40), start)
+            or _EN_ORG_POSSESSION.match(text, possessor_end)
+            or _EN_ORG_AFTER.match(text, end)
+        ):
+            return "organisation"
+        for a, b, label in others:
+            if b <= start and not text[b:start].strip() and label in ("NORP",):
+                return "organisation"  # Finnish Ponsse
+            if label in _EN_THING_LABELS and text[a:b] == span and (a, b) != (start, end):
+                return "organisation"
+        return None
+
+    def repeated_surnames(self, text: str, persons: list[RecognizerResult], source: str) -> list[RecognizerResult]:
+        """The surname of a full name found in the document, where it stands alone elsewhere
+        (``directed by Joakim Westgård and starring Westgård``): one person, one sense per
+        discourse. Not an English word (``Baker``), and not where another entity starts."""
+        out: list[RecognizerResult] = []
+        taken = [(r.start, r.end) for r in persons]
+        for r in persons:
+            words = _EN_WORD.findall(text[r.start : r.end])
+            if len(words) < 2 or len(words[-1]) < 3 or not _title_case(words[-1]) or self._is_word(words[-1]):
+                continue
+            for m in re.finditer(rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])", text):
+                if any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                taken.append((m.start(), m.end()))
+                out.append(
+                    RecognizerResult(
+                        "PERSON", m.start(), m.end(), r.score,
+                        AnalysisExplanation(source, r.score, textual_explanation="surname of a name found in the document"),
+                        {RecognizerResult.RECOGNIZER_NAME_KEY: source, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) if r.recognition_metadata else None},
+                    )
+                )
+        return out
+
+    def _term_elsewhere(self, text: str, word: str) -> bool:
+        """The word written in capitals, glued to a digit, after a digit or hyphen, or hyphenated to
+        a lower-case English word or a capitals code (``ASPOCOMP``, ``Leu-AVP``, ``Rac-specific``;
+        not ``Hauta-aho``)."""
+        w = re.escape(word)
+        if word.upper() != word and re.search(rf"(?<![\w-]){re.escape(word.upper())}(?![\w])", text):
+            return True
+        for m in re.finditer(rf"(?<![\w])({w})(?:(\d)|-([A-Z]{{2}})|-([a-z]+)|/[-+])|(?<=[\d-])({w})\b", text):
+            if m.group(4) is None or self._is_word(m.group(4)):
+                return True
         return False
 
     def lower_case_names(self, text: str) -> list[tuple[int, int]]:
@@ -409,3 +509,144 @@ _EN_CODE_BEFORE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}\s+$")  # a gene 
 
 #: Three or more single capitalised words in a list: ``A, B, C and D``.
 _EN_NAME_LIST = re.compile(r"(?<![\w,] )\b[A-Z][^\W\d_]+(?:, [A-Z][^\W\d_]+)+,? and [A-Z][^\W\d_]+\b(?! [A-Z])")
+
+
+def _other_entities(nlp_artifacts) -> list[tuple[int, int, str]]:
+    """spaCy's entities of the document other than PERSON: (start, end, label)."""
+    if nlp_artifacts is None:
+        return []
+    return [(e.start_char, e.end_char, e.label_) for e in nlp_artifacts.entities if e.label_ not in ("PERSON", "PER")]
+
+
+#: spaCy labels for things a name written the same way cannot also be in one document.
+_EN_THING_LABELS = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "ORGANIZATION", "LOCATION"}
+
+
+#: IUPAC-IUB three-letter amino-acid symbols (and Sec, Pyl, Asx, Glx, Xaa): fixed nomenclature.
+_EN_AMINO_ACIDS = frozenset(
+    "Ala Arg Asn Asp Cys Gln Glu Gly His Ile Leu Lys Met Phe Pro Ser Thr Trp Tyr Val Sec Pyl Asx Glx Xaa".split()
+)
+
+
+_EN_EPONYM_OF = re.compile(r"\b(?:syndrome|disease|sign|anomaly|test|law|method) of\s+$")
+
+
+_EN_CATALOGUE = re.compile(r"(?:'s)?\s?(?:no\.\s?|#\s?)?(?:\d{5,}|\d\b(?!\s*(?:years?|months?|[:.]\d)))")
+
+
+_EN_TOKEN = re.compile(r"\([^()]{0,15}\)|[^\W\d_][\w'’]*|\S")
+
+
+def _eponym_after(text: str, end: int) -> bool:
+    """Whether an eponym noun or adjective follows, across a hyphenated second name
+    (``-Aldrich``), a parenthesised abbreviation and a coordinated name (``and Becker``)."""
+    rest = re.sub(r"^(?:-[A-Z][\w]*)+", "", text[end : end + 90]).split("\n", 1)[0]  # Allan Björk\nScale Unlimited
+    for i, tok in enumerate(_EN_TOKEN.findall(rest)):
+        if i >= 7:
+            return False
+        if tok.startswith("(") or tok in ("and", "or", "'s", "’s", "'", "’"):
+            continue
+        low = re.sub(r"(?:'s|’s|s)$", "", tok.lower())
+        if tok.lower() in EN_EPONYM_NOUNS or low in EN_EPONYM_NOUNS or tok.lower() in _EN_EPONYM_ADJECTIVES or low in _EN_EPONYM_EXTRA:
+            return True
+        if _title_case(tok) and i < 4:
+            continue  # Duchenne and Becker, Luria and Delbrucks
+        if tok.lower() in _EN_EPONYM_ADJECTIVES or (tok.islower() and i > 0 and tok.lower() in _adjectives()):
+            continue  # Becker muscular dystrophy, Delbrucks classical methods
+        return False
+    return False
+
+
+#: Heads of eponymous terms beyond EN_EPONYM_NOUNS (which also serves the name rules).
+_EN_EPONYM_EXTRA = frozenset("virus dystrophy factor antigen doctrine reflex phenomenon theorem dam canal".split())
+
+
+def _adjectives() -> frozenset[str]:
+    return english_words("adj")
+
+
+_EN_REF_AFTER = re.compile(r",\s?[A-Z]\s?\.")  # Schatzman, R. C. / Brunke, K. J .
+_EN_INITIALS_NAME = re.compile(r"\b[A-Z]\.\s?(?:[A-Z]\.\s?)?(?:[a-z]+\s)?[A-Z][\w'-]+")
+_EN_ABBREV = re.compile(r"[A-Z][a-z]{0,6}\s?\.")
+
+
+def _reference(text: str, start: int, end: int) -> bool:
+    """A reference list's author or a journal abbreviation."""
+    if _EN_REF_AFTER.match(text, end) or re.search(r"[A-Z][a-z]+,\s?[A-Z]\s?\.", text[start:end]):
+        return True
+    around = text[max(0, start - 120) : end + 120]
+    if _EN_INITIALS_NAME.match(text, start) or re.search(r"\b[A-Z]\.\s?(?:[A-Z]\.\s?)?$", text[max(0, start - 8) : start]):
+        if len(_EN_INITIALS_NAME.findall(around)) >= 3:
+            return True  # S. H. Friend, R. Bernards, S. Rogelj, …
+    after = text[end : end + 12]
+    before = text[max(0, start - 12) : start]
+    honorific = re.search(rf"\b(?:{EN_HONORIFIC})\.?\s$", before)
+    if re.match(r"\s?\.", after) and not honorific and (re.search(r"[A-Z][a-z]{0,6}\s?\.\s$", before) or _EN_ABBREV.match(after.lstrip(" .").lstrip())):
+        return True  # Proc. Natl. Acad. Sci., J. Biol. Chem.
+    return False
+
+
+
+
+#: An organisation's category noun right before the name (appositive): the subsidiary Seppala.
+_EN_ORG_APPOSITION = re.compile(
+    r"\b(?:company|companies|group|subsidiary|firm|maker|manufacturer|producer|retailer|wholesaler|operator|carrier|"
+    r"insurer|lender|brand|chain|unit|division|brewer|brewery|supplier|vendor|developer|rival|owned by|controlled by)\s+$"
+)
+
+
+#: An organisation's category noun right after (Kauppalehti group), or in apposition after a
+#: comma (Kesko Agro Eesti, the retailer and wholesaler of grain).
+_EN_ORG_AFTER = re.compile(
+    r"(?:\s+|,\s(?:the|a|an)\s(?:[\w-]+\s){0,3})(?:company|group|subsidiary|firm|maker|manufacturer|producer|retailer|"
+    r"wholesaler|operator|carrier|insurer|lender|brand|chain|brewer|brewery|supplier|vendor|developer|provider|plc|oyj)\b"
+)
+
+
+#: A company's figures after the possessive: Satama's net profit, Seppala's revenue.
+_EN_ORG_POSSESSION = re.compile(
+    r"(?:'s|’s|'|’)\s+(?:(?:net|operating|pre-tax|pretax|quarterly|annual|total|cargo|consolidated)\s+)?"
+    r"(?:revenues?|sales|profits?|turnover|earnings|losses|shares?|shareholders|subsidiar(?:y|ies)|stake|workforce|"
+    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business)\b"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Public records (the ``pii`` stage's ``public_records`` option): who is named there in office.
+
+#: Offices (and forms of address of heads of state) whose holders a public record names in
+#: office: ``President Grant``, ``Vice President Mondale``, ``Chief Justice Roberts``, ``Senator Dole``.
+_EN_OFFICE_BEFORE = re.compile(
+    r"\b(?:President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
+    r"Governor|Congressman|Congresswoman|Representative|Ambassador|Judge|Mayor|First Lady|Attorney General|"
+    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope)\.?\s+(?:[A-Z]\.\s)?$"
+)
+
+
+def public_official(text: str, start: int, end: int) -> bool:
+    """Whether a PERSON span in an English public record names a public figure in office.
+
+    * an office title right before it (``President Grant``, ``Chief Justice Roberts``), or before
+      the same surname elsewhere in the document (``Vice President Mondale`` … ``Mondale``: one
+      sense per discourse);
+    * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
+      part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
+      verbs too) and, in a full name, the given name is a census given name (``George Washington``).
+
+    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
+    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked."""
+    words = _EN_WORD.findall(text[start:end])
+    words = [w for w in words if w not in ("s",)]
+    if not words:
+        return False
+    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+        return True
+    surname = words[-1]
+    for m in re.finditer(rf"(?<![\w-]){re.escape(surname)}(?![\w-])", text):
+        if _EN_OFFICE_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            return True
+    low = surname.lower()
+    dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
+    if dictionary_figure and surname.upper() in census_names("last"):
+        return len(words) == 1 or words[0].upper() in census_names("first")
+    return False
