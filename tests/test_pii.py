@@ -870,6 +870,10 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
         "Operating profit of Kauppalehti group rose to EUR 1.5 mn.",
         "Satama's net profit for the third quarter fell.",
         "Sales for the clothing store subsidiary Seppala increased by 8 %.",
+        "Huntingtin appears to associate with vesicles; huntingtin is cleaved by caspases.",
+        "We used a modified Grass photostimulator (Grass Instrument Company).",
+        "Five variants of the II class (Shekii, Bideiz and Zakataly) were found.",
+        "Kalmar Espana generated net sales of some 11.3 mln euro.",
     ],
 )
 def test_english_eponyms_references_codes_and_companies_are_no_person(scrubber, text):

@@ -356,11 +356,22 @@ class EnglishNameRecognizer(EntityRecognizer):
             _EN_ORG_APPOSITION.search(text, max(0, start - 40), start)
             or _EN_ORG_POSSESSION.match(text, possessor_end)
             or _EN_ORG_AFTER.match(text, end)
+            or _EN_ORG_PREDICATE.match(text, end)
         ):
             return "organisation"
+        if len(words) == 1 and self._lower_elsewhere(text, words[0]):
+            return "term"  # Huntingtin … huntingtin; Comfort says … comfort
+        if self._org_elsewhere(text, words[-1]):
+            return "organisation"  # a modified Grass photostimulator (Grass Instrument Company)
+        if _EN_VARIANT_LIST.search(text[max(0, start - 160) : start]):
+            return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
         for a, b, label in others:
             if b <= start and not text[b:start].strip() and label in ("NORP",):
                 return "organisation"  # Finnish Ponsse
+            if label == "NORP" and (_EN_CONJUNCTION.fullmatch(text[b:start]) or _EN_CONJUNCTION.fullmatch(text[end:a])):
+                # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
+                # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
+                return "organisation"
             if label in _EN_THING_LABELS and text[a:b] == span and (a, b) != (start, end):
                 return "organisation"
         return None
@@ -387,6 +398,19 @@ class EnglishNameRecognizer(EntityRecognizer):
                     )
                 )
         return out
+
+    def _lower_elsewhere(self, text: str, word: str) -> bool:
+        """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
+        ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
+        return len(word) >= 3 and re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text) is not None
+
+    def _org_elsewhere(self, text: str, word: str) -> bool:
+        """The word opens a capitalised run ending in an organisation word elsewhere in the
+        document (``Grass`` … ``Grass Instrument Company``)."""
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})", text):
+            if m.group(1).split()[-1].lower() in EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS:
+                return True
+        return False
 
     def _term_elsewhere(self, text: str, word: str) -> bool:
         """The word written in capitals, glued to a digit, after a digit or hyphen, or hyphenated to
@@ -546,19 +570,23 @@ def _eponym_after(text: str, end: int) -> bool:
             return False
         if tok.startswith("(") or tok in ("and", "or", "'s", "’s", "'", "’"):
             continue
-        low = re.sub(r"(?:'s|’s|s)$", "", tok.lower())
-        if tok.lower() in EN_EPONYM_NOUNS or low in EN_EPONYM_NOUNS or tok.lower() in _EN_EPONYM_ADJECTIVES or low in _EN_EPONYM_EXTRA:
+        forms = {tok.lower(), re.sub(r"(?:'s|’s|s)$", "", tok.lower())}
+        if forms & (EN_EPONYM_NOUNS | _EN_EPONYM_ADJECTIVES | _EN_EPONYM_EXTRA):
             return True
         if _title_case(tok) and i < 4:
             continue  # Duchenne and Becker, Luria and Delbrucks
-        if tok.lower() in _EN_EPONYM_ADJECTIVES or (tok.islower() and i > 0 and tok.lower() in _adjectives()):
-            continue  # Becker muscular dystrophy, Delbrucks classical methods
+        if tok in ("the", "a") or (tok.islower() and i > 0 and tok.lower() in _adjectives()):
+            continue  # Becker muscular dystrophy, Delbrucks classical methods, Duchenne and the milder Becker
         return False
     return False
 
 
 #: Heads of eponymous terms beyond EN_EPONYM_NOUNS (which also serves the name rules).
-_EN_EPONYM_EXTRA = frozenset("virus dystrophy factor antigen doctrine reflex phenomenon theorem dam canal".split())
+_EN_EPONYM_EXTRA = frozenset(
+    "virus dystrophy factor antigen doctrine reflex phenomenon theorem dam canal signal analysis algorithm "
+    # a nationality's heads: of Slovak origin
+    "origin descent ancestry extraction".split()
+)
 
 
 def _adjectives() -> frozenset[str]:
@@ -599,15 +627,34 @@ _EN_ORG_APPOSITION = re.compile(
 #: comma (Kesko Agro Eesti, the retailer and wholesaler of grain).
 _EN_ORG_AFTER = re.compile(
     r"(?:\s+|,\s(?:the|a|an)\s(?:[\w-]+\s){0,3})(?:company|group|subsidiary|firm|maker|manufacturer|producer|retailer|"
-    r"wholesaler|operator|carrier|insurer|lender|brand|chain|brewer|brewery|supplier|vendor|developer|provider|plc|oyj)\b"
+    r"wholesaler|operator|carrier|insurer|lender|brand|chain|brewer|brewery|supplier|vendor|developer|provider|plc|oyj|"
+    r"terminal|port|harbou?r|refinery|mine|plant|factory|mill)\b"
+)
+
+
+#: Predicates only organisations take: reporting figures (Grimaldi generated a 1.7 bln euro …,
+#: Kalmar Espana generated net sales …) and being owned or listed (…, which is controlled by …).
+_EN_ORG_PREDICATE = re.compile(
+    r"(?:\s+(?:generated|reported|posted|booked)\s+(?:a |an )?(?:net |operating |pre-tax |record )?(?:sales|revenues?|profits?|losses|turnover|[\d$€])"
+    r"|,\s(?:which|that) (?:is|was|has been) (?:controlled|owned|listed|based|headquartered)\b)"
+)
+
+
+_EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
+
+
+#: A list introduced by an eponym noun: variants of the II class (Shekii, Bideiz, … and Zakataly).
+_EN_VARIANT_LIST = re.compile(
+    r"\b(?:variants?|syndromes?|diseases?|types?|strains?|alleles?)\b[^.()\n]{0,30}(?:\(|--|:)\s?"
+    r"(?:[A-Z][\w-]*(?: [IVX]+)?(?:,? (?:and|or) |, ))*$"
 )
 
 
 #: A company's figures after the possessive: Satama's net profit, Seppala's revenue.
 _EN_ORG_POSSESSION = re.compile(
-    r"(?:'s|’s|'|’)\s+(?:(?:net|operating|pre-tax|pretax|quarterly|annual|total|cargo|consolidated)\s+)?"
+    r"(?:'s|’s|'|’)\s+(?:[\w,-]+\s+){0,4}?"
     r"(?:revenues?|sales|profits?|turnover|earnings|losses|shares?|shareholders|subsidiar(?:y|ies)|stake|workforce|"
-    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business)\b"
+    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business|offering)\b"
 )
 
 
