@@ -874,6 +874,9 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
         "We used a modified Grass photostimulator (Grass Instrument Company).",
         "Five variants of the II class (Shekii, Bideiz and Zakataly) were found.",
         "Kalmar Espana generated net sales of some 11.3 mln euro.",
+        "Fragments were detected by probes p20, J-Bir, and J-66 on the gel.",
+        "All the carriers of this defect lived in Sana, the capital of Yemen.",
+        "Mutations were more frequent in subjects of Irish, Scottish, and Welsh origin.",
     ],
 )
 def test_english_eponyms_references_codes_and_companies_are_no_person(scrubber, text):

@@ -359,10 +359,14 @@ class EnglishNameRecognizer(EntityRecognizer):
             or _EN_ORG_PREDICATE.match(text, end)
         ):
             return "organisation"
+        if _EN_PLACE_APPOSITION.match(text, end):
+            return "place"  # Sana, the capital of Yemen
         if len(words) == 1 and self._lower_elsewhere(text, words[0]):
             return "term"  # Huntingtin … huntingtin; Comfort says … comfort
         if self._org_elsewhere(text, words[-1]):
             return "organisation"  # a modified Grass photostimulator (Grass Instrument Company)
+        if _EN_CODE_CONJUNCT_BEFORE.search(text, max(0, start - 80), start) or _EN_CODE_CONJUNCT_AFTER.match(text, end):
+            return "term"  # probes p20, J-Bir, and J-66; genes Zfp127 (…), Ndn and Ipw: conjuncts share a type
         if _EN_VARIANT_LIST.search(text[max(0, start - 160) : start]):
             return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
         for a, b, label in others:
@@ -641,6 +645,15 @@ _EN_ORG_PREDICATE = re.compile(
 
 
 _EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
+
+
+#: A place's category noun in apposition: Sana, the capital of Yemen.
+_EN_PLACE_APPOSITION = re.compile(r",\s(?:the|a)\s(?:\w+\s)?(?:capital|city|town|village|province|region|district|port|island) of\b")
+
+
+#: A code (letters and digits) conjoined right before or after: p20, J-Bir, and J-66.
+_EN_CODE_CONJUNCT_BEFORE = re.compile(r"(?<![\w-])(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]+(?:\s\([^()]{0,40}\))?(?:,? (?:and|or) |, )$")
+_EN_CODE_CONJUNCT_AFTER = re.compile(r"(?:,? (?:and|or) |, )(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]+(?![\w-])")
 
 
 #: A list introduced by an eponym noun: variants of the II class (Shekii, Bideiz, … and Zakataly).
