@@ -877,6 +877,8 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
         "Fragments were detected by probes p20, J-Bir, and J-66 on the gel.",
         "All the carriers of this defect lived in Sana, the capital of Yemen.",
         "Mutations were more frequent in subjects of Irish, Scottish, and Welsh origin.",
+        "Cowden disease and Bannayan-Zonana (BZS) or Ruvalcaba-Riley-Smith syndrome are allelic.",
+        "The gene mutated in Duchenne and the milder Becker muscular dystrophy was cloned.",
     ],
 )
 def test_english_eponyms_references_codes_and_companies_are_no_person(scrubber, text):

@@ -300,8 +300,8 @@ class EnglishNameRecognizer(EntityRecognizer):
             return True  # Ours, Shall: a function word opening a sentence
         if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "\ufffd"):
             return True  # home�Xthe: a piece of a longer token
-        if re.search(r"\d|[<>=]", span) or any(len(w) >= 3 and w.isupper() for w in capitalised[1:]):
-            return True  # Lamin B1, Lys-- > Ile, Childhood ALD: a code inside the span
+        if re.search(r"\d|[<>=]|-[A-Z]{2,}\b", span) or any(len(w) >= 3 and w.isupper() for w in capitalised[1:]):
+            return True  # Lamin B1, Lys-- > Ile, Leu-AVP, Childhood ALD: a code inside the span
         if any(re.search(r"-[a-z]", w) and self._is_word(w.split("-")[0]) for w in capitalised):
             return True  # Ataxia-telangiectasia: an English word hyphenated to a lower-case word (not Hauta-aho)
         if all(w.lower() in EN_OFFICE_WORDS for w in capitalised):
@@ -562,7 +562,7 @@ _EN_EPONYM_OF = re.compile(r"\b(?:syndrome|disease|sign|anomaly|test|law|method)
 _EN_CATALOGUE = re.compile(r"(?:'s)?\s?(?:no\.\s?|#\s?)?(?:\d{5,}|\d\b(?!\s*(?:years?|months?|[:.]\d)))")
 
 
-_EN_TOKEN = re.compile(r"\([^()]{0,15}\)|[^\W\d_][\w'’]*|\S")
+_EN_TOKEN = re.compile(r"\([^()]{0,15}\)|[^\W\d_][\w'’]*(?:-[\w'’]+)*|\S")
 
 
 def _eponym_after(text: str, end: int) -> bool:
@@ -572,14 +572,15 @@ def _eponym_after(text: str, end: int) -> bool:
     for i, tok in enumerate(_EN_TOKEN.findall(rest)):
         if i >= 7:
             return False
-        if tok.startswith("(") or tok in ("and", "or", "'s", "’s", "'", "’"):
-            continue
+        if tok.startswith("(") or tok in ("and", "or", "'s", "’s", "'", "’", ")"):
+            continue  # (BZS) or …; Duarte 2 (or Duarte) variants
         forms = {tok.lower(), re.sub(r"(?:'s|’s|s)$", "", tok.lower())}
         if forms & (EN_EPONYM_NOUNS | _EN_EPONYM_ADJECTIVES | _EN_EPONYM_EXTRA):
             return True
         if _title_case(tok) and i < 4:
             continue  # Duchenne and Becker, Luria and Delbrucks
-        if tok in ("the", "a") or (tok.islower() and i > 0 and tok.lower() in _adjectives()):
+        adjective = tok.islower() and i > 0 and (tok in _adjectives() or (tok.endswith("er") and (tok[:-2] in _adjectives() or tok[:-1] in _adjectives())))
+        if tok in ("the", "a") or adjective:
             continue  # Becker muscular dystrophy, Delbrucks classical methods, Duchenne and the milder Becker
         return False
     return False
