@@ -945,3 +945,46 @@ def test_public_records_option_leaves_officials_counts_them_and_masks_the_rest()
     assert "PERSON_PUBLIC_RECORD" not in result.counters["letters"]
     with pytest.raises(Exception, match="public_records"):
         PresidioScrubber({"public_records": {"speeches": " "}})
+
+
+# -- #20 English: WordNet's places and things, company evidence from the sentence (pii@5) --------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Declaration was first read in public and the Liberty Bell was sounded in celebration.",
+        "They fought through the forests of the Argonne, to the shores of Iwo Jima, and beyond.",
+        "A defense pact for the Western Hemisphere was signed by the treaty of Rio de Janeiro.",
+        "Wherever there was a cry for help, we journeyed to the Moon and safely returned.",
+        "Since the remark was made by the virtuous and indignant Roman, I fear an examination.",
+        "Finnish Ponsse has signed an agreement with Babcock Africa for the distribution of machines.",
+        "Beer sales grew by 18.1 percent, while the sales of Kauno Alus grew by 14.3 percent.",
+        "Nyrstar agreed to supply to Talvivaara up to 150,000 tonnes for use in Talvivaara's leaching process.",
+        "The agreement expands Tekla Structures' scope of use to bridge design.",
+        "The rights of man cannot be protected. Machi nery for the settlement of disputes is needed.",
+    ],
+)
+def test_english_wordnet_places_and_company_figures_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Many centuries ago, Saint Augustine, a saint of my church, wrote that a people is defined.", "Saint Augustine"),  # WordNet: a person
+        ("Jordan said the figures were final.", "Jordan"),  # a WordNet place, also a census given name
+        ("Comparable net sales grew by 50 % year-on-year, CEO Sakari Tamminen said.", "Sakari Tamminen"),
+        ("The sales of the unit grew, said Julia Prohaska, director of marketing.", "Julia Prohaska"),
+    ],
+)
+def test_english_names_beside_wordnet_and_company_evidence_stay(scrubber, text, value):
+    assert (value, "PERSON") in _spans(scrubber, text, "en")
+
+
+def test_wordnet_reads_places_things_and_people():
+    from filters.pii_recognizers.en_names import wordnet_class_noun, wordnet_thing
+
+    assert wordnet_thing("Liberty Bell") and wordnet_thing("Iwo Jima") and wordnet_thing("Africa")
+    assert not wordnet_thing("Moon") and not wordnet_thing("Augustine") and not wordnet_thing("Sophie Lang")
+    assert wordnet_class_noun("Roman") and wordnet_class_noun("Moon") and not wordnet_class_noun("Iwo Jima")

