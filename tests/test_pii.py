@@ -974,6 +974,7 @@ def test_english_wordnet_places_and_company_figures_are_no_person(scrubber, text
     [
         ("Many centuries ago, Saint Augustine, a saint of my church, wrote that a people is defined.", "Saint Augustine"),  # WordNet: a person
         ("Jordan said the figures were final.", "Jordan"),  # a WordNet place, also a census given name
+        ("If the account is not correct, please change it to Sofia Lima", "Sofia Lima"),  # a place surname after a given name
         ("Comparable net sales grew by 50 % year-on-year, CEO Sakari Tamminen said.", "Sakari Tamminen"),
         ("The sales of the unit grew, said Julia Prohaska, director of marketing.", "Julia Prohaska"),
     ],

@@ -426,10 +426,11 @@ class EnglishNameRecognizer(EntityRecognizer):
         phrase = " ".join(words)
         if any(wordnet_thing(p) for p in ([lead.group(1) + phrase] if lead else []) + [phrase]) and (len(words) > 1 or not self._is_given(words[0])):
             return "place"  # Liberty Bell, Iwo Jima, Monticello, Rio de Janeiro: WordNet's place or thing, no person
-        if len(words) > 1 and wordnet_thing(words[-1]) and not self._is_given(words[-1]):
-            return "organisation"  # Babcock Africa: a place word ends it
-        if len(words) == 1 and _EN_DETERMINER_BEFORE.search(text, max(0, start - 40), start) and wordnet_class_noun(words[0]):
-            return "term"  # to the Moon, the virtuous and indignant Roman: a common noun after its article
+        if len(words) > 1 and wordnet_thing(words[-1]) and not any(self._is_given(w) for w in (words[0], words[-1])):
+            return "organisation"  # Babcock Africa: a place word ends it, no given name opens it (not Sofia Lima)
+        article = _EN_DETERMINER_BEFORE.search(text, max(0, start - 40), start)
+        if len(words) == 1 and article and wordnet_class_noun(words[0]) and all(w in self._adjectives or w == "and" for w in article.group(1).split()):
+            return "term"  # to the Moon, the virtuous and indignant Roman: a common noun after its article and adjectives
         piece = re.match(r" ([a-z]{2,})\b", text[end : end + 20])
         if len(words) == 1 and piece and self._is_word((words[0] + piece.group(1)).lower()) and not self._is_word(words[0].lower()):
             return "term"  # Machi nery: a word broken by a stray space
@@ -738,7 +739,7 @@ _EN_PLACE_LEAD = re.compile(r"((?:[A-Z][\w-]+ (?:(?:de|da|do|del|di|of|la|le|el)
 
 
 #: An article, optionally with lower-case modifiers, right before: the [Moon], the virtuous and indignant [Roman].
-_EN_DETERMINER_BEFORE = re.compile(r"\b(?:the|The)\s(?:[a-z]+\s){0,3}$")
+_EN_DETERMINER_BEFORE = re.compile(r"\b(?:the|The)\s((?:[a-z]+\s){0,3})$")
 
 
 _EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
