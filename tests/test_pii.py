@@ -963,6 +963,7 @@ def test_public_records_option_leaves_officials_counts_them_and_masks_the_rest()
         "Nyrstar agreed to supply to Talvivaara up to 150,000 tonnes for use in Talvivaara's leaching process.",
         "The agreement expands Tekla Structures' scope of use to bridge design.",
         "The rights of man cannot be protected. Machi nery for the settlement of disputes is needed.",
+        "Men and women have died in places like Concord and Gettysburg; Normandy and Khe Sahn.",
     ],
 )
 def test_english_wordnet_places_and_company_figures_are_no_person(scrubber, text):

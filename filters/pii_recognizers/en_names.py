@@ -442,6 +442,8 @@ class EnglishNameRecognizer(EntityRecognizer):
             return "term"  # probes p20, J-Bir, and J-66; genes Zfp127 (…), Ndn and Ipw: conjuncts share a type
         if _EN_VARIANT_LIST.search(text[max(0, start - 160) : start]):
             return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
+        if _EN_PLACE_LIST.search(text[max(0, start - 160) : start]):
+            return "place"  # in places like Concord and Gettysburg; Normandy and Khe Sahn
         for a, b, label in others:
             if b <= start and not text[b:start].strip() and label in ("NORP",):
                 return "organisation"  # Finnish Ponsse
@@ -724,6 +726,13 @@ _EN_ORG_AFTER = re.compile(
 _EN_ORG_PREDICATE = re.compile(
     r"(?:\s+(?:generated|reported|posted|booked)\s+(?:a |an )?(?:net |operating |pre-tax |record )?(?:sales|revenues?|profits?|losses|turnover|[\d$€])"
     r"|,\s(?:which|that) (?:is|was|has been) (?:controlled|owned|listed|based|headquartered)\b)"
+)
+
+
+#: A list introduced by a place's category noun: places like Concord and Gettysburg; Normandy and …
+_EN_PLACE_LIST = re.compile(
+    r"\b(?:places|cities|towns|villages|countries|nations|islands|battlefields|capitals|ports)\s(?:like|such as|including)\s"
+    r"(?:[A-Z][\w'-]*(?: [A-Z][\w'-]*)*(?:,? (?:and|or) |, |; ))*$"
 )
 
 
