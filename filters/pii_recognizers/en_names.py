@@ -280,6 +280,7 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._stop = set(STOP_WORDS) | EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS
         self._words = {pos: english_words(pos) for pos in ("noun", "verb", "adj", "adv")}
         self._adjectives = self._words["adj"]  # Merry, Irish, Golden: never the given name of a full name
+        wordnet_nouns()  # WordNet's 82k noun synsets, read once per worker at set-up (1.3 s), not on the first span
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         if entities and "PERSON" not in entities:
