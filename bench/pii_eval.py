@@ -413,7 +413,17 @@ def main(argv: list[str] | None = None) -> int:
 SECTIONS = ("deliveries", "generated", "klue", "english", "speed")
 
 
+#: The deliveries a config may declare public records (the ``pii`` stage's ``public_records``),
+#: as pipelines/configs/shared-deliveries.yaml does: the bench prints their share both ways.
+PUBLIC_RECORDS = {
+    "en_gov_speeches": "addresses of US presidents (public domain): officials named in office",
+    "en_scotus": "US Supreme Court opinion summaries: court records",
+}
+
+
 def deliveries(args, shared, ours, ours_scrub) -> None:
+    from filters.pii_recognizers.en_names import public_official
+
     print(f"== the deliveries: PERSON masks per source ({args.delivery_docs} documents each; statutes and bills whole)")
     for name, (lang, docs) in delivery_sources(shared, args.delivery_docs).items():
         found = ours(docs, lang)
@@ -421,6 +431,14 @@ def deliveries(args, shared, ours, ours_scrub) -> None:
         n_spans = sum(map(len, persons))
         with_mask = sum(bool(p) for p in persons)
         line = f"   {name:34} {len(docs):5} docs, {n_spans:5} PERSON spans, docs with a PERSON mask {with_mask / max(len(docs), 1):6.1%}"
+        if lang == "en":
+            line += " (detector, no policy)"
+            if name in PUBLIC_RECORDS:
+                masked = [[(a, b) for a, b, t in spans if t == "PERSON" and not public_official(doc, a, b)] for doc, spans in zip(docs, found)]
+                line += (
+                    f"; with the public_records policy {sum(bool(p) for p in masked) / max(len(docs), 1):6.1%}"
+                    f" ({sum(map(len, masked))} spans masked, {n_spans - sum(map(len, masked))} public figures left in the text)"
+                )
         if lang == "ko":
             cuts = word_cuts(docs, found)
             line += f", spans cutting a word: {len(cuts)}" + (f" {cuts[:5]}" if cuts else "")

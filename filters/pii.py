@@ -92,6 +92,12 @@ class PiiOptions(StageOptions):
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
+    public_records: dict[str, str] = Field(
+        default_factory=dict,
+        description="source id → why its documents are public records (e.g. presidential addresses, court opinions): there, English "
+        "PERSON spans naming a public official in office or a historical figure are left in the text and counted as "
+        "PERSON_PUBLIC_RECORD (docs/pii.md, 'Public records'); none by default: every name is masked, as bills' sponsors are",
+    )
     crf_names: bool = Field(
         False,
         description="Korean names also from the learned CRF tagger (ko-names-crf.crfsuite in the model cache, built by make setup) "
@@ -103,6 +109,14 @@ class PiiOptions(StageOptions):
         if self.crf_names and not self.dictionary_names:
             raise ValueError("crf_names needs dictionary_names (the tagger reads MeCab-ko morphemes)")
         return self
+
+    @field_validator("public_records")
+    @classmethod
+    def _reasons_given(cls, v: dict[str, str]) -> dict[str, str]:
+        missing = sorted(k for k, why in v.items() if not str(why).strip())
+        if missing:
+            raise ValueError(f"public_records: say why each source is a public record (empty reason for {', '.join(missing)})")
+        return v
 
     @field_validator("thresholds", mode="before")
     @classmethod
@@ -193,7 +207,9 @@ class PresidioScrubber(MapStage):
     # 3: MeCab-ko dictionary names and vetoes; 4: pii_counts as list<struct<entity, count>>, and the
     # legal-text rules (role word with a particle, morpheme boundaries, defined terms, name lists);
     # 5: Korean names — a noun plus a counter is no name (부여일), a dictionary name with another
-    # reading needs a cue (나폴리, 포스터), a dictionary full name before a verb is a missing space
+    # reading needs a cue (나폴리, 포스터), a dictionary full name before a verb is a missing space;
+    # English term vetoes (eponyms, references, codes, organisations, WordNet places and things)
+    # and the public_records policy
     version = 5
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -318,6 +334,10 @@ class PresidioScrubber(MapStage):
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else ["-"] * n
         counters: dict[str, dict[str, int]] = {}
         for i, (text, spans) in enumerate(zip(texts, found)):
+            kept_public = 0
+            if sources[i] in self.config.public_records and langs[i] == "en":
+                spans, kept = split_public_record(text, spans)
+                kept_public = len(kept)
             counts = Counter(f.type for f in spans)
             out_texts.append(self.anonymize(text, spans))
             spans_col.append([{"start": f.start, "end": f.end, "type": f.type} for f in spans])
@@ -325,6 +345,8 @@ class PresidioScrubber(MapStage):
             per_source = counters.setdefault(sources[i], {})
             for t, c in counts.items():
                 per_source[t] = per_source.get(t, 0) + c
+            if kept_public:
+                per_source["PERSON_PUBLIC_RECORD"] = per_source.get("PERSON_PUBLIC_RECORD", 0) + kept_public
             dens = self.config.max_density
             if dens is not None and len(spans) >= self.config.density_min_entities:
                 per_k = 1000 * len(spans) / max(len(text), 1)
@@ -501,6 +523,14 @@ class PresidioScrubber(MapStage):
 
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
+
+
+def split_public_record(text: str, spans: list[Found]) -> tuple[list[Found], list[Found]]:
+    """An English public record's spans: (to mask, PERSON spans of public figures left in the text)."""
+    from filters.pii_recognizers.en_names import public_official
+
+    kept = [f for f in spans if f.type == "PERSON" and public_official(text, f.start, f.end)]
+    return [f for f in spans if f not in kept], kept
 
 
 def guess_language(text: str) -> str:

