@@ -64,6 +64,20 @@ class StageOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    def named_sources(self) -> dict[str, list[str]]:
+        """Option → the source ids it names, for options declared with
+        ``Field(json_schema_extra=NAMES_SOURCES)`` (a mapping keyed by source id). The config
+        checks them against its sources, so a misspelt id is an error, not a silent no-op."""
+        out: dict[str, list[str]] = {}
+        for name, spec in type(self).model_fields.items():
+            extra = spec.json_schema_extra
+            if isinstance(extra, dict) and extra.get("names_sources"):
+                value = getattr(self, name)
+                out[name] = sorted(value) if isinstance(value, Mapping) else []
+        return out
+
+
+NAMES_SOURCES: dict[str, Any] = {"names_sources": True}
 
 @dataclass(frozen=True)
 class Threshold:

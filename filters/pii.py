@@ -40,7 +40,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
-from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
+from filters.base import MapStage, NAMES_SOURCES, Score, StageContext, StageOptions, StageResult, Threshold
 from corpusmill_base.errors import ConfigError, IntegrityError
 from corpusmill_base.hashing import sha256_file
 from corpusmill_base.models import model_dir
@@ -97,6 +97,7 @@ class PiiOptions(StageOptions):
         description="source id → why its documents are public records (e.g. presidential addresses, court opinions): there, English "
         "PERSON spans naming a public official in office or a historical figure are left in the text and counted as "
         "PERSON_PUBLIC_RECORD (docs/pii.md, 'Public records'); none by default: every name is masked, as bills' sponsors are",
+        json_schema_extra=NAMES_SOURCES,
     )
     crf_names: bool = Field(
         False,

@@ -330,6 +330,13 @@ class PipelineConfig(_Strict):
             unknown = sorted(set(mapping) - set(ids))
             if unknown:
                 raise ValueError(f"{key} names sources that are not declared: {', '.join(unknown)}")
+        for spec in self.stages:
+            from filters.registry import stage_class
+
+            for option, named in stage_class(spec.name).parse_options(spec.options).named_sources().items():
+                unknown = sorted(set(named) - set(ids))
+                if unknown:
+                    raise ValueError(f"stage {spec.name}: {option} names sources that are not declared: {', '.join(unknown)}")
         bids = [b.id for b in self.benchmarks]
         if len(set(bids)) != len(bids):
             raise ValueError(f"benchmark ids must be unique; repeated: {', '.join(sorted({i for i in bids if bids.count(i) > 1}))}")

@@ -50,3 +50,15 @@ def test_the_same_key_in_different_mappings_is_fine(tmp_path):
     cfg = tmp_path / "p.yaml"
     cfg.write_text(BASE + "  - id: b\n    paths: [in/]\n    format: jsonl\n    provenance: {owner: y, acquisition: owned, licence: CC0-1.0}\n")
     load_config(cfg)
+
+
+def test_a_stage_option_naming_an_undeclared_source_is_refused(tmp_path):
+    # pii's public_records is keyed by source id: a misspelt id would silently mask the source
+    # it meant to exempt (or exempt nothing), so the config refuses it before any read.
+    cfg = tmp_path / "p.yaml"
+    stage = "stages:\n  - name: pii\n    public_records: {%s: court opinions are public records}\n"
+    cfg.write_text(BASE + stage % "b")
+    with pytest.raises(ConfigError, match="stage pii: public_records names sources that are not declared: b"):
+        load_config(cfg)
+    cfg.write_text(BASE + stage % "a")
+    load_config(cfg)
