@@ -95,7 +95,7 @@ def resolve_releases(stages: list[Stage]) -> None:
             st.context.releases[mid] = Release(mid, indexes, shards)
 
 
-def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None) -> Plan:
+def prepare(config_path: str | os.PathLike[str], engine: str | None = None, workers: int | None = None) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
@@ -107,8 +107,8 @@ def prepare(config_path: str | os.PathLike, engine: str | None = None, workers: 
 
 
 def run(
-    config_path: str | os.PathLike,
-    out: str | os.PathLike | None = None,
+    config_path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     catalog: str | None = None,
     engine: str | None = None,
     overwrite: bool | None = None,
@@ -352,7 +352,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
     ledger: pa.Table = execution.ledger
     counts = counts_from_ledger(ledger)
     decisions = {d.source_id: d for d in plan.decisions}
-    sources = []
+    sources: list[dict[str, Any]] = []
     for src in cfg.sources:
         d = decisions[src.id]
         files = [
