@@ -61,6 +61,9 @@ LEDGER_SCHEMA = pa.schema(
         # ``scores`` declaration for which column and option); null when no threshold decided it.
         pa.field("score", pa.float64()),
         pa.field("threshold", pa.float64()),
+        # For a drop by a stage that declares a ``label`` (a categorical column it writes, e.g.
+        # langid's ``lang``): that column's value for the dropped document, which no shard holds.
+        pa.field("label", pa.string()),
     ]
 )
 

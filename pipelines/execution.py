@@ -134,6 +134,7 @@ def ledger_from_docs(
     shard: list[str] | None = None,
     score: pa.Array | None = None,
     threshold: pa.Array | None = None,
+    label: pa.Array | None = None,
 ) -> pa.Table:
     n = docs.num_rows
     nulls = pa.nulls(n, pa.string())
@@ -155,6 +156,7 @@ def ledger_from_docs(
             "n_chars": n_chars(docs),
             "score": score if score is not None else no_number,
             "threshold": threshold if threshold is not None else no_number,
+            "label": label if label is not None else nulls,
         },
         schema=LEDGER_SCHEMA,
     )
@@ -204,6 +206,7 @@ def apply_map_stage(
             details=[details[i] for i in gone],
             score=_floats(result.scores, gone),
             threshold=_floats(result.thresholds, gone),
+            label=dropped.column(stage.label).cast(pa.string()) if stage.label else None,
         )
         table = table.filter(pa.array(keep))
     return conform(table, schema), drops

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -46,6 +47,18 @@ def test_counts_reconcile_with_the_ledger(demo_run):
     # the sample has 3,000 NSMC reviews, 8 statutes (2 more as PDF and HWPX), 3 bills and 6 speeches
     by_source = {s["id"]: s["counts"]["records_in"] for s in m["sources"]}
     assert by_source == {"ko_statutes": 8, "ko_statute_documents": 2, "ko_bills": 3, "en_speeches": 6, "ko_reviews": 3000}
+
+
+def test_langid_drops_carry_the_detected_language_as_ledger_label(demo_run):
+    """langid declares ``label = "lang"``: its drops keep the detected language in the ledger's
+    ``label`` (the report's language mix reads it; the detail says the same in words)."""
+    rows = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] == "langid@1"]
+    assert rows
+    for r in rows:
+        m = re.match(r"detected=(\S+)", r["detail"] or "")
+        assert r["label"] == (m.group(1) if m else "und"), r
+    other = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] not in (None, "langid@1")]
+    assert other and all(r["label"] is None for r in other)
 
 
 def test_exact_duplicates_name_their_keeper(demo_run):
