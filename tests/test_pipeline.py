@@ -90,11 +90,19 @@ def test_shards_hold_the_kept_documents_in_order(demo_run):
     assert enc["ko_bills"] and enc["ko_bills"][0] in ("cp949", "euc-kr")
 
 
-def test_identical_rerun_is_not_an_error_and_gives_identical_bytes(demo_run, tmp_path):
+def test_identical_rerun_is_not_an_error(demo_run):
     env = demo_run["env"]
     again = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(demo_run["out"]), cwd=demo_run["root"], env=env)
     assert again.stdout.strip().splitlines()[-1] == demo_run["id"]
     assert "unchanged" in again.stdout
+
+
+# Opt-in (a second demo run with every stage, ~10 CPU-s): in the default suite the same property
+# is test_engines' test_parity_on_the_sample (every registered stage, local with 1 and 2 workers,
+# Ray and Beam: identical shards, ledger and manifest ID).
+@pytest.mark.full
+def test_rerun_elsewhere_gives_identical_bytes(demo_run, tmp_path):
+    env = demo_run["env"]
     other = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp_path / "b"), cwd=tmp_path, env=env)
     assert other.stdout.strip().splitlines()[-1] == demo_run["id"]
     m = load_manifest(demo_run["out"])
