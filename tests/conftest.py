@@ -43,7 +43,9 @@ def catalog_env(tmp_path, monkeypatch) -> Path:
 
 def one_worker(args: tuple[str, ...], cwd: Path | None = None) -> tuple[str, ...]:
     """``corpusmill run`` with ``--workers 1`` added, unless the test chose the workers or the
-    engine (``--workers``/``--engine`` or ``workers:``/``engine:`` in its config).
+    engine (``--workers``/``--engine`` or ``workers:``/``engine:`` in its config) or the config
+    reads the shared deliveries (hundreds of thousands of records: a second worker halves the
+    wall time for a few CPU-seconds of model loading).
 
     Each local worker loads its own models and most runs in the tests are too small to gain from
     a second process: the demo run cost 15.1 CPU-s with the default two workers and 13.7 with one
@@ -57,7 +59,7 @@ def one_worker(args: tuple[str, ...], cwd: Path | None = None) -> tuple[str, ...
         text = config.read_text(encoding="utf-8") if config is not None else ""
     except (OSError, UnicodeDecodeError):  # a test of a missing or broken config: leave it as it is
         return args
-    if re.search(r"^(workers|engine)\s*:", text, re.MULTILINE):
+    if re.search(r"^(workers|engine)\s*:", text, re.MULTILINE) or "shared/data/" in text or SHARED.as_posix() in text:
         return args
     return (*args, "--workers", "1")
 
