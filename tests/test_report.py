@@ -136,7 +136,13 @@ def test_demo_report_matches_manifest(demo_report):
     assert sum((int(k) - 1) * v for k, v in dup["size_distribution"].items()) == 12
     assert dup["largest"][0]["size"] == max(int(k) for k in dup["size_distribution"])
     assert s["languages"]["kept"]["en_speeches"] == {"en": 6}
-    assert s["languages"]["detected"] == any(st["name"].startswith("lang") for st in manifest["stages"])
+    lang_stages = [st["key"] for st in manifest["stages"] if st.get("label") == "lang"]  # declared, not named
+    assert lang_stages == ["langid@1"] and s["languages"]["detected"]
+    dropped = {}  # the languages of the langid drops, from the ledger's label
+    for r in ledger.filter(pc.is_in(ledger.column("stage"), value_set=pa.array(lang_stages))).to_pylist():
+        dropped.setdefault(r["source_id"], {}).setdefault(r["label"], 0)
+        dropped[r["source_id"]][r["label"]] += 1
+    assert s["languages"]["dropped"] == dropped and sum(map(sum, (d.values() for d in dropped.values()))) == 17
     seconds = manifest["run"]["seconds_by_stage"]
     assert [r["stage"] for r in s["throughput"]] == [k for k in ["ingest@1", *(st["key"] for st in manifest["stages"])] if k in seconds]
     # Sections follow the data: counters exactly when a stage counted something (PII by type).
