@@ -171,6 +171,9 @@ class Stage(ABC):
     Options: ClassVar[type[StageOptions]] = StageOptions
     #: The scores this stage writes and the options holding their thresholds.
     scores: ClassVar[tuple[Score, ...]] = ()
+    #: A categorical column of :attr:`output_fields` (e.g. langid's ``lang``) whose value the
+    #: ledger keeps, in its ``label`` column, for each document this stage drops.
+    label: ClassVar[str | None] = None
 
     def __init__(self, options: Mapping[str, Any] | StageOptions | None = None, context: StageContext | None = None):
         self.opts = self.parse_options(options)
@@ -209,6 +212,8 @@ class Stage(ABC):
         d: dict[str, Any] = {"name": self.name, "version": self.version, "options": self.options}
         if self.scores:
             d["scores"] = [sc.to_json() for sc in self.scores]
+        if self.label:
+            d["label"] = self.label
         return d
 
     def artifacts(self) -> list[dict[str, Any]]:

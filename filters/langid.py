@@ -21,8 +21,8 @@ this stage's ``expected`` option) keeps a document when its language is expected
 a *mixed* document in an expected language: fastText gives an expected language at least
 ``mixed_min_prob`` among its top guesses, or Korean is expected and at least ``mixed_hangul_min``
 of the letters are Hangul (Korean text quoting English terms, bilingual finance sentences).
-Drops name the detected language in the ledger detail (``detected=ja``) and carry its
-``lang_score`` in the ledger's ``score`` column.
+Drops carry the detected language in the ledger's ``label`` column (the stage's declared
+``label``; the detail says it too, ``detected=ja``) and its ``lang_score`` in ``score``.
 """
 
 from __future__ import annotations
@@ -118,6 +118,7 @@ class LanguageID(MapStage):
     ]
     Options = LangIdOptions
     opts: LangIdOptions
+    label = "lang"  # the ledger keeps the detected language of the documents this stage drops
     # lang_unexpected drops carry the detected language's score too (no threshold decided them).
     scores = (Score("lang_score", (Threshold("min_score", "below", REASON_LOW_CONFIDENCE),), reasons=(REASON_UNEXPECTED,)),)
     MODEL = "lid.176.ftz"

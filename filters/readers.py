@@ -197,32 +197,36 @@ def _events(hashing: textio.HashingReader, opts: ReadOptions, info: FileInfo) ->
 
 def _decoded_lines(
     stream, codec: str, opts: ReadOptions, collapse_blank: bool = True
-) -> Iterator[tuple[textio.Line, str | None, str | None]]:
-    """Yield ``(line, text, error)``; the first line loses a UTF-8 BOM. A run of blank lines
-    comes as its first line only (``collapse_blank``; CSV keeps them: inside quotes they are text)."""
+) -> Iterator[tuple[textio.Line, str, str | None]]:
+    """Yield ``(line, text, error)`` (``text`` empty when there is an error); the first line
+    loses a UTF-8 BOM. A run of blank lines comes as its first line only (``collapse_blank``;
+    CSV keeps them: inside quotes they are text)."""
     for line in textio.iter_lines(stream, opts.max_record_bytes, collapse_blank):
         if line.data is None:
-            yield line, None, line.error
+            yield line, "", line.error or "unreadable line"
             continue
         data = line.data
         if line.number == 1 and data.startswith(b"\xef\xbb\xbf"):
             data = data[3:]
-        text, err = textio.decode(data, codec, line.offset)
-        yield line, text, err
+        try:
+            yield line, textio.decode(data, codec, line.offset), None
+        except textio.Unreadable as e:
+            yield line, "", str(e)
 
 
-def _field_text(obj: dict, fields: tuple[str, ...]) -> tuple[str | None, str | None]:
+def _field_text(obj: dict, fields: tuple[str, ...]) -> str:
+    """The text fields joined, or :class:`_BadRecord` saying which field is missing or not a string."""
     parts = []
     for f in fields:
         if f not in obj:
-            return None, f"missing field {f!r} ({field_names(obj)})"  # a key can be personal data
+            raise _BadRecord(f"missing field {f!r} ({field_names(obj)})")  # a key can be personal data
         v = obj[f]
         if v is None:
             continue
         if not isinstance(v, str):
-            return None, f"field {f!r} is {type(v).__name__}, expected a string"
+            raise _BadRecord(f"field {f!r} is {type(v).__name__}, expected a string")
         parts.append(v)
-    return _join(parts), None
+    return _join(parts)
 
 
 def _guarded(loc: str, make, *args) -> Event:
@@ -240,9 +244,7 @@ def _guarded(loc: str, make, *args) -> Event:
 
 def _object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
     """A record from a mapping (JSON object, CSV row, Parquet row): its text fields, or why not."""
-    body, err = _field_text(obj, opts.text_fields)
-    if err:
-        return Quarantined(loc, err)
+    body = _field_text(obj, opts.text_fields)  # _BadRecord: quarantined by _guarded
     if not body.strip():
         return Quarantined(loc, "empty document")
     return Record(loc, body, _record_id(obj, opts.id_field))
@@ -308,7 +310,8 @@ def _read_txt_lines(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
 
 def _read_txt_blocks(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     """Blank-line-separated blocks, or heading-started documents (``split: heading``)."""
-    heading = re.compile(opts.heading_pattern) if opts.split == "heading" else None
+    # the config requires heading_pattern with split: heading
+    heading = re.compile(opts.heading_pattern) if opts.split == "heading" and opts.heading_pattern else None
     buf: list[str] = []
     size = 0
     first = last = 0
@@ -338,7 +341,7 @@ def _read_txt_blocks(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
                 continue
             first = line.number
         last = line.number
-        size += len(line.data)
+        size += len(line.data or b"")
         if size > opts.max_record_bytes:
             oversize, buf = True, [" "]
         elif not oversize:
@@ -449,11 +452,11 @@ def _read_csv(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         yield from errors
         errors.clear()
         if runaway:
-            span = f"{len(feed.pending):,} lines" if len(feed.pending) > 1 else "its line"
+            ran = f"{len(feed.pending):,} lines" if len(feed.pending) > 1 else "its line"
             start = feed.cut_runaway()
             yield Quarantined(
                 f"line {start}",
-                f"unbalanced quote: the CSV record starting on line {start} ran over {span} without closing "
+                f"unbalanced quote: the CSV record starting on line {start} ran over {ran} without closing "
                 f"(limits: {opts.max_record_lines:,} lines, max_record_bytes); line {start} quarantined, "
                 f"the lines after it are read again",
             )
@@ -468,6 +471,9 @@ def _read_csv(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
         if not any(cell.strip() for cell in row):
             continue
         loc = f"row {row_no} (line {span[0]})" if span[0] == span[1] else f"row {row_no} (lines {span[0]}-{span[1]})"
+        if header is None:  # header: false without columns (the config refuses it)
+            yield Quarantined(loc, "no column names: a CSV without a header row needs columns")
+            continue
         if len(row) != len(header):
             yield Quarantined(loc, f"row has {len(row)} columns, expected {len(header)}")
             continue
@@ -514,27 +520,29 @@ def _read_pubtator(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
 # --- whole-file formats ----------------------------------------------------------------------
 
 
-def _read_whole(stream, codec: str, opts: ReadOptions, limit: int) -> tuple[str | None, str | None]:
-    data, err = textio.read_all(stream, limit)
-    if err:
-        return None, err
+def _read_whole(stream, codec: str, limit: int) -> str:
+    """The whole file as text, or :class:`textio.Unreadable`."""
+    data = textio.read_all(stream, limit)
     data = data.removeprefix(b"\xef\xbb\xbf") if codec.startswith("utf") else data
     return textio.decode(data, codec)
 
 
 def _read_txt_file(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
-    text, err = _read_whole(stream, codec, opts, opts.max_record_bytes)
-    if err:
-        yield Quarantined("file", err)
-    elif not text.strip():
-        yield Quarantined("file", "empty document")
-    else:
-        yield Record("file", text)
+    try:
+        text = _read_whole(stream, codec, opts.max_record_bytes)
+    except textio.Unreadable as e:
+        yield Quarantined("file", str(e))
+        return
+    yield Record("file", text) if text.strip() else Quarantined("file", "empty document")
 
 
 def _read_html_file(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
-    text, err = _read_whole(stream, codec, opts, opts.max_record_bytes)
-    yield Quarantined("file", err) if err else _guarded("file", _html_event, text, None)
+    try:
+        text = _read_whole(stream, codec, opts.max_record_bytes)
+    except textio.Unreadable as e:
+        yield Quarantined("file", str(e))
+        return
+    yield _guarded("file", _html_event, text, None)
 
 
 def _html_object_event(loc: str, obj: dict, opts: ReadOptions) -> Event:
@@ -580,9 +588,10 @@ class _Missing:
 
 
 def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
-    text, err = _read_whole(stream, codec, opts, opts.max_file_bytes)
-    if err:
-        yield Quarantined("file", err)
+    try:
+        text = _read_whole(stream, codec, opts.max_file_bytes)
+    except textio.Unreadable as e:
+        yield Quarantined("file", str(e))
         return
     try:
         doc = json.loads(text)
@@ -611,9 +620,10 @@ def _read_json(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
 def _read_document(hashing: textio.HashingReader, opts: ReadOptions, info: FileInfo) -> Iterator[Event]:
     from filters.documents import sandbox
 
-    data, err = textio.read_all(io.BufferedReader(hashing), opts.documents.max_bytes)
-    if err:
-        yield Quarantined("file", f"{err} (limits.document_max_bytes)", "too_large")
+    try:
+        data = textio.read_all(io.BufferedReader(hashing), opts.documents.max_bytes)
+    except textio.Unreadable as e:
+        yield Quarantined("file", f"{e} (limits.document_max_bytes)", "too_large")
         return
     try:
         info.format, parts = sandbox.shared(opts.documents.memory_mb).extract(data, opts.format, info.path, opts.documents)
@@ -628,9 +638,10 @@ def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[
     import pyarrow.parquet as pq
 
     # Parquet needs random access: buffer the file (hashing it on the way), bounded by max_file_bytes.
-    data, err = textio.read_all(io.BufferedReader(hashing), opts.max_file_bytes)
-    if err:
-        yield Quarantined("file", err)
+    try:
+        data = textio.read_all(io.BufferedReader(hashing), opts.max_file_bytes)
+    except textio.Unreadable as e:
+        yield Quarantined("file", str(e))
         return
     try:
         pf = pq.ParquetFile(io.BytesIO(data))

@@ -69,6 +69,9 @@ LEDGER_SCHEMA = pa.schema(
         # ``scores`` declaration for which column and option); null when no threshold decided it.
         pa.field("score", pa.float64()),
         pa.field("threshold", pa.float64()),
+        # For a drop by a stage that declares a ``label`` (a categorical column it writes, e.g.
+        # langid's ``lang``): that column's value for the dropped document, which no shard holds.
+        pa.field("label", pa.string()),
         # Notes of map stages on the way (NOTE_TYPE), ordered by stage key; null when none.
         pa.field("notes", pa.list_(NOTE_TYPE)),
     ]

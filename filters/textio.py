@@ -197,7 +197,8 @@ def open_decompressed(
     """
     head = hashing.read(10) or b""
     compression = detect_compression(head, path) if declared == "auto" else declared
-    base = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
+    base: io.BufferedReader = io.BufferedReader(_Prefixed(head, hashing), buffer_size=1 << 20)
+    stream: io.RawIOBase | io.BufferedIOBase
     if compression == "gzip":
         # GzipFile buffers internally in small chunks, so a truncated archive fails only when
         # reading reaches the damage; an extra large buffer would lose the lines before it.
@@ -244,7 +245,7 @@ def sniff(stream: io.BufferedReader) -> Sniffed:
     """
     parts: list[bytes] = []
     size = 0
-    rest = stream
+    rest: io.BufferedReader | _Failing = stream
     while size < SAMPLE_BYTES:
         try:
             chunk = stream.read1(min(8192, SAMPLE_BYTES - size))
@@ -256,7 +257,7 @@ def sniff(stream: io.BufferedReader) -> Sniffed:
         parts.append(chunk)
         size += len(chunk)
     sample = b"".join(parts)
-    rewound = io.BufferedReader(_Prefixed(sample, rest), buffer_size=1 << 20)
+    rewound: io.BufferedReader = io.BufferedReader(_Prefixed(sample, rest), buffer_size=1 << 20)
     return Sniffed(rewound, sample, binary_reason(sample))
 
 
@@ -396,22 +397,29 @@ def iter_lines(stream: io.BufferedReader, limit: int, collapse_blank: bool = Fal
             offset += size
 
 
-def read_all(stream: io.BufferedReader, limit: int) -> tuple[bytes | None, str | None]:
-    """Read a whole (decompressed) file, refusing past ``limit`` bytes without loading more."""
+class Unreadable(ValueError):
+    """Bytes that cannot become text: over a size limit, a broken stream, a NUL byte or bytes
+    the codec refuses. The message says what and where (a byte offset), never the content."""
+
+
+def read_all(stream: io.BufferedReader, limit: int) -> bytes:
+    """Read a whole (decompressed) file, refusing past ``limit`` bytes without loading more
+    (:class:`Unreadable`)."""
     try:
         data = stream.read(limit + 1)
     except STREAM_ERRORS as e:
-        return None, describe_stream_error(e, 0)
+        raise Unreadable(describe_stream_error(e, 0)) from None
     if len(data) > limit:
-        return None, f"file exceeds the size limit ({limit:,} bytes) for a whole-file record"
-    return data, None
+        raise Unreadable(f"file exceeds the size limit ({limit:,} bytes) for a whole-file record")
+    return data
 
 
-def decode(data: bytes, codec: str, offset: int = 0) -> tuple[str | None, str | None]:
+def decode(data: bytes, codec: str, offset: int = 0) -> str:
+    """``data`` as text, or :class:`Unreadable` naming the byte (``offset``: of ``data`` in the file)."""
     nul = data.find(b"\x00")
     if nul >= 0:
-        return None, f"NUL byte at byte {offset + nul}"
+        raise Unreadable(f"NUL byte at byte {offset + nul}")
     try:
-        return data.decode(codec), None
+        return data.decode(codec)
     except UnicodeDecodeError as e:
-        return None, f"undecodable bytes for {codec} at byte {offset + e.start}"
+        raise Unreadable(f"undecodable bytes for {codec} at byte {offset + e.start}") from None

@@ -40,6 +40,10 @@ class LoadedTokenizer:
     bos: bool = False
     _tok: Any = field(default=None, repr=False)
 
+    def __post_init__(self) -> None:
+        if self.bos and self.bos_id is None:
+            raise ValueError("a tokenizer that prepends BOS needs its bos_id")
+
     @property
     def tokenizer(self):
         return self._tok
@@ -63,7 +67,7 @@ class LoadedTokenizer:
         flat = np.fromiter(itertools.chain.from_iterable(lists), dtype=np.int64, count=int(raw.sum()))
         ends = np.cumsum(raw)
         ids = np.insert(flat, ends, self.eos_id)
-        if self.bos:
+        if self.bos and self.bos_id is not None:  # (bos implies bos_id: __post_init__)
             ids = np.insert(ids, ends - raw + np.arange(len(raw)), self.bos_id)
         lengths = raw + 1 + int(self.bos)
         return ids, lengths
@@ -110,17 +114,24 @@ def load(path: str | Path, eos: str | None = None, bos: str | None = None, add_b
     special = sorted(t.content for t in tok.get_added_tokens_decoder().values() if t.special)
     vocab = tok.get_vocab_size(with_added_tokens=True)
 
-    def pick(given: str | None, key: str, names: tuple[str, ...], what: str, required: bool) -> tuple[str | None, int | None]:
+    def pick(given: str | None, key: str, names: tuple[str, ...], what: str) -> tuple[str, int] | None:
         name = given or _token_name(cfg.get(key)) or next((n for n in names if tok.token_to_id(n) is not None), None)
         if name is None:
-            if required:
-                raise InputError(f"{p}: cannot tell its {what} token (none of {', '.join(names)}); name it with --{what.lower()} TOKEN")
-            return None, None
+            return None
         tid = tok.token_to_id(name)
         if tid is None:
             raise InputError(f"{p}: {what} token {name!r} is not in its vocabulary")
         return name, tid
 
-    eos_token, eos_id = pick(eos, "eos_token", EOS_NAMES, "EOS", True)
-    bos_token, bos_id = pick(bos, "bos_token", BOS_NAMES, "BOS", add_bos)
+    def unknown(names: tuple[str, ...], what: str) -> InputError:
+        return InputError(f"{p}: cannot tell its {what} token (none of {', '.join(names)}); name it with --{what.lower()} TOKEN")
+
+    found_eos = pick(eos, "eos_token", EOS_NAMES, "EOS")
+    if found_eos is None:
+        raise unknown(EOS_NAMES, "EOS")
+    eos_token, eos_id = found_eos
+    found_bos = pick(bos, "bos_token", BOS_NAMES, "BOS")
+    if found_bos is None and add_bos:
+        raise unknown(BOS_NAMES, "BOS")
+    bos_token, bos_id = found_bos if found_bos is not None else (None, None)
     return LoadedTokenizer(p, sha256_file(p), vocab, eos_id, eos_token, bos_id, bos_token, special, add_bos, tok)

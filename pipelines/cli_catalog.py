@@ -127,8 +127,8 @@ def cmd_review_history(args: argparse.Namespace) -> int:
         p = {k: printable(r.get(k)) for k in ("seq", "time", "action", "from_state", "to_state", "reviewer", "comment", "successor")}
         print(f"  {p['seq']:>5}  {p['time']}  {p['action']:<8} {p['from_state']} → {p['to_state']}  "
               f"{p['reviewer']}: {p['comment']}" + (f"  (successor {p['successor']})" if r.get("successor") else ""))
-    for p in v.problems:
-        print(f"  problem: {printable(p)}")
+    for problem in v.problems:
+        print(f"  problem: {printable(problem)}")
     return 0 if v.ok else 3
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import datetime as dt
 import hashlib
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -427,7 +428,7 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.second = key, first, second
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
     """Load and validate a pipeline config; returns the config and its directory (paths are relative to it)."""
     path = Path(path)
     try:

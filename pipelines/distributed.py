@@ -137,7 +137,7 @@ class Envelope:
     facts, counters and timings as JSON in ``_detail``.
     """
 
-    LEDGER_ONLY = ["outcome", "stage", "reason", "duplicate_of", "cluster_id", "detail", "n_chars", "score", "threshold", "notes"]
+    LEDGER_ONLY = ["outcome", "stage", "reason", "duplicate_of", "cluster_id", "detail", "n_chars", "score", "threshold", "label", "notes"]
 
     def __init__(self, doc_schema: pa.Schema):
         self.doc_schema = doc_schema

@@ -24,11 +24,15 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 
 from filters.base import Stage
+from filters.ingest import FileTask
 from pipelines.config import RayOptions
 from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
 from pipelines.execution import DecisionStep, Execution, KeysStep, MapChain, keys_in_order
@@ -59,11 +63,11 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         # Start with the configured pool; shrink to one actor if nodes are lost rather than wait.
         pool = ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.actors, initial_size=cfg.ray.actors)
 
-        ds = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
-        ds = ds.map_batches(
-            _ingest, batch_size=1, batch_format="pyarrow",
-            fn_kwargs={"tasks": tasks, "step": IngestStep(cfg.limits.batch_size), "envelope": envelope},
-        )
+        ds: ray.data.Dataset = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
+        # Functions get their arguments bound with partial (what map_batches' fn_kwargs does too:
+        # a closure shipped with the task); a partial is a one-argument callable to the type checker.
+        ingest = partial(_ingest, tasks=tasks, step=IngestStep(cfg.limits.batch_size), envelope=envelope)
+        ds = ds.map_batches(ingest, batch_size=1, batch_format="pyarrow")
         for seg in run.segments:
             if seg.chain.stages:
                 ds = ds.map_batches(
@@ -74,8 +78,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 continue
             ds = ds.materialize()  # read twice: keys now, decisions after
             keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
-                _keys, batch_size=None, batch_format="pyarrow",
-                fn_kwargs={"step": KeysStep(seg.glob, seg.schema), "envelope": envelope},
+                partial(_keys, step=KeysStep(seg.glob, seg.schema), envelope=envelope), batch_size=None, batch_format="pyarrow",
             )
             t0 = time.perf_counter()
             shuffle = Shuffle.of(seg.glob)
@@ -89,13 +92,12 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 # The driver maps the key blocks from the object store and ignores the shuffle-only
                 # columns; dropping them on workers first would copy every other column (text,
                 # signatures) into new blocks. On a multi-node cluster they cross the network.
-                driver_keys = (shuffle.driver_keys(t) for t in _stream(keys))
-                decisions = seg.glob.decide(keys_in_order(driver_keys), grouped=grouped)
-                keys = driver_keys = None  # let Ray free the key blocks before the next step
+                decisions = seg.glob.decide(keys_in_order(shuffle.driver_keys(t) for t in _stream(keys)), grouped=grouped)
+            del keys  # let Ray free the key blocks before the next step
             asm.seconds[seg.glob.key] = asm.seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0  # keys + decide
             ds = ds.map_batches(
-                _apply, batch_size=None, batch_format="pyarrow",
-                fn_kwargs={"step": DecisionStep(seg.glob.key, decisions, seg.schema), "envelope": envelope},
+                partial(_apply, step=DecisionStep(seg.glob.key, decisions, seg.schema), envelope=envelope),
+                batch_size=None, batch_format="pyarrow",
             )
         bar = progress.bar("ray", total=plan.total_bytes, unit="B")
         for table in _stream(ds):
@@ -146,7 +148,7 @@ def connect(opts: RayOptions) -> bool:
 
             # A laptop driving a remote cluster ships its checkout's code; the cluster image has
             # the pinned dependencies. A driver on a cluster node uses the code of the image.
-            runtime_env = {"py_modules": [str(Path(m.__file__).parent) for m in (filters, pipelines, manifests)]}
+            runtime_env = {"py_modules": [m.__path__[0] for m in (filters, pipelines, manifests)]}  # the package folders
         with _quiet_native_stderr():
             ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
         log.info("ray: joined cluster at %s (%s CPUs)", address, ray.cluster_resources().get("CPU", 0))
@@ -166,7 +168,7 @@ def run_shuffle(keys, shuffle: Shuffle) -> list[pa.Table]:
 
     parts = []
     if keys.count():  # no documents reached the stage: nothing of this run to shuffle
-        parts.append(keys.map_batches(_shuffle_rows, batch_size=None, batch_format="pyarrow", fn_kwargs={"shuffle": shuffle}))
+        parts.append(keys.map_batches(partial(_shuffle_rows, shuffle=shuffle), batch_size=None, batch_format="pyarrow"))
     outside = shuffle.outside()
     if outside is not None:
         parts.append(ray.data.from_arrow(outside))
@@ -175,17 +177,17 @@ def run_shuffle(keys, shuffle: Shuffle) -> list[pa.Table]:
     rows = parts[0].union(*parts[1:]) if len(parts) > 1 else parts[0]
     # As many shuffle partitions as CPUs (Ray's default is 200 reducers).
     cpus = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    reduced = rows.groupby("partition", num_partitions=cpus).map_groups(_reduce, batch_format="pyarrow", fn_kwargs={"shuffle": shuffle})
+    reduced = rows.groupby("partition", num_partitions=cpus).map_groups(partial(_reduce, shuffle=shuffle), batch_format="pyarrow")
     grouped = list(_stream(reduced))
     log.info("ray: %s shuffle ran on the cluster: %d reduced rows", shuffle.stage.key, sum(t.num_rows for t in grouped))
     return grouped
 
 
-def _stream(ds):
+def _stream(ds: Any) -> Iterator[pa.Table]:
     return ds.iter_batches(batch_format="pyarrow", batch_size=None)
 
 
-def _ingest(batch: pa.Table, tasks, step: IngestStep, envelope: Envelope):
+def _ingest(batch: pa.Table, tasks: list[FileTask], step: IngestStep, envelope: Envelope) -> Iterator[pa.Table]:
     for i in batch.column("task").to_pylist():
         for piece in step(tasks[i]):
             yield envelope.pack(piece)
@@ -210,7 +212,7 @@ def _apply(table: pa.Table, step: DecisionStep, envelope: Envelope) -> pa.Table:
     return envelope.apply(table, step)
 
 
-def _shuffle_rows(table: pa.Table, shuffle: Shuffle):
+def _shuffle_rows(table: pa.Table, shuffle: Shuffle) -> Iterator[pa.Table]:
     if table.num_rows:  # a block without live documents has no keys
         yield shuffle.rows(table)
 

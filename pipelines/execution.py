@@ -135,6 +135,7 @@ def ledger_from_docs(
     shard: list[str] | None = None,
     score: pa.Array | None = None,
     threshold: pa.Array | None = None,
+    label: pa.Array | None = None,
 ) -> pa.Table:
     n = docs.num_rows
     nulls = pa.nulls(n, pa.string())
@@ -156,6 +157,7 @@ def ledger_from_docs(
             "n_chars": n_chars(docs),
             "score": score if score is not None else no_number,
             "threshold": threshold if threshold is not None else no_number,
+            "label": label if label is not None else nulls,
             "notes": pa.nulls(n, LEDGER_SCHEMA.field("notes").type),
         },
         schema=LEDGER_SCHEMA,
@@ -216,6 +218,7 @@ def apply_map_stage(
             details=[details[i] for i in gone],
             score=_floats(result.scores, gone),
             threshold=_floats(result.thresholds, gone),
+            label=dropped.column(stage.label).cast(pa.string()) if stage.label else None,
         )
         drops = pa.concat_tables([drops, rows]) if drops.num_rows else rows
         table = table.filter(pa.array(keep))

@@ -157,7 +157,7 @@ def assign_splits(ids: list[str], tokens: np.ndarray, valid: HeldOut | None, tes
         if rule.fraction is not None:
             take = np.flatnonzero((u >= start) & (u < start + rule.fraction) & (out == 0))
             start += rule.fraction
-        else:
+        elif rule.tokens is not None:  # (exactly one of the two: the rule's validator)
             free = order[out[order] == 0]
             n = int(np.searchsorted(np.cumsum(tokens[free]), rule.tokens) + 1)
             take = free[:n]
@@ -227,11 +227,14 @@ def _plan_tokens(cfg: MixConfig, parts: list[Part], train_tokens: dict[str, int]
         raise ConfigError(f"budget_tokens {budget:,} is smaller than the {sum(epoch_tokens.values()):,.0f} tokens the epochs inputs need")
     drawn = dict(epoch_tokens)
     by_input: dict[int, list[Part]] = {}
-    for p in weighted:
-        by_input.setdefault(p.index, []).append(p)
-    wsum = sum(cfg.inputs[i].weight for i in by_input)
+    weights: dict[int, float] = {}
+    for p in parts:
+        if p.inp.weight is not None:
+            by_input.setdefault(p.index, []).append(p)
+            weights[p.index] = p.inp.weight
+    wsum = sum(weights.values())
     for i, ps in by_input.items():
-        share = rest * cfg.inputs[i].weight / wsum
+        share = rest * weights[i] / wsum
         held = sum(train_tokens[p.source] for p in ps)
         for p in ps:
             drawn[p.source] = share * train_tokens[p.source] / held if held else 0.0
@@ -264,7 +267,9 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a blend is rebuilt from its inputs in seconds; nothing to resume
     out_dir.mkdir(parents=True)
-    datasets, sides, split_tokens = [], [], {s: 0 for s in SPLITS}
+    datasets: list[dict[str, Any]] = []
+    sides: list[dict[str, Any]] = []
+    split_tokens = {s: 0 for s in SPLITS}
     held_tokens: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="corpusmill-mix-") as tmp:
         for p in parts:

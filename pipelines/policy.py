@@ -64,7 +64,7 @@ class Decision:
 def permitted_uses(source: Source, accepted_unknown: str | None) -> tuple[frozenset[str] | None, str]:
     prov = source.provenance
     declared = frozenset(prov.permitted_uses) if prov.permitted_uses is not None else None
-    if prov.licence in UNKNOWN:
+    if prov.licence is None or prov.licence in UNKNOWN:
         if accepted_unknown is None:
             return None, "licence unknown (add it to accept_unknown_licence with a reason to accept it)"
         if declared is None:

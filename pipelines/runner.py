@@ -99,7 +99,7 @@ def resolve_releases(stages: list[Stage]) -> None:
 
 
 def prepare(
-    config_path: str | os.PathLike, engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None
+    config_path: str | os.PathLike[str], engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None
 ) -> Plan:
     cfg, base = load_config(config_path)
     if engine:
@@ -114,8 +114,8 @@ def prepare(
 
 
 def run(
-    config_path: str | os.PathLike,
-    out: str | os.PathLike | None = None,
+    config_path: str | os.PathLike[str],
+    out: str | os.PathLike[str] | None = None,
     catalog: str | None = None,
     engine: str | None = None,
     overwrite: bool | None = None,
@@ -363,7 +363,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
     ledger: pa.Table = execution.ledger
     counts = counts_from_ledger(ledger)
     decisions = {d.source_id: d for d in plan.decisions}
-    sources = []
+    sources: list[dict[str, Any]] = []
     for src in cfg.sources:
         d = decisions[src.id]
         files = [

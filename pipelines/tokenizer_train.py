@@ -95,12 +95,12 @@ def train(
            "pad_token": specials[1] if len(specials) > 1 else None, "model_max_length": 1_000_000_000}
     write_text_atomic(out.parent / "tokenizer_config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     trained = tokenizer_mod.load(out)
-    report = {"manifest": mid, "tokenizer": str(out), "sha256": trained.sha256, "vocab_size": trained.vocab_size,
-              "special_tokens": specials, "sample": {"documents": len(docs), "chars": sum(len(t) for t, _ in docs)},
-              "fertility": {str(out): fertility(trained, docs)}}
+    fertilities = {str(out): fertility(trained, docs)}
     for path in compare or []:
-        report["fertility"][str(path)] = fertility(tokenizer_mod.load(path), docs)
-    return report
+        fertilities[str(path)] = fertility(tokenizer_mod.load(path), docs)
+    return {"manifest": mid, "tokenizer": str(out), "sha256": trained.sha256, "vocab_size": trained.vocab_size,
+            "special_tokens": specials, "sample": {"documents": len(docs), "chars": sum(len(t) for t, _ in docs)},
+            "fertility": fertilities}
 
 
 def fertility(tok: tokenizer_mod.LoadedTokenizer, docs: list[tuple[str, str | None]], max_chars: int = 2_000_000) -> dict[str, Any]:

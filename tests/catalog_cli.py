@@ -6,7 +6,7 @@ import contextlib
 import io
 import subprocess
 
-from tests.conftest import TEST_DATA
+from tests.conftest import TEST_DATA, one_worker
 
 CONFIG = TEST_DATA / "catalog" / "pipeline.yaml"
 
@@ -16,6 +16,7 @@ def cm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     handlers and exit codes as ``corpusmill``, without paying the interpreter start per call."""
     from pipelines.cli import main
 
+    args = one_worker(args)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

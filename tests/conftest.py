@@ -6,10 +6,13 @@ message where the folder is absent, and fails under ``CI=true`` (CI always has i
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -38,9 +41,33 @@ def catalog_env(tmp_path, monkeypatch) -> Path:
     return cat
 
 
+def one_worker(args: tuple[str, ...], cwd: Path | None = None) -> tuple[str, ...]:
+    """``corpusmill run`` with ``--workers 1`` added, unless the test chose the workers or the
+    engine (``--workers``/``--engine`` or ``workers:``/``engine:`` in its config) or the config
+    reads the shared deliveries (hundreds of thousands of records: a second worker halves the
+    wall time for a few CPU-seconds of model loading).
+
+    Each local worker loads its own models and most runs in the tests are too small to gain from
+    a second process: the demo run cost 15.1 CPU-s with the default two workers and 13.7 with one
+    (2026-12-07, CPU of the process tree, load ~20). Worker counts have their own tests, which say
+    ``--workers`` (test_engines, test_execution, test_progress: same output for 1 and 2)."""
+    positional = [a for a in args if not a.startswith("-")]
+    if positional[:1] != ["run"] or any(a in ("--workers", "--engine") or a.startswith(("--workers=", "--engine=")) for a in args):
+        return args
+    config = Path(cwd or ".") / positional[1] if len(positional) > 1 else None
+    try:
+        text = config.read_text(encoding="utf-8") if config is not None else ""
+    except (OSError, UnicodeDecodeError):  # a test of a missing or broken config: leave it as it is
+        return args
+    if re.search(r"^(workers|engine)\s*:", text, re.MULTILINE) or "shared/data/" in text or SHARED.as_posix() in text:
+        return args
+    return (*args, "--workers", "1")
+
+
 def cli(*args: str, cwd: Path | None = None, env: dict | None = None, check: bool = True) -> subprocess.CompletedProcess:
-    """Run the real ``corpusmill`` CLI in a subprocess."""
+    """Run the real ``corpusmill`` CLI in a subprocess (``run`` on one worker: :func:`one_worker`)."""
     full_env = {**os.environ, **(env or {})}
+    args = one_worker(args, cwd)
     res = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", *args], cwd=cwd, env=full_env, capture_output=True, text=True
     )
@@ -60,6 +87,25 @@ def demo_run(tmp_path_factory) -> dict[str, Path | str]:
     res = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp / "run"), cwd=tmp, env=env)
     return {"dir": tmp / "run", "out": tmp / "run", "id": res.stdout.strip().splitlines()[-1], "catalog": tmp / "catalog",
             "cwd": tmp, "root": tmp, "env": env, "stdout": res.stdout, "stderr": res.stderr}
+
+
+@pytest.fixture(scope="session")
+def shared_open_run(shared_data, tmp_path_factory) -> dict[str, Any]:
+    """The open-release config over every shared delivery, on the cheap ingest stages, run once
+    per session through the real CLI and signed by a fresh key ``legal-team`` — shared by
+    test_shared_deliveries (what was read and excluded) and test_catalog_shared (the reviewer's
+    path), which each ran it before (~60 CPU-s a run). Read-only: copy ``catalog`` before
+    approving or taking down. Keys: ``manifest``, ``id``, ``out``, ``config``, ``catalog``, ``keys``."""
+    from tests.test_shared_deliveries import INGEST_STAGES, OPEN_RELEASE, config_for, with_stages
+
+    tmp = tmp_path_factory.mktemp("shared-open")
+    env = {"CORPUSMILL_KEY_DIR": str(tmp / "keys"), "CORPUSMILL_CATALOG": str(tmp / "catalog")}
+    cli("keys", "init", "--name", "legal-team", env=env)
+    config = with_stages(config_for(OPEN_RELEASE, shared_data, tmp), INGEST_STAGES, tmp)
+    res = cli("run", str(config), "--out", str(tmp / "out"), env=env)
+    manifest = json.loads((tmp / "out" / "manifest.json").read_text(encoding="utf-8"))
+    return {"manifest": manifest, "id": res.stdout.strip().splitlines()[-1], "out": tmp / "out", "config": config,
+            "catalog": tmp / "catalog", "keys": tmp / "keys"}
 
 
 def mount_tmpfs(where: Path, size: str):

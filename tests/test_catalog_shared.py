@@ -3,35 +3,31 @@
 from __future__ import annotations
 
 import json
+import shutil
 
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from tests.conftest import ROOT
-from tests.test_shared_deliveries import INGEST_STAGES, config_for, with_stages
-
-CONFIG = ROOT / "pipelines" / "configs" / "shared-open-release.yaml"
-
 
 @pytest.mark.slow
 @pytest.mark.shared
-def test_shared_open_release_review_audit_takedown_pull(shared_data, tmp_path, monkeypatch):
+def test_shared_open_release_review_audit_takedown_pull(shared_open_run, tmp_path, monkeypatch):
     import manifests
     from tests.catalog_cli import cm
 
-    # The reviewer's path over every open-release source, on the cheap stages: the full pipeline
-    # over the same config (PII on ~750k records) is the opt-in `full` test of test_shared_deliveries.
-    config = with_stages(config_for(CONFIG, shared_data, tmp_path), INGEST_STAGES, tmp_path)
-    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(tmp_path / "keys"))
+    # The reviewer's path over every open-release source, on the cheap stages: the session's run
+    # (tests/conftest.py, signed by legal-team), its catalog copied. The full pipeline over the
+    # same config (PII on ~750k records) is the opt-in `full` test of test_shared_deliveries.
+    shutil.copytree(shared_open_run["catalog"], tmp_path / "catalog")  # the session's run stays read-only
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(shared_open_run["keys"]))
     monkeypatch.setenv("CORPUSMILL_CATALOG", str(tmp_path / "catalog"))
     monkeypatch.chdir(tmp_path)
-    cm("keys", "init", "--name", "legal-team")
-    mid = cm("-q", "run", str(config), "--out", "run").stdout.strip().splitlines()[-1]
+    mid = shared_open_run["id"]
     cm("review", "approve", mid, "--comment", "open-release sources only")
 
     audit = json.loads(cm("audit", mid, "--format", "json").stdout)
-    m = json.loads((tmp_path / "run" / "manifest.json").read_text(encoding="utf-8"))
+    m = shared_open_run["manifest"]
     assert audit["integrity"]["verified"] and audit["integrity"]["state"] == "approved"
     assert {s["id"]: s["status"] for s in audit["sources"]} == {s["id"]: s["status"] for s in m["sources"]}
     excluded = {p["source_id"] for p in audit["policy"] if p["status"] == "excluded"}

@@ -145,3 +145,41 @@ def test_stage_notes_fold_into_one_ledger_row_per_record(tmp_path):
     assert rows["b"]["outcome"] == "dropped" and rows["b"]["stage"] == "short_x@1"
     assert rows["b"]["notes"] == [{"stage": "scrub_x@1", "action": "mask", "detail": "1 span"}]  # noted before the drop
     assert rows["c"]["notes"] == [{"stage": "short_x@1", "action": "quote", "detail": "q"}]
+
+
+def test_a_stage_label_reaches_the_ledger_of_its_drops():
+    """A stage declaring ``label`` (a categorical column it writes) gets that column's value of
+    each document it drops into the ledger's ``label``; other stages' drops leave it null."""
+    import numpy as np
+    import pyarrow as pa
+
+    from filters.base import MapStage, StageResult
+    from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA
+    from pipelines.execution import apply_map_stage
+
+    class Script(MapStage):
+        name, version = "script_test", 1
+        output_fields = [pa.field("script", pa.string())]
+        label = "script"
+
+        def process(self, batch: pa.RecordBatch) -> StageResult:
+            script = ["hangul" if any("가" <= c <= "힣" for c in t) else "latin" for t in batch.column("text").to_pylist()]
+            keep = np.array([s == "hangul" for s in script])
+            return StageResult(keep=keep, reasons=[None if k else "wrong_script" for k in keep],
+                               columns={"script": pa.array(script, pa.string())})
+
+    class Unlabelled(Script):
+        name, label = "unlabelled_test", None
+
+    n = 3
+    docs = pa.table({"id": [f"s-{i}" for i in range(n)], "text": ["가나다", "abc", "def"], "source_id": ["s"] * n,
+                     "source_file": ["f"] * n, "source_locator": [f"line {i}" for i in range(n)], "order": list(range(n))})
+    docs = pa.table({f.name: docs.column(f.name) if f.name in docs.column_names else pa.nulls(n, f.type) for f in DOCUMENT_SCHEMA},
+                    schema=DOCUMENT_SCHEMA)
+    schema = pa.schema([*DOCUMENT_SCHEMA, *Script.output_fields])
+    kept, drops = apply_map_stage(Script(), docs, schema)
+    assert drops.schema == LEDGER_SCHEMA and kept.column("id").to_pylist() == ["s-0"]
+    assert drops.column("label").to_pylist() == ["latin", "latin"]
+    assert Script().describe()["label"] == "script"
+    _, drops = apply_map_stage(Unlabelled(), docs, schema)
+    assert drops.column("label").null_count == 2 and "label" not in Unlabelled().describe()

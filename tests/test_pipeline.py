@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -48,6 +49,18 @@ def test_counts_reconcile_with_the_ledger(demo_run):
     assert by_source == {"ko_statutes": 8, "ko_statute_documents": 2, "ko_bills": 3, "en_speeches": 6, "ko_reviews": 3000}
 
 
+def test_langid_drops_carry_the_detected_language_as_ledger_label(demo_run):
+    """langid declares ``label = "lang"``: its drops keep the detected language in the ledger's
+    ``label`` (the report's language mix reads it; the detail says the same in words)."""
+    rows = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] == "langid@1"]
+    assert rows
+    for r in rows:
+        m = re.match(r"detected=(\S+)", r["detail"] or "")
+        assert r["label"] == (m.group(1) if m else "und"), r
+    other = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] not in (None, "langid@1")]
+    assert other and all(r["label"] is None for r in other)
+
+
 def test_exact_duplicates_name_their_keeper(demo_run):
     ledger = pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist()
     dups = [r for r in ledger if r["reason"] == "exact_duplicate"]
@@ -77,11 +90,19 @@ def test_shards_hold_the_kept_documents_in_order(demo_run):
     assert enc["ko_bills"] and enc["ko_bills"][0] in ("cp949", "euc-kr")
 
 
-def test_identical_rerun_is_not_an_error_and_gives_identical_bytes(demo_run, tmp_path):
+def test_identical_rerun_is_not_an_error(demo_run):
     env = demo_run["env"]
     again = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(demo_run["out"]), cwd=demo_run["root"], env=env)
     assert again.stdout.strip().splitlines()[-1] == demo_run["id"]
     assert "unchanged" in again.stdout
+
+
+# Opt-in (a second demo run with every stage, ~10 CPU-s): in the default suite the same property
+# is test_engines' test_parity_on_the_sample (every registered stage, local with 1 and 2 workers,
+# Ray and Beam: identical shards, ledger and manifest ID).
+@pytest.mark.full
+def test_rerun_elsewhere_gives_identical_bytes(demo_run, tmp_path):
+    env = demo_run["env"]
     other = cli("run", str(EXAMPLES / "pipeline.yaml"), "--out", str(tmp_path / "b"), cwd=tmp_path, env=env)
     assert other.stdout.strip().splitlines()[-1] == demo_run["id"]
     m = load_manifest(demo_run["out"])

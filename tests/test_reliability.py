@@ -28,7 +28,10 @@ SEED = int(os.environ.get("CORPUSMILL_CRASH_SEED", "20261128"))
 
 
 def run(out: Path, catalog: Path, *extra: str, env: dict | None = None, check: bool = True):
-    return cli("run", str(CONFIG), "--out", str(out), "--catalog", str(catalog), *extra, cwd=out.parent, env=env, check=check)
+    # Two workers on any machine (what CI's 2 CPUs give by default): kills also land in forked
+    # workers, and resume meets units other workers finished or left half-written.
+    return cli("run", str(CONFIG), "--out", str(out), "--catalog", str(catalog), "--workers", "2", *extra,
+               cwd=out.parent, env=env, check=check)
 
 
 def snapshot(out: Path) -> dict:

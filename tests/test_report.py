@@ -23,7 +23,7 @@ import pytest
 from filters.schema import LEDGER_SCHEMA
 from manifests.manifest import counts_from_ledger, stage_stats
 from manifests.report import RunData, compute, load_run, write_report
-from manifests.report.figures import ALL, LOG_EDGES
+from manifests.report.figures import ALL, LOG_EDGES, language_mix
 from tests.conftest import cli
 
 CHROMIUM_FLAGS = [
@@ -136,7 +136,13 @@ def test_demo_report_matches_manifest(demo_report):
     assert sum((int(k) - 1) * v for k, v in dup["size_distribution"].items()) == 12
     assert dup["largest"][0]["size"] == max(int(k) for k in dup["size_distribution"])
     assert s["languages"]["kept"]["en_speeches"] == {"en": 6}
-    assert s["languages"]["detected"] == any(st["name"].startswith("lang") for st in manifest["stages"])
+    lang_stages = [st["key"] for st in manifest["stages"] if st.get("label") == "lang"]  # declared, not named
+    assert lang_stages == ["langid@1"] and s["languages"]["detected"]
+    dropped = {}  # the languages of the langid drops, from the ledger's label
+    for r in ledger.filter(pc.is_in(ledger.column("stage"), value_set=pa.array(lang_stages))).to_pylist():
+        dropped.setdefault(r["source_id"], {}).setdefault(r["label"], 0)
+        dropped[r["source_id"]][r["label"]] += 1
+    assert s["languages"]["dropped"] == dropped and sum(map(sum, (d.values() for d in dropped.values()))) == 17
     seconds = manifest["run"]["seconds_by_stage"]
     assert [r["stage"] for r in s["throughput"]] == [k for k in ["ingest@1", *(st["key"] for st in manifest["stages"])] if k in seconds]
     # Sections follow the data: counters exactly when a stage counted something (PII by type).
@@ -214,13 +220,15 @@ def synthetic_run() -> RunData:
     rows = []
     kept_docs = []
 
-    def add(src, i, outcome, stage=None, reason=None, detail=None, cluster=None, n_chars=100, score=None, threshold=None, **doc):
+    def add(src, i, outcome, stage=None, reason=None, detail=None, cluster=None, n_chars=100, score=None, threshold=None,
+            label=None, **doc):
         rid = f"{src}-{i:016x}"
         rows.append({"id": rid, "source_id": src, "source_file": "f.jsonl", "source_locator": f"line {i + 1}",
                      "order": (0 if src == "a" else 1 << 40) + i, "outcome": outcome, "stage": stage, "reason": reason,
                      "duplicate_of": cluster, "cluster_id": cluster, "detail": detail,
                      "shard": "shards/part-00000.parquet" if outcome == "kept" else None,
-                     "n_chars": None if outcome == "quarantined" else n_chars, "score": score, "threshold": threshold})
+                     "n_chars": None if outcome == "quarantined" else n_chars, "score": score, "threshold": threshold,
+                     "label": label})
         if outcome == "kept":
             kept_docs.append({"id": rid, "source_id": src, "lang": doc["lang"], "quality_score": doc["q"],
                               "lang_score": doc["ls"], "hangul_ratio": 0.5, "qh_words": 40, "qh_letter_ratio": 0.9,
@@ -233,8 +241,8 @@ def synthetic_run() -> RunData:
     for k in range(5):  # dropped by quality with their score in the ledger's score column
         add("a", i, "dropped", "quality@1", "low_quality", None, n_chars=20, score=(k + 1) / 10, threshold=0.3)
         i += 1
-    for k in range(3):  # dropped by langid, detail = detected language
-        add("a", i, "dropped", "langid@1", "lang_unexpected", "detected=ja expected=ko", n_chars=70, score=0.91)
+    for k in range(3):  # dropped by langid: the detected language in the ledger's label
+        add("a", i, "dropped", "langid@1", "lang_unexpected", "detected=ja expected=ko", n_chars=70, score=0.91, label="ja")
         i += 1
     add("a", i, "dropped", "quality_heuristics@1", "low_letter_ratio", "letters", n_chars=40, score=0.31, threshold=0.5)
     i += 1
@@ -269,6 +277,26 @@ def synthetic_run() -> RunData:
         ("lang_score", pa.float64()), ("hangul_ratio", pa.float32()), ("qh_words", pa.int32()),
         ("qh_letter_ratio", pa.float32()), ("n_chars", pa.int64()), ("order", pa.int64())]))
     return RunData(manifest=manifest, ledger=ledger, documents=docs)
+
+
+def test_language_mix_reads_declared_labels_not_stage_names():
+    """Language stages are the ones declaring ``lang`` as their label (manifest entry, else the
+    registered class); the dropped documents' language is the ledger's ``label``, never the detail."""
+    run = synthetic_run()
+    led = run.ledger
+    extra = pa.Table.from_pylist(
+        [{"id": f"a-x{k}", "source_id": "a", "source_file": "f.jsonl", "source_locator": "line 1", "order": (1 << 41) + k,
+          "outcome": "dropped", "stage": stage, "reason": "r", "detail": "detected=fr", "label": label, "n_chars": 10}
+         for k, (stage, label) in enumerate([("script@1", "zh"), ("script@1", "zh"), ("language_notes@1", "de")])],
+        schema=LEDGER_SCHEMA)
+    manifest = dict(run.manifest, stages=[*run.manifest["stages"],
+                                          {"name": "script", "version": 1, "key": "script@1", "options": {}, "label": "lang"},
+                                          {"name": "language_notes", "version": 1, "key": "language_notes@1", "options": {}}])
+    lg = language_mix(RunData(manifest, pa.concat_tables([led, extra]), run.documents))
+    assert lg["dropped"] == {"a": {"ja": 3, "zh": 2}}  # langid@1 (registered label) and script@1 (declared)
+    # a ledger written before the label column: drops counted, their language unknown
+    lg = language_mix(RunData(run.manifest, led.drop_columns(["label"]), run.documents))
+    assert lg["dropped"] == {"a": {"unknown": 3}}
 
 
 def test_synthetic_sections():

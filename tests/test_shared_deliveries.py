@@ -173,8 +173,10 @@ def research_run(shared_data, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def open_run(shared_data, tmp_path_factory):
-    return run_committed(OPEN_RELEASE, shared_data, tmp_path_factory.mktemp("shared-open"))
+def open_run(shared_open_run):
+    """The session's open-release run on the ingest stages (tests/conftest.py, shared with test_catalog_shared)."""
+    r = shared_open_run
+    return r["manifest"], r["id"], r["out"], r["config"]
 
 
 def expected_documents(shared_data: Path) -> dict[str, int]:
@@ -420,7 +422,11 @@ def test_same_config_twice_gives_identical_shards_and_manifest_id(shared_data, t
     assert _digests(tmp_path / "a") == _digests(tmp_path / "b")
 
 
+# Opt-in (a second run of every delivery): in the default suite the same property is
+# test_same_config_twice_gives_identical_shards_and_manifest_id (every delivery but the two slow
+# ones, twice, several shards) and test_pipeline's identical-bytes rerun of the demo.
 @pytest.mark.slow
+@pytest.mark.full
 def test_full_research_config_twice_is_byte_identical(research_run, tmp_path):
     manifest, mid, out, config = research_run
     again, again_id = run_cli(config, tmp_path / "again", tmp_path / "catalog")

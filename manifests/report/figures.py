@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import functools
 import math
-import re
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,8 +41,9 @@ LOG_EDGES: list[float] = [round(10 ** (i / 4), 6) for i in range(0, 33)]
 
 
 
-#: A detected language in a ledger detail: ``detected=ja …``, ``__label__ja``, or ``ja 0.91``.
-_LANG_LABEL = re.compile(r"^(?:(?:detected\s*[=:]\s*|__label__)([a-z]{2,3}(?:[-_][A-Za-z]{2,4})?)\b|([a-z]{2,3})\s+[01]?\.\d)")
+#: The documents' language column (DOCUMENT_SCHEMA): the source's hint until a stage that
+#: declares it as its ``label`` (a language-ID stage) sets it.
+LANG = "lang"
 
 
 @dataclass
@@ -243,27 +243,47 @@ def _source_key(manifest: dict[str, Any]) -> Callable[[str], tuple[int, str]]:
 # Language mix
 
 
-def language_mix(run: RunData) -> dict[str, Any] | None:
-    """Kept documents per source and language (the ``lang`` column: detected when a language
-    stage ran, else the source's hint), plus what language stages dropped, by detected label."""
-    docs = run.documents
-    if "lang" not in docs.column_names or not docs.num_rows:
+@functools.lru_cache(maxsize=64)
+def _registered_label(stage_name: str) -> str | None:
+    """The ``label`` a registered stage declares (for a manifest written before stages recorded
+    it); None for an unknown stage."""
+    from filters.registry import stage_class
+
+    try:
+        return stage_class(stage_name).label
+    except (KeyError, ImportError):
         return None
-    g = docs.group_by(["source_id", "lang"], use_threads=False).aggregate([("id", "count")]).to_pylist()
+
+
+def declared_label(stage: dict[str, Any]) -> str | None:
+    """The categorical column a stage declares as its ``label`` (the ledger's ``label`` of its
+    drops): from its manifest entry, else from its registered class."""
+    return stage["label"] if "label" in stage else _registered_label(stage["name"])
+
+
+def language_mix(run: RunData) -> dict[str, Any] | None:
+    """Kept documents per source and language (the ``lang`` column: detected when a stage that
+    declares ``lang`` as its label ran, else the source's hint), plus what those stages dropped,
+    by the language the ledger's ``label`` records."""
+    docs = run.documents
+    if LANG not in docs.column_names or not docs.num_rows:
+        return None
+    g = docs.group_by(["source_id", LANG], use_threads=False).aggregate([("id", "count")]).to_pylist()
     kept: dict[str, dict[str, int]] = defaultdict(dict)
     for r in g:
-        kept[r["source_id"]][r["lang"] or "unknown"] = r["id_count"]
-    lang_stages = [s["key"] for s in run.manifest.get("stages", []) if s["name"].startswith(("lang", "language"))]
+        kept[r["source_id"]][r[LANG] or "unknown"] = r["id_count"]
+    lang_stages = [s["key"] for s in run.manifest.get("stages", []) if declared_label(s) == LANG]
     dropped: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     led = run.ledger
     if lang_stages and led.num_rows:
         rows = led.filter(pc.is_in(led.column("stage"), value_set=pa.array(lang_stages)))
-        for src, detail in zip(rows.column("source_id").to_pylist(), rows.column("detail").to_pylist(), strict=True):
-            m = _LANG_LABEL.match((detail or "").strip())
-            dropped[src][(m.group(1) or m.group(2)) if m else "unknown"] += 1
+        # a ledger written before it had the label column: the languages of drops are unknown
+        labels = rows.column("label").to_pylist() if "label" in rows.column_names else [None] * rows.num_rows
+        for src, label in zip(rows.column("source_id").to_pylist(), labels, strict=True):
+            dropped[src][label or "unknown"] += 1
     key = _source_key(run.manifest)
     return {
-        "column": "lang",
+        "column": LANG,
         "detected": bool(lang_stages),
         "kept": {s: dict(sorted(kept[s].items(), key=lambda kv: (-kv[1], kv[0]))) for s in sorted(kept, key=key)},
         "dropped": {s: dict(sorted(dropped[s].items(), key=lambda kv: (-kv[1], kv[0]))) for s in sorted(dropped, key=key)},
