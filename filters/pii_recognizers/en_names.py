@@ -245,6 +245,28 @@ class CheckedSpacyRecognizer(SpacyRecognizer):
         return results + self._names.repeated_surnames(text, [r for r in results if r.entity_type == "PERSON"], self.name)
 
 
+def _at_most_once(text: str, part: str) -> bool:
+    """``part`` occurs at most once in ``text``, overlapping occurrences counted."""
+    first = text.find(part)
+    return first < 0 or text.find(part, first + 1) < 0
+
+
+def _glued_somewhere(text: str, word: str) -> bool:
+    """Whether some occurrence of ``word`` touches a digit, ``-`` or ``/`` — what
+    ``_term_elsewhere``'s pattern needs. A substring search first: these checks run once per
+    candidate span over the whole document, and a regex scan each made a 200-page opinion with
+    thousands of capitalised words quadratic (minutes); the regex still decides."""
+    pos = text.find(word)
+    n = len(word)
+    while pos >= 0:
+        after = text[pos + n : pos + n + 1]
+        before = text[pos - 1 : pos] if pos else ""
+        if after.isdigit() or after in ("-", "/") or before.isdigit() or before == "-":
+            return True
+        pos = text.find(word, pos + 1)
+    return False
+
+
 class EnglishNameRecognizer(EntityRecognizer):
     """Person names from capitalisation, census name lists, an English-word check and cue phrases.
 
@@ -445,14 +467,21 @@ class EnglishNameRecognizer(EntityRecognizer):
             return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
         if _EN_PLACE_LIST.search(text[max(0, start - 160) : start]):
             return "place"  # in places like Concord and Gettysburg; Normandy and Khe Sahn
+        # Every test below says "organisation", so their order does not matter; each compares
+        # lengths before it slices: this loop runs per candidate over every entity of the
+        # document, and slicing the text between two far-apart entities made a long film script
+        # or opinion quadratic in its length (minutes for one document).
         for a, b, label in others:
-            if b <= start and not text[b:start].strip() and label in ("NORP",):
-                return "organisation"  # Finnish Ponsse
-            if label == "NORP" and (_EN_CONJUNCTION.fullmatch(text[b:start]) or _EN_CONJUNCTION.fullmatch(text[end:a])):
-                # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
-                # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
-                return "organisation"
-            if label in _EN_THING_LABELS and text[a:b] == span and (a, b) != (start, end):
+            if label == "NORP":
+                if b <= start and not text[b:start].strip():
+                    return "organisation"  # Finnish Ponsse
+                if 0 < start - b <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[b:start]) or (
+                    0 < a - end <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[end:a])
+                ):
+                    # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
+                    # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
+                    return "organisation"
+            elif label in _EN_THING_LABELS and b - a == end - start and (a, b) != (start, end) and text[a:b] == span:
                 return "organisation"
         return None
 
@@ -466,6 +495,8 @@ class EnglishNameRecognizer(EntityRecognizer):
             words = _EN_WORD.findall(text[r.start : r.end])
             if len(words) < 2 or len(words[-1]) < 3 or not _title_case(words[-1]) or self._is_word(words[-1]):
                 continue
+            if _at_most_once(text, words[-1]):
+                continue  # only in the name itself
             for m in re.finditer(rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])", text):
                 if any(a < m.end() and m.start() < b for a, b in taken):
                     continue
@@ -483,6 +514,8 @@ class EnglishNameRecognizer(EntityRecognizer):
         """The same string elsewhere in the document followed by a company's figures or an
         organisation's predicate (``Talvivaara`` … ``Talvivaara's leaching process``)."""
         bare = re.sub(r"(?:'s|’s|'|’)$", "", span)
+        if _at_most_once(text, bare):
+            return False  # only the span itself (the scans below are per span: keep long documents linear-ish)
         for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text):
             if m.start() != start and (_EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())):
                 return True
@@ -491,11 +524,14 @@ class EnglishNameRecognizer(EntityRecognizer):
     def _lower_elsewhere(self, text: str, word: str) -> bool:
         """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
         ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
-        return len(word) >= 3 and re.search(rf"(?<![\w-]){re.escape(word.lower())}(?![\w-])", text) is not None
+        low = word.lower()
+        return len(word) >= 3 and low in text and re.search(rf"(?<![\w-]){re.escape(low)}(?![\w-])", text) is not None
 
     def _org_elsewhere(self, text: str, word: str) -> bool:
         """The word opens a capitalised run ending in an organisation word elsewhere in the
         document (``Grass`` … ``Grass Instrument Company``)."""
+        if word + " " not in text:
+            return False
         for m in re.finditer(rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})", text):
             if m.group(1).split()[-1].lower() in EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS:
                 return True
@@ -506,8 +542,11 @@ class EnglishNameRecognizer(EntityRecognizer):
         a lower-case English word or a capitals code (``ASPOCOMP``, ``Leu-AVP``, ``Rac-specific``;
         not ``Hauta-aho``)."""
         w = re.escape(word)
-        if word.upper() != word and re.search(rf"(?<![\w-]){re.escape(word.upper())}(?![\w])", text):
+        upper = word.upper()
+        if upper != word and upper in text and re.search(rf"(?<![\w-]){re.escape(word.upper())}(?![\w])", text):
             return True
+        if not _glued_somewhere(text, word):
+            return False
         for m in re.finditer(rf"(?<![\w])({w})(?:(\d)|-([A-Z]{{2}})|-([a-z]+)|/[-+])|(?<=[\d-])({w})\b", text):
             if m.group(4) is None or self._is_word(m.group(4)):
                 return True
@@ -753,6 +792,7 @@ _EN_DETERMINER_BEFORE = re.compile(r"\b(?:the|The)\s((?:[a-z]+\s){0,3})$")
 
 
 _EN_CONJUNCTION = re.compile(r",? (?:and|or) |, ")
+_EN_CONJUNCTION_MAX = len(", and ")  # the longest string it matches
 
 
 #: A place's category noun in apposition: Sana, the capital of Yemen.
