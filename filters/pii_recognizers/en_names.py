@@ -5,7 +5,10 @@ name lists (``names`` package, public domain), WordNet's word index and cue phra
 
 from __future__ import annotations
 
+import bisect
 import re
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
@@ -295,6 +298,10 @@ class EnglishNameRecognizer(EntityRecognizer):
         super().__init__(supported_entities=["PERSON"], supported_language=supported_language, name="EnglishNameRecognizer")
 
     def load(self) -> None:
+        self._memo_text: str | None = None
+        self._index_of: object = None
+        self._index: tuple[list[tuple[int, int]], dict[str, list[tuple[int, int]]]] = ([], {})
+        self._memo_answers: dict[tuple[str, str], Any] = {}
         self._first = census_names("first")
         self._last = census_names("last")
         from spacy.lang.en.stop_words import STOP_WORDS
@@ -314,7 +321,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                 found[(start, end)] = score
 
         # Where spaCy sees a place or a group, two unknown words are not a person (Sri Lanka, Yemenite Jews).
-        places = [(e.start_char, e.end_char) for e in (nlp_artifacts.entities if nlp_artifacts else []) if e.label_ in _EN_PLACE_LABELS]
+        places = _Spans([(e.start_char, e.end_char) for e in (nlp_artifacts.entities if nlp_artifacts else []) if e.label_ in _EN_PLACE_LABELS])
         for run in self._runs(text):
             nxt = _EN_NEXT_WORD.match(text, run[-1][1])
             before = text[max(0, run[0][0] - 12) : run[0][0]]
@@ -471,19 +478,33 @@ class EnglishNameRecognizer(EntityRecognizer):
         # lengths before it slices: this loop runs per candidate over every entity of the
         # document, and slicing the text between two far-apart entities made a long film script
         # or opinion quadratic in its length (minutes for one document).
-        for a, b, label in others:
-            if label == "NORP":
-                if b <= start and not text[b:start].strip():
-                    return "organisation"  # Finnish Ponsse
-                if 0 < start - b <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[b:start]) or (
-                    0 < a - end <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[end:a])
-                ):
-                    # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
-                    # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
-                    return "organisation"
-            elif label in _EN_THING_LABELS and b - a == end - start and (a, b) != (start, end) and text[a:b] == span:
+        nationalities, things = self._entity_index(text, others)
+        for a, b in nationalities:
+            if b <= start and not text[b:start].strip():
+                return "organisation"  # Finnish Ponsse
+            if 0 < start - b <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[b:start]) or (
+                0 < a - end <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[end:a])
+            ):
+                # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
+                # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
                 return "organisation"
+        if any(at != (start, end) for at in things.get(span, ())):
+            return "organisation"  # the same string is an organisation, place or work elsewhere
         return None
+
+    def _entity_index(
+        self, text: str, others: Sequence[tuple[int, int, str]]
+    ) -> tuple[list[tuple[int, int]], dict[str, list[tuple[int, int]]]]:
+        """spaCy's NORP entities, and its things by their text — once per document, not per
+        candidate (a loop over every entity for every candidate was most of a long chat log)."""
+        if self._index_of is not others:
+            things: dict[str, list[tuple[int, int]]] = {}
+            for a, b, label in others:
+                if label in _EN_THING_LABELS:
+                    things.setdefault(text[a:b], []).append((a, b))
+            self._index_of = others
+            self._index = ([(a, b) for a, b, label in others if label == "NORP"], things)
+        return self._index
 
     def repeated_surnames(self, text: str, persons: list[RecognizerResult], source: str) -> list[RecognizerResult]:
         """The surname of a full name found in the document, where it stands alone elsewhere
@@ -516,18 +537,47 @@ class EnglishNameRecognizer(EntityRecognizer):
         bare = re.sub(r"(?:'s|’s|'|’)$", "", span)
         if _at_most_once(text, bare):
             return False  # only the span itself (the scans below are per span: keep long documents linear-ish)
-        for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text):
-            if m.start() != start and (_EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())):
-                return True
-        return False
+        memo = self._memo(text)
+        starts = memo.get(("same", bare))
+        if starts is None:
+            starts = memo[("same", bare)] = [
+                m.start()
+                for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text)
+                if _EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())
+            ]
+        return any(at != start for at in starts)
+
+    def _memo(self, text: str) -> dict[tuple[str, str], Any]:
+        """Per-document answers of the whole-document checks below, by word: a long document
+        (an 830 kB chat log, a film script) asks them for thousands of candidates, most words
+        many times, and each answer is one scan of the whole text."""
+        if self._memo_text is not text:
+            self._memo_text, self._memo_answers = text, {}
+        return self._memo_answers
+
+    def _memoised(self, kind: str, text: str, word: str, scan: Callable[[str, str], bool]) -> bool:
+        memo = self._memo(text)
+        key = (kind, word)
+        if key not in memo:
+            memo[key] = scan(text, word)
+        return bool(memo[key])
 
     def _lower_elsewhere(self, text: str, word: str) -> bool:
+        return self._memoised("lower", text, word, self._lower_elsewhere_scan)
+
+    def _org_elsewhere(self, text: str, word: str) -> bool:
+        return self._memoised("org", text, word, self._org_elsewhere_scan)
+
+    def _term_elsewhere(self, text: str, word: str) -> bool:
+        return self._memoised("term", text, word, self._term_elsewhere_scan)
+
+    def _lower_elsewhere_scan(self, text: str, word: str) -> bool:
         """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
         ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
         low = word.lower()
         return len(word) >= 3 and low in text and re.search(rf"(?<![\w-]){re.escape(low)}(?![\w-])", text) is not None
 
-    def _org_elsewhere(self, text: str, word: str) -> bool:
+    def _org_elsewhere_scan(self, text: str, word: str) -> bool:
         """The word opens a capitalised run ending in an organisation word elsewhere in the
         document (``Grass`` … ``Grass Instrument Company``)."""
         if word + " " not in text:
@@ -537,7 +587,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                 return True
         return False
 
-    def _term_elsewhere(self, text: str, word: str) -> bool:
+    def _term_elsewhere_scan(self, text: str, word: str) -> bool:
         """The word written in capitals, glued to a digit, after a digit or hyphen, or hyphenated to
         a lower-case English word or a capitals code (``ASPOCOMP``, ``Leu-AVP``, ``Rac-specific``;
         not ``Hauta-aho``)."""
@@ -603,7 +653,7 @@ class EnglishNameRecognizer(EntityRecognizer):
             forms |= {w[:-2], w[:-1]}
         return w in EN_NAME_WORDS or any(f in words for f in forms for words in self._words.values())
 
-    def _full_names(self, text: str, run, add, places: list[tuple[int, int]]) -> None:
+    def _full_names(self, text: str, run, add, places: _Spans) -> None:
         if any(w[2].lower() in EN_NOT_PERSON_WORDS for w in run):
             return
         words = [w for w in run if w[2].lower() not in self._stop or len(w[2]) == 1]
@@ -619,7 +669,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                     break
         # Two or three title-case words that are no English words (Miklós Hajdu, Tomomi Nishiyama),
         # unless spaCy calls them a place or a group.
-        inside_place = any(a < words[-1][1] and b > words[0][0] for a, b in places) if words else True
+        inside_place = places.overlaps(words[0][0], words[-1][1]) if words else True
         if 2 <= len(words) <= 3 and not inside_place and all(len(w[2]) > 1 and not self._is_word(w[2]) for w in words):
             add(words[0][0], words[-1][1], self.FULL_SCORE)
         # A lone census name that is no English word (Derek, Enrico, Vasquez; not Gene, Wilson, Val, Brittany).
@@ -661,6 +711,25 @@ _EN_CODE_BEFORE = re.compile(r"\b(?=[A-Za-z]*\d)[A-Za-z0-9]{2,}\s+$")  # a gene 
 
 #: Three or more single capitalised words in a list: ``A, B, C and D``.
 _EN_NAME_LIST = re.compile(r"(?<![\w,] )\b[A-Z][^\W\d_]+(?:, [A-Z][^\W\d_]+)+,? and [A-Z][^\W\d_]+\b(?! [A-Z])")
+
+
+class _Spans:
+    """Character spans with one question, asked per title-case run: does any overlap
+    ``[start, end)``? Sorted by start with a running maximum of ends, so it is a bisection, not
+    a loop over every place of a long document."""
+
+    def __init__(self, spans: list[tuple[int, int]]):
+        spans = sorted(spans)
+        self._starts = [a for a, _ in spans]
+        self._max_end: list[int] = []
+        top = -1
+        for _, b in spans:
+            top = max(top, b)
+            self._max_end.append(top)
+
+    def overlaps(self, start: int, end: int) -> bool:
+        k = bisect.bisect_left(self._starts, end)  # spans with a < end
+        return k > 0 and self._max_end[k - 1] > start
 
 
 def _other_entities(nlp_artifacts) -> list[tuple[int, int, str]]:
