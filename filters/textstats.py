@@ -30,6 +30,18 @@ def _table() -> np.ndarray:
     return table
 
 
+def _classes(cps: np.ndarray) -> np.ndarray:
+    """The class of each code point (uint32 array)."""
+    high = cps > 0xFFFF
+    if not high.any():
+        return _table()[cps]
+    cls = np.full(len(cps), SYMBOL, dtype=np.uint8)
+    low = ~high
+    cls[low] = _table()[cps[low]]
+    cls[high & (cps >= 0x20000) & (cps < 0x31350)] = OTHER_LETTER
+    return cls
+
+
 def char_counts(text: str) -> np.ndarray:
     """Counts per class ``[space, hangul, latin, other_letter, digit, symbol]``.
 
@@ -41,12 +53,42 @@ def char_counts(text: str) -> np.ndarray:
     if not text:
         return np.zeros(6, dtype=np.int64)
     cps = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    high = cps > 0xFFFF
-    if high.any():
-        cls = np.full(len(cps), SYMBOL, dtype=np.uint8)
-        low = ~high
-        cls[low] = _table()[cps[low]]
-        cls[high & (cps >= 0x20000) & (cps < 0x31350)] = OTHER_LETTER
-    else:
-        cls = _table()[cps]
-    return np.bincount(cls, minlength=6).astype(np.int64)
+    return np.bincount(_classes(cps), minlength=6).astype(np.int64)
+
+
+def batch_char_counts(texts: list[str], chunk_chars: int = 1 << 20) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`char_counts` of every text (an ``(n, 6)`` array) and its number of whitespace
+    words (``len(text.split())``), computed over the whole batch at once.
+
+    Per document, the encode/lookup/bincount calls cost ~8 µs however short the text — more
+    than the counting itself for a 40-character review. Here the texts are joined and counted
+    in chunks of about ``chunk_chars`` characters (bounding the temporary arrays to ~14 bytes
+    per character of a chunk; a longer text is a chunk of its own). ``str.split()`` splits on
+    ``str.isspace()`` characters, the ``SPACE`` class, so a word is a non-space character
+    after a space or at the start of a text.
+
+    >>> counts, words = batch_char_counts(["제1조 ab!", "", " a  b "])
+    >>> counts.tolist(), words.tolist()
+    ([[1, 2, 2, 0, 1, 1], [0, 0, 0, 0, 0, 0], [4, 0, 2, 0, 0, 0]], [2, 0, 2])
+    """
+    n = len(texts)
+    lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+    counts = np.zeros((n, 6), dtype=np.int64)
+    words = np.zeros(n, dtype=np.int64)
+    ends = np.cumsum(lengths)
+    start = 0
+    while start < n:
+        base = ends[start - 1] if start else 0
+        end = max(start + 1, int(np.searchsorted(ends, base + chunk_chars, side="right")))
+        k = end - start
+        cps = np.frombuffer("".join(texts[start:end]).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+        cls = _classes(cps)
+        doc = np.repeat(np.arange(k), lengths[start:end])
+        counts[start:end] = np.bincount(doc * 6 + cls, minlength=6 * k).reshape(k, 6)
+        after_space = np.ones(len(cls), dtype=bool)
+        after_space[1:] = cls[:-1] == SPACE
+        firsts = (ends[start:end] - base - lengths[start:end])[lengths[start:end] > 0]
+        after_space[firsts] = True
+        words[start:end] = np.bincount(doc[(cls != SPACE) & after_space], minlength=k)
+        start = end
+    return counts, words

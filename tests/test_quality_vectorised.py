@@ -1,0 +1,96 @@
+"""The batch paths of ``langid`` and ``quality_heuristics`` against straightforward per-document
+references, on tricky inputs: same decisions, same details, same score columns to the bit."""
+
+from __future__ import annotations
+
+import math
+import random
+
+import numpy as np
+import pyarrow as pa
+import pytest
+
+from filters.heuristics import QualityHeuristics, judge
+from filters.textstats import batch_char_counts, char_counts
+from tests.test_quality import HEURISTIC_CASES, PROSE, STATUTES
+
+TRICKY = [
+    "",
+    " ",
+    "\n\n\t \u3000 \n",
+    "\x1c\x1d\x1e\x1f",  # str.isspace() separators
+    "한",
+    "word",
+    "ㅋㅋㅋㅋㅋ 굿 👍👍",
+    "🙂 " * 40,
+    "𠀀𠀁 𝔘𝔫𝔦 text 😀 한국어 " * 10,  # astral letters, math letters, emoji
+    "Ⅳ ½ ² ① ٣ ۴ digits 123 and Ⅻ " * 6,
+    "İSTANBUL ŞEHİR ΣΟΦΙΑ ÆØÅ " * 8,
+    ("a very long single line of prose that goes on " * 2000).strip(),
+    "이 법은 국민의 권리를 보호함을 목적으로 한다. " * 3 + "\n" + "English words quoted inside the Korean text. " * 4,
+    "\n".join(["same line again and again with enough words"] * 12),
+    "제1조(목적) 이 법은 개인정보의 처리 및 보호에 관한 사항을 정함으로써 개인의 자유와 권리를 보호하고, "
+    "나아가 개인의 존엄과 가치를 구현함을 목적으로 한다.\n① 이 조에서 정하는 바에 따른다.\n"
+    "1. 개인정보란 살아 있는 개인에 관한 정보로서 성명, 주민등록번호 및 영상 등을 통하여 개인을 알아볼 수 있는 정보를 말한다.",
+    "<div><p>markup " * 30,
+    "\u00a0\u2003mixed\u00a0spaces\u2003and words " * 20,
+]
+
+
+def random_documents(n: int, seed: int = 1) -> list[str]:
+    """Seeded documents from a small vocabulary (repeated n-grams, ties), lines and paragraphs."""
+    rng = random.Random(seed)
+    vocab = "the of and to 법은 국민의 권리를 한다 is was a cat sat on mat 제1조 ① 1. 😀 ... ! , data".split()
+    docs = []
+    for _ in range(n):
+        k = rng.choice([0, 1, 5, 14, 15, 16, 29, 30, 31, 60, 200, 900])
+        words = [rng.choice(vocab[: rng.randint(2, len(vocab))]) for _ in range(k)]
+        seps = [rng.choice([" ", " ", " ", "\n", "\n\n", "  "]) for _ in range(k)]
+        docs.append("".join(w + s for w, s in zip(words, seps)))
+    return docs
+
+
+def reference_heuristics(texts, langs, cfg):
+    """The stage as a plain loop of judge() over documents (its definition)."""
+    verdicts = [judge(t, lang, cfg) for t, lang in zip(texts, langs)]
+    stage = QualityHeuristics(cfg)
+    columns = {"qh_reason": [v.reason for v in verdicts]}
+    for f in stage.output_fields[1:]:
+        vals = [v.signals.get(f.name) for v in verdicts]
+        if f.type == pa.int32():
+            columns[f.name] = pa.array(vals, pa.int32()).to_pylist()
+        else:
+            columns[f.name] = pa.array([None if x is None or math.isnan(x) else x for x in vals], pa.float32()).to_pylist()
+    return verdicts, columns
+
+
+def documents():
+    texts = TRICKY + list(HEURISTIC_CASES.values()) + [PROSE] + STATUTES + random_documents(300)
+    langs = [("ko", "en", None, "ja")[i % 4] for i in range(len(texts))]
+    return texts, langs
+
+
+@pytest.mark.parametrize("options", [{}, {"min_words": {"ko": 3, "default": None}, "drop": True}, {"drop": False}])
+def test_heuristics_batch_equals_per_document(options):
+    texts, langs = documents()
+    stage = QualityHeuristics(options)
+    result = stage.process(pa.record_batch({"text": texts, "lang": langs}))
+    verdicts, expected = reference_heuristics(texts, langs, stage.config)
+    for name, values in expected.items():
+        assert result.columns[name].to_pylist() == values, name
+    if options.get("drop", True):
+        assert result.reasons == [v.reason for v in verdicts]
+        assert result.details == [v.detail for v in verdicts]
+        np.testing.assert_array_equal(result.scores, [v.score for v in verdicts])
+        np.testing.assert_array_equal(result.thresholds, [v.threshold for v in verdicts])
+        assert result.keep.tolist() == [v.reason is None for v in verdicts]
+    else:
+        assert result.keep.all()
+
+
+def test_batch_char_counts_equal_per_text():
+    texts, _ = documents()
+    for chunk in (1, 50, 1 << 20):  # documents split across chunks, one per chunk, all in one
+        counts, words = batch_char_counts(texts, chunk_chars=chunk)
+        assert counts.tolist() == [char_counts(t).tolist() for t in texts]
+        assert words.tolist() == [len(t.split()) for t in texts]
