@@ -30,6 +30,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
+from itertools import pairwise
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -385,20 +386,40 @@ class NgramRepetition:
 
     def __init__(self, words: list[str], text_length: int):
         vocab: dict[str, int] = {}
-        self.ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.uint64, count=len(words))
-        self.lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        ids = [vocab.setdefault(w, len(vocab)) for w in words]
+        self.ids = np.array(ids, dtype=np.uint64)
+        self.words = words
         self.text_length = max(text_length, 1)
+        # An n-gram (n >= 2) repeats only if its first two words do: with no repeated word, or
+        # (checked in Python for short texts, where numpy's per-call cost dominates) no repeated
+        # pair, every measure is 0 without hashing. Most short reviews and SMS end here.
+        self.repeats = len(vocab) < len(ids) and (len(ids) > 256 or len(set(pairwise(ids))) < len(ids) - 1)
+        self._h: dict[int, np.ndarray] = {}
+        self._lengths: np.ndarray | None = None
+        self._no_dup_from = len(ids) + 1  # duplicate_fraction(n) is 0 for every n from here on
+
+    @property
+    def lengths(self) -> np.ndarray:
+        if self._lengths is None:
+            self._lengths = np.fromiter(map(len, self.words), dtype=np.int64, count=len(self.words))
+        return self._lengths
 
     def _hashes(self, n: int) -> np.ndarray:
+        """Polynomial hashes of the n-grams (mod 2**64), each from the (n-1)-grams' when known:
+        h_n[i] = h_{n-1}[i] * P + ids[i+n-1] + 1, the same values as hashing from scratch."""
         m = len(self.ids) - n + 1
-        h = np.zeros(m, dtype=np.uint64)
-        with np.errstate(over="ignore"):
+        prev = self._h.get(n - 1)
+        if prev is None:
+            h = np.zeros(m, dtype=np.uint64)
             for k in range(n):
                 h = h * _P + self.ids[k : k + m] + np.uint64(1)
+        else:
+            h = prev[:m] * _P + self.ids[n - 1 : n - 1 + m] + np.uint64(1)
+        self._h = {n: h}
         return h
 
     def top_fraction(self, n: int) -> float:
-        if len(self.ids) < n + 1:
+        if not self.repeats or len(self.ids) < n + 1:
             return 0.0
         h = self._hashes(n)
         uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
@@ -410,12 +431,14 @@ class NgramRepetition:
         return chars * int(counts[top]) / self.text_length
 
     def duplicate_fraction(self, n: int) -> float:
-        if len(self.ids) < 2 * n:
+        if not self.repeats or len(self.ids) < 2 * n or n >= self._no_dup_from:
             return 0.0
         h = self._hashes(n)
         _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
         repeated = np.flatnonzero(first_idx[inverse] != np.arange(len(h)))
         if repeated.size == 0:
+            # No repeated n-gram: no longer one repeats either (its first n words would).
+            self._no_dup_from = min(self._no_dup_from, n)
             return 0.0
         cover = np.zeros(len(self.ids) + 1, dtype=np.int64)
         np.add.at(cover, repeated, 1)

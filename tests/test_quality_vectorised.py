@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters.heuristics import QualityHeuristics, judge
+from filters.heuristics import NgramRepetition, QualityHeuristics, judge
 from filters.textstats import batch_char_counts, char_counts
 from tests.test_quality import HEURISTIC_CASES, PROSE, STATUTES
 
@@ -94,3 +94,64 @@ def test_batch_char_counts_equal_per_text():
         counts, words = batch_char_counts(texts, chunk_chars=chunk)
         assert counts.tolist() == [char_counts(t).tolist() for t in texts]
         assert words.tolist() == [len(t.split()) for t in texts]
+
+
+class ReferenceRepetition:
+    """The n-gram measures as first written (hashes from scratch for every n, no shortcut)."""
+
+    P = np.uint64(1_000_003)
+
+    def __init__(self, words, text_length):
+        vocab: dict[str, int] = {}
+        self.ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.uint64, count=len(words))
+        self.lengths = np.fromiter((len(w) for w in words), dtype=np.int64, count=len(words))
+        self.text_length = max(text_length, 1)
+
+    def _hashes(self, n):
+        m = len(self.ids) - n + 1
+        h = np.zeros(m, dtype=np.uint64)
+        for k in range(n):
+            h = h * self.P + self.ids[k : k + m] + np.uint64(1)
+        return h
+
+    def top_fraction(self, n):
+        if len(self.ids) < n + 1:
+            return 0.0
+        _, first, counts = np.unique(self._hashes(n), return_index=True, return_counts=True)
+        top = int(np.argmax(counts))
+        if counts[top] < 2:
+            return 0.0
+        start = int(first[top])
+        return (int(self.lengths[start : start + n].sum()) + n - 1) * int(counts[top]) / self.text_length
+
+    def duplicate_fraction(self, n):
+        if len(self.ids) < 2 * n:
+            return 0.0
+        h = self._hashes(n)
+        _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
+        repeated = np.flatnonzero(first_idx[inverse] != np.arange(len(h)))
+        if repeated.size == 0:
+            return 0.0
+        cover = np.zeros(len(self.ids) + 1, dtype=np.int64)
+        np.add.at(cover, repeated, 1)
+        np.add.at(cover, repeated + n, -1)
+        return int(self.lengths[np.cumsum(cover[:-1]) > 0].sum()) / self.text_length
+
+
+@pytest.mark.parametrize("order", ["gopher", "reversed"])
+def test_ngram_repetition_equals_reference(order):
+    texts, _ = documents()
+    rng = random.Random(3)
+    texts += [" ".join(rng.choice("ab") for _ in range(k)) for k in (0, 1, 2, 3, 9, 20, 257, 300)]
+    texts += [" ".join(rng.choice("abcdefgh") for _ in range(k)) for k in (30, 255, 256, 257, 600)]
+    ns = [("top", 2), ("top", 3), ("top", 4)] + [("dup", n) for n in range(5, 11)]
+    if order == "reversed":  # the cached hashes must not depend on the order of the calls
+        ns = ns[::-1]
+    for text in texts:
+        words = text.split()
+        ours, ref = NgramRepetition(words, len(text)), ReferenceRepetition(words, len(text))
+        for kind, n in ns:
+            if kind == "top":
+                assert ours.top_fraction(n) == ref.top_fraction(n), (text[:40], kind, n)
+            else:
+                assert ours.duplicate_fraction(n) == ref.duplicate_fraction(n), (text[:40], kind, n)
