@@ -10,7 +10,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from filters import langid
+from filters.base import StageContext
 from filters.heuristics import NgramRepetition, QualityHeuristics, judge
+from filters.langid import LanguageID, hangul_ratio, hangul_ratios, language_sample, language_samples
 from filters.textstats import batch_char_counts, char_counts
 from tests.test_quality import HEURISTIC_CASES, PROSE, STATUTES
 
@@ -155,3 +158,45 @@ def test_ngram_repetition_equals_reference(order):
                 assert ours.top_fraction(n) == ref.top_fraction(n), (text[:40], kind, n)
             else:
                 assert ours.duplicate_fraction(n) == ref.duplicate_fraction(n), (text[:40], kind, n)
+
+
+# ----------------------------------------------------------------------------- langid
+
+NASTY = list("aZéİıßŞΣς한ㅋᄀ\u3130\u318f\u3164日本ア١٢۳1²½Ⅳ①_-.,!?'\"()[]{}<>/\\@&;#:%+=|~`^*$€₩£")
+NASTY += [" ", "  ", "\n", "\t", "\u3000", "\u00a0", "\x1c", "\u0301", "😀", "𠀀", "𝔘", "http://", "https://x.y ", "www.", "a@b.co",
+          "<b>", "</p>", "&amp;", "&nbsp;", "@-@", "<unk>", "İSTANBUL", "ALL CAPS TEXT", "한국 KBS"]
+
+
+def sample_texts() -> list[str]:
+    rng = random.Random(5)
+    texts, _ = documents()
+    texts = texts + [t.upper() for t in texts[:40]]
+    plain = [c for c in NASTY if not any(lit in c for lit in langid._NEEDS_REGEX)]  # the batch path
+    for alphabet in (NASTY, plain):
+        texts += ["".join(rng.choice(alphabet) for _ in range(rng.choice([1, 3, 10, 40, 400, 3000]))) for _ in range(300)]
+    return texts
+
+
+@pytest.mark.parametrize("sample_chars", [1200, 7])
+def test_language_samples_equal_per_document(sample_chars):
+    texts = sample_texts()
+    samples = language_samples(texts, sample_chars)
+    assert samples == [language_sample(t, sample_chars) for t in texts]
+    assert hangul_ratios(samples).tolist() == [hangul_ratio(s) for s in samples]
+    assert language_samples([]) == [] and hangul_ratios([]).tolist() == []
+
+
+def test_langid_batch_equals_per_document(monkeypatch):
+    texts = sample_texts()
+    sources = [("ko_src", "en_src", "both", "any")[i % 4] for i in range(len(texts))]
+    ctx = StageContext(source_langs={"ko_src": ["ko"], "en_src": ["en"], "both": ["ko", "en"], "any": []})
+    b = pa.record_batch({"text": texts, "source_id": sources})
+    ours = LanguageID({}, ctx).process(b)
+    monkeypatch.setattr(langid, "language_samples", lambda ts, k: [language_sample(t, k) for t in ts])
+    monkeypatch.setattr(langid, "hangul_ratios", lambda ss: np.array([hangul_ratio(s) for s in ss]))
+    ref = LanguageID({}, ctx).process(b)
+    assert ours.reasons == ref.reasons and ours.details == ref.details
+    assert ours.keep.tolist() == ref.keep.tolist()
+    np.testing.assert_array_equal(ours.scores, ref.scores)
+    for name in ("lang", "lang_score", "hangul_ratio"):
+        assert ours.columns[name].to_pylist() == ref.columns[name].to_pylist(), name
