@@ -62,8 +62,8 @@ def batch_char_counts(texts: list[str], chunk_chars: int = 1 << 20) -> tuple[np.
 
     Per document, the encode/lookup/bincount calls cost ~8 µs however short the text — more
     than the counting itself for a 40-character review. Here the texts are joined and counted
-    in chunks of about ``chunk_chars`` characters (bounding the temporary arrays to ~14 bytes
-    per character of a chunk; a longer text is a chunk of its own). ``str.split()`` splits on
+    in chunks of about ``chunk_chars`` characters (the temporary arrays take ~20 bytes per
+    character of a chunk; a longer text is a chunk of its own, counted like ``char_counts``). ``str.split()`` splits on
     ``str.isspace()`` characters, the ``SPACE`` class, so a word is a non-space character
     after a space or at the start of a text.
 
@@ -83,12 +83,17 @@ def batch_char_counts(texts: list[str], chunk_chars: int = 1 << 20) -> tuple[np.
         k = end - start
         cps = np.frombuffer("".join(texts[start:end]).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         cls = _classes(cps)
-        doc = np.repeat(np.arange(k), lengths[start:end])
-        counts[start:end] = np.bincount(doc * 6 + cls, minlength=6 * k).reshape(k, 6)
         after_space = np.ones(len(cls), dtype=bool)
         after_space[1:] = cls[:-1] == SPACE
         firsts = (ends[start:end] - base - lengths[start:end])[lengths[start:end] > 0]
         after_space[firsts] = True
-        words[start:end] = np.bincount(doc[(cls != SPACE) & after_space], minlength=k)
+        word_start = (cls != SPACE) & after_space
+        if k == 1:  # a long text alone: no document index (as char_counts)
+            counts[start] = np.bincount(cls, minlength=6)
+            words[start] = np.count_nonzero(word_start)
+        else:
+            doc = np.repeat(np.arange(k, dtype=np.int32), lengths[start:end])
+            counts[start:end] = np.bincount(doc * 6 + cls, minlength=6 * k).reshape(k, 6)
+            words[start:end] = np.bincount(doc[word_start], minlength=k)
         start = end
     return counts, words
