@@ -306,7 +306,8 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
         return v.fail("ellipsis_lines", f"{ellipsis}/{n_lines} lines end with an ellipsis")
     short_len = cfg.for_lang("short_line_chars", lang)
     # Prose lines: not headings/list items, not number-only table cells.
-    prose = [ln for ln in lines if not _STRUCTURAL.match(ln) and _LETTER.search(ln)]
+    is_prose = [not _STRUCTURAL.match(ln) and _LETTER.search(ln) is not None for ln in lines]
+    prose = [ln for ln, p in zip(lines, is_prose) if p]
     short = sum(1 for ln in prose if len(ln) <= short_len)
     s["qh_short_lines"] = _frac(short, len(prose))
     if cfg.max_short_lines is not None and len(prose) >= 3 and short / len(prose) > cfg.max_short_lines:
@@ -314,7 +315,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
     ends = _TERMINAL + _KO_TERMINAL if ko else _TERMINAL
     # Headings and list items (개조식 items end in a noun) are not sentences: prose lines only.
     ended = [ln.endswith(ends) or _TRAILING_TAG.sub("", ln).endswith(ends) for ln in lines]
-    in_prose = sum(e for e, ln in zip(ended, lines) if not _STRUCTURAL.match(ln) and _LETTER.search(ln))
+    in_prose = sum(e for e, p in zip(ended, is_prose) if p)
     s["qh_terminal_lines"] = ratio = max(sum(ended) / n_lines, _frac(in_prose, len(prose)))
     if cfg.min_terminal_lines is not None and ratio < cfg.min_terminal_lines:
         return v.fail("no_terminal_punct", "lines ending a sentence", ratio, cfg.min_terminal_lines)
@@ -329,7 +330,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
         return v.fail("short_doc", "no words")
     bounds = cfg.for_lang("word_length", lang)
     if bounds:
-        mean = sum(len(w) for w in words) / len(words)
+        mean = sum(map(len, words)) / len(words)
         if not bounds[0] <= mean <= bounds[1]:
             return v.fail("word_length", f"mean word length {mean:.1f}")
     min_stop = cfg.for_lang("min_stop_words", lang)
@@ -339,7 +340,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
     elif ko:  # eojeol: count words ending in a particle/ending
         stops = sum(1 for w in words if len(w) > 1 and w.rstrip(_TRAILING_PUNCT).endswith(_KO_SUFFIXES))
     else:
-        stops = sum(1 for w in words if w.lower() in stop_set)
+        stops = sum(map(stop_set.__contains__, map(str.lower, words)))
     s["qh_stop_words"] = stops
     if min_stop is not None and stops < min_stop:
         return v.fail("few_stop_words", f"{stops} stop words < {min_stop}", stops, min_stop)

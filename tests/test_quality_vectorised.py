@@ -147,6 +147,7 @@ def test_ngram_repetition_equals_reference(order):
     rng = random.Random(3)
     texts += [" ".join(rng.choice("ab") for _ in range(k)) for k in (0, 1, 2, 3, 9, 20, 257, 300)]
     texts += [" ".join(rng.choice("abcdefgh") for _ in range(k)) for k in (30, 255, 256, 257, 600)]
+    texts += [" ".join(rng.choice(["\ud800", "x", "y"]) for _ in range(400))]  # not UTF-8: the dict path
     ns = [("top", 2), ("top", 3), ("top", 4)] + [("dup", n) for n in range(5, 11)]
     if order == "reversed":  # the cached hashes must not depend on the order of the calls
         ns = ns[::-1]
