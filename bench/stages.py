@@ -20,14 +20,15 @@ documents in bulk:
     stage carries them inside its 2×.
 
 The documents are a fixed sample of the shared deliveries: every delivered document once,
-shuffled with a fixed seed (the mix of bench/e2e.py), the first ``--mb`` MB, normalised as the
-pipeline's first stage does — short NSMC reviews and comments, SMS, finance sentences, long
-statutes, speeches, WikiText, PubMed and HTML pages, Korean and English. Heuristics see what
-language ID keeps, with its ``lang`` column, as in a run. Batches of 2,048 (the config's
+shuffled with a fixed seed (as bench/e2e.py does), normalised as the pipeline's first stage
+does; the first ``--mb``/2 MB of documents under 200 characters (NSMC reviews, comments, SMS,
+finance and news sentences) and the first ``--mb``/2 MB of longer ones (statutes, speeches,
+WikiText, PubMed, HTML pages), Korean and English, reported apart and together. Heuristics see
+what language ID keeps, with its ``lang`` column, as in a run. Batches of 2,048 (the config's
 default). Rounds alternate raw/ours; the best CPU time of each is compared (single-threaded on
-both sides: ``time.process_time``).
+both sides: ``time.process_time``). Results and figures: docs/performance.md.
 
-    nice -n 5 .venv/bin/python bench/stages.py              # 8 MB, 3 rounds (~2 min)
+    nice -n 5 .venv/bin/python bench/stages.py              # 8 MB, 3 rounds (~1.5 min)
     nice -n 5 .venv/bin/python bench/stages.py --mb 4 --rounds 2
 """
 
