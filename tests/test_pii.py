@@ -385,7 +385,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@5"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@6"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -751,6 +751,28 @@ def test_korean_names_that_read_like_a_word_and_a_particle_or_counter(scrubber, 
 def test_dictionary_full_names_glued_in_comments(scrubber, text, person):
     persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
     assert persons == ([person] if person else [])
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("개꿀잼ㅋㅋ홍진호도웃기고 좋았다", "홍진호"),  # lone letters glued on: laughter, not part of the word
+        ("드라마ᅲᅲᅲ박세영도이쁘고", "박세영"),  # the conjoining forms too
+        ("ㅋㅋㅋ 재밌다", None),
+    ],
+)
+def test_lone_hangul_letters_do_not_hide_a_name(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
+
+
+def test_a_name_repeated_in_one_sentence_is_no_term(scrubber):
+    # one sense per discourse takes a word used uncued in three or more sentences as a term (a
+    # statute's 조정부); rhetorical repetition inside one sentence is a person
+    text = "강동원의, 강동원을 위한, 강동원에 의한 영화"
+    assert [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"] == ["강동원"] * 3
+    statute = "조정부의 구성은 다음과 같다. 조정부는 위원 3명으로 한다. 조정부가 정한다."
+    assert [v for v, t in _spans(scrubber, statute, "ko") if t == "PERSON"] == []
 
 
 @pytest.mark.parametrize(
