@@ -646,10 +646,15 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
     end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
     digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아)
     unless it is one 3-syllable dictionary person name and that noun ends the word (박민영싫음, 곽지민짱);
-    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
+    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside), and
+    lone Hangul letters may stand on either side (ㅋㅋ홍진호도, 쿠사나기ㅠㅠ)."""
     from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
+    from filters.pii_recognizers.morphemes import JAMO
 
-    if s > 0 and text[s - 1].isalnum():
+    def word_char(i: int) -> bool:  # lone Hangul letters (ㅋㅋ, ㅠㅠ) are laughter and tears, not the word
+        return text[i].isalnum() and not JAMO.match(text, i)
+
+    if s > 0 and word_char(s - 1):
         if s not in morphs.starts:
             return "starts inside a morpheme"
         k = morphs.ends.index(s) if s in morphs.ends else None
@@ -659,7 +664,7 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
         last = morphs[morphs.ends.index(e)]
         if last.start > s and last.tag.startswith("J") and last.form in ("을", "를", "에", "에서", "에게", "의", "과", "와", "으로", "로", "까지", "부터"):
             return f"a particle inside the span: {last.form}"
-    if e < len(text) and text[e].isalnum():
+    if e < len(text) and word_char(e):
         if e not in morphs.ends:
             return "ends inside a morpheme"
         k = morphs.starts.index(e)
