@@ -210,8 +210,9 @@ class PresidioScrubber(MapStage):
     # 5: Korean names — a noun plus a counter is no name (부여일), a dictionary name with another
     # reading needs a cue (나폴리, 포스터), a dictionary full name before a verb is a missing space;
     # English term vetoes (eponyms, references, codes, organisations, WordNet places and things)
-    # and the public_records policy
-    version = 5
+    # and the public_records policy; 6: Korean names — lone Hangul letters (ㅋㅋ, ㅠㅠ) read as
+    # spaces by MeCab, a word uncued in three or more *sentences* is a term (not three uses)
+    version = 6
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions

@@ -385,7 +385,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@5"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@6"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -646,10 +646,15 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
     end on morpheme boundaries (no 기<PERSON>짓, 남오세<PERSON>), not be glued after a noun, prefix,
     digit or Latin letter (불|이행자), nor before a one-syllable noun or a verb (루게릭|병, 리버|모아)
     unless it is one 3-syllable dictionary person name and that noun ends the word (박민영싫음, 곽지민짱);
-    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside)."""
+    a particle, copula, ending, suffix, title or honorific may follow (particles stay outside), and
+    lone Hangul letters may stand on either side (ㅋㅋ홍진호도, 쿠사나기ㅠㅠ)."""
     from filters.pii_recognizers import _TITLE_WORDS, HONORIFICS
+    from filters.pii_recognizers.morphemes import JAMO
 
-    if s > 0 and text[s - 1].isalnum():
+    def word_char(i: int) -> bool:  # lone Hangul letters (ㅋㅋ, ㅠㅠ) are laughter and tears, not the word
+        return text[i].isalnum() and not JAMO.match(text, i)
+
+    if s > 0 and word_char(s - 1):
         if s not in morphs.starts:
             return "starts inside a morpheme"
         k = morphs.ends.index(s) if s in morphs.ends else None
@@ -659,7 +664,7 @@ def word_cut(text: str, morphs, s: int, e: int) -> str | None:
         last = morphs[morphs.ends.index(e)]
         if last.start > s and last.tag.startswith("J") and last.form in ("을", "를", "에", "에서", "에게", "의", "과", "와", "으로", "로", "까지", "부터"):
             return f"a particle inside the span: {last.form}"
-    if e < len(text) and text[e].isalnum():
+    if e < len(text) and word_char(e):
         if e not in morphs.ends:
             return "ends inside a morpheme"
         k = morphs.starts.index(e)
@@ -751,6 +756,28 @@ def test_korean_names_that_read_like_a_word_and_a_particle_or_counter(scrubber, 
 def test_dictionary_full_names_glued_in_comments(scrubber, text, person):
     persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
     assert persons == ([person] if person else [])
+
+
+@pytest.mark.parametrize(
+    "text,person",
+    [
+        ("개꿀잼ㅋㅋ홍진호도웃기고 좋았다", "홍진호"),  # lone letters glued on: laughter, not part of the word
+        ("드라마ᅲᅲᅲ박세영도이쁘고", "박세영"),  # the conjoining forms too
+        ("ㅋㅋㅋ 재밌다", None),
+    ],
+)
+def test_lone_hangul_letters_do_not_hide_a_name(scrubber, text, person):
+    persons = [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert persons == ([person] if person else [])
+
+
+def test_a_name_repeated_in_one_sentence_is_no_term(scrubber):
+    # one sense per discourse takes a word used uncued in three or more sentences as a term (a
+    # statute's 조정부); rhetorical repetition inside one sentence is a person
+    text = "강동원의, 강동원을 위한, 강동원에 의한 영화"
+    assert [v for v, t in _spans(scrubber, text, "ko") if t == "PERSON"] == ["강동원"] * 3
+    statute = "조정부의 구성은 다음과 같다. 조정부는 위원 3명으로 한다. 조정부가 정한다."
+    assert [v for v, t in _spans(scrubber, statute, "ko") if t == "PERSON"] == []
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from .ko_name_cues import (
     _bare_surname,
     is_korean_name,
 )
-from .morphemes import MecabToken, Morphs, _mecab_tagger
+from .morphemes import JAMO, MecabToken, Morphs, _mecab_tagger
 
 #: Pieces a name may be cut into, by Kiwi or MeCab (강/NNP 지/NNG 환/XR; 김/NNP,인명 예/NNG 채/NNG).
 _NAME_PIECES = ("NNP", "NNG", "XR", "XSN", "NNB")
@@ -83,8 +83,8 @@ def _inside_a_word(text: str, morphs: Morphs, i: int) -> bool:
     the tail of a compound (제2|장, 불|이행자, 전기|까스|세법), not a name. (After an adverb or a
     determiner it is a missing space, common in comments: 역시신동엽, 왠이동욱.)"""
     s = morphs.starts[i]
-    if s == 0 or not text[s - 1].isalnum():
-        return False
+    if s == 0 or not text[s - 1].isalnum() or JAMO.match(text, s - 1):
+        return False  # (ㅋㅋ홍진호: a lone letter is laughter or tears, not a piece of the word)
     if not _HANGUL_CHAR.match(text, s - 1):
         return True
     return i > 0 and morphs.ends[i - 1] == s and morphs.tags[i - 1].split("+")[-1] in ("NNG", "NNP", "XPN", "SN", "SL")

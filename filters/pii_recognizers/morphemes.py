@@ -76,6 +76,12 @@ _MECAB_FIELDS = re.compile(f"[{_US}{_RS}]")
 
 _SEPARATORS_TO_SPACE = str.maketrans({"\x00": " ", _US: " ", _RS: " "})
 
+#: Lone Hangul letters (jamo: ㅋㅋ, ㅠㅠ, and their conjoining forms ᄏᄏ, ᅲᅲ), the laughter and tears
+#: of comments and reviews. Glued to a word they make MeCab read the whole word as one unknown
+#: token (ㅋㅋ홍진호도웃기고, ᅲᅲᅲ박세영도이쁘고), so the dictionary cannot see a name in it; as
+#: spaces they split off. ㆍ (U+318D) is left to :func:`_mecab_input`'s list-separator rule.
+JAMO = re.compile("[\u1100-\u11ff\u3131-\u318c\u318e]")
+
 
 def _mecab_input(text: str) -> str:
     """What MeCab reads: NUL (where it would stop) and the two separators as spaces, and an
@@ -86,6 +92,8 @@ def _mecab_input(text: str) -> str:
         # ㆍ (the Hangul letter araea), the statutes' list separator (위원장ㆍ부위원장): MeCab
         # reads it as a letter and glues the whole list into one UNKNOWN word; as · it splits.
         text = text.replace("\u318d", "\u00b7")
+    if JAMO.search(text):
+        text = JAMO.sub(" ", text)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
