@@ -21,6 +21,9 @@ SHARED = Path(os.environ.get("CORPUSMILL_SHARED", ROOT.parent / "shared")) / "da
 EXAMPLES = ROOT / "examples"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
+# Per-test CPU seconds when CORPUSMILL_TEST_CPU names a file to append them to (tests/cpu_times.py).
+pytest_plugins = ["tests.cpu_times"] if os.environ.get("CORPUSMILL_TEST_CPU") else []
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
