@@ -21,6 +21,9 @@ SHARED = Path(os.environ.get("CORPUSMILL_SHARED", ROOT.parent / "shared")) / "da
 EXAMPLES = ROOT / "examples"
 TEST_DATA = Path(__file__).resolve().parent / "data"
 
+# Per-test CPU seconds when CORPUSMILL_TEST_CPU names a file to append them to (tests/cpu_times.py).
+pytest_plugins = ["tests.cpu_times"] if os.environ.get("CORPUSMILL_TEST_CPU") else []
+
 
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
@@ -91,18 +94,22 @@ def demo_run(tmp_path_factory) -> dict[str, Path | str]:
 
 @pytest.fixture(scope="session")
 def shared_open_run(shared_data, tmp_path_factory) -> dict[str, Any]:
-    """The open-release config over every shared delivery, on the cheap ingest stages, run once
-    per session through the real CLI and signed by a fresh key ``legal-team`` — shared by
-    test_shared_deliveries (what was read and excluded) and test_catalog_shared (the reviewer's
-    path), which each ran it before (~60 CPU-s a run). Read-only: copy ``catalog`` before
-    approving or taking down. Keys: ``manifest``, ``id``, ``out``, ``config``, ``catalog``, ``keys``."""
-    from tests.test_shared_deliveries import INGEST_STAGES, OPEN_RELEASE, config_for, with_stages
+    """The open-release config over every shared delivery, on the cheap ingest stages, with
+    ``--sample-per-source OPEN_SAMPLE``, run once per session through the real CLI and signed by a
+    fresh key ``legal-team`` — shared by test_shared_deliveries (what was read and excluded) and
+    test_catalog_shared (the reviewer's path), which each ran it before. Read-only: copy
+    ``catalog`` before approving or taking down. Keys: ``manifest``, ``id``, ``out``, ``config``,
+    ``catalog``, ``keys``.
+
+    A sample, because every record is read by the research run (the same sources: its full counts
+    per source) and only NSMC (712k reviews) and the comments (34k) hold more than OPEN_SAMPLE."""
+    from tests.test_shared_deliveries import INGEST_STAGES, OPEN_RELEASE, OPEN_SAMPLE, config_for, with_stages
 
     tmp = tmp_path_factory.mktemp("shared-open")
     env = {"CORPUSMILL_KEY_DIR": str(tmp / "keys"), "CORPUSMILL_CATALOG": str(tmp / "catalog")}
     cli("keys", "init", "--name", "legal-team", env=env)
     config = with_stages(config_for(OPEN_RELEASE, shared_data, tmp), INGEST_STAGES, tmp)
-    res = cli("run", str(config), "--out", str(tmp / "out"), env=env)
+    res = cli("run", str(config), "--out", str(tmp / "out"), "--sample-per-source", str(OPEN_SAMPLE), env=env)
     manifest = json.loads((tmp / "out" / "manifest.json").read_text(encoding="utf-8"))
     return {"manifest": manifest, "id": res.stdout.strip().splitlines()[-1], "out": tmp / "out", "config": config,
             "catalog": tmp / "catalog", "keys": tmp / "keys"}

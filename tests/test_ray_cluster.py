@@ -1,4 +1,4 @@
-"""A real two-node Ray cluster on this machine; the worker node is killed mid-run, three times.
+"""A real two-node Ray cluster on this machine; the worker node is killed mid-run, twice.
 
 ``ray start --head`` (127.0.0.1) and a second ``ray start --address …`` (127.0.0.2, its own
 raylet, object store and workers) on loopback. The pipeline runs through the real CLI with
@@ -147,10 +147,15 @@ def local_reference(tmp_path_factory):
 CONFIG = Path(__file__).resolve().parent / "data" / "engines" / "cluster.yaml"
 
 
+# Twice: the second run meets a cluster that has already lost a node and gained a new one. A
+# third attempt (before 2026-12-07) repeated the second at ~14 CPU-s (plus the node's daemons).
+KILLS = 2
+
+
 @pytest.mark.slow
-def test_run_survives_losing_a_worker_node_three_times(cluster, local_reference, tmp_path):
+def test_run_survives_losing_a_worker_node_twice(cluster, local_reference, tmp_path):
     ref_manifest = json.loads((local_reference / "manifest.json").read_text(encoding="utf-8"))
-    for attempt in range(3):
+    for attempt in range(KILLS):
         node = cluster.add_worker_node()
         out = tmp_path / f"ray{attempt}"
         env = {**os.environ, **ENV, "RAY_ADDRESS": cluster.address, "CORPUSMILL_CATALOG": str(tmp_path / "cat")}

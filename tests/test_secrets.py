@@ -4,6 +4,7 @@ shards, reports, logs or error messages."""
 from __future__ import annotations
 
 import base64
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,10 @@ def test_keys_never_appear_in_anything_a_run_writes(tmp_path):
     run = cli("run", "p.yaml", "--out", "out", cwd=tmp_path, env=env)
     mid = run.stdout.strip().splitlines()[-1]
     shown = cli("manifest", "show", mid, "--json", cwd=tmp_path, env=env)
+    manifest = json.loads(shown.stdout)
+    pseudonymised = {s["id"]: sum(n for k, c in s["stage_counters"].items() if k.startswith("pii@") for n in c.values())
+                     for s in manifest["sources"]}
+    assert all(pseudonymised[s] > 0 for s in ("ko_bills", "en_speeches", "ko_reviews")), pseudonymised  # the key was used
     verify = cli("manifest", "verify", mid, cwd=tmp_path, env=env)
     written = every_byte_written(tmp_path / "out", tmp_path / "cat", tmp_path / "index")
     outputs = [init.stdout, init.stderr, run.stdout, run.stderr, shown.stdout, verify.stdout, verify.stderr]
