@@ -234,12 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=float, default=None, help="cut the corpus to this much text (default: all, ~84 MB)")
     ap.add_argument("--files", type=int, default=8, help="JSON-lines files the corpus is cut into (the unit of parallelism)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians (0: only --worker-scaling)")
     ap.add_argument("--scaling", action="store_true", help="also: ours on ¼, ½ and all of the corpus (distinct data)")
     ap.add_argument("--worker-scaling", action="store_true", help="also: ours with 1 worker and with --workers")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--work", help="work directory (default: a temporary one)")
     a = ap.parse_args(argv)
+    if a.scaling and a.rounds < 1:
+        ap.error("--scaling needs at least one round (the whole corpus is that round's measurement)")
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     parts, inputs = build_corpus(work / "parts", a.mb, a.files)
@@ -266,24 +268,25 @@ def main(argv: list[str] | None = None) -> int:
                         peak_rss=int(statistics.median(x.peak_rss for x in runs)), peak_pss=int(statistics.median(x.peak_pss for x in runs)),
                         load=(runs[0].load[0], runs[-1].load[1]), returncode=0, stdout="", stderr="")
 
-    ours = med(ours_runs)
-    print(f"\n{'':12} {'wall s':>8} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'RSS MB':>9} {'PSS MB':>9}   load")
-    print(row("corpusmill", ours, docs, text_mb))
-    if dt_runs:
-        dt = med(dt_runs)
-        print(row("datatrove", dt, docs, text_mb))
-        print(f"ratio: datatrove needs ×{dt.cpu / ours.cpu:.2f} our CPU seconds (target ≥ 5) and ×{dt.seconds / ours.seconds:.2f} our wall time "
-              f"(target ≥ 5); our peak RSS is {ours.peak_rss / dt.peak_rss:.2f}× datatrove's, PSS {ours.peak_pss / dt.peak_pss:.2f}× (target ≤ 1.5)")
-    print(f"memory, corpusmill: {memory_line(ours_runs[-1])}")
-    if dt_runs:
-        print(f"memory, datatrove:  {memory_line(dt_runs[-1])}")
-    print("\ncorpusmill seconds by stage (summed over workers):")
-    for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
-        print(f"  {k:<26}{v:8.1f}")
-    print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
-    for s in sorted(inputs):
-        dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""
-        print(f"{s:<18}{inputs[s]:>10,}{kept_ours[s]:>10,} {kept_ours[s] / inputs[s]:5.0%}{dt_col:>16}")
+    if ours_runs:  # --rounds 0: only the worker scaling below
+        ours = med(ours_runs)
+        print(f"\n{'':12} {'wall s':>8} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'RSS MB':>9} {'PSS MB':>9}   load")
+        print(row("corpusmill", ours, docs, text_mb))
+        if dt_runs:
+            dt = med(dt_runs)
+            print(row("datatrove", dt, docs, text_mb))
+            print(f"ratio: datatrove needs ×{dt.cpu / ours.cpu:.2f} our CPU seconds (target ≥ 5) and ×{dt.seconds / ours.seconds:.2f} our wall time "
+                  f"(target ≥ 5); our peak RSS is {ours.peak_rss / dt.peak_rss:.2f}× datatrove's, PSS {ours.peak_pss / dt.peak_pss:.2f}× (target ≤ 1.5)")
+        print(f"memory, corpusmill: {memory_line(ours_runs[-1])}")
+        if dt_runs:
+            print(f"memory, datatrove:  {memory_line(dt_runs[-1])}")
+        print("\ncorpusmill seconds by stage (summed over workers):")
+        for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
+            print(f"  {k:<26}{v:8.1f}")
+        print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
+        for s in sorted(inputs):
+            dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""
+            print(f"{s:<18}{inputs[s]:>10,}{kept_ours[s]:>10,} {kept_ours[s] / inputs[s]:5.0%}{dt_col:>16}")
     if a.scaling:
         # Nested samples of distinct documents (the corpus is shuffled once; ¼ is a prefix of ½,
         # ½ of the whole): concatenating the corpus would only measure the exact-dedup path. The
