@@ -5,7 +5,9 @@ page shared by k processes counts 1/k in each), since the sum of RSS counts a fo
 pages shared with its parent twice. CPU is the larger of ``wait4``'s (the child plus the workers
 it waited for) and the sum over every process seen in the tree of its last sampled user + sys
 time — datatrove's workers are children of a forkserver, which ``wait4`` does not count. CPU
-seconds are what a shared machine's load distorts least, so the benches quote them first.
+seconds are what a shared machine's load distorts least, so the benches quote them first. Each
+process's own peak RSS/PSS and CPU are kept too (``worker_peaks``: the main process against
+its largest child), to show where the memory is.
 """
 
 from __future__ import annotations
