@@ -294,8 +294,8 @@ def main(argv: list[str] | None = None) -> int:
         print("\n== our cost by corpus size (distinct documents: ¼, ½, all) ==")
         sizes: list[tuple[float, int, Measured]] = []
         for frac in (0.25, 0.5, 1.0):
-            if frac == 1.0:
-                m, n = ours, docs
+            if frac == 1.0:  # one round: that run itself, with its per-process peaks (a median has none)
+                m, n = (ours_runs[0] if len(ours_runs) == 1 else ours), docs
             else:
                 sub = work / f"scale-{frac}"
                 p, inp = build_corpus(sub / "parts", text_mb * frac, a.files)
@@ -306,7 +306,13 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {frac / 0.25:.0f}×  {n:>9,} docs  {m.seconds:7.1f} s wall ({m.seconds / base[2].seconds * base[0] / frac:4.2f}× linear)  "
                   f"{m.cpu:7.1f} CPU-s ({m.cpu / base[2].cpu * base[0] / frac:4.2f}× linear)  "
                   f"RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  {memory_line(m)}  load {m.load[0]:.1f} → {m.load[1]:.1f}", flush=True)
-        one, four = sizes[0][2], sizes[-1][2]
+        one, two, four = (x[2] for x in sizes)
+        # A run has a fixed cost (imports, models, plan, manifest): below 1.0× linear is that cost
+        # spread thinner. Linear means each further quarter of the corpus costs the same.
+        q12, q24 = two.cpu - one.cpu, (four.cpu - two.cpu) / 2
+        print(f"  CPU-s per further quarter: {q12:.1f} (¼ → ½), {q24:.1f} (½ → all; {q24 / q12:.2f}×); "
+              f"fixed cost ≈ {one.cpu - q12:.1f} CPU-s; wall per further quarter {two.seconds - one.seconds:.1f} s, "
+              f"{(four.seconds - two.seconds) / 2:.1f} s")
         print(f"  memory 4× / 1×: RSS ×{four.peak_rss / one.peak_rss:.2f}, PSS ×{four.peak_pss / one.peak_pss:.2f} (flat = 1.0)")
     if a.worker_scaling:
         print("\n== our wall time by worker count (back to back) ==")
