@@ -219,6 +219,12 @@ def row(name: str, m: Measured, docs: int, mb: float) -> str:
             f"   {m.load[0]:.1f} → {m.load[1]:.1f}")
 
 
+def memory_line(m: Measured) -> str:
+    """Where the memory is: the main process's and the largest worker's own peaks."""
+    root_rss, root_pss, kid_rss, kid_pss = m.worker_peaks()
+    return f"(main {root_rss / 1e6:.0f}/{root_pss / 1e6:.0f}, largest worker {kid_rss / 1e6:.0f}/{kid_pss / 1e6:.0f} MB RSS/PSS)"
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
@@ -228,12 +234,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--mb", type=float, default=None, help="cut the corpus to this much text (default: all, ~84 MB)")
     ap.add_argument("--files", type=int, default=8, help="JSON-lines files the corpus is cut into (the unit of parallelism)")
     ap.add_argument("--workers", type=int, default=2)
-    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians")
+    ap.add_argument("--rounds", type=int, default=1, help="alternating rounds; the table shows medians (0: only --worker-scaling)")
     ap.add_argument("--scaling", action="store_true", help="also: ours on ¼, ½ and all of the corpus (distinct data)")
     ap.add_argument("--worker-scaling", action="store_true", help="also: ours with 1 worker and with --workers")
     ap.add_argument("--skip-datatrove", action="store_true")
     ap.add_argument("--work", help="work directory (default: a temporary one)")
     a = ap.parse_args(argv)
+    if a.scaling and a.rounds < 1:
+        ap.error("--scaling needs at least one round (the whole corpus is that round's measurement)")
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench-e2e-"))
     work.mkdir(parents=True, exist_ok=True)
     parts, inputs = build_corpus(work / "parts", a.mb, a.files)
@@ -260,36 +268,60 @@ def main(argv: list[str] | None = None) -> int:
                         peak_rss=int(statistics.median(x.peak_rss for x in runs)), peak_pss=int(statistics.median(x.peak_pss for x in runs)),
                         load=(runs[0].load[0], runs[-1].load[1]), returncode=0, stdout="", stderr="")
 
-    ours = med(ours_runs)
-    print(f"\n{'':12} {'wall s':>8} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'RSS MB':>9} {'PSS MB':>9}   load")
-    print(row("corpusmill", ours, docs, text_mb))
-    if dt_runs:
-        dt = med(dt_runs)
-        print(row("datatrove", dt, docs, text_mb))
-        print(f"ratio: datatrove needs ×{dt.cpu / ours.cpu:.2f} our CPU seconds (target ≥ 5) and ×{dt.seconds / ours.seconds:.2f} our wall time "
-              f"(target ≥ 5); our peak RSS is {ours.peak_rss / dt.peak_rss:.2f}× datatrove's (target ≤ 1.5)")
-    print("\ncorpusmill seconds by stage (summed over workers):")
-    for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
-        print(f"  {k:<26}{v:8.1f}")
-    print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
-    for s in sorted(inputs):
-        dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""
-        print(f"{s:<18}{inputs[s]:>10,}{kept_ours[s]:>10,} {kept_ours[s] / inputs[s]:5.0%}{dt_col:>16}")
+    if ours_runs:  # --rounds 0: only the worker scaling below
+        ours = med(ours_runs)
+        print(f"\n{'':12} {'wall s':>8} {'CPU s':>8} {'docs/CPU-s':>10} {'MB/CPU-s':>8} {'RSS MB':>9} {'PSS MB':>9}   load")
+        print(row("corpusmill", ours, docs, text_mb))
+        if dt_runs:
+            dt = med(dt_runs)
+            print(row("datatrove", dt, docs, text_mb))
+            print(f"ratio: datatrove needs ×{dt.cpu / ours.cpu:.2f} our CPU seconds (target ≥ 5) and ×{dt.seconds / ours.seconds:.2f} our wall time "
+                  f"(target ≥ 5); our peak RSS is {ours.peak_rss / dt.peak_rss:.2f}× datatrove's, PSS {ours.peak_pss / dt.peak_pss:.2f}× (target ≤ 1.5)")
+        print(f"memory, corpusmill: {memory_line(ours_runs[-1])}")
+        if dt_runs:
+            print(f"memory, datatrove:  {memory_line(dt_runs[-1])}")
+        print("\ncorpusmill seconds by stage (summed over workers):")
+        for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
+            print(f"  {k:<26}{v:8.1f}")
+        print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
+        for s in sorted(inputs):
+            dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""
+            print(f"{s:<18}{inputs[s]:>10,}{kept_ours[s]:>10,} {kept_ours[s] / inputs[s]:5.0%}{dt_col:>16}")
     if a.scaling:
+        # Nested samples of distinct documents (the corpus is shuffled once; ¼ is a prefix of ½,
+        # ½ of the whole): concatenating the corpus would only measure the exact-dedup path. The
+        # whole corpus is this run's own measurement.
         print("\n== our cost by corpus size (distinct documents: ¼, ½, all) ==")
-        base = None
+        sizes: list[tuple[float, int, Measured]] = []
         for frac in (0.25, 0.5, 1.0):
-            sub = work / f"scale-{frac}"
-            p, inp = build_corpus(sub / "parts", text_mb * frac, a.files)
-            m, _, _ = run_ours(corpusmill_config(sub, sub / "parts"), sub, a.workers)
-            base = base or m.cpu / frac
-            print(f"  {frac:4.2f}×  {sum(inp.values()):>9,} docs  {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s  "
-                  f"{m.cpu / frac / base:5.2f}× linear  RSS {m.peak_rss / 1e6:.0f} MB", flush=True)
+            if frac == 1.0:  # one round: that run itself, with its per-process peaks (a median has none)
+                m, n = (ours_runs[0] if len(ours_runs) == 1 else ours), docs
+            else:
+                sub = work / f"scale-{frac}"
+                p, inp = build_corpus(sub / "parts", text_mb * frac, a.files)
+                m, _, _ = run_ours(corpusmill_config(sub, sub / "parts"), sub, a.workers)
+                n = sum(inp.values())
+            sizes.append((frac, n, m))
+            base = sizes[0]
+            print(f"  {frac / 0.25:.0f}×  {n:>9,} docs  {m.seconds:7.1f} s wall ({m.seconds / base[2].seconds * base[0] / frac:4.2f}× linear)  "
+                  f"{m.cpu:7.1f} CPU-s ({m.cpu / base[2].cpu * base[0] / frac:4.2f}× linear)  "
+                  f"RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  {memory_line(m)}  load {m.load[0]:.1f} → {m.load[1]:.1f}", flush=True)
+        one, two, four = (x[2] for x in sizes)
+        # A run has a fixed cost (imports, models, plan, manifest): below 1.0× linear is that cost
+        # spread thinner. Linear means each further quarter of the corpus costs the same.
+        q12, q24 = two.cpu - one.cpu, (four.cpu - two.cpu) / 2
+        print(f"  CPU-s per further quarter: {q12:.1f} (¼ → ½), {q24:.1f} (½ → all; {q24 / q12:.2f}×); "
+              f"fixed cost ≈ {one.cpu - q12:.1f} CPU-s; wall per further quarter {two.seconds - one.seconds:.1f} s, "
+              f"{(four.seconds - two.seconds) / 2:.1f} s")
+        print(f"  memory 4× / 1×: RSS ×{four.peak_rss / one.peak_rss:.2f}, PSS ×{four.peak_pss / one.peak_pss:.2f} (flat = 1.0)")
     if a.worker_scaling:
-        print("\n== our wall time by worker count ==")
+        print("\n== our wall time by worker count (back to back) ==")
         one, _, _ = run_ours(config, work, 1)
         many, _, _ = run_ours(config, work, a.workers)
-        print(f"  1 worker {one.seconds:.1f} s, {a.workers} workers {many.seconds:.1f} s: ×{one.seconds / many.seconds:.2f} (target ≥ 1.7 on 2 cores)")
+        for w, m in ((1, one), (a.workers, many)):
+            print(f"  {w} worker(s): {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s  RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  "
+                  f"load {m.load[0]:.1f} → {m.load[1]:.1f}")
+        print(f"  1 → {a.workers} workers: ×{one.seconds / many.seconds:.2f} faster (target ≥ 1.7 on 2 cores)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (shared machine: CPU seconds are the steadier figure)")
     return 0
 

@@ -5,7 +5,9 @@ page shared by k processes counts 1/k in each), since the sum of RSS counts a fo
 pages shared with its parent twice. CPU is the larger of ``wait4``'s (the child plus the workers
 it waited for) and the sum over every process seen in the tree of its last sampled user + sys
 time — datatrove's workers are children of a forkserver, which ``wait4`` does not count. CPU
-seconds are what a shared machine's load distorts least, so the benches quote them first.
+seconds are what a shared machine's load distorts least, so the benches quote them first. Each
+process's own peak RSS/PSS and CPU are kept too (``worker_peaks``: the main process against
+its largest child), to show where the memory is.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass
@@ -28,6 +30,17 @@ class Measured:
     returncode: int
     stdout: str
     stderr: str
+    #: the largest RSS / PSS each process of the tree reached (pid → bytes): where the memory is
+    peak_rss_by_pid: dict[int, int] = field(default_factory=dict)
+    peak_pss_by_pid: dict[int, int] = field(default_factory=dict)
+    root_pid: int = 0
+    cpu_by_pid: dict[int, float] = field(default_factory=dict)
+
+    def worker_peaks(self) -> tuple[int, int, int, int]:
+        """(root RSS, root PSS, largest child RSS, largest child PSS) at their own peaks."""
+        kids = [p for p in self.peak_rss_by_pid if p != self.root_pid]
+        return (self.peak_rss_by_pid.get(self.root_pid, 0), self.peak_pss_by_pid.get(self.root_pid, 0),
+                max((self.peak_rss_by_pid[p] for p in kids), default=0), max((self.peak_pss_by_pid[p] for p in kids), default=0))
 
 
 def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] | None = None, interval: float = 0.05) -> Measured:
@@ -39,6 +52,8 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=err, text=True)
         peak = [0, 0]
         cpu_seen: dict[int, float] = {}
+        rss_by: dict[int, int] = {}
+        pss_by: dict[int, int] = {}
         done = threading.Event()
 
         def sample() -> None:
@@ -55,6 +70,8 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
                             continue
                         rss, pss = rss + mem.rss, pss + mem.pss
                         cpu_seen[q.pid] = t.user + t.system
+                        rss_by[q.pid] = max(rss_by.get(q.pid, 0), mem.rss)
+                        pss_by[q.pid] = max(pss_by.get(q.pid, 0), mem.pss)
                     peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
                 except psutil.Error:
                     pass
@@ -77,4 +94,8 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
             returncode=os.waitstatus_to_exitcode(status),
             stdout=out.read(),
             stderr=err.read(),
+            peak_rss_by_pid=rss_by,
+            peak_pss_by_pid=pss_by,
+            root_pid=proc.pid,
+            cpu_by_pid=dict(cpu_seen),
         )

@@ -23,11 +23,13 @@ exists; a unit without its marker is redone from scratch (its partial files are 
 Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
 any number of workers — writes byte-identical shards.
 
-Workers. With ``workers > 1`` the units of a segment run on a pool of forked processes. Each
-worker sets a stage's models up once, lazily, on first use (``ensure_setup``) and keeps them for
-the whole run; what a worker holds at a time is one batch going through the stages (in-flight
-memory is bounded by ``workers × batch``); documents go to the unit's files, and only small
-results (timings) come back. Progress (documents, bytes, quarantined records; during ingest the
+Workers. With ``workers > 1`` the units of a segment run on a pool of forked processes. The
+main process sets every stage's models up once before the pool forks (:func:`preload`), so the
+workers share those pages copy-on-write instead of each loading its own copy; one worker (the
+main process alone) still loads each model lazily on first use (``ensure_setup``). What a worker
+holds at a time is one batch going through the stages (in-flight memory is bounded by
+``workers × batch``); documents go to the unit's files, and only small results (timings) come
+back. The biggest units run first, so a segment does not end waiting on one big unit. Progress (documents, bytes, quarantined records; during ingest the
 position inside each input file) travels to the main process on a queue as each batch is done,
 so the meter is as truthful as with one worker. Workers die with the main process
 (``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
@@ -36,6 +38,7 @@ so the meter is as truthful as with one worker. Workers die with the main proces
 from __future__ import annotations
 
 import contextlib
+import gc
 import json
 import multiprocessing
 import os
@@ -434,31 +437,70 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     workers = max(1, min(cfg.workers or default_workers(), len(units)))
     seconds: dict[str, float] = {}
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
-
-    with Pool(workers, runner, progress) as pool:
-        for k, seg in enumerate(segments):
-            seg_dir = work / f"seg{k}"
-            seg_dir.mkdir(exist_ok=True)
-            prev_docs = [Unit(work / f"seg{k - 1}", f"{u:06d}").path("docs.parquet") for u in range(len(units))] if k else []
-            total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
-            name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
-            meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
-            jobs = []
-            for u, files in enumerate(units):
-                if not Unit(seg_dir, f"{u:06d}").done:
-                    jobs.append(UnitJob(k, u, tuple(files)))
-                else:  # resumed: done before this process started
-                    meter.advance(sum(sizes[i] for i in files) if k == 0 else _rows(prev_docs[u]))
-            for timings in pool.run(jobs, meter):
-                merge_seconds(seconds, timings)
-            meter.close()
-            if seg.glob is not None:
-                _decide_unit(seg.glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{u:06d}") for u in range(len(units))], seconds)
-                checkpoint(f"decided:{seg.glob.key}")
+    if workers > 1:
+        t0 = time.perf_counter()
+        preload(segments)
+        seconds["setup"] = time.perf_counter() - t0
+    try:
+        with Pool(workers, runner, progress) as pool:
+            for k, seg in enumerate(segments):
+                seg_dir = work / f"seg{k}"
+                seg_dir.mkdir(exist_ok=True)
+                prev_docs = [Unit(work / f"seg{k - 1}", f"{u:06d}").path("docs.parquet") for u in range(len(units))] if k else []
+                total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
+                name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
+                meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
+                jobs = []
+                for u, files in enumerate(units):
+                    if not Unit(seg_dir, f"{u:06d}").done:
+                        jobs.append(UnitJob(k, u, tuple(files)))
+                    else:  # resumed: done before this process started
+                        meter.advance(sum(sizes[i] for i in files) if k == 0 else _rows(prev_docs[u]))
+                if workers > 1:
+                    jobs.sort(key=lambda job: -_input_bytes(job, sizes, prev_docs))
+                for timings in pool.run(jobs, meter):
+                    merge_seconds(seconds, timings)
+                meter.close()
+                if seg.glob is not None:
+                    _decide_unit(seg.glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{u:06d}") for u in range(len(units))], seconds)
+                    checkpoint(f"decided:{seg.glob.key}")
+    finally:
+        if workers > 1:
+            gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
     execution = _assemble(plan, len(units), work, len(segments) - 1, schema, staging, seconds)
     execution.workers = workers
     return execution
+
+
+def _input_bytes(job: UnitJob, sizes: list[int], prev_docs: list[Path]) -> int:
+    """What a unit reads: its files' planned sizes, or the previous segment's documents on disk.
+
+    The pool takes the biggest units first (longest-processing-time first), so the last unit of a
+    segment is a small one and no worker waits long at the segment's end for another: each
+    segment ends in a barrier (the global stage decides on every unit's keys). Only the order in
+    which units *run* changes; shards are cut from the units in ingest order."""
+    if job.segment == 0:
+        return sum(sizes[i] for i in job.files)
+    path = prev_docs[job.unit]
+    return path.stat().st_size if path.exists() else 0
+
+
+def preload(segments: list[Segment]) -> None:
+    """Every stage's models, loaded once in this process before the pool forks its workers.
+
+    The workers then share the models' pages copy-on-write (spaCy's weights, Kiwi's and MeCab's
+    dictionaries, fastText) instead of each loading its own copy: the set-up's CPU is paid once,
+    not once per worker, and a worker's private memory is what it reads and writes for its batch.
+    ``gc.freeze`` moves everything alive now out of the collector's reach: a collection in a
+    worker would otherwise write into the header of every object it scans and so copy the page
+    that holds it (reference counts still copy the pages of objects a worker touches)."""
+    for seg in segments:
+        seg.chain.setup()
+        if seg.glob is not None:
+            seg.glob.ensure_setup()
+    gc.collect()
+    gc.freeze()
 
 
 def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dict) -> None:
