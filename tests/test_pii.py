@@ -1071,11 +1071,12 @@ def test_ner_windows_cut_between_words_and_merge_when_they_touch():
 def test_ner_anchors_are_the_runs_that_can_hold_a_name(en_names):
     text = (
         "White guy: so Sally's having a bagel brunch with Mark Young. I bought the white wine one day. "
-        "The Day came. Dear Voucher Holder, Oskari wrote to kristen hollis."
+        "The Day came. Dear Voucher Holder, Oskari wrote to kristen hollis. Enemy of Bill W. paid the bill."
     )
     anchors = [text[s:e] for s, e in en_names.ner_anchors(text)]
-    # Not "White" (the text writes "white"), nor "The Day" ("day"), nor "I"; "Dear" is a census name.
-    assert anchors == ["Sally", "Mark Young", "Dear", "Voucher Holder", "Oskari", "kristen hollis"]
+    # Not "White" (the text writes "white"), nor "The Day" ("day"), nor "I"; "Dear" is a census name;
+    # "Bill" alone would not be one (the text writes "bill"), with an initial it is.
+    assert anchors == ["Sally", "Mark Young", "Dear", "Voucher Holder", "Oskari", "kristen hollis", "Bill W"]
 
 
 def test_long_document_keeps_a_name_far_from_any_capital():

@@ -650,11 +650,12 @@ class EnglishNameRecognizer(EntityRecognizer):
         (:meth:`term_context`: a lone English word the document also writes in lower case), so
         reading it only costs time (~8,800 tokens per CPU-s).
 
-        A run is an anchor when it holds a word that is no English word (``Moomaw``, ``Kesko``), or
-        is two or more words with a census given name (``Mark Young``), or holds a census name the
-        document never writes in lower case (``Baker``; not ``White`` beside ``white wine``, nor
-        ``The Day`` beside ``one day``), or follows a name cue (``Mr.``, ``Dear``, ``named``). Lower-cased census full names (``naomi
-        ryan``) are anchors too. The answer depends on the word and the document, not on the
+        A run is an anchor when it holds a word that is no English word (``Moomaw``, ``Kesko``),
+        or is two or more words with a census given name (``Mark Young``, ``Bill W.``), or holds
+        a census name the document never writes in lower case (``Baker``; not ``White`` beside
+        ``white wine``, nor ``The Day`` beside ``one day``), or follows a name cue (``Mr.``,
+        ``Dear``, ``named``). Lower-cased census full names (``kristen hollis``) are anchors
+        too. The answer depends on the word and the document, not on the
         position, so every occurrence of a string gets the same treatment (the "same string is an
         organisation elsewhere" veto needs spaCy's label on the other occurrences)."""
         memo: dict[str, bool] = {}
@@ -674,7 +675,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                 continue
             if (
                 any(open_word(w) for w in words)
-                or (len(words) >= 2 and any(self._is_given(w) for w in words))
+                or (len(run) >= 2 and any(self._is_given(w) for w in words))  # Mark Young, Bill W.
                 or any(census(w) and not self._lower_elsewhere(text, w) for w in words)
                 or EN_NAME_CUE.search(text, max(0, run[0][0] - 40), run[0][0])
             ):
