@@ -12,6 +12,9 @@
   labels), which no rule was tuned on.
 * ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set, and
   the precision of our PERSON and PHONE_NUMBER spans against all its labelled spans.
+* ``en_cost`` (``--sections en_cost``): CPU seconds of the stage's English detection on every
+  English delivery with spaCy's NER over whole documents (``ner_windows: false``, ``pii@5``'s
+  path) and over windows around possible names (``pii@6``), and the spans only one side finds.
 * speed: docs/s of the ``pii`` stage against a plain presidio ``AnalyzerEngine`` +
   ``AnonymizerEngine`` loop with the same recognizers and thresholds, on N Korean and N English
   documents from the deliveries, in this one process, printed as a ratio (best of ``--repeat``
@@ -408,10 +411,12 @@ def main(argv: list[str] | None = None) -> int:
         english(args, shared, ours, plain)
     if "speed" in sections and not args.skip_speed:
         speed(args, shared, ours_scrub, plain_scrub)
+    if "en_cost" in sections:
+        english_cost(args, shared)
     return 0
 
 
-SECTIONS = ("deliveries", "generated", "klue", "english", "speed")
+SECTIONS = ("deliveries", "generated", "klue", "english", "speed", "en_cost")
 
 
 #: The deliveries a config may declare public records (the ``pii`` stage's ``public_records``),
@@ -570,6 +575,63 @@ def english(args, shared, ours, plain) -> None:
     for t in prec:
         print(f"   {t:14} precision: ours {_fmt(prec[t])}" + (f"   plain loop {_fmt(prec_plain[t])}" if prec_plain else ""))
 
+
+
+def english_deliveries(shared: Path) -> dict[str, list[str]]:
+    """Every English text delivery as the pipeline reads it, one document per record or file
+    (WikiText: one per article); not en_html (its reader extracts the text first)."""
+    d = shared / "deliveries"
+    out: dict[str, list[str]] = {}
+    out["en_gov_speeches"] = [open(f, encoding="utf-8", errors="replace").read() for f in sorted(glob.glob(str(d / "en_gov_speeches/*/*.txt")))]
+    out["en_web_lowq (6 files)"] = [open(f, encoding="utf-8", errors="replace").read() for f in sorted(glob.glob(str(d / "en_web_lowq/*.txt")))]
+    with open(d / "en_web_lowq/sms_spam_collection.tsv", encoding="utf-8") as f:
+        out["en_web_lowq (SMS)"] = [line.split("\t", 1)[1].strip() for line in f if "\t" in line]
+    wiki = "".join(open(f, encoding="utf-8").read() for f in sorted(glob.glob(str(d / "en_wikitext/*.txt"))))
+    out["en_wikitext"] = [a for a in re.split(r"\n(?= = [^=].* = \n)", wiki) if a.strip()]
+    out["en_pubmed"] = delivery_sources_pubmed(d)
+    with open(d / "ko_en_finance/finance_data.csv", encoding="utf-8") as f:
+        out["ko_en_finance (English)"] = [r["sentence"] for r in csv.DictReader(f)]
+    out["en_scotus"] = [r["opinion_summary"] for r in json.load(open(d / "en_scotus/SC_data.json", encoding="utf-8"))]
+    return out
+
+
+def delivery_sources_pubmed(d: Path) -> list[str]:
+    docs = []
+    for f in sorted(glob.glob(str(d / "en_pubmed/*.txt"))):
+        for line in open(f, encoding="utf-8"):
+            parts = line.rstrip("\n").split("|", 2)
+            if len(parts) == 3 and parts[1] == "a":
+                docs.append(parts[2])
+    return docs
+
+
+def english_cost(args, shared) -> None:
+    """CPU seconds of the stage's English detection on every English delivery, spaCy's NER over
+    whole documents (``ner_windows: false``, as ``pii@5``) against windows (``pii@6``), one
+    process, alternating per delivery; with the spans each side finds."""
+    from filters.pii import PresidioScrubber
+
+    print("== English PII CPU-seconds per delivery: NER on whole documents (pii@5's path) vs windows (pii@6)")
+    sides = {"whole": PresidioScrubber({"ner_windows": False}), "windows": PresidioScrubber({"ner_windows": True})}
+    for st in sides.values():
+        st.ensure_setup()
+        st.detect(["Warm up, Mary Smith."], ["en"])
+    total = Counter()
+    for name, docs in english_deliveries(shared).items():
+        found, secs = {}, {}
+        for side, st in sides.items():
+            t0 = time.process_time()
+            found[side] = [{(f.start, f.end, f.type) for f in spans} for i in range(0, len(docs), 32) for spans in st.detect(docs[i : i + 32], ["en"] * len(docs[i : i + 32]))]
+            secs[side] = time.process_time() - t0
+            total[side] += secs[side]
+        lost = sum(len(a - b) for a, b in zip(found["whole"], found["windows"]))
+        added = sum(len(b - a) for a, b in zip(found["whole"], found["windows"]))
+        print(
+            f"   {name:24} {len(docs):5} docs {sum(map(len, docs)) / 1e6:5.2f} M chars: whole {secs['whole']:6.1f} CPU-s, "
+            f"windows {secs['windows']:6.1f} ({secs['whole'] / max(secs['windows'], 1e-9):.2f}x); spans {sum(map(len, found['whole']))}, "
+            f"only whole {lost}, only windows {added}"
+        )
+    print(f"   all: whole {total['whole']:.1f} CPU-s, windows {total['windows']:.1f} ({total['whole'] / max(total['windows'], 1e-9):.2f}x)")
 
 
 def speed(args, shared, ours_scrub, plain_scrub) -> None:

@@ -89,6 +89,11 @@ class PiiOptions(StageOptions):
     density_min_entities: int = Field(3, ge=1, description="density is only judged from this many entities on")
     pseudonym_key_env: str = "CORPUSMILL_PSEUDONYM_KEY"
     nlp_batch_size: int = Field(32, gt=0)
+    ner_windows: bool = Field(
+        True,
+        description="English documents over 2,000 characters: spaCy's NER reads only the words around capitalised runs "
+        "that could be a name, with 8 words of context (false: the whole document, as English did in pii@5)",
+    )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
@@ -211,7 +216,9 @@ class PresidioScrubber(MapStage):
     # reading needs a cue (나폴리, 포스터), a dictionary full name before a verb is a missing space;
     # English term vetoes (eponyms, references, codes, organisations, WordNet places and things)
     # and the public_records policy; 6: Korean names — lone Hangul letters (ㅋㅋ, ㅠㅠ) read as
-    # spaces by MeCab, a word uncued in three or more *sentences* is a term (not three uses)
+    # spaces by MeCab, a word uncued in three or more *sentences* is a term (not three uses);
+    # English documents over 2,000 characters — spaCy's NER reads only the words around
+    # capitalised runs that could be a name (ner_windows)
     version = 6
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -485,8 +492,34 @@ class PresidioScrubber(MapStage):
         # NER only where a PERSON can be; the tokenizer alone gives context words elsewhere.
         ner = [d for d, ents in plan if "PERSON" in ents]
         docs: dict[int, Any] = {}
-        for group in _ner_groups(ner, texts, self.config.nlp_batch_size):
-            docs.update(zip(group, nlp.pipe((texts[d] for d in group), batch_size=len(group))))
+        pieces: list[tuple[int, int, int]] = []  # (doc, start, end): what NER reads
+        windowed: dict[int, list] = {}
+        for d in ner:
+            text = texts[d]
+            if not self.config.ner_windows or len(text) <= NER_WINDOW_MIN_CHARS:
+                pieces.append((d, 0, len(text)))
+            else:
+                windowed[d] = []
+                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text)))
+        piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
+        for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
+            for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
+                d, s, e = pieces[k]
+                if d not in windowed:
+                    docs[d] = doc
+                    continue
+                n = len(doc)
+                for ent in doc.ents:
+                    # An entity touching a cut is read without its context on one side: the
+                    # window around the anchor beside it has it whole.
+                    if (ent.start == 0 and s > 0) or (ent.end == n and e < len(texts[d])):
+                        continue
+                    windowed[d].append((s + ent.start_char, s + ent.end_char, ent.label_))
+        for d, ents in windowed.items():
+            doc = nlp.make_doc(texts[d])
+            spans = [doc.char_span(a, b, label=label) for a, b, label in ents]
+            doc.set_ents([sp for sp in spans if sp is not None])
+            docs[d] = doc
         results: list[list] = [[] for _ in texts]
         for d, ents in plan:
             doc = docs.get(d) or nlp.make_doc(texts[d])
@@ -547,6 +580,35 @@ def _ner_groups(indices: list[int], texts: Sequence[str], max_docs: int) -> list
         groups[-1].append(d)
         size += len(texts[d])
     return groups
+
+
+#: Documents up to this length are read by NER whole; longer ones around their anchors only
+#: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least.
+NER_WINDOW_MIN_CHARS = 2_000
+#: Whitespace-separated words of context each side of an anchor.
+NER_CONTEXT_WORDS = 8
+_WS_TOKEN = re.compile(r"\S+")
+
+
+def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NER_CONTEXT_WORDS) -> list[tuple[int, int]]:
+    """Character windows of ``text`` around ``anchors``: each anchor with ``context``
+    whitespace-separated words either side, cut between words, merged when they touch."""
+    if not anchors:
+        return []
+    starts, ends = [], []
+    for m in _WS_TOKEN.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+    last = len(starts) - 1
+    wins: list[list[int]] = []
+    for a, b in anchors:
+        i = max(bisect.bisect_right(starts, a) - 1 - context, 0)
+        j = min(bisect.bisect_left(starts, b) - 1 + context, last)
+        if wins and i <= wins[-1][1] + 1:
+            wins[-1][1] = max(wins[-1][1], j)
+        else:
+            wins.append([i, j])
+    return [(starts[i], ends[j]) for i, j in wins]
 
 
 def split_public_record(text: str, spans: list[Found]) -> tuple[list[Found], list[Found]]:

@@ -112,6 +112,22 @@ def wordnet_thing(phrase: str) -> bool:
     return bool(senses) and all(instance and lexnum != _WN_PERSON for lexnum, instance in senses)
 
 
+def wordnet_person(phrase: str) -> bool:
+    """Whether WordNet lists the (case-kept) phrase as a person: a full name with a sense that is an
+    instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, also a city), a lone
+    word only with such senses and no lower-case English word (``Jefferson``; not ``Page``)."""
+    senses = wordnet_nouns().get(phrase.replace(" ", "_"), ())
+    if " " in phrase:
+        return any(instance and lexnum == _WN_PERSON for lexnum, instance in senses)
+    low = phrase.lower()
+    return (
+        bool(senses)
+        and all(instance and lexnum == _WN_PERSON for lexnum, instance in senses)
+        and low not in wordnet_nouns()
+        and not any(low in english_words(pos) for pos in ("verb", "adj", "adv"))
+    )
+
+
 def wordnet_class_noun(word: str) -> bool:
     """Whether WordNet has the word (any case) as a common noun: a sense that is no instance
     (``moon``, ``Roman`` a resident of Rome, ``comfort``)."""
@@ -270,6 +286,23 @@ def _glued_somewhere(text: str, word: str) -> bool:
     return False
 
 
+def _matches_of(text: str, word: str, pattern: str):
+    """``re.finditer(pattern, text)`` for a pattern whose every match starts with ``word``: the
+    places are found with ``str.find`` and the pattern is tried there only. The per-word checks
+    over a whole document (a word elsewhere in lower case, in capitals, opening an organisation's
+    name, followed by a company's figures) each scanned it with the regex: most of an 830 kB chat
+    log's time."""
+    rx = re.compile(pattern)
+    p = text.find(word)
+    while p >= 0:
+        m = rx.match(text, p)
+        if m:
+            yield m
+            p = text.find(word, max(m.end(), p + 1))
+        else:
+            p = text.find(word, p + 1)
+
+
 class EnglishNameRecognizer(EntityRecognizer):
     """Person names from capitalisation, census name lists, an English-word check and cue phrases.
 
@@ -300,7 +333,7 @@ class EnglishNameRecognizer(EntityRecognizer):
     def load(self) -> None:
         self._memo_text: str | None = None
         self._index_of: object = None
-        self._index: tuple[list[tuple[int, int]], dict[str, list[tuple[int, int]]]] = ([], {})
+        self._index: tuple[list[int], list[int], dict[str, list[tuple[int, int]]]] = ([], [], {})
         self._memo_answers: dict[tuple[str, str], Any] = {}
         self._first = census_names("first")
         self._last = census_names("last")
@@ -474,19 +507,25 @@ class EnglishNameRecognizer(EntityRecognizer):
             return "eponym"  # variants of the II class (Shekii, Bideiz, Shirin-Bulakh …)
         if _EN_PLACE_LIST.search(text[max(0, start - 160) : start]):
             return "place"  # in places like Concord and Gettysburg; Normandy and Khe Sahn
-        # Every test below says "organisation", so their order does not matter; each compares
-        # lengths before it slices: this loop runs per candidate over every entity of the
-        # document, and slicing the text between two far-apart entities made a long film script
-        # or opinion quadratic in its length (minutes for one document).
-        nationalities, things = self._entity_index(text, others)
-        for a, b in nationalities:
-            if b <= start and not text[b:start].strip():
-                return "organisation"  # Finnish Ponsse
-            if 0 < start - b <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[b:start]) or (
-                0 < a - end <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[end:a])
-            ):
+        # Every test below says "organisation", so their order does not matter. The nationalities
+        # are found by bisection, not by a loop over every one of the document's: per candidate,
+        # that loop (and slicing the text from each entity to the candidate) made a long film
+        # script or chat log quadratic in its length (an 830 kB chat log: 90 of its 130 CPU-s).
+        ends, begins, things = self._entity_index(text, others)
+        ws0 = start
+        while ws0 > 0 and text[ws0 - 1].isspace():
+            ws0 -= 1
+        lo = bisect.bisect_left(ends, min(ws0, start - _EN_CONJUNCTION_MAX))
+        for k in range(lo, bisect.bisect_right(ends, start)):
+            b = ends[k]
+            if b >= ws0:
+                return "organisation"  # Finnish Ponsse: only white space between
+            if 0 < start - b <= _EN_CONJUNCTION_MAX and _EN_CONJUNCTION.fullmatch(text[b:start]):
                 # Irish, Scottish, and Welsh: conjuncts share a type. Only nationalities: with spaCy's
                 # ORG/GPE neighbours this cost 14 presidio-research names (Marrero and Murphy).
+                return "organisation"
+        for k in range(bisect.bisect_right(begins, end), bisect.bisect_right(begins, end + _EN_CONJUNCTION_MAX)):
+            if _EN_CONJUNCTION.fullmatch(text[end : begins[k]]):
                 return "organisation"
         if any(at != (start, end) for at in things.get(span, ())):
             return "organisation"  # the same string is an organisation, place or work elsewhere
@@ -494,16 +533,18 @@ class EnglishNameRecognizer(EntityRecognizer):
 
     def _entity_index(
         self, text: str, others: Sequence[tuple[int, int, str]]
-    ) -> tuple[list[tuple[int, int]], dict[str, list[tuple[int, int]]]]:
-        """spaCy's NORP entities, and its things by their text — once per document, not per
-        candidate (a loop over every entity for every candidate was most of a long chat log)."""
+    ) -> tuple[list[int], list[int], dict[str, list[tuple[int, int]]]]:
+        """spaCy's NORP entities sorted by end and by start, and its things by their text — once
+        per document, not per candidate (a loop over every entity for every candidate was most of
+        a long chat log)."""
         if self._index_of is not others:
             things: dict[str, list[tuple[int, int]]] = {}
             for a, b, label in others:
                 if label in _EN_THING_LABELS:
                     things.setdefault(text[a:b], []).append((a, b))
+            norp = [(a, b) for a, b, label in others if label == "NORP"]
             self._index_of = others
-            self._index = ([(a, b) for a, b, label in others if label == "NORP"], things)
+            self._index = (sorted(b for _a, b in norp), sorted(a for a, _b in norp), things)
         return self._index
 
     def repeated_surnames(self, text: str, persons: list[RecognizerResult], source: str) -> list[RecognizerResult]:
@@ -518,7 +559,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                 continue
             if _at_most_once(text, words[-1]):
                 continue  # only in the name itself
-            for m in re.finditer(rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])", text):
+            for m in _matches_of(text, words[-1], rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])"):
                 if any(a < m.end() and m.start() < b for a, b in taken):
                     continue
                 taken.append((m.start(), m.end()))
@@ -542,7 +583,7 @@ class EnglishNameRecognizer(EntityRecognizer):
         if starts is None:
             starts = memo[("same", bare)] = [
                 m.start()
-                for m in re.finditer(rf"(?<![\w-]){re.escape(bare)}(?![\w-])", text)
+                for m in _matches_of(text, bare, rf"(?<![\w-]){re.escape(bare)}(?![\w-])")
                 if _EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())
             ]
         return any(at != start for at in starts)
@@ -575,14 +616,14 @@ class EnglishNameRecognizer(EntityRecognizer):
         """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
         ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
         low = word.lower()
-        return len(word) >= 3 and low in text and re.search(rf"(?<![\w-]){re.escape(low)}(?![\w-])", text) is not None
+        return len(word) >= 3 and low in text and next(_matches_of(text, low, rf"(?<![\w-]){re.escape(low)}(?![\w-])"), None) is not None
 
     def _org_elsewhere_scan(self, text: str, word: str) -> bool:
         """The word opens a capitalised run ending in an organisation word elsewhere in the
         document (``Grass`` … ``Grass Instrument Company``)."""
         if word + " " not in text:
             return False
-        for m in re.finditer(rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})", text):
+        for m in _matches_of(text, word, rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})"):
             if m.group(1).split()[-1].lower() in EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS:
                 return True
         return False
@@ -593,14 +634,54 @@ class EnglishNameRecognizer(EntityRecognizer):
         not ``Hauta-aho``)."""
         w = re.escape(word)
         upper = word.upper()
-        if upper != word and upper in text and re.search(rf"(?<![\w-]){re.escape(word.upper())}(?![\w])", text):
+        if upper != word and upper in text and next(_matches_of(text, upper, rf"(?<![\w-]){re.escape(upper)}(?![\w])"), None):
             return True
         if not _glued_somewhere(text, word):
             return False
-        for m in re.finditer(rf"(?<![\w])({w})(?:(\d)|-([A-Z]{{2}})|-([a-z]+)|/[-+])|(?<=[\d-])({w})\b", text):
+        for m in _matches_of(text, word, rf"(?<![\w])({w})(?:(\d)|-([A-Z]{{2}})|-([a-z]+)|/[-+])|(?<=[\d-])({w})\b"):
             if m.group(4) is None or self._is_word(m.group(4)):
                 return True
         return False
+
+    def ner_anchors(self, text: str) -> list[tuple[int, int]]:
+        """Where in ``text`` spaCy's NER must read (``pii@6``): the title-case runs that could be,
+        or sit beside, a PERSON span the checks keep. Everything spaCy finds elsewhere is doubted
+        (:meth:`doubts`: no capitalised word; English words only, none a given name) or vetoed
+        (:meth:`term_context`: a lone English word the document also writes in lower case), so
+        reading it only costs time (~8,800 tokens per CPU-s).
+
+        A run is an anchor when it holds a word that is no English word (``Moomaw``, ``Kesko``),
+        or is two or more words with a census given name (``Mark Young``, ``Bill W.``), or holds
+        a census name the document never writes in lower case (``Baker``; not ``White`` beside
+        ``white wine``, nor ``The Day`` beside ``one day``), or follows a name cue (``Mr.``,
+        ``Dear``, ``named``). Lower-cased census full names (``kristen hollis``) are anchors
+        too. The answer depends on the word and the document, not on the
+        position, so every occurrence of a string gets the same treatment (the "same string is an
+        organisation elsewhere" veto needs spaCy's label on the other occurrences)."""
+        memo: dict[str, bool] = {}
+
+        def open_word(w: str) -> bool:
+            if w not in memo:
+                memo[w] = len(w) >= 2 and not self._is_word(w) and w.lower() not in self._stop
+            return memo[w]
+
+        def census(w: str) -> bool:
+            return self._is_given(w) or w.upper() in self._last
+
+        out: list[tuple[int, int]] = []
+        for run in self._runs(text, possessive=True):
+            words = [w for _s, _e, w in run if len(w) >= 2]
+            if not words:
+                continue
+            if (
+                any(open_word(w) for w in words)
+                or (len(run) >= 2 and any(self._is_given(w) for w in words))  # Mark Young, Bill W.
+                or any(census(w) and not self._lower_elsewhere(text, w) for w in words)
+                or EN_NAME_CUE.search(text, max(0, run[0][0] - 40), run[0][0])
+            ):
+                out.append((run[0][0], run[-1][1]))
+        out.extend(self.lower_case_names(text))
+        return sorted(out)
 
     def lower_case_names(self, text: str) -> list[tuple[int, int]]:
         """Lower-cased full names (chat, SMS): a census given name then a census surname, neither an English word."""
@@ -617,12 +698,23 @@ class EnglishNameRecognizer(EntityRecognizer):
                 out.append((m.start(1), m.end(2)))
         return out
 
-    def _runs(self, text: str) -> list[list[tuple[int, int, str]]]:
-        """Maximal runs of title-case words joined by one space (an initial may carry a dot)."""
+    def _runs(self, text: str, possessive: bool = False) -> list[list[tuple[int, int, str]]]:
+        """Maximal runs of title-case words joined by one space (an initial may carry a dot);
+        ``possessive``: a word's ``'s`` is left out of it (``Sally's`` → ``Sally``) and ends the run."""
         runs: list[list[tuple[int, int, str]]] = []
         run: list[tuple[int, int, str]] = []
         for m in _EN_WORD.finditer(text):
             w = m.group()
+            if possessive and w.endswith(("'s", "’s")) and len(w) > 2:
+                w = w[:-2]
+                if _title_case(w):
+                    if run and (text[run[-1][1] : m.start()] != " " or _EN_CUE_WORD.fullmatch(run[-1][2])):
+                        runs.append(run)
+                        run = []
+                    run.append((m.start(), m.start() + len(w), w))
+                    runs.append(run)
+                    run = []
+                    continue
             if not _title_case(w):
                 if run:
                     runs.append(run)
@@ -911,6 +1003,11 @@ def public_official(text: str, start: int, end: int) -> bool:
       part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
       verbs too) and, in a full name, the given name is a census given name (``George Washington``).
 
+    * (``pii@6``) a person WordNet lists by that name: a full name with a sense that is an
+      instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, ``Martin Luther
+      King``; not ``John Page``), a lone word only with such senses and no lower-case English
+      word (``MacLeish``; not ``Page``, a verb too).
+
     Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
     ``Martin Treptow``, ``Reverend Moomaw``) — stays masked."""
     words = _EN_WORD.findall(text[start:end])
@@ -920,9 +1017,11 @@ def public_official(text: str, start: int, end: int) -> bool:
     if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
         return True
     surname = words[-1]
-    for m in re.finditer(rf"(?<![\w-]){re.escape(surname)}(?![\w-])", text):
+    for m in _matches_of(text, surname, rf"(?<![\w-]){re.escape(surname)}(?![\w-])"):
         if _EN_OFFICE_BEFORE.search(text, max(0, m.start() - 30), m.start()):
             return True
+    if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
+        return True
     low = surname.lower()
     dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
     if dictionary_figure and surname.upper() in census_names("last"):
