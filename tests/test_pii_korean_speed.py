@@ -1,0 +1,112 @@
+"""#20 Korean speed: the cheaper Korean path of the ``pii`` stage decides exactly as before.
+
+Each shortcut is compared with what it replaces, on real Korean text (examples/data, and the
+deliveries in ../shared when present) and on seeded generated strings built from the pieces
+the rules look at (role words, titles, names, jamo, separators MeCab must not see, numbers):
+
+* the recognizers called directly against presidio's ``AnalyzerEngine.analyze``;
+* MeCab-ko's morphemes from the one-separator output against the two-separator format it replaced;
+* the window gate's column reads against the token-object version it replaced.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+SEED = 20261207
+
+#: Pieces of generated text: cues, names, particles, titles, laughter, separators, identifiers.
+PIECES = [
+    "원고 ", "피고인 ", "예금주: ", "대표자는 ", "홍길동", "김예채", "손흥민", "이민기", "채시라 주지훈", "혜교씨", "미경이가", "송몽규 역을",
+    "진구(33)", " 변호사", " 씨", "님", "선수", "은", "는", "이", "가", "의", "을", "도", "ㅋㅋ", "ㅠㅠ", "ᄏᄏ", "ㆍ", "\u3000", "\x00", "\x1f",
+    "\x1e", "\t", "\n", " ", "  ", ".", ",", "010-1234-5678", "900101-1234567", "서울시 강남구 테헤란로 123", "abc@example.co.kr", "(", ")",
+    "정부는", "사진이", "하였다", "이렇게", "조정부", "부여일", "터미네이터", "나폴리", "A1234567", "123-45-67890", "😀", "ＡＢＣ",
+]
+
+
+def generated(n: int) -> list[str]:
+    rng = random.Random(SEED)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 30)):
+            if rng.random() < 0.3:
+                parts.append("".join(chr(rng.randint(0xAC00, 0xD7A3)) for _ in range(rng.randint(1, 4))))
+            else:
+                parts.append(rng.choice(PIECES))
+        out.append("".join(parts))
+    return out
+
+
+def korean_texts(n_shared: int = 600) -> list[str]:
+    """examples/data's Korean documents, the seeded strings, and some of each Korean delivery."""
+    from tests.conftest import SHARED
+
+    with gzip.open(EXAMPLES / "data/nsmc_sample.jsonl.gz", "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f][:1500]
+    texts += [json.loads(line)["text"] for line in open(EXAMPLES / "data/statutes.jsonl", encoding="utf-8")]
+    texts += generated(400)
+    d = SHARED / "deliveries"
+    if d.is_dir():
+        from tests.test_pii import _korean_deliveries
+
+        for docs in _korean_deliveries(SHARED, n_shared).values():
+            texts += docs[:n_shared]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return korean_texts()
+
+
+def _key(results) -> list[tuple]:
+    return sorted((r.start, r.end, r.entity_type, r.score) for r in results)
+
+
+def test_direct_recognizers_give_presidio_engines_results(scrubber, texts, monkeypatch):
+    """Every Korean document the stage sends to its recognizers: the direct call and presidio's
+    engine, on the same artifacts and entity list, return the same (start, end, type, score)."""
+    direct = scrubber._korean_results
+    compared = []
+
+    def both(text, ents, arts):
+        ours = direct(text, ents, arts)
+        engine = scrubber._ko.analyze(text, language="ko", entities=ents, nlp_artifacts=arts)
+        assert _key(ours) == _key(engine), text[:80]
+        compared.append(len(engine))
+        return ours
+
+    monkeypatch.setattr(scrubber, "_korean_results", both)
+    scrubber.detect(texts, ["ko"] * len(texts))
+    assert len(compared) > 500 and sum(compared) > 200  # the comparison saw documents and spans
+
+
+def test_direct_recognizers_refuse_one_that_enhances_its_own_results(scrubber):
+    from filters.pii import _recognizer_plan
+
+    class Enhancing(type(scrubber._ko.registry.recognizers[0])):
+        def enhance_using_context(self, *args, **kwargs):
+            return super().enhance_using_context(*args, **kwargs)
+
+    class Analyzer:
+        class registry:
+            recognizers = [Enhancing()]
+
+    with pytest.raises(TypeError, match="presidio's engine"):
+        _recognizer_plan(Analyzer, ["KR_RRN"])
