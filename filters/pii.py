@@ -173,20 +173,23 @@ def _chunks(windows: list[tuple[int, int, int]], limit: int):
 
 def _settled(text: str, morphs, s: int) -> bool:
     """Whether the MeCab-ko dictionary settles the reading of the word at ``s`` (see
-    :meth:`PresidioScrubber._name_windows`)."""
+    :meth:`PresidioScrubber._name_windows`). Reads the morphemes' columns, no token objects:
+    the window gate was 8–12 % of the Korean time, a third of it making tokens here."""
     starts = morphs.starts
+    n = len(starts)
     k = bisect.bisect_left(starts, s)
-    if k == len(morphs) or starts[k] != s:
+    if k == n or starts[k] != s:
         return False
-    first = morphs[k]
+    ends, tags = morphs.ends, morphs.tags
     j = k + 1
-    while j < len(morphs) and starts[j] == morphs.ends[j - 1] and _HANGUL.match(text, starts[j]):
+    while j < n and starts[j] == ends[j - 1] and _HANGUL.match(text, starts[j]):
         j += 1  # the Hangul morphemes of one word
-    if first.tag == "NNP" and first.sem == "인명":
-        return first.end - first.start >= 2
-    if first.tag in ("NNG", "NNP") and first.end - first.start >= 2:
-        return all(t.tag.startswith("J") for t in morphs[k + 1 : j])
-    return j == k + 1 and first.tag.startswith(("V", "MA", "E"))
+    tag, length = tags[k], ends[k] - s
+    if tag == "NNP" and morphs.sems[k] == "인명":
+        return length >= 2
+    if tag in ("NNG", "NNP") and length >= 2:
+        return all(tags[i].startswith("J") for i in range(k + 1, j))
+    return j == k + 1 and tag.startswith(("V", "MA", "E"))
 
 
 def gated_entities(text: str) -> set[str]:
@@ -496,16 +499,16 @@ class PresidioScrubber(MapStage):
         for m in self._kiwi_gate.finditer(text):
             if m.group()[:3] in self._not_names:
                 continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
-            unsettled = morphs is None or not _settled(text, morphs, m.start())
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).
             s = m.start()
             e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()
             if wins and s <= wins[-1][1]:
                 wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
-                open_[-1] = open_[-1] or unsettled
+                if not open_[-1]:  # an open window stays open: no need to ask the dictionary
+                    open_[-1] = morphs is None or not _settled(text, morphs, s)
             else:
                 wins.append((s, e))
-                open_.append(unsettled)
+                open_.append(morphs is None or not _settled(text, morphs, s))
         return [w for w, o in zip(wins, open_) if o]
 
     def _analyze_english(self, texts: list[str]) -> list[list]:

@@ -11,6 +11,7 @@ the rules look at (role words, titles, names, jamo, separators MeCab must not se
 
 from __future__ import annotations
 
+import bisect
 import gzip
 import json
 import random
@@ -147,3 +148,52 @@ def test_mecab_morphemes_and_person_test_as_with_the_old_format(texts):
     assert people > 100
     assert len(mecab_tokens("", "")) == 0
 
+
+
+def _old_settled(text: str, morphs, s: int) -> bool:
+    """The window gate's dictionary test as it was, on token objects."""
+    starts = morphs.starts
+    k = bisect.bisect_left(starts, s)
+    if k == len(morphs) or starts[k] != s:
+        return False
+    first = morphs[k]
+    j = k + 1
+    while j < len(morphs) and starts[j] == morphs.ends[j - 1] and re.match("[가-힣]", text[starts[j]]):
+        j += 1
+    if first.tag == "NNP" and first.sem == "인명":
+        return first.end - first.start >= 2
+    if first.tag in ("NNG", "NNP") and first.end - first.start >= 2:
+        return all(t.tag.startswith("J") for t in morphs[k + 1 : j])
+    return j == k + 1 and first.tag.startswith(("V", "MA", "E"))
+
+
+def _old_name_windows(scrubber, text: str, morphs) -> list[tuple[int, int]]:
+    from filters.pii import _EOJEOL_END, _NEXT_WORD
+
+    wins, open_ = [], []
+    for m in scrubber._kiwi_gate.finditer(text):
+        if m.group()[:3] in scrubber._not_names:
+            continue
+        unsettled = morphs is None or not _old_settled(text, morphs, m.start())
+        s = m.start()
+        e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()
+        if wins and s <= wins[-1][1]:
+            wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
+            open_[-1] = open_[-1] or unsettled
+        else:
+            wins.append((s, e))
+            open_.append(unsettled)
+    return [w for w, o in zip(wins, open_) if o]
+
+
+def test_window_gate_as_with_token_objects(scrubber, texts):
+    from filters.pii_recognizers import tokenize_mecab
+
+    windows = 0
+    for text in texts:
+        morphs = tokenize_mecab(scrubber._mecab, text)
+        got = scrubber._name_windows(text, morphs)
+        assert got == _old_name_windows(scrubber, text, morphs), text[:80]
+        assert scrubber._name_windows(text) == _old_name_windows(scrubber, text, None), text[:80]
+        windows += len(got)
+    assert windows > 300
