@@ -192,6 +192,32 @@ def _settled(text: str, morphs, s: int) -> bool:
     return j == k + 1 and tag.startswith(("V", "MA", "E"))
 
 
+def _recognizer_plan(analyzer, ents: list[str]) -> tuple[list, dict[str, dict[str, float]]]:
+    """The recognizers ``analyzer.analyze`` runs for ``ents`` (in registry order; presidio's is a
+    set's, which no result depends on: they are deduplicated and sorted by value), and their
+    score thresholds by recognizer id.
+
+    Refuses a recognizer that overrides ``enhance_using_context``: the engine would call it,
+    :meth:`PresidioScrubber._korean_results` does not."""
+    from presidio_analyzer import EntityRecognizer
+
+    recognizers = [r for r in analyzer.registry.recognizers if r.supported_language == "ko" and any(e in r.supported_entities for e in ents)]
+    for r in recognizers:
+        if type(r).enhance_using_context is not EntityRecognizer.enhance_using_context:
+            raise TypeError(f"{type(r).__name__} enhances its own results by context: run it through presidio's engine")
+    return recognizers, {r.id: r.score_thresholds for r in recognizers}
+
+
+def _score_threshold(own: dict[str, float] | None, entity: str, default: float) -> float:
+    """presidio's threshold of a result: its recognizer's for the entity, else the recognizer's
+    ``default``, else the engine's."""
+    if own:
+        t = own.get(entity, own.get("default"))
+        if t is not None:
+            return t
+    return default
+
+
 def gated_entities(text: str) -> set[str]:
     """Entity types whose cheap gate matches somewhere in ``text`` (separate scans beat one alternation)."""
     return {e for rx, ents in _GATES if rx.search(text) for e in ents}
@@ -568,32 +594,6 @@ class PresidioScrubber(MapStage):
             return [self.config.lang] * len(texts)
         hints = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * len(texts)
         return [h if h in ("ko", "en") else guess_language(t) for h, t in zip(hints, texts)]
-
-
-def _recognizer_plan(analyzer, ents: list[str]) -> tuple[list, dict[str, dict[str, float]]]:
-    """The recognizers ``analyzer.analyze`` runs for ``ents`` (in registry order; presidio's is a
-    set's, which no result depends on: they are deduplicated and sorted by value), and their
-    score thresholds by recognizer id.
-
-    Refuses a recognizer that overrides ``enhance_using_context``: the engine would call it,
-    :meth:`PresidioScrubber._korean_results` does not."""
-    from presidio_analyzer import EntityRecognizer
-
-    recognizers = [r for r in analyzer.registry.recognizers if r.supported_language == "ko" and any(e in r.supported_entities for e in ents)]
-    for r in recognizers:
-        if type(r).enhance_using_context is not EntityRecognizer.enhance_using_context:
-            raise TypeError(f"{type(r).__name__} enhances its own results by context: run it through presidio's engine")
-    return recognizers, {r.id: r.score_thresholds for r in recognizers}
-
-
-def _score_threshold(own: dict[str, float] | None, entity: str, default: float) -> float:
-    """presidio's threshold of a result: its recognizer's for the entity, else the recognizer's
-    ``default``, else the engine's."""
-    if own:
-        t = own.get(entity, own.get("default"))
-        if t is not None:
-            return t
-    return default
 
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
