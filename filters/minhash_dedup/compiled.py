@@ -11,7 +11,6 @@ when the kernels are already imported, e.g. by a benchmark or a test) the kernel
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from types import ModuleType
 
@@ -31,8 +30,8 @@ def kernels(nbytes: int) -> ModuleType | None:
     global _handled
     if KERNELS not in sys.modules:
         _handled += nbytes
-        if _handled < WORTH_IT or importlib.util.find_spec("numba") is None:
+        if _handled < WORTH_IT:
             return None
-    import filters.minhash_dedup.kernels as loaded
+    import filters.minhash_dedup.kernels as loaded  # without numba: AVAILABLE is false
 
     return loaded if loaded.AVAILABLE else None
