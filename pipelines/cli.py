@@ -83,6 +83,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.sample_per_source is not None and args.sample_per_source < 1:
         raise ConfigError(f"--sample-per-source must be at least 1 (got {args.sample_per_source})")
     plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source)
+    if plan.config.engine == "local" and getattr(args, "own_process", False):
+        _arrow_without_pandas()
     if plan.config.limits.sample_per_source:
         import logging
 
@@ -272,6 +274,39 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _arrow_without_pandas() -> None:
+    """Keep pyarrow from importing pandas in this process (~0.4 CPU-s per ``corpusmill run`` and
+    its forked workers, 2026-12-07; docs/testing.md "CLI start-up").
+
+    pyarrow imports pandas on the first ``pa.array`` of a list or numpy array (its Python shim
+    asks whether the input is a pandas object) and on the first ``to_numpy`` (its C++ converter
+    looks up pandas' null sentinels). Each tries once and remembers the answer; both tries are
+    made here with ``import pandas`` failing. Only for a local run in its own process: our stages
+    hand pyarrow no pandas objects, so nothing they compute changes, while Ray, Beam and the code
+    around an in-process call (tests, notebooks) may. ``to_pandas`` still works (it imports
+    pandas then).
+    """
+    if "pandas" in sys.modules:  # imported already: nothing to keep out
+        return
+    import pyarrow as pa
+
+    sys.meta_path.insert(0, _NoPandas)  # (sys.modules["pandas"] = None is not enough for Cython's import)
+    try:
+        pa.lib._pandas_api.have_pandas  # noqa: B018  # the Python shim's one try
+        pa.chunked_array([pa.nulls(1, pa.int64())]).to_numpy()  # the C++ converter's one try
+    finally:
+        sys.meta_path.remove(_NoPandas)
+
+
+class _NoPandas:
+    """An import finder failing ``import pandas``, for a moment (:func:`_arrow_without_pandas`)."""
+
+    @staticmethod
+    def find_spec(name: str, path: object = None, target: object = None) -> None:
+        if name == "pandas":
+            raise ModuleNotFoundError("pandas is kept out of this process", name="pandas")
+
+
 def main(argv: list[str] | None = None) -> int:
     # Arrow's allocator (mimalloc) keeps freed pages mapped for a while by default, so a run that
     # alternates large phases (read, group, verify) holds the sum of their peaks as RSS. Return
@@ -279,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     if "pyarrow" not in sys.modules:
         os.environ.setdefault("MIMALLOC_PURGE_DELAY", "0")
     args = build_parser().parse_args(argv)
+    args.own_process = argv is None  # the process's entry point (`corpusmill`, `python -m pipelines.cli`)
     from pipelines.progress import configure_logging
 
     configure_logging(verbose=args.verbose, quiet=args.quiet)

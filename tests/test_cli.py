@@ -73,3 +73,46 @@ def test_dedup_and_scrub_share_one_output_rule(tmp_path, monkeypatch):
     assert (tmp_path / "taken.jsonl").read_text() == "keep me\n"
     res = cm("-q", "dedup", str(src), "taken.jsonl", "--overwrite")
     assert res.stderr == "" and len((tmp_path / "taken.jsonl").read_text().splitlines()) == 5
+
+
+# What `corpusmill` must not import before it needs it: pandas (pyarrow's pandas shim, ~0.4
+# CPU-s per process), numba and the minhash kernels (~0.4 + 0.5-1 CPU-s; loaded once a process
+# has enough MinHash work, filters/minhash_dedup/compiled.py). docs/testing.md "CLI start-up".
+HEAVY = ("pandas", "numba", "filters.minhash_dedup.kernels")
+
+_STARTUP = """
+import sys
+from pathlib import Path
+
+def heavy(when):
+    print("heavy", when, sorted(m for m in {heavy} if m in sys.modules))
+
+import pipelines.runner
+heavy("import")
+from pipelines import cli
+sys.argv = ["corpusmill", "run", {demo!r}, "--dry-run"]  # argv from the command line, as `corpusmill` runs
+assert cli.main() == 0
+heavy("dry-run")
+sys.argv = ["corpusmill", "run", "tiny.yaml", "--workers", "1", "--catalog", "catalog"]
+assert cli.main() == 0
+heavy("run")
+"""
+
+
+def test_cli_start_up_imports_neither_pandas_nor_numba(tmp_path):
+    """Importing the runner, a --dry-run and a small run with MinHash (the demo's statutes) leave
+    pandas and numba unimported; the output does not depend on it (tests/test_minhash_dedup.py
+    compares the kernels with the numpy path bit for bit)."""
+    (tmp_path / "tiny.yaml").write_text(
+        "name: tiny\npurpose: {description: start-up test, uses: [pretraining]}\noutput: {dir: out}\n"
+        "stages: [normalize, exact_dedup, minhash_dedup]\n"
+        f"sources:\n  - {{id: statutes, paths: [{ROOT / 'examples/data/statutes.jsonl'}], format: jsonl, text_field: text,"
+        " id_field: id, lang: ko, provenance: {owner: test, acquisition: owned, licence: CC0-1.0}}\n",
+        encoding="utf-8",
+    )
+    script = _STARTUP.format(heavy=HEAVY, demo=str(ROOT / "examples" / "pipeline.yaml"))
+    res = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert [ln for ln in res.stdout.splitlines() if ln.startswith("heavy ")] == [
+        "heavy import []", "heavy dry-run []", "heavy run []"], res.stdout
+    assert "records in 8 → kept 8" in res.stdout, res.stdout

@@ -134,6 +134,23 @@ def test_compiled_kernels_equal_the_numpy_path(monkeypatch):
     assert np.array_equal(Shingler(opts).signatures(pa.array(texts)), ref)
 
 
+def test_kernels_load_only_once_a_process_has_enough_minhash_work():
+    """A fresh process runs the numpy path (no numba import) until it has handed MinHash
+    ``WORTH_IT`` bytes, then the compiled kernels (a large run still gets their speed)."""
+    import subprocess
+    import sys
+
+    from filters.minhash_dedup import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed: only the numpy path runs")
+    script = ("import sys\nfrom filters.minhash_dedup import compiled\n"
+              "print(compiled.kernels(1000) is None, 'numba' in sys.modules)\n"
+              "print(compiled.kernels(compiled.WORTH_IT) is sys.modules[compiled.KERNELS])\n")
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["True", "False", "True"], res.stdout + res.stderr
+
+
 def test_sketches_estimate_jaccard_without_bias():
     """The one-byte sketches that settle clear candidate pairs must estimate the Jaccard fairly:
     the raw low byte of an affine MinHash value does not (two texts whose shingle hashes agree in

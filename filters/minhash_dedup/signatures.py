@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from filters.columns import to_arrow
-from filters.minhash_dedup import kernels
+from filters.minhash_dedup.compiled import kernels
 from filters.minhash_dedup.hashes import U64, _K, fmix32, fmix64
 from filters.minhash_dedup.options import MinHashOptions
 from filters.minhash_dedup.sketches import sketch_of
@@ -143,10 +143,12 @@ class Shingler:
 
     def signatures(self, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
         """MinHash signatures (n_docs × num_perm, uint32) of a string column: the compiled
-        kernels when numba is installed (character shingles read from the column's UTF-8 bytes),
-        else the numpy path. Both equal :func:`signatures` of :meth:`batch`."""
+        kernels when numba is installed and the work pays for loading them (:mod:`.compiled`;
+        character shingles read from the column's UTF-8 bytes), else the numpy path. Both equal
+        :func:`signatures` of :meth:`batch`."""
         opts = self.opts
-        if not kernels.AVAILABLE:
+        compiled = kernels(column.nbytes)
+        if compiled is None:
             texts = _texts(column)
             return np.concatenate([signatures(*self.batch(texts[a:b]), opts.num_perm, opts.seed) for a, b in text_chunks(texts)])
         a, b = permutations(opts.num_perm, opts.seed)
@@ -163,7 +165,7 @@ class Shingler:
             sub = arr if chars.size == len(arr) else arr.take(to_arrow(chars, pa.int64()))
             data, offsets = _utf8_buffers(sub)
             part = out if chars.size == len(arr) else np.empty((chars.size, opts.num_perm), dtype=np.uint32)
-            kernels.utf8_char_signatures(data, offsets, self.lower, self.drop, opts.char_n, a, b, part)
+            compiled.utf8_char_signatures(data, offsets, self.lower, self.drop, opts.char_n, a, b, part)
             if part is not out:
                 out[chars] = part
         words = np.flatnonzero(~char_mode)
@@ -171,7 +173,7 @@ class Shingler:
             part = np.empty((words.size, opts.num_perm), dtype=np.uint32)
             for lo, hi in text_chunks(texts := _texts(arr.take(to_arrow(words, pa.int64())))):
                 tokens, per_doc = self._word_tokens(texts[lo:hi])
-                kernels.token_signatures(tokens, per_doc.astype(np.int64), opts.word_n, a, b, part[lo:hi])
+                compiled.token_signatures(tokens, per_doc.astype(np.int64), opts.word_n, a, b, part[lo:hi])
             out[words] = part
         return out
 
@@ -282,9 +284,10 @@ def signatures(hashes: np.ndarray, counts: np.ndarray, num_perm: int, seed: int,
 def band_keys(sig: np.ndarray, bands: int, rows: int) -> np.ndarray:
     """One 64-bit key per (document, band); the band number is mixed in."""
     n = sig.shape[0]
-    if kernels.AVAILABLE:
+    compiled = kernels(sig.nbytes)
+    if compiled is not None:
         out = np.empty((n, bands), dtype=U64)
-        kernels.band_keys(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows, out)
+        compiled.band_keys(np.ascontiguousarray(sig, dtype=np.uint32), bands, rows, out)
         return out
     x = sig[:, : bands * rows].reshape(n, bands, rows).astype(U64)
     h = np.broadcast_to(fmix64(np.arange(bands, dtype=U64) + U64(1)), (n, bands)).copy()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from filters.minhash_dedup import kernels
+from filters.minhash_dedup.compiled import kernels
 from filters.minhash_dedup.hashes import fmix32
 
 
@@ -18,9 +18,10 @@ def sketch_of(sig: np.ndarray) -> np.ndarray:
     """One byte per MinHash value, from a mix of all 32 bits: the low bits of an affine
     permutation depend only on the low bits of the shingle hash, and the high bits of a minimum
     are mostly zero, so neither byte of the value itself is a fair b-bit hash."""
-    if kernels.AVAILABLE and sig.ndim == 2:
+    compiled = kernels(sig.nbytes) if sig.ndim == 2 else None
+    if compiled is not None:
         out = np.empty(sig.shape, dtype=np.uint8)
-        kernels.sketches(np.ascontiguousarray(sig, dtype=np.uint32), out)
+        compiled.sketches(np.ascontiguousarray(sig, dtype=np.uint32), out)
         return out
     return fmix32(sig).astype(np.uint8)
 
