@@ -662,7 +662,10 @@ _WS_TOKEN = re.compile(r"\S+")
 
 def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NER_CONTEXT_WORDS) -> list[tuple[int, int]]:
     """Character windows of ``text`` around ``anchors``: each anchor with ``context``
-    whitespace-separated words either side, cut between words, merged when they touch."""
+    whitespace-separated words either side, cut between words, merged when they touch. A window
+    that reaches the first or last word reaches the text's edge (0 or ``len(text)``), whitespace
+    included: the caller takes an entity at a window's edge as cut only where text was cut off, and
+    a name that is the document's first or last word has no other window."""
     if not anchors:
         return []
     starts, ends = [], []
@@ -678,7 +681,7 @@ def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NE
             wins[-1][1] = max(wins[-1][1], j)
         else:
             wins.append([i, j])
-    return [(starts[i], ends[j]) for i, j in wins]
+    return [(0 if i == 0 else starts[i], len(text) if j == last else ends[j]) for i, j in wins]
 
 
 def split_public_record(text: str, spans: list[Found]) -> tuple[list[Found], list[Found]]:

@@ -1093,6 +1093,22 @@ def test_ner_windows_cut_between_words_and_merge_when_they_touch():
     assert ner_windows(text, [at("Name"), at("Other")], context=3) == [(text.index("w2"), text.index("w8") + 2), (text.index("w10"), len(text))]
     assert ner_windows(text, [(0, 2)], context=1) == [(0, text.index("w1") + 2)]  # the document's edge
     assert ner_windows(text, []) == []
+    # Whitespace before the first word or after the last belongs to the window that reaches it.
+    padded = "  " + text + "\n"
+    assert ner_windows(padded, [(2, 4)], context=1) == [(0, padded.index("w1") + 2)]
+    assert ner_windows(padded, [(padded.index("w14"), padded.index("w14") + 3)], context=1) == [(padded.index("Other"), len(padded))]
+
+
+def test_a_name_at_the_edge_of_a_padded_long_document_is_kept():
+    # "Sally" (spaCy's alone) as the first or last word of a text with leading or trailing
+    # whitespace: the only window holding it starts or ends at the document's edge, so the
+    # entity there is no cut entity (the audit sampler scrubs raw, un-normalised text).
+    for text in ("  Sally went home. " + _QUIET * 30, _QUIET * 30 + "Thanks, Sally\n"):
+        windowed, whole = _windowed_and_whole(text)
+        assert ("Sally", "PERSON") in whole
+        assert windowed == whole
+    windowed, whole = _windowed_and_whole("Sally Harker " * 300)
+    assert windowed == whole and len(windowed) == 300
 
 
 def test_ner_anchors_are_the_runs_that_can_hold_a_name(en_names):
