@@ -146,13 +146,7 @@ def korean_docs(shared: Path, n: int) -> list[str]:
 def english_docs(shared: Path, n: int) -> list[str]:
     """English delivery documents: PubMed abstracts, SMS, Supreme Court summaries."""
     d = shared / "deliveries"
-    docs = []
-    for f in sorted(glob.glob(str(d / "en_pubmed/*.txt"))):
-        for line in open(f, encoding="utf-8"):
-            parts = line.rstrip("\n").split("|", 2)
-            if len(parts) == 3 and parts[1] == "a":
-                docs.append(parts[2])
-    docs = docs[: n // 3]
+    docs = delivery_sources_pubmed(d)[: n // 3]
     with open(d / "en_web_lowq/sms_spam_collection.tsv", encoding="utf-8") as f:
         docs += [line.split("\t", 1)[1].strip() for line in f if "\t" in line][: n // 3]
     docs += [r["opinion_summary"] for r in json.load(open(d / "en_scotus/SC_data.json", encoding="utf-8"))]
@@ -596,6 +590,7 @@ def english_deliveries(shared: Path) -> dict[str, list[str]]:
 
 
 def delivery_sources_pubmed(d: Path) -> list[str]:
+    """The PubMed delivery's abstracts (``id|a|text`` lines)."""
     docs = []
     for f in sorted(glob.glob(str(d / "en_pubmed/*.txt"))):
         for line in open(f, encoding="utf-8"):
