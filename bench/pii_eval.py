@@ -170,13 +170,7 @@ def delivery_sources(shared: Path, n: int) -> dict[str, tuple[str, list[str]]]:
     for f in sorted(glob.glob(str(d / "ko_korquad/*.json")))[:1]:
         data = json.load(open(f, encoding="utf-8"))
         out["ko_korquad"] = ("ko", [p["context"] for a in data["data"] for p in a["paragraphs"]][:n])
-    pubmed = []
-    for f in sorted(glob.glob(str(d / "en_pubmed/*.txt"))):
-        for line in open(f, encoding="utf-8"):
-            parts = line.rstrip("\n").split("|", 2)
-            if len(parts) == 3 and parts[1] == "a":
-                pubmed.append(parts[2])
-    out["en_pubmed"] = ("en", pubmed[:n])
+    out["en_pubmed"] = ("en", delivery_sources_pubmed(d)[:n])
     with open(d / "ko_en_finance/finance_data.csv", encoding="utf-8") as f:
         out["ko_en_finance (English sentences)"] = ("en", [r["sentence"] for _, r in zip(range(n), csv.DictReader(f))])
     out["en_scotus"] = ("en", [r["opinion_summary"] for r in json.load(open(d / "en_scotus/SC_data.json", encoding="utf-8"))][:n])
