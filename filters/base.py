@@ -33,6 +33,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from corpusmill_base.errors import ConfigError
+from filters.analysis import BatchAnalysis
 
 DECISION_SCHEMA = pa.schema(
     [
@@ -239,6 +240,13 @@ class Stage(ABC):
 class MapStage(Stage):
     @abstractmethod
     def process(self, batch: pa.RecordBatch) -> StageResult: ...
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        """:meth:`process` with the analyses of the batch that the segment's stages share
+        (:mod:`filters.analysis`); the execution core calls this. A stage that reads a shared
+        analysis overrides it, and its ``process`` calls it with a fresh :class:`BatchAnalysis`
+        (computing alone); the default ignores ``shared``."""
+        return self.process(batch)
 
 
 class GlobalStage(Stage):
