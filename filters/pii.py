@@ -398,6 +398,7 @@ class PresidioScrubber(MapStage):
                     reasons[i] = "pii_density"
                     densities[i] = per_k
                     details[i] = ", ".join(f"{t} {c}" for t, c in sorted(counts.items()))
+        shared.publish(TEXTS, out_texts)  # a takedown_list stage after pii reads these
         columns = {
             "text": pa.array(out_texts, pa.string()),
             "pii": pa.array(spans_col, SPANS_TYPE),
