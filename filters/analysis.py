@@ -93,6 +93,12 @@ class BatchAnalysis:
         # None until first needed (then every row). Replaced, never modified, when rows drop.
         self._rows: np.ndarray | None = None
 
+    def __getstate__(self) -> dict[str, Any]:
+        return {"fresh": True}  # never carried to another process: it arrives empty and recomputes
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__()  # type: ignore[misc]
+
     def get(self, analysis: Analysis[T], batch: pa.RecordBatch) -> T:
         """``analysis`` of ``batch`` — the batch the current stage was given — computed on first request."""
         now = self._current(batch.num_rows)

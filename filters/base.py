@@ -254,6 +254,11 @@ class GlobalStage(Stage):
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         """Map side: per-document keys (must include ``id`` and ``order``)."""
 
+    def keys_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> pa.Table:
+        """:meth:`keys` with the analyses the segment's map stages shared on this batch (an engine
+        that runs the keys right after the chain hands them on); the default ignores them."""
+        return self.keys(batch)
+
     @abstractmethod
     def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:
         """Decide side: the drops, as a table with :data:`DECISION_SCHEMA`.

@@ -268,6 +268,9 @@ class Piece:
     files: list[tuple[str, int, FileInfo]] = field(default_factory=list)  # (source id, file index, facts)
     counters: Counters = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: The analyses the chain's stages shared on these documents, for the segment's keys step when
+    #: the engine runs it right away (local); pickles as an empty one (never crosses processes).
+    shared: BatchAnalysis | None = field(default=None, repr=False, compare=False)
 
 
 class MapChain:
@@ -307,6 +310,7 @@ class MapChain:
                 drops.append(dropped)
         if drops:
             piece.ledger = pa.concat_tables(drops)
+        piece.shared = shared
         return piece
 
 
@@ -320,12 +324,17 @@ class KeysStep:
     def setup(self) -> None:
         self.stage.ensure_setup()
 
-    def __call__(self, docs: pa.Table) -> pa.Table | None:
+    def __call__(self, docs: pa.Table, shared: BatchAnalysis | None = None) -> pa.Table | None:
+        """Keys of ``docs``; ``shared``: the chain's analyses of exactly these documents
+        (:attr:`Piece.shared`), or None (the stage computes what it needs)."""
         docs = conform(docs, self.schema_in)
         if docs.num_rows == 0:
             return None
         self.stage.ensure_setup()
-        parts = [self.stage.keys(b) for b in docs.combine_chunks().to_batches()]
+        batches = docs.combine_chunks().to_batches()
+        if shared is not None and len(batches) == 1:
+            return self.stage.keys_shared(batches[0], shared)
+        parts = [self.stage.keys(b) for b in batches]
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 

@@ -134,6 +134,31 @@ def test_without_sharing_each_stage_computes_alone(monkeypatch):
     assert a.seen[0] is not b.seen[0]
 
 
+def test_the_keys_step_reads_what_the_chain_shared():
+    from filters.exact_dedup import ExactDedup
+    from filters.normalize import Normalize
+    from pipelines.execution import KeysStep
+
+    texts = ["  a\u3000b ", "", "c  d", "a b"]  # the empty one is dropped by normalize
+    chain = chain_of(Normalize())
+    step = KeysStep(ExactDedup(), chain.schema_out)
+    piece = chain(0, docs(texts))
+    assert piece.shared is not None
+    shared_keys = step(piece.docs, piece.shared)
+    assert piece.shared.computed == {"texts": 1}  # normalize's strings, published, re-indexed, reused
+    assert shared_keys.equals(step(piece.docs))
+    assert shared_keys.column("hash")[0] == shared_keys.column("hash")[2]
+
+
+def test_an_analysis_never_crosses_processes():
+    import pickle
+
+    shared = BatchAnalysis()
+    shared.get(TEXTS, pa.record_batch({"text": TEXTS_IN}))
+    copy = pickle.loads(pickle.dumps(shared))
+    assert copy.computed == {} and copy.get(TEXTS, pa.record_batch({"text": ["x"]})) == ["x"]
+
+
 def test_a_drop_the_core_did_not_report_is_an_error():
     shared = BatchAnalysis()
     batch = pa.record_batch({"text": TEXTS_IN})
