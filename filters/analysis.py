@@ -2,13 +2,16 @@
 
 Several stages look at the same text of the same batch: the language ID, the quality heuristics,
 the quality classifier and the PII scrubber each turned the Arrow ``text`` column into Python
-strings, and decontaminate did it twice. A :class:`BatchAnalysis` holds such analyses for one
-batch while it goes through a segment's map stages (:class:`pipelines.execution.MapChain`): a
-stage asks for a named :class:`Analysis` with :meth:`BatchAnalysis.get`; the first request
-computes it from the batch's texts, later stages of the same segment on the same batch get the
-same value. It lives as long as one batch's trip through one chain — never across batches,
-segments or processes — so its memory is bounded by the batch, and nothing in it reaches a shard,
-the ledger or the manifest.
+strings, decontaminate did it twice, and exact dedup's keys converted back what normalize had just
+built. A :class:`BatchAnalysis` holds such analyses for one batch while it goes through a
+segment's map stages (:class:`pipelines.execution.MapChain`) and, on the local engine, the
+segment's keys step: a stage asks for a named :class:`Analysis` with :meth:`BatchAnalysis.get`;
+the first request computes it from the batch's texts, later stages of the same segment on the
+same batch get the same value. It lives as long as one batch's trip through one segment — never
+across batches, segments or processes (it pickles empty) — so its memory is bounded by the batch,
+and nothing in it reaches a shard, the ledger or the manifest. Which analyses a run computes and
+what sharing them saves (little: the costly ones are each used by one stage):
+docs/performance.md, "Analysis shared between stages".
 
 Rows and text change on the way, and the core (:func:`pipelines.execution.apply_map_stage`) keeps
 the values true to the batch the next stage sees:
@@ -17,7 +20,8 @@ the values true to the batch the next stage sees:
   next request (a value nobody asks for again is never re-indexed);
 * a stage that **replaces the text** (``text`` among its result's columns: normalize,
   decontaminate, pii) — every value is forgotten, except those the stage :meth:`publishes
-  <BatchAnalysis.publish>` for its new text (normalize hands on the normalised strings it built).
+  <BatchAnalysis.publish>` for its new text (normalize, decontaminate and pii hand on the strings
+  they built).
 
 A stage without a shared analysis (run on its own, in ``corpusmill quality``, a test, an engine
 that does not share) computes what it needs itself, through the same :class:`Analysis`, so the
