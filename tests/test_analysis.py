@@ -223,3 +223,11 @@ def test_a_run_gives_the_same_manifest_with_sharing_on_and_off(tmp_path, monkeyp
         else:
             assert len(made) == shared_batches, "no shared analysis without sharing"
     assert ids[True] == ids[False]
+
+
+def test_the_module_examples_run():
+    import doctest
+
+    import filters.analysis
+
+    assert doctest.testmod(filters.analysis).failed == 0
