@@ -33,6 +33,7 @@ import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from corpusmill_base.errors import ConfigError
+from filters.analysis import BatchAnalysis
 
 DECISION_SCHEMA = pa.schema(
     [
@@ -240,11 +241,23 @@ class MapStage(Stage):
     @abstractmethod
     def process(self, batch: pa.RecordBatch) -> StageResult: ...
 
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        """:meth:`process` with the analyses of the batch that the segment's stages share
+        (:mod:`filters.analysis`); the execution core calls this. A stage that reads a shared
+        analysis overrides it, and its ``process`` calls it with a fresh :class:`BatchAnalysis`
+        (computing alone); the default ignores ``shared``."""
+        return self.process(batch)
+
 
 class GlobalStage(Stage):
     @abstractmethod
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
         """Map side: per-document keys (must include ``id`` and ``order``)."""
+
+    def keys_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> pa.Table:
+        """:meth:`keys` with the analyses the segment's map stages shared on this batch (an engine
+        that runs the keys right after the chain hands them on); the default ignores them."""
+        return self.keys(batch)
 
     @abstractmethod
     def decide(self, keys: Iterable[pa.Table], grouped: Iterable[pa.Table] | None = None) -> pa.Table:

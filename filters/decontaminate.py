@@ -52,6 +52,7 @@ from corpusmill_base.errors import ConfigError
 from pydantic import Field
 
 from filters import readers
+from filters.analysis import TEXTS, BatchAnalysis, analysis_of
 from filters.base import MapStage, StageOptions, StageResult
 
 REASON = "benchmark_item"
@@ -539,14 +540,17 @@ class Decontaminate(MapStage):
     # -- per batch --
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        decisions = self.decide(batch.column("text").to_pylist())
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        decisions = self.decide(shared.get(TEXTS, batch))
         if self.on_decisions is not None:
             self.on_decisions(batch, decisions)
-        return self.result(batch, decisions)
+        return self.result(batch, decisions, shared)
 
-    def result(self, batch: pa.RecordBatch, decisions: list[Decision]) -> StageResult:
+    def result(self, batch: pa.RecordBatch, decisions: list[Decision], shared: BatchAnalysis | None = None) -> StageResult:
         """The stage's answer for ``batch`` from its :meth:`decide` decisions (one per row)."""
-        texts = batch.column("text").to_pylist()
+        texts = analysis_of(shared).get(TEXTS, batch)
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else [""] * len(texts)
         n = len(texts)
         keep = np.ones(n, dtype=bool)
@@ -554,7 +558,7 @@ class Decontaminate(MapStage):
         details: list[str | None] = [None] * n
         column: list[list[dict] | None] = [None] * n
         notes: list[tuple[str, str | None] | None] = [None] * n
-        new_text = list(texts)
+        new_text = list(texts)  # a copy: ``texts`` may be shared with other stages
         counters: dict[str, dict[str, int]] = {}
         for i, d in enumerate(decisions):
             if d.action is None:
@@ -572,6 +576,8 @@ class Decontaminate(MapStage):
                 notes[i] = (d.action, _detail(d.matches, d.action))  # → the record's ledger row
                 if d.text is not None:
                     new_text[i] = d.text
+        if shared is not None:
+            shared.publish(TEXTS, new_text)
         columns = {
             "text": pa.array(new_text, pa.string()),
             "decontam": pa.array(column, self.output_fields[0].type),

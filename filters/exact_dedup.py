@@ -18,6 +18,7 @@ import numpy as np
 import pyarrow as pa
 import xxhash
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import DECISION_SCHEMA, GlobalStage, decision_table
 
 _WS = re.compile(r"\s+")
@@ -41,7 +42,10 @@ class ExactDedup(GlobalStage):
     version = 1
 
     def keys(self, batch: pa.RecordBatch) -> pa.Table:
-        texts = batch.column("text").to_pylist()
+        return self.keys_shared(batch, BatchAnalysis())
+
+    def keys_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> pa.Table:
+        texts = shared.get(TEXTS, batch)  # after normalize in the same segment: the strings it built
         prio = self.context.source_priority
         priorities = [prio.get(s, 0) for s in batch.column("source_id").to_pylist()]
         return pa.table(

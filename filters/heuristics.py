@@ -42,6 +42,7 @@ from datatrove.utils.text import TERMINAL_PUNCTUATION
 
 from pydantic import Field, field_validator
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 from filters.textstats import batch_char_counts, char_counts
 
@@ -507,7 +508,10 @@ class QualityHeuristics(MapStage):
             self._tokenize = _kiwi_word_tokenizer().word_tokenize
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        texts = batch.column("text").to_pylist()
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        texts = shared.get(TEXTS, batch)
         n = len(texts)
         langs = batch.column("lang").to_pylist() if "lang" in batch.schema.names else [None] * n
         cfg = self.config

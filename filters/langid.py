@@ -36,6 +36,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
 
 _NOISE = re.compile(
@@ -284,7 +285,10 @@ class LanguageID(MapStage):
         return langs, scores, ratios, guesses
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        texts = batch.column("text").to_pylist()
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        texts = shared.get(TEXTS, batch)
         sources = batch.column("source_id").to_pylist()
         per_source = {s: self.expected_for(s) for s in set(sources)}
         expected = [per_source[s] for s in sources]

@@ -12,6 +12,7 @@ import unicodedata
 import numpy as np
 import pyarrow as pa
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, StageResult
 
 # C0/C1 controls except tab and newline, plus zero-width and BOM characters.
@@ -47,7 +48,11 @@ class Normalize(MapStage):
     version = 2  # 2: control characters removed before NFC (idempotent: a second pass changes nothing)
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        texts = [normalize_text(t) for t in batch.column("text").to_pylist()]
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        texts = [normalize_text(t) for t in shared.get(TEXTS, batch)]
+        shared.publish(TEXTS, texts)  # the strings of the text column it returns: later stages need not convert it back
         keep = [bool(t) for t in texts]
         return StageResult(
             keep=np.array(keep, dtype=bool),

@@ -40,6 +40,7 @@ import numpy as np
 import pyarrow as pa
 from pydantic import Field, field_validator, model_validator
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, NAMES_SOURCES, Score, StageContext, StageOptions, StageResult, Threshold
 from corpusmill_base.errors import ConfigError, IntegrityError
 from corpusmill_base.hashing import sha256_file
@@ -359,7 +360,10 @@ class PresidioScrubber(MapStage):
     # -- the step ---------------------------------------------------------------------------
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        texts: list[str] = batch.column("text").to_pylist()
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        texts = shared.get(TEXTS, batch)  # shared with langid and the quality stages (filters/analysis.py)
         langs = self._languages(batch, texts)
         found = self.detect(texts, langs)
         n = len(texts)
@@ -394,6 +398,7 @@ class PresidioScrubber(MapStage):
                     reasons[i] = "pii_density"
                     densities[i] = per_k
                     details[i] = ", ".join(f"{t} {c}" for t, c in sorted(counts.items()))
+        shared.publish(TEXTS, out_texts)  # a takedown_list stage after pii reads these
         columns = {
             "text": pa.array(out_texts, pa.string()),
             "pii": pa.array(spans_col, SPANS_TYPE),

@@ -36,6 +36,7 @@ import pyarrow.compute as pc
 from corpusmill_base.hashing import sha256_file
 from pydantic import Field
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import DECISION_SCHEMA, GlobalStage, MapStage, decision_table, Score, StageContext, StageOptions, StageResult, Threshold
 
 POSITIVE, NEGATIVE = "__label__hq", "__label__lq"
@@ -465,7 +466,10 @@ class QualityClassifier(MapStage):
         ]
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
-        texts = batch.column("text").to_pylist()
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
+        texts = shared.get(TEXTS, batch)
         scores = positive_probability(self._model, texts, self._max_chars)
         columns = {"quality_score": pa.array(scores.astype(np.float32))}
         if not self.drop:

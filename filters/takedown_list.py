@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from pydantic import Field
 
+from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, StageOptions, StageResult
 
 REASON = "taken_down"
@@ -58,9 +59,12 @@ class TakedownList(MapStage):
         return {"name": self.name, "version": self.version, "options": {"lists": lists}}
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
+        return self.process_shared(batch, BatchAnalysis())
+
+    def process_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> StageResult:
         ids = batch.column("id").to_pylist()
         sources = batch.column("source_id").to_pylist()
-        texts = batch.column("text").to_pylist()
+        texts = shared.get(TEXTS, batch)  # the runner puts this stage after pii, which publishes its output
         reasons: list[str | None] = [None] * len(ids)
         details: list[str | None] = [None] * len(ids)
         for i, (doc, src) in enumerate(zip(ids, sources)):

@@ -288,7 +288,7 @@ class UnitRunner:
             docs.write(piece.docs)
             if keys_step is not None:
                 t0 = time.perf_counter()
-                keys.write(keys_step(piece.docs))
+                keys.write(keys_step(piece.docs, piece.shared))
                 seconds[seg.glob.key] = seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0
 
     def _ingest(self, indices, report: _Report, seconds: dict, files: list) -> Iterator[tuple[pa.Table, pa.Table]]:

@@ -29,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from filters.analysis import BatchAnalysis
 from filters.base import GlobalStage, MapStage, Stage
 from filters.ingest import FileTask
 from filters.readers import FileInfo
@@ -181,15 +182,20 @@ def n_chars(docs: pa.Table) -> pa.Array:
 
 
 def apply_map_stage(
-    stage: MapStage, table: pa.Table, schema: pa.Schema, counters: Counters | None = None
+    stage: MapStage, table: pa.Table, schema: pa.Schema, counters: Counters | None = None, shared: BatchAnalysis | None = None
 ) -> tuple[pa.Table, pa.Table]:
     """Run one map stage on a table; returns (survivors conformed to ``schema``, ledger rows of
-    drops and of the stage's notes on survivors — :data:`NOTED` rows, folded by :func:`fold_notes`)."""
+    drops and of the stage's notes on survivors — :data:`NOTED` rows, folded by :func:`fold_notes`).
+
+    ``shared``: the analyses of this table shared with the segment's other stages
+    (:mod:`filters.analysis`); told here what the stage did (text replaced, rows dropped)."""
     if table.num_rows == 0:
         return conform(table, schema), LEDGER_SCHEMA.empty_table()
     stage.ensure_setup()
     batch = table.combine_chunks().to_batches()[0]
-    result = stage.process(batch)
+    result = stage.process_shared(batch, shared) if shared is not None else stage.process(batch)
+    if shared is not None:
+        shared.stage_done(batch.num_rows, "text" in result.columns, result.keep)
     if counters is not None and result.counters:
         add_counters(counters, stage.key, result.counters)
     for name, col in result.columns.items():
@@ -262,10 +268,21 @@ class Piece:
     files: list[tuple[str, int, FileInfo]] = field(default_factory=list)  # (source id, file index, facts)
     counters: Counters = field(default_factory=dict)
     seconds: dict[str, float] = field(default_factory=dict)
+    #: The analyses the chain's stages shared on these documents, for the segment's keys step when
+    #: the engine runs it right away (local); pickles as an empty one (never crosses processes).
+    shared: BatchAnalysis | None = field(default=None, repr=False, compare=False)
 
 
 class MapChain:
-    """Consecutive map stages, run on one table of documents at a time (no global stage between)."""
+    """Consecutive map stages, run on one table of documents at a time (no global stage between).
+
+    The stages share one :class:`~filters.analysis.BatchAnalysis` per table: an analysis of the
+    texts (e.g. the strings of the ``text`` column) is computed by the first stage that asks and
+    handed to the later ones, then dropped with the table — never written, never carried to the
+    next table. ``share_analyses = False`` makes every stage compute its own (same output: the
+    equality test and ``bench/shared_analysis.py`` compare both)."""
+
+    share_analyses: bool = True
 
     def __init__(self, stages: list[MapStage], schemas: list[pa.Schema], schema_in: pa.Schema):
         self.stages = stages
@@ -284,14 +301,16 @@ class MapChain:
     def __call__(self, key: int, docs: pa.Table) -> Piece:
         piece = Piece(key, conform(docs, self.schema_in))
         drops = []
+        shared = BatchAnalysis() if self.share_analyses else None
         for st, schema in zip(self.stages, self.schemas):
             t0 = time.perf_counter()
-            piece.docs, dropped = apply_map_stage(st, piece.docs, schema, piece.counters)
+            piece.docs, dropped = apply_map_stage(st, piece.docs, schema, piece.counters, shared)
             piece.seconds[st.key] = piece.seconds.get(st.key, 0.0) + time.perf_counter() - t0
             if dropped.num_rows:
                 drops.append(dropped)
         if drops:
             piece.ledger = pa.concat_tables(drops)
+        piece.shared = shared
         return piece
 
 
@@ -305,12 +324,17 @@ class KeysStep:
     def setup(self) -> None:
         self.stage.ensure_setup()
 
-    def __call__(self, docs: pa.Table) -> pa.Table | None:
+    def __call__(self, docs: pa.Table, shared: BatchAnalysis | None = None) -> pa.Table | None:
+        """Keys of ``docs``; ``shared``: the chain's analyses of exactly these documents
+        (:attr:`Piece.shared`), or None (the stage computes what it needs)."""
         docs = conform(docs, self.schema_in)
         if docs.num_rows == 0:
             return None
         self.stage.ensure_setup()
-        parts = [self.stage.keys(b) for b in docs.combine_chunks().to_batches()]
+        batches = docs.combine_chunks().to_batches()
+        if shared is not None and len(batches) == 1:
+            return self.stage.keys_shared(batches[0], shared)
+        parts = [self.stage.keys(b) for b in batches]
         return pa.concat_tables(parts) if len(parts) > 1 else parts[0]
 
 
