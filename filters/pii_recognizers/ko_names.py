@@ -189,7 +189,7 @@ class KoreanNameRecognizer(EntityRecognizer):
             for s, e in name_lists(text, found):
                 add(s, e, self.DICT_SCORE)
             unknown = unknown_full_names(text, morphs, found)
-            if unknown:  # names no dictionary knows (한선규, 최연승), by the dictionary's own syllables
+            if unknown:  # names MeCab-ko does not read as one entry (최연승, 안익근), by the dictionary's own syllables
                 # One sense per discourse, as for the dictionary's names: a word used three or more
                 # times without a cue is a term.
                 kept_unknown = set(uncued_terms(text, dict_spans + unknown, cued))
