@@ -72,3 +72,20 @@ def test_the_shipped_counts_are_the_dictionarys_and_in_the_manifest(tmp_path):
     assert "Apache-2.0" in json.loads(gzip.decompress(DATA.read_bytes()))["source"]
     art = PresidioScrubber({}).artifacts()
     assert [(a["name"], a["sha256"]) for a in art] == [(DATA.name, sha256_file(DATA))]
+
+
+@pytest.mark.parametrize(
+    "text, names",
+    [
+        ("나토에 따르면 러시아는 우크라이나 동부 국경지대에", []),  # 우크라/인명 + 이나/JC: 우크라이나 is a 지명 entry
+        ("스웨덴 한림원 노벨상위원회는 올해", []),  # 노벨상: one NNP entry
+        ("폴란드, 파키스탄, 우크라이나, 헝가리", []),
+        ("손흥민이 골을 넣었다", ["손흥민"]),  # a particle glued on is no longer entry
+        ("오바마 대통령이 말했다", ["오바마"]),
+    ],
+)
+def test_a_dictionary_name_inside_a_longer_noun_entry_is_a_piece_of_it(text, names):
+    """pii@7: a dictionary name whose glued word holds a longer noun entry that is no person."""
+    from filters.pii_recognizers import KoreanNameRecognizer
+
+    assert [text[r.start : r.end] for r in KoreanNameRecognizer().analyze(text, ["PERSON"])] == names
