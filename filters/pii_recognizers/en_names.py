@@ -190,12 +190,15 @@ def wordnet_first_sense(lemma: str) -> int | None:
 
 
 #: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office or
-#: rank: what a title or an appositive says before or after a name in a public record.
+#: rank: what a title or an appositive says before or after a name in a public record. Churches
+#: and armies by their governing ranks only — a bishop, a general — not every clergyman or soldier
+#: (a sergeant honoured in an address is a private person in uniform).
 _WN_OFFICE_ROOTS = {
     10372373: "official, functionary: a worker who holds or is invested with an office (judges, diplomats, magistrates …)",
     10164747: "head of state (king, emperor, prime minister …)",
     10253995: "legislator (senator, congressman …)",
-    10317007: "military officer (admiral, colonel …)",
+    10125786: "general officer: officers in the Army or Air Force or Marines above the rank of colonel",
+    10094584: "flag officer: a senior naval officer above the rank of captain (admiral, commodore)",
     10650162: "statesman, national leader",
     9857200: "bishop (archbishop, cardinal …): a church's governing rank, a public figure by office",
     10453533: "pope",
@@ -1177,11 +1180,27 @@ _EN_SPEAKER = re.compile(rf"\b([A-Z][a-z]+)\s+{_EN_SAYING}\b")
 
 #: Offices (and forms of address of heads of state) whose holders a public record names in
 #: office: ``President Grant``, ``Vice President Mondale``, ``Chief Justice Roberts``, ``Senator Dole``.
-_EN_OFFICE_BEFORE = re.compile(
-    r"\b(?:President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
+_EN_OFFICE_TITLES = (
+    r"President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
     r"Governor|Congressman|Congresswoman|Representative|Ambassador|Judge|Mayor|First Lady|Attorney General|"
-    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope)\.?\s+(?:[A-Z]\.\s)?$"
+    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope"
 )
+_EN_OFFICE_BEFORE = re.compile(rf"\b(?:{_EN_OFFICE_TITLES})\.?\s+(?:[A-Z]\.\s)?$")
+_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})", re.I)
+
+#: A plural title before a coordination of names, up to the name: Senators [Frist] and [Breaux];
+#: Presidents Gorbachev, Mitterrand, [Ozal]; Representatives Walter Capps and [Sonny Bono].
+_EN_NAME_CONJUNCT = r"[A-Z][\w'’.-]*(?:\s[A-Z][\w'’.-]*){0,3}(?:,\s(?:and\s)?|,?\sand\s)"
+_EN_PLURAL_TITLE_BEFORE = re.compile(rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_NAME_CONJUNCT}){{0,6}}$")
+
+
+def _singular_office(title: str) -> bool:
+    """A plural title (``Senators``, ``Prime Ministers``, ``Secretaries``, ``Congressmen``) whose
+    singular is an office of the title list or of :func:`wordnet_offices`."""
+    for singular in (re.sub(r"ies$", "y", title), re.sub(r"men$", "man", title), re.sub(r"s$", "", title)):
+        if singular != title and (_EN_OFFICE_TITLE.fullmatch(singular) or singular.lower() in wordnet_offices()):
+            return True
+    return False
 
 
 #: Up to three words right before a name: Virginia statesman [John Page].
@@ -1189,17 +1208,22 @@ _EN_WORDS_BEFORE = re.compile(r"((?:[A-Za-z][\w'-]*\s+){1,3})$")
 #: An appositive after a name, its head noun before a comma, a stop or a preposition:
 #: [John Page], a Virginia statesman, … / [X], the governor of Virginia.
 _EN_APPOSITIVE_AFTER = re.compile(
-    r",\s+(?:a|an|the)\s+((?:[\w'-]+\s+){0,3}?[a-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
+    r",\s+(?:a|an|the)\s+((?:[\w'-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
 )
 
 
 def _in_office(text: str, start: int, end: int) -> bool:
     """Whether the words around a name say it holds a public office: a title of the list right
-    before it (``President Grant``), or a WordNet office word (:func:`wordnet_offices`) as the
+    before it (``President Grant``), a plural title before the coordination that holds it
+    (``Senators Frist and Breaux``), or a WordNet office word (:func:`wordnet_offices`) as the
     one to three words right before it (``Cardinal Bernardin``, ``Virginia statesman John
-    Page``) or as the head of an appositive after it (``John Page, a Virginia statesman,``)."""
+    Page``) or as the head of an appositive after it (``John Page, a Virginia statesman,``;
+    also a listed title: ``John Ashcroft, the Attorney General,``)."""
     if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
         return True
+    plural = _EN_PLURAL_TITLE_BEFORE.search(text, max(0, start - 200), start)
+    if plural and any(_singular_office(t) for t in {plural.group(1), plural.group(1).split()[-1]}):
+        return True  # Senators McCain and Feingold: a plural title distributes over its names
     offices = wordnet_offices()
     before = _EN_WORDS_BEFORE.search(text, max(0, start - 60), start)
     if before:
@@ -1209,7 +1233,11 @@ def _in_office(text: str, start: int, end: int) -> bool:
     after = _EN_APPOSITIVE_AFTER.match(text, end)
     if after:
         head = after.group(1).split()
-        return any(" ".join(head[-k:]).lower() in offices for k in (1, 2) if k <= len(head))
+        return any(
+            " ".join(head[-k:]).lower() in offices or _EN_OFFICE_TITLE.fullmatch(" ".join(head[-k:])) is not None
+            for k in (1, 2)
+            if k <= len(head)
+        )
     return False
 
 
@@ -1249,9 +1277,37 @@ def public_official(text: str, start: int, end: int) -> bool:
         if _in_office(text, m.start(), m.end()):
             return True
     if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
-        return True
+        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Christina Jones earlier
     low = surname.lower()
     dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
-    if dictionary_figure and surname.upper() in census_names("last"):
-        return len(words) == 1 or words[0].upper() in census_names("first")
+    # pii@7: a lone word only, and not where the document names a private person by it. pii@5
+    # also kept any census given name before such a surname, and WordNet's famous Joneses,
+    # Andersons and Wilsons kept private people with it (a flight attendant `Christina Jones`,
+    # a murdered boy `Daniel Mauser`'s father `Tom` — 2000-2002 addresses): a full name is kept
+    # only when WordNet lists it whole (above) or an office names it.
+    if dictionary_figure and surname.upper() in census_names("last") and len(words) == 1:
+        return not _private_namesake(text, surname)
+    return False
+
+
+#: A name written with another capitalised word before or after it: [Tom] Mauser, Christina [Jones].
+_EN_NAME_NEIGHBOUR = r"[A-Z][\w'’-]+"
+
+
+def _private_namesake(text: str, word: str) -> bool:
+    """Whether the document also writes ``word`` inside a longer name that no public-record rule
+    keeps (``Tom Mauser`` … ``Tom``; ``Christina Jones`` … ``Jones``): the lone word is that
+    person, one sense per discourse, not the dictionary's famous namesake."""
+    w = re.escape(word)
+    for m in re.finditer(rf"(?<![\w-])(?:{_EN_NAME_NEIGHBOUR}\s)?{w}(?:\s{_EN_NAME_NEIGHBOUR})?(?![\w-])", text):
+        full = m.group()
+        if full == word:
+            continue
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        others = [p for p in full.split() if p != word]
+        if not all((p.upper() in census_names("first") or p.upper() in census_names("last")) and p.lower() not in STOP_WORDS for p in others):
+            continue  # a title, a word, not a name beside it: President Wilson, Wilson Dam, Then Lincoln
+        if not (wordnet_person(full) or _in_office(text, m.start(), m.end())):
+            return True
     return False
