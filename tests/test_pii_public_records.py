@@ -93,14 +93,15 @@ def test_wordnet_first_sense_and_offices():
         ("We thank flight attendants Hermis Moutardier and Christina Jones. Jones saved lives.", [], ["Christina Jones", "Jones."]),
         ("Tom Mauser lost his son at Columbine. Thank you for being here, Tom.", [], ["Tom Mauser", "Tom."]),
         ("The first one was George Washington. Wilson was number eighteen. Then Lincoln spoke.", ["George Washington", "Wilson", "Lincoln"], []),
+        ("under General Marshall, A dmiral King, and in the words of King Solomon: we pray.", ["King,"], []),  # a title, not a namesake
     ],
 )
-def test_public_record_offices_from_wordnet(text, kept, masked):
+def test_public_record_keeps_offices_and_figures_not_private_people(text, kept, masked):
     from filters.pii_recognizers.en_names import public_official
 
-    def at(name):  # a trailing "." picks the occurrence before a full stop, the span without it
+    def at(name):  # a trailing "." or "," picks the occurrence before it; the span is without it
         m = re.search(re.escape(name), text)
-        return m.start(), m.end() - name.endswith(".")
+        return m.start(), m.end() - name.endswith((".", ","))
 
     for name in kept:
         assert public_official(text, *at(name)), name

@@ -1301,8 +1301,8 @@ def _private_namesake(text: str, word: str) -> bool:
     w = re.escape(word)
     for m in re.finditer(rf"(?<![\w-])(?:{_EN_NAME_NEIGHBOUR}\s)?{w}(?:\s{_EN_NAME_NEIGHBOUR})?(?![\w-])", text):
         full = m.group()
-        if full == word:
-            continue
+        if full == word or (full.startswith(word) and (_EN_OFFICE_TITLE.fullmatch(word) or word.lower() in wordnet_offices())):
+            continue  # alone here, or a title here: King Solomon says nothing of Admiral King
         from spacy.lang.en.stop_words import STOP_WORDS
 
         others = [p for p in full.split() if p != word]
