@@ -10,6 +10,10 @@
   already anonymous; the stricter count is printed too) — and precision of our PERSON spans
   against all ``PS`` spans; the same on ``eval/pii/ko_deid_silver_bio.txt`` (Wikipedia, silver
   labels), which no rule was tuned on.
+* the deliveries: PERSON spans per source; for the public records (speeches, SCOTUS) also the
+  share the declared policy of ``pipelines/configs/shared-deliveries.yaml`` still masks
+  (``public_records``, ``record_dates``, ``names_open_before``), and every span left masked on the
+  speeches, PubMed and finance is listed for review (docs/pii.md).
 * ``eval/pii/en_presidio_synth_v2.json``: recall per type on presidio-research's English set, and
   the precision of our PERSON and PHONE_NUMBER spans against all its labelled spans.
 * ``en_cost`` (``--sections en_cost``): CPU seconds of the stage's English detection on every

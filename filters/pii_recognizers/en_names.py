@@ -1249,12 +1249,13 @@ def public_official(text: str, start: int, end: int) -> bool:
       sense per discourse);
     * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
       part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
-      verbs too) and, in a full name, the given name is a census given name (``George Washington``).
+      verbs too) — since ``pii@7`` a lone word only, and not one the document also writes inside a
+      private person's name (``Christina Jones`` … ``Jones``: :func:`_private_namesake`).
 
     * (``pii@6``) a person WordNet lists by that name: a full name with a sense that is an
       instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, ``Martin Luther
       King``; not ``John Page``), a lone word only with such senses and no lower-case English
-      word (``MacLeish``; not ``Page``, a verb too).
+      word (``MacLeish``; not ``Page``, a verb too), nor a private namesake's.
 
     * (``pii@7``) an office WordNet's hierarchy gives (:func:`_in_office`, :func:`wordnet_offices`):
       the one to three words before the name or the span's own first word(s) (``Cardinal
