@@ -49,6 +49,7 @@ def test_lone_words_the_sentence_shows_are_no_person(scrubber, text, word):
         ("We laid a wreath at the grave of Kowalczyk, who served the town.", "Kowalczyk"),  # a grave is no natural object
         ("They met on the banks of Kowalczyk's farm.", "Kowalczyk"),  # the farm's owner, not the banks'
         ('"Treptow said the letter came," she wrote.', "Treptow"),  # a name opening a quotation, followed by its verb
+        ('Tourist woman #1: "Bush to Appoint Someone to Run Country"', "Bush"),  # a headline's subject, though bush is a verb
         ("Mr. Comfort says the figures are final, the board said.", "Comfort"),  # a surname speaking, no allegory beside it
         ('Then Comfort says, "Tarry a while." Kowalczyk says, "This is a good spot."', "Comfort"),  # the other speaker is a person
     ],

@@ -661,7 +661,7 @@ class EnglishNameRecognizer(EntityRecognizer):
           is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
         * ``term``: an imperative opening a quotation — a word WordNet has as a verb, right after
           the opening quote, followed by a function word (``"Tarry a while."``), where a name would
-          be followed by its verb or a comma;
+          be followed by its verb, a comma or a headline's ``to`` (``"Bush to Appoint …``);
         * ``term``: a personified abstraction in an allegory — a noun whose first WordNet sense is
           abstract (a state, feeling, attribute, act …) and none a person, the subject of a verb of
           saying, with another such noun speaking in the same passage (``Comfort says, "…"
@@ -676,6 +676,7 @@ class EnglishNameRecognizer(EntityRecognizer):
             and nxt
             and nxt.group(1) in self._stop
             and nxt.group(1) not in self._words["verb"]
+            and nxt.group(1) != "to"  # a headline's subject: "Bush to Appoint Someone …" (webtext)
         ):
             return "term"
         if _EN_SAYS.match(text, end) and self._abstract_noun(word):
