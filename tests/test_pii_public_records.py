@@ -1,0 +1,166 @@
+"""#20, English precision residue (``pii@7``): the public-record policy (offices from WordNet's
+hierarchy, records a century old) and the lone words a sentence shows are no person."""
+
+from __future__ import annotations
+
+import re
+
+import pyarrow as pa
+import pytest
+
+pytest.importorskip("presidio_analyzer")
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
+def _persons(scrubber, text):
+    return [text[f.start : f.end] for f in scrubber.detect([text], ["en"])[0] if f.type == "PERSON"]
+
+
+# -- lone words the sentence shows are no person ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,word",
+    [
+        # a natural feature's complement: slopes, shores, banks are WordNet natural objects (first sense)
+        ("Standing, as I do, almost within view of the green slopes of Monticello, I remember the past.", "Monticello"),
+        # an imperative opening a quotation, and an allegory's abstract speakers
+        ('Many voices are heard as we face a great decision. Comfort says, "Tarry a while." Opportunism says, '
+         '"This is a good spot." Timidity asks, "How difficult is the road ahead?"', "Comfort"),
+        ('Many voices are heard as we face a great decision. Comfort says, "Tarry a while." Opportunism says, '
+         '"This is a good spot." Timidity asks, "How difficult is the road ahead?"', "Tarry"),
+    ],
+)
+def test_lone_words_the_sentence_shows_are_no_person(scrubber, text, word):
+    assert word not in " ".join(_persons(scrubber, text))
+
+
+@pytest.mark.parametrize(
+    "text,name",
+    [
+        ("We laid a wreath at the grave of Kowalczyk, who served the town.", "Kowalczyk"),  # a grave is no natural object
+        ("They met on the banks of Kowalczyk's farm.", "Kowalczyk"),  # the farm's owner, not the banks'
+        ('"Treptow said the letter came," she wrote.', "Treptow"),  # a name opening a quotation, followed by its verb
+        ('Tourist woman #1: "Bush to Appoint Someone to Run Country"', "Bush"),  # a headline's subject, though bush is a verb
+        ("Mr. Comfort says the figures are final, the board said.", "Comfort"),  # a surname speaking, no allegory beside it
+        ('Then Comfort says, "Tarry a while." Kowalczyk says, "This is a good spot."', "Comfort"),  # the other speaker is a person
+    ],
+)
+def test_names_beside_those_patterns_stay(scrubber, text, name):
+    assert name in _persons(scrubber, text)
+
+
+def test_wordnet_first_sense_and_offices():
+    from filters.pii_recognizers.en_names import _WN_OBJECT, wordnet_first_sense, wordnet_offices
+
+    assert wordnet_first_sense("slope") == _WN_OBJECT and wordnet_first_sense("shore") == _WN_OBJECT
+    assert wordnet_first_sense("house") != _WN_OBJECT and wordnet_first_sense("grave") != _WN_OBJECT
+    offices = wordnet_offices()
+    assert {"cardinal", "archbishop", "statesman", "senator", "admiral", "consul", "magistrate", "prime minister"} <= offices
+    # any clergyman or soldier, private people's roles, words that also head a firm or a team or mean an envoy of
+    # good will, lay church offices
+    assert not {"reverend", "clergyman", "teacher", "soldier", "private", "president", "captain", "ambassador", "sexton", "minister", "sergeant", "corporal", "lieutenant"} & offices
+
+
+# -- the public-record policy: offices ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "text,kept,masked",
+    [
+        ("Let us remember the timeless wisdom of Cardinal Bernardin, when facing the end of his own life.", ["Bernardin"], []),
+        ("After the Declaration was signed, Virginia statesman John Page wrote to Thomas Jefferson.", ["John Page"], []),
+        ("After the Declaration was signed, John Page, a Virginia statesman, wrote to a friend.", ["John Page"], []),
+        ("Senator Hatfield, Vice President Mondale, Reverend Moomaw, and my fellow citizens:", ["Hatfield", "Mondale"], ["Moomaw"]),
+        ("As my high school teacher, Miss Julia Coleman, used to say, we must adapt.", [], ["Julia Coleman"]),
+        ("Under one such marker lies a young man, Martin Treptow, who left his job in 1917.", [], ["Martin Treptow"]),
+        ("John Page, a teacher of the governor, wrote to us.", [], ["John Page"]),  # the appositive's head is teacher
+        # a plural title distributes over its coordinated names; a listed title heads an appositive
+        ("Reform was developed by Senators Frist and Breaux and Congressman Thomas.", ["Frist", "Breaux"], []),
+        ("Representatives Walter Capps and Sonny Bono shared a love for this House.", ["Walter Capps", "Sonny Bono"], []),
+        ("Kings Fahd and Hassan; Prime Ministers Major and Andreotti -- just to name a few", ["Hassan", "Andreotti"], []),
+        ("Earlier today, I asked John Ashcroft, the Attorney General, to act.", ["John Ashcroft"], []),
+        # a general, not any soldier
+        ("We honor Sergeant Gerald Pendell, and Private Markwell wrote home.", [], ["Gerald Pendell", "Markwell"]),
+        # a famous surname is no licence for a private person's full name, nor for the lone word that names them
+        ("We thank flight attendants Hermis Moutardier and Christina Jones. Jones saved lives.", [], ["Christina Jones", "Jones."]),
+        ("Tom Mauser lost his son at Columbine. Thank you for being here, Tom.", [], ["Tom Mauser", "Tom."]),
+        ("The first one was George Washington. Wilson was number eighteen. Then Lincoln spoke.", ["George Washington", "Wilson", "Lincoln"], []),
+        ("under General Marshall, A dmiral King, and in the words of King Solomon: we pray.", ["King,"], []),  # a title, not a namesake
+    ],
+)
+def test_public_record_keeps_offices_and_figures_not_private_people(text, kept, masked):
+    from filters.pii_recognizers.en_names import public_official
+
+    def at(name):  # a trailing "." or "," picks the occurrence before it; the span is without it
+        m = re.search(re.escape(name), text)
+        return m.start(), m.end() - name.endswith((".", ","))
+
+    for name in kept:
+        assert public_official(text, *at(name)), name
+    for name in masked:
+        assert not public_official(text, *at(name)), name
+
+
+# -- the public-record policy: records a century old --------------------------------------------
+
+_OLD_TEXT = 'It was the remark of a writer that "in the Roman senate Octavius had a party and Anthony a party."'
+
+
+def _stage(**extra):
+    from filters.pii import PresidioScrubber
+
+    return PresidioScrubber({"public_records": {"speeches": "presidential addresses: public records"}, **extra})
+
+
+def test_a_record_a_century_old_keeps_its_names_and_counts_them():
+    dated = {"record_dates": {"speeches": r"(?:^|/)(\d{4})-[^/]*$"}, "names_open_before": 1926}
+    batch = pa.RecordBatch.from_pydict(
+        {
+            "text": [_OLD_TEXT] * 4,
+            "source_id": ["speeches", "speeches", "speeches", "letters"],
+            "source_file": ["inaugural/1841-Harrison.txt", "inaugural/1981-Reagan.txt", "inaugural/undated.txt", "1841-letter.txt"],
+            "lang": ["en"] * 4,
+        }
+    )
+    result = _stage(**dated).process(batch)
+    old, recent, undated, undeclared = result.columns["text"].to_pylist()
+    assert "Octavius" in old  # made in 1841: everyone it names was born before 1826
+    assert "Octavius" not in recent and "Octavius" not in undated  # 1981, and no year: the office rules alone
+    assert "Octavius" not in undeclared  # a source not declared a public record masks every name
+    assert result.counters["speeches"]["PERSON_PUBLIC_RECORD"] >= 1
+    assert "PERSON_PUBLIC_RECORD" not in result.counters["letters"]
+    # without the dates the same 1841 record masks the name
+    assert "Octavius" not in _stage().process(batch).columns["text"].to_pylist()[0]
+
+
+@pytest.mark.parametrize(
+    "extra,message",
+    [
+        ({"record_dates": {"speeches": r"(\d{4})-"}}, "go together"),
+        ({"names_open_before": 1926}, "go together"),
+        ({"record_dates": {"letters": r"(\d{4})-"}, "names_open_before": 1926}, "only a declared public record"),
+        ({"record_dates": {"speeches": r"\d{4}-"}, "names_open_before": 1926}, "needs a group"),
+        ({"record_dates": {"speeches": r"(\d{4"}, "names_open_before": 1926}, "not a regular expression"),
+    ],
+)
+def test_record_dates_are_checked_up_front(extra, message):
+    with pytest.raises(Exception, match=message):
+        _stage(**extra)
+
+
+def test_record_year_reads_the_file_name():
+    from filters.pii import record_year
+
+    pattern = r"(?:^|/)(\d{4})-[^/]*$"
+    assert record_year(pattern, "inaugural/1841-Harrison.txt") == 1841
+    assert record_year(pattern, "state_union/1945-Truman.txt") == 1945
+    assert record_year(pattern, "inaugural/Harrison.txt") is None and record_year(None, "1841-x.txt") is None
