@@ -6,7 +6,10 @@ the rules look at (role words, titles, names, jamo, separators MeCab must not se
 
 * the recognizers called directly against presidio's ``AnalyzerEngine.analyze``;
 * MeCab-ko's morphemes from the one-separator output against the two-separator format it replaced;
-* the window gate's column reads against the token-object version it replaced.
+* the window gate's column reads against the token-object version it replaced;
+* the identifier gates' digit shortcut (proved on the patterns' parse trees, then compared);
+* the company cues' literal pre-checks against the bare scans;
+* the placeholder splice against presidio's ``AnonymizerEngine``.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ PIECES = [
     "진구(33)", " 변호사", " 씨", "님", "선수", "은", "는", "이", "가", "의", "을", "도", "ㅋㅋ", "ㅠㅠ", "ᄏᄏ", "ㆍ", "\u3000", "\x00", "\x1f",
     "\x1e", "\t", "\n", " ", "  ", ".", ",", "010-1234-5678", "900101-1234567", "서울시 강남구 테헤란로 123", "abc@example.co.kr", "(", ")",
     "정부는", "사진이", "하였다", "이렇게", "조정부", "부여일", "터미네이터", "나폴리", "A1234567", "123-45-67890", "😀", "ＡＢＣ",
+    "누나", "오빠", " 역을", "(33)", "(만 ٣٣세)", "０１０-１２３４-５６７８", "fe80::1", "주소", "서울시 중구 세종대로 ", "이가",
 ]
 
 
@@ -197,3 +201,124 @@ def test_window_gate_as_with_token_objects(scrubber, texts):
         assert scrubber._name_windows(text) == _old_name_windows(scrubber, text, None), text[:80]
         windows += len(got)
     assert windows > 300
+
+
+# -- the identifier gates: a text without a digit skips five of the eight ----------------------
+
+
+def _needs_digit(items) -> bool:
+    """Whether every match of the parsed pattern ``items`` (``re._parser``) contains a digit: a
+    mandatory digit class, or a group, repeat (at least once) or every branch holding one."""
+    import re._constants as C
+
+    digits = set("0123456789")
+    for op, av in items:
+        if op is C.IN and av and all(
+            (o is C.CATEGORY and a is C.CATEGORY_DIGIT) or (o is C.LITERAL and chr(a) in digits) or (o is C.RANGE and {chr(a[0]), chr(a[1])} <= digits)
+            for o, a in av
+        ):
+            return True
+        if op in (C.MAX_REPEAT, C.MIN_REPEAT, C.POSSESSIVE_REPEAT) and av[0] >= 1 and _needs_digit(av[2]):
+            return True
+        if op is C.SUBPATTERN and _needs_digit(av[3]):
+            return True
+        if op is C.BRANCH and all(_needs_digit(alt) for alt in av[1]):
+            return True
+        if op is C.LITERAL and chr(av) in digits:
+            return True
+    return False
+
+
+def test_gates_skipped_without_a_digit_need_one():
+    """Proof on the parse trees: every gate the digit shortcut skips cannot match without a digit,
+    and of the IP gate only its ``::`` alternative can."""
+    import re._constants as C
+    import re._parser as parser
+
+    from filters.pii import _DIGITLESS_GATES, _GATES, _IP_ENTITIES
+
+    for rx, ents in _GATES:
+        tree = parser.parse(rx.pattern, rx.flags)
+        if (rx, ents) in _DIGITLESS_GATES:
+            assert not _needs_digit(tree), rx.pattern  # else it belongs to the skipped ones
+        elif ents == _IP_ENTITIES:
+            (op, (_, alts)), = list(tree)
+            assert op is C.BRANCH and [list(alt) for alt in alts if not _needs_digit(alt)] == [list(parser.parse("::"))], rx.pattern
+        else:
+            assert _needs_digit(tree), rx.pattern
+    assert not _needs_digit(parser.parse(r"\d?x|\d*|[\dA]"))
+    assert _needs_digit(parser.parse(r"(?:a|\d)\d|x{2}[0-9]"))
+
+
+def test_gated_entities_as_with_every_gate(texts):
+    from filters.pii import _GATES, gated_entities
+
+    seen = 0
+    for text in [*texts, "fe80::1 서울", "٣", "abc@ex.kr", "주소 없음"]:
+        every = {e for rx, ents in _GATES if rx.search(text) for e in ents}
+        assert gated_entities(text) == every, text[:80]
+        seen += bool(every)
+    assert seen > 100
+
+
+# -- the company cues: a literal first ----------------------------------------------------------
+
+
+def test_company_cues_as_the_bare_scans(scrubber, texts, monkeypatch):
+    import re
+
+    from filters.pii_recognizers import COMPANY_CUES, company_cue, tokenize_mecab
+    from filters.pii_recognizers import ko_company
+
+    fast, read = [], []
+    for text in texts:
+        assert company_cue(text) == any(rx.search(text) for rx in COMPANY_CUES), text[:80]
+        morphs = tokenize_mecab(scrubber._mecab, text)
+        read.append(morphs)
+        fast.append(ko_company.honorific_names(text, morphs, morphs.starts))
+    monkeypatch.setattr(ko_company, "_CUE_LITERALS", {rx: re.compile("") for rx in ko_company._CUE_LITERALS})
+    for text, morphs, got in zip(texts, read, fast):
+        assert got == ko_company.honorific_names(text, morphs, morphs.starts), text[:80]
+    assert sum(map(bool, fast)) > 20
+
+
+# -- the placeholder splice -----------------------------------------------------------------------
+
+
+def test_placeholders_as_presidio_anonymizer(scrubber, texts):
+    """The stage's spans, and neighbours of one type with spaces, a newline or a tab between."""
+    from presidio_anonymizer import AnonymizerEngine
+    from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
+
+    from filters.pii import Found, _disjoint, placeholders
+
+    engine = AnonymizerEngine()
+
+    def presidio(text, spans):
+        ops = {f.type: OperatorConfig("replace", {"new_value": f"<{f.type}>"}) for f in spans}
+        return engine.anonymize(text, [RecognizerResult(f.type, f.start, f.end, f.score) for f in spans], ops).text
+
+    some = texts[::3]  # a third is plenty of real spans for the splice
+    cases = list(zip(some, scrubber.detect(some, ["ko"] * len(some))))
+    rng = random.Random(SEED)
+    for gap in (" ", "  ", " \n", "\n", "\t", " \n ", "", "-"):
+        text = f"홍길동{gap}김철수{gap}이영희 010-1234-5678{gap}010-9876-5432"
+        a, b = text.index("김철수"), text.index("이영희")
+        p = text.index("010")
+        q = text.index("010", p + 1)
+        for types in (("PERSON", "PERSON", "PERSON"), ("PERSON", "KR_RRN", "PERSON")):
+            spans = [Found(0, 3, types[0], 0.9), Found(a, a + 3, types[1], 0.8), Found(b, b + 3, types[2], 0.7)]
+            cases.append((text, spans + [Found(p, p + 13, "PHONE_NUMBER", 0.6), Found(q, q + 13, "PHONE_NUMBER", 0.6)]))
+    for _ in range(300):
+        text = "".join(rng.choice(["가", " ", "\n", "  "]) for _ in range(40))
+        cuts = sorted(rng.sample(range(41), 6))
+        cases.append((text, [Found(cuts[i], cuts[i + 1], rng.choice(["PERSON", "ADDRESS"]), 0.5) for i in range(0, 6, 2) if cuts[i] < cuts[i + 1]]))
+    masked = 0
+    for text, spans in cases:
+        if spans:
+            assert _disjoint(spans)
+            assert placeholders(text, spans) == presidio(text, spans), text[:80]
+            assert scrubber.anonymize(text, spans) == presidio(text, spans)
+            masked += 1
+    assert masked > 300
+    assert not _disjoint([Found(0, 3, "PERSON", 1), Found(2, 4, "PERSON", 1)]) and not _disjoint([Found(1, 1, "PERSON", 1)])

@@ -58,6 +58,7 @@ from .en_patterns import (
 )
 from .ko_company import (
     COMPANY_CUES,
+    company_cue,
     honorific_names,
 )
 from .ko_dictionary import (
@@ -130,6 +131,7 @@ from .morphemes import (
 
 __all__ = [
     "COMPANY_CUES",
+    "company_cue",
     "CheckedSpacyRecognizer",
     "EN_ENTITIES",
     "EN_EPONYM_NOUNS",

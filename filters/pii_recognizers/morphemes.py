@@ -14,9 +14,10 @@ import functools
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import accumulate
+from operator import sub
 from typing import NamedTuple
 
-import numpy as np
 from presidio_analyzer.nlp_engine import NlpArtifacts, NlpEngine
 
 
@@ -120,11 +121,13 @@ def mecab_tokens(text: str, parsed: str) -> Morphs:
     if n <= 0:
         return Morphs(text, [], [], (), ())
     k = 4 * n
-    ends = np.cumsum(np.fromiter(map(len, fields[0:k:4]), np.int64, n))
-    starts = ends - np.fromiter(map(len, fields[1:k:4]), np.int64, n)
+    # Plain iterators, not numpy: a text has ~60 morphemes, where numpy's fixed cost per call
+    # (fromiter, cumsum, tolist) was two thirds of this function's time.
+    ends = list(accumulate(map(len, fields[0:k:4])))
+    starts = list(map(sub, ends, map(len, fields[1:k:4])))
     if ends[-1] > len(text):
         raise ValueError("MeCab's output does not add up to its input")  # never silently shift offsets
-    return Morphs(text, starts.tolist(), ends.tolist(), fields[2:k:4], fields[3:k:4])
+    return Morphs(text, starts, ends, fields[2:k:4], fields[3:k:4])
 
 
 def tokenize_mecab(tagger, text: str) -> Morphs:
