@@ -15,3 +15,23 @@ def test_short_numeric_ids_skip_the_recognizers_and_identifiers_are_still_masked
     assert mask_identifiers("nsmc-9919221") == "nsmc-9919221"  # 7 digits: no identifier has so few
     assert mask_identifiers("900101-1234568") == "<KR_RRN>"
     assert mask_identifiers("data/01012345678.jsonl") == "data/<PHONE_NUMBER>.jsonl"
+
+
+def test_eight_digit_ids_without_a_representative_number_skip_the_recognizers(monkeypatch):
+    """The gate for exactly 8 digits returns what the six recognizers would: seeded random strings
+    of 8 digits among separators and letters, gated and not."""
+    import random
+
+    from filters import pii_fields
+
+    rng = random.Random(21)
+    parts = ["-", ".", " ", "_", "/", "(", ")", "+", "nsmc", "id", "@", "1588", "1644-", "02", "010"]
+    values = ["nsmc-10101429", "1588-1234", "tel 1644-1234", "15881234", "02-123-456"]
+    for _ in range(5000):
+        s = "".join(rng.choice(parts) if rng.random() < 0.4 else str(rng.randrange(10)) for _ in range(rng.randrange(4, 16)))
+        values.append(s)
+    values = [v for v in values if len(pii_fields._DIGIT.findall(v)) == 8 and "@" not in v]
+    gated = [mask_identifiers(v) for v in values]
+    monkeypatch.setattr(pii_fields, "_MIN_DIGITS", 0)  # every string with a digit runs the recognizers
+    assert gated == [mask_identifiers(v) for v in values] and len(values) > 250
+    assert mask_identifiers("nsmc-10101429") == "nsmc-10101429"
