@@ -95,11 +95,12 @@ def main(argv: list[str] | None = None) -> int:
                   f"load {out['load'][0]:.1f} → {out['load'][1]:.1f}\n    {stages}", flush=True)
     if a.old:
         print("\nper stage, best of rounds (CPU-s): old → new (ratio)")
-        keys = sorted({k for rs in results.values() for x in rs for k in x["by_stage"]})
-        for k in keys + ["process"]:
-            def best(name: str, k: str = k) -> float:
-                return min(x["process_cpu"] if k == "process" else x["by_stage"].get(k, 0.0) for x in results[name])
-            o, n = best("old"), best("new")
+        def by_name(x: dict) -> dict[str, float]:  # a stage whose version changed is still the same stage
+            return {k.split("@")[0]: v for k, v in x["by_stage"].items()} | {"process": x["process_cpu"]}
+
+        names = sorted({k for rs in results.values() for x in rs for k in by_name(x)}, key=lambda k: k == "process")
+        for k in names:
+            o, n = (min(by_name(x).get(k, 0.0) for x in results[name]) for name in ("old", "new"))
             print(f"  {k:24} {o:8.2f} → {n:8.2f}  ({o / n if n else float('nan'):.2f}×)")
         same = {x["id"] for rs in results.values() for x in rs}
         print(f"manifest IDs: {', '.join(sorted(same))} ({'identical' if len(same) == 1 else 'DIFFERENT'})")

@@ -48,12 +48,14 @@ def _recognizers():
 def mask_identifiers(value: str | None) -> str | None:
     """``value`` with every structured identifier replaced by ``<TYPE>`` (``900101-1234568`` →
     ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``)."""
-    if not value or not _MAYBE.search(value):
+    if not value:
         return value
-    if "@" not in value:
+    if "@" not in value:  # the digit count first: one cheap regex for most ids (~2 µs less each)
         digits = len(_DIGIT.findall(value))
         if digits < _MIN_DIGITS or (digits == _MIN_DIGITS and not _REPRESENTATIVE.search(value)):
             return value  # no e-mail address and too few digits for any identifier
+    if not _MAYBE.search(value):
+        return value
     # File names and ids separate words by _ or /, which would glue a number to its neighbours.
     probe = re.sub(r"[_/\\]", " ", value)
     spans = []
