@@ -1,4 +1,4 @@
-"""The cheap gates and batching of issue #21: they save work without changing what is found."""
+"""The cheap gates, batching and shortcuts of issue #21: they save work without changing what is found."""
 
 from filters.pii import NER_BATCH_CHARS, _ner_groups
 from filters.pii_fields import mask_identifiers
@@ -35,3 +35,23 @@ def test_eight_digit_ids_without_a_representative_number_skip_the_recognizers(mo
     monkeypatch.setattr(pii_fields, "_MIN_DIGITS", 0)  # every string with a digit runs the recognizers
     assert gated == [mask_identifiers(v) for v in values] and len(values) > 250
     assert mask_identifiers("nsmc-10101429") == "nsmc-10101429"
+
+
+def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
+    """text_key's split/join equals the regex it replaced on every whitespace character of Unicode
+    (and the look-alikes that are not whitespace), alone, in runs and at the ends."""
+    import random
+    import re
+    import sys
+
+    import xxhash
+
+    from filters.exact_dedup import text_key
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if re.match(r"\s", chr(c))]
+    assert len(spaces) == 29
+    rng = random.Random(7)
+    alphabet = spaces + ["a", "가", "\u200b", "\ufeff", "\u180e", "\x00", "é"]
+    texts = ["", " ", "a", *spaces, *("".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(3000))]
+    for t in texts:
+        assert text_key(t) == xxhash.xxh3_128_digest(re.sub(r"\s+", " ", t).strip().encode("utf-8")), repr(t)
