@@ -40,6 +40,7 @@ from pydantic import Field
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
+from filters.textstats import texts_matching
 
 _NOISE = re.compile(
     r"https?://\S+|www\.\S+|\S+@\S+\.\w+|<[^>]{0,200}>|&\w{2,6};|@[-.,]@|[\d_]+|[^\w\s]+",
@@ -114,7 +115,7 @@ def language_samples(texts: list[str], sample_chars: int = 1200) -> list[str]:
     ['제 조 목적 이 법은 시행한다', 'mail', '', 'été']
     """
     heads = [t if len(t) <= sample_chars else _head_and_middle(t, sample_chars) for t in texts]
-    slow = _needing_regex(heads)
+    slow = texts_matching(_NEEDS, heads)
     samples = _letters_only(heads) if len(slow) < len(heads) else [""] * len(heads)
     samples = [s.lower() if s.isupper() else s for s in samples]
     for i in slow:
@@ -122,26 +123,9 @@ def language_samples(texts: list[str], sample_chars: int = 1200) -> list[str]:
     return samples
 
 
+#: One pattern for the literals, searched over the batch (five ``in`` tests per text cost as much
+#: as the batch's letter table: 0.3 of langid@2's 1.7 CPU-s on bench/e2e.py's 20 MB corpus).
 _NEEDS = re.compile("|".join(map(re.escape, _NEEDS_REGEX)))
-
-
-def _needing_regex(heads: list[str]) -> list[int]:
-    """The positions of the texts holding one of :data:`_NEEDS_REGEX`: one search over the batch
-    joined by ``\n`` (in no literal), resumed after each hit's text — five ``in`` tests per text
-    cost as much as the batch's letter table (0.3 of langid@2's 1.7 CPU-s on bench/e2e.py's corpus).
-
-    >>> _needing_regex(["a", "x@y", "b", "<p>", "http", "c"])
-    [1, 3, 4]
-    """
-    joined = "\n".join(heads)
-    ends = np.cumsum(np.fromiter(map(len, heads), dtype=np.int64, count=len(heads)) + 1) - 1  # each text's "\n"
-    out: list[int] = []
-    pos = 0
-    while (m := _NEEDS.search(joined, pos)) is not None:
-        i = int(np.searchsorted(ends, m.start()))
-        out.append(i)
-        pos = int(ends[i]) + 1
-    return out
 
 
 def _head_and_middle(text: str, sample_chars: int) -> str:

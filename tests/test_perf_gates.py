@@ -55,3 +55,21 @@ def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
     texts = ["", " ", "a", *spaces, *("".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(3000))]
     for t in texts:
         assert text_key(t) == xxhash.xxh3_128_digest(re.sub(r"\s+", " ", t).strip().encode("utf-8")), repr(t)
+
+
+def test_normalize_texts_equals_normalize_text_per_text():
+    """The batch path (regex passes only where a character needs them) against the definition, on
+    seeded random texts over every character the passes touch, combining marks, canonical
+    singletons (U+2000 → U+2002, Å as U+212B) and astral letters; empty texts at any position."""
+    import random
+
+    from filters.normalize import normalize_text, normalize_texts
+
+    rng = random.Random(11)
+    alphabet = list(" \t\n\r\x00\x07\x0b\x1f\x7f\x85\x9f\u00a0\u200b\u200e\u2060\ufeff\u3000\u2000\u202f") + [
+        "a", "A", "가", "\u030a", "\u0301", "\u212b", "\u1100", "\u1161", "é", "😀", "\U00020000", "\ue000", "\n\n\n", " \n",
+    ]
+    for _ in range(300):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10))) for _ in range(rng.randrange(1, 12))]
+        assert normalize_texts(texts) == [normalize_text(t) for t in texts], texts
+    assert normalize_texts([]) == []
