@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -82,6 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog")}
     for r in range(a.rounds):
         for name, tree in trees:
+            # A fresh output and catalog: a run the catalog already holds is not run again.
+            for old in (work / "catalog", work / f"out-{name}"):
+                shutil.rmtree(old, ignore_errors=True)
             load = os.getloadavg()[0]
             res = subprocess.run([sys.executable, __file__, "--child", tree, str(config), str(work / f"out-{name}")],
                                  capture_output=True, text=True, cwd=str(work), env=env)
