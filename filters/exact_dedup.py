@@ -11,7 +11,6 @@ document names the kept document in ``duplicate_of``.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 
 import numpy as np
@@ -20,8 +19,6 @@ import xxhash
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import DECISION_SCHEMA, GlobalStage, decision_table
-
-_WS = re.compile(r"\s+")
 
 KEY_SCHEMA = pa.schema(
     [
@@ -34,7 +31,16 @@ KEY_SCHEMA = pa.schema(
 
 
 def text_key(text: str) -> bytes:
-    return xxhash.xxh3_128_digest(_WS.sub(" ", text).strip().encode("utf-8"))
+    """xxh3-128 of the text with every whitespace run one space and none at either end.
+
+    ``" ".join(text.split())`` is ``re.sub(r"\\s+", " ", text).strip()``: ``split()``, ``strip()`` and the
+    regex's ``\\s`` take the same 29 characters for whitespace (``str.isspace``), at 2.4× less
+    CPU than the regex (0.25 against 0.61 CPU-s for bench/e2e.py's 20 MB corpus).
+
+    >>> text_key(" a\\t b\\n") == text_key("a b") == xxhash.xxh3_128_digest(b"a b")
+    True
+    """
+    return xxhash.xxh3_128_digest(" ".join(text.split()).encode("utf-8"))
 
 
 class ExactDedup(GlobalStage):

@@ -1,4 +1,5 @@
-"""Character classes of a text, counted with one numpy lookup (shared by langid and heuristics).
+"""Character classes of a text, counted with one numpy lookup (shared by langid and heuristics),
+and which texts of a batch a pattern can match (langid, normalize).
 
 Counting with regexes (``[^\\W\\d_]``, Hangul ranges) costs ~1 µs per character in Python's
 ``re``; a 64K-entry class table indexed by the code points is ~50× faster and gives every
@@ -7,6 +8,7 @@ count in one pass.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -97,3 +99,28 @@ def batch_char_counts(texts: list[str], chunk_chars: int = 1 << 20) -> tuple[np.
             words[start:end] = np.bincount(doc[word_start], minlength=k)
         start = end
     return counts, words
+
+
+#: Joins a batch for :func:`texts_matching`: a private-use character no pattern of ours matches.
+BATCH_SEP = "\ue000"
+
+
+def texts_matching(pattern: re.Pattern[str], texts: list[str]) -> list[int]:
+    """The positions of the texts in which ``pattern`` finds a match, with one search over the
+    batch joined by :data:`BATCH_SEP`, resumed at the next text after each hit — a C loop over
+    the characters instead of a Python call per text (most texts have no match). ``pattern``
+    must not match :data:`BATCH_SEP`. A match running from one text into the next counts for the
+    first (a false positive, never a miss: every text is searched from its own start on).
+
+    >>> texts_matching(re.compile("@|<"), ["a", "x@y", "b", "<p>", "", "c@"])
+    [1, 3, 5]
+    """
+    joined = BATCH_SEP.join(texts)
+    ends = np.cumsum(np.fromiter(map(len, texts), dtype=np.int64, count=len(texts)) + 1) - 1  # each text's separator
+    out: list[int] = []
+    pos = 0
+    while (m := pattern.search(joined, pos)) is not None:
+        i = int(np.searchsorted(ends, m.start()))
+        out.append(i)
+        pos = int(ends[i]) + 1
+    return out

@@ -52,12 +52,12 @@ def test_counts_reconcile_with_the_ledger(demo_run):
 def test_langid_drops_carry_the_detected_language_as_ledger_label(demo_run):
     """langid declares ``label = "lang"``: its drops keep the detected language in the ledger's
     ``label`` (the report's language mix reads it; the detail says the same in words)."""
-    rows = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] == "langid@1"]
+    rows = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] == "langid@2"]
     assert rows
     for r in rows:
         m = re.match(r"detected=(\S+)", r["detail"] or "")
         assert r["label"] == (m.group(1) if m else "und"), r
-    other = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] not in (None, "langid@1")]
+    other = [r for r in pq.read_table(demo_run["out"] / "ledger.parquet").to_pylist() if r["stage"] not in (None, "langid@2")]
     assert other and all(r["label"] is None for r in other)
 
 

@@ -224,6 +224,31 @@ def test_langid_stage():
     assert stage.artifacts()[0]["name"] == "lid.176.ftz" and len(stage.artifacts()[0]["sha256"]) == 64
 
 
+def test_langid_all_hangul_needs_no_fasttext():
+    """langid@2: a sample whose letters are all Hangul is ko with score 1.0, fastText not asked —
+    unless the source expects no Korean (its guesses decide whether the document is mixed)."""
+    ctx = StageContext(source_langs={"ko_src": ["ko", "en"], "en_src": ["en"], "any": []})
+    stage = LanguageID({}, ctx)
+    stage.ensure_setup()
+    asked: list[str] = []
+    predict = stage._model.predict
+
+    def spy(samples, k):
+        asked.extend(samples)
+        return predict(samples, k=k)
+
+    stage._model.predict = spy
+    texts = ["ㅋㅋㅋ 굿!! 10점", "최고의 영화 ^^", "재밌어요 good", "The end."]
+    for source in ("ko_src", "any"):
+        asked.clear()
+        r = stage.process(batch(texts, source=source))
+        assert r.columns["lang"].to_pylist()[:3] == ["ko", "ko", "ko"] and r.columns["lang_score"].to_pylist()[:2] == [1.0, 1.0]
+        assert asked == ["재밌어요 good", "The end"] and r.reasons == [None] * 4
+    asked.clear()
+    r = stage.process(batch(texts[:2], source="en_src"))
+    assert len(asked) == 2 and r.columns["lang"].to_pylist() == ["ko", "ko"] and r.reasons == ["lang_unexpected"] * 2
+
+
 # ----------------------------------------------------------------------------- classifier
 
 
@@ -359,9 +384,9 @@ sources:
     ledger = pq.read_table(tmp_path / "o1" / "ledger.parquet").to_pylist()
     dropped = [r for r in ledger if r["outcome"] == "dropped"]
     stages = {r["stage"] for r in dropped}
-    assert {"langid@1", "quality_heuristics@1", "quality_classifier@1"} <= stages
+    assert {"langid@2", "quality_heuristics@1", "quality_classifier@1"} <= stages
     assert all(r["reason"] for r in dropped)
-    assert any(r["stage"] == "langid@1" and r["detail"].startswith("detected=en") for r in dropped)  # English noise in a ko source
+    assert any(r["stage"] == "langid@2" and r["detail"].startswith("detected=en") for r in dropped)  # English noise in a ko source
     noise = m["sources"][1]["counts"]
     assert noise["kept"] < 0.2 * noise["records_in"]
     good = m["sources"][0]["counts"]

@@ -484,7 +484,7 @@ KEPT_AT_LEAST = {
     "ko_news": 0.85, "ko_en_finance_ko": 0.85, "ko_en_finance_en": 0.80,
 }
 KEPT_AT_MOST = {"ko_reviews_nsmc": 0.70, "ko_comments": 0.60, "en_sms_spam": 0.40, "en_html": 0.85}
-MAP_STAGES = ("langid@1", "quality_heuristics@1")
+MAP_STAGES = ("langid@2", "quality_heuristics@1")
 
 
 @pytest.mark.slow
