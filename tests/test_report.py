@@ -137,7 +137,7 @@ def test_demo_report_matches_manifest(demo_report):
     assert dup["largest"][0]["size"] == max(int(k) for k in dup["size_distribution"])
     assert s["languages"]["kept"]["en_speeches"] == {"en": 6}
     lang_stages = [st["key"] for st in manifest["stages"] if st.get("label") == "lang"]  # declared, not named
-    assert lang_stages == ["langid@1"] and s["languages"]["detected"]
+    assert lang_stages == ["langid@2"] and s["languages"]["detected"]
     dropped = {}  # the languages of the langid drops, from the ledger's label
     for r in ledger.filter(pc.is_in(ledger.column("stage"), value_set=pa.array(lang_stages))).to_pylist():
         dropped.setdefault(r["source_id"], {}).setdefault(r["label"], 0)
