@@ -100,6 +100,12 @@ class PiiOptions(StageOptions):
         description="English documents over 2,000 characters: spaCy's NER reads only the words around capitalised runs "
         "that could be a name, with 8 words of context (false: the whole document, as English did in pii@5)",
     )
+    ner_window_min_chars: int = Field(
+        2_000, ge=0, description="with ner_windows: texts up to this many characters are read whole by the NER (pii@6: 2,000)"
+    )
+    ner_context_words: int = Field(
+        8, ge=1, description="with ner_windows: whitespace-separated words of context either side of a possible name (pii@6: 8)"
+    )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
     dictionary_names: bool = Field(True, description="Korean names also from the MeCab-ko dictionary's person names, which also veto dictionary common nouns")
@@ -574,12 +580,12 @@ class PresidioScrubber(MapStage):
         windowed: set[int] = set()
         for d in ner:
             text = texts[d]
-            if not self.config.ner_windows or len(text) <= NER_WINDOW_MIN_CHARS:
+            if not self.config.ner_windows or len(text) <= self.config.ner_window_min_chars:
                 pieces.append((d, 0, len(text)))
             else:
                 windowed.add(d)
                 entities[d] = []
-                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text)))
+                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text), self.config.ner_context_words))
         piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
         for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
             for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
@@ -710,7 +716,8 @@ def _ner_groups(indices: list[int], texts: Sequence[str], max_docs: int) -> list
 
 
 #: Documents up to this length are read by NER whole; longer ones around their anchors only
-#: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least.
+#: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least. The
+#: defaults of the options ``ner_window_min_chars`` and ``ner_context_words``.
 NER_WINDOW_MIN_CHARS = 2_000
 #: Whitespace-separated words of context each side of an anchor.
 NER_CONTEXT_WORDS = 8
