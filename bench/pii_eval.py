@@ -18,7 +18,9 @@
   the precision of our PERSON and PHONE_NUMBER spans against all its labelled spans.
 * ``en_cost`` (``--sections en_cost``): CPU seconds of the stage's English detection on every
   English delivery with spaCy's NER over whole documents (``ner_windows: false``, ``pii@5``'s
-  path) and over windows around possible names (``pii@6``), and the spans only one side finds.
+  path) and over windows around possible names (``pii@6``), and the spans only one side finds;
+  with ``--options '{...}'``, the default stage against the stage with those options (and the
+  spans that differ, listed).
 * speed: docs/s of the ``pii`` stage against a plain presidio ``AnalyzerEngine`` +
   ``AnonymizerEngine`` loop with the same recognizers and thresholds, on N Korean and N English
   documents from the deliveries, in this one process, printed as a ratio (best of ``--repeat``
@@ -382,16 +384,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--sections", default=",".join(SECTIONS), help=f"comma-separated subset of {', '.join(SECTIONS)}")
     ap.add_argument("--crf-names", action="store_true", help="our stage with the learned Korean name tagger on (option crf_names)")
     ap.add_argument("--speed-langs", default="ko,en", help="languages of the speed section (ko, en or both)")
+    ap.add_argument("--options", default="{}", help='more options of our stage, as JSON (e.g. \'{"ner_context_words": 4}\')')
     args = ap.parse_args(argv)
     sections = set(args.sections.split(","))
     if sections - set(SECTIONS):
         ap.error(f"unknown section(s): {', '.join(sorted(sections - set(SECTIONS)))}")
     warnings.filterwarnings("ignore")
     shared = Path(args.shared)
-    ours, ours_scrub = stage_detector(crf_names=args.crf_names)
+    extra = json.loads(args.options)
+    ours, ours_scrub = stage_detector(crf_names=args.crf_names, **extra)
     plain, plain_scrub = plain_detector()
     if args.crf_names:
         print("(our stage with crf_names: true)")
+    if extra:
+        print(f"(our stage with {extra})")
 
     if "deliveries" in sections:
         deliveries(args, shared, ours, ours_scrub)
@@ -638,11 +644,20 @@ def delivery_sources_pubmed(d: Path) -> list[str]:
 def english_cost(args, shared) -> None:
     """CPU seconds of the stage's English detection on every English delivery, spaCy's NER over
     whole documents (``ner_windows: false``, as ``pii@5``) against windows (``pii@6``), one
-    process, alternating per delivery; with the spans each side finds."""
+    process, alternating per delivery; with the spans each side finds. With ``--options``: the
+    default stage against the stage with those options instead."""
     from filters.pii import PresidioScrubber
 
-    print("== English PII CPU-seconds per delivery: NER on whole documents (pii@5's path) vs windows (pii@6)")
-    sides = {"whole": PresidioScrubber({"ner_windows": False}), "windows": PresidioScrubber({"ner_windows": True})}
+    extra = json.loads(args.options)
+    if extra:
+        print(f"== English PII CPU-seconds per delivery: the default stage vs {extra}")
+        names = ("default", "options")
+        sides = {"default": PresidioScrubber({}), "options": PresidioScrubber(extra)}
+    else:
+        print("== English PII CPU-seconds per delivery: NER on whole documents (pii@5's path) vs windows (pii@6)")
+        names = ("whole", "windows")
+        sides = {"whole": PresidioScrubber({"ner_windows": False}), "windows": PresidioScrubber({"ner_windows": True})}
+    a, b = names
     for st in sides.values():
         st.ensure_setup()
         st.detect(["Warm up, Mary Smith."], ["en"])
@@ -654,14 +669,18 @@ def english_cost(args, shared) -> None:
             found[side] = [{(f.start, f.end, f.type) for f in spans} for i in range(0, len(docs), 32) for spans in st.detect(docs[i : i + 32], ["en"] * len(docs[i : i + 32]))]
             secs[side] = time.process_time() - t0
             total[side] += secs[side]
-        lost = sum(len(a - b) for a, b in zip(found["whole"], found["windows"]))
-        added = sum(len(b - a) for a, b in zip(found["whole"], found["windows"]))
+        lost = sum(len(x - y) for x, y in zip(found[a], found[b]))
+        added = sum(len(y - x) for x, y in zip(found[a], found[b]))
         print(
-            f"   {name:24} {len(docs):5} docs {sum(map(len, docs)) / 1e6:5.2f} M chars: whole {secs['whole']:6.1f} CPU-s, "
-            f"windows {secs['windows']:6.1f} ({secs['whole'] / max(secs['windows'], 1e-9):.2f}x); spans {sum(map(len, found['whole']))}, "
-            f"only whole {lost}, only windows {added}"
+            f"   {name:24} {len(docs):5} docs {sum(map(len, docs)) / 1e6:5.2f} M chars: {a} {secs[a]:6.1f} CPU-s, "
+            f"{b} {secs[b]:6.1f} ({secs[a] / max(secs[b], 1e-9):.2f}x); spans {sum(map(len, found[a]))}, "
+            f"only {a} {lost}, only {b} {added}"
         )
-    print(f"   all: whole {total['whole']:.1f} CPU-s, windows {total['windows']:.1f} ({total['whole'] / max(total['windows'], 1e-9):.2f}x)")
+        if extra:
+            for x, y, doc in zip(found[a], found[b], docs):
+                for st_, en_, t in sorted(x ^ y)[:3]:
+                    print(f"      only {a if (st_, en_, t) in x else b}: {doc[max(0, st_ - 20):st_]!r} [{doc[st_:en_]}] {doc[en_:en_ + 20]!r} {t}")
+    print(f"   all: {a} {total[a]:.1f} CPU-s, {b} {total[b]:.1f} ({total[a] / max(total[b], 1e-9):.2f}x)")
 
 
 def speed(args, shared, ours_scrub, plain_scrub) -> None:

@@ -34,7 +34,7 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import numpy as np
 import pyarrow as pa
@@ -89,11 +89,23 @@ class PiiOptions(StageOptions):
     max_density: float | None = Field(None, gt=0, description="drop a document above this many entities per 1,000 chars")
     density_min_entities: int = Field(3, ge=1, description="density is only judged from this many entities on")
     pseudonym_key_env: str = "CORPUSMILL_PSEUDONYM_KEY"
-    nlp_batch_size: int = Field(32, gt=0)
+    nlp_batch_size: int = Field(
+        256,
+        gt=0,
+        description="most texts or NER windows spaCy's NER reads in one batch (its characters are capped at 50,000 as well); "
+        "entities do not depend on it. 32 until the English cost change: the windows of long texts are ~200 characters, "
+        "and 256 of them per batch took 16-26 % less NER CPU",
+    )
     ner_windows: bool = Field(
         True,
-        description="English documents over 2,000 characters: spaCy's NER reads only the words around capitalised runs "
-        "that could be a name, with 8 words of context (false: the whole document, as English did in pii@5)",
+        description="English documents over 1,000 characters: spaCy's NER reads only the words around capitalised runs "
+        "that could be a name, with 4 words of context (false: the whole document, as English did in pii@5)",
+    )
+    ner_window_min_chars: int = Field(
+        1_000, ge=0, description="with ner_windows: texts up to this many characters are read whole by the NER (pii@7: 1,000; pii@6: 2,000)"
+    )
+    ner_context_words: int = Field(
+        4, ge=1, description="with ner_windows: whitespace-separated words of context either side of a possible name (pii@7: 4; pii@6: 8)"
     )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
@@ -228,16 +240,16 @@ def _settled(text: str, morphs, s: int) -> bool:
     return j == k + 1 and tag.startswith(("V", "MA", "E"))
 
 
-def _recognizer_plan(analyzer, ents: list[str]) -> tuple[list, dict[str, dict[str, float]]]:
+def _recognizer_plan(analyzer, ents: list[str], language: str = "ko") -> tuple[list, dict[str, dict[str, float]]]:
     """The recognizers ``analyzer.analyze`` runs for ``ents`` (in registry order; presidio's is a
     set's, which no result depends on: they are deduplicated and sorted by value), and their
     score thresholds by recognizer id.
 
     Refuses a recognizer that overrides ``enhance_using_context``: the engine would call it,
-    :meth:`PresidioScrubber._korean_results` does not."""
+    :meth:`PresidioScrubber._korean_results` (and ``_english_results``) does not."""
     from presidio_analyzer import EntityRecognizer
 
-    recognizers = [r for r in analyzer.registry.recognizers if r.supported_language == "ko" and any(e in r.supported_entities for e in ents)]
+    recognizers = [r for r in analyzer.registry.recognizers if r.supported_language == language and any(e in r.supported_entities for e in ents)]
     for r in recognizers:
         if type(r).enhance_using_context is not EntityRecognizer.enhance_using_context:
             raise TypeError(f"{type(r).__name__} enhances its own results by context: run it through presidio's engine")
@@ -339,6 +351,7 @@ class PresidioScrubber(MapStage):
         self._en = english_analyzer(ner_only=True)
         self._en_engine = self._en.nlp_engine
         self._en_names = next(r for r in self._en.registry.recognizers if isinstance(r, EnglishNameRecognizer))
+        self._en_plans: dict[tuple[str, ...], tuple[list, dict]] = {}  # entity set → recognizers, their thresholds
         self._anonymizer = AnonymizerEngine()
         from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, company_cue, kiwi_gate
 
@@ -607,7 +620,7 @@ class PresidioScrubber(MapStage):
         return [w for w, o in zip(wins, open_) if o]
 
     def _analyze_english(self, texts: list[str]) -> list[list]:
-        from filters.pii_recognizers import english_artifacts
+        from filters.pii_recognizers import EnglishArtifacts
 
         nlp = self._en_engine.nlp["en"]
         plan: list[tuple[int, list[str]]] = []
@@ -621,24 +634,27 @@ class PresidioScrubber(MapStage):
             ents = [e for e in self._en_entities if e in ents]
             if ents:
                 plan.append((d, ents))
-        # NER only where a PERSON can be; the tokenizer alone gives context words elsewhere.
+        # NER only where a PERSON can be; elsewhere no entities, and tokens only if context is read.
         ner = [d for d, ents in plan if "PERSON" in ents]
-        docs: dict[int, Any] = {}
+        docs: dict[int, Any] = {}  # the NER's Doc of a text it read whole
+        entities: dict[int, list] = {}
         pieces: list[tuple[int, int, int]] = []  # (doc, start, end): what NER reads
-        windowed: dict[int, list] = {}
+        windowed: set[int] = set()
         for d in ner:
             text = texts[d]
-            if not self.config.ner_windows or len(text) <= NER_WINDOW_MIN_CHARS:
+            if not self.config.ner_windows or len(text) <= self.config.ner_window_min_chars:
                 pieces.append((d, 0, len(text)))
             else:
-                windowed[d] = []
-                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text)))
+                windowed.add(d)
+                entities[d] = []
+                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text), self.config.ner_context_words))
         piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
         for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
             for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
                 d, s, e = pieces[k]
                 if d not in windowed:
                     docs[d] = doc
+                    entities[d] = list(doc.ents)
                     continue
                 n = len(doc)
                 for ent in doc.ents:
@@ -646,18 +662,57 @@ class PresidioScrubber(MapStage):
                     # window around the anchor beside it has it whole.
                     if (ent.start == 0 and s > 0) or (ent.end == n and e < len(texts[d])):
                         continue
-                    windowed[d].append((s + ent.start_char, s + ent.end_char, ent.label_))
-        for d, ents in windowed.items():
-            doc = nlp.make_doc(texts[d])
-            spans = [doc.char_span(a, b, label=label) for a, b, label in ents]
-            doc.set_ents([sp for sp in spans if sp is not None])
-            docs[d] = doc
+                    # In the whole text's offsets, without tokenising it again: spaCy's tokenizer
+                    # cuts at white space first and a window is cut between words, so the whole
+                    # text's tokens there are the window's (pii@6 put these on a tokenizer-only Doc
+                    # of the whole text with doc.char_span, which never refused one).
+                    entities[d].append(_Entity(s + ent.start_char, s + ent.end_char, ent.label_))
         results: list[list] = [[] for _ in texts]
         for d, ents in plan:
-            doc = docs.get(d) or nlp.make_doc(texts[d])
-            arts = english_artifacts(self._en_engine, doc)
-            results[d] = self._en.analyze(texts[d], language="en", entities=ents, nlp_artifacts=arts)
+            text = texts[d]
+            arts = EnglishArtifacts(self._en_engine, entities.get(d, []), docs.get(d) or (lambda t=text: nlp.make_doc(t)))
+            results[d] = self._english_results(text, ents, arts)
         return results
+
+    def _english_results(self, text: str, ents: list[str], arts) -> list:
+        """What ``self._en.analyze(text, "en", ents, nlp_artifacts=arts)`` returns, up to order and
+        the decision-process field nobody reads, without the engine around the recognizers (as
+        :meth:`_korean_results`), and with presidio's context enhancer called only when a result
+        can be enhanced: one of a recognizer with context words, not yet enhanced by it. The
+        enhancer copies every result and reads the text's tokens, lemmas and keywords, which
+        :class:`EnglishArtifacts` then makes; most English documents have only PERSON results, from
+        recognizers without context words. ``tests/test_pii_english_speed.py`` compares the two."""
+        from presidio_analyzer import EntityRecognizer, RecognizerResult
+
+        key = tuple(ents)
+        plan = self._en_plans.get(key)
+        if plan is None:
+            plan = self._en_plans[key] = _recognizer_plan(self._en, ents, "en")
+        recognizers, thresholds = plan
+        results = []
+        id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+        for rec in recognizers:
+            if not rec.is_loaded:
+                rec.load()
+                rec.is_loaded = True
+            found = rec.analyze(text=text, entities=ents, nlp_artifacts=arts)
+            for r in found or ():
+                if not r.recognition_metadata:
+                    r.recognition_metadata = {}
+                r.recognition_metadata.setdefault(id_key, rec.id)
+            if found:
+                results.extend(found)
+        if not results:
+            return results
+        with_context = {r.id for r in recognizers if r.context}
+        enhanced = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
+        if any(r.recognition_metadata.get(id_key) in with_context and not r.recognition_metadata.get(enhanced) for r in results):
+            results = self._en.context_aware_enhancer.enhance_using_context(
+                text=text, raw_results=results, nlp_artifacts=arts, recognizers=recognizers, context=None
+            )
+        default = self._en.default_score_threshold
+        results = [r for r in results if r.score >= _score_threshold(thresholds.get(r.recognition_metadata.get(id_key)), r.entity_type, default)]
+        return EntityRecognizer.remove_duplicates(results)
 
     def _decide(self, results) -> list[Found]:
         return resolve(
@@ -695,6 +750,14 @@ class PresidioScrubber(MapStage):
 
 _CAPITALISED = re.compile(r"[A-Z][a-z]")
 
+
+class _Entity(NamedTuple):
+    """What the recognizers read of a spaCy entity found in an NER window: the whole text's offsets, the label."""
+
+    start_char: int
+    end_char: int
+    label_: str
+
 #: Characters of text spaCy's NER reads in one batch. Its parser holds ~8 KB per token of a
 #: batch at once: 32 long documents (20 MB sample: HTML pages, speeches, WikiText) took a worker
 #: from 0.3 to 1.6 GB, capped here at 0.75 GB for the same CPU. The entities do not depend on the
@@ -717,10 +780,14 @@ def _ner_groups(indices: list[int], texts: Sequence[str], max_docs: int) -> list
 
 
 #: Documents up to this length are read by NER whole; longer ones around their anchors only
-#: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least.
-NER_WINDOW_MIN_CHARS = 2_000
-#: Whitespace-separated words of context each side of an anchor.
-NER_CONTEXT_WORDS = 8
+#: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least. The
+#: defaults of the options ``ner_window_min_chars`` and ``ner_context_words``.
+NER_WINDOW_MIN_CHARS = 1_000  # pii@6: 2,000
+#: Whitespace-separated words of context each side of an anchor: 4 still covers the small model's
+#: embedding window (4 tokens each side). pii@7 (pii@6: 8, from 2,000 characters): 1.36x less English
+#: CPU over every English delivery, PubMed 2.41x; #20's English targets unchanged (docs/pii.md,
+#: "A cheaper window").
+NER_CONTEXT_WORDS = 4
 _WS_TOKEN = re.compile(r"\S+")
 
 

@@ -25,6 +25,7 @@ Nothing here holds raw text beyond one call; nothing is logged about values.
 from __future__ import annotations
 
 from .analyzers import (
+    EnglishArtifacts,
     english_analyzer,
     english_artifacts,
     english_nlp,
@@ -141,6 +142,7 @@ __all__ = [
     "EN_NOT_PERSON_WORDS",
     "EN_OFFICE_WORDS",
     "EN_STRONG_HONORIFIC",
+    "EnglishArtifacts",
     "EnglishNameRecognizer",
     "HONORIFICS",
     "KO_ENTITIES",

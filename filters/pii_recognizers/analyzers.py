@@ -100,6 +100,37 @@ def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer)
 
 
+class EnglishArtifacts(NlpArtifacts):
+    """:func:`english_artifacts` of a text, built only when read. The recognizers read
+    ``entities`` and ``scores`` (given here); only presidio's context enhancer reads ``tokens``,
+    ``tokens_indices``, ``lemmas`` and ``keywords``, for a pattern result of a recognizer with
+    context words. Those come from ``doc()`` on first use (a tokenizer-only ``Doc`` of the whole
+    text, or the NER's own ``Doc`` of a text NER read whole): making them for every English
+    document was ~8 % of its PII time (the whole long text tokenised again after the NER windows,
+    a lower-cased form and a stop-word test per token).
+
+    ``entities``: spaCy ``Span`` objects, or anything with ``start_char``, ``end_char`` and ``label_``."""
+
+    def __init__(self, engine, entities: list, doc: Any):
+        self.entities = entities
+        self.nlp_engine = engine
+        self.scores = [engine.ner_model_configuration.default_score] * len(entities)
+        self._doc = doc  # a Doc, or a function returning one
+        self._full: NlpArtifacts | None = None
+
+    def _built(self) -> NlpArtifacts:
+        if self._full is None:
+            if callable(self._doc):
+                self._doc = self._doc()
+            self._full = english_artifacts(self.nlp_engine, self._doc)
+        return self._full
+
+    tokens = property(lambda self: self._built().tokens)
+    tokens_indices = property(lambda self: self._built().tokens_indices)
+    lemmas = property(lambda self: self._built().lemmas)
+    keywords = property(lambda self: self._built().keywords)
+
+
 def english_artifacts(engine, doc) -> NlpArtifacts:
     """NlpArtifacts from a NER-only doc: lower-cased token text stands in for the lemma."""
     if doc.has_annotation("LEMMA"):

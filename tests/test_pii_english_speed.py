@@ -1,0 +1,142 @@
+"""#21 English cost: the cheaper English path of the ``pii`` stage decides exactly as ``pii@6``.
+
+Each shortcut is compared with what it replaces, on real English text (examples/data's speeches,
+long enough for NER windows; some of every English delivery and of presidio-research's set when
+../shared is there) and on seeded generated strings built from what the recognizers look at
+(names, cues, phone numbers with and without phone words, e-mails, cards, SSNs, IBANs):
+
+* the recognizers called directly, the context enhancer only where a result can be enhanced,
+  against presidio's ``AnalyzerEngine.analyze`` on ``pii@6``'s artifacts (a window's entities put
+  on a tokenizer-only ``Doc`` of the whole text with ``char_span``/``set_ents``);
+* the lazily built artifacts against :func:`english_artifacts` of the same ``Doc``;
+* NER batches of 256 texts or windows against 32 (and 1).
+"""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from tests.conftest import EXAMPLES
+
+SEED = 20261207
+
+PIECES = [
+    "Mary Smith", "Mr. White", "Dear John,", "my name is Siiri", "kristen hollis", "Oskari Vähälä", "Faina D. Yefremova",
+    "Gaetane, Hannah, Derek and Anna", "call me on", "phone", "fax", "(37) 788-063", "+44 20 7946 0958", "212-555-5555",
+    "99 668472", "jane.doe@example.com", "4111 1111 1111 1111", "078-05-1120", "GB82 WEST 1234 5698 7654 32", "192.168.0.1",
+    "Norrie disease", "et al.", "Chief Justice", "the Moon", "Kesko", "subsidiary Seppala", " ", ", ", ". ", "\n", " and ",
+    "the", "of", "was", "said", "2019", "Grimaldi generated net sales", "President Grant", "BRCA1", "Leu-AVP",
+]
+
+
+def generated(n: int) -> list[str]:
+    rng = random.Random(SEED)
+    out = []
+    for _ in range(n):
+        parts = [rng.choice(PIECES) for _ in range(rng.randint(1, 25))]
+        if rng.random() < 0.15:  # some long enough for NER windows
+            parts = parts * (2100 // max(1, len("".join(parts))) + 1)
+        out.append(" ".join(parts))
+    return out
+
+
+def english_texts(n_shared: int = 12) -> list[str]:
+    """examples/data's speeches, the seeded strings, and some of every English delivery and of presidio-research's set."""
+    from tests.conftest import SHARED
+
+    texts = [p.read_text(encoding="utf-8") for p in sorted((EXAMPLES / "data/speeches").glob("*.txt"))]
+    texts += generated(200)
+    if (SHARED / "deliveries").is_dir():
+        from bench.pii_eval import english_deliveries, load_presidio_en
+
+        for docs in english_deliveries(SHARED).values():
+            texts += [d[:8_000] for d in docs[:n_shared]]  # long files cut: windows, not minutes of NER
+        texts += [r["text"] for r in load_presidio_en(SHARED)[:200]]
+    return texts
+
+
+@pytest.fixture(scope="module")
+def scrubber():
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
+@pytest.fixture(scope="module")
+def texts():
+    return english_texts()
+
+
+def _key(results) -> list[tuple]:
+    return sorted((r.start, r.end, r.entity_type, r.score) for r in results)
+
+
+def _pii6_artifacts(scrubber, text: str, arts):
+    """``pii@6``'s artifacts: the NER's Doc of a text read whole, else a tokenizer-only Doc of the
+    whole text with the windows' entities set on it."""
+    from filters.pii_recognizers import english_artifacts
+
+    nlp = scrubber._en_engine.nlp["en"]
+    doc = arts._doc if not callable(arts._doc) else None
+    if doc is None:
+        doc = nlp.make_doc(text)
+        spans = [doc.char_span(e.start_char, e.end_char, label=e.label_) for e in arts.entities]
+        assert None not in spans, "a window's entity is not on the whole text's tokens"
+        doc.set_ents(spans)
+    return english_artifacts(scrubber._en_engine, doc)
+
+
+def test_direct_recognizers_give_presidio_engines_results(scrubber, texts, monkeypatch):
+    """Every English document the stage sends to its recognizers: the direct call on the lazy
+    artifacts and presidio's engine on ``pii@6``'s artifacts return the same (start, end, type, score)."""
+    direct = scrubber._english_results
+    compared, windowed, enhanced = [], [], []
+
+    def both(text, ents, arts):
+        old = _pii6_artifacts(scrubber, text, arts)
+        assert [(e.start_char, e.end_char, e.label_) for e in old.entities] == [(e.start_char, e.end_char, e.label_) for e in arts.entities]
+        engine = scrubber._en.analyze(text, language="en", entities=ents, nlp_artifacts=old)
+        ours = direct(text, ents, arts)
+        assert _key(ours) == _key(engine), text[:80]
+        compared.append(len(engine))
+        windowed.append(callable(arts._doc) and bool(arts.entities))
+        enhanced.append(arts._full is not None)
+        return ours
+
+    monkeypatch.setattr(scrubber, "_english_results", both)
+    scrubber.detect(texts, ["en"] * len(texts))
+    # The comparison saw documents, spans, windowed texts and texts whose tokens the enhancer read.
+    assert len(compared) > 250 and sum(compared) > 250 and sum(windowed) >= 5 and 5 <= sum(enhanced) < len(compared) / 2
+
+
+def test_lazy_artifacts_are_english_artifacts(scrubber):
+    from filters.pii_recognizers import EnglishArtifacts, english_artifacts
+
+    nlp = scrubber._en_engine.nlp["en"]
+    text = "Call Mary Smith on 212-555-5555: she is a doctor:nurse at the clinic. The fax is (37) 788-063."
+    made = []
+
+    def doc():
+        made.append(1)
+        return nlp.make_doc(text)
+
+    lazy = EnglishArtifacts(scrubber._en_engine, [], doc)
+    assert lazy.entities == [] and lazy.scores == [] and not made  # what the recognizers read costs nothing
+    ref = english_artifacts(scrubber._en_engine, nlp.make_doc(text))
+    assert [t.text for t in lazy.tokens] == [t.text for t in ref.tokens]
+    assert (lazy.tokens_indices, lazy.lemmas, lazy.keywords) == (ref.tokens_indices, ref.lemmas, ref.keywords)
+    assert made == [1]  # built once
+
+
+def test_ner_batch_size_changes_no_span(scrubber, texts):
+    from filters.pii import PresidioScrubber
+
+    sample = [t for t in texts if len(t) > 2000][:8] + texts[6:60]
+    want = scrubber.detect(sample, ["en"] * len(sample))
+    for size in (1, 32):
+        other = PresidioScrubber({"nlp_batch_size": size})
+        assert other.detect(sample, ["en"] * len(sample)) == want, size
