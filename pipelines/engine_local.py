@@ -314,6 +314,7 @@ class UnitRunner:
         unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         unit.mark_done()
         checkpoint(f"unit:seg{k}/{unit.name}")
+        _give_back_memory()
         return seconds
 
     def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
@@ -378,6 +379,17 @@ class UnitRunner:
     def _decided(path: Path, decisions: pa.Table, stage_key: str, rows: tuple[int, int] | None) -> Iterator[tuple[pa.Table, pa.Table]]:
         for table in _read_parquet(path, rows=rows):
             yield apply_decisions(table, decisions, stage_key)
+
+
+def _give_back_memory() -> None:
+    """Hand what a unit freed back to the system (glibc's arenas, Arrow's mimalloc pool), so a
+    process between units, or waiting at a segment's end, holds its models and not the last
+    unit's high-water mark: the RSS summed over the processes counts both."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _joined(parts: list, schema: pa.Schema) -> pa.Table:
