@@ -49,7 +49,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -516,29 +516,38 @@ class Pool:
                 self.progress.note_issues(*args)
 
 
-def _forked(fn, *args):
-    """``fn(*args)`` in a forked child process; returns its (small, picklable) result.
+@contextlib.contextmanager
+def _forked(fn, *args) -> Iterator[Future]:
+    """``fn(*args)`` started in a forked child process; yields its future (a small, picklable
+    result), so the main process can do something else meanwhile.
 
     For work whose memory the main process should not keep: a global stage's ``decide`` builds
     hundreds of MB of arrays (MinHash's band keys, pairs, signatures) that the allocators keep
     mapped after they are freed — on the 20 MB sample the main process stayed 0.5 GB larger for
-    the rest of the run, on the full corpus ~1.2 GB. A child's memory goes back to the system
-    when it exits. The child inherits ``fn`` and its arguments (nothing is pickled but the result
-    or the exception, which re-raises here with its own type and message)."""
+    the rest of the run. A child's memory goes back to the system when it exits. The child
+    inherits ``fn`` and its arguments (nothing is pickled but the result or the exception, which
+    re-raises in the main process with its own type and message)."""
     global _inherited
     _inherited = (fn, args)
+    ctx = multiprocessing.get_context("fork")
+    ex = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(None, None, None))
     try:
-        ctx = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(None, None, None)) as ex:
-            try:
-                return ex.submit(_call_inherited).result()
-            except BrokenProcessPool:
-                raise OutputError(
-                    "the process deciding a global stage died (killed by the system — out of memory?); "
-                    "nothing incomplete was published: re-run with --resume"
-                ) from None
+        future = ex.submit(_call_inherited)  # forks now (a fork pool starts its processes on the first submit)
+        _inherited = None
+        yield future
     finally:
         _inherited = None
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future):
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise OutputError(
+            "the process deciding a global stage died (killed by the system — out of memory?); "
+            "nothing incomplete was published: re-run with --resume"
+        ) from None
 
 
 _inherited: tuple | None = None
@@ -565,45 +574,48 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     seconds: dict[str, float] = {}
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
-    if workers > 1:
-        t0 = time.perf_counter()
-        preload(segments)
-        seconds["setup"] = time.perf_counter() - t0
+    loaded = 0  # segments whose models the main process has set up (with workers > 1)
     try:
-        with Pool(workers, runner, progress) as pool:
-            for k, seg in enumerate(segments):
-                seg_dir = work / f"seg{k}"
-                seg_dir.mkdir(exist_ok=True)
-                if k == 0:
-                    seg_jobs = [UnitJob(0, u, tuple(files), unit_name(u), size=sum(sizes[i] for i in files)) for u, files in enumerate(units)]
-                else:
-                    seg_jobs = layout(k, layouts[k - 1], lambda name, prev=work / f"seg{k - 1}": _rows(Unit(prev, name).path("docs.parquet")))
-                layouts.append(seg_jobs)
-                total = plan.total_bytes if k == 0 else sum(job.size for job in seg_jobs)
-                name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
-                meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
-                jobs = []
-                for job in seg_jobs:
-                    if not Unit(seg_dir, job.name).done:
-                        jobs.append(job)
-                    else:  # resumed: done before this process started
-                        meter.advance(job.size)
-                if workers > 1:
-                    # Longest-processing-time first: each segment ends in a barrier (the global
-                    # stage decides on every unit's keys), so its last unit should be a small one.
-                    # Only the order units *run* in changes; shards are cut in ingest order.
-                    jobs.sort(key=lambda job: -job.size)
+        for k, seg in enumerate(segments):
+            seg_dir = work / f"seg{k}"
+            seg_dir.mkdir(exist_ok=True)
+            if k == 0:
+                seg_jobs = [UnitJob(0, u, tuple(files), unit_name(u), size=sum(sizes[i] for i in files)) for u, files in enumerate(units)]
+            else:
+                seg_jobs = layout(k, layouts[k - 1], lambda name, prev=work / f"seg{k - 1}": _rows(Unit(prev, name).path("docs.parquet")))
+            layouts.append(seg_jobs)
+            total = plan.total_bytes if k == 0 else sum(job.size for job in seg_jobs)
+            name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
+            meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
+            jobs = []
+            for job in seg_jobs:
+                if not Unit(seg_dir, job.name).done:
+                    jobs.append(job)
+                else:  # resumed: done before this process started
+                    meter.advance(job.size)
+            if workers > 1 and jobs:
+                # Longest-processing-time first: each segment ends in a barrier (the global
+                # stage decides on every unit's keys), so its last unit should be a small one.
+                # Only the order units *run* in changes; shards are cut in ingest order.
+                jobs.sort(key=lambda job: -job.size)
+                loaded = _preload(segments, loaded, k + 1, seconds)
+            # A pool per segment, forked when its first unit is handed out: its workers inherit
+            # the models loaded by then, and give their memory back when the segment ends.
+            with Pool(workers, runner, progress) as pool:
                 for timings in pool.run(jobs, meter):
                     merge_seconds(seconds, timings)
-                meter.close()
-                if seg.glob is not None:
-                    decided = Unit(work, f"decide{k}")
-                    if not decided.done:
-                        inputs = [Unit(seg_dir, job.name) for job in seg_jobs]
-                        merge_seconds(seconds, _forked(_decide_unit, seg.glob, decided, inputs))
-                    checkpoint(f"decided:{seg.glob.key}")
+            meter.close()
+            if seg.glob is not None:
+                decided = Unit(work, f"decide{k}")
+                if not decided.done:
+                    inputs = [Unit(seg_dir, job.name) for job in seg_jobs]
+                    with _forked(_decide_unit, seg.glob, decided, inputs) as decision:
+                        if workers > 1:  # the next segment's models load while the child decides
+                            loaded = _preload(segments, loaded, k + 2, seconds)
+                        merge_seconds(seconds, _result(decision))
+                checkpoint(f"decided:{seg.glob.key}")
     finally:
-        if workers > 1:
+        if loaded:
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
     execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, seconds)
@@ -611,15 +623,27 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     return execution
 
 
+def _preload(segments: list[Segment], loaded: int, upto: int, seconds: dict[str, float]) -> int:
+    """Set up segments ``loaded … upto - 1`` in this process (:func:`preload`); returns ``upto``."""
+    if upto > loaded:
+        t0 = time.perf_counter()
+        preload(segments[loaded:upto])
+        seconds["setup"] = seconds.get("setup", 0.0) + time.perf_counter() - t0
+    return max(loaded, upto)
+
+
 def preload(segments: list[Segment]) -> None:
-    """Every stage's models, loaded once in this process before the pool forks its workers.
+    """The segments' models, loaded once in this process before a pool forks its workers.
 
     The workers then share the models' pages copy-on-write (spaCy's weights, Kiwi's and MeCab's
     dictionaries, fastText) instead of each loading its own copy: the set-up's CPU is paid once,
     not once per worker, and a worker's private memory is what it reads and writes for its batch.
-    ``gc.freeze`` moves everything alive now out of the collector's reach: a collection in a
-    worker would otherwise write into the header of every object it scans and so copy the page
-    that holds it (reference counts still copy the pages of objects a worker touches)."""
+    The engine loads a segment's models just before its pool forks, the heavy ones (PII, language
+    ID: ~4 CPU-s) while a forked child decides the global stage before them, so that time is not
+    spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
+    collector's reach: a collection in a worker would otherwise write into the header of every
+    object it scans and so copy the page that holds it (reference counts still copy the pages of
+    objects a worker touches)."""
     for seg in segments:
         seg.chain.setup()
         if seg.glob is not None:
