@@ -218,3 +218,34 @@ def test_layout_cuts_rows_into_parts_in_order():
     ]
     seg2 = engine_local.layout(2, seg1, lambda name: 4)  # later segments keep segment 1's parts
     assert [(j.name, j.source, j.rows) for j in seg2] == [(n, n, None) for n in ("000000-0000", "000000-0001", "000000-0002", "000001")]
+
+
+def test_a_run_stopped_inside_a_cut_unit_resumes_to_the_same_bytes(tmp_path):
+    """Stopped after some parts of segment 1, then resumed with another worker count: the parts
+    done are kept, the rest redone, the bytes those of a run never stopped."""
+    cfg = small_files_config(tmp_path, 120)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    mp.setattr(engine_local, "UNIT_MAX_FILES", 16)
+    mp.setattr(engine_local, "PART_ROWS", 3)
+    try:
+        whole = runner.run(cfg, out=tmp_path / "whole", catalog=str(tmp_path / "cat"), progress=null_progress(),
+                           plan=runner.prepare(cfg, workers=1))
+        seen = []
+
+        def stop_at(name: str) -> None:
+            seen.append(name)
+            if name == "unit:seg1/000001-0002":
+                raise KeyboardInterrupt  # what Ctrl-C raises: no unit is half-marked done
+
+        mp.setattr(engine_local, "checkpoint", stop_at)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=1))
+        assert "unit:seg1/000000-0000" in seen
+        mp.setattr(engine_local, "checkpoint", lambda name: None)
+        resumed = runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(),
+                             plan=runner.prepare(cfg, workers=2), resume=True)
+    finally:
+        mp.undo()
+    assert resumed.id == whole.id
+    assert (tmp_path / "out" / "ledger.parquet").read_bytes() == (tmp_path / "whole" / "ledger.parquet").read_bytes()
