@@ -319,7 +319,9 @@ def main(argv: list[str] | None = None) -> int:
         one, _, _ = run_ours(config, work, 1)
         many, _, _ = run_ours(config, work, a.workers)
         for w, m in ((1, one), (a.workers, many)):
-            print(f"  {w} worker(s): {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s  RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  "
+            others = sorted((round(c, 1) for p, c in m.cpu_by_pid.items() if p != m.root_pid), reverse=True)
+            print(f"  {w} worker(s): {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s (main process {m.cpu_by_pid.get(m.root_pid, 0):.1f}, "
+                  f"others {others})  RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  {memory_line(m)}  "
                   f"load {m.load[0]:.1f} → {m.load[1]:.1f}")
         print(f"  1 → {a.workers} workers: ×{one.seconds / many.seconds:.2f} faster (target ≥ 1.7 on 2 cores)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (shared machine: CPU seconds are the steadier figure)")

@@ -13,26 +13,30 @@ Shape of a run (the same on every engine):
 
 Units. Consecutive input files are grouped into *units* of about :func:`unit_target_bytes`
 (at most :data:`UNIT_MAX_FILES` files; a large file is a unit of its own), so 100,000 one-line
-files are ~100 units, not 100,000. The grouping depends only on the plan (file sizes), never on
+files are ~100 units, not 100,000. From the second segment on, a unit's documents are cut into
+row ranges of at most :data:`PART_ROWS` (:func:`layout`), each a unit of its own, so 8 big files
+are not 8 units for the whole run. Both cuts depend only on the plan and the documents, never on
 the worker count, so resuming with another ``--workers`` finds the same units. For every segment
 of the stage list (:func:`~pipelines.execution.split_segments`) and every unit the engine writes
 the surviving documents, the ledger rows of the unit's decisions, the global stage's keys and a
 small meta file — and then, last and atomically, a ``.done`` marker. A global stage's decisions
-are a unit of their own, decided in the main process. ``--resume`` skips every unit whose marker
+are a unit of their own, decided in a forked child of the main process (:func:`_forked`: what it
+allocates goes back to the system when it exits). ``--resume`` skips every unit whose marker
 exists; a unit without its marker is redone from scratch (its partial files are never read).
 Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
 any number of workers — writes byte-identical shards.
 
-Workers. With ``workers > 1`` the units of a segment run on a pool of forked processes. The
-main process sets every stage's models up once before the pool forks (:func:`preload`), so the
-workers share those pages copy-on-write instead of each loading its own copy; one worker (the
-main process alone) still loads each model lazily on first use (``ensure_setup``). What a worker
-holds at a time is one batch going through the stages (in-flight memory is bounded by
-``workers × batch``); documents go to the unit's files, and only small results (timings) come
-back. The biggest units run first, so a segment does not end waiting on one big unit. Progress (documents, bytes, quarantined records; during ingest the
-position inside each input file) travels to the main process on a queue as each batch is done,
-so the meter is as truthful as with one worker. Workers die with the main process
-(``PR_SET_PDEATHSIG``), so a killed run leaves no stray writer behind.
+Workers. With ``workers > 1`` the main process and ``workers - 1`` forked processes run the
+units of a segment, each taking the next unit nobody took yet (biggest first). The main process
+sets every stage's models up once before the pool forks (:func:`preload`), so the workers share
+those pages copy-on-write instead of each loading its own copy; one worker (the main process
+alone) still loads each model lazily on first use (``ensure_setup``). What a process holds at a
+time is one batch going through the stages (in-flight memory is bounded by ``workers × batch``);
+documents go to the unit's files, and only small results (timings) come back. Progress
+(documents, bytes, quarantined records; during ingest the position inside each input file)
+travels to the main process on a queue as each batch is done, so the meter is as truthful as
+with one worker. Workers die with the main process (``PR_SET_PDEATHSIG``), so a killed run
+leaves no stray writer behind.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -181,11 +185,19 @@ class _StreamingParquet:
         os.replace(self.tmp, self.path)
 
 
-def _read_parquet(path: Path, batch_size: int = 16384) -> Iterator[pa.Table]:
+def _read_parquet(path: Path, batch_size: int = 16384, rows: tuple[int, int] | None = None) -> Iterator[pa.Table]:
+    """A Parquet file's rows (``rows``: only those of ``[lo, hi)``), a batch at a time."""
     if not path.exists():
         return
+    lo, hi = rows or (0, 1 << 62)
+    at = 0
     for batch in pq.ParquetFile(path).iter_batches(batch_size=batch_size):
-        yield pa.Table.from_batches([batch])
+        a, b = max(lo - at, 0), min(hi - at, batch.num_rows)
+        if a < b:
+            yield pa.Table.from_batches([batch.slice(a, b - a) if (a, b) != (0, batch.num_rows) else batch])
+        at += batch.num_rows
+        if at >= hi:
+            return
 
 
 def _rows(path: Path) -> int:
@@ -200,19 +212,52 @@ class UnitJob:
     segment: int
     unit: int
     files: tuple[int, ...]  # indices into the run's file tasks
+    name: str = ""  # the unit's files in its segment's directory (default: the unit's number)
+    source: str = ""  # what it reads: this unit of the previous segment (default: the same name) …
+    rows: tuple[int, int] | None = None  # … these rows of it (default: all)
+    size: int = 0  # what it reads (bytes of input files, or documents): the biggest run first
+
+
+def unit_name(unit: int, part: int = 0, parts: int = 1) -> str:
+    return f"{unit:06d}" if parts == 1 else f"{unit:06d}-{part:04d}"
+
+
+#: From the first segment that reads the previous one's documents on, a unit is cut into parts of
+#: at most this many documents (row ranges of its file), each a resumable unit of its own: a
+#: segment ends when its last unit does, and 8 big files gave 2 workers 8 units, so one worker
+#: waited for the other at every segment's end. The cut depends only on the documents (never on
+#: the worker count), so resuming with another ``--workers`` finds the same parts.
+PART_ROWS = 8192
+
+
+def layout(k: int, previous: list[UnitJob], rows_of) -> list[UnitJob]:
+    """Segment ``k``'s units (k ≥ 1), in ingest order, from the previous segment's: segment 1 cuts
+    each unit's documents into parts of :data:`PART_ROWS`; later segments keep segment 1's parts.
+    ``rows_of(name)``: documents the previous segment left in that unit."""
+    jobs = []
+    for prev in previous:
+        n = rows_of(prev.name)
+        parts = max(1, -(-n // PART_ROWS)) if k == 1 else 1
+        for p in range(parts):
+            name = unit_name(prev.unit, p, parts) if k == 1 else prev.name
+            lo, hi = n * p // parts, n * (p + 1) // parts
+            jobs.append(UnitJob(k, prev.unit, prev.files, name, prev.name, (lo, hi) if parts > 1 else None, hi - lo))
+    return jobs
 
 
 class _Report:
     """Where a unit reports progress: straight to the meter (one worker) or onto the queue."""
 
-    def __init__(self, meter=None, progress: Progress | None = None, queue=None):
-        self.meter, self.progress, self.queue = meter, progress, queue
+    def __init__(self, meter=None, progress: Progress | None = None, queue=None, drain=None):
+        self.meter, self.progress, self.queue, self.drain = meter, progress, queue, drain
 
     def count(self, docs: int, nbytes: int) -> None:
         if self.queue is not None:
             self.queue.put(("count", docs, nbytes))
         else:
             self.meter.count(docs, nbytes)
+            if self.drain is not None:  # the main process runs a unit: the workers' progress too
+                self.drain()
 
     def advance(self, n: int) -> None:
         if self.queue is not None:
@@ -243,7 +288,7 @@ class UnitRunner:
     def run(self, job: UnitJob, report: _Report) -> dict[str, float]:
         k = job.segment
         seg = self.segments[k]
-        unit = Unit(self.work / f"seg{k}", f"{job.unit:06d}")
+        unit = Unit(self.work / f"seg{k}", job.name or unit_name(job.unit))
         unit.reset()
         seconds: dict[str, float] = {}
         files: list = []
@@ -251,7 +296,7 @@ class UnitRunner:
             source = self._ingest(job.files, report, seconds, files)
         else:
             prev = self.segments[k - 1].glob
-            source = self._decided(Unit(self.work / f"seg{k - 1}", unit.name).path("docs.parquet"), self.decisions(k - 1), prev.key)
+            source = self._decided(Unit(self.work / f"seg{k - 1}", job.source or unit.name).path("docs.parquet"), self.decisions(k - 1), prev.key, job.rows)
         docs = _StreamingParquet(unit.path("docs.parquet"), seg.schema)
         ledger = _StreamingParquet(unit.path("ledger.parquet"), LEDGER_SCHEMA)
         keys = _StreamingParquet(unit.path("keys.parquet"), compression="lz4")
@@ -269,6 +314,7 @@ class UnitRunner:
         unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
         unit.mark_done()
         checkpoint(f"unit:seg{k}/{unit.name}")
+        _give_back_memory()
         return seconds
 
     def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
@@ -330,9 +376,20 @@ class UnitRunner:
             yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
 
     @staticmethod
-    def _decided(path: Path, decisions: pa.Table, stage_key: str) -> Iterator[tuple[pa.Table, pa.Table]]:
-        for table in _read_parquet(path):
+    def _decided(path: Path, decisions: pa.Table, stage_key: str, rows: tuple[int, int] | None) -> Iterator[tuple[pa.Table, pa.Table]]:
+        for table in _read_parquet(path, rows=rows):
             yield apply_decisions(table, decisions, stage_key)
+
+
+def _give_back_memory() -> None:
+    """Hand what a unit freed back to the system (glibc's arenas, Arrow's mimalloc pool), so a
+    process between units, or waiting at a segment's end, holds its models and not the last
+    unit's high-water mark: the RSS summed over the processes counts both."""
+    pa.default_memory_pool().release_unused()
+    with contextlib.suppress(OSError, AttributeError):  # not glibc: nothing to do
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
 
 
 def _joined(parts: list, schema: pa.Schema) -> pa.Table:
@@ -348,12 +405,12 @@ def _joined(parts: list, schema: pa.Schema) -> pa.Table:
 
 # Per-process state of a pool worker, set by the initializer (the pool's documented pattern: the
 # runner, with the stages and their lazily loaded models, is inherited by fork, never pickled).
-_worker: tuple[UnitRunner, object] | None = None
+_worker: tuple[UnitRunner, object, object] | None = None
 
 
-def _init_worker(runner: UnitRunner, queue) -> None:
+def _init_worker(runner: UnitRunner | None, queue, claimed) -> None:
     global _worker
-    _worker = (runner, queue)
+    _worker = (runner, queue, claimed)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
     try:  # die with the main process: a killed run must leave no worker writing into its work directory
         import ctypes
@@ -363,13 +420,45 @@ def _init_worker(runner: UnitRunner, queue) -> None:
         pass
 
 
-def _run_in_worker(job: UnitJob) -> dict[str, float]:
-    runner, queue = _worker
-    return runner.run(job, _Report(queue=queue))
+def _claim(claimed, n: int) -> int | None:
+    """The next job of the segment nobody took yet (a counter shared by every process of the pool)."""
+    with claimed.get_lock():
+        i = claimed.value
+        if i >= n:
+            return None
+        claimed.value = i + 1
+        return i
+
+
+def _stop_claims(claimed) -> None:
+    with claimed.get_lock():
+        claimed.value = 1 << 62
+
+
+def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Report) -> dict[str, float]:
+    """Run jobs of the list, each taken when this process is free, until none is left."""
+    seconds: dict[str, float] = {}
+    try:
+        while (i := _claim(claimed, len(jobs))) is not None:
+            merge_seconds(seconds, runner.run(jobs[i], report))
+    except BaseException:
+        _stop_claims(claimed)  # the others finish their unit and stop: the run fails anyway
+        raise
+    return seconds
+
+
+def _run_in_worker(jobs: list[UnitJob]) -> dict[str, float]:
+    runner, queue, claimed = _worker
+    return _run_claimed(runner, claimed, jobs, _Report(queue=queue))
 
 
 class Pool:
-    """``workers`` processes running units (or the main process alone for one worker)."""
+    """``workers`` processes running units: the main process and ``workers - 1`` forked ones.
+
+    Every process takes the next unit nobody took yet (biggest first) from a shared counter when
+    it is free, so a segment ends when the last unit does, whoever runs it. The main process runs
+    units too: it used to wait beside its workers holding the models every worker inherited (on
+    the full corpus ~0.75 GB of RSS counted once more) while doing nothing but drain progress."""
 
     def __init__(self, workers: int, runner: UnitRunner, progress: Progress):
         self.runner, self.progress, self.workers = runner, progress, workers
@@ -377,34 +466,39 @@ class Pool:
         if workers > 1:
             ctx = multiprocessing.get_context("fork")
             self.queue = ctx.SimpleQueue()
-            self.executor = ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(runner, self.queue))
+            self.claimed = ctx.Value("q", 0)
+            self.executor = ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(runner, self.queue, self.claimed))
 
     def __enter__(self) -> Pool:
         return self
 
     def __exit__(self, *exc) -> None:
         if self.executor is not None:
+            _stop_claims(self.claimed)  # on an error or Ctrl-C: workers stop after their current unit
             self.executor.shutdown(wait=True, cancel_futures=True)
 
     def run(self, jobs: list[UnitJob], meter) -> Iterator[dict[str, float]]:
-        """Run ``jobs``; yields each one's timings as it finishes (in any order)."""
+        """Run ``jobs`` (taken in list order); yields timings as units or processes finish."""
         if self.executor is None:
             report = _Report(meter, self.progress)
             for job in jobs:
                 yield self.runner.run(job, report)
             return
-        pending = {self.executor.submit(_run_in_worker, job): job for job in jobs}
-        job = jobs[0] if jobs else None
+        if not jobs:
+            return
+        self.claimed.value = 0  # no worker is running: the previous segment's tasks have all returned
+        futures = [self.executor.submit(_run_in_worker, jobs) for _ in range(self.workers - 1)]
         try:
+            yield _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)))
+            pending = set(futures)
             while pending:
-                done, _ = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
+                done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 self._drain(meter)
                 for f in done:
-                    job = pending.pop(f)
                     yield f.result()
         except BrokenProcessPool:
             raise OutputError(
-                f"a worker process died while running unit {job.unit} of segment {job.segment} "
+                f"a worker process died while running units of segment {jobs[0].segment} "
                 "(killed by the system — out of memory?); nothing incomplete was published: "
                 "re-run with --resume (fewer --workers use less memory)"
             ) from None
@@ -422,6 +516,48 @@ class Pool:
                 self.progress.note_issues(*args)
 
 
+@contextlib.contextmanager
+def _forked(fn, *args) -> Iterator[Future]:
+    """``fn(*args)`` started in a forked child process; yields its future (a small, picklable
+    result), so the main process can do something else meanwhile.
+
+    For work whose memory the main process should not keep: a global stage's ``decide`` builds
+    hundreds of MB of arrays (MinHash's band keys, pairs, signatures) that the allocators keep
+    mapped after they are freed — on the 20 MB sample the main process stayed 0.5 GB larger for
+    the rest of the run. A child's memory goes back to the system when it exits. The child
+    inherits ``fn`` and its arguments (nothing is pickled but the result or the exception, which
+    re-raises in the main process with its own type and message)."""
+    global _inherited
+    _inherited = (fn, args)
+    ctx = multiprocessing.get_context("fork")
+    ex = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(None, None, None))
+    try:
+        future = ex.submit(_call_inherited)  # forks now (a fork pool starts its processes on the first submit)
+        _inherited = None
+        yield future
+    finally:
+        _inherited = None
+        ex.shutdown(wait=True, cancel_futures=True)
+
+
+def _result(future: Future):
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise OutputError(
+            "the process deciding a global stage died (killed by the system — out of memory?); "
+            "nothing incomplete was published: re-run with --resume"
+        ) from None
+
+
+_inherited: tuple | None = None
+
+
+def _call_inherited():
+    fn, args = _inherited
+    return fn(*args)
+
+
 # --------------------------------------------------------------------------- the run
 
 
@@ -437,64 +573,77 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     workers = max(1, min(cfg.workers or default_workers(), len(units)))
     seconds: dict[str, float] = {}
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
-    if workers > 1:
-        t0 = time.perf_counter()
-        preload(segments)
-        seconds["setup"] = time.perf_counter() - t0
+    layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
+    loaded = 0  # segments whose models the main process has set up (with workers > 1)
     try:
-        with Pool(workers, runner, progress) as pool:
-            for k, seg in enumerate(segments):
-                seg_dir = work / f"seg{k}"
-                seg_dir.mkdir(exist_ok=True)
-                prev_docs = [Unit(work / f"seg{k - 1}", f"{u:06d}").path("docs.parquet") for u in range(len(units))] if k else []
-                total = plan.total_bytes if k == 0 else sum(_rows(p) for p in prev_docs)
-                name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
-                meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
-                jobs = []
-                for u, files in enumerate(units):
-                    if not Unit(seg_dir, f"{u:06d}").done:
-                        jobs.append(UnitJob(k, u, tuple(files)))
-                    else:  # resumed: done before this process started
-                        meter.advance(sum(sizes[i] for i in files) if k == 0 else _rows(prev_docs[u]))
-                if workers > 1:
-                    jobs.sort(key=lambda job: -_input_bytes(job, sizes, prev_docs))
+        for k, seg in enumerate(segments):
+            seg_dir = work / f"seg{k}"
+            seg_dir.mkdir(exist_ok=True)
+            if k == 0:
+                seg_jobs = [UnitJob(0, u, tuple(files), unit_name(u), size=sum(sizes[i] for i in files)) for u, files in enumerate(units)]
+            else:
+                seg_jobs = layout(k, layouts[k - 1], lambda name, prev=work / f"seg{k - 1}": _rows(Unit(prev, name).path("docs.parquet")))
+            layouts.append(seg_jobs)
+            total = plan.total_bytes if k == 0 else sum(job.size for job in seg_jobs)
+            name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
+            meter = progress.meter(name, total=total, unit="B" if k == 0 else "doc")
+            jobs = []
+            for job in seg_jobs:
+                if not Unit(seg_dir, job.name).done:
+                    jobs.append(job)
+                else:  # resumed: done before this process started
+                    meter.advance(job.size)
+            if workers > 1 and jobs:
+                # Longest-processing-time first: each segment ends in a barrier (the global
+                # stage decides on every unit's keys), so its last unit should be a small one.
+                # Only the order units *run* in changes; shards are cut in ingest order.
+                jobs.sort(key=lambda job: -job.size)
+                loaded = _preload(segments, loaded, k + 1, seconds)
+            # A pool per segment, forked when its first unit is handed out: its workers inherit
+            # the models loaded by then, and give their memory back when the segment ends.
+            with Pool(workers, runner, progress) as pool:
                 for timings in pool.run(jobs, meter):
                     merge_seconds(seconds, timings)
-                meter.close()
-                if seg.glob is not None:
-                    _decide_unit(seg.glob, Unit(work, f"decide{k}"), [Unit(seg_dir, f"{u:06d}") for u in range(len(units))], seconds)
-                    checkpoint(f"decided:{seg.glob.key}")
+            meter.close()
+            if seg.glob is not None:
+                decided = Unit(work, f"decide{k}")
+                if not decided.done:
+                    inputs = [Unit(seg_dir, job.name) for job in seg_jobs]
+                    with _forked(_decide_unit, seg.glob, decided, inputs) as decision:
+                        if workers > 1:  # the next segment's models load while the child decides
+                            loaded = _preload(segments, loaded, k + 2, seconds)
+                        merge_seconds(seconds, _result(decision))
+                checkpoint(f"decided:{seg.glob.key}")
     finally:
-        if workers > 1:
+        if loaded:
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
-    execution = _assemble(plan, len(units), work, len(segments) - 1, schema, staging, seconds)
+    execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, seconds)
     execution.workers = workers
     return execution
 
 
-def _input_bytes(job: UnitJob, sizes: list[int], prev_docs: list[Path]) -> int:
-    """What a unit reads: its files' planned sizes, or the previous segment's documents on disk.
-
-    The pool takes the biggest units first (longest-processing-time first), so the last unit of a
-    segment is a small one and no worker waits long at the segment's end for another: each
-    segment ends in a barrier (the global stage decides on every unit's keys). Only the order in
-    which units *run* changes; shards are cut from the units in ingest order."""
-    if job.segment == 0:
-        return sum(sizes[i] for i in job.files)
-    path = prev_docs[job.unit]
-    return path.stat().st_size if path.exists() else 0
+def _preload(segments: list[Segment], loaded: int, upto: int, seconds: dict[str, float]) -> int:
+    """Set up segments ``loaded … upto - 1`` in this process (:func:`preload`); returns ``upto``."""
+    if upto > loaded:
+        t0 = time.perf_counter()
+        preload(segments[loaded:upto])
+        seconds["setup"] = seconds.get("setup", 0.0) + time.perf_counter() - t0
+    return max(loaded, upto)
 
 
 def preload(segments: list[Segment]) -> None:
-    """Every stage's models, loaded once in this process before the pool forks its workers.
+    """The segments' models, loaded once in this process before a pool forks its workers.
 
     The workers then share the models' pages copy-on-write (spaCy's weights, Kiwi's and MeCab's
     dictionaries, fastText) instead of each loading its own copy: the set-up's CPU is paid once,
     not once per worker, and a worker's private memory is what it reads and writes for its batch.
-    ``gc.freeze`` moves everything alive now out of the collector's reach: a collection in a
-    worker would otherwise write into the header of every object it scans and so copy the page
-    that holds it (reference counts still copy the pages of objects a worker touches)."""
+    The engine loads a segment's models just before its pool forks, the heavy ones (PII, language
+    ID: ~4 CPU-s) while a forked child decides the global stage before them, so that time is not
+    spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
+    collector's reach: a collection in a worker would otherwise write into the header of every
+    object it scans and so copy the page that holds it (reference counts still copy the pages of
+    objects a worker touches)."""
     for seg in segments:
         seg.chain.setup()
         if seg.glob is not None:
@@ -503,9 +652,9 @@ def preload(segments: list[Segment]) -> None:
     gc.freeze()
 
 
-def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dict) -> None:
-    if unit.done:
-        return
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit]) -> dict[str, float]:
+    """A global stage's decisions on every unit's keys, into the ``decide`` unit (run in a forked
+    child: :func:`_forked`); returns its timing."""
     unit.reset()
     glob.ensure_setup()
 
@@ -515,28 +664,30 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], seconds: dic
 
     t0 = time.perf_counter()
     decided = glob.decide(rechunk(stream_keys()))
-    seconds[glob.key] = seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+    seconds = {glob.key: time.perf_counter() - t0}
     out = _StreamingParquet(unit.path("decisions.parquet"), decided.schema)
     out.write(decided)
     out.commit()
     unit.mark_done()
+    return seconds
 
 
-def _assemble(plan: Plan, n_units: int, work: Path, last: int, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
+def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
     """The units' ledgers, file facts and counters, and the last segment's documents (in ingest
-    order) into shards, through the execution core's assembler."""
+    order) into shards, through the execution core's assembler. ``layouts``: each segment's unit
+    names in ingest order."""
     t0 = time.perf_counter()
     asm = Assembler.for_plan(plan, schema, staging)
-    for k in range(last + 1):
-        for u in range(n_units):
-            unit = Unit(work / f"seg{k}", f"{u:06d}")
+    for k, names in enumerate(layouts):
+        for name in names:
+            unit = Unit(work / f"seg{k}", name)
             meta = unit.meta()
             files = [(s, i, FileInfo(**info)) for s, i, info in meta["files"]]
             asm.add(Piece(0, schema.empty_table(), files=files, counters=meta["counters"]))
             for ledger in _read_parquet(unit.path("ledger.parquet")):
                 asm.add(Piece(0, schema.empty_table(), ledger=ledger))
-    for u in range(n_units):
-        for table in _read_parquet(work / f"seg{last}" / f"{u:06d}.docs.parquet"):
+    for name in layouts[-1]:
+        for table in _read_parquet(work / f"seg{len(layouts) - 1}" / f"{name}.docs.parquet"):
             asm.add_kept(table)
     execution = asm.finish()
     execution.seconds = seconds | {"shards": time.perf_counter() - t0}

@@ -183,3 +183,69 @@ def test_a_stage_label_reaches_the_ledger_of_its_drops():
     assert Script().describe()["label"] == "script"
     _, drops = apply_map_stage(Unlabelled(), docs, schema)
     assert drops.column("label").null_count == 2 and "label" not in Unlabelled().describe()
+
+
+def test_units_cut_into_parts_give_the_same_bytes(tmp_path):
+    """Past the first segment a unit is cut into row ranges (``PART_ROWS``), each its own unit:
+    any cut, with one process or two, gives the bytes of the uncut run."""
+    cfg = small_files_config(tmp_path, 120)
+    ids, ledgers = set(), set()
+    for part_rows, workers in ((1 << 30, 1), (3, 1), (3, 2), (7, 2)):
+        out = tmp_path / f"p{part_rows}-w{workers}"
+        mp = pytest.MonkeyPatch()
+        mp.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+        mp.setattr(engine_local, "UNIT_MAX_FILES", 16)
+        mp.setattr(engine_local, "PART_ROWS", part_rows)
+        try:
+            outcome = runner.run(cfg, out=out, catalog=str(tmp_path / "cat"), progress=null_progress(),
+                                 plan=runner.prepare(cfg, workers=workers))
+        finally:
+            mp.undo()
+        ids.add(outcome.id)
+        ledgers.add((out / "ledger.parquet").read_bytes())
+    assert len(ids) == 1 and len(ledgers) == 1
+
+
+def test_layout_cuts_rows_into_parts_in_order():
+    first = [engine_local.UnitJob(0, u, (u,), engine_local.unit_name(u)) for u in range(2)]
+    n = 2 * engine_local.PART_ROWS + 1  # three parts of (nearly) equal size
+    seg1 = engine_local.layout(1, first, {"000000": n, "000001": 5}.get)
+    assert [(j.name, j.source, j.rows) for j in seg1] == [
+        ("000000-0000", "000000", (0, n // 3)),
+        ("000000-0001", "000000", (n // 3, 2 * n // 3)),
+        ("000000-0002", "000000", (2 * n // 3, n)),
+        ("000001", "000001", None),
+    ]
+    seg2 = engine_local.layout(2, seg1, lambda name: 4)  # later segments keep segment 1's parts
+    assert [(j.name, j.source, j.rows) for j in seg2] == [(n, n, None) for n in ("000000-0000", "000000-0001", "000000-0002", "000001")]
+
+
+def test_a_run_stopped_inside_a_cut_unit_resumes_to_the_same_bytes(tmp_path):
+    """Stopped after some parts of segment 1, then resumed with another worker count: the parts
+    done are kept, the rest redone, the bytes those of a run never stopped."""
+    cfg = small_files_config(tmp_path, 120)
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    mp.setattr(engine_local, "UNIT_MAX_FILES", 16)
+    mp.setattr(engine_local, "PART_ROWS", 3)
+    try:
+        whole = runner.run(cfg, out=tmp_path / "whole", catalog=str(tmp_path / "cat"), progress=null_progress(),
+                           plan=runner.prepare(cfg, workers=1))
+        seen = []
+
+        def stop_at(name: str) -> None:
+            seen.append(name)
+            if name == "unit:seg1/000001-0002":
+                raise KeyboardInterrupt  # what Ctrl-C raises: no unit is half-marked done
+
+        mp.setattr(engine_local, "checkpoint", stop_at)
+        with pytest.raises(KeyboardInterrupt):
+            runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=1))
+        assert "unit:seg1/000000-0000" in seen
+        mp.setattr(engine_local, "checkpoint", lambda name: None)
+        resumed = runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(),
+                             plan=runner.prepare(cfg, workers=2), resume=True)
+    finally:
+        mp.undo()
+    assert resumed.id == whole.id
+    assert (tmp_path / "out" / "ledger.parquet").read_bytes() == (tmp_path / "whole" / "ledger.parquet").read_bytes()
