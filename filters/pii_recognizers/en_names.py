@@ -189,14 +189,18 @@ def wordnet_first_sense(lemma: str) -> int | None:
     return None if offset is None else _WN_LEXFILE.get(offset)
 
 
-#: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office or
-#: rank: what a title or an appositive says before or after a name in a public record. Churches
-#: and armies by their governing ranks only — a bishop, a general — not every clergyman or soldier
-#: (a sergeant honoured in an address is a private person in uniform).
+#: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office of a
+#: state or a church: what a title or an appositive says before or after a name in a public
+#: record. Not WordNet's whole "official, functionary" branch (pii@7 took it): it holds ordinary
+#: jobs — a rep, a civil servant, a federal agent, a probation officer, a tax collector, a census
+#: taker, a notary, a bean counter — whose holders are private people. Churches and armies by
+#: their governing ranks only — a bishop, a general — not every clergyman or soldier (a sergeant
+#: honoured in an address is a private person in uniform).
 _WN_OFFICE_ROOTS = {
-    10372373: "official, functionary: a worker who holds or is invested with an office (judges, diplomats, magistrates …)",
     10164747: "head of state (king, emperor, prime minister …)",
     10253995: "legislator (senator, congressman …)",
+    10320863: "minister, government minister (a cabinet's members)",
+    10225219: "judge, justice, jurist (magistrate, chief justice …; not 'judge' itself, also an evaluator)",
     10125786: "general officer: officers in the Army or Air Force or Marines above the rank of colonel",
     10094584: "flag officer: a senior naval officer above the rank of captain (admiral, commodore)",
     10650162: "statesman, national leader",
@@ -205,6 +209,10 @@ _WN_OFFICE_ROOTS = {
 }
 #: … except the lay offices of a congregation (sexton, verger, churchwarden): no public office.
 _WN_OFFICE_EXCLUDED = {9922799: "church officer"}
+#: Lemmas under those roots whose everyday sense WordNet lacks as a person: a sales ``rep``, a
+#: rowing team's ``whip``, ``primus`` (a stove), ``blucher`` (a shoe), ``solon`` (any wise man),
+#: ``treasury``, ``filibuster`` (a tactic).
+_WN_OFFICE_WORDS_EXCLUDED = frozenset({"rep", "whip", "primus", "blucher", "solon", "treasury", "filibuster", "filibusterer"})
 
 _WN_OFFICES: set[str] = set()
 
@@ -238,7 +246,7 @@ def wordnet_offices() -> frozenset[str]:
 
         words = wordnet_nouns()
         for lemma, offsets in senses.items():
-            if lemma in words and all(office(o) for o in offsets):  # a common noun: WordNet writes it in lower case
+            if lemma in words and lemma not in _WN_OFFICE_WORDS_EXCLUDED and all(office(o) for o in offsets):  # a common noun: WordNet writes it in lower case
                 _WN_OFFICES.add(lemma.replace("_", " "))
     return frozenset(_WN_OFFICES)
 
@@ -1187,12 +1195,18 @@ _EN_OFFICE_TITLES = (
     r"Prime Minister|Chancellor|King|Queen|Emperor|Pope"
 )
 _EN_OFFICE_BEFORE = re.compile(rf"\b(?:{_EN_OFFICE_TITLES})\.?\s+(?:[A-Z]\.\s)?$")
-_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})", re.I)
+#: Case-sensitive since the review of pii@7: a title is written capitalised; "the president of
+#: the PTA", "a sales representative", "a brand ambassador" are jobs, not offices.
+_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})")
 
-#: A plural title before a coordination of names, up to the name: Senators [Frist] and [Breaux];
-#: Presidents Gorbachev, Mitterrand, [Ozal]; Representatives Walter Capps and [Sonny Bono].
-_EN_NAME_CONJUNCT = r"[A-Z][\w'’.-]*(?:\s[A-Z][\w'’.-]*){0,3}(?:,\s(?:and\s)?|,?\sand\s)"
-_EN_PLURAL_TITLE_BEFORE = re.compile(rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_NAME_CONJUNCT}){{0,6}}$")
+#: A plural title right before a coordination of single-word surnames, up to the span: Senators
+#: [Frist] and [Breaux]; Presidents Gorbachev, Mitterrand, [Ozal]. Only single words, and the
+#: coordination ends at its ``and``: "Senators Frist and Breaux, Lisa Kowalczyk and Tom
+#: Brzezinski" names two private guests after the senators (a review of pii@7).
+_EN_SURNAME_CONJUNCT = r"[A-Z][\w'’-]*,\s"
+_EN_PLURAL_TITLE_BEFORE = re.compile(
+    rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_SURNAME_CONJUNCT}){{0,6}}(?:[A-Z][\w'’-]*,?\sand\s)?$"
+)
 
 
 def _singular_office(title: str) -> bool:
@@ -1204,42 +1218,91 @@ def _singular_office(title: str) -> bool:
     return False
 
 
-#: Up to three words right before a name: Virginia statesman [John Page].
+def _polity(phrase: str) -> bool:
+    """Whether a capitalised phrase names a polity: a WordNet place (``Virginia``, ``Ohio``,
+    ``United States``), or ``State`` (the Secretary of State). Not a club, a school or a firm
+    (``PTA`` is a group in WordNet; ``Acme`` is nothing)."""
+    if phrase in ("State", "the United States"):
+        return True
+    return any(lexnum == _WN_LOCATION for lexnum, _instance in wordnet_nouns().get(phrase.replace(" ", "_"), ()))
+
+
+#: Up to three words right before a name: Cardinal [Bernardin], Prime Minister [Major].
 _EN_WORDS_BEFORE = re.compile(r"((?:[A-Za-z][\w'-]*\s+){1,3})$")
 #: An appositive after a name, its head noun before a comma, a stop or a preposition:
-#: [John Page], a Virginia statesman, … / [X], the governor of Virginia.
+#: [John Page], a Virginia statesman, … / [X], the Governor of Virginia.
 _EN_APPOSITIVE_AFTER = re.compile(
-    r",\s+(?:a|an|the)\s+((?:[\w'-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
+    r",\s+(?:a|an|the)\s+((?:[\w'.-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
 )
+#: The complement of an appositive's office: the Governor [of Virginia], a Senator [from Ohio].
+_EN_OFFICE_OF = re.compile(r"\s+(?:of|from|for)\s+(?:(the)\s+)?([A-Z][\w'.-]*(?:\s[A-Z][\w'.-]*){0,2})?")
+#: Modifiers an office may carry in an appositive besides a polity's name: the former Senator.
+_EN_OFFICE_MODIFIERS = frozenset({"former", "late", "then"})
+
+
+def _appositive_office(text: str, end: int) -> bool:
+    """An appositive right after a name whose head is an office of a polity (pii@7 as reviewed): a
+    :func:`wordnet_offices` word or a capitalised title of the list (``John Page, a Virginia
+    statesman,``; ``John Ashcroft, the Attorney General,``), its other words a polity's name or
+    ``former``/``late`` (not ``a sales representative``, ``a community leader``, ``the PTA
+    President``), and a complement, if any, a polity (``the Governor of Virginia``; not ``the
+    President of the PTA``, ``a magistrate of the county court``)."""
+    after = _EN_APPOSITIVE_AFTER.match(text, end)
+    if not after:
+        return False
+    head = after.group(1).split()
+    for k in (2, 1):
+        if k > len(head):
+            continue
+        office = " ".join(head[-k:])
+        if not (office.lower() in wordnet_offices() or _EN_OFFICE_TITLE.fullmatch(office)):
+            continue
+        modifiers = [w for w in head[:-k] if w.lower() not in _EN_OFFICE_MODIFIERS]
+        if modifiers and not _polity(" ".join(modifiers)):
+            return False
+        of = _EN_OFFICE_OF.match(text, after.end())
+        if of:
+            return bool(of.group(2)) and _polity(f"the {of.group(2)}" if of.group(1) and of.group(2) == "United States" else of.group(2))
+        return True
+    return False
 
 
 def _in_office(text: str, start: int, end: int) -> bool:
     """Whether the words around a name say it holds a public office: a title of the list right
-    before it (``President Grant``), a plural title before the coordination that holds it
-    (``Senators Frist and Breaux``), or a WordNet office word (:func:`wordnet_offices`) as the
-    one to three words right before it (``Cardinal Bernardin``, ``Virginia statesman John
-    Page``) or as the head of an appositive after it (``John Page, a Virginia statesman,``;
-    also a listed title: ``John Ashcroft, the Attorney General,``)."""
+    before it (``President Grant``), a plural title before the coordination of surnames that
+    holds it (``Senators Frist and Breaux``), a capitalised WordNet office (:func:`wordnet_offices`)
+    as the one to three words right before it (``Cardinal Bernardin``; not ``federal agent``, a
+    job description), or an office of a polity heading an appositive after it
+    (:func:`_appositive_office`)."""
     if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
         return True
     plural = _EN_PLURAL_TITLE_BEFORE.search(text, max(0, start - 200), start)
-    if plural and any(_singular_office(t) for t in {plural.group(1), plural.group(1).split()[-1]}):
-        return True  # Senators McCain and Feingold: a plural title distributes over its names
+    if plural and " " not in text[start:end].strip() and _plural_title(text, plural):
+        return True  # Senators McCain and Feingold: a plural title distributes over its surnames
     offices = wordnet_offices()
     before = _EN_WORDS_BEFORE.search(text, max(0, start - 60), start)
     if before:
         prior = before.group(1).split()
-        if any(" ".join(prior[-k:]).lower() in offices for k in (1, 2, 3) if k <= len(prior)):
-            return True
-    after = _EN_APPOSITIVE_AFTER.match(text, end)
-    if after:
-        head = after.group(1).split()
-        return any(
-            " ".join(head[-k:]).lower() in offices or _EN_OFFICE_TITLE.fullmatch(" ".join(head[-k:])) is not None
-            for k in (1, 2)
-            if k <= len(head)
-        )
-    return False
+        for k in (1, 2, 3):
+            words = prior[-k:]
+            if k <= len(prior) and all(w[0].isupper() for w in words) and " ".join(words).lower() in offices:
+                return True
+    return _appositive_office(text, end)
+
+
+def _plural_title(text: str, m: re.Match) -> bool:
+    """Whether a plural title match is a title: its singular an office, and not the end of a
+    place's or a person's name (``Kings County``, ``Queens Village``, ``Paul Kings``): a place
+    WordNet lists, or a capitalised word right before it that is no stop word."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    title = m.group(1)
+    if not any(_singular_office(t) for t in {title, title.split()[-1]}):
+        return False
+    if any(lexnum == _WN_LOCATION for lexnum, _i in wordnet_nouns().get(title.split()[-1], ())):
+        return False  # Queens, a borough
+    prev = re.search(r"([A-Za-z][\w'’-]*)\s+$", text[max(0, m.start(1) - 30) : m.start(1)])
+    return not (prev and prev.group(1)[0].isupper() and prev.group(1).lower() not in STOP_WORDS)
 
 
 def public_official(text: str, start: int, end: int) -> bool:
@@ -1275,9 +1338,13 @@ def public_official(text: str, start: int, end: int) -> bool:
     if len(words) > 1 and any(" ".join(words[:k]).lower() in wordnet_offices() for k in (1, 2) if k < len(words)):
         return True  # the span holds its title: Cardinal Bernardin
     surname = words[-1]
-    for m in _matches_of(text, surname, rf"(?<![\w-]){re.escape(surname)}(?![\w-])"):
+    # The same name in office elsewhere: the same full name, or a lone surname no private person of
+    # the document also bears (pii@7 spread an office to every bearer of the surname: "Senator
+    # Kowalczyk … Tom Kowalczyk, a civil servant").
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    for m in _matches_of(text, words[0], rf"(?<![\w-]){pattern}(?![\w-])"):
         if _in_office(text, m.start(), m.end()):
-            return True
+            return len(words) > 1 or not _private_namesake(text, surname)
     if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
         return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Christina Jones earlier
     low = surname.lower()
@@ -1310,6 +1377,7 @@ def _private_namesake(text: str, word: str) -> bool:
         others = [p for p in full.split() if p != word]
         if not all((p.upper() in census_names("first") or p.upper() in census_names("last")) and p.lower() not in STOP_WORDS for p in others):
             continue  # a title, a word, not a name beside it: President Wilson, Wilson Dam, Then Lincoln
-        if not (wordnet_person(full) or _in_office(text, m.start(), m.end())):
-            return True
+        at = m.start() + full.index(word) if not full.startswith(word) else m.start()
+        if not (wordnet_person(full) or _in_office(text, m.start(), m.end()) or _in_office(text, at, at + len(word))):
+            return True  # not a title's holder (Senator Kowalczyk), nor named in office whole
     return False
