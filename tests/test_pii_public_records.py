@@ -52,6 +52,11 @@ def test_lone_words_the_sentence_shows_are_no_person(scrubber, text, word):
         ('Tourist woman #1: "Bush to Appoint Someone to Run Country"', "Bush"),  # a headline's subject, though bush is a verb
         ("Mr. Comfort says the figures are final, the board said.", "Comfort"),  # a surname speaking, no allegory beside it
         ('Then Comfort says, "Tarry a while." Kowalczyk says, "This is a good spot."', "Comfort"),  # the other speaker is a person
+        # a review of pii@7: natural objects that are no landform, a name and its conjunction opening a quotation
+        ("Police said the remains of Kowalczyk were found near the creek on Tuesday.", "Kowalczyk"),
+        ("She grew up in the world of Kowalczyk, her stern father.", "Kowalczyk"),
+        ('"Hunt and I were partners for ten years," the witness told the jury on Monday.', "Hunt"),
+        ('The witness wept. "Cook is the one who hit me," she said, pointing at the defendant.', "Cook"),
     ],
 )
 def test_names_beside_those_patterns_stay(scrubber, text, name):

@@ -163,13 +163,16 @@ def _wordnet_synsets() -> None:
                 continue  # the licence header
             offset, lexnum = int(line[:8]), int(line[9:11])
             _WN_LEXFILE[offset] = lexnum
-            if lexnum != _WN_PERSON:
+            if lexnum not in (_WN_PERSON, _WN_OBJECT):
                 continue
             fields = line.split(" | ", 1)[0].split()
             n_words = int(fields[3], 16)
             n_ptr = int(fields[4 + 2 * n_words])
             ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr]
             symbols = ptrs[0::4]
+            if lexnum == _WN_OBJECT:
+                _WN_OBJECT_HYPERNYMS[offset] = [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"]
+                continue
             if "@i" not in symbols:  # a named person (Pilate, Kennan) is no word for an office
                 _WN_PERSON_CLASSES[offset] = (fields[4 : 4 + 2 * n_words : 2], [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"])
     with open(root / "index.noun", encoding="utf-8", errors="replace") as f:
@@ -178,6 +181,31 @@ def _wordnet_synsets() -> None:
                 fields = line.split(" ", 7)
                 n_ptr_types = int(fields[3])
                 _WN_FIRST_OFFSET[fields[0]] = int(line.split()[6 + n_ptr_types])  # after the pointer symbols and two counts
+
+
+#: noun.object synsets → their hypernyms (slope → geological formation).
+_WN_OBJECT_HYPERNYMS: dict[int, list[int]] = {}
+#: The natural features a ``<noun> of X`` complement names a place by: geological formation
+#: (slope, bank, valley, shore, mountain, cliff) and body of water (river, lake, sea). Not every
+#: natural object: ``remains``, ``world``, ``earth``, ``star``, ``stone`` are natural objects too,
+#: and "the remains of Kowalczyk", "the world of Kowalczyk" name people (a review of pii@7).
+_WN_LANDFORM_ROOTS = {9287968: "geological formation", 9225146: "body of water"}
+
+
+def wordnet_landform(lemma: str) -> bool:
+    """Whether a lower-case noun's first (most frequent) WordNet sense is a geological formation
+    or a body of water by WordNet's hypernyms: ``slope``, ``bank``, ``river``; not ``remains``."""
+    _wordnet_synsets()
+    todo, seen = [_WN_FIRST_OFFSET.get(lemma)], set()
+    while todo:
+        o = todo.pop()
+        if o is None or o in seen:
+            continue
+        if o in _WN_LANDFORM_ROOTS:
+            return True
+        seen.add(o)
+        todo.extend(_WN_OBJECT_HYPERNYMS.get(o, ()))
+    return False
 
 
 def wordnet_first_sense(lemma: str) -> int | None:
@@ -663,28 +691,28 @@ class EnglishNameRecognizer(EntityRecognizer):
         (``pii@7``; each reads the text and WordNet, none a list of words):
 
         * ``place``: the complement of a natural feature, ``<noun> of X`` where the noun's first
-          (most frequent) WordNet sense is a natural object (``the green slopes of Monticello``,
-          ``the shores of``, ``the banks of``, ``the valley of``) — people are not said to have
-          slopes or shores; a thing's or a building's noun (``the house of``, ``the tomb of``)
-          is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
+          (most frequent) WordNet sense is a landform or a body of water (:func:`wordnet_landform`:
+          ``the green slopes of Monticello``, ``the shores of``, ``the banks of``, ``the valley
+          of``) — people are not said to have slopes or shores; a thing's or a building's noun
+          (``the house of``, ``the tomb of``), another natural object (``the remains of``, ``the
+          world of``) is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
         * ``term``: an imperative opening a quotation — a word WordNet has as a verb, right after
-          the opening quote, followed by a function word (``"Tarry a while."``), where a name would
-          be followed by its verb, a comma or a headline's ``to`` (``"Bush to Appoint …``);
+          the opening quote, followed by an article or an object pronoun that opens its object
+          (``"Tarry a while."``), where a name would be followed by its verb, a comma, a
+          conjunction (``"Hunt and I were partners"``) or a headline's ``to`` (``"Bush to Appoint …``);
         * ``term``: a personified abstraction in an allegory — a noun whose first WordNet sense is
           abstract (a state, feeling, attribute, act …) and none a person, the subject of a verb of
           saying, with another such noun speaking in the same passage (``Comfort says, "…"
           Opportunism says, "…" Timidity asks, "…"``)."""
         head = _EN_NOUN_OF.search(text, max(0, start - 40), start)
-        if head and not text.startswith(("'s", "’s"), end) and any(wordnet_first_sense(f) == _WN_OBJECT for f in _noun_forms(head.group(1))):
+        if head and not text.startswith(("'s", "’s"), end) and any(wordnet_landform(f) for f in _noun_forms(head.group(1))):
             return "place"
         nxt = _EN_AFTER_WORD.match(text, end)
         if (
             _EN_QUOTE_OPEN.search(text, max(0, start - 2), start)
             and word.lower() in self._words["verb"]
             and nxt
-            and nxt.group(1) in self._stop
-            and nxt.group(1) not in self._words["verb"]
-            and nxt.group(1) != "to"  # a headline's subject: "Bush to Appoint Someone …" (webtext)
+            and nxt.group(1) in _EN_OBJECT_OPENERS
         ):
             return "term"
         if _EN_SAYS.match(text, end) and self._abstract_noun(word):
@@ -1175,6 +1203,9 @@ def _noun_forms(word: str) -> tuple[str, ...]:
 
 #: An opening quotation mark right before: "[Tarry] a while."
 _EN_QUOTE_OPEN = re.compile(r"(?:^|(?<=[\s(]))[\"“]$")
+#: Words that open an imperative's object and cannot follow a subject's name: "Tarry [a] while".
+#: pii@7 took any stop word but ``to``, which unmasked "Hunt and I were partners" (a review).
+_EN_OBJECT_OPENERS = frozenset({"a", "an", "the", "me", "us", "him", "them", "my", "your", "our", "their", "some", "every"})
 #: The next word, in lower case.
 _EN_AFTER_WORD = re.compile(r"\s+([a-z]+)\b")
 _EN_SAYING = r"(?:says|said|asks|asked|cries|cried|replies|replied|answers|answered|whispers|whispered|warns|warned|tells|told)"
