@@ -4,6 +4,7 @@ hierarchy, records a century old) and the lone words a sentence shows are no per
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pyarrow as pa
 import pytest
@@ -161,6 +162,9 @@ def test_a_record_a_century_old_keeps_its_names_and_counts_them():
         ({"record_dates": {"letters": r"(\d{4})-"}, "names_open_before": 1926}, "only a declared public record"),
         ({"record_dates": {"speeches": r"\d{4}-"}, "names_open_before": 1926}, "needs a group"),
         ({"record_dates": {"speeches": r"(\d{4"}, "names_open_before": 1926}, "not a regular expression"),
+        # a year that would open records made within the century (a review of pii@7: 9999 opened every name)
+        ({"record_dates": {"speeches": r"(\d{4})-"}, "names_open_before": 9999}, "later than this year minus 100"),
+        ({"record_dates": {"speeches": r"(\d{4})-"}, "names_open_before": datetime.now(UTC).year - 99}, "later than this year minus 100"),
     ],
 )
 def test_record_dates_are_checked_up_front(extra, message):
@@ -175,6 +179,22 @@ def test_record_year_reads_the_file_name():
     assert record_year(pattern, "inaugural/1841-Harrison.txt") == 1841
     assert record_year(pattern, "state_union/1945-Truman.txt") == 1945
     assert record_year(pattern, "inaugural/Harrison.txt") is None and record_year(None, "1841-x.txt") is None
+    # a four-digit group that is no year (a review of pii@7: 0042 opened every name)
+    assert record_year(pattern, "state_union/0042-transcript.txt") is None
+    assert record_year(pattern, "state_union/0999-x.txt") is None and record_year(pattern, "state_union/3001-x.txt") is None
+
+
+def test_a_dated_record_whose_file_name_gives_no_year_is_counted_and_masks():
+    text = "Yesterday my neighbour Christina Kowalczyk called me about her son Daniel Kowalczyk."
+    files = ["state_union/0042-transcript.txt", "state_union/transcript.txt", "state_union/1925-Coolidge.txt"]
+    batch = pa.RecordBatch.from_pydict(
+        {"text": [text] * 3, "source_id": ["speeches"] * 3, "source_file": files, "lang": ["en"] * 3}
+    )
+    result = _stage(record_dates={"speeches": r"(?:^|/)(\d{4})-[^/]*$"}, names_open_before=1926).process(batch)
+    no_year, no_match, old = result.columns["text"].to_pylist()
+    assert "Kowalczyk" not in no_year and "Kowalczyk" not in no_match
+    assert "Christina Kowalczyk" in old
+    assert result.counters["speeches"]["RECORD_UNDATED"] == 2
 
 
 # -- a review of pii@7: the office rules kept private people ------------------------------------
