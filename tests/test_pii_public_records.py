@@ -87,8 +87,10 @@ def test_wordnet_first_sense_and_offices():
     "text,kept,masked",
     [
         ("Let us remember the timeless wisdom of Cardinal Bernardin, when facing the end of his own life.", ["Bernardin"], []),
-        # a title before a name is capitalised; a lower-case job description is none
-        ("After the Declaration was signed, Virginia statesman John Page wrote to Thomas Jefferson.", [], ["John Page"]),
+        # a title before a name is capitalised, or the office follows a polity's name
+        ("After the Declaration was signed, Virginia statesman John Page wrote to Thomas Jefferson.", ["John Page"], []),
+        ("Our student senator John Page wrote to the dean.", [], ["John Page"]),
+        ("Our PTA statesman John Page wrote to the dean.", [], ["John Page"]),
         ("After the Declaration was signed, John Page, a Virginia statesman, wrote to a friend.", ["John Page"], []),
         ("Senator Hatfield, Vice President Mondale, Reverend Moomaw, and my fellow citizens:", ["Hatfield", "Mondale"], ["Moomaw"]),
         ("As my high school teacher, Miss Julia Coleman, used to say, we must adapt.", [], ["Julia Coleman"]),

@@ -1301,9 +1301,10 @@ def _appositive_office(text: str, end: int) -> bool:
 def _in_office(text: str, start: int, end: int) -> bool:
     """Whether the words around a name say it holds a public office: a title of the list right
     before it (``President Grant``), a plural title before the coordination of surnames that
-    holds it (``Senators Frist and Breaux``), a capitalised WordNet office (:func:`wordnet_offices`)
-    as the one to three words right before it (``Cardinal Bernardin``; not ``federal agent``, a
-    job description), or an office of a polity heading an appositive after it
+    holds it (``Senators Frist and Breaux``), a WordNet office (:func:`wordnet_offices`) as the
+    one to three words right before it, capitalised as a title or after a polity's name
+    (``Cardinal Bernardin``, ``Virginia statesman John Page``; not ``student senator``), or an
+    office of a polity heading an appositive after it
     (:func:`_appositive_office`)."""
     if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
         return True
@@ -1316,8 +1317,12 @@ def _in_office(text: str, start: int, end: int) -> bool:
         prior = before.group(1).split()
         for k in (1, 2, 3):
             words = prior[-k:]
-            if k <= len(prior) and all(w[0].isupper() for w in words) and " ".join(words).lower() in offices:
-                return True
+            if k > len(prior) or " ".join(words).lower() not in offices:
+                continue
+            if all(w[0].isupper() for w in words):
+                return True  # a title: Cardinal Bernardin, Prime Minister Major
+            if k < len(prior) and prior[-k - 1][0].isupper() and _polity(prior[-k - 1]):
+                return True  # a polity's office: Virginia statesman John Page (not student senator, federal agent)
     return _appositive_office(text, end)
 
 
