@@ -220,6 +220,10 @@ def test_a_dated_record_whose_file_name_gives_no_year_is_counted_and_masks():
         ("Sarah Kim, a judge of the county fair, wrote.", "Sarah Kim"),
         ("Joe Walsh, the whip of the rowing team, cheered.", "Joe Walsh"),
         ("Carl Mendez, a court recorder, typed all day.", "Carl Mendez"),
+        # a capitalised title of a club or a firm
+        ("Today PTA President Jane Kowalczyk spoke.", "Jane Kowalczyk"),
+        ("Our Club President Tom Brown spoke.", "Tom Brown"),
+        ("Senior Vice President Tom Brown of Acme spoke.", "Tom Brown"),
         # jobs as words before a name
         ("My friend, federal agent Daniel Okafor, was shot.", "Daniel Okafor"),
         ("We lost tax collector Harold Pinkney last spring.", "Harold Pinkney"),
@@ -252,6 +256,9 @@ def test_private_people_beside_office_words_stay_masked(text, name):
         ("We heard from Tom Udall, the former Senator from New Mexico, today.", "Tom Udall"),
         ("Senator Kowalczyk spoke first. Then Kowalczyk said no.", "Kowalczyk said"),
         ("Presidents Gorbachev, Mitterrand, and Ozal met.", "Ozal"),
+        ("Senate Majority Leader Frist spoke.", "Frist"),
+        ("Pennsylvania Governor Tom Ridge spoke.", "Tom Ridge"),
+        ("Tonight Senator Tom Brown spoke.", "Tom Brown"),
     ],
 )
 def test_offices_of_a_polity_are_still_kept(text, name):

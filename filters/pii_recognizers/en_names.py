@@ -1268,7 +1268,7 @@ _EN_APPOSITIVE_AFTER = re.compile(
 #: The complement of an appositive's office: the Governor [of Virginia], a Senator [from Ohio].
 _EN_OFFICE_OF = re.compile(r"\s+(?:of|from|for)\s+(?:(the)\s+)?([A-Z][\w'.-]*(?:\s[A-Z][\w'.-]*){0,2})?")
 #: Modifiers an office may carry in an appositive besides a polity's name: the former Senator.
-_EN_OFFICE_MODIFIERS = frozenset({"former", "late", "then"})
+_EN_OFFICE_MODIFIERS = frozenset({"former", "late", "then", "acting"})
 
 
 def _appositive_office(text: str, end: int) -> bool:
@@ -1298,6 +1298,27 @@ def _appositive_office(text: str, end: int) -> bool:
     return False
 
 
+#: A capitalised word right before a title: [PTA] President, [Treasury] Secretary.
+_EN_TITLE_MODIFIER = re.compile(r"([A-Z][\w.-]*?)(?:['’]s)?\s+$")
+
+
+def _title_of_a_polity(text: str, at: int, first: str) -> bool:
+    """Whether the title starting at ``at`` is a polity's office, not a club's or a firm's: the
+    capitalised word before it, if any and no stop word, is a polity (``Pennsylvania Governor``,
+    ``America's Ambassador``) or makes a WordNet office with it (``Majority Leader``); ``PTA
+    President``, ``Club President``, ``Company Secretary`` are no offices (a review of pii@7).
+    The cabinet's ``Treasury Secretary X`` is masked by this too: over-masking, the safe side."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    m = _EN_TITLE_MODIFIER.search(text, max(0, at - 40), at)
+    if not m or m.group(1).lower() in STOP_WORDS or m.group(1) in ("Mr.", "Madam", "Mister"):
+        return True
+    word = m.group(1)
+    if word.lower() in _EN_OFFICE_MODIFIERS or word.lower() in english_words("adv"):
+        return True  # Former President, Tonight Senator X
+    return _polity(word) or f"{word} {first}".lower() in wordnet_offices()
+
+
 def _in_office(text: str, start: int, end: int) -> bool:
     """Whether the words around a name say it holds a public office: a title of the list right
     before it (``President Grant``), a plural title before the coordination of surnames that
@@ -1306,7 +1327,8 @@ def _in_office(text: str, start: int, end: int) -> bool:
     (``Cardinal Bernardin``, ``Virginia statesman John Page``; not ``student senator``), or an
     office of a polity heading an appositive after it
     (:func:`_appositive_office`)."""
-    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+    title = _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start)
+    if title and _title_of_a_polity(text, title.start(), text[title.start() : title.end()].split()[0]):
         return True
     plural = _EN_PLURAL_TITLE_BEFORE.search(text, max(0, start - 200), start)
     if plural and " " not in text[start:end].strip() and _plural_title(text, plural):
