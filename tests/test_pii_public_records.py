@@ -49,7 +49,7 @@ def test_lone_words_the_sentence_shows_are_no_person(scrubber, text, word):
     [
         ("We laid a wreath at the grave of Kowalczyk, who served the town.", "Kowalczyk"),  # a grave is no natural object
         ("They met on the banks of Kowalczyk's farm.", "Kowalczyk"),  # the farm's owner, not the banks'
-        ('"Treptow said the letter came," she wrote.', "Treptow"),  # a name opening a quotation, followed by its verb
+        ('"Brzezinski said the letter came," she wrote.', "Brzezinski"),  # a name opening a quotation, followed by its verb
         ('Tourist woman #1: "Bush to Appoint Someone to Run Country"', "Bush"),  # a headline's subject, though bush is a verb
         ("Mr. Comfort says the figures are final, the board said.", "Comfort"),  # a surname speaking, no allegory beside it
         ('Then Comfort says, "Tarry a while." Kowalczyk says, "This is a good spot."', "Comfort"),  # the other speaker is a person
@@ -92,9 +92,9 @@ def test_wordnet_first_sense_and_offices():
         ("Our student senator John Page wrote to the dean.", [], ["John Page"]),
         ("Our PTA statesman John Page wrote to the dean.", [], ["John Page"]),
         ("After the Declaration was signed, John Page, a Virginia statesman, wrote to a friend.", ["John Page"], []),
-        ("Senator Hatfield, Vice President Mondale, Reverend Moomaw, and my fellow citizens:", ["Hatfield", "Mondale"], ["Moomaw"]),
-        ("As my high school teacher, Miss Julia Coleman, used to say, we must adapt.", [], ["Julia Coleman"]),
-        ("Under one such marker lies a young man, Martin Treptow, who left his job in 1917.", [], ["Martin Treptow"]),
+        ("Senator Hatfield, Vice President Mondale, Reverend Okafor, and my fellow citizens:", ["Hatfield", "Mondale"], ["Okafor"]),
+        ("As my high school teacher, Miss Julia Kowalczyk, used to say, we must adapt.", [], ["Julia Kowalczyk"]),
+        ("Under one such marker lies a young man, Martin Brzezinski, who left his job in 1917.", [], ["Martin Brzezinski"]),
         ("John Page, a teacher of the governor, wrote to us.", [], ["John Page"]),  # the appositive's head is teacher
         # a plural title distributes over its coordinated names; a listed title heads an appositive
         ("Reform was developed by Senators Frist and Breaux and Congressman Thomas.", ["Frist", "Breaux"], []),
@@ -103,10 +103,10 @@ def test_wordnet_first_sense_and_offices():
         ("Kings Fahd and Hassan; Prime Ministers Major and Andreotti -- just to name a few", ["Hassan", "Andreotti"], []),
         ("Earlier today, I asked John Ashcroft, the Attorney General, to act.", ["John Ashcroft"], []),
         # a general, not any soldier
-        ("We honor Sergeant Gerald Pendell, and Private Markwell wrote home.", [], ["Gerald Pendell", "Markwell"]),
+        ("We honor Sergeant Paul Okafor, and Private Brzezinski wrote home.", [], ["Paul Okafor", "Brzezinski"]),
         # a famous surname is no licence for a private person's full name, nor for the lone word that names them
-        ("We thank flight attendants Hermis Moutardier and Christina Jones. Jones saved lives.", [], ["Christina Jones", "Jones."]),
-        ("Tom Mauser lost his son at Columbine. Thank you for being here, Tom.", [], ["Tom Mauser", "Tom."]),
+        ("We thank flight attendants Ann Okafor and Karen Jones. Jones saved lives.", [], ["Karen Jones", "Jones."]),
+        ("Tom Kowalczyk lost his son in the flood. Thank you for being here, Tom.", [], ["Tom Kowalczyk", "Tom."]),
         ("The first one was George Washington. Wilson was number eighteen. Then Lincoln spoke.", ["George Washington", "Wilson", "Lincoln"], []),
         ("under General Marshall, A dmiral King, and in the words of King Solomon: we pray.", ["King,"], []),  # a title, not a namesake
     ],

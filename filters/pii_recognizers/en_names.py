@@ -854,7 +854,7 @@ class EnglishNameRecognizer(EntityRecognizer):
         (:meth:`term_context`: a lone English word the document also writes in lower case), so
         reading it only costs time (~8,800 tokens per CPU-s).
 
-        A run is an anchor when it holds a word that is no English word (``Moomaw``, ``Kesko``),
+        A run is an anchor when it holds a word that is no English word (``Kowalczyk``, ``Kesko``),
         or is two or more words with a census given name (``Mark Young``, ``Bill W.``), or holds
         a census name the document never writes in lower case (``Baker``; not ``White`` beside
         ``white wine``, nor ``The Day`` beside ``one day``), or follows a name cue (``Mr.``,
@@ -1372,7 +1372,7 @@ def public_official(text: str, start: int, end: int) -> bool:
     * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
       part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
       verbs too) — since ``pii@7`` a lone word only, and not one the document also writes inside a
-      private person's name (``Christina Jones`` … ``Jones``: :func:`_private_namesake`).
+      private person's name (``Karen Jones`` … ``Jones``: :func:`_private_namesake`).
 
     * (``pii@6``) a person WordNet lists by that name: a full name with a sense that is an
       instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, ``Martin Luther
@@ -1384,8 +1384,8 @@ def public_official(text: str, start: int, end: int) -> bool:
       Bernardin``, ``Virginia statesman John Page``), or the head of an appositive after it
       (``John Page, a Virginia statesman,``) — also at another place of the same surname.
 
-    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
-    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked; a record made a century ago keeps
+    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia X``,
+    ``Martin X``, ``Reverend X``) — stays masked; a record made a century ago keeps
     every name, by its date (``filters.pii.split_public_record``), not by this test."""
     words = _EN_WORD.findall(text[start:end])
     words = [w for w in words if w not in ("s",)]
@@ -1404,26 +1404,26 @@ def public_official(text: str, start: int, end: int) -> bool:
         if _in_office(text, m.start(), m.end()):
             return len(words) > 1 or not _private_namesake(text, surname)
     if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
-        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Christina Jones earlier
+        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Karen Jones earlier
     low = surname.lower()
     dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
     # pii@7: a lone word only, and not where the document names a private person by it. pii@5
     # also kept any census given name before such a surname, and WordNet's famous Joneses,
-    # Andersons and Wilsons kept private people with it (a flight attendant `Christina Jones`,
-    # a murdered boy `Daniel Mauser`'s father `Tom` — 2000-2002 addresses): a full name is kept
+    # Andersons and Wilsons kept private people with it (a flight attendant, a murdered
+    # boy's father `Tom` — 2000-2002 addresses): a full name is kept
     # only when WordNet lists it whole (above) or an office names it.
     if dictionary_figure and surname.upper() in census_names("last") and len(words) == 1:
         return not _private_namesake(text, surname)
     return False
 
 
-#: A name written with another capitalised word before or after it: [Tom] Mauser, Christina [Jones].
+#: A name written with another capitalised word before or after it: [Tom] Kowalczyk, Karen [Jones].
 _EN_NAME_NEIGHBOUR = r"[A-Z][\w'’-]+"
 
 
 def _private_namesake(text: str, word: str) -> bool:
     """Whether the document also writes ``word`` inside a longer name that no public-record rule
-    keeps (``Tom Mauser`` … ``Tom``; ``Christina Jones`` … ``Jones``): the lone word is that
+    keeps (``Tom Kowalczyk`` … ``Tom``; ``Karen Jones`` … ``Jones``): the lone word is that
     person, one sense per discourse, not the dictionary's famous namesake."""
     w = re.escape(word)
     for m in re.finditer(rf"(?<![\w-])(?:{_EN_NAME_NEIGHBOUR}\s)?{w}(?:\s{_EN_NAME_NEIGHBOUR})?(?![\w-])", text):
