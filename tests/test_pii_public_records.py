@@ -224,6 +224,8 @@ def test_a_dated_record_whose_file_name_gives_no_year_is_counted_and_masks():
         ("Today PTA President Jane Kowalczyk spoke.", "Jane Kowalczyk"),
         ("Our Club President Tom Brown spoke.", "Tom Brown"),
         ("Senior Vice President Tom Brown of Acme spoke.", "Tom Brown"),
+        ("Our school President Tom Brown spoke.", "Tom Brown"),
+        ("She was elected student Senator Ann Kowalczyk's deputy.", "Ann Kowalczyk"),
         # jobs as words before a name
         ("My friend, federal agent Daniel Okafor, was shot.", "Daniel Okafor"),
         ("We lost tax collector Harold Pinkney last spring.", "Harold Pinkney"),

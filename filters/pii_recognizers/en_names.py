@@ -1298,6 +1298,9 @@ def _appositive_office(text: str, end: int) -> bool:
     return False
 
 
+#: A lower-case word right before a title: our [school] President, a [student] Senator.
+_EN_TITLE_GROUP_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s+$")
+_WN_GROUP = 14  # noun.group: club, school, company, team, class
 #: A capitalised word right before a title: [PTA] President, [Treasury] Secretary.
 _EN_TITLE_MODIFIER = re.compile(r"([A-Z][\w.-]*?)(?:['’]s)?\s+$")
 
@@ -1306,10 +1309,15 @@ def _title_of_a_polity(text: str, at: int, first: str) -> bool:
     """Whether the title starting at ``at`` is a polity's office, not a club's or a firm's: the
     capitalised word before it, if any and no stop word, is a polity (``Pennsylvania Governor``,
     ``America's Ambassador``) or makes a WordNet office with it (``Majority Leader``); ``PTA
-    President``, ``Club President``, ``Company Secretary`` are no offices (a review of pii@7).
+    President``, ``Club President``, ``Company Secretary`` are no offices (a review of pii@7), nor
+    is a title after a lower-case noun whose first WordNet sense is a group or a person (``our
+    school President``, ``a student Senator``; in the 124 speeches no title follows one).
     The cabinet's ``Treasury Secretary X`` is masked by this too: over-masking, the safe side."""
     from spacy.lang.en.stop_words import STOP_WORDS
 
+    low = _EN_TITLE_GROUP_BEFORE.search(text, max(0, at - 40), at)
+    if low and low.group(1) not in STOP_WORDS and wordnet_first_sense(low.group(1)) in (_WN_GROUP, _WN_PERSON):
+        return False  # the school President, our club Secretary, a student Senator: a group's or a person's title
     m = _EN_TITLE_MODIFIER.search(text, max(0, at - 40), at)
     if not m or m.group(1).lower() in STOP_WORDS or m.group(1) in ("Mr.", "Madam", "Mister"):
         return True
@@ -1337,12 +1345,16 @@ def _in_office(text: str, start: int, end: int) -> bool:
     before = _EN_WORDS_BEFORE.search(text, max(0, start - 60), start)
     if before:
         prior = before.group(1).split()
+        starts = [m.start() for m in re.finditer(r"\S+", text[before.start(1) : start])]
         for k in (1, 2, 3):
             words = prior[-k:]
             if k > len(prior) or " ".join(words).lower() not in offices:
                 continue
             if all(w[0].isupper() for w in words):
-                return True  # a title: Cardinal Bernardin, Prime Minister Major
+                # a title: Cardinal Bernardin, Prime Minister Major; not a student Senator
+                if _title_of_a_polity(text, before.start(1) + starts[-k], words[0]):
+                    return True
+                continue
             if k < len(prior) and prior[-k - 1][0].isupper() and _polity(prior[-k - 1]):
                 return True  # a polity's office: Virginia statesman John Page (not student senator, federal agent)
     return _appositive_office(text, end)
