@@ -30,6 +30,7 @@ import hmac
 import json
 import os
 import re
+from datetime import UTC, datetime
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -126,10 +127,10 @@ class PiiOptions(StageOptions):
     names_open_before: int | None = Field(
         None,
         ge=1000,
-        le=9999,
         description="a dated public record (record_dates) made before this year keeps every name it holds, counted as "
         "PERSON_PUBLIC_RECORD: everyone it names was born 100 years or more before the year set here (set it to the run's "
-        "year minus 100; docs/pii.md, 'Records a century old')",
+        "year minus 100 at most — a later year is a config error; docs/pii.md, 'Records a century old'); a dated source's "
+        "document whose file name gives no year from 1000 to 2999 is counted as RECORD_UNDATED",
     )
     crf_names: bool = Field(
         False,
@@ -157,6 +158,15 @@ class PiiOptions(StageOptions):
                 raise ValueError(f"record_dates: {source}: the pattern needs a group for the year, e.g. '(\\d{{4}})-'")
         if bool(self.record_dates) != (self.names_open_before is not None):
             raise ValueError("record_dates and names_open_before go together: the dates of the records and the year before which their names are open")
+        # Checked here, not per document, so a valid config gives the same output in any year:
+        # validity only widens with time. Every year record_year reads is ≥ 1000, so none is
+        # open unless it is a century older than the run.
+        latest = datetime.now(UTC).year - 100
+        if self.names_open_before is not None and self.names_open_before > latest:
+            raise ValueError(
+                f"names_open_before: {self.names_open_before} is later than this year minus 100 ({latest}): "
+                "a record made since then may name living people"
+            )
         return self
 
     @field_validator("public_records")
@@ -445,7 +455,11 @@ class PresidioScrubber(MapStage):
         for i, (text, spans) in enumerate(zip(texts, found)):
             kept_public = 0
             if sources[i] in self.config.public_records and langs[i] == "en":
-                year = record_year(self.config.record_dates.get(sources[i]), files[i])
+                pattern = self.config.record_dates.get(sources[i])
+                year = record_year(pattern, files[i])
+                if pattern and year is None:  # shows the reviewer a pattern that matched no file name
+                    undated = counters.setdefault(sources[i], {})
+                    undated["RECORD_UNDATED"] = undated.get("RECORD_UNDATED", 0) + 1
                 open_before = self.config.names_open_before
                 spans, kept = split_public_record(text, spans, historical=year is not None and open_before is not None and year < open_before)
                 kept_public = len(kept)
@@ -865,12 +879,13 @@ def split_public_record(text: str, spans: list[Found], historical: bool = False)
 def record_year(pattern: str | None, source_file: str | None) -> int | None:
     """The year a record was made, from its file name by the source's ``record_dates`` pattern
     (``inaugural/1841-Harrison.txt`` → 1841); ``None`` when there is no pattern, no match or no
-    four-digit year — such a record is judged by the office rules alone."""
+    year from 1000 to 2999 (``state_union/0042-transcript.txt`` gives none: a four-digit group
+    is not always a year) — such a record is judged by the office rules alone."""
     if not pattern or not source_file:
         return None
     m = re.search(pattern, source_file)
     year = m.group(1) if m else None
-    return int(year) if year and year.isdigit() and len(year) == 4 else None
+    return int(year) if year and year.isdigit() and len(year) == 4 and 1000 <= int(year) <= 2999 else None
 
 
 def guess_language(text: str) -> str:

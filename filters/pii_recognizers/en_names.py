@@ -163,13 +163,16 @@ def _wordnet_synsets() -> None:
                 continue  # the licence header
             offset, lexnum = int(line[:8]), int(line[9:11])
             _WN_LEXFILE[offset] = lexnum
-            if lexnum != _WN_PERSON:
+            if lexnum not in (_WN_PERSON, _WN_OBJECT):
                 continue
             fields = line.split(" | ", 1)[0].split()
             n_words = int(fields[3], 16)
             n_ptr = int(fields[4 + 2 * n_words])
             ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr]
             symbols = ptrs[0::4]
+            if lexnum == _WN_OBJECT:
+                _WN_OBJECT_HYPERNYMS[offset] = [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"]
+                continue
             if "@i" not in symbols:  # a named person (Pilate, Kennan) is no word for an office
                 _WN_PERSON_CLASSES[offset] = (fields[4 : 4 + 2 * n_words : 2], [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"])
     with open(root / "index.noun", encoding="utf-8", errors="replace") as f:
@@ -178,6 +181,31 @@ def _wordnet_synsets() -> None:
                 fields = line.split(" ", 7)
                 n_ptr_types = int(fields[3])
                 _WN_FIRST_OFFSET[fields[0]] = int(line.split()[6 + n_ptr_types])  # after the pointer symbols and two counts
+
+
+#: noun.object synsets → their hypernyms (slope → geological formation).
+_WN_OBJECT_HYPERNYMS: dict[int, list[int]] = {}
+#: The natural features a ``<noun> of X`` complement names a place by: geological formation
+#: (slope, bank, valley, shore, mountain, cliff) and body of water (river, lake, sea). Not every
+#: natural object: ``remains``, ``world``, ``earth``, ``star``, ``stone`` are natural objects too,
+#: and "the remains of Kowalczyk", "the world of Kowalczyk" name people (a review of pii@7).
+_WN_LANDFORM_ROOTS = {9287968: "geological formation", 9225146: "body of water"}
+
+
+def wordnet_landform(lemma: str) -> bool:
+    """Whether a lower-case noun's first (most frequent) WordNet sense is a geological formation
+    or a body of water by WordNet's hypernyms: ``slope``, ``bank``, ``river``; not ``remains``."""
+    _wordnet_synsets()
+    todo, seen = [_WN_FIRST_OFFSET.get(lemma)], set()
+    while todo:
+        o = todo.pop()
+        if o is None or o in seen:
+            continue
+        if o in _WN_LANDFORM_ROOTS:
+            return True
+        seen.add(o)
+        todo.extend(_WN_OBJECT_HYPERNYMS.get(o, ()))
+    return False
 
 
 def wordnet_first_sense(lemma: str) -> int | None:
@@ -189,14 +217,18 @@ def wordnet_first_sense(lemma: str) -> int | None:
     return None if offset is None else _WN_LEXFILE.get(offset)
 
 
-#: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office or
-#: rank: what a title or an appositive says before or after a name in a public record. Churches
-#: and armies by their governing ranks only — a bishop, a general — not every clergyman or soldier
-#: (a sergeant honoured in an address is a private person in uniform).
+#: WordNet 3.0 synsets (offsets in ``data.noun``) whose every hyponym holds a public office of a
+#: state or a church: what a title or an appositive says before or after a name in a public
+#: record. Not WordNet's whole "official, functionary" branch (pii@7 took it): it holds ordinary
+#: jobs — a rep, a civil servant, a federal agent, a probation officer, a tax collector, a census
+#: taker, a notary, a bean counter — whose holders are private people. Churches and armies by
+#: their governing ranks only — a bishop, a general — not every clergyman or soldier (a sergeant
+#: honoured in an address is a private person in uniform).
 _WN_OFFICE_ROOTS = {
-    10372373: "official, functionary: a worker who holds or is invested with an office (judges, diplomats, magistrates …)",
     10164747: "head of state (king, emperor, prime minister …)",
     10253995: "legislator (senator, congressman …)",
+    10320863: "minister, government minister (a cabinet's members)",
+    10225219: "judge, justice, jurist (magistrate, chief justice …; not 'judge' itself, also an evaluator)",
     10125786: "general officer: officers in the Army or Air Force or Marines above the rank of colonel",
     10094584: "flag officer: a senior naval officer above the rank of captain (admiral, commodore)",
     10650162: "statesman, national leader",
@@ -205,6 +237,10 @@ _WN_OFFICE_ROOTS = {
 }
 #: … except the lay offices of a congregation (sexton, verger, churchwarden): no public office.
 _WN_OFFICE_EXCLUDED = {9922799: "church officer"}
+#: Lemmas under those roots whose everyday sense WordNet lacks as a person: a sales ``rep``, a
+#: rowing team's ``whip``, ``primus`` (a stove), ``blucher`` (a shoe), ``solon`` (any wise man),
+#: ``treasury``, ``filibuster`` (a tactic).
+_WN_OFFICE_WORDS_EXCLUDED = frozenset({"rep", "whip", "primus", "blucher", "solon", "treasury", "filibuster", "filibusterer"})
 
 _WN_OFFICES: set[str] = set()
 
@@ -238,7 +274,7 @@ def wordnet_offices() -> frozenset[str]:
 
         words = wordnet_nouns()
         for lemma, offsets in senses.items():
-            if lemma in words and all(office(o) for o in offsets):  # a common noun: WordNet writes it in lower case
+            if lemma in words and lemma not in _WN_OFFICE_WORDS_EXCLUDED and all(office(o) for o in offsets):  # a common noun: WordNet writes it in lower case
                 _WN_OFFICES.add(lemma.replace("_", " "))
     return frozenset(_WN_OFFICES)
 
@@ -655,28 +691,28 @@ class EnglishNameRecognizer(EntityRecognizer):
         (``pii@7``; each reads the text and WordNet, none a list of words):
 
         * ``place``: the complement of a natural feature, ``<noun> of X`` where the noun's first
-          (most frequent) WordNet sense is a natural object (``the green slopes of Monticello``,
-          ``the shores of``, ``the banks of``, ``the valley of``) — people are not said to have
-          slopes or shores; a thing's or a building's noun (``the house of``, ``the tomb of``)
-          is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
+          (most frequent) WordNet sense is a landform or a body of water (:func:`wordnet_landform`:
+          ``the green slopes of Monticello``, ``the shores of``, ``the banks of``, ``the valley
+          of``) — people are not said to have slopes or shores; a thing's or a building's noun
+          (``the house of``, ``the tomb of``), another natural object (``the remains of``, ``the
+          world of``) is no evidence, nor a possessive (``the banks of Kowalczyk's farm``);
         * ``term``: an imperative opening a quotation — a word WordNet has as a verb, right after
-          the opening quote, followed by a function word (``"Tarry a while."``), where a name would
-          be followed by its verb, a comma or a headline's ``to`` (``"Bush to Appoint …``);
+          the opening quote, followed by an article or an object pronoun that opens its object
+          (``"Tarry a while."``), where a name would be followed by its verb, a comma, a
+          conjunction (``"Hunt and I were partners"``) or a headline's ``to`` (``"Bush to Appoint …``);
         * ``term``: a personified abstraction in an allegory — a noun whose first WordNet sense is
           abstract (a state, feeling, attribute, act …) and none a person, the subject of a verb of
           saying, with another such noun speaking in the same passage (``Comfort says, "…"
           Opportunism says, "…" Timidity asks, "…"``)."""
         head = _EN_NOUN_OF.search(text, max(0, start - 40), start)
-        if head and not text.startswith(("'s", "’s"), end) and any(wordnet_first_sense(f) == _WN_OBJECT for f in _noun_forms(head.group(1))):
+        if head and not text.startswith(("'s", "’s"), end) and any(wordnet_landform(f) for f in _noun_forms(head.group(1))):
             return "place"
         nxt = _EN_AFTER_WORD.match(text, end)
         if (
             _EN_QUOTE_OPEN.search(text, max(0, start - 2), start)
             and word.lower() in self._words["verb"]
             and nxt
-            and nxt.group(1) in self._stop
-            and nxt.group(1) not in self._words["verb"]
-            and nxt.group(1) != "to"  # a headline's subject: "Bush to Appoint Someone …" (webtext)
+            and nxt.group(1) in _EN_OBJECT_OPENERS
         ):
             return "term"
         if _EN_SAYS.match(text, end) and self._abstract_noun(word):
@@ -818,7 +854,7 @@ class EnglishNameRecognizer(EntityRecognizer):
         (:meth:`term_context`: a lone English word the document also writes in lower case), so
         reading it only costs time (~8,800 tokens per CPU-s).
 
-        A run is an anchor when it holds a word that is no English word (``Moomaw``, ``Kesko``),
+        A run is an anchor when it holds a word that is no English word (``Kowalczyk``, ``Kesko``),
         or is two or more words with a census given name (``Mark Young``, ``Bill W.``), or holds
         a census name the document never writes in lower case (``Baker``; not ``White`` beside
         ``white wine``, nor ``The Day`` beside ``one day``), or follows a name cue (``Mr.``,
@@ -1167,6 +1203,9 @@ def _noun_forms(word: str) -> tuple[str, ...]:
 
 #: An opening quotation mark right before: "[Tarry] a while."
 _EN_QUOTE_OPEN = re.compile(r"(?:^|(?<=[\s(]))[\"“]$")
+#: Words that open an imperative's object and cannot follow a subject's name: "Tarry [a] while".
+#: pii@7 took any stop word but ``to``, which unmasked "Hunt and I were partners" (a review).
+_EN_OBJECT_OPENERS = frozenset({"a", "an", "the", "me", "us", "him", "them", "my", "your", "our", "their", "some", "every"})
 #: The next word, in lower case.
 _EN_AFTER_WORD = re.compile(r"\s+([a-z]+)\b")
 _EN_SAYING = r"(?:says|said|asks|asked|cries|cried|replies|replied|answers|answered|whispers|whispered|warns|warned|tells|told)"
@@ -1187,12 +1226,18 @@ _EN_OFFICE_TITLES = (
     r"Prime Minister|Chancellor|King|Queen|Emperor|Pope"
 )
 _EN_OFFICE_BEFORE = re.compile(rf"\b(?:{_EN_OFFICE_TITLES})\.?\s+(?:[A-Z]\.\s)?$")
-_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})", re.I)
+#: Case-sensitive since the review of pii@7: a title is written capitalised; "the president of
+#: the PTA", "a sales representative", "a brand ambassador" are jobs, not offices.
+_EN_OFFICE_TITLE = re.compile(rf"(?:{_EN_OFFICE_TITLES})")
 
-#: A plural title before a coordination of names, up to the name: Senators [Frist] and [Breaux];
-#: Presidents Gorbachev, Mitterrand, [Ozal]; Representatives Walter Capps and [Sonny Bono].
-_EN_NAME_CONJUNCT = r"[A-Z][\w'’.-]*(?:\s[A-Z][\w'’.-]*){0,3}(?:,\s(?:and\s)?|,?\sand\s)"
-_EN_PLURAL_TITLE_BEFORE = re.compile(rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_NAME_CONJUNCT}){{0,6}}$")
+#: A plural title right before a coordination of single-word surnames, up to the span: Senators
+#: [Frist] and [Breaux]; Presidents Gorbachev, Mitterrand, [Ozal]. Only single words, and the
+#: coordination ends at its ``and``: "Senators Frist and Breaux, Lisa Kowalczyk and Tom
+#: Brzezinski" names two private guests after the senators (a review of pii@7).
+_EN_SURNAME_CONJUNCT = r"[A-Z][\w'’-]*,\s"
+_EN_PLURAL_TITLE_BEFORE = re.compile(
+    rf"\b([A-Z][a-z]+(?:\s[A-Z][a-z]+)??(?:s|men))\s+(?:{_EN_SURNAME_CONJUNCT}){{0,6}}(?:[A-Z][\w'’-]*,?\sand\s)?$"
+)
 
 
 def _singular_office(title: str) -> bool:
@@ -1204,42 +1249,130 @@ def _singular_office(title: str) -> bool:
     return False
 
 
-#: Up to three words right before a name: Virginia statesman [John Page].
+def _polity(phrase: str) -> bool:
+    """Whether a capitalised phrase names a polity: a WordNet place (``Virginia``, ``Ohio``,
+    ``United States``), or ``State`` (the Secretary of State). Not a club, a school or a firm
+    (``PTA`` is a group in WordNet; ``Acme`` is nothing)."""
+    if phrase in ("State", "the United States"):
+        return True
+    return any(lexnum == _WN_LOCATION for lexnum, _instance in wordnet_nouns().get(phrase.replace(" ", "_"), ()))
+
+
+#: Up to three words right before a name: Cardinal [Bernardin], Prime Minister [Major].
 _EN_WORDS_BEFORE = re.compile(r"((?:[A-Za-z][\w'-]*\s+){1,3})$")
 #: An appositive after a name, its head noun before a comma, a stop or a preposition:
-#: [John Page], a Virginia statesman, … / [X], the governor of Virginia.
+#: [John Page], a Virginia statesman, … / [X], the Governor of Virginia.
 _EN_APPOSITIVE_AFTER = re.compile(
-    r",\s+(?:a|an|the)\s+((?:[\w'-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
+    r",\s+(?:a|an|the)\s+((?:[\w'.-]+\s+){0,3}?[A-Za-z][a-z-]+)(?=\s*[,;.)]|\s+(?:of|from|for|who|and)\b)"
 )
+#: The complement of an appositive's office: the Governor [of Virginia], a Senator [from Ohio].
+_EN_OFFICE_OF = re.compile(r"\s+(?:of|from|for)\s+(?:(the)\s+)?([A-Z][\w'.-]*(?:\s[A-Z][\w'.-]*){0,2})?")
+#: Modifiers an office may carry in an appositive besides a polity's name: the former Senator.
+_EN_OFFICE_MODIFIERS = frozenset({"former", "late", "then", "acting"})
+
+
+def _appositive_office(text: str, end: int) -> bool:
+    """An appositive right after a name whose head is an office of a polity (pii@7 as reviewed): a
+    :func:`wordnet_offices` word or a capitalised title of the list (``John Page, a Virginia
+    statesman,``; ``John Ashcroft, the Attorney General,``), its other words a polity's name or
+    ``former``/``late`` (not ``a sales representative``, ``a community leader``, ``the PTA
+    President``), and a complement, if any, a polity (``the Governor of Virginia``; not ``the
+    President of the PTA``, ``a magistrate of the county court``)."""
+    after = _EN_APPOSITIVE_AFTER.match(text, end)
+    if not after:
+        return False
+    head = after.group(1).split()
+    for k in (2, 1):
+        if k > len(head):
+            continue
+        office = " ".join(head[-k:])
+        if not (office.lower() in wordnet_offices() or _EN_OFFICE_TITLE.fullmatch(office)):
+            continue
+        modifiers = [w for w in head[:-k] if w.lower() not in _EN_OFFICE_MODIFIERS]
+        if modifiers and not _polity(" ".join(modifiers)):
+            return False
+        of = _EN_OFFICE_OF.match(text, after.end())
+        if of:
+            return bool(of.group(2)) and _polity(f"the {of.group(2)}" if of.group(1) and of.group(2) == "United States" else of.group(2))
+        return True
+    return False
+
+
+#: A lower-case word right before a title: our [school] President, a [student] Senator.
+_EN_TITLE_GROUP_BEFORE = re.compile(r"(?<![\w-])([a-z]+)\s+$")
+_WN_GROUP = 14  # noun.group: club, school, company, team, class
+#: A capitalised word right before a title: [PTA] President, [Treasury] Secretary.
+_EN_TITLE_MODIFIER = re.compile(r"([A-Z][\w.-]*?)(?:['’]s)?\s+$")
+
+
+def _title_of_a_polity(text: str, at: int, first: str) -> bool:
+    """Whether the title starting at ``at`` is a polity's office, not a club's or a firm's: the
+    capitalised word before it, if any and no stop word, is a polity (``Pennsylvania Governor``,
+    ``America's Ambassador``) or makes a WordNet office with it (``Majority Leader``); ``PTA
+    President``, ``Club President``, ``Company Secretary`` are no offices (a review of pii@7), nor
+    is a title after a lower-case noun whose first WordNet sense is a group or a person (``our
+    school President``, ``a student Senator``; in the 124 speeches no title follows one).
+    The cabinet's ``Treasury Secretary X`` is masked by this too: over-masking, the safe side."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    low = _EN_TITLE_GROUP_BEFORE.search(text, max(0, at - 40), at)
+    if low and low.group(1) not in STOP_WORDS and wordnet_first_sense(low.group(1)) in (_WN_GROUP, _WN_PERSON):
+        return False  # the school President, our club Secretary, a student Senator: a group's or a person's title
+    m = _EN_TITLE_MODIFIER.search(text, max(0, at - 40), at)
+    if not m or m.group(1).lower() in STOP_WORDS or m.group(1) in ("Mr.", "Madam", "Mister"):
+        return True
+    word = m.group(1)
+    if word.lower() in _EN_OFFICE_MODIFIERS or word.lower() in english_words("adv"):
+        return True  # Former President, Tonight Senator X
+    return _polity(word) or f"{word} {first}".lower() in wordnet_offices()
 
 
 def _in_office(text: str, start: int, end: int) -> bool:
     """Whether the words around a name say it holds a public office: a title of the list right
-    before it (``President Grant``), a plural title before the coordination that holds it
-    (``Senators Frist and Breaux``), or a WordNet office word (:func:`wordnet_offices`) as the
-    one to three words right before it (``Cardinal Bernardin``, ``Virginia statesman John
-    Page``) or as the head of an appositive after it (``John Page, a Virginia statesman,``;
-    also a listed title: ``John Ashcroft, the Attorney General,``)."""
-    if _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start):
+    before it (``President Grant``), a plural title before the coordination of surnames that
+    holds it (``Senators Frist and Breaux``), a WordNet office (:func:`wordnet_offices`) as the
+    one to three words right before it, capitalised as a title or after a polity's name
+    (``Cardinal Bernardin``, ``Virginia statesman John Page``; not ``student senator``), or an
+    office of a polity heading an appositive after it
+    (:func:`_appositive_office`)."""
+    title = _EN_OFFICE_BEFORE.search(text, max(0, start - 30), start)
+    if title and _title_of_a_polity(text, title.start(), text[title.start() : title.end()].split()[0]):
         return True
     plural = _EN_PLURAL_TITLE_BEFORE.search(text, max(0, start - 200), start)
-    if plural and any(_singular_office(t) for t in {plural.group(1), plural.group(1).split()[-1]}):
-        return True  # Senators McCain and Feingold: a plural title distributes over its names
+    if plural and " " not in text[start:end].strip() and _plural_title(text, plural):
+        return True  # Senators McCain and Feingold: a plural title distributes over its surnames
     offices = wordnet_offices()
     before = _EN_WORDS_BEFORE.search(text, max(0, start - 60), start)
     if before:
         prior = before.group(1).split()
-        if any(" ".join(prior[-k:]).lower() in offices for k in (1, 2, 3) if k <= len(prior)):
-            return True
-    after = _EN_APPOSITIVE_AFTER.match(text, end)
-    if after:
-        head = after.group(1).split()
-        return any(
-            " ".join(head[-k:]).lower() in offices or _EN_OFFICE_TITLE.fullmatch(" ".join(head[-k:])) is not None
-            for k in (1, 2)
-            if k <= len(head)
-        )
-    return False
+        starts = [m.start() for m in re.finditer(r"\S+", text[before.start(1) : start])]
+        for k in (1, 2, 3):
+            words = prior[-k:]
+            if k > len(prior) or " ".join(words).lower() not in offices:
+                continue
+            if all(w[0].isupper() for w in words):
+                # a title: Cardinal Bernardin, Prime Minister Major; not a student Senator
+                if _title_of_a_polity(text, before.start(1) + starts[-k], words[0]):
+                    return True
+                continue
+            if k < len(prior) and prior[-k - 1][0].isupper() and _polity(prior[-k - 1]):
+                return True  # a polity's office: Virginia statesman John Page (not student senator, federal agent)
+    return _appositive_office(text, end)
+
+
+def _plural_title(text: str, m: re.Match) -> bool:
+    """Whether a plural title match is a title: its singular an office, and not the end of a
+    place's or a person's name (``Kings County``, ``Queens Village``, ``Paul Kings``): a place
+    WordNet lists, or a capitalised word right before it that is no stop word."""
+    from spacy.lang.en.stop_words import STOP_WORDS
+
+    title = m.group(1)
+    if not any(_singular_office(t) for t in {title, title.split()[-1]}):
+        return False
+    if any(lexnum == _WN_LOCATION for lexnum, _i in wordnet_nouns().get(title.split()[-1], ())):
+        return False  # Queens, a borough
+    prev = re.search(r"([A-Za-z][\w'’-]*)\s+$", text[max(0, m.start(1) - 30) : m.start(1)])
+    return not (prev and prev.group(1)[0].isupper() and prev.group(1).lower() not in STOP_WORDS)
 
 
 def public_official(text: str, start: int, end: int) -> bool:
@@ -1251,7 +1384,7 @@ def public_official(text: str, start: int, end: int) -> bool:
     * a historical figure a general dictionary lists: the surname is a WordNet noun and no other
       part of speech (``Jefferson``, ``Lincoln``, ``Roosevelt``; not ``Cook``, ``Root``, which are
       verbs too) — since ``pii@7`` a lone word only, and not one the document also writes inside a
-      private person's name (``Christina Jones`` … ``Jones``: :func:`_private_namesake`).
+      private person's name (``Karen Jones`` … ``Jones``: :func:`_private_namesake`).
 
     * (``pii@6``) a person WordNet lists by that name: a full name with a sense that is an
       instance in ``noun.person`` (``Archibald MacLeish``, ``Saint Augustine``, ``Martin Luther
@@ -1263,8 +1396,8 @@ def public_official(text: str, start: int, end: int) -> bool:
       Bernardin``, ``Virginia statesman John Page``), or the head of an appositive after it
       (``John Page, a Virginia statesman,``) — also at another place of the same surname.
 
-    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia Coleman``,
-    ``Martin Treptow``, ``Reverend Moomaw``) — stays masked; a record made a century ago keeps
+    Everyone else a record names — a teacher, a soldier, a clergyman (``Miss Julia X``,
+    ``Martin X``, ``Reverend X``) — stays masked; a record made a century ago keeps
     every name, by its date (``filters.pii.split_public_record``), not by this test."""
     words = _EN_WORD.findall(text[start:end])
     words = [w for w in words if w not in ("s",)]
@@ -1275,30 +1408,34 @@ def public_official(text: str, start: int, end: int) -> bool:
     if len(words) > 1 and any(" ".join(words[:k]).lower() in wordnet_offices() for k in (1, 2) if k < len(words)):
         return True  # the span holds its title: Cardinal Bernardin
     surname = words[-1]
-    for m in _matches_of(text, surname, rf"(?<![\w-]){re.escape(surname)}(?![\w-])"):
+    # The same name in office elsewhere: the same full name, or a lone surname no private person of
+    # the document also bears (pii@7 spread an office to every bearer of the surname: "Senator
+    # Kowalczyk … Tom Kowalczyk, a civil servant").
+    pattern = r"\s+".join(re.escape(w) for w in words)
+    for m in _matches_of(text, words[0], rf"(?<![\w-]){pattern}(?![\w-])"):
         if _in_office(text, m.start(), m.end()):
-            return True
+            return len(words) > 1 or not _private_namesake(text, surname)
     if wordnet_person(re.sub(r"['’]s$", "", " ".join(words))):
-        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Christina Jones earlier
+        return len(words) > 1 or not _private_namesake(text, surname)  # Jones … but Karen Jones earlier
     low = surname.lower()
     dictionary_figure = low in english_words("noun") and not any(low in english_words(p) for p in ("verb", "adj", "adv"))
     # pii@7: a lone word only, and not where the document names a private person by it. pii@5
     # also kept any census given name before such a surname, and WordNet's famous Joneses,
-    # Andersons and Wilsons kept private people with it (a flight attendant `Christina Jones`,
-    # a murdered boy `Daniel Mauser`'s father `Tom` — 2000-2002 addresses): a full name is kept
+    # Andersons and Wilsons kept private people with it (a flight attendant, a murdered
+    # boy's father `Tom` — 2000-2002 addresses): a full name is kept
     # only when WordNet lists it whole (above) or an office names it.
     if dictionary_figure and surname.upper() in census_names("last") and len(words) == 1:
         return not _private_namesake(text, surname)
     return False
 
 
-#: A name written with another capitalised word before or after it: [Tom] Mauser, Christina [Jones].
+#: A name written with another capitalised word before or after it: [Tom] Kowalczyk, Karen [Jones].
 _EN_NAME_NEIGHBOUR = r"[A-Z][\w'’-]+"
 
 
 def _private_namesake(text: str, word: str) -> bool:
     """Whether the document also writes ``word`` inside a longer name that no public-record rule
-    keeps (``Tom Mauser`` … ``Tom``; ``Christina Jones`` … ``Jones``): the lone word is that
+    keeps (``Tom Kowalczyk`` … ``Tom``; ``Karen Jones`` … ``Jones``): the lone word is that
     person, one sense per discourse, not the dictionary's famous namesake."""
     w = re.escape(word)
     for m in re.finditer(rf"(?<![\w-])(?:{_EN_NAME_NEIGHBOUR}\s)?{w}(?:\s{_EN_NAME_NEIGHBOUR})?(?![\w-])", text):
@@ -1310,6 +1447,7 @@ def _private_namesake(text: str, word: str) -> bool:
         others = [p for p in full.split() if p != word]
         if not all((p.upper() in census_names("first") or p.upper() in census_names("last")) and p.lower() not in STOP_WORDS for p in others):
             continue  # a title, a word, not a name beside it: President Wilson, Wilson Dam, Then Lincoln
-        if not (wordnet_person(full) or _in_office(text, m.start(), m.end())):
-            return True
+        at = m.start() + full.index(word) if not full.startswith(word) else m.start()
+        if not (wordnet_person(full) or _in_office(text, m.start(), m.end()) or _in_office(text, at, at + len(word))):
+            return True  # not a title's holder (Senator Kowalczyk), nor named in office whole
     return False
