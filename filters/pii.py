@@ -250,6 +250,27 @@ def _settled(text: str, morphs, s: int) -> bool:
     return j == k + 1 and tag.startswith(("V", "MA", "E"))
 
 
+
+def _run_recognizers(recognizers: Sequence, text: str, ents: list[str], arts) -> list:
+    """What presidio's ``AnalyzerEngine.analyze`` does with each recognizer before its context
+    step: load it once, run it, tag each result with the recognizer's id; the results in order."""
+    from presidio_analyzer import RecognizerResult
+
+    id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
+    results: list = []
+    for rec in recognizers:
+        if not rec.is_loaded:
+            rec.load()
+            rec.is_loaded = True
+        found = rec.analyze(text=text, entities=ents, nlp_artifacts=arts)
+        for r in found or ():
+            if not r.recognition_metadata:
+                r.recognition_metadata = {}
+            r.recognition_metadata.setdefault(id_key, rec.id)
+        if found:
+            results.extend(found)
+    return results
+
 def _recognizer_plan(analyzer, ents: list[str], language: str = "ko") -> tuple[list, dict[str, dict[str, float]]]:
     """The recognizers ``analyzer.analyze`` runs for ``ents`` (in registry order; presidio's is a
     set's, which no result depends on: they are deduplicated and sorted by value), and their
@@ -585,19 +606,8 @@ class PresidioScrubber(MapStage):
         if plan is None:
             plan = self._ko_plans[key] = _recognizer_plan(self._ko, ents)
         recognizers, thresholds = plan
-        results = []
+        results = _run_recognizers(recognizers, text, ents, arts)
         id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
-        for rec in recognizers:
-            if not rec.is_loaded:
-                rec.load()
-                rec.is_loaded = True
-            found = rec.analyze(text=text, entities=ents, nlp_artifacts=arts)
-            for r in found or ():
-                if not r.recognition_metadata:
-                    r.recognition_metadata = {}
-                r.recognition_metadata.setdefault(id_key, rec.id)
-            if found:
-                results.extend(found)
         if results:
             results = self._ko.context_aware_enhancer.enhance_using_context(
                 text=text, raw_results=results, nlp_artifacts=arts, recognizers=recognizers, context=None
@@ -703,19 +713,8 @@ class PresidioScrubber(MapStage):
         if plan is None:
             plan = self._en_plans[key] = _recognizer_plan(self._en, ents, "en")
         recognizers, thresholds = plan
-        results = []
+        results = _run_recognizers(recognizers, text, ents, arts)
         id_key = RecognizerResult.RECOGNIZER_IDENTIFIER_KEY
-        for rec in recognizers:
-            if not rec.is_loaded:
-                rec.load()
-                rec.is_loaded = True
-            found = rec.analyze(text=text, entities=ents, nlp_artifacts=arts)
-            for r in found or ():
-                if not r.recognition_metadata:
-                    r.recognition_metadata = {}
-                r.recognition_metadata.setdefault(id_key, rec.id)
-            if found:
-                results.extend(found)
         if not results:
             return results
         with_context = {r.id for r in recognizers if r.context}

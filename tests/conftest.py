@@ -35,6 +35,17 @@ def shared_data() -> Path:
     return SHARED
 
 
+@pytest.fixture(scope="session")
+def scrubber():
+    """The PII stage with its default options, set up once for the session (spaCy, MeCab, Kiwi,
+    Presidio: seconds of set-up each time); tests that patch it use ``monkeypatch``."""
+    from filters.pii import PresidioScrubber
+
+    st = PresidioScrubber({})
+    st.ensure_setup()
+    return st
+
+
 @pytest.fixture()
 def catalog_env(tmp_path, monkeypatch) -> Path:
     """An isolated catalog and working directory for a test."""

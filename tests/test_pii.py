@@ -160,15 +160,6 @@ EN_PHONE_NEGATIVES = [
 ]
 
 
-@pytest.fixture(scope="module")
-def scrubber():
-    from filters.pii import PresidioScrubber
-
-    st = PresidioScrubber({})
-    st.ensure_setup()
-    return st
-
-
 def _spans(scrubber, text, lang):
     return [(text[f.start : f.end], f.type) for f in scrubber.detect([text], [lang])[0]]
 

@@ -58,15 +58,6 @@ def english_texts(n_shared: int = 12) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scrubber():
-    from filters.pii import PresidioScrubber
-
-    st = PresidioScrubber({})
-    st.ensure_setup()
-    return st
-
-
-@pytest.fixture(scope="module")
 def texts():
     return english_texts()
 

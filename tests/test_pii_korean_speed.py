@@ -68,15 +68,6 @@ def korean_texts(n_shared: int = 600) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def scrubber():
-    from filters.pii import PresidioScrubber
-
-    st = PresidioScrubber({})
-    st.ensure_setup()
-    return st
-
-
-@pytest.fixture(scope="module")
 def texts():
     return korean_texts()
 

@@ -12,15 +12,6 @@ import pytest
 pytest.importorskip("presidio_analyzer")
 
 
-@pytest.fixture(scope="module")
-def scrubber():
-    from filters.pii import PresidioScrubber
-
-    st = PresidioScrubber({})
-    st.ensure_setup()
-    return st
-
-
 def _persons(scrubber, text):
     return [text[f.start : f.end] for f in scrubber.detect([text], ["en"])[0] if f.type == "PERSON"]
 
