@@ -570,7 +570,9 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     sizes = [f.size for sp in plan.sources for f in sp.files]
     units = plan_units(sizes)
     segments, schema = split_segments(stages)
-    workers = max(1, min(cfg.workers or default_workers(), len(units)))
+    # Not capped by the ingest units: from segment 1 on a big file is cut into parts of at most
+    # 8,192 rows, so one input file still gives the later segments (PII among them) every worker.
+    workers = max(1, cfg.workers or default_workers())
     seconds: dict[str, float] = {}
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
@@ -601,7 +603,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 loaded = _preload(segments, loaded, k + 1, seconds)
             # A pool per segment, forked when its first unit is handed out: its workers inherit
             # the models loaded by then, and give their memory back when the segment ends.
-            with Pool(workers, runner, progress) as pool:
+            with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
                 for timings in pool.run(jobs, meter):
                     merge_seconds(seconds, timings)
             meter.close()
@@ -619,7 +621,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
     execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, seconds)
-    execution.workers = workers
+    execution.workers = max(1, min(workers, max(len(jobs) for jobs in layouts)))  # processes a segment could use
     return execution
 
 

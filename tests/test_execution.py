@@ -249,3 +249,19 @@ def test_a_run_stopped_inside_a_cut_unit_resumes_to_the_same_bytes(tmp_path):
         mp.undo()
     assert resumed.id == whole.id
     assert (tmp_path / "out" / "ledger.parquet").read_bytes() == (tmp_path / "whole" / "ledger.parquet").read_bytes()
+
+
+def test_one_unit_cut_into_parts_gives_later_segments_every_worker(tmp_path, monkeypatch):
+    """The worker count is not capped by the ingest units: one unit cut into parts from segment 1
+    on keeps both processes (it was capped to 1, so one big file ran PII on one core); same bytes."""
+    cfg = small_files_config(tmp_path, 400)  # 400 small files: one ingest unit
+    monkeypatch.setattr(engine_local, "PART_ROWS", 100)
+    out = {}
+    for workers in (1, 2):
+        plan = runner.prepare(cfg, workers=workers)
+        staging, work = tmp_path / f"staging{workers}", tmp_path / f"work{workers}"
+        staging.mkdir()
+        execution = engine_local.execute(plan, runner.build_stages(plan.config), staging, null_progress(), workdir=work)
+        assert execution.workers == workers
+        out[workers] = execution.ledger
+    assert out[1].equals(out[2])
