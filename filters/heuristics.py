@@ -451,11 +451,16 @@ class NgramRepetition:
         if not self.repeats or len(self.ids) < n + 1:
             return 0.0
         h = self._hashes(n)
-        uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
+        # np.unique(h, return_index=True, return_counts=True) without its stable argsort: a plain
+        # sort, the runs' lengths, and the first occurrence of the winning value looked up once.
+        # argmax takes the first longest run, i.e. the smallest such hash, as np.unique's would.
+        srt = np.sort(h)
+        starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+        counts = np.diff(np.append(starts, srt.size))
         top = int(np.argmax(counts))
         if counts[top] < 2:  # a unique n-gram is not repetition (Gopher would count it)
             return 0.0
-        start = int(first[top])
+        start = int(np.argmax(h == srt[starts[top]]))
         chars = int(self.lengths[start : start + n].sum()) + n - 1
         return chars * int(counts[top]) / self.text_length
 
@@ -463,8 +468,12 @@ class NgramRepetition:
         if not self.repeats or len(self.ids) < 2 * n or n >= self._no_dup_from:
             return 0.0
         h = self._hashes(n)
-        _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
-        repeated = np.flatnonzero(first_idx[inverse] != np.arange(len(h)))
+        # The positions that are not a value's first occurrence (np.unique's first_idx[inverse]
+        # != arange), from one stable argsort: in each run of equal values the first is the
+        # earliest position. Their order does not matter (added up below).
+        order = np.argsort(h, kind="stable")
+        srt = h[order]
+        repeated = order[1:][srt[1:] == srt[:-1]]
         if repeated.size == 0:
             # No repeated n-gram: no longer one repeats either (its first n words would).
             self._no_dup_from = min(self._no_dup_from, n)
