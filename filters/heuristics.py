@@ -78,6 +78,10 @@ _TAG = re.compile(
 )
 _TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z]+>)+$")
 _CODE = re.compile(r"[{};][ \t]*$|^[ \t]*(?:function\b|var\s|const\s|import\s|#include|def\s|\}|\{)", re.M)
+# What every match of _CODE contains (a brace or semicolon, or its keyword); a text without one has
+# no code line. The look-ahead lead lets re skip other characters (0.118 → ~0.07 CPU-s for the
+# ~23,000 judged documents of the 20 MB e2e corpus, most of which have none).
+_CODE_GATE = re.compile(r"(?=[{};fvcid#])(?:[{};]|function\b|var\s|const\s|import\s|#include|def\s)")
 _PARAGRAPH = re.compile(r"\n{2,}")
 # Lines that are structure, not prose: Markdown headings, numbered articles/paragraphs/items,
 # circled numbers, Korean enumerators (가. 나.), bullets, table rows.
@@ -308,7 +312,7 @@ def judge(
     if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
         return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
     if cfg.max_code_lines is not None:
-        code = _lines_matching(_CODE, text)
+        code = _lines_matching(_CODE, text) if _CODE_GATE.search(text) else 0
         if code / n_lines > cfg.max_code_lines:
             return v.fail("markup", f"{code}/{n_lines} lines look like code")
     lowered = text.lower()
@@ -337,7 +341,8 @@ def judge(
         return v.fail("short_lines", f"{short}/{len(prose)} prose lines of <= {short_len} characters", short / len(prose), cfg.max_short_lines)
     ends = _TERMINAL + _KO_TERMINAL if ko else _TERMINAL
     # Headings and list items (개조식 items end in a noun) are not sentences: prose lines only.
-    ended = [ln.endswith(ends) or _TRAILING_TAG.sub("", ln).endswith(ends) for ln in lines]
+    # _TRAILING_TAG can only change a line that ends with ">".
+    ended = [ln.endswith(ends) or (ln.endswith(">") and _TRAILING_TAG.sub("", ln).endswith(ends)) for ln in lines]
     in_prose = sum(e for e, p in zip(ended, is_prose) if p)
     s["qh_terminal_lines"] = ratio = max(sum(ended) / n_lines, _frac(in_prose, len(prose)))
     if cfg.min_terminal_lines is not None and ratio < cfg.min_terminal_lines:

@@ -271,3 +271,15 @@ def test_judge_with_batch_facts_equals_judge_alone():
             a, b = judge(t, lang, cfg), judge(t, lang, cfg, None, char_counts(t), len(t.split()), rules)
             assert (a.reason, a.detail, a.signals) == (b.reason, b.detail, b.signals)
             assert a.score == b.score or (math.isnan(a.score) and math.isnan(b.score))
+
+
+def test_line_rule_shortcuts_equal_their_definitions():
+    code_bits = ["{", "}", ";", "function f", "var x", "const y", "import z", "#include <a>", "def g", " \t", "x = 1;", "functional", "variable"]
+    rng = random.Random(9)
+    texts = hostile_texts() + ["\n".join(rng.choice(code_bits + _HOSTILE_WORDS + ["----", "| :-- |", "<b>x</b>", "end.</p>"])
+                                         for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    for t in texts:
+        lines = [ln for ln in (x.strip() for x in t.split("\n")) if ln]
+        assert heuristics._lines_matching(heuristics._CODE, t) == 0 or heuristics._CODE_GATE.search(t), t
+        for ln in lines:
+            assert ln.endswith(">") or heuristics._TRAILING_TAG.sub("", ln) == ln, ln
