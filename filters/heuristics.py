@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from itertools import pairwise
+from bisect import bisect_right
+from itertools import accumulate, pairwise
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -508,14 +509,14 @@ def _anchored_rules(lowered: list[str]) -> list[tuple[int, ...]]:
     [(1,), (), (2,)]
     """
     joined = BATCH_SEP.join(lowered)
-    ends = np.cumsum(np.fromiter(map(len, lowered), dtype=np.int64, count=len(lowered)) + 1) - 1
+    ends = list(accumulate(len(t) + 1 for t in lowered))  # one past each text's separator
     found: list[set[int]] = [set() for _ in lowered]
     for anchor, rules in _ANCHORS.items():
         pos = joined.find(anchor)
         while pos >= 0:
-            i = int(np.searchsorted(ends, pos))
+            i = bisect_right(ends, pos)  # the text holding pos (a scalar bisect: no numpy call per hit)
             found[i].update(rules)
-            pos = joined.find(anchor, int(ends[i]) + 1)
+            pos = joined.find(anchor, ends[i])
     return [tuple(sorted(f)) for f in found]
 
 
