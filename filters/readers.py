@@ -275,7 +275,7 @@ class _BadRecord(ValueError):
     """A record-level problem found while converting a record (quarantined with this message)."""
 
 
-try:  # orjson comes with datatrove[io]; without it every line goes through json.loads
+try:  # orjson is in the pipeline extra (beside datatrove); without it every line goes through json.loads
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - a light install
     _orjson_loads = None
