@@ -3,7 +3,7 @@
 ``bench/e2e.py`` prints each stage's seconds summed over workers, but they are wall seconds
 inside the workers: on a shared machine a stage that waited for a core looks slow. This runs
 ``corpusmill run`` on ``bench/e2e.py``'s corpus with its config minus ``pii`` (normalize, length,
-exact dedup, MinHash, langid, quality heuristics), one worker, in a child process whose
+exact dedup, MinHash, langid, quality heuristics), one worker (``--workers N``: N), in a child process whose
 ``time.perf_counter`` is ``time.process_time`` — so the manifest's ``seconds_by_stage`` are the
 CPU seconds of each stage (the child runs the units itself; nothing else runs in it meanwhile).
 
@@ -12,6 +12,7 @@ the child imports that tree's packages instead; rounds alternate old/new. Each r
 manifest ID, so identical output shows too.
 
     nice -n 5 .venv/bin/python bench/stage_cpu.py --mb 20 --old /tmp/main-tree --rounds 2
+    nice -n 5 .venv/bin/python bench/stage_cpu.py --mb 20 --old /tmp/main-tree --workers 2   # CPU of the process tree
 """
 
 from __future__ import annotations
@@ -30,22 +31,25 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def child(tree: str, config: str, out: str) -> None:
-    """Run the pipeline in this process with ``tree``'s packages; print its CPU figures as JSON."""
+def child(tree: str, config: str, out: str, workers: str = "1") -> None:
+    """Run the pipeline in this process with ``tree``'s packages; print its CPU figures as JSON.
+
+    With several workers the forked workers inherit the CPU timer, so each stage's figure is
+    its CPU summed over processes, and ``process_cpu`` counts the reaped children too."""
     sys.path.insert(0, tree)
     time.perf_counter = time.process_time  # the engine's per-stage timer measures CPU
     from pipelines.cli import main as cli
 
     t0 = time.process_time()
-    code = cli(["-q", "run", config, "--out", out, "--overwrite", "--workers", "1"])
+    code = cli(["-q", "run", config, "--out", out, "--overwrite", "--workers", workers])
     if code:
         raise SystemExit(code)
     manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))
-    usage = resource.getrusage(resource.RUSAGE_SELF)
+    usage = [resource.getrusage(who) for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
     print(json.dumps({
         "id": manifest["id"],
         "run_cpu": time.process_time() - t0,
-        "process_cpu": usage.ru_utime + usage.ru_stime,
+        "process_cpu": sum(u.ru_utime + u.ru_stime for u in usage),
         "by_stage": manifest["run"]["seconds_by_stage"],
     }))
 
@@ -66,13 +70,14 @@ def prepare(work: Path, mb: float | None, files: int) -> Path:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "--child":
-        child(*argv[1:4])
+        child(*argv[1:5])
         return 0
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=20, help="corpus size in MB of text (bench/e2e.py's --mb; 0: all)")
     ap.add_argument("--files", type=int, default=8)
     ap.add_argument("--old", help="another tree to compare with (its filters/pipelines/... are imported instead)")
     ap.add_argument("--rounds", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=1, help="the run's --workers (stage figures summed over processes)")
     ap.add_argument("--work", help="work directory (default: a temporary one; the corpus is reused when present)")
     a = ap.parse_args(argv)
     work = Path(a.work) if a.work else Path(tempfile.mkdtemp(prefix="bench-stage-cpu-"))
@@ -87,7 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             for old in (work / "catalog", work / f"out-{name}"):
                 shutil.rmtree(old, ignore_errors=True)
             load = os.getloadavg()[0]
-            res = subprocess.run([sys.executable, __file__, "--child", tree, str(config), str(work / f"out-{name}")],
+            res = subprocess.run([sys.executable, __file__, "--child", tree, str(config), str(work / f"out-{name}"), str(a.workers)],
                                  capture_output=True, text=True, cwd=str(work), env=env)
             if res.returncode:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-3000:]}")

@@ -311,3 +311,6 @@ class StageContext:
     #: Evaluation sets for ``decontaminate`` (plain dicts: id, resolved files, read options, fields).
     benchmarks: list[dict[str, Any]] = field(default_factory=list)
     releases: dict[str, Release] = field(default_factory=dict)  # manifest ID → release (see Stage.wanted_releases)
+    #: Bytes of input the run's plan reads (0: not known). Lets a stage load, in ``setup()``, a
+    #: speed-up that costs more than it saves on small inputs (minhash_dedup's compiled kernels).
+    input_bytes: int = 0

@@ -30,7 +30,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping
-from itertools import pairwise
+from bisect import bisect_right
+from itertools import accumulate, pairwise
 from typing import Any, Literal, cast
 
 import numpy as np
@@ -44,7 +45,7 @@ from pydantic import Field, field_validator
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from filters.textstats import batch_char_counts, char_counts
+from filters.textstats import BATCH_SEP, batch_char_counts, char_counts
 
 REASONS = (
     "short_doc",  # fewer words than min_words for the language
@@ -78,6 +79,10 @@ _TAG = re.compile(
 )
 _TRAILING_TAG = re.compile(r"(?:\s*</?[A-Za-z]+>)+$")
 _CODE = re.compile(r"[{};][ \t]*$|^[ \t]*(?:function\b|var\s|const\s|import\s|#include|def\s|\}|\{)", re.M)
+# What every match of _CODE contains (a brace or semicolon, or its keyword); a text without one has
+# no code line. The look-ahead lead lets re skip other characters (0.20 → 0.12 CPU-s, best of 3,
+# for the ~23,000 judged documents of the 20 MB e2e corpus, most of which have none).
+_CODE_GATE = re.compile(r"(?=[{};fvcid#])(?:[{};]|function\b|var\s|const\s|import\s|#include|def\s)")
 _PARAGRAPH = re.compile(r"\n{2,}")
 # Lines that are structure, not prose: Markdown headings, numbered articles/paragraphs/items,
 # circled numbers, Korean enumerators (가. 나.), bullets, table rows.
@@ -93,14 +98,16 @@ _BOILERPLATE_RULES: tuple[tuple[tuple[str, ...], re.Pattern], ...] = tuple(
         (tuple(POLICY_SUBSTRINGS), "|".join(re.escape(p) for p in POLICY_SUBSTRINGS)),
         (("all rights reserved",), r"all rights reserved"),
         (("copyright", "©", "(c)"), r"(?:copyright|©|\(c\))\s*(?:©\s*)?\d{4}"),
-        (("javascript",), r"\bjavascript\b"),
-        (("sign", "log"), r"\b(?:sign|log)\s?(?:in|up|out)\b"),
-        (("subscribe", "newsletter"), r"\bsubscribe\b|\bnewsletter\b"),
-        (("click here", "read more", "skip to", "back to top"), r"\bclick here\b|\bread more\b|\bskip to (?:main )?content\b|\bback to top\b"),
-        (("share", "follow us", "tweet"), r"\bshare (?:this|on)\b|\bfollow us\b|\btweet\b"),
+        # (?=[…]): the first letters of the alternatives, so that re skips other positions at
+        # once instead of testing \b there (same matches; the text is lower-cased).
+        (("javascript",), r"(?=j)\bjavascript\b"),
+        (("sign", "log"), r"(?=[sl])\b(?:sign|log)\s?(?:in|up|out)\b"),
+        (("subscribe", "newsletter"), r"(?=[sn])(?:\bsubscribe\b|\bnewsletter\b)"),
+        (("click here", "read more", "skip to", "back to top"), r"(?=[crsb])(?:\bclick here\b|\bread more\b|\bskip to (?:main )?content\b|\bback to top\b)"),
+        (("share", "follow us", "tweet"), r"(?=[sft])(?:\bshare (?:this|on)\b|\bfollow us\b|\btweet\b)"),
         (("home", "about us", "contact us", "sitemap", "site map", "faq", "help"),
-         r"\b(?:home|about us|contact us|sitemap|site map|faq|help)\s*(?:\||»|>|·|$)"),
-        (("posted", "permalink", "comment"), r"\bposted (?:by|on)\b|\bpermalink\b|\bcomments?\s*\(\d+\)"),
+         r"(?=[hacsf])\b(?:home|about us|contact us|sitemap|site map|faq|help)\s*(?:\||»|>|·|$)"),
+        (("posted", "permalink", "comment"), r"(?=[pc])(?:\bposted (?:by|on)\b|\bpermalink\b|\bcomments?\s*\(\d+\))"),
         (("무단", "재배포", "저작권자", "ⓒ"), r"무단\s*전재|재배포\s*금지|저작권자|ⓒ"),
         (("로그인", "회원", "비밀번호", "아이디"), r"로그인|회원\s*가입|비밀번호\s*찾기|아이디\s*찾기"),
         (("기사", "구독", "공유", "바로", "이전", "다음", "목록", "맨"),
@@ -108,13 +115,19 @@ _BOILERPLATE_RULES: tuple[tuple[tuple[str, ...], re.Pattern], ...] = tuple(
         (("개인정보", "약관", "쿠키"), r"개인정보\s*처리\s*방침|이용\s*약관|쿠키"),
     ]
 )
-_PROMO_WORDS = re.compile(
+_PROMO_WORDS_PATTERN = (
     r"\b(?:free|win|won|winner|prize|claim|cash|urgent|award(?:ed)?|bonus|guaranteed|offer|"
     r"txt|text|call|reply|subscribe|unsubscribe|stop|opt[- ]?out|voucher|ringtone|mobile|delivery)\b|"
-    r"무료|당첨|광고|수신\s*거부|할인|이벤트|쿠폰|대출|상담\s*문의|클릭",
-    re.IGNORECASE,
+    r"무료|당첨|광고|수신\s*거부|할인|이벤트|쿠폰|대출|상담\s*문의|클릭"
 )
-_PROMO_CONTACT = re.compile(r"\b\d{5,}\b|\b\d{2,4}[- ]\d{3,4}[- ]\d{4}\b|[£$€₩]\s?\d|\d+\s?(?:p|원|만원)\b|https?://|www\.")
+_PROMO_CONTACT_PATTERN = r"\b\d{5,}\b|\b\d{2,4}[- ]\d{3,4}[- ]\d{4}\b|[£$€₩]\s?\d|\d+\s?(?:p|원|만원)\b|https?://|www\."
+# Both led by a look-ahead for the characters any of their matches starts with: the same matches,
+# but Python's re skips every other position at once instead of trying each alternative behind
+# its \b there — 3.6× (contact) and 2.5× (promise words) less CPU on the ~23,000 documents of the
+# 20 MB e2e corpus that reach the rule (2026-12-07). tests/test_quality_vectorised.py compares
+# them with the plain patterns.
+_PROMO_WORDS = re.compile(r"(?=[fwpcuabgotrsmvd무당광수할이쿠대상클])(?:" + _PROMO_WORDS_PATTERN + ")", re.IGNORECASE)
+_PROMO_CONTACT = re.compile(r"(?=[\d£$€₩hw])(?:" + _PROMO_CONTACT_PATTERN + ")")
 _LOREM = re.compile(r"lorem ipsum", re.IGNORECASE)
 _KO_TERMINAL = ("다", "요", "죠", "음", "함", "임", "됨", "까")
 _TERMINAL = tuple(TERMINAL_PUNCTUATION) + ('"', "'", "”", "’", ")", "」", "』")
@@ -225,11 +238,21 @@ def _frac(n: float, d: float) -> float:
     return n / d if d else 0.0
 
 
-def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, counts: np.ndarray | None = None) -> Verdict:
+def judge(
+    text: str,
+    lang: str | None,
+    cfg: HeuristicConfig,
+    tokenize=None,
+    counts: np.ndarray | None = None,
+    n_words: int | None = None,
+    boiler_rules: tuple[int, ...] | None = None,
+) -> Verdict:
     """Apply the rules to one document, cheapest first; stop at the first failure.
 
-    ``counts`` is the text's :func:`~filters.textstats.char_counts` when the caller has them
-    (the stage counts a whole batch at once).
+    ``counts`` is the text's :func:`~filters.textstats.char_counts` and ``n_words`` its number of
+    whitespace words when the caller has them (the stage counts a whole batch at once);
+    ``boiler_rules`` the positions in ``_BOILERPLATE_RULES`` of the rules with an anchor in the
+    lower-cased text (:func:`_anchored_rules`, also found over the batch).
     """
     v = Verdict()
     s = v.signals
@@ -238,16 +261,21 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
     space, hangul, latin, other, digits, symbols = (char_counts(text) if counts is None else counts).tolist()
     nonspace = n_chars - space
     letters = hangul + latin + other
-    eojeol = text.split()
-    s["qh_words"] = len(eojeol)
+    # The words themselves only for the word rules, which ~1/4 of the documents judged here reach
+    # (most fail no_terminal_punct or a line rule first); their number is known.
+    eojeol: list[str] | None = None
+    if n_words is None:
+        eojeol = text.split()
+        n_words = len(eojeol)
+    s["qh_words"] = n_words
     s["qh_letter_ratio"] = _frac(letters, nonspace)
     s["qh_hangul_ratio"] = _frac(hangul, letters)
     s["qh_digit_ratio"] = _frac(digits, nonspace)
     s["qh_symbol_ratio"] = _frac(symbols, nonspace)
 
     min_words = cfg.for_lang("min_words", lang)
-    if min_words is not None and len(eojeol) < min_words:
-        return v.fail("short_doc", f"{len(eojeol)} words < {min_words}", len(eojeol), min_words)
+    if min_words is not None and n_words < min_words:
+        return v.fail("short_doc", f"{n_words} words < {min_words}", n_words, min_words)
     if cfg.lorem_ipsum and _LOREM.search(text):
         return v.fail("lorem_ipsum", "contains lorem ipsum")
     if cfg.max_markup_ratio is not None:
@@ -260,9 +288,11 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
         return v.fail("high_digit_ratio", "digits", s["qh_digit_ratio"], cfg.max_digit_ratio)
     if cfg.max_symbol_ratio is not None and s["qh_symbol_ratio"] > cfg.max_symbol_ratio:
         return v.fail("high_symbol_ratio", "symbols", s["qh_symbol_ratio"], cfg.max_symbol_ratio)
-    if cfg.promo_min_words is not None and len(eojeol) <= cfg.promo_max_words:
+    # The contact first: 105 of ~23,000 such documents have one (20 MB e2e corpus), and without it
+    # the promise words do not matter.
+    if cfg.promo_min_words is not None and n_words <= cfg.promo_max_words and _PROMO_CONTACT.search(text):
         promo = {m.lower() for m in _PROMO_WORDS.findall(text)}
-        if len(promo) >= cfg.promo_min_words and _PROMO_CONTACT.search(text):
+        if len(promo) >= cfg.promo_min_words:
             return v.fail("promotional", f"{len(promo)} promotional words with a contact or price")
 
     # Line rules (Gopher repetition, FineWeb, C4), on non-empty lines.
@@ -283,17 +313,14 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
     if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
         return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
     if cfg.max_code_lines is not None:
-        code = _lines_matching(_CODE, text)
+        code = _lines_matching(_CODE, text) if _CODE_GATE.search(text) else 0
         if code / n_lines > cfg.max_code_lines:
             return v.fail("markup", f"{code}/{n_lines} lines look like code")
     lowered = text.lower()
+    if boiler_rules is None:
+        boiler_rules = _anchored_rules([lowered])[0]
     boiler = len(
-        {
-            lowered.rfind("\n", 0, m.start())
-            for anchors, rule in _BOILERPLATE_RULES
-            if any(a in lowered for a in anchors)
-            for m in rule.finditer(lowered)
-        }
+        {lowered.rfind("\n", 0, m.start()) for k in boiler_rules for m in _BOILERPLATE_RULES[k][1].finditer(lowered)}
     )
     s["qh_boilerplate_lines"] = boiler / n_lines
     if cfg.max_boilerplate_lines is not None and boiler >= 2 and boiler / n_lines > cfg.max_boilerplate_lines:
@@ -315,7 +342,8 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
         return v.fail("short_lines", f"{short}/{len(prose)} prose lines of <= {short_len} characters", short / len(prose), cfg.max_short_lines)
     ends = _TERMINAL + _KO_TERMINAL if ko else _TERMINAL
     # Headings and list items (개조식 items end in a noun) are not sentences: prose lines only.
-    ended = [ln.endswith(ends) or _TRAILING_TAG.sub("", ln).endswith(ends) for ln in lines]
+    # _TRAILING_TAG can only change a line that ends with ">".
+    ended = [ln.endswith(ends) or (ln.endswith(">") and _TRAILING_TAG.sub("", ln).endswith(ends)) for ln in lines]
     in_prose = sum(e for e, p in zip(ended, is_prose) if p)
     s["qh_terminal_lines"] = ratio = max(sum(ended) / n_lines, _frac(in_prose, len(prose)))
     if cfg.min_terminal_lines is not None and ratio < cfg.min_terminal_lines:
@@ -325,7 +353,7 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
     head = text[: cfg.max_tokenize_chars]
     # Words are whitespace words (eojeol in Korean) for every rule; Kiwi, when enabled, only finds
     # Korean particles/endings: Gopher's repetition thresholds on morphemes drop most statutes.
-    words = eojeol if len(head) == n_chars else head.split()
+    words = eojeol if eojeol is not None and len(head) == n_chars else head.split()
     morphemes = tokenize(head) if (ko and tokenize is not None) else None
     if not words:
         return v.fail("short_doc", "no words")
@@ -347,10 +375,13 @@ def judge(text: str, lang: str | None, cfg: HeuristicConfig, tokenize=None, coun
         return v.fail("few_stop_words", f"{stops} stop words < {min_stop}", stops, min_stop)
     if cfg.min_alpha_words is not None:
         # Tokens made only of punctuation (WikiText's spaced " , ", statutes' "①") are not words.
-        real = [w for w in words if not _PUNCT_TOKEN.fullmatch(w)]
-        alpha = sum(1 for w in real if _LETTER.search(w))
-        if real and alpha / len(real) < cfg.min_alpha_words:
-            return v.fail("non_alpha_words", f"{alpha}/{len(real)} words with a letter")
+        # Counted with two scans of the text the words come from (``words`` are ``head``'s maximal
+        # runs of non-space characters) rather than two regex calls per word: the same counts,
+        # 0.43 → 0.27 CPU-s on the 20 MB e2e corpus's judged documents (2026-12-07).
+        real = len(words) - len(_PUNCT_WORD.findall(head))
+        alpha = len(_LETTER_WORD.findall(head))  # a word with a letter is never all punctuation
+        if real and alpha / real < cfg.min_alpha_words:
+            return v.fail("non_alpha_words", f"{alpha}/{real} words with a letter")
     if cfg.top_ngrams or cfg.dup_ngrams:
         rep = NgramRepetition(words, len(head))
         for n, limit in (cfg.top_ngrams or {}).items():
@@ -368,7 +399,9 @@ _KO_SUFFIXES = ("은", "는", "을", "를", "에서", "에게", "으로", "에",
 _TRAILING_PUNCT = ".,!?;:\"')」』…"
 
 
-_PUNCT_TOKEN = re.compile(r"[^\w]+")
+_PUNCT_TOKEN = re.compile(r"[^\w]+")  # a word that is only punctuation (fullmatch)
+_PUNCT_WORD = re.compile(r"(?<!\S)[^\w\s]+(?!\S)")  # such a word within its text
+_LETTER_WORD = re.compile(r"[^\W\d_]\S*")  # from a word's first letter to its end: one match per word with a letter
 _P = np.uint64(1_000_003)
 
 
@@ -424,11 +457,16 @@ class NgramRepetition:
         if not self.repeats or len(self.ids) < n + 1:
             return 0.0
         h = self._hashes(n)
-        uniq, first, counts = np.unique(h, return_index=True, return_counts=True)
+        # np.unique(h, return_index=True, return_counts=True) without its stable argsort: a plain
+        # sort, the runs' lengths, and the first occurrence of the winning value looked up once.
+        # argmax takes the first longest run, i.e. the smallest such hash, as np.unique's would.
+        srt = np.sort(h)
+        starts = np.flatnonzero(np.concatenate(([True], srt[1:] != srt[:-1])))
+        counts = np.diff(np.append(starts, srt.size))
         top = int(np.argmax(counts))
         if counts[top] < 2:  # a unique n-gram is not repetition (Gopher would count it)
             return 0.0
-        start = int(first[top])
+        start = int(np.argmax(h == srt[starts[top]]))
         chars = int(self.lengths[start : start + n].sum()) + n - 1
         return chars * int(counts[top]) / self.text_length
 
@@ -436,8 +474,12 @@ class NgramRepetition:
         if not self.repeats or len(self.ids) < 2 * n or n >= self._no_dup_from:
             return 0.0
         h = self._hashes(n)
-        _, first_idx, inverse = np.unique(h, return_index=True, return_inverse=True)
-        repeated = np.flatnonzero(first_idx[inverse] != np.arange(len(h)))
+        # The positions that are not a value's first occurrence (np.unique's first_idx[inverse]
+        # != arange), from one stable argsort: in each run of equal values the first is the
+        # earliest position. Their order does not matter (added up below).
+        order = np.argsort(h, kind="stable")
+        srt = h[order]
+        repeated = order[1:][srt[1:] == srt[:-1]]
         if repeated.size == 0:
             # No repeated n-gram: no longer one repeats either (its first n words would).
             self._no_dup_from = min(self._no_dup_from, n)
@@ -447,6 +489,35 @@ class NgramRepetition:
         np.add.at(cover, repeated + n, -1)
         covered = np.cumsum(cover[:-1]) > 0
         return int(self.lengths[covered].sum()) / self.text_length
+
+
+#: Every anchor of the boilerplate rules, with the positions of the rules it belongs to.
+_ANCHORS: dict[str, tuple[int, ...]] = {}
+for _k, (_anchors, _) in enumerate(_BOILERPLATE_RULES):
+    for _a in _anchors:
+        _ANCHORS[_a] = (*_ANCHORS.get(_a, ()), _k)
+
+
+def _anchored_rules(lowered: list[str]) -> list[tuple[int, ...]]:
+    """For each lower-cased text, the positions in ``_BOILERPLATE_RULES`` of the rules with an
+    anchor in it (in rule order): what ``any(a in text for a in anchors)`` per rule finds, with one
+    ``str.find`` per anchor and hit over the batch joined by ``BATCH_SEP`` instead of 14 Python
+    generators per document (0.32 CPU-s for the ~23,000 documents of the 20 MB e2e corpus that
+    reach the rule). No anchor holds the separator or a line break, so a hit never spans texts.
+
+    >>> _anchored_rules(["all rights reserved.", "no anchor", "©"])
+    [(1,), (), (2,)]
+    """
+    joined = BATCH_SEP.join(lowered)
+    ends = list(accumulate(len(t) + 1 for t in lowered))  # one past each text's separator
+    found: list[set[int]] = [set() for _ in lowered]
+    for anchor, rules in _ANCHORS.items():
+        pos = joined.find(anchor)
+        while pos >= 0:
+            i = bisect_right(ends, pos)  # the text holding pos (a scalar bisect: no numpy call per hit)
+            found[i].update(rules)
+            pos = joined.find(anchor, ends[i])
+    return [tuple(sorted(f)) for f in found]
 
 
 def _lines_matching(pattern: re.Pattern, text: str) -> int:
@@ -538,8 +609,10 @@ class QualityHeuristics(MapStage):
         thresholds = np.where(short, limit, np.nan)
         for i in np.flatnonzero(short).tolist():
             reasons[i], details[i] = "short_doc", f"{words[i]} words < {limit[i]}"
-        for i in np.flatnonzero(~short).tolist():
-            v = judge(texts[i], langs[i], cfg, self._tokenize, counts[i])
+        judged = np.flatnonzero(~short).tolist()
+        anchored = _anchored_rules([texts[i].lower() for i in judged])
+        for i, rules in zip(judged, anchored):
+            v = judge(texts[i], langs[i], cfg, self._tokenize, counts[i], int(words[i]), rules)
             reasons[i], details[i], scores[i], thresholds[i] = v.reason, v.detail, v.score, v.threshold
             for name, value in v.signals.items():
                 signals[name][i] = value

@@ -64,9 +64,11 @@ class RunOutcome:
 
 
 def build_stages(
-    cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None, base_dir: Path | None = None
+    cfg: PipelineConfig, model_directory: str | None = None, workdir: str | None = None, base_dir: Path | None = None,
+    input_bytes: int = 0,
 ) -> list[Stage]:
     context = StageContext(
+        input_bytes=input_bytes,
         source_priority={s.id: (s.priority if s.priority is not None else 0) for s in cfg.sources},
         source_langs={s.id: (s.expected_langs or ([s.lang] if s.lang else [])) for s in cfg.sources},
         model_dir=str(model_dir(model_directory)),
@@ -163,7 +165,7 @@ def _run_locked(
     started = dt.datetime.now(dt.UTC)
     t0 = time.perf_counter()
     try:
-        stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir) + takedown_stages(cat, cfg)
+        stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir, input_bytes=plan.total_bytes) + takedown_stages(cat, cfg)
         resolve_releases(stages)
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
         write_table_atomic(execution.ledger, staging / LEDGER_NAME)

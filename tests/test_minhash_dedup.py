@@ -151,6 +151,36 @@ def test_kernels_load_only_once_a_process_has_enough_minhash_work():
     assert res.stdout.split() == ["True", "False", "True"], res.stdout + res.stderr
 
 
+def test_setup_of_a_large_run_loads_every_kernel_the_stage_calls():
+    """With ``input_bytes`` past ``WORTH_IT`` the stage loads its kernels in ``setup()`` (before
+    the local engine forks), each with the argument types the keys and decide steps use — no
+    kernel is loaded again afterwards — and a small run's ``setup()`` loads none (fresh process)."""
+    import subprocess
+    import sys
+
+    from filters.minhash_dedup import kernels
+
+    if not kernels.AVAILABLE:
+        pytest.skip("numba not installed: only the numpy path runs")
+    script = (
+        "import sys, tempfile\nimport pyarrow as pa\nfrom filters.base import StageContext\n"
+        "from filters.minhash_dedup import MinHashDedup, compiled\n"
+        "MinHashDedup({}, StageContext(input_bytes=1000)).ensure_setup()\nprint('numba' in sys.modules)\n"
+        "for opts in ({}, {'shingle': 'auto'}):\n"
+        "    st = MinHashDedup(opts, StageContext(workdir=tempfile.mkdtemp(), input_bytes=compiled.WORTH_IT))\n"
+        "    st.ensure_setup()\n"
+        "    k = sys.modules[compiled.KERNELS]\n"
+        "    loaded = lambda: {n: list(getattr(k, n).signatures) for n in ('utf8_char_signatures', 'token_signatures', 'band_keys', 'sketches', 'partition_rows')}\n"
+        "    before = loaded()\n"
+        "    texts = ['한국어 문장 ' * 20, 'english words ' * 30, 'x'] * 50\n"
+        "    batch = pa.record_batch({'id': [str(i) for i in range(len(texts))], 'text': texts, 'order': pa.array(range(len(texts)), pa.int64())})\n"
+        "    st.decide(iter([st.keys(batch)]))\n"
+        "    print(before == loaded() and all(before[n] for n in ('utf8_char_signatures', 'band_keys', 'sketches', 'partition_rows')))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert res.stdout.split() == ["False", "True", "True"], res.stdout + res.stderr
+
+
 def test_sketches_estimate_jaccard_without_bias():
     """The one-byte sketches that settle clear candidate pairs must estimate the Jaccard fairly:
     the raw low byte of an affine MinHash value does not (two texts whose shingle hashes agree in

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import math
 import random
+import re
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
-from filters import langid
+from filters import heuristics, langid
 from filters.base import StageContext
 from filters.heuristics import NgramRepetition, QualityHeuristics, judge
 from filters.langid import LanguageID, hangul_ratio, hangul_ratios, language_sample, language_samples
@@ -201,3 +202,84 @@ def test_langid_batch_equals_per_document(monkeypatch):
     np.testing.assert_array_equal(ours.scores, ref.scores)
     for name in ("lang", "lang_score", "hangul_ratio"):
         assert ours.columns[name].to_pylist() == ref.columns[name].to_pylist(), name
+
+
+# --- the regex rules' faster forms against their plain definitions --------------------------
+
+_HOSTILE_WORDS = (
+    "free FREE ſtop Stop win won winner prize claim cash urgent awarded bonus guaranteed offer txt text call "
+    "reply subscribe unsubscribe stop opt-out optout voucher ringtone mobile delivery 무료 당첨 광고 수신 거부 할인 "
+    "이벤트 쿠폰 대출 상담 문의 클릭 12345 010-1234-5678 02 123 4567 £5 $ 9 €1 ₩3 5p 3원 10만원 http:// https://x "
+    "www. all rights reserved copyright © 2020 (c) 1999 javascript sign in log out login signup newsletter click here "
+    "read more skip to main content back to top share this share on follow us tweet home | about us » contact us > "
+    "sitemap · site map faq help posted by posted on permalink comments (3) comment(12) 무단 전재 재배포 금지 저작권자 ⓒ "
+    "로그인 회원 가입 비밀번호 찾기 아이디 기사 제보 구독하기 공유하기 바로 가기 이전 글 다음 글 목록 보기 맨 위로 "
+    "개인정보 처리 방침 이용 약관 쿠키 terms of use privacy policy İ K Σ ς _ __ ① ½ ² 😀 𝔘 — ... … , . ; "
+    "\u00a0 \t \x1c a1 x_y ...word word... 'quoted' (paren)"
+).split(" ")
+
+
+def hostile_texts(n: int = 300, seed: int = 3) -> list[str]:
+    rng = random.Random(seed)
+    out = list(TRICKY)
+    for _ in range(n):
+        k = rng.randint(0, 40)
+        parts = [rng.choice(_HOSTILE_WORDS) for _ in range(k)]
+        seps = [rng.choice([" ", "", "\n", "  ", "\t", "\u00a0", "\n\n"]) for _ in range(k)]
+        out.append("".join(p + s for p, s in zip(parts, seps)))
+    return out
+
+
+def _plain(pattern: re.Pattern) -> re.Pattern:
+    """A pattern without its leading first-character look-ahead."""
+    return re.compile(re.sub(r"^\(\?=(?:\[[^\]]*\]|\w)\)", "", pattern.pattern), pattern.flags)
+
+
+def test_look_ahead_leads_find_the_same_matches():
+    texts = hostile_texts()
+    pairs = [(heuristics._PROMO_WORDS, re.compile(heuristics._PROMO_WORDS_PATTERN, re.IGNORECASE)),
+             (heuristics._PROMO_CONTACT, re.compile(heuristics._PROMO_CONTACT_PATTERN))]
+    pairs += [(rule, _plain(rule)) for _, rule in heuristics._BOILERPLATE_RULES]
+    for fast, plain in pairs:
+        for t in texts:
+            for text in (t, t.lower()):
+                assert [m.span() for m in fast.finditer(text)] == [m.span() for m in plain.finditer(text)], (plain.pattern, text)
+
+
+def test_anchored_rules_equal_per_text_checks():
+    texts = [t.lower() for t in hostile_texts()]
+    expected = [tuple(k for k, (anchors, _) in enumerate(heuristics._BOILERPLATE_RULES) if any(a in t for a in anchors)) for t in texts]
+    assert heuristics._anchored_rules(texts) == expected
+    assert heuristics._anchored_rules([]) == []
+
+
+def test_word_counts_over_the_text_equal_per_word():
+    for t in hostile_texts() + random_documents(100, seed=5):
+        words = t.split()
+        real = [w for w in words if not heuristics._PUNCT_TOKEN.fullmatch(w)]
+        alpha = sum(1 for w in real if heuristics._LETTER.search(w))
+        assert len(words) - len(heuristics._PUNCT_WORD.findall(t)) == len(real), t
+        assert len(heuristics._LETTER_WORD.findall(t)) == alpha, t
+
+
+def test_judge_with_batch_facts_equals_judge_alone():
+    cfg = QualityHeuristics.parse_options({})
+    texts = hostile_texts(200, seed=11) + [(" ".join(_HOSTILE_WORDS) + "\n") * 3]
+    anchored = heuristics._anchored_rules([t.lower() for t in texts])
+    for t, rules in zip(texts, anchored):
+        for lang in ("ko", "en"):
+            a, b = judge(t, lang, cfg), judge(t, lang, cfg, None, char_counts(t), len(t.split()), rules)
+            assert (a.reason, a.detail, a.signals) == (b.reason, b.detail, b.signals)
+            assert a.score == b.score or (math.isnan(a.score) and math.isnan(b.score))
+
+
+def test_line_rule_shortcuts_equal_their_definitions():
+    code_bits = ["{", "}", ";", "function f", "var x", "const y", "import z", "#include <a>", "def g", " \t", "x = 1;", "functional", "variable"]
+    rng = random.Random(9)
+    texts = hostile_texts() + ["\n".join(rng.choice(code_bits + _HOSTILE_WORDS + ["----", "| :-- |", "<b>x</b>", "end.</p>"])
+                                         for _ in range(rng.randint(0, 30))) for _ in range(300)]
+    for t in texts:
+        lines = [ln for ln in (x.strip() for x in t.split("\n")) if ln]
+        assert heuristics._lines_matching(heuristics._CODE, t) == 0 or heuristics._CODE_GATE.search(t), t
+        for ln in lines:
+            assert ln.endswith(">") or heuristics._TRAILING_TAG.sub("", ln) == ln, ln

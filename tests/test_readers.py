@@ -206,3 +206,53 @@ def test_parquet_reader(tmp_path):
     events, _ = read(path.read_bytes(), format="parquet", text_fields=("body",), id_field="k")
     assert [(r.locator, r.text, r.record_id) for r in records(events)] == [("row 1", "a", "1"), ("row 3", "c", "3")]
     assert quarantined(events)[0].locator == "row 2"
+
+
+def _outcome(f, text: str, fields: tuple[str, ...]):
+    """What a JSON-lines record is built from: the used fields' values and types, or the error."""
+    try:
+        obj = f(text, fields) if f is not json.loads else json.loads(text)
+    except RecursionError:
+        return ("recursion",)
+    except json.JSONDecodeError as e:
+        return ("malformed", e.msg, e.colno)
+    except ValueError as e:
+        return ("value", str(e)[:120])
+    if not isinstance(obj, dict):
+        return ("not an object", type(obj).__name__)
+    return ("ok", sorted(obj), [(repr(obj.get(k)), type(obj.get(k)).__name__) for k in fields])
+
+
+def test_json_lines_parse_as_json_loads_would():
+    """The orjson fast path gives json.loads's value in every used field, or json.loads's error."""
+    import random
+
+    from filters.readers import _json_loads
+
+    fields = ("text", "id")
+    base = [
+        '{"id": 1, "text": "a"}', '{"id": "x", "text": "b\\u00e9\\ud83d\\ude00"}', '{"text": "c", "id": 1.5}',
+        '{"text": "d", "id": 123456789012345678901234567890}', '{"text": "e", "id": -0}', '{"text": NaN}',
+        '{"text": "f", "x": Infinity}', '{"text": "\\ud800"}', '{"text": "g", "x": 1e400}', '{"text": "h", "text": "i"}',
+        '[1, 2]', '"str"', '12345678901234567890123', '{"text": "j", "id": true}', '{"text": ["k"]}',
+        '{"text": "l", "x": 1' + "0" * 4400 + '}', '{"text": "m", "x": 1' + "0" * 400 + '}', '{"text": "n\x01"}',
+        '{"text": "o"} x', '{"text": "p",}', '{"a": ' + "[" * 600 + "]" * 600 + ', "text": "q"}',
+        '{"a": ' + "[" * 1000 + "]" * 1000 + ', "text": "r"}', '\x0c{"text": "s"}', '{"text": "t"}\u00a0',
+    ]
+    rng = random.Random(5)
+    alphabet = list('{}[]":,0123456789.eE+-\\u tnrfalsNIy') + ["\\ud800", "\\udc00", "\x00", "é", "😀"]
+    cases = list(base)
+    for _ in range(3000):
+        t = list(rng.choice(base))
+        for _ in range(rng.randint(1, 3)):
+            i = rng.randrange(len(t) + 1)
+            op = rng.random()
+            if op < 0.4 and t:
+                del t[min(i, len(t) - 1)]
+            elif op < 0.8:
+                t.insert(i, rng.choice(alphabet))
+            elif t:
+                t[min(i, len(t) - 1)] = rng.choice(alphabet)
+        cases.append("".join(t))
+    for text in cases:
+        assert _outcome(_json_loads, text, fields) == _outcome(json.loads, text, fields), text

@@ -25,6 +25,13 @@ WORTH_IT = 4_000_000
 _handled = 0  # bytes this process has handled on the numpy path (only ever grows)
 
 
+def worth_loading(input_bytes: int) -> bool:
+    """Whether a run reading ``input_bytes`` will load the kernels anyway (so a stage may load
+    them in ``setup()``, before the engine forks its workers: one load shared by every worker
+    instead of ~1.2 CPU-s in each)."""
+    return input_bytes >= WORTH_IT
+
+
 def kernels(nbytes: int) -> ModuleType | None:
     """The kernels module for a step over ``nbytes`` of input, or None for the numpy path."""
     global _handled

@@ -19,11 +19,12 @@ import pyarrow.parquet as pq
 
 from filters.base import GlobalStage, Score, Threshold, StageContext, StageOptions, decision_table
 from filters.columns import to_arrow
+from filters.minhash_dedup.compiled import worth_loading
 from filters.minhash_dedup.bands import BandSpill, candidate_pairs, pairs_by_doc_number, pairs_of_partition, shuffle_table, sorted_unique, unpack
 from filters.minhash_dedup.hashes import U64
 from filters.minhash_dedup.options import INDEX_PATH, MinHashOptions, REASON, REASON_RELEASED
 from filters.minhash_dedup.released import load_released, released_texts
-from filters.minhash_dedup.signatures import KEY_FIELDS, Shingler, _matrix, band_keys, signature_keys
+from filters.minhash_dedup.signatures import KEY_FIELDS, Shingler, _matrix, band_keys, signature_keys, warm_kernels
 from filters.minhash_dedup.sketches import prefilter_ceiling, prefilter_floor, sketch_estimate, sketch_of
 from filters.minhash_dedup.verify import ShingleSets, clusters_and_keepers, components, verify_pairs
 
@@ -87,6 +88,8 @@ class MinHashDedup(GlobalStage):
 
     def setup(self) -> None:
         self.shingler = Shingler(self.opts)
+        if worth_loading(self.context.input_bytes):
+            warm_kernels(self.opts, self.shingler)
 
     def wanted_releases(self) -> tuple[list[str], str | None]:
         return list(self.opts.released), self.opts.catalog
