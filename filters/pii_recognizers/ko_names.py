@@ -8,6 +8,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .ko_company import honorific_names
+from .ko_corpus_names import corpus_person_names
 from .ko_crf import accepted as crf_accepted
 from .ko_dictionary import _pieces_of_a_name, dictionary_names
 from .ko_document import defined_terms, name_lists, uncued_terms
@@ -79,11 +80,12 @@ class KoreanNameRecognizer(EntityRecognizer):
     MODEL_SCORE = 0.6
     CRF_MIN_PROBABILITY = 0.5
 
-    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None):
+    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True):
         self._kiwi_factory = kiwi_factory or default_kiwi
         self._mecab_factory = mecab_factory or default_mecab
         self.dictionary = dictionary  # False: no MeCab-ko (neither its names nor its vetoes)
         self.name_tagger = name_tagger  # a ko_crf.NameTagger, or None (the default: rules only)
+        self.corpus_names = corpus_names  # False: not the names learned from the CC0 reviews (the teacher that learned them)
         super().__init__(supported_entities=["PERSON"], supported_language="ko", name="KoreanNameRecognizer")
 
     def load(self) -> None:
@@ -196,6 +198,11 @@ class KoreanNameRecognizer(EntityRecognizer):
                 for s, e in unknown:
                     if (s, e) in kept_unknown:
                         add(s, e, self.MODEL_SCORE)
+            if self.corpus_names:
+                # A dictionary name the CC0 reviews use as a person in ≥ 30 % of its uses (수애, 닉슨): no
+                # cue needed, nor one-sense-per-discourse (a biography names its subject in every paragraph).
+                for s, e in corpus_person_names(text, morphs, found):
+                    add(s, e, self.DICT_SCORE)
             if self.name_tagger is not None:
                 crf = [
                     (s, e)
