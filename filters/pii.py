@@ -438,7 +438,7 @@ class PresidioScrubber(MapStage):
         from filters.pii_recognizers.ko_corpus_names import artifact as corpus_names
         from filters.pii_recognizers.ko_name_model import artifact as name_syllables
 
-        shipped = [name_syllables()] + ([corpus_names()] if self.config.corpus_names else [])
+        shipped = [name_syllables()] + ([corpus_names()] if self.config.corpus_names and self.config.dictionary_names else [])
         if not self.config.crf_names:
             return shipped
         path = self._crf_model()

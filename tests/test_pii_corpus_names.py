@@ -36,6 +36,23 @@ def test_counting_is_deterministic_and_keeps_words_marked_three_times():
     assert table_from_counts(counts) == table_from_counts(dict(reversed(list(counts.items())))) == {"수애": [3, 4, 1]}
 
 
+def test_the_build_leaves_out_reviews_that_share_text_with_the_evaluation_sets(tmp_path):
+    """KLUE NER's review half is drawn from NSMC: those reviews must not teach the table."""
+    from filters.pii_recognizers.ko_corpus_names import corpus_texts
+
+    (tmp_path / "eval/pii").mkdir(parents=True)
+    klue = "수애의 연기가 정말 좋았던 영화"
+    (tmp_path / "eval/pii/ko_klue_ner_dev.tsv").write_text(
+        "## klue-ner-v1_dev_00000\n" + "".join(f"{c}\tO\n" for c in klue) + "\n", encoding="utf-8"
+    )
+    (tmp_path / "eval/pii/ko_deid_silver_bio.txt").write_text("1\n닉슨은 대통령이었다\n닉슨은\tB-PER\n\n", encoding="utf-8")
+    (tmp_path / "deliveries/ko_reviews_nsmc").mkdir(parents=True)
+    reviews = [klue.replace(" ", ""), "정말 최고의 영화 " + klue + "!!", "닉슨은 대통령이었다", "민우 연기 좋다"]
+    with gzip.open(tmp_path / "deliveries/ko_reviews_nsmc/nsmc_reviews.jsonl.gz", "wt", encoding="utf-8") as f:
+        f.writelines(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in reviews)
+    assert corpus_texts(tmp_path) == (["민우 연기 좋다"], 3)
+
+
 def test_the_shipped_table_comes_from_cc0_reviews_without_the_evaluation_sentences():
     from filters.pii_recognizers.ko_corpus_names import DATA, MIN_SHARE, person_words
 

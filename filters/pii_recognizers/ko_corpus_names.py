@@ -17,11 +17,11 @@ both counts and whether mecab-ko-dic lists the stem as a person (``NNP,인명``)
 
 **The context view was tried first and failed on this corpus**: a decision list over the words
 around each use (the word before, the particle, the word after), trained on the teacher's persons
-against the dictionary's common nouns (2.3 M labelled uses), finds contexts that predict a person
+against the dictionary's common nouns (1.41 M labelled uses), finds contexts that predict a person
 with precision ≥ 0.9 only where the rules already look — honorifics (씨, 님), a foreign first
 name before a surname (로버트 X) — and ``X 감독`` 0.80, ``X의 연기`` 0.55: a review says 배우들의
 연기 as often as 수애의 연기. Judged by that list, unlabelled uses gave 2 new person types out of
-~300,000. The spelling view (the whole word, pooled over the corpus) is what carries: a name the
+253,203 stem types. The spelling view (the whole word, pooled over the corpus) is what carries: a name the
 rules catch with a cue in some reviews is the same name in the others.
 
 **The rule** (:func:`corpus_person_names`): a stem of a Hangul word, as above, that the table says
@@ -32,7 +32,7 @@ new span (0.2 adds 진영 "camp" and 조성하 "to create"; 0.1 adds ten: 지연
 curve was also looked at while exploring — docs/pii.md says so.) Plural 들 is not stripped: names
 rarely take it (에피들 "episodes" was a false name with it).
 
-Build: ``python -m filters.pii_recognizers build-corpus-names --shared ../shared/data`` (~4 CPU-min:
+Build: ``python -m filters.pii_recognizers build-corpus-names --shared ../shared/data`` (~5 CPU-min:
 the teacher reads 709,109 reviews) rewrites ``data/ko_corpus_names.json.gz``; the teacher is the
 rules, so a change of the rules may change the table (rebuild and bump the stage's version).
 """
