@@ -537,6 +537,7 @@ def klue_section(args, shared, ours, plain) -> None:
         k = klue_scores(klue, plain([r["text"] for r in klue], "ko"))
         print(f"   plain loop: full-name recall {k['recall']:.3f}, precision {k['precision']:.3f}")
     for label, options in (
+        ("corpus_names off (pii@7's rules)", {"corpus_names": False}),
         ("kiwi_names off", {"kiwi_names": False}),
         ("dictionary_names off", {"dictionary_names": False}),
         ("both off (role/title cues only)", {"kiwi_names": False, "dictionary_names": False}),
@@ -555,6 +556,8 @@ def klue_section(args, shared, ours, plain) -> None:
         " (against silver labels; see docs/pii.md)"
     )
     if not args.crf_names:
+        k = klue_scores(silver, stage_detector(corpus_names=False)[0]([r["text"] for r in silver], "ko"))
+        print(f"   ours, corpus_names off (pii@7's rules): full-name recall {k['recall']:.3f}, precision {k['precision']:.3f} of {k['predicted']}")
         beyond_teacher(silver, found, "silver")
 
 

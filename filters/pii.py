@@ -132,6 +132,12 @@ class PiiOptions(StageOptions):
         "year minus 100 at most — a later year is a config error; docs/pii.md, 'Records a century old'); a dated source's "
         "document whose file name gives no year from 1000 to 2999 is counted as RECORD_UNDATED",
     )
+    corpus_names: bool = Field(
+        True,
+        description="Korean names also from the words the rules mark as a person in at least 30 % of their uses in the CC0 NSMC reviews "
+        "(a table shipped in the package, filters/pii_recognizers/data/ko_corpus_names.json.gz; pii@8), where the dictionary "
+        "lists them as a person too (수애, 닉슨); false: as pii@7",
+    )
     crf_names: bool = Field(
         False,
         description="Korean names also from the learned CRF tagger (ko-names-crf.crfsuite in the model cache, built by make setup) "
@@ -339,8 +345,10 @@ class PresidioScrubber(MapStage):
     # English documents over 2,000 characters — spaCy's NER reads only the words around
     # capitalised runs that could be a name (ner_windows); 7: Korean names — a 3-syllable word MeCab
     # cuts into rare pieces, scored by a syllable model learned from mecab-ko-dic's own entries
-    # (최연승), and a dictionary name inside a longer noun entry is a piece of it (우크라|이나)
-    version = 7
+    # (최연승), and a dictionary name inside a longer noun entry is a piece of it (우크라|이나);
+    # 8: Korean names — a dictionary name the CC0 reviews use as a person in ≥ 30 % of its uses
+    # (a table learned by the rules from the corpus, ko_corpus_names: 수애, 닉슨)
+    version = 8
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions
@@ -376,7 +384,12 @@ class PresidioScrubber(MapStage):
 
         self._kiwi = default_kiwi() if self.config.kiwi_names else None
         self._mecab = default_mecab() if self.config.dictionary_names else None
-        self._ko = korean_analyzer(kiwi_names=self.config.kiwi_names, dictionary_names=self.config.dictionary_names, name_tagger=self._name_tagger())
+        self._ko = korean_analyzer(
+            kiwi_names=self.config.kiwi_names,
+            dictionary_names=self.config.dictionary_names,
+            name_tagger=self._name_tagger(),
+            corpus_names=self.config.corpus_names and self.config.dictionary_names,
+        )
         self._ko_engine = self._ko.nlp_engine
         self._ko_plans: dict[tuple[str, ...], tuple[list, dict]] = {}  # entity set → recognizers, their thresholds
         self._en = english_analyzer(ner_only=True)
@@ -388,6 +401,10 @@ class PresidioScrubber(MapStage):
 
         self._kiwi_gate = kiwi_gate()
         self._company_cue = company_cue  # the dictionary rules' own cues: 혜교씨, 미경이가, 진구(33)
+        from filters.pii_recognizers.ko_corpus_names import may_hold_corpus_name
+
+        # A word the CC0 reviews use as a person (수애), which MeCab may read as a common noun there.
+        self._corpus_name = may_hold_corpus_name if self.config.corpus_names and self.config.dictionary_names else lambda text: False
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
@@ -418,10 +435,12 @@ class PresidioScrubber(MapStage):
         return NameTagger(self._crf_model())
 
     def artifacts(self) -> list[dict[str, Any]]:
+        from filters.pii_recognizers.ko_corpus_names import artifact as corpus_names
         from filters.pii_recognizers.ko_name_model import artifact as name_syllables
 
+        shipped = [name_syllables()] + ([corpus_names()] if self.config.corpus_names and self.config.dictionary_names else [])
         if not self.config.crf_names:
-            return [name_syllables()]
+            return shipped
         path = self._crf_model()
         card_file = path.with_name(path.name + ".json")
         card = json.loads(card_file.read_text(encoding="utf-8")) if card_file.exists() else {}
@@ -436,7 +455,7 @@ class PresidioScrubber(MapStage):
                 "(CC0 NSMC sample, public-domain statutes and bills), silver labels from the pii rules",
                 "card": {k: card.get(k) for k in ("features_version", "teacher", "data", "silver", "trainer", "python-crfsuite")},
             },
-            name_syllables(),
+            *shipped,
         ]
 
     def describe(self) -> dict[str, Any]:
@@ -543,7 +562,7 @@ class PresidioScrubber(MapStage):
             if self._mecab is not None and _HANGUL.search(text):
                 parsed = mecab_parse(self._mecab, text)
                 # The learned tagger (crf_names) may find a name anywhere: every Hangul text gets PERSON.
-                has_dict_name = self.config.crf_names or has_person_name(parsed) or self._company_cue(text)
+                has_dict_name = self.config.crf_names or has_person_name(parsed) or self._company_cue(text) or self._corpus_name(text)
             if not self.config.kiwi_names:
                 wins = []
             elif not self.config.prefilter:

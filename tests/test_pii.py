@@ -376,7 +376,7 @@ sources:
     res = cli("run", str(cfg), cwd=tmp_path)
     out = tmp_path / "out"
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    counters = manifest["sources"][0]["stage_counters"]["pii@7"]
+    counters = manifest["sources"][0]["stage_counters"]["pii@8"]
     assert counters["PERSON"] >= 4 and counters["KR_RRN"] == 1 and counters["EMAIL_ADDRESS"] == 2
     shards = sorted(out.glob("shards/*.parquet"))
     docs = pa.concat_tables([pq.read_table(p) for p in shards])
@@ -899,7 +899,7 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
     assert card["silver"]["names"] >= 2 and card["data"]["documents"]["nsmc_sample"] == 150
 
     monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "a"))
-    assert [a["name"] for a in PresidioScrubber({}).artifacts()] == ["ko_name_syllables.json.gz"]  # pii@7's name model, always
+    assert [a["name"] for a in PresidioScrubber({}).artifacts()] == ["ko_name_syllables.json.gz", "ko_corpus_names.json.gz"]  # shipped, always
     on = PresidioScrubber({"crf_names": True, "lang": "ko"})
     assert on.artifacts()[0]["sha256"] == card["sha256"]
     text = "원고 홍길동은 출석했다."

