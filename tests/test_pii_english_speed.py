@@ -140,7 +140,7 @@ def test_ner_skips_lone_surnames_that_are_always_doubted(scrubber, texts, monkey
     """The anchors leave out a census surname whose span alone :meth:`doubts` always drops (``In``,
     ``Congress``, ``America``): on these texts the spans are those of ``pii@7``'s anchors, which
     counted every census name not written in lower case elsewhere, for less NER reading. (On every
-    English delivery 2 spans of 9,016 differ, none a name a person: docs/pii.md.)"""
+    English delivery 1 span of 9,016 differs, ``Hmm-mm``, no name: docs/pii.md.)"""
     names = scrubber._en_names
     read = {"new": 0, "old": 0}
     pieces = scrubber._ner_pieces
