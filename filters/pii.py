@@ -99,8 +99,8 @@ class PiiOptions(StageOptions):
     )
     ner_windows: bool = Field(
         True,
-        description="English documents over 1,000 characters: spaCy's NER reads only the words around capitalised runs "
-        "that could be a name, with 4 words of context (false: the whole document, as English did in pii@5)",
+        description="English documents longer than ner_window_min_chars: spaCy's NER reads only the words "
+        "around capitalised runs that could be a name, with 4 words of context (false: the whole document, as English did in pii@5)",
     )
     ner_window_min_chars: int = Field(
         1_000, ge=0, description="with ner_windows: texts up to this many characters are read whole by the NER (pii@7: 1,000; pii@6: 2,000)"
@@ -348,6 +348,8 @@ class PresidioScrubber(MapStage):
     # (최연승), and a dictionary name inside a longer noun entry is a piece of it (우크라|이나);
     # 8: Korean names — a dictionary name the CC0 reviews use as a person in ≥ 30 % of its uses
     # (a table learned by the rules from the corpus, ko_corpus_names: 수애, 닉슨)
+    # and English NER reads less — no anchor at a census surname whose span alone the checks always
+    # drop (In, He, Congress)
     version = 8
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -684,13 +686,13 @@ class PresidioScrubber(MapStage):
         pieces: list[tuple[int, int, int]] = []  # (doc, start, end): what NER reads
         windowed: set[int] = set()
         for d in ner:
-            text = texts[d]
-            if not self.config.ner_windows or len(text) <= self.config.ner_window_min_chars:
-                pieces.append((d, 0, len(text)))
+            wins = self._ner_pieces(texts[d])
+            if wins is None:
+                pieces.append((d, 0, len(texts[d])))
             else:
                 windowed.add(d)
                 entities[d] = []
-                pieces.extend((d, s, e) for s, e in ner_windows(text, self._en_names.ner_anchors(text), self.config.ner_context_words))
+                pieces.extend((d, s, e) for s, e in wins)
         piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
         for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
             for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
@@ -716,6 +718,14 @@ class PresidioScrubber(MapStage):
             arts = EnglishArtifacts(self._en_engine, entities.get(d, []), docs.get(d) or (lambda t=text: nlp.make_doc(t)))
             results[d] = self._english_results(text, ents, arts)
         return results
+
+    def _ner_pieces(self, text: str) -> list[tuple[int, int]] | None:
+        """What spaCy's NER reads of ``text``: ``None`` for the whole text, else windows (maybe none)."""
+        if not self.config.ner_windows:
+            return None
+        if len(text) <= self.config.ner_window_min_chars:
+            return None
+        return ner_windows(text, self._en_names.ner_anchors(text), self.config.ner_context_words)
 
     def _english_results(self, text: str, ents: list[str], arts) -> list:
         """What ``self._en.analyze(text, "en", ents, nlp_artifacts=arts)`` returns, up to order and
@@ -814,7 +824,7 @@ def _ner_groups(indices: list[int], texts: Sequence[str], max_docs: int) -> list
 #: Documents up to this length are read by NER whole; longer ones around their anchors only
 #: (``EnglishNameRecognizer.ner_anchors``). Short texts are where windows save least. The
 #: defaults of the options ``ner_window_min_chars`` and ``ner_context_words``.
-NER_WINDOW_MIN_CHARS = 1_000  # pii@6: 2,000
+NER_WINDOW_MIN_CHARS = 1_000  # pii@6: 2,000; 0 (every text in windows) was measured and not taken: docs/pii.md "NER reads less"
 #: Whitespace-separated words of context each side of an anchor: 4 still covers the small model's
 #: embedding window (4 tokens each side). pii@7 (pii@6: 8, from 2,000 characters): 1.36x less English
 #: CPU over every English delivery, PubMed 2.41x; #20's English targets unchanged (docs/pii.md,

