@@ -257,6 +257,46 @@ def _settled(text: str, morphs, s: int) -> bool:
 
 
 
+def _kiwi_candidate_vetoed(text: str, morphs, s: int, match_end: int, word_end: int) -> bool:
+    """Whether every span the Kiwi rule of ``KoreanNameRecognizer`` could make of the name-shaped
+    word at ``s`` is vetoed by the dictionary whatever Kiwi says, so Kiwi need not read it.
+
+    Without a title after the word, Kiwi's proper noun counts only as a full name from the word's
+    start: its first three syllables (a three-syllable token, or two that ``_split_name`` completes),
+    or three or four with a double surname. Such a span, alone (no role or title cue), goes
+    through the recognizer's particle trim and its vetoes for a Kiwi-only candidate
+    (``tests/test_pii_korean_speed.py`` runs the recognizer on every span closed here with Kiwi's
+    proper noun forced onto it, and checks it reports nothing). A title after the word (glued or
+    not) keeps it open: the titled rule takes other spans."""
+    from filters.pii_recognizers.ko_name_cues import _NAME_TITLE_AFTER, SURNAMES_2
+    from filters.pii_recognizers.ko_vetoes import common_word, function_word, not_a_name, not_a_word, noun_and_counter, trim_particles
+
+    if _NAME_TITLE_AFTER.match(text, match_end) or _NAME_TITLE_AFTER.match(text, word_end):
+        return False
+    starts = morphs.starts
+    for length in (3, 4) if text[s : s + 2] in SURNAMES_2 else (3,):
+        trimmed = trim_particles({(s, s + length): 1.0}, morphs, starts)
+        for a, b in trimmed:
+            if not (
+                not_a_word(morphs, starts, a, b)
+                or function_word(morphs, starts, a, b)
+                or not_a_name(morphs, starts, a, b)
+                or common_word(text, morphs, starts, a, b, strict=None)
+                or noun_and_counter(morphs, starts, a, b)
+            ):
+                return False
+    return True
+
+
+def _holds_person(morphs, s: int, e: int) -> bool:
+    """Whether a MeCab-ko person name (NNP, 인명) starts in ``[s, e)``."""
+    starts, tags, sems = morphs.starts, morphs.tags, morphs.sems
+    for k in range(bisect.bisect_left(starts, s), bisect.bisect_left(starts, e)):
+        if tags[k] == "NNP" and sems[k] == "인명":
+            return True
+    return False
+
+
 def _run_recognizers(recognizers: Sequence, text: str, ents: list[str], arts) -> list:
     """What presidio's ``AnalyzerEngine.analyze`` does with each recognizer before its context
     step: load it once, run it, tag each result with the recognizer's id; the results in order."""
@@ -350,6 +390,8 @@ class PresidioScrubber(MapStage):
     # (a table learned by the rules from the corpus, ko_corpus_names: 수애, 닉슨)
     # and English NER reads less — no anchor at a census surname whose span alone the checks always
     # drop (In, He, Congress)
+    # and Kiwi reads no word whose every candidate span the dictionary vetoes, and no multi-word
+    # dictionary (the Korean path's cost; 1 KorQuAD span fewer on the deliveries, docs/pii.md)
     version = 8
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -646,23 +688,43 @@ class PresidioScrubber(MapStage):
         syllables (the dictionary rule reports it), a common noun or non-person proper noun with
         particles only (the dictionary would veto Kiwi's candidate: 정부는, 사진이, 서울에서), or
         a single verb or adverb form (하였다, 이렇게). A window with one open word is kept whole,
-        so Kiwi reads that word in the same context as without the dictionary."""
+        so Kiwi reads that word in the same context as without the dictionary.
+
+        ``pii@8``: an open word without a title after it is closed too when the dictionary vetoes
+        every span Kiwi's proper noun could make of it (:func:`_kiwi_candidate_vetoed`): Kiwi's
+        reading there can change nothing. A window whose open words are all closed so is still
+        read when it holds a dictionary person name (Kiwi's proper noun on it counts as a cue for
+        the one-sense-per-discourse rule: 반기문 in a KorQuAD paragraph). A text left with no window,
+        no dictionary name and no cue skips the PERSON recognizer, as one without a window did
+        (e2e sample: 1,505 such texts, none with a span when it ran). docs/pii.md, "Kiwi only where
+        its reading can count"."""
         wins: list[tuple[int, int]] = []
         open_: list[bool] = []
+        unsettled: list[bool] = []
         for m in self._kiwi_gate.finditer(text):
             if m.group()[:3] in self._not_names:
                 continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).
             s = m.start()
-            e = _NEXT_WORD.match(text, _EOJEOL_END.match(text, s).end()).end()
-            if wins and s <= wins[-1][1]:
+            word_end = _EOJEOL_END.match(text, s).end()
+            e = _NEXT_WORD.match(text, word_end).end()
+            merge = bool(wins) and s <= wins[-1][1]
+            if morphs is None:
+                u = o = True
+            elif merge and open_[-1]:
+                u = o = True  # an open window stays open: no need to ask the dictionary
+            else:
+                here = not _settled(text, morphs, s)
+                u = (merge and unsettled[-1]) or here
+                o = here and not _kiwi_candidate_vetoed(text, morphs, s, m.end(), word_end)
+            if merge:
                 wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
-                if not open_[-1]:  # an open window stays open: no need to ask the dictionary
-                    open_[-1] = morphs is None or not _settled(text, morphs, s)
+                open_[-1], unsettled[-1] = o, u
             else:
                 wins.append((s, e))
-                open_.append(morphs is None or not _settled(text, morphs, s))
-        return [w for w, o in zip(wins, open_) if o]
+                open_.append(o)
+                unsettled.append(u)
+        return [w for w, o, u in zip(wins, open_, unsettled) if o or (u and _holds_person(morphs, *w))]
 
     def _analyze_english(self, texts: list[str]) -> list[list]:
         from filters.pii_recognizers import EnglishArtifacts

@@ -9,6 +9,7 @@ import shutil
 
 import pytest
 
+from filters.pii import PresidioScrubber
 from tests.conftest import EXAMPLES, cli
 
 
@@ -32,9 +33,9 @@ def test_demo_review_audit_takedown_export_pull(demo_run, tmp_path):
     audit = json.loads(cm("audit", mid, "--format", "json").stdout)
     manifest = json.loads(cm("manifest", "show", mid, "--json").stdout)
     assert audit["integrity"] == {"state": "approved", "signed": True, "verified": True, "problems": []}
-    assert [s["key"] for s in audit["pii"]["stages"]] == ["pii@8"] and audit["pii"]["note"] is None
+    assert [s["key"] for s in audit["pii"]["stages"]] == [f"pii@{PresidioScrubber.version}"] and audit["pii"]["note"] is None
     found = {(r["source"], r["type"]): r["count"] for r in audit["pii"]["found"]}
-    expected = {(s["id"], t): n for s in manifest["sources"] for t, n in s["stage_counters"].get("pii@8", {}).items()}
+    expected = {(s["id"], t): n for s in manifest["sources"] for t, n in s["stage_counters"].get(f"pii@{PresidioScrubber.version}", {}).items()}
     assert found == expected and sum(found.values()) > 0
     cm("audit", mid, "--out", "audit.html", "--config", str(EXAMPLES / "pipeline.yaml"))
     html = (tmp_path / "audit.html").read_text(encoding="utf-8")

@@ -175,7 +175,13 @@ def default_kiwi():
     if _KIWI is None:
         from kiwipiepy import Kiwi
 
-        _KIWI = Kiwi(num_workers=1)
+        # Without the multi-word dictionary (multi.dict, 12 MB of multi-word proper nouns): Kiwi's
+        # set-up (creation and the first call, which builds the model) 4-5 → 2-2.5 CPU-s per worker,
+        # and the windows read as fast or faster. Its entries span several words; a window is a
+        # word and two characters of the next, so none of them can make a name candidate there:
+        # same spans on every Korean delivery, KLUE, the silver set and the e2e sample's 15,472
+        # Korean documents (docs/pii.md, "Kiwi only where its reading can count").
+        _KIWI = Kiwi(num_workers=1, load_multi_dict=False)
     return _KIWI
 
 
