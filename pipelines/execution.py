@@ -551,11 +551,25 @@ class Assembler:
         out = AtomicParquetWriter(self.staging / LEDGER_NAME, LEDGER_SCHEMA, row_group_size=LEDGER_ROW_GROUP)
         counts: list[pa.Table] = []
         kept_ids: list[pa.Array] = []
+        pending: list[pa.Table] = []  # windows not counted yet: counted a row group's worth at a time
+        pending_rows = 0
+
+        def count() -> None:
+            nonlocal pending, pending_rows
+            rows = pa.concat_tables(pending) if len(pending) > 1 else pending[0]
+            counts.append(ledger_counts(rows))
+            kept_ids.append(rows.filter(pc.equal(rows.column("outcome"), "kept")).column("id").combine_chunks())
+            pending, pending_rows = [], 0
+
         try:
             for window in merge_on_order(streams):
                 out.write(window)
-                counts.append(ledger_counts(window))
-                kept_ids.append(window.filter(pc.equal(window.column("outcome"), "kept")).column("id").combine_chunks())
+                pending.append(window)
+                pending_rows += window.num_rows
+                if pending_rows >= LEDGER_ROW_GROUP:
+                    count()
+            if pending:
+                count()
             shards = self.writer.close()
             out.close()
         except BaseException:
