@@ -556,23 +556,17 @@ def _forked(fn, *args) -> Iterator[Future]:
         ex.shutdown(wait=True, cancel_futures=True)
 
 
-def _result(future: Future, what: str = "deciding a global stage"):
+def _result(future: Future):
     try:
         return future.result()
     except BrokenProcessPool:
         raise OutputError(
-            f"the process {what} died (killed by the system — out of memory?); "
+            "the process deciding a global stage died (killed by the system — out of memory?); "
             "nothing incomplete was published: re-run with --resume"
         ) from None
 
 
 _inherited: tuple | None = None
-
-
-def in_child(fn, *args):
-    """``fn(*args)`` in a forked child (:func:`_forked`), waited for; its small result."""
-    with _forked(fn, *args) as future:
-        return _result(future, f"running {getattr(fn, '__name__', 'a task')}")
 
 
 def _call_inherited():

@@ -298,23 +298,6 @@ def _prepare_workdir(work: Path, fp: dict[str, Any], resume: bool, discard: bool
     os.replace(tmp, marker)
 
 
-def _release_files(engine: str, stages: list[Stage], staging: Path, kept_ids) -> list[dict[str, Any]]:
-    """The stages' per-run indexes for the kept documents (``release_files``). On the local
-    engine in a forked child (:func:`pipelines.engine_local.in_child`): ``minhash_dedup``'s
-    filters its signature index there (the kept documents' signatures sorted and copied:
-    +140 MB on the 20 MB sample, ~4× that on the 84 MB corpus), memory the main process would
-    otherwise keep until it exits."""
-
-    def release_files() -> list[dict[str, Any]]:
-        return [e | {"stage": st.key} for st in stages for e in st.release_files(staging, kept_ids)]
-
-    if engine == "local" and any(type(st).release_files is not Stage.release_files for st in stages):
-        from pipelines import engine_local
-
-        return engine_local.in_child(release_files)
-    return release_files()
-
-
 def _engine(name: str):
     if name == "local":
         from pipelines import engine_local
@@ -409,7 +392,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
         for art in st.artifacts():
             models[art["name"]] = art
     totals = {k: sum(s["counts"][k] for s in sources) for k in ("records_in", "kept", "dropped", "quarantined")}
-    indexes = _release_files(cfg.engine, stages, staging, summary.kept_ids)
+    indexes = [e | {"stage": st.key} for st in stages for e in st.release_files(staging, summary.kept_ids)]
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
