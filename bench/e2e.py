@@ -222,7 +222,8 @@ def row(name: str, m: Measured, docs: int, mb: float) -> str:
 def memory_line(m: Measured) -> str:
     """Where the memory is: the main process's and the largest worker's own peaks."""
     root_rss, root_pss, kid_rss, kid_pss = m.worker_peaks()
-    return f"(main {root_rss / 1e6:.0f}/{root_pss / 1e6:.0f}, largest worker {kid_rss / 1e6:.0f}/{kid_pss / 1e6:.0f} MB RSS/PSS)"
+    return (f"(main {root_rss / 1e6:.0f}/{root_pss / 1e6:.0f}, largest worker {kid_rss / 1e6:.0f}/{kid_pss / 1e6:.0f} MB RSS/PSS; "
+            f"at the summed RSS peak: {m.at_peak()})")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -35,6 +35,13 @@ class Measured:
     peak_pss_by_pid: dict[int, int] = field(default_factory=dict)
     root_pid: int = 0
     cpu_by_pid: dict[int, float] = field(default_factory=dict)
+    #: each process's RSS at the moment the summed RSS peaked (pid → bytes): who the peak is
+    rss_at_peak: dict[int, int] = field(default_factory=dict)
+
+    def at_peak(self) -> str:
+        """Who the summed RSS peak is: the main process's RSS and the others', at that moment."""
+        others = sorted((v for p, v in self.rss_at_peak.items() if p != self.root_pid), reverse=True)
+        return f"main {self.rss_at_peak.get(self.root_pid, 0) / 1e6:.0f} + others {[round(v / 1e6) for v in others]} MB"
 
     def worker_peaks(self) -> tuple[int, int, int, int]:
         """(root RSS, root PSS, largest child RSS, largest child PSS) at their own peaks."""
@@ -54,6 +61,7 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
         cpu_seen: dict[int, float] = {}
         rss_by: dict[int, int] = {}
         pss_by: dict[int, int] = {}
+        at_peak: dict[int, int] = {}
         done = threading.Event()
 
         def sample() -> None:
@@ -61,6 +69,7 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
             while not done.is_set():
                 try:
                     rss = pss = 0
+                    now: dict[int, int] = {}
                     for q in [p, *p.children(recursive=True)]:
                         try:
                             with q.oneshot():
@@ -69,9 +78,13 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
                         except psutil.Error:
                             continue
                         rss, pss = rss + mem.rss, pss + mem.pss
+                        now[q.pid] = mem.rss
                         cpu_seen[q.pid] = t.user + t.system
                         rss_by[q.pid] = max(rss_by.get(q.pid, 0), mem.rss)
                         pss_by[q.pid] = max(pss_by.get(q.pid, 0), mem.pss)
+                    if rss > peak[0]:
+                        at_peak.clear()
+                        at_peak.update(now)
                     peak[0], peak[1] = max(peak[0], rss), max(peak[1], pss)
                 except psutil.Error:
                     pass
@@ -98,4 +111,5 @@ def measure_command(cmd: list[str], cwd: str | None = None, env: dict[str, str] 
             peak_pss_by_pid=pss_by,
             root_pid=proc.pid,
             cpu_by_pid=dict(cpu_seen),
+            rss_at_peak=dict(at_peak),
         )

@@ -60,6 +60,60 @@ def write_table_atomic(table: pa.Table, path: Path, row_group_size: int = 65536)
             tmp.unlink()
 
 
+class AtomicParquetWriter:
+    """:func:`write_table_atomic`'s bytes, written a row group at a time: the rows given to
+    :meth:`write` (in any batches) leave in groups of ``row_group_size`` rows, each one
+    contiguous array per column — what ``write_table`` makes of one table after
+    ``combine_chunks`` — so a caller never holds more than a group. :meth:`close` installs the
+    file; :meth:`abort` removes the partial one."""
+
+    def __init__(self, path: Path, schema: pa.Schema, row_group_size: int = 65536):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path, self.schema, self.row_group_size = path, schema, row_group_size
+        self.tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        self.rows = 0  # written so far (in groups and pending)
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._writer = pq.ParquetWriter(self.tmp, schema, **PARQUET_OPTIONS)
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows == 0:
+            return
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        self.rows += table.num_rows
+        while self._pending_rows >= self.row_group_size:
+            self._group(self.row_group_size)
+
+    def _group(self, n: int) -> None:
+        pending = pa.concat_tables(self._pending) if len(self._pending) > 1 else self._pending[0]
+        group = pending.slice(0, n).combine_chunks()
+        rest = pending.slice(n)
+        self._pending = [rest] if rest.num_rows else []
+        self._pending_rows = rest.num_rows
+        self._writer.write_table(group, row_group_size=n)
+
+    def close(self) -> None:
+        try:
+            if self._pending_rows:
+                self._group(self._pending_rows)
+            elif self.rows == 0:
+                self._writer.write_table(self.schema.empty_table())  # what write_table writes for no rows
+            self._writer.close()
+            with open(self.tmp, "rb") as f:
+                os.fsync(f.fileno())
+            os.replace(self.tmp, self.path)
+        finally:
+            if self.tmp.exists():
+                self.tmp.unlink()
+
+    def abort(self) -> None:
+        with contextlib.suppress(OSError):
+            self._writer.close()
+        with contextlib.suppress(OSError):
+            self.tmp.unlink(missing_ok=True)
+
+
 class DirectoryLocked(Exception):
     """Another process holds the lock (its pid, when it could be read, is ``holder``)."""
 

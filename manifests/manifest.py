@@ -57,17 +57,30 @@ def check_id(manifest: dict[str, Any]) -> None:
         raise ValueError(f"manifest id {manifest.get('id')!r} does not match its content (expected {expected})")
 
 
+#: What the manifest's counts are grouped by (:func:`ledger_counts`).
+COUNT_KEYS = ["source_id", "outcome", "stage", "reason"]
+
+
+def ledger_counts(ledger: pa.Table) -> pa.Table:
+    """A ledger's rows counted by :data:`COUNT_KEYS` (column ``id_count``): every count of the
+    manifest comes from this table, so an engine can count a ledger as it writes it, window by
+    window (summing the windows' tables), without holding or reading the whole ledger."""
+    return ledger.group_by(COUNT_KEYS, use_threads=False).aggregate([("id", "count")])
+
+
 def counts_from_ledger(ledger: pa.Table) -> dict[str, dict[str, Any]]:
     """Per-source counts, derived only from the ledger (so they reconcile by construction)."""
+    return source_counts(ledger_counts(ledger))
+
+
+def source_counts(grouped: pa.Table) -> dict[str, dict[str, Any]]:
+    """:func:`counts_from_ledger` from the ledger's :func:`ledger_counts`."""
     per: dict[str, dict[str, Any]] = defaultdict(
         lambda: {"records_in": 0, "kept": 0, "dropped": 0, "quarantined": 0, "dropped_by": {}, "quarantined_by": {}}
     )
-    if ledger.num_rows == 0:
+    if grouped.num_rows == 0:
         return {}
-    grouped = ledger.group_by(["source_id", "outcome", "stage", "reason"], use_threads=False).aggregate(
-        [("id", "count")]
-    )
-    for row in sorted(grouped.to_pylist(), key=lambda r: tuple(str(r[k]) for k in ("source_id", "outcome", "stage", "reason"))):
+    for row in sorted(grouped.to_pylist(), key=lambda r: tuple(str(r[k]) for k in COUNT_KEYS)):
         c = per[row["source_id"]]
         n = row["id_count"]
         c["records_in"] += n
@@ -83,16 +96,20 @@ def counts_from_ledger(ledger: pa.Table) -> dict[str, dict[str, Any]]:
 
 def stage_stats(stage_keys: list[str], ledger: pa.Table) -> list[dict[str, Any]]:
     """Documents in / dropped by reason / out for each stage, in pipeline order (from the ledger)."""
+    return stage_stats_from_counts(stage_keys, ledger_counts(ledger))
+
+
+def stage_stats_from_counts(stage_keys: list[str], grouped: pa.Table) -> list[dict[str, Any]]:
+    """:func:`stage_stats` from the ledger's :func:`ledger_counts`."""
     dropped: dict[str, dict[str, int]] = defaultdict(dict)
     quarantined = 0
-    total = ledger.num_rows
-    if total:
-        g = ledger.group_by(["outcome", "stage", "reason"], use_threads=False).aggregate([("id", "count")])
-        for r in g.to_pylist():
-            if r["outcome"] == "dropped":
-                dropped[r["stage"]][r["reason"]] = dropped[r["stage"]].get(r["reason"], 0) + r["id_count"]
-            elif r["outcome"] == "quarantined":
-                quarantined += r["id_count"]
+    total = 0
+    for r in grouped.to_pylist():
+        total += r["id_count"]
+        if r["outcome"] == "dropped":
+            dropped[r["stage"]][r["reason"]] = dropped[r["stage"]].get(r["reason"], 0) + r["id_count"]
+        elif r["outcome"] == "quarantined":
+            quarantined += r["id_count"]
     out = []
     remaining = total - quarantined
     for key in ["ingest@1", *stage_keys]:

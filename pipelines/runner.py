@@ -24,30 +24,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from filters.base import Release, Stage, StageContext
 from filters.registry import stage_class
 from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url
-from manifests.manifest import SCHEMA_VERSION, counts_from_ledger, seal, stage_stats
+from manifests.manifest import SCHEMA_VERSION, seal, source_counts, stage_stats_from_counts
 from manifests.schema import validate_manifest
 from pipelines import __version__
 from pipelines import benchmarks as benchmark_inputs
 from pipelines.config import PipelineConfig, load_config
-from pipelines.execution import Execution, output_schema
+from pipelines.execution import LEDGER_NAME, Execution, output_schema
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan
 from pipelines.progress import Progress
-from corpusmill_base.atomic import DirectoryLocked, exclusive_lock, write_table_atomic
+from corpusmill_base.atomic import DirectoryLocked, exclusive_lock
 from corpusmill_base.hashing import sha256_file
 
 log = logging.getLogger("corpusmill")
 
-LEDGER_NAME = "ledger.parquet"
 MANIFEST_NAME = "manifest.json"
 
 
@@ -167,8 +164,7 @@ def _run_locked(
     try:
         stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir, input_bytes=plan.total_bytes) + takedown_stages(cat, cfg)
         resolve_releases(stages)
-        execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)
-        write_table_atomic(execution.ledger, staging / LEDGER_NAME)
+        execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)  # writes the ledger
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         _decontamination_guard(manifest, strict)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
@@ -362,8 +358,8 @@ def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool
 
 def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, staging: Path, started: dt.datetime, seconds: float) -> dict:
     cfg = plan.config
-    ledger: pa.Table = execution.ledger
-    counts = counts_from_ledger(ledger)
+    summary = execution.summary  # counted as the ledger was written: the ledger is not read back
+    counts = source_counts(summary.counts)
     decisions = {d.source_id: d for d in plan.decisions}
     sources: list[dict[str, Any]] = []
     for src in cfg.sources:
@@ -398,8 +394,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
         for art in st.artifacts():
             models[art["name"]] = art
     totals = {k: sum(s["counts"][k] for s in sources) for k in ("records_in", "kept", "dropped", "quarantined")}
-    kept_ids = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").combine_chunks()
-    indexes = [e | {"stage": st.key} for st in stages for e in st.release_files(staging, kept_ids)]
+    indexes = [e | {"stage": st.key} for st in stages for e in st.release_files(staging, summary.kept_ids)]
     manifest = {
         "schema_version": SCHEMA_VERSION,
         "name": cfg.name,
@@ -417,7 +412,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
         "policy": [d.to_json() for d in plan.decisions],
         "models": [models[k] for k in sorted(models)],
         "stages": [st.describe() | {"key": st.key} for st in stages],
-        "stage_stats": stage_stats([st.key for st in stages], ledger),
+        "stage_stats": stage_stats_from_counts([st.key for st in stages], summary.counts),
         "sources": sources,
         "totals": totals,
         "document_schema": [{"name": f.name, "type": str(f.type)} for f in output_schema(stages)],
@@ -426,7 +421,7 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
             "path": LEDGER_NAME,
             "sha256": sha256_file(staging / LEDGER_NAME),
             "bytes": (staging / LEDGER_NAME).stat().st_size,
-            "rows": ledger.num_rows,
+            "rows": summary.rows,
         },
     }
     if indexes:  # per-run indexes for later runs (e.g. minhash/index.parquet), moved and published with the run
