@@ -17,7 +17,7 @@ import io
 import json
 import re
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
@@ -275,6 +275,7 @@ class _BadRecord(ValueError):
     """A record-level problem found while converting a record (quarantined with this message)."""
 
 
+_orjson_loads: Callable[[str], Any] | None
 try:  # orjson is in the pipeline extra (beside datatrove); without it every line goes through json.loads
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - a light install

@@ -92,6 +92,7 @@ class ShardWriter:
 
     def _flush(self) -> None:
         w, self._open = self._open, None
+        assert w is not None  # called only with a shard open
         w.close()
         rel = self.path_of(len(self.shards))
         checkpoint(f"shard:{len(self.shards)}")

@@ -4,6 +4,7 @@ gives the same bytes as one process."""
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -296,7 +297,7 @@ def test_the_ledger_merge_equals_sorting_the_whole():
                 rows.append(row(o, "kept" if k == 3 else "dropped", f"stage{k}"))
         cuts = sorted({0, len(rows), *(rng.randrange(len(rows) + 1) for _ in range(8))})
         table = pa.Table.from_pylist(rows, schema=LEDGER_SCHEMA)
-        streams.append([table.slice(a, b - a) for a, b in zip(cuts, cuts[1:])])
+        streams.append([table.slice(a, b - a) for a, b in itertools.pairwise(cuts)])
     whole = fold_notes(pa.concat_tables([t for s in streams for t in s])).sort_by([("order", "ascending")])
     merged = pa.concat_tables(list(merge_on_order(streams)))
     assert merged.num_rows == len(orders) and merged.equals(whole)
