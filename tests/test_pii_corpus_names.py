@@ -34,6 +34,20 @@ def test_counting_is_deterministic_and_keeps_words_marked_three_times():
     counts = count_uses(texts, teacher, default_mecab())
     assert counts["수애"] == [3, 4] and counts["연기"] == [0, 2]
     assert table_from_counts(counts) == table_from_counts(dict(reversed(list(counts.items())))) == {"수애": [3, 4, 1]}
+    # only what the rule admits is shipped: not a word below the share, nor one the dictionary does
+    # not list as a person (it could be a private person's name)
+    assert table_from_counts({"수애": [3, 11], "컴퓨터": [5, 6]}) == {}
+
+
+def test_the_shipped_table_holds_only_dictionary_persons_the_rule_admits():
+    import gzip
+    import json
+
+    from filters.pii_recognizers.ko_corpus_names import DATA, MIN_PERSON_USES, MIN_SHARE, person_words
+
+    stems = json.loads(gzip.decompress(DATA.read_bytes()))["stems"]
+    assert stems and all(flag == 1 and p >= MIN_PERSON_USES and p >= MIN_SHARE * n for p, n, flag in stems.values())
+    assert person_words() == frozenset(stems)
 
 
 def test_the_build_leaves_out_reviews_that_share_text_with_the_evaluation_sets(tmp_path):

@@ -349,3 +349,25 @@ def test_placeholders_as_presidio_anonymizer(scrubber, texts):
             masked += 1
     assert masked > 300
     assert not _disjoint([Found(0, 3, "PERSON", 1), Found(2, 4, "PERSON", 1)]) and not _disjoint([Found(1, 1, "PERSON", 1)])
+
+
+def test_a_window_holding_a_dictionary_person_stays_open(scrubber, shared_data, monkeypatch):
+    """pii@8's window gate closes a word whose every span the dictionary vetoes, but a window that
+    holds a MeCab person name stays open (``_holds_person``): without it, KorQuAD paragraphs that
+    name 반기문 or 김봉환 in several sentences lost them (the second review's reproduction)."""
+    import filters.pii as P
+
+    data = json.loads((shared_data / "deliveries/ko_korquad/KorQuAD_v1.0_dev.json").read_text(encoding="utf-8"))
+    contexts = dict.fromkeys(p["context"] for a in data["data"] for p in a["paragraphs"])
+    texts = [c for c in contexts if "반기문" in c or "김봉환" in c][:16]
+    assert len(texts) >= 8
+
+    def names(found):
+        return [sorted({t[f.start : f.end] for f in spans if f.type == "PERSON"} & {"반기문", "김봉환"}) for t, spans in zip(texts, found)]
+
+    with_rescue = names(scrubber.detect(texts, ["ko"] * len(texts)))
+    monkeypatch.setattr(P, "_holds_person", lambda morphs, s, e: False)
+    without = names(scrubber.detect(texts, ["ko"] * len(texts)))
+    # the rescue only adds: paragraphs lose the name without it, none gains one
+    assert all(set(w) <= set(r) for w, r in zip(without, with_rescue))
+    assert sum(map(len, without)) < sum(map(len, with_rescue))

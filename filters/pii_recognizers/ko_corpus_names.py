@@ -12,8 +12,9 @@ reviews: KLUE's review half *is* drawn from NSMC, so without this the table woul
 evaluation sentences. For each Hangul word (:func:`stems`: a run of Hangul starting and ending on
 MeCab-ko boundaries, its trailing particles, endings, copula and 씨/님 set aside) it counts the uses
 of the stem and those the teacher marked as a person with a score ≥ 0.7 (a cue or the dictionary,
-not Kiwi's guess). The table keeps the stems marked at least :data:`MIN_PERSON_USES` times, with
-both counts and whether mecab-ko-dic lists the stem as a person (``NNP,인명``).
+not Kiwi's guess). The table keeps only the stems the rule admits (below): marked at least :data:`MIN_PERSON_USES`
+times and in ≥ :data:`MIN_SHARE` of their uses, and listed by mecab-ko-dic as a person
+(``NNP,인명``), with both counts — no word the dictionary does not list as a person is shipped.
 
 **The context view was tried first and failed on this corpus**: a decision list over the words
 around each use (the word before, the particle, the word after), trained on the teacher's persons
@@ -90,14 +91,17 @@ def count_uses(texts: Sequence[str], found: Sequence[Sequence[tuple[int, int, fl
 
 
 def table_from_counts(counts: dict[str, list[int]]) -> dict[str, list[int]]:
-    """The stems marked at least :data:`MIN_PERSON_USES` times: ``[person uses, uses, 1 if the
-    dictionary lists the stem as a person else 0]``, sorted."""
+    """The stems the rule admits — marked at least :data:`MIN_PERSON_USES` times and in at least
+    :data:`MIN_SHARE` of their uses, and listed by the dictionary as a person — as ``[person uses,
+    uses, 1]``, sorted. Nothing else is shipped: a word the teacher marked in reviews that
+    mecab-ko-dic does not list as a person could be a private person's name (the second review
+    found 267 such entries, e.g. a name with 형 attached, in the first table)."""
     from .ko_dictionary import readings
 
     return {
-        w: [p, n, int(any(c == "인명" for _t, c in readings(w)))]
+        w: [p, n, 1]
         for w, (p, n) in sorted(counts.items())
-        if p >= MIN_PERSON_USES
+        if p >= MIN_PERSON_USES and p >= MIN_SHARE * n and any(c == "인명" for _t, c in readings(w))
     }
 
 
