@@ -692,7 +692,9 @@ class PresidioScrubber(MapStage):
 
         ``pii@8``: an open word without a title after it is closed too when the dictionary vetoes
         every span Kiwi's proper noun could make of it (:func:`_kiwi_candidate_vetoed`): Kiwi's
-        reading there can change nothing. A window whose open words are all closed so is still
+        reading of that word can add no span. (Not "changes nothing" for the text: Kiwi then reads a
+        kept neighbour window without the closed word beside it, which moved 1 KorQuAD span and 8
+        e2e-sample documents — docs/pii.md.) A window whose open words are all closed so is still
         read when it holds a dictionary person name (Kiwi's proper noun on it counts as a cue for
         the one-sense-per-discourse rule: 반기문 in a KorQuAD paragraph). A text left with no window,
         no dictionary name and no cue skips the PERSON recognizer, as one without a window did
