@@ -48,6 +48,13 @@ ARTIFACTS: dict[str, ModelArtifact] = {
 }
 
 
+def shipped_artifact(path: Path, origin: str) -> dict[str, Any]:
+    """A data file shipped in the repository as a manifest artifact: name, sha256 and origin."""
+    from corpusmill_base.hashing import sha256_file
+
+    return {"name": path.name, "sha256": sha256_file(path), "origin": origin}
+
+
 def model_dir(override: str | None = None) -> Path:
     return Path(override or os.environ.get("CORPUSMILL_MODEL_DIR") or Path.home() / ".cache" / "corpusmill" / "models")
 

@@ -193,14 +193,13 @@ def person_words() -> frozenset[str]:
 
 def artifact() -> dict:
     """The shipped table as a manifest artifact: name, sha256 and where it comes from."""
-    from corpusmill_base.hashing import sha256_file
+    from corpusmill_base.models import shipped_artifact
 
-    return {
-        "name": DATA.name,
-        "sha256": sha256_file(DATA),
-        "origin": "counted by python -m filters.pii_recognizers build-corpus-names: the pii rules' person names in the CC0 "
+    return shipped_artifact(
+        DATA,
+        "counted by python -m filters.pii_recognizers build-corpus-names: the pii rules' person names in the CC0 "
         "NSMC reviews (less those overlapping KLUE NER dev or the silver set), shipped in the repository",
-    }
+    )
 
 
 def corpus_person_names(text: str, morphs: Morphs, found) -> list[tuple[int, int]]:

