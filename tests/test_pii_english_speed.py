@@ -58,7 +58,9 @@ def english_texts(n_shared: int = 12) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def texts():
+def texts(shared_data):
+    """The comparison's texts; its size checks count on the shared deliveries, so without
+    ../shared the tests using it skip (and fail under CI=true) as every shared-data test does."""
     return english_texts()
 
 
