@@ -48,7 +48,7 @@ def decontaminate_file(
 
     from corpusmill_base.errors import ConfigError
     from filters.decontaminate import Decision, Decontaminate, load_benchmark
-    from pipelines.stage_file import FileWriter, map_file
+    from pipelines.stage_file import FileWriter, map_file, warn_quarantined
 
     specs = [
         {"id": Path(f).name.split(".")[0], "files": [(str(Path(f).resolve()), Path(f).name)],
@@ -59,7 +59,7 @@ def decontaminate_file(
     if len(set(ids)) != len(ids):
         raise ConfigError("--benchmark files must have distinct names (their stem is the benchmark id)")
     benchmarks = [load_benchmark(s) for s in specs]
-    counts = {"documents": 0, "kept": 0, "dropped": 0, "masked": 0, "quotes_kept": 0}
+    counts = {"documents": 0, "kept": 0, "dropped": 0, "masked": 0, "quotes_kept": 0, "quarantined_lines": 0}
     by_benchmark: dict[str, dict[str, int]] = {}
     with ExitStack() as stack:
         sink = stack.enter_context(FileWriter(decisions_path)) if decisions_path else None
@@ -79,7 +79,9 @@ def decontaminate_file(
                 sink.write(pa.Table.from_pylist(rows))
 
         stage = Decontaminate(options or {}, benchmarks=benchmarks, on_decisions=tally)
-        map_file(stage, input_path, output_path, batch_rows=BATCH_ROWS, overwrite=overwrite)
+        res = map_file(stage, input_path, output_path, batch_rows=BATCH_ROWS, overwrite=overwrite)
+        warn_quarantined(input_path, res)
+        counts["quarantined_lines"] = len(res.quarantined)
     return counts | {"by_benchmark": by_benchmark}
 
 

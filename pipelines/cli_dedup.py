@@ -42,13 +42,17 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     by_reason: dict[str, int] = {}
     for r in run.decisions.column("reason").to_pylist():
         by_reason[r] = by_reason.get(r, 0) + 1
+    if run.quarantined:  # said even with --quiet: records were left out
+        from pipelines.stage_file import describe_quarantine
+
+        print(f"corpusmill: warning: {describe_quarantine(args.input, run.quarantined)}", file=sys.stderr)
     if not args.quiet:
         print(
             f"{run.documents:,} documents → kept {kept:,}, dropped {run.documents - kept:,} "
             f"({', '.join(f'{k} {v:,}' for k, v in sorted(by_reason.items())) or 'none'})",
             file=sys.stderr,
         )
-    print(json.dumps({"documents": run.documents, "kept": kept, **run.stats, "phase_seconds": run.timings}))
+    print(json.dumps({"documents": run.documents, "kept": kept, "quarantined_lines": len(run.quarantined), **run.stats, "phase_seconds": run.timings}))
     return 0
 
 

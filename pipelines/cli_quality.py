@@ -122,9 +122,10 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_score(args: argparse.Namespace) -> int:
     from filters.quality_classifier import QualityClassifier
-    from pipelines.stage_file import map_file
+    from pipelines.stage_file import map_file, warn_quarantined
 
     stage = QualityClassifier({"model": args.model, "drop": False})
     res = map_file(stage, args.input, args.output, require=("text",), batch_rows=8192)
+    warn_quarantined(args.input, res)
     print(f"scored {res.rows_out:,} documents with {Path(args.model).name} → {args.output}", file=sys.stderr)
     return 0

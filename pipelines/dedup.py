@@ -18,7 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from filters.base import StageContext
 from filters.columns import to_arrow
 from filters.minhash_dedup import MinHashDedup, kernels
 from corpusmill_base.errors import InputError
-from pipelines.stage_file import FileWriter, file_format, read_batches, write_tables
+from pipelines.stage_file import BadLine, FileWriter, file_format, read_batches, write_tables
 
 _WORKER_STAGE: MinHashDedup | None = None
 
@@ -138,6 +138,7 @@ class DedupRun:
     timings: dict[str, float]  # seconds per part of the decision
     copy: Path | None = None  # the input's batches as Parquet, for the second pass (see _Prefetch)
     rows: np.ndarray | None = None  # input row (``order``) of each decision
+    quarantined: list[BadLine] = field(default_factory=list)  # JSON-lines input lines no row came from
 
 
 def find_duplicates(
@@ -151,7 +152,8 @@ def find_duplicates(
     """Keys of every batch (in ``workers`` threads, or processes without numba), then the
     stage's decision. ``copy_input``: where to copy a JSON-lines input as Parquet for
     :func:`write_outputs` (the caller removes it)."""
-    reader = _Prefetch(read_batches(path), Path(copy_input) if copy_input and file_format(path) == "jsonl" else None)
+    quarantined: list[BadLine] = []
+    reader = _Prefetch(read_batches(path, quarantine=quarantined), Path(copy_input) if copy_input and file_format(path) == "jsonl" else None)
     with tempfile.TemporaryDirectory(prefix="corpusmill-dedup-", dir=workdir) as tmp:
         context = StageContext(workdir=tmp, memory_budget_bytes=memory_budget_bytes)
         # No release here, so no signature index (and no signatures carried in the keys).
@@ -198,7 +200,7 @@ def find_duplicates(
         rows = pc.index_in(decisions.column("id").cast(pa.string()), value_set=pa.chunked_array(ids, pa.string())) if ids else pa.array([], pa.int32())
         return DedupRun(
             decisions=decisions, stats=stage.stats, documents=n, timings=stage.timings, copy=reader.copy_to if reader.copied else None,
-            rows=rows.to_numpy(zero_copy_only=False).astype(np.int64),
+            rows=rows.to_numpy(zero_copy_only=False).astype(np.int64), quarantined=quarantined,
         )
 
 
@@ -215,8 +217,8 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
     if run.copy is not None:  # the same batches, without parsing JSON again
         copy = pq.ParquetFile(run.copy)
         batches: Iterator[pa.RecordBatch] = (b for i in range(copy.num_row_groups) for b in copy.read_row_group(i).combine_chunks().to_batches())
-    else:
-        batches = read_batches(path)
+    else:  # the lines the first read quarantined are skipped again (same rows, same order)
+        batches = read_batches(path, quarantine=[])
     with FileWriter(out) as w:
         for batch in _Prefetch(batches):
             t = pa.Table.from_batches([batch])
@@ -236,4 +238,4 @@ def write_outputs(path: str | os.PathLike, out: str | os.PathLike, run: DedupRun
 
 
 def _all_ids(path: str | os.PathLike) -> pa.ChunkedArray:
-    return pa.chunked_array([b.column("id") for b in read_batches(path)], pa.string())
+    return pa.chunked_array([b.column("id") for b in read_batches(path, quarantine=[])], pa.string())

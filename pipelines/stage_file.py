@@ -17,8 +17,10 @@ optionally ``.gz``/``.zst`` compressed). Input is streamed in batches; every bat
 
 from __future__ import annotations
 
+import io
 import json
 import os
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -48,17 +50,34 @@ def file_format(path: str | os.PathLike[str]) -> str:
     raise InputError(f"{path}: expected a .parquet or .jsonl[.gz|.zst] file")
 
 
+@dataclass(frozen=True)
+class BadLine:
+    """A JSON-lines input line no row came from: its 1-based line number in the (decompressed)
+    file and pyarrow's reason, which names a column at most, never a value."""
+
+    line: int
+    reason: str
+
+
 def read_batches(
-    path: str | os.PathLike[str], batch_rows: int = BATCH_ROWS, require: tuple[str, ...] = ("id", "text")
+    path: str | os.PathLike[str],
+    batch_rows: int = BATCH_ROWS,
+    require: tuple[str, ...] = ("id", "text"),
+    quarantine: list[BadLine] | None = None,
 ) -> Iterator[pa.RecordBatch]:
     """The file's rows in batches, streamed: every input column, ``id`` as string, ``text``
-    as string (a missing text is an empty document, not a lost one), plus ``order``."""
+    as string (a missing text is an empty document, not a lost one), plus ``order``.
+
+    A JSON-lines line that pyarrow cannot read (broken JSON, invalid UTF-8, a lone surrogate, a
+    column whose type changes) is appended to ``quarantine`` and skipped, the rest of the file
+    read; without a ``quarantine`` list it is an :class:`InputError` naming the file and line.
+    Reading the same file again skips the same lines, so ``order`` is the same every time."""
     path = Path(path)
     fmt = file_format(path)
     if not path.exists():
         raise InputError(f"{path}: no such file")
     offset = 0
-    for batch in _raw_batches(path, fmt, batch_rows):
+    for batch in _raw_batches(path, fmt, batch_rows, quarantine):
         names = batch.schema.names
         missing = [c for c in require if c not in names]
         if missing:
@@ -82,7 +101,7 @@ def _compact(column: pa.Array | pa.ChunkedArray) -> pa.Array:
     return pa.concat_arrays(chunks) if chunks else pa.array([], column.type)
 
 
-def _raw_batches(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBatch]:
+def _raw_batches(path: Path, fmt: str, batch_rows: int, quarantine: list[BadLine] | None = None) -> Iterator[pa.RecordBatch]:
     if fmt == "parquet":
         try:
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
@@ -91,14 +110,81 @@ def _raw_batches(path: Path, fmt: str, batch_rows: int) -> Iterator[pa.RecordBat
         return
     import pyarrow.json as pj
 
+    # pyarrow's block reader first: it is what makes reading fast (dedup's stand-alone figures).
+    # It stops at the first block holding one unreadable line; then the file is read again line
+    # by line (below), skipping the rows already given, so one bad record costs one record.
+    given = 0
+    schema: pa.Schema | None = None
     try:
         stream = pa.input_stream(str(path), compression="detect")
-        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=2 << 20))
+        reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=_JSON_BLOCK))
         for batch in reader:
+            schema = schema or batch.schema
             for i in range(0, batch.num_rows, batch_rows):
-                yield batch.slice(i, batch_rows)
-    except pa.ArrowInvalid as e:
-        raise InputError(f"{path}: not readable as JSON lines ({e})") from None
+                piece = batch.slice(i, batch_rows)
+                given += piece.num_rows
+                yield piece
+        return
+    except pa.ArrowInvalid:
+        pass
+    yield from _checked_lines(path, batch_rows, given, schema, quarantine)
+
+
+_JSON_BLOCK = 2 << 20
+_CHUNK_LINES = 4096
+_ROW_IN_MESSAGE = re.compile(r"\s+in row \d+\s*$")
+
+
+def _checked_lines(
+    path: Path, batch_rows: int, skip: int, schema: pa.Schema | None, quarantine: list[BadLine] | None
+) -> Iterator[pa.RecordBatch]:
+    """The JSON-lines file parsed by pyarrow in chunks of lines, with the block reader's schema
+    (so types do not change from what it gave); a chunk that fails is halved until the lines
+    that fail alone are found. Blank lines hold no row, as in pyarrow's reader."""
+    import pyarrow.json as pj
+
+    def parse(lines: list[bytes]) -> pa.Table:
+        opts = pj.ParseOptions(explicit_schema=schema) if schema is not None else pj.ParseOptions()
+        return pj.read_json(io.BytesIO(b"".join(lines)), parse_options=opts)
+
+    def good(numbered: list[tuple[int, bytes]]) -> Iterator[pa.Table]:
+        try:
+            yield parse([line for _, line in numbered])
+            return
+        except pa.ArrowInvalid as e:
+            if len(numbered) == 1:
+                reason = _ROW_IN_MESSAGE.sub("", str(e))[:200]
+                if quarantine is None:
+                    raise InputError(f"{path}: line {numbered[0][0]}: not readable as a JSON-lines record ({reason})") from None
+                quarantine.append(BadLine(numbered[0][0], reason))
+                return
+        half = len(numbered) // 2
+        yield from good(numbered[:half])
+        yield from good(numbered[half:])
+
+    def chunks() -> Iterator[list[tuple[int, bytes]]]:
+        chunk: list[tuple[int, bytes]] = []
+        with io.BufferedReader(pa.input_stream(str(path), compression="detect")) as f:
+            for number, line in enumerate(f, 1):
+                if line.strip():
+                    chunk.append((number, line if line.endswith(b"\n") else line + b"\n"))
+                    if len(chunk) >= _CHUNK_LINES:
+                        yield chunk
+                        chunk = []
+        if chunk:
+            yield chunk
+
+    for chunk in chunks():
+        for table in good(chunk):
+            if schema is None:
+                schema = table.schema
+            if skip:
+                n = min(skip, table.num_rows)
+                table = table.slice(n)
+                skip -= n
+            for batch in table.to_batches(max_chunksize=batch_rows):
+                if batch.num_rows:
+                    yield batch
 
 
 class FileWriter:
@@ -168,6 +254,7 @@ class MapFileResult:
     rows_out: int = 0
     dropped: dict[str, int] = field(default_factory=dict)  # reason → documents
     counters: dict[str, int] = field(default_factory=dict)  # the stage's counters, summed over sources
+    quarantined: list[BadLine] = field(default_factory=list)  # input lines no row came from
 
 
 def map_file(
@@ -184,7 +271,7 @@ def map_file(
     result = MapFileResult()
     with FileWriter(dst, overwrite=overwrite) as out:
         stage.ensure_setup()
-        for batch in read_batches(src, batch_rows, require):
+        for batch in read_batches(src, batch_rows, require, result.quarantined):
             res = stage.process(batch)
             table = pa.Table.from_batches([batch])
             for name, col in res.columns.items():
@@ -208,3 +295,19 @@ def _is_pairs(t: pa.DataType) -> bool:
     if not pa.types.is_list(t) or not pa.types.is_struct(t.value_type) or t.value_type.num_fields != 2:
         return False
     return pa.types.is_string(t.value_type.field(0).type)
+
+
+def describe_quarantine(path: str | os.PathLike[str], bad: list[BadLine], shown: int = 5) -> str:
+    """One line for the user: how many input lines were skipped, and which (numbers and
+    pyarrow's reasons, never the lines' contents)."""
+    first = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:shown])
+    more = f"; and {len(bad) - shown:,} more" if len(bad) > shown else ""
+    return f"quarantined {len(bad):,} unreadable line(s) of {path} (no output row): {first}{more}"
+
+
+def warn_quarantined(path: str | os.PathLike[str], result: MapFileResult) -> None:
+    """The warning a command prints when input lines were left out (even under ``--quiet``)."""
+    if result.quarantined:
+        import sys
+
+        print(f"corpusmill: warning: {describe_quarantine(path, result.quarantined)}", file=sys.stderr)

@@ -198,8 +198,10 @@ def test_cli_decontaminate_goes_through_map_file(tmp_path):
     assert all(r["decontam"] is None for r in out)  # nothing of legal_mini in the kept ones
     assert json.loads(res.stdout)["dropped"] == 1 and json.loads(res.stdout)["kept"] == 4
     (tmp_path / "bad.jsonl").write_text('{"id": "a", "text": "fine"}\n{"id": "b", "text": \n', encoding="utf-8")
-    for bad_in, message in ((tmp_path / "bad.jsonl", "not readable as JSON lines"), (tmp_path / "none.jsonl", "no such file"),
-                            (D / "legal_mini.jsonl", None)):
+    r = cli("decontaminate", str(tmp_path / "bad.jsonl"), str(tmp_path / "q.jsonl"), "--benchmark", str(D / "legal_mini.jsonl"))
+    assert "quarantined 1 unreadable line(s)" in r.stderr and "line 2:" in r.stderr and json.loads(r.stdout)["quarantined_lines"] == 1
+    assert [json.loads(x)["id"] for x in (tmp_path / "q.jsonl").read_text(encoding="utf-8").splitlines()] == ["a"]
+    for bad_in, message in ((tmp_path / "none.jsonl", "no such file"), (D / "legal_mini.jsonl", None)):
         r = cli("decontaminate", str(bad_in), str(tmp_path / "o.jsonl"), "--benchmark", str(D / "legal_mini.jsonl"),
                 "--overwrite", check=False)
         if message is None:  # a benchmark run against itself: every document is an item
