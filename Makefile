@@ -25,7 +25,8 @@ $(QUALITY_DEMO): $(READY) examples/pipeline.yaml examples/data/statutes.jsonl ex
 	$(CM) quality train --config examples/pipeline.yaml --positive ko_statutes ko_bills en_speeches \
 	    --negative ko_reviews --chunk-chars 600 --out $@
 
-$(KO_NAMES_CRF): $(READY) examples/data/statutes.jsonl examples/data/nsmc_sample.jsonl.gz filters/pii_recognizers/ko_crf.py
+# Its silver labels come from the whole pii stage, so a change to any recognizer retrains it.
+$(KO_NAMES_CRF): $(READY) examples/data/statutes.jsonl examples/data/nsmc_sample.jsonl.gz filters/pii.py $(wildcard filters/pii_recognizers/*.py filters/pii_recognizers/data/*)
 	$(VENV)/bin/python -m filters.pii_recognizers train-names --out $@
 
 setup: $(READY) $(QUALITY_DEMO) $(KO_NAMES_CRF)

@@ -156,8 +156,11 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
     with fh:
         events = read_file(fh, task.options, info)
         for event in events:
-            if record_index >= _RECORDS_PER_FILE:
-                make_order(task.source_index, task.file_index, record_index)  # raises: too many records in one file
+            # The last position left: this record if it is the file's last, else one row for the rest.
+            if record_index == _RECORDS_PER_FILE - 1 and next(events, None) is not None:
+                issues.append(_issue(task, first + record_index, f"record {record_index + 1:,} on", "quarantined",
+                                     f"the file holds more than {_RECORDS_PER_FILE - 1:,} records, the most one file may; split it"))
+                break
             order = first + record_index
             record_index += 1
             if isinstance(event, Record):

@@ -12,7 +12,7 @@ Document columns
 ``source_record_id`` the vendor's own id for the record when the source names an id field.
 ``lang``             language: the source's hint until a language-ID stage sets it.
 ``domain``           the source's domain hint (``legal``, ``finance``, …).
-``order``            ingest ordinal ``(source index << 40) | (file index << 24) | record index``
+``order``            ingest ordinal ``(source index << 51) | (file index << 31) | record index``
                      packed into int64 — the deterministic order used by keep rules and shards.
 
 Stages append their own columns (scores, hashes); each stage declares them in ``output_fields``.
@@ -77,7 +77,11 @@ LEDGER_SCHEMA = pa.schema(
     ]
 )
 
-SOURCE_BITS, FILE_BITS, RECORD_BITS = 23, 16, 24
+# 4,096 sources per config, 1,048,576 files per source, 2,147,483,648 records per file: a
+# legal archive of 100,000 court decisions as one source, or a vendor's 50-million-line JSON-lines
+# file, fits (the first layout, 23/16/24, capped a source at 65,536 files and a file at 16.7 M
+# records, the second ending the run). 12 + 20 + 31 = 63 bits: a non-negative int64.
+SOURCE_BITS, FILE_BITS, RECORD_BITS = 12, 20, 31
 
 
 def make_order(source_index: int, file_index: int, record_index: int) -> int:

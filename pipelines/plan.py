@@ -12,7 +12,7 @@ import fsspec
 
 from filters.pii_fields import masked_file_names
 from filters.readers import ReadOptions, preflight_columns
-from filters.schema import FILE_BITS
+from filters.schema import FILE_BITS, SOURCE_BITS
 from pipelines.config import PipelineConfig, Source
 from corpusmill_base.errors import InputError
 from pipelines.policy import Decision, enforce
@@ -147,6 +147,8 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
     plan = Plan(config=cfg, base_dir=base_dir, decisions=decisions)
     admitted = {d.source_id for d in decisions if d.admitted}
     problems: list[str] = []
+    if len(cfg.sources) > 1 << SOURCE_BITS:
+        problems.append(f"{len(cfg.sources):,} sources; a config holds at most {1 << SOURCE_BITS:,} (the ingest order packs the source index in {SOURCE_BITS} bits) — run several configs")
     for index, src in enumerate(cfg.sources):
         if src.id not in admitted:
             continue
@@ -158,7 +160,7 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
         if len(files) > 1 << FILE_BITS:
             problems.append(
                 f"source {src.id!r}: {len(files):,} files; a source holds at most {1 << FILE_BITS:,} "
-                "(the ingest order packs the file index in 16 bits) — split it into several sources"
+                f"(the ingest order packs the file index in {FILE_BITS} bits) — split it into several sources"
             )
             continue
         unmatched = sorted(set(src.encoding_overrides) - {f.rel for f in files})

@@ -27,6 +27,7 @@ from typing import Any
 
 from filters.base import Release, Stage, StageContext
 from filters.registry import stage_class
+from filters.schema import FILE_BITS, RECORD_BITS, SOURCE_BITS
 from manifests import review
 from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import SCHEMA_VERSION, seal, source_counts, stage_stats_from_counts
@@ -264,6 +265,8 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
     the config names their paths only)."""
     fp: dict[str, Any] = {
         "code_version": __version__,
+        # A run killed under the old ingest-order layout (23/16/24 bits) is not resumed under this one.
+        "order_bits": [SOURCE_BITS, FILE_BITS, RECORD_BITS],
         "config_digest": plan.config.digest(),
         "engine": plan.config.engine,
         "files": [[sp.source.id, f.url, f.size] for sp in plan.sources for f in sp.files],

@@ -342,3 +342,31 @@ def test_compression_is_recognised_by_content_whatever_the_file_name(name):
     assert info.compression == name and len(kinds(events)[0]) == 10
     events, info = read(b"BZh is how this text file starts\n", path="t.txt", format="txt", split="line")
     assert info.compression == "none" and kinds(events)[0][0].text.startswith("BZh")
+
+
+def test_a_file_with_more_records_than_an_order_holds_has_the_rest_quarantined(tmp_path, monkeypatch):
+    """The ingest order gives a file 2^31 positions; the last one is the row saying the rest of a
+    longer file was quarantined (the run goes on: it used to raise in the worker)."""
+    from filters import ingest
+    from filters.schema import make_order
+
+    monkeypatch.setattr(ingest, "_RECORDS_PER_FILE", 5)
+    path = tmp_path / "d.jsonl"
+    path.write_bytes(lines(10))
+    batches = list(ingest.ingest_file(_task(path), batch_size=3))
+    docs = [r for b in batches for r in b.documents.to_pylist()]
+    ledger = [r for b in batches for r in b.ledger.to_pylist()]
+    assert [d["order"] for d in docs] == [make_order(0, 0, i) for i in range(4)]
+    assert len(ledger) == 1 and ledger[0]["outcome"] == "quarantined" and ledger[0]["order"] == make_order(0, 0, 4)
+    assert ledger[0]["source_locator"] == "record 5 on" and "more than 4 records" in ledger[0]["detail"]
+    monkeypatch.setattr(ingest, "_RECORDS_PER_FILE", 10)  # exactly as many records as positions: nothing quarantined
+    assert not [r for b in ingest.ingest_file(_task(path), batch_size=3) for r in b.ledger.to_pylist()]
+
+
+def test_order_layout_leaves_room_for_large_archives():
+    from filters.schema import FILE_BITS, RECORD_BITS, SOURCE_BITS, make_order
+
+    assert SOURCE_BITS + FILE_BITS + RECORD_BITS == 63
+    assert 1 << FILE_BITS >= 1_000_000 and 1 << RECORD_BITS >= 2_000_000_000 and 1 << SOURCE_BITS >= 4096
+    top = make_order((1 << SOURCE_BITS) - 1, (1 << FILE_BITS) - 1, (1 << RECORD_BITS) - 1)
+    assert top == (1 << 63) - 1 and make_order(0, 1, 0) > make_order(0, 0, (1 << RECORD_BITS) - 1)
