@@ -57,3 +57,19 @@ def test_the_shipped_table_is_the_dictionarys(tmp_path):
     assert (tmp_path / "spaced.json.gz").read_bytes() == DATA.read_bytes()
     assert card["entries"] == 103591 and "무어" in card["names"]["존"]
     assert "Apache-2.0" in json.loads(gzip.decompress(DATA.read_bytes()))["source"]
+
+
+@pytest.mark.parametrize(
+    "text, holds",
+    [
+        ("레이 찰스의 삶을 통해", True),
+        ("이브 생 로랑에게 매료되", True),
+        ("고 노무현 전 대통령의 서거", False),  # what the rule refuses does not open the recognizer
+        ("이 법은 공포한 날부터 시행한다", False),
+        ("짐을 싸서 캐리어에 넣었다", False),
+    ],
+)
+def test_the_gate(text, holds):
+    from filters.pii_recognizers.ko_spaced_names import may_hold_spaced_name
+
+    assert may_hold_spaced_name(text) is holds
