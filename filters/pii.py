@@ -391,8 +391,10 @@ class PresidioScrubber(MapStage):
     # and English NER reads less — no anchor at a census surname whose span alone the checks always
     # drop (In, He, Congress)
     # and Kiwi reads no word whose every candidate span the dictionary vetoes, and no multi-word
-    # dictionary (the Korean path's cost; 1 KorQuAD span fewer on the deliveries, docs/pii.md)
-    version = 8
+    # dictionary (the Korean path's cost; 1 KorQuAD span fewer on the deliveries, docs/pii.md);
+    # 9: Korean names — a foreign full name across a space that mecab-ko-dic lists, joined, as one
+    # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names)
+    version = 9
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions
@@ -449,6 +451,10 @@ class PresidioScrubber(MapStage):
 
         # A word the CC0 reviews use as a person (수애), which MeCab may read as a common noun there.
         self._corpus_name = may_hold_corpus_name if self.config.corpus_names and self.config.dictionary_names else lambda text: False
+        from filters.pii_recognizers.ko_spaced_names import may_hold_spaced_name
+
+        # A foreign full name across a space (레이 찰스), which MeCab may read with no person piece (pii@9).
+        self._spaced_name = may_hold_spaced_name if self.config.dictionary_names else lambda text: False
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
@@ -481,8 +487,10 @@ class PresidioScrubber(MapStage):
     def artifacts(self) -> list[dict[str, Any]]:
         from filters.pii_recognizers.ko_corpus_names import artifact as corpus_names
         from filters.pii_recognizers.ko_name_model import artifact as name_syllables
+        from filters.pii_recognizers.ko_spaced_names import artifact as spaced_names
 
         shipped = [name_syllables()] + ([corpus_names()] if self.config.corpus_names and self.config.dictionary_names else [])
+        shipped += [spaced_names()] if self.config.dictionary_names else []
         if not self.config.crf_names:
             return shipped
         path = self._crf_model()
@@ -606,7 +614,7 @@ class PresidioScrubber(MapStage):
             if self._mecab is not None and _HANGUL.search(text):
                 parsed = mecab_parse(self._mecab, text)
                 # The learned tagger (crf_names) may find a name anywhere: every Hangul text gets PERSON.
-                has_dict_name = self.config.crf_names or has_person_name(parsed) or self._company_cue(text) or self._corpus_name(text)
+                has_dict_name = self.config.crf_names or has_person_name(parsed) or self._company_cue(text) or self._corpus_name(text) or self._spaced_name(text)
             if not self.config.kiwi_names:
                 wins = []
             elif not self.config.prefilter:

@@ -900,7 +900,7 @@ def test_crf_name_tagger_is_built_deterministically_and_stays_optional(scrubber,
     assert card["silver"]["names"] >= 2 and card["data"]["documents"]["nsmc_sample"] == 150
 
     monkeypatch.setenv("CORPUSMILL_MODEL_DIR", str(tmp_path / "a"))
-    assert [a["name"] for a in PresidioScrubber({}).artifacts()] == ["ko_name_syllables.json.gz", "ko_corpus_names.json.gz"]  # shipped, always
+    assert [a["name"] for a in PresidioScrubber({}).artifacts()] == ["ko_name_syllables.json.gz", "ko_corpus_names.json.gz", "ko_spaced_names.json.gz"]  # shipped, always
     on = PresidioScrubber({"crf_names": True, "lang": "ko"})
     assert on.artifacts()[0]["sha256"] == card["sha256"]
     text = "원고 홍길동은 출석했다."

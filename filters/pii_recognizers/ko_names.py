@@ -13,6 +13,7 @@ from .ko_crf import accepted as crf_accepted
 from .ko_dictionary import _pieces_of_a_name, dictionary_names
 from .ko_document import defined_terms, name_lists, uncued_terms
 from .ko_name_model import unknown_full_names
+from .ko_spaced_names import spaced_names
 from .ko_name_cues import (
     _ALL_HANGUL,
     _COPULA,
@@ -60,7 +61,9 @@ class KoreanNameRecognizer(EntityRecognizer):
       runs of them joined across one space, or its surname completed by a name-shaped stem
       (``김/NNP,인명 예/NNG 채/NNG`` → 김예채);
     * (``pii@8``) a dictionary person that the CC0 movie reviews use as a person in ≥ 30 % of its
-      uses, by the table :mod:`.ko_corpus_names` bootstrapped from them (민우, 닉슨).
+      uses, by the table :mod:`.ko_corpus_names` bootstrapped from them (민우, 닉슨);
+    * (``pii@9``) a foreign full name across a space that the dictionary lists, joined, as one
+      person entry of exactly those pieces (짐 캐리, 발 킬머: :mod:`.ko_spaced_names`).
 
     The dictionary also vetoes the weaker signals: a title-cued or Kiwi candidate that MeCab
     reads as one dictionary common noun or a place/organisation name (``사건 경위``, ``유치원
@@ -82,12 +85,13 @@ class KoreanNameRecognizer(EntityRecognizer):
     MODEL_SCORE = 0.6
     CRF_MIN_PROBABILITY = 0.5
 
-    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True):
+    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True, spaced_names: bool = True):
         self._kiwi_factory = kiwi_factory or default_kiwi
         self._mecab_factory = mecab_factory or default_mecab
         self.dictionary = dictionary  # False: no MeCab-ko (neither its names nor its vetoes)
         self.name_tagger = name_tagger  # a ko_crf.NameTagger, or None (the default: rules only)
         self.corpus_names = corpus_names  # False: not the names learned from the CC0 reviews (the teacher that learned them)
+        self.spaced_names = spaced_names  # False: not the dictionary's multi-piece person entries across spaces (pii@8's rules)
         super().__init__(supported_entities=["PERSON"], supported_language="ko", name="KoreanNameRecognizer")
 
     def load(self) -> None:
@@ -205,6 +209,15 @@ class KoreanNameRecognizer(EntityRecognizer):
                 # cue needed, nor one-sense-per-discourse (a biography names its subject in every paragraph).
                 for s, e in corpus_person_names(text, morphs, found):
                     add(s, e, self.DICT_SCORE)
+            if self.spaced_names:
+                # 짐 캐리, 발 킬머: one dictionary entry of these pieces, written with a space. It
+                # replaces the spans it covers (캐리 alone would leave 짐 in the text), not one it cuts.
+                for s, e in spaced_names(text, morphs):
+                    inside = [sp for sp in found if sp[0] < e and sp[1] > s]
+                    if all(s <= a and b <= e for a, b in inside):
+                        for sp in inside:
+                            del found[sp]
+                        add(s, e, self.DICT_SCORE)
             if self.name_tagger is not None:
                 crf = [
                     (s, e)
