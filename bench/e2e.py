@@ -243,8 +243,8 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
             sp[0], sp[1] = min(sp[0], r["t0"]), max(sp[1], r["t1"])
     for r in recs:  # the main process's set-up inside a segment's span runs beside the workers' units
         if r["what"] == "setup" and r["pid"] == root:
-            for k, (a, b) in spans.items():
-                if a <= r["t0"] < b:
+            for k, (a, b) in sorted(spans.items()):
+                if r["t0"] < b and r["t1"] > a:  # it starts just before the first unit does
                     segs[k][root] = segs[k].get(root, 0.0) + r["cpu"]
                     break
     decides = [r for r in recs if r["what"] == "decide"]
@@ -372,8 +372,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  memory 4× / 1×: RSS ×{four.peak_rss / one.peak_rss:.2f}, PSS ×{four.peak_pss / one.peak_pss:.2f} (flat = 1.0)")
     if a.worker_scaling:
         print("\n== our wall time by worker count (back to back) ==")
-        one, _, _ = run_ours(config, work, 1, work / "timeline-1.jsonl")
-        many, _, _ = run_ours(config, work, a.workers, work / f"timeline-{a.workers}.jsonl")
+        one, m1, _ = run_ours(config, work, 1, work / "timeline-1.jsonl")
+        many, m2, _ = run_ours(config, work, a.workers, work / f"timeline-{a.workers}.jsonl")
+        print(f"  manifests: {m1['id']} (1 worker), {m2['id']} ({a.workers})")
         paths = {}
         for w, m in ((1, one), (a.workers, many)):
             others = sorted((round(c, 1) for p, c in m.cpu_by_pid.items() if p != m.root_pid), reverse=True)

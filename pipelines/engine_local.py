@@ -28,9 +28,10 @@ any number of workers — writes byte-identical shards.
 
 Workers. With ``workers > 1`` the main process and ``workers - 1`` forked processes run the
 units of a segment, each taking the next unit nobody took yet (biggest first). The main process
-sets every stage's models up once before the pool forks (:func:`preload`), so the workers share
-those pages copy-on-write instead of each loading its own copy; one worker (the main process
-alone) still loads each model lazily on first use (``ensure_setup``). What a process holds at a
+sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
+later segments' while segment 0's worker runs its units), so the workers share those pages
+copy-on-write instead of each loading its own copy; one worker (the main process alone) still
+loads each model lazily on first use (``ensure_setup``). What a process holds at a
 time is one batch going through the stages (in-flight memory is bounded by ``workers × batch``);
 documents go to the unit's files, and only small results (timings) come back. Progress
 (documents, bytes, quarantined records; during ingest the position inside each input file)
