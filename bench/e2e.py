@@ -124,13 +124,16 @@ def has_workers_flag() -> bool:
     return "--workers" in res.stdout
 
 
-def run_ours(config: Path, work: Path, workers: int) -> tuple[Measured, dict, Counter]:
+def run_ours(config: Path, work: Path, workers: int, timeline: Path | None = None) -> tuple[Measured, dict, Counter]:
     out = work / "out-corpusmill"
     shutil.rmtree(out, ignore_errors=True)
     cmd = [sys.executable, "-m", "pipelines.cli", "-q", "run", str(config), "--out", str(out), "--overwrite"]
     if has_workers_flag():
         cmd += ["--workers", str(workers)]
     env = {**os.environ, "CORPUSMILL_CATALOG": str(work / "catalog")}
+    if timeline is not None:  # the engine's per-process record of units, set-ups, decides (engine_local.timeline)
+        timeline.unlink(missing_ok=True)
+        env["CORPUSMILL_TIMELINE"] = str(timeline)
     m = measure_command(cmd, cwd=str(work), env=env)
     if m.returncode:
         raise SystemExit(f"corpusmill failed ({m.returncode}):\n{m.stderr[-3000:]}")
@@ -212,6 +215,58 @@ def run_datatrove(parts_dir: Path, work: Path, workers: int, files: int) -> tupl
 
 
 # --------------------------------------------------------------------------- report
+
+
+def read_timeline(path: Path) -> list[dict]:
+    return [json.loads(ln) for ln in path.read_text(encoding="utf-8").splitlines()] if path.exists() else []
+
+
+def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
+    """The run's CPU seconds on its longest path, if every process had a core of its own, and a
+    line per phase. Load stretches wall time; CPU seconds it distorts much less, so the ratio of
+    two runs' critical paths is the speed-up two free cores would give.
+
+    The path: the main process's CPU outside its segments (imports, plan, set-up at a barrier,
+    waiting for a decide, the assembly, the manifest), plus for every segment the busiest
+    process's CPU in it (units, and set-up the main process did inside the segment's span),
+    plus each decide's CPU (the main process waits for it)."""
+    root = m.root_pid
+    main_total = m.cpu_by_pid.get(root, 0.0)
+    segs: dict[int, dict[int, float]] = {}
+    spans: dict[int, list[float]] = {}
+    for r in recs:
+        if r["what"] == "unit":
+            k = r["segment"]
+            segs.setdefault(k, {})
+            segs[k][r["pid"]] = segs[k].get(r["pid"], 0.0) + r["cpu"]
+            sp = spans.setdefault(k, [r["t0"], r["t1"]])
+            sp[0], sp[1] = min(sp[0], r["t0"]), max(sp[1], r["t1"])
+    for r in recs:  # the main process's set-up inside a segment's span runs beside the workers' units
+        if r["what"] == "setup" and r["pid"] == root:
+            for k, (a, b) in sorted(spans.items()):
+                if r["t0"] < b and r["t1"] > a:  # it starts just before the first unit does
+                    segs[k][root] = segs[k].get(root, 0.0) + r["cpu"]
+                    break
+    decides = [r for r in recs if r["what"] == "decide"]
+    main_in_segs = sum(per.get(root, 0.0) for per in segs.values())
+    lines, path = [], main_total - main_in_segs
+    t_start = min((r["t0"] for r in recs), default=0.0)
+    for k in sorted(segs):
+        per = segs[k]
+        a, b = spans[k]
+        ends = sorted((max(r["t1"] for r in recs if r["what"] == "unit" and r["segment"] == k and r["pid"] == p) for p in per), reverse=True)
+        tail = ends[0] - ends[1] if len(ends) > 1 else 0.0
+        lines.append(f"    segment {k}: {a - t_start:6.1f} → {b - t_start:6.1f} s, CPU-s by process "
+                     f"{{main: {per.get(root, 0.0):.1f}, others: {[round(v, 1) for p, v in per.items() if p != root]}}}, "
+                     f"last process alone for {tail:.1f} s")
+        path += max(per.values())
+    for r in decides:
+        lines.append(f"    decide after segment {r['segment']}: {r['t0'] - t_start:6.1f} → {r['t1'] - t_start:6.1f} s, {r['cpu']:.1f} CPU-s")
+        path += r["cpu"]
+    lines.append(f"    main process outside the segments (imports, plan, set-up at a barrier, assembly, manifest): "
+                 f"{main_total - main_in_segs:.1f} CPU-s, of which imports and plan {next((r['cpu'] for r in recs if r['what'] == 'start'), 0.0):.1f}, "
+                 f"assembly {next((r['cpu'] for r in recs if r['what'] == 'assembly'), 0.0):.1f}")
+    return path, lines
 
 
 def row(name: str, m: Measured, docs: int, mb: float) -> str:
@@ -317,14 +372,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  memory 4× / 1×: RSS ×{four.peak_rss / one.peak_rss:.2f}, PSS ×{four.peak_pss / one.peak_pss:.2f} (flat = 1.0)")
     if a.worker_scaling:
         print("\n== our wall time by worker count (back to back) ==")
-        one, _, _ = run_ours(config, work, 1)
-        many, _, _ = run_ours(config, work, a.workers)
+        one, m1, _ = run_ours(config, work, 1, work / "timeline-1.jsonl")
+        many, m2, _ = run_ours(config, work, a.workers, work / f"timeline-{a.workers}.jsonl")
+        print(f"  manifests: {m1['id']} (1 worker), {m2['id']} ({a.workers})")
+        paths = {}
         for w, m in ((1, one), (a.workers, many)):
             others = sorted((round(c, 1) for p, c in m.cpu_by_pid.items() if p != m.root_pid), reverse=True)
             print(f"  {w} worker(s): {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s (main process {m.cpu_by_pid.get(m.root_pid, 0):.1f}, "
                   f"others {others})  RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  {memory_line(m)}  "
                   f"load {m.load[0]:.1f} → {m.load[1]:.1f}")
-        print(f"  1 → {a.workers} workers: ×{one.seconds / many.seconds:.2f} faster (target ≥ 1.7 on 2 cores)")
+            paths[w], lines = critical_path(read_timeline(work / f"timeline-{w}.jsonl"), m)
+            print(f"  {w} worker(s): critical path {paths[w]:.1f} CPU-s")
+            print("\n".join(lines))
+        print(f"  1 → {a.workers} workers: ×{one.seconds / many.seconds:.2f} faster by wall time (target ≥ 1.7 on 2 cores); "
+              f"×{paths[1] / paths[a.workers]:.2f} by critical path (CPU-s on the longest path: what two free cores would give)")
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f} (shared machine: CPU seconds are the steadier figure)")
     return 0
 

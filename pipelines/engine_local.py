@@ -20,7 +20,7 @@ the worker count, so resuming with another ``--workers`` finds the same units. F
 of the stage list (:func:`~pipelines.execution.split_segments`) and every unit the engine writes
 the surviving documents, the ledger rows of the unit's decisions, the global stage's keys and a
 small meta file — and then, last and atomically, a ``.done`` marker. A global stage's decisions
-are a unit of their own, decided in a forked child of the main process (:func:`_forked`: what it
+are a unit of their own, decided in a child forked at the run's start (:class:`_Decider`: what it
 allocates goes back to the system when it exits). ``--resume`` skips every unit whose marker
 exists; a unit without its marker is redone from scratch (its partial files are never read).
 Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
@@ -28,9 +28,10 @@ any number of workers — writes byte-identical shards.
 
 Workers. With ``workers > 1`` the main process and ``workers - 1`` forked processes run the
 units of a segment, each taking the next unit nobody took yet (biggest first). The main process
-sets every stage's models up once before the pool forks (:func:`preload`), so the workers share
-those pages copy-on-write instead of each loading its own copy; one worker (the main process
-alone) still loads each model lazily on first use (``ensure_setup``). What a process holds at a
+sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
+later segments' while segment 0's worker runs its units), so the workers share those pages
+copy-on-write instead of each loading its own copy; one worker (the main process alone) still
+loads each model lazily on first use (``ensure_setup``). What a process holds at a
 time is one batch going through the stages (in-flight memory is bounded by ``workers × batch``);
 documents go to the unit's files, and only small results (timings) come back. Progress
 (documents, bytes, quarantined records; during ingest the position inside each input file)
@@ -306,6 +307,7 @@ class UnitRunner:
         seg = self.segments[k]
         unit = Unit(self.work / f"seg{k}", job.name or unit_name(job.unit))
         unit.reset()
+        t0, c0 = time.time(), time.process_time()
         seconds: dict[str, float] = {}
         files: list = []
         if k == 0:
@@ -331,6 +333,7 @@ class UnitRunner:
         unit.mark_done()
         checkpoint(f"unit:seg{k}/{unit.name}")
         _give_back_memory()
+        timeline("unit", t0, c0, segment=k, unit=unit.name, size=job.size)
         return seconds
 
     def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
@@ -397,6 +400,18 @@ class UnitRunner:
             yield apply_decisions(table, decisions, stage_key)
 
 
+def timeline(what: str, t0: float, c0: float, **facts) -> None:
+    """With ``CORPUSMILL_TIMELINE=PATH``, one JSON line appended to PATH: this process, what it
+    did (a unit, a decide, a set-up, the assembly), its wall start and end (epoch seconds) and
+    the CPU seconds it took (``time.process_time`` since ``c0``). ``bench/e2e.py
+    --worker-scaling`` reads it to show where a core idles; nothing is written otherwise."""
+    path = os.environ.get("CORPUSMILL_TIMELINE")
+    if path:
+        rec = {"pid": os.getpid(), "what": what, "t0": round(t0, 3), "t1": round(time.time(), 3), "cpu": round(time.process_time() - c0, 3), **facts}
+        with open(path, "a", encoding="utf-8") as f:  # one short append per line: lines from several processes do not mix
+            f.write(json.dumps(rec) + "\n")
+
+
 def _give_back_memory() -> None:
     """Hand what a unit freed back to the system (glibc's arenas, Arrow's mimalloc pool), so a
     process between units, or waiting at a segment's end, holds its models and not the last
@@ -406,6 +421,46 @@ def _give_back_memory() -> None:
         import ctypes
 
         ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _drop_file_pages() -> int:
+    """Let go of the pages of read-only file maps (shared libraries' code, mmapped dictionaries)
+    this process touched so far; returns the bytes they held. Linux only; nothing elsewhere.
+
+    RSS counts each file page a process touched once, in every process that touched it, though
+    the page cache holds it once: the main process still held, at segment 2, the pages of what
+    only the earlier segments ran (numba's LLVM, 68 MB, from compiling MinHash's kernels; the
+    readers). ``MADV_DONTNEED`` on a map that is not writable and holds no anonymous page (no
+    private copy of any of its pages) only drops the page table entries: the next access maps
+    the same page of the file again (a minor fault, the page is cached), so what the segment
+    uses comes back and the rest stays out. Maps with a private copy (relocated data) are left."""
+    try:
+        import ctypes
+
+        madvise = ctypes.CDLL("libc.so.6", use_errno=True).madvise
+        madvise.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int]
+        with open("/proc/self/smaps", encoding="utf-8", errors="replace") as f:
+            lines = f.read().splitlines()
+    except (OSError, AttributeError):
+        return 0
+    maps, cur = [], None
+    for line in lines:
+        head = line.split(None, 5)
+        if "-" in head[0] and not head[0].endswith(":"):  # a map's first line: range, perms, offset, dev, inode, path
+            path = head[5] if len(head) > 5 else ""
+            lo, hi = (int(x, 16) for x in head[0].split("-"))
+            ok = head[1][1] != "w" and path.startswith("/") and not path.endswith("(deleted)") and not path.startswith("/dev/")
+            cur = {"lo": lo, "hi": hi, "ok": ok, "rss": 0, "anon": -1}
+            maps.append(cur)
+        elif cur is not None and head[0] == "Rss:":
+            cur["rss"] = int(head[1]) << 10
+        elif cur is not None and head[0] == "Anonymous:":
+            cur["anon"] = int(head[1])
+    dropped = 0
+    for m in maps:
+        if m["ok"] and m["anon"] == 0 and m["rss"] and madvise(m["lo"], m["hi"] - m["lo"], 4) == 0:  # 4: MADV_DONTNEED
+            dropped += m["rss"]
+    return dropped
 
 
 def _joined(parts: list, schema: pa.Schema) -> pa.Table:
@@ -493,8 +548,10 @@ class Pool:
             _stop_claims(self.claimed)  # on an error or Ctrl-C: workers stop after their current unit
             self.executor.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, jobs: list[UnitJob], meter) -> Iterator[dict[str, float]]:
-        """Run ``jobs`` (taken in list order); yields timings as units or processes finish."""
+    def run(self, jobs: list[UnitJob], meter, ahead=None) -> Iterator[dict[str, float]]:
+        """Run ``jobs`` (taken in list order); yields timings as units or processes finish.
+        ``ahead``: what the main process does once the workers are forked, before it takes units
+        (with one worker: nothing)."""
         if self.executor is None:
             report = _Report(meter, self.progress)
             for job in jobs:
@@ -505,6 +562,8 @@ class Pool:
         self.claimed.value = 0  # no worker is running: the previous segment's tasks have all returned
         futures = [self.executor.submit(_run_in_worker, jobs) for _ in range(self.workers - 1)]
         try:
+            if ahead is not None:
+                ahead()
             yield _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)))
             pending = set(futures)
             while pending:
@@ -532,28 +591,40 @@ class Pool:
                 self.progress.note_issues(*args)
 
 
-@contextlib.contextmanager
-def _forked(fn, *args) -> Iterator[Future]:
-    """``fn(*args)`` started in a forked child process; yields its future (a small, picklable
-    result), so the main process can do something else meanwhile.
+class _Decider:
+    """A process forked at the start of the run, before any model or unit's working set is in
+    the main process, that runs the global stages' ``decide`` (:func:`_decide_in_decider`).
 
-    For work whose memory the main process should not keep: a global stage's ``decide`` builds
-    hundreds of MB of arrays (MinHash's band keys, pairs, signatures) that the allocators keep
-    mapped after they are freed — on the 20 MB sample the main process stayed 0.5 GB larger for
-    the rest of the run. A child's memory goes back to the system when it exits. The child
-    inherits ``fn`` and its arguments (nothing is pickled but the result or the exception, which
-    re-raises in the main process with its own type and message)."""
-    global _inherited
-    _inherited = (fn, args)
-    ctx = multiprocessing.get_context("fork")
-    ex = ProcessPoolExecutor(1, mp_context=ctx, initializer=_init_worker, initargs=(None, None, None))
-    try:
-        future = ex.submit(_call_inherited)  # forks now (a fork pool starts its processes on the first submit)
-        _inherited = None
-        yield future
-    finally:
-        _inherited = None
-        ex.shutdown(wait=True, cancel_futures=True)
+    What ``decide`` allocates (MinHash's band keys, pairs, signatures: hundreds of MB that the
+    allocators keep mapped) stays out of the main process (on the 20 MB sample it stayed 0.5 GB
+    larger for the rest of the run when it decided itself); and since a
+    forked child's RSS counts every resident page it inherits, forking it while the main process
+    is small (imports and plan, ~200 MB) keeps the decide's process small too — the main process
+    can then load the last segment's models early (while segment 0's worker runs its units)
+    without the decide's child inheriting them. It exits once the last global stage decided."""
+
+    def __init__(self, runner: UnitRunner):
+        ctx = multiprocessing.get_context("fork")
+        self.executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
+            1, mp_context=ctx, initializer=_init_worker, initargs=(runner, None, None))
+        self.executor.submit(int)  # forks now (a fork pool starts its processes on the first submit)
+
+    def decide(self, k: int, names: list[str]) -> Future:
+        return self.executor.submit(_decide_in_decider, k, names)
+
+    def close(self) -> None:
+        if self.executor is not None:
+            self.executor.shutdown(wait=True, cancel_futures=True)
+            self.executor = None
+
+
+def _decide_in_decider(k: int, names: list[str]) -> dict[str, float]:
+    runner = _worker[0]
+    t0, c0 = time.time(), time.process_time()
+    seconds = _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names])
+    _give_back_memory()  # the next global stage's decide starts from the models, not this one's peak
+    timeline("decide", t0, c0, segment=k)
+    return seconds
 
 
 def _result(future: Future):
@@ -564,14 +635,6 @@ def _result(future: Future):
             "the process deciding a global stage died (killed by the system — out of memory?); "
             "nothing incomplete was published: re-run with --resume"
         ) from None
-
-
-_inherited: tuple | None = None
-
-
-def _call_inherited():
-    fn, args = _inherited
-    return fn(*args)
 
 
 # --------------------------------------------------------------------------- the run
@@ -593,6 +656,17 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
+    timeline("start", time.time(), 0.0)  # CPU seconds so far: imports, config, plan
+    # Forked now, while the main process holds imports and the plan only (see _Decider).
+    decider = _Decider(runner) if any(seg.glob is not None and not Unit(work, f"decide{k}").done for k, seg in enumerate(segments)) else None
+
+    def ahead() -> None:
+        """Once a segment's workers are forked: the later segments' models (PII, language ID:
+        ~3-4 CPU-s) load in the main process while the workers run units, not at a barrier
+        with the other cores idle; the pools forked later inherit them."""
+        nonlocal loaded
+        loaded = _preload(segments, loaded, len(segments), seconds)
+
     try:
         for k, seg in enumerate(segments):
             seg_dir = work / f"seg{k}"
@@ -617,22 +691,29 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 # Only the order units *run* in changes; shards are cut in ingest order.
                 jobs.sort(key=lambda job: -job.size)
                 loaded = _preload(segments, loaded, k + 1, seconds)
+            if jobs:  # what only the earlier segments ran (their libraries' code) stops counting in RSS
+                _drop_file_pages()
             # A pool per segment, forked when its first unit is handed out: its workers inherit
             # the models loaded by then, and give their memory back when the segment ends.
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
-                for timings in pool.run(jobs, meter):
+                for timings in pool.run(jobs, meter, ahead=ahead if k + 1 < len(segments) else None):
                     merge_seconds(seconds, timings)
             meter.close()
             if seg.glob is not None:
                 decided = Unit(work, f"decide{k}")
                 if not decided.done:
-                    inputs = [Unit(seg_dir, job.name) for job in seg_jobs]
-                    with _forked(_decide_unit, seg.glob, decided, inputs) as decision:
-                        if workers > 1:  # the next segment's models load while the child decides
-                            loaded = _preload(segments, loaded, k + 2, seconds)
-                        merge_seconds(seconds, _result(decision))
+                    t0, c0 = time.time(), time.process_time()
+                    decision = decider.decide(k, [job.name for job in seg_jobs])
+                    if workers > 1:  # a resumed run: the next segment's models load while it decides
+                        loaded = _preload(segments, loaded, k + 2, seconds)
+                    merge_seconds(seconds, _result(decision))
+                    timeline("wait for decide", t0, c0, segment=k)
+                if not any(later.glob is not None for later in segments[k + 1 :]) and decider is not None:
+                    decider.close()  # the last global stage decided: its process's memory goes back now
                 checkpoint(f"decided:{seg.glob.key}")
     finally:
+        if decider is not None:
+            decider.close()
         if loaded:
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
@@ -644,9 +725,10 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
 def _preload(segments: list[Segment], loaded: int, upto: int, seconds: dict[str, float]) -> int:
     """Set up segments ``loaded … upto - 1`` in this process (:func:`preload`); returns ``upto``."""
     if upto > loaded:
-        t0 = time.perf_counter()
+        t0, w0, c0 = time.perf_counter(), time.time(), time.process_time()
         preload(segments[loaded:upto])
         seconds["setup"] = seconds.get("setup", 0.0) + time.perf_counter() - t0
+        timeline("setup", w0, c0, segments=[loaded, upto])
     return max(loaded, upto)
 
 
@@ -672,7 +754,7 @@ def preload(segments: list[Segment]) -> None:
 
 def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit]) -> dict[str, float]:
     """A global stage's decisions on every unit's keys, into the ``decide`` unit (run in a forked
-    child: :func:`_forked`); returns its timing."""
+    child: :class:`_Decider`); returns its timing."""
     unit.reset()
     glob.ensure_setup()
 
@@ -699,7 +781,7 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
     consecutive, disjoint ranges of ``order``, in layout order), read a unit at a time, and the
     documents are read a batch at a time as the merge needs their rows: the main process holds a
     unit's ledger per segment and a batch of documents, not the run's."""
-    t0 = time.perf_counter()
+    t0, w0, c0 = time.perf_counter(), time.time(), time.process_time()
     asm = Assembler.for_plan(plan, schema, staging)
     for k, names in enumerate(layouts):
         for name in names:
@@ -709,6 +791,7 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
     last = work / f"seg{len(layouts) - 1}"
     execution = asm.finish(kept=(table for name in layouts[-1] for table in _read_parquet(last / f"{name}.docs.parquet")))
     execution.seconds = seconds | {"shards": time.perf_counter() - t0}
+    timeline("assembly", w0, c0)
     return execution
 
 

@@ -301,3 +301,53 @@ def test_the_ledger_merge_equals_sorting_the_whole():
     whole = fold_notes(pa.concat_tables([t for s in streams for t in s])).sort_by([("order", "ascending")])
     merged = pa.concat_tables(list(merge_on_order(streams)))
     assert merged.num_rows == len(orders) and merged.equals(whole)
+
+
+def test_models_load_during_the_first_segment_and_decides_run_in_the_decider(tmp_path, monkeypatch):
+    """With two workers the main process sets the later segments up once segment 0's worker is
+    forked (not at a barrier, all other cores idle), and the global stage decides in the process
+    forked at the start (neither the main process nor a unit's worker); the timeline records it."""
+    cfg = small_files_config(tmp_path, 120)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("stages: [normalize, {name: length, min_chars: 2}, exact_dedup]",
+                                                         "stages: [normalize, exact_dedup, {name: length, min_chars: 2}]"), encoding="utf-8")
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 16)
+    timeline = tmp_path / "timeline.jsonl"
+    monkeypatch.setenv("CORPUSMILL_TIMELINE", str(timeline))
+    outcome = runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+    recs = [json.loads(ln) for ln in timeline.read_text(encoding="utf-8").splitlines()]
+    main = next(r["pid"] for r in recs if r["what"] == "start")
+    seg0 = [r for r in recs if r["what"] == "unit" and r["segment"] == 0]
+    assert {r["pid"] for r in seg0} - {main}, "segment 0 had a worker"
+    ahead = [r for r in recs if r["what"] == "setup" and r["pid"] == main and r["segments"][1] == 2]
+    assert ahead and ahead[0]["t1"] <= max(r["t1"] for r in seg0), "the last segment set up before segment 0 ended"
+    (decide,) = [r for r in recs if r["what"] == "decide"]
+    assert decide["pid"] != main and decide["pid"] not in {r["pid"] for r in recs if r["what"] == "unit"}
+    assert {"unit", "assembly", "wait for decide"} <= {r["what"] for r in recs}
+    assert pq.read_table(outcome.out_dir / "ledger.parquet").num_rows == 120
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="Linux: reads /proc/self/smaps")
+def test_dropping_file_pages_keeps_the_content_and_lowers_rss(tmp_path):
+    import mmap
+
+    data = bytes(range(256)) * (32 << 12)  # 8 MB
+    (tmp_path / "dict.bin").write_bytes(data)
+    with open(tmp_path / "dict.bin", "rb") as f:
+        m = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+
+    def rss_of_map() -> int:
+        kb, ours = 0, False
+        for line in open("/proc/self/smaps", encoding="utf-8"):
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                ours = line.rstrip().endswith(str(tmp_path / "dict.bin"))
+            elif ours and head[0] == "Rss:":
+                kb += int(head[1])
+        return kb
+
+    assert sum(m[i + 1] for i in range(0, len(data), 4096)) > 0 and rss_of_map() >= 8000  # every page touched
+    assert engine_local._drop_file_pages() >= 8000 << 10
+    assert rss_of_map() == 0
+    assert m[:] == data  # read again from the (cached) file
+    m.close()

@@ -21,7 +21,7 @@ from .ko_name_cues import (
     _bare_surname,
     is_korean_name,
 )
-from .morphemes import JAMO, MecabToken, Morphs, _mecab_tagger
+from .morphemes import JAMO, MecabToken, Morphs, all_readings
 
 #: Pieces a name may be cut into, by Kiwi or MeCab (강/NNP 지/NNG 환/XR; 김/NNP,인명 예/NNG 채/NNG).
 _NAME_PIECES = ("NNP", "NNG", "XR", "XSN", "NNB")
@@ -146,7 +146,7 @@ def is_common_noun_too(word: str) -> bool:
     """Whether the dictionary also lists ``word`` as a common noun (이용자 "user", 정원수
     "garden tree", 조국 "homeland"): then its person reading needs a cue (a role word, a title,
     an honorific), which the other rules look for; the bare word is not taken as a name."""
-    return any(line.startswith(f"{word}\tNNG,") for line in _mecab_tagger(" -a").parse(word).split("\n"))  # -a: every entry
+    return any(line.startswith(f"{word}\tNNG,") for line in all_readings(word))  # every entry (mecab -a)
 
 
 @functools.lru_cache(maxsize=65536)
@@ -154,7 +154,7 @@ def readings(word: str) -> frozenset[tuple[str, str]]:
     """Every ``(tag, class)`` the dictionary lists for ``word`` as one entry (인명 and 지명 for
     텍사스, NNG and 인명 for 포스터)."""
     out = set()
-    for line in _mecab_tagger(" -a").parse(word).split("\n"):
+    for line in all_readings(word):
         if line.startswith(f"{word}\t"):
             f = line.split("\t", 1)[1].split(",")
             out.add((f[0], f[1] if f[0] == "NNP" else "*"))

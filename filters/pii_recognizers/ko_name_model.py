@@ -46,7 +46,7 @@ import re
 from pathlib import Path
 
 from .ko_name_cues import _JOSA, HONORIFICS, NAME_SYLLABLE, NOT_NAME_ENDINGS, SURNAMES_1, SURNAMES_2, is_korean_name
-from .morphemes import Morphs, _mecab_tagger
+from .morphemes import Morphs, word_node
 
 DATA = Path(__file__).with_name("data") / "ko_name_syllables.json.gz"
 
@@ -154,7 +154,7 @@ def artifact() -> dict:
 @functools.lru_cache(maxsize=65536)
 def word_cost(word: str) -> int:
     """MeCab-ko's cost of ``word`` read alone as one entry (lower: more frequent), else -1."""
-    node = _mecab_tagger("").parseToNode(word).next
+    node = word_node(word)
     return int(node.wcost) if node is not None and node.surface == word else -1
 
 
