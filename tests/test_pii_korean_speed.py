@@ -246,6 +246,7 @@ def test_person_gate_and_one_gate_scan_as_before(scrubber, texts, monkeypatch):
         return direct(text, ents, arts)
 
     monkeypatch.setattr(scrubber, "_korean_results", record)
+    texts = texts[::2]  # every other text: the module's other tests read them all
     scrubber.detect(texts, ["ko"] * len(texts))
     person = 0
     for text in texts:
