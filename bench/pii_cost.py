@@ -11,7 +11,12 @@ timed by ``time.process_time`` (CPU of that process; set-up excluded and printed
 ``--baseline DIR`` (a checkout of another commit, e.g. ``git worktree add /tmp/main main``) the
 two trees alternate for ``--rounds``, their spans and scrubbed texts are compared, and the ratio
 of the best CPU seconds per language is printed. The machine is shared: read the ratios, with
-the load printed beside each run.
+the load printed beside each run. ``--interleave N`` (with ``--baseline``) instead keeps one
+process per tree and sends each N batches at a time, the order swapped every chunk, so both sums
+see nearly the same load (rounds of whole runs are minutes apart, and the load moves the CPU
+seconds of one run by 30-50 % here):
+
+    .venv/bin/python bench/pii_cost.py --mb 0 --langs ko --baseline /work/main --interleave 20
 """
 
 from __future__ import annotations
@@ -66,24 +71,13 @@ def child(root: str, shard: str, batch_rows: int, out: str, langs: list[str]) ->
     import warnings
 
     warnings.filterwarnings("ignore")
-    import pyarrow as pa
-    import pyarrow.parquet as pq
-
     import filters.pii
     from filters.pii import PresidioScrubber
 
     if not filters.pii.__file__.startswith(root):
         raise SystemExit(f"imported {filters.pii.__file__}, not the tree {root}")
-    table = pq.read_table(shard, columns=["text", "source_id", "lang"])
     wanted = langs
-    batches = []
-    for s in range(0, table.num_rows, batch_rows):
-        b = table.slice(s, batch_rows)
-        langs = b.column("lang").to_pylist()
-        for lang in wanted:
-            idx = [i for i, x in enumerate(langs) if (x == "ko") == (lang == "ko")]
-            if idx:
-                batches.append((lang, b.take(pa.array(idx)).combine_chunks().to_batches()[0]))
+    batches = _batches(shard, batch_rows, wanted)
     stage = PresidioScrubber({"lang": "auto"})
     c0 = time.process_time()
     stage.ensure_setup()
@@ -103,6 +97,103 @@ def child(root: str, shard: str, batch_rows: int, out: str, langs: list[str]) ->
         pickle.dump({"cpu": cpu, "docs": docs, "chars": chars, "setup": setup, "outputs": outputs}, f)
 
 
+def serve(root: str, shard: str, batch_rows: int, out: str, langs: list[str]) -> None:
+    """``child``, in steps: set up, print ``ready``, then per line ``first last`` process those
+    batches and print their CPU seconds per language as JSON; on ``done`` pickle the outputs to
+    ``out``. Two of these (two code trees) alternate chunk by chunk under ``--interleave``."""
+    sys.path.insert(0, root)
+    import warnings
+
+    warnings.filterwarnings("ignore")
+    import filters.pii
+    from filters.pii import PresidioScrubber
+
+    if not filters.pii.__file__.startswith(root):
+        raise SystemExit(f"imported {filters.pii.__file__}, not the tree {root}")
+    batches = _batches(shard, batch_rows, langs)
+    stage = PresidioScrubber({"lang": "auto"})
+    c0 = time.process_time()
+    stage.ensure_setup()
+    print(json.dumps({"setup": time.process_time() - c0, "batches": len(batches)}), flush=True)
+    outputs = []
+    for line in sys.stdin:
+        if line.strip() == "done":
+            break
+        a, b = map(int, line.split())
+        cpu = {lang: 0.0 for lang in langs}
+        for lang, batch in batches[a:b]:
+            c0 = time.process_time()
+            r = stage.process(batch)
+            cpu[lang] += time.process_time() - c0
+            outputs.append((r.columns["pii"].to_pylist(), r.columns["text"].to_pylist(), r.keep.tolist()))
+        print(json.dumps(cpu), flush=True)
+    with open(out, "wb") as f:
+        pickle.dump(outputs, f)
+
+
+def _batches(shard: str, batch_rows: int, wanted: list[str]) -> list:
+    """The shard in batches of ``batch_rows`` rows, each cut into its Korean and its other documents."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(shard, columns=["text", "source_id", "lang"])
+    batches = []
+    for s in range(0, table.num_rows, batch_rows):
+        b = table.slice(s, batch_rows)
+        langs = b.column("lang").to_pylist()
+        for lang in wanted:
+            idx = [i for i, x in enumerate(langs) if (x == "ko") == (lang == "ko")]
+            if idx:
+                batches.append((lang, b.take(pa.array(idx)).combine_chunks().to_batches()[0]))
+    return batches
+
+
+def interleaved(trees: list[str], shard: Path, batch_rows: int, work: Path, langs: str, chunk: int) -> None:
+    """Both trees set up in their own process, then ``chunk`` batches at a time through each, the
+    order swapped every chunk: the machine's load drifts over seconds, so each tree's sum sees
+    nearly the same load (the per-tree rounds of ``--rounds`` are minutes apart)."""
+    procs = {}
+    for t in trees:
+        procs[t] = subprocess.Popen(
+            [sys.executable, __file__, "--serve", t, str(shard), str(batch_rows), str(work / f"serve-{len(procs)}.pkl"), langs],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+        )
+    ready = {t: json.loads(p.stdout.readline()) for t, p in procs.items()}
+    n = ready[trees[0]]["batches"]
+    cpu = {t: {lang: 0.0 for lang in langs.split(",")} for t in trees}
+    ratios = []
+    load0 = open("/proc/loadavg").read().split()[0] if Path("/proc/loadavg").exists() else "?"
+    for k, a in enumerate(range(0, n, chunk)):
+        step = {}
+        for t in trees if k % 2 == 0 else trees[::-1]:
+            procs[t].stdin.write(f"{a} {min(a + chunk, n)}\n")
+            procs[t].stdin.flush()
+            step[t] = json.loads(procs[t].stdout.readline())
+            for lang, c in step[t].items():
+                cpu[t][lang] += c
+        base, this = (sum(step[t].values()) for t in (trees[1], trees[0]))
+        if this > 0:
+            ratios.append(base / this)
+    for p in procs.values():
+        p.stdin.write("done\n")
+        p.stdin.close()
+        p.wait()
+    load1 = open("/proc/loadavg").read().split()[0] if Path("/proc/loadavg").exists() else "?"
+    outs = []
+    for i in range(len(trees)):
+        with open(work / f"serve-{i}.pkl", "rb") as f:
+            outs.append(pickle.load(f))
+    this, base = trees
+    print(f"   interleaved, {chunk} batches a chunk ({len(ratios)} chunks), load {load0} -> {load1}; set-up {ready[this]['setup']:.1f} / {ready[base]['setup']:.1f} CPU-s")
+    print(f"   spans, scrubbed texts and keep masks identical: {outs[0] == outs[1]}")
+    for lang in langs.split(","):
+        b, t = cpu[base][lang], cpu[this][lang]
+        print(f"   {lang}: baseline {b:.2f} CPU-s, this tree {t:.2f} CPU-s, ratio {b / max(t, 1e-9):.2f}x")
+    ratios.sort()
+    if ratios:
+        print(f"   chunk ratios: median {ratios[len(ratios) // 2]:.2f}x, middle half {ratios[len(ratios) // 4]:.2f}-{ratios[3 * len(ratios) // 4]:.2f}x")
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--mb", type=float, default=20, help="the corpus cut, as bench/e2e.py --mb (0: every document)")
@@ -111,6 +202,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--baseline", help="another checkout's root, timed alternately with this one")
     ap.add_argument("--rounds", type=int, default=2)
     ap.add_argument("--langs", default="ko,en", help="ko (Korean documents), en (every other), or both")
+    ap.add_argument(
+        "--interleave", type=int, metavar="N", default=0,
+        help="with --baseline: one process per tree, N batches at a time through each, alternating (instead of --rounds)",
+    )
     args = ap.parse_args(argv)
     work = Path(args.work) / f"mb{args.mb:g}"
     work.mkdir(parents=True, exist_ok=True)
@@ -121,6 +216,9 @@ def main(argv: list[str] | None = None) -> int:
     batch_rows = max(1, round(INPUT_BATCH * n_kept / n_in))
     trees = [str(ROOT)] + ([str(Path(args.baseline).resolve())] if args.baseline else [])
     print(f"== pii stage CPU by language: {n_kept:,} of {n_in:,} documents reach it; batches of {batch_rows} (one input batch's survivors)")
+    if args.interleave and args.baseline:
+        interleaved(trees, shard, batch_rows, work, args.langs, args.interleave)
+        return 0
     best: dict[str, dict[str, float]] = {t: {} for t in trees}
     last: dict[str, list] = {}
     for k in range(args.rounds):
@@ -145,6 +243,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "--serve":
+        serve(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(","))
+        sys.exit(0)
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         child(sys.argv[2], sys.argv[3], int(sys.argv[4]), sys.argv[5], sys.argv[6].split(","))
         sys.exit(0)

@@ -25,6 +25,7 @@ never written anywhere).
 from __future__ import annotations
 
 import bisect
+import functools
 import hashlib
 import hmac
 import json
@@ -257,6 +258,28 @@ def _settled(text: str, morphs, s: int) -> bool:
 
 
 
+class _Vetoes(NamedTuple):
+    """What :func:`_kiwi_candidate_vetoed` calls, imported once (an import statement in the
+    function ran on every name-shaped word: ~1 % of the Korean CPU)."""
+
+    title_after: Any
+    surnames_2: frozenset | set
+    trim_particles: Any
+    not_a_word: Any
+    function_word: Any
+    not_a_name: Any
+    common_word: Any
+    noun_and_counter: Any
+
+
+@functools.cache
+def _vetoes() -> _Vetoes:
+    from filters.pii_recognizers.ko_name_cues import _NAME_TITLE_AFTER, SURNAMES_2
+    from filters.pii_recognizers.ko_vetoes import common_word, function_word, not_a_name, not_a_word, noun_and_counter, trim_particles
+
+    return _Vetoes(_NAME_TITLE_AFTER.match, SURNAMES_2, trim_particles, not_a_word, function_word, not_a_name, common_word, noun_and_counter)
+
+
 def _kiwi_candidate_vetoed(text: str, morphs, s: int, match_end: int, word_end: int) -> bool:
     """Whether every span the Kiwi rule of ``KoreanNameRecognizer`` could make of the name-shaped
     word at ``s`` is vetoed by the dictionary whatever Kiwi says, so Kiwi need not read it.
@@ -268,13 +291,14 @@ def _kiwi_candidate_vetoed(text: str, morphs, s: int, match_end: int, word_end: 
     (``tests/test_pii_korean_speed.py`` runs the recognizer on every span closed here with Kiwi's
     proper noun forced onto it, and checks it reports nothing). A title after the word (glued or
     not) keeps it open: the titled rule takes other spans."""
-    from filters.pii_recognizers.ko_name_cues import _NAME_TITLE_AFTER, SURNAMES_2
-    from filters.pii_recognizers.ko_vetoes import common_word, function_word, not_a_name, not_a_word, noun_and_counter, trim_particles
-
-    if _NAME_TITLE_AFTER.match(text, match_end) or _NAME_TITLE_AFTER.match(text, word_end):
+    v = _vetoes()
+    title_after = v.title_after
+    if title_after(text, match_end) or title_after(text, word_end):
         return False
     starts = morphs.starts
-    for length in (3, 4) if text[s : s + 2] in SURNAMES_2 else (3,):
+    trim_particles, not_a_word, function_word, not_a_name = v.trim_particles, v.not_a_word, v.function_word, v.not_a_name
+    common_word, noun_and_counter = v.common_word, v.noun_and_counter
+    for length in (3, 4) if text[s : s + 2] in v.surnames_2 else (3,):
         trimmed = trim_particles({(s, s + length): 1.0}, morphs, starts)
         for a, b in trimmed:
             if not (
@@ -606,28 +630,35 @@ class PresidioScrubber(MapStage):
         windows: list[tuple[int, int, int]] = []  # (doc, start, end): the only text Kiwi reads
         todo: list[tuple[int, list[str]]] = []
         morphs: dict[int, list] = {}  # MeCab-ko morphemes of the texts with a name candidate
+        wants_person = "PERSON" in self._ko_entities
         for d, text in enumerate(texts):
             # MeCab reads every Korean text whole (≈1.6 M chars/s): a dictionary name can be any word.
             # Its morphemes are only built for the texts with a name candidate.
-            has_dict_name = False
             parsed = None
             if self._mecab is not None and _HANGUL.search(text):
                 parsed = mecab_parse(self._mecab, text)
-                # The learned tagger (crf_names) may find a name anywhere: every Hangul text gets PERSON.
-                has_dict_name = self.config.crf_names or has_person_name(parsed) or self._company_cue(text) or self._corpus_name(text) or self._spaced_name(text)
             if not self.config.kiwi_names:
                 wins = []
             elif not self.config.prefilter:
                 wins = [(0, len(text))] if text else []
             else:
-                if parsed is not None and self._kiwi_gate.search(text):
+                # One scan of the gate: its matches are the window gate's words.
+                matches = list(self._kiwi_gate.finditer(text))
+                if parsed is not None and matches:
                     morphs[d] = mecab_tokens(text, parsed)
-                wins = self._name_windows(text, morphs.get(d))
+                wins = self._name_windows(text, morphs.get(d), matches) if matches else []
             if not self.config.prefilter:
                 ents = list(self._ko_entities)
             else:
                 ents = gated_entities(text)
-                if has_dict_name or wins or (self._cue_words.search(text) and any(rx.search(text) for rx in self._cues)):
+                # PERSON: a window, a dictionary name or its company, a role or title cue; the cheaper
+                # tests first (each is pure: the order changes no decision). The learned tagger
+                # (crf_names) may find a name anywhere: every Hangul text gets PERSON.
+                if wants_person and (
+                    wins
+                    or (parsed is not None and (self.config.crf_names or has_person_name(parsed) or self._company_cue(text) or self._corpus_name(text) or self._spaced_name(text)))
+                    or (self._cue_words.search(text) and any(rx.search(text) for rx in self._cues))
+                ):
                     ents.add("PERSON")
                 ents = [e for e in self._ko_entities if e in ents]
             if ents:
@@ -688,7 +719,7 @@ class PresidioScrubber(MapStage):
             results = EntityRecognizer.remove_duplicates(results)
         return results
 
-    def _name_windows(self, text: str, morphs: Sequence | None = None) -> list[tuple[int, int]]:
+    def _name_windows(self, text: str, morphs: Sequence | None = None, matches: Sequence[re.Match] | None = None) -> list[tuple[int, int]]:
         """Words the Kiwi name rule could accept (whole words, merged when they touch).
 
         Kiwi reads ~100k characters/s, so given the text's MeCab-ko morphemes a merged window
@@ -711,7 +742,7 @@ class PresidioScrubber(MapStage):
         wins: list[tuple[int, int]] = []
         open_: list[bool] = []
         unsettled: list[bool] = []
-        for m in self._kiwi_gate.finditer(text):
+        for m in self._kiwi_gate.finditer(text) if matches is None else matches:
             if m.group()[:3] in self._not_names:
                 continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).

@@ -232,6 +232,47 @@ def test_words_closed_to_kiwi_are_vetoed_whatever_kiwi_says(scrubber, texts):
     assert checked > 300
 
 
+def test_person_gate_and_one_gate_scan_as_before(scrubber, texts, monkeypatch):
+    """The stage scans the Kiwi gate once per text and tests PERSON's conditions cheapest first
+    (issue #21, third round): the entity lists it sends to the recognizers are those of the
+    formula it replaced (a dictionary name or its company, then windows, then a cue), and the
+    window gate given the scan's matches returns what it finds scanning itself."""
+    from filters.pii import _HANGUL, gated_entities
+    from filters.pii_recognizers import has_person_name, mecab_parse, mecab_tokens
+
+    sent: dict[str, list[str]] = {}
+    direct = scrubber._korean_results
+
+    def record(text, ents, arts):
+        sent[text] = list(ents)
+        return direct(text, ents, arts)
+
+    monkeypatch.setattr(scrubber, "_korean_results", record)
+    texts = texts[::2]  # every other text: the module's other tests read them all
+    scrubber.detect(texts, ["ko"] * len(texts))
+    person = 0
+    for text in texts:
+        has_dict_name, morphs = False, None
+        if _HANGUL.search(text):
+            parsed = mecab_parse(scrubber._mecab, text)
+            has_dict_name = has_person_name(parsed) or scrubber._company_cue(text) or scrubber._corpus_name(text)
+            if scrubber._kiwi_gate.search(text):
+                morphs = mecab_tokens(text, parsed)
+        wins = scrubber._name_windows(text, morphs)
+        matches = list(scrubber._kiwi_gate.finditer(text))
+        assert scrubber._name_windows(text, morphs, matches) == wins, text[:80]
+        ents = gated_entities(text)
+        if has_dict_name or wins or (scrubber._cue_words.search(text) and any(rx.search(text) for rx in scrubber._cues)):
+            ents.add("PERSON")
+        want = [e for e in scrubber._ko_entities if e in ents]
+        if text in sent:  # a text given twice is sent twice, with the same list
+            assert sent[text] == want, text[:80]
+        else:
+            assert not want, text[:80]
+        person += "PERSON" in want
+    assert person > 300 and len(sent) > 500
+
+
 # -- the identifier gates: a text without a digit skips five of the eight ----------------------
 
 
