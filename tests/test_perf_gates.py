@@ -128,3 +128,14 @@ def test_unit_scratch_files_skip_zstd_dictionaries_and_statistics(tmp_path):
         col = meta.row_group(0).column(1)
         assert col.compression == codec and not col.has_dictionary_page and not col.is_stats_set
         assert pq.read_table(tmp_path / f"{codec}.parquet").equals(table)
+
+
+def test_ingest_doc_ids_equal_make_doc_id():
+    """Ingest's per-file id maker (a copied sha256 prefix) gives make_doc_id's ids."""
+    from filters.ingest import doc_id_maker
+    from filters.schema import make_doc_id
+
+    for source, name in (("news", "a.txt"), ("ko_리뷰", "<PHONE_NUMBER>~1.jsonl"), ("s", "")):
+        make = doc_id_maker(source, name)
+        for loc in ("line 1", "lines 3-9", "row 12", "file", "page 가나 ✓", ""):
+            assert make(loc) == make_doc_id(source, name, loc)
