@@ -73,3 +73,69 @@ def test_normalize_texts_equals_normalize_text_per_text():
         texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 10))) for _ in range(rng.randrange(1, 12))]
         assert normalize_texts(texts) == [normalize_text(t) for t in texts], texts
     assert normalize_texts([]) == []
+
+
+def test_minhash_release_index_filters_kept_ids_with_one_set_lookup(tmp_path, monkeypatch):
+    """The published index holds exactly the kept documents (in ``order``, their signatures) and
+    builds the kept-id hash set once, not once per batch of the side file (8 % of a run
+    on the 20 MB sample, growing with batches × kept ids)."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from filters.base import StageContext
+    from filters.minhash_dedup import stage as mh
+    from filters.minhash_dedup.signatures import fixed_rows
+
+    n = 5_000
+    monkeypatch.setattr(mh, "INDEX_BATCH_ROWS", 1_024)  # five batches of the side file
+    rng = np.random.default_rng(3)
+    st = mh.MinHashDedup({}, StageContext(workdir=str(tmp_path / "work")))
+    (tmp_path / "work").mkdir()
+    sig = rng.integers(0, 1 << 32, (n, st.opts.num_perm), dtype=np.uint32)
+    order = rng.permutation(n).astype(np.int64)
+    ids = pa.array([f"d{i}" for i in range(n)])
+    pq.write_table(pa.table({"id": ids, "order": order, "signature": fixed_rows(sig), "doc": np.arange(n)}), st._side_path(), row_group_size=1_500)
+    kept = rng.random(n) < 0.7
+    calls = []
+    real_is_in = pc.is_in
+    monkeypatch.setattr(mh.pc, "is_in", lambda *a, **k: calls.append(1) or real_is_in(*a, **k))
+    (entry,) = st.release_files(tmp_path / "out", ids.filter(pa.array(kept)))
+    assert len(calls) == 1
+    index = pq.read_table(tmp_path / "out" / entry["path"])
+    want = np.flatnonzero(kept)[np.argsort(order[kept], kind="stable")]
+    assert entry["rows"] == kept.sum() == index.num_rows
+    assert index.column("id").to_pylist() == [f"d{i}" for i in want]
+    assert index.column("order").to_numpy().tolist() == order[want].tolist()
+    assert np.array_equal(np.stack(index.column("signature").to_numpy(zero_copy_only=False)), sig[want])
+
+
+def test_unit_scratch_files_skip_zstd_dictionaries_and_statistics(tmp_path):
+    """A unit's scratch Parquet (read back once, never published) is lz4 without dictionary pages
+    or statistics; the MinHash keys (hashes) are written plain. Rows read back are the ones written."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from pipelines.engine_local import SCRATCH_PLAIN, _StreamingParquet
+
+    table = pa.table({"id": ["a", "b", "a"], "text": ["가나다", "x", "가나다"]})
+    for options, codec in ((None, "LZ4"), (SCRATCH_PLAIN, "UNCOMPRESSED")):
+        w = _StreamingParquet(tmp_path / f"{codec}.parquet", options=options)
+        w.write(table)
+        w.commit()
+        meta = pq.ParquetFile(tmp_path / f"{codec}.parquet").metadata
+        col = meta.row_group(0).column(1)
+        assert col.compression == codec and not col.has_dictionary_page and not col.is_stats_set
+        assert pq.read_table(tmp_path / f"{codec}.parquet").equals(table)
+
+
+def test_ingest_doc_ids_equal_make_doc_id():
+    """Ingest's per-file id maker (a copied sha256 prefix) gives make_doc_id's ids."""
+    from filters.ingest import doc_id_maker
+    from filters.schema import make_doc_id
+
+    for source, name in (("news", "a.txt"), ("ko_리뷰", "<PHONE_NUMBER>~1.jsonl"), ("s", "")):
+        make = doc_id_maker(source, name)
+        for loc in ("line 1", "lines 3-9", "row 12", "file", "page 가나 ✓", ""):
+            assert make(loc) == make_doc_id(source, name, loc)
