@@ -11,7 +11,7 @@ import pytest
 
 pytest.importorskip("MeCab")
 
-from filters.pii_recognizers.morphemes import _mecab_tagger, all_readings, default_mecab, word_node  # noqa: E402
+from filters.pii_recognizers.morphemes import _mecab_tagger, all_readings, word_node  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = ["김철수", "텍사스", "포스터", "이용자", "정원수", "조국", "우크라이나", "세브란스병원", "이", "하였다", "abc", "", "a b"]
