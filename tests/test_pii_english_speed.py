@@ -143,20 +143,24 @@ def test_ner_skips_lone_surnames_that_are_always_doubted(scrubber, texts, monkey
     English delivery 1 span of 9,016 differs, ``Hmm-mm``, no name: docs/pii.md.)"""
     names = scrubber._en_names
     read = {"new": 0, "old": 0}
-    pieces = scrubber._ner_pieces
+    nlp = scrubber._en_engine.nlp["en"]
+    pipe = nlp.pipe
 
     def counted(side):
-        def f(text):
-            wins = pieces(text)
-            read[side] += len(text) if wins is None else sum(e - s for s, e in wins)
-            return wins
+        def f(it, **kw):
+            def g():
+                for t in it:
+                    read[side] += len(t)
+                    yield t
+
+            return pipe(g(), **kw)
 
         return f
 
-    monkeypatch.setattr(scrubber, "_ner_pieces", counted("new"))
+    monkeypatch.setattr(nlp, "pipe", counted("new"))
     new = scrubber.detect(texts, ["en"] * len(texts))
     monkeypatch.setattr(names, "_lone_word_doubted", lambda text, word: False)
-    monkeypatch.setattr(scrubber, "_ner_pieces", counted("old"))
+    monkeypatch.setattr(nlp, "pipe", counted("old"))
     old = scrubber.detect(texts, ["en"] * len(texts))
     assert new == old
     assert sum(map(len, new)) > 500 and read["new"] < 0.95 * read["old"], read
