@@ -62,6 +62,21 @@ def texts():
     return english_texts()
 
 
+def count_ner_chars(monkeypatch, nlp, read: dict, key: str) -> None:
+    """Add the characters of every text spaCy's ``nlp.pipe`` reads to ``read[key]`` (the unpatched pipe underneath)."""
+    pipe = type(nlp).pipe.__get__(nlp)
+
+    def counted(texts, **kw):
+        def g():
+            for t in texts:
+                read[key] = read.get(key, 0) + len(t)
+                yield t
+
+        return pipe(g(), **kw)
+
+    monkeypatch.setattr(nlp, "pipe", counted)
+
+
 def _key(results) -> list[tuple]:
     return sorted((r.start, r.end, r.entity_type, r.score) for r in results)
 
@@ -144,23 +159,10 @@ def test_ner_skips_lone_surnames_that_are_always_doubted(scrubber, texts, monkey
     names = scrubber._en_names
     read = {"new": 0, "old": 0}
     nlp = scrubber._en_engine.nlp["en"]
-    pipe = nlp.pipe
-
-    def counted(side):
-        def f(it, **kw):
-            def g():
-                for t in it:
-                    read[side] += len(t)
-                    yield t
-
-            return pipe(g(), **kw)
-
-        return f
-
-    monkeypatch.setattr(nlp, "pipe", counted("new"))
+    count_ner_chars(monkeypatch, nlp, read, "new")
     new = scrubber.detect(texts, ["en"] * len(texts))
     monkeypatch.setattr(names, "_lone_word_doubted", lambda text, word: False)
-    monkeypatch.setattr(nlp, "pipe", counted("old"))
+    count_ner_chars(monkeypatch, nlp, read, "old")
     old = scrubber.detect(texts, ["en"] * len(texts))
     assert new == old
     assert sum(map(len, new)) > 500 and read["new"] < 0.95 * read["old"], read

@@ -8,6 +8,7 @@ read). ``ner_repeat_misses: 0`` reads every occurrence, as pii@8's windows did.
 from __future__ import annotations
 
 from filters.pii import PresidioScrubber, RepeatedAnchors, _Entity, ner_windows
+from tests.test_pii_english_speed import count_ner_chars
 
 FILLER = " ".join(["and then the committee met again in the hall"] * 3)
 
@@ -103,24 +104,13 @@ def test_the_stage_masks_a_repeated_name_everywhere_for_less_reading(monkeypatch
         "Nobody in the town remembered a winter as cold as this one, said the old men by the fire.",
     ]
     text = " ".join(sentences * 8)
-    read = {}
+    read, chars = {}, {}
     for misses in (0, 2):
         st = PresidioScrubber({"ner_repeat_misses": misses})
         st.ensure_setup()
-        chars = [0]
-        pipe = st._en_engine.nlp["en"].pipe
-
-        def counted(it, **kw):
-            def g():
-                for t in it:
-                    chars[0] += len(t)
-                    yield t
-
-            return pipe(g(), **kw)
-
         with monkeypatch.context() as m:
-            m.setattr(st._en_engine.nlp["en"], "pipe", counted)
+            count_ner_chars(m, st._en_engine.nlp["en"], chars, misses)
             spans = st.detect([text], ["en"])[0]
-        read[misses] = (chars[0], sorted(text[f.start : f.end] for f in spans if f.type == "PERSON"))
+        read[misses] = (chars[misses], sorted(text[f.start : f.end] for f in spans if f.type == "PERSON"))
     assert read[2][1] == read[0][1] and read[2][1].count("Kowalczyk") == 8 and read[2][1].count("Wojciech Kowalczyk") == 8
     assert read[2][0] < 0.5 * read[0][0], read
