@@ -967,6 +967,31 @@ def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NE
     return _char_windows(text, starts, ends, _merged(_anchor_word_windows(starts, anchors, context)))
 
 
+class _Disjoint:
+    """Non-overlapping character spans, sorted: adding and overlap tests by bisection (a long
+    chat log has thousands of entities and anchors; pairwise tests were quadratic)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def first_over(self, s: int, e: int) -> tuple[int, int] | None:
+        """The first span overlapping [s, e), if any."""
+        i = bisect.bisect_right(self.ends, s)  # spans ending after s: the ends are sorted as the starts are
+        if i < len(self.starts) and self.starts[i] < e:
+            return self.starts[i], self.ends[i]
+        return None
+
+    def add(self, s: int, e: int) -> bool:
+        """Add [s, e) unless it overlaps a span held; whether it was added."""
+        if self.first_over(s, e) is not None:
+            return False
+        i = bisect.bisect_left(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
+        return True
+
+
 class RepeatedAnchors:
     """What spaCy's NER reads of one long document, in rounds (``pii@9``): one sense per discourse.
 
@@ -995,6 +1020,7 @@ class RepeatedAnchors:
         self.person: dict[str, tuple[int, int, str]] = {}  # string → the PERSON read: offsets from the anchor's start, text
         self.open = set(self.by_string)
         self.found: list[_Entity] = []
+        self.taken = _Disjoint()  # the character spans of found (and copied) entities
         self.chars = 0  # characters NER read
         self.reading = False
 
@@ -1021,12 +1047,14 @@ class RepeatedAnchors:
     def absorb(self, entities: list[_Entity]) -> None:
         """Take the entities NER found in the windows of :meth:`next_windows`; mark what was read."""
         self.reading = False
-        taken = [(f.start_char, f.end_char) for f in self.found]
         for ent in entities:
-            if not any(s < ent.end_char and ent.start_char < e for s, e in taken):
+            if self.taken.add(ent.start_char, ent.end_char):
                 self.found.append(ent)
         firsts = [i for i, _ in self.round]
-        persons = sorted((f.start_char, f.end_char) for f in entities if f.label_ in ("PERSON", "PER"))
+        persons = _Disjoint()
+        for f in entities:
+            if f.label_ in ("PERSON", "PER"):
+                persons.add(f.start_char, f.end_char)
         for string in list(self.open):
             misses = 0
             for k in self.by_string[string]:
@@ -1037,7 +1065,7 @@ class RepeatedAnchors:
                         continue
                     self.read[k] = True
                     a, b = self.anchors[k]
-                    hit = next(((s, e) for s, e in persons if s < b and a < e), None)
+                    hit = persons.first_over(a, b)
                     if hit is not None and string not in self.person:
                         self.person[string] = (hit[0] - a, hit[1] - a, self.text[hit[0] : hit[1]])
                 misses += self.read[k]
@@ -1047,7 +1075,6 @@ class RepeatedAnchors:
     def entities(self) -> list[_Entity]:
         """The entities read, and a PERSON at every occurrence not read of a string read as PERSON."""
         out = list(self.found)
-        taken = [(f.start_char, f.end_char) for f in out]
         for string, (rs, re_, name) in self.person.items():
             for k in self.by_string[string]:
                 if self.read[k]:
@@ -1062,9 +1089,8 @@ class RepeatedAnchors:
                     # Not a spaced one (WikiText's `Ball 's script`): spaCy leaves it out there.
                     m = _POSSESSIVE.match(self.text, e)
                     e = m.end() if m else e
-                if not any(x < e and s < y for x, y in taken):
+                if self.taken.add(s, e):
                     out.append(_Entity(s, e, "PERSON"))
-                    taken.append((s, e))
         return sorted(out, key=lambda f: (f.start_char, f.end_char))
 
 
