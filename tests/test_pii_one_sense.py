@@ -1,4 +1,4 @@
-"""#21 English cost, pii@9: one sense per discourse for a repeated possible name.
+"""#21 English cost: one sense per discourse for a repeated possible name (option ner_repeat_misses, off by default).
 
 spaCy's NER reads an anchor string's occurrences one at a time until one is a PERSON (then every
 occurrence not read is masked alike) or ``ner_repeat_misses`` were no person (the rest are not
