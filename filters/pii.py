@@ -76,6 +76,13 @@ DEFAULT_THRESHOLDS: dict[str, float] = {
 Operator = Literal["placeholder", "pseudonym"]
 
 
+#: Non-PERSON readings of a repeated anchor string after which its other occurrences are not read
+#: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8). 2 read 23 % fewer NER characters on
+#: the e2e corpus's English documents (1.27x less English CPU) but masked one more speech (the
+#: bench's speeches 5.0 %, target < 5 %), so it is off: docs/pii.md, "One sense per discourse".
+NER_REPEAT_MISSES = 0
+
+
 class PiiOptions(StageOptions):
     """Options of the ``pii`` stage (``stages: - {name: pii, …}``)."""
 
@@ -108,6 +115,12 @@ class PiiOptions(StageOptions):
     )
     ner_context_words: int = Field(
         4, ge=1, description="with ner_windows: whitespace-separated words of context either side of a possible name (pii@7: 4; pii@6: 8)"
+    )
+    ner_repeat_misses: int = Field(
+        NER_REPEAT_MISSES, ge=0, description="with ner_windows: a repeated possible name is read occurrence by occurrence until spaCy calls one a "
+        "person (then every occurrence not read is masked alike) or this many were no person (the rest are not read); "
+        "0 (the default): every occurrence is read. 2 read 23 % less but missed #20's speeches target by one document "
+        "(docs/pii.md, 'One sense per discourse')",
     )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
@@ -417,7 +430,9 @@ class PresidioScrubber(MapStage):
     # and Kiwi reads no word whose every candidate span the dictionary vetoes, and no multi-word
     # dictionary (the Korean path's cost; 1 KorQuAD span fewer on the deliveries, docs/pii.md);
     # 9: Korean names — a foreign full name across a space that mecab-ko-dic lists, joined, as one
-    # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names)
+    # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names).
+    # ner_repeat_misses (one sense per discourse for a repeated English name) is off by default:
+    # on, it changes decisions and a run says so in its options (docs/pii.md)
     version = 9
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -786,35 +801,46 @@ class PresidioScrubber(MapStage):
         ner = [d for d, ents in plan if "PERSON" in ents]
         docs: dict[int, Any] = {}  # the NER's Doc of a text it read whole
         entities: dict[int, list] = {}
-        pieces: list[tuple[int, int, int]] = []  # (doc, start, end): what NER reads
-        windowed: set[int] = set()
+        pieces: list[tuple[int, int, int]] = []  # (doc, start, end): what NER reads in this round
+        windowed: dict[int, RepeatedAnchors] = {}
         for d in ner:
-            wins = self._ner_pieces(texts[d])
-            if wins is None:
+            anchors = self._ner_anchors(texts[d])
+            if anchors is None:
                 pieces.append((d, 0, len(texts[d])))
             else:
-                windowed.add(d)
+                windowed[d] = RepeatedAnchors(texts[d], anchors, self.config.ner_context_words, self.config.ner_repeat_misses)
                 entities[d] = []
-                pieces.extend((d, s, e) for s, e in wins)
-        piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
-        for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
-            for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
-                d, s, e = pieces[k]
-                if d not in windowed:
-                    docs[d] = doc
-                    entities[d] = list(doc.ents)
-                    continue
-                n = len(doc)
-                for ent in doc.ents:
-                    # An entity touching a cut is read without its context on one side: the
-                    # window around the anchor beside it has it whole.
-                    if (ent.start == 0 and s > 0) or (ent.end == n and e < len(texts[d])):
+        while True:
+            for d, plan_d in windowed.items():
+                pieces.extend((d, s, e) for s, e in plan_d.next_windows())
+            if not pieces:
+                break
+            piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
+            found: dict[int, list[_Entity]] = {d: [] for d in windowed}
+            for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
+                for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
+                    d, s, e = pieces[k]
+                    if d not in windowed:
+                        docs[d] = doc
+                        entities[d] = list(doc.ents)
                         continue
-                    # In the whole text's offsets, without tokenising it again: spaCy's tokenizer
-                    # cuts at white space first and a window is cut between words, so the whole
-                    # text's tokens there are the window's (pii@6 put these on a tokenizer-only Doc
-                    # of the whole text with doc.char_span, which never refused one).
-                    entities[d].append(_Entity(s + ent.start_char, s + ent.end_char, ent.label_))
+                    n = len(doc)
+                    for ent in doc.ents:
+                        # An entity touching a cut is read without its context on one side: the
+                        # window around the anchor beside it has it whole.
+                        if (ent.start == 0 and s > 0) or (ent.end == n and e < len(texts[d])):
+                            continue
+                        # In the whole text's offsets, without tokenising it again: spaCy's tokenizer
+                        # cuts at white space first and a window is cut between words, so the whole
+                        # text's tokens there are the window's (pii@6 put these on a tokenizer-only Doc
+                        # of the whole text with doc.char_span, which never refused one).
+                        found[d].append(_Entity(s + ent.start_char, s + ent.end_char, ent.label_))
+            for d, plan_d in windowed.items():
+                if plan_d.reading:
+                    plan_d.absorb(found[d])
+            pieces = []
+        for d, plan_d in windowed.items():
+            entities[d] = plan_d.entities()
         results: list[list] = [[] for _ in texts]
         for d, ents in plan:
             text = texts[d]
@@ -822,13 +848,13 @@ class PresidioScrubber(MapStage):
             results[d] = self._english_results(text, ents, arts)
         return results
 
-    def _ner_pieces(self, text: str) -> list[tuple[int, int]] | None:
-        """What spaCy's NER reads of ``text``: ``None`` for the whole text, else windows (maybe none)."""
+    def _ner_anchors(self, text: str) -> list[tuple[int, int]] | None:
+        """Where spaCy's NER reads ``text``: ``None`` for the whole text, else around these anchors (maybe none)."""
         if not self.config.ner_windows:
             return None
         if len(text) <= self.config.ner_window_min_chars:
             return None
-        return ner_windows(text, self._en_names.ner_anchors(text), self.config.ner_context_words)
+        return self._en_names.ner_anchors(text)
 
     def _english_results(self, text: str, ents: list[str], arts) -> list:
         """What ``self._en.analyze(text, "en", ents, nlp_artifacts=arts)`` returns, up to order and
@@ -934,6 +960,40 @@ NER_WINDOW_MIN_CHARS = 1_000  # pii@6: 2,000; 0 (every text in windows) was meas
 #: "A cheaper window").
 NER_CONTEXT_WORDS = 4
 _WS_TOKEN = re.compile(r"\S+")
+_POSSESSIVE = re.compile(r"['’]s\b")
+
+
+def _word_bounds(text: str) -> tuple[list[int], list[int]]:
+    starts, ends = [], []
+    for m in _WS_TOKEN.finditer(text):
+        starts.append(m.start())
+        ends.append(m.end())
+    return starts, ends
+
+
+def _anchor_word_windows(starts: list[int], anchors: Sequence[tuple[int, int]], context: int) -> list[tuple[int, int]]:
+    """Each anchor's window as (first, last) indices of whitespace-separated words."""
+    last = len(starts) - 1
+    return [
+        (max(bisect.bisect_right(starts, a) - 1 - context, 0), min(bisect.bisect_left(starts, b) - 1 + context, last))
+        for a, b in anchors
+    ]
+
+
+def _merged(wins: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Word windows in order of their first word, merged when they touch."""
+    out: list[list[int]] = []
+    for i, j in sorted(wins):
+        if out and i <= out[-1][1] + 1:
+            out[-1][1] = max(out[-1][1], j)
+        else:
+            out.append([i, j])
+    return out
+
+
+def _char_windows(text: str, starts: list[int], ends: list[int], wins: Sequence[Sequence[int]]) -> list[tuple[int, int]]:
+    last = len(starts) - 1
+    return [(0 if i == 0 else starts[i], len(text) if j == last else ends[j]) for i, j in wins]
 
 
 def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NER_CONTEXT_WORDS) -> list[tuple[int, int]]:
@@ -944,20 +1004,135 @@ def ner_windows(text: str, anchors: Sequence[tuple[int, int]], context: int = NE
     a name that is the document's first or last word has no other window."""
     if not anchors:
         return []
-    starts, ends = [], []
-    for m in _WS_TOKEN.finditer(text):
-        starts.append(m.start())
-        ends.append(m.end())
-    last = len(starts) - 1
-    wins: list[list[int]] = []
-    for a, b in anchors:
-        i = max(bisect.bisect_right(starts, a) - 1 - context, 0)
-        j = min(bisect.bisect_left(starts, b) - 1 + context, last)
-        if wins and i <= wins[-1][1] + 1:
-            wins[-1][1] = max(wins[-1][1], j)
+    starts, ends = _word_bounds(text)
+    return _char_windows(text, starts, ends, _merged(_anchor_word_windows(starts, anchors, context)))
+
+
+class _Disjoint:
+    """Non-overlapping character spans, sorted: adding and overlap tests by bisection (a long
+    chat log has thousands of entities and anchors; pairwise tests were quadratic)."""
+
+    def __init__(self) -> None:
+        self.starts: list[int] = []
+        self.ends: list[int] = []
+
+    def first_over(self, s: int, e: int) -> tuple[int, int] | None:
+        """The first span overlapping [s, e), if any."""
+        i = bisect.bisect_right(self.ends, s)  # spans ending after s: the ends are sorted as the starts are
+        if i < len(self.starts) and self.starts[i] < e:
+            return self.starts[i], self.ends[i]
+        return None
+
+    def add(self, s: int, e: int) -> bool:
+        """Add [s, e) unless it overlaps a span held; whether it was added."""
+        if self.first_over(s, e) is not None:
+            return False
+        i = bisect.bisect_left(self.starts, s)
+        self.starts.insert(i, s)
+        self.ends.insert(i, e)
+        return True
+
+
+class RepeatedAnchors:
+    """What spaCy's NER reads of one long document, in rounds (``ner_repeat_misses``, off by default): one sense per discourse.
+
+    A document names a person many times by the same string (a speech's ``Reagan``, an article's
+    ``Hitchcock``); reading each occurrence in its window gave NER most of its characters, and the
+    checks already read one string alike everywhere (:meth:`EnglishNameRecognizer.ner_anchors`).
+    So NER reads an anchor string's occurrences one at a time, in text order, until one is read
+    as PERSON — then the occurrences not read take that PERSON too (the read entity at the same
+    offsets from the anchor where the text there is the same, else its part within the anchor), so a name masked in one place is masked in all (a name
+    masked once and left elsewhere leaks it) — or until ``misses`` occurrences were read without a
+    PERSON on them; the rest are then not read and get no entity (they are what spaCy said of the
+    string ``misses`` times). An occurrence inside another anchor's read window with its own
+    ``context`` words counts as read, with the labels spaCy gave it there. ``misses == 0`` reads
+    every occurrence in one round (pii@8)."""
+
+    def __init__(self, text: str, anchors: Sequence[tuple[int, int]], context: int, misses: int):
+        self.text = text
+        self.anchors = list(anchors)
+        self.starts, self.ends = _word_bounds(text) if anchors else ([], [])
+        self.wins = _anchor_word_windows(self.starts, self.anchors, context)
+        self.misses = misses
+        self.by_string: dict[str, list[int]] = {}
+        for k, (a, b) in enumerate(self.anchors):
+            self.by_string.setdefault(text[a:b], []).append(k)
+        self.read = [False] * len(self.anchors)
+        self.person: dict[str, tuple[int, int, str]] = {}  # string → the PERSON read: offsets from the anchor's start, text
+        self.open = set(self.by_string)
+        self.found: list[_Entity] = []
+        self.taken = _Disjoint()  # the character spans of found (and copied) entities
+        self.chars = 0  # characters NER read
+        self.reading = False
+
+    def next_windows(self) -> list[tuple[int, int]]:
+        """The character windows to read next (none when the document is done)."""
+        if self.misses == 0:
+            chosen = [k for k in range(len(self.anchors)) if not self.read[k]] if self.open else []
         else:
-            wins.append([i, j])
-    return [(0 if i == 0 else starts[i], len(text) if j == last else ends[j]) for i, j in wins]
+            chosen = []
+            for string in self.open:
+                nxt = next((k for k in self.by_string[string] if not self.read[k]), None)
+                if nxt is not None:
+                    chosen.append(nxt)
+        if not chosen:
+            self.open = set()
+            self.reading = False
+            return []
+        self.round = _merged([self.wins[k] for k in chosen])
+        self.reading = True
+        out = _char_windows(self.text, self.starts, self.ends, self.round)
+        self.chars += sum(e - s for s, e in out)
+        return out
+
+    def absorb(self, entities: list[_Entity]) -> None:
+        """Take the entities NER found in the windows of :meth:`next_windows`; mark what was read."""
+        self.reading = False
+        for ent in entities:
+            if self.taken.add(ent.start_char, ent.end_char):
+                self.found.append(ent)
+        firsts = [i for i, _ in self.round]
+        persons = _Disjoint()
+        for f in entities:
+            if f.label_ in ("PERSON", "PER"):
+                persons.add(f.start_char, f.end_char)
+        for string in list(self.open):
+            misses = 0
+            for k in self.by_string[string]:
+                if not self.read[k]:
+                    i, j = self.wins[k]
+                    w = bisect.bisect_right(firsts, i) - 1
+                    if w < 0 or self.round[w][1] < j:
+                        continue
+                    self.read[k] = True
+                    a, b = self.anchors[k]
+                    hit = persons.first_over(a, b)
+                    if hit is not None and string not in self.person:
+                        self.person[string] = (hit[0] - a, hit[1] - a, self.text[hit[0] : hit[1]])
+                misses += self.read[k]
+            if string in self.person or (self.misses and misses >= self.misses) or all(self.read[k] for k in self.by_string[string]):
+                self.open.discard(string)
+
+    def entities(self) -> list[_Entity]:
+        """The entities read, and a PERSON at every occurrence not read of a string read as PERSON."""
+        out = list(self.found)
+        for string, (rs, re_, name) in self.person.items():
+            for k in self.by_string[string]:
+                if self.read[k]:
+                    continue
+                a, b = self.anchors[k]
+                s, e = a + rs, a + re_
+                if self.text[max(s, 0) : e] != name:  # Dr. Joseph Warren read; Joseph Warren here
+                    s, e = max(s, a), min(e, b)
+                if e == b:
+                    # spaCy's PERSON takes an attached possessive in (Saddam Hussein's), and the
+                    # checks read what follows the span (Hussein's government: no organisation).
+                    # Not a spaced one (WikiText's `Ball 's script`): spaCy leaves it out there.
+                    m = _POSSESSIVE.match(self.text, e)
+                    e = m.end() if m else e
+                if self.taken.add(s, e):
+                    out.append(_Entity(s, e, "PERSON"))
+        return sorted(out, key=lambda f: (f.start_char, f.end_char))
 
 
 #: presidio-anonymizer's test for merging two neighbouring results of one type into one

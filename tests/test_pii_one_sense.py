@@ -1,0 +1,116 @@
+"""#21 English cost: one sense per discourse for a repeated possible name (option ner_repeat_misses, off by default).
+
+spaCy's NER reads an anchor string's occurrences one at a time until one is a PERSON (then every
+occurrence not read is masked alike) or ``ner_repeat_misses`` were no person (the rest are not
+read). ``ner_repeat_misses: 0`` reads every occurrence, as pii@8's windows did.
+"""
+
+from __future__ import annotations
+
+from filters.pii import PresidioScrubber, RepeatedAnchors, _Entity, ner_windows
+from tests.test_pii_english_speed import count_ner_chars
+
+FILLER = " ".join(["and then the committee met again in the hall"] * 3)
+
+
+def _text(parts: list[str]) -> tuple[str, list[tuple[int, int]]]:
+    """``parts`` joined by filler long enough that no two windows touch; the anchors are the parts."""
+    text, anchors = "", []
+    for p in parts:
+        text += FILLER + " "
+        anchors.append((len(text), len(text) + len(p)))
+        text += p + " "
+    return text + FILLER, anchors
+
+
+def test_a_repeated_anchor_is_read_until_a_person_or_the_misses():
+    text, anchors = _text(["Kowalczyk", "Mercia", "Kowalczyk", "Mercia", "Mercia", "Kowalczyk", "Mercia"])
+    plan = RepeatedAnchors(text, anchors, context=4, misses=2)
+    first = plan.next_windows()
+    # Round 1: the first occurrence of each string only.
+    assert first == ner_windows(text, [anchors[0], anchors[1]], 4)
+    k0 = anchors[0]
+    plan.absorb([_Entity(k0[0], k0[1], "PERSON")])
+    # Round 2: Kowalczyk is settled; Mercia (no person yet, one miss) is read a second time.
+    assert plan.next_windows() == ner_windows(text, [anchors[3]], 4)
+    plan.absorb([_Entity(anchors[3][0], anchors[3][1], "GPE")])
+    assert plan.next_windows() == []  # two misses: Mercia's other occurrences are not read
+    ents = [(text[e.start_char : e.end_char], e.start_char, e.label_) for e in plan.entities()]
+    # Every Kowalczyk masked alike; the read labels kept; no entity where nothing was read.
+    assert ents == [
+        ("Kowalczyk", anchors[0][0], "PERSON"),
+        ("Kowalczyk", anchors[2][0], "PERSON"),
+        ("Mercia", anchors[3][0], "GPE"),
+        ("Kowalczyk", anchors[5][0], "PERSON"),
+    ]
+    assert plan.chars < len(text) / 2
+
+
+def test_a_person_found_late_is_copied_to_the_occurrences_not_read():
+    text, anchors = _text(["Hale", "Hale", "Hale", "Hale"])
+    plan = RepeatedAnchors(text, anchors, context=4, misses=3)
+    plan.next_windows()
+    plan.absorb([])
+    assert plan.next_windows() == ner_windows(text, [anchors[1]], 4)
+    plan.absorb([_Entity(anchors[1][0], anchors[1][1], "PERSON")])
+    assert plan.next_windows() == []
+    # The first (read, no person) keeps spaCy's answer; the two never read are masked.
+    assert [e.start_char for e in plan.entities()] == [anchors[1][0], anchors[2][0], anchors[3][0]]
+
+
+def test_the_read_extent_is_copied_where_the_text_is_the_same():
+    text, anchors = _text(["Joseph Warren", "Joseph Warren", "Joseph Warren"])
+    text = text[: anchors[1][0] - 4] + "Dr. " + text[anchors[1][0] :]  # "Dr. Joseph Warren" at the second
+    text = text[: anchors[0][0] - 4] + "Dr. " + text[anchors[0][0] :]
+    plan = RepeatedAnchors(text, anchors, context=4, misses=2)
+    plan.next_windows()
+    plan.absorb([_Entity(anchors[0][0] - 4, anchors[0][1], "PERSON")])
+    got = [text[e.start_char : e.end_char] for e in plan.entities()]
+    assert got == ["Dr. Joseph Warren", "Dr. Joseph Warren", "Joseph Warren"]
+
+
+def test_an_occurrence_inside_another_read_window_counts_as_read():
+    # The second Baker is inside the merged window of Kowalczyk and Mercia, with its own 4 words
+    # of context either side: read in round 1 with the first Baker.
+    text = FILLER + " Baker " + FILLER + " Kowalczyk one two Baker three four Mercia " + FILLER + " Baker " + FILLER
+    anchors = sorted(
+        [(text.index(w), text.index(w) + len(w)) for w in ("Kowalczyk", "Mercia")]
+        + [(i, i + 5) for i in range(len(text)) if text.startswith("Baker", i)]
+    )
+    plan = RepeatedAnchors(text, anchors, context=4, misses=3)
+    plan.next_windows()
+    plan.absorb([])
+    assert plan.read == [True, True, True, True, False]
+    assert plan.next_windows() == ner_windows(text, [anchors[4]], 4)  # Baker: 2 misses of 3
+    plan.absorb([])
+    assert plan.next_windows() == [] and plan.entities() == []
+
+
+def test_misses_zero_reads_every_anchor_in_one_round():
+    text, anchors = _text(["Kowalczyk", "Kowalczyk", "Mercia"])
+    plan = RepeatedAnchors(text, anchors, context=4, misses=0)
+    assert plan.next_windows() == ner_windows(text, anchors, 4)
+    plan.absorb([])
+    assert plan.next_windows() == []
+
+
+def test_the_stage_masks_a_repeated_name_everywhere_for_less_reading(monkeypatch):
+    """spaCy on a long story: every occurrence of the name masked, as when each is read (pii@8),
+    for fewer characters of NER."""
+    sentences = [
+        "Yesterday Wojciech Kowalczyk walked to the harbour and looked at the boats for a long time.",
+        "The weather was grey and the water was calm, so the fishermen stayed on the pier talking.",
+        "Later Kowalczyk bought bread at the market and spoke with the baker about the price of flour.",
+        "Nobody in the town remembered a winter as cold as this one, said the old men by the fire.",
+    ]
+    text = " ".join(sentences * 8)
+    read, chars = {}, {}
+    for misses in (0, 2):
+        st = PresidioScrubber({"ner_repeat_misses": misses})
+        st.ensure_setup()
+        with monkeypatch.context() as m:
+            count_ner_chars(m, st._en_engine.nlp["en"], chars, misses)
+            spans = st.detect([text], ["en"])[0]
+        read[misses] = (chars[misses], sorted(text[f.start : f.end] for f in spans if f.type == "PERSON"))
+    assert read[2][1] == read[0][1] and read[2][1].count("Kowalczyk") == 8 and read[2][1].count("Wojciech Kowalczyk") == 8
+    assert read[2][0] < 0.5 * read[0][0], read
