@@ -104,10 +104,11 @@ class _Prefetch:
                             copying = False
                     if not put(b):
                         return
+                wrote = writer is not None  # no batch (an empty or all-quarantined input): no copy to read
                 if writer is not None:
                     writer.close()
                     writer = None
-                self.copied = copying
+                self.copied = copying and wrote
                 put(self._END)
             except BaseException as e:  # handed to the consumer, raised there
                 put(e)

@@ -155,7 +155,10 @@ def _run_locked(
         cat.publish(out_dir, same)
         shutil.rmtree(work, ignore_errors=True)  # left by a run killed after installing this very output
         return RunOutcome(manifest=same, out_dir=out_dir, catalog=cat, reused=True)
-    _prepare_workdir(work, fingerprint(plan), resume, discard=overwrite)
+    # The stages as described (versions, options, library versions, takedown lists; ~2 ms, no
+    # model hashing): a run killed under pii@8 is not resumed by pii@9 code into one manifest.
+    described = build_stages(cfg, base_dir=plan.base_dir) + takedown_stages(cat, cfg)
+    _prepare_workdir(work, fingerprint(plan, described), resume, discard=overwrite)
     for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
     staging = out_dir.parent / f".{out_dir.name}.staging-{os.getpid()}"
@@ -260,9 +263,10 @@ def identical_run(plan: Plan, cat: Catalog, out_dir: Path) -> dict[str, Any] | N
     return old
 
 
-def fingerprint(plan: Plan) -> dict[str, Any]:
+def fingerprint(plan: Plan, stages: list[Stage] | None = None) -> dict[str, Any]:
     """What must not change between a killed run and its resumption (the benchmarks' bytes too:
-    the config names their paths only)."""
+    the config names their paths only; the stages' descriptions, since ``code_version`` does not
+    move when a stage's algorithm does)."""
     fp: dict[str, Any] = {
         "code_version": __version__,
         # A run killed under the old ingest-order layout (23/16/24 bits) is not resumed under this one.
@@ -273,6 +277,8 @@ def fingerprint(plan: Plan) -> dict[str, Any]:
     }
     if plan.config.benchmarks:
         fp["benchmarks"] = benchmark_inputs.file_digests(plan.config, plan.base_dir)
+    if stages is not None:
+        fp["stages"] = json.loads(json.dumps([st.describe() | {"key": st.key} for st in stages], sort_keys=True, default=str))
     return fp
 
 

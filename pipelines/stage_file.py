@@ -20,7 +20,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -53,7 +52,7 @@ def file_format(path: str | os.PathLike[str]) -> str:
 @dataclass(frozen=True)
 class BadLine:
     """A JSON-lines input line no row came from: its 1-based line number in the (decompressed)
-    file and pyarrow's reason, which names a column at most, never a value."""
+    file and a fixed reason (never a value or key of the line: pyarrow's own message can quote one)."""
 
     line: int
     reason: str
@@ -71,7 +70,9 @@ def read_batches(
     A JSON-lines line that pyarrow cannot read (broken JSON, invalid UTF-8, a lone surrogate, a
     column whose type changes) is appended to ``quarantine`` and skipped, the rest of the file
     read; without a ``quarantine`` list it is an :class:`InputError` naming the file and line.
-    Reading the same file again skips the same lines, so ``order`` is the same every time."""
+    Valid JSON whose fields do not fit the types of the lines before it is still an
+    :class:`InputError` (a file of one schema is what the commands read). Reading the same file
+    again skips the same lines, so ``order`` is the same every time."""
     path = Path(path)
     fmt = file_format(path)
     if not path.exists():
@@ -116,6 +117,8 @@ def _raw_batches(path: Path, fmt: str, batch_rows: int, quarantine: list[BadLine
     given = 0
     schema: pa.Schema | None = None
     try:
+        if _first_byte(path) not in (b"{", b""):
+            raise pa.ArrowInvalid("the first line is no JSON object")  # pyarrow 25 would crash on `null`
         stream = pa.input_stream(str(path), compression="detect")
         reader = pj.open_json(stream, read_options=pj.ReadOptions(block_size=_JSON_BLOCK))
         for batch in reader:
@@ -132,52 +135,131 @@ def _raw_batches(path: Path, fmt: str, batch_rows: int, quarantine: list[BadLine
 
 _JSON_BLOCK = 2 << 20
 _CHUNK_LINES = 4096
-_ROW_IN_MESSAGE = re.compile(r"\s+in row \d+\s*$")
+# pyarrow's messages can quote a value ("couldn't parse: <the value>") or a nested key, so a
+# quarantined line's reason is one of these fixed phrases, never pyarrow's text.
+_REASONS = (
+    ("surrogate", "a string holds a lone surrogate (not valid Unicode)"),
+    ("Invalid encoding", "a string is not valid UTF-8"),
+    ("specified twice", "a field is given twice"),
+    ("Column() changed from object to", "the line is not a JSON object"),
+)
+
+
+def _first_byte(path: Path) -> bytes:
+    """The (decompressed) file's first byte that is not white space, b"" if none in its first MB."""
+    with pa.input_stream(str(path), compression="detect") as f:
+        for _ in range(16):
+            block = f.read(1 << 16)
+            if not block:
+                return b""
+            head = block.lstrip()[:1]
+            if head:
+                return head
+    return b""
+
+
+def _reason(error: Exception) -> str:
+    text = str(error)
+    return next((why for needle, why in _REASONS if needle in text), "not valid JSON")
+
+
+def _field_names(schema: pa.Schema) -> str:
+    return ", ".join(schema.names)
 
 
 def _checked_lines(
     path: Path, batch_rows: int, skip: int, schema: pa.Schema | None, quarantine: list[BadLine] | None
 ) -> Iterator[pa.RecordBatch]:
-    """The JSON-lines file parsed by pyarrow in chunks of lines, with the block reader's schema
-    (so types do not change from what it gave); a chunk that fails is halved until the lines
-    that fail alone are found. Blank lines hold no row, as in pyarrow's reader."""
+    """The JSON-lines file parsed by pyarrow in chunks of lines. A line that pyarrow cannot read
+    on its own (broken JSON, invalid UTF-8, a lone surrogate, not an object) is quarantined: a
+    failing chunk is halved until such lines are found. The fields' types are the block reader's
+    (``schema``), or, when its first block already failed, those pyarrow infers over the first
+    chunk's good lines, widened as pyarrow widens (int → double, null → string); a later line
+    that is valid JSON but does not fit them (a field changing type, a field the first lines did
+    not have) is an :class:`InputError` naming the line and the top-level field names, as the
+    block reader refused such a file before. Blank lines hold no row, as in pyarrow's reader."""
     import pyarrow.json as pj
 
-    def parse(lines: list[bytes]) -> pa.Table:
-        opts = pj.ParseOptions(explicit_schema=schema) if schema is not None else pj.ParseOptions()
+    def parse(lines: list[bytes], explicit: pa.Schema | None) -> pa.Table:
+        opts = pj.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="error") if explicit is not None else pj.ParseOptions()
         return pj.read_json(io.BytesIO(b"".join(lines)), parse_options=opts)
 
-    def good(numbered: list[tuple[int, bytes]]) -> Iterator[pa.Table]:
+    def good(numbered: list[tuple[int, bytes]], explicit: pa.Schema | None) -> Iterator[tuple[pa.Table, list[tuple[int, bytes]]]]:
         try:
-            yield parse([line for _, line in numbered])
+            yield parse([line for _, line in numbered], explicit), numbered
             return
         except pa.ArrowInvalid as e:
             if len(numbered) == 1:
-                reason = _ROW_IN_MESSAGE.sub("", str(e))[:200]
+                number, line = numbered[0]
+                if explicit is not None:
+                    try:
+                        alone = parse([line], None)
+                    except pa.ArrowInvalid:
+                        alone = None
+                    if alone is not None:  # readable JSON whose fields do not fit the file's
+                        raise InputError(
+                            f"{path}: line {number}: its fields ({_field_names(alone.schema)}) do not fit the types of the "
+                            f"lines before it ({_field_names(explicit)}): a field changes type or appears late; give every "
+                            "line the same fields and types (or convert the file to Parquet)"
+                        ) from None
                 if quarantine is None:
-                    raise InputError(f"{path}: line {numbered[0][0]}: not readable as a JSON-lines record ({reason})") from None
-                quarantine.append(BadLine(numbered[0][0], reason))
+                    raise InputError(f"{path}: line {number}: not readable as a JSON-lines record ({_reason(e)})") from None
+                quarantine.append(BadLine(number, _reason(e)))
                 return
         half = len(numbered) // 2
-        yield from good(numbered[:half])
-        yield from good(numbered[half:])
+        yield from good(numbered[:half], explicit)
+        yield from good(numbered[half:], explicit)
 
-    def chunks() -> Iterator[list[tuple[int, bytes]]]:
+    def pieces() -> Iterator[list[tuple[int, bytes]] | int]:
+        """Runs of up to _CHUNK_LINES lines, and the number of each line that is no JSON object
+        (pyarrow 25 crashes the process on a first row of ``null``: such lines never reach it)."""
         chunk: list[tuple[int, bytes]] = []
         with io.BufferedReader(pa.input_stream(str(path), compression="detect")) as f:
             for number, line in enumerate(f, 1):
-                if line.strip():
-                    chunk.append((number, line if line.endswith(b"\n") else line + b"\n"))
-                    if len(chunk) >= _CHUNK_LINES:
+                head = line.lstrip()[:1]
+                if not head:
+                    continue
+                if head != b"{":
+                    if chunk:
                         yield chunk
                         chunk = []
+                    yield number
+                    continue
+                chunk.append((number, line if line.endswith(b"\n") else line + b"\n"))
+                if len(chunk) >= _CHUNK_LINES:
+                    yield chunk
+                    chunk = []
         if chunk:
             yield chunk
 
-    for chunk in chunks():
-        for table in good(chunk):
-            if schema is None:
-                schema = table.schema
+    for piece in pieces():
+        if isinstance(piece, int):
+            if quarantine is None:
+                raise InputError(f"{path}: line {piece}: not readable as a JSON-lines record (the line is not a JSON object)")
+            quarantine.append(BadLine(piece, "the line is not a JSON object"))
+            continue
+        if schema is None:  # the first lines that parse, each part inferred, widened to one schema
+            parts = list(good(piece, None))
+            if not parts:
+                continue
+            schema = parts[0][0].schema
+            for table, lines in parts[1:]:
+                widened = _widen(schema, table.schema)
+                if widened is None:  # name the first line that does not widen
+                    for number, line in lines:
+                        alone = parse([line], None).schema
+                        if _widen(schema, alone) is None:
+                            raise InputError(
+                                f"{path}: line {number}: a field's type ({_field_names(alone)}) does not widen to the type "
+                                f"the lines before it give it ({_field_names(schema)}); give every line the same types"
+                            )
+                        schema = _widen(schema, alone)
+                else:
+                    schema = widened
+            tables = [_conform(t, schema) for t, _ in parts]
+        else:
+            tables = [t for t, _ in good(piece, schema)]
+        for table in tables:
             if skip:
                 n = min(skip, table.num_rows)
                 table = table.slice(n)
@@ -185,6 +267,20 @@ def _checked_lines(
             for batch in table.to_batches(max_chunksize=batch_rows):
                 if batch.num_rows:
                     yield batch
+
+
+def _widen(a: pa.Schema, b: pa.Schema) -> pa.Schema | None:
+    """One schema for both, widened as pyarrow widens (int → double, null → anything), or None."""
+    try:
+        return pa.unify_schemas([a, b], promote_options="permissive")
+    except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError):
+        return None
+
+
+def _conform(table: pa.Table, schema: pa.Schema) -> pa.Table:
+    """``table`` with ``schema``'s fields in its order: missing ones null, others cast (widened)."""
+    cols = [table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type) for f in schema]
+    return pa.Table.from_arrays(cols, schema=schema)
 
 
 class FileWriter:

@@ -140,7 +140,32 @@ def test_resume_refuses_a_changed_config(tmp_path):
     assert killed.returncode == -signal.SIGKILL
     cfg.write_text(cfg.read_text().replace("min_chars: 2", "min_chars: 4"))
     res = cli("run", str(cfg), "--out", "out", "--catalog", "cat", "--resume", cwd=tmp_path, check=False)
-    assert res.returncode == 2 and "cannot resume" in res.stderr and "config_digest changed" in res.stderr
+    assert res.returncode == 2 and "cannot resume" in res.stderr and "config_digest, stages changed" in res.stderr
+
+
+def test_resume_refuses_a_stage_whose_version_changed(tmp_path, monkeypatch):
+    """The code version string does not move when a stage's algorithm does (pii@8 → pii@9), so
+    the resume fingerprint carries the stages' descriptions: an upgrade between the kill and the
+    resume is refused instead of mixing two versions' output in one manifest."""
+    from corpusmill_base.errors import OutputError
+    from filters.length import LengthFilter
+    from pipelines.config import load_config
+    from pipelines.plan import make_plan
+    from pipelines.runner import _prepare_workdir, build_stages, fingerprint
+
+    cfg_path = tmp_path / "p.yaml"
+    cfg_path.write_text(CONFIG.read_text().replace("../../../examples", str(ROOT / "examples")))
+    cfg = load_config(cfg_path)[0]
+    plan = make_plan(cfg, tmp_path)
+    work = tmp_path / "work"
+    _prepare_workdir(work, fingerprint(plan, build_stages(cfg, base_dir=tmp_path)), resume=False)
+    (work / "seg0").mkdir()
+    (work / "seg0" / "000000.done").write_text("")  # a unit the killed run finished
+    _prepare_workdir(work, fingerprint(plan, build_stages(cfg, base_dir=tmp_path)), resume=True)  # same code: resumes
+    assert (work / "seg0" / "000000.done").exists()
+    monkeypatch.setattr(LengthFilter, "version", LengthFilter.version + 1)
+    with pytest.raises(OutputError, match="cannot resume .*stages changed"):
+        _prepare_workdir(work, fingerprint(plan, build_stages(cfg, base_dir=tmp_path)), resume=True)
 
 
 @pytest.fixture()

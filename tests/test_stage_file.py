@@ -36,13 +36,14 @@ def test_a_bad_line_is_quarantined_and_every_other_row_read_once_in_order(tmp_pa
     monkeypatch.setattr(stage_file, "_JSON_BLOCK", 4096)  # many blocks in a small file
     path = tmp_path / "in.jsonl"
     surrogate = '{"id": 1, "text": "' + SECRET + ' \\ud800"}'
-    path.write_text(_lines(1000, {where: surrogate, where + 2: '{"id": 5, "text": 7}', 999: "not json " + SECRET}), encoding="utf-8")
+    broken = '{"id": 5, "text": "' + SECRET + '"'  # no closing brace
+    path.write_text(_lines(1000, {where: surrogate, where + 2: broken, 998: "null", 999: "not json " + SECRET}), encoding="utf-8")
     bad: list[BadLine] = []
     t = _read(path, bad)
-    assert [b.line for b in bad] == [where, where + 2, 999]
-    assert "surrogate" in bad[0].reason and "Column(/text)" in bad[1].reason
-    assert not any(SECRET in b.reason or "Kim" in b.reason for b in bad)
-    expected = [str(i) for i in range(1000) if i + 1 not in (where, where + 2, 999)]
+    assert [b.line for b in bad] == [where, where + 2, 998, 999]
+    assert [b.reason for b in bad] == ["a string holds a lone surrogate (not valid Unicode)", "not valid JSON",
+                                       "the line is not a JSON object", "the line is not a JSON object"]
+    expected = [str(i) for i in range(1000) if i + 1 not in (where, where + 2, 998, 999)]
     assert t.column("id").to_pylist() == expected  # nothing given twice, nothing else lost
     assert t.column("order").to_pylist() == list(range(len(expected)))
     assert t.schema.field("n").type == pa.int64()  # the block reader's types, not a re-guess
@@ -80,3 +81,44 @@ def test_dedup_leaves_out_only_the_bad_record_and_says_so_even_when_quiet(tmp_pa
         rows = [json.loads(x) for x in (tmp_path / out).read_text(encoding="utf-8").splitlines()]
         assert [x["id"] for x in rows] == ["0", "2", "3", "4", "5"]
     assert json.loads(r.stdout)["quarantined_lines"] == 1
+
+
+@pytest.mark.parametrize("late", [
+    '{"id": 899, "text": "x", "n": 900, "date": "Kim Minsu 010-9876-5432"}',  # a field the first lines lack
+    '{"id": 899, "text": "x", "n": "Kim Minsu 010-9876-5432"}',  # a field changing type
+    '{"id": 899, "text": "x", "n": {"Kim Minsu": 3}}',
+])
+def test_valid_json_that_does_not_fit_the_files_types_is_one_clean_error_without_its_values(tmp_path, monkeypatch, late):
+    monkeypatch.setattr(stage_file, "_JSON_BLOCK", 4096)
+    path = tmp_path / "in.jsonl"
+    path.write_text(_lines(1000, {900: late}), encoding="utf-8")
+    with pytest.raises(InputError, match=r"line 900: its fields .* do not fit") as e:
+        list(read_batches(path, quarantine=[]))
+    assert "Kim" not in str(e.value) and "9876" not in str(e.value)
+    # The command reads this small file as one pyarrow block, so its types come from every line:
+    # a late field is then read (null before), a type that does not widen still ends the run.
+    r = cli("dedup", str(path), str(tmp_path / "o.parquet"), check=False)  # Parquet output: no traceback
+    assert "Traceback" not in r.stderr and "Kim" not in r.stderr and "9876" not in r.stderr
+    if "date" in late:
+        assert r.returncode == 0 and json.loads(r.stdout)["documents"] == 1000
+    else:
+        assert r.returncode == 2 and "line 900:" in r.stderr and not (tmp_path / "o.parquet").exists()
+
+
+def test_when_the_first_block_fails_types_are_inferred_over_the_first_lines_and_widened(tmp_path, monkeypatch):
+    monkeypatch.setattr(stage_file, "_JSON_BLOCK", 4096)
+    path = tmp_path / "in.jsonl"
+    rows = ["{broken"] + [json.dumps({"id": i, "text": "t", "x": i if i < 3 else i + 0.5, "s": None if i < 5 else "v"}) for i in range(60)]
+    path.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    bad: list[BadLine] = []
+    t = _read(path, bad)
+    assert [b.line for b in bad] == [1] and t.num_rows == 60
+    assert t.schema.field("x").type == pa.float64() and t.schema.field("s").type == pa.string()
+
+
+def test_an_empty_or_all_bad_file_gives_an_empty_output(tmp_path):
+    for text, n_bad in (("", 0), ("null\n{bad\n", 2)):
+        path = tmp_path / "in.jsonl"
+        path.write_text(text, encoding="utf-8")
+        r = cli("dedup", str(path), str(tmp_path / "o.parquet"), "--overwrite")
+        assert json.loads(r.stdout)["documents"] == 0 and json.loads(r.stdout)["quarantined_lines"] == n_bad
