@@ -164,7 +164,7 @@ def test_resume_refuses_a_stage_whose_version_changed(tmp_path, monkeypatch):
     _prepare_workdir(work, fingerprint(plan, build_stages(cfg, base_dir=tmp_path)), resume=True)  # same code: resumes
     assert (work / "seg0" / "000000.done").exists()
     monkeypatch.setattr(LengthFilter, "version", LengthFilter.version + 1)
-    with pytest.raises(OutputError, match="cannot resume .*stages changed"):
+    with pytest.raises(OutputError, match=r"cannot resume .*stages changed"):
         _prepare_workdir(work, fingerprint(plan, build_stages(cfg, base_dir=tmp_path)), resume=True)
 
 
