@@ -161,7 +161,8 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
             # The last position left: this record if it is the file's last, else one row for the rest.
             if record_index == _RECORDS_PER_FILE - 1 and next(events, None) is not None:
                 issues.append(_issue(task, first + record_index, f"record {record_index + 1:,} on", "quarantined",
-                                     f"the file holds more than {_RECORDS_PER_FILE - 1:,} records, the most one file may; split it"))
+                                     f"the file holds more than {_RECORDS_PER_FILE:,} records, the most one file may hold; "
+                                     "this record and the rest are quarantined as one row (split the file)"))
                 break
             order = first + record_index
             record_index += 1

@@ -118,7 +118,8 @@ class PiiOptions(StageOptions):
     )
     ner_repeat_misses: int = Field(
         NER_REPEAT_MISSES, ge=0, description="with ner_windows: a repeated possible name is read occurrence by occurrence until spaCy calls one a "
-        "person (then every occurrence not read is masked alike) or this many were no person (the rest are not read); "
+        "person (then every occurrence not read is masked alike) or this many were no person (the rest are not read, "
+        "so a later occurrence that is a person may stay unmasked); "
         "0 (the default): every occurrence is read. 2 read 23 % less but missed #20's speeches target by one document "
         "(docs/pii.md, 'One sense per discourse')",
     )

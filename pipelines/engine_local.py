@@ -459,15 +459,21 @@ def _drop_file_pages() -> int:
             path = head[5] if len(head) > 5 else ""
             lo, hi = (int(x, 16) for x in head[0].split("-"))
             ok = head[1][1] != "w" and path.startswith("/") and not path.endswith("(deleted)") and not path.startswith("/dev/")
-            cur = {"lo": lo, "hi": hi, "ok": ok, "rss": 0, "anon": -1}
+            cur = {"lo": lo, "hi": hi, "ok": ok, "rss": 0, "anon": -1, "swap": -1}
             maps.append(cur)
         elif cur is not None and head[0] == "Rss:":
             cur["rss"] = int(head[1]) << 10
         elif cur is not None and head[0] == "Anonymous:":
             cur["anon"] = int(head[1])
+        elif cur is not None and head[0] == "Swap:":
+            cur["swap"] = int(head[1])
     dropped = 0
     for m in maps:
-        if m["ok"] and m["anon"] == 0 and m["rss"] and madvise(m["lo"], m["hi"] - m["lo"], 4) == 0:  # 4: MADV_DONTNEED
+        # A private copy swapped out is counted under Swap, not Anonymous: MADV_DONTNEED would throw
+        # it away and the next read would see the file's bytes. Only maps with no copy anywhere
+        # (Private_Dirty is no test: it also counts a shared map's page-cache pages not yet written back).
+        clean = m["anon"] == 0 and m["swap"] == 0
+        if m["ok"] and clean and m["rss"] and madvise(m["lo"], m["hi"] - m["lo"], 4) == 0:  # 4: MADV_DONTNEED
             dropped += m["rss"]
     return dropped
 

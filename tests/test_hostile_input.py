@@ -358,7 +358,7 @@ def test_a_file_with_more_records_than_an_order_holds_has_the_rest_quarantined(t
     ledger = [r for b in batches for r in b.ledger.to_pylist()]
     assert [d["order"] for d in docs] == [make_order(0, 0, i) for i in range(4)]
     assert len(ledger) == 1 and ledger[0]["outcome"] == "quarantined" and ledger[0]["order"] == make_order(0, 0, 4)
-    assert ledger[0]["source_locator"] == "record 5 on" and "more than 4 records" in ledger[0]["detail"]
+    assert ledger[0]["source_locator"] == "record 5 on" and "more than 5 records" in ledger[0]["detail"]
     monkeypatch.setattr(ingest, "_RECORDS_PER_FILE", 10)  # exactly as many records as positions: nothing quarantined
     assert not [r for b in ingest.ingest_file(_task(path), batch_size=3) for r in b.ledger.to_pylist()]
 

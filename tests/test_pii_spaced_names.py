@@ -73,3 +73,13 @@ def test_the_gate(text, holds):
     from filters.pii_recognizers.ko_spaced_names import may_hold_spaced_name
 
     assert may_hold_spaced_name(text) is holds
+
+
+def test_a_spaced_name_keeps_the_best_score_of_the_spans_it_replaces():
+    """캐리 씨 is a cue span (0.85); the spaced name replacing it must not fall to the dictionary's
+    0.7 and so under a user's PERSON threshold of 0.8 (the name would be left in the text)."""
+    from filters.pii import PresidioScrubber
+
+    stage = PresidioScrubber({"lang": "ko", "thresholds": {"PERSON": 0.8}})
+    text = "어제 짐 캐리 씨가 왔다."
+    assert [text[f.start : f.end] for f in stage.detect([text], ["ko"])[0]] == ["짐 캐리"]

@@ -202,7 +202,8 @@ def _all_morphs_lattice():
 def word_node(word: str):
     """The first morpheme node MeCab reads in ``word`` alone (None for an empty word), from the
     shared model (what ``Tagger("").parseToNode(word).next`` gave: nodes do not depend on the
-    output format)."""
+    output format). The node lives until the shared tagger's next parse, and the shared model is
+    for one thread: read what you need from it at once (no caller keeps one or runs threads)."""
     return default_mecab().parseToNode(word).next
 
 
