@@ -80,7 +80,7 @@ def decontaminate_file(
 
         stage = Decontaminate(options or {}, benchmarks=benchmarks, on_decisions=tally)
         res = map_file(stage, input_path, output_path, batch_rows=BATCH_ROWS, overwrite=overwrite)
-        warn_quarantined(input_path, res)
+        warn_quarantined(input_path, res.quarantined)
         counts["quarantined_lines"] = len(res.quarantined)
     return counts | {"by_benchmark": by_benchmark}
 

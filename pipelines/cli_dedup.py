@@ -25,6 +25,7 @@ def check_output(path: str, overwrite: bool, flag: str = "OUT") -> None:
 
 def cmd_dedup(args: argparse.Namespace) -> int:
     from pipelines.dedup import find_duplicates, write_outputs
+    from pipelines.stage_file import warn_quarantined
 
     check_output(args.output, args.overwrite)
     if args.clusters:
@@ -42,10 +43,7 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     by_reason: dict[str, int] = {}
     for r in run.decisions.column("reason").to_pylist():
         by_reason[r] = by_reason.get(r, 0) + 1
-    if run.quarantined:  # said even with --quiet: records were left out
-        from pipelines.stage_file import describe_quarantine
-
-        print(f"corpusmill: warning: {describe_quarantine(args.input, run.quarantined)}", file=sys.stderr)
+    warn_quarantined(args.input, run.quarantined)  # said even with --quiet: records were left out
     if not args.quiet:
         print(
             f"{run.documents:,} documents → kept {kept:,}, dropped {run.documents - kept:,} "

@@ -39,7 +39,7 @@ def cmd_scrub(args: argparse.Namespace) -> int:
     stage = PresidioScrubber({"lang": args.lang, "default_operator": args.operator})
     # keeps every row: the CLI sets no density limit
     res = map_file(stage, args.input, args.output, batch_rows=BATCH_ROWS, overwrite=args.overwrite)
-    warn_quarantined(args.input, res)
+    warn_quarantined(args.input, res.quarantined)
     summary = ", ".join(f"{k} {n:,}" for k, n in sorted(res.counters.items())) or "none"
     if not args.quiet:
             print(f"scrubbed {res.rows_out:,} document(s) → {args.output}; entities: {summary}", file=sys.stderr)

@@ -126,6 +126,6 @@ def cmd_score(args: argparse.Namespace) -> int:
 
     stage = QualityClassifier({"model": args.model, "drop": False})
     res = map_file(stage, args.input, args.output, require=("text",), batch_rows=8192)
-    warn_quarantined(args.input, res)
+    warn_quarantined(args.input, res.quarantined)
     print(f"scored {res.rows_out:,} documents with {Path(args.model).name} → {args.output}", file=sys.stderr)
     return 0

@@ -248,12 +248,13 @@ def _checked_lines(
                 if widened is None:  # name the first line that does not widen
                     for number, line in lines:
                         alone = parse([line], None).schema
-                        if _widen(schema, alone) is None:
+                        widened = _widen(schema, alone)
+                        if widened is None:
                             raise InputError(
                                 f"{path}: line {number}: a field's type ({_field_names(alone)}) does not widen to the type "
                                 f"the lines before it give it ({_field_names(schema)}); give every line the same types"
                             )
-                        schema = _widen(schema, alone)
+                        schema = widened
                 else:
                     schema = widened
             tables = [_conform(t, schema) for t, _ in parts]
@@ -401,9 +402,9 @@ def describe_quarantine(path: str | os.PathLike[str], bad: list[BadLine], shown:
     return f"quarantined {len(bad):,} unreadable line(s) of {path} (no output row): {first}{more}"
 
 
-def warn_quarantined(path: str | os.PathLike[str], result: MapFileResult) -> None:
+def warn_quarantined(path: str | os.PathLike[str], bad: list[BadLine]) -> None:
     """The warning a command prints when input lines were left out (even under ``--quiet``)."""
-    if result.quarantined:
+    if bad:
         import sys
 
-        print(f"corpusmill: warning: {describe_quarantine(path, result.quarantined)}", file=sys.stderr)
+        print(f"corpusmill: warning: {describe_quarantine(path, bad)}", file=sys.stderr)
