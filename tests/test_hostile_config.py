@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from corpusmill_base.errors import ConfigError
@@ -62,3 +64,31 @@ def test_a_stage_option_naming_an_undeclared_source_is_refused(tmp_path):
         load_config(cfg)
     cfg.write_text(BASE + stage % "a")
     load_config(cfg)
+
+
+@pytest.mark.parametrize(
+    ("extra", "where"),
+    [
+        ("    priority: 1000000000000000000000000000000\n", "sources[0].priority"),  # pyarrow OverflowError in the keep rule
+        ("    priority: -9223372036854775809\n", "sources[0].priority"),
+        ("output: {shard_target_mb: .inf}\n", "output.shard_target_mb"),  # int(inf) in the shard writer
+        ("stages:\n  - {name: langid, min_score: .nan}\n", "stages[0].min_score"),  # NaN is no JSON for the digest
+        ("stages:\n  - {name: langid, min_score: {ko: .inf, default: 0.5}}\n", "stages[0].min_score.ko"),
+    ],
+)
+def test_numbers_past_int64_or_not_finite_are_config_errors_naming_the_key(tmp_path, extra, where):
+    # Before, each of these passed validation and ended the run with a traceback (found by fuzzing
+    # every number of the demo config with 10**30, 2**63, ±inf): now one error at load.
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(BASE + extra)
+    with pytest.raises(ConfigError, match=rf"{re.escape(where)}: numbers must be finite"):
+        load_config(cfg)
+
+
+def test_stage_options_refuse_out_of_range_numbers_outside_a_config_too():
+    # the file commands (`corpusmill scrub --option …`) build options without a pipeline config
+    from filters.registry import stage_class
+
+    with pytest.raises(ConfigError, match="max_chars"):
+        stage_class("length").parse_options({"max_chars": 2**64})
+    assert stage_class("length").parse_options({"max_chars": 2**63 - 1}).max_chars == 2**63 - 1
