@@ -92,3 +92,21 @@ def test_stage_options_refuse_out_of_range_numbers_outside_a_config_too():
     with pytest.raises(ConfigError, match="max_chars"):
         stage_class("length").parse_options({"max_chars": 2**64})
     assert stage_class("length").parse_options({"max_chars": 2**63 - 1}).max_chars == 2**63 - 1
+
+
+def test_dry_run_checks_the_models_and_escapes_control_characters_in_the_error(tmp_path):
+    # A model name with an ANSI escape and a NUL, not present: `--dry-run` now checks every model
+    # the stages will load (before, a missing model surfaced only once the run reached its stage),
+    # and the error quotes the name escaped (a terminal must not interpret it).
+    from tests.conftest import cli
+
+    stage = 'stages:\n  - {name: quality_classifier, model: "%s"}\n'
+    (tmp_path / "p.yaml").write_text(BASE.replace("CC-BY-NC-4.0", "CC0-1.0") + stage % "q\\e[31m\\0.bin")
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text('{"text": "x"}\n')
+    res = cli("run", "p.yaml", "--dry-run", cwd=tmp_path, check=False)
+    assert res.returncode != 0 and "\x1b" not in res.stderr and "\x00" not in res.stderr
+    assert res.stderr.startswith("corpusmill: error: quality model") and "q\\x1b[31m\\x00.bin is missing" in res.stderr
+    (tmp_path / "p.yaml").write_text(BASE.replace("CC-BY-NC-4.0", "CC0-1.0") + stage % "quality-demo.bin")
+    ok = cli("run", "p.yaml", "--dry-run", cwd=tmp_path)  # built by `make setup`
+    assert "models (present, sha256 checked): quality-demo.bin " in ok.stdout
