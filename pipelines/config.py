@@ -420,11 +420,11 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             for key_node, _ in node.value:
                 key = self.construct_object(key_node, deep=True)
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    if key in seen:  # also on one line: `{weight: 1, weight: 9}`
+                        raise _DuplicateKey(key, seen[key], key_node.start_mark.line + 1)
+                    seen[key] = key_node.start_mark.line + 1
                 except TypeError:
                     continue  # unhashable key: the schema refuses it later
-                if first != key_node.start_mark.line + 1:
-                    raise _DuplicateKey(key, first, key_node.start_mark.line + 1)
         return super().construct_mapping(node, deep)
 
 
@@ -434,15 +434,15 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.second = key, first, second
 
 
-def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
-    """Load and validate a pipeline config; returns the config and its directory (paths are relative to it)."""
-    path = Path(path)
+def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
+    """A YAML file's top-level mapping, or one :class:`ConfigError` naming the file and line:
+    not found, not UTF-8, invalid YAML, a key given twice in one mapping, not a mapping."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
+        raise ConfigError(f"{path}: {what} file not found") from None
     except UnicodeDecodeError as e:
-        raise ConfigError(f"{path}: config is not UTF-8 ({e})") from None
+        raise ConfigError(f"{path}: {what} is not UTF-8 ({e})") from None
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
     except _DuplicateKey as e:
@@ -456,6 +456,13 @@ def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None =
         raise ConfigError(f"{path}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def load_config(path: str | os.PathLike[str], overrides: dict[str, Any] | None = None) -> tuple[PipelineConfig, Path]:
+    """Load and validate a pipeline config; returns the config and its directory (paths are relative to it)."""
+    path = Path(path)
+    raw = read_yaml_mapping(path)
     for key, value in (overrides or {}).items():
         raw[key] = value
     try:

@@ -45,8 +45,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import Field, ValidationError, model_validator
 
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
@@ -57,16 +56,12 @@ from manifests.catalog import Catalog, resolve_catalog_url
 from manifests.manifest import seal
 from manifests.schema import validate_manifest
 from pipelines import __version__
-from pipelines.config import Use, _explain, _format_loc
+from pipelines.config import Use, _explain, _format_loc, _Strict, read_yaml_mapping
 from pipelines.tokenize import SIDE_SCHEMA, file_entry, read_verified
 
 STAGE = {"name": "mix", "version": 1, "key": "mix@1"}
 SPLITS = ("train", "valid", "test")
 COPY_BATCH = 4096  # sequences copied per step
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class Purpose(_Strict):
@@ -109,16 +104,7 @@ class MixConfig(_Strict):
 
 def load_mix(path: str | Path) -> MixConfig:
     path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: mix file not found") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"{path}:{where} invalid YAML: {getattr(e, 'problem', e)}") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    raw = read_yaml_mapping(path, "mix")
     try:
         return MixConfig.model_validate(raw)
     except ValidationError as e:

@@ -30,6 +30,9 @@ sources:
         ("      licence: CC0-1.0\n", "licence", (10, 11)),
         ("exclude: {a: first}\nexclude: {}\n", "exclude", (11, 12)),
         ("    format: csv\n", "format", (6, 11)),
+        # a flow mapping on one line: its two keys share the line (missed before the session-10 fuzzing)
+        ("  - id: b\n    paths: [in/]\n    format: jsonl\n    provenance: {owner: y, acquisition: owned, licence: CC-BY-NC-4.0, "
+         "licence: CC0-1.0}\n", "licence", (14, 14)),
     ],
 )
 def test_a_key_given_twice_names_both_lines(tmp_path, extra, key, lines):
@@ -110,3 +113,30 @@ def test_dry_run_checks_the_models_and_escapes_control_characters_in_the_error(t
     (tmp_path / "p.yaml").write_text(BASE.replace("CC-BY-NC-4.0", "CC0-1.0") + stage % "quality-demo.bin")
     ok = cli("run", "p.yaml", "--dry-run", cwd=tmp_path)  # built by `make setup`
     assert "models (present, sha256 checked): quality-demo.bin " in ok.stdout
+
+
+MIX = """\
+name: blend
+purpose: {description: t, uses: [pretraining]}
+inputs:
+  - {manifest: cm-0123456789abcdef, weight: 1}
+"""
+
+
+@pytest.mark.parametrize(
+    ("text", "match"),
+    [
+        # a weight given twice in a blend kept the last one silently (plain yaml.safe_load)
+        (MIX.replace("weight: 1}", "weight: 1, weight: 9}"), r"line 4: key 'weight' is given twice"),
+        (MIX.replace("weight: 1", "weight: .inf"), r"inputs\[0\]\.weight: numbers must be finite"),
+        (MIX + "budget_tokens: 100000000000000000000\n", r"budget_tokens: numbers must be finite"),
+    ],
+)
+def test_a_mix_file_is_held_to_the_pipeline_configs_rules(tmp_path, text, match):
+    from pipelines.mix import load_mix
+
+    (tmp_path / "mix.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=match):
+        load_mix(tmp_path / "mix.yaml")
+    (tmp_path / "ok.yaml").write_text(MIX)
+    assert load_mix(tmp_path / "ok.yaml").inputs[0].weight == 1
