@@ -43,6 +43,11 @@ def _print_plan(plan, out: str | None = None) -> None:
             print(f"    {f.name}")
         if len(sp.files) > 5:
             print(f"    … {len(sp.files) - 5} more")
+        refused = [f for f in sp.files if f.refused]
+        for f in refused[:5]:
+            print(f"    not read (quarantined): {f.name}: {f.refused}")
+        if len(refused) > 5:
+            print(f"    … {len(refused) - 5} more not read")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
     from pipelines.runner import build_stages, check_models
 

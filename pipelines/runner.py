@@ -266,6 +266,10 @@ def identical_run(plan: Plan, cat: Catalog, out_dir: Path) -> dict[str, Any] | N
     if len(recorded) != len(planned):
         return None
     for source_id, f in planned:
+        if f.refused:  # never read, never hashed (a FIFO would block here; a link may lead outside the root)
+            if (source_id, f.name) not in recorded or recorded[(source_id, f.name)] is not None:
+                return None
+            continue
         if "://" in f.url or recorded.get((source_id, f.name)) != sha256_file(f.url):
             return None
     return old

@@ -268,6 +268,34 @@ def test_hostile_inputs_are_quarantined_with_bounded_memory(tmp_path):
     assert peak_kb < 700_000, f"peak RSS {peak_kb} kB"
 
 
+def test_fifos_and_dead_links_are_quarantined_by_name_not_skipped_or_read(tmp_path):
+    # Before: a FIFO, a broken link and a link loop in a source directory were dropped from the
+    # plan without a word (the input count did not show them). Reading a FIFO would block the run,
+    # and so would hashing it for the identical-run check: each is now a quarantined file.
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.jsonl").write_text('{"text": "kept"}\n')
+    os.mkfifo(d / "fifo.jsonl")
+    (d / "dead.jsonl").symlink_to(tmp_path / "gone.jsonl")
+    (d / "loop1.jsonl").symlink_to("loop2.jsonl")
+    (d / "loop2.jsonl").symlink_to("loop1.jsonl")
+    (d / "sub.jsonl").mkdir()  # a directory is no input: listed neither way
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text("name: odd\npurpose: {description: t, uses: [pretraining]}\noutput: {dir: out}\n"
+                   "sources:\n  - id: h\n    paths: [in/]\n    format: jsonl\n" + HOSTILE_PROV)
+    cmd = [sys.executable, "-m", "pipelines.cli", "run", str(cfg), "--workers", "1"]
+    first = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert first.returncode == 0, first.stderr
+    rows = {r["source_file"]: r for r in pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()}
+    assert set(rows) == {"a.jsonl", "fifo.jsonl", "dead.jsonl", "loop1.jsonl", "loop2.jsonl"}
+    assert rows["a.jsonl"]["outcome"] == "kept"
+    assert "not a regular file" in rows["fifo.jsonl"]["detail"] and rows["fifo.jsonl"]["outcome"] == "quarantined"
+    for name in ("dead.jsonl", "loop1.jsonl", "loop2.jsonl"):
+        assert rows[name]["outcome"] == "quarantined" and "symlink to nothing readable" in rows[name]["detail"]
+    again = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=300)  # hung on the FIFO's sha256
+    assert again.returncode == 0 and "unchanged" in again.stdout and again.stdout.split()[-1] == first.stdout.split()[-1]
+
+
 @pytest.mark.slow
 def test_a_2gb_line_is_skipped_with_bounded_memory(tmp_path):
     cfg = build_hostile_inputs(tmp_path, huge_line_bytes=2 << 30)
