@@ -43,6 +43,9 @@ def _recognizers():
     return [KoRrnRecognizer(), KoFrnRecognizer(), KoBrnRecognizer(), KoPhoneRecognizer(), KoEmailRecognizer(), KoCreditCardRecognizer()]
 
 
+_EXTENSIONS = re.compile(r"(?:\.[A-Za-z0-9]{1,5})+$")
+
+
 def mask_identifiers(value: str | None) -> str | None:
     """``value`` with every structured identifier replaced by ``<TYPE>`` (``900101-1234568`` →
     ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``)."""
@@ -56,11 +59,22 @@ def mask_identifiers(value: str | None) -> str | None:
         return value
     # File names and ids separate words by _ or /, which would glue a number to its neighbours.
     probe = re.sub(r"[_/\\]", " ", value)
+    # A file name's extensions would lengthen an e-mail address's domain past any TLD
+    # (``kim@example.com.jsonl.gz``): read it also with the last one, two, three extension dots
+    # as spaces (same length, so the offsets hold) — one at a time, since ``.com`` is one too.
+    probes = [probe]
+    tail = _EXTENSIONS.search(probe)
+    if tail and "@" in probe:
+        dots = [tail.start() + i for i, c in enumerate(tail.group()) if c == "."]
+        for k in range(1, min(3, len(dots)) + 1):
+            cut = dots[-k]
+            probes.append(probe[:cut] + probe[cut:].replace(".", " "))
     spans = []
-    for rec in _recognizers():
-        for r in rec.analyze(probe, rec.supported_entities, None):
-            if r.score >= _MIN_SCORE.get(r.entity_type, 0.5):
-                spans.append((r.start, r.end, r.entity_type, r.score))
+    for text in probes:
+        for rec in _recognizers():
+            for r in rec.analyze(text, rec.supported_entities, None):
+                if r.score >= _MIN_SCORE.get(r.entity_type, 0.5):
+                    spans.append((r.start, r.end, r.entity_type, r.score))
     if not spans:
         return value
     chosen: list[tuple[int, int, str, float]] = []

@@ -880,6 +880,12 @@ def test_mask_identifiers_and_field_names():
     # unique within a source: a collision gets an ordinal (raw-name order), never a hash of the number
     assert masked_file_names(["01098765432.jsonl", "01012345678.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/900101-1234568.csv"]) == [
         "<PHONE_NUMBER>~3.jsonl", "<PHONE_NUMBER>~2.jsonl", "<PHONE_NUMBER>~1.jsonl", "a/<KR_RRN>.csv"]  # ~1 is taken
+    # an e-mail address as a file name: its extensions lengthened the domain past any TLD, so
+    # `kim.minsu@example.com.txt` reached the ledger and manifest raw (session-10 fuzzing)
+    assert mask_identifiers("kim.minsu@example.com.txt") == "<EMAIL_ADDRESS>.txt"
+    assert mask_identifiers("in/x@y.co.kr.jsonl.gz") == "in/<EMAIL_ADDRESS>.jsonl.gz"
+    assert mask_identifiers("user@example.md") == "<EMAIL_ADDRESS>"  # .md is a TLD too: read both ways
+    assert mask_identifiers("notes.v2.jsonl") == "notes.v2.jsonl"
     msg = field_names(["010-1234-5678", "name"])
     assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg
 
