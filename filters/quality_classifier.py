@@ -429,7 +429,12 @@ class QualityClassifier(MapStage):
 
         fasttext.FastText.eprint = lambda *a, **k: None
         card = self.card()
-        self._model = fasttext.load_model(str(self.model_path))
+        try:
+            self._model = fasttext.load_model(str(self.model_path))
+        except ValueError as e:  # fastText: "<path> has wrong file format!" (not a model, or another version's)
+            from corpusmill_base.errors import IntegrityError
+
+            raise IntegrityError(f"quality model {self.model_path} is not a fastText model ({e}); train one with `corpusmill quality train`") from None
         self._max_chars = int(card.get("hyper_parameters", {}).get("max_chars", 3000))
 
     def threshold_for(self, source_id: str) -> float:

@@ -54,6 +54,17 @@ def cmd_dedup(args: argparse.Namespace) -> int:
     return 0
 
 
+def _positive_mb(text: str) -> float:
+    """``--memory-budget-mb``: a positive finite number (a negative budget spilled every band)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of MB, got {text!r}") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of MB (got {text})")
+    return value
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "dedup",
@@ -70,5 +81,5 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
     p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
     p.add_argument("--workers", type=int, default=1, help="threads computing signatures (processes without numba); output does not depend on it")
-    p.add_argument("--memory-budget-mb", type=float, help="band keys above this spill to partitioned Parquet on disk")
+    p.add_argument("--memory-budget-mb", type=_positive_mb, help="band keys above this spill to partitioned Parquet on disk")
     p.set_defaults(func=cmd_dedup)

@@ -122,3 +122,17 @@ def test_an_empty_or_all_bad_file_gives_an_empty_output(tmp_path):
         path.write_text(text, encoding="utf-8")
         r = cli("dedup", str(path), str(tmp_path / "o.parquet"), "--overwrite")
         assert json.loads(r.stdout)["documents"] == 0 and json.loads(r.stdout)["quarantined_lines"] == n_bad
+
+
+def test_file_commands_refuse_a_bad_model_or_budget_in_one_line(tmp_path):
+    # Found by trying odd arguments on every file command (session 10): a model that is no fastText
+    # binary ended `quality score` in a ValueError traceback; a negative memory budget was taken
+    # (every band spilled to disk).
+    src = tmp_path / "in.jsonl"
+    src.write_text('{"id": "1", "text": "hello world"}\n')
+    res = cli("quality", "score", "--model", str(src), str(src), str(tmp_path / "o.jsonl"), check=False)
+    assert res.returncode == 3 and "Traceback" not in res.stderr
+    assert res.stderr.strip().endswith("train one with `corpusmill quality train`") and "is not a fastText model" in res.stderr
+    for budget in ("-5", "nan"):
+        res = cli("dedup", str(src), str(tmp_path / "o.jsonl"), "--memory-budget-mb", budget, check=False)
+        assert res.returncode == 2 and "must be a positive number of MB" in res.stderr
