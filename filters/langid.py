@@ -248,8 +248,9 @@ class LanguageID(MapStage):
         self._model = fasttext.load_model(str(model_path(self.MODEL, self.context.model_dir)))
 
     def artifacts(self) -> list[dict[str, Any]]:
-        from corpusmill_base.models import ARTIFACTS
+        from corpusmill_base.models import ARTIFACTS, model_path
 
+        model_path(self.MODEL, self.context.model_dir)  # present and as pinned (sha256, ~2 ms), or IntegrityError
         return [ARTIFACTS[self.MODEL].to_json()]
 
     def expected_for(self, source_id: str) -> list[str]:

@@ -43,7 +43,7 @@ def _recognizers():
     return [KoRrnRecognizer(), KoFrnRecognizer(), KoBrnRecognizer(), KoPhoneRecognizer(), KoEmailRecognizer(), KoCreditCardRecognizer()]
 
 
-_EXTENSIONS = re.compile(r"(?:\.[A-Za-z0-9]{1,5})+$")
+_MAX_CUTS = 12  # dots after an "@" tried per part of a name (a domain and its extensions)
 
 
 def mask_identifiers(value: str | None) -> str | None:
@@ -59,16 +59,17 @@ def mask_identifiers(value: str | None) -> str | None:
         return value
     # File names and ids separate words by _ or /, which would glue a number to its neighbours.
     probe = re.sub(r"[_/\\]", " ", value)
-    # A file name's extensions would lengthen an e-mail address's domain past any TLD
-    # (``kim@example.com.jsonl.gz``): read it also with the last one, two, three extension dots
-    # as spaces (same length, so the offsets hold) — one at a time, since ``.com`` is one too.
+    # A file name's extensions lengthen an e-mail address's domain past any TLD
+    # (``kim@example.com.jsonl.gz``, ``kim@example.com.export.csv``, a folder
+    # ``kim@example.com.backup/``): read it also cut at each dot after the ``@`` of its part — that
+    # dot and the part's later ones as spaces (same length, so the offsets hold). One cut at a time,
+    # since ``.com`` is such a dot too; the recognizer keeps the cut whose domain ends in a TLD.
     probes = [probe]
-    tail = _EXTENSIONS.search(probe)
-    if tail and "@" in probe:
-        dots = [tail.start() + i for i, c in enumerate(tail.group()) if c == "."]
-        for k in range(1, min(3, len(dots)) + 1):
-            cut = dots[-k]
-            probes.append(probe[:cut] + probe[cut:].replace(".", " "))
+    if "@" in probe:
+        for part in re.finditer(r"[^ ]*@[^ ]*", probe):
+            dots = [part.start() + i for i, c in enumerate(part.group()) if c == "." and i > part.group().index("@")]
+            for cut in dots[-_MAX_CUTS:]:
+                probes.append(probe[:cut] + probe[cut:part.end()].replace(".", " ") + probe[part.end():])
     spans = []
     for text in probes:
         for rec in _recognizers():

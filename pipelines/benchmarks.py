@@ -30,6 +30,9 @@ def specs(cfg: PipelineConfig, base_dir: Path) -> list[dict[str, Any]]:
             files = resolve_files(b, base_dir)  # type: ignore[arg-type]  # a benchmark has the paths/id a source has
         except InputError as e:
             raise ConfigError(f"benchmark {b.id!r}: {str(e).split(': ', 1)[-1]}") from None
+        for f in files:
+            if f.refused:  # a benchmark must be read whole: a FIFO or dead link in it is an error, never opened
+                raise ConfigError(f"benchmark {b.id!r}: {f.name}: {f.refused}")
         out.append(
             {
                 "id": b.id,

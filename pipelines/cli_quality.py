@@ -62,7 +62,7 @@ def load_labelled(specs: list[str], label: int, config: str | None):
         if spec in by_id:
             sp = by_id[spec]
             tasks = [
-                FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, name=f.name)
+                FileTask(sp.source.id, sp.index, i, f.url, f.rel, sp.source.lang, sp.source.domain, sp.options, f.refused, f.size, name=f.name)
                 for i, f in enumerate(sp.files)
             ]
             facts[spec] = {"kind": "config source", "format": sp.source.format, "lang": sp.source.lang, "domain": sp.source.domain}

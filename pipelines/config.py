@@ -418,6 +418,8 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         if isinstance(node, yaml.MappingNode):
             seen: dict[Any, int] = {}
             for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *anchor`: keys it brings may be overridden
+                    continue
                 key = self.construct_object(key_node, deep=True)
                 try:
                     if key in seen:  # also on one line: `{weight: 1, weight: 9}`

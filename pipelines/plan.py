@@ -202,6 +202,8 @@ def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> li
     needed = list(src.text_fields) + ([src.id_field] if src.id_field else [])
     out = []
     for f in files:
+        if f.refused:  # never opened: quarantined by name at ingest (a FIFO would block here)
+            continue
         with fsspec.open(f.url, "rb") as fh:
             try:
                 cols = preflight_columns(fh, opts) or []

@@ -116,7 +116,8 @@ def prepare(
 def check_models(stages: list[Stage]) -> list[dict[str, Any]]:
     """Every model and table the stages will load, present and matching its pin (sha256): the
     stages' ``artifacts()``, which raise :class:`IntegrityError` naming the file and the command
-    that builds it. Milliseconds (no model is loaded); ``run`` and ``run --dry-run`` call it."""
+    that builds it. No model is loaded, only hashed (~1–2 CPU-s with the imports the PII stage's
+    tables need); ``run`` and ``run --dry-run`` call it."""
     return [a for st in stages for a in st.artifacts()]
 
 
@@ -285,7 +286,8 @@ def fingerprint(plan: Plan, stages: list[Stage] | None = None) -> dict[str, Any]
         "order_bits": [SOURCE_BITS, FILE_BITS, RECORD_BITS],
         "config_digest": plan.config.digest(),
         "engine": plan.config.engine,
-        "files": [[sp.source.id, f.url, f.size] for sp in plan.sources for f in sp.files],
+        # the masked name too (ids derive from it) and whether the plan refused the file
+        "files": [[sp.source.id, f.url, f.size, f.name, f.refused] for sp in plan.sources for f in sp.files],
     }
     if plan.config.benchmarks:
         fp["benchmarks"] = benchmark_inputs.file_digests(plan.config, plan.base_dir)

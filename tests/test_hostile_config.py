@@ -75,13 +75,15 @@ def test_a_stage_option_naming_an_undeclared_source_is_refused(tmp_path):
         ("    priority: 1000000000000000000000000000000\n", "sources[0].priority"),  # pyarrow OverflowError in the keep rule
         ("    priority: -9223372036854775809\n", "sources[0].priority"),
         ("output: {shard_target_mb: .inf}\n", "output.shard_target_mb"),  # int(inf) in the shard writer
+        ("stages:\n  - {name: quality_heuristics, max_digit_ratio: .nan}\n", "stages[0].max_digit_ratio"),  # was accepted
         ("stages:\n  - {name: langid, min_score: .nan}\n", "stages[0].min_score"),  # NaN is no JSON for the digest
         ("stages:\n  - {name: langid, min_score: {ko: .inf, default: 0.5}}\n", "stages[0].min_score.ko"),
     ],
 )
 def test_numbers_past_int64_or_not_finite_are_config_errors_naming_the_key(tmp_path, extra, where):
-    # Before, each of these passed validation and ended the run with a traceback (found by fuzzing
-    # every number of the demo config with 10**30, 2**63, ±inf): now one error at load.
+    # Found by fuzzing every number of the demo config with 10**30, 2**63, ±inf: the priorities and
+    # the shard size ended the run with a traceback, a NaN ratio was accepted (the langid cases were
+    # refused by their own bounds before, with another message); now one error at load.
     cfg = tmp_path / "p.yaml"
     cfg.write_text(BASE + extra)
     with pytest.raises(ConfigError, match=rf"{re.escape(where)}: numbers must be finite"):
@@ -113,6 +115,12 @@ def test_dry_run_checks_the_models_and_escapes_control_characters_in_the_error(t
     (tmp_path / "p.yaml").write_text(BASE.replace("CC-BY-NC-4.0", "CC0-1.0") + stage % "quality-demo.bin")
     ok = cli("run", "p.yaml", "--dry-run", cwd=tmp_path)  # built by `make setup`
     assert "models (present, sha256 checked): quality-demo.bin " in ok.stdout
+    # the fixed pin of lid.176.ftz is checked against the file too (it was printed unchecked)
+    (tmp_path / "p.yaml").write_text(BASE.replace("CC-BY-NC-4.0", "CC0-1.0") + "stages: [langid]\n")
+    (tmp_path / "models").mkdir()
+    (tmp_path / "models" / "lid.176.ftz").write_text("garbage")
+    bad = cli("run", "p.yaml", "--dry-run", cwd=tmp_path, check=False, env={"CORPUSMILL_MODEL_DIR": str(tmp_path / "models")})
+    assert bad.returncode == 3 and "lid.176.ftz has sha256" in bad.stderr
 
 
 MIX = """\
@@ -140,3 +148,8 @@ def test_a_mix_file_is_held_to_the_pipeline_configs_rules(tmp_path, text, match)
         load_mix(tmp_path / "mix.yaml")
     (tmp_path / "ok.yaml").write_text(MIX)
     assert load_mix(tmp_path / "ok.yaml").inputs[0].weight == 1
+    # YAML merge keys stay usable (the duplicate-key check must not read `<<` as a key)
+    (tmp_path / "merge.yaml").write_text(MIX.replace("inputs:\n  - {manifest: cm-0123456789abcdef, weight: 1}",
+                                                     "common: &c {weight: 2}\ninputs:\n  - {<<: *c, manifest: cm-0123456789abcdef, weight: 3}"))
+    with pytest.raises(ConfigError, match="common"):  # the anchor's holder is an unknown key, not a YAML error
+        load_mix(tmp_path / "merge.yaml")

@@ -886,6 +886,11 @@ def test_mask_identifiers_and_field_names():
     assert mask_identifiers("in/x@y.co.kr.jsonl.gz") == "in/<EMAIL_ADDRESS>.jsonl.gz"
     assert mask_identifiers("user@example.md") == "<EMAIL_ADDRESS>"  # .md is a TLD too: read both ways
     assert mask_identifiers("notes.v2.jsonl") == "notes.v2.jsonl"
+    for name, masked in [("kim@example.com.export.csv", "<EMAIL_ADDRESS>.export.csv"),  # the review's cases
+                         ("hong@gmail.com.jsonl.gz.tmp123", "<EMAIL_ADDRESS>.jsonl.gz.tmp123"),
+                         ("kim@example.com.backup/x.jsonl", "<EMAIL_ADDRESS>.backup/x.jsonl"),
+                         ("team@corp.io_2024.jsonl", "<EMAIL_ADDRESS>_2024.jsonl")]:
+        assert mask_identifiers(name) == masked
     msg = field_names(["010-1234-5678", "name"])
     assert "010" not in msg and msg.startswith("2 field(s)") and "#2:" in msg
 

@@ -352,3 +352,32 @@ def test_concurrent_runs_share_one_catalog_safely(tmp_path):
         assert mid in listed
         assert "verified" in cli("manifest", "verify", mid, "--catalog", str(cat), cwd=tmp_path).stdout
     assert not list(cat.rglob("*.tmp*")), "temporary files left in the catalog"
+
+
+def test_a_fifo_is_never_opened_by_the_csv_header_check_benchmarks_or_quality_train(tmp_path):
+    # The plan keeps a FIFO as a refused file; three other readers of the plan opened it anyway
+    # and blocked forever (the review of the change that kept it): a CSV source's header check,
+    # a benchmark directory, and `quality train` on a config source.
+    d = tmp_path / "in"
+    d.mkdir()
+    (d / "a.csv").write_text("text\nhello there\n")
+    os.mkfifo(d / "f.csv")
+    cfg = tmp_path / "p.yaml"
+    head = "name: odd\npurpose: {description: t, uses: [pretraining]}\noutput: {dir: out}\n"
+    src = "sources:\n  - id: h\n    paths: [in/]\n    format: csv\n    text_field: text\n" + HOSTILE_PROV
+    cfg.write_text(head + src)
+    run = [sys.executable, "-m", "pipelines.cli", "run", str(cfg), "--workers", "1"]
+    res = subprocess.run(run, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr
+    rows = {r["source_file"]: r["outcome"] for r in pq.read_table(tmp_path / "out" / "ledger.parquet").to_pylist()}
+    assert rows == {"a.csv": "kept", "f.csv": "quarantined"}
+    train = [sys.executable, "-m", "pipelines.cli", "quality", "train", "--config", str(cfg), "--positive", "h",
+             "--negative", "h", "--out", str(tmp_path / "q.bin")]
+    res = subprocess.run(train, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert "Traceback" not in res.stderr  # returns (whatever it makes of one document) instead of blocking
+    (tmp_path / "bench").mkdir()
+    os.mkfifo(tmp_path / "bench" / "b.jsonl")
+    cfg.write_text(head + "stages: [normalize, {name: decontaminate}]\nbenchmarks:\n  - id: b\n    paths: [bench/]\n"
+                   "    format: jsonl\n    text_field: text\n    provenance: {origin: x, licence: CC0-1.0}\n" + src)
+    res = subprocess.run([*run, "--dry-run"], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert res.returncode == 2 and "benchmark 'b': b.jsonl: not a regular file" in res.stderr, res.stderr
