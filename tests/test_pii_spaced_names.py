@@ -30,6 +30,8 @@ def _names(text: str) -> list[str]:
         ("코엔의 파고를 다섯 손가락에 들정도로", []),  # 다섯손가락 is an entry: a numeral is no piece
         ("짐을 싸서 캐리어에 넣었다", []),  # no space between the pieces' words
         ("가방에 짐 캐리어를 넣었다", []),  # 캐리어를: the rest of the word is no particle
+        ("채널 프로그램 합쳐서 이 만 한 프로그램이", []),  # 이만 is an entry (이/만): pii@10's refusal
+        ("이런 소재에 숀 펜은 어울리지", ["숀 펜"]),  # one-syllable pieces, but 숀 is only a name
     ],
 )
 def test_spaced_names(text, names):
