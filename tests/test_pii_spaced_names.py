@@ -85,3 +85,12 @@ def test_a_spaced_name_keeps_the_best_score_of_the_spans_it_replaces():
     stage = PresidioScrubber({"lang": "ko", "thresholds": {"PERSON": 0.8}})
     text = "어제 짐 캐리 씨가 왔다."
     assert [text[f.start : f.end] for f in stage.detect([text], ["ko"])[0]] == ["짐 캐리"]
+
+
+def test_grammar_pairs_are_read_off_the_dictionary():
+    """pii@10: entries of one-syllable pieces that are all ordinary words and start with a surname,
+    determiner, numeral or pronoun — 78 of 103,591 — are refused; 숀 펜 (숀 is only a name) is not."""
+    from filters.pii_recognizers.ko_spaced_names import _grammar_pair, table
+
+    pairs = {f"{k} {r}" for k, rests in table().items() for r in rests if _grammar_pair([k, *r.split(" ")])}
+    assert len(pairs) == 78 and {"이 만", "이 양", "조 한"} <= pairs and "숀 펜" not in pairs and "더 락" not in pairs
