@@ -431,10 +431,12 @@ class PresidioScrubber(MapStage):
     # and Kiwi reads no word whose every candidate span the dictionary vetoes, and no multi-word
     # dictionary (the Korean path's cost; 1 KorQuAD span fewer on the deliveries, docs/pii.md);
     # 9: Korean names — a foreign full name across a space that mecab-ko-dic lists, joined, as one
-    # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names).
+    # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names);
+    # 10: Korean names — rule (9) refuses an entry of one-syllable pieces that are all ordinary
+    # words too and start with a surname, determiner, numeral or pronoun (이 만 한 프로그램).
     # ner_repeat_misses (one sense per discourse for a repeated English name) is off by default:
     # on, it changes decisions and a run says so in its options (docs/pii.md)
-    version = 9
+    version = 10
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions

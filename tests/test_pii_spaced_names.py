@@ -30,6 +30,8 @@ def _names(text: str) -> list[str]:
         ("코엔의 파고를 다섯 손가락에 들정도로", []),  # 다섯손가락 is an entry: a numeral is no piece
         ("짐을 싸서 캐리어에 넣었다", []),  # no space between the pieces' words
         ("가방에 짐 캐리어를 넣었다", []),  # 캐리어를: the rest of the word is no particle
+        ("채널 프로그램 합쳐서 이 만 한 프로그램이", []),  # 이만 is an entry (이/만): pii@10's refusal
+        ("이런 소재에 숀 펜은 어울리지", ["숀 펜"]),  # one-syllable pieces, but 숀 is only a name
     ],
 )
 def test_spaced_names(text, names):
@@ -84,3 +86,12 @@ def test_a_spaced_name_keeps_the_best_score_of_the_spans_it_replaces():
     stage = PresidioScrubber({"lang": "ko", "thresholds": {"PERSON": 0.8}})
     text = "어제 짐 캐리 씨가 왔다."
     assert [text[f.start : f.end] for f in stage.detect([text], ["ko"])[0]] == ["짐 캐리"]
+
+
+def test_grammar_pairs_are_read_off_the_dictionary():
+    """pii@10: entries of one-syllable pieces that are all ordinary words and start with a surname,
+    determiner, numeral or pronoun — 78 of 103,591 — are refused; 숀 펜 (숀 is only a name) is not."""
+    from filters.pii_recognizers.ko_spaced_names import _grammar_pair, table
+
+    pairs = {f"{k} {r}" for k, rests in table().items() for r in rests if _grammar_pair([k, *r.split(" ")])}
+    assert len(pairs) == 78 and {"이 만", "이 양", "조 한"} <= pairs and "숀 펜" not in pairs and "더 락" not in pairs
