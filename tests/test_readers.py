@@ -256,3 +256,22 @@ def test_json_lines_parse_as_json_loads_would():
         cases.append("".join(t))
     for text in cases:
         assert _outcome(_json_loads, text, fields) == _outcome(json.loads, text, fields), text
+
+
+def test_orjson_read_records_skip_the_surrogate_search_and_lone_surrogates_are_still_quarantined():
+    """A JSON line orjson read cannot hold a lone surrogate (orjson refuses them raw and escaped),
+    so its record skips ``_checked``'s search; every line json.loads had to read is still searched."""
+    import orjson
+    import pytest
+
+    from filters.readers import Record, _checked, _json_loads_sound, _Sound
+
+    for line in ('{"text": "\\ud800"}', '{"text": "a\\udc00b"}', '{"\\ud800": 1, "text": "x"}', '{"text": "x\ud800"}'):
+        with pytest.raises(orjson.JSONDecodeError):
+            orjson.loads(line)
+        assert _json_loads_sound(line, ("text",))[1] is False
+    assert _json_loads_sound('{"text": "\\ud83d\\ude00 ok"}', ("text",)) == ({"text": "😀 ok"}, True)
+    assert _json_loads_sound('{"text": "x", "n": NaN}', ("text",))[1] is False  # json.loads decided
+    sound = _Sound("line 1", "가나다", "id")
+    assert _checked(sound) is sound and sound == Record("line 1", "가나다", "id") and isinstance(sound, Record)
+    assert "surrogate" in _checked(Record("line 1", "가\ud800", "id")).error
