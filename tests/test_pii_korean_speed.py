@@ -414,3 +414,21 @@ def test_a_window_holding_a_dictionary_person_stays_open(scrubber, shared_data, 
     # the rescue only adds: paragraphs lose the name without it, none gains one
     assert all(set(w) <= set(r) for w, r in zip(without, with_rescue))
     assert sum(map(len, without)) < sum(map(len, with_rescue))
+
+
+def test_titles_behind_their_first_letters_match_as_the_bare_alternation(texts):
+    """The title regexes test the letters titles start with before trying each title (``_TITLE``):
+    the same matches as the bare alternation of :data:`NAME_AFTER` they replaced — every match of a
+    scan, and ``match`` at every position of some texts (how ``_NAME_TITLE_AFTER`` is used)."""
+    from filters.pii_recognizers import ko_name_cues as c
+
+    bare = f"(?:{c.NAME_AFTER})"
+    for new in (c._NAME_BEFORE_TITLE, c._NAME_TITLE_AFTER, c.kiwi_gate()):
+        old = re.compile(new.pattern.replace(c._TITLE, bare))
+        assert old.pattern != new.pattern
+        for text in texts:
+            assert [(m.span(), m.groupdict()) for m in old.finditer(text)] == [(m.span(), m.groupdict()) for m in new.finditer(text)]
+        for text in texts[:300] + [" 씨", "전 대통령", "전대통령님", "前 의원", "홍길동 변호사님"]:
+            for i in range(len(text)):
+                a, b = old.match(text, i), new.match(text, i)
+                assert (a and a.span()) == (b and b.span()), (text, i)

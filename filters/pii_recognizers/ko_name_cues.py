@@ -32,6 +32,13 @@ NAME_AFTER = (
 )
 
 
+#: One title of :data:`NAME_AFTER`, behind a test of the letters titles start with: where the next
+#: letter starts none, the test fails at once instead of ~80 alternatives each failing (at every
+#: word a title could follow, up to four times). The same matches; the Kiwi gate's scan 0.51–0.60
+#: → 0.30–0.40 CPU-s on 30,000 of the e2e corpus's Korean documents (2026-12-07).
+_TITLE = rf"(?=[{''.join(sorted({t[0] for t in NAME_AFTER.split('|')}))}])(?:{NAME_AFTER})"
+
+
 _JOSA = (
     r"(?:이라고|이라는|에게서|에게는|에게|께서는|께서|께|한테서|한테|처럼|보다|까지|부터|조차|마저|와의|과의|이나|이란|으로서|으로|로서|로|이며|이고|이다|이었다|였다|입니다|이지만|은|는|이|가|을|를|의|와|과|도|만|"
     r"에|랑|이랑|하고|씨)?"
@@ -54,7 +61,7 @@ _NAME_AFTER_CUE = re.compile(
 )
 
 
-_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣0-9A-Za-z])(?P<name>{_HANGUL_NAME})\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
+_NAME_BEFORE_TITLE = re.compile(rf"(?<![가-힣0-9A-Za-z])(?P<name>{_HANGUL_NAME})\s?(?:{_TITLE}){{1,2}}(?![가-힣]{{2}})")
 
 
 #: Common words that the surname test lets through and context cannot fix.
@@ -96,7 +103,7 @@ _ALL_HANGUL = re.compile(r"[가-힣]+")
 _HANGUL_CHAR = re.compile(r"[가-힣]")
 
 
-_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}})")
+_NAME_TITLE_AFTER = re.compile(rf"\s?(?:{_TITLE}){{1,2}}(?![가-힣]{{2}})")
 
 
 PARTICLE_ONLY = "을를의와과도만에로께"
@@ -116,7 +123,7 @@ def kiwi_gate() -> re.Pattern:
     endings = "".join(sorted(NOT_NAME_ENDINGS))
     given = f"[{NAME_SYLLABLE}]"  # is_korean_name() rejects other finals
     shaped = rf"(?:[{surnames}]{given}(?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)(?![{endings}]){given}|(?:{doubles}){given}{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
-    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{NAME_AFTER}){{1,2}}(?![가-힣]{{2}}))"
+    titled = rf"[가-힣]{{2,5}}(?=\s?(?:{_TITLE}){{1,2}}(?![가-힣]{{2}}))"
     return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
 
 
