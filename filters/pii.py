@@ -786,7 +786,7 @@ class PresidioScrubber(MapStage):
         return [w for w, o, u in zip(wins, open_, unsettled) if o or (u and _holds_person(morphs, *w))]
 
     def _analyze_english(self, texts: list[str]) -> list[list]:
-        from filters.pii_recognizers import EnglishArtifacts
+        from filters.pii_recognizers import EnglishArtifacts, english_ner
 
         nlp = self._en_engine.nlp["en"]
         plan: list[tuple[int, list[str]]] = []
@@ -821,7 +821,7 @@ class PresidioScrubber(MapStage):
             piece_texts = [texts[d][s:e] for d, s, e in pieces]  # a whole text's slice is the text itself, no copy
             found: dict[int, list[_Entity]] = {d: [] for d in windowed}
             for group in _ner_groups(list(range(len(pieces))), piece_texts, self.config.nlp_batch_size):
-                for k, doc in zip(group, nlp.pipe((piece_texts[k] for k in group), batch_size=len(group))):
+                for k, doc in zip(group, english_ner(nlp, [piece_texts[k] for k in group])):
                     d, s, e = pieces[k]
                     if d not in windowed:
                         docs[d] = doc

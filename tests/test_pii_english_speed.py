@@ -65,18 +65,17 @@ def texts(shared_data):
 
 
 def count_ner_chars(monkeypatch, nlp, read: dict, key: str) -> None:
-    """Add the characters of every text spaCy's ``nlp.pipe`` reads to ``read[key]`` (the unpatched pipe underneath)."""
-    pipe = type(nlp).pipe.__get__(nlp)
+    """Add the characters of every text spaCy's NER reads through ``nlp`` to ``read[key]``
+    (:func:`filters.pii_recognizers.english_ner`, the stage's one way into the NER, underneath)."""
+    import filters.pii_recognizers as recognizers
+    from filters.pii_recognizers.analyzers import english_ner as ner  # the unpatched one: counters do not stack
 
-    def counted(texts, **kw):
-        def g():
-            for t in texts:
-                read[key] = read.get(key, 0) + len(t)
-                yield t
+    def counted(this, texts):
+        if this is nlp:
+            read[key] = read.get(key, 0) + sum(map(len, texts))
+        return ner(this, texts)
 
-        return pipe(g(), **kw)
-
-    monkeypatch.setattr(nlp, "pipe", counted)
+    monkeypatch.setattr(recognizers, "english_ner", counted)
 
 
 def _key(results) -> list[tuple]:
@@ -204,3 +203,28 @@ def test_token_index_enhancer_finds_presidios_token(scrubber, texts):
     with pytest.raises(ValueError):
         ours._find_index_of_match_token("w", 10**6, tokens, idx)
     assert checked > 1000
+
+
+# -- #21: spaCy's NER stepped with the GIL held (no version bump) -------------------------------------
+
+
+def test_english_ner_gives_nlp_pipes_entities(scrubber, texts):
+    """:func:`english_ner` (spaCy's step API, one length-sorted batch, GIL held) gives the Docs
+    ``nlp.pipe`` gives: the same tokens and entities, on whole texts and on NER windows of every
+    kind of English text (the stage's own windows: what it sends to the NER)."""
+    from filters.pii import ner_windows
+    from filters.pii_recognizers import english_ner
+
+    nlp = scrubber._en_engine.nlp["en"]
+    pieces = [t[:3000] for t in texts[:120]] + ["", " ", "\n\n", "Mr. White"]
+    for t in texts:
+        anchors = scrubber._en_names.ner_anchors(t) if len(t) > 1000 else []
+        pieces += [t[s:e] for s, e in ner_windows(t, anchors)][:40]
+    assert len(pieces) > 500
+    for a in range(0, len(pieces), 256):
+        group = pieces[a : a + 256]
+        want = [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in nlp.pipe(group, batch_size=len(group))]
+        docs = english_ner(nlp, group)
+        assert [d.text for d in docs] == group
+        assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == want
+    assert sum(map(len, want)) > 0

@@ -187,3 +187,62 @@ def english_artifacts(engine, doc) -> NlpArtifacts:
         language="en",
         scores=[engine.ner_model_configuration.default_score] * len(ents),
     )
+
+
+def _hugepage_switch():
+    """numpy's ``_set_madvise_hugepage`` (numpy 2: ``numpy._core.multiarray``; 1.x: ``numpy.core``), or None."""
+    import numpy
+
+    core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)
+    return getattr(getattr(core, "multiarray", None), "_set_madvise_hugepage", None)
+
+
+def english_ner(nlp, texts: list[str]) -> list:
+    """``list(nlp.pipe(texts, batch_size=len(texts)))`` for the NER-only English pipeline
+    (:func:`english_nlp` with ``ner_only``): the same ``Doc``s with the same entities, for about
+    half the NER's CPU (issue #21, docs/pii.md "spaCy's NER with the GIL held").
+
+    Why: spaCy 3.8's greedy parse runs its transition loop with the GIL released (``with nogil``),
+    and the wheel's Cython modules carry profiling hooks (spaCy builds with ``profile`` on for
+    Python < 3.12), so every inline state accessor of the NER's move-validity tests
+    (``StateC::B``, ``safe_get``, ``entity_is_open``, ``Lexeme.get_struct_attr``: ~10 per test,
+    74 moves per token) calls ``PyGILState_Ensure`` to ask whether a profiler is on — a real GIL
+    take and release each time while the loop holds none (perf on the e2e English windows:
+    ``take_gil``/``pthread_mutex_lock``/``unlock`` ~20 % of all samples, the loop ~60 µs a token).
+    spaCy's own step-by-step API, which its training and beam search use —
+    ``ParserStepModel.predict`` per step, ``Parser.transition_states`` (the same
+    ``c_transition_batch``, argmax over the valid moves) — does the same arithmetic (the same
+    precomputed hidden layer summed by the same ``sum_state_features``, bias, maxout, the upper
+    layer by the same blis ``gemm``, unseen classes at the minimum) with the GIL held, where that
+    check is a counter increment. ``tests/test_pii_english_speed.py`` compares the entities with
+    ``nlp.pipe``'s on every kind of English text.
+
+    Also: numpy asks for transparent huge pages on arrays of 4 MiB and more, so every batch's
+    embedding arrays, freshly mapped, were zeroed 2 MiB at a time on first touch (perf:
+    ``clear_page_erms`` 11-25 % of the NER's samples); off while the NER runs, restored after.
+
+    Any other pipeline (more components, a beam, a spaCy without these methods) goes through
+    ``nlp.pipe`` as before."""
+    ner = nlp.get_pipe("ner") if nlp.pipe_names == ["ner"] else None
+    if ner is None or ner.cfg.get("beam_width", 1) != 1 or not all(hasattr(ner, a) for a in ("transition_states", "set_annotations", "moves", "model")):
+        return list(nlp.pipe(texts, batch_size=max(len(texts), 1)))
+    docs = [nlp.make_doc(t) for t in texts]
+    # spaCy's Parser.pipe parses a batch sorted by length; the entities of a document do not
+    # depend on its batch (tests/test_pii_english_speed.py), so one sorted batch, fewer steps.
+    todo = sorted((d for d in docs if len(d)), key=len)
+    if not todo:
+        return docs
+    switch = _hugepage_switch()
+    before = switch(False) if switch else None
+    try:
+        states = ner.moves.init_batch(todo)
+        step = ner.model.predict(todo)
+        live = [s for s in states if not s.is_final()]
+        while live:
+            live = ner.transition_states(live, step.predict(live))
+        step.clear_memory()
+        ner.set_annotations(todo, states)
+    finally:
+        if switch:
+            switch(before)
+    return docs

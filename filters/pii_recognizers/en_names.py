@@ -6,6 +6,7 @@ name lists (``names`` package, public domain), WordNet's word index and cue phra
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -350,18 +351,22 @@ _EN_CUE_WORD = re.compile(rf"{EN_HONORIFIC}|Dear|Hi|Hello")  # ends a run: "Dear
 _EN_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def _title_case(word: str) -> bool:
     """``Anna``, ``O'Brien``, ``McKay``, ``Jean-Luc``, ``Gelencsér``, ``J`` — not ``NASA``, ``anna``,
-    ``GoTo``, ``ATPase`` or ``P-type``."""
+    ``GoTo``, ``ATPase`` or ``P-type``. Cached: ``_runs`` asks it for every word of a text, twice
+    for a long one (the anchors and the recognizer), and a text's words repeat (the English PII:
+    ~3 % of its CPU in this function and ``re``'s pattern-cache look-ups, py-spy, #21)."""
     if not word[0].isupper() or (len(word) > 1 and word.isupper()):
         return False
-    for part in re.split(r"['’-]", _EN_MAC.sub("", word)):
+    for part in _EN_APOSTROPHE_OR_HYPHEN.split(_EN_MAC.sub("", word)):
         if not part or not part[0].isupper() or any(ch.isupper() for ch in part[1:]):
             return False
     return True
 
 
 _EN_MAC = re.compile(r"^(?:Mc|Mac|Di|De|La|Le)(?=[A-Z])")
+_EN_APOSTROPHE_OR_HYPHEN = re.compile(r"['’-]")
 
 
 #: Endings of enzymes, diseases and procedures (Leukodystrophy, ATPase), never of a name.
@@ -486,6 +491,9 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._index_of: object = None
         self._index: tuple[list[int], list[int], dict[str, list[tuple[int, int]]]] = ([], [], {})
         self._memo_answers: dict[tuple[str, str], Any] = {}
+        # By the text's value (a string's hash is computed once): the last 32 texts, about the
+        # English texts of one run batch (e2e corpus: ~10) — few, so few long texts are kept alive.
+        self._lower_case_names_of = functools.lru_cache(maxsize=32)(self._lower_case_names_scan)
         self._first = census_names("first")
         self._last = census_names("last")
         from spacy.lang.en.stop_words import STOP_WORDS
@@ -921,7 +929,13 @@ class EnglishNameRecognizer(EntityRecognizer):
         )
 
     def lower_case_names(self, text: str) -> list[tuple[int, int]]:
-        """Lower-cased full names (chat, SMS): a census given name then a census surname, neither an English word."""
+        """Lower-cased full names (chat, SMS): a census given name then a census surname, neither an
+        English word. A copy of the answer kept for the last texts asked: the stage asks it of a
+        text up to three times (its PERSON gate, the NER anchors, the recognizer), a scan of the
+        whole text each (~3 % of the English PII's CPU, py-spy, #21)."""
+        return list(self._lower_case_names_of(text))
+
+    def _lower_case_names_scan(self, text: str) -> tuple[tuple[int, int], ...]:
         out = []
         for m in _EN_LOWER_PAIR.finditer(text):
             given, last = m.group(1), m.group(2)
@@ -933,7 +947,7 @@ class EnglishNameRecognizer(EntityRecognizer):
                 and not self._is_word(last)
             ):
                 out.append((m.start(1), m.end(2)))
-        return out
+        return tuple(out)
 
     def _runs(self, text: str, possessive: bool = False) -> list[list[tuple[int, int, str]]]:
         """Maximal runs of title-case words joined by one space (an initial may carry a dot);
