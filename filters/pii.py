@@ -485,6 +485,11 @@ class PresidioScrubber(MapStage):
         self._en_names = next(r for r in self._en.registry.recognizers if isinstance(r, EnglishNameRecognizer))
         self._en_plans: dict[tuple[str, ...], tuple[list, dict]] = {}  # entity set → recognizers, their thresholds
         self._anonymizer = AnonymizerEngine()
+        from filters.pii_recognizers.common import _offline_tld
+
+        # tldextract builds its public-suffix trie at its first e-mail (~0.2 CPU-s); built here,
+        # in set-up, the workers forked after it inherit it instead of each building its own.
+        _offline_tld()("example.com")
         from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, company_cue, kiwi_gate
 
         self._kiwi_gate = kiwi_gate()
