@@ -26,3 +26,9 @@ def _escape(m: re.Match[str]) -> str:
 def printable(value: Any) -> str:
     """``str(value)`` with every control character shown as an escape (``\\x1b``, ``\\n``)."""
     return _CONTROL.sub(_escape, "" if value is None else str(value))
+
+
+def printable_lines(value: Any) -> str:
+    """:func:`printable`, but newlines kept: for our own multi-line messages (an invalid config
+    lists one key per line) that may quote user values — a NUL or an ANSI escape in a path."""
+    return "\n".join(printable(line) for line in ("" if value is None else str(value)).split("\n"))

@@ -30,9 +30,10 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pyarrow as pa
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from corpusmill_base.errors import ConfigError
+from corpusmill_base.numbers import refuse_out_of_range
 from filters.analysis import BatchAnalysis
 
 DECISION_SCHEMA = pa.schema(
@@ -64,6 +65,11 @@ class StageOptions(BaseModel):
     """Base of every stage's options model: typed, frozen, unknown keys refused."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_in_range(cls, data: Any) -> Any:
+        return refuse_out_of_range(data)
 
     def named_sources(self) -> dict[str, list[str]]:
         """Option → the source ids it names, for options declared with

@@ -151,10 +151,12 @@ class Catalog:
             with os.fdopen(fd, "wb") as f:
                 f.write(payload)
             return
-        if self.fs.exists(path):
-            raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten")
-        with self.fs.open(path, "wb") as f:
-            f.write(payload)
+        # ``mode="create"`` is a conditional PUT (If-None-Match: *) on S3, so two reviewers
+        # writing the same record number cannot both succeed; other fsspec back ends check, then write.
+        try:
+            self.fs.pipe_file(path, payload, mode="create")
+        except FileExistsError:
+            raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten") from None
 
     def write_json_replace(self, rel: str, data: dict[str, Any]) -> None:
         """Write ``rel`` whole (temporary name, then rename): for the one mutable file per

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Callable
 
 from corpusmill_base.errors import ConfigError, CorpusmillError
-from corpusmill_base.text import printable
+from corpusmill_base.text import printable, printable_lines
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -44,6 +44,11 @@ def _print_plan(plan, out: str | None = None) -> None:
         if len(sp.files) > 5:
             print(f"    … {len(sp.files) - 5} more")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
+    from pipelines.runner import build_stages, check_models
+
+    models = check_models(build_stages(cfg, base_dir=plan.base_dir))
+    if models:
+        print("models (present, sha256 checked): " + ", ".join(f"{a['name']} {a['sha256'][:12]}" for a in models))
     if cfg.benchmarks:  # read and checked by prepare() already
         print("benchmarks (kept out by decontaminate): " + ", ".join(b.id for b in cfg.benchmarks))
     print(f"output: {out or cfg.output.dir} (shards of ~{cfg.output.shard_target_mb:g} MB)"
@@ -330,7 +335,7 @@ def main(argv: list[str] | None = None) -> int:
             pass
         return 0
     except CorpusmillError as e:
-        print(f"corpusmill: error: {e}", file=sys.stderr)
+        print(f"corpusmill: error: {printable_lines(e)}", file=sys.stderr)
         return e.exit_code
     except OSError as e:
         # The last line of defence: a file system failure nobody wrapped (disk full, a file

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from corpusmill_base.errors import ConfigError
 from corpusmill_base.hashing import canonical_json
+from corpusmill_base.numbers import refuse_out_of_range
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
 # public-download: fetched from a public place that states no licence (the policy then needs
@@ -29,6 +30,11 @@ DOCUMENT_FORMATS = ("pdf", "docx", "hwp", "hwpx", "auto")  # auto: pdf/docx/hwp/
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _numbers_in_range(cls, data: Any) -> Any:
+        return refuse_out_of_range(data)
 
 
 class Provenance(_Strict):

@@ -113,6 +113,13 @@ def prepare(
     return plan
 
 
+def check_models(stages: list[Stage]) -> list[dict[str, Any]]:
+    """Every model and table the stages will load, present and matching its pin (sha256): the
+    stages' ``artifacts()``, which raise :class:`IntegrityError` naming the file and the command
+    that builds it. Milliseconds (no model is loaded); ``run`` and ``run --dry-run`` call it."""
+    return [a for st in stages for a in st.artifacts()]
+
+
 def run(
     config_path: str | os.PathLike[str],
     out: str | os.PathLike[str] | None = None,
@@ -168,6 +175,7 @@ def _run_locked(
     try:
         stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir, input_bytes=plan.total_bytes) + takedown_stages(cat, cfg)
         resolve_releases(stages)
+        check_models(stages)  # a missing or altered model fails here, not after hours of earlier stages
         execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)  # writes the ledger
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         _decontamination_guard(manifest, strict)

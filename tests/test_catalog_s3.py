@@ -108,3 +108,18 @@ def test_catalog_on_s3_end_to_end(s3_env):
     assert fs.exists(f"{root}/manifests/{new}.json")
     assert cat.get(new)["totals"]["kept"] == kept - 3
     assert "revoked" in cm("manifest", "lineage", new).stdout
+
+
+def test_record_create_is_exclusive_on_s3_even_when_the_existence_check_races(s3_env, monkeypatch):
+    """Two reviewers racing for one record number: the second PUT is refused by S3 itself
+    (If-None-Match), not by a check made before it — here the check always says "absent"."""
+    from manifests.catalog import Catalog
+    from corpusmill_base.errors import OutputError
+
+    url, fs, tmp = s3_env
+    catalog = Catalog(url, index_path=tmp / "race.sqlite")
+    monkeypatch.setattr(type(catalog.fs), "exists", lambda self, path, **kw: False)
+    catalog.write_json_new("reviews/x/000001.json", {"n": 1})
+    with pytest.raises(OutputError, match="already exists"):
+        catalog.write_json_new("reviews/x/000001.json", {"n": 2})
+    assert catalog.read_json("reviews/x/000001.json") == {"n": 1}

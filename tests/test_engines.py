@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from filters.registry import STAGES
+from filters.schema import make_order
 from manifests.manifest import check_id, content_digest
 from pipelines.distributed import Envelope
 from pipelines import execution
@@ -351,7 +352,7 @@ def test_envelope_round_trip_keeps_documents_ledger_and_facts():
 
 
 def test_keys_reach_decide_in_ingest_order_in_fixed_chunks(monkeypatch):
-    a = pa.table({"id": ["c", "a"], "order": pa.array([(1 << 24) + 1, 3], pa.int64())})
+    a = pa.table({"id": ["c", "a"], "order": pa.array([make_order(0, 1, 1), 3], pa.int64())})
     b = pa.table({"id": ["b"], "order": pa.array([4], pa.int64())})
     assert [c.column("id").to_pylist() for c in keys_in_order([a, b])] == [["a", "b", "c"]]
     monkeypatch.setattr(execution, "KEY_CHUNK_ROWS", 2)

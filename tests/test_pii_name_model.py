@@ -67,7 +67,8 @@ def test_the_shipped_counts_are_the_dictionarys_and_in_the_manifest(tmp_path):
     from filters.pii_recognizers.ko_name_model import DATA, write_counts
 
     card = write_counts(tmp_path / "counts.json.gz")
-    assert (tmp_path / "counts.json.gz").read_bytes() == DATA.read_bytes()
+    # The JSON inside, not the gzip bytes: those depend on the zlib build (zlib-ng, a distro patch).
+    assert gzip.decompress((tmp_path / "counts.json.gz").read_bytes()) == gzip.decompress(DATA.read_bytes())
     assert card["person"]["entries"] == 119897 and card["other"]["entries"] == 55931
     assert "Apache-2.0" in json.loads(gzip.decompress(DATA.read_bytes()))["source"]
     art = PresidioScrubber({}).artifacts()

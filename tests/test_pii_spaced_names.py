@@ -54,7 +54,8 @@ def test_the_shipped_table_is_the_dictionarys(tmp_path):
     from filters.pii_recognizers.ko_spaced_names import DATA, build
 
     card = build(tmp_path / "spaced.json.gz")
-    assert (tmp_path / "spaced.json.gz").read_bytes() == DATA.read_bytes()
+    # The JSON inside, not the gzip bytes: those depend on the zlib build (zlib-ng, a distro patch).
+    assert gzip.decompress((tmp_path / "spaced.json.gz").read_bytes()) == gzip.decompress(DATA.read_bytes())
     assert card["entries"] == 103591 and "무어" in card["names"]["존"]
     assert "Apache-2.0" in json.loads(gzip.decompress(DATA.read_bytes()))["source"]
 

@@ -20,7 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 
-from filters.schema import LEDGER_SCHEMA
+from filters.schema import LEDGER_SCHEMA, make_order
 from manifests.manifest import counts_from_ledger, stage_stats
 from manifests.report import RunData, compute, load_run, write_report
 from manifests.report.figures import ALL, LOG_EDGES, language_mix
@@ -224,7 +224,7 @@ def synthetic_run() -> RunData:
             label=None, **doc):
         rid = f"{src}-{i:016x}"
         rows.append({"id": rid, "source_id": src, "source_file": "f.jsonl", "source_locator": f"line {i + 1}",
-                     "order": (0 if src == "a" else 1 << 40) + i, "outcome": outcome, "stage": stage, "reason": reason,
+                     "order": make_order(0 if src == "a" else 1, 0, i), "outcome": outcome, "stage": stage, "reason": reason,
                      "duplicate_of": cluster, "cluster_id": cluster, "detail": detail,
                      "shard": "shards/part-00000.parquet" if outcome == "kept" else None,
                      "n_chars": None if outcome == "quarantined" else n_chars, "score": score, "threshold": threshold,
