@@ -263,7 +263,7 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
     for r in decides:
         # A decide that followed its segment's units (read each unit's keys once it was done) is on
         # the path only with what it did after the last unit; the rest ran beside the units.
-        serial = r.get("cpu_after_units", r["cpu"])
+        serial = r["cpu_after_units"] if r.get("follow") else r["cpu"]
         phases = ", ".join(f"{k} {v:.1f}" for k, v in (r.get("phases") or {}).items())
         lines.append(f"    decide after segment {r['segment']}: {r['t0'] - t_start:6.1f} → {r['t1'] - t_start:6.1f} s, {r['cpu']:.1f} CPU-s"
                      + (f", {serial:.1f} of them after the last unit (followed the units)" if r.get("follow") else "")

@@ -266,9 +266,9 @@ def unit_name(unit: int, part: int = 0, parts: int = 1) -> str:
 #: the worker count), so resuming with another ``--workers`` finds the same parts.
 PART_ROWS = 8192
 
-#: A segment with at least this many units per process lets its global stage decide beside the
-#: units (reading their keys as they finish, in ingest order): the units then run in ingest order
-#: instead of biggest first, which costs little in the segment's tail when there are many.
+#: A segment with at least this many units per process runs them in ingest order, not biggest
+#: first, when its global stage decides beside them (reading their keys as they finish, in ingest
+#: order): with many small units the order costs little in the segment's tail.
 FOLLOW_UNITS_PER_WORKER = 8
 
 
@@ -812,11 +812,14 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 else:  # resumed: done before this process started
                     meter.advance(job.size)
             decided = Unit(work, f"decide{k}")
-            # With many units per process, the global stage decides beside them (``follow``):
-            # the units run in ingest order and the decide reads each one's keys once it is done.
-            follow = workers > 1 and seg.glob is not None and not decided.done and len(jobs) >= FOLLOW_UNITS_PER_WORKER * workers
+            # With several workers the global stage decides beside the segment's units (``follow``):
+            # it reads each unit's keys once that unit is done, in ingest order, so what it does
+            # while the keys stream in is off the barrier. With many units per process they run
+            # in ingest order (the decide then never waits long for the next one); with few,
+            # biggest first, where a big unit left last would hold the barrier.
+            follow = workers > 1 and seg.glob is not None and not decided.done
             if workers > 1 and jobs:
-                if not follow:
+                if not (follow and len(jobs) >= FOLLOW_UNITS_PER_WORKER * workers):
                     # Longest-processing-time first (by the deterministic estimate ``cost``): each
                     # segment ends in a barrier, so its last unit should be a small one. Only the
                     # order units *run* in changes; shards are cut in ingest order.
