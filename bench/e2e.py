@@ -254,7 +254,8 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
     for k in sorted(segs):
         per = segs[k]
         a, b = spans[k]
-        ends = sorted((max(r["t1"] for r in recs if r["what"] == "unit" and r["segment"] == k and r["pid"] == p) for p in per), reverse=True)
+        # (a process with only set-up in the segment's span, no unit, has no end of its own)
+        ends = sorted((max((r["t1"] for r in recs if r["what"] == "unit" and r["segment"] == k and r["pid"] == p), default=a) for p in per), reverse=True)
         tail = ends[0] - ends[1] if len(ends) > 1 else 0.0
         lines.append(f"    segment {k}: {a - t_start:6.1f} → {b - t_start:6.1f} s, CPU-s by process "
                      f"{{main: {per.get(root, 0.0):.1f}, others: {[round(v, 1) for p, v in per.items() if p != root]}}}, "

@@ -19,15 +19,18 @@ are not 8 units for the whole run. Both cuts depend only on the plan and the doc
 the worker count, so resuming with another ``--workers`` finds the same units. For every segment
 of the stage list (:func:`~pipelines.execution.split_segments`) and every unit the engine writes
 the surviving documents, the ledger rows of the unit's decisions, the global stage's keys and a
-small meta file — and then, last and atomically, a ``.done`` marker. A global stage's decisions
+small meta file — and then, last and atomically, a ``.done`` marker (the fsyncs and the marker
+on a thread, :class:`_Commit`, while the process runs its next unit). A global stage's decisions
 are a unit of their own, decided in a child forked at the run's start (:class:`_Decider`: what it
-allocates goes back to the system when it exits). ``--resume`` skips every unit whose marker
+allocates goes back to the system when it exits); with several workers it follows the segment's
+units, reading each one's keys as soon as its marker exists, in ingest order. ``--resume`` skips every unit whose marker
 exists; a unit without its marker is redone from scratch (its partial files are never read).
 Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
 any number of workers — writes byte-identical shards.
 
 Workers. With ``workers > 1`` the main process and ``workers - 1`` forked processes run the
-units of a segment, each taking the next unit nobody took yet (biggest first). The main process
+units of a segment, each taking the next unit nobody took yet (biggest first by a deterministic
+estimate, or in ingest order where many units feed a following decide). The main process
 sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
 later segments' while segment 0's worker runs its units), so the workers share those pages
 copy-on-write instead of each loading its own copy; one worker (the main process alone) still
