@@ -19,15 +19,18 @@ are not 8 units for the whole run. Both cuts depend only on the plan and the doc
 the worker count, so resuming with another ``--workers`` finds the same units. For every segment
 of the stage list (:func:`~pipelines.execution.split_segments`) and every unit the engine writes
 the surviving documents, the ledger rows of the unit's decisions, the global stage's keys and a
-small meta file — and then, last and atomically, a ``.done`` marker. A global stage's decisions
+small meta file — and then, last and atomically, a ``.done`` marker (the fsyncs and the marker
+on a thread, :class:`_Commit`, while the process runs its next unit). A global stage's decisions
 are a unit of their own, decided in a child forked at the run's start (:class:`_Decider`: what it
-allocates goes back to the system when it exits). ``--resume`` skips every unit whose marker
+allocates goes back to the system when it exits); with several workers it follows the segment's
+units, reading each one's keys as soon as its marker exists, in ingest order. ``--resume`` skips every unit whose marker
 exists; a unit without its marker is redone from scratch (its partial files are never read).
 Shards are cut from the last segment's units in ingest order, so a resumed run — and a run with
 any number of workers — writes byte-identical shards.
 
 Workers. With ``workers > 1`` the main process and ``workers - 1`` forked processes run the
-units of a segment, each taking the next unit nobody took yet (biggest first). The main process
+units of a segment, each taking the next unit nobody took yet (biggest first by a deterministic
+estimate, or in ingest order where many units feed a following decide). The main process
 sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
 later segments' while segment 0's worker runs its units), so the workers share those pages
 copy-on-write instead of each loading its own copy; one worker (the main process alone) still
@@ -184,11 +187,21 @@ class _StreamingParquet:
             self.tmp.unlink(missing_ok=True)
 
     def commit(self) -> None:
+        self.close()
+        self.publish()
+
+    def close(self) -> None:
+        """The file complete under its temporary name (footer written), not yet durable."""
         if self.writer is None:
             if self.schema is None:
                 return  # nothing was written and there is no schema: no file (readers treat as empty)
             self.writer = pq.ParquetWriter(self.tmp, self.schema, **self.options)
         self.writer.close()
+
+    def publish(self) -> None:
+        """fsync the closed file, then rename it to its real name."""
+        if self.writer is None:
+            return
         with open(self.tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(self.tmp, self.path)
@@ -241,7 +254,8 @@ class UnitJob:
     name: str = ""  # the unit's files in its segment's directory (default: the unit's number)
     source: str = ""  # what it reads: this unit of the previous segment (default: the same name) …
     rows: tuple[int, int] | None = None  # … these rows of it (default: all)
-    size: int = 0  # what it reads (bytes of input files, or documents): the biggest run first
+    size: int = 0  # what it reads (bytes of input files, or documents): what the meter counts
+    cost: int = 0  # the deterministic estimate of its work the biggest-first order uses (0: ``size``)
 
 
 def unit_name(unit: int, part: int = 0, parts: int = 1) -> str:
@@ -255,20 +269,44 @@ def unit_name(unit: int, part: int = 0, parts: int = 1) -> str:
 #: the worker count), so resuming with another ``--workers`` finds the same parts.
 PART_ROWS = 8192
 
+#: A segment with at least this many units per process runs them in ingest order, not biggest
+#: first, when its global stage decides beside them (reading their keys as they finish, in ingest
+#: order): with many small units the order costs little in the segment's tail.
+FOLLOW_UNITS_PER_WORKER = 8
 
-def layout(k: int, previous: list[UnitJob], rows_of) -> list[UnitJob]:
+
+def layout(k: int, previous: list[UnitJob], rows_of, text_bytes_of=None) -> list[UnitJob]:
     """Segment ``k``'s units (k ≥ 1), in ingest order, from the previous segment's: segment 1 cuts
     each unit's documents into parts of :data:`PART_ROWS`; later segments keep segment 1's parts.
-    ``rows_of(name)``: documents the previous segment left in that unit."""
+    ``rows_of(name)``: documents the previous segment left in that unit; ``text_bytes_of(name)``
+    (optional): their text's bytes, each unit's ``cost`` (a part: its share of them).
+
+    Parts hold the same number of documents, so ordering by documents ordered nothing: a part
+    of long documents (statutes, opinions) ran last as often as first. Text bytes come from the
+    Parquet footer (the ``text`` column's uncompressed size), so the estimate reads no data."""
     jobs = []
     for prev in previous:
         n = rows_of(prev.name)
+        nbytes = text_bytes_of(prev.name) if text_bytes_of is not None else 0
         parts = max(1, -(-n // PART_ROWS)) if k == 1 else 1
         for p in range(parts):
             name = unit_name(prev.unit, p, parts) if k == 1 else prev.name
             lo, hi = n * p // parts, n * (p + 1) // parts
-            jobs.append(UnitJob(k, prev.unit, prev.files, name, prev.name, (lo, hi) if parts > 1 else None, hi - lo))
+            cost = nbytes * (hi - lo) // n if n else 0
+            jobs.append(UnitJob(k, prev.unit, prev.files, name, prev.name, (lo, hi) if parts > 1 else None, hi - lo, cost))
     return jobs
+
+
+def _text_bytes(path: Path) -> int:
+    """The ``text`` column's uncompressed bytes in a scratch Parquet file (its footer only)."""
+    if not path.exists():
+        return 0
+    meta = pq.ParquetFile(path).metadata
+    if not meta.num_row_groups:
+        return 0
+    first = meta.row_group(0)
+    cols = [i for i in range(first.num_columns) if first.column(i).path_in_schema == "text"]
+    return sum(meta.row_group(g).column(c).total_uncompressed_size for g in range(meta.num_row_groups) for c in cols)
 
 
 class _Report:
@@ -298,12 +336,51 @@ class _Report:
             self.progress.note_issues(source_id, rel, ledger)
 
 
+class _Commit:
+    """A unit's files made durable and its ``.done`` marker written, on a thread, while the
+    process runs its next unit.
+
+    The order is the one resume relies on — each file fsynced, then renamed, then the meta file,
+    then the marker (itself renamed and its directory fsynced) — only no longer on the process's
+    path: a unit's fsyncs waited for the disk with the core idle (segment 1 writes ~0.9 GB of
+    MinHash keys on the full corpus, ~9 MB a unit; one fsync of 1 MB took 1–96 ms, median 6, on
+    this machine at load 11). A process killed before the marker is written leaves a unit that is
+    redone from scratch, as before. A process waits for its last commit before it reports its
+    units done (:meth:`UnitRunner.flush`), so a segment's barrier still means every marker is on
+    disk."""
+
+    def __init__(self, unit: Unit, writers: tuple[_StreamingParquet, ...], meta: str, point: str):
+        import threading
+
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(unit, writers, meta, point), name="unit-commit", daemon=True)
+        self.thread.start()
+
+    def _run(self, unit: Unit, writers, meta: str, point: str) -> None:
+        try:
+            t0, c0 = time.time(), time.thread_time()
+            for w in writers:
+                w.publish()
+            unit.path("meta.json").write_text(meta, encoding="utf-8")
+            unit.mark_done()
+            timeline("commit", t0, c0, clock=time.thread_time, unit=unit.name)
+            checkpoint(point)
+        except BaseException as e:  # re-raised by wait(), in the process's own thread
+            self.error = e
+
+    def wait(self) -> None:
+        self.thread.join()
+        if self.error is not None:
+            raise self.error
+
+
 class UnitRunner:
     """Runs one unit of one segment; lives in the main process (one worker) or in every worker."""
 
     def __init__(self, tasks: list[FileTask], sizes: list[int], segments: list[Segment], work: Path, batch_size: int):
         self.tasks, self.sizes, self.segments, self.work, self.batch_size = tasks, sizes, segments, work, batch_size
         self._decisions: dict[int, pa.Table] = {}
+        self._committing: _Commit | None = None  # the last unit's fsyncs and marker, on a thread
 
     def decisions(self, k: int) -> pa.Table:
         """Decisions of segment ``k``'s global stage (read once per process)."""
@@ -332,18 +409,23 @@ class UnitRunner:
         try:
             self._fill(unit, source, report, seg, docs, ledger, keys, keys_step, counters, seconds)
             for w in (docs, ledger, keys):
-                w.commit()
+                w.close()
         except BaseException:
             for w in (docs, ledger, keys):
                 w.abort()
             raise
-        meta = {"counters": counters, "files": files}
-        unit.path("meta.json").write_text(json.dumps(meta, sort_keys=True), encoding="utf-8")
-        unit.mark_done()
-        checkpoint(f"unit:seg{k}/{unit.name}")
+        meta = json.dumps({"counters": counters, "files": files}, sort_keys=True)
+        self.flush()  # at most one unit's commit in flight
+        self._committing = _Commit(unit, (docs, ledger, keys), meta, f"unit:seg{k}/{unit.name}")
         _give_back_memory()
         timeline("unit", t0, c0, segment=k, unit=unit.name, size=job.size)
         return seconds
+
+    def flush(self) -> None:
+        """Wait for the last unit's commit (its files durable, its marker written); re-raises its error."""
+        committing, self._committing = self._committing, None
+        if committing is not None:
+            committing.wait()
 
     def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
         """Run a unit's batches through its segment into its partial files."""
@@ -409,14 +491,14 @@ class UnitRunner:
             yield apply_decisions(table, decisions, stage_key)
 
 
-def timeline(what: str, t0: float, c0: float, **facts) -> None:
+def timeline(what: str, t0: float, c0: float, clock=time.process_time, **facts) -> None:
     """With ``CORPUSMILL_TIMELINE=PATH``, one JSON line appended to PATH: this process, what it
     did (a unit, a decide, a set-up, the assembly), its wall start and end (epoch seconds) and
     the CPU seconds it took (``time.process_time`` since ``c0``). ``bench/e2e.py
     --worker-scaling`` reads it to show where a core idles; nothing is written otherwise."""
     path = os.environ.get("CORPUSMILL_TIMELINE")
     if path:
-        rec = {"pid": os.getpid(), "what": what, "t0": round(t0, 3), "t1": round(time.time(), 3), "cpu": round(time.process_time() - c0, 3), **facts}
+        rec = {"pid": os.getpid(), "what": what, "t0": round(t0, 3), "t1": round(time.time(), 3), "cpu": round(clock() - c0, 3), **facts}
         with open(path, "a", encoding="utf-8") as f:  # one short append per line: lines from several processes do not mix
             f.write(json.dumps(rec) + "\n")
 
@@ -494,16 +576,30 @@ def _joined(parts: list, schema: pa.Schema) -> pa.Table:
 _worker: tuple[UnitRunner, object, object] | None = None
 
 
-def _init_worker(runner: UnitRunner | None, queue, claimed) -> None:
+def _init_worker(runner: UnitRunner | None, queue, claimed, parent: int | None = None) -> None:
     global _worker
     _worker = (runner, queue, claimed)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    try:  # die with the main process: a killed run must leave no worker writing into its work directory
+    _die_with_parent(parent)
+
+
+def _die_with_parent(parent: int | None) -> None:
+    """Die with the main process (``parent``: its pid, taken before the fork): a killed run must
+    leave no worker writing into its work directory.
+
+    ``PR_SET_PDEATHSIG`` only covers a parent that dies *after* the call: one killed between
+    the fork and this call (a window of milliseconds, longer on a loaded machine) left the
+    worker running, adopted by init, with the units already queued for it — free to take units
+    and reset their files while a resumed run writes the same ones. So: the call, then the
+    parent checked once."""
+    try:
         import ctypes
 
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
     except (OSError, AttributeError):
         pass
+    if parent is not None and os.getppid() != parent:
+        os._exit(1)  # the main process is gone already: nothing this process does is wanted
 
 
 def _claim(claimed, n: int) -> int | None:
@@ -527,8 +623,11 @@ def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Repo
     try:
         while (i := _claim(claimed, len(jobs))) is not None:
             merge_seconds(seconds, runner.run(jobs[i], report))
+        runner.flush()
     except BaseException:
         _stop_claims(claimed)  # the others finish their unit and stop: the run fails anyway
+        with contextlib.suppress(BaseException):
+            runner.flush()  # no commit of this process's outlives the failure it reports
         raise
     return seconds
 
@@ -553,7 +652,7 @@ class Pool:
             ctx = multiprocessing.get_context("fork")
             self.queue = ctx.SimpleQueue()
             self.claimed = ctx.Value("q", 0)
-            self.executor = ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(runner, self.queue, self.claimed))
+            self.executor = ProcessPoolExecutor(workers - 1, mp_context=ctx, initializer=_init_worker, initargs=(runner, self.queue, self.claimed, os.getpid()))
 
     def __enter__(self) -> Pool:
         return self
@@ -569,8 +668,14 @@ class Pool:
         (with one worker: nothing)."""
         if self.executor is None:
             report = _Report(meter, self.progress)
-            for job in jobs:
-                yield self.runner.run(job, report)
+            try:
+                for job in jobs:
+                    yield self.runner.run(job, report)
+            except BaseException:
+                with contextlib.suppress(BaseException):
+                    self.runner.flush()  # the error raised is the unit's, not its predecessor's commit's
+                raise
+            self.runner.flush()
             return
         if not jobs:
             return
@@ -620,25 +725,32 @@ class _Decider:
 
     def __init__(self, runner: UnitRunner):
         ctx = multiprocessing.get_context("fork")
+        self.stop = ctx.Value("b", 0)  # set when the run ends: a decide still following units gives up
         self.executor: ProcessPoolExecutor | None = ProcessPoolExecutor(
-            1, mp_context=ctx, initializer=_init_worker, initargs=(runner, None, None))
+            1, mp_context=ctx, initializer=_init_worker, initargs=(runner, None, self.stop, os.getpid()))
         self.executor.submit(int)  # forks now (a fork pool starts its processes on the first submit)
 
-    def decide(self, k: int, names: list[str]) -> Future:
-        return self.executor.submit(_decide_in_decider, k, names)
+    def decide(self, k: int, names: list[str], follow: bool = False) -> Future:
+        """``follow``: submitted before the segment's units run; the decide reads each unit's keys
+        as soon as its ``.done`` marker exists, in ingest order (:func:`_decide_unit`)."""
+        return self.executor.submit(_decide_in_decider, k, names, follow)
 
     def close(self) -> None:
         if self.executor is not None:
+            self.stop.value = 1  # after a failure a following decide would wait for units nobody runs
             self.executor.shutdown(wait=True, cancel_futures=True)
             self.executor = None
 
 
-def _decide_in_decider(k: int, names: list[str]) -> dict[str, float]:
+def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> dict[str, float]:
     runner = _worker[0]
     t0, c0 = time.time(), time.process_time()
-    seconds = _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names])
+    facts: dict = {}
+    seconds = _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names],
+                           stop=_worker[2] if follow else None, facts=facts)
+    after = time.process_time() - facts.get("cpu_at_last_unit", c0)  # CPU after the segment's last unit (all of it unless followed)
     _give_back_memory()  # the next global stage's decide starts from the models, not this one's peak
-    timeline("decide", t0, c0, segment=k)
+    timeline("decide", t0, c0, segment=k, follow=follow, cpu_after_units=round(after, 3), phases=getattr(runner.segments[k].glob, "timings", None) or None)
     return seconds
 
 
@@ -689,7 +801,9 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             if k == 0:
                 seg_jobs = [UnitJob(0, u, tuple(files), unit_name(u), size=sum(sizes[i] for i in files)) for u, files in enumerate(units)]
             else:
-                seg_jobs = layout(k, layouts[k - 1], lambda name, prev=work / f"seg{k - 1}": _rows(Unit(prev, name).path("docs.parquet")))
+                prev_dir = work / f"seg{k - 1}"
+                seg_jobs = layout(k, layouts[k - 1], lambda name, d=prev_dir: _rows(Unit(d, name).path("docs.parquet")),
+                                  lambda name, d=prev_dir: _text_bytes(Unit(d, name).path("docs.parquet")))
             layouts.append(seg_jobs)
             total = plan.total_bytes if k == 0 else sum(job.size for job in seg_jobs)
             name = "ingest" if k == 0 else f"stages {seg.name or segments[k - 1].glob.name}"
@@ -700,25 +814,34 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     jobs.append(job)
                 else:  # resumed: done before this process started
                     meter.advance(job.size)
+            decided = Unit(work, f"decide{k}")
+            # With several workers the global stage decides beside the segment's units (``follow``):
+            # it reads each unit's keys once that unit is done, in ingest order, so what it does
+            # while the keys stream in is off the barrier. With many units per process they run
+            # in ingest order (the decide then never waits long for the next one); with few,
+            # biggest first, where a big unit left last would hold the barrier.
+            follow = workers > 1 and seg.glob is not None and not decided.done
             if workers > 1 and jobs:
-                # Longest-processing-time first: each segment ends in a barrier (the global
-                # stage decides on every unit's keys), so its last unit should be a small one.
-                # Only the order units *run* in changes; shards are cut in ingest order.
-                jobs.sort(key=lambda job: -job.size)
+                if not (follow and len(jobs) >= FOLLOW_UNITS_PER_WORKER * workers):
+                    # Longest-processing-time first (by the deterministic estimate ``cost``): each
+                    # segment ends in a barrier, so its last unit should be a small one. Only the
+                    # order units *run* in changes; shards are cut in ingest order.
+                    jobs.sort(key=lambda job: -(job.cost or job.size))
                 loaded = _preload(segments, loaded, k + 1, seconds)
             if jobs:  # what only the earlier segments ran (their libraries' code) stops counting in RSS
                 _drop_file_pages()
             # A pool per segment, forked when its first unit is handed out: its workers inherit
             # the models loaded by then, and give their memory back when the segment ends.
+            decision = decider.decide(k, [job.name for job in seg_jobs], follow=True) if follow else None
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
                 for timings in pool.run(jobs, meter, ahead=ahead if k + 1 < len(segments) else None):
                     merge_seconds(seconds, timings)
             meter.close()
             if seg.glob is not None:
-                decided = Unit(work, f"decide{k}")
                 if not decided.done:
                     t0, c0 = time.time(), time.process_time()
-                    decision = decider.decide(k, [job.name for job in seg_jobs])
+                    if decision is None:
+                        decision = decider.decide(k, [job.name for job in seg_jobs])
                     if workers > 1:  # a resumed run: the next segment's models load while it decides
                         loaded = _preload(segments, loaded, k + 2, seconds)
                     merge_seconds(seconds, _result(decision))
@@ -767,19 +890,41 @@ def preload(segments: list[Segment]) -> None:
     gc.freeze()
 
 
-def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit]) -> dict[str, float]:
+class _Stopped(Exception):
+    """The run ended (failed) while a decide was still waiting for units."""
+
+
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, facts: dict | None = None) -> dict[str, float]:
     """A global stage's decisions on every unit's keys, into the ``decide`` unit (run in a forked
-    child: :class:`_Decider`); returns its timing."""
+    child: :class:`_Decider`); returns its timing (not counting the wait for units).
+
+    ``stop`` (a shared flag): the decide was started beside the segment's units (``follow``) and
+    waits for each unit's ``.done`` marker before reading its keys — the keys reach ``decide``
+    in the same order and the same chunks either way, so the decisions are the same bytes; what
+    changes is that reading them (and whatever ``decide`` does as they stream in: MinHash's band
+    keys spilled, its side file written) happens while the units still run, not after the
+    segment's barrier with the other cores idle."""
     unit.reset()
     glob.ensure_setup()
+    waited = 0.0
 
     def stream_keys() -> Iterator[pa.Table]:
+        nonlocal waited
         for u in inputs:  # units hold consecutive files: their keys, read in turn, are in ingest order
+            if stop is not None and not u.done:
+                w0 = time.perf_counter()
+                while not u.done:
+                    if stop.value:
+                        raise _Stopped(f"stopped waiting for unit {u.name}")
+                    time.sleep(0.02)
+                waited += time.perf_counter() - w0
             yield from _read_parquet(u.path("keys.parquet"), 65536)
+        if facts is not None:  # the segment's last unit was done: what the decide did after it is the serial part
+            facts["cpu_at_last_unit"] = time.process_time()
 
     t0 = time.perf_counter()
     decided = glob.decide(rechunk(stream_keys()))
-    seconds = {glob.key: time.perf_counter() - t0}
+    seconds = {glob.key: time.perf_counter() - t0 - waited}
     out = _StreamingParquet(unit.path("decisions.parquet"), decided.schema)
     out.write(decided)
     out.commit()

@@ -351,3 +351,83 @@ def test_dropping_file_pages_keeps_the_content_and_lowers_rss(tmp_path):
     assert rss_of_map() == 0
     assert m[:] == data  # read again from the (cached) file
     m.close()
+
+
+def test_a_global_stage_decides_beside_its_units_with_the_same_bytes(tmp_path, monkeypatch):
+    """With many units per process the global stage decides beside the segment's units (reading
+    each unit's keys once it is done, in ingest order), with the bytes of one process."""
+    cfg = small_files_config(tmp_path, 120)
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 8)
+    monkeypatch.setattr(engine_local, "FOLLOW_UNITS_PER_WORKER", 2)
+    outs, timeline = {}, tmp_path / "timeline.jsonl"
+    for workers in (1, 2):
+        if workers == 2:
+            monkeypatch.setenv("CORPUSMILL_TIMELINE", str(timeline))
+        out = tmp_path / f"w{workers}"
+        outs[workers] = runner.run(cfg, out=out, catalog=str(tmp_path / "cat"), progress=null_progress(),
+                                   plan=runner.prepare(cfg, workers=workers)).id, (out / "ledger.parquet").read_bytes()
+    assert outs[1] == outs[2]
+    recs = [json.loads(ln) for ln in timeline.read_text(encoding="utf-8").splitlines()]
+    units = [r for r in recs if r["what"] == "unit" and r["segment"] == 0]
+    (decide,) = [r for r in recs if r["what"] == "decide"]
+    assert len(units) >= 4 and decide["follow"], "the decide was submitted before the units ran"
+
+
+def test_a_failing_unit_stops_a_decide_that_follows_the_units(tmp_path, monkeypatch):
+    """A unit that fails while the global stage follows the segment's units ends the run with the
+    unit's error (the decide waiting for the missing unit gives up; nothing hangs)."""
+    from filters.length import LengthFilter
+
+    cfg = small_files_config(tmp_path, 120)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("stages: [normalize, {name: length, min_chars: 2}, exact_dedup]",
+                                                         "stages: [normalize, length, exact_dedup]"), encoding="utf-8")
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 8)
+    monkeypatch.setattr(engine_local, "FOLLOW_UNITS_PER_WORKER", 2)
+    process = LengthFilter.process
+
+    def failing(self, batch):
+        if any("document 40 " in t for t in batch.column("text").to_pylist()):
+            raise RuntimeError("a stage failed on this batch")
+        return process(self, batch)
+
+    monkeypatch.setattr(LengthFilter, "process", failing)
+    with pytest.raises(RuntimeError, match="a stage failed"):
+        runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+
+
+def test_layout_estimates_each_units_cost_from_its_text_bytes():
+    """Parts hold the same number of documents; their cost (the biggest-first order) is their
+    share of the text bytes the previous segment's footer gives."""
+    first = [engine_local.UnitJob(0, u, (u,), engine_local.unit_name(u)) for u in range(2)]
+    n = 2 * engine_local.PART_ROWS
+    seg1 = engine_local.layout(1, first, {"000000": n, "000001": n}.get, {"000000": 1000, "000001": 9000}.get)
+    assert [(j.name, j.size, j.cost) for j in seg1] == [
+        ("000000-0000", n // 2, 500), ("000000-0001", n // 2, 500), ("000001-0000", n // 2, 4500), ("000001-0001", n // 2, 4500)]
+    assert [j.name for j in sorted(seg1, key=lambda j: -(j.cost or j.size))][:2] == ["000001-0000", "000001-0001"]
+
+
+def test_text_bytes_come_from_the_footer(tmp_path):
+    import pyarrow as pa
+
+    path = tmp_path / "d.parquet"
+    pq.write_table(pa.table({"id": ["a", "b"], "text": ["x" * 1000, "y" * 3000]}), path, **engine_local.SCRATCH)  # as units are written
+    assert 4000 <= engine_local._text_bytes(path) <= 4100
+    assert engine_local._text_bytes(tmp_path / "missing.parquet") == 0
+
+
+def test_a_worker_whose_main_process_died_before_its_set_up_exits():
+    """PR_SET_PDEATHSIG only covers a parent dying after the call: a worker whose main process
+    was killed between the fork and its set-up must exit, not run the units queued for it."""
+    import os
+
+    for parent_alive, expected in ((True, 0), (False, 1)):
+        pid = os.fork()
+        if pid == 0:  # the child: as if forked by the pool of the process with this pid
+            try:
+                engine_local._die_with_parent(os.getppid() if parent_alive else os.getppid() + 1_000_000)
+            finally:
+                os._exit(0)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == expected
