@@ -61,7 +61,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from corpusmill_base.atomic import fsync_dir
+from corpusmill_base.atomic import fsync_dir, write_text_atomic
 from corpusmill_base.errors import OutputError
 from filters.base import GlobalStage, Stage
 from filters.ingest import FileTask, ingest_file
@@ -361,7 +361,7 @@ class _Commit:
             t0, c0 = time.time(), time.thread_time()
             for w in writers:
                 w.publish()
-            unit.path("meta.json").write_text(meta, encoding="utf-8")
+            write_text_atomic(unit.path("meta.json"), meta)  # durable before the marker (a power loss after it)
             unit.mark_done()
             timeline("commit", t0, c0, clock=time.thread_time, unit=unit.name)
             checkpoint(point)

@@ -431,3 +431,28 @@ def test_a_worker_whose_main_process_died_before_its_set_up_exits():
                 os._exit(0)
         _, status = os.waitpid(pid, 0)
         assert os.waitstatus_to_exitcode(status) == expected
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_failing_commit_surfaces_as_one_error_and_leaves_no_marker(tmp_path, monkeypatch, workers):
+    # Each unit's files are made durable and its marker written on a commit thread (session 10);
+    # an error there (disk full) must end the run, never be lost with the unit counted done.
+    from corpusmill_base.errors import CorpusmillError
+
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 8)
+    publish = engine_local._StreamingParquet.publish
+
+    def failing(self):
+        if "seg0" in str(self.path) and "000003" in str(self.path):
+            raise OSError(28, "No space left on device (injected)")
+        return publish(self)
+
+    monkeypatch.setattr(engine_local._StreamingParquet, "publish", failing)
+    cfg = small_files_config(tmp_path, 120)
+    with pytest.raises(CorpusmillError, match="no space left on device"):
+        runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(),
+                   plan=runner.prepare(cfg, workers=workers))
+    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not [p for p in tmp_path.rglob("seg0/000003.done")]
+    assert [p for p in tmp_path.rglob("seg0/000002.done")]  # the units before it committed (kept for --resume)
