@@ -228,3 +228,34 @@ def test_english_ner_gives_nlp_pipes_entities(scrubber, texts):
         assert [d.text for d in docs] == group
         assert [[(e.start_char, e.end_char, e.label_) for e in d.ents] for d in docs] == want
     assert sum(map(len, want)) > 0
+
+
+def test_english_ner_restores_the_hugepage_switch_and_falls_back_to_pipe(scrubber, monkeypatch):
+    """numpy's process-wide huge-page switch is restored even when the NER raises; a pipeline
+    that is not NER-only (or a beam) goes through ``nlp.pipe`` with the same entities."""
+    from filters.pii_recognizers import analyzers, english_ner
+
+    nlp = scrubber._en_engine.nlp["en"]
+    switch = analyzers._hugepage_switch()
+    assert switch is not None
+    before = switch(True)  # on, whatever the process had: english_ner turns it off and must turn it back on
+    ner = nlp.get_pipe("ner")
+
+    class Broken:  # the Cython pipe's attributes are read-only: a stand-in whose step raises
+        cfg, moves, model, set_annotations = ner.cfg, ner.moves, ner.model, ner.set_annotations
+
+        def transition_states(self, *a, **k):
+            raise RuntimeError("injected")
+
+    monkeypatch.setattr(type(nlp), "get_pipe", lambda self, name: Broken())
+    with pytest.raises(RuntimeError, match="injected"):
+        english_ner(nlp, ["Mr. John White met Mary Jones in Boston."])
+    assert switch(before) is True  # english_ner set back the value it found, though the NER raised
+    monkeypatch.undo()
+    text = "Mr. John White met Mary Jones in Boston."
+    want = [(e.start_char, e.end_char, e.label_) for e in nlp(text).ents]
+    monkeypatch.setattr(type(nlp), "pipe_names", property(lambda self: ["ner", "other"]))  # not NER-only: nlp.pipe
+    called = []
+    real_pipe = type(nlp).pipe
+    monkeypatch.setattr(type(nlp), "pipe", lambda self, *a, **k: called.append(1) or real_pipe(self, *a, **k))
+    assert [(e.start_char, e.end_char, e.label_) for e in english_ner(nlp, [text])[0].ents] == want and called
