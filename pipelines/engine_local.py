@@ -838,7 +838,10 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     merge_seconds(seconds, timings)
             meter.close()
             if seg.glob is not None:
-                if not decided.done:
+                # A decide that followed the units may have finished (its marker written) before
+                # the last unit did: its result is still collected — its seconds and any error —
+                # so the test is on the decision started, not only on the marker (a race seen in CI).
+                if decision is not None or not decided.done:
                     t0, c0 = time.time(), time.process_time()
                     if decision is None:
                         decision = decider.decide(k, [job.name for job in seg_jobs])

@@ -303,10 +303,23 @@ def test_the_ledger_merge_equals_sorting_the_whole():
     assert merged.num_rows == len(orders) and merged.equals(whole)
 
 
-def test_models_load_during_the_first_segment_and_decides_run_in_the_decider(tmp_path, monkeypatch):
+@pytest.mark.parametrize("slow_pool_exit", [False, True])
+def test_models_load_during_the_first_segment_and_decides_run_in_the_decider(tmp_path, monkeypatch, slow_pool_exit):
     """With two workers the main process sets the later segments up once segment 0's worker is
     forked (not at a barrier, all other cores idle), and the global stage decides in the process
-    forked at the start (neither the main process nor a unit's worker); the timeline records it."""
+    forked at the start (neither the main process nor a unit's worker); the timeline records it.
+    ``slow_pool_exit``: the decide that follows the units finishes (its marker written) before the
+    pool has wound down — its result must still be collected (a race seen in CI, session 10)."""
+    import time as _time
+
+    if slow_pool_exit:
+        exit_ = engine_local.Pool.__exit__
+
+        def slow(self, *exc):
+            _time.sleep(1.5)
+            return exit_(self, *exc)
+
+        monkeypatch.setattr(engine_local.Pool, "__exit__", slow)
     cfg = small_files_config(tmp_path, 120)
     cfg.write_text(cfg.read_text(encoding="utf-8").replace("stages: [normalize, {name: length, min_chars: 2}, exact_dedup]",
                                                          "stages: [normalize, exact_dedup, {name: length, min_chars: 2}]"), encoding="utf-8")
