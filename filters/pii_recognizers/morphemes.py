@@ -175,14 +175,7 @@ def all_readings(word: str) -> list[str]:
     without the final ``EOS`` (``surface\tfeature``), read from the shared model's lattice:
     MeCab links every node of an all-morphs lattice in its ``next`` chain and its default writer
     prints that chain."""
-    import MeCab
-
-    lattice = _all_morphs_lattice()
-    lattice.clear()
-    lattice.set_sentence(word)
-    lattice.set_request_type(MeCab.MECAB_ALL_MORPHS)
-    if not default_mecab().parse(lattice):
-        raise ValueError("MeCab could not read a word")
+    lattice = _parsed_lattice(word)
     out = []
     node = lattice.bos_node().next
     while node is not None and node.next is not None:
@@ -201,14 +194,7 @@ def entries(word: str) -> list[str]:
     of nodes beginning there is walked, not every node of the word's lattice: ~12 µs a word
     against ~60 µs (40,000 substrings of the e2e corpus's Korean text, 2026-12-07), where the
     dictionary's longer-entry look-ups were ~6 % of the Korean PII CPU on the full corpus."""
-    import MeCab
-
-    lattice = _all_morphs_lattice()
-    lattice.clear()
-    lattice.set_sentence(word)
-    lattice.set_request_type(MeCab.MECAB_ALL_MORPHS)
-    if not default_mecab().parse(lattice):
-        raise ValueError("MeCab could not read a word")
+    lattice = _parsed_lattice(word)
     n = len(word.encode("utf-8"))
     out = []
     node = lattice.begin_nodes(0)
@@ -217,6 +203,19 @@ def entries(word: str) -> list[str]:
             out.append(node.feature)
         node = node.bnext
     return out
+
+
+def _parsed_lattice(word: str):
+    """The shared all-morphs lattice, parsed for ``word`` (valid until the next parse)."""
+    import MeCab
+
+    lattice = _all_morphs_lattice()
+    lattice.clear()
+    lattice.set_sentence(word)
+    lattice.set_request_type(MeCab.MECAB_ALL_MORPHS)
+    if not default_mecab().parse(lattice):
+        raise ValueError("MeCab could not read a word")
+    return lattice
 
 
 @functools.lru_cache(maxsize=None)
