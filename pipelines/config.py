@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from corpusmill_base.errors import ConfigError
 from corpusmill_base.hashing import canonical_json
 from corpusmill_base.numbers import refuse_out_of_range
+from corpusmill_base.text import printable
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
 # public-download: fetched from a public place that states no licence (the policy then needs
@@ -383,13 +384,13 @@ def _format_loc(loc: tuple[Any, ...], raw: Any) -> str:
         if isinstance(item, int):
             label = ""
             if isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "id" in node[item]:
-                label = f"(id={node[item]['id']})"
+                label = f"(id={printable(node[item]['id'])})"
             elif isinstance(node, list) and item < len(node) and isinstance(node[item], dict) and "name" in node[item]:
-                label = f"(name={node[item]['name']})"
+                label = f"(name={printable(node[item]['name'])})"
             parts[-1:] = [f"{parts[-1] if parts else ''}[{item}]{label}"]
             node = node[item] if isinstance(node, list) and item < len(node) else None
         else:
-            parts.append(str(item))
+            parts.append(printable(item))  # a user's key: a newline in it must not print as a line
             node = node.get(item) if isinstance(node, dict) else None
     return ".".join(parts) or "(top level)"
 

@@ -57,6 +57,21 @@ def test_the_same_key_in_different_mappings_is_fine(tmp_path):
     load_config(cfg)
 
 
+def test_a_newline_in_a_source_id_stage_name_or_key_stays_on_its_error_line(tmp_path):
+    # each error is one line: a user's id, stage name or key with a newline in it is escaped in the
+    # location label too, not only in the "(got …)" part (session 11: `sources[0](id=x` + newline)
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(BASE.replace("id: a", 'id: "x\\nforged: line"') + 'stages: [{name: "a\\nb"}]\n"k\\ney": 1\n')
+    with pytest.raises(ConfigError) as e:
+        load_config(cfg)
+    lines = str(e.value).splitlines()
+    assert lines[0] == "invalid config"
+    assert all(line.startswith(f"  {cfg}: ") for line in lines[1:]), lines
+    assert any("sources[0](id=x\\nforged: line).id:" in line for line in lines)
+    assert any("stages[0](name=a\\nb):" in line for line in lines)
+    assert any(": k\\ney: unknown key" in line for line in lines)
+
+
 def test_a_stage_option_naming_an_undeclared_source_is_refused(tmp_path):
     # pii's public_records is keyed by source id: a misspelt id would silently mask the source
     # it meant to exempt (or exempt nothing), so the config refuses it before any read.
