@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import struct
 import tempfile
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -47,6 +48,77 @@ REASON_NOT_TOP = "quality_below_top_fraction"
 _WS = re.compile(r"\s+")
 _PUNCT = re.compile(r"([^\w\s])")
 _DIGITS = re.compile(r"\d")
+
+
+_FASTTEXT_MAGIC = 793712314
+
+
+def fasttext_file_problem(path: str | os.PathLike[str]) -> str | None:
+    """Why the file is not one whole fastText model (``None`` when it is).
+
+    fastText's loader reads with unchecked stream reads: a model cut short loads without an error
+    and scores every document ~0.5 (a 25.7 MB model cut to its first 100 kB predicted 0.50001 for
+    anything). With a card the sha256 catches that; a model brought without one is checked here by
+    walking the layout fastText's ``saveModel`` writes (header, arguments, dictionary, then the input
+    and output matrices, dense or product-quantized) and asking that it ends exactly at the end of
+    the file. Reads the header and dictionary only; the matrices are skipped by their sizes.
+    """
+    size = os.path.getsize(path)
+    if size < 8:
+        return "not a fastText file"
+    with open(path, "rb") as f:
+
+        def take(n: int) -> bytes:
+            b = f.read(n)
+            if len(b) != n:
+                raise EOFError
+            return b
+
+        def skip(n: int) -> None:
+            if n < 0 or f.tell() + n > size:
+                raise EOFError
+            f.seek(n, 1)
+
+        def quantizer() -> None:  # ProductQuantizer::save: dim, nsubq, dsub, lastdsub, then dim x 256 centroids
+            dim = struct.unpack("<iiii", take(16))[0]
+            skip(4 * dim * 256)
+
+        def matrix() -> None:
+            (quantized,) = struct.unpack("<?", take(1))
+            if not quantized:  # DenseMatrix::save: m, n (int64), then m x n float32
+                m, n = struct.unpack("<qq", take(16))
+                skip(4 * m * n)
+                return
+            qnorm, m, _n, codesize = struct.unpack("<?qqi", take(21))  # QuantMatrix::save
+            skip(codesize)
+            quantizer()
+            if qnorm:
+                skip(m)
+                quantizer()
+
+        try:
+            magic, _version = struct.unpack("<ii", take(8))
+            if magic != _FASTTEXT_MAGIC:
+                return "not a fastText file"
+            take(56)  # Args::save: 12 int32 and a double
+            entries, _words, _labels, _tokens, pruned = struct.unpack("<iiiqq", take(28))
+            rest = b""  # Dictionary::save: per entry a NUL-ended word, an int64 count and an int8 type
+            for _ in range(entries):
+                while (end := rest.find(b"\0")) < 0 or len(rest) < end + 10:
+                    chunk = f.read(1 << 16)
+                    if not chunk:
+                        raise EOFError
+                    rest += chunk
+                rest = rest[end + 10 :]
+            f.seek(-len(rest), 1)
+            skip(8 * max(pruned, 0))
+            matrix()  # input
+            matrix()  # output
+        except (EOFError, struct.error):
+            return "cut short"
+        if f.tell() != size:
+            return f"{size - f.tell()} bytes after the model's end"
+    return None
 
 
 def classifier_text(text: str, max_chars: int = 3000) -> str:
@@ -416,6 +488,13 @@ class QualityClassifier(MapStage):
                 raise IntegrityError(f"quality model {path} is missing; run `make models` or `corpusmill quality train`")
             cp = card_path(path)
             self._card = json.loads(cp.read_text(encoding="utf-8")) if cp.exists() else {}
+            if not cp.exists() and (problem := fasttext_file_problem(path)):
+                from corpusmill_base.errors import IntegrityError
+
+                raise IntegrityError(
+                    f"quality model {path} is not a fastText model ({problem}; it has no card to check it by); "
+                    "train one with `corpusmill quality train`"
+                )
             got = sha256_file(path)
             if self._card.get("sha256") not in (None, got):
                 from corpusmill_base.errors import IntegrityError

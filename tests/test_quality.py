@@ -331,6 +331,31 @@ def test_classifier_stage_threshold_and_artifacts(trained):
         QualityClassifier({})
 
 
+def test_a_model_cut_short_is_refused_with_or_without_its_card(trained, tmp_path):
+    # fastText loads a model cut short without an error and scores everything ~0.5 (session 11):
+    # the card's sha256 catches it; without a card the file's own layout must end where it ends.
+    from corpusmill_base.errors import IntegrityError
+    from filters.quality_classifier import fasttext_file_problem
+
+    out, _ = trained
+    assert fasttext_file_problem(out) is None
+    whole = out.read_bytes()
+    for name, body, problem in (
+        ("cut.bin", whole[: len(whole) // 2], "cut short"),
+        ("cut_in_header.bin", whole[:40], "cut short"),
+        ("padded.bin", whole + b"\0", "1 bytes after the model's end"),
+        ("text.bin", b'{"text": "not a model"}\n', "not a fastText file"),
+    ):
+        bad = tmp_path / name
+        bad.write_bytes(body)
+        assert fasttext_file_problem(bad) == problem
+        with pytest.raises(IntegrityError, match=re.escape(f"is not a fastText model ({problem};")):
+            QualityClassifier({"model": str(bad)}).ensure_setup()
+        card_path(bad).write_text(card_path(out).read_text())  # with the trained model's card: its sha256 differs
+        with pytest.raises(IntegrityError, match="its card says"):
+            QualityClassifier({"model": str(bad)}).ensure_setup()
+
+
 def test_top_fraction_is_per_source_and_order_independent():
     stage = QualityTopFraction({"fraction": {"a": 0.5, "default": 1.0}})
     keys = pa.table({
