@@ -48,6 +48,8 @@ def _print_plan(plan, out: str | None = None) -> None:
             print(f"    not read (quarantined): {f.name}: {f.refused}")
         if len(refused) > 5:
             print(f"    … {len(refused) - 5} more not read")
+        if plan.left_out.get(sp.source.id):
+            print(f"    left out: {plan.left_out[sp.source.id]} file(s) this run writes itself (its output, work files or catalog)")
     print("stages: ingest → " + " → ".join(s.name for s in cfg.stages) + " → shards + manifest")
     from pipelines.runner import build_stages, check_models
 
@@ -92,7 +94,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
     if args.sample_per_source is not None and args.sample_per_source < 1:
         raise ConfigError(f"--sample-per-source must be at least 1 (got {args.sample_per_source})")
-    plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source)
+    plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source, out=args.out,
+                          catalog=args.catalog)
     if plan.config.engine == "local" and getattr(args, "own_process", False):
         _arrow_without_pandas()
     if plan.config.limits.sample_per_source:

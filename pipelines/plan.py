@@ -45,6 +45,9 @@ class Plan:
     base_dir: Path
     decisions: list[Decision]
     sources: list[SourcePlan] = field(default_factory=list)
+    #: The run's own files (see :func:`own_paths`) the listings left out, and how many per source.
+    own: tuple[str, ...] = ()
+    left_out: dict[str, int] = field(default_factory=dict)
 
     @property
     def total_bytes(self) -> int:
@@ -84,7 +87,39 @@ _UNREADABLE_LINK = "symlink to nothing readable (broken, a loop, or not a regula
 _NOT_A_FILE = "not a regular file (a FIFO, socket or device); not read"
 
 
-def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
+def own_paths(out_dir: Path, catalog_url: str | None = None) -> tuple[str, ...]:
+    """What a run into ``out_dir`` writes itself: the output, its work and staging directories and
+    lock beside it, and a local catalog. A source listing a directory that holds them (``paths:
+    [./]``, output under it) read the last run's shards, ledger and manifest as input: the second
+    run of the same config quarantined 246 records and got another manifest ID (session 11). They
+    are left out of every listing, so the first and the second run read the same files."""
+    out = os.path.realpath(out_dir)
+    parent, name = os.path.dirname(out), os.path.basename(out)
+    own = [out, os.path.join(parent, f".{name}.work"), os.path.join(parent, f".{name}.staging-"),
+           os.path.join(parent, f".{name}.lock")]
+    if catalog_url and "://" not in catalog_url:
+        own.append(os.path.realpath(catalog_url))
+    return tuple(own)
+
+
+class _Own:
+    """Is a listed local path one of the run's own (:func:`own_paths`)? Directories resolved once each."""
+
+    def __init__(self, own: tuple[str, ...]):
+        self.own = own
+        self._dirs: dict[str, str] = {}
+
+    def __call__(self, path: str) -> bool:
+        d = os.path.dirname(path)
+        if d not in self._dirs:
+            self._dirs[d] = os.path.realpath(d)
+        real = os.path.join(self._dirs[d], os.path.basename(path))
+        # the staging directories are ``.<out>.staging-<pid>``: a prefix, not a directory
+        return any(real == p or real.startswith(p if p.endswith("-") else p + os.sep) for p in self.own)
+
+
+def resolve_files(source: Source, base_dir: Path, own: tuple[str, ...] = (), left_out: dict[str, int] | None = None) -> list[InputFile]:
+    """The source's files, sorted; local paths in ``own`` are left out (counted in ``left_out``)."""
     # One listing with details per pattern (type, size, link flag), not a stat per file: 100,000
     # small files took ~5 s to plan with isfile + size + realpath each, ~1 s now.
     found: dict[str, InputFile] = {}
@@ -120,6 +155,15 @@ def resolve_files(source: Source, base_dir: Path) -> list[InputFile]:
             raise InputError(f"source {source.id!r}: {pattern!r} matches no files")
         local = protocol in ("file", "local")
         escapes = _RootCheck(root) if local else None
+        if local and own:
+            is_own = _Own(own)
+            mine = [m for m in matches if is_own(m)]
+            for m in mine:
+                del matches[m]
+            if left_out is not None and mine:
+                left_out[source.id] = left_out.get(source.id, 0) + len(mine)
+            if not matches:
+                raise InputError(f"source {source.id!r}: {pattern!r} matches only the run's own output")
         for m in sorted(matches):
             url = m if local else f"{protocol}://{m}"
             rel = _valid_text(os.path.relpath(m, root) if local else m[len(root):].lstrip("/"))
@@ -153,9 +197,10 @@ class _RootCheck:
         return None
 
 
-def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
+def make_plan(cfg: PipelineConfig, base_dir: Path, own: tuple[str, ...] = ()) -> Plan:
+    """``own``: the paths the run writes (:func:`own_paths`), left out of the sources' listings."""
     decisions = enforce(cfg)
-    plan = Plan(config=cfg, base_dir=base_dir, decisions=decisions)
+    plan = Plan(config=cfg, base_dir=base_dir, decisions=decisions, own=own)
     admitted = {d.source_id for d in decisions if d.admitted}
     problems: list[str] = []
     if len(cfg.sources) > 1 << SOURCE_BITS:
@@ -164,7 +209,7 @@ def make_plan(cfg: PipelineConfig, base_dir: Path) -> Plan:
         if src.id not in admitted:
             continue
         try:
-            files = resolve_files(src, base_dir)
+            files = resolve_files(src, base_dir, own, plan.left_out)
         except InputError as e:
             problems.append(str(e))
             continue

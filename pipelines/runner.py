@@ -39,7 +39,7 @@ from pipelines.execution import LEDGER_NAME, Execution, output_schema
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
-from pipelines.plan import Plan, make_plan
+from pipelines.plan import Plan, make_plan, own_paths
 from pipelines.progress import Progress
 from corpusmill_base.atomic import DirectoryLocked, exclusive_lock
 from corpusmill_base.hashing import sha256_file
@@ -99,8 +99,11 @@ def resolve_releases(stages: list[Stage]) -> None:
 
 
 def prepare(
-    config_path: str | os.PathLike[str], engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None
+    config_path: str | os.PathLike[str], engine: str | None = None, workers: int | None = None, sample_per_source: int | None = None,
+    out: str | os.PathLike[str] | None = None, catalog: str | None = None,
 ) -> Plan:
+    """The plan of a run into ``out`` (default: the config's ``output.dir``): the run's own output
+    and catalog are left out of the sources' listings."""
     cfg, base = load_config(config_path)
     if engine:
         cfg = cfg.model_copy(update={"engine": engine})
@@ -108,7 +111,7 @@ def prepare(
         cfg = cfg.model_copy(update={"workers": workers})
     if sample_per_source:  # --sample-per-source: recorded in the manifest's config like limits.sample_per_source
         cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
-    plan = make_plan(cfg, base)
+    plan = make_plan(cfg, base, own_paths(Path(out or cfg.output.dir), resolve_catalog_url(catalog, cfg.catalog)))
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan
 
@@ -134,8 +137,13 @@ def run(
 ) -> RunOutcome:
     """Run a config into ``out``; one run at a time per output directory (a lock beside it:
     two runs into the same ``--out`` ended in FileNotFoundError/FileExistsError tracebacks)."""
-    plan = plan or prepare(config_path, engine)
+    plan = plan or prepare(config_path, engine, out=out, catalog=catalog)
     out_dir = Path(out or plan.config.output.dir).resolve()
+    own = own_paths(out_dir, resolve_catalog_url(catalog, plan.config.catalog))
+    if plan.own != own:  # made for another output or catalog: list again without this run's own files
+        plan = make_plan(plan.config, plan.base_dir, own)
+    for source_id, n in sorted(plan.left_out.items()):
+        logging.getLogger("corpusmill").warning("source %s: %d file(s) this run writes itself (output, work files, catalog) left out of its listing", source_id, n)
     try:
         with exclusive_lock(out_dir):
             return _run_locked(plan, out_dir, catalog, overwrite, progress, resume, strict)

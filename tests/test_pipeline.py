@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import manifests
+from corpusmill_base.errors import InputError
 from manifests.manifest import check_id
 from tests.conftest import EXAMPLES, cli
 
@@ -343,3 +344,34 @@ def test_killed_run_rerun_without_resume_says_how_to_resume(tmp_path):
     assert again.returncode == 2 and "unfinished work" in again.stderr and "--resume" in again.stderr
     assert "Traceback" not in again.stderr
     assert cli(*args, "--resume", cwd=tmp_path).stdout.strip().splitlines()[-1].startswith("cm-")
+
+
+def test_a_source_listing_the_output_directory_does_not_read_the_runs_own_files(tmp_path, monkeypatch):
+    # Found in session 11: `paths: [in/]` with the output (and the catalog) under `in/` read the
+    # last run's shards, ledger and manifest as input — the second run of the same config
+    # quarantined 246 records and got another manifest ID.
+    from pipelines import runner
+    from pipelines.progress import null_progress
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.jsonl").write_text("".join(json.dumps({"text": f"document {i} of the source"}) + "\n" for i in range(30)))
+    cfg = write_source_config(
+        tmp_path, "  - id: a\n    paths: [in/]\n    format: jsonl\n" + PROV, extra="catalog: in/cat\nstages: [normalize]\n"
+    )
+    cfg.write_text(cfg.read_text().replace("dir: out", "dir: in/out"))
+    runs = [runner.run(cfg, overwrite=True, progress=null_progress()) for _ in range(2)]
+    assert runs[0].id == runs[1].id and runs[1].reused  # the same plan: nothing to recompute
+    ledger = pq.read_table(tmp_path / "in" / "out" / "ledger.parquet")
+    assert ledger.num_rows == 30 and set(ledger.column("source_file").to_pylist()) == {"a.jsonl"}
+    plan = runner.prepare(cfg)
+    assert [f.rel for f in plan.sources[0].files] == ["a.jsonl"] and plan.left_out["a"] >= 4  # output, lock, catalog
+    # --out elsewhere with a plan made for the config's output: listed again without the run's own
+    # files (in/out is no longer this run's: it is read, the same way both times)
+    other = [runner.run(cfg, out=tmp_path / "in" / "else", plan=runner.prepare(cfg), progress=null_progress()) for _ in range(2)]
+    assert other[0].id == other[1].id and other[1].reused
+    # a pattern that lists nothing but the run's own files is an error, not an empty source
+    only = write_source_config(tmp_path, "  - id: a\n    paths: [in/out/]\n    format: jsonl\n" + PROV, extra="catalog: in/cat\n")
+    only.write_text(only.read_text().replace("dir: out", "dir: in/out"))
+    with pytest.raises(InputError, match="matches only the run's own output"):
+        runner.prepare(only)
