@@ -34,6 +34,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill_base.errors import InputError
 from corpusmill_base.hashing import sha256_file
 from pydantic import Field
 
@@ -234,7 +235,7 @@ def balanced_sample(docs: list[LabelledDoc], per_class: int | None, seed: int) -
     sizes = {lang: {c: sum(len(v) for v in srcs.values()) for c, srcs in cls.items()} for lang, cls in by_lang.items()}
     if not any(s[0] for s in sizes.values()) or not any(s[1] for s in sizes.values()):
         total = {c: sum(s[c] for s in sizes.values()) for c in (0, 1)}
-        raise ValueError(f"training needs both classes; got {total[1]} positive and {total[0]} negative documents")
+        raise InputError(f"training needs both classes; got {total[1]} positive and {total[0]} negative documents")
     both = {lang: min(s[0], s[1]) for lang, s in sizes.items() if s[0] and s[1]}
     if per_class is not None:
         both = {lang: min(n, per_class) for lang, n in both.items()}
@@ -322,7 +323,7 @@ def train_classifier(
     train = [d for d in sample if not heldout_side(d.doc_id, heldout_percent)]
     heldout = [d for d in sample if heldout_side(d.doc_id, heldout_percent)]
     if not train or not {d.label for d in train} == {0, 1}:
-        raise ValueError("the training split needs documents of both classes; add data or lower --heldout")
+        raise InputError("the training split needs documents of both classes; add data or lower --heldout")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", suffix=".txt", delete=False, encoding="utf-8") as f:
@@ -342,8 +343,10 @@ def train_classifier(
                 _train_isolated(train_file, kwargs, str(tmp))
                 break
             except RuntimeError as e:
-                if "NaN" not in str(e) or attempt == 3:
+                if "NaN" not in str(e):
                     raise
+                if attempt == 3:
+                    raise InputError(f"fastText diverged (NaN) at every learning rate down to {kwargs['lr']:g}; lower --lr") from None
                 kwargs["lr"] = kwargs["lr"] / 2
     finally:
         os.unlink(train_file)

@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from corpusmill_base.errors import ConfigError, CorpusmillError
 from corpusmill_base.text import printable, printable_lines
+from pipelines.cli_args import integer
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -239,7 +240,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--catalog", help=CATALOG_HELP)
     r.add_argument("--engine", choices=["local", "ray", "beam"], help="engine (overrides the config)")
     r.add_argument(
-        "--workers", type=int, metavar="N",
+        "--workers", type=integer(1), metavar="N",
         help="local engine: processes running units (default: config `workers:`, else the CPU count); output is identical for any N",
     )
     r.add_argument("--dry-run", action="store_true", help="check the config and policy, list the inputs, print the plan")
@@ -247,7 +248,7 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue a killed or failed run from its last completed unit")
     r.add_argument("--strict", action="store_true", help="fail (publish nothing) when a source loses more than the decontaminate guard's share")
     r.add_argument(
-        "--sample-per-source", type=int, metavar="N",
+        "--sample-per-source", type=integer(1), metavar="N",
         help="a sample run: about N records of each source (its first N files, an equal share of N each); recorded in the manifest",
     )
     r.set_defaults(func=cmd_run)
@@ -272,7 +273,7 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("id", help="manifest ID (cm-…); only approved manifests unless --allow-unapproved")
     pl.add_argument("--to", required=True, help="destination directory (manifest.json and shards/; resumable)")
     pl.add_argument("--catalog", help=CATALOG_HELP)
-    pl.add_argument("--workers", type=int, default=4, help="parallel downloads (default 4)")
+    pl.add_argument("--workers", type=integer(1), default=4, help="parallel downloads (default 4)")
     pl.add_argument("--allow-unapproved", action="store_true", help="also pull drafts, rejected and revoked manifests")
     pl.set_defaults(func=cmd_pull)
 

@@ -18,6 +18,7 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+from pipelines.cli_args import integer
 
 BATCH_ROWS = 1024
 
@@ -32,7 +33,7 @@ def register(sub) -> None:
     p.add_argument("input", metavar="IN", help="JSON lines or Parquet with id and text")
     p.add_argument("output", metavar="OUT", help="the documents not dropped (masked ones with their new text); format by extension")
     p.add_argument("--benchmark", nargs="+", required=True, metavar="FILE", help="JSON lines with id and text, one item per line")
-    p.add_argument("--window", type=int, help="window length from a Latin letter (default 40; from a Hangul syllable 14)")
+    p.add_argument("--window", type=integer(1), help="window length from a Latin letter (default 40; from a Hangul syllable 14)")
     p.add_argument("--decisions", metavar="FILE", help="also write id, action, benchmark, item, score per decision (JSON lines)")
     p.add_argument("--overwrite", action="store_true", help="replace OUT if it exists")
     p.set_defaults(func=cmd_decontaminate)

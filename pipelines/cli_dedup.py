@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from pipelines.cli_args import integer, number
 
 
 OUTPUT_SUFFIXES = (".parquet", ".jsonl", ".ndjson")
@@ -75,11 +76,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("input", metavar="IN", help="JSONL or Parquet file with id and text")
     p.add_argument("output", metavar="OUT", help="kept documents: .parquet or JSON lines (.jsonl, .ndjson); refused if it exists unless --overwrite")
     p.add_argument("--overwrite", action="store_true", help="replace OUT (and --clusters FILE) if they exist")
-    p.add_argument("--threshold", type=float, default=0.6, help="Jaccard of shingle sets at or above which documents are near-duplicates (default 0.6)")
+    p.add_argument("--threshold", type=number(0, 1, open_high=True), default=0.6, help="Jaccard of shingle sets at or above which documents are near-duplicates (default 0.6)")
     p.add_argument("--clusters", metavar="FILE", help="also write id, cluster_id, kept for every input document (.parquet or JSON lines)")
     p.add_argument("--shingle", choices=["auto", "char", "word"], help="shingles: char (default; character 5-grams, measured best for Korean and English), word, or auto (characters for Hangul/CJK, words otherwise)")
     p.add_argument("--verify", choices=["exact", "signature", "none"], default="exact", help="how candidate pairs are confirmed (default exact Jaccard)")
-    p.add_argument("--num-perm", type=int, help="permutations per signature (default 128)")
-    p.add_argument("--workers", type=int, default=1, help="threads computing signatures (processes without numba); output does not depend on it")
+    p.add_argument("--num-perm", type=integer(1), help="permutations per signature (default 128)")
+    p.add_argument("--workers", type=integer(1), default=1, help="threads computing signatures (processes without numba); output does not depend on it")
     p.add_argument("--memory-budget-mb", type=_positive_mb, help="band keys above this spill to partitioned Parquet on disk")
     p.set_defaults(func=cmd_dedup)

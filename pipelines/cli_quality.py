@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from pipelines.cli_args import INT32_MAX, integer, number
 
 
 def register(sub) -> None:
@@ -25,13 +26,13 @@ def register(sub) -> None:
     t.add_argument("--negative", nargs="+", required=True, metavar="SRC", help="noise sources (config ids or files)")
     t.add_argument("--out", required=True, metavar="MODEL", help="model file to write; the card goes next to it (MODEL.card.json)")
     t.add_argument("--config", help="pipeline config whose source ids SRC may name")
-    t.add_argument("--per-class", type=int, help="documents per class after balancing (default: the smaller class)")
-    t.add_argument("--heldout", type=int, default=20, help="percent of documents held out for evaluation (default 20)")
-    t.add_argument("--threshold", type=float, default=0.5, help="default threshold written to the card (default 0.5)")
-    t.add_argument("--chunk-chars", type=int, default=0, help="split long documents into ~N-character paragraph chunks (0: off)")
-    for name, default in (("epoch", 25), ("dim", 32), ("word-ngrams", 2), ("bucket", 200000), ("seed", 0), ("min-count", 2)):
-        t.add_argument(f"--{name}", type=int, default=default, help=f"fastText {name} (default {default})")
-    t.add_argument("--lr", type=float, default=0.5, help="fastText learning rate (default 0.5)")
+    t.add_argument("--per-class", type=integer(1), help="documents per class after balancing (default: the smaller class)")
+    t.add_argument("--heldout", type=integer(1, 99), default=20, help="percent of documents held out for evaluation (default 20)")
+    t.add_argument("--threshold", type=number(0, 1, open_low=False), default=0.5, help="default threshold written to the card (default 0.5)")
+    t.add_argument("--chunk-chars", type=integer(0), default=0, help="split long documents into ~N-character paragraph chunks (0: off)")
+    for name, default, least in (("epoch", 25, 1), ("dim", 32, 1), ("word-ngrams", 2, 1), ("bucket", 200000, 0), ("seed", 0, 0), ("min-count", 2, 1)):
+        t.add_argument(f"--{name}", type=integer(least, INT32_MAX), default=default, help=f"fastText {name} (default {default})")
+    t.add_argument("--lr", type=number(0), default=0.5, help="fastText learning rate (default 0.5)")
     t.set_defaults(func=cmd_train)
 
     s = qsub.add_parser("score", help="add quality_score to a Parquet or JSONL file")

@@ -8,6 +8,7 @@ import argparse
 import json
 import os
 import sys
+from pipelines.cli_args import INT32_MAX, integer
 
 
 def _tokens_report(m: dict) -> None:
@@ -63,7 +64,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--catalog", help="catalog URL (overrides $CORPUSMILL_CATALOG)")
     t.add_argument("--out", help="working/output directory (default runs/tokenize/ID-KEY); a rerun there resumes")
     t.add_argument("--engine", choices=["local", "ray"], default="local", help="where shards are tokenized (same bytes and ID on both)")
-    t.add_argument("--workers", type=int, help="tokenizer threads (default: all cores)")
+    t.add_argument("--workers", type=integer(1), help="tokenizer threads (default: all cores)")
     t.add_argument("--dtype", choices=["auto", "uint16", "int32"], default="auto", help="token dtype in .bin (auto: uint16 when the vocabulary fits)")
     t.add_argument("--eos", help="EOS token (default: from tokenizer_config.json or a known name)")
     t.add_argument("--bos", help="BOS token (default: from tokenizer_config.json or a known name)")
@@ -75,10 +76,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     tsub = tk.add_subparsers(dest="tokenizer_command", required=True)
     tr = tsub.add_parser("train", help="byte-level BPE on a deterministic sample, with a fertility report")
     tr.add_argument("id", help="the curated manifest ID whose text is sampled")
-    tr.add_argument("--vocab-size", type=int, required=True, help="vocabulary size of the byte-level BPE")
+    tr.add_argument("--vocab-size", type=integer(1, INT32_MAX), required=True, help="vocabulary size of the byte-level BPE")
     tr.add_argument("--out", required=True, help="tokenizer.json to write (tokenizer_config.json goes beside it)")
     tr.add_argument("--special-token", action="append", default=[], help="special token (repeatable; the first is EOS; default <|endoftext|> <|pad|>)")
-    tr.add_argument("--sample-chars", type=int, default=20_000_000, help="characters of text to train on (default 20M)")
+    tr.add_argument("--sample-chars", type=integer(1), default=20_000_000, help="characters of text to train on (default 20M)")
     tr.add_argument("--compare", action="append", default=[], help="another tokenizer.json (or folder) to report fertility for")
     tr.add_argument("--json", action="store_true", help="print the fertility report as JSON")
     tr.add_argument("--catalog", help="catalog URL (overrides $CORPUSMILL_CATALOG)")
