@@ -349,7 +349,9 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:
         # The last line of defence: a file system failure nobody wrapped (disk full, a file
         # deleted under us, permissions) is one line naming the file, never a traceback.
-        where = f" ({printable(e.filename)})" if getattr(e, "filename", None) else ""
+        # a rename names its target second (`filename2`): the user's path, not our temporary file
+        name = getattr(e, "filename2", None) or getattr(e, "filename", None)
+        where = f" ({printable(name)})" if name else ""
         print(f"corpusmill: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
         return 2
     except sqlite3.Error as e:

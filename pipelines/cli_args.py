@@ -23,6 +23,17 @@ from corpusmill_base.numbers import INT64_MAX
 INT32_MAX = 2**31 - 1  # fastText's arguments are C ints; token ids are int32 at most
 
 
+def file_out(path: str, option: str = "--out") -> None:
+    """Refuse an output path that is a directory before any work (``quality train --out DIR``
+    trained for minutes, then failed renaming into it, naming its temporary file)."""
+    import os
+
+    from corpusmill_base.errors import OutputError
+
+    if os.path.isdir(path):
+        raise OutputError(f"{option} {path} is a directory; name the file to write")
+
+
 def integer(least: int, most: int = INT64_MAX) -> Callable[[str], int]:
     """An integer from ``least`` to ``most`` (inclusive)."""
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from pipelines.cli_args import INT32_MAX, integer, number
+from pipelines.cli_args import INT32_MAX, file_out, integer, number
 
 
 def register(sub) -> None:
@@ -98,6 +98,7 @@ def load_labelled(specs: list[str], label: int, config: str | None):
 def cmd_train(args: argparse.Namespace) -> int:
     from filters.quality_classifier import TrainParams, chunk_document, train_classifier
 
+    file_out(args.out)
     pos, pos_facts = load_labelled(args.positive, 1, args.config)
     neg, neg_facts = load_labelled(args.negative, 0, args.config)
     docs = [c for d in pos + neg for c in chunk_document(d, args.chunk_chars)]

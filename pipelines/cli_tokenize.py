@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from pipelines.cli_args import INT32_MAX, integer
+from pipelines.cli_args import INT32_MAX, file_out, integer
 
 
 def _tokens_report(m: dict) -> None:
@@ -38,6 +38,7 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from pipelines.tokenizer_train import render, train
 
+    file_out(args.out)
     report = train(args.id, args.vocab_size, args.out, catalog=args.catalog, special_tokens=args.special_token or None,
                    sample_chars=args.sample_chars, compare=args.compare, allow_unapproved=args.allow_unapproved)
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else render(report))

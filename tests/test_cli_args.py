@@ -46,3 +46,28 @@ def test_a_learning_rate_fasttext_diverges_at_is_one_line(tmp_path, capsys):
                  "--out", str(tmp_path / "q.bin"), "--lr", "1e30", "--epoch", "1", "--bucket", "1000"])
     assert code == 2 and "fastText diverged (NaN) at every learning rate down to" in capsys.readouterr().err
     assert not (tmp_path / "q.bin").exists()
+
+
+def test_an_output_that_is_a_directory_is_refused_before_the_work(tmp_path, capsys, monkeypatch):
+    # `quality train --out DIR` trained first, then failed renaming into DIR, naming its temporary file
+    import pipelines.cli_quality as cq
+
+    monkeypatch.setattr(cq, "load_labelled", lambda *a: pytest.fail("read the data before checking --out"))
+    (tmp_path / "d").mkdir()
+    assert main(["quality", "train", "--positive", "a", "--negative", "b", "--out", str(tmp_path / "d")]) == 2
+    assert f"--out {tmp_path / 'd'} is a directory; name the file to write" in capsys.readouterr().err
+
+
+def test_a_failed_rename_names_the_users_path_not_our_temporary_file(tmp_path, capsys, monkeypatch):
+    import os
+
+    import pipelines.cli as cli
+
+    def fail(args):
+        os.replace(tmp_path / ".out.tmp-1", tmp_path / "out")  # the temporary file does not exist either
+
+    monkeypatch.setattr(cli, "cmd_run", fail)
+    (tmp_path / "out").mkdir()
+    assert main(["run", "p.yaml"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.endswith(f"({tmp_path / 'out'})") and ".tmp-1" not in err
