@@ -48,6 +48,7 @@ import pyarrow.parquet as pq
 from pydantic import Field, ValidationError, model_validator
 
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
+from corpusmill_base.numbers import INT64_MAX
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
 from corpusmill_base.hashing import canonical_json
 from filters.indexed_dataset import IndexedDatasetWriter
@@ -207,6 +208,9 @@ def _plan_tokens(cfg: MixConfig, parts: list[Part], train_tokens: dict[str, int]
     weighted = [p for p in parts if p.inp.weight is not None]
     if cfg.budget_tokens is not None and not weighted:
         raise ConfigError("budget_tokens needs at least one input with a weight (inputs with epochs fix their own tokens)")
+    if sum(epoch_tokens.values()) > INT64_MAX:  # `epochs: 1e300` wrote a 300-digit token count into the manifest
+        raise ConfigError(f"the epochs inputs would draw {sum(epoch_tokens.values()):.3g} train tokens; a blend draws at most "
+                          f"{INT64_MAX:,} (Megatron counts samples in 64 bits) — lower epochs")
     budget = cfg.budget_tokens if cfg.budget_tokens is not None else round(sum(epoch_tokens.values()) + sum(train_tokens[p.source] for p in weighted))
     rest = budget - sum(epoch_tokens.values())
     if rest < 0:

@@ -168,3 +168,16 @@ def test_a_mix_file_is_held_to_the_pipeline_configs_rules(tmp_path, text, match)
                                                      "common: &c {weight: 2}\ninputs:\n  - {<<: *c, manifest: cm-0123456789abcdef, weight: 3}"))
     with pytest.raises(ConfigError, match="common"):  # the anchor's holder is an unknown key, not a YAML error
         load_mix(tmp_path / "merge.yaml")
+
+
+def test_a_blend_drawing_more_than_int64_tokens_is_refused():
+    # `epochs: 1e300` was taken: the manifest recorded a 305-digit train token count (session 11)
+    from pipelines.mix import Input, MixConfig, Part, _plan_tokens
+
+    cfg = MixConfig.model_validate({"name": "m", "purpose": {"description": "t", "uses": ["pretraining"]},
+                                    "inputs": [{"manifest": "cm-0123456789abcdef", "epochs": 1e300}]})
+    part = Part(0, cfg.inputs[0], {}, {"source": "st"})
+    with pytest.raises(ConfigError, match=r"would draw 2\.15e\+304 train tokens; a blend draws at most 9,223,372,036,854,775,807"):
+        _plan_tokens(cfg, [part], {"st": 21_483})
+    ok = MixConfig.model_validate({**cfg.model_dump(), "inputs": [Input(manifest="cm-0123456789abcdef", epochs=4).model_dump()]})
+    assert _plan_tokens(ok, [Part(0, ok.inputs[0], {}, {"source": "st"})], {"st": 21_483}) == (85_932, {"st": 85_932})
