@@ -128,13 +128,19 @@ def load_trusted_keys(path: Path | None = None) -> dict[str, TrustedKey]:
     return out
 
 
+def check_key_name(name: str) -> None:
+    """A key name is what review records and reports show as the reviewer: one printable word of
+    at most 64 characters (a 100,000-character name and ANSI escapes were taken)."""
+    if not name or len(name) > 64 or not name.isprintable() or any(c.isspace() for c in name):
+        raise ConfigError(f"key name {name[:80]!r}{'…' if len(name) > 80 else ''} must be one printable word of at most 64 characters")
+
+
 def trust(name: str, pub: Ed25519PublicKey, path: Path | None = None) -> bool:
     """Add a public key to the trusted keys file; False when it was already there."""
     path = path or trusted_keys_path()
+    check_key_name(name)
     if key_id_of(pub) in load_trusted_keys(path):
         return False
-    if any(c.isspace() for c in name) or not name:
-        raise ConfigError(f"key name {name!r} must be one word")
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(f"{name} {ALGORITHM} {public_b64(pub)}\n")
@@ -143,6 +149,7 @@ def trust(name: str, pub: Ed25519PublicKey, path: Path | None = None) -> bool:
 
 def init_key(name: str, force: bool = False) -> tuple[Path, SigningKey]:
     """Create a new signing key file (0600) and trust its public key."""
+    check_key_name(name)  # before anything is written: `--force` with a bad name replaced the key, then failed to trust it
     path = Path(os.environ.get("CORPUSMILL_SIGNING_KEY_FILE") or key_dir() / "signing_key.pem")
     if path.exists() and not force:
         key = _load_pem(path.read_bytes(), str(path))

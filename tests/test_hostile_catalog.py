@@ -265,3 +265,20 @@ def test_a_takedown_rejection_cannot_be_reopened(env, tmp_path):
     cm("takedown", env.mid, "--source", src, "--reason", "licensor withdrew consent")
     res = cm("review", "reopen", env.mid, "--comment", "try again", check=False)
     assert res.returncode == 2 and "rejected by a takedown" in res.stderr
+
+
+def test_a_bad_key_name_with_force_keeps_the_existing_key(tmp_path, monkeypatch):
+    # `keys init --name "two words" --force` replaced the signing key, then refused the name: the
+    # reviewer was left with a new key nobody trusted (session 11). Names: one printable word ≤ 64.
+    from corpusmill_base.errors import ConfigError
+
+    monkeypatch.setenv("CORPUSMILL_KEY_DIR", str(tmp_path / "keys"))
+    monkeypatch.delenv("CORPUSMILL_SIGNING_KEY_FILE", raising=False)
+    monkeypatch.delenv("CORPUSMILL_TRUSTED_KEYS", raising=False)
+    path, key = signing.init_key("reviewer")
+    pem = path.read_bytes()
+    for bad in ("two words", "", "x" * 65, "esc\x1b[31m", "nul\x00"):
+        with pytest.raises(ConfigError, match="must be one printable word of at most 64 characters"):
+            signing.init_key(bad, force=True)
+        assert path.read_bytes() == pem
+    assert list(signing.load_trusted_keys()) == [signing.key_id_of(key.public)]
