@@ -57,13 +57,47 @@ class TakedownResult:
         return cast(str, self.manifest["id"])
 
 
-def read_doc_ids(path: str | Path) -> list[str]:
-    """Document ids, one a line; blank lines and ``#`` comments are ignored."""
+class UnknownDocIds(InputError):
+    """Requested document ids that are not in the manifest's ledger. The message does not quote
+    them: an id that is not ours may be a vendor's record id holding personal data; the CLI names
+    their lines in the id file instead (:func:`doc_id_lines`)."""
+
+    def __init__(self, message: str, missing: list[str]):
+        super().__init__(message)
+        self.missing = missing
+
+
+def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        data = Path(path).read_bytes()
     except FileNotFoundError:
         raise InputError(f"{path}: document id file not found") from None
-    return sorted({line.split("#", 1)[0].strip() for line in text.splitlines()} - {""})
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:  # was a UnicodeDecodeError traceback
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InputError(f"{path}: line {line}: not UTF-8 text (byte {e.start}); the file holds document ids, one a line") from None
+    out = []
+    for n, line in enumerate(text.splitlines(), 1):
+        doc_id = line.split("#", 1)[0].strip()
+        if doc_id:
+            out.append((n, doc_id))
+    return out
+
+
+def read_doc_ids(path: str | Path) -> list[str]:
+    """Document ids, one a line; blank lines and ``#`` comments are ignored."""
+    return sorted({doc_id for _, doc_id in _doc_id_lines(path)})
+
+
+def doc_id_lines(path: str | Path, ids: list[str]) -> list[int]:
+    """The line numbers of ``ids`` in the id file (each id's first line), in file order."""
+    wanted, lines = set(ids), []
+    for n, doc_id in _doc_id_lines(path):
+        if doc_id in wanted:
+            lines.append(n)
+            wanted.discard(doc_id)
+    return lines
 
 
 def _read_verified(cat: Catalog, mid: str, entry: dict[str, Any]) -> bytes:
@@ -158,10 +192,7 @@ def takedown(
     in_ledger = set(ledger.column("id").to_pylist())
     missing = [d for d in doc_ids if d not in in_ledger]
     if missing:
-        raise InputError(
-            f"{len(missing)} document id(s) are not in {mid}'s ledger (first: {', '.join(missing[:3])}); "
-            "check the file — nothing was changed"
-        )
+        raise UnknownDocIds(f"{len(missing)} document id(s) are not in {mid}'s ledger; check the file — nothing was changed", missing)
     kept = pc.equal(ledger.column("outcome"), "kept")
     copies, kept_elsewhere = _kept_copies(ledger, doc_ids, sources)
     hit = pc.or_(

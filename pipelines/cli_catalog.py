@@ -243,10 +243,15 @@ def cmd_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_takedown(args: argparse.Namespace) -> int:
-    from manifests.takedown import read_doc_ids, takedown
+    from manifests.takedown import UnknownDocIds, doc_id_lines, read_doc_ids, takedown
 
     ids = read_doc_ids(args.doc_ids) if args.doc_ids else []
-    r = takedown(_catalog(args), args.id, args.reason, sources=args.source, doc_ids=ids, reviewer=args.reviewer)
+    try:
+        r = takedown(_catalog(args), args.id, args.reason, sources=args.source, doc_ids=ids, reviewer=args.reviewer)
+    except UnknownDocIds as e:  # named by their lines in the file, never quoted (an id may hold personal data)
+        lines = doc_id_lines(args.doc_ids, e.missing)
+        more = f" and {len(lines) - 5} more" if len(lines) > 5 else ""
+        raise UnknownDocIds(f"{args.doc_ids}: line{'s' if len(lines) > 1 else ''} {', '.join(map(str, lines[:5]))}{more}: {e}", e.missing) from None
     removed = ", ".join(f"{s} {n:,}" for s, n in r.removed_by_source.items())
     print(f"takedown of {args.id}: removed {sum(r.removed_by_source.values()):,} document(s) ({removed})")
     print(f"  shards rewritten {len(r.rewritten)}, removed (emptied) {len(r.emptied)}, carried over unchanged {len(r.carried_over)}")

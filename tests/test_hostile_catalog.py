@@ -282,3 +282,21 @@ def test_a_bad_key_name_with_force_keeps_the_existing_key(tmp_path, monkeypatch)
             signing.init_key(bad, force=True)
         assert path.read_bytes() == pem
     assert list(signing.load_trusted_keys()) == [signing.key_id_of(key.public)]
+
+
+def test_a_takedown_id_file_with_unknown_or_binary_lines_names_lines_not_ids(env):
+    # Session 11: an id not in the ledger was quoted in the error (a vendor's record id can hold
+    # personal data), and a file that was not UTF-8 ended in a UnicodeDecodeError traceback.
+    import pyarrow.parquet as pq
+
+    known = pq.read_table(env.shard("ledger.parquet"), columns=["id"]).column("id")[0].as_py()
+    ids = env.tmp / "ids.txt"
+    ids.write_text(f"# request 7\n{known}\nkim.minsu@example.com\n\n010-1234-5678  # phone\n{known}\n")
+    res = cm("takedown", env.mid, "--doc-ids", str(ids), "--reason", "request", check=False)
+    assert res.returncode == 2 and "Traceback" not in res.stderr
+    assert f"{ids}: lines 3, 5: 2 document id(s) are not in {env.mid}'s ledger" in res.stderr
+    assert "kim.minsu" not in res.stderr and "1234" not in res.stderr
+    assert env.cat.get(env.mid).get("state", "draft") == "draft" and not env.cat.get(env.mid).get("successor")
+    ids.write_bytes(known.encode() + b"\n\xff\xfe\n")
+    res = cm("takedown", env.mid, "--doc-ids", str(ids), "--reason", "request", check=False)
+    assert res.returncode == 2 and f"{ids}: line 2: not UTF-8 text" in res.stderr and "Traceback" not in res.stderr
