@@ -75,8 +75,8 @@ def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:  # was a UnicodeDecodeError traceback
-        line = data.count(b"\n", 0, e.start) + 1
-        raise InputError(f"{path}: line {line}: not UTF-8 text (byte {e.start}); the file holds document ids, one a line") from None
+        at = data.count(b"\n", 0, e.start) + 1
+        raise InputError(f"{path}: line {at}: not UTF-8 text (byte {e.start}); the file holds document ids, one a line") from None
     out = []
     for n, line in enumerate(text.splitlines(), 1):
         doc_id = line.split("#", 1)[0].strip()
