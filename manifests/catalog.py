@@ -46,6 +46,20 @@ class NotInCatalog(CorpusmillError):
     pass
 
 
+def _precondition_failed(e: BaseException) -> bool:
+    """Is ``e`` (or what caused it) an HTTP 412 / ``PreconditionFailed`` from object storage?"""
+    seen = 0
+    cur: BaseException | None = e
+    while cur is not None and seen < 5:
+        response = getattr(cur, "response", None)
+        if isinstance(response, dict):
+            err, meta = response.get("Error") or {}, response.get("ResponseMetadata") or {}
+            if err.get("Code") in ("PreconditionFailed", "412") or meta.get("HTTPStatusCode") == 412:
+                return True
+        cur, seen = cur.__cause__ or cur.__context__, seen + 1
+    return False
+
+
 def resolve_catalog_url(flag: str | None = None, config_value: str | None = None) -> str:
     """``--catalog`` > ``$CORPUSMILL_CATALOG`` > config > default; relative paths are relative to the cwd."""
     url = flag or os.environ.get(ENV_VAR) or config_value or DEFAULT_CATALOG
@@ -157,6 +171,13 @@ class Catalog:
             self.fs.pipe_file(path, payload, mode="create")
         except FileExistsError:
             raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten") from None
+        except OSError as e:
+            # s3fs maps a refused conditional PUT to FileExistsError only when the 412 names its
+            # condition (AWS: Condition: If-None-Match); S3-compatible stores that leave it out gave
+            # a generic "Invalid argument" error. This PUT's only condition is If-None-Match.
+            if _precondition_failed(e):
+                raise OutputError(f"{rel} already exists in catalog {self.url}; records are never rewritten") from None
+            raise
 
     def write_json_replace(self, rel: str, data: dict[str, Any]) -> None:
         """Write ``rel`` whole (temporary name, then rename): for the one mutable file per

@@ -123,3 +123,37 @@ def test_record_create_is_exclusive_on_s3_even_when_the_existence_check_races(s3
     with pytest.raises(OutputError, match="already exists"):
         catalog.write_json_new("reviews/x/000001.json", {"n": 2})
     assert catalog.read_json("reviews/x/000001.json") == {"n": 1}
+
+
+def test_a_refused_conditional_put_without_its_condition_is_already_exists(s3_env, monkeypatch):
+    """S3-compatible stores may answer the If-None-Match PUT with a bare 412 PreconditionFailed
+    (no `Condition` field): s3fs then raises a generic OSError(EINVAL), which was printed as
+    "Invalid argument" (session 11). It is the same refusal as on AWS."""
+    from botocore.exceptions import ClientError
+    from s3fs.errors import translate_boto_error
+
+    from corpusmill_base.errors import OutputError
+    from manifests.catalog import Catalog
+
+    url, fs, tmp = s3_env
+    catalog = Catalog(url, index_path=tmp / "bare412.sqlite")
+    bare = ClientError({"Error": {"Code": "PreconditionFailed", "Message": "At least one of the pre-conditions you specified did not hold"},
+                        "ResponseMetadata": {"HTTPStatusCode": 412}}, "PutObject")
+    refused = translate_boto_error(bare)
+    assert type(refused) is OSError  # not FileExistsError: what s3fs makes of it
+
+    def put(path, value, mode="overwrite", **kw):
+        raise refused
+
+    monkeypatch.setattr(catalog.fs, "pipe_file", put)  # s3fs's sync methods are set per instance
+    with pytest.raises(OutputError, match="already exists"):
+        catalog.write_json_new("reviews/x/000001.json", {"n": 1})
+    other = translate_boto_error(ClientError({"Error": {"Code": "SlowDown", "Message": "slow"}, "ResponseMetadata": {"HTTPStatusCode": 503}}, "PutObject"))
+
+    def slow(path, value, mode="overwrite", **kw):
+        raise other
+
+    monkeypatch.setattr(catalog.fs, "pipe_file", slow)
+    with pytest.raises(OSError) as e:
+        catalog.write_json_new("reviews/x/000002.json", {"n": 2})
+    assert not isinstance(e.value, OutputError)
