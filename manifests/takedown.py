@@ -18,7 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -55,6 +55,21 @@ class TakedownResult:
     @property
     def id(self) -> str:
         return cast(str, self.manifest["id"])
+
+
+@dataclass
+class TakedownPreview:
+    """What :func:`takedown` would do (``dry_run``): nothing is written, signed or removed."""
+
+    predecessor: str
+    removed_by_source: dict[str, int]
+    rewritten: list[str]  # shards that keep some documents
+    emptied: list[str]  # shards whose every document goes
+    carried_over: list[str]
+    already_absent: int
+    old_state: str
+    new_state: str  # what the review chain would record (revoked, rejected, or unchanged)
+    notes: list[str] = field(default_factory=list)
 
 
 class UnknownDocIds(InputError):
@@ -155,6 +170,52 @@ def _kept_copies(ledger: pa.Table, doc_ids: list[str], sources: list[str]) -> tu
     return sorted(copies), elsewhere
 
 
+def _notes(copies: list[str], kept_elsewhere: int) -> list[str]:
+    notes = []
+    if copies:
+        notes.append(
+            f"{len(copies)} named document(s) had been dropped as duplicates; the copies kept in their place "
+            "(ledger duplicate_of) were removed too"
+        )
+    if kept_elsewhere:
+        notes.append(
+            f"{kept_elsewhere} document(s) of the taken-down source(s) had been dropped as duplicates of documents kept "
+            "from other sources; those copies stay (they came through their own source's licence) — name their ids "
+            "with --doc-ids to remove them as well"
+        )
+    return notes
+
+
+def _preview(mid: str, old: dict[str, Any], state: str, kept: pa.Table, taken: pa.Table, affected: set[str],
+             already_absent: int, notes: list[str]) -> TakedownPreview:
+    """The dry run's answer, from the ledger alone (its ``shard`` column says where each kept document is)."""
+    removed: dict[str, int] = {}
+    for s in sorted(taken.column("source_id").to_pylist()):
+        removed[s] = removed.get(s, 0) + 1
+    per_shard: dict[str, int] = {}
+    for sh in kept.column("shard").to_pylist():
+        per_shard[sh] = per_shard.get(sh, 0) + 1
+    for sh in taken.column("shard").to_pylist():
+        per_shard[sh] -= 1
+    shards = [e["path"] for e in old["shards"]]
+    new_state = {review.APPROVED: "revoked", review.DRAFT: "rejected"}.get(state, state)
+    return TakedownPreview(
+        predecessor=mid, removed_by_source=removed,
+        rewritten=[p for p in shards if p in affected and per_shard.get(p, 0) > 0],
+        emptied=[p for p in shards if p in affected and per_shard.get(p, 0) == 0],
+        carried_over=[p for p in shards if p not in affected], already_absent=already_absent,
+        old_state=state, new_state=new_state, notes=notes,
+    )
+
+
+@overload
+def takedown(cat: Catalog, mid: str, reason: str, sources: list[str] | None = ..., doc_ids: list[str] | None = ...,
+             reviewer: str | None = ..., key: signing.SigningKey | None = ..., dry_run: Literal[False] = ...) -> TakedownResult: ...
+@overload
+def takedown(cat: Catalog, mid: str, reason: str, sources: list[str] | None = ..., doc_ids: list[str] | None = ...,
+             reviewer: str | None = ..., key: signing.SigningKey | None = ..., *, dry_run: Literal[True]) -> TakedownPreview: ...
+
+
 def takedown(
     cat: Catalog,
     mid: str,
@@ -163,18 +224,24 @@ def takedown(
     doc_ids: list[str] | None = None,
     reviewer: str | None = None,
     key: signing.SigningKey | None = None,
-) -> TakedownResult:
+    dry_run: bool = False,
+) -> TakedownResult | TakedownPreview:
+    """A successor manifest without the named sources and documents; the old one revoked (or
+    rejected, if it was a draft) and its document files removed. ``dry_run``: check everything and
+    say what would happen (:class:`TakedownPreview`) without writing, signing or removing anything
+    (no signing key needed)."""
     t0 = time.perf_counter()
     if not reason.strip():
         raise InputError("a takedown needs --reason")
     sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")
-    key = key or signing.load_signing_key()
-    assert key is not None  # load_signing_key raises when there is none
-    if key.key_id not in signing.load_trusted_keys():
-        # checked before the successor is published: the revoke/reject record must be signable
-        raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")
+    if not dry_run:
+        key = key or signing.load_signing_key()
+        assert key is not None  # load_signing_key raises when there is none
+        if key.key_id not in signing.load_trusted_keys():
+            # checked before the successor is published: the revoke/reject record must be signable
+            raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")
     old = cat.get(mid)
     before = review.replay(cat, old)
     if before.final and cat.read_json(review.removal_rel(mid)) is not None:
@@ -206,6 +273,9 @@ def takedown(
         raise InputError(f"nothing to take down: none of the named documents is in {mid}'s release")
     taken_ids = pa.array(sorted(taken.column("id").to_pylist()), pa.string())
     affected = set(taken.column("shard").to_pylist())
+    notes = _notes(copies, kept_elsewhere)
+    if dry_run:
+        return _preview(mid, old, before.state, ledger.filter(kept), taken, affected, already_absent, notes)
 
     hashes: dict[str, str] = {}  # taken id → sha256 of its text, for the per-source takedown lists
     with tempfile.TemporaryDirectory(prefix="corpusmill-takedown-") as tmp:
@@ -303,18 +373,6 @@ def takedown(
 
     _record_lists(cat, taken, hashes, mid, successor["id"], reason)
     st = review.replay(cat, old)
-    notes = []
-    if copies:
-        notes.append(
-            f"{len(copies)} named document(s) had been dropped as duplicates; the copies kept in their place "
-            "(ledger duplicate_of) were removed too"
-        )
-    if kept_elsewhere:
-        notes.append(
-            f"{kept_elsewhere} document(s) of the taken-down source(s) had been dropped as duplicates of documents kept "
-            "from other sources; those copies stay (they came through their own source's licence) — name their ids "
-            "with --doc-ids to remove them as well"
-        )
     comment = f"takedown: {reason}"
     if st.state == review.APPROVED:
         review.transition(cat, mid, "revoke", reviewer, comment, key=key, successor=successor["id"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import Any
 from pathlib import Path
 
 from corpusmill_base.text import printable
@@ -242,11 +243,29 @@ def cmd_audit(args: argparse.Namespace) -> int:
     return 0 if data["integrity"]["verified"] else 3
 
 
+def _print_takedown_preview(p: Any) -> int:
+    removed = ", ".join(f"{s} {n:,}" for s, n in p.removed_by_source.items())
+    print(f"dry run — nothing written, signed or removed. takedown of {p.predecessor} would:")
+    print(f"  remove {sum(p.removed_by_source.values()):,} document(s) ({removed})")
+    print(f"  rewrite {len(p.rewritten)} shard(s), remove (empty) {len(p.emptied)}, carry over {len(p.carried_over)} unchanged")
+    if p.already_absent:
+        print(f"  {p.already_absent:,} requested id(s) are not in the release (dropped or quarantined by the run)")
+    print(f"  record {p.predecessor}: {p.old_state} → {p.new_state} with a successor manifest (a draft to review), and remove "
+          f"{p.predecessor}'s document files from the catalog's data/")
+    for n in p.notes:
+        print(f"  note: {n}")
+    return 0
+
+
 def cmd_takedown(args: argparse.Namespace) -> int:
     from manifests.takedown import UnknownDocIds, doc_id_lines, read_doc_ids, takedown
 
     ids = read_doc_ids(args.doc_ids) if args.doc_ids else []
     try:
+        if args.dry_run:
+            return _print_takedown_preview(
+                takedown(_catalog(args), args.id, args.reason, sources=args.source, doc_ids=ids, reviewer=args.reviewer, dry_run=True)
+            )
         r = takedown(_catalog(args), args.id, args.reason, sources=args.source, doc_ids=ids, reviewer=args.reviewer)
     except UnknownDocIds as e:  # named by their lines in the file, never quoted (an id may hold personal data)
         lines = doc_id_lines(args.doc_ids, e.missing)
@@ -357,6 +376,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--doc-ids", help="file with document ids, one a line")
     t.add_argument("--reason", required=True, help="why (recorded in the successor manifest and the review history)")
     t.add_argument("--reviewer", help="optional check: must be your signing key's name (recorded on the revoke/reject record)")
+    t.add_argument("--dry-run", action="store_true", help="check everything and say what would be removed; write, sign and remove nothing")
     t.add_argument("--catalog", help=CATALOG_HELP)
     t.set_defaults(func=cmd_takedown)
 

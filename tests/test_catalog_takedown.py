@@ -274,3 +274,27 @@ def test_gc_never_removes_a_file_a_live_manifest_names_nor_a_plain_rejection(env
     rec = json.loads((env.catalog / "removals" / f"{env.mid}.json").read_text())
     assert rec["kept"] == r.kept
     assert review.verify(env.cat, env.mid).ok  # the kept file still matches; the removed ones are on record
+
+
+def _tree(root):
+    import hashlib
+
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_takedown_dry_run_changes_nothing_and_says_what_the_takedown_does(env):
+    cm("review", "approve", env.mid, "--comment", "ok")
+    ledger = _ledger(env, env.mid)
+    reviews = ledger.filter(pc.and_(pc.equal(ledger.column("outcome"), "kept"), pc.equal(ledger.column("source_id"), "ko_reviews")))
+    (env.tmp / "ids.txt").write_text("\n".join(reviews.column("id").to_pylist()[:2]) + "\n")
+    args = ["takedown", env.mid, "--source", "ko_bills", "--doc-ids", "ids.txt", "--reason", "request 7"]
+    before = _tree(env.catalog)
+    dry = cm(*args, "--dry-run").stdout
+    assert _tree(env.catalog) == before  # nothing written, signed or removed
+    real = cm(*args).stdout
+    new = env.cat.get(real.strip().splitlines()[-1])["takedowns"][-1]
+    removed = ", ".join(f"{s} {n:,}" for s, n in new["removed_by_source"].items())
+    assert f"remove {new['documents_removed']:,} document(s) ({removed})" in dry
+    assert (f"rewrite {len(new['shards_rewritten'])} shard(s), remove (empty) {len(new['shards_removed'])}, carry over "
+            f"{len(env.cat.get(env.mid)['shards']) - len(new['shards_rewritten']) - len(new['shards_removed'])} unchanged") in dry
+    assert f"{env.mid}: approved → revoked" in dry and f"{env.mid}: approved → revoked" in real
