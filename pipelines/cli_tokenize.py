@@ -23,9 +23,23 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         os.environ["RAYON_NUM_THREADS"] = str(args.workers)
     from pipelines.tokenize import tokenize
 
-    r = tokenize(args.id, args.tokenizer, catalog=args.catalog, out=args.out, dtype=args.dtype,
-                 allow_unapproved=args.allow_unapproved, eos=args.eos, bos=args.bos, add_bos=args.add_bos,
-                 engine=args.engine, log=lambda s: print(s, file=sys.stderr))
+    from manifests.review import NotApproved
+
+    try:
+        r = tokenize(args.id, args.tokenizer, catalog=args.catalog, out=args.out, dtype=args.dtype,
+                     allow_unapproved=args.allow_unapproved, eos=args.eos, bos=args.bos, add_bos=args.add_bos,
+                     engine=args.engine, log=lambda s: print(s, file=sys.stderr), dry_run=args.dry_run)
+    except NotApproved as e:  # name the flag, not the Python keyword
+        raise e.for_cli() from None
+    if args.dry_run:
+        o = r["options"]
+        print(f"dry run — nothing written. tokenize {r['parent']} ({r['state']}) would write {r['out_dir']}:")
+        print(f"  tokenizer sha256 {r['tokenizer_sha256'][:12]}…, vocabulary {r['vocab_size']:,} → {o['dtype']}; EOS {o['eos_token']!r}"
+              + (f", BOS {o['bos_token']!r} prepended" if o["bos_token"] else "") + "; " + "; ".join(f"{k.replace('_', ' ')}: {v}" for k, v in o["special_token_policy"].items()))
+        print(f"  {sum(r['documents'].values()):,} documents in {r['shards']} shard(s), one Megatron dataset per source: "
+              + ", ".join(f"{s} {n:,}" for s, n in r["documents"].items()))
+        print(f"  engine {r['engine']}" + (f"; would resume at shard {r['resume_at_shard'] + 1}" if r["resume_at_shard"] else ""))
+        return 0
     secs = max(r.seconds, 1e-9)
     print(f"tokenized {args.id} → {r.out_dir}: {r.documents:,} documents, {r.manifest['tokens']['total']:,} tokens "
           f"in {r.seconds:.1f} s ({r.manifest['tokens']['total'] / secs:,.0f} tokens/s)"
@@ -38,9 +52,14 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 def cmd_tokenizer_train(args: argparse.Namespace) -> int:
     from pipelines.tokenizer_train import render, train
 
+    from manifests.review import NotApproved
+
     file_out(args.out)
-    report = train(args.id, args.vocab_size, args.out, catalog=args.catalog, special_tokens=args.special_token or None,
-                   sample_chars=args.sample_chars, compare=args.compare, allow_unapproved=args.allow_unapproved)
+    try:
+        report = train(args.id, args.vocab_size, args.out, catalog=args.catalog, special_tokens=args.special_token or None,
+                       sample_chars=args.sample_chars, compare=args.compare, allow_unapproved=args.allow_unapproved)
+    except NotApproved as e:
+        raise e.for_cli() from None
     print(json.dumps(report, indent=2, ensure_ascii=False) if args.json else render(report))
     return 0
 
@@ -71,6 +90,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--bos", help="BOS token (default: from tokenizer_config.json or a known name)")
     t.add_argument("--add-bos", action="store_true", help="prepend BOS to every document (as the model was trained)")
     t.add_argument("--allow-unapproved", action="store_true", help="tokenize a manifest no reviewer approved (recorded)")
+    t.add_argument("--dry-run", action="store_true", help="check the manifest, its approval, the tokenizer and --out; print what would be written")
     t.set_defaults(func=cmd_tokenize)
 
     tk = sub.add_parser("tokenizer", help="train a tokenizer on a manifest's text")

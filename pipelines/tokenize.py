@@ -116,7 +116,11 @@ def tokenize(
     engine: str = "local",
     batch_rows: int = 1024,
     log=lambda s: None,
-) -> TokenizeResult:
+    dry_run: bool = False,
+) -> Any:
+    """Tokenize curated manifest ``mid`` into Megatron datasets (a derived manifest):
+    :class:`TokenizeResult`. ``dry_run``: the same checks (approval, tokenizer, dtype, output
+    directory), then a dict saying what would be written — nothing is."""
     t0 = time.perf_counter()
     cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
     parent = cat.get(mid)
@@ -140,6 +144,12 @@ def tokenize(
     if state is None or state.get("key") != key:
         if out_dir.exists() and any(out_dir.iterdir()) and not state_path.exists() and not (out_dir / ".corpusmill-tokenize").exists():
             raise InputError(f"{out_dir} exists and is not a tokenize output directory; give another --out")
+    if dry_run:
+        resume_at = state["next_shard"] if state is not None and state.get("key") == key else 0
+        return {"parent": mid, "state": v.state, "tokenizer_sha256": tok.sha256, "vocab_size": tok.vocab_size, "options": options,
+                "out_dir": str(out_dir), "documents": dict(sorted(kept.items())), "shards": len(parent["shards"]),
+                "resume_at_shard": resume_at, "engine": engine}
+    if state is None or state.get("key") != key:
         shutil.rmtree(out_dir, ignore_errors=True)
         work.mkdir(parents=True)
         (out_dir / ".corpusmill-tokenize").touch()

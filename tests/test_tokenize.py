@@ -236,6 +236,13 @@ def test_bad_inputs_are_one_line_errors_and_write_nothing(env, tiny_tokenizer, t
     assert "does not fit the declared dtype uint16" in err("tokenize", env.mid, "--tokenizer", str(tmp_path / "big.json"),
                                                            "--dtype", "uint16", "--allow-unapproved")
     assert "draft" in err("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer))
+    assert "pass --allow-unapproved" in err("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer))  # the flag, not the keyword
+    assert "pass --allow-unapproved" in err("tokenizer", "train", env.mid, "--vocab-size", "300", "--out", str(tmp_path / "t.json"))
+    # --dry-run: the same checks, what would be written, and nothing written
+    dry = cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "t"), "--allow-unapproved", "--dry-run").stdout
+    kept = {s["id"]: s["counts"]["kept"] for s in env.cat.get(env.mid)["sources"] if s["status"] == "admitted"}
+    assert f"would write {tmp_path / 't'}" in dry and f"{sum(kept.values()):,} documents in" in dry and "→ uint16" in dry
+    assert not (tmp_path / "t").exists() and sorted(env.cat.ids()) == before
     tid = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "t"), "--allow-unapproved"))
     made = {tid}
     mix = write_mix(tmp_path / "m.yaml", tid)
