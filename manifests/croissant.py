@@ -97,7 +97,26 @@ def licence_work(provenance: dict[str, Any], sources: list[str] | None = None) -
     return work
 
 
+_URL_SCHEMES = ("http", "https", "s3", "gs", "gcs", "az", "abfs", "hf", "file")
+
+
+def check_base_url(base_url: str) -> str:
+    """A ``--base-url`` every Croissant reader can fetch from: an absolute URL of a storage scheme,
+    no whitespace or control characters (``javascript:alert(1)`` and a URL ending in a newline
+    were written into ``contentUrl`` as given)."""
+    from urllib.parse import urlsplit
+
+    from corpusmill_base.errors import ConfigError
+
+    parts = urlsplit(base_url)
+    if parts.scheme not in _URL_SCHEMES or not (parts.netloc or parts.scheme == "file") or not base_url.isprintable() or any(c.isspace() for c in base_url):
+        raise ConfigError(f"--base-url {base_url!r}: expected an absolute URL ({', '.join(s + '://' for s in _URL_SCHEMES)}) without spaces")
+    return base_url
+
+
 def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[str, Any]:
+    if base_url is not None:
+        check_base_url(base_url)
     mid = manifest["id"]
     admitted = [s for s in manifest["sources"] if s["status"] == "admitted" and s["counts"]["kept"] > 0]
 

@@ -125,6 +125,14 @@ def test_croissant_licences_are_spdx_ids_per_source():
         ("CC0-1.0", "https://spdx.org/licenses/CC0-1.0.html", None),
     ]
     assert "ko_comments, c" in doc["license"][0]["description"]
+    # --base-url: an absolute storage URL, nothing a reader cannot fetch (session 11)
+    from corpusmill_base.errors import ConfigError
+
+    for bad in ("javascript:alert(1)", "relative/path", "https://x.org/data\n", "https://x.org/a b", "http://"):
+        with pytest.raises(ConfigError, match="expected an absolute URL"):
+            to_croissant(m, base_url=bad)
+    for good in ("https://data.example.org/legal/", "s3://bucket/releases", "file:///data/x"):
+        assert to_croissant(m, base_url=good)["url"] == good
 
 
 def test_croissant_export_validates_with_mlcroissant(env):
