@@ -786,8 +786,13 @@ def _result(future: Future):
 # --------------------------------------------------------------------------- the run
 
 
-def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
-    """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone."""
+def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None, check=None) -> Execution:
+    """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone.
+
+    ``check``: the models' pin check (the runner's ``check_models``), run before any model
+    loads: with several workers and more than one segment, in the main process once segment 0's
+    workers are forked (beside their first units: it was ~1-2 CPU-s of imports with every
+    other core idle), else before the first unit."""
     cfg = plan.config
     work = workdir or staging / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -804,6 +809,18 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
     warmed: set[int] = set()  # segments whose global stage the decider was asked to set up ahead
     timeline("start", time.time(), 0.0)  # CPU seconds so far: imports, config, plan
+    pending_check = [check] if check is not None else []
+
+    def checked() -> None:
+        """The models' pin check, once, before any model loads."""
+        if pending_check:
+            t0, c0 = time.time(), time.process_time()
+            pending_check.pop()()
+            timeline("check models", t0, c0)
+
+    first = next((i for i, st in enumerate(stages) if isinstance(st, GlobalStage)), len(stages))
+    if workers == 1 or len(segments) == 1 or any(type(st).artifacts is not Stage.artifacts for st in stages[: first + 1]):
+        checked()  # segment 0 itself loads a pinned model (or nothing runs beside it): check first
     # Forked now, while the main process holds imports and the plan only (see _Decider).
     decider = _Decider(runner) if any(seg.glob is not None and not Unit(work, f"decide{k}").done for k, seg in enumerate(segments)) else None
 
@@ -815,10 +832,13 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         (~3.2 CPU-s), so the worker sat idle at the barrier and the main process ran no unit of
         it; the last segment's models now load beside segment 1 and the MinHash decide."""
         nonlocal loaded
+        checked()
         loaded = _preload(segments, loaded, k + 2, seconds)
 
     try:
         for k, seg in enumerate(segments):
+            if k:
+                checked()  # a resumed run whose segment 0 was done forked no worker for it
             seg_dir = work / f"seg{k}"
             seg_dir.mkdir(exist_ok=True)
             if k == 0:
