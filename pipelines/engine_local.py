@@ -753,8 +753,8 @@ def _setup_in_decider(k: int) -> None:
     The decider is forked before any model loads, so MinHash's ``setup()`` (numba's import and its
     cached kernels, ~1.2 CPU-s) ran when its decide started, beside segment 1's first units: on the
     20 MB sample at load 3-4 the keys then streamed in ~5 s late and the decide ended 6.3 s after
-    the segment's last unit (2026-12-07, 20:14 UTC). Submitted right after the previous decide, it
-    runs while the main process still sets up the later segments."""
+    the segment's last unit (2026-12-07, 20:14 UTC). The first one after segment 0 is submitted
+    when the decider is forked, later ones right after the decide before them (:func:`execute`)."""
     t0, c0 = time.time(), time.process_time()
     _worker[0].segments[k].glob.ensure_setup()
     timeline("decider setup", t0, c0, segment=k)
@@ -823,6 +823,16 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         checked()  # segment 0 itself loads a pinned model (or nothing runs beside it): check first
     # Forked now, while the main process holds imports and the plan only (see _Decider).
     decider = _Decider(runner) if any(seg.glob is not None and not Unit(work, f"decide{k}").done for k, seg in enumerate(segments)) else None
+    if workers > 1 and decider is not None:
+        # The first global stage after segment 0 (MinHash) is set up in the decider at once: it
+        # idles through segment 0 but for following its units (exact dedup's small keys, which it
+        # catches up on), while queued after that decide the set-up ran beside segment 1's units
+        # and held back the MinHash decide that the next segment waits for (20 MB, load 9-12:
+        # its set-up ran 35 → 47 s, the segment's units from 36 s). Later ones: after the decide before them.
+        first = next((j for j in range(1, len(segments)) if segments[j].glob is not None and not Unit(work, f"decide{j}").done), None)
+        if first is not None:
+            warmed.add(first)
+            decider.warm(first)
 
     def ahead(k: int) -> None:
         """Once segment ``k``'s workers are forked: the next segment's models load in the main
