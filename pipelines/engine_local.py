@@ -32,7 +32,7 @@ Workers. With ``workers > 1`` the main process and ``workers - 1`` forked proces
 units of a segment, each taking the next unit nobody took yet (biggest first by a deterministic
 estimate, or in ingest order where many units feed a following decide). The main process
 sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
-later segments' while segment 0's worker runs its units), so the workers share those pages
+next segment's while the current segment's workers run their units), so the workers share those pages
 copy-on-write instead of each loading its own copy; one worker (the main process alone) still
 loads each model lazily on first use (``ensure_setup``). What a process holds at a
 time is one batch going through the stages (in-flight memory is bounded by ``workers × batch``);
@@ -938,8 +938,8 @@ def preload(segments: list[Segment]) -> None:
     dictionaries, fastText) instead of each loading its own copy: the set-up's CPU is paid once,
     not once per worker, and a worker's private memory is what it reads and writes for its batch.
     The engine loads a segment's models just before its pool forks, the heavy ones (PII, language
-    ID: ~4 CPU-s) while a forked child decides the global stage before them, so that time is not
-    spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
+    ID: ~3-4 CPU-s) beside the previous segment's units and the decide that follows them, so that
+    time is not spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
     collector's reach: a collection in a worker would otherwise write into the header of every
     object it scans and so copy the page that holds it (reference counts still copy the pages of
     objects a worker touches)."""
