@@ -241,8 +241,8 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
             segs[k][r["pid"]] = segs[k].get(r["pid"], 0.0) + r["cpu"]
             sp = spans.setdefault(k, [r["t0"], r["t1"]])
             sp[0], sp[1] = min(sp[0], r["t0"]), max(sp[1], r["t1"])
-    for r in recs:  # the main process's set-up inside a segment's span runs beside the workers' units
-        if r["what"] == "setup" and r["pid"] == root:
+    for r in recs:  # the main process's set-up (and models' pin check) inside a segment's span runs beside the workers' units
+        if r["what"] in ("setup", "check models") and r["pid"] == root:
             for k, (a, b) in sorted(spans.items()):
                 if r["t0"] < b and r["t1"] > a:  # it starts just before the first unit does
                     segs[k][root] = segs[k].get(root, 0.0) + r["cpu"]

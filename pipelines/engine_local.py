@@ -32,7 +32,7 @@ Workers. With ``workers > 1`` the main process and ``workers - 1`` forked proces
 units of a segment, each taking the next unit nobody took yet (biggest first by a deterministic
 estimate, or in ingest order where many units feed a following decide). The main process
 sets every stage's models up once before the pool that needs them forks (:func:`preload`; the
-later segments' while segment 0's worker runs its units), so the workers share those pages
+next segment's while the current segment's workers run their units), so the workers share those pages
 copy-on-write instead of each loading its own copy; one worker (the main process alone) still
 loads each model lazily on first use (``ensure_setup``). What a process holds at a
 time is one batch going through the stages (in-flight memory is bounded by ``workers × batch``);
@@ -730,6 +730,11 @@ class _Decider:
             1, mp_context=ctx, initializer=_init_worker, initargs=(runner, None, self.stop, os.getpid()))
         self.executor.submit(int)  # forks now (a fork pool starts its processes on the first submit)
 
+    def warm(self, k: int) -> Future:
+        """Set segment ``k``'s global stage up in the decider now (after what it was given
+        before), not when its decide starts: see :func:`_setup_in_decider`."""
+        return self.executor.submit(_setup_in_decider, k)
+
     def decide(self, k: int, names: list[str], follow: bool = False) -> Future:
         """``follow``: submitted before the segment's units run; the decide reads each unit's keys
         as soon as its ``.done`` marker exists, in ingest order (:func:`_decide_unit`)."""
@@ -742,6 +747,19 @@ class _Decider:
             self.executor = None
 
 
+def _setup_in_decider(k: int) -> None:
+    """Segment ``k``'s global stage set up in the decider ahead of its decide.
+
+    The decider is forked before any model loads, so MinHash's ``setup()`` (numba's import and its
+    cached kernels, ~1.2 CPU-s) ran when its decide started, beside segment 1's first units: on the
+    20 MB sample at load 3-4 the keys then streamed in ~5 s late and the decide ended 6.3 s after
+    the segment's last unit (2026-12-07, 20:14 UTC). The first one after segment 0 is submitted
+    when the decider is forked, later ones right after the decide before them (:func:`execute`)."""
+    t0, c0 = time.time(), time.process_time()
+    _worker[0].segments[k].glob.ensure_setup()
+    timeline("decider setup", t0, c0, segment=k)
+
+
 def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> dict[str, float]:
     runner = _worker[0]
     t0, c0 = time.time(), time.process_time()
@@ -750,7 +768,8 @@ def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> dict[s
                            stop=_worker[2] if follow else None, facts=facts)
     after = time.process_time() - facts.get("cpu_at_last_unit", c0)  # CPU after the segment's last unit (all of it unless followed)
     _give_back_memory()  # the next global stage's decide starts from the models, not this one's peak
-    timeline("decide", t0, c0, segment=k, follow=follow, cpu_after_units=round(after, 3), phases=getattr(runner.segments[k].glob, "timings", None) or None)
+    timeline("decide", t0, c0, segment=k, follow=follow, cpu_after_units=round(after, 3), phases=getattr(runner.segments[k].glob, "timings", None) or None,
+             **{key: v for key, v in facts.items() if key.endswith("_s")})
     return seconds
 
 
@@ -767,8 +786,13 @@ def _result(future: Future):
 # --------------------------------------------------------------------------- the run
 
 
-def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
-    """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone."""
+def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None, check=None) -> Execution:
+    """Run the plan; units already done in ``workdir`` (an interrupted run) are not redone.
+
+    ``check``: the models' pin check (the runner's ``check_models``), run before any model
+    loads: with several workers and more than one segment, in the main process once segment 0's
+    workers are forked (beside their first units: it was ~1-2 CPU-s of imports with every
+    other core idle), else before the first unit."""
     cfg = plan.config
     work = workdir or staging / ".work"
     work.mkdir(parents=True, exist_ok=True)
@@ -783,19 +807,48 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
+    warmed: set[int] = set()  # segments whose global stage the decider was asked to set up ahead
     timeline("start", time.time(), 0.0)  # CPU seconds so far: imports, config, plan
+    pending_check = [check] if check is not None else []
+
+    def checked() -> None:
+        """The models' pin check, once, before any model loads."""
+        if pending_check:
+            t0, c0 = time.time(), time.process_time()
+            pending_check.pop()()
+            timeline("check models", t0, c0)
+
+    first = next((i for i, st in enumerate(stages) if isinstance(st, GlobalStage)), len(stages))
+    if workers == 1 or len(segments) == 1 or any(type(st).artifacts is not Stage.artifacts for st in stages[: first + 1]):
+        checked()  # segment 0 itself loads a pinned model (or nothing runs beside it): check first
     # Forked now, while the main process holds imports and the plan only (see _Decider).
     decider = _Decider(runner) if any(seg.glob is not None and not Unit(work, f"decide{k}").done for k, seg in enumerate(segments)) else None
+    if workers > 1 and decider is not None:
+        # The first global stage after segment 0 (MinHash) is set up in the decider at once: it
+        # idles through segment 0 but for following its units (exact dedup's small keys, which it
+        # catches up on), while queued after that decide the set-up ran beside segment 1's units
+        # and held back the MinHash decide that the next segment waits for (20 MB, load 9-12:
+        # its set-up ran 35 → 47 s, the segment's units from 36 s). Later ones: after the decide before them.
+        first = next((j for j in range(1, len(segments)) if segments[j].glob is not None and not Unit(work, f"decide{j}").done), None)
+        if first is not None:
+            warmed.add(first)
+            decider.warm(first)
 
-    def ahead() -> None:
-        """Once a segment's workers are forked: the later segments' models (PII, language ID:
-        ~3-4 CPU-s) load in the main process while the workers run units, not at a barrier
-        with the other cores idle; the pools forked later inherit them."""
+    def ahead(k: int) -> None:
+        """Once segment ``k``'s workers are forked: the next segment's models load in the main
+        process while the workers run units, not at a barrier with the other cores idle; the pool
+        forked next inherits them. Only the next one: loading every later segment's models beside
+        segment 0 (PII and language ID, ~4.8 CPU-s at load 3) took longer than segment 0's units
+        (~3.2 CPU-s), so the worker sat idle at the barrier and the main process ran no unit of
+        it; the last segment's models now load beside segment 1 and the MinHash decide."""
         nonlocal loaded
-        loaded = _preload(segments, loaded, len(segments), seconds)
+        checked()
+        loaded = _preload(segments, loaded, k + 2, seconds)
 
     try:
         for k, seg in enumerate(segments):
+            if k:
+                checked()  # a resumed run whose segment 0 was done forked no worker for it
             seg_dir = work / f"seg{k}"
             seg_dir.mkdir(exist_ok=True)
             if k == 0:
@@ -833,8 +886,13 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             # A pool per segment, forked when its first unit is handed out: its workers inherit
             # the models loaded by then, and give their memory back when the segment ends.
             decision = decider.decide(k, [job.name for job in seg_jobs], follow=True) if follow else None
+            if workers > 1 and decider is not None:
+                nxt = next((j for j in range(k + 1, len(segments)) if segments[j].glob is not None and not Unit(work, f"decide{j}").done), None)
+                if nxt is not None and nxt not in warmed:
+                    warmed.add(nxt)
+                    decider.warm(nxt)  # errors surface in its decide (``ensure_setup`` again)
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
-                for timings in pool.run(jobs, meter, ahead=ahead if k + 1 < len(segments) else None):
+                for timings in pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None):
                     merge_seconds(seconds, timings)
             meter.close()
             if seg.glob is not None:
@@ -880,8 +938,8 @@ def preload(segments: list[Segment]) -> None:
     dictionaries, fastText) instead of each loading its own copy: the set-up's CPU is paid once,
     not once per worker, and a worker's private memory is what it reads and writes for its batch.
     The engine loads a segment's models just before its pool forks, the heavy ones (PII, language
-    ID: ~4 CPU-s) while a forked child decides the global stage before them, so that time is not
-    spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
+    ID: ~3-4 CPU-s) beside the previous segment's units and the decide that follows them, so that
+    time is not spent with every other core idle. ``gc.freeze`` moves everything alive now out of the
     collector's reach: a collection in a worker would otherwise write into the header of every
     object it scans and so copy the page that holds it (reference counts still copy the pages of
     objects a worker touches)."""
@@ -908,7 +966,10 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, f
     keys spilled, its side file written) happens while the units still run, not after the
     segment's barrier with the other cores idle."""
     unit.reset()
+    s0 = time.perf_counter()
     glob.ensure_setup()
+    if facts is not None:
+        facts["setup_s"] = round(time.perf_counter() - s0, 3)
     waited = 0.0
 
     def stream_keys() -> Iterator[pa.Table]:
@@ -928,10 +989,13 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, f
     t0 = time.perf_counter()
     decided = glob.decide(rechunk(stream_keys()))
     seconds = {glob.key: time.perf_counter() - t0 - waited}
+    w0 = time.perf_counter()
     out = _StreamingParquet(unit.path("decisions.parquet"), decided.schema)
     out.write(decided)
     out.commit()
     unit.mark_done()
+    if facts is not None:
+        facts["waited_s"], facts["write_s"] = round(waited, 3), round(time.perf_counter() - w0, 3)
     return seconds
 
 

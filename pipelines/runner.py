@@ -184,8 +184,15 @@ def _run_locked(
     try:
         stages = build_stages(cfg, workdir=str(work / "stage-tmp"), base_dir=plan.base_dir, input_bytes=plan.total_bytes) + takedown_stages(cat, cfg)
         resolve_releases(stages)
-        check_models(stages)  # a missing or altered model fails here, not after hours of earlier stages
-        execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)  # writes the ledger
+        # A missing or altered model fails here, not after hours of earlier stages. The local
+        # engine runs the check itself beside segment 0's first units when it has several workers
+        # (the check is mostly the PII stage's imports, ~1-2 CPU-s the process pays anyway before
+        # it loads the models, which were serial before any unit started), else before any unit.
+        if cfg.engine == "local":
+            execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work, check=lambda: check_models(stages))
+        else:
+            check_models(stages)
+            execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)  # writes the ledger
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
         _decontamination_guard(manifest, strict)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import multiprocessing
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -469,3 +470,39 @@ def test_a_failing_commit_surfaces_as_one_error_and_leaves_no_marker(tmp_path, m
     assert not (tmp_path / "out" / "manifest.json").exists()
     assert not [p for p in tmp_path.rglob("seg0/000003.done")]
     assert [p for p in tmp_path.rglob("seg0/000002.done")]  # the units before it committed (kept for --resume)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_the_models_pin_check_runs_once_and_its_failure_ends_the_run(tmp_path, workers):
+    """The runner hands the local engine its models' check; with 2 workers it runs beside segment
+    0's first units (once), with 1 before any unit; an :class:`IntegrityError` from it ends the run
+    with that error (no worker left behind, nothing half-published)."""
+    from corpusmill_base.errors import IntegrityError
+
+    cfg = small_files_config(tmp_path, 60)
+    text = cfg.read_text(encoding="utf-8").replace("exact_dedup]", "exact_dedup, minhash_dedup]")
+    cfg.write_text(text, encoding="utf-8")
+    plan = runner.prepare(cfg, workers=workers)
+    calls = []
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine_local, "UNIT_MIN_BYTES", 256)
+    try:
+        for n, fail in enumerate((False, True)):
+            staging, work = tmp_path / f"staging{n}", tmp_path / f"work{n}"
+            staging.mkdir()
+
+            def check(fail=fail):
+                calls.append(n)
+                if fail:
+                    raise IntegrityError("model.bin has sha256 0000, its card says 1111")
+
+            stages = runner.build_stages(plan.config)
+            if not fail:
+                engine_local.execute(plan, stages, staging, null_progress(), workdir=work, check=check)
+            else:
+                with pytest.raises(IntegrityError, match="model.bin"):
+                    engine_local.execute(plan, stages, staging, null_progress(), workdir=work, check=check)
+    finally:
+        mp.undo()
+    assert calls == [0, 1]
+    assert multiprocessing.active_children() == []

@@ -61,6 +61,16 @@ def side_rows(path: Path, columns: list[str], docs: np.ndarray, batch_rows: int 
 #: document's signature, ~0.5 KB each: read a batch at a time).
 INDEX_BATCH_ROWS = 65536
 
+#: The signature file's columns (an Arrow IPC file beside the Parquet side file, one row per
+#: document in decide order): what ``release_files`` publishes the kept rows of, and what
+#: verification reads signatures from by document number.
+SIGNATURE_COLUMNS = ("id", "order", "signature")
+
+
+def _signature_reader(path: Path) -> pa.ipc.RecordBatchFileReader:
+    """The signature file, memory-mapped: a column or a few rows are read without the rest."""
+    return pa.ipc.open_file(pa.memory_map(str(path), "r"))
+
 
 class _Clock:
     def __init__(self, into: dict[str, float]):
@@ -153,7 +163,9 @@ class MinHashDedup(GlobalStage):
         spill = BandSpill(self._budget(), opts.partitions, workdir)
         small: list[pa.Table] = []
         side_path = self._side_path()
+        sig_path = self._signature_path()
         side_writer = None
+        sig_writer: pa.ipc.RecordBatchFileWriter | None = None
         n = 0
         keep_index = False
         clock = _Clock(self.timings)
@@ -172,12 +184,21 @@ class MinHashDedup(GlobalStage):
                 # take() copies: a key table unpickled from a worker is one buffer, text included,
                 # and a zero-copy select would keep all of it alive.
                 small.append(k.select([f.name for f in KEY_FIELDS]).take(to_arrow(np.arange(k.num_rows, dtype=np.int64), pa.int64())))
-                side_cols = [c for c in ("id", "order", "signature", "sketch", "text") if c in k.column_names]
+                side_cols = [c for c in ("sketch", "text") if c in k.column_names]
                 side = k.select(side_cols).append_column("doc", to_arrow(docs, pa.int64()))
                 if side_writer is None:
                     # Scratch read back once: compressing the text cost more than writing it (0.25 vs 0.1 s on 20 MB).
                     side_writer = pq.ParquetWriter(side_path, side.schema, compression="none", use_dictionary=False, write_statistics=False)
                 writes.append(writer_thread.submit(side_writer.write_table, side))
+                if "signature" in k.column_names:
+                    # Signatures, ids and orders go to an uncompressed Arrow IPC file instead: the
+                    # release reads its id column alone and copies only the kept rows (reading every
+                    # signature back out of the Parquet side file was 1.5-2.1 s of the main
+                    # process's serial tail on the 20 MB sample).
+                    sig = k.select(list(SIGNATURE_COLUMNS))
+                    if sig_writer is None:
+                        sig_writer = pa.ipc.new_file(str(sig_path), sig.schema)
+                    writes.append(writer_thread.submit(sig_writer.write_table, sig))
                 while len(writes) > 2:  # bounded: at most two batches' side rows in flight
                     writes.popleft().result()
                 n += k.num_rows
@@ -185,6 +206,8 @@ class MinHashDedup(GlobalStage):
                 writes.popleft().result()
             if side_writer is not None:
                 side_writer.close()
+            if sig_writer is not None:
+                sig_writer.close()
             clock.lap("keys")
             released, shard_urls = self._released()
             m = released.num_rows
@@ -206,22 +229,23 @@ class MinHashDedup(GlobalStage):
             if opts.verify == "none":
                 verified, jac, estimated = pairs, np.full(pairs.size, np.nan), np.zeros(pairs.size, dtype=bool)
             else:
-                verified, jac, estimated = self._verify(pairs, side_path, n, released, shard_urls, thresholds)
+                verified, jac, estimated = self._verify(pairs, side_path, sig_path if sig_writer is not None else None, n, released, shard_urls, thresholds)
             self.stats["verified_pairs"] = int(verified.size)
             release_free_memory()
             clock.lap("verify")
             decisions = self._decisions(table, released, verified, jac, estimated, n, m, thresholds)
             clock.lap("keep")
-            keep_index = opts.write_index and bool(self.context.workdir) and side_writer is not None
-            self._index_path = side_path if keep_index else None
+            keep_index = opts.write_index and bool(self.context.workdir) and sig_writer is not None
+            self._index_path = sig_path if keep_index else None
             return decisions
         finally:
             writer_thread.shutdown(wait=True)
             spill.cleanup()
+            side_path.unlink(missing_ok=True)  # texts and sketches: only verification reads them
             if not keep_index:
-                side_path.unlink(missing_ok=True)
+                sig_path.unlink(missing_ok=True)
 
-    def _verify(self, pairs, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _verify(self, pairs, side_path: Path, sig_path: Path | None, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The candidate pairs at or above their threshold, their Jaccard, and whether it is an
         estimate. With exact verification, the one-byte sketches first settle the clear cases
         (see :data:`PREFILTER_SIGMAS`) and only the rest are compared shingle set to shingle set.
@@ -236,13 +260,13 @@ class MinHashDedup(GlobalStage):
             sure, sure_jac = pairs[certain], np.minimum(est[certain], 1.0)
             pairs = pairs[~certain]
             self.stats["sketch_verified_pairs"] = int(sure.size)
-        verified, jac = self._verify_exact(pairs, side_path, n, released, shard_urls, thresholds)
+        verified, jac = self._verify_exact(pairs, side_path, sig_path, n, released, shard_urls, thresholds)
         estimated = np.concatenate([np.ones(sure.size, dtype=bool), np.full(verified.size, opts.verify != "exact")])
         verified, jac = np.concatenate([sure, verified]), np.concatenate([sure_jac, jac])
         order = np.argsort(verified, kind="stable")
         return verified[order], jac[order], estimated[order]
 
-    def _verify_exact(self, pairs: np.ndarray, side_path: Path, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _verify_exact(self, pairs: np.ndarray, side_path: Path, sig_path: Path | None, n: int, released: pa.Table, shard_urls, thresholds: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Exact Jaccard of shingle sets (signature estimate when ``verify: signature``)."""
         opts = self.opts
         if pairs.size == 0:
@@ -253,12 +277,14 @@ class MinHashDedup(GlobalStage):
         sig_rows: list[np.ndarray] = []
         text_docs: list[np.ndarray] = []
         texts: list[str] = []
-        cols = (["signature"] if self._keeps_signatures else []) + (["text"] if opts.verify == "exact" else [])
-        for docs, t in side_rows(side_path, cols, involved[involved < n]):
-            if "signature" in cols:
-                sig_docs.append(docs)
-                sig_rows.append(_matrix(t.column("signature"), opts.num_perm))
-            if "text" in cols:
+        own = involved[involved < n]
+        if sig_path is not None and own.size:  # rows by document number, from the memory-mapped signature file
+            column = _signature_reader(sig_path).read_all().column("signature")
+            sig_docs.append(own)
+            sig_rows.append(_matrix(column.take(to_arrow(own, pa.int64())), opts.num_perm))
+            del column
+        if opts.verify == "exact":
+            for docs, t in side_rows(side_path, ["text"], own):
                 text_docs.append(docs)
                 texts += t.column("text").to_pylist()
         if rel.size:
@@ -380,27 +406,54 @@ class MinHashDedup(GlobalStage):
         os.close(fd)
         return Path(name)
 
+    def _signature_path(self) -> Path:
+        """The decide's signature file (:data:`SIGNATURE_COLUMNS`, Arrow IPC). With a run work
+        directory its name is fixed, so a resumed run (whose decision unit was already done) still
+        finds it for ``release_files``."""
+        if self.context.workdir:
+            return Path(self.context.workdir) / f"{self.name}-{self.version}-signatures.arrow"
+        fd, name = tempfile.mkstemp(prefix="minhash-signatures-", suffix=".arrow")
+        os.close(fd)
+        return Path(name)
+
     def release_files(self, out_dir: Path, kept_ids: pa.Array) -> list[dict[str, Any]]:
         """Write the signature index of the released (kept) documents for later incremental runs."""
         if self._index_path is None and self.opts.write_index and self.context.workdir:
-            self._index_path = self._side_path()  # decided in an earlier (interrupted) process
+            self._index_path = self._signature_path()  # decided in an earlier (interrupted) process
+            if not self._index_path.exists() and self._side_path().exists():
+                self._index_path = self._side_path()  # decided by a version that kept them in the Parquet side file
         if self._index_path is None or not self._index_path.exists():
             return []
         import json
 
-        # Filtered a batch at a time: the side file holds every document's signature (~0.5 KB
-        # each, ~0.4 GB on the 84 MB corpus), of which only the kept ones are published.
         # The kept mask comes from one `is_in` over the id column: `is_in` builds its hash set of
         # `kept_ids` on every call, and once per batch (``INDEX_BATCH_ROWS``) that was 8 % of a whole run's
         # CPU on the 20 MB sample (1.2 CPU-s; quadratic in the corpus: batches × kept ids).
-        side = pq.ParquetFile(self._index_path)
-        cols = ["id", "order", "signature"]
-        kept = pc.is_in(side.read(columns=["id"], use_threads=False).column("id"), value_set=kept_ids).combine_chunks()
-        parts, at = [], 0
-        for b in side.iter_batches(batch_size=INDEX_BATCH_ROWS, columns=cols, use_threads=False):
-            parts.append(b.filter(kept.slice(at, b.num_rows)))
-            at += b.num_rows
-        t = pa.Table.from_batches(parts, schema=pa.schema([side.schema_arrow.field(c) for c in cols]))
+        cols = list(SIGNATURE_COLUMNS)
+        if self._index_path.suffix == ".arrow":
+            # The id column alone from the memory map (~20 bytes a document), then each batch's
+            # kept rows copied out: the signatures of dropped documents are never read (reading
+            # them all out of the Parquet side file was 1.5-2.1 s on the 20 MB sample).
+            reader = _signature_reader(self._index_path)
+            kept = pc.is_in(reader.read_all().column("id"), value_set=kept_ids).combine_chunks()
+            schema = reader.schema
+            parts, at = [], 0
+            for i in range(reader.num_record_batches):
+                b = reader.get_batch(i)
+                mask = kept.slice(at, b.num_rows)
+                if mask.true_count:
+                    parts.append(b.filter(mask))
+                at += b.num_rows
+            del reader
+        else:  # filtered a batch at a time: every document's signature (~0.5 KB each, ~0.4 GB on the 84 MB corpus)
+            side = pq.ParquetFile(self._index_path)
+            kept = pc.is_in(side.read(columns=["id"], use_threads=False).column("id"), value_set=kept_ids).combine_chunks()
+            schema = pa.schema([side.schema_arrow.field(c) for c in cols])
+            parts, at = [], 0
+            for b in side.iter_batches(batch_size=INDEX_BATCH_ROWS, columns=cols, use_threads=False):
+                parts.append(b.filter(kept.slice(at, b.num_rows)))
+                at += b.num_rows
+        t = pa.Table.from_batches(parts, schema=schema)
         t = t.sort_by([("order", "ascending")])
         # The published index keeps a list<uint32> per document: what a datasketch user reads.
         sig = _matrix(t.column("signature"), self.opts.num_perm)
@@ -410,8 +463,8 @@ class MinHashDedup(GlobalStage):
         path = out_dir / INDEX_PATH
         path.parent.mkdir(parents=True, exist_ok=True)
         pq.write_table(t, path, compression="zstd")
-        # The side file stays in the run's work directory (removed with it after success), so a
-        # run killed after this point still finds it when resumed.
+        # The signature file stays in the run's work directory (removed with it after success), so
+        # a run killed after this point still finds it when resumed.
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
 
