@@ -102,6 +102,7 @@ from .ko_name_cues import (
     SURNAMES_2,
     is_korean_name,
     kiwi_gate,
+    kiwi_gate_spans,
 )
 from .ko_names import (
     KoreanNameRecognizer,
@@ -203,6 +204,7 @@ __all__ = [
     "is_common_noun_too",
     "is_korean_name",
     "kiwi_gate",
+    "kiwi_gate_spans",
     "kiwi_tokens_of",
     "korean_analyzer",
     "korean_recognizers",
