@@ -490,10 +490,9 @@ class PresidioScrubber(MapStage):
         # tldextract builds its public-suffix trie at its first e-mail (~0.2 CPU-s); built here,
         # in set-up, the workers forked after it inherit it instead of each building its own.
         _offline_tld()("example.com")
-        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, company_cue, kiwi_gate, kiwi_gate_spans
+        from filters.pii_recognizers import _NAME_AFTER_CUE, _NAME_BEFORE_TITLE, NAME_AFTER, NAME_BEFORE, NOT_NAMES, company_cue, kiwi_gate
 
         self._kiwi_gate = kiwi_gate()
-        self._kiwi_gate_spans = kiwi_gate_spans()  # its matches' spans, found faster (apart_spans)
         self._company_cue = company_cue  # the dictionary rules' own cues: 혜교씨, 미경이가, 진구(33)
         from filters.pii_recognizers.ko_corpus_names import may_hold_corpus_name
 
@@ -503,6 +502,15 @@ class PresidioScrubber(MapStage):
 
         # A foreign full name across a space (레이 찰스), which MeCab may read with no person piece (pii@9).
         self._spaced_name = may_hold_spaced_name if self.config.dictionary_names else lambda text: False
+        if self.config.dictionary_names:
+            # The name rules' tables, loaded here rather than at the first Korean document that needs
+            # them (~0.2 CPU-s, 2026-12-07): the engine sets the stage up before it forks its workers,
+            # which then inherit them instead of each loading its own inside its first batch.
+            from filters.pii_recognizers import ko_corpus_names, ko_name_model, ko_spaced_names
+
+            ko_spaced_names.table(), ko_spaced_names._heads(), ko_name_model.name_syllables()
+            if self.config.corpus_names:
+                ko_corpus_names.person_words(), ko_corpus_names._heads()
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
@@ -676,7 +684,7 @@ class PresidioScrubber(MapStage):
                 wins = [(0, len(text))] if text else []
             else:
                 # One scan of the gate: its matches are the window gate's words.
-                matches = self._kiwi_gate_spans(text)
+                matches = list(self._kiwi_gate.finditer(text))
                 if parsed is not None and matches:
                     morphs[d] = mecab_tokens(text, parsed)
                 wins = self._name_windows(text, morphs.get(d), matches) if matches else []
@@ -752,7 +760,7 @@ class PresidioScrubber(MapStage):
             results = EntityRecognizer.remove_duplicates(results)
         return results
 
-    def _name_windows(self, text: str, morphs: Sequence | None = None, matches: Sequence[tuple[int, int]] | None = None) -> list[tuple[int, int]]:
+    def _name_windows(self, text: str, morphs: Sequence | None = None, matches: Sequence[re.Match] | None = None) -> list[tuple[int, int]]:
         """Words the Kiwi name rule could accept (whole words, merged when they touch).
 
         Kiwi reads ~100k characters/s, so given the text's MeCab-ko morphemes a merged window
@@ -775,10 +783,11 @@ class PresidioScrubber(MapStage):
         wins: list[tuple[int, int]] = []
         open_: list[bool] = []
         unsettled: list[bool] = []
-        for s, match_end in self._kiwi_gate_spans(text) if matches is None else matches:
-            if text[s : min(s + 3, match_end)] in self._not_names:
+        for m in self._kiwi_gate.finditer(text) if matches is None else matches:
+            if m.group()[:3] in self._not_names:
                 continue  # a common word the recognizer rejects whatever Kiwi says (피해자, 사용자)
             # The word and the next one: Kiwi tags a lone word worse (이자율은 → NNP, with "74.0%이며" → NNG).
+            s = m.start()
             word_end = _EOJEOL_END.match(text, s).end()
             e = _NEXT_WORD.match(text, word_end).end()
             merge = bool(wins) and s <= wins[-1][1]
@@ -789,7 +798,7 @@ class PresidioScrubber(MapStage):
             else:
                 here = not _settled(text, morphs, s)
                 u = (merge and unsettled[-1]) or here
-                o = here and not _kiwi_candidate_vetoed(text, morphs, s, match_end, word_end)
+                o = here and not _kiwi_candidate_vetoed(text, morphs, s, m.end(), word_end)
             if merge:
                 wins[-1] = (wins[-1][0], max(e, wins[-1][1]))
                 open_[-1], unsettled[-1] = o, u

@@ -102,7 +102,6 @@ from .ko_name_cues import (
     SURNAMES_2,
     is_korean_name,
     kiwi_gate,
-    kiwi_gate_spans,
 )
 from .ko_names import (
     KoreanNameRecognizer,
@@ -204,7 +203,6 @@ __all__ = [
     "is_common_noun_too",
     "is_korean_name",
     "kiwi_gate",
-    "kiwi_gate_spans",
     "kiwi_tokens_of",
     "korean_analyzer",
     "korean_recognizers",

@@ -5,7 +5,6 @@ and the common words the surname test lets through. Plain strings and regexes: n
 
 from __future__ import annotations
 
-import functools
 import re
 
 #: Surnames covering >99 % of Koreans (Statistics Korea 2015), single and double syllable.
@@ -110,7 +109,12 @@ _NAME_TITLE_AFTER = re.compile(rf"\s?(?:{_TITLE}){{1,2}}(?![가-힣]{{2}})")
 PARTICLE_ONLY = "을를의와과도만에로께"
 
 
-def _kiwi_gate_body() -> str:
+def kiwi_gate() -> re.Pattern:
+    """Words the Kiwi path of :class:`KoreanNameRecognizer` can accept, so the only ones Kiwi must read.
+
+    A 3-syllable surname-initial word (4 with a double surname), particles allowed, or any
+    2–5 syllable word right before a person's title.
+    """
     surnames = "".join(sorted(SURNAMES_1))
     doubles = "|".join(sorted(SURNAMES_2))
     # A 3-syllable word ending in a particle-only syllable (경찰을, 사건의) is a 2-syllable noun plus
@@ -120,47 +124,7 @@ def _kiwi_gate_body() -> str:
     given = f"[{NAME_SYLLABLE}]"  # is_korean_name() rejects other finals
     shaped = rf"(?:[{surnames}]{given}(?![{PARTICLE_ONLY}][^가-힣]|[{PARTICLE_ONLY}]$)(?![{endings}]){given}|(?:{doubles}){given}{{1,2}})(?:{_JOSA[3:-2]})?(?![가-힣])"
     titled = rf"[가-힣]{{2,5}}(?=\s?(?:{_TITLE}){{1,2}}(?![가-힣]{{2}}))"
-    return rf"{shaped}|{titled}"
-
-
-def kiwi_gate() -> re.Pattern:
-    """Words the Kiwi path of :class:`KoreanNameRecognizer` can accept, so the only ones Kiwi must read.
-
-    A 3-syllable surname-initial word (4 with a double surname), particles allowed, or any
-    2–5 syllable word right before a person's title (its matches: :func:`kiwi_gate_spans`).
-    """
-    return re.compile(rf"(?<![가-힣])(?:{_kiwi_gate_body()})")
-
-
-@functools.cache
-def kiwi_gate_spans():
-    """The spans of :func:`kiwi_gate`'s ``finditer``, found as :func:`apart_spans` finds them."""
-    return apart_spans(_kiwi_gate_body(), "가-힣")
-
-
-def apart_spans(body: str, letters: str):
-    """A function giving the spans of ``re.finditer(rf"(?<![{letters}])(?:{body})", text)``, for a
-    ``body`` whose every match is non-empty and made of ``letters`` only.
-
-    Why: a pattern that starts with a look-behind is tried at every position of the text, and a
-    review is mostly Hangul; one that starts with a character class lets ``re`` skip to the next
-    character of that class in C. So the scan looks for a character *not* in ``letters`` followed
-    by ``body`` (a look-ahead), plus ``body`` at the text's start. The same spans: a match of the
-    look-behind form starts at 0 or after a character not in ``letters``, and the characters of a
-    match are all ``letters``, so no other match can start inside one (which the look-ahead form
-    would otherwise find) — ``tests/test_pii_korean_speed.py`` compares both on real and generated
-    text. (The Kiwi gate's scan: 0.28 → 0.22 CPU-s on 20,000 e2e documents.)"""
-    whole = re.compile(rf"(?<![{letters}])(?:{body})")
-    after = re.compile(rf"[^{letters}](?=(?P<apart>{body}))")
-    first, scan = whole.match, after.finditer
-
-    def spans(text: str) -> list[tuple[int, int]]:
-        m = first(text)
-        out = [m.span()] if m else []
-        out.extend(m.span("apart") for m in scan(text))
-        return out
-
-    return spans
+    return re.compile(rf"(?<![가-힣])(?:{shaped}|{titled})")
 
 
 #: Final consonants a given-name syllable can have: none, ㄱ, ㄴ, ㄹ, ㅁ, ㅂ, ㅇ. Sino-Korean readings
