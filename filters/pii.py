@@ -502,6 +502,15 @@ class PresidioScrubber(MapStage):
 
         # A foreign full name across a space (레이 찰스), which MeCab may read with no person piece (pii@9).
         self._spaced_name = may_hold_spaced_name if self.config.dictionary_names else lambda text: False
+        if self.config.dictionary_names:
+            # The name rules' tables, loaded here rather than at the first Korean document that needs
+            # them (~0.2 CPU-s, 2026-12-07): the engine sets the stage up before it forks its workers,
+            # which then inherit them instead of each loading its own inside its first batch.
+            from filters.pii_recognizers import ko_corpus_names, ko_name_model, ko_spaced_names
+
+            ko_spaced_names.table(), ko_spaced_names._heads(), ko_name_model.name_syllables()
+            if self.config.corpus_names:
+                ko_corpus_names.person_words(), ko_corpus_names._heads()
         self._not_names = NOT_NAMES
         self._cues = (_NAME_AFTER_CUE, _NAME_BEFORE_TITLE)
         # Literal role/title words first: far cheaper than the two name regexes on every document.
@@ -591,9 +600,18 @@ class PresidioScrubber(MapStage):
         sources = batch.column("source_id").to_pylist() if "source_id" in batch.schema.names else ["-"] * n
         files = batch.column("source_file").to_pylist() if "source_file" in batch.schema.names else [None] * n
         counters: dict[str, dict[str, int]] = {}
+        public = self.config.public_records
         for i, (text, spans) in enumerate(zip(texts, found)):
+            if not spans and (langs[i] != "en" or sources[i] not in public):
+                # Most documents (Korean reviews above all): nothing to mask, count or drop — the
+                # steps below would each do nothing for them, at ~5 µs a document.
+                out_texts.append(text)
+                spans_col.append([])
+                counts_col.append([])
+                counters.setdefault(sources[i], {})
+                continue
             kept_public = 0
-            if sources[i] in self.config.public_records and langs[i] == "en":
+            if sources[i] in public and langs[i] == "en":
                 pattern = self.config.record_dates.get(sources[i])
                 year = record_year(pattern, files[i])
                 if pattern and year is None:  # shows the reviewer a pattern that matched no file name

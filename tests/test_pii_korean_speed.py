@@ -432,3 +432,57 @@ def test_titles_behind_their_first_letters_match_as_the_bare_alternation(texts):
             for i in range(len(text)):
                 a, b = old.match(text, i), new.match(text, i)
                 assert (a and a.span()) == (b and b.span()), (text, i)
+
+
+# -- fifth round (issue #21): scans led by a character class, the person morphemes by list.index --
+
+
+def test_spaced_pairs_as_the_look_behind_scan(texts):
+    """The spaced names' pairs (:func:`ko_spaced_names._pairs`, a scan led by a character class) are
+    those of the look-behind pattern's ``findall`` they replace (``_PAIRS``): on examples/data, the
+    seeded strings, the deliveries, and edge strings (a pair at the start, at the end, glued to Latin)."""
+    from filters.pii_recognizers import ko_spaced_names as sp
+
+    edge = ["", "짐 캐리", "x짐 캐리의 코미디 짐 캐", "짐 캐리\n짐 캐리", "가 나", "가 ", "A짐 캐리 B", " 짐 캐"]
+    found = 0
+    for text in texts + edge:
+        pairs = sp._PAIRS.findall(text)
+        assert sp._pairs(text) == pairs, text[:80]
+        found += len(pairs)
+    assert found > 5000
+
+
+def test_person_morphemes_by_list_index():
+    from filters.pii_recognizers.ko_dictionary import _indices
+
+    for values in ([], ["인명"], ["", "인명", "*", "인명"], ["지명"] * 5, ("인명", "인명")):
+        assert _indices(values, "인명") == [k for k, v in enumerate(values) if v == "인명"]
+
+
+def test_documents_without_spans_leave_the_stage_as_with_every_step(scrubber, texts):
+    """``process`` skips its masking, counting and density steps for a document with no span:
+    its columns and counters are those the full per-document steps give (computed here from
+    ``detect``, the way the loop computes them for every document), on real Korean text with and
+    without spans, English text, and sources that have no span at all."""
+    from collections import Counter
+
+    import pyarrow as pa
+
+    docs = texts[:600] + ["Nothing to see here.", "John Smith met Mary Jones in Seoul.", "", "ㅋㅋㅋ"]
+    sources = [f"s{i % 7}" for i in range(len(docs))]
+    langs = ["en" if d.isascii() and d else "ko" for d in docs]
+    batch = pa.RecordBatch.from_pydict({"text": docs, "source_id": sources, "lang": langs})
+    res = scrubber.process(batch)
+    found = scrubber.detect(docs, langs)
+    assert res.columns["text"].to_pylist() == [scrubber.anonymize(t, f) for t, f in zip(docs, found)]
+    assert res.columns["pii"].to_pylist() == [[{"start": f.start, "end": f.end, "type": f.type} for f in spans] for spans in found]
+    assert res.columns["pii_counts"].to_pylist() == [
+        [{"entity": t, "count": c} for t, c in sorted(Counter(f.type for f in spans).items())] for spans in found
+    ]
+    want: dict[str, dict[str, int]] = {}
+    for s, spans in zip(sources, found):
+        per = want.setdefault(s, {})
+        for f in spans:
+            per[f.type] = per.get(f.type, 0) + 1
+    assert res.counters == want
+    assert res.keep.all() and sum(map(bool, found)) > 50 and sum(not f for f in found) > 50
