@@ -57,6 +57,36 @@ def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
         assert text_key(t) == xxhash.xxh3_128_digest(re.sub(r"\s+", " ", t).strip().encode("utf-8")), repr(t)
 
 
+def test_exact_dedup_batch_keys_equal_text_key_per_text():
+    """text_keys hashes the texts that no collapse changes as they are (the batch gate over code
+    points); it must give text_key's bytes for every text: seeded texts over every whitespace
+    character, U+3000 and the code points around it, astral letters and empty texts anywhere."""
+    import random
+    import sys
+
+    from filters.exact_dedup import collapsible, text_key, text_keys
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    alphabet = spaces + [" ", " ", "a", "가", "ㅋ", "\u2fff", "\u3001", "\u3000", "\ue000", "\U00020000", "é", "\x00"]
+    rng = random.Random(5)
+    for _ in range(400):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 8))) for _ in range(rng.randrange(1, 10))]
+        assert text_keys(texts) == b"".join(text_key(t) for t in texts), texts
+        assert all(c or " ".join(t.split()) == t for t, c in zip(texts, collapsible(texts).tolist())), texts
+    assert collapsible(["가나", "a b", "ㅋㅋ ㅋ"]).tolist() == [False, False, False]  # nothing past U+3000 is a space
+    assert text_keys([]) == b""
+
+
+def test_exact_dedup_source_priorities_per_distinct_source():
+    import pyarrow as pa
+
+    from filters.exact_dedup import source_priorities
+
+    col = pa.chunked_array([pa.array(["a", "b", None]), pa.array(["c", "a"])])
+    assert source_priorities(col, {"a": 3, "b": 1}).to_pylist() == [3, 1, 0, 0, 3]
+    assert source_priorities(pa.array([], pa.string()), {"a": 3}).to_pylist() == []
+
+
 def test_normalize_texts_equals_normalize_text_per_text():
     """The batch path (regex passes only where a character needs them) against the definition, on
     seeded random texts over every character the passes touch, combining marks, canonical
