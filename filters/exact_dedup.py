@@ -16,11 +16,11 @@ from functools import lru_cache
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import DECISION_SCHEMA, GlobalStage, decision_table
+from filters.columns import map_distinct
 
 KEY_SCHEMA = pa.schema(
     [
@@ -87,15 +87,6 @@ def text_keys(texts: list[str]) -> bytes:
     return b"".join([text_key(t) if s else digest(t.encode("utf-8")) for t, s in zip(texts, slow.tolist())])
 
 
-def source_priorities(column: pa.Array | pa.ChunkedArray, priority: dict[str, int]) -> pa.Array:
-    """Each row's source priority (0 for a source not named), looked up once per distinct source:
-    a batch holds one or a few sources, so no Python string per row."""
-    sources = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
-    distinct = pc.unique(sources)
-    values = pa.array([priority.get(s, 0) for s in distinct.to_pylist()], pa.int64())
-    return values.take(pc.index_in(sources, value_set=distinct))
-
-
 class ExactDedup(GlobalStage):
     name = "exact_dedup"
     version = 1
@@ -105,12 +96,13 @@ class ExactDedup(GlobalStage):
 
     def keys_shared(self, batch: pa.RecordBatch, shared: BatchAnalysis) -> pa.Table:
         texts = shared.get(TEXTS, batch)  # after normalize in the same segment: the strings it built
+        prio = self.context.source_priority
         hashes = pa.FixedSizeBinaryArray.from_buffers(pa.binary(16), len(texts), [None, pa.py_buffer(text_keys(texts))])
         return pa.table(
             {
                 "id": batch.column("id"),
                 "order": batch.column("order"),
-                "priority": source_priorities(batch.column("source_id"), self.context.source_priority),
+                "priority": map_distinct(batch.column("source_id"), lambda s: prio.get(s, 0), pa.int64()),
                 "hash": hashes,
             },
             schema=KEY_SCHEMA,

@@ -77,14 +77,17 @@ def test_exact_dedup_batch_keys_equal_text_key_per_text():
     assert text_keys([]) == b""
 
 
-def test_exact_dedup_source_priorities_per_distinct_source():
+def test_map_distinct_is_the_function_per_row():
+    """Source priorities and domain thresholds looked up once per distinct value (nulls too)."""
     import pyarrow as pa
 
-    from filters.exact_dedup import source_priorities
+    from filters.columns import map_distinct
 
     col = pa.chunked_array([pa.array(["a", "b", None]), pa.array(["c", "a"])])
-    assert source_priorities(col, {"a": 3, "b": 1}).to_pylist() == [3, 1, 0, 0, 3]
-    assert source_priorities(pa.array([], pa.string()), {"a": 3}).to_pylist() == []
+    prio = {"a": 3, "b": 1}
+    assert map_distinct(col, lambda s: prio.get(s, 0), pa.int64()).to_pylist() == [3, 1, 0, 0, 3]
+    assert map_distinct(col, lambda s: 0.5 if s is None else 0.9, pa.float64()).to_pylist() == [0.9, 0.9, 0.5, 0.9, 0.9]
+    assert map_distinct(pa.array([], pa.string()), lambda s: 1, pa.int64()).to_pylist() == []
 
 
 def test_normalize_texts_equals_normalize_text_per_text():

@@ -5,13 +5,12 @@ from __future__ import annotations
 import tempfile
 import unicodedata
 from functools import lru_cache
-from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.columns import to_arrow
+from filters.columns import map_distinct, to_arrow
 from filters.minhash_dedup.compiled import kernels
 from filters.minhash_dedup.hashes import U64, _K, fmix32, fmix64
 from filters.minhash_dedup.options import MinHashOptions
@@ -374,18 +373,21 @@ def signature_keys(
     keys = band_keys(sig, bands, rows)
     names = batch.schema.names
     if "source_id" in names and source_priority:
-        priority = np.fromiter(map(source_priority.get, batch.column("source_id").to_pylist(), repeat(0)), np.int64, count=n)
+        priority = map_distinct(batch.column("source_id"), lambda s: source_priority.get(s, 0), pa.int64())
     else:
-        priority = np.zeros(n, dtype=np.int64)
-    threshold = opts.threshold_of(batch.column("domain").to_pylist()) if "domain" in names else np.full(n, opts.threshold)
+        priority = to_arrow(np.zeros(n, dtype=np.int64), pa.int64())
+    if "domain" in names:
+        threshold = map_distinct(batch.column("domain"), lambda d: float(opts.threshold_of([d])[0]), pa.float64())
+    else:
+        threshold = to_arrow(np.full(n, opts.threshold), pa.float64())
     quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
     cols = {
         "id": batch.column("id"),
         "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
-        "priority": to_arrow(priority, pa.int64()),
+        "priority": priority,
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "threshold": to_arrow(threshold, pa.float64()),
+        "threshold": threshold,
         "bands": fixed_rows(keys),
     }
     if with_signature:  # for the release index and signature-only verification
