@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import tempfile
 import unicodedata
 from functools import lru_cache
 
@@ -339,28 +338,22 @@ def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, i
 
 
 def warm_kernels(opts: MinHashOptions, shingler: Shingler) -> None:
-    """Import the compiled kernels and load each one the stage calls (numba loads a cached kernel
-    on its first call with given argument types): the keys of a two-document batch, one of each
-    shingle mode, and one band-key partitioning as the decide side does it. Nothing is kept.
+    """Import the compiled kernels and load each one the keys step calls (numba loads a cached
+    kernel on its first call with given argument types): the keys of a two-document batch, one of
+    each shingle mode. Nothing is kept.
 
-    On a run over more than :data:`compiled.WORTH_IT` bytes the stage's ``setup()`` does this,
-    which the local engine calls before it forks its workers: numba's import and the kernels'
-    load (~1.2 CPU-s, 2026-12-07) are then paid once in the main process instead of once in each
-    worker that computes keys."""
+    On a run over more than :data:`compiled.WORTH_IT` bytes the stage's ``setup()`` does this in
+    the process that built the stage — the local engine's main process, before it forks its
+    workers: numba's import and the kernels' load (~1.2 CPU-s, 2026-12-07) are then paid once
+    instead of once in each worker that computes keys. The band-key partitioning is not loaded:
+    the deciding process (forked before this) loads it itself when it decides."""
     import filters.minhash_dedup.kernels as compiled_kernels
 
     if not compiled_kernels.AVAILABLE:
         return
     texts = pa.array(["가나다라마바사 아자차카", "a few english words to shingle"], pa.string())
     batch = pa.record_batch({"id": pa.array(["a", "b"]), "text": texts})
-    keys = signature_keys(batch, opts, shingler, {}, with_signature=True)
-    from filters.minhash_dedup.bands import BandSpill
-
-    bands = _matrix(keys.column("bands"), opts.lsh_params()[0], U64)
-    with tempfile.TemporaryDirectory(prefix="corpusmill-warm-") as tmp:
-        spill = BandSpill(1 << 20, opts.partitions, tmp)
-        spill.add(bands.ravel(), np.repeat(np.arange(2, dtype=np.int64), bands.shape[1]))
-        spill.cleanup()
+    signature_keys(batch, opts, shingler, {}, with_signature=True)
 
 
 def signature_keys(
