@@ -37,6 +37,48 @@ def test_eight_digit_ids_without_a_representative_number_skip_the_recognizers(mo
     assert mask_identifiers("nsmc-10101429") == "nsmc-10101429"
 
 
+def test_identifier_shapes_are_the_recognizers_patterns():
+    """The Presidio-free gate searches exactly the six recognizers' patterns, with their flags."""
+    import regex
+
+    from filters import pii_fields
+    from filters.identifier_shapes import EMAIL, EMAIL_LOOKBEHIND, SHAPES
+
+    recs = pii_fields._recognizers()
+    email = [p.regex for r in recs if type(r).__name__ == "KoEmailRecognizer" for p in r.patterns]
+    assert email == [EMAIL_LOOKBEHIND + EMAIL]
+    assert tuple(p.regex for r in recs if type(r).__name__ != "KoEmailRecognizer" for p in r.patterns) == SHAPES
+    assert {r.global_regex_flags for r in recs} == {regex.DOTALL | regex.MULTILINE | regex.IGNORECASE}
+    assert all(type(r).analyze is type(recs[0]).analyze for r in recs)  # PatternRecognizer's: no match, no result
+
+
+def test_ids_no_recognizer_pattern_matches_skip_the_recognizers(monkeypatch):
+    """Gated and ungated masking agree on seeded ids and file names around every pattern (digit
+    groups, separators, ``+82``, parentheses, ``@`` with dotted domains and file extensions); the
+    identifiers the gate must let through are still masked; the e2e corpus's ids that passed the
+    digit gate and matched no pattern (UUIDs, ``@-@``) skip it; the one whose ten digits match
+    the BRN pattern does not."""
+    import random
+
+    from filters import pii_fields
+
+    must = {"900101-1234568": "<KR_RRN>", "data/01012345678.jsonl": "data/<PHONE_NUMBER>.jsonl",
+            "kim@example.com.jsonl.gz": "<EMAIL_ADDRESS>.jsonl.gz", "tel_+82-10-1234-5678": "tel_<PHONE_NUMBER>"}
+    assert {v: pii_fields.mask_identifiers(v) for v in must} == must
+    skipped = ["html-page-signal-master/de230665-1128-441f-9e4c-2b1d34a5c6e7", "wiki-M @-@ 82 ( Michigan highway )", "wiki-<unk> @-@ class battleship"]
+    assert not any(pii_fields.identifier_shaped(v.replace("/", " ")) for v in skipped)
+    assert pii_fields.identifier_shaped("html-page-signal-master 09988ff6-80a0-47c4-9b1d-d7861227461b")
+    rng = random.Random(17)
+    parts = ["-", ".", " ", "_", "/", "(", ")", "+82", "@", "a", "kim", "example", ".com", ".jsonl", ".kr", "02", "010", "1588", "900101", "4111"]
+    values = [*must, *skipped, "1588-1234", "02-123-4567", "123-45-67890", "4111-1111-1111-1111", "x@y.co", "a@b@c.de"]
+    for _ in range(6000):
+        values.append("".join(rng.choice(parts) if rng.random() < 0.35 else str(rng.randrange(10)) for _ in range(rng.randrange(6, 24))))
+    gated = [pii_fields.mask_identifiers(v) for v in values]
+    monkeypatch.setattr(pii_fields, "identifier_shaped", lambda text: True)
+    assert gated == [pii_fields.mask_identifiers(v) for v in values]
+    assert sum(g != v for g, v in zip(gated, values)) > 100  # the seeds hold many identifiers
+
+
 def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
     """text_key's split/join equals the regex it replaced on every whitespace character of Unicode
     (and the look-alikes that are not whitespace), alone, in runs and at the ends."""
