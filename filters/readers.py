@@ -351,9 +351,17 @@ def _read_jsonl(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:
     html = opts.format == "html"
     fields = tuple(f for f in (*opts.text_fields, opts.id_field, (opts.html_field or "html") if html else None) if f is not None)
     from_bytes = codec == "utf-8" and _orjson_loads is not None
+    # One text field, a string, not blank, and an id that is a string or absent: the record
+    # :func:`_object_event` would build, without its calls (~5 % of ingest, 2026-12-07).
+    text_field, id_field = (opts.text_fields[0] if len(opts.text_fields) == 1 and not html else None), opts.id_field
     for line in textio.iter_lines(stream, opts.max_record_bytes, True):
         if from_bytes and line.data is not None and (obj := _orjson_object(line.data, fields)) is not None:
             loc = f"line {line.number}"
+            if text_field is not None:
+                body, rid = obj.get(text_field), (obj.get(id_field) if id_field is not None else None)
+                if type(body) is str and (rid is None or type(rid) is str) and not body.isspace() and body:
+                    yield _Sound(loc, body, rid)
+                    continue
             yield _guarded(loc, _html_object_event, obj, opts) if html else _guarded(loc, _object_event, obj, opts, _Sound)
             continue
         text, err = _decoded(line, codec)
