@@ -41,7 +41,11 @@ def child(tree: str, config: str, out: str, workers: str = "1") -> None:
     from pipelines.cli import main as cli
 
     t0 = time.process_time()
-    code = cli(["-q", "run", config, "--out", out, "--overwrite", "--workers", workers])
+    # As the process's entry point (no argv given), like ``corpusmill run``: the CLI then keeps
+    # pandas out of the process (``cli._arrow_without_pandas``); called with a list it does not,
+    # and the forked decider imported pandas (~0.6 CPU-s of exact dedup's decide at 20 MB).
+    sys.argv = ["corpusmill", "-q", "run", config, "--out", out, "--overwrite", "--workers", workers]
+    code = cli()
     if code:
         raise SystemExit(code)
     manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))

@@ -15,6 +15,8 @@ import functools
 import hashlib
 import re
 
+from filters.identifier_shapes import identifier_shaped
+
 #: Only strings with one of these can hold a structured identifier: most ids and file names skip the recognizers.
 _MAYBE = re.compile(r"\d{7,}|\d[\d.\- ]{8,}\d|@")
 _DIGIT = re.compile(r"\d")
@@ -60,6 +62,8 @@ def mask_identifiers(value: str | None) -> str | None:
         return value
     # File names and ids separate words by _ or /, which would glue a number to its neighbours.
     probe = re.sub(r"[_/\\]", " ", value)
+    if not identifier_shaped(probe):
+        return value  # no recognizer's pattern matches (nor in the cuts below): none can find anything, Presidio stays unloaded
     # A file name's extensions lengthen an e-mail address's domain past any TLD
     # (``kim@example.com.jsonl.gz``, ``kim@example.com.export.csv``, a folder
     # ``kim@example.com.backup/``): read it also cut at each dot after the ``@`` of its part — that

@@ -152,9 +152,11 @@ def test_kernels_load_only_once_a_process_has_enough_minhash_work():
 
 
 def test_setup_of_a_large_run_loads_every_kernel_the_stage_calls():
-    """With ``input_bytes`` past ``WORTH_IT`` the stage loads its kernels in ``setup()`` (before
-    the local engine forks), each with the argument types the keys and decide steps use — no
-    kernel is loaded again afterwards — and a small run's ``setup()`` loads none (fresh process)."""
+    """With ``input_bytes`` past ``WORTH_IT`` the stage loads its keys' kernels in ``setup()``
+    (before the local engine forks), each with the argument types the keys step uses — none is
+    loaded again afterwards; the decide loads the band-key partitioning itself — and a small run's
+    ``setup()`` loads none (fresh process), nor does the set-up of a process forked from the one
+    that built the stage (the local engine's decider)."""
     import subprocess
     import sys
 
@@ -166,6 +168,10 @@ def test_setup_of_a_large_run_loads_every_kernel_the_stage_calls():
         "import sys, tempfile\nimport pyarrow as pa\nfrom filters.base import StageContext\n"
         "from filters.minhash_dedup import MinHashDedup, compiled\n"
         "MinHashDedup({}, StageContext(input_bytes=1000)).ensure_setup()\nprint('numba' in sys.modules)\n"
+        "import os\nforked = MinHashDedup({}, StageContext(input_bytes=compiled.WORTH_IT))\n"
+        "pid = os.fork()\n"
+        "if pid == 0:\n    forked.ensure_setup()\n    os._exit(3 if 'numba' in sys.modules else 0)\n"
+        "print(os.waitpid(pid, 0)[1] == 0)\n"
         "for opts in ({}, {'shingle': 'auto'}):\n"
         "    st = MinHashDedup(opts, StageContext(workdir=tempfile.mkdtemp(), input_bytes=compiled.WORTH_IT))\n"
         "    st.ensure_setup()\n"
@@ -175,10 +181,12 @@ def test_setup_of_a_large_run_loads_every_kernel_the_stage_calls():
         "    texts = ['한국어 문장 ' * 20, 'english words ' * 30, 'x'] * 50\n"
         "    batch = pa.record_batch({'id': [str(i) for i in range(len(texts))], 'text': texts, 'order': pa.array(range(len(texts)), pa.int64())})\n"
         "    st.decide(iter([st.keys(batch)]))\n"
-        "    print(before == loaded() and all(before[n] for n in ('utf8_char_signatures', 'band_keys', 'sketches', 'partition_rows')))\n"
+        "    after = loaded()\n"
+        "    keys = ('utf8_char_signatures', 'token_signatures', 'band_keys', 'sketches')\n"
+        "    print(all(before[n] == after[n] for n in keys) and all(before[n] for n in ('utf8_char_signatures', 'band_keys', 'sketches')))\n"
     )
     res = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
-    assert res.stdout.split() == ["False", "True", "True"], res.stdout + res.stderr
+    assert res.stdout.split() == ["False", "True", "True", "True"], res.stdout + res.stderr
 
 
 def test_sketches_estimate_jaccard_without_bias():

@@ -37,6 +37,48 @@ def test_eight_digit_ids_without_a_representative_number_skip_the_recognizers(mo
     assert mask_identifiers("nsmc-10101429") == "nsmc-10101429"
 
 
+def test_identifier_shapes_are_the_recognizers_patterns():
+    """The Presidio-free gate searches exactly the six recognizers' patterns, with their flags."""
+    import regex
+
+    from filters import pii_fields
+    from filters.identifier_shapes import EMAIL, EMAIL_LOOKBEHIND, SHAPES
+
+    recs = pii_fields._recognizers()
+    email = [p.regex for r in recs if type(r).__name__ == "KoEmailRecognizer" for p in r.patterns]
+    assert email == [EMAIL_LOOKBEHIND + EMAIL]
+    assert tuple(p.regex for r in recs if type(r).__name__ != "KoEmailRecognizer" for p in r.patterns) == SHAPES
+    assert {r.global_regex_flags for r in recs} == {regex.DOTALL | regex.MULTILINE | regex.IGNORECASE}
+    assert all(type(r).analyze is type(recs[0]).analyze for r in recs)  # PatternRecognizer's: no match, no result
+
+
+def test_ids_no_recognizer_pattern_matches_skip_the_recognizers(monkeypatch):
+    """Gated and ungated masking agree on seeded ids and file names around every pattern (digit
+    groups, separators, ``+82``, parentheses, ``@`` with dotted domains and file extensions); the
+    identifiers the gate must let through are still masked; the e2e corpus's ids that passed the
+    digit gate and matched no pattern (UUIDs, ``@-@``) skip it; the one whose ten digits match
+    the BRN pattern does not."""
+    import random
+
+    from filters import pii_fields
+
+    must = {"900101-1234568": "<KR_RRN>", "data/01012345678.jsonl": "data/<PHONE_NUMBER>.jsonl",
+            "kim@example.com.jsonl.gz": "<EMAIL_ADDRESS>.jsonl.gz", "tel_+82-10-1234-5678": "tel_<PHONE_NUMBER>"}
+    assert {v: pii_fields.mask_identifiers(v) for v in must} == must
+    skipped = ["html-page-signal-master/de230665-1128-441f-9e4c-2b1d34a5c6e7", "wiki-M @-@ 82 ( Michigan highway )", "wiki-<unk> @-@ class battleship"]
+    assert not any(pii_fields.identifier_shaped(v.replace("/", " ")) for v in skipped)
+    assert pii_fields.identifier_shaped("html-page-signal-master 09988ff6-80a0-47c4-9b1d-d7861227461b")
+    rng = random.Random(17)
+    parts = ["-", ".", " ", "_", "/", "(", ")", "+82", "@", "a", "kim", "example", ".com", ".jsonl", ".kr", "02", "010", "1588", "900101", "4111"]
+    values = [*must, *skipped, "1588-1234", "02-123-4567", "123-45-67890", "4111-1111-1111-1111", "x@y.co", "a@b@c.de"]
+    for _ in range(6000):
+        values.append("".join(rng.choice(parts) if rng.random() < 0.35 else str(rng.randrange(10)) for _ in range(rng.randrange(6, 24))))
+    gated = [pii_fields.mask_identifiers(v) for v in values]
+    monkeypatch.setattr(pii_fields, "identifier_shaped", lambda text: True)
+    assert gated == [pii_fields.mask_identifiers(v) for v in values]
+    assert sum(g != v for g, v in zip(gated, values)) > 100  # the seeds hold many identifiers
+
+
 def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
     """text_key's split/join equals the regex it replaced on every whitespace character of Unicode
     (and the look-alikes that are not whitespace), alone, in runs and at the ends."""
@@ -55,6 +97,39 @@ def test_exact_dedup_key_collapses_whitespace_as_the_regex_did():
     texts = ["", " ", "a", *spaces, *("".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(3000))]
     for t in texts:
         assert text_key(t) == xxhash.xxh3_128_digest(re.sub(r"\s+", " ", t).strip().encode("utf-8")), repr(t)
+
+
+def test_exact_dedup_batch_keys_equal_text_key_per_text():
+    """text_keys hashes the texts that no collapse changes as they are (the batch gate over code
+    points); it must give text_key's bytes for every text: seeded texts over every whitespace
+    character, U+3000 and the code points around it, astral letters and empty texts anywhere."""
+    import random
+    import sys
+
+    from filters.exact_dedup import collapsible, text_key, text_keys
+
+    spaces = [chr(c) for c in range(sys.maxunicode + 1) if chr(c).isspace()]
+    alphabet = spaces + [" ", " ", "a", "가", "ㅋ", "\u2fff", "\u3001", "\u3000", "\ue000", "\U00020000", "é", "\x00"]
+    rng = random.Random(5)
+    for _ in range(400):
+        texts = ["".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 8))) for _ in range(rng.randrange(1, 10))]
+        assert text_keys(texts) == b"".join(text_key(t) for t in texts), texts
+        assert all(c or " ".join(t.split()) == t for t, c in zip(texts, collapsible(texts).tolist())), texts
+    assert collapsible(["가나", "a b", "ㅋㅋ ㅋ"]).tolist() == [False, False, False]  # nothing past U+3000 is a space
+    assert text_keys([]) == b""
+
+
+def test_map_distinct_is_the_function_per_row():
+    """Source priorities and domain thresholds looked up once per distinct value (nulls too)."""
+    import pyarrow as pa
+
+    from filters.columns import map_distinct
+
+    col = pa.chunked_array([pa.array(["a", "b", None]), pa.array(["c", "a"])])
+    prio = {"a": 3, "b": 1}
+    assert map_distinct(col, lambda s: prio.get(s, 0), pa.int64()).to_pylist() == [3, 1, 0, 0, 3]
+    assert map_distinct(col, lambda s: 0.5 if s is None else 0.9, pa.float64()).to_pylist() == [0.9, 0.9, 0.5, 0.9, 0.9]
+    assert map_distinct(pa.array([], pa.string()), lambda s: 1, pa.int64()).to_pylist() == []
 
 
 def test_normalize_texts_equals_normalize_text_per_text():

@@ -275,3 +275,35 @@ def test_orjson_read_records_skip_the_surrogate_search_and_lone_surrogates_are_s
     sound = _Sound("line 1", "가나다", "id")
     assert _checked(sound) is sound and sound == Record("line 1", "가나다", "id") and isinstance(sound, Record)
     assert "surrogate" in _checked(Record("line 1", "가\ud800", "id")).error
+
+
+def test_json_lines_read_from_bytes_give_the_decoding_paths_events(monkeypatch):
+    """UTF-8 JSON lines go to orjson as bytes (no decode, no NUL search); every line orjson cannot
+    settle takes the decoding path. Whole files of seeded hostile lines — invalid UTF-8, encoded
+    surrogates, NUL bytes, BOMs, blank and whitespace lines, CRLF, floats, deep brackets, HTML
+    format — give the same events (type, locator, text, id, error) with the bytes path as without."""
+    import random
+
+    from filters import readers
+
+    pieces = [b'{"id": 1, "text": "a"}', b'{"id": "x", "text": "\xea\xb0\x80 b"}', b'{"text": "c", "id": 1.5}', b'{"text": "\xed\xa0\x80"}',
+              b'{"text": "d\x00"}', b'{"text": "\xc0\xaf"}', b"", b"   ", b"\xef\xbb\xbf", b'{"text": "e"}\r', b'{"text": "\\ud800"}',
+              b'{"text": 1}', b"[1]", b'{"text": "f", "id": 12345678901234567890123}', b'{"a": ' + b"[" * 600 + b"]" * 600 + b', "text": "g"}',
+              b'{"text": "h", "x": NaN}', b'{"html": "<p>i</p>", "id": "p"}', b'\x0c{"text": "j"}', b"\xff\xfe", b'{"text": "  "}',
+              b'{"text": "k", "id": null}', b'{"text": "\\u3000"}', b'{"text": "l", "id": true}', b'{"text": null}', b'{"text": "m", "id": 7}']
+    rng = random.Random(3)
+    files = [b"\xef\xbb\xbf" + pieces[0] + b"\n" + pieces[3]]
+    for _ in range(150):
+        files.append(b"\n".join(b"".join(rng.choice(pieces) for _ in range(rng.randint(1, 2))) for _ in range(rng.randint(1, 8))))
+
+    def events(data: bytes, fmt: str, id_field: str | None) -> list:
+        evs, _ = read(data, format=fmt, id_field=id_field, **({"html_field": "html"} if fmt == "html" else {}))
+        return [(type(e).__name__, *(e if isinstance(e, tuple) else vars(e).values())) for e in evs]
+
+    for fmt, id_field in (("jsonl", None), ("jsonl", "id"), ("html", "id")):
+        fast = [events(f, fmt, id_field) for f in files]
+        with monkeypatch.context() as m:
+            m.setattr(readers, "_orjson_object", lambda data, fields: None)
+            slow = [events(f, fmt, id_field) for f in files]
+        assert fast == slow, (fmt, id_field)
+    assert sum(len(e) for e in fast) > 300

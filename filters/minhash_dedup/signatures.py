@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import tempfile
 import unicodedata
 from functools import lru_cache
-from itertools import repeat
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filters.columns import to_arrow
+from filters.columns import map_distinct, to_arrow
 from filters.minhash_dedup.compiled import kernels
 from filters.minhash_dedup.hashes import U64, _K, fmix32, fmix64
 from filters.minhash_dedup.options import MinHashOptions
@@ -340,28 +338,22 @@ def text_chunks(texts: list[str], max_chars: int = 1 << 20) -> list[tuple[int, i
 
 
 def warm_kernels(opts: MinHashOptions, shingler: Shingler) -> None:
-    """Import the compiled kernels and load each one the stage calls (numba loads a cached kernel
-    on its first call with given argument types): the keys of a two-document batch, one of each
-    shingle mode, and one band-key partitioning as the decide side does it. Nothing is kept.
+    """Import the compiled kernels and load each one the keys step calls (numba loads a cached
+    kernel on its first call with given argument types): the keys of a two-document batch, one of
+    each shingle mode. Nothing is kept.
 
-    On a run over more than :data:`compiled.WORTH_IT` bytes the stage's ``setup()`` does this,
-    which the local engine calls before it forks its workers: numba's import and the kernels'
-    load (~1.2 CPU-s, 2026-12-07) are then paid once in the main process instead of once in each
-    worker that computes keys."""
+    On a run over more than :data:`compiled.WORTH_IT` bytes the stage's ``setup()`` does this in
+    the process that built the stage — the local engine's main process, before it forks its
+    workers: numba's import and the kernels' load (~1.2 CPU-s, 2026-12-07) are then paid once
+    instead of once in each worker that computes keys. The band-key partitioning is not loaded:
+    the deciding process (forked before this) loads it itself when it decides."""
     import filters.minhash_dedup.kernels as compiled_kernels
 
     if not compiled_kernels.AVAILABLE:
         return
     texts = pa.array(["가나다라마바사 아자차카", "a few english words to shingle"], pa.string())
     batch = pa.record_batch({"id": pa.array(["a", "b"]), "text": texts})
-    keys = signature_keys(batch, opts, shingler, {}, with_signature=True)
-    from filters.minhash_dedup.bands import BandSpill
-
-    bands = _matrix(keys.column("bands"), opts.lsh_params()[0], U64)
-    with tempfile.TemporaryDirectory(prefix="corpusmill-warm-") as tmp:
-        spill = BandSpill(1 << 20, opts.partitions, tmp)
-        spill.add(bands.ravel(), np.repeat(np.arange(2, dtype=np.int64), bands.shape[1]))
-        spill.cleanup()
+    signature_keys(batch, opts, shingler, {}, with_signature=True)
 
 
 def signature_keys(
@@ -374,18 +366,21 @@ def signature_keys(
     keys = band_keys(sig, bands, rows)
     names = batch.schema.names
     if "source_id" in names and source_priority:
-        priority = np.fromiter(map(source_priority.get, batch.column("source_id").to_pylist(), repeat(0)), np.int64, count=n)
+        priority = map_distinct(batch.column("source_id"), lambda s: source_priority.get(s, 0), pa.int64())
     else:
-        priority = np.zeros(n, dtype=np.int64)
-    threshold = opts.threshold_of(batch.column("domain").to_pylist()) if "domain" in names else np.full(n, opts.threshold)
+        priority = to_arrow(np.zeros(n, dtype=np.int64), pa.int64())
+    if "domain" in names:
+        threshold = map_distinct(batch.column("domain"), lambda d: float(opts.threshold_of([d])[0]), pa.float64())
+    else:
+        threshold = to_arrow(np.full(n, opts.threshold), pa.float64())
     quality = batch.column("quality_score").cast(pa.float64()) if "quality_score" in names else pa.nulls(n, pa.float64())
     cols = {
         "id": batch.column("id"),
         "order": batch.column("order") if "order" in names else to_arrow(np.arange(n, dtype=np.int64), pa.int64()),
-        "priority": to_arrow(priority, pa.int64()),
+        "priority": priority,
         "quality": quality,
         "length": pc.utf8_length(batch.column("text")).cast(pa.int64()),
-        "threshold": to_arrow(threshold, pa.float64()),
+        "threshold": threshold,
         "bands": fixed_rows(keys),
     }
     if with_signature:  # for the release index and signature-only verification
