@@ -62,16 +62,17 @@ def test_fast_phone_recognizer_gives_presidios_results(phones):
     presidio, fast = phones
     common, short = example_numbers()
     texts = [f"Call {x} now, in 1999 at 12:30 (p. 4-5)." for x in short]
+    common = common[::2]  # every other region's (the test's time)
     texts += ["Call " + " or ".join(common[i : i + 10]) + " now." for i in range(0, len(common), 10)]
     rng = random.Random(SEED)
     chars = "0123456789 -.()+/x:"
-    texts += ["tel " + "".join(rng.choice(chars) for _ in range(rng.randint(1, 30))) + " ok" for _ in range(1000)]
+    texts += ["tel " + "".join(rng.choice(chars) for _ in range(rng.randint(1, 30))) + " ok" for _ in range(600)]
     found = 0
     for text in texts:
         want = presidio.analyze(text, ["PHONE_NUMBER"])
         found += len(want)
         assert _key(fast.analyze(text, ["PHONE_NUMBER"])) == _key(want), text
-    assert found > 500
+    assert found > 300
     # The shortest valid numbers are found (6 digits: +98 9601), by both.
     assert min(len(re.sub(r"\D", "", x)) for x in short if fast.analyze(f"Call {x} now.", ["PHONE_NUMBER"])) <= min(fast._min_chars.values()) + 2
 
@@ -184,3 +185,34 @@ def test_org_elsewhere_scan_keeps_its_answers():
     for text in texts:
         for word in ("Grass", "Kesko", "Marla", "Kone", "Valley"):
             assert rec._org_elsewhere_scan(text, word) == reference(text, word), (text, word)
+
+
+def test_lower_case_names_read_only_pairs_that_start_with_a_possible_given_name():
+    """The scan of lower-cased full names tests only the pairs whose first word is a census given
+    name that is no stop word nor English word: the same names as testing every pair."""
+    from filters.pii_recognizers.en_names import _EN_LOWER_PAIR, EnglishNameRecognizer
+
+    rec = EnglishNameRecognizer()
+
+    def reference(text: str):
+        out = []
+        for m in _EN_LOWER_PAIR.finditer(text):
+            given, last = m.group(1), m.group(2)
+            if (given.upper() in rec._first and last.upper() in rec._last and not ({given, last} & rec._stop)
+                    and not rec._is_word(given) and not rec._is_word(last)):
+                out.append((m.start(1), m.end(2)))
+        return tuple(out)
+
+    rng = random.Random(SEED)
+    firsts = sorted(f.lower() for f in rec._first)[::7]
+    lasts = sorted(s.lower() for s in rec._last)[::97]
+    words = firsts + lasts + ["the", "and", "said", "ann", "anna", "annabel", "kristen", "hollis", "x", "é", "1"]
+    seps = [" ", "  ", ", ", "-", "é", "\n"]
+    texts = ["".join(rng.choice(words) + rng.choice(seps) for _ in range(rng.randint(1, 30))) for _ in range(5000)]
+    texts += ["kristen hollis met naomi ryan and anna annabel hollis", "annabel hollis", "ann hollis", "éann hollis", "The End."]
+    found = 0
+    for text in texts:
+        want = reference(text)
+        found += len(want)
+        assert rec._lower_case_names_scan(text) == want, text
+    assert found > 1000
