@@ -351,6 +351,51 @@ _EN_CUE_WORD = re.compile(rf"{EN_HONORIFIC}|Dear|Hi|Hello")  # ends a run: "Dear
 _EN_WORD = re.compile(r"(?<![\w-])[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
 
 
+def _upper_class() -> str:
+    """A character class of every character ``str.isupper`` holds (~1,900, as ranges)."""
+    ups = [c for c in range(0x110000) if chr(c).isupper()]
+    parts, i = [], 0
+    while i < len(ups):
+        j = i
+        while j + 1 < len(ups) and ups[j + 1] == ups[j] + 1:
+            j += 1
+        parts.append(re.escape(chr(ups[i])) + ("-" + re.escape(chr(ups[j])) if j > i else ""))
+        i = j + 1
+    return "[" + "".join(parts) + "]"
+
+
+#: ``_EN_WORD`` where its first letter is a capital (``str.isupper``).
+_EN_CAPITALISED_WORD = re.compile(r"(?<![\w-])(?=" + _upper_class() + r")[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
+_EN_WORD_BODY = re.compile(r"[^\W\d_]|['’-]")
+
+
+def _capitalised_words(text: str):
+    """The matches of ``_EN_WORD.finditer(text)`` whose word starts with a capital, without
+    visiting the others (most words of a text). A word starting after an apostrophe may lie inside
+    a longer word (``l'Amour``, ``don'T``): then the scan of ``_EN_WORD`` is redone from the
+    token's start to tell."""
+    covered = 0
+    for m in _EN_CAPITALISED_WORD.finditer(text):
+        s = m.start()
+        if s < covered:
+            continue
+        if s >= 2 and text[s - 1] in "'’":
+            k = s - 1
+            while k >= 0 and _EN_WORD_BODY.match(text, k):
+                k -= 1
+            for o in _EN_WORD.finditer(text, k + 1):
+                if o.end() > s or o.start() >= s:
+                    break
+            else:
+                o = None
+            if o is None or o.start() > s:
+                continue  # no _EN_WORD match there
+            if o.start() < s:
+                covered = o.end()  # inside a longer word: not a word of its own
+                continue
+        yield m
+
+
 @functools.lru_cache(maxsize=1 << 16)
 def _title_case(word: str) -> bool:
     """``Anna``, ``O'Brien``, ``McKay``, ``Jean-Luc``, ``Gelencsér``, ``J`` — not ``NASA``, ``anna``,
@@ -442,13 +487,36 @@ def _glued_somewhere(text: str, word: str) -> bool:
     return False
 
 
+_compiled = functools.lru_cache(maxsize=4096)(re.compile)
+#: One character that a standalone word may not touch (``(?<![\w-])``, ``(?![\w-])``).
+_EN_WORD_OR_HYPHEN = re.compile(r"[\w-]")
+#: 1-3 capitalised words after a word (``Grass`` … `` Instrument Company``).
+_EN_CAPITALISED_TAIL = re.compile(r"(?: [A-Z][\w&-]*){1,3}")
+
+
+def _standalone(text: str, word: str):
+    r"""The starts of ``word`` where no word character or hyphen touches it: what
+    ``_matches_of(text, word, rf"(?<![\w-]){re.escape(word)}(?![\w-])")`` yields, with no
+    pattern to compile per word (most words are asked once per document)."""
+    n = len(word)
+    p = text.find(word)
+    while p >= 0:
+        if (p == 0 or not _EN_WORD_OR_HYPHEN.match(text, p - 1)) and not _EN_WORD_OR_HYPHEN.match(text, p + n):
+            yield p
+            p = text.find(word, p + max(n, 1))
+        else:
+            p = text.find(word, p + 1)
+
+
 def _matches_of(text: str, word: str, pattern: str):
     """``re.finditer(pattern, text)`` for a pattern whose every match starts with ``word``: the
     places are found with ``str.find`` and the pattern is tried there only. The per-word checks
     over a whole document (a word elsewhere in lower case, in capitals, opening an organisation's
     name, followed by a company's figures) each scanned it with the regex: most of an 830 kB chat
-    log's time."""
-    rx = re.compile(pattern)
+    log's time. The compiled patterns are kept (``_compiled``): each is a word's, and ``re``'s own
+    cache of 512 was thrashed by the thousands of words of one batch (compiling ~4 % of the English
+    PII's CPU, py-spy, #21)."""
+    rx = _compiled(pattern)
     p = text.find(word)
     while p >= 0:
         m = rx.match(text, p)
@@ -502,6 +570,11 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._words = {pos: english_words(pos) for pos in ("noun", "verb", "adj", "adv")}
         self._adjectives = self._words["adj"]  # Merry, Irish, Golden: never the given name of a full name
         wordnet_nouns()  # WordNet's 82k noun synsets, read once per worker at set-up (1.3 s), not on the first span
+        # The given names a lower-cased full name can start with (_lower_case_names_scan's tests of
+        # the first word alone): a text holding none of them as a word has no such name.
+        self._lower_givens = frozenset(
+            g for g in (f.lower() for f in self._first) if len(g) >= 3 and g not in self._stop and not self._is_word(g)
+        )
 
     def analyze(self, text: str, entities: list[str], nlp_artifacts: NlpArtifacts | None = None) -> list[RecognizerResult]:
         if entities and "PERSON" not in entities:
@@ -771,13 +844,14 @@ class EnglishNameRecognizer(EntityRecognizer):
                 continue
             if _at_most_once(text, words[-1]):
                 continue  # only in the name itself
-            for m in _matches_of(text, words[-1], rf"(?<![\w-]){re.escape(words[-1])}(?![\w-])"):
-                if any(a < m.end() and m.start() < b for a, b in taken):
+            n = len(words[-1])
+            for at in _standalone(text, words[-1]):
+                if any(a < at + n and at < b for a, b in taken):
                     continue
-                taken.append((m.start(), m.end()))
+                taken.append((at, at + n))
                 out.append(
                     RecognizerResult(
-                        "PERSON", m.start(), m.end(), r.score,
+                        "PERSON", at, at + n, r.score,
                         AnalysisExplanation(source, r.score, textual_explanation="surname of a name found in the document"),
                         {RecognizerResult.RECOGNIZER_NAME_KEY: source, RecognizerResult.RECOGNIZER_IDENTIFIER_KEY: r.recognition_metadata.get(RecognizerResult.RECOGNIZER_IDENTIFIER_KEY) if r.recognition_metadata else None},
                     )
@@ -793,10 +867,9 @@ class EnglishNameRecognizer(EntityRecognizer):
         memo = self._memo(text)
         starts = memo.get(("same", bare))
         if starts is None:
+            n = len(bare)
             starts = memo[("same", bare)] = [
-                m.start()
-                for m in _matches_of(text, bare, rf"(?<![\w-]){re.escape(bare)}(?![\w-])")
-                if _EN_ORG_POSSESSION.match(text, m.end()) or _EN_ORG_PREDICATE.match(text, m.end())
+                at for at in _standalone(text, bare) if _EN_ORG_POSSESSION.match(text, at + n) or _EN_ORG_PREDICATE.match(text, at + n)
             ]
         return any(at != start for at in starts)
 
@@ -828,16 +901,26 @@ class EnglishNameRecognizer(EntityRecognizer):
         """A lone capitalised word the document also writes in lower case (``Huntingtin`` …
         ``huntingtin``, ``Moon`` … ``the moon``): a common or technical noun, not a name."""
         low = word.lower()
-        return len(word) >= 3 and low in text and next(_matches_of(text, low, rf"(?<![\w-]){re.escape(low)}(?![\w-])"), None) is not None
+        return len(word) >= 3 and low in text and next(_standalone(text, low), None) is not None
 
     def _org_elsewhere_scan(self, text: str, word: str) -> bool:
         """The word opens a capitalised run ending in an organisation word elsewhere in the
         document (``Grass`` … ``Grass Instrument Company``)."""
         if word + " " not in text:
             return False
-        for m in _matches_of(text, word, rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})"):
-            if m.group(1).split()[-1].lower() in EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS:
-                return True
+        # rf"(?<![\w-]){re.escape(word)}((?: [A-Z][\w&-]*){{1,3}})" through _matches_of, with no
+        # pattern compiled per word.
+        n = len(word)
+        p = text.find(word)
+        while p >= 0:
+            tail = None if p and _EN_WORD_OR_HYPHEN.match(text, p - 1) else _EN_CAPITALISED_TAIL.match(text, p + n)
+            if tail:
+                last = tail.group().split()[-1].lower()
+                if last in EN_NOT_PERSON_WORDS or last in _EN_COMPANY_FORMS:
+                    return True
+                p = text.find(word, max(tail.end(), p + 1))
+            else:
+                p = text.find(word, p + 1)
         return False
 
     def _term_elsewhere_scan(self, text: str, word: str) -> bool:
@@ -936,8 +1019,16 @@ class EnglishNameRecognizer(EntityRecognizer):
         return list(self._lower_case_names_of(text))
 
     def _lower_case_names_scan(self, text: str) -> tuple[tuple[int, int], ...]:
+        # Every pair's first word is a maximal run of a-z: with none of them a possible given name,
+        # no pair passes (the pairs are most of a text's words, each a Python step: ~2 % of the
+        # English PII's CPU; a set test of the runs is C, #21).
+        givens = self._lower_givens.intersection(_EN_ASCII_LOWER.findall(text))
+        if not givens:
+            return ()
+        # Only the pairs that start with one of them: _EN_LOWER_PAIR with those words for its first.
+        pairs = _compiled(_EN_LOWER_PAIR.pattern.replace("([a-z]{3,}) ", "(" + "|".join(sorted(givens, key=lambda g: (-len(g), g))) + ") ", 1))
         out = []
-        for m in _EN_LOWER_PAIR.finditer(text):
+        for m in pairs.finditer(text):
             given, last = m.group(1), m.group(2)
             if (
                 given.upper() in self._first
@@ -951,10 +1042,13 @@ class EnglishNameRecognizer(EntityRecognizer):
 
     def _runs(self, text: str, possessive: bool = False) -> list[list[tuple[int, int, str]]]:
         """Maximal runs of title-case words joined by one space (an initial may carry a dot);
-        ``possessive``: a word's ``'s`` is left out of it (``Sally's`` → ``Sally``) and ends the run."""
+        ``possessive``: a word's ``'s`` is left out of it (``Sally's`` → ``Sally``) and ends the run.
+        Only the words that start with a capital are visited (:func:`_capitalised_words`): a word
+        in between breaks a run by the gap it leaves, as it did when every word was visited (the
+        scan was ~6 % of the English PII's CPU, py-spy, #21)."""
         runs: list[list[tuple[int, int, str]]] = []
         run: list[tuple[int, int, str]] = []
-        for m in _EN_WORD.finditer(text):
+        for m in _capitalised_words(text):
             w = m.group()
             if possessive and w.endswith(("'s", "’s")) and len(w) > 2:
                 w = w[:-2]
@@ -1042,6 +1136,7 @@ class EnglishNameRecognizer(EntityRecognizer):
 _EN_CAPITAL_NEXT = re.compile(r"\s[A-Z]")
 
 
+_EN_ASCII_LOWER = re.compile(r"[a-z]{3,}")
 _EN_LOWER_PAIR = re.compile(r"(?<![^\W\d_])(?=([a-z]{3,}) ([a-z]{3,})(?![^\W\d_]))")
 
 
