@@ -491,7 +491,7 @@ def test_the_models_pin_check_runs_once_and_its_failure_ends_the_run(tmp_path, w
             staging, work = tmp_path / f"staging{n}", tmp_path / f"work{n}"
             staging.mkdir()
 
-            def check(fail=fail):
+            def check(fail=fail, n=n):
                 calls.append(n)
                 if fail:
                     raise IntegrityError("model.bin has sha256 0000, its card says 1111")
@@ -500,7 +500,7 @@ def test_the_models_pin_check_runs_once_and_its_failure_ends_the_run(tmp_path, w
             if not fail:
                 engine_local.execute(plan, stages, staging, null_progress(), workdir=work, check=check)
             else:
-                with pytest.raises(IntegrityError, match="model.bin"):
+                with pytest.raises(IntegrityError, match=r"model\.bin"):
                     engine_local.execute(plan, stages, staging, null_progress(), workdir=work, check=check)
     finally:
         mp.undo()
