@@ -287,7 +287,7 @@ class _BadRecord(ValueError):
     """A record-level problem found while converting a record (quarantined with this message)."""
 
 
-_orjson_loads: Callable[[str], Any] | None
+_orjson_loads: Callable[[str | bytes], Any] | None
 try:  # orjson is in the pipeline extra (beside datatrove); without it every line goes through json.loads
     from orjson import loads as _orjson_loads
 except ImportError:  # pragma: no cover - a light install
