@@ -309,7 +309,7 @@ def test_one_line_rules_equal_the_line_rules(options):
     cfg = QualityHeuristics.parse_options(options)
     texts = _one_line_texts()
     anchored = heuristics._anchored_rules([t.lower() for t in texts])
-    gates = heuristics._batch_gates(texts)
+    gates = heuristics._batch_gates(texts, [t.lower() for t in texts])
     for t, rules, g in zip(texts, anchored, gates):
         assert "\n" not in t
         for lang in ("ko", "en"):
@@ -326,7 +326,9 @@ def test_one_line_rules_equal_the_line_rules(options):
 
 def test_batch_gates_report_every_text_with_a_match():
     texts = hostile_texts(300, seed=8) + documents()[0] + ["lorem ipsum", "a <div> b", "call 12345 now", "x;", "", "&amp;"]
-    gates = heuristics._batch_gates(texts)
+    texts += ["LOREM IPSUM", "Lorem ıpsum", "lorem ipſum", "x -->", "<!DOCTYPE html>", "<!-- c -->", "£ 5", "₩３", "𝟓𝟓𝟓𝟓𝟓 call",
+              "http://x", "www.x", "function f", "var\tx", "const y", "import z", "#include <a>", "def g", "{", "}", ";", "İİ lorem"]
+    gates = heuristics._batch_gates(texts, [t.lower() for t in texts])
     for t, g in zip(texts, gates):
         for flag, pattern in zip(g, (heuristics._LOREM, heuristics._TAG, heuristics._PROMO_CONTACT, heuristics._CODE_GATE)):
             assert flag or pattern.search(t) is None, (pattern.pattern, t)
