@@ -31,7 +31,6 @@ import math
 import re
 from collections.abc import Mapping
 from bisect import bisect_right
-from functools import lru_cache
 from itertools import accumulate, chain, pairwise
 from typing import Any, Literal, cast
 
@@ -47,7 +46,7 @@ from pydantic import Field, field_validator
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from filters.textstats import BATCH_SEP, batch_char_counts, char_counts
+from filters.textstats import BATCH_SEP, batch_char_counts, char_counts, code_points, matching
 
 REASONS = (
     "short_doc",  # fewer words than min_words for the language
@@ -279,7 +278,6 @@ def judge_lines(
     """
     v = Verdict()
     s = v.signals
-    ko = lang == "ko"
     n_chars = len(text)
     space, hangul, latin, other, digits, symbols = (char_counts(text) if counts is None else counts).tolist()
     nonspace = n_chars - space
@@ -631,26 +629,6 @@ class WordFacts:
 _LONG_WORDS = 256
 
 
-@lru_cache(maxsize=4)
-def _bmp_matching(pattern: str) -> np.ndarray:
-    """For each code point below U+10000: does ``pattern`` (one character) match it."""
-    table = np.zeros(0x10000, dtype=bool)
-    bmp = "".join(map(chr, range(0xD800))) + "".join(map(chr, range(0xE000, 0x10000)))
-    hits = np.array([m.start() for m in re.finditer(pattern, bmp)], dtype=np.int64)
-    table[np.where(hits < 0xD800, hits, hits + 0x800)] = True
-    return table
-
-
-def _matching(pattern: str, cps: np.ndarray) -> np.ndarray:
-    """Whether ``re.match(pattern, chr(c))`` for every code point (a table below U+10000, the
-    regex itself for the few above)."""
-    flags = _bmp_matching(pattern)[np.minimum(cps, 0xFFFF)]
-    high = np.flatnonzero(cps > 0xFFFF)
-    if high.size:
-        flags[high] = [re.match(pattern, chr(c)) is not None for c in cps[high].tolist()]
-    return flags
-
-
 def batch_word_facts(heads: list[str], ko: list[bool], cfg: HeuristicConfig) -> list[WordFacts] | None:
     """:class:`WordFacts` of every head (a document's first ``max_tokenize_chars`` characters),
     or None when the batch cannot be measured at once (a lone surrogate: not valid UTF-8 for
@@ -682,10 +660,10 @@ def batch_word_facts(heads: list[str], ko: list[bool], cfg: HeuristicConfig) -> 
     alpha = np.zeros(m, dtype=np.int64)
     ko_stops = np.zeros(m, dtype=np.int64)
     if flat:
-        cps = np.frombuffer("".join(flat).encode("utf-32-le"), dtype=np.uint32)
+        cps = code_points(flat)
         word_of_char = np.repeat(np.arange(len(flat), dtype=np.int64), lengths)
-        has_word_char = np.bincount(word_of_char[_matching(r"\w", cps)], minlength=len(flat)) > 0
-        has_letter = np.bincount(word_of_char[_matching(r"[^\W\d_]", cps)], minlength=len(flat)) > 0
+        has_word_char = np.bincount(word_of_char[matching(r"\w", cps)], minlength=len(flat)) > 0
+        has_letter = np.bincount(word_of_char[matching(r"[^\W\d_]", cps)], minlength=len(flat)) > 0
         punct = np.bincount(doc[~has_word_char], minlength=m)
         alpha = np.bincount(doc[has_letter], minlength=m)
         if any(ko):
@@ -865,14 +843,10 @@ def _batch_gates(texts: list[str], lowered: list[str]) -> list[tuple[bool, bool,
     for col, literals in _GATE_LITERALS:
         mark(col, texts, literals)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=n)
-    digit = np.concatenate([[0], np.cumsum(_matching(r"\d", _code_points(texts)), dtype=np.int64)])
+    digit = np.concatenate([[0], np.cumsum(matching(r"\d", code_points(texts)), dtype=np.int64)])
     ends = np.cumsum(lengths)
     flags[:, 2] |= (digit[ends] - digit[ends - lengths]) > 0
     return [tuple(row) for row in flags.tolist()]
-
-
-def _code_points(texts: list[str]) -> np.ndarray:
-    return np.frombuffer("".join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
 
 
 def _lines_matching(pattern: re.Pattern, text: str) -> int:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,7 @@ from pydantic import Field
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from filters.textstats import texts_matching
+from filters.textstats import code_points, matching, texts_matching
 
 _NOISE = re.compile(
     r"https?://\S+|www\.\S+|\S+@\S+\.\w+|<[^>]{0,200}>|&\w{2,6};|@[-.,]@|[\d_]+|[^\w\s]+",
@@ -83,24 +82,13 @@ def hangul_ratio(sample: str) -> float:
 _NEEDS_REGEX = ("@", "<", "&", "http", "www.")
 
 
-@lru_cache(maxsize=1)
-def _bmp_letters() -> np.ndarray:
-    """For each code point below U+10000: is it a ``_LETTER`` (``[^\\W\\d_]``)."""
-    table = np.zeros(0x10000, dtype=bool)
-    table[[m.start() for m in _LETTER.finditer("".join(map(chr, range(0x10000))))]] = True
-    return table
-
-
 def _is_letter(cps: np.ndarray) -> np.ndarray:
-    letter = _bmp_letters()[np.minimum(cps, 0xFFFF)]
-    high = np.flatnonzero(cps > 0xFFFF)
-    if high.size:
-        letter[high] = [bool(_LETTER.match(chr(c))) for c in cps[high].tolist()]
-    return letter
+    """Whether each code point is a ``_LETTER`` (``[^\\W\\d_]``)."""
+    return matching(_LETTER.pattern, cps)
 
 
 def _code_points(texts: list[str], sep: str = "") -> np.ndarray:
-    return np.frombuffer(sep.join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return code_points(texts, sep)
 
 
 def language_samples(texts: list[str], sample_chars: int = 1200) -> list[str]:
