@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -40,7 +39,7 @@ from pydantic import Field
 
 from filters.analysis import TEXTS, BatchAnalysis
 from filters.base import MapStage, Score, StageContext, StageOptions, StageResult, Threshold
-from filters.textstats import texts_matching
+from filters.textstats import code_points, matching, texts_matching
 
 _NOISE = re.compile(
     r"https?://\S+|www\.\S+|\S+@\S+\.\w+|<[^>]{0,200}>|&\w{2,6};|@[-.,]@|[\d_]+|[^\w\s]+",
@@ -83,24 +82,13 @@ def hangul_ratio(sample: str) -> float:
 _NEEDS_REGEX = ("@", "<", "&", "http", "www.")
 
 
-@lru_cache(maxsize=1)
-def _bmp_letters() -> np.ndarray:
-    """For each code point below U+10000: is it a ``_LETTER`` (``[^\\W\\d_]``)."""
-    table = np.zeros(0x10000, dtype=bool)
-    table[[m.start() for m in _LETTER.finditer("".join(map(chr, range(0x10000))))]] = True
-    return table
-
-
 def _is_letter(cps: np.ndarray) -> np.ndarray:
-    letter = _bmp_letters()[np.minimum(cps, 0xFFFF)]
-    high = np.flatnonzero(cps > 0xFFFF)
-    if high.size:
-        letter[high] = [bool(_LETTER.match(chr(c))) for c in cps[high].tolist()]
-    return letter
+    """Whether each code point is a ``_LETTER`` (``[^\\W\\d_]``)."""
+    return matching(_LETTER.pattern, cps)
 
 
 def _code_points(texts: list[str], sep: str = "") -> np.ndarray:
-    return np.frombuffer(sep.join(texts).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    return code_points(texts, sep)
 
 
 def language_samples(texts: list[str], sample_chars: int = 1200) -> list[str]:
@@ -278,7 +266,11 @@ class LanguageID(MapStage):
         settled = ratios == 1.0
         if guesses_needed is not None:
             settled &= ~np.asarray(guesses_needed, dtype=bool)
-        scored = [i for i, s in enumerate(samples) if s and not settled[i]]
+        # numpy for the masks and Python lists for the loops below: indexing a numpy array per
+        # document cost ~4 % of the stage (bench/e2e.py's corpus, 2026-12-07).
+        has_letters = np.fromiter(map(len, samples), dtype=np.int64, count=len(samples)) > 0
+        scored = np.flatnonzero(has_letters & ~settled).tolist()
+        settled_list, ratio_list = settled.tolist(), ratios.tolist()
         guesses: list[dict[str, float]] = [{} for _ in texts]
         if scored:
             labels, probs = self._model.predict([samples[i] for i in scored], k=self.top_k)
@@ -287,16 +279,16 @@ class LanguageID(MapStage):
         langs: list[str] = []
         scores = np.zeros(len(texts), dtype=np.float64)
         for i, g in enumerate(guesses):
-            if settled[i]:
+            if settled_list[i]:
                 langs.append("ko")
                 scores[i] = 1.0
                 continue
             if not g:
                 langs.append("und")
                 continue
-            if ratios[i] >= self.hangul_ko_ratio:
+            if ratio_list[i] >= self.hangul_ko_ratio:
                 langs.append("ko")
-                scores[i] = max(g.get("ko", 0.0), ratios[i])
+                scores[i] = max(g.get("ko", 0.0), ratio_list[i])
             else:
                 top = max(g, key=lambda lang: g[lang])
                 exp = expected[i] if expected else ()
@@ -323,6 +315,7 @@ class LanguageID(MapStage):
         details: list[str | None] = [None] * n
         drop_scores = np.full(n, np.nan)
         thresholds = np.full(n, np.nan)
+        score_list, ratio_list = scores.tolist(), ratios.tolist()
         for i in range(n):
             lang = langs[i]
             if lang == "und":
@@ -330,12 +323,12 @@ class LanguageID(MapStage):
                     reasons[i], details[i] = REASON_UNDETERMINED, "no letters"
                 continue
             exp = expected[i]
-            if exp and lang not in exp and not self._mixed(exp, guesses[i], ratios[i]):
+            if exp and lang not in exp and not self._mixed(exp, guesses[i], ratio_list[i]):
                 reasons[i], details[i] = REASON_UNEXPECTED, f"detected={lang} expected={'/'.join(exp)}"
-                drop_scores[i] = scores[i]
-            elif scores[i] < self.min_score:
+                drop_scores[i] = score_list[i]
+            elif score_list[i] < self.min_score:
                 reasons[i], details[i] = REASON_LOW_CONFIDENCE, f"detected={lang}"
-                drop_scores[i], thresholds[i] = scores[i], self.min_score
+                drop_scores[i], thresholds[i] = score_list[i], self.min_score
         keep = np.array([r is None for r in reasons], dtype=bool)
         columns = {
             "lang": pa.array(langs, pa.string()),

@@ -283,3 +283,101 @@ def test_line_rule_shortcuts_equal_their_definitions():
         assert heuristics._lines_matching(heuristics._CODE, t) == 0 or heuristics._CODE_GATE.search(t), t
         for ln in lines:
             assert ln.endswith(">") or heuristics._TRAILING_TAG.sub("", ln) == ln, ln
+
+
+# --- fifth pass: one-line rules, word facts and gates over the batch ---------------------------
+
+_ODD_CONFIGS = [
+    {},
+    {"dup_line_frac": -1.0},  # every rule on, thresholds that fire on zeros
+    {"dup_line_char_frac": -1.0, "max_code_lines": -1.0},
+    {"max_boilerplate_lines": -1.0, "max_punctuation_lines": -1.0, "max_short_lines": -1.0},
+    {"min_terminal_lines": 2.0, "short_line_chars": 1000},
+    {"max_code_lines": None, "max_boilerplate_lines": None, "max_punctuation_lines": None, "min_terminal_lines": None},
+]
+
+
+def _one_line_texts() -> list[str]:
+    texts = [t.replace("\n", " ") for t in hostile_texts(400, seed=21) + documents()[0]]
+    texts += ["", " ", "\t", "x", " ... ", "…", "----", "| :-- |", "<b>end.</b>", "끝이다</p>", "function f() {", "# 제목", "#",
+              "① 항목", "(가) 항목", "  이 법은 시행한다.  ", "ALL RIGHTS RESERVED", "무단전재 및 재배포 금지", "😀😀 😀", "𝔘𝔫𝔦 text"]
+    return texts
+
+
+@pytest.mark.parametrize("options", _ODD_CONFIGS)
+def test_one_line_rules_equal_the_line_rules(options):
+    cfg = QualityHeuristics.parse_options(options)
+    texts = _one_line_texts()
+    anchored = heuristics._anchored_rules([t.lower() for t in texts])
+    gates = heuristics._batch_gates(texts, [t.lower() for t in texts])
+    for t, rules, g in zip(texts, anchored, gates):
+        assert "\n" not in t
+        for lang in ("ko", "en"):
+            results = []
+            for fn, r, gg in ((heuristics._line_rules, None, None), (heuristics._one_line_rules, rules, g), (heuristics._one_line_rules, None, None)):
+                try:
+                    v = fn(heuristics.Verdict(), t, lang, cfg, r, gg)
+                except ZeroDivisionError:  # an empty text with a negative threshold: both must raise
+                    results.append("ZeroDivisionError")
+                    continue
+                results.append((v.reason, v.detail, v.signals, v.score if not math.isnan(v.score) else "nan", v.threshold if not math.isnan(v.threshold) else "nan"))
+            assert results[0] == results[1] == results[2], (t, lang)
+
+
+def test_batch_gates_report_every_text_with_a_match():
+    texts = hostile_texts(300, seed=8) + documents()[0] + ["lorem ipsum", "a <div> b", "call 12345 now", "x;", "", "&amp;"]
+    texts += ["LOREM IPSUM", "Lorem ıpsum", "lorem ipſum", "x -->", "<!DOCTYPE html>", "<!-- c -->", "£ 5", "₩３", "𝟓𝟓𝟓𝟓𝟓 call",
+              "http://x", "www.x", "function f", "var\tx", "const y", "import z", "#include <a>", "def g", "{", "}", ";", "İİ lorem"]
+    gates = heuristics._batch_gates(texts, [t.lower() for t in texts])
+    for t, g in zip(texts, gates):
+        for flag, pattern in zip(g, (heuristics._LOREM, heuristics._TAG, heuristics._PROMO_CONTACT, heuristics._CODE_GATE)):
+            assert flag or pattern.search(t) is None, (pattern.pattern, t)
+
+
+def _word_facts_texts() -> list[str]:
+    rng = random.Random(13)
+    texts = hostile_texts(300, seed=17) + documents()[0]
+    texts += [" ".join(rng.choice("ab") for _ in range(k)) for k in (0, 1, 2, 3, 9, 20, 255, 256, 257, 300)]
+    texts += [" ".join(rng.choice("abcdefgh") for _ in range(k)) for k in (30, 255, 256, 257, 600)]
+    texts += ["가 나 가 나 가 나 " * 5, "😀 😀 🙂 😀 😀 🙂", "의 를 은. 는) 에서」 다… 요x 니다!! a", "x " * 10001]
+    return texts
+
+
+@pytest.mark.parametrize("options", [{}, {"dup_ngrams": {"10": 0.1, "5": 0.15, "7": 0.13}, "top_ngrams": {"4": 0.16, "2": 0.2}},
+                                     {"max_tokenize_chars": 50}, {"top_ngrams": None, "dup_ngrams": None}])
+def test_batch_word_facts_equal_per_document(options):
+    cfg = QualityHeuristics.parse_options(options)
+    texts = _word_facts_texts()
+    heads = [t[: cfg.max_tokenize_chars] for t in texts]
+    for ko in (True, False):
+        facts = heuristics.batch_word_facts(heads, [ko] * len(heads), cfg)
+        assert facts is not None and len(facts) == len(heads)
+        for head, f in zip(heads, facts):
+            words = head.split()
+            assert f.words == words and f.total_length == sum(map(len, words))
+            assert f.punct == len(heuristics._PUNCT_WORD.findall(head)) and f.alpha == len(heuristics._LETTER_WORD.findall(head))
+            if ko:
+                assert f.ko_stops == sum(1 for w in words if len(w) > 1 and w.rstrip(heuristics._TRAILING_PUNCT).endswith(heuristics._KO_SUFFIXES))
+            ref = ReferenceRepetition(words, len(head))
+            for n in map(int, cfg.top_ngrams or {}):
+                assert f.top_fraction(n) == ref.top_fraction(n), (head[:40], n)
+            for n in map(int, cfg.dup_ngrams or {}):
+                assert f.duplicate_fraction(n) == ref.duplicate_fraction(n), (head[:40], n)
+    assert heuristics.batch_word_facts([], [], cfg) == []
+    assert heuristics.batch_word_facts(["x \ud800 y"], [False], cfg) is None  # not UTF-8: judged one by one
+
+
+def test_heuristics_batch_equals_per_document_on_deliveries(shared_data):
+    """Real text: a seeded sample of every delivered document (reviews, statutes, pages, SMS)."""
+    from bench import build_dedup_corpus
+    from filters.normalize import normalize_texts
+
+    docs = [t for _, t in build_dedup_corpus.documents() if t]
+    texts = normalize_texts(random.Random(4).sample(docs, 3000))
+    langs = ["ko" if sum("가" <= c <= "힣" for c in t) * 4 > len(t) else "en" for t in texts]
+    stage = QualityHeuristics({})
+    result = stage.process(pa.record_batch({"text": texts, "lang": langs}))
+    verdicts, expected = reference_heuristics(texts, langs, stage.config)
+    for name, values in expected.items():
+        assert result.columns[name].to_pylist() == values, name
+    assert result.reasons == [v.reason for v in verdicts] and result.details == [v.detail for v in verdicts]
