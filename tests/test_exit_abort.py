@@ -138,9 +138,10 @@ RUNS = 450
 
 @pytest.mark.slow
 def test_reading_parquet_from_bytes_then_leaving_never_aborts(tmp_path):
-    """450 runs through ``_leave``, none aborted. Ending with ``sys.exit(2)`` instead, the same
-    read (of a 5 KB run ledger) aborted 3 of 300 runs (docs/reliability.md, 2026-12-07): at 1 %,
-    450 runs see at least one abort with probability 99 %. ~5 CPU-minutes, two at a time."""
+    """450 runs through ``_leave``, none aborted (2026-12-07: 333 s, load 5-12). Ending with
+    ``sys.exit(2)`` instead, this very script aborted 59 of 450 runs (load 1-3; a run ledger read
+    the same way: 3 of 300 at load 10-19; docs/reliability.md), so without the fix it fails
+    almost surely. ~5 CPU-minutes, two at a time."""
     script = tmp_path / "repro.py"
     script.write_text(REPRO.format(exit="from pipelines.cli import _leave\n_leave(2)"))
 
