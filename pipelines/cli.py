@@ -9,13 +9,14 @@ record); 130 interrupted.
 from __future__ import annotations
 
 import argparse
-import gc
+import contextlib
 import importlib
 import json
 import os
 import sqlite3
 import sys
 from collections.abc import Callable
+from typing import NoReturn
 
 from corpusmill_base.errors import ConfigError, CorpusmillError
 from corpusmill_base.text import printable, printable_lines
@@ -323,6 +324,68 @@ class _NoPandas:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``corpusmill`` entry point (and ``python -m pipelines.cli``): returns the exit code when
+    called with ``argv`` (tests, notebooks); as the process's entry point (``argv`` None) it ends
+    the process itself through :func:`_leave`, never through the interpreter's own shutdown."""
+    if argv is not None:
+        return _main(argv)
+    try:
+        code = _main(None)
+    except SystemExit as e:  # argparse's usage errors and --help (before any command ran)
+        code = e.code if isinstance(e.code, int) else 0 if e.code is None else 1
+        if not isinstance(e.code, int | None):
+            print(e.code, file=sys.stderr)
+    except KeyboardInterrupt:  # outside a command's handler (e.g. while parsing)
+        print("corpusmill: interrupted", file=sys.stderr)
+        code = 130
+    except BaseException:  # a bug: the traceback as Python would print it, exit 1 as Python would
+        sys.excepthook(*sys.exc_info())
+        code = 1
+    _leave(code)
+
+
+def _leave(code: int) -> NoReturn:
+    """End the process with ``code`` the way the interpreter would, minus the part that can abort.
+
+    pyarrow can kill a finished command at interpreter exit with SIGABRT (exit 134, "terminate
+    called without an active exception"; apache/arrow#34314, open): an Arrow pool thread finishing
+    a scan after ``pq.read_table`` returned drops the last reference to a buffer that Python owns
+    (``io.BytesIO`` input or bytes) and takes the GIL to release it; once finalization has begun
+    CPython ends such a thread with ``pthread_exit``, whose unwinding through Arrow's ``noexcept``
+    destructor is ``std::terminate`` (core dump, 2026-12-07). Measured: 2 of 40 ``corpusmill
+    takedown`` error runs, ~1 % of a four-line ``read_table(BytesIO)`` script (docs/reliability.md).
+
+    So the interpreter's shutdown runs here up to that point — non-daemon threads joined (and
+    ``concurrent.futures``' exit hooks), ``atexit`` hooks (logging's flush, ``tempfile``/
+    ``weakref.finalize`` clean-up, ``multiprocessing`` children, Ray, pyarrow's S3 finalizer),
+    stdout and stderr flushed — and ``os._exit`` skips the rest: module teardown, the final
+    garbage collection and C++ static destructors, where nothing of ours is left to do (every
+    writer of ours is closed by a ``with`` before its command returns; an object still open at
+    exit would not be flushed by its finalizer).
+    """
+    import atexit
+    import threading
+
+    try:
+        threading._shutdown()  # type: ignore[attr-defined]  # what Py_FinalizeEx calls first
+    except KeyboardInterrupt:
+        code = 130
+    atexit._run_exitfuncs()  # errors in hooks are printed by atexit itself, as at a normal exit
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            if stream is not None:
+                stream.flush()
+        except BrokenPipeError:
+            pass  # the reader left (`corpusmill … | head`): not an error, as in _main
+        except (OSError, ValueError) as e:  # e.g. stdout redirected to a full disk: say so
+            if stream is sys.stdout:
+                with contextlib.suppress(OSError, ValueError):
+                    print(f"corpusmill: error: writing standard output: {getattr(e, 'strerror', None) or e}", file=sys.stderr, flush=True)
+                code = code or 2
+    os._exit(code)
+
+
+def _main(argv: list[str] | None) -> int:
     # Arrow's allocator (mimalloc) keeps freed pages mapped for a while by default, so a run that
     # alternates large phases (read, group, verify) holds the sum of their peaks as RSS. Return
     # them at once unless the user set otherwise; it must happen before pyarrow is imported.
@@ -334,14 +397,10 @@ def main(argv: list[str] | None = None) -> int:
 
     configure_logging(verbose=args.verbose, quiet=args.quiet)
     try:
-        code = args.func(args)
-        if args.own_process:
-            # The interpreter's exit collects every object still alive (the stages' models: spaCy,
-            # Kiwi, MeCab's tables) before it frees them: 1.8 s of wall time after a `run` on the
-            # 20 MB sample at load 6, 0.25 s with the objects frozen first (2026-12-07). Only when
-            # this process ends here: a caller of main() keeps its collector.
-            gc.freeze()
-        return code
+        # As the process's entry point, _leave ends it with os._exit after the Python-level
+        # shutdown: the interpreter's final collection of every object still alive (the stages'
+        # models; 1.8 s of wall time after a `run` on the 20 MB sample at load 6) never runs.
+        return args.func(args)
     except BrokenPipeError:
         # `corpusmill … | head` closed our stdout: not an error. Point stdout at /dev/null so the
         # interpreter's final flush does not raise again (Python docs, "Note on SIGPIPE").
