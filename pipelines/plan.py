@@ -46,7 +46,7 @@ class Plan:
     decisions: list[Decision]
     sources: list[SourcePlan] = field(default_factory=list)
     #: The run's own files (see :func:`own_paths`) the listings left out, and how many per source.
-    own: tuple[str, ...] = ()
+    own: tuple[tuple[str, bool], ...] = ()
     left_out: dict[str, int] = field(default_factory=dict)
 
     @property
@@ -87,25 +87,28 @@ _UNREADABLE_LINK = "symlink to nothing readable (broken, a loop, or not a regula
 _NOT_A_FILE = "not a regular file (a FIFO, socket or device); not read"
 
 
-def own_paths(out_dir: Path, catalog_url: str | None = None) -> tuple[str, ...]:
-    """What a run into ``out_dir`` writes itself: the output, its work and staging directories and
-    lock beside it, and a local catalog. A source listing a directory that holds them (``paths:
-    [./]``, output under it) read the last run's shards, ledger and manifest as input: the second
-    run of the same config quarantined 246 records and got another manifest ID (session 11). They
-    are left out of every listing, so the first and the second run read the same files."""
+def own_paths(out_dir: Path, catalog_url: str | None = None) -> tuple[tuple[str, bool], ...]:
+    """What a run into ``out_dir`` writes itself, as ``(real path, is_prefix)``: the output, its work
+    and staging directories and lock beside it, and a local catalog. A source listing a directory
+    that holds them (``paths: [./]``, output under it) read the last run's shards, ledger and
+    manifest as input: the second run of the same config quarantined 246 records and got another
+    manifest ID (session 11). They are left out of every listing, so the first and the second run
+    read the same files. ``is_prefix``: the staging directories are ``.<out>.staging-<pid>``."""
     out = os.path.realpath(out_dir)
     parent, name = os.path.dirname(out), os.path.basename(out)
-    own = [out, os.path.join(parent, f".{name}.work"), os.path.join(parent, f".{name}.staging-"),
-           os.path.join(parent, f".{name}.lock")]
-    if catalog_url and "://" not in catalog_url:
-        own.append(os.path.realpath(catalog_url))
+    own = [(out, False), (os.path.join(parent, f".{name}.work"), False), (os.path.join(parent, f".{name}.staging-"), True),
+           (os.path.join(parent, f".{name}.lock"), False)]
+    if catalog_url:
+        fs, root = fsspec.core.url_to_fs(catalog_url)  # as the catalog itself resolves it (file:// too)
+        if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
+            own.append((os.path.realpath(root), False))
     return tuple(own)
 
 
 class _Own:
     """Is a listed local path one of the run's own (:func:`own_paths`)? Directories resolved once each."""
 
-    def __init__(self, own: tuple[str, ...]):
+    def __init__(self, own: tuple[tuple[str, bool], ...]):
         self.own = own
         self._dirs: dict[str, str] = {}
 
@@ -114,11 +117,10 @@ class _Own:
         if d not in self._dirs:
             self._dirs[d] = os.path.realpath(d)
         real = os.path.join(self._dirs[d], os.path.basename(path))
-        # the staging directories are ``.<out>.staging-<pid>``: a prefix, not a directory
-        return any(real == p or real.startswith(p if p.endswith("-") else p + os.sep) for p in self.own)
+        return any(real.startswith(p) if prefix else real == p or real.startswith(p + os.sep) for p, prefix in self.own)
 
 
-def resolve_files(source: Source, base_dir: Path, own: tuple[str, ...] = (), left_out: dict[str, int] | None = None) -> list[InputFile]:
+def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], ...] = (), left_out: dict[str, int] | None = None) -> list[InputFile]:
     """The source's files, sorted; local paths in ``own`` are left out (counted in ``left_out``)."""
     # One listing with details per pattern (type, size, link flag), not a stat per file: 100,000
     # small files took ~5 s to plan with isfile + size + realpath each, ~1 s now.
@@ -197,7 +199,7 @@ class _RootCheck:
         return None
 
 
-def make_plan(cfg: PipelineConfig, base_dir: Path, own: tuple[str, ...] = ()) -> Plan:
+def make_plan(cfg: PipelineConfig, base_dir: Path, own: tuple[tuple[str, bool], ...] = ()) -> Plan:
     """``own``: the paths the run writes (:func:`own_paths`), left out of the sources' listings."""
     decisions = enforce(cfg)
     plan = Plan(config=cfg, base_dir=base_dir, decisions=decisions, own=own)

@@ -370,6 +370,16 @@ def test_a_source_listing_the_output_directory_does_not_read_the_runs_own_files(
     # files (in/out is no longer this run's: it is read, the same way both times)
     other = [runner.run(cfg, out=tmp_path / "in" / "else", plan=runner.prepare(cfg), progress=null_progress()) for _ in range(2)]
     assert other[0].id == other[1].id and other[1].reused
+    # a file:// catalog is as local as a path (the review found it read as input); an output named
+    # with a trailing dash leaves its siblings `in/run-2/…` alone (it was taken as a name prefix)
+    from pipelines.plan import _Own, own_paths
+
+    cfg.write_text(cfg.read_text().replace("catalog: in/cat", f"catalog: file://{tmp_path}/in/fcat"))
+    furl = [runner.run(cfg, overwrite=True, progress=null_progress()) for _ in range(2)]
+    assert furl[0].id == furl[1].id and furl[1].reused
+    own = _Own(own_paths(tmp_path / "in" / "run-"))
+    assert own(str(tmp_path / "in" / "run-" / "ledger.parquet")) and own(str(tmp_path / "in" / ".run-.staging-77" / "x"))
+    assert not own(str(tmp_path / "in" / "run-2" / "a.jsonl")) and not own(str(tmp_path / "in" / "run-old.jsonl"))
     # a pattern that lists nothing but the run's own files is an error, not an empty source
     only = write_source_config(tmp_path, "  - id: a\n    paths: [in/out/]\n    format: jsonl\n" + PROV, extra="catalog: in/cat\n")
     only.write_text(only.read_text().replace("dir: out", "dir: in/out"))
