@@ -904,6 +904,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     if decision is None:
                         decision = decider.decide(k, [job.name for job in seg_jobs])
                     if workers > 1:  # a resumed run: the next segment's models load while it decides
+                        checked()  # before any later segment's model loads (a one-unit segment 0 forked no worker to run it beside)
                         loaded = _preload(segments, loaded, k + 2, seconds)
                     merge_seconds(seconds, _result(decision))
                     timeline("wait for decide", t0, c0, segment=k)

@@ -506,3 +506,30 @@ def test_the_models_pin_check_runs_once_and_its_failure_ends_the_run(tmp_path, w
         mp.undo()
     assert calls == [0, 1]
     assert multiprocessing.active_children() == []
+
+
+def test_the_pin_check_runs_before_a_later_segments_models_load_with_a_one_unit_segment_0(tmp_path):
+    """Review finding (session 11): with one unit in segment 0 no worker is forked, so the check
+    put off to run beside segment 0 never did, and the next segment's models were loaded (after
+    the exact-dedup decide) before the pin check — a bad model deserialised before its sha256."""
+    cfg = small_files_config(tmp_path, 6)
+    cfg.write_text(cfg.read_text(encoding="utf-8").replace("exact_dedup]", "exact_dedup, quality_heuristics]"), encoding="utf-8")
+    plan = runner.prepare(cfg, workers=2)
+    events: list = []
+    real = engine_local._preload
+
+    def preload(segments, loaded, upto, seconds):
+        events.append(("preload", loaded, upto))
+        return real(segments, loaded, upto, seconds)
+
+    mp = pytest.MonkeyPatch()
+    mp.setattr(engine_local, "_preload", preload)
+    try:
+        (tmp_path / "staging").mkdir()
+        engine_local.execute(plan, runner.build_stages(plan.config), tmp_path / "staging", null_progress(),
+                             workdir=tmp_path / "work", check=lambda: events.append(("check",)))
+    finally:
+        mp.undo()
+    assert events.count(("check",)) == 1
+    later = [i for i, e in enumerate(events) if e[0] == "preload" and e[2] > 1 and e[2] > e[1]]
+    assert later and events.index(("check",)) < later[0], events
