@@ -38,14 +38,17 @@ def child(tree: str, config: str, out: str, workers: str = "1") -> None:
     its CPU summed over processes, and ``process_cpu`` counts the reaped children too."""
     sys.path.insert(0, tree)
     time.perf_counter = time.process_time  # the engine's per-stage timer measures CPU
-    from pipelines.cli import main as cli
+    import pipelines.cli as cli_module
 
     t0 = time.process_time()
     # As the process's entry point (no argv given), like ``corpusmill run``: the CLI then keeps
     # pandas out of the process (``cli._arrow_without_pandas``); called with a list it does not,
     # and the forked decider imported pandas (~0.6 CPU-s of exact dedup's decide at 20 MB).
     sys.argv = ["corpusmill", "-q", "run", config, "--out", out, "--overwrite", "--workers", workers]
-    code = cli()
+    # ``_main(None)``: the entry point's body without its exit (``main()`` ends the process with
+    # ``os._exit`` since session 11); an older tree has only ``main``, which returned.
+    entry = getattr(cli_module, "_main", None)
+    code = entry(None) if entry is not None else cli_module.main()
     if code:
         raise SystemExit(code)
     manifest = json.loads((Path(out) / "manifest.json").read_text(encoding="utf-8"))

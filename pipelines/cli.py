@@ -18,7 +18,7 @@ import sys
 from collections.abc import Callable
 from typing import NoReturn
 
-from corpusmill_base.errors import ConfigError, CorpusmillError
+from corpusmill_base.errors import CorpusmillError
 from corpusmill_base.text import printable, printable_lines
 from pipelines.cli_args import integer
 
@@ -93,10 +93,6 @@ def _summary(outcome) -> None:
 def cmd_run(args: argparse.Namespace) -> int:
     from pipelines import runner
 
-    if args.workers is not None and args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1 (got {args.workers})")
-    if args.sample_per_source is not None and args.sample_per_source < 1:
-        raise ConfigError(f"--sample-per-source must be at least 1 (got {args.sample_per_source})")
     plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source, out=args.out,
                           catalog=args.catalog)
     if plan.config.engine == "local" and getattr(args, "own_process", False):

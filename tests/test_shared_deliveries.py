@@ -642,4 +642,4 @@ def test_sample_per_source_shares_n_between_files_reads_no_further_and_changes_t
     assert "sample_per_source" not in cfg.digest_view()["limits"]  # full runs keep their manifest IDs
     assert sampled.digest_view()["limits"]["sample_per_source"] == 60 and sampled.digest() != cfg.digest()
     bad = cli("run", str(RESEARCH), "--sample-per-source", "0", "--dry-run", check=False)
-    assert bad.returncode == 2 and "--sample-per-source must be at least 1" in bad.stderr
+    assert bad.returncode == 2 and "argument --sample-per-source: must be an integer from 1" in bad.stderr
