@@ -325,6 +325,19 @@ def judge_lines(
     return _one_line_rules(v, text, lang, cfg, boiler_rules, gates)
 
 
+def _dup_lines(v: Verdict, cfg: HeuristicConfig, dup_n: int, dup_chars: int, n_lines: int, n_chars: int) -> bool:
+    """Gopher's repeated-lines rules (shared by :func:`_line_rules` and :func:`_one_line_rules`):
+    records the signal; True when ``v`` failed."""
+    v.signals["qh_dup_line_frac"] = dup_n / n_lines
+    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
+        v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated", dup_n / n_lines, cfg.dup_line_frac)
+        return True
+    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
+        v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
+        return True
+    return False
+
+
 def _line_rules(
     v: Verdict, text: str, lang: str | None, cfg: HeuristicConfig, boiler_rules: tuple[int, ...] | None, gates: tuple[bool, ...] | None
 ) -> Verdict:
@@ -343,11 +356,8 @@ def _line_rules(
         if cfg.dup_para_char_frac is not None and pdup_chars / max(n_chars, 1) > cfg.dup_para_char_frac:
             return v.fail("dup_paragraphs", f"repeated paragraphs {pdup_chars / n_chars:.2f} of characters")
     dup_n, dup_chars = find_duplicates(lines)
-    s["qh_dup_line_frac"] = dup_n / n_lines
-    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
-        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated", dup_n / n_lines, cfg.dup_line_frac)
-    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
-        return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
+    if _dup_lines(v, cfg, dup_n, dup_chars, n_lines, n_chars):
+        return v
     if cfg.max_code_lines is not None:
         code = _lines_matching(_CODE, text) if (gates is None or gates[3]) and _CODE_GATE.search(text) else 0
         if code / n_lines > cfg.max_code_lines:
@@ -397,12 +407,8 @@ def _one_line_rules(
     n_chars = len(text)
     line = text.strip()
     n_lines = 1
-    dup_n, dup_chars = 0, 0
-    s["qh_dup_line_frac"] = dup_n / n_lines
-    if cfg.dup_line_frac is not None and dup_n / n_lines > cfg.dup_line_frac:
-        return v.fail("dup_lines", f"{dup_n}/{n_lines} lines repeated", dup_n / n_lines, cfg.dup_line_frac)
-    if cfg.dup_line_char_frac is not None and dup_chars / max(n_chars, 1) > cfg.dup_line_char_frac:
-        return v.fail("dup_lines", f"repeated lines {dup_chars / n_chars:.2f} of characters")
+    if _dup_lines(v, cfg, 0, 0, n_lines, n_chars):  # nothing repeats in one line (a threshold below 0 still fires)
+        return v
     if cfg.max_code_lines is not None:
         code = (1 if _CODE.search(text) else 0) if (gates is None or gates[3]) and _CODE_GATE.search(text) else 0
         if code / n_lines > cfg.max_code_lines:
