@@ -727,17 +727,23 @@ def _batch_repetition(facts, heads, arr, lengths, doc, nw, starts, cfg) -> None:
             hashes[n] = prev * _P + b_ids[n - 1 : n - 1 + size] + np.uint64(1)
         return hashes[n]
 
+    def windows(n: int, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The n-word windows inside the eligible documents as (document, hash, first word),
+        sorted by document then hash; stable, so within a run of equal (document, hash) the
+        earliest window comes first."""
+        h = hashed(n)
+        pos = np.flatnonzero(np.arange(len(h)) + n <= end[: len(h)])
+        pos = pos[eligible[b_doc[pos]]]
+        d, hv = b_doc[pos], h[pos]
+        order = np.lexsort((hv, d))
+        return d[order], hv[order], pos[order]
+
     no_dup_from = count + 1  # as NgramRepetition._no_dup_from, per document
     for n in map(int, cfg.top_ngrams or {}):
         eligible = count >= n + 1
         if not eligible.any():
             continue
-        h = hashed(n)
-        pos = np.flatnonzero(np.arange(len(h)) + n <= end[: len(h)])
-        pos = pos[eligible[b_doc[pos]]]
-        d, hv = b_doc[pos], h[pos]
-        order = np.lexsort((hv, d))  # stable: within a run of equal (document, hash) the earliest first
-        d, hv, pos = d[order], hv[order], pos[order]
+        d, hv, pos = windows(n, eligible)
         new = np.concatenate(([True], (d[1:] != d[:-1]) | (hv[1:] != hv[:-1])))
         run_start = np.flatnonzero(new)
         run_count = np.diff(np.append(run_start, len(d)))
@@ -758,12 +764,7 @@ def _batch_repetition(facts, heads, arr, lengths, doc, nw, starts, cfg) -> None:
         eligible = (count >= 2 * n) & (n < no_dup_from)
         if not eligible.any():
             continue
-        h = hashed(n)
-        pos = np.flatnonzero(np.arange(len(h)) + n <= end[: len(h)])
-        pos = pos[eligible[b_doc[pos]]]
-        d, hv = b_doc[pos], h[pos]
-        order = np.lexsort((hv, d))
-        d, hv, pos = d[order], hv[order], pos[order]
+        d, hv, pos = windows(n, eligible)
         again = (d[1:] == d[:-1]) & (hv[1:] == hv[:-1])
         repeated = pos[1:][again]
         has = np.zeros(len(batch), dtype=bool)
