@@ -732,7 +732,7 @@ def _read_document(hashing: textio.HashingReader, opts: ReadOptions, info: FileI
 
 
 def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[Event]:
-    import pyarrow.parquet as pq
+    from corpusmill_base import arrowio
 
     # Parquet needs random access: buffer the file (hashing it on the way), bounded by max_file_bytes.
     try:
@@ -741,7 +741,7 @@ def _read_parquet(hashing: textio.HashingReader, opts: ReadOptions) -> Iterator[
         yield Quarantined("file", str(e))
         return
     try:
-        pf = pq.ParquetFile(io.BytesIO(data))
+        pf = arrowio.parquet_file(data)
         cols = list(opts.text_fields) + ([opts.id_field] if opts.id_field else [])
         missing = [c for c in cols if c not in pf.schema_arrow.names]
         if missing:

@@ -21,6 +21,7 @@ import pyarrow.parquet as pq
 
 from manifests import review
 from manifests.catalog import Catalog
+from corpusmill_base import arrowio
 from corpusmill_base.errors import IntegrityError
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def scrub(texts: dict[str, str], limit: int = SAMPLE_CHARS) -> dict[str, str]:
 
 def _ledger(cat: Catalog, mid: str, manifest: dict[str, Any]) -> pa.Table:
     try:
-        with cat.fs.open(cat.data_path(mid, manifest["ledger"]["path"]), "rb") as f:
+        with arrowio.open_input(cat.fs, cat.data_path(mid, manifest["ledger"]["path"])) as f:
             return pq.read_table(f)
     except FileNotFoundError:
         raise IntegrityError(

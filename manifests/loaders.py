@@ -26,6 +26,7 @@ import pyarrow.parquet as pq
 from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from manifests.manifest import megatron_files
+from corpusmill_base import arrowio
 from corpusmill_base.text import printable
 from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
@@ -310,7 +311,7 @@ def iter_shard_batches(
 
 
 def _rows(fs: AbstractFileSystem, path: str, lo: int, hi: int, columns: list[str] | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-    with fs.open(path, "rb") as f:
+    with arrowio.open_input(fs, path) as f:
         pf = pq.ParquetFile(f)
         pos = 0
         for batch in pf.iter_batches(batch_size=batch_size, columns=columns):

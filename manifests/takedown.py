@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import tempfile
 import time
@@ -28,6 +27,7 @@ from manifests import gc, review, signing
 from manifests.catalog import Catalog
 from manifests.manifest import counts_from_ledger, seal, stage_stats
 from manifests.schema import validate_manifest
+from corpusmill_base import arrowio
 from corpusmill_base.errors import InputError, IntegrityError
 from corpusmill_base.atomic import write_table_atomic
 from corpusmill_base.hashing import sha256_file
@@ -130,7 +130,7 @@ def _filter_index(cat: Catalog, mid: str, entry: dict[str, Any], staging: Path, 
     data = _read_verified(cat, mid, entry)
     target = staging / entry["path"]
     target.parent.mkdir(parents=True, exist_ok=True)
-    table = pq.read_table(io.BytesIO(data))
+    table = arrowio.read_parquet(data)
     hit = pc.is_in(table.column("id"), value_set=taken_ids) if "id" in table.column_names else None
     if hit is None or not pc.any(hit).as_py():
         target.write_bytes(data)
@@ -255,7 +255,7 @@ def takedown(
     if unknown:
         raise InputError(f"{mid} has no source(s) {', '.join(unknown)}; its sources: {', '.join(sorted(known_sources))}")
 
-    ledger = pq.read_table(io.BytesIO(_read_verified(cat, mid, old["ledger"])))
+    ledger = arrowio.read_parquet(_read_verified(cat, mid, old["ledger"]))
     in_ledger = set(ledger.column("id").to_pylist())
     missing = [d for d in doc_ids if d not in in_ledger]
     if missing:
@@ -291,7 +291,7 @@ def takedown(
                 new_shards.append(dict(entry))
                 carried.append(rel)
                 continue
-            table = pq.read_table(io.BytesIO(data))
+            table = arrowio.read_parquet(data)
             hashes.update(_text_hashes(table.filter(pc.is_in(table.column("id"), value_set=taken_ids))))
             table = table.filter(pc.invert(pc.is_in(table.column("id"), value_set=taken_ids)))
             if table.num_rows == 0:

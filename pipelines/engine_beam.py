@@ -37,6 +37,7 @@ from apache_beam import pvalue
 from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
+from corpusmill_base import arrowio
 from filters.base import Stage
 from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
 from pipelines.execution import (
@@ -153,7 +154,7 @@ def _run_segment(opts, tasks, batch_size, units, decisions, chains, seg, shuffle
 
 def _read(path: str) -> pa.Table:
     with FileSystems.open(path) as f:
-        return pq.read_table(io.BytesIO(f.read()))
+        return arrowio.read_parquet(f.read())
 
 
 def _write(path: str, table: pa.Table) -> None:

@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import shutil
 import tempfile
@@ -44,9 +43,9 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 from pydantic import Field, ValidationError, model_validator
 
+from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.numbers import INT64_MAX
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
@@ -264,7 +263,7 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     with tempfile.TemporaryDirectory(prefix="corpusmill-mix-") as tmp:
         for p in parts:
             mid, d = p.inp.manifest, p.dataset
-            side = pq.read_table(io.BytesIO(read_verified(cat, mid, next(s for s in p.manifest["shards"] if s["path"] == d["side_table"]))))
+            side = arrowio.read_parquet(read_verified(cat, mid, next(s for s in p.manifest["shards"] if s["path"] == d["side_table"])))
             local = {}
             for key in ("bin", "idx"):
                 path = Path(tmp) / f"{p.index}-{p.source}.{key}"
@@ -314,7 +313,7 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
         if p.inp.manifest in seen:
             continue
         seen.add(p.inp.manifest)
-        t = pq.read_table(io.BytesIO(read_verified(cat, p.inp.manifest, p.manifest["ledger"])))
+        t = arrowio.read_parquet(read_verified(cat, p.inp.manifest, p.manifest["ledger"]))
         ledgers.append(t.filter(pc.is_in(t.column("source_id"), value_set=pa.array(sorted(used), pa.string()))))
     ledger = pa.concat_tables(ledgers)
     write_table_atomic(ledger, out_dir / "ledger.parquet")

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill_base import arrowio
 from corpusmill_base.errors import InputError, OutputError
 from filters.base import MapStage
 from filters.columns import to_arrow
@@ -182,7 +183,7 @@ def _checked_lines(
 
     def parse(lines: list[bytes], explicit: pa.Schema | None) -> pa.Table:
         opts = pj.ParseOptions(explicit_schema=explicit, unexpected_field_behavior="error") if explicit is not None else pj.ParseOptions()
-        return pj.read_json(io.BytesIO(b"".join(lines)), parse_options=opts)
+        return arrowio.read_json(b"".join(lines), parse_options=opts)
 
     def good(numbered: list[tuple[int, bytes]], explicit: pa.Schema | None) -> Iterator[tuple[pa.Table, list[tuple[int, bytes]]]]:
         try:

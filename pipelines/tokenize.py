@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import io
 import json
 import shutil
 import time
@@ -30,6 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_bytes_atomic, write_text_atomic
 from corpusmill_base.errors import InputError, IntegrityError
 from corpusmill_base.hashing import canonical_json, sha256_file
@@ -75,7 +75,7 @@ def read_verified(cat: Catalog, mid: str, entry: dict[str, Any]) -> bytes:
 
 def iter_encoded(data: bytes, tok: tokenizer_mod.LoadedTokenizer, batch_rows: int):
     """(source, ids, lengths, doc ids) per batch and source of one shard, in row order."""
-    pf = pq.ParquetFile(io.BytesIO(data))
+    pf = arrowio.parquet_file(data)
     for batch in pf.iter_batches(batch_size=batch_rows, columns=["id", "source_id", "text"]):
         ids, lengths = tok.encode_batch(batch.column("text").to_pylist())
         src = batch.column("source_id").to_numpy(zero_copy_only=False)

@@ -13,14 +13,13 @@ ties by the pair itself, not by hash order; checked in tests).
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
+from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_text_atomic
 from corpusmill_base.errors import InputError
 from filters import tokenizer as tokenizer_mod
@@ -41,14 +40,14 @@ def sample(cat: Catalog, mid: str, sample_chars: int) -> list[tuple[str, str | N
     m = cat.get(mid)
     total = 0  # two passes, one shard in memory at a time: the sampling fraction needs the total first
     for shard in m["shards"]:
-        t = pq.read_table(io.BytesIO(read_verified(cat, mid, shard)), columns=["text"])
+        t = arrowio.read_parquet(read_verified(cat, mid, shard), columns=["text"])
         total += int(pc.sum(pc.utf8_length(t.column("text"))).as_py() or 0)
     if not total:
         raise InputError(f"{mid} has no text to train a tokenizer on")
     fraction = sample_chars / total
     out = []
     for shard in m["shards"]:
-        pf = pq.ParquetFile(io.BytesIO(read_verified(cat, mid, shard)))
+        pf = arrowio.parquet_file(read_verified(cat, mid, shard))
         cols = ["id", "text"] + (["lang"] if "lang" in pf.schema_arrow.names else [])
         for batch in pf.iter_batches(batch_size=4096, columns=cols):
             langs = batch.column("lang").to_pylist() if "lang" in cols else [None] * batch.num_rows
