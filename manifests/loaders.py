@@ -16,6 +16,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -128,6 +129,17 @@ def _size(_e: OSError, part: Path, have: int) -> str:
         return f"{have:,} bytes written"
 
 
+def _have(shard: dict[str, Any], dest: Path) -> int | None:
+    """What ``dest`` already holds of a shard: None when the whole file is there with the right
+    digest, else the bytes of a partial copy a pull continues (0: copied from the start)."""
+    target = dest / safe_relpath(shard["path"])
+    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
+        return None
+    part = _part_of(target)
+    have = part.stat().st_size if part.exists() else 0
+    return have if have <= shard["bytes"] else 0
+
+
 def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path) -> tuple[str, str]:
     """Copy one shard; resumes a partial ``.part`` file. Returns (outcome, problem or '').
 
@@ -136,14 +148,13 @@ def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path)
     """
     rel = safe_relpath(shard["path"])
     target = dest / rel
-    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
+    have = _have(shard, dest)
+    if have is None:
         return "present", ""
     target.parent.mkdir(parents=True, exist_ok=True)
     part = _part_of(target)
-    have = part.stat().st_size if part.exists() else 0
-    if have > shard["bytes"]:
-        part.unlink()
-        have = 0
+    if not have and part.exists():
+        part.unlink()  # longer than the shard: not a prefix of it
     got = _copy(cat, manifest_id, rel, part, have)
     outcome = "resumed" if have else "copied"
     if got != shard["sha256"] and have:
@@ -157,8 +168,9 @@ def _download(cat: Catalog, manifest_id: str, shard: dict[str, Any], dest: Path)
     return outcome, ""
 
 
-def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
-    """Make ``dest`` hold nothing but this manifest's files; returns what was removed.
+def _stale_files(dest: Path, manifest: dict[str, Any]) -> list[str]:
+    """The files in ``dest`` a pull of ``manifest`` removes (see :func:`_prepare_dest`); raises
+    :class:`OutputError` when ``dest`` holds files of no manifest pulled there. Writes nothing.
 
     Files of a manifest pulled there before (its ``manifest.json`` lists them) and our own
     partial files are removed: a successor pulled over its predecessor after a takedown must not
@@ -167,13 +179,9 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
     """
     files = [*manifest["shards"], *megatron_files(manifest)]
     wanted = {safe_relpath(s["path"]) for s in files} | set(METADATA) | ({derived.BLEND_FILE} if derived.is_derived(manifest) else set())
-    previous: dict[str, Any] = {}
-    try:
-        previous = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        previous = {}
+    previous = _previous(dest)
     ours = set(METADATA) | {".manifest.json.tmp"}
-    if isinstance(previous, dict):
+    if previous:
         try:
             before = [*previous.get("shards", []), *megatron_files(previous)]
         except (AttributeError, KeyError, TypeError):  # a damaged manifest.json in the folder
@@ -198,7 +206,23 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
             f"pull {manifest['id']} refused: {dest} holds {len(foreign)} file(s) that are not part of any manifest "
             f"pulled there ({shown}); pull into an empty folder or remove them"
         )
-    if previous.get("id") != manifest["id"] and (dest / "manifest.json").exists():
+    return stale
+
+
+def _previous(dest: Path) -> dict[str, Any]:
+    """``dest/manifest.json``, a manifest pulled there before; {} when missing or unreadable (a
+    pull interrupted while writing it, a damaged file, JSON that is no object)."""
+    try:
+        previous = json.loads((dest / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return previous if isinstance(previous, dict) else {}
+
+
+def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
+    """Make ``dest`` hold nothing but this manifest's files; returns what was removed."""
+    stale = _stale_files(dest, manifest)
+    if _previous(dest).get("id") != manifest["id"] and (dest / "manifest.json").exists():
         # first, so an interrupted pull never leaves a folder that claims to be the old manifest
         (dest / "manifest.json").unlink()
     for rel in stale:
@@ -212,6 +236,86 @@ def posixpath_norm(rel: str) -> str:
         return safe_relpath(rel)
     except IntegrityError:
         return ""
+
+
+def _files(manifest: dict[str, Any]) -> list[dict[str, Any]]:
+    """The files a pull copies: the shards, and a derived manifest's Megatron files."""
+    return [*manifest["shards"], *derived.megatron_files(manifest)]
+
+
+def _checked_for_pull(manifest_id: str, catalog: str | Catalog | None, allow_unapproved: bool) -> tuple[Catalog, dict[str, Any], review.Verification]:
+    cat, manifest, v = checked(manifest_id, catalog, allow_unapproved)
+    for entry in [*_files(manifest), manifest["ledger"], *manifest.get("indexes", [])]:
+        safe_relpath(entry["path"])  # refuse paths that escape, before reading or writing anything
+    side = _shard_problems(cat, manifest_id, [manifest["ledger"], *manifest.get("indexes", [])])
+    if side:
+        raise IntegrityError(f"pull {manifest_id} refused: " + "; ".join(side))
+    return cat, manifest, v
+
+
+def _to_copy(manifest: dict[str, Any], dest: Path) -> list[tuple[dict[str, Any], int | None]]:
+    """Each file with what ``dest`` holds of it (:func:`_have`); all 0 when ``dest`` does not exist."""
+    return [(f, _have(f, dest) if dest.is_dir() else 0) for f in _files(manifest)]
+
+
+def _existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent (where a new folder's files would land)."""
+    path = path.absolute()
+    while not path.exists() and path != path.parent:
+        path = path.parent
+    return path
+
+
+def _free_space_check(manifest_id: str, dest: Path, files: list[tuple[dict[str, Any], int | None]], stale: list[str]) -> tuple[int, int | None]:
+    """(bytes to copy, bytes free for them: free now plus the ``stale`` files the pull removes
+    first); refuses before copying anything when they do not fit — a pull that fills the disk
+    halfway leaves the trainer's node without space for anything else. Free space that cannot be
+    read (None) is not checked."""
+    need = sum(f["bytes"] - have for f, have in files if have is not None)
+    try:
+        free: int | None = shutil.disk_usage(_existing(dest)).free + sum((dest / r).lstat().st_size for r in stale)
+    except OSError:
+        free = None
+    if free is not None and need > free:
+        raise OutputError(
+            f"pull {manifest_id} refused: {need:,} bytes to copy into {dest}, {free:,} bytes free there; "
+            "free space or pull elsewhere (nothing was copied)"
+        )
+    return need, free
+
+
+@dataclass(frozen=True)
+class PullPreview:
+    """What ``pull`` would do, from :func:`preview_pull` (``corpusmill pull --dry-run``)."""
+
+    manifest_id: str
+    state: str
+    dest: Path
+    files: int
+    present: int
+    resumed: int  # partial copies the pull continues
+    bytes_to_copy: int
+    free: int | None  # bytes free where they go; None when unknown
+    removed: list[str]  # files of an earlier pull there that the pull removes
+
+
+def preview_pull(
+    manifest_id: str, to: str | os.PathLike[str], catalog: str | Catalog | None = None, allow_unapproved: bool = False
+) -> PullPreview:
+    """Every check :func:`pull` makes before copying — approval, paths, the ledger's and indexes'
+    digests, the destination's files, free space — and what it would copy; writes nothing.
+    Raises what ``pull`` would raise."""
+    _, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    dest = Path(to)
+    if dest.exists() and not dest.is_dir():
+        raise OutputError(f"pull {manifest_id} refused: {dest} is a file, not a folder")
+    files = _to_copy(manifest, dest)
+    stale = _stale_files(dest, manifest) if dest.is_dir() else []
+    need, free = _free_space_check(manifest_id, dest, files, stale)
+    return PullPreview(
+        manifest_id=manifest_id, state=v.state, dest=dest, files=len(files), present=sum(h is None for _, h in files),
+        resumed=sum(bool(h) for _, h in files), bytes_to_copy=need, free=free, removed=[r for r in stale if r not in METADATA],
+    )
 
 
 def pull(
@@ -229,17 +333,13 @@ def pull(
     ``allow_unapproved``. ``manifest.json`` is written last: its presence means complete.
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
-    cat, manifest, v = checked(manifest_id, catalog, allow_unapproved)
-    for entry in [*manifest["shards"], manifest["ledger"], *manifest.get("indexes", [])]:
-        safe_relpath(entry["path"])  # refuse paths that escape, before reading or writing anything
-    side = _shard_problems(cat, manifest_id, [manifest["ledger"], *manifest.get("indexes", [])])
-    if side:
-        raise IntegrityError(f"pull {manifest_id} refused: " + "; ".join(side))
+    cat, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
     dest = Path(to)
+    _free_space_check(manifest_id, dest, _to_copy(manifest, dest), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:
-        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), manifest["shards"] + derived.megatron_files(manifest)))
+        results = list(ex.map(lambda s: _download(cat, manifest_id, s, dest), _files(manifest)))
     problems = [p for _, p in results if p]
     if problems:
         raise IntegrityError(

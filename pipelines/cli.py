@@ -194,10 +194,19 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from manifests.loaders import pull
+    from manifests.loaders import preview_pull, pull
     from manifests.review import NotApproved
 
     try:
+        if args.dry_run:
+            p = preview_pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved)
+            to_copy = p.files - p.present
+            free = "free space unknown there" if p.free is None else f"{p.free:,} bytes free there"
+            would = (f"; would remove {len(p.removed)} file(s) of an earlier pull: " + ", ".join(printable(r) for r in p.removed)) if p.removed else ""
+            print(f"pull {p.manifest_id} ({p.state}) → {p.dest}: {p.files} file(s), {p.present} already present, {to_copy} to copy"
+                  f"{f' ({p.resumed} continuing a partial copy)' if p.resumed else ''}; {p.bytes_to_copy:,} bytes to copy, {free}"
+                  f"{would}; dry run: nothing written")
+            return 0
         m = pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved, workers=args.workers)
     except NotApproved as e:
         raise e.for_cli() from None
@@ -273,6 +282,9 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--catalog", help=CATALOG_HELP)
     pl.add_argument("--workers", type=integer(1), default=4, help="parallel downloads (default 4)")
     pl.add_argument("--allow-unapproved", action="store_true", help="also pull drafts, rejected and revoked manifests")
+    pl.add_argument("--dry-run", action="store_true",
+                    help="make every check a pull makes (approval, digests of the ledger and indexes, the folder's files, free "
+                         "space) and say what it would copy; write nothing")
     pl.set_defaults(func=cmd_pull)
 
     mo = sub.add_parser("models", help="offline model files")

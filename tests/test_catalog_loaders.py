@@ -150,3 +150,56 @@ def test_croissant_export_validates_with_mlcroissant(env):
     _every_licence_survives(m, doc, ds)
     ids = [r["documents/id"].decode() for r in ds.records("documents")]
     assert ids == _all_ids(env)
+
+
+def test_pull_dry_run_checks_everything_and_writes_nothing(env):
+    m = env.cat.get(env.mid)
+    dest = env.tmp / "dry"
+    refused = cm("pull", env.mid, "--to", str(dest), "--dry-run", check=False)
+    assert refused.returncode == 2 and "no reviewer has approved it" in refused.stderr  # what pull says
+    _approve(env)
+    total = sum(s["bytes"] for s in m["shards"])
+    out = cm("pull", env.mid, "--to", str(dest), "--dry-run").stdout
+    assert f"{len(m['shards'])} file(s), 0 already present, {len(m['shards'])} to copy; {total:,} bytes to copy" in out
+    assert out.rstrip().endswith("dry run: nothing written") and not dest.exists()
+    cm("pull", env.mid, "--to", str(dest))
+    s0 = dest / m["shards"][0]["path"]
+    full = s0.read_bytes()
+    s0.unlink()
+    (s0.parent / f".{s0.name}.part").write_bytes(full[:100])
+    (dest / "notes.txt").write_text("someone's file")
+    foreign = cm("pull", env.mid, "--to", str(dest), "--dry-run", check=False)
+    assert foreign.returncode == 2 and "holds 1 file(s) that are not part of any manifest pulled there (notes.txt)" in foreign.stderr
+    (dest / "notes.txt").unlink()
+    before = sorted((p.relative_to(dest), p.stat().st_mtime_ns) for p in dest.rglob("*"))
+    out = cm("pull", env.mid, "--to", str(dest), "--dry-run").stdout
+    assert f"{len(m['shards']) - 1} already present, 1 to copy (1 continuing a partial copy); {len(full) - 100:,} bytes to copy" in out
+    assert sorted((p.relative_to(dest), p.stat().st_mtime_ns) for p in dest.rglob("*")) == before
+
+
+def test_pull_refuses_before_copying_what_does_not_fit(env, monkeypatch):
+    import shutil as sh
+
+    from manifests import loaders
+
+    _approve(env)
+    m = env.cat.get(env.mid)
+    total = sum(s["bytes"] for s in m["shards"])
+    monkeypatch.setattr(loaders.shutil, "disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9 - total + 1, total - 1))
+    dest = env.tmp / "full"
+    for extra in ((), ("--dry-run",)):
+        res = cm("pull", env.mid, "--to", str(dest), *extra, check=False)
+        assert res.returncode == 2 and f"{total:,} bytes to copy into {dest}, {total - 1:,} bytes free there" in res.stderr
+        assert not dest.exists()
+    monkeypatch.setattr(loaders.shutil, "disk_usage", lambda p: sh._ntuple_diskusage(10**9, 10**9 - total, total))
+    assert "verified" in cm("pull", env.mid, "--to", str(dest)).stdout
+
+
+def test_pull_over_a_damaged_manifest_json(env):
+    """A folder whose manifest.json is valid JSON but no object (a list) was an AttributeError."""
+    _approve(env)
+    dest = env.tmp / "damaged"
+    dest.mkdir()
+    (dest / "manifest.json").write_text("[]")
+    assert "verified" in cm("pull", env.mid, "--to", str(dest)).stdout
+    assert json.loads((dest / "manifest.json").read_text())["id"] == env.mid

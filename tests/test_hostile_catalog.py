@@ -216,8 +216,19 @@ def tiny_disk(tmp_path):
     yield from mount_tmpfs(tmp_path / "tiny", "32k")
 
 
-def test_disk_full_during_pull_says_where_and_how_much(env, tiny_disk):
+def test_a_pull_larger_than_the_free_space_is_refused_before_copying(env, tiny_disk):
     _approve(env)
+    res = cm("pull", env.mid, "--to", str(tiny_disk / "p"), "--workers", "1", check=False)
+    assert res.returncode == 2 and "bytes to copy into" in res.stderr and "nothing was copied" in res.stderr, res.stderr
+    assert not (tiny_disk / "p").exists()
+
+
+def test_disk_full_during_pull_says_where_and_how_much(env, tiny_disk, monkeypatch):
+    from manifests import loaders
+
+    _approve(env)
+    # the disk fills after the free-space check (another writer): the copy itself runs out
+    monkeypatch.setattr(loaders, "_free_space_check", lambda *a: (0, None))
     res = cm("pull", env.mid, "--to", str(tiny_disk / "p"), "--workers", "1", check=False)
     assert res.returncode == 2, res.stderr
     assert "no space left on device while writing" in res.stderr and str(tiny_disk) in res.stderr and "bytes free" in res.stderr
