@@ -15,6 +15,16 @@ import pyarrow.parquet as pq
 PARQUET_OPTIONS: dict[str, Any] = dict(compression="zstd", compression_level=3, write_statistics=True, use_dictionary=True)
 
 
+def file_in_the_way(folder: Path) -> Path | None:
+    """The file (not a folder) at ``folder`` or at one of its parents, which would make creating
+    or listing ``folder`` fail with "Not a directory"/"File exists"; None when there is none."""
+    folder = folder.absolute()
+    for p in (folder, *folder.parents):
+        if p.exists():
+            return None if p.is_dir() else p
+    return None
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename in ``path`` durable (POSIX); a no-op where directories cannot be opened."""
     try:

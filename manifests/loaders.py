@@ -28,6 +28,7 @@ from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from manifests.manifest import megatron_files
 from corpusmill_base import arrowio
+from corpusmill_base.atomic import file_in_the_way
 from corpusmill_base.text import printable
 from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
@@ -253,6 +254,14 @@ def _checked_for_pull(manifest_id: str, catalog: str | Catalog | None, allow_una
     return cat, manifest, v
 
 
+def _folder(manifest_id: str, to: str | os.PathLike[str]) -> Path:
+    dest = Path(to)
+    bad = file_in_the_way(dest)
+    if bad is not None:
+        raise OutputError(f"pull {manifest_id} refused: {bad} is a file, not a folder; pull into a folder")
+    return dest
+
+
 def _to_copy(manifest: dict[str, Any], dest: Path) -> list[tuple[dict[str, Any], int | None]]:
     """Each file with what ``dest`` holds of it (:func:`_have`); all 0 when ``dest`` does not exist."""
     return [(f, _have(f, dest) if dest.is_dir() else 0) for f in _files(manifest)]
@@ -306,9 +315,7 @@ def preview_pull(
     digests, the destination's files, free space — and what it would copy; writes nothing.
     Raises what ``pull`` would raise."""
     _, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
-    dest = Path(to)
-    if dest.exists() and not dest.is_dir():
-        raise OutputError(f"pull {manifest_id} refused: {dest} is a file, not a folder")
+    dest = _folder(manifest_id, to)
     files = _to_copy(manifest, dest)
     stale = _stale_files(dest, manifest) if dest.is_dir() else []
     need, free = _free_space_check(manifest_id, dest, files, stale)
@@ -334,7 +341,7 @@ def pull(
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
     cat, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
-    dest = Path(to)
+    dest = _folder(manifest_id, to)
     _free_space_check(manifest_id, dest, _to_copy(manifest, dest), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)

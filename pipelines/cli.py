@@ -196,7 +196,9 @@ def cmd_manifest_verify(args: argparse.Namespace) -> int:
 def cmd_pull(args: argparse.Namespace) -> int:
     from manifests.loaders import preview_pull, pull
     from manifests.review import NotApproved
+    from pipelines.cli_args import dir_out
 
+    dir_out(args.to, "the manifest's shards and manifest.json", "--to")
     try:
         if args.dry_run:
             p = preview_pull(args.id, args.to, _catalog(args), allow_unapproved=args.allow_unapproved)

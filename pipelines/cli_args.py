@@ -34,6 +34,21 @@ def file_out(path: str, option: str = "--out") -> None:
         raise OutputError(f"{option} {path} is a directory; name the file to write")
 
 
+def dir_out(path: str, holds: str, option: str = "--out") -> None:
+    """Refuse an output folder that is a file or lies under one, before any work (``report --out
+    FILE`` said only "File exists (FILE)", ``run --out FILE`` passed ``--dry-run`` and then failed
+    with "Not a directory")."""
+    from pathlib import Path
+
+    from corpusmill_base.atomic import file_in_the_way
+    from corpusmill_base.errors import OutputError
+
+    bad = file_in_the_way(Path(path))
+    if bad is not None:
+        where = "is a file" if bad == Path(path).absolute() else f"lies under {bad}, which is a file"
+        raise OutputError(f"{option} {path} {where}; name a folder (it will hold {holds})")
+
+
 def integer(least: int, most: int = INT64_MAX) -> Callable[[str], int]:
     """An integer from ``least`` to ``most`` (inclusive)."""
 

@@ -7,7 +7,9 @@ import argparse
 
 def cmd_report(args: argparse.Namespace) -> int:
     from manifests.report import load_run, write_report
+    from pipelines.cli_args import dir_out
 
+    dir_out(args.out, "report.html and figures.json")
     run = load_run(args.id, catalog=args.catalog, verify=args.verify)
     paths = write_report(run, args.out)
     t = run.manifest["totals"]

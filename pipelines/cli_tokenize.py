@@ -8,7 +8,7 @@ import argparse
 import json
 import os
 import sys
-from pipelines.cli_args import INT32_MAX, file_out, integer
+from pipelines.cli_args import INT32_MAX, dir_out, file_out, integer
 
 
 def _tokens_report(m: dict) -> None:
@@ -25,6 +25,8 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
 
     from manifests.review import NotApproved
 
+    if args.out:
+        dir_out(args.out, "the tokenized dataset's files")
     try:
         r = tokenize(args.id, args.tokenizer, catalog=args.catalog, out=args.out, dtype=args.dtype,
                      allow_unapproved=args.allow_unapproved, eos=args.eos, bos=args.bos, add_bos=args.add_bos,
@@ -67,6 +69,8 @@ def cmd_tokenizer_train(args: argparse.Namespace) -> int:
 def cmd_mix(args: argparse.Namespace) -> int:
     from pipelines.mix import mix
 
+    if args.out:
+        dir_out(args.out, "the blend's files")
     r = mix(args.config, catalog=args.catalog, out=args.out, allow_unapproved=args.allow_unapproved, dry_run=args.dry_run)
     if args.dry_run:
         print(f"mix {args.config}: valid; {len(r['inputs'])} input(s) pass the legal gate")

@@ -41,7 +41,7 @@ from pipelines.faults import checkpoint
 from corpusmill_base.models import model_dir
 from pipelines.plan import Plan, make_plan, own_paths
 from pipelines.progress import Progress
-from corpusmill_base.atomic import DirectoryLocked, exclusive_lock
+from corpusmill_base.atomic import DirectoryLocked, exclusive_lock, file_in_the_way
 from corpusmill_base.hashing import sha256_file
 
 log = logging.getLogger("corpusmill")
@@ -111,6 +111,9 @@ def prepare(
         cfg = cfg.model_copy(update={"workers": workers})
     if sample_per_source:  # --sample-per-source: recorded in the manifest's config like limits.sample_per_source
         cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
+    problem = output_dir_problem(Path(out or cfg.output.dir).absolute())
+    if problem:
+        raise OutputError(problem)  # before any work, --dry-run included
     plan = make_plan(cfg, base, own_paths(Path(out or cfg.output.dir), resolve_catalog_url(catalog, cfg.catalog)))
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan
@@ -354,17 +357,31 @@ def _engine(name: str):
     raise ConfigError(f"engine {name!r} is not available in this version; use engine: local")
 
 
+def output_dir_problem(out_dir: Path) -> str | None:
+    """Why a run cannot write into ``out_dir`` (read-only; ``run --dry-run`` says it too): a file
+    at or above it, or a folder that holds something other than a corpusmill run."""
+    bad = file_in_the_way(out_dir)
+    if bad is not None:
+        where = "is a file" if bad == out_dir.absolute() else f"lies under {bad}, which is a file"
+        return f"output directory {out_dir} {where}; choose another --out"
+    if not out_dir.exists() or (out_dir / MANIFEST_NAME).exists() or _partial_install(out_dir):
+        return None
+    return f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out"
+
+
+def _partial_install(out_dir: Path) -> bool:
+    """Only what a run killed while moving its files into place leaves (no manifest: not a complete run)."""
+    return {p.name for p in out_dir.iterdir()} <= {"shards", LEDGER_NAME, "minhash"}
+
+
 def _check_output_dir(out_dir: Path) -> None:
-    if not out_dir.exists() or (out_dir / MANIFEST_NAME).exists():
-        return
-    names = {p.name for p in out_dir.iterdir()}
-    if names <= {"shards", LEDGER_NAME, "minhash"}:
-        # A run killed while moving its files into place: no manifest, so not a complete run.
+    problem = output_dir_problem(out_dir)
+    if problem:
+        raise OutputError(problem)
+    if out_dir.exists() and not (out_dir / MANIFEST_NAME).exists():
         for name in ("shards", "minhash"):
             shutil.rmtree(out_dir / name, ignore_errors=True)
         (out_dir / LEDGER_NAME).unlink(missing_ok=True)
-        return
-    raise OutputError(f"output directory {out_dir} exists, is not empty and holds no corpusmill run; choose another --out")
 
 
 def _install(staging: Path, out_dir: Path, new_id: str, overwrite: bool) -> bool:
