@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -102,13 +103,35 @@ def language_samples(texts: list[str], sample_chars: int = 1200) -> list[str]:
     >>> language_samples(["제1조(목적) 이 법은 2024. 1. 1. 시행한다.", "mail a@b.com", "", "ÉTÉ 2024"])
     ['제 조 목적 이 법은 시행한다', 'mail', '', 'été']
     """
+    return samples_and_ratios(texts, sample_chars)[0]
+
+
+def samples_and_ratios(texts: list[str], sample_chars: int = 1200) -> tuple[list[str], np.ndarray]:
+    """:func:`language_samples` and their :func:`hangul_ratios`. The ratios of the samples made
+    by the letter table come from its arrays (a sample is the head's letters and spaces, so its
+    Hangul and letter counts are the head's Hangul letters and letters), the others' — lowered
+    or cleaned by the regex path — from :func:`hangul_ratios`; and ``str.isupper`` is asked only of
+    the samples holding a code point it can hold for (an upper-case letter, or one above U+FFFF).
+    Together ~10 % of the stage's Python (re-encoding every sample, an ``isupper`` per sample)."""
+    n = len(texts)
     heads = [t if len(t) <= sample_chars else _head_and_middle(t, sample_chars) for t in texts]
     slow = texts_matching(_NEEDS, heads)
-    samples = _letters_only(heads) if len(slow) < len(heads) else [""] * len(heads)
-    samples = [s.lower() if s.isupper() else s for s in samples]
+    if len(slow) < n:
+        samples, maybe_upper, hangul, letters = _letters_only(heads)
+    else:
+        samples, maybe_upper, hangul, letters = [""] * n, np.zeros(n, bool), np.zeros(n, np.int64), np.zeros(n, np.int64)
+    ratios = np.divide(hangul, letters, out=np.zeros(n), where=letters > 0)
+    redo: list[int] = []
+    for i in np.flatnonzero(maybe_upper).tolist():
+        if samples[i].isupper():
+            samples[i] = samples[i].lower()
+            redo.append(i)
     for i in slow:
         samples[i] = language_sample(texts[i], sample_chars)
-    return samples
+    redo.extend(slow)
+    if redo:
+        ratios[redo] = hangul_ratios([samples[i] for i in redo])
+    return samples, ratios
 
 
 #: One pattern for the literals, searched over the batch (five ``in`` tests per text cost as much
@@ -122,8 +145,10 @@ def _head_and_middle(text: str, sample_chars: int) -> str:
     return text[:half] + " " + text[mid : mid + half]
 
 
-def _letters_only(texts: list[str]) -> list[str]:
-    """Each text's letters, every run of other characters one space, no space at either end."""
+def _letters_only(texts: list[str]) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    """Each text's letters, every run of other characters one space, no space at either end;
+    and per text whether it holds a letter ``str.isupper`` may hold for (see :func:`_upper`),
+    its Hangul letters and its letters (the counts :func:`hangul_ratios` makes of the sample)."""
     cps = _code_points(texts, "\n")
     letter = _is_letter(cps)
     lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
@@ -140,7 +165,32 @@ def _letters_only(texts: list[str]) -> list[str]:
     keep[starts[inner]] = True
     out = cps[keep].copy()
     out[~letter[keep] & ~sep[keep]] = 0x20
-    return out.tobytes().decode("utf-32-le", "surrogatepass").split("\n")
+    # Per text (each text's code points, its separator after it): running counts at the ends.
+    last = np.cumsum(lengths + 1) - 1  # each text's separator (one past the end for the last)
+
+    def per_text(flags: np.ndarray) -> np.ndarray:
+        total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
+        return total[last] - total[last - lengths]
+
+    hangul = per_text(letter & _is_hangul(cps))
+    upper = per_text(letter & _upper(cps)) > 0
+    return out.tobytes().decode("utf-32-le", "surrogatepass").split("\n"), upper, hangul, per_text(letter)
+
+
+def _is_hangul(cps: np.ndarray) -> np.ndarray:
+    """:data:`_HANGUL`'s ranges, as :func:`hangul_ratios` counts them."""
+    return ((cps >= 0xAC00) & (cps <= 0xD7A3)) | ((cps >= 0x1100) & (cps <= 0x11FF)) | ((cps >= 0x3130) & (cps <= 0x318F))
+
+
+@lru_cache(maxsize=1)
+def _upper_table() -> np.ndarray:
+    return np.array([chr(c).isupper() for c in range(0x10000)], dtype=bool)
+
+
+def _upper(cps: np.ndarray) -> np.ndarray:
+    """Code points ``chr(c).isupper()`` holds for, and every one above U+FFFF (not looked up):
+    ``s.isupper()`` needs one of them in ``s``."""
+    return _upper_table()[np.minimum(cps, 0xFFFF)] | (cps > 0xFFFF)
 
 
 def hangul_ratios(samples: list[str]) -> np.ndarray:
@@ -157,7 +207,7 @@ def hangul_ratios(samples: list[str]) -> np.ndarray:
         total = np.concatenate([[0], np.cumsum(flags, dtype=np.int64)])
         return total[ends] - total[ends - lengths]
 
-    hangul = per_sample(((cps >= 0xAC00) & (cps <= 0xD7A3)) | ((cps >= 0x1100) & (cps <= 0x11FF)) | ((cps >= 0x3130) & (cps <= 0x318F)))
+    hangul = per_sample(_is_hangul(cps))
     letters = per_sample(_is_letter(cps))
     return np.divide(hangul, letters, out=np.zeros(len(samples)), where=letters > 0)
 
@@ -258,8 +308,7 @@ class LanguageID(MapStage):
         languages without Korean: only they tell a mixed document).
         """
         self.ensure_setup()
-        samples = language_samples(texts, self.sample_chars)
-        ratios = hangul_ratios(samples)
+        samples, ratios = samples_and_ratios(texts, self.sample_chars)
         # All letters Hangul: Korean whatever fastText says (the ratio reaches any hangul_ko_ratio).
         # 90 % of bench/e2e.py's documents (NSMC reviews, comments); fastText's probability for
         # them was max(p_ko, 1.0) = 1.0 to 1.00007 (fastText adds 1e-5 before its log).
@@ -276,19 +325,18 @@ class LanguageID(MapStage):
             labels, probs = self._model.predict([samples[i] for i in scored], k=self.top_k)
             for i, ls, ps in zip(scored, labels, probs):
                 guesses[i] = {lab[9:]: float(p) for lab, p in zip(ls, ps)}  # strip "__label__"
-        langs: list[str] = []
-        scores = np.zeros(len(texts), dtype=np.float64)
-        for i, g in enumerate(guesses):
-            if settled_list[i]:
-                langs.append("ko")
-                scores[i] = 1.0
-                continue
+        # Settled texts are ko with 1.0, texts without guesses und with 0.0; only the scored ones
+        # (~10 % of bench/e2e.py's documents) take the loop: a Python step and a numpy store per
+        # document were ~8 % of the stage (cProfile, 20 MB corpus, 2026-12-07).
+        langs = ["ko" if s else "und" for s in settled_list]
+        score_list = [1.0 if s else 0.0 for s in settled_list]
+        for i in scored:
+            g = guesses[i]
             if not g:
-                langs.append("und")
-                continue
+                continue  # und
             if ratio_list[i] >= self.hangul_ko_ratio:
-                langs.append("ko")
-                scores[i] = max(g.get("ko", 0.0), ratio_list[i])
+                langs[i] = "ko"
+                score_list[i] = max(g.get("ko", 0.0), ratio_list[i])
             else:
                 top = max(g, key=lambda lang: g[lang])
                 exp = expected[i] if expected else ()
@@ -296,9 +344,9 @@ class LanguageID(MapStage):
                     best = max(exp, key=lambda lang: g.get(lang, 0.0))
                     if g.get(best, 0.0) >= self.mixed_min_prob:
                         top = best
-                langs.append(top)
-                scores[i] = g[top]
-        return langs, scores, ratios, guesses
+                langs[i] = top
+                score_list[i] = g[top]
+        return langs, np.array(score_list, dtype=np.float64), ratios, guesses
 
     def process(self, batch: pa.RecordBatch) -> StageResult:
         return self.process_shared(batch, BatchAnalysis())
@@ -316,19 +364,17 @@ class LanguageID(MapStage):
         drop_scores = np.full(n, np.nan)
         thresholds = np.full(n, np.nan)
         score_list, ratio_list = scores.tolist(), ratios.tolist()
-        for i in range(n):
-            lang = langs[i]
+        for i, (lang, exp, score) in enumerate(zip(langs, expected, score_list)):
             if lang == "und":
                 if self.drop_undetermined:
                     reasons[i], details[i] = REASON_UNDETERMINED, "no letters"
                 continue
-            exp = expected[i]
             if exp and lang not in exp and not self._mixed(exp, guesses[i], ratio_list[i]):
                 reasons[i], details[i] = REASON_UNEXPECTED, f"detected={lang} expected={'/'.join(exp)}"
-                drop_scores[i] = score_list[i]
-            elif score_list[i] < self.min_score:
+                drop_scores[i] = score
+            elif score < self.min_score:
                 reasons[i], details[i] = REASON_LOW_CONFIDENCE, f"detected={lang}"
-                drop_scores[i], thresholds[i] = score_list[i], self.min_score
+                drop_scores[i], thresholds[i] = score, self.min_score
         keep = np.array([r is None for r in reasons], dtype=bool)
         columns = {
             "lang": pa.array(langs, pa.string()),

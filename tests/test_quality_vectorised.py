@@ -14,7 +14,7 @@ import pytest
 from filters import heuristics, langid
 from filters.base import StageContext
 from filters.heuristics import NgramRepetition, QualityHeuristics, judge
-from filters.langid import LanguageID, hangul_ratio, hangul_ratios, language_sample, language_samples
+from filters.langid import LanguageID, hangul_ratio, hangul_ratios, language_sample, language_samples, samples_and_ratios
 from filters.textstats import batch_char_counts, char_counts
 from tests.test_quality import HEURISTIC_CASES, PROSE, STATUTES
 
@@ -186,6 +186,10 @@ def test_language_samples_equal_per_document(sample_chars):
     assert samples == [language_sample(t, sample_chars) for t in texts]
     assert hangul_ratios(samples).tolist() == [hangul_ratio(s) for s in samples]
     assert language_samples([]) == [] and hangul_ratios([]).tolist() == []
+    # The ratios taken from the letter table's arrays (the lowered and regex-path samples recounted).
+    same, ratios = samples_and_ratios(texts, sample_chars)
+    assert same == samples and ratios.tolist() == [hangul_ratio(s) for s in samples]
+    assert any(t.isupper() for t in texts) and samples_and_ratios([])[1].tolist() == []
 
 
 def test_langid_batch_equals_per_document(monkeypatch):
@@ -194,8 +198,11 @@ def test_langid_batch_equals_per_document(monkeypatch):
     ctx = StageContext(source_langs={"ko_src": ["ko"], "en_src": ["en"], "both": ["ko", "en"], "any": []})
     b = pa.record_batch({"text": texts, "source_id": sources})
     ours = LanguageID({}, ctx).process(b)
-    monkeypatch.setattr(langid, "language_samples", lambda ts, k: [language_sample(t, k) for t in ts])
-    monkeypatch.setattr(langid, "hangul_ratios", lambda ss: np.array([hangul_ratio(s) for s in ss]))
+    def per_document(ts, k):
+        samples = [language_sample(t, k) for t in ts]
+        return samples, np.array([hangul_ratio(s) for s in samples])
+
+    monkeypatch.setattr(langid, "samples_and_ratios", per_document)
     ref = LanguageID({}, ctx).process(b)
     assert ours.reasons == ref.reasons and ours.details == ref.details
     assert ours.keep.tolist() == ref.keep.tolist()
