@@ -76,6 +76,37 @@ def test_release_publishes_exactly_the_kept_signatures_and_the_parquet_side_file
     assert entry["sha256"] == entry2["sha256"] == entry3["sha256"]
 
 
+def test_an_index_already_in_order_is_not_sorted_and_has_the_sorted_bytes(tmp_path, monkeypatch):
+    """The decide writes its signature rows in ingest order, so ``order`` ascends and the release
+    skips the sort; the published bytes must be those of the sorted path, although the rows come
+    from several of the file's batches (the Parquet writer cuts pages by the chunks it gets)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    st = mh.MinHashDedup({}, StageContext(workdir=str(work)))
+    n = 3000
+    batch = _batch(n)
+    batch = batch.set_column(batch.schema.get_field_index("order"), "order", pa.array(np.arange(n, dtype=np.int64) * 3))
+    # Long ids: > 1 MB of kept ids fills several Parquet pages, so the chunking shows in the bytes.
+    batch = batch.set_column(0, "id", pa.array([f"d{i:05d}-" + "x" * 1000 for i in range(n)]))
+    keys = st.keys(batch)
+    decisions = st.decide(iter([keys.slice(0, 1100), keys.slice(1100, 1000), keys.slice(2100)]))
+    assert pa.ipc.open_file(pa.memory_map(str(st._signature_path()))).num_record_batches == 3
+    dropped = set(decisions.column("id").to_pylist())
+    kept_ids = pa.array([i for i in batch.column("id").to_pylist() if i not in dropped][1::2])
+    seen = []
+    real = mh._ascending
+    monkeypatch.setattr(mh, "_ascending", lambda column: seen.append(real(column)) or seen[-1])
+    (skipped,) = st.release_files(tmp_path / "skipped", kept_ids)
+    assert seen == [True]  # the sort was skipped
+    monkeypatch.setattr(mh, "_ascending", lambda column: False)  # the sorted path, as before the skip
+    (sorted_,) = mh.MinHashDedup({}, StageContext(workdir=str(work))).release_files(tmp_path / "sorted", kept_ids)
+    assert skipped == sorted_  # sha256, bytes, rows
+    index = pq.read_table(tmp_path / "skipped" / skipped["path"])
+    assert index.column("id").to_pylist() == kept_ids.to_pylist()  # ascending order = ingest order here
+    assert not real(pa.chunked_array([pa.array([1, 5]), pa.array([5, 7])]))
+    assert real(pa.chunked_array([pa.array([1, 5]), pa.array([6])])) and real(pa.chunked_array([], pa.int64()))
+
+
 def test_signature_file_is_removed_when_no_index_is_written(tmp_path):
     work = tmp_path / "work"
     work.mkdir()

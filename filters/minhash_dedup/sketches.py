@@ -14,11 +14,15 @@ from filters.minhash_dedup.hashes import fmix32
 PREFILTER_SIGMAS = 5.0
 
 
-def sketch_of(sig: np.ndarray) -> np.ndarray:
+def sketch_of(sig: np.ndarray, compiled_ok: bool = True) -> np.ndarray:
     """One byte per MinHash value, from a mix of all 32 bits: the low bits of an affine
     permutation depend only on the low bits of the shingle hash, and the high bits of a minimum
-    are mostly zero, so neither byte of the value itself is a fair b-bit hash."""
-    compiled = kernels(sig.nbytes) if sig.ndim == 2 else None
+    are mostly zero, so neither byte of the value itself is a fair b-bit hash.
+
+    ``compiled_ok=False``: the numpy path (the same bytes) without loading the kernel — for the
+    decide, which sketches only the candidate pairs' documents (a few MB): loading one more
+    cached kernel in the deciding process costs ~0.3 CPU-s (docs/performance.md)."""
+    compiled = kernels(sig.nbytes) if sig.ndim == 2 and compiled_ok else None
     if compiled is not None:
         out = np.empty(sig.shape, dtype=np.uint8)
         compiled.sketches(np.ascontiguousarray(sig, dtype=np.uint32), out)
