@@ -247,11 +247,16 @@ class _ContextWindows:
         self._win_starts = [w[0] for w in self._wins]
         self._passes: dict[str, bool] = {}
         self._pieces: set[str] = set()
-        for m in _WS_WORD.finditer(text):
-            if ":" in m.group():
-                for t in nlp.make_doc(m.group()):
-                    if ":" in t.lower_.lower() and self._passes_test(t.lower_):
-                        self._pieces.update(t.lower_.lower().split(":"))
+        colon_words: set[int] = set()  # the words holding a ":", found from the colons (few), not word by word
+        at = text.find(":")
+        while at >= 0:
+            colon_words.add(bisect.bisect_right(word_starts, at) - 1)
+            at = text.find(":", at + 1)
+        for w in sorted(colon_words):
+            a, b = bounds[w]
+            for t in nlp.make_doc(text[a:b]):
+                if ":" in t.lower_.lower() and self._passes_test(t.lower_):
+                    self._pieces.update(t.lower_.lower().split(":"))
 
     def _passes_test(self, lemma: str) -> bool:
         """presidio's ``set_keywords`` test of one lemma (before its split at ``:``)."""
