@@ -1099,16 +1099,16 @@ class _Disjoint:
 class RepeatedAnchors:
     """What spaCy's NER reads of one long document, in rounds (``ner_repeat_misses``): one sense per discourse, for what is no person.
 
-    A document writes many a capitalised string again and again (a filing's ``King Camera``, a
-    speech's ``Congress``-like words the anchors keep); reading each occurrence in its window gave NER
+    A document writes many a capitalised string again and again (a filing's ``King Camera``, an
+    article's band ``Lamb of God``); reading each occurrence in its window gave NER
     most of its characters. So NER reads an anchor string's occurrences one at a time, in text
     order, until one is read as PERSON — then every occurrence left is read, in the next round, as
-    ``misses == 0`` reads them all (pii@11: copying the PERSON to the occurrences not read, the
+    ``misses == 0`` reads them all (copying that PERSON to the occurrences not read instead, the
     third round's variant, masked the speeches above #20's 5 %) — or until ``misses`` occurrences
     were read without a PERSON on them. The rest are then not read: each takes the labels spaCy gave
     the first of those readings that had any on the string (its ORG, GPE, NORP …, at the same
-    offsets from the anchor where the text there is the same, else its part within the anchor),
-    because the name rules' vetoes read them (``King Camera`` is an organisation at every
+    offsets from the anchor where the text there is the same and starts and ends between words, else
+    its part within the anchor), because the name rules' vetoes read them (``King Camera`` is an organisation at every
     occurrence, not a name at the occurrences NER did not read: the fifth round's variant without
     this copy masked those). An occurrence inside another anchor's read window with its own
     ``context`` words counts as read, with the labels spaCy gave it there. ``misses == 0`` reads
@@ -1189,6 +1189,11 @@ class RepeatedAnchors:
             if all(self.read[k] for k in self.by_string[string]) or (self.misses and string not in self.person and misses >= self.misses):
                 self.open.discard(string)
 
+    def _word_edges(self, s: int, e: int) -> bool:
+        """No letter or digit on either side of [s, e): a copied entity starts and ends where a word
+        does, as spaCy's do (not ``7 January`` inside ``17 January``)."""
+        return (s == 0 or not self.text[s - 1].isalnum()) and (e == len(self.text) or not self.text[e].isalnum())
+
     def entities(self) -> list[_Entity]:
         """The entities read, and at every occurrence not read the labels read on its string."""
         out = list(self.found)
@@ -1201,9 +1206,9 @@ class RepeatedAnchors:
                 a, b = self.anchors[k]
                 for rs, re_, span, label in on:
                     s, e = a + rs, a + re_
-                    if s < 0 or self.text[s:e] != span:  # King Camera Co. read; King Camera here
-                        s, e = max(s, a), min(e, b)
-                    if self.taken.add(s, e):
+                    if s < 0 or self.text[s:e] != span or not self._word_edges(s, e):  # King Camera Co. read; King Camera here
+                        s, e = max(s, a), min(e, b)  # (7 January 2013 read; 17 January 2013 here)
+                    if self._word_edges(s, e) and self.taken.add(s, e):
                         out.append(_Entity(s, e, label))
         return sorted(out, key=lambda f: (f.start_char, f.end_char))
 

@@ -123,3 +123,18 @@ def test_the_stage_masks_the_same_names_for_less_reading(monkeypatch):
     assert read[2][1] == read[0][1] and read[2][1].count("Wojciech Kowalczyk") == 8
     assert read[2][0] < 0.7 * read[0][0], read
     assert PresidioScrubber().config.ner_repeat_misses == 2  # pii@11's default
+
+
+def test_a_copied_label_starts_and_ends_where_words_do():
+    # "7 January 2013" read as a DATE; at "17 January 2013" the same characters are inside a word:
+    # only the anchor's part is copied there, as spaCy's entities start and end between words.
+    text = " ".join([FILLER, "on 7 January 2013", FILLER, "in January", FILLER, "on 17 January 2013", FILLER, "on 7 January 2013", FILLER])
+    anchors = [(i, i + 7) for i in range(len(text)) if text.startswith("January", i)]
+    plan = RepeatedAnchors(text, anchors, context=4, misses=2)
+    plan.next_windows()
+    plan.absorb([_Entity(anchors[0][0] - 2, anchors[0][1] + 5, "DATE")])
+    plan.next_windows()
+    plan.absorb([])
+    assert plan.next_windows() == [] and plan.read == [True, True, False, False]
+    got = [(text[e.start_char : e.end_char], e.label_) for e in plan.entities()]
+    assert got == [("7 January 2013", "DATE"), ("January", "DATE"), ("7 January 2013", "DATE")]
