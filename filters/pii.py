@@ -77,10 +77,13 @@ Operator = Literal["placeholder", "pseudonym"]
 
 
 #: Non-PERSON readings of a repeated anchor string after which its other occurrences are not read
-#: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8). 2 read 23 % fewer NER characters on
-#: the e2e corpus's English documents (1.27x less English CPU) but masked one more speech (the
-#: bench's speeches 5.0 %, target < 5 %), so it is off: docs/pii.md, "One sense per discourse".
-NER_REPEAT_MISSES = 0
+#: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8 to pii@10). pii@11: 2, with a string
+#: once read as PERSON read at every occurrence and the labels read on a no-person string copied to
+#: its occurrences not read (the vetoes read them): NER reads 12.6 % fewer characters of the e2e
+#: corpus's English documents, 39 spans gone and 10 new there, #20's English targets as before
+#: (docs/pii.md, "Reading a repeated non-name twice"). The third round's variant, which copied a
+#: PERSON instead of reading on, put the speeches at 5.0 % (target < 5 %).
+NER_REPEAT_MISSES = 2
 
 
 class PiiOptions(StageOptions):
@@ -118,10 +121,10 @@ class PiiOptions(StageOptions):
     )
     ner_repeat_misses: int = Field(
         NER_REPEAT_MISSES, ge=0, description="with ner_windows: a repeated possible name is read occurrence by occurrence until spaCy calls one a "
-        "person (then every occurrence not read is masked alike) or this many were no person (the rest are not read, "
-        "so a later occurrence that is a person may stay unmasked); "
-        "0 (the default): every occurrence is read. 2 read 23 % less but missed #20's speeches target by one document "
-        "(docs/pii.md, 'One sense per discourse')",
+        "person (then every occurrence is read) or this many were no person (the rest are not read and take the labels "
+        "spaCy gave the string there, so a later occurrence that is a person may stay unmasked); "
+        "0: every occurrence is read (pii@8 to pii@10). 2 (pii@11) read 12.6 % fewer NER characters "
+        "(docs/pii.md, 'Reading a repeated non-name twice')",
     )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
@@ -402,6 +405,34 @@ def gated_entities(text: str) -> set[str]:
     return found
 
 
+class _EntityGates(NamedTuple):
+    """:data:`_GATES` kept to those that can open one of ``wanted``; :meth:`of` is
+    ``gated_entities(text) & wanted``. The English path asks for no Korean entity, yet every
+    English text with a digit was scanned by the Korean address and ID gates (the address
+    pattern, with no literal to skip to, tries each position)."""
+
+    gates: list[tuple[re.Pattern, tuple[str, ...]]]
+    digitless: list[tuple[re.Pattern, tuple[str, ...]]]
+    ip: bool
+    wanted: frozenset[str]
+
+    @classmethod
+    def keeping(cls, wanted: Sequence[str]) -> _EntityGates:
+        keep = frozenset(wanted)
+        gates = [(rx, ents) for rx, ents in _GATES if keep.intersection(ents)]
+        digitless = [(rx, ents) for rx, ents in _DIGITLESS_GATES if keep.intersection(ents)]
+        return cls(gates, digitless, bool(keep.intersection(_IP_ENTITIES)), keep)
+
+    def of(self, text: str) -> set[str]:
+        if _DIGIT.search(text):
+            found = {e for rx, ents in self.gates if rx.search(text) for e in ents}
+        else:
+            found = {e for rx, ents in self.digitless if rx.search(text) for e in ents}
+            if self.ip and "::" in text:
+                found.update(_IP_ENTITIES)
+        return found & self.wanted
+
+
 @dataclass
 class Found:
     start: int
@@ -434,9 +465,10 @@ class PresidioScrubber(MapStage):
     # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names);
     # 10: Korean names — rule (9) refuses an entry of one-syllable pieces that are all ordinary
     # words too and start with a surname, determiner, numeral or pronoun (이 만 한 프로그램).
-    # ner_repeat_misses (one sense per discourse for a repeated English name) is off by default:
-    # on, it changes decisions and a run says so in its options (docs/pii.md)
-    version = 10
+    # 11: English NER reads a repeated possible name that two readings found no person no further
+    # (ner_repeat_misses: 2; a string once a person is read everywhere), its other occurrences
+    # taking the labels read (docs/pii.md, "Reading a repeated non-name twice").
+    version = 11
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions
@@ -520,6 +552,7 @@ class PresidioScrubber(MapStage):
         en_all = set(self._en.get_supported_entities(language="en"))
         # Dates, places, organisations and URLs are not personal data here (and dates are hard negatives).
         self._en_entities = [e for e in (wanted or EN_ENTITIES) if e in en_all]
+        self._en_gates = _EntityGates.keeping(self._en_entities)
 
     def _crf_model(self) -> Path:
         """The learned name tagger's file in the model cache; a clear error when it was not built."""
@@ -817,7 +850,7 @@ class PresidioScrubber(MapStage):
             if not self.config.prefilter:
                 plan.append((d, list(self._en_entities)))
                 continue
-            ents = gated_entities(text)
+            ents = self._en_gates.of(text)
             if _CAPITALISED.search(text) or self._en_names.lower_case_names(text):
                 ents.add("PERSON")  # a name needs a capitalised word, or is a lower-cased census full name
             ents = [e for e in self._en_entities if e in ents]
@@ -870,7 +903,7 @@ class PresidioScrubber(MapStage):
         results: list[list] = [[] for _ in texts]
         for d, ents in plan:
             text = texts[d]
-            arts = EnglishArtifacts(self._en_engine, entities.get(d, []), docs.get(d) or (lambda t=text: nlp.make_doc(t)))
+            arts = EnglishArtifacts(self._en_engine, entities.get(d, []), docs.get(d) or (lambda t=text: nlp.make_doc(t)), text)
             results[d] = self._english_results(text, ents, arts)
         return results
 
@@ -892,6 +925,8 @@ class PresidioScrubber(MapStage):
         recognizers without context words. ``tests/test_pii_english_speed.py`` compares the two."""
         from presidio_analyzer import EntityRecognizer, RecognizerResult
 
+        from filters.pii_recognizers import EnglishArtifacts
+
         key = tuple(ents)
         plan = self._en_plans.get(key)
         if plan is None:
@@ -903,7 +938,10 @@ class PresidioScrubber(MapStage):
             return results
         with_context = {r.id for r in recognizers if r.context}
         enhanced = RecognizerResult.IS_SCORE_ENHANCED_BY_CONTEXT_KEY
-        if any(r.recognition_metadata.get(id_key) in with_context and not r.recognition_metadata.get(enhanced) for r in results):
+        starts = [r.start for r in results if r.recognition_metadata.get(id_key) in with_context and not r.recognition_metadata.get(enhanced)]
+        if starts:
+            if isinstance(arts, EnglishArtifacts):
+                arts.read_near(starts)  # the words around these results, not the whole text
             results = self._en.context_aware_enhancer.enhance_using_context(
                 text=text, raw_results=results, nlp_artifacts=arts, recognizers=recognizers, context=None
             )
@@ -986,7 +1024,6 @@ NER_WINDOW_MIN_CHARS = 1_000  # pii@6: 2,000; 0 (every text in windows) was meas
 #: "A cheaper window").
 NER_CONTEXT_WORDS = 4
 _WS_TOKEN = re.compile(r"\S+")
-_POSSESSIVE = re.compile(r"['’]s\b")
 
 
 def _word_bounds(text: str) -> tuple[list[int], list[int]]:
@@ -1060,19 +1097,22 @@ class _Disjoint:
 
 
 class RepeatedAnchors:
-    """What spaCy's NER reads of one long document, in rounds (``ner_repeat_misses``, off by default): one sense per discourse.
+    """What spaCy's NER reads of one long document, in rounds (``ner_repeat_misses``): one sense per discourse, for what is no person.
 
-    A document names a person many times by the same string (a speech's ``Reagan``, an article's
-    ``Hitchcock``); reading each occurrence in its window gave NER most of its characters, and the
-    checks already read one string alike everywhere (:meth:`EnglishNameRecognizer.ner_anchors`).
-    So NER reads an anchor string's occurrences one at a time, in text order, until one is read
-    as PERSON — then the occurrences not read take that PERSON too (the read entity at the same
-    offsets from the anchor where the text there is the same, else its part within the anchor), so a name masked in one place is masked in all (a name
-    masked once and left elsewhere leaks it) — or until ``misses`` occurrences were read without a
-    PERSON on them; the rest are then not read and get no entity (they are what spaCy said of the
-    string ``misses`` times). An occurrence inside another anchor's read window with its own
+    A document writes many a capitalised string again and again (a filing's ``King Camera``, an
+    article's band ``Lamb of God``); reading each occurrence in its window gave NER
+    most of its characters. So NER reads an anchor string's occurrences one at a time, in text
+    order, until one is read as PERSON — then every occurrence left is read, in the next round, as
+    ``misses == 0`` reads them all (copying that PERSON to the occurrences not read instead, the
+    third round's variant, masked the speeches above #20's 5 %) — or until ``misses`` occurrences
+    were read without a PERSON on them. The rest are then not read: each takes the labels spaCy gave
+    the first of those readings that had any on the string (its ORG, GPE, NORP …, at the same
+    offsets from the anchor where the text there is the same and starts and ends between words, else
+    its part within the anchor), because the name rules' vetoes read them (``King Camera`` is an organisation at every
+    occurrence, not a name at the occurrences NER did not read: the fifth round's variant without
+    this copy masked those). An occurrence inside another anchor's read window with its own
     ``context`` words counts as read, with the labels spaCy gave it there. ``misses == 0`` reads
-    every occurrence in one round (pii@8)."""
+    every occurrence in one round (pii@8 to pii@10)."""
 
     def __init__(self, text: str, anchors: Sequence[tuple[int, int]], context: int, misses: int):
         self.text = text
@@ -1084,7 +1124,9 @@ class RepeatedAnchors:
         for k, (a, b) in enumerate(self.anchors):
             self.by_string.setdefault(text[a:b], []).append(k)
         self.read = [False] * len(self.anchors)
-        self.person: dict[str, tuple[int, int, str]] = {}  # string → the PERSON read: offsets from the anchor's start, text
+        self.person: set[str] = set()  # strings read as PERSON somewhere: every occurrence is read
+        # string → the non-PERSON entities on the first reading that had any: (offsets from the anchor's start, text, label)
+        self.labels: dict[str, list[tuple[int, int, str, str]]] = {}
         self.open = set(self.by_string)
         self.found: list[_Entity] = []
         self.taken = _Disjoint()  # the character spans of found (and copied) entities
@@ -1093,14 +1135,13 @@ class RepeatedAnchors:
 
     def next_windows(self) -> list[tuple[int, int]]:
         """The character windows to read next (none when the document is done)."""
+        chosen: list[int] = []
         if self.misses == 0:
             chosen = [k for k in range(len(self.anchors)) if not self.read[k]] if self.open else []
         else:
-            chosen = []
             for string in self.open:
-                nxt = next((k for k in self.by_string[string] if not self.read[k]), None)
-                if nxt is not None:
-                    chosen.append(nxt)
+                unread = [k for k in self.by_string[string] if not self.read[k]]
+                chosen.extend(unread if string in self.person else unread[:1])
         if not chosen:
             self.open = set()
             self.reading = False
@@ -1119,6 +1160,8 @@ class RepeatedAnchors:
                 self.found.append(ent)
         firsts = [i for i, _ in self.round]
         persons = _Disjoint()
+        others = sorted((f for f in entities if f.label_ not in ("PERSON", "PER")), key=lambda f: f.start_char)
+        other_ends = [f.end_char for f in others]  # NER's entities do not overlap: sorted as the starts
         for f in entities:
             if f.label_ in ("PERSON", "PER"):
                 persons.add(f.start_char, f.end_char)
@@ -1132,32 +1175,41 @@ class RepeatedAnchors:
                         continue
                     self.read[k] = True
                     a, b = self.anchors[k]
-                    hit = persons.first_over(a, b)
-                    if hit is not None and string not in self.person:
-                        self.person[string] = (hit[0] - a, hit[1] - a, self.text[hit[0] : hit[1]])
+                    if persons.first_over(a, b) is not None:
+                        self.person.add(string)
+                    elif string not in self.labels:
+                        on = []
+                        for f in others[bisect.bisect_right(other_ends, a) :]:
+                            if f.start_char >= b:
+                                break
+                            on.append((f.start_char - a, f.end_char - a, self.text[f.start_char : f.end_char], f.label_))
+                        if on:
+                            self.labels[string] = on
                 misses += self.read[k]
-            if string in self.person or (self.misses and misses >= self.misses) or all(self.read[k] for k in self.by_string[string]):
+            if all(self.read[k] for k in self.by_string[string]) or (self.misses and string not in self.person and misses >= self.misses):
                 self.open.discard(string)
 
+    def _word_edges(self, s: int, e: int) -> bool:
+        """No letter or digit on either side of [s, e): a copied entity starts and ends where a word
+        does, as spaCy's do (not ``7 January`` inside ``17 January``)."""
+        return (s == 0 or not self.text[s - 1].isalnum()) and (e == len(self.text) or not self.text[e].isalnum())
+
     def entities(self) -> list[_Entity]:
-        """The entities read, and a PERSON at every occurrence not read of a string read as PERSON."""
+        """The entities read, and at every occurrence not read the labels read on its string."""
         out = list(self.found)
-        for string, (rs, re_, name) in self.person.items():
+        for string, on in self.labels.items():
+            if string in self.person:
+                continue
             for k in self.by_string[string]:
                 if self.read[k]:
                     continue
                 a, b = self.anchors[k]
-                s, e = a + rs, a + re_
-                if self.text[max(s, 0) : e] != name:  # Dr. Joseph Warren read; Joseph Warren here
-                    s, e = max(s, a), min(e, b)
-                if e == b:
-                    # spaCy's PERSON takes an attached possessive in (Saddam Hussein's), and the
-                    # checks read what follows the span (Hussein's government: no organisation).
-                    # Not a spaced one (WikiText's `Ball 's script`): spaCy leaves it out there.
-                    m = _POSSESSIVE.match(self.text, e)
-                    e = m.end() if m else e
-                if self.taken.add(s, e):
-                    out.append(_Entity(s, e, "PERSON"))
+                for rs, re_, span, label in on:
+                    s, e = a + rs, a + re_
+                    if s < 0 or self.text[s:e] != span or not self._word_edges(s, e):  # King Camera Co. read; King Camera here
+                        s, e = max(s, a), min(e, b)  # (7 January 2013 read; 17 January 2013 here)
+                    if self._word_edges(s, e) and self.taken.add(s, e):
+                        out.append(_Entity(s, e, label))
         return sorted(out, key=lambda f: (f.start_char, f.end_char))
 
 

@@ -111,7 +111,7 @@ def test_direct_recognizers_give_presidio_engines_results(scrubber, texts, monke
         assert _key(ours) == _key(engine), text[:80]
         compared.append(len(engine))
         windowed.append(callable(arts._doc) and bool(arts.entities))
-        enhanced.append(arts._full is not None)
+        enhanced.append(arts._full is not None or arts._windows is not None)  # the enhancer read its tokens
         return ours
 
     monkeypatch.setattr(scrubber, "_english_results", both)
@@ -259,3 +259,42 @@ def test_english_ner_restores_the_hugepage_switch_and_falls_back_to_pipe(scrubbe
     real_pipe = type(nlp).pipe
     monkeypatch.setattr(type(nlp), "pipe", lambda self, *a, **k: called.append(1) or real_pipe(self, *a, **k))
     assert [(e.start_char, e.end_char, e.label_) for e in english_ner(nlp, [text])[0].ents] == want and called
+
+
+# -- #21: the context enhancer reads windows of a long text (no version bump) ------------------------
+
+
+def test_context_windows_give_presidios_context_words(scrubber, texts):
+    """:class:`EnglishArtifacts` with ``read_near``: the context words at each start are presidio's
+    ``_extract_surrounding_words`` on the whole text's tokens — read from windows of the text, or
+    (where a walk leaves its window) from the whole text. Starts everywhere, and texts with runs of
+    stop words and punctuation longer than a window, and keywords with a ``:`` (split by presidio)."""
+    from presidio_analyzer.context_aware_enhancers import LemmaContextAwareEnhancer
+
+    from filters.pii_recognizers import EnglishArtifacts
+    from filters.pii_recognizers.analyzers import CONTEXT_WINDOW_WORDS, TokenIndexEnhancer
+
+    nlp = scrubber._en_engine.nlp["en"]
+    ours = TokenIndexEnhancer(context_prefix_count=5, context_suffix_count=2)
+    presidio = LemmaContextAwareEnhancer(context_prefix_count=5, context_suffix_count=2)
+    rng = random.Random(SEED)
+    stops = " ".join(["of the, and to a -- in . it"] * (CONTEXT_WINDOW_WORDS // 2))
+    odd = [
+        f"fax: 212-555-5555 {stops} phone 212-555-5555 {stops} call:me ext:the of: 99 668472 the:of",
+        f"{stops} 212-555-5555 {stops}",
+        "  \n leading space 212-555-5555 \n\n trailing  ",
+    ]
+    windowed = whole = 0
+    for text in [t for t in texts if len(t) > 2000][:6] + texts[6:80] + odd:
+        ref = EnglishArtifacts(scrubber._en_engine, [], nlp.make_doc(text))
+        starts = sorted(rng.sample(range(len(text)), min(len(text), 40)) + [m for m in range(len(text)) if text.startswith("212", m)])
+        arts = EnglishArtifacts(scrubber._en_engine, [], lambda t=text: nlp.make_doc(t), text)
+        arts.read_near(starts)
+        for s in starts:
+            if ref.tokens_indices and s < ref.tokens_indices[-1] + len(ref.tokens[-1]):
+                want = sorted(presidio._extract_surrounding_words(ref, "w", s))
+                windowed += arts.near(s, 5, 2) is not None
+                assert sorted(ours._extract_surrounding_words(arts, "w", s)) == want, (text[max(0, s - 60) : s + 60], s)
+        whole += arts._full is not None
+    # Most starts were answered from windows; some walks left theirs and read the whole text.
+    assert windowed > 2000 and whole >= 1, (windowed, whole)

