@@ -626,3 +626,17 @@ def test_write_behind_and_read_ahead_keep_order_and_raise_errors_in_the_caller()
     assert next(it) == 0
     it.close()  # the consumer stops early: the producer stops too, a few items ahead at most
     assert len(produced) <= 5
+
+
+def test_the_bench_names_each_processs_peak_by_its_role_in_the_timeline():
+    """``bench/e2e.py --worker-scaling`` prints each process's peak under the role the timeline
+    gives it (the full corpus's 1,300 MB "largest worker" was the decider, not a worker)."""
+    from bench.e2e import peaks_by_role
+    from bench.measure import Measured
+
+    recs = [{"pid": 1, "what": "start"}, {"pid": 2, "what": "decider setup"}, {"pid": 2, "what": "decide"},
+            {"pid": 3, "what": "unit", "segment": 0}, {"pid": 1, "what": "unit", "segment": 0}, {"pid": 4, "what": "unit", "segment": 2}]
+    m = Measured(seconds=1.0, cpu=1.0, peak_rss=0, peak_pss=0, load=(0.0, 0.0), returncode=0, stdout="", stderr="",
+                 peak_rss_by_pid={1: 900_000_000, 2: 1_300_000_000, 3: 100_000_000, 4: 800_000_000},
+                 peak_pss_by_pid={1: 800_000_000, 2: 1_200_000_000, 3: 50_000_000, 4: 400_000_000}, root_pid=1)
+    assert peaks_by_role(recs, m) == "decider 1300/1200, main 900/800, segment-2 worker 800/400, segment-0 worker 100/50"
