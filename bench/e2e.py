@@ -280,6 +280,21 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
     return path, lines
 
 
+def peaks_by_role(recs: list[dict], m: Measured) -> str:
+    """Each process's own RSS/PSS peak, named by what the timeline says it did: the main
+    process, the decider (global stages' decides), a segment's worker."""
+    roles = {m.root_pid: "main"}
+    for r in recs:
+        if r["pid"] == m.root_pid:
+            continue
+        if r["what"] in ("decide", "decider setup"):
+            roles[r["pid"]] = "decider"
+        elif r["what"] == "unit":
+            roles.setdefault(r["pid"], f"segment-{r['segment']} worker")
+    return ", ".join(f"{roles.get(p, 'other')} {m.peak_rss_by_pid[p] / 1e6:.0f}/{m.peak_pss_by_pid.get(p, 0) / 1e6:.0f}"
+                     for p in sorted(m.peak_rss_by_pid, key=lambda p: -m.peak_rss_by_pid[p]))
+
+
 def row(name: str, m: Measured, docs: int, mb: float) -> str:
     return (f"{name:12} {m.seconds:8.1f} {m.cpu:8.1f} {docs / m.cpu:10.0f} {mb / m.cpu:8.2f} {m.peak_rss / 1e6:9.0f} {m.peak_pss / 1e6:9.0f}"
             f"   {m.load[0]:.1f} → {m.load[1]:.1f}")
@@ -392,7 +407,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {w} worker(s): {m.seconds:7.1f} s wall  {m.cpu:7.1f} CPU-s (main process {m.cpu_by_pid.get(m.root_pid, 0):.1f}, "
                   f"others {others})  RSS {m.peak_rss / 1e6:.0f} MB  PSS {m.peak_pss / 1e6:.0f} MB  {memory_line(m)}  "
                   f"load {m.load[0]:.1f} → {m.load[1]:.1f}")
-            path, lines = critical_path(read_timeline(work / f"timeline-{w}.jsonl"), m)
+            recs = read_timeline(work / f"timeline-{w}.jsonl")
+            print(f"  {w} worker(s): peak RSS/PSS MB by process: {peaks_by_role(recs, m)}")
+            path, lines = critical_path(recs, m)
             # With w cores the run also cannot take less than its CPU seconds over w (the decider
             # following a segment's units is a third process on two cores).
             paths[w] = max(path, m.cpu / w)

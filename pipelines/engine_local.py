@@ -78,6 +78,7 @@ from pipelines.execution import (
     file_tasks,
     merge_counters,
     merge_seconds,
+    read_ahead,
     split_segments,
 )
 from pipelines.faults import checkpoint
@@ -1015,9 +1016,11 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
         for name in names:
             meta = Unit(work / f"seg{k}", name).meta()
             asm.add_facts([(s, i, FileInfo(**info)) for s, i, info in meta["files"]], meta["counters"])
-        asm.add_ledger_stream(_unit_ledgers(work / f"seg{k}", names))
+        asm.add_ledger_stream(read_ahead(_unit_ledgers(work / f"seg{k}", names)))
     last = work / f"seg{len(layouts) - 1}"
-    execution = asm.finish(kept=(table for name in layouts[-1] for table in _read_parquet(last / f"{name}.docs.parquet")))
+    # Read on threads ahead of the merge (the units' ledgers, the kept documents: 0.37 of the
+    # assembly's 0.73 CPU-s on the 20 MB sample), beside the ledger's and the shards' writes.
+    execution = asm.finish(kept=read_ahead(table for name in layouts[-1] for table in _read_parquet(last / f"{name}.docs.parquet")))
     execution.seconds = seconds | {"shards": time.perf_counter() - t0}
     timeline("assembly", w0, c0)
     return execution

@@ -19,11 +19,13 @@ steps, never in what the steps do.
 
 from __future__ import annotations
 
+import queue
+import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 import numpy as np
 import pyarrow as pa
@@ -549,6 +551,12 @@ class Assembler:
         streams += self.ledger_streams
         streams.append(self._kept_stream(kept))
         out = AtomicParquetWriter(self.staging / LEDGER_NAME, LEDGER_SCHEMA, row_group_size=LEDGER_ROW_GROUP)
+        # The ledger's row groups are encoded and compressed on a thread (pyarrow without the GIL)
+        # while this one merges, reads and writes the shards: the assembly is the main process
+        # alone at the run's end, a core idle beside it (0.73 CPU-s in 1.29 s of wall on the 20 MB
+        # sample, 0.47 of it Parquet writes; ~5 CPU-s on the full corpus). Same calls, same order:
+        # the same bytes.
+        behind = WriteBehind(out.write)
         counts: list[pa.Table] = []
         kept_ids: list[pa.Array] = []
         pending: list[pa.Table] = []  # windows not counted yet: counted a row group's worth at a time
@@ -563,7 +571,7 @@ class Assembler:
 
         try:
             for window in merge_on_order(streams):
-                out.write(window)
+                behind.put(window)
                 pending.append(window)
                 pending_rows += window.num_rows
                 if pending_rows >= LEDGER_ROW_GROUP:
@@ -571,14 +579,104 @@ class Assembler:
             if pending:
                 count()
             shards = self.writer.close()
+            behind.close()
             out.close()
         except BaseException:
+            behind.stop()
             out.abort()
             self.writer.abort()
             raise
         summary = LedgerSummary(out.rows, _sum_counts(counts), pa.concat_arrays(kept_ids) if kept_ids else pa.array([], pa.string()))
         files = {s: [info for _, info in sorted(items, key=lambda x: x[0])] for s, items in self.files.items()}
         return Execution(shards=shards, ledger_path=out.path, summary=summary, files=files, seconds=self.seconds, counters=self.counters)
+
+
+class WriteBehind:
+    """``write(item)`` for each item :meth:`put`, in order, on a thread, at most ``depth`` items
+    queued; the thread's error is raised by the next :meth:`put` or by :meth:`close`. For writes
+    whose work releases the GIL (Parquet encoding and compression), so they overlap the caller's."""
+
+    def __init__(self, write: Callable[[object], None], depth: int = 2):
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=depth)
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._run, args=(write,), name="write-behind", daemon=True)
+        self.thread.start()
+
+    def _run(self, write: Callable[[object], None]) -> None:
+        while (item := self.queue.get()) is not _END:
+            if self.error is None:  # after an error the rest is drained, not written
+                try:
+                    write(item)
+                except BaseException as e:  # raised in the caller's thread
+                    self.error = e
+
+    def put(self, item: object) -> None:
+        if self.error is not None:
+            raise self.error
+        self.queue.put(item)
+
+    def close(self) -> None:
+        """Wait until every item is written; raise the thread's error, if any."""
+        self.stop()
+        if self.error is not None:
+            raise self.error
+
+    def stop(self) -> None:
+        """End the thread once what is queued is handled (no error raised: the caller's own failure is)."""
+        if self.thread.is_alive():
+            self.queue.put(_END)
+            self.thread.join()
+
+
+def read_ahead(items: Iterable[T], depth: int = 2) -> Iterator[T]:
+    """``items``, produced on a thread up to ``depth`` ahead of the consumer (reading Parquet
+    releases the GIL, so the reads overlap the consumer's work); the producer's error is raised
+    in the consumer. A consumer that stops early stops the producer after its current item (and
+    closes ``items`` if it is a generator, on the producer's thread)."""
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    return
+            put(_END)
+        except BaseException as e:  # handed to the consumer
+            put(_Raised(e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+
+    thread = threading.Thread(target=produce, name="read-ahead", daemon=True)
+    thread.start()
+    try:
+        while (item := q.get()) is not _END:
+            if isinstance(item, _Raised):
+                raise item.error
+            yield item  # type: ignore[misc]  # what ``items`` gave
+    finally:
+        stop.set()
+        thread.join()
+
+
+_END = object()
+T = TypeVar("T")
+
+
+@dataclass
+class _Raised:
+    error: BaseException
 
 
 #: Rows per row group of the ledger (``write_table_atomic``'s default, which wrote it before).

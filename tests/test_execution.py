@@ -533,3 +533,110 @@ def test_the_pin_check_runs_before_a_later_segments_models_load_with_a_one_unit_
     assert events.count(("check",)) == 1
     later = [i for i, e in enumerate(events) if e[0] == "preload" and e[2] > 1 and e[2] > e[1]]
     assert later and events.index(("check",)) < later[0], events
+
+
+def test_the_assembly_writes_the_ledger_behind_and_reads_ahead_with_the_same_bytes(tmp_path, monkeypatch):
+    """The ledger's row groups are written on a thread and the units' files read on threads ahead
+    of the merge (the assembly is the main process alone, a core idle beside it); the ledger, the
+    shards and the manifest ID are those of the same writes made in the caller's thread."""
+    import threading
+
+    from corpusmill_base.atomic import AtomicParquetWriter
+    from pipelines import execution
+
+    cfg = small_files_config(tmp_path, 120)
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 16)
+    writers: list[str] = []
+    write = AtomicParquetWriter.write
+
+    def recording(self, table):
+        if self.path.name == execution.LEDGER_NAME:
+            writers.append(threading.current_thread().name)
+        return write(self, table)
+
+    monkeypatch.setattr(AtomicParquetWriter, "write", recording)
+    outs = {}
+    for mode in ("threads", "inline"):
+        if mode == "inline":  # the same calls in the caller's thread: what the assembly did before
+            class Inline:
+                def __init__(self, fn, depth=2):
+                    self.fn = fn
+
+                def put(self, item):
+                    self.fn(item)
+
+                def close(self):
+                    pass
+
+                def stop(self):
+                    pass
+
+            monkeypatch.setattr(execution, "WriteBehind", Inline)
+            monkeypatch.setattr(engine_local, "read_ahead", lambda items, depth=2: iter(items))
+        out = tmp_path / mode
+        outcome = runner.run(cfg, out=out, catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+        shards = [(out / sh["path"]).read_bytes() for sh in outcome.manifest["shards"]]
+        outs[mode] = outcome.id, (out / "ledger.parquet").read_bytes(), shards
+        if mode == "threads":
+            assert writers and set(writers) == {"write-behind"}, "the ledger is written on the write-behind thread"
+    assert outs["threads"] == outs["inline"]
+
+
+def test_write_behind_and_read_ahead_keep_order_and_raise_errors_in_the_caller():
+    from pipelines.execution import WriteBehind, read_ahead
+
+    got: list[int] = []
+    behind = WriteBehind(got.append, depth=1)
+    for i in range(50):
+        behind.put(i)
+    behind.close()
+    assert got == list(range(50))
+
+    def failing_write(item):
+        raise OSError(28, "No space left on device (injected)")
+
+    behind = WriteBehind(failing_write)
+    behind.put(0)
+    with pytest.raises(OSError, match="No space left"):
+        for i in range(1, 10):  # the error surfaces at a later put or at close
+            behind.put(i)
+        behind.close()
+    behind.stop()
+
+    assert list(read_ahead(iter(range(20)), depth=1)) == list(range(20))
+
+    def failing_items():
+        yield 1
+        raise ValueError("a unit's file could not be read")
+
+    it = read_ahead(failing_items())
+    assert next(it) == 1
+    with pytest.raises(ValueError, match="could not be read"):
+        next(it)
+
+    produced: list[int] = []
+
+    def counted():
+        for i in range(1000):
+            produced.append(i)
+            yield i
+
+    it = read_ahead(counted(), depth=2)
+    assert next(it) == 0
+    it.close()  # the consumer stops early: the producer stops too, a few items ahead at most
+    assert len(produced) <= 5
+
+
+def test_the_bench_names_each_processs_peak_by_its_role_in_the_timeline():
+    """``bench/e2e.py --worker-scaling`` prints each process's peak under the role the timeline
+    gives it (the full corpus's 1,300 MB "largest worker" was the decider, not a worker)."""
+    from bench.e2e import peaks_by_role
+    from bench.measure import Measured
+
+    recs = [{"pid": 1, "what": "start"}, {"pid": 2, "what": "decider setup"}, {"pid": 2, "what": "decide"},
+            {"pid": 3, "what": "unit", "segment": 0}, {"pid": 1, "what": "unit", "segment": 0}, {"pid": 4, "what": "unit", "segment": 2}]
+    m = Measured(seconds=1.0, cpu=1.0, peak_rss=0, peak_pss=0, load=(0.0, 0.0), returncode=0, stdout="", stderr="",
+                 peak_rss_by_pid={1: 900_000_000, 2: 1_300_000_000, 3: 100_000_000, 4: 800_000_000},
+                 peak_pss_by_pid={1: 800_000_000, 2: 1_200_000_000, 3: 50_000_000, 4: 400_000_000}, root_pid=1)
+    assert peaks_by_role(recs, m) == "decider 1300/1200, main 900/800, segment-2 worker 800/400, segment-0 worker 100/50"
