@@ -435,8 +435,8 @@ class PresidioScrubber(MapStage):
     # 10: Korean names — rule (9) refuses an entry of one-syllable pieces that are all ordinary
     # words too and start with a surname, determiner, numeral or pronoun (이 만 한 프로그램).
     # 11: Korean names — Kiwi's proper noun alone is vetoed on a conjugated verb (a stem of two or
-    # more syllables read apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi,
-    # and Kiwi reads with a narrower beam (cutoff_threshold 5): docs/pii.md, "pii@11".
+    # more syllables read apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi
+    # (docs/pii.md, "pii@11").
     # ner_repeat_misses (one sense per discourse for a repeated English name) is off by default:
     # on, it changes decisions and a run says so in its options (docs/pii.md)
     version = 11

@@ -487,14 +487,6 @@ def test_kiwi_proper_noun_on_a_conjugated_verb_is_no_name(scrubber, text, word, 
     assert _kiwi_candidate_vetoed(text, morphs, s, s + 3, _EOJEOL_END.match(text, s).end()) is not name
 
 
-def test_kiwi_reads_with_the_narrower_beam():
-    """pii@11: Kiwi's beam is 5 (its default 8), set on the one Kiwi the stage and the plain loop share."""
-    from filters.pii_recognizers import default_kiwi
-    from filters.pii_recognizers.morphemes import KIWI_CUTOFF
-
-    assert KIWI_CUTOFF == 5.0 and default_kiwi().global_config.cutoff_threshold == KIWI_CUTOFF
-
-
 #: What MeCab-ko skips between morphemes (its char.def SPACE class); U+3000 is a symbol to it.
 MECAB_SPACE = " \t\n\r\x0b\x0c"
 

@@ -252,8 +252,6 @@ def tokenize_korean(kiwi, texts: Sequence[str]) -> list[list[KiwiToken]]:
 
 
 _KIWI = None
-#: Kiwi's beam (its ``cutoff_threshold``): 5 against its default 8 since ``pii@11``.
-KIWI_CUTOFF = 5.0
 
 
 def default_kiwi():
@@ -278,11 +276,6 @@ def default_kiwi():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # its notice that 0 no longer means "every core"
             kiwi = Kiwi(num_workers=0, load_multi_dict=False)
-        # pii@11: a narrower beam (cutoff_threshold 5, Kiwi's default 8). Kiwi's time on the name
-        # windows falls by ~20 % (docs/pii.md, "pii@11"); on every Korean delivery, the silver set and
-        # the generated set the spans are the same, on KLUE dev one span more (a film title). 3
-        # changed statutes (3 false names) at 3, so no lower.
-        kiwi.global_config.cutoff_threshold = KIWI_CUTOFF
         kiwi.tokenize("홍길동은")  # builds the model; a call has no state that outlives it
         _KIWI = kiwi
     return _KIWI
