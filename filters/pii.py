@@ -467,7 +467,9 @@ class PresidioScrubber(MapStage):
     # words too and start with a surname, determiner, numeral or pronoun (이 만 한 프로그램).
     # 11: English NER reads a repeated possible name that two readings found no person no further
     # (ner_repeat_misses: 2; a string once a person is read everywhere), its other occurrences
-    # taking the labels read (docs/pii.md, "Reading a repeated non-name twice").
+    # taking the labels read (docs/pii.md, "Reading a repeated non-name twice"); Korean names —
+    # Kiwi's proper noun alone is vetoed on a conjugated verb (a stem of two or more syllables read
+    # apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi (docs/pii.md, "pii@11").
     version = 11
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 

@@ -459,6 +459,34 @@ def test_kiwi_skips_windows_the_dictionary_settles(scrubber):
     assert any(w.startswith("강지환 김예채가") for w in settled)  # a settled word kept as its open neighbour's context
 
 
+@pytest.mark.parametrize(
+    ("text", "word", "name"),
+    [
+        ("그가 올지 모르나 나는 기다린다", "모르나", False),  # 모르/VV 나/EC
+        ("맛이 너무 구리고 비싸다", "구리고", False),  # 구리/VA 고/EC
+        ("그만 마시길 바란다", "마시길", False),  # 마시/VV 길/ETN+JKO
+        ("우리 마을 조이서가 왔다", "조이서", False),  # 조이/VV 서/EC
+        ("친구 여민이의 말을 믿었다", "여민이", True),  # 여민/VV+ETM 이/NNB: the stem fused with its ending
+        ("아버지 김영수가 왔다", "김영수", True),  # a dictionary person
+    ],
+)
+def test_kiwi_proper_noun_on_a_conjugated_verb_is_no_name(scrubber, text, word, name):
+    """pii@11: Kiwi's proper noun alone on a word MeCab-ko reads as a stem of two or more syllables
+    and its ending, apart, is vetoed, and the window gate closes the word so Kiwi does not read it;
+    a stem fused with its ending (여민/VV+ETM) stays a candidate."""
+    from filters.pii import _EOJEOL_END, _kiwi_candidate_vetoed
+    from filters.pii_recognizers import KiwiToken, tokenize_mecab
+    from filters.pii_recognizers.ko_names import KoreanNameRecognizer
+
+    rec = next(r for r in scrubber._ko.registry.recognizers if isinstance(r, KoreanNameRecognizer))
+    morphs = tokenize_mecab(scrubber._mecab, text)
+    s = text.index(word)
+    forced = scrubber._ko_engine.artifacts([KiwiToken(word, "NNP", s, s + 3)], keywords=False, mecab_tokens=morphs)
+    got = [text[r.start : r.end] for r in rec.analyze(text, ["PERSON"], forced)]
+    assert got == ([word] if name else [])
+    assert _kiwi_candidate_vetoed(text, morphs, s, s + 3, _EOJEOL_END.match(text, s).end()) is not name
+
+
 #: What MeCab-ko skips between morphemes (its char.def SPACE class); U+3000 is a symbol to it.
 MECAB_SPACE = " \t\n\r\x0b\x0c"
 
