@@ -77,13 +77,16 @@ Operator = Literal["placeholder", "pseudonym"]
 
 
 #: Non-PERSON readings of a repeated anchor string after which its other occurrences are not read
-#: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8 to pii@10). pii@11: 2, with a string
-#: once read as PERSON read at every occurrence and the labels read on a no-person string copied to
-#: its occurrences not read (the vetoes read them): NER reads 12.6 % fewer characters of the e2e
-#: corpus's English documents, 39 spans gone and 10 new there, #20's English targets as before
-#: (docs/pii.md, "Reading a repeated non-name twice"). The third round's variant, which copied a
-#: PERSON instead of reading on, put the speeches at 5.0 % (target < 5 %).
-NER_REPEAT_MISSES = 2
+#: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8 to pii@11). 2 reads a string once
+#: read as PERSON at every occurrence and copies the labels read on a no-person string to its
+#: occurrences not read (the vetoes read them): NER reads 12.6 % fewer characters of the e2e
+#: corpus's English documents, 39 spans gone and 10 new there. Not the default: a non-PERSON label
+#: read over a wider phrase (ORG ``Reagan administration``) is cut to the bare string at an unread
+#: occurrence and vetoes the name rule there, so it errs toward leaving names unmasked — 8 public
+#: figures and 2 private first names in that run (the review of session 12; docs/pii.md, "Reading a
+#: repeated non-name twice"). The third round's variant, which copied a PERSON instead of reading
+#: on, put the speeches at 5.0 % (target < 5 %).
+NER_REPEAT_MISSES = 0
 
 
 class PiiOptions(StageOptions):
@@ -123,8 +126,8 @@ class PiiOptions(StageOptions):
         NER_REPEAT_MISSES, ge=0, description="with ner_windows: a repeated possible name is read occurrence by occurrence until spaCy calls one a "
         "person (then every occurrence is read) or this many were no person (the rest are not read and take the labels "
         "spaCy gave the string there, so a later occurrence that is a person may stay unmasked); "
-        "0: every occurrence is read (pii@8 to pii@10). 2 (pii@11) read 12.6 % fewer NER characters "
-        "(docs/pii.md, 'Reading a repeated non-name twice')",
+        "0 (default): every occurrence is read (pii@8 to pii@11). 2 read 12.6 % fewer NER characters and left "
+        "10 names unmasked on the e2e corpus (docs/pii.md, 'Reading a repeated non-name twice')",
     )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
@@ -465,11 +468,9 @@ class PresidioScrubber(MapStage):
     # person entry of those pieces (짐 캐리, 발 킬머: ko_spaced_names);
     # 10: Korean names — rule (9) refuses an entry of one-syllable pieces that are all ordinary
     # words too and start with a surname, determiner, numeral or pronoun (이 만 한 프로그램).
-    # 11: English NER reads a repeated possible name that two readings found no person no further
-    # (ner_repeat_misses: 2; a string once a person is read everywhere), its other occurrences
-    # taking the labels read (docs/pii.md, "Reading a repeated non-name twice"); Korean names —
-    # Kiwi's proper noun alone is vetoed on a conjugated verb (a stem of two or more syllables read
-    # apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi (docs/pii.md, "pii@11").
+    # 11: Korean names — Kiwi's proper noun alone is vetoed on a conjugated verb (a stem of two or
+    # more syllables read apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi
+    # (docs/pii.md, "pii@11"). English spans as pii@10 (ner_repeat_misses stays 0 by default).
     version = 11
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
@@ -1141,7 +1142,7 @@ class RepeatedAnchors:
         if self.misses == 0:
             chosen = [k for k in range(len(self.anchors)) if not self.read[k]] if self.open else []
         else:
-            for string in self.open:
+            for string in sorted(self.open):  # a set's order follows the process's hash seed
                 unread = [k for k in self.by_string[string] if not self.read[k]]
                 chosen.extend(unread if string in self.person else unread[:1])
         if not chosen:
@@ -1167,7 +1168,7 @@ class RepeatedAnchors:
         for f in entities:
             if f.label_ in ("PERSON", "PER"):
                 persons.add(f.start_char, f.end_char)
-        for string in list(self.open):
+        for string in sorted(self.open):  # the order labels are kept in decides overlapping copies: not the hash seed's
             misses = 0
             for k in self.by_string[string]:
                 if not self.read[k]:
@@ -1199,6 +1200,9 @@ class RepeatedAnchors:
     def entities(self) -> list[_Entity]:
         """The entities read, and at every occurrence not read the labels read on its string."""
         out = list(self.found)
+        taken = _Disjoint()  # a fresh one: a second call gives the same entities
+        for f in self.found:
+            taken.add(f.start_char, f.end_char)
         for string, on in self.labels.items():
             if string in self.person:
                 continue
@@ -1210,7 +1214,7 @@ class RepeatedAnchors:
                     s, e = a + rs, a + re_
                     if s < 0 or self.text[s:e] != span or not self._word_edges(s, e):  # King Camera Co. read; King Camera here
                         s, e = max(s, a), min(e, b)  # (7 January 2013 read; 17 January 2013 here)
-                    if self._word_edges(s, e) and self.taken.add(s, e):
+                    if self._word_edges(s, e) and taken.add(s, e):
                         out.append(_Entity(s, e, label))
         return sorted(out, key=lambda f: (f.start_char, f.end_char))
 

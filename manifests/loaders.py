@@ -130,11 +130,12 @@ def _size(_e: OSError, part: Path, have: int) -> str:
         return f"{have:,} bytes written"
 
 
-def _have(shard: dict[str, Any], dest: Path) -> int | None:
+def _have(shard: dict[str, Any], dest: Path, digest: bool = True) -> int | None:
     """What ``dest`` already holds of a shard: None when the whole file is there with the right
-    digest, else the bytes of a partial copy a pull continues (0: copied from the start)."""
+    digest (with ``digest=False``: the right size), else the bytes of a partial copy a pull
+    continues (0: copied from the start)."""
     target = dest / safe_relpath(shard["path"])
-    if target.exists() and target.stat().st_size == shard["bytes"] and sha256_file(target) == shard["sha256"]:
+    if target.exists() and target.stat().st_size == shard["bytes"] and (not digest or sha256_file(target) == shard["sha256"]):
         return None
     part = _part_of(target)
     have = part.stat().st_size if part.exists() else 0
@@ -262,9 +263,11 @@ def _folder(manifest_id: str, to: str | os.PathLike[str]) -> Path:
     return dest
 
 
-def _to_copy(manifest: dict[str, Any], dest: Path) -> list[tuple[dict[str, Any], int | None]]:
-    """Each file with what ``dest`` holds of it (:func:`_have`); all 0 when ``dest`` does not exist."""
-    return [(f, _have(f, dest) if dest.is_dir() else 0) for f in _files(manifest)]
+def _to_copy(manifest: dict[str, Any], dest: Path, digest: bool) -> list[tuple[dict[str, Any], int | None]]:
+    """Each file with what ``dest`` holds of it (:func:`_have`); all 0 when ``dest`` does not exist.
+    ``pull`` estimates by size (its copies hash every present file anyway: not twice), the dry run
+    by digest."""
+    return [(f, _have(f, dest, digest) if dest.is_dir() else 0) for f in _files(manifest)]
 
 
 def _existing(path: Path) -> Path:
@@ -316,7 +319,7 @@ def preview_pull(
     Raises what ``pull`` would raise."""
     _, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
-    files = _to_copy(manifest, dest)
+    files = _to_copy(manifest, dest, digest=True)
     stale = _stale_files(dest, manifest) if dest.is_dir() else []
     need, free = _free_space_check(manifest_id, dest, files, stale)
     return PullPreview(
@@ -342,7 +345,7 @@ def pull(
     """
     cat, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
-    _free_space_check(manifest_id, dest, _to_copy(manifest, dest), _stale_files(dest, manifest) if dest.is_dir() else [])
+    _free_space_check(manifest_id, dest, _to_copy(manifest, dest, digest=False), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)
     with ThreadPoolExecutor(max_workers=max(1, workers)) as ex:

@@ -91,6 +91,9 @@ def _summary(outcome) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from corpusmill_base.errors import OutputError
     from pipelines import runner
 
     plan = runner.prepare(args.config, args.engine, workers=args.workers, sample_per_source=args.sample_per_source, out=args.out,
@@ -103,6 +106,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         logging.getLogger("corpusmill").warning("sample run: about %d records of each source (limits.sample_per_source, recorded in the manifest) — not a release",
                     plan.config.limits.sample_per_source)
     if args.dry_run:
+        problem = runner.output_dir_problem(Path(args.out or plan.config.output.dir).resolve())
+        if problem:
+            raise OutputError(problem)  # what the run would refuse
         _print_plan(plan, args.out)
         return 0
     outcome = runner.run(

@@ -1008,8 +1008,9 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
 
     Each segment's ledger is one stream of the assembler's merge (a segment's units hold
     consecutive, disjoint ranges of ``order``, in layout order), read a unit at a time, and the
-    documents are read a batch at a time as the merge needs their rows: the main process holds a
-    unit's ledger per segment and a batch of documents, not the run's."""
+    documents are read a batch at a time as the merge needs their rows, each stream by
+    :func:`read_ahead` on a thread: the main process holds at most four of a segment's unit ledgers
+    (two queued, one being read, one merged) and four batches of documents, not the run's."""
     t0, w0, c0 = time.perf_counter(), time.time(), time.process_time()
     asm = Assembler.for_plan(plan, schema, staging)
     for k, names in enumerate(layouts):

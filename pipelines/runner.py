@@ -111,9 +111,6 @@ def prepare(
         cfg = cfg.model_copy(update={"workers": workers})
     if sample_per_source:  # --sample-per-source: recorded in the manifest's config like limits.sample_per_source
         cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
-    problem = output_dir_problem(Path(out or cfg.output.dir).absolute())
-    if problem:
-        raise OutputError(problem)  # before any work, --dry-run included
     plan = make_plan(cfg, base, own_paths(Path(out or cfg.output.dir), resolve_catalog_url(catalog, cfg.catalog)))
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
     return plan
@@ -147,6 +144,9 @@ def run(
         plan = make_plan(plan.config, plan.base_dir, own)
     for source_id, n in sorted(plan.left_out.items()):
         logging.getLogger("corpusmill").warning("source %s: %d file(s) this run writes itself (output, work files, catalog) left out of its listing", source_id, n)
+    problem = output_dir_problem(out_dir)  # before the lock beside it is made (a file above it: "Not a directory")
+    if problem:
+        raise OutputError(problem)
     try:
         with exclusive_lock(out_dir):
             return _run_locked(plan, out_dir, catalog, overwrite, progress, resume, strict)

@@ -80,7 +80,8 @@ def test_open_input_maps_local_files_and_copies_the_others(tmp_path):
 _PYTHON_MEMORY = re.compile(
     r"\b(read_table|ParquetFile|read_json|open_json|read_csv|open_csv|dataset|open_file|open_stream|read_feather)"
     r"\(\s*(io\.BytesIO|pa\.py_buffer|pa\.BufferReader\(\s*pa\.py_buffer)")
-_FSSPEC_FILE = re.compile(r"with [^\n]*\bfs\.open\([^\n]*\) as (\w+):\n(?:[^\n]*\n){0,3}?[^\n]*\b(?:read_table|ParquetFile|read_json)\(\1\b")
+_FSSPEC_FILE = re.compile(r"with [^\n]*\bopen\([^\n]*\) as (\w+):\n(?:[^\n]*\n){0,3}?[^\n]*\b(?:read_table|ParquetFile|read_json)\(\1\b")
+_BUFFER_READER = re.compile(r"\bBufferReader\(")
 
 
 def test_no_module_reads_arrow_formats_from_python_memory():
@@ -90,7 +91,7 @@ def test_no_module_reads_arrow_formats_from_python_memory():
             if path.name == "arrowio.py":
                 continue
             text = path.read_text(encoding="utf-8")
-            for pattern in (_PYTHON_MEMORY, _FSSPEC_FILE):
+            for pattern in (_PYTHON_MEMORY, _FSSPEC_FILE, _BUFFER_READER):
                 offenders += [f"{path.relative_to(ROOT)}:{text.count(chr(10), 0, m.start()) + 1}" for m in pattern.finditer(text)]
     assert offenders == [], "read these through corpusmill_base.arrowio: " + ", ".join(offenders)
 
@@ -99,6 +100,9 @@ def test_the_scan_finds_what_it_forbids():
     assert _PYTHON_MEMORY.search("t = pq.read_table(io.BytesIO(data), columns=['x'])")
     assert _PYTHON_MEMORY.search("pf = pq.ParquetFile(pa.py_buffer(data))")
     assert _FSSPEC_FILE.search('    with cat.fs.open(p, "rb") as f:\n        return pq.read_table(f)\n')
+    assert _FSSPEC_FILE.search('        with fsspec.open(url, "rb") as f:\n            table = pq.read_table(f)\n')
+    assert _FSSPEC_FILE.search('    with open(path, "rb") as fh:\n        pf = pq.ParquetFile(fh)\n')
+    assert _BUFFER_READER.search("pq.read_table(pa.BufferReader(data))")
     assert not _FSSPEC_FILE.search('    with arrowio.open_input(cat.fs, p) as f:\n        return pq.read_table(f)\n')
 
 

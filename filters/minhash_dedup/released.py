@@ -8,6 +8,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from corpusmill_base import arrowio
 from corpusmill_base.errors import ConfigError
 from filters.base import Release
 from filters.minhash_dedup.options import INDEX_PATH, MinHashOptions
@@ -31,7 +32,8 @@ def load_released(opts: MinHashOptions, releases: dict[str, Release]) -> tuple[p
         url = release.indexes.get(INDEX_PATH)
         if url is None:
             raise ConfigError(f"minhash_dedup: released manifest {mid} has no MinHash index (was it built with minhash_dedup?)")
-        with fsspec.open(url, "rb") as f:
+        fs, path = fsspec.core.url_to_fs(url)
+        with arrowio.open_input(fs, path) as f:  # no Python file behind Arrow's reads (corpusmill_base.arrowio)
             table = pq.read_table(f)
         meta = json_meta(table.schema)
         if meta != opts.shingle_view():
