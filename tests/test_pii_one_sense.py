@@ -2,8 +2,10 @@
 
 spaCy's NER reads an anchor string's occurrences one at a time until one is a PERSON (then every
 occurrence is read) or ``ner_repeat_misses`` were no person (the rest are not read, and take the
-labels read on the string). ``ner_repeat_misses: 0``, the default, reads every occurrence, as pii@8 to
-pii@11 do: 2 left names unmasked where a wider non-PERSON label was cut to the string (docs/pii.md).
+labels read on the string where each fits whole; an occurrence where one does not is read, never
+given a label cut to the string). ``ner_repeat_misses: 0``, the default, reads every occurrence, as
+pii@8 to pii@11 do: 2 still left 6 names unmasked on the e2e corpus (docs/pii.md, "Copies only of a
+whole label").
 """
 
 from __future__ import annotations
