@@ -79,13 +79,15 @@ Operator = Literal["placeholder", "pseudonym"]
 #: Non-PERSON readings of a repeated anchor string after which its other occurrences are not read
 #: (``ner_repeat_misses``; 0 reads every occurrence, as pii@8 to pii@11). 2 reads a string once
 #: read as PERSON at every occurrence and copies the labels read on a no-person string to its
-#: occurrences not read (the vetoes read them): NER reads 12.6 % fewer characters of the e2e
-#: corpus's English documents, 39 spans gone and 10 new there. Not the default: a non-PERSON label
-#: read over a wider phrase (ORG ``Reagan administration``) is cut to the bare string at an unread
-#: occurrence and vetoes the name rule there, so it errs toward leaving names unmasked — 8 public
-#: figures and 2 private first names in that run (the review of session 12; docs/pii.md, "Reading a
-#: repeated non-name twice"). The third round's variant, which copied a PERSON instead of reading
-#: on, put the speeches at 5.0 % (target < 5 %).
+#: occurrences not read where each fits whole (the vetoes read them), reading the others. Not the
+#: default: the first cut-down copies (ORG ``Reagan administration`` copied as ORG ``Reagan``) lost 8
+#: public figures and 2 private first names (session 12's review); with whole copies only, on the
+#: e2e corpus's 3,926 English documents, 33 spans gone and 10 new, still 5 public figures and one
+#: private first name among the gone (two readings with no PERSON do not foretell the third; a
+#: whole ORG ``Beckham`` copied; a window read in another round reads differently), for 1.01x less
+#: CPU than 0 (docs/pii.md, "Reading a repeated non-name twice", "Copies only of a whole label").
+#: The third round's variant, which copied a PERSON instead of reading on, put the speeches at
+#: 5.0 % (target < 5 %).
 NER_REPEAT_MISSES = 0
 
 
@@ -125,9 +127,9 @@ class PiiOptions(StageOptions):
     ner_repeat_misses: int = Field(
         NER_REPEAT_MISSES, ge=0, description="with ner_windows: a repeated possible name is read occurrence by occurrence until spaCy calls one a "
         "person (then every occurrence is read) or this many were no person (the rest are not read and take the labels "
-        "spaCy gave the string there, so a later occurrence that is a person may stay unmasked); "
-        "0 (default): every occurrence is read (pii@8 to pii@11). 2 read 12.6 % fewer NER characters and left "
-        "10 names unmasked on the e2e corpus (docs/pii.md, 'Reading a repeated non-name twice')",
+        "spaCy gave the string there where each fits whole, the others being read; a later occurrence that is a "
+        "person may stay unmasked); 0 (default): every occurrence is read (pii@8 to pii@11). 2 left 6 names unmasked on "
+        "the e2e corpus (docs/pii.md, 'Reading a repeated non-name twice', 'Copies only of a whole label')",
     )
     prefilter: bool = Field(True, description="skip Presidio on documents without any candidate")
     kiwi_names: bool = Field(True, description="Korean names also from Kiwi proper nouns shaped like a Korean name")
@@ -1109,10 +1111,11 @@ class RepeatedAnchors:
     ``misses == 0`` reads them all (copying that PERSON to the occurrences not read instead, the
     third round's variant, masked the speeches above #20's 5 %) — or until ``misses`` occurrences
     were read without a PERSON on them. The rest are then not read: each takes the labels spaCy gave
-    the first of those readings that had any on the string (its ORG, GPE, NORP …, at the same
-    offsets from the anchor where the text there is the same and starts and ends between words, else
-    its part within the anchor), because the name rules' vetoes read them (``King Camera`` is an organisation at every
-    occurrence, not a name at the occurrences NER did not read: the fifth round's variant without
+    the first of those readings that had any on the string (its ORG, GPE, NORP …) where every one
+    fits whole — the same text at the same offsets from the anchor, starting and ending between
+    words; an occurrence where one does not (``Reagan`` of an ORG ``Reagan administration`` read) is
+    read in the next round, never given a label cut to the anchor — because the name rules' vetoes
+    read them (``King Camera`` is an organisation at every occurrence, not a name at the occurrences NER did not read: the fifth round's variant without
     this copy masked those). An occurrence inside another anchor's read window with its own
     ``context`` words counts as read, with the labels spaCy gave it there. ``misses == 0`` reads
     every occurrence in one round (pii@8 to pii@10)."""
@@ -1131,6 +1134,10 @@ class RepeatedAnchors:
         # string → the non-PERSON entities on the first reading that had any: (offsets from the anchor's start, text, label)
         self.labels: dict[str, list[tuple[int, int, str, str]]] = {}
         self.open = set(self.by_string)
+        # Occurrences of a string no longer read where a label read on it does not fit whole (the
+        # ORG ``Reagan administration`` read, ``Reagan said`` here): read in the next round, never
+        # a copy cut to the anchor (session 12's review: the cut copies left 10 names unmasked).
+        self.pending: set[int] = set()
         self.found: list[_Entity] = []
         self.taken = _Disjoint()  # the character spans of found (and copied) entities
         self.chars = 0  # characters NER read
@@ -1145,6 +1152,7 @@ class RepeatedAnchors:
             for string in sorted(self.open):  # a set's order follows the process's hash seed
                 unread = [k for k in self.by_string[string] if not self.read[k]]
                 chosen.extend(unread if string in self.person else unread[:1])
+            chosen.extend(sorted(k for k in self.pending if not self.read[k]))
         if not chosen:
             self.open = set()
             self.reading = False
@@ -1168,7 +1176,9 @@ class RepeatedAnchors:
         for f in entities:
             if f.label_ in ("PERSON", "PER"):
                 persons.add(f.start_char, f.end_char)
-        for string in sorted(self.open):  # the order labels are kept in decides overlapping copies: not the hash seed's
+        pending = {self.text[slice(*self.anchors[k])] for k in self.pending}
+        self.pending = set()
+        for string in sorted(self.open | pending):  # the order labels are kept in decides overlapping copies: not the hash seed's
             misses = 0
             for k in self.by_string[string]:
                 if not self.read[k]:
@@ -1189,12 +1199,24 @@ class RepeatedAnchors:
                         if on:
                             self.labels[string] = on
                 misses += self.read[k]
-            if all(self.read[k] for k in self.by_string[string]) or (self.misses and string not in self.person and misses >= self.misses):
+            unread = [k for k in self.by_string[string] if not self.read[k]]
+            if not unread:
                 self.open.discard(string)
+            elif string in self.person:
+                self.open.add(string)  # a PERSON at a re-read occurrence: every occurrence is read, as misses == 0
+            elif self.misses and misses >= self.misses:
+                self.open.discard(string)
+                on = self.labels.get(string, [])
+                self.pending.update(k for k in unread if not all(self._fits(self.anchors[k][0], label) for label in on))
 
-    def _word_edges(self, s: int, e: int) -> bool:
-        """No letter or digit on either side of [s, e): a copied entity starts and ends where a word
-        does, as spaCy's do (not ``7 January`` inside ``17 January``)."""
+    def _fits(self, a: int, label: tuple[int, int, str, str]) -> bool:
+        """A label read on the string, at the occurrence starting at ``a``: the same text at the same
+        offsets from the anchor, with no letter or digit on either side — the entity's whole extent,
+        starting and ending where words do, as spaCy's do (not ``7 January`` inside ``17 January``,
+        not ``King Camera`` of ``King Camera Co.`` read)."""
+        s, e = a + label[0], a + label[1]
+        if s < 0 or self.text[s:e] != label[2]:
+            return False
         return (s == 0 or not self.text[s - 1].isalnum()) and (e == len(self.text) or not self.text[e].isalnum())
 
     def entities(self) -> list[_Entity]:
@@ -1209,13 +1231,12 @@ class RepeatedAnchors:
             for k in self.by_string[string]:
                 if self.read[k]:
                     continue
-                a, b = self.anchors[k]
-                for rs, re_, span, label in on:
-                    s, e = a + rs, a + re_
-                    if s < 0 or self.text[s:e] != span or not self._word_edges(s, e):  # King Camera Co. read; King Camera here
-                        s, e = max(s, a), min(e, b)  # (7 January 2013 read; 17 January 2013 here)
-                    if self._word_edges(s, e) and taken.add(s, e):
-                        out.append(_Entity(s, e, label))
+                a = self.anchors[k][0]
+                if not all(self._fits(a, lab) for lab in on):
+                    continue  # not read only where every label fits whole (absorb put the others back to read)
+                for rs, re_, _span, label in on:
+                    if taken.add(a + rs, a + re_):
+                        out.append(_Entity(a + rs, a + re_, label))
         return sorted(out, key=lambda f: (f.start_char, f.end_char))
 
 
