@@ -635,7 +635,7 @@ def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Repo
 
 def _run_in_worker(jobs: list[UnitJob]) -> None:
     runner, queue, claimed = _worker
-    return _run_claimed(runner, claimed, jobs, _Report(queue=queue))
+    _run_claimed(runner, claimed, jobs, _Report(queue=queue))
 
 
 class Pool:
@@ -766,7 +766,7 @@ def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> None:
     t0, c0 = time.time(), time.process_time()
     facts: dict = {}
     _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names],
-                           stop=_worker[2] if follow else None, facts=facts)
+                 stop=_worker[2] if follow else None, facts=facts)
     after = time.process_time() - facts.get("cpu_at_last_unit", c0)  # CPU after the segment's last unit (all of it unless followed)
     _give_back_memory()  # the next global stage's decide starts from the models, not this one's peak
     timeline("decide", t0, c0, segment=k, follow=follow, cpu_after_units=round(after, 3), phases=getattr(runner.segments[k].glob, "timings", None) or None,
