@@ -362,9 +362,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"memory, corpusmill: {memory_line(ours_runs[-1])}")
         if dt_runs:
             print(f"memory, datatrove:  {memory_line(dt_runs[-1])}")
-        print("\ncorpusmill seconds by stage (summed over workers):")
-        for k, v in sorted(manifest.get("run", {}).get("seconds_by_stage", {}).items(), key=lambda kv: -kv[1]):
-            print(f"  {k:<26}{v:8.1f}")
+        # Wall seconds summed over processes count each one's waits for a core (on this 2-core
+        # machine MinHash read 19.6 s and 25.2 s in two runs of the same code, ~10 CPU-s): CPU
+        # seconds beside them (a manifest of an older tree has none: "-").
+        block = manifest.get("run", {})
+        wall, cpu = block.get("seconds_by_stage", {}), block.get("cpu_seconds_by_stage", {})
+        print(f"\ncorpusmill seconds by stage (summed over processes):\n  {'':<26}{'CPU s':>8}{'wall s':>8}")
+        for k in sorted(wall, key=lambda k: -cpu.get(k, wall[k])):
+            shown = f"{cpu[k]:8.1f}" if k in cpu else f"{'-':>8}"
+            print(f"  {k:<26}{shown}{wall[k]:8.1f}")
+        if cpu:
+            print(f"  {'total':<26}{sum(cpu.values()):8.1f}{sum(wall.values()):8.1f}")
         print(f"\n{'source':<18}{'documents':>10}{'corpusmill kept':>17}{'datatrove kept':>16}")
         for s in sorted(inputs):
             dt_col = f"{kept_dt[s]:>9,} {kept_dt[s] / inputs[s]:5.0%}" if dt_runs else ""

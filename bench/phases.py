@@ -84,9 +84,9 @@ def main(argv: list[str] | None = None) -> int:
 
     def pool_run(orig):
         @functools.wraps(orig)
-        def run(self, jobs, meter):
+        def run(self, jobs, meter, ahead=None):
             ph.mark(f"segment {jobs[0].segment if jobs else '?'}: units")
-            yield from orig(self, jobs, meter)
+            orig(self, jobs, meter, ahead=ahead)
             seg[0] += 1
             ph.mark(f"after segment {seg[0] - 1} (decide, preload)")
 

@@ -77,7 +77,8 @@ from pipelines.execution import (
     conform,
     file_tasks,
     merge_counters,
-    merge_seconds,
+    StageTimes,
+    Stopwatch,
     read_ahead,
     split_segments,
 )
@@ -389,16 +390,16 @@ class UnitRunner:
             self._decisions[k] = pq.read_table(Unit(self.work, f"decide{k}").path("decisions.parquet"))
         return self._decisions[k]
 
-    def run(self, job: UnitJob, report: _Report) -> dict[str, float]:
+    def run(self, job: UnitJob, report: _Report) -> None:
         k = job.segment
         seg = self.segments[k]
         unit = Unit(self.work / f"seg{k}", job.name or unit_name(job.unit))
         unit.reset()
         t0, c0 = time.time(), time.process_time()
-        seconds: dict[str, float] = {}
+        times = StageTimes()
         files: list = []
         if k == 0:
-            source = self._ingest(job.files, report, seconds, files)
+            source = self._ingest(job.files, report, times, files)
         else:
             prev = self.segments[k - 1].glob
             source = self._decided(Unit(self.work / f"seg{k - 1}", job.source or unit.name).path("docs.parquet"), self.decisions(k - 1), prev.key, job.rows)
@@ -408,19 +409,20 @@ class UnitRunner:
         keys_step = KeysStep(seg.glob, seg.schema) if seg.glob is not None else None
         counters: dict = {}
         try:
-            self._fill(unit, source, report, seg, docs, ledger, keys, keys_step, counters, seconds)
+            self._fill(unit, source, report, seg, docs, ledger, keys, keys_step, counters, times)
             for w in (docs, ledger, keys):
                 w.close()
         except BaseException:
             for w in (docs, ledger, keys):
                 w.abort()
             raise
-        meta = json.dumps({"counters": counters, "files": files}, sort_keys=True)
+        # The unit's seconds go with its files (read at the assembly): a resumed run still counts
+        # the units done before it was killed.
+        meta = json.dumps({"counters": counters, "files": files, "seconds": times.wall, "cpu_seconds": times.cpu}, sort_keys=True)
         self.flush()  # at most one unit's commit in flight
         self._committing = _Commit(unit, (docs, ledger, keys), meta, f"unit:seg{k}/{unit.name}")
         _give_back_memory()
         timeline("unit", t0, c0, segment=k, unit=unit.name, size=job.size)
-        return seconds
 
     def flush(self) -> None:
         """Wait for the last unit's commit (its files durable, its marker written); re-raises its error."""
@@ -428,7 +430,7 @@ class UnitRunner:
         if committing is not None:
             committing.wait()
 
-    def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, seconds: dict) -> None:
+    def _fill(self, unit, source, report, seg, docs, ledger, keys, keys_step, counters: dict, times: StageTimes) -> None:
         """Run a unit's batches through its segment into its partial files."""
         for n, (table, drops) in enumerate(source):
             if n:
@@ -438,17 +440,17 @@ class UnitRunner:
             ledger.write(drops)
             piece = seg.chain(0, table)
             merge_counters(counters, piece.counters)
-            merge_seconds(seconds, piece.seconds)
+            times.merge(StageTimes(piece.seconds, piece.cpu_seconds))
             ledger.write(piece.ledger)
             if piece.docs.num_rows == 0:
                 continue
             docs.write(piece.docs)
             if keys_step is not None:
-                t0 = time.perf_counter()
+                watch = Stopwatch()
                 keys.write(keys_step(piece.docs, piece.shared))
-                seconds[seg.glob.key] = seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0
+                watch.charge(times, seg.glob.key)
 
-    def _ingest(self, indices, report: _Report, seconds: dict, files: list) -> Iterator[tuple[pa.Table, pa.Table]]:
+    def _ingest(self, indices, report: _Report, times: StageTimes, files: list) -> Iterator[tuple[pa.Table, pa.Table]]:
         """Ingest a unit's files; batches of several small files are joined up to ``batch_size``
         documents, so a map stage is not called once per one-line file."""
         docs: list[pa.RecordBatch] = []
@@ -456,7 +458,7 @@ class UnitRunner:
         rows = 0
         for i in indices:
             task = self.tasks[i]
-            t0 = time.perf_counter()
+            watch = Stopwatch()
             moved = 0  # of this file's planned size, reported so far
             for ib in ingest_file(task, self.batch_size):
                 # Progress moves while a big file is read (its position in the raw file, batch by
@@ -476,11 +478,11 @@ class UnitRunner:
                     b = ib.documents
                     docs.append(b if b.schema == DOCUMENT_SCHEMA else conform(b, DOCUMENT_SCHEMA).to_batches()[0])
                     rows += b.num_rows
-                seconds["ingest@1"] = seconds.get("ingest@1", 0.0) + time.perf_counter() - t0
+                watch.charge(times, "ingest@1")
                 if rows >= self.batch_size:
                     yield _joined(docs, DOCUMENT_SCHEMA), _joined(drops, LEDGER_SCHEMA)
                     docs, drops, rows = [], [], 0
-                t0 = time.perf_counter()
+                watch = Stopwatch()
             if self.sizes[i] > moved:
                 report.advance(self.sizes[i] - moved)
         if docs or drops:
@@ -618,24 +620,22 @@ def _stop_claims(claimed) -> None:
         claimed.value = 1 << 62
 
 
-def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Report) -> dict[str, float]:
+def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Report) -> None:
     """Run jobs of the list, each taken when this process is free, until none is left."""
-    seconds: dict[str, float] = {}
     try:
         while (i := _claim(claimed, len(jobs))) is not None:
-            merge_seconds(seconds, runner.run(jobs[i], report))
+            runner.run(jobs[i], report)
         runner.flush()
     except BaseException:
         _stop_claims(claimed)  # the others finish their unit and stop: the run fails anyway
         with contextlib.suppress(BaseException):
             runner.flush()  # no commit of this process's outlives the failure it reports
         raise
-    return seconds
 
 
-def _run_in_worker(jobs: list[UnitJob]) -> dict[str, float]:
+def _run_in_worker(jobs: list[UnitJob]) -> None:
     runner, queue, claimed = _worker
-    return _run_claimed(runner, claimed, jobs, _Report(queue=queue))
+    _run_claimed(runner, claimed, jobs, _Report(queue=queue))
 
 
 class Pool:
@@ -663,15 +663,15 @@ class Pool:
             _stop_claims(self.claimed)  # on an error or Ctrl-C: workers stop after their current unit
             self.executor.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, jobs: list[UnitJob], meter, ahead=None) -> Iterator[dict[str, float]]:
-        """Run ``jobs`` (taken in list order); yields timings as units or processes finish.
+    def run(self, jobs: list[UnitJob], meter, ahead=None) -> None:
+        """Run ``jobs`` (taken in list order); their seconds are in their meta files.
         ``ahead``: what the main process does once the workers are forked, before it takes units
         (with one worker: nothing)."""
         if self.executor is None:
             report = _Report(meter, self.progress)
             try:
                 for job in jobs:
-                    yield self.runner.run(job, report)
+                    self.runner.run(job, report)
             except BaseException:
                 with contextlib.suppress(BaseException):
                     self.runner.flush()  # the error raised is the unit's, not its predecessor's commit's
@@ -685,13 +685,13 @@ class Pool:
         try:
             if ahead is not None:
                 ahead()
-            yield _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)))
+            _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)))
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
                 self._drain(meter)
                 for f in done:
-                    yield f.result()
+                    f.result()
         except BrokenProcessPool:
             raise OutputError(
                 f"a worker process died while running units of segment {jobs[0].segment} "
@@ -761,17 +761,16 @@ def _setup_in_decider(k: int) -> None:
     timeline("decider setup", t0, c0, segment=k)
 
 
-def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> dict[str, float]:
+def _decide_in_decider(k: int, names: list[str], follow: bool = False) -> None:
     runner = _worker[0]
     t0, c0 = time.time(), time.process_time()
     facts: dict = {}
-    seconds = _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names],
-                           stop=_worker[2] if follow else None, facts=facts)
+    _decide_unit(runner.segments[k].glob, Unit(runner.work, f"decide{k}"), [Unit(runner.work / f"seg{k}", n) for n in names],
+                 stop=_worker[2] if follow else None, facts=facts)
     after = time.process_time() - facts.get("cpu_at_last_unit", c0)  # CPU after the segment's last unit (all of it unless followed)
     _give_back_memory()  # the next global stage's decide starts from the models, not this one's peak
     timeline("decide", t0, c0, segment=k, follow=follow, cpu_after_units=round(after, 3), phases=getattr(runner.segments[k].glob, "timings", None) or None,
              **{key: v for key, v in facts.items() if key.endswith("_s")})
-    return seconds
 
 
 def _result(future: Future):
@@ -804,7 +803,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     # Not capped by the ingest units: from segment 1 on a big file is cut into parts of at most
     # 8,192 rows, so one input file still gives the later segments (PII among them) every worker.
     workers = max(1, cfg.workers or default_workers())
-    seconds: dict[str, float] = {}
+    times = StageTimes()  # the main process's set-up; units and decides are read from their meta files
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
@@ -844,7 +843,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         it; the last segment's models now load beside segment 1 and the MinHash decide."""
         nonlocal loaded
         checked()
-        loaded = _preload(segments, loaded, k + 2, seconds)
+        loaded = _preload(segments, loaded, k + 2, times)
 
     try:
         for k, seg in enumerate(segments):
@@ -881,7 +880,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     # segment ends in a barrier, so its last unit should be a small one. Only the
                     # order units *run* in changes; shards are cut in ingest order.
                     jobs.sort(key=lambda job: -(job.cost or job.size))
-                loaded = _preload(segments, loaded, k + 1, seconds)
+                loaded = _preload(segments, loaded, k + 1, times)
             if jobs:  # what only the earlier segments ran (their libraries' code) stops counting in RSS
                 _drop_file_pages()
             # A pool per segment, forked when its first unit is handed out: its workers inherit
@@ -893,12 +892,11 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     warmed.add(nxt)
                     decider.warm(nxt)  # errors surface in its decide (``ensure_setup`` again)
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
-                for timings in pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None):
-                    merge_seconds(seconds, timings)
+                pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None)
             meter.close()
             if seg.glob is not None:
                 # A decide that followed the units may have finished (its marker written) before
-                # the last unit did: its result is still collected — its seconds and any error —
+                # the last unit did: its result is still collected — any error —
                 # so the test is on the decision started, not only on the marker (a race seen in CI).
                 if decision is not None or not decided.done:
                     t0, c0 = time.time(), time.process_time()
@@ -906,8 +904,8 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                         decision = decider.decide(k, [job.name for job in seg_jobs])
                     if workers > 1:  # a resumed run: the next segment's models load while it decides
                         checked()  # before any later segment's model loads (a one-unit segment 0 forked no worker to run it beside)
-                        loaded = _preload(segments, loaded, k + 2, seconds)
-                    merge_seconds(seconds, _result(decision))
+                        loaded = _preload(segments, loaded, k + 2, times)
+                    _result(decision)
                     timeline("wait for decide", t0, c0, segment=k)
                 if not any(later.glob is not None for later in segments[k + 1 :]) and decider is not None:
                     decider.close()  # the last global stage decided: its process's memory goes back now
@@ -918,17 +916,17 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         if loaded:
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
-    execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, seconds)
+    execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, times)
     execution.workers = max(1, min(workers, max(len(jobs) for jobs in layouts)))  # processes a segment could use
     return execution
 
 
-def _preload(segments: list[Segment], loaded: int, upto: int, seconds: dict[str, float]) -> int:
+def _preload(segments: list[Segment], loaded: int, upto: int, times: StageTimes) -> int:
     """Set up segments ``loaded … upto - 1`` in this process (:func:`preload`); returns ``upto``."""
     if upto > loaded:
-        t0, w0, c0 = time.perf_counter(), time.time(), time.process_time()
+        watch, w0, c0 = Stopwatch(), time.time(), time.process_time()
         preload(segments[loaded:upto])
-        seconds["setup"] = seconds.get("setup", 0.0) + time.perf_counter() - t0
+        watch.charge(times, "setup")
         timeline("setup", w0, c0, segments=[loaded, upto])
     return max(loaded, upto)
 
@@ -957,9 +955,10 @@ class _Stopped(Exception):
     """The run ended (failed) while a decide was still waiting for units."""
 
 
-def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, facts: dict | None = None) -> dict[str, float]:
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, facts: dict | None = None) -> StageTimes:
     """A global stage's decisions on every unit's keys, into the ``decide`` unit (run in a forked
-    child: :class:`_Decider`); returns its timing (not counting the wait for units).
+    child: :class:`_Decider`); returns its seconds (wall not counting the wait for units), also
+    written to the unit's meta file.
 
     ``stop`` (a shared flag): the decide was started beside the segment's units (``follow``) and
     waits for each unit's ``.done`` marker before reading its keys — the keys reach ``decide``
@@ -988,20 +987,23 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, f
         if facts is not None:  # the segment's last unit was done: what the decide did after it is the serial part
             facts["cpu_at_last_unit"] = time.process_time()
 
-    t0 = time.perf_counter()
+    # The decider's process time: its side-file writer and grouping threads work for the decide
+    # (nothing else runs in it meanwhile); the polls for markers sleep, so subtract nothing.
+    watch = Stopwatch(time.process_time)
     decided = glob.decide(rechunk(stream_keys()))
-    seconds = {glob.key: time.perf_counter() - t0 - waited}
+    times = StageTimes({glob.key: time.perf_counter() - watch.wall - waited}, {glob.key: time.process_time() - watch.cpu})
     w0 = time.perf_counter()
     out = _StreamingParquet(unit.path("decisions.parquet"), decided.schema)
     out.write(decided)
     out.commit()
+    write_text_atomic(unit.path("meta.json"), json.dumps({"seconds": times.wall, "cpu_seconds": times.cpu}, sort_keys=True))
     unit.mark_done()
     if facts is not None:
         facts["waited_s"], facts["write_s"] = round(waited, 3), round(time.perf_counter() - w0, 3)
-    return seconds
+    return times
 
 
-def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, seconds: dict) -> Execution:
+def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, times: StageTimes) -> Execution:
     """The units' ledgers, file facts and counters, and the last segment's documents (in ingest
     order) into shards, through the execution core's assembler. ``layouts``: each segment's unit
     names in ingest order.
@@ -1011,20 +1013,33 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
     documents are read a batch at a time as the merge needs their rows, each stream by
     :func:`read_ahead` on a thread: the main process holds at most four of a segment's unit ledgers
     (two queued, one being read, one merged) and four batches of documents, not the run's."""
-    t0, w0, c0 = time.perf_counter(), time.time(), time.process_time()
+    # Process time: the assembly's reader and writer threads are its work, and by now no other
+    # thread of this process runs (the last unit's commit was waited for, the decider is apart).
+    watch, w0, c0 = Stopwatch(time.process_time), time.time(), time.process_time()
+    times = StageTimes(dict(times.wall), dict(times.cpu))
     asm = Assembler.for_plan(plan, schema, staging)
     for k, names in enumerate(layouts):
         for name in names:
             meta = Unit(work / f"seg{k}", name).meta()
             asm.add_facts([(s, i, FileInfo(**info)) for s, i, info in meta["files"]], meta["counters"])
+            times.merge(_meta_times(meta))
+        decide = Unit(work, f"decide{k}")
+        if decide.path("meta.json").exists():  # a decide of an earlier version (resumed) wrote none
+            times.merge(_meta_times(decide.meta()))
         asm.add_ledger_stream(read_ahead(_unit_ledgers(work / f"seg{k}", names)))
     last = work / f"seg{len(layouts) - 1}"
     # Read on threads ahead of the merge (the units' ledgers, the kept documents: 0.37 of the
     # assembly's 0.73 CPU-s on the 20 MB sample), beside the ledger's and the shards' writes.
     execution = asm.finish(kept=read_ahead(table for name in layouts[-1] for table in _read_parquet(last / f"{name}.docs.parquet")))
-    execution.seconds = seconds | {"shards": time.perf_counter() - t0}
+    watch.charge(times, "shards")
+    execution.seconds, execution.cpu_seconds = times.wall, times.cpu
     timeline("assembly", w0, c0)
     return execution
+
+
+def _meta_times(meta: dict) -> StageTimes:
+    """A unit's or decide's seconds from its meta file (none in one written before they were kept)."""
+    return StageTimes(meta.get("seconds", {}), meta.get("cpu_seconds", {}))
 
 
 def _unit_ledgers(seg_dir: Path, names: list[str]) -> Iterator[pa.Table]:

@@ -75,7 +75,10 @@ class Execution:
     ledger_path: Path  # written by the assembler, sorted by ``order``
     summary: LedgerSummary
     files: dict[str, list[FileInfo]]  # source id → file facts
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall, by stage key
+    #: CPU seconds by stage key (local engine only: Ray and Beam leave it empty, see
+    #: :class:`StageTimes`); the manifest's ``run.cpu_seconds_by_stage``.
+    cpu_seconds: dict[str, float] = field(default_factory=dict)
     counters: Counters = field(default_factory=dict)
     workers: int | None = None  # processes of the local engine (the manifest's run block)
 
@@ -104,6 +107,38 @@ def merge_counters(total: Counters, more: Counters) -> None:
 def merge_seconds(total: dict[str, float], more: dict[str, float]) -> None:
     for k, v in more.items():
         total[k] = total.get(k, 0.0) + v
+
+
+@dataclass
+class StageTimes:
+    """Seconds by stage key, twice: ``wall`` (``time.perf_counter`` inside a process) and ``cpu``.
+
+    Wall time counts every moment a process waits for a core: with several workers and the
+    decider on a loaded 2-core machine the same MinHash code read 19.6 s in one run and 25.2 in
+    the next for ~10 CPU-s (docs/performance.md). ``cpu`` is what the stage's code itself used:
+    ``time.thread_time`` for work on the calling thread (a unit's commit thread's fsyncs are not a
+    stage's), ``time.process_time`` where the stage's own threads work for it (the decide)."""
+
+    wall: dict[str, float] = field(default_factory=dict)
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def merge(self, more: StageTimes) -> None:
+        merge_seconds(self.wall, more.wall)
+        merge_seconds(self.cpu, more.cpu)
+
+
+class Stopwatch:
+    """Wall and CPU clocks read at the start of a step; :meth:`charge` adds the step to a stage."""
+
+    __slots__ = ("clock", "wall", "cpu")
+
+    def __init__(self, clock: Callable[[], float] = time.thread_time):
+        self.clock = clock
+        self.wall, self.cpu = time.perf_counter(), clock()
+
+    def charge(self, times: StageTimes, key: str) -> None:
+        times.wall[key] = times.wall.get(key, 0.0) + time.perf_counter() - self.wall
+        times.cpu[key] = times.cpu.get(key, 0.0) + self.clock() - self.cpu
 
 
 # --------------------------------------------------------------------------- schemas and tasks
@@ -293,7 +328,8 @@ class Piece:
     ledger: pa.Table = field(default_factory=LEDGER_SCHEMA.empty_table)
     files: list[tuple[str, int, FileInfo]] = field(default_factory=list)  # (source id, file index, facts)
     counters: Counters = field(default_factory=dict)
-    seconds: dict[str, float] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)  # wall, by stage key
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # thread CPU, by stage key
     #: The analyses the chain's stages shared on these documents, for the segment's keys step when
     #: the engine runs it right away (local); pickles as an empty one (never crosses processes).
     shared: BatchAnalysis | None = field(default=None, repr=False, compare=False)
@@ -328,10 +364,11 @@ class MapChain:
         piece = Piece(key, conform(docs, self.schema_in))
         drops = []
         shared = BatchAnalysis() if self.share_analyses else None
+        times = StageTimes(piece.seconds, piece.cpu_seconds)
         for st, schema in zip(self.stages, self.schemas):
-            t0 = time.perf_counter()
+            watch = Stopwatch()
             piece.docs, dropped = apply_map_stage(st, piece.docs, schema, piece.counters, shared)
-            piece.seconds[st.key] = piece.seconds.get(st.key, 0.0) + time.perf_counter() - t0
+            watch.charge(times, st.key)
             if dropped.num_rows:
                 drops.append(dropped)
         if drops:

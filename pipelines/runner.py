@@ -458,7 +458,10 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
             "engine": cfg.engine,
             **({"workers": execution.workers} if execution.workers else {}),
             "seconds_total": round(seconds, 3),
+            # Wall seconds inside the processes, summed (they count waits for a core); the CPU
+            # seconds beside them where the engine measures them (local: Ray and Beam do not).
             "seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.seconds.items())},
+            **({"cpu_seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.cpu_seconds.items())}} if execution.cpu_seconds else {}),
         },
         "code_version": f"corpusmill {__version__}",
         "purpose": cfg.purpose.model_dump(mode="json"),

@@ -12,6 +12,7 @@ import gzip
 import json
 import os
 import random
+import resource
 import signal
 import subprocess
 import sys
@@ -57,8 +58,11 @@ def check_ledger(out: Path, expected_records: int) -> dict:
 def baseline(tmp_path_factory):
     root = tmp_path_factory.mktemp("baseline")
     trace = root / "checkpoints.txt"
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     run(root / "out", root / "cat", env={"CORPUSMILL_TRACE_CHECKPOINTS": str(trace)})
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)  # the run's process tree: workers and decider were waited for
     snap = snapshot(root / "out")
+    snap["tree_cpu"] = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
     snap["checkpoints"] = trace.read_text().split()
     snap["records"] = snap["manifest"]["totals"]["records_in"]
     return snap
@@ -75,6 +79,25 @@ def choose_crash_points(checkpoints: list[str], seed: int) -> list[str]:
             kind = name
         kinds.setdefault(kind, []).append(name)
     return sorted({rnd.choice(v) for v in kinds.values()})
+
+
+def check_cpu_seconds(manifest: dict, like: dict) -> None:
+    """The run's CPU seconds by stage: one for every wall figure, none negative, and every stage
+    of ``like`` (the uninterrupted run) — units and decides done before a kill count (their meta
+    files); ``setup`` is the resumed process's own (none where it had nothing left to load)."""
+    wall, cpu = manifest["run"]["seconds_by_stage"], manifest["run"]["cpu_seconds_by_stage"]
+    assert set(cpu) == set(wall) and all(v >= 0 for v in cpu.values()), cpu
+    assert set(cpu) - {"setup"} == set(like["run"]["cpu_seconds_by_stage"]) - {"setup"}
+
+
+def test_cpu_seconds_by_stage_are_within_the_process_trees_cpu(baseline):
+    """Two workers and the decider: each stage's CPU seconds (thread or decider-process time) sum
+    to no more than the CPU the run's processes used in all, and to most of it on a stage's work."""
+    m = baseline["manifest"]
+    check_cpu_seconds(m, m)
+    cpu = m["run"]["cpu_seconds_by_stage"]
+    assert {"ingest@1", "exact_dedup@1", "minhash_dedup@2", "shards"} <= set(cpu)
+    assert 0 < sum(cpu.values()) <= baseline["tree_cpu"], (cpu, baseline["tree_cpu"])
 
 
 @pytest.mark.slow
@@ -101,6 +124,7 @@ def test_sigkill_at_checkpoints_then_resume_gives_identical_output(baseline, tmp
         assert resumed.stdout.strip().splitlines()[-1] == baseline["id"], point
         snap = snapshot(out)
         assert snap["id"] == baseline["id"] and snap["files"] == baseline["files"], f"{point}: output differs"
+        check_cpu_seconds(snap["manifest"], baseline["manifest"])
         assert check_ledger(out, baseline["records"])["records"] == baseline["records"]
         verify = cli("manifest", "verify", baseline["id"], "--catalog", str(cat), cwd=out.parent)
         assert "verified" in verify.stdout
@@ -129,6 +153,7 @@ def test_sigkill_at_random_times_then_resume(baseline, tmp_path):
         run(out, cat, "--resume")
         snap = snapshot(out)
         assert snap["id"] == baseline["id"] and snap["files"] == baseline["files"]
+        check_cpu_seconds(snap["manifest"], baseline["manifest"])
         check_ledger(out, baseline["records"])
 
 

@@ -143,7 +143,9 @@ def test_demo_report_matches_manifest(demo_report):
         dropped.setdefault(r["source_id"], {}).setdefault(r["label"], 0)
         dropped[r["source_id"]][r["label"]] += 1
     assert s["languages"]["dropped"] == dropped and sum(map(sum, (d.values() for d in dropped.values()))) == 17
-    seconds = manifest["run"]["seconds_by_stage"]
+    seconds = manifest["run"].get("cpu_seconds_by_stage") or manifest["run"]["seconds_by_stage"]
+    assert {r["clock"] for r in s["throughput"]} == {"cpu" if "cpu_seconds_by_stage" in manifest["run"] else "wall"}
+    assert [r["seconds"] for r in s["throughput"]] == [seconds[r["stage"]] for r in s["throughput"]]
     assert [r["stage"] for r in s["throughput"]] == [k for k in ["ingest@1", *(st["key"] for st in manifest["stages"])] if k in seconds]
     # Sections follow the data: counters exactly when a stage counted something (PII by type).
     counters = {st: {src["id"]: n for src in manifest["sources"] for stt, n in src["stage_counters"].items() if stt == st}
@@ -356,6 +358,20 @@ def test_synthetic_sections():
     ratio = np.array([1.6 if k % 4 else 4.0 for k in range(40)])  # kept docs use their detected language
     assert ln["tokens"]["a"]["after_summary"]["total"] == round((a_chars / ratio).sum())
     assert sum(ln["chars"]["a"]["before"]) == 40 + 5 + 3 + 1 + 4 and len(ln["chars"]["a"]["before"]) == len(LOG_EDGES) - 1
+
+
+def test_throughput_reads_cpu_seconds_when_the_manifest_has_them():
+    """A manifest with ``run.cpu_seconds_by_stage`` (local engine) gives per-CPU-second rates;
+    one without (older, Ray, Beam) per wall second, as before."""
+    run = synthetic_run()
+    wall = {r["stage"]: r for r in compute(run)["sections"]["throughput"]}
+    assert {r["clock"] for r in wall.values()} == {"wall"} and wall["quality@1"]["seconds"] == 1.0
+    cpu = {"ingest@1": 0.25, "langid@1": 0.125, "quality@1": 0.5, "minhash_dedup@1": 1.0, "pii@1": 2.0}
+    with_cpu = RunData(run.manifest | {"run": run.manifest["run"] | {"cpu_seconds_by_stage": cpu}}, run.ledger, run.documents)
+    rows = {r["stage"]: r for r in compute(with_cpu)["sections"]["throughput"]}
+    assert {r["clock"] for r in rows.values()} == {"cpu"}
+    assert {k: r["seconds"] for k, r in rows.items()} == cpu
+    assert rows["quality@1"]["documents_per_second"] == 2 * wall["quality@1"]["documents_per_second"] == 124.0
 
 
 def test_ledger_without_n_chars_still_reports():

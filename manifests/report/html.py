@@ -161,7 +161,8 @@ def render(fig: dict[str, Any]) -> str:
         rows = [[r["stage"], r["seconds"], r["documents_in"], r["documents_per_second"], r["mchars_per_second"]]
                 for r in s["throughput"]]
         body = _figure(charts.throughput(s["throughput"]))
-        body += _table(["stage", "seconds", "documents in", "docs/s", "M chars/s"], rows)
+        clock = "CPU seconds" if s["throughput"][0].get("clock") == "cpu" else "wall seconds"
+        body += _table(["stage", clock, "documents in", "docs/s", "M chars/s"], rows)
         body += "<p class=note>Wall time inside each stage on this run's machine (from the manifest's run block).</p>"
         parts.append(("throughput", "Throughput per stage", body))
 
