@@ -1118,7 +1118,7 @@ class RepeatedAnchors:
     read them (``King Camera`` is an organisation at every occurrence, not a name at the occurrences NER did not read: the fifth round's variant without
     this copy masked those). An occurrence inside another anchor's read window with its own
     ``context`` words counts as read, with the labels spaCy gave it there. ``misses == 0`` reads
-    every occurrence in one round (pii@8 to pii@10)."""
+    every occurrence in one round (pii@8 to pii@11)."""
 
     def __init__(self, text: str, anchors: Sequence[tuple[int, int]], context: int, misses: int):
         self.text = text

@@ -184,6 +184,26 @@ def test_demo_report_renders_in_chromium(demo_report, tmp_path):
     assert_screenshot_has_charts(png)
 
 
+def test_throughput_falls_back_to_wall_seconds_and_says_so(demo_report, tmp_path):
+    """A manifest without ``cpu_seconds_by_stage`` (Ray, Beam, older runs): the figure and the
+    HTML read the wall seconds and label them wall, the chart's axis too."""
+    from manifests.report import html
+
+    tmp, manifest, _ = demo_report
+    run = load_run(str(tmp / "run"))
+    assert run.manifest["run"].get("cpu_seconds_by_stage"), "the local engine records CPU seconds"
+    cpu_fig = compute(run)
+    wall_manifest = {**run.manifest, "run": {k: v for k, v in run.manifest["run"].items() if k != "cpu_seconds_by_stage"}}
+    wall_fig = compute(RunData(wall_manifest, run.ledger, run.documents))
+    cpu_rows, wall_rows = cpu_fig["sections"]["throughput"], wall_fig["sections"]["throughput"]
+    assert {r["clock"] for r in cpu_rows} == {"cpu"} and {r["clock"] for r in wall_rows} == {"wall"}
+    wall = wall_manifest["run"]["seconds_by_stage"]
+    assert [r["seconds"] for r in wall_rows] == [wall[r["stage"]] for r in wall_rows]
+    page_cpu, page_wall = html.render(cpu_fig), html.render(wall_fig)
+    assert "CPU seconds" in page_cpu and "wall time spent in the stage" not in page_cpu
+    assert "wall seconds" in page_wall and "wall time spent in the stage" in page_wall
+
+
 def test_report_is_deterministic_and_accepts_a_run_directory(demo_report, tmp_path):
     tmp, _, rep = demo_report
     again = write_report(load_run(tmp / "run"), tmp_path / "again")

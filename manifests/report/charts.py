@@ -282,6 +282,6 @@ def throughput(rows: list[dict[str, Any]]) -> str:
             ax.text(vals[y], y, f" {vals[y]:,.0f} docs/s · {r['seconds']:.2f} s", va="center", fontsize=8)
         ax.set_yticks(range(len(rows)), [r["stage"] for r in rows])
         ax.invert_yaxis()
-        ax.set_xlabel("documents per second (wall time spent in the stage)")
+        ax.set_xlabel("documents per second (" + ("CPU seconds of the stage" if rows[0].get("clock") == "cpu" else "wall time spent in the stage") + ")")
         ax.margins(x=0.35)
         return _svg(fig)

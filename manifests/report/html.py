@@ -163,7 +163,10 @@ def render(fig: dict[str, Any]) -> str:
         body = _figure(charts.throughput(s["throughput"]))
         clock = "CPU seconds" if s["throughput"][0].get("clock") == "cpu" else "wall seconds"
         body += _table(["stage", clock, "documents in", "docs/s", "M chars/s"], rows)
-        body += "<p class=note>Wall time inside each stage on this run's machine (from the manifest's run block).</p>"
+        body += ("<p class=note>CPU seconds of each stage on its own thread, summed over processes (library worker threads not "
+                 "counted; from the manifest's run block).</p>" if s["throughput"][0].get("clock") == "cpu" else
+                 "<p class=note>Wall time inside each stage on this run's machine, summed over processes (from the manifest's run "
+                 "block; it includes waiting for a core on a busy machine).</p>")
         parts.append(("throughput", "Throughput per stage", body))
 
     t = fig["totals"] or {}
