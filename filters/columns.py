@@ -32,3 +32,10 @@ def map_distinct(column: pa.Array | pa.ChunkedArray, fn: Callable[[Any], Any], t
     values = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     distinct = pc.unique(values)
     return pa.array([fn(v) for v in distinct.to_pylist()], type_).take(pc.index_in(values, value_set=distinct))
+
+
+def strictly_ascending(column: pa.Array | pa.ChunkedArray) -> bool:
+    """Whether an integer column strictly ascends (sorting by it changes nothing; the ``order``
+    of documents in ingest order)."""
+    values = column.to_numpy() if isinstance(column, pa.Array) else column.combine_chunks().to_numpy()
+    return bool(values.size < 2 or (values[1:] > values[:-1]).all())

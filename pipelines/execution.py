@@ -35,6 +35,7 @@ import pyarrow.parquet as pq
 from corpusmill_base.atomic import AtomicParquetWriter
 from filters.analysis import BatchAnalysis
 from filters.base import GlobalStage, MapStage, Stage
+from filters.columns import strictly_ascending
 from filters.ingest import FileTask
 from filters.readers import FileInfo
 from filters.schema import DOCUMENT_SCHEMA, LEDGER_SCHEMA, NOTE_TYPE, NOTED, RECORD_BITS
@@ -561,7 +562,7 @@ class Assembler:
             return None
         orders = docs.column("order")
         first = pc.min(orders).as_py()
-        if first <= self._last_order or not _ascending(orders):
+        if first <= self._last_order or not strictly_ascending(orders):
             raise RuntimeError("engine delivered kept documents out of ingest order; shards would not be deterministic")
         self._last_order = pc.max(orders).as_py()
         docs = conform(docs, self.schema)
@@ -820,6 +821,3 @@ def note_quarantined(progress: Progress, ledger: pa.Table) -> None:
         progress.note_issues(rows.column("source_id")[0].as_py(), rel, rows)
 
 
-def _ascending(orders: pa.ChunkedArray | pa.Array) -> bool:
-    a = orders.to_numpy() if isinstance(orders, pa.Array) else orders.combine_chunks().to_numpy()
-    return bool((a[1:] > a[:-1]).all())

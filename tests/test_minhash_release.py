@@ -94,11 +94,11 @@ def test_an_index_already_in_order_is_not_sorted_and_has_the_sorted_bytes(tmp_pa
     dropped = set(decisions.column("id").to_pylist())
     kept_ids = pa.array([i for i in batch.column("id").to_pylist() if i not in dropped][1::2])
     seen = []
-    real = mh._ascending
-    monkeypatch.setattr(mh, "_ascending", lambda column: seen.append(real(column)) or seen[-1])
+    real = mh.strictly_ascending
+    monkeypatch.setattr(mh, "strictly_ascending", lambda column: seen.append(real(column)) or seen[-1])
     (skipped,) = st.release_files(tmp_path / "skipped", kept_ids)
     assert seen == [True]  # the sort was skipped
-    monkeypatch.setattr(mh, "_ascending", lambda column: False)  # the sorted path, as before the skip
+    monkeypatch.setattr(mh, "strictly_ascending", lambda column: False)  # the sorted path, as before the skip
     (sorted_,) = mh.MinHashDedup({}, StageContext(workdir=str(work))).release_files(tmp_path / "sorted", kept_ids)
     assert skipped == sorted_  # sha256, bytes, rows
     index = pq.read_table(tmp_path / "skipped" / skipped["path"])

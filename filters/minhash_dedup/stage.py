@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from filters.base import GlobalStage, Score, Threshold, StageContext, StageOptions, decision_table
-from filters.columns import to_arrow
+from filters.columns import strictly_ascending, to_arrow
 from filters.minhash_dedup.compiled import worth_loading
 from filters.minhash_dedup.bands import BandSpill, candidate_pairs, pairs_by_doc_number, pairs_of_partition, shuffle_table, sorted_unique, unpack
 from filters.minhash_dedup.hashes import U64
@@ -480,7 +480,7 @@ class MinHashDedup(GlobalStage):
         # kept documents, 20 MB sample, 2026-12-08). Sorted only when it does not ascend; else
         # one chunk per column, as the sort made them — the Parquet writer cuts its pages by
         # the chunks it is handed, so several chunks would change the published index's bytes.
-        t = t.combine_chunks() if _ascending(t.column("order")) else t.sort_by([("order", "ascending")])
+        t = t.combine_chunks() if strictly_ascending(t.column("order")) else t.sort_by([("order", "ascending")])
         # The published index keeps a list<uint32> per document: what a datasketch user reads.
         sig = _matrix(t.column("signature"), self.opts.num_perm)
         t = t.set_column(2, "signature", pa.FixedSizeListArray.from_arrays(to_arrow(sig.ravel(), pa.uint32()), self.opts.num_perm))
@@ -493,12 +493,6 @@ class MinHashDedup(GlobalStage):
         # a run killed after this point still finds it when resumed.
         digest = hashlib.sha256(path.read_bytes()).hexdigest()
         return [{"path": INDEX_PATH, "sha256": digest, "bytes": path.stat().st_size, "rows": t.num_rows}]
-
-
-def _ascending(column: pa.ChunkedArray) -> bool:
-    """Whether the integer column strictly ascends (so sorting by it changes nothing)."""
-    values = column.to_numpy()
-    return bool(values.size < 2 or (values[1:] > values[:-1]).all())
 
 
 def parse_options(options: Mapping[str, Any] | None) -> MinHashOptions:
