@@ -11,6 +11,7 @@ import difflib
 import io
 import json
 import re
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -141,6 +142,43 @@ def test_document_bombs_are_refused_within_limits():
     assert reason == "document_bomb" and "expand" in error
     events, _ = read(fx.statute_pdf(["a"] * 5), "big.pdf", max_bytes=1000)
     assert _only_quarantine(events)[0] == "too_large"
+
+
+class _SlowFlush:
+    """The parent's pipe to the extractor, descheduled for ``pause`` seconds after sending a request."""
+
+    def __init__(self, f, pause: float):
+        self.f, self.pause = f, pause
+
+    def write(self, b):
+        return self.f.write(b)
+
+    def flush(self):
+        self.f.flush()
+        time.sleep(self.pause)
+
+    def close(self):
+        self.f.close()
+
+
+def test_the_time_limit_counts_from_the_request_not_from_the_wait(statute):
+    """A parent descheduled between sending a request and waiting for the reply found the reply
+    there and took it, whatever the time it took (the deadline was taken after the send; a 1 ms
+    limit went unenforced in a fresh-clone CI run of 2026-12-08). The clock now starts before the
+    child can begin."""
+    from filters.documents.model import DocumentError
+    from filters.documents.sandbox import Sandbox
+
+    data = fx.statute_pdf(statute)
+    box = Sandbox(DocumentOptions().memory_mb)
+    try:
+        assert box.extract(data, "pdf", "s.pdf", DocumentOptions())[0]  # a warm child, as in a run
+        assert box._proc is not None
+        box._proc.stdin = _SlowFlush(box._proc.stdin, 1.5)  # the reply arrives while the parent sleeps
+        with pytest.raises(DocumentError, match="took longer than"):
+            box.extract(data, "pdf", "s.pdf", DocumentOptions(timeout_s=0.5))
+    finally:
+        box.close()
 
 
 def test_time_limit_kills_the_extractor_and_the_next_file_is_read(statute):

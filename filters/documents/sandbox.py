@@ -61,10 +61,14 @@ class Sandbox:
         proc = self._proc
         assert proc.stdin is not None and proc.stdout is not None  # started with pipes
         payload = pickle.dumps((data, declared, path, opts), protocol=5)
+        # The clock starts before the child can begin: a deadline taken after the write let a parent
+        # descheduled between the two find the reply already there and take it, however long it took
+        # (a fresh-clone CI run of 2026-12-08: a 1 ms limit not enforced on a 4-page PDF).
+        deadline = time.monotonic() + opts.timeout_s
         try:
             proc.stdin.write(_HEADER.pack(len(payload)) + payload)
             proc.stdin.flush()
-            reply = _read_reply(proc.stdout.fileno(), time.monotonic() + opts.timeout_s)
+            reply = _read_reply(proc.stdout.fileno(), deadline)
         except TimeoutError:
             self.close()
             raise DocumentError(BOMB, f"extraction took longer than limits.document_timeout_s ({opts.timeout_s:g} s)") from None
