@@ -15,13 +15,16 @@ import pyarrow.parquet as pq
 PARQUET_OPTIONS: dict[str, Any] = dict(compression="zstd", compression_level=3, write_statistics=True, use_dictionary=True)
 
 
-def file_in_the_way(folder: Path) -> Path | None:
-    """The file (not a folder) at ``folder`` or at one of its parents, which would make creating
-    or listing ``folder`` fail with "Not a directory"/"File exists"; None when there is none."""
+def file_in_the_way(folder: Path) -> str | None:
+    """Why ``folder`` cannot be created or listed because a file stands at it or above it ("is a
+    file" / "lies under X, which is a file": creating it would fail with "Not a directory"/"File
+    exists"); None when nothing is in the way."""
     folder = folder.absolute()
     for p in (folder, *folder.parents):
         if p.exists():
-            return None if p.is_dir() else p
+            if p.is_dir():
+                return None
+            return "is a file" if p == folder else f"lies under {p}, which is a file"
     return None
 
 

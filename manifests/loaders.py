@@ -257,9 +257,9 @@ def _checked_for_pull(manifest_id: str, catalog: str | Catalog | None, allow_una
 
 def _folder(manifest_id: str, to: str | os.PathLike[str]) -> Path:
     dest = Path(to)
-    bad = file_in_the_way(dest)
-    if bad is not None:
-        raise OutputError(f"pull {manifest_id} refused: {bad} is a file, not a folder; pull into a folder")
+    where = file_in_the_way(dest)
+    if where is not None:
+        raise OutputError(f"pull {manifest_id} refused: {dest} {where}, not a folder; pull into a folder")
     return dest
 
 

@@ -43,9 +43,8 @@ def dir_out(path: str, holds: str, option: str = "--out") -> None:
     from corpusmill_base.atomic import file_in_the_way
     from corpusmill_base.errors import OutputError
 
-    bad = file_in_the_way(Path(path))
-    if bad is not None:
-        where = "is a file" if bad == Path(path).absolute() else f"lies under {bad}, which is a file"
+    where = file_in_the_way(Path(path))
+    if where is not None:
         raise OutputError(f"{option} {path} {where}; name a folder (it will hold {holds})")
 
 

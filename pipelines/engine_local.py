@@ -955,10 +955,10 @@ class _Stopped(Exception):
     """The run ended (failed) while a decide was still waiting for units."""
 
 
-def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, facts: dict | None = None) -> StageTimes:
+def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, facts: dict | None = None) -> None:
     """A global stage's decisions on every unit's keys, into the ``decide`` unit (run in a forked
-    child: :class:`_Decider`); returns its seconds (wall not counting the wait for units), also
-    written to the unit's meta file.
+    child: :class:`_Decider`); its seconds (wall not counting the wait for units, and CPU) go to the
+    unit's meta file, which the assembly reads (a resumed run keeps them).
 
     ``stop`` (a shared flag): the decide was started beside the segment's units (``follow``) and
     waits for each unit's ``.done`` marker before reading its keys — the keys reach ``decide``
@@ -1000,7 +1000,6 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, f
     unit.mark_done()
     if facts is not None:
         facts["waited_s"], facts["write_s"] = round(waited, 3), round(time.perf_counter() - w0, 3)
-    return times
 
 
 def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, times: StageTimes) -> Execution:

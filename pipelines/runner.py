@@ -360,9 +360,8 @@ def _engine(name: str):
 def output_dir_problem(out_dir: Path) -> str | None:
     """Why a run cannot write into ``out_dir`` (read-only; ``run --dry-run`` says it too): a file
     at or above it, or a folder that holds something other than a corpusmill run."""
-    bad = file_in_the_way(out_dir)
-    if bad is not None:
-        where = "is a file" if bad == out_dir.absolute() else f"lies under {bad}, which is a file"
+    where = file_in_the_way(out_dir)
+    if where is not None:
         return f"output directory {out_dir} {where}; choose another --out"
     if not out_dir.exists() or (out_dir / MANIFEST_NAME).exists() or _partial_install(out_dir):
         return None
