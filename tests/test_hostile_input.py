@@ -370,3 +370,28 @@ def test_order_layout_leaves_room_for_large_archives():
     assert 1 << FILE_BITS >= 1_000_000 and 1 << RECORD_BITS >= 2_000_000_000 and 1 << SOURCE_BITS >= 4096
     top = make_order((1 << SOURCE_BITS) - 1, (1 << FILE_BITS) - 1, (1 << RECORD_BITS) - 1)
     assert top == (1 << 63) - 1 and make_order(0, 1, 0) > make_order(0, 0, (1 << RECORD_BITS) - 1)
+
+
+@pytest.mark.parametrize("declared", ["auto", "xz", "bzip2"])
+def test_a_run_over_xz_and_bzip2_files_publishes_its_manifest(tmp_path, declared):
+    # The readers took bzip2 and xz (session 10) but the manifest schema knew only none, gzip and
+    # zstd: every run over a .xz or .bz2 file ended after all its stages in a jsonschema traceback.
+    import json
+
+    from tests.conftest import cli
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i, name in enumerate(["xz", "bzip2"] if declared == "auto" else [declared]):
+        compress, fname = COMPRESSORS[name]
+        (d / fname).write_bytes(compress(lines(3, start=3 * i)))
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(
+        "name: c\npurpose: {description: t, uses: [pretraining]}\noutput: {dir: out}\nstages: [normalize]\n"
+        f"sources:\n  - id: c\n    paths: [in/]\n    format: jsonl\n    compression: {declared}\n"
+        "    provenance: {owner: x, acquisition: owned, licence: CC0-1.0}\n"
+    )
+    res = cli("run", str(cfg), "--catalog", "cat", cwd=tmp_path, check=False)
+    assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+    files = json.loads((tmp_path / "out" / "manifest.json").read_text())["sources"][0]["files"]
+    assert {f["compression"] for f in files} == ({"xz", "bzip2"} if declared == "auto" else {declared})
