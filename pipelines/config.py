@@ -10,6 +10,7 @@ import codecs
 import datetime as dt
 import hashlib
 import os
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,33 @@ Use = Literal["research", "pretraining", "commercial", "redistribution-of-deriva
 Acquisition = Literal["owned", "purchased", "licensed", "public-domain", "open-licence", "public-download"]
 Format = Literal["jsonl", "json", "csv", "tsv", "txt", "parquet", "pubtator", "html", "pdf", "docx", "hwp", "hwpx", "auto"]
 DOCUMENT_FORMATS = ("pdf", "docx", "hwp", "hwpx", "auto")  # auto: pdf/docx/hwp/hwpx by content, per file
+
+
+def text_codec(name: str, allow_auto: bool = False) -> str:
+    """``name`` if it is a text encoding Python knows (or ``auto``), else ``ValueError``.
+
+    Checked at load: a misspelt codec (`cp494`) or a bytes-to-bytes one (`base64`, `rot13`) was
+    taken by the config and `--dry-run`, and the run then quarantined every file of the source
+    (`reader failed (LookupError)`) and published a manifest without its documents.
+    """
+    if allow_auto and name.lower() == "auto":
+        return name
+    try:
+        info = codecs.lookup(name)
+    except LookupError:
+        raise ValueError(f"unknown encoding {printable(name)!r} (auto, or a Python codec name such as utf-8, cp949, euc-kr)") from None
+    if not info._is_text_encoding:  # base64, rot13, zlib …: not bytes ↔ text
+        raise ValueError(f"{printable(name)!r} is not a text encoding (auto, or a codec such as utf-8, cp949, euc-kr)")
+    return name
+
+
+def field_names(v: str | list[str]) -> str | list[str]:
+    """A text field, or a non-empty list of them, each non-empty (an empty one matched no field,
+    and every record of the source was quarantined as empty or missing it)."""
+    names = [v] if isinstance(v, str) else v
+    if not names or any(not n for n in names):
+        raise ValueError("text_field must name a field (or a non-empty list of fields), not an empty string or list")
+    return v
 
 
 class _Strict(BaseModel):
@@ -118,14 +146,41 @@ class Source(_Strict):
             raise ValueError("paths must not contain empty strings")
         return v
 
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, v: str) -> str:
+        return text_codec(v, allow_auto=True)
+
     @field_validator("encoding_overrides")
     @classmethod
     def _known_codecs(cls, v: dict[str, str]) -> dict[str, str]:
         for path, name in v.items():
             try:
-                codecs.lookup(name)
-            except LookupError:
-                raise ValueError(f"encoding_overrides: unknown encoding {name!r} for {path!r}") from None
+                text_codec(name)
+            except ValueError as e:
+                raise ValueError(f"encoding_overrides: {e} for {printable(path)!r}") from None
+        return v
+
+    @field_validator("text_field")
+    @classmethod
+    def _names_a_field(cls, v: str | list[str]) -> str | list[str]:
+        return field_names(v)
+
+    @field_validator("heading_pattern")
+    @classmethod
+    def _compiles(cls, v: str | None) -> str | None:
+        if v is not None:
+            try:
+                re.compile(v)
+            except re.error as e:
+                raise ValueError(f"heading_pattern is not a valid regular expression: {e}") from None
+        return v
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError(f"delimiter must be one character (got {printable(v)!r})")
         return v
 
     @model_validator(mode="after")
@@ -180,6 +235,23 @@ class Benchmark(_Strict):
     )
     id_field: str | None = Field(default=None, description="item id field; default the record's place in the file")
     provenance: BenchmarkProvenance
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_codec(cls, v: str) -> str:
+        return text_codec(v, allow_auto=True)
+
+    @field_validator("delimiter")
+    @classmethod
+    def _one_character(cls, v: str | None) -> str | None:
+        if v is not None and len(v) != 1:
+            raise ValueError(f"delimiter must be one character (got {printable(v)!r})")
+        return v
+
+    @field_validator("text_field")
+    @classmethod
+    def _names_a_field(cls, v: str | list[str] | None) -> str | list[str] | None:
+        return None if v is None else field_names(v)
 
     @model_validator(mode="after")
     def _item_fields(self) -> Benchmark:

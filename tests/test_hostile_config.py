@@ -181,3 +181,38 @@ def test_a_blend_drawing_more_than_int64_tokens_is_refused():
         _plan_tokens(cfg, [part], {"st": 21_483})
     ok = MixConfig.model_validate({**cfg.model_dump(), "inputs": [Input(manifest="cm-0123456789abcdef", epochs=4).model_dump()]})
     assert _plan_tokens(ok, [Part(0, ok.inputs[0], {}, {"source": "st"})], {"st": 21_483}) == (85_932, {"st": 85_932})
+
+
+@pytest.mark.parametrize(
+    ("extra", "where", "match"),
+    [
+        ("    encoding: cp494\n", "sources[0](id=a).encoding", "unknown encoding 'cp494'"),
+        ("    encoding: base64\n", "sources[0](id=a).encoding", "'base64' is not a text encoding"),
+        ("    encoding_overrides: {x.jsonl: rot13}\n", "sources[0](id=a).encoding_overrides", "'rot13' is not a text encoding"),
+        ("    split: heading\n    heading_pattern: '(第'\n", "sources[0](id=a).heading_pattern", "not a valid regular expression"),
+        ("    text_field: []\n", "sources[0](id=a).text_field", "must name a field"),
+        ("    text_field: [title, '']\n", "sources[0](id=a).text_field", "must name a field"),
+        ("    delimiter: ';;'\n", "sources[0](id=a).delimiter", "one character"),
+    ],
+)
+def test_source_values_that_would_quarantine_every_file_are_config_errors(tmp_path, extra, where, match):
+    # Session 13: each of these passed the config and `--dry-run`; the run then quarantined every
+    # file of the source (`reader failed (LookupError)`, `reader failed (error)`, `empty document`)
+    # and published a manifest without its documents. Now one error at load, naming the key.
+    cfg = tmp_path / "p.yaml"
+    cfg.write_text(BASE.replace("      licence: CC-BY-NC-4.0\n", "      licence: CC-BY-NC-4.0\n" + extra))
+    with pytest.raises(ConfigError, match=rf"{re.escape(where)}: .*{re.escape(match)}"):
+        load_config(cfg)
+
+
+def test_a_benchmarks_encoding_and_text_field_are_checked_too(tmp_path):
+    bench = "benchmarks:\n  - {id: b, paths: [e.jsonl], format: jsonl, text_field: text, encoding: utf8x, provenance: {licence: MIT, origin: o}}\n"
+    (tmp_path / "p.yaml").write_text(BASE + bench)
+    with pytest.raises(ConfigError, match=r"benchmarks\[0\]\(id=b\)\.encoding: unknown encoding"):
+        load_config(tmp_path / "p.yaml")
+    assert load_config(_with(tmp_path, BASE + bench.replace("utf8x", "EUC_KR")))[0].benchmarks[0].encoding == "EUC_KR"
+
+
+def _with(tmp_path, text: str):
+    (tmp_path / "q.yaml").write_text(text)
+    return tmp_path / "q.yaml"
