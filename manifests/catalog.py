@@ -282,6 +282,9 @@ class Catalog:
             except FileNotFoundError:
                 problems.append(f"{rel}: missing from the catalog")
                 continue
+            except IsADirectoryError:  # was `error: Is a directory (…)`, exit 2, and no other problem listed
+                problems.append(f"{rel}: a directory in the catalog, not the file")
+                continue
             if got != entry["sha256"]:
                 problems.append(f"{rel}: sha256 {got} does not match the manifest's {entry['sha256']}")
         return problems

@@ -223,6 +223,31 @@ def test_report_refuses_tampered_run_with_verify(demo_report, tmp_path):
     assert res.returncode == 2 and "no manifest" in res.stderr
 
 
+@pytest.mark.parametrize("damage", ["cut", "gone", "folder"])
+def test_report_without_verify_names_a_damaged_shard_or_ledger(demo_report, tmp_path, damage):
+    # Session 13: a shard or ledger cut short in the catalog ended `report` in pyarrow's ArrowInvalid
+    # traceback (exit 1), a missing one in `error: FileNotFoundError` naming no file (exit 2).
+    tmp, manifest, _ = demo_report
+    cat, run = tmp_path / "catalog", tmp_path / "run"
+    shutil.copytree(tmp / "catalog", cat)
+    shutil.copytree(tmp / "run", run)
+    mid, shard = manifest["id"], manifest["shards"][0]["path"]
+    for f in (cat / "data" / mid / shard, run / "ledger.parquet"):
+        if damage == "cut":
+            f.write_bytes(f.read_bytes()[: f.stat().st_size // 2])
+        else:
+            f.unlink()
+            if damage == "folder":  # `manifest verify` said `error: Is a directory` (exit 2) and listed nothing else
+                f.mkdir()
+    res = cli("report", mid, "--out", str(tmp_path / "r"), "--catalog", str(cat), check=False)
+    assert res.returncode == 3 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.count("\n") == 1 and f"{mid}: cannot report" in res.stderr and shard in res.stderr
+    res = cli("report", str(run), "--out", str(tmp_path / "r"), check=False)
+    assert res.returncode == 3 and "ledger.parquet: " in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = cli("manifest", "verify", mid, "--catalog", str(cat), check=False)
+    assert res.returncode == 3 and f"  {shard}: " in res.stderr, res.stderr
+
+
 # --- a synthetic run with the sections later stages feed ---------------------------------------
 
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.dataset as pads
@@ -23,7 +23,8 @@ import pyarrow.parquet as pq
 
 from manifests.catalog import Catalog, resolve_catalog_url, safe_relpath
 from manifests.report.figures import RunData, compute
-from corpusmill_base.errors import IntegrityError
+from corpusmill_base.errors import InputError, IntegrityError
+from corpusmill_base.text import printable
 
 if TYPE_CHECKING:
     from fsspec import AbstractFileSystem
@@ -47,9 +48,15 @@ def load_run(ref: str | os.PathLike[str], catalog: str | Catalog | None = None, 
                    if sha256_file(path / safe_relpath(e["path"])) != e["sha256"]]
             if bad:
                 raise IntegrityError(f"{path}: files do not match the manifest's sha256: {', '.join(bad)}")
-        ledger = pq.read_table(path / safe_relpath(manifest["ledger"]["path"]))
-        shard_paths = [str(path / safe_relpath(s["path"])) for s in manifest["shards"]]
-        fs = None
+        missing = [e["path"] for e in [*manifest["shards"], manifest["ledger"]] if not (path / safe_relpath(e["path"])).is_file()]
+        if missing:  # a folder in a file's place reads as an empty table
+            raise _unreadable(str(path), [f"{rel}: missing" for rel in missing], FileNotFoundError())
+        try:
+            ledger = pq.read_table(path / safe_relpath(manifest["ledger"]["path"]))
+            shard_paths = [str(path / safe_relpath(s["path"])) for s in manifest["shards"]]
+            return RunData(manifest=manifest, ledger=ledger, documents=_documents(shard_paths, None))
+        except (OSError, pa.ArrowException) as e:
+            raise _unreadable(str(path), _run_dir_problems(path, manifest), e) from None
     else:
         cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
         mid = str(ref)
@@ -60,10 +67,36 @@ def load_run(ref: str | os.PathLike[str], catalog: str | Catalog | None = None, 
                 raise IntegrityError(f"{mid}: " + "; ".join(problems))
         from manifests.loaders import open_ledger
 
-        ledger = open_ledger(mid, cat).to_table()
-        shard_paths = [cat.data_path(mid, s["path"]) for s in manifest["shards"]]
-        fs = cat.fs
-    return RunData(manifest=manifest, ledger=ledger, documents=_documents(shard_paths, fs))
+        try:
+            ledger = open_ledger(mid, cat).to_table()
+            shard_paths = [cat.data_path(mid, s["path"]) for s in manifest["shards"]]
+            return RunData(manifest=manifest, ledger=ledger, documents=_documents(shard_paths, cat.fs))
+        except (OSError, pa.ArrowException) as e:
+            raise _unreadable(mid, cat.verify(mid), e) from None
+
+
+def _unreadable(where: str, problems: list[str], error: BaseException) -> Exception:
+    """The error for a run whose ledger or shards cannot be read: the files that are missing or do
+    not match the manifest's sha256 (exit 3), else the reader's first line (exit 2). Before, a
+    shard cut short or flipped in the catalog ended `report` in pyarrow's traceback, and a missing
+    one in ``error: FileNotFoundError``, naming no file."""
+    if problems:
+        return IntegrityError(f"{where}: cannot report on a run whose files do not match its manifest: {'; '.join(problems)}")
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    return InputError(f"{where}: the run's ledger or shards cannot be read: {printable(first)}")
+
+
+def _run_dir_problems(path: Path, manifest: dict[str, Any]) -> list[str]:
+    from corpusmill_base.hashing import sha256_file
+
+    problems = []
+    for e in [*manifest["shards"], manifest["ledger"]]:
+        f = path / safe_relpath(e["path"])
+        if not f.is_file():
+            problems.append(f"{e['path']}: missing")
+        elif sha256_file(f) != e["sha256"]:
+            problems.append(f"{e['path']}: sha256 does not match the manifest's")
+    return problems
 
 
 def _documents(paths: list[str], fs: AbstractFileSystem | None) -> pa.Table:
