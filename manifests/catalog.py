@@ -115,6 +115,12 @@ class Catalog:
             raise NotInCatalog(
                 f"no manifest {mid} in catalog {self.url}; `corpusmill manifest list --catalog {self.url}` shows what is there"
             ) from None
+        except ValueError as e:  # cut short, emptied, not UTF-8: every command on it (and `list` on a fresh index) was a traceback
+            raise IntegrityError(f"catalog {self.url}: {mid}.json is not a readable manifest ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:120]}) — it was damaged or cut short after it was written") from None
+        if not isinstance(manifest, dict):
+            raise IntegrityError(f"catalog {self.url}: {mid}.json holds a JSON {type(manifest).__name__}, not a manifest — "
+                                 "it was changed after it was written")
         if check:
             try:
                 check_id(manifest)

@@ -185,11 +185,32 @@ def test_a_corrupt_local_part_file_is_blamed_on_the_local_copy(env):
 def test_a_garbage_index_is_set_aside_and_rebuilt(env):
     _approve(env)
     (env.catalog / "index.sqlite").write_bytes(b"this is not a database" * 100)
-    for args in (("manifest", "list"), ("manifest", "verify", env.mid), ("review", "history", env.mid)):
+    for i, args in enumerate((("manifest", "list"), ("manifest", "verify", env.mid), ("review", "history", env.mid))):
         res = cm(*args, check=False)
         assert res.returncode == 0 and "Traceback" not in res.stderr, res.stderr
+        if i == 0:  # the warning was logged under `manifests.index`, which the CLI never showed (session 13)
+            assert "was not a usable SQLite database" in res.stderr and "rebuilt from the catalog files" in res.stderr
     assert "approved" in cm("manifest", "list").stdout
     assert list(env.catalog.glob("index.sqlite.corrupt-*"))
+
+
+@pytest.mark.parametrize("damage", [b"", b"[]", b'{"id": "cm-00000000000000ab", "shards": [', b'{"id": "cm-00000000000000ab"}\xff'])
+def test_a_damaged_manifest_file_is_one_line_and_leaves_the_others_usable(env, damage):
+    # Session 13: a manifest file cut short, emptied, not UTF-8 or not an object ended every command
+    # naming it in a traceback — and, on an index that had not seen it (a trainer's fresh index, or
+    # after a garbage index was rebuilt), `manifest list` and `pull` of every other manifest too.
+    _approve(env)
+    bad = "cm-00000000000000ab"
+    (env.catalog / "manifests" / f"{bad}.json").write_bytes(damage)
+    (env.catalog / "index.sqlite").unlink()
+    res = cm("manifest", "list", check=False)
+    assert res.returncode == 0 and env.mid in res.stdout and bad not in res.stdout, res.stderr
+    assert "Traceback" not in res.stderr and f"manifest {bad} left out" in res.stderr
+    assert cm("pull", env.mid, "--to", "p", check=False).returncode == 0
+    for args in (("manifest", "show", bad), ("manifest", "verify", bad), ("pull", bad, "--to", "q"), ("report", bad, "--out", "r")):
+        res = cm(*args, check=False)
+        assert res.returncode == 3 and "Traceback" not in res.stderr, (args, res.stderr)
+        assert f"{bad}.json" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
 def test_control_characters_from_the_catalog_are_escaped_when_printed(env):
