@@ -10,11 +10,12 @@ from pathlib import Path
 
 import fsspec
 
-from filters.pii_fields import masked_file_names
+from filters.pii_fields import mask_identifiers, masked_file_names
 from filters.readers import ReadOptions, preflight_columns
 from filters.schema import FILE_BITS, SOURCE_BITS
 from pipelines.config import PipelineConfig, Source
 from corpusmill_base.errors import InputError
+from corpusmill_base.text import printable
 from pipelines.policy import Decision, enforce
 
 
@@ -261,6 +262,23 @@ def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> li
         if missing:
             out.append(
                 f"source {src.id!r}: {f.name}: missing column(s) {', '.join(missing)}; "
-                f"the header has: {', '.join(cols[:20])}"
+                f"the header has: {shown_columns(cols)}"
             )
     return out
+
+
+def shown_columns(cols: list[str], most: int = 20, width: int = 40) -> str:
+    """A header's column names for an error message: identifiers masked, each cut to ``width``.
+
+    The "header" is the file's first row, and that is a record when `header: true` is set on a
+    headerless delivery or the delimiter is wrong: the whole first line (a JSON record, a resident
+    number, an e-mail address, a sentence of text) was printed raw (session 13).
+
+    >>> shown_columns(["id", "kim@example.com", "x" * 50])
+    'id, <EMAIL_ADDRESS>, xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx…'
+    """
+    shown = []
+    for c in cols[:most]:
+        c = printable(mask_identifiers(c) or c)
+        shown.append(c if len(c) <= width else c[:width] + "…")
+    return ", ".join(shown) + (f", … ({len(cols)} columns)" if len(cols) > most else "")

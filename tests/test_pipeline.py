@@ -245,6 +245,16 @@ def test_missing_csv_column_is_an_error_before_processing(tmp_path):
     assert "x.csv: missing column(s) Q, A; the header has: question, answer" in res.stderr
 
 
+def test_a_first_row_that_is_a_record_is_not_printed_raw_in_the_missing_column_error(tmp_path):
+    # Session 13: with `header: true` on a headerless delivery (or a wrong delimiter) the "header"
+    # is the first record, and the error printed it whole — resident number, e-mail and text.
+    (tmp_path / "x.csv").write_text("900101-1234568,kim.lee@example.com,the patient was admitted on a rainy morning in May\nq,a,b\n")
+    cfg = write_source_config(tmp_path, "  - id: v\n    paths: [x.csv]\n    format: csv\n" + PROV)
+    res = cli("run", str(cfg), "--dry-run", cwd=tmp_path, check=False)
+    assert res.returncode == 2 and "x.csv: missing column(s) text; the header has: <KR_RRN>, <EMAIL_ADDRESS>, " in res.stderr, res.stderr
+    assert "1234568" not in res.stderr and "kim.lee" not in res.stderr and "rainy morning" not in res.stderr
+
+
 def test_unknown_format_and_unknown_keys_name_file_key_and_expectation(tmp_path):
     cfg = write_source_config(tmp_path, "  - id: v\n    paths: [x]\n    format: xml\n    txt_split: line\n" + PROV)
     res = cli("run", str(cfg), cwd=tmp_path, check=False)
