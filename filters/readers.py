@@ -783,7 +783,8 @@ _WHOLE_READERS = {"json": _read_json, "txt": _read_txt, "html": _read_html}
 
 
 def preflight_columns(fileobj, opts: ReadOptions) -> list[str] | None:
-    """For csv/tsv: the file's columns (header row or configured names), to check before processing."""
+    """For csv/tsv: the file's columns (header row or configured names), to check before processing;
+    None when there is nothing to check (another format, or an empty file)."""
     if opts.format not in ("csv", "tsv") or opts.columns:
         return list(opts.columns) if opts.columns else None
     hashing = textio.HashingReader(fileobj)
@@ -791,6 +792,8 @@ def preflight_columns(fileobj, opts: ReadOptions) -> list[str] | None:
     sniffed = textio.sniff(stream)
     codec, _ = textio.detect_encoding(sniffed.sample, opts.encoding)
     first = sniffed.stream.readline(1 << 20).removeprefix(b"\xef\xbb\xbf")
+    if not first:  # an empty file (an export without rows): no records to read, no header to check
+        return None
     text = first.decode(codec, errors="replace")
     delimiter = opts.delimiter or ("\t" if opts.format == "tsv" else ",")
     return next(csv.reader([text], delimiter=delimiter), [])

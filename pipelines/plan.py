@@ -254,10 +254,12 @@ def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> li
             continue
         with fsspec.open(f.url, "rb") as fh:
             try:
-                cols = preflight_columns(fh, opts) or []
+                cols = preflight_columns(fh, opts)
             except Exception as e:  # noqa: BLE001 — reported as a clear error below
                 out.append(f"source {src.id!r}: {f.name}: cannot read the header: {e}")
                 continue
+        if cols is None:  # an empty file: it ended the run ("missing column(s) …; the header has: "), now 0 records
+            continue
         missing = [c for c in needed if c not in cols]
         if missing:
             out.append(

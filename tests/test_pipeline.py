@@ -245,6 +245,21 @@ def test_missing_csv_column_is_an_error_before_processing(tmp_path):
     assert "x.csv: missing column(s) Q, A; the header has: question, answer" in res.stderr
 
 
+def test_an_empty_csv_file_among_others_is_read_as_no_records(tmp_path):
+    # Session 13: one empty export in a folder of CSVs ended the run before processing
+    # ("empty.csv: missing column(s) text; the header has: "); an empty JSONL file was always 0 records.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.csv").write_text("text,id\nfirst row of text,1\n")
+    (tmp_path / "in" / "empty.csv").write_bytes(b"")
+    (tmp_path / "in" / "empty.csv.gz").write_bytes(gzip.compress(b""))
+    cfg = write_source_config(tmp_path, "  - id: v\n    paths: [in/]\n    format: csv\n    id_field: id\n" + PROV)
+    res = cli("run", str(cfg), cwd=tmp_path, check=False)
+    assert res.returncode == 0, res.stderr
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["totals"]["records_in"] == manifest["totals"]["kept"] == 1
+    assert sorted(f["path"] for f in manifest["sources"][0]["files"]) == ["a.csv", "empty.csv", "empty.csv.gz"]
+
+
 def test_a_first_row_that_is_a_record_is_not_printed_raw_in_the_missing_column_error(tmp_path):
     # Session 13: with `header: true` on a headerless delivery (or a wrong delimiter) the "header"
     # is the first record, and the error printed it whole — resident number, e-mail and text.
