@@ -784,12 +784,14 @@ _WHOLE_READERS = {"json": _read_json, "txt": _read_txt, "html": _read_html}
 
 def preflight_columns(fileobj, opts: ReadOptions) -> list[str] | None:
     """For csv/tsv: the file's columns (header row or configured names), to check before processing;
-    None when there is nothing to check (another format, or an empty file)."""
+    None when there is nothing to check (another format, an empty file, or one ingest quarantines as binary)."""
     if opts.format not in ("csv", "tsv") or opts.columns:
         return list(opts.columns) if opts.columns else None
     hashing = textio.HashingReader(fileobj)
     stream, _ = textio.open_decompressed(hashing, "", opts.compression)
     sniffed = textio.sniff(stream)
+    if sniffed.binary_reason:  # quarantined whole at ingest, with its reason (a UTF-16 export ended the run here)
+        return None
     codec, _ = textio.detect_encoding(sniffed.sample, opts.encoding)
     first = sniffed.stream.readline(1 << 20).removeprefix(b"\xef\xbb\xbf")
     if not first:  # an empty file (an export without rows): no records to read, no header to check

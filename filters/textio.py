@@ -261,12 +261,20 @@ def sniff(stream: io.BufferedReader) -> Sniffed:
     return Sniffed(rewound, sample, binary_reason(sample))
 
 
+#: Byte-order marks of the encodings whose newline is not the byte 0x0A (the readers split on it);
+#: UTF-32 first: its little-endian mark begins with UTF-16's.
+_WIDE_BOMS = {b"\xff\xfe\x00\x00": "UTF-32", b"\x00\x00\xfe\xff": "UTF-32", b"\xff\xfe": "UTF-16", b"\xfe\xff": "UTF-16"}
+
+
 def binary_reason(sample: bytes) -> str | None:
     """A file is binary when its sample is dominated by bytes that never occur in text.
 
     A few NUL bytes inside a text file are a record-level problem (that record is
     quarantined), not a reason to refuse the whole file.
     """
+    wide = _WIDE_BOMS.get(sample[:4]) or _WIDE_BOMS.get(sample[:2])
+    if wide:  # Excel's "Unicode Text" export: it read as "binary content (48% control bytes …)"
+        return f"{wide} text (byte-order mark); the readers take UTF-8 and other ASCII-compatible encodings: convert it to UTF-8"
     if len(sample) < 32:
         return None  # too little to judge; bad bytes in it are handled record by record
     head = sample[:8192]

@@ -45,7 +45,14 @@ def text_codec(name: str, allow_auto: bool = False) -> str:
         raise ValueError(f"unknown encoding {printable(name)!r} (auto, or a Python codec name such as utf-8, cp949, euc-kr)") from None
     if not info._is_text_encoding:  # base64, rot13, zlib …: not bytes ↔ text
         raise ValueError(f"{printable(name)!r} is not a text encoding (auto, or a codec such as utf-8, cp949, euc-kr)")
+    if _ASCII.encode().decode(info.name, errors="replace") != _ASCII:
+        # UTF-16/32, EBCDIC: the readers split lines and fields on ASCII bytes (a UTF-16 header read as `id\ufffd`)
+        raise ValueError(f"{printable(name)!r} is not ASCII-compatible; the readers take UTF-8, CP949/EUC-KR and other "
+                         "ASCII-compatible encodings: convert the files to UTF-8")
     return name
+
+
+_ASCII = "\t\n\r !\"#,:;[]{}0123456789AZaz"
 
 
 def field_names(v: str | list[str]) -> str | list[str]:

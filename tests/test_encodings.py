@@ -105,3 +105,29 @@ def test_override_with_an_unknown_codec_is_a_config_error(tmp_path):
     res = cli("run", config, "--dry-run", check=False)
     assert res.returncode == 2
     assert "unknown encoding 'big-five'" in res.stderr
+
+
+def test_a_utf16_export_is_quarantined_with_its_reason_and_utf16_is_no_source_encoding(tmp_path):
+    # Session 13: Excel's "Unicode Text" export (UTF-16 with a byte-order mark, tab-separated) among
+    # a source's TSV files ended the run at the header check (`the header has: \x00t\x00e…`), and was
+    # called "binary content (48% control bytes …)" in a JSONL source; `encoding: utf-16` was taken
+    # and split lines inside characters (the readers split on the byte 0x0A).
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "a.tsv").write_text("text\tid\n첫 번째 문장입니다\t1\n", encoding="utf-8")
+    (tmp_path / "in" / "excel.tsv").write_bytes("text\tid\n두 번째 문장\t2\n".encode("utf-16"))
+    (tmp_path / "in" / "photo.tsv").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4)
+    doc = {"name": "u", "purpose": {"description": "t", "uses": ["research"]}, "output": {"dir": str(tmp_path / "out")},
+           "stages": ["normalize"],
+           "sources": [{"id": "t", "paths": ["in/"], "format": "tsv", "id_field": "id",
+                        "provenance": {"owner": "x", "acquisition": "owned", "licence": "CC0-1.0"}}]}
+    config = tmp_path / "p.yaml"
+    config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    res = cli("run", str(config), env={"CORPUSMILL_CATALOG": str(tmp_path / "catalog")}, check=False)
+    assert res.returncode == 0, res.stderr
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text(encoding="utf-8"))["sources"][0]["counts"]
+    assert (counts["records_in"], counts["kept"], counts["quarantined"]) == (3, 1, 2)
+    assert "excel.tsv file: UTF-16 text (byte-order mark)" in res.stderr and "convert it to UTF-8" in res.stderr
+    doc["sources"][0]["encoding"] = "utf-16"
+    config.write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
+    res = cli("run", str(config), "--dry-run", check=False)
+    assert res.returncode == 2 and "sources[0](id=t).encoding: 'utf-16' is not ASCII-compatible" in res.stderr
