@@ -433,9 +433,14 @@ def _main(argv: list[str] | None) -> int:
         # The last line of defence: a file system failure nobody wrapped (disk full, a file
         # deleted under us, permissions) is one line naming the file, never a traceback.
         # a rename names its target second (`filename2`): the user's path, not our temporary file
+        # Without strerror (pyarrow's ArrowIOError, a bare OSError("…")) the message's first line, not
+        # just "OSError"; file names and messages masked like every other place we print a file name.
+        from filters.pii_fields import mask_identifiers
+
         name = getattr(e, "filename2", None) or getattr(e, "filename", None)
-        where = f" ({printable(name)})" if name else ""
-        print(f"corpusmill: error: {e.strerror or type(e).__name__}{where}", file=sys.stderr)
+        where = f" ({mask_identifiers(printable(os.fsdecode(name)))})" if name else ""
+        what = e.strerror or mask_identifiers(printable((str(e).strip().splitlines() or [""])[0][:300])) or type(e).__name__
+        print(f"corpusmill: error: {what}{where}", file=sys.stderr)
         return 2
     except sqlite3.Error as e:
         print(f"corpusmill: error: catalog index: {e} (delete index.sqlite to rebuild it from the catalog)", file=sys.stderr)

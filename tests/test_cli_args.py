@@ -71,3 +71,27 @@ def test_a_failed_rename_names_the_users_path_not_our_temporary_file(tmp_path, c
     assert main(["run", "p.yaml"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.endswith(f"({tmp_path / 'out'})") and ".tmp-1" not in err
+
+
+@pytest.mark.parametrize(
+    ("error", "shown"),
+    [
+        (OSError("Could not open Parquet input source 'x.parquet': Couldn't deserialize thrift"),
+         "corpusmill: error: Could not open Parquet input source 'x.parquet': Couldn't deserialize thrift"),
+        (PermissionError(13, "Permission denied", "in/kim.lee@example.com.jsonl"), "corpusmill: error: Permission denied (in/<EMAIL_ADDRESS>.jsonl)"),
+        (FileNotFoundError(2, "No such file or directory", "in/900101-1234568.csv"),
+         "corpusmill: error: No such file or directory (in/<KR_RRN>.csv)"),
+        (OSError("cannot read in/010-1234-5678.txt\nsecond line"), "corpusmill: error: cannot read in/<PHONE_NUMBER>.txt"),
+    ],
+)
+def test_the_last_line_of_defence_says_what_failed_and_masks_file_names(capsys, monkeypatch, error, shown):
+    # Session 13: an OSError without strerror (pyarrow's, e.g. a shard cut short) printed only
+    # "corpusmill: error: OSError"; a file name holding an e-mail address or resident number was printed raw.
+    import pipelines.cli as cli
+
+    def fail(args):
+        raise error
+
+    monkeypatch.setattr(cli, "cmd_run", fail)
+    assert main(["run", "p.yaml"]) == 2
+    assert capsys.readouterr().err.strip() == shown
