@@ -21,6 +21,7 @@ from corpusmill_base.errors import ConfigError
 from corpusmill_base.hashing import canonical_json
 from corpusmill_base.numbers import refuse_out_of_range
 from corpusmill_base.text import printable
+from filters.pii_fields import mask_identifiers
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
 # public-download: fetched from a public place that states no licence (the policy then needs
@@ -450,6 +451,13 @@ class PipelineConfig(_Strict):
             data["limits"] = {k: v for k, v in data["limits"].items() if not k.startswith("document_")}
         if data["limits"].get("sample_per_source") is None:  # a full run keeps the digest it had before samples existed
             data["limits"].pop("sample_per_source", None)
+        # This view is the manifest's `config`: a path naming a file after a person
+        # (`in/kim.lee@example.com.jsonl`) reached it raw while the file list masked the name
+        # (session 13). Masked like file names; the inputs' sha256 still tell two runs apart.
+        for entry in [*data["sources"], *data["benchmarks"]]:
+            entry["paths"] = [mask_identifiers(p) or p for p in entry["paths"]]
+            if "encoding_overrides" in entry:
+                entry["encoding_overrides"] = {mask_identifiers(k) or k: v for k, v in entry["encoding_overrides"].items()}
         return data
 
     def digest(self) -> str:

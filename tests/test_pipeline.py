@@ -245,6 +245,27 @@ def test_missing_csv_column_is_an_error_before_processing(tmp_path):
     assert "x.csv: missing column(s) Q, A; the header has: question, answer" in res.stderr
 
 
+def test_a_file_named_after_a_person_in_the_configs_paths_is_masked_in_the_manifest(tmp_path):
+    # Session 13: the file list masked `kim.lee@example.com.jsonl`, but the manifest's copy of the
+    # config kept the path as written (`paths: [in/kim.lee@example.com.jsonl]`, and
+    # encoding_overrides' keys), so the address reached the catalog and the audit report anyway.
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "kim.lee@example.com.jsonl").write_text('{"text": "a record of text"}\n')
+    (tmp_path / "in" / "900101-1234568.jsonl").write_text('{"text": "another record"}\n')
+    cfg = write_source_config(tmp_path, "  - id: v\n    paths: [in/kim.lee@example.com.jsonl, in/900101-1234568.jsonl]\n"
+                              "    format: jsonl\n    encoding_overrides: {kim.lee@example.com.jsonl: cp949}\n" + PROV)
+    res = cli("run", str(cfg), "--catalog", "cat", cwd=tmp_path)
+    mid = res.stdout.strip().splitlines()[-1]
+    raw = (tmp_path / "out" / "manifest.json").read_text(encoding="utf-8")
+    assert "kim.lee" not in raw and "1234568" not in raw
+    manifest = json.loads(raw)
+    assert manifest["config"]["sources"][0]["paths"] == ["in/<EMAIL_ADDRESS>.jsonl", "in/<KR_RRN>.jsonl"]
+    assert manifest["config"]["sources"][0]["encoding_overrides"] == {"<EMAIL_ADDRESS>.jsonl": "cp949"}
+    # the audit's config check compares the same masked view
+    cli("audit", mid, "--catalog", "cat", "--out", "a.json", "--config", str(cfg), cwd=tmp_path)
+    assert "kim.lee" not in (tmp_path / "a.json").read_text(encoding="utf-8")
+
+
 def test_an_empty_csv_file_among_others_is_read_as_no_records(tmp_path):
     # Session 13: one empty export in a folder of CSVs ended the run before processing
     # ("empty.csv: missing column(s) text; the header has: "); an empty JSONL file was always 0 records.
