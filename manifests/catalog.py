@@ -152,11 +152,22 @@ class Catalog:
 
     # Small JSON side files (signatures, review records), by path relative to the catalog root.
     def read_json(self, rel: str) -> dict[str, Any] | None:
+        """The JSON object in ``rel``; None when there is no such file; :class:`IntegrityError`
+        when it is not a JSON object (cut short, emptied, not UTF-8, a list): a damaged review
+        record, chain head or signature ended verify, pull, audit, takedown, tokenize and mix in a
+        traceback (session 13)."""
         try:
             with self.fs.open(self._p(safe_relpath(rel)), "rb") as f:
-                return cast("dict[str, Any] | None", json.loads(f.read().decode("utf-8")))
+                data = json.loads(f.read().decode("utf-8"))
         except FileNotFoundError:
             return None
+        except ValueError as e:
+            raise IntegrityError(f"catalog {self.url}: {rel} is not readable JSON ({type(e).__name__}: "
+                                 f"{str(e).splitlines()[0][:120]}) — it was damaged or cut short after it was written") from None
+        if not isinstance(data, dict):
+            raise IntegrityError(f"catalog {self.url}: {rel} holds a JSON {type(data).__name__}, not an object — "
+                                 "it was changed after it was written")
+        return cast("dict[str, Any]", data)
 
     def write_json_new(self, rel: str, data: dict[str, Any]) -> None:
         """Create ``rel``; refuse if it exists (append-only records are never rewritten)."""

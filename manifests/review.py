@@ -188,10 +188,16 @@ def load_records(cat: Catalog, mid: str) -> list[tuple[str, dict[str, Any]]]:
     out = []
     for rel in cat.list_rel(review_dir(mid)):
         if rel.endswith(".json") and rel.rsplit("/", 1)[-1][:-5].isdigit():
-            rec = cat.read_json(rel)
+            try:
+                rec = cat.read_json(rel)
+            except IntegrityError as e:  # a damaged record: a problem of the chain (replay), not the end of the command
+                rec = {_DAMAGED: str(e)}
             if rec is not None:
                 out.append((rel, rec))
     return out
+
+
+_DAMAGED = "\x00damaged"  # no JSON key of a real record can hold a NUL written by us
 
 
 @dataclass
@@ -243,6 +249,11 @@ def replay(
     prev: str | None = None
     for i, (rel, rec) in enumerate(load_records(cat, mid)):
         what = f"review record {rel}"
+        if _DAMAGED in rec:
+            st.problems.append(f"{what}: {rec[_DAMAGED]}")
+            st.records.append(rec)  # counted, so the head's count does not add a second, wrong problem
+            prev = None
+            continue
         st.problems += signing.check(rec, trusted, what)
         expected_rel = review_rel(mid, i)
         if rel != expected_rel or rec.get("seq") != i:
@@ -278,7 +289,10 @@ def replay(
 
 def _check_head(cat: Catalog, mid: str, records: list[dict[str, Any]], trusted: dict[str, signing.TrustedKey]) -> list[str]:
     """The signed chain head must count exactly the records present and name the last one."""
-    head = cat.read_json(head_rel(mid))
+    try:
+        head = cat.read_json(head_rel(mid))
+    except IntegrityError as e:
+        return [f"chain head {head_rel(mid)}: {e}"]
     if head is None:
         return [f"{head_rel(mid)} is missing although {len(records)} review record(s) exist (the chain head was deleted)"] if records else []
     problems = signing.check(head, trusted, f"chain head {head_rel(mid)}")

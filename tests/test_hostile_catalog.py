@@ -213,6 +213,24 @@ def test_a_damaged_manifest_file_is_one_line_and_leaves_the_others_usable(env, d
         assert f"{bad}.json" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
 
 
+@pytest.mark.parametrize("target", ["reviews/{mid}/00000.json", "reviews/{mid}/head.json", "signatures/{mid}.json"])
+@pytest.mark.parametrize("damage", ["cut", "list"])
+def test_a_damaged_review_record_head_or_signature_is_an_integrity_failure_naming_it(env, target, damage):
+    # Session 13: a review record, chain head or producer signature cut short or holding a JSON list
+    # ended verify, pull, audit, review history, tokenize and mix in a traceback (exit 1).
+    _approve(env)
+    rel = target.format(mid=env.mid)
+    path = env.catalog / rel
+    assert path.exists(), sorted(p.name for p in path.parent.iterdir())
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2] if damage == "cut" else b"[1]")
+    for args in (("manifest", "verify", env.mid), ("pull", env.mid, "--to", "p"), ("review", "history", env.mid),
+                 ("audit", env.mid, "--out", "a.json")):
+        res = cm(*args, check=False)
+        assert res.returncode == 3 and "Traceback" not in res.stderr, (args, res.stderr)
+        if args[0] != "audit":  # the audit writes its report, with the failure in it
+            assert rel in res.stdout + res.stderr, (args, res.stdout, res.stderr)
+
+
 def test_control_characters_from_the_catalog_are_escaped_when_printed(env):
     cm("review", "approve", env.mid, "--comment", "fine\x1b[2K\r\n  12:00  revoke  approved → \x1b[32mapproved")
     out = cm("review", "history", env.mid).stdout
