@@ -83,7 +83,7 @@ def read_batches(
         names = batch.schema.names
         missing = [c for c in require if c not in names]
         if missing:
-            raise InputError(f"{path}: needs column(s) {', '.join(repr(c) for c in missing)} (found {', '.join(names)})")
+            raise InputError(f"{path}: needs column(s) {', '.join(repr(c) for c in missing)} (found {_field_names(batch.schema)})")
         table = pa.Table.from_batches([batch])
         cols = {name: table.column(name) for name in names}
         if "id" in cols:
@@ -165,7 +165,11 @@ def _reason(error: Exception) -> str:
 
 
 def _field_names(schema: pa.Schema) -> str:
-    return ", ".join(schema.names)
+    """Top-level field names for an error message, masked as a CSV header is: a JSON key can be
+    personal data (`{"kim.lee@example.com": …}` was printed raw, session 13)."""
+    from pipelines.plan import shown_columns
+
+    return shown_columns(schema.names)
 
 
 def _checked_lines(

@@ -136,3 +136,15 @@ def test_file_commands_refuse_a_bad_model_or_budget_in_one_line(tmp_path):
     for budget in ("-5", "nan", "0"):
         res = cli("dedup", str(src), str(tmp_path / "o.jsonl"), "--memory-budget-mb", budget, check=False)
         assert res.returncode == 2 and "must be a positive number of MB" in res.stderr
+
+
+def test_field_names_in_the_file_commands_errors_are_masked(tmp_path):
+    # Session 13: the names were printed raw, and a JSON key can be personal data.
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"id": "1", "text": "a", "kim.lee@example.com": {"a": 1}}\n{"id": "2", "text": "b", "kim.lee@example.com": "s"}\n',
+                    encoding="utf-8")
+    r = cli("dedup", str(path), str(tmp_path / "o.parquet"), check=False)
+    assert r.returncode == 2 and "line 2:" in r.stderr and "(id, text, <EMAIL_ADDRESS>)" in r.stderr and "kim.lee" not in r.stderr
+    path.write_text('{"id": "1", "900101-1234568": "a"}\n', encoding="utf-8")
+    r = cli("dedup", str(path), str(tmp_path / "o.parquet"), check=False)
+    assert r.returncode == 2 and "needs column(s) 'text' (found id, <KR_RRN>)" in r.stderr and "1234568" not in r.stderr
