@@ -130,6 +130,8 @@ def options_error(stage: str, model: type[StageOptions], err: ValidationError) -
         if e["type"] == "extra_forbidden":
             known = ", ".join(sorted(model.model_fields)) or "none"
             parts.append(f"unknown option {key!r} (known: {known})")
+        elif not e["loc"]:  # a check across options (the model's own validator)
+            parts.append(e["msg"].removeprefix("Value error, "))
         else:
             got = e.get("input")
             shown = f" (got {got!r})" if got is not None and not isinstance(got, dict | list) else ""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from filters.base import MapStage, Score, StageOptions, StageResult, Threshold
 
@@ -13,6 +13,13 @@ from filters.base import MapStage, Score, StageOptions, StageResult, Threshold
 class LengthOptions(StageOptions):
     min_chars: int = Field(default=1, ge=0, description="drop documents shorter than this (too_short)")
     max_chars: int = Field(default=1_000_000, gt=0, description="drop documents longer than this (too_long)")
+
+    @model_validator(mode="after")
+    def _a_range(self) -> LengthOptions:
+        # min_chars above max_chars dropped every document of the run (session 13: a typo, 10 for 10000)
+        if self.min_chars > self.max_chars:
+            raise ValueError(f"min_chars ({self.min_chars}) is above max_chars ({self.max_chars}): every document would be dropped")
+        return self
 
 
 class LengthFilter(MapStage):

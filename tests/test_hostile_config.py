@@ -216,3 +216,13 @@ def test_a_benchmarks_encoding_and_text_field_are_checked_too(tmp_path):
 def _with(tmp_path, text: str):
     (tmp_path / "q.yaml").write_text(text)
     return tmp_path / "q.yaml"
+
+
+def test_a_length_range_that_drops_everything_is_a_config_error(tmp_path):
+    # Session 13: min_chars above max_chars (min_chars: 2000000 with the default max) was taken and
+    # the run dropped every document as too_short or too_long.
+    (tmp_path / "p.yaml").write_text(BASE + "stages:\n  - {name: length, min_chars: 2000000}\n")
+    with pytest.raises(ConfigError, match=r"stages\[0\]\(name=length\): stage length: min_chars \(2000000\) is above max_chars \(1000000\)"):
+        load_config(tmp_path / "p.yaml")
+    (tmp_path / "p.yaml").write_text(BASE + "stages:\n  - {name: length, min_chars: 5, max_chars: 5}\n")
+    assert load_config(tmp_path / "p.yaml")[0].stages[0].options == {"min_chars": 5, "max_chars": 5}
