@@ -524,6 +524,53 @@ class _DuplicateKey(Exception):
         self.key, self.first, self.second = key, first, second
 
 
+class _AliasProblem(Exception):
+    def __init__(self, message: str, line: int):
+        super().__init__(message)
+        self.line = line
+
+
+#: Values a config may expand to through YAML aliases (`*name`); real configs hold a few thousand.
+MAX_YAML_VALUES = 1_000_000
+#: Nesting a config may have (ours: 5 levels); 600 levels ended the load in a RecursionError.
+MAX_YAML_DEPTH = 100
+
+
+def _check_aliases(root: yaml.Node | None) -> None:
+    """Refuse a YAML graph nested past :data:`MAX_YAML_DEPTH` levels, or whose aliases refer to
+    themselves or expand past :data:`MAX_YAML_VALUES` values (session 13: `notes: &n [*n]` ended the load in a
+    RecursionError traceback; eight levels of ten aliases each — 10^8 values from 80 — kept the
+    number check busy for minutes). Sizes are counted once per node, so the check is linear."""
+    sizes: dict[int, int] = {}
+    active: set[int] = set()
+
+    def size(node: yaml.Node, depth: int = 0) -> int:
+        key = id(node)
+        if key in sizes:
+            return sizes[key]
+        if depth > MAX_YAML_DEPTH:
+            raise _AliasProblem(f"values nested more than {MAX_YAML_DEPTH} levels deep", node.start_mark.line + 1)
+        if key in active:
+            raise _AliasProblem("an alias refers to the value that contains it (a recursive YAML structure)", node.start_mark.line + 1)
+        active.add(key)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            children = [n for pair in node.value for n in pair]
+        elif isinstance(node, yaml.SequenceNode):
+            children = list(node.value)
+        total = 1
+        for child in children:
+            total += size(child, depth + 1)
+            if total > MAX_YAML_VALUES:
+                raise _AliasProblem(f"its aliases expand to more than {MAX_YAML_VALUES:,} values; write the values out", node.start_mark.line + 1)
+        active.discard(key)
+        sizes[key] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
 def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
     """A YAML file's top-level mapping, or one :class:`ConfigError` naming the file and line:
     not found, not UTF-8, invalid YAML, a key given twice in one mapping, not a mapping."""
@@ -534,7 +581,12 @@ def read_yaml_mapping(path: Path, what: str = "config") -> dict[str, Any]:
     except UnicodeDecodeError as e:
         raise ConfigError(f"{path}: {what} is not UTF-8 ({e})") from None
     try:
+        _check_aliases(yaml.compose(text, Loader=_UniqueKeyLoader))  # noqa: S506 — a SafeLoader subclass
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 — a SafeLoader subclass
+    except _AliasProblem as e:
+        raise ConfigError(f"{path}: line {e.line}: {e}") from None
+    except RecursionError:  # PyYAML's composer recurses per level: a few hundred levels are enough
+        raise ConfigError(f"{path}: values nested too deeply (more than {MAX_YAML_DEPTH} levels)") from None
     except _DuplicateKey as e:
         raise ConfigError(
             f"{path}: line {e.second}: key {str(e.key)!r} is given twice in one mapping (first on line {e.first}); "

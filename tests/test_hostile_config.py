@@ -226,3 +226,28 @@ def test_a_length_range_that_drops_everything_is_a_config_error(tmp_path):
         load_config(tmp_path / "p.yaml")
     (tmp_path / "p.yaml").write_text(BASE + "stages:\n  - {name: length, min_chars: 5, max_chars: 5}\n")
     assert load_config(tmp_path / "p.yaml")[0].stages[0].options == {"min_chars": 5, "max_chars": 5}
+
+
+@pytest.mark.parametrize(
+    ("extra", "match"),
+    [
+        # eight levels of ten aliases: 10**8 values from 80 lines kept the number check busy for minutes
+        ("x0: &a0 [v, v, v, v, v, v, v, v, v, v]\n" + "".join(f"x{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]\n" for i in range(1, 8)),
+         r"line 1\d: its aliases expand to more than 1,000,000 values"),
+        ("x: &n [*n]\n", r"line 11: an alias refers to the value that contains it"),  # was a RecursionError traceback
+        ("x: " + "[" * 600 + "]" * 600 + "\n", r"nested too deeply"),  # was a RecursionError traceback
+        ("x: " + "[" * 150 + "]" * 150 + "\n", r"line 11: values nested more than 100 levels deep"),
+    ],
+)
+def test_yaml_alias_bombs_recursive_aliases_and_deep_nesting_are_config_errors(tmp_path, extra, match):
+    (tmp_path / "p.yaml").write_text(BASE + extra)
+    with pytest.raises(ConfigError, match=match):
+        load_config(tmp_path / "p.yaml")
+
+
+def test_aliases_within_the_limits_still_load(tmp_path):
+    second = "  - id: b\n    paths: [in/]\n    format: jsonl\n    provenance: *prov\n"
+    text = BASE.replace("    provenance:\n", "    provenance: &prov\n") + second
+    (tmp_path / "p.yaml").write_text(text)
+    cfg, _ = load_config(tmp_path / "p.yaml")
+    assert cfg.sources[1].provenance == cfg.sources[0].provenance
