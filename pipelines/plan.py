@@ -260,6 +260,12 @@ def _check_columns(src: Source, files: list[InputFile], opts: ReadOptions) -> li
                 continue
         if cols is None:  # an empty file: it ended the run ("missing column(s) …; the header has: "), now 0 records
             continue
+        twice = [c for c in dict.fromkeys(needed) if cols.count(c) > 1]
+        if twice:  # the reader took the last one: the other column's text was lost without a word (session 13)
+            out.append(f"source {src.id!r}: {f.name}: column(s) {', '.join(twice)} appear more than once in the header "
+                       f"(columns {'; '.join(', '.join(str(i + 1) for i, x in enumerate(cols) if x == c) for c in twice)}); "
+                       "rename one, so the column to read is unambiguous")
+            continue
         missing = [c for c in needed if c not in cols]
         if missing:
             out.append(

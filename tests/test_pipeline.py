@@ -266,6 +266,14 @@ def test_a_file_named_after_a_person_in_the_configs_paths_is_masked_in_the_manif
     assert "kim.lee" not in (tmp_path / "a.json").read_text(encoding="utf-8")
 
 
+def test_a_csv_header_naming_the_text_column_twice_is_refused(tmp_path):
+    # Session 13: `text,id,text` read the last `text` column; the first one's text was lost without a word.
+    (tmp_path / "x.csv").write_text("text,id,text\nfirst text,1,second text\n")
+    cfg = write_source_config(tmp_path, "  - id: v\n    paths: [x.csv]\n    format: csv\n    id_field: id\n" + PROV)
+    res = cli("run", str(cfg), "--dry-run", cwd=tmp_path, check=False)
+    assert res.returncode == 2 and "x.csv: column(s) text appear more than once in the header (columns 1, 3)" in res.stderr, res.stderr
+
+
 def test_an_empty_csv_file_among_others_is_read_as_no_records(tmp_path):
     # Session 13: one empty export in a folder of CSVs ended the run before processing
     # ("empty.csv: missing column(s) text; the header has: "); an empty JSONL file was always 0 records.
