@@ -27,7 +27,7 @@ import fsspec
 
 from manifests.index import CatalogIndex, default_index_path
 from manifests.manifest import check_id, megatron_files
-from corpusmill_base.errors import CorpusmillError, IntegrityError, OutputError
+from corpusmill_base.errors import ConfigError, CorpusmillError, IntegrityError, OutputError
 from corpusmill_base.hashing import canonical_json
 
 #: Called with (catalog, manifest) after a publish; see :meth:`Catalog.publish`.
@@ -78,10 +78,20 @@ def safe_relpath(rel: str) -> str:
     return norm
 
 
+def catalog_filesystem(url: str) -> tuple[Any, str]:
+    """fsspec's file system and path for a catalog URL, or one :class:`ConfigError`: a scheme
+    whose package is not installed (`gs://` without gcsfs) or that fsspec does not know ended every
+    catalog command, and `run`, in fsspec's ImportError/ValueError traceback (session 13)."""
+    try:
+        return cast("tuple[Any, str]", fsspec.core.url_to_fs(url))
+    except (ImportError, ValueError) as e:
+        raise ConfigError(f"catalog {url}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
 class Catalog:
     def __init__(self, url: str, index_path: str | os.PathLike[str] | None = None):
         self.url = url.rstrip("/")
-        self.fs, self.root = fsspec.core.url_to_fs(self.url)
+        self.fs, self.root = catalog_filesystem(self.url)
         self.local = "file" in (self.fs.protocol if isinstance(self.fs.protocol, tuple) else (self.fs.protocol,))
         self.index = CatalogIndex(Path(index_path) if index_path else default_index_path(self.url, self.root if self.local else None))
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import fsspec
 
 from filters.pii_fields import mask_identifiers, masked_file_names
+from manifests.catalog import catalog_filesystem
 from filters.readers import ReadOptions, preflight_columns
 from filters.schema import FILE_BITS, SOURCE_BITS
 from pipelines.config import PipelineConfig, Source
@@ -100,7 +101,7 @@ def own_paths(out_dir: Path, catalog_url: str | None = None) -> tuple[tuple[str,
     own = [(out, False), (os.path.join(parent, f".{name}.work"), False), (os.path.join(parent, f".{name}.staging-"), True),
            (os.path.join(parent, f".{name}.lock"), False)]
     if catalog_url:
-        fs, root = fsspec.core.url_to_fs(catalog_url)  # as the catalog itself resolves it (file:// too)
+        fs, root = catalog_filesystem(catalog_url)  # as the catalog itself resolves it (file:// too)
         if "file" in (fs.protocol if isinstance(fs.protocol, tuple) else (fs.protocol,)):
             own.append((os.path.realpath(root), False))
     return tuple(own)
@@ -129,7 +130,10 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
     for pattern in source.paths:
         if not _is_url(pattern) and not os.path.isabs(pattern):
             pattern = str(base_dir / pattern)
-        fs, path = fsspec.core.url_to_fs(pattern)
+        try:
+            fs, path = fsspec.core.url_to_fs(pattern)
+        except (ImportError, ValueError) as e:  # `gs://` without gcsfs, an unknown scheme: was a traceback
+            raise InputError(f"source {source.id!r}: {pattern!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         if _glob.has_magic(path):
             infos = fs.glob(path, detail=True)

@@ -350,3 +350,19 @@ def test_a_takedown_id_file_with_unknown_or_binary_lines_names_lines_not_ids(env
     ids.write_bytes(known.encode() + b"\n\xff\xfe\n")
     res = cm("takedown", env.mid, "--doc-ids", str(ids), "--reason", "request", check=False)
     assert res.returncode == 2 and f"{ids}: line 2: not UTF-8 text" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_catalog_or_source_url_fsspec_cannot_open_is_one_line(tmp_path, monkeypatch):
+    # Session 13: `gs://…` without gcsfs installed, or a scheme fsspec does not know, ended every
+    # catalog command and `run --dry-run` in fsspec's ImportError/ValueError traceback.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("CORPUSMILL_CATALOG", "nosuchscheme://bucket/catalog")
+    res = cm("manifest", "list", check=False)
+    assert res.returncode == 2 and res.stderr.strip() == "corpusmill: error: catalog nosuchscheme://bucket/catalog: Protocol not known: nosuchscheme"
+    monkeypatch.setenv("CORPUSMILL_CATALOG", str(tmp_path / "cat"))
+    (tmp_path / "p.yaml").write_text(
+        "name: x\npurpose: {description: t, uses: [research]}\nsources:\n  - id: a\n    paths: ['nosuchscheme://b/*.jsonl']\n"
+        "    format: jsonl\n    provenance: {owner: x, acquisition: owned, licence: CC0-1.0}\n")
+    res = cm("run", "p.yaml", "--dry-run", check=False)
+    assert res.returncode == 2 and "source 'a': 'nosuchscheme://b/*.jsonl': Protocol not known: nosuchscheme" in res.stderr
+    assert "Traceback" not in res.stderr
