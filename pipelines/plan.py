@@ -133,7 +133,7 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
         try:
             fs, path = fsspec.core.url_to_fs(pattern)
         except (ImportError, ValueError) as e:  # `gs://` without gcsfs, an unknown scheme: was a traceback
-            raise InputError(f"source {source.id!r}: {pattern!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            raise InputError(f"source {source.id!r}: {_shown(pattern)!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
         if _glob.has_magic(path):
             infos = fs.glob(path, detail=True)
@@ -159,7 +159,7 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
                 info = {**info, "size": 0, "refused": _NOT_A_FILE}
             matches[m] = info
         if not matches:
-            raise InputError(f"source {source.id!r}: {pattern!r} matches no files")
+            raise InputError(f"source {source.id!r}: {_shown(pattern)!r} matches no files")
         local = protocol in ("file", "local")
         escapes = _RootCheck(root) if local else None
         if local and own:
@@ -170,7 +170,7 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
             if left_out is not None and mine:
                 left_out[source.id] = left_out.get(source.id, 0) + len(mine)
             if not matches:
-                raise InputError(f"source {source.id!r}: {pattern!r} matches only the run's own output")
+                raise InputError(f"source {source.id!r}: {_shown(pattern)!r} matches only the run's own output")
         for m in sorted(matches):
             url = m if local else f"{protocol}://{m}"
             rel = _valid_text(os.path.relpath(m, root) if local else m[len(root):].lstrip("/"))
@@ -180,6 +180,12 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
     files = sorted(found.values(), key=lambda f: (f.rel, f.url))
     names = masked_file_names([f.rel for f in files])
     return [dataclasses.replace(f, name=n) for f, n in zip(files, names, strict=True)]
+
+
+def _shown(pattern: str) -> str:
+    """A source's path pattern as errors print it: masked like file names (a path naming a file
+    after a person, `in/kim.lee@example.com.jsonl`, that matched nothing was printed raw)."""
+    return mask_identifiers(pattern) or pattern
 
 
 class _RootCheck:

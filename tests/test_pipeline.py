@@ -264,6 +264,10 @@ def test_a_file_named_after_a_person_in_the_configs_paths_is_masked_in_the_manif
     # the audit's config check compares the same masked view
     cli("audit", mid, "--catalog", "cat", "--out", "a.json", "--config", str(cfg), cwd=tmp_path)
     assert "kim.lee" not in (tmp_path / "a.json").read_text(encoding="utf-8")
+    # and a path that matches nothing is named masked too
+    (tmp_path / "in" / "kim.lee@example.com.jsonl").unlink()
+    res = cli("run", str(cfg), "--dry-run", cwd=tmp_path, check=False)
+    assert res.returncode == 2 and "<EMAIL_ADDRESS>.jsonl' matches no files" in res.stderr and "kim.lee" not in res.stderr
 
 
 def test_a_csv_header_naming_the_text_column_twice_is_refused(tmp_path):
