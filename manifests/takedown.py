@@ -244,6 +244,12 @@ def takedown(
             raise InputError(f"your signing key {key.key_id} is not in the trusted keys ({signing.trusted_keys_path()}); nothing was changed")
     old = cat.get(mid)
     before = review.replay(cat, old)
+    if before.problems:
+        # The revoke/reject record is refused on such a history (review.transition); checked here,
+        # before anything is written: the successor manifest and the takedown lists were published,
+        # then the revocation failed, leaving the old release unrevoked beside its successor (session 13).
+        raise IntegrityError(f"{mid}: refusing to take down a manifest whose review history does not verify "
+                             "(`corpusmill manifest verify` lists the problems); nothing was changed:\n  " + "\n  ".join(before.problems))
     if before.final and cat.read_json(review.removal_rel(mid)) is not None:
         raise InputError(f"{mid} was {before.state} and its document files were removed from the catalog; "
                          + (f"take down its successor {before.successor} instead" if before.successor else "there is nothing left to take down"))

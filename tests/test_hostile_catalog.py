@@ -231,6 +231,18 @@ def test_a_damaged_review_record_head_or_signature_is_an_integrity_failure_namin
             assert rel in res.stdout + res.stderr, (args, res.stdout, res.stderr)
 
 
+def test_a_takedown_of_a_manifest_whose_history_does_not_verify_changes_nothing(env):
+    # Session 13: the successor manifest and the takedown lists were published, then the revocation
+    # was refused (the chain does not verify): the old release stayed unrevoked beside its successor.
+    _approve(env)
+    (env.catalog / "reviews" / env.mid / "head.json").unlink()
+    before = sorted(p.relative_to(env.catalog) for p in env.catalog.rglob("*") if p.name != "index.sqlite")
+    for extra in (["--dry-run"], []):
+        res = cm("takedown", env.mid, "--source", "ko_reviews", "--reason", "licensor withdrew consent", *extra, check=False)
+        assert res.returncode == 3 and "review history does not verify" in res.stderr and "head.json is missing" in res.stderr, res.stderr
+    assert sorted(p.relative_to(env.catalog) for p in env.catalog.rglob("*") if p.name != "index.sqlite") == before
+
+
 def test_control_characters_from_the_catalog_are_escaped_when_printed(env):
     cm("review", "approve", env.mid, "--comment", "fine\x1b[2K\r\n  12:00  revoke  approved → \x1b[32mapproved")
     out = cm("review", "history", env.mid).stdout
