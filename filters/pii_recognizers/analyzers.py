@@ -151,7 +151,17 @@ def _native_gemm_ops():
                     out.fill(0)
             return out
 
+        def __reduce__(self):
+            return (_native_or_numpy_ops, ())  # ctypes pointers do not pickle: found again where unpickled
+
     return NativeGemmOps()
+
+
+def _native_or_numpy_ops():
+    """What an unpickled :func:`_native_gemm_ops` becomes: the same where it applies, else thinc's."""
+    from thinc.api import NumpyOps
+
+    return _native_gemm_ops() or NumpyOps()
 
 
 def _use_native_gemm(nlp) -> None:
