@@ -83,7 +83,8 @@ def _blis_native_context():
     import numpy
 
     try:
-        lib = ctypes.CDLL(blis.cy.__file__)
+        lib = ctypes.CDLL(blis.cy.__file__)  # the loaded module's library: the same BLIS state
+        lib.bli_init()  # idempotent; its kernel structure is set up before a context is looked up
         lib.bli_arch_query_id.restype = ctypes.c_int
         lib.bli_arch_string.restype = ctypes.c_char_p
         lib.bli_arch_string.argtypes = [ctypes.c_int]
