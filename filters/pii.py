@@ -473,7 +473,10 @@ class PresidioScrubber(MapStage):
     # 11: Korean names — Kiwi's proper noun alone is vetoed on a conjugated verb (a stem of two or
     # more syllables read apart from its ending: 모르/VV 나/EC), which closes those words to Kiwi
     # (docs/pii.md, "pii@11"). English spans as pii@10 (ner_repeat_misses stays 0 by default).
-    version = 11
+    # 12 (Korean): a word MeCab-ko reads only as one-syllable person morphemes (훌/룡 of 훌룡한) is a
+    # dictionary name only where Kiwi reads the same stretch as one proper noun (docs/pii.md,
+    # "pii@12 (Korean)").
+    version = 12
     output_fields = [pa.field("pii", SPANS_TYPE), pa.field("pii_counts", COUNTS_TYPE)]
 
     Options = PiiOptions

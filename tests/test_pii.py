@@ -487,6 +487,24 @@ def test_kiwi_proper_noun_on_a_conjugated_verb_is_no_name(scrubber, text, word, 
     assert _kiwi_candidate_vetoed(text, morphs, s, s + 3, _EOJEOL_END.match(text, s).end()) is not name
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("정말 훌룡한 영화였다.", None),  # 훌/NNP,인명 룡/NNP,인명: a misspelling of 훌륭
+        ("스토리는 훌룡하나 연출은 정적이다.", None),
+        ("완죤 연기력 없는것 같아요.", None),  # 완/죤: slang for 완전
+        ("솔직히 노잼 그 자체였음.", None),  # 노/잼: slang (no fun), surname-shaped
+        ("어제 최륭희는 웃었다.", "최륭희"),  # 최/륭/희: a Korean name in the same pieces, Kiwi NNP
+        ("그때 정룡쥰이 말했다.", "정룡쥰"),
+    ],
+)
+def test_one_syllable_person_pieces_need_kiwi_to_agree(scrubber, text, name):
+    """pii@12: a word MeCab-ko reads only as one-syllable person morphemes is one its dictionary
+    does not know; it is a name only when Kiwi reads the same stretch as one proper noun."""
+    got = [w for w, t in _spans(scrubber, text, "ko") if t == "PERSON"]
+    assert got == ([name] if name else [])
+
+
 #: What MeCab-ko skips between morphemes (its char.def SPACE class); U+3000 is a symbol to it.
 MECAB_SPACE = " \t\n\r\x0b\x0c"
 

@@ -77,6 +77,24 @@ def dictionary_names(text: str, morphs: Morphs) -> list[tuple[int, int]]:
     return out
 
 
+def syllable_pieces(text: str, morphs: Morphs, starts: list[int], s: int, e: int) -> bool:
+    """Whether ``text[s:e]`` is one written word that MeCab-ko reads only as one-syllable person
+    morphemes, two or more (훌/룡 of 훌룡한, 노/잼, 존/윅): how it reads a word its dictionary does
+    not know, so the dictionary vouches for no entry there (``pii@12``)."""
+    if e - s < 2 or not _ALL_HANGUL_WORD.fullmatch(text, s, e):
+        return False
+    k = bisect.bisect_left(starts, s)
+    if k + (e - s) > len(morphs) or k >= len(starts) or starts[k] != s:
+        return False
+    return all(
+        morphs.starts[k + n] == s + n and morphs.ends[k + n] == s + n + 1 and morphs.tags[k + n] == "NNP" and morphs.sems[k + n] == "인명"
+        for n in range(e - s)
+    )
+
+
+_ALL_HANGUL_WORD = re.compile(r"[가-힣]+")
+
+
 def _indices(values: Sequence[str], value: str) -> list[int]:
     """The indices of ``value`` in ``values``, by ``list.index`` (a C scan) rather than a Python loop
     over every morpheme: most texts reaching the name rule hold one or two person morphemes in ~60."""

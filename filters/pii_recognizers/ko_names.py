@@ -4,13 +4,15 @@ Kiwi's proper nouns, the MeCab-ko dictionary, the company cues and the vetoes of
 
 from __future__ import annotations
 
+import re
+
 from presidio_analyzer import AnalysisExplanation, EntityRecognizer, RecognizerResult
 from presidio_analyzer.nlp_engine import NlpArtifacts
 
 from .ko_company import honorific_names
 from .ko_corpus_names import corpus_person_names
 from .ko_crf import accepted as crf_accepted
-from .ko_dictionary import _pieces_of_a_name, dictionary_names
+from .ko_dictionary import _pieces_of_a_name, dictionary_names, syllable_pieces
 from .ko_document import defined_terms, name_lists, uncued_terms
 from .ko_name_model import unknown_full_names
 from .ko_spaced_names import spaced_names
@@ -189,6 +191,11 @@ class KoreanNameRecognizer(EntityRecognizer):
                     del found[span]
             cued = list(found)
             dict_spans = dictionary_names(text, morphs)
+            if dict_spans:
+                # pii@12: a word MeCab-ko reads only as one-syllable person morphemes (훌/룡 of 훌룡한, a
+                # misspelling of 훌륭한; 노/잼; 완/죤) is one its dictionary does not know: a name only if
+                # Kiwi, the other analyser, reads that same stretch as one proper noun (존윅이, 릿카,).
+                dict_spans = [sp for sp in dict_spans if not syllable_pieces(text, morphs, starts, *sp) or self._kiwi_proper_noun(text, *sp)]
             for s, e in honorific_names(text, morphs, starts):
                 add(s, e, self.CUE_SCORE)
                 cued.append((s, e))
@@ -247,6 +254,17 @@ class KoreanNameRecognizer(EntityRecognizer):
             )
             for (s, e), score in sorted(found.items())
         ]
+
+    def _kiwi_proper_noun(self, text: str, s: int, e: int) -> bool:
+        """Whether Kiwi reads ``text[s:e]`` as one proper noun, given the word and the next one (as
+        the stage's windows give it): its own reading, the same in the stage and the plain loop."""
+        m = _WORD_AND_NEXT.match(text, e)
+        tokens = tokenize_korean(self._kiwi_factory(), [text[s : m.end()]])[0]
+        return any(t.tag == "NNP" and t.start == 0 and t.end == e - s for t in tokens)
+
+
+#: The rest of a word and the next word (at most 12 characters each).
+_WORD_AND_NEXT = re.compile(r"\S{0,12}\s{0,3}\S{0,12}")
 
 
 def _split_name(text: str, tokens: list[KiwiToken], i: int) -> int | None:
