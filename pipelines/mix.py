@@ -48,7 +48,7 @@ from pydantic import Field, ValidationError, model_validator
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.numbers import INT64_MAX
-from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
+from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from corpusmill_base.hashing import canonical_json
 from filters.indexed_dataset import IndexedDatasetWriter
 from manifests import derived, review
@@ -62,6 +62,7 @@ from pipelines.tokenize import SIDE_SCHEMA, file_entry, read_verified
 STAGE = {"name": "mix", "version": 1, "key": "mix@1"}
 SPLITS = ("train", "valid", "test")
 COPY_BATCH = 4096  # sequences copied per step
+MARKER = ".corpusmill-mix"  # in every mix output folder: what a later mix may replace
 
 
 class Purpose(_Strict):
@@ -238,6 +239,21 @@ def _copy(src_bin: np.memmap, pointers: np.ndarray, lengths: np.ndarray, rows: n
         writer.add(np.concatenate(chunks) if chunks else np.zeros(0, src_bin.dtype), lengths[r])
 
 
+def _check_out(out_dir: Path) -> None:
+    """``--out`` is replaced whole, so it must be empty, absent or an earlier mix's output (its
+    marker, or a blend ``manifest.json`` from before the marker): ``--out .`` or ``--out ~/data``
+    deleted the folder and everything in it."""
+    if not out_dir.is_dir() or not any(out_dir.iterdir()) or (out_dir / MARKER).exists():
+        return
+    try:
+        earlier = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and earlier.get("kind") == "blend"):
+        raise OutputError(f"--out {out_dir} holds files that are not a mix output; mix replaces its --out whole — "
+                          "give an empty or new folder (nothing was changed)")
+
+
 def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
@@ -250,12 +266,14 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     cfg = load_mix(config)
     cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
     parts, gate = _gate(cat, cfg, allow_unapproved)
+    out_dir = Path(out or Path("runs") / "mix" / cfg.name)
+    _check_out(out_dir)
     if dry_run:
         return {"inputs": [p.inp.manifest for p in parts], "gate": gate}
-    out_dir = Path(out or Path("runs") / "mix" / cfg.name)
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a blend is rebuilt from its inputs in seconds; nothing to resume
     out_dir.mkdir(parents=True)
+    (out_dir / MARKER).touch()
     datasets: list[dict[str, Any]] = []
     sides: list[dict[str, Any]] = []
     split_tokens = {s: 0 for s in SPLITS}

@@ -1,0 +1,68 @@
+"""A trainer's and a legal reviewer's failure paths of tokenize, mix, pull and the loaders (session 13).
+
+Each test fails on the code before its fix; the catalog is the catalog tests' signed run of the
+bundled sample (tests/catalog_fixtures.py), copied per test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.catalog_cli import cm
+
+pytest_plugins = ["tests.catalog_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(built_catalog, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
+        cm("tokenizer", "train", built_catalog.mid, "--vocab-size", "300", "--out", str(out),
+           "--catalog", str(built_catalog.catalog), "--allow-unapproved")
+    return out
+
+
+def last_line(res) -> str:
+    return res.stdout.strip().splitlines()[-1]
+
+
+def one_line_error(*args: str, code: int = 2) -> str:
+    res = cm(*args, check=False)
+    assert res.returncode == code, res
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def tokenized(env, tok: Path, out: Path) -> str:
+    return last_line(cm("tokenize", env.mid, "--tokenizer", str(tok), "--out", str(out), "--allow-unapproved"))
+
+
+def mix_file(path: Path, tid: str) -> Path:
+    doc = {"name": "m", "purpose": {"description": "open model", "uses": ["pretraining"]},
+           "inputs": [{"manifest": tid, "weight": 1.0}], "validation": {"fraction": 0.1}}
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_mix_never_deletes_a_folder_that_is_not_its_own(env, tiny_tokenizer, tmp_path):
+    """`mix --out DIR` replaced DIR whole: `--out .` or a folder of the user's was deleted."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    mix = mix_file(tmp_path / "m.yaml", tid)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me")
+    for extra in ((), ("--dry-run",)):
+        msg = one_line_error("mix", str(mix), "--out", str(mine), "--allow-unapproved", *extra)
+        assert "not a mix output" in msg and "nothing was changed" in msg
+        assert (mine / "thesis.txt").read_text() == "keep me"
+    # Its own output (and an empty folder) is still replaced: a re-run gives the same ID.
+    (tmp_path / "empty").mkdir()
+    first = last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved"))
+    assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
+    (tmp_path / "empty" / ".corpusmill-mix").unlink()  # an output written before the marker: its blend manifest says so
+    assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
