@@ -99,7 +99,7 @@ def _print_removal(r, dry_run: bool = False) -> None:
         return
     verb = "would remove" if dry_run else "removed"
     print(f"{r.manifest_id} ({r.state}): {verb} {len(r.removed)} document file(s), {r.bytes:,} bytes, from the catalog's data/"
-          + ("" if dry_run or not r.recorded else " (signed record: removals/{r.manifest_id}.json)"))
+          + ("" if dry_run or not r.recorded else f" (signed record: removals/{r.manifest_id}.json)"))
     for k in r.kept:
         print(f"  kept {k['path']}: still named by {k['referenced_by']}")
 
