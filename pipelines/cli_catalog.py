@@ -91,6 +91,11 @@ def cmd_review(args: argparse.Namespace) -> int:
         from manifests import gc
 
         _print_removal(gc.remove(cat, args.id, reviewer=args.reviewer))
+        from manifests.derived import descendants
+
+        for d in descendants(cat, args.id):  # their token files are copies of the revoked documents
+            print(f"  derived {d['kind']} manifest {d['id']} ({printable(d['name'])}) is now refused by pull and the loaders; "
+                  f"`corpusmill review revoke {d['id']} --comment …` removes its files from data/")
     return 0
 
 
@@ -156,7 +161,8 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         print(f"{mark} {'└─ ' * (i > 0)}{r['id']}  {r['state']:<9} {r['created_at']}  {docs}{extra}")
         for d in r["derived"]:
             hit = d["affected_by"]
-            note = f"  AFFECTED: built from taken-down {hit[0]['ancestor']}; rebuild from {hit[0]['successor']}" if hit else ""
+            note = ("" if not hit else f"  AFFECTED: built from taken-down {hit[0]['ancestor']}; rebuild from {hit[0]['successor']}"
+                    if hit[0]["successor"] else f"  AFFECTED: built from revoked {hit[0]['ancestor']}; not to be used")
             print(f"    {'  ' * (d['depth'] - 1)}↳ {d['id']}  {d['kind']:<9} {d['state']:<9} {d['name']}{note}")
     return 0
 

@@ -66,3 +66,28 @@ def test_mix_never_deletes_a_folder_that_is_not_its_own(env, tiny_tokenizer, tmp
     assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
     (tmp_path / "empty" / ".corpusmill-mix").unlink()  # an output written before the marker: its blend manifest says so
     assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
+
+
+def test_revoking_a_release_refuses_what_was_built_from_it(env, tiny_tokenizer, tmp_path):
+    """A revoked curated manifest's text leaves the catalog; its tokenized copy and the blends
+    built from it were still pulled (and mixed) as approved."""
+    from manifests import loaders
+    from manifests.derived import TakenDown
+
+    cm("review", "approve", env.mid, "--comment", "ok")
+    tid = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok")))
+    cm("review", "approve", tid, "--comment", "ok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix")))
+    cm("review", "approve", bid, "--comment", "ok")
+    cm("pull", bid, "--to", str(tmp_path / "before"))
+    out = cm("review", "revoke", env.mid, "--comment", "the licence was never valid").stdout
+    assert f"derived tokenized manifest {tid}" in out and f"derived blend manifest {bid}" in out
+    assert "{r.manifest_id}" not in out
+    for mid in (bid, tid):
+        msg = one_line_error("pull", mid, "--to", str(tmp_path / f"after-{mid}"))
+        assert f"{env.mid} was revoked" in msg and "review history" in msg
+        assert not (tmp_path / f"after-{mid}").exists()
+        with pytest.raises(TakenDown):
+            loaders.open(mid, str(env.catalog))
+    assert f"{env.mid} was revoked" in one_line_error("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix2"))
+    assert f"AFFECTED: built from revoked {env.mid}" in cm("manifest", "lineage", env.mid).stdout
