@@ -91,3 +91,15 @@ def test_revoking_a_release_refuses_what_was_built_from_it(env, tiny_tokenizer, 
             loaders.open(mid, str(env.catalog))
     assert f"{env.mid} was revoked" in one_line_error("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix2"))
     assert f"AFFECTED: built from revoked {env.mid}" in cm("manifest", "lineage", env.mid).stdout
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"eos"'])
+def test_a_tokenizer_config_that_is_not_an_object_is_one_line(env, tiny_tokenizer, tmp_path, content):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_bytes(tiny_tokenizer.read_bytes())
+    (folder / "tokenizer_config.json").write_text(content)
+    for extra in ((), ("--dry-run",)):
+        msg = one_line_error("tokenize", env.mid, "--tokenizer", str(folder), "--allow-unapproved", "--out", str(tmp_path / "t"), *extra)
+        assert "tokenizer_config.json: not a JSON object" in msg
+    assert not (tmp_path / "t").exists()
