@@ -82,7 +82,21 @@ def open(  # noqa: A001 — the documented trainer API: manifests.open(ID)
         if problems:
             raise IntegrityError(f"{manifest_id}: " + "; ".join(problems))
     paths = [cat.data_path(manifest_id, s["path"]) for s in manifest["shards"]]
+    if not paths:  # every document taken down: no shard to read a schema from, so the manifest's
+        return pads.dataset(empty_table(manifest))  # (a dataset of no columns failed `to_table(columns=["text"])`)
     return pads.dataset(paths, format="parquet", filesystem=cat.fs)
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    try:
+        return pa.type_for_alias(name)
+    except ValueError:  # a nested type's string (list<…>, struct<…>) has no parser: no values to type anyway
+        return pa.null()
+
+
+def empty_table(manifest: dict[str, Any]) -> pa.Table:
+    """No rows, the columns of the manifest's ``document_schema`` (a manifest without shards)."""
+    return pa.schema([(c["name"], _arrow_type(c["type"])) for c in manifest["document_schema"]]).empty_table()
 
 
 def open_ledger(manifest_id: str, catalog: str | Catalog | None = None) -> pads.Dataset:
@@ -449,6 +463,9 @@ def load_hf(
     import datasets
 
     cat = _catalog(catalog)
+    if not cat.get(manifest_id)["shards"]:  # every document taken down; `load_dataset` raises on no data files
+        manifest = checked(manifest_id, cat, allow_unapproved)[1]
+        return datasets.Dataset(datasets.table.InMemoryTable(empty_table(manifest)))
     if cat.local:
         manifest = cat.get(manifest_id)
         open(manifest_id, cat, verify=True, allow_unapproved=allow_unapproved)

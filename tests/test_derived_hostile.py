@@ -103,3 +103,25 @@ def test_a_tokenizer_config_that_is_not_an_object_is_one_line(env, tiny_tokenize
         msg = one_line_error("tokenize", env.mid, "--tokenizer", str(folder), "--allow-unapproved", "--out", str(tmp_path / "t"), *extra)
         assert "tokenizer_config.json: not a JSON object" in msg
     assert not (tmp_path / "t").exists()
+
+
+def test_loaders_read_a_manifest_whose_every_document_was_taken_down(env, tmp_path):
+    """The successor of a takedown of everything has no shards: `load_hf` raised datasets'
+    "At least one valid data file must be specified", `open` returned a dataset of no columns."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    import manifests
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()
+    (tmp_path / "all.txt").write_text("\n".join(kept) + "\n")
+    succ = last_line(cm("takedown", env.mid, "--doc-ids", str(tmp_path / "all.txt"), "--reason", "consent withdrawn"))
+    cm("review", "approve", succ, "--comment", "empty, on purpose")
+    assert env.cat.get(succ)["shards"] == []
+    table = manifests.open(succ, str(env.catalog)).to_table(columns=["id", "text"])
+    assert table.num_rows == 0 and table.schema.field("text").type == "string"
+    hf = manifests.load_hf(succ, str(env.catalog))
+    assert hf.num_rows == 0 and {"id", "text", "source_id"} <= set(hf.column_names)
+    assert list(manifests.iter_shard(succ, 0, 2, str(env.catalog))) == []
+    assert "0 documents" in cm("pull", succ, "--to", str(tmp_path / "p")).stdout
