@@ -381,7 +381,7 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     manifest = seal(manifest)
     validate_manifest(manifest)
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-    cat.publish(out_dir, manifest)
+    cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return MixResult(manifest, out_dir)
 
 

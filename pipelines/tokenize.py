@@ -236,7 +236,7 @@ def tokenize(
     validate_manifest(manifest)
     shutil.rmtree(work)
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-    cat.publish(out_dir, manifest)
+    cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return TokenizeResult(manifest, out_dir, time.perf_counter() - t0, resumed, sum(d["sequences"] for d in datasets))
 
 

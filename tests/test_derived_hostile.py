@@ -125,3 +125,15 @@ def test_loaders_read_a_manifest_whose_every_document_was_taken_down(env, tmp_pa
     assert hf.num_rows == 0 and {"id", "text", "source_id"} <= set(hf.column_names)
     assert list(manifests.iter_shard(succ, 0, 2, str(env.catalog))) == []
     assert "0 documents" in cm("pull", succ, "--to", str(tmp_path / "p")).stdout
+
+
+def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
+    """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
+    not, so every tokenized dataset and blend was 'verified without a producer signature'."""
+    from manifests import review
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved"))
+    for mid in (tid, bid):
+        v = review.verify(env.cat, mid)
+        assert v.signed and v.ok, v.problems
