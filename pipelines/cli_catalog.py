@@ -85,6 +85,10 @@ def cmd_review(args: argparse.Namespace) -> int:
     from manifests import review
 
     cat = _catalog(args)
+    if args.review_command == "approve":  # an approval of data whose source release was taken down or revoked
+        from manifests import derived
+
+        derived.require_current(cat, cat.get(args.id))
     rec = review.transition(cat, args.id, args.review_command, args.reviewer, args.comment)
     print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {printable(rec['reviewer'])} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
     if rec["to_state"] == review.REVOKED:  # a revoked release's documents leave the catalog's data/

@@ -137,3 +137,23 @@ def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     for mid in (tid, bid):
         v = review.verify(env.cat, mid)
         assert v.signed and v.ok, v.problems
+
+
+def test_a_reviewer_sees_and_cannot_approve_data_built_from_a_revoked_release(env, tiny_tokenizer, tmp_path):
+    """`review approve` took a tokenized manifest built from a revoked release, and its audit
+    said only "approved, verified"."""
+    import json
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    cm("review", "approve", env.mid, "--comment", "ok")
+    cm("review", "revoke", env.mid, "--comment", "the licence was never valid")
+    msg = one_line_error("review", "approve", tid, "--comment", "looks fine")
+    assert f"{env.mid} was revoked" in msg
+    from manifests import review
+
+    assert review.replay(env.cat, env.cat.get(tid)).state == review.DRAFT
+    cm("audit", tid, "--out", str(tmp_path / "a.json"))
+    built = json.loads((tmp_path / "a.json").read_text())["built_from"]
+    assert built["parents"] == [env.mid] and built["affected_by"][0]["ancestor"] == env.mid
+    cm("audit", tid, "--out", str(tmp_path / "a.html"))
+    assert f"Built from {env.mid}, which was revoked" in (tmp_path / "a.html").read_text()
