@@ -140,7 +140,7 @@ def tokenize(
     out_dir = Path(out or Path("runs") / "tokenize" / f"{mid}-{key[:12]}")
     work = out_dir / "work"
     state_path = work / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else None
+    state = _read_state(state_path, log)
     if state is None or state.get("key") != key:
         if out_dir.exists() and any(out_dir.iterdir()) and not state_path.exists() and not (out_dir / ".corpusmill-tokenize").exists():
             raise InputError(f"{out_dir} exists and is not a tokenize output directory; give another --out")
@@ -238,6 +238,22 @@ def tokenize(
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return TokenizeResult(manifest, out_dir, time.perf_counter() - t0, resumed, sum(d["sequences"] for d in datasets))
+
+
+def _read_state(path: Path, log) -> dict[str, Any] | None:
+    """The resume state, or None (start over) when it is missing or not one this code wrote — a
+    state.json cut short or edited ended every rerun in a JSONDecodeError traceback."""
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        state = None
+    if not (isinstance(state, dict) and isinstance(state.get("key"), str) and isinstance(state.get("next_shard"), int)
+            and isinstance(state.get("writers"), dict) and isinstance(state.get("by_shard"), dict)):
+        log(f"{path} is unreadable; starting over")
+        return {"key": None}
+    return state
 
 
 def _encoded_shards(engine: str, cat: Catalog, mid: str, shards: list[dict[str, Any]], todo: list[int],

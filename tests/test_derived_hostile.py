@@ -157,3 +157,15 @@ def test_a_reviewer_sees_and_cannot_approve_data_built_from_a_revoked_release(en
     assert built["parents"] == [env.mid] and built["affected_by"][0]["ancestor"] == env.mid
     cm("audit", tid, "--out", str(tmp_path / "a.html"))
     assert f"Built from {env.mid}, which was revoked" in (tmp_path / "a.html").read_text()
+
+
+@pytest.mark.parametrize("state", ["garbage", "[]", '{"key": "x"}', ""])
+def test_tokenize_over_a_damaged_resume_state_starts_over(env, tiny_tokenizer, tmp_path, state):
+    fresh = tokenized(env, tiny_tokenizer, tmp_path / "fresh")
+    out = tmp_path / "t"
+    (out / "work").mkdir(parents=True)
+    (out / ".corpusmill-tokenize").touch()
+    (out / "work" / "state.json").write_text(state)
+    dry = cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(out), "--allow-unapproved", "--dry-run")
+    assert "Traceback" not in dry.stderr
+    assert tokenized(env, tiny_tokenizer, out) == fresh
