@@ -71,8 +71,8 @@ class Purpose(_Strict):
 
 
 class HeldOut(_Strict):
-    fraction: float | None = Field(default=None, gt=0, lt=1)
-    tokens: int | None = Field(default=None, gt=0)
+    fraction: float | None = Field(default=None, gt=0, lt=1, strict=True)
+    tokens: int | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _one(self) -> HeldOut:
@@ -84,8 +84,8 @@ class HeldOut(_Strict):
 class Input(_Strict):
     manifest: str = Field(pattern=r"^cm-[0-9a-f]{16}$")
     source: str | None = None
-    weight: float | None = Field(default=None, gt=0)
-    epochs: float | None = Field(default=None, gt=0)
+    weight: float | None = Field(default=None, gt=0, strict=True)  # strict: `weight: yes` was 1.0, "2" was 2.0
+    epochs: float | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _one(self) -> Input:
@@ -98,7 +98,7 @@ class MixConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     purpose: Purpose
     inputs: list[Input] = Field(min_length=1)
-    budget_tokens: int | None = Field(default=None, gt=0)
+    budget_tokens: int | None = Field(default=None, gt=0, strict=True)
     validation: HeldOut | None = None
     test: HeldOut | None = None
 

@@ -169,3 +169,19 @@ def test_tokenize_over_a_damaged_resume_state_starts_over(env, tiny_tokenizer, t
     dry = cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(out), "--allow-unapproved", "--dry-run")
     assert "Traceback" not in dry.stderr
     assert tokenized(env, tiny_tokenizer, out) == fresh
+
+
+@pytest.mark.parametrize(("key", "value"), [("weight", True), ("weight", "2"), ("epochs", "yes"), ("budget_tokens", True),
+                                            ("budget_tokens", "1000")])
+def test_a_mix_number_that_is_not_a_number_is_refused(env, tmp_path, key, value):
+    """`weight: yes` (YAML's true) was taken as weight 1, a quoted "2" as 2.0."""
+    doc = {"name": "m", "purpose": {"description": "x", "uses": ["pretraining"]},
+           "inputs": [{"manifest": "cm-0123456789abcdef", "weight": 1.0}]}
+    if key == "budget_tokens":
+        doc[key] = value
+    else:
+        doc["inputs"][0].pop("weight")
+        doc["inputs"][0][key] = value
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--dry-run")
+    assert key in msg and "valid" in msg
