@@ -185,3 +185,26 @@ def test_a_mix_number_that_is_not_a_number_is_refused(env, tmp_path, key, value)
     (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
     msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--dry-run")
     assert key in msg and "valid" in msg
+
+
+def test_croissant_of_a_pulled_dataset_and_blend_is_read_by_mlcroissant(env, tiny_tokenizer, tmp_path):
+    """The FileSet said shards/*.parquet, which no side table of a derived manifest matches:
+    mlcroissant read 0 records; the .bin/.idx a trainer reads were not listed with their sha256."""
+    import json
+
+    import mlcroissant as mlc
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved"))
+    for mid in (tid, bid):
+        m = env.cat.get(mid)
+        dest = tmp_path / f"pulled-{mid}"
+        cm("pull", mid, "--to", str(dest), "--allow-unapproved")
+        cm("export", "croissant", mid, "--out", str(dest / "croissant.json"))
+        doc = json.loads((dest / "croissant.json").read_text())
+        listed = {d["contentUrl"]: d["sha256"] for d in doc["distribution"] if d["@type"] == "cr:FileObject"}
+        for d in m["megatron"]["datasets"]:
+            assert listed[d["bin"]["path"]] == d["bin"]["sha256"] and listed[d["idx"]["path"]] == d["idx"]["sha256"]
+        assert {"@type": "prov:Entity", "@id": m["parents"][0], "name": f"corpusmill manifest {m['parents'][0]}"} in doc["prov:wasDerivedFrom"]
+        ds = mlc.Dataset(jsonld=str(dest / "croissant.json"))
+        assert sum(1 for _ in ds.records("documents")) == sum(d["sequences"] for d in m["megatron"]["datasets"]) > 0
