@@ -93,7 +93,9 @@ def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
         at = data.count(b"\n", 0, e.start) + 1
         raise InputError(f"{path}: line {at}: not UTF-8 text (byte {e.start}); the file holds document ids, one a line") from None
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # A spreadsheet's "CSV UTF-8" export starts with a byte-order mark, which glued itself to the
+    # first id: that id was "not in the ledger" and the whole takedown refused at line 1.
+    for n, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         doc_id = line.split("#", 1)[0].strip()
         if doc_id:
             out.append((n, doc_id))

@@ -208,3 +208,15 @@ def test_croissant_of_a_pulled_dataset_and_blend_is_read_by_mlcroissant(env, tin
         assert {"@type": "prov:Entity", "@id": m["parents"][0], "name": f"corpusmill manifest {m['parents'][0]}"} in doc["prov:wasDerivedFrom"]
         ds = mlc.Dataset(jsonld=str(dest / "croissant.json"))
         assert sum(1 for _ in ds.records("documents")) == sum(d["sequences"] for d in m["megatron"]["datasets"]) > 0
+
+
+def test_takedown_reads_an_id_list_exported_by_a_spreadsheet(env, tmp_path):
+    """Excel's "CSV UTF-8" export: a byte-order mark and CRLF line ends."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()[:3]
+    (tmp_path / "ids.csv").write_bytes(b"\xef\xbb\xbf" + "".join(f"{i}\r\n" for i in kept).encode())
+    out = cm("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.csv"), "--reason", "erasure request", "--dry-run").stdout
+    assert "remove 3 document(s)" in out
