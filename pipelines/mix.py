@@ -157,6 +157,7 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
     unapproved: list[dict[str, str]] = []
     seen_sources: dict[str, str] = {}
     tokenizers = set()
+    policies: dict[tuple[int, int | None], str] = {}
     for n, inp in enumerate(cfg.inputs):
         where = f"inputs[{n}]"
         m = cat.get(inp.manifest)
@@ -174,7 +175,11 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
                 if not allow_unapproved:
                     raise review.NotApproved(pid, f"{where}: {inp.manifest} was built from {pid}, which is {st.state}, not approved").for_cli()
                 unapproved.append({"manifest": pid, "state": st.state})
-        tokenizers.add(m["tokenizer"]["sha256"])
+        tk = m["tokenizer"]
+        # One tokenizer file is not enough: the same file with and without --add-bos (or another
+        # --eos) was mixed silently, and the blend's manifest recorded the first input's policy.
+        policies.setdefault((tk["eos_id"], tk["bos_id"] if tk["special_token_policy"]["bos"] == "prepended" else None), inp.manifest)
+        tokenizers.add(tk["sha256"])
         datasets = {d["source"]: d for d in m["megatron"]["datasets"]}
         if inp.source is not None:
             if inp.source not in {s["id"] for s in m["sources"]}:
@@ -197,6 +202,11 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
             parts.append(Part(n, inp, m, d))
     if len(tokenizers) > 1:
         raise InputError(f"the inputs were tokenized with {len(tokenizers)} different tokenizers; a blend needs one")
+    if len(policies) > 1:
+        said = "; ".join(f"{mid}: EOS id {eos}, " + (f"BOS id {bos} prepended" if bos is not None else "no BOS")
+                         for (eos, bos), mid in policies.items())
+        raise InputError(f"the inputs were tokenized with different special tokens ({said}); a blend needs one policy — "
+                         "tokenize them with the same --eos/--bos/--add-bos")
     gate = {"allow_unapproved": bool(allow_unapproved and unapproved), "unapproved": unapproved,
             "purpose_uses": list(cfg.purpose.uses), "checked": sorted({p.inp.manifest for p in parts})}
     return parts, gate

@@ -220,3 +220,18 @@ def test_takedown_reads_an_id_list_exported_by_a_spreadsheet(env, tmp_path):
     (tmp_path / "ids.csv").write_bytes(b"\xef\xbb\xbf" + "".join(f"{i}\r\n" for i in kept).encode())
     out = cm("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.csv"), "--reason", "erasure request", "--dry-run").stdout
     assert "remove 3 document(s)" in out
+
+
+def test_mix_refuses_inputs_tokenized_with_different_special_tokens(env, tiny_tokenizer, tmp_path):
+    """The same tokenizer file with and without --add-bos was blended silently (the blend's
+    manifest recorded the first input's policy)."""
+    plain = tokenized(env, tiny_tokenizer, tmp_path / "plain")
+    bos = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--bos", "<|pad|>", "--add-bos",
+                       "--out", str(tmp_path / "bos"), "--allow-unapproved"))
+    doc = {"name": "m", "purpose": {"description": "x", "uses": ["pretraining"]},
+           "inputs": [{"manifest": plain, "source": "ko_reviews", "weight": 1.0}, {"manifest": bos, "source": "ko_statutes", "weight": 1.0}]}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
+        assert "different special tokens" in msg and "BOS id" in msg
+    assert not (tmp_path / "mix").exists()
