@@ -75,8 +75,8 @@ def require_current(cat: Catalog, manifest: dict[str, Any]) -> None:
     or revoked."""
     hits = affected(cat, manifest)
     if hits:
-        what = "; ".join(f"{h['ancestor']} was taken down ({h['state']}, successor {h['successor']})" if h["successor"]
-                         else f"{h['ancestor']} was revoked (no successor)" for h in hits)
+        what = "; ".join(f"{h['ancestor']}, which was taken down ({h['state']}, successor {h['successor']})" if h["successor"]
+                         else f"{h['ancestor']}, which was revoked (no successor)" for h in hits)
         todo = (f"rebuild it from the successor ({rebuild_hint(manifest)})" if any(h["successor"] for h in hits)
                 else f"nothing built from it may be used (corpusmill review history {hits[0]['ancestor']} says who decided and why)")
         raise TakenDown(f"refusing {manifest['id']}: it was built from {what}; {todo}")

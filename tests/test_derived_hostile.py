@@ -85,11 +85,11 @@ def test_revoking_a_release_refuses_what_was_built_from_it(env, tiny_tokenizer, 
     assert "{r.manifest_id}" not in out
     for mid in (bid, tid):
         msg = one_line_error("pull", mid, "--to", str(tmp_path / f"after-{mid}"))
-        assert f"{env.mid} was revoked" in msg and "review history" in msg
+        assert f"{env.mid}, which was revoked" in msg and "review history" in msg
         assert not (tmp_path / f"after-{mid}").exists()
         with pytest.raises(TakenDown):
             loaders.open(mid, str(env.catalog))
-    assert f"{env.mid} was revoked" in one_line_error("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix2"))
+    assert f"{env.mid}, which was revoked" in one_line_error("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix2"))
     assert f"AFFECTED: built from revoked {env.mid}" in cm("manifest", "lineage", env.mid).stdout
 
 
@@ -148,7 +148,7 @@ def test_a_reviewer_sees_and_cannot_approve_data_built_from_a_revoked_release(en
     cm("review", "approve", env.mid, "--comment", "ok")
     cm("review", "revoke", env.mid, "--comment", "the licence was never valid")
     msg = one_line_error("review", "approve", tid, "--comment", "looks fine")
-    assert f"{env.mid} was revoked" in msg
+    assert f"{env.mid}, which was revoked" in msg
     from manifests import review
 
     assert review.replay(env.cat, env.cat.get(tid)).state == review.DRAFT
