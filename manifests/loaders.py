@@ -269,6 +269,23 @@ def _checked_for_pull(manifest_id: str, catalog: str | Catalog | None, allow_una
     return cat, manifest, v
 
 
+def _checked_into(manifest_id: str, to: str | os.PathLike[str], catalog: str | Catalog | None,
+                  allow_unapproved: bool) -> tuple[Catalog, dict[str, Any], review.Verification]:
+    """:func:`_checked_for_pull`; a refusal of a manifest that ``to`` already holds from an earlier
+    pull says so — a trainer re-running the pull after a revocation was told only that the pull
+    was refused, while the revoked documents stayed in the folder the job reads."""
+    try:
+        return _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    except (review.NotApproved, review.DataRemoved, derived.TakenDown) as e:
+        if _previous(Path(to)).get("id") != manifest_id:
+            raise
+        note = f"the folder {printable(str(to))} still holds its files from an earlier pull: they may no longer be used, delete them"
+        if isinstance(e, review.NotApproved):
+            raise review.NotApproved(e.manifest_id, f"{e.why}; {note}") from None
+        e.args = (f"{e.args[0]}. {note[0].upper()}{note[1:]}",)
+        raise
+
+
 def _folder(manifest_id: str, to: str | os.PathLike[str]) -> Path:
     dest = Path(to)
     where = file_in_the_way(dest)
@@ -331,7 +348,7 @@ def preview_pull(
     """Every check :func:`pull` makes before copying — approval, paths, the ledger's and indexes'
     digests, the destination's files, free space — and what it would copy; writes nothing.
     Raises what ``pull`` would raise."""
-    _, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    _, manifest, v = _checked_into(manifest_id, to, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
     files = _to_copy(manifest, dest, digest=True)
     stale = _stale_files(dest, manifest) if dest.is_dir() else []
@@ -357,7 +374,7 @@ def pull(
     ``allow_unapproved``. ``manifest.json`` is written last: its presence means complete.
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
-    cat, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    cat, manifest, v = _checked_into(manifest_id, to, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
     _free_space_check(manifest_id, dest, _to_copy(manifest, dest, digest=False), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)

@@ -235,3 +235,19 @@ def test_mix_refuses_inputs_tokenized_with_different_special_tokens(env, tiny_to
         msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
         assert "different special tokens" in msg and "BOS id" in msg
     assert not (tmp_path / "mix").exists()
+
+
+def test_a_refused_pull_says_the_folder_still_holds_an_earlier_pull(env, tiny_tokenizer, tmp_path):
+    """Revoke after pull: the re-run pull was refused without a word about the revoked documents
+    still in the folder the training job reads."""
+    cm("review", "approve", env.mid, "--comment", "ok")
+    tid = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok")))
+    cm("review", "approve", tid, "--comment", "ok")
+    cm("pull", tid, "--to", str(tmp_path / "train"))
+    cm("pull", env.mid, "--to", str(tmp_path / "text"))
+    cm("review", "revoke", env.mid, "--comment", "contract ended")
+    for mid, folder in ((env.mid, "text"), (tid, "train")):  # revoked itself; built from a revoked release
+        for extra in ((), ("--dry-run",)):
+            msg = one_line_error("pull", mid, "--to", str(tmp_path / folder), *extra)
+            assert f"{tmp_path / folder} still holds its files from an earlier pull" in msg
+        assert "still holds" not in one_line_error("pull", mid, "--to", str(tmp_path / "elsewhere"))
