@@ -103,8 +103,13 @@ def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
 
 
 def read_doc_ids(path: str | Path) -> list[str]:
-    """Document ids, one a line; blank lines and ``#`` comments are ignored."""
-    return sorted({doc_id for _, doc_id in _doc_id_lines(path)})
+    """Document ids, one a line; blank lines and ``#`` comments are ignored. A file without any is
+    an error naming it (an empty export was told "name what to take down: --source S and/or
+    --doc-ids FILE", which it had)."""
+    ids = sorted({doc_id for _, doc_id in _doc_id_lines(path)})
+    if not ids:
+        raise InputError(f"{path}: no document ids in it (one a line; blank lines and # comments are skipped); nothing was changed")
+    return ids
 
 
 def doc_id_lines(path: str | Path, ids: list[str]) -> list[int]:

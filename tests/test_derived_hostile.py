@@ -251,3 +251,10 @@ def test_a_refused_pull_says_the_folder_still_holds_an_earlier_pull(env, tiny_to
             msg = one_line_error("pull", mid, "--to", str(tmp_path / folder), *extra)
             assert f"{tmp_path / folder} still holds its files from an earlier pull" in msg
         assert "still holds" not in one_line_error("pull", mid, "--to", str(tmp_path / "elsewhere"))
+
+
+@pytest.mark.parametrize("content", ["", "\n\n# only a comment\n"])
+def test_takedown_of_an_id_file_without_ids_names_the_file(env, tmp_path, content):
+    (tmp_path / "ids.txt").write_text(content)
+    msg = one_line_error("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.txt"), "--reason", "x")
+    assert "ids.txt: no document ids in it" in msg
