@@ -258,3 +258,10 @@ def test_takedown_of_an_id_file_without_ids_names_the_file(env, tmp_path, conten
     (tmp_path / "ids.txt").write_text(content)
     msg = one_line_error("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.txt"), "--reason", "x")
     assert "ids.txt: no document ids in it" in msg
+
+
+def test_tokenizer_train_checks_compare_before_training(env, tmp_path):
+    msg = one_line_error("tokenizer", "train", env.mid, "--vocab-size", "300", "--out", str(tmp_path / "t" / "tok.json"),
+                         "--compare", str(tmp_path / "nowhere"), "--allow-unapproved")
+    assert "no tokenizer.json there" in msg
+    assert not (tmp_path / "t").exists()  # nothing trained, nothing written
