@@ -190,8 +190,13 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
         else:
             chosen = list(datasets.values())
         policy = {p["source_id"]: p for p in m["policy"]}
+        provenance = {x["id"]: x.get("provenance") or {} for x in m["sources"]}
         for d in chosen:
             s = d["source"]
+            expires = provenance.get(s, {}).get("expires")
+            if expires and dt.date.fromisoformat(str(expires)[:10]) < _today():  # the run refuses an expired contract; a blend made later did not
+                raise PolicyError(f"{where}: the contract of source {s} of {inp.manifest} expired on {str(expires)[:10]}; "
+                                  "it cannot be mixed into a new blend")
             if s in seen_sources:
                 raise InputError(f"{where}: source {s} is already in the blend from {seen_sources[s]}; name each source once")
             seen_sources[s] = inp.manifest
@@ -210,6 +215,10 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
     gate = {"allow_unapproved": bool(allow_unapproved and unapproved), "unapproved": unapproved,
             "purpose_uses": list(cfg.purpose.uses), "checked": sorted({p.inp.manifest for p in parts})}
     return parts, gate
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _plan_tokens(cfg: MixConfig, parts: list[Part], train_tokens: dict[str, int]) -> tuple[int, dict[str, float]]:

@@ -265,3 +265,17 @@ def test_tokenizer_train_checks_compare_before_training(env, tmp_path):
                          "--compare", str(tmp_path / "nowhere"), "--allow-unapproved")
     assert "no tokenizer.json there" in msg
     assert not (tmp_path / "t").exists()  # nothing trained, nothing written
+
+
+def test_mix_refuses_a_source_whose_contract_has_expired(env, tiny_tokenizer, tmp_path, monkeypatch):
+    """A run refuses a source whose contract expired; a blend made after the expiry took it."""
+    import datetime as dt
+
+    from pipelines import mix
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    expires = next(s["provenance"]["expires"] for s in env.cat.get(tid)["sources"] if s["provenance"].get("expires"))
+    monkeypatch.setattr(mix, "_today", lambda: dt.date.fromisoformat(str(expires)[:10]) + dt.timedelta(days=1))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
+        assert f"expired on {str(expires)[:10]}" in msg
