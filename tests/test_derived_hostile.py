@@ -279,3 +279,16 @@ def test_mix_refuses_a_source_whose_contract_has_expired(env, tiny_tokenizer, tm
     for extra in (("--dry-run",), ()):
         msg = one_line_error("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
         assert f"expired on {str(expires)[:10]}" in msg
+
+
+def test_tokenize_refuses_a_source_whose_contract_has_expired(env, tiny_tokenizer, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from pipelines import tokenize
+
+    expires = next(s["provenance"]["expires"] for s in env.cat.get(env.mid)["sources"] if s["provenance"].get("expires"))
+    monkeypatch.setattr(tokenize, "_today", lambda: dt.date.fromisoformat(str(expires)[:10]) + dt.timedelta(days=1))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "t"), "--allow-unapproved", *extra)
+        assert f"expired on {str(expires)[:10]}" in msg and "corpusmill takedown" in msg
+    assert not (tmp_path / "t").exists()
