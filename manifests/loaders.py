@@ -9,9 +9,12 @@ signature and review chain (:func:`manifests.review.verify`), that it is approve
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -376,6 +379,37 @@ def pull(
     """
     cat, manifest, v = _checked_into(manifest_id, to, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
+    with _pull_lock(dest):
+        return _pull_locked(cat, manifest, v, dest, workers)
+
+
+@contextlib.contextmanager
+def _pull_lock(dest: Path) -> Iterator[None]:
+    """One pull at a time into ``dest``; a second one waits, then finds the files present and
+    verifies them. Every node of a training job running the same pull into a shared folder
+    appended to the same ``.part`` files, and a pull removed the files another was writing.
+    An ``flock`` on ``.<name>.pull.lock`` beside ``dest`` (released when the process dies); a
+    folder whose parent cannot hold that file is pulled without it, as before."""
+    where = dest.absolute()  # `--to .`: the lock goes beside the folder, never into it
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        fd = builtins.open(where.parent / f".{where.name}.pull.lock", "a+b")  # noqa: SIM115 — closed below
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger("corpusmill").warning("another corpusmill pull is writing to %s; waiting for it to finish", printable(str(dest)))
+            fcntl.flock(fd.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        fd.close()  # closing the file releases the lock
+
+
+def _pull_locked(cat: Catalog, manifest: dict[str, Any], v: review.Verification, dest: Path, workers: int) -> dict[str, Any]:
+    manifest_id = manifest["id"]
     _free_space_check(manifest_id, dest, _to_copy(manifest, dest, digest=False), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)

@@ -292,3 +292,22 @@ def test_tokenize_refuses_a_source_whose_contract_has_expired(env, tiny_tokenize
         msg = one_line_error("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "t"), "--allow-unapproved", *extra)
         assert f"expired on {str(expires)[:10]}" in msg and "corpusmill takedown" in msg
     assert not (tmp_path / "t").exists()
+
+
+def test_a_second_pull_into_the_same_folder_waits_for_the_first(env, tmp_path):
+    """Every node of a job running the same pull into a shared folder wrote the same .part files."""
+    import fcntl
+    import threading
+    import time
+
+    cm("review", "approve", env.mid, "--comment", "ok")
+    dest = tmp_path / "shared"
+    with open(tmp_path / ".shared.pull.lock", "a+b") as held:  # another pull, writing
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        done: list = []
+        t = threading.Thread(target=lambda: done.append(cm("pull", env.mid, "--to", str(dest))))
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive() and not (dest / "manifest.json").exists()
+    t.join(60)
+    assert done and "verified" in done[0].stdout and (dest / "manifest.json").exists()
