@@ -240,6 +240,10 @@ def takedown(
     t0 = time.perf_counter()
     if not reason.strip():
         raise InputError("a takedown needs --reason")
+    # The reason goes into the ledger (every removed row), the manifest's counts, the takedown
+    # lists, the review record and the audit; an erasure request's reason names the requester
+    # ("erasure request from kim.lee@example.com"): identifiers masked as in file names.
+    reason = review.mask_note(reason)
     sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")

@@ -311,3 +311,45 @@ def test_a_second_pull_into_the_same_folder_waits_for_the_first(env, tmp_path):
         assert t.is_alive() and not (dest / "manifest.json").exists()
     t.join(60)
     assert done and "verified" in done[0].stdout and (dest / "manifest.json").exists()
+
+
+def test_a_takedown_reason_naming_the_requester_is_masked_everywhere_it_goes(env, tmp_path):
+    """An erasure request's reason names the requester; it reached the ledger's every removed
+    row, the manifest's counts, the takedown list, the review record and the audit raw."""
+    import json
+
+    raw = "erasure request from kim.lee@example.com, 010-1234-5678"
+    succ = last_line(cm("takedown", env.mid, "--source", "ko_bills", "--reason", raw))
+    cm("audit", succ, "--out", str(tmp_path / "a.json"))
+    cm("audit", env.mid, "--out", str(tmp_path / "old.json"))
+    places = [env.catalog / "manifests" / f"{succ}.json", tmp_path / "a.json", tmp_path / "old.json",
+              *(env.catalog / "takedowns").rglob("*.json"), *(env.catalog / "reviews").rglob("*.json")]
+    for p in places:
+        text = p.read_text()
+        assert "kim.lee@example.com" not in text and "010-1234-5678" not in text, p
+    assert "<EMAIL_ADDRESS>" in (env.catalog / "manifests" / f"{succ}.json").read_text()
+    import pyarrow.parquet as pq
+
+    reasons = set(pq.read_table(env.catalog / "data" / succ / "ledger.parquet", columns=["reason"]).column("reason").to_pylist())
+    assert not any(r and "kim.lee" in r for r in reasons)
+    assert json.loads((tmp_path / "a.json").read_text())
+
+
+def test_a_review_comment_naming_a_person_is_masked(env, tmp_path):
+    cm("review", "approve", env.mid, "--comment", "ok")
+    out = cm("review", "revoke", env.mid, "--comment", "erasure request from kim.lee@example.com").stdout
+    assert "kim.lee@example.com" not in out
+    history = cm("review", "history", env.mid).stdout
+    assert "kim.lee@example.com" not in history and "<EMAIL_ADDRESS>" in history
+    assert not any("kim.lee@example.com" in p.read_text() for p in (env.catalog / "reviews").rglob("*.json"))
+
+
+def test_notes_are_masked_without_presidio_too(monkeypatch):
+    from manifests import review
+
+    def no_presidio(text):
+        raise ImportError("presidio_analyzer")
+
+    monkeypatch.setattr(review, "mask_identifiers", no_presidio)
+    assert review.mask_note("erasure request from kim.lee@example.com, 010-1234-5678") == "erasure request from <EMAIL_ADDRESS>, <NUMBER>"
+    assert review.mask_note("licences checked on 2026-12-08") == "licences checked on 2026-12-08"
