@@ -111,6 +111,8 @@ def load(path: str | Path, eos: str | None = None, bos: str | None = None, add_b
             cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as e:
             raise InputError(f"{cfg_path}: not valid JSON ({e})") from None
+        if not isinstance(cfg, dict):  # `[]` or `null` ended tokenize (and its --dry-run) in AttributeError
+            raise InputError(f"{cfg_path}: not a JSON object (a {type(cfg).__name__}); transformers writes one mapping there")
     special = sorted(t.content for t in tok.get_added_tokens_decoder().values() if t.special)
     vocab = tok.get_vocab_size(with_added_tokens=True)
 

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from manifests import review
+from manifests import derived, review
 from manifests.catalog import Catalog
 from corpusmill_base import arrowio
 from corpusmill_base.errors import IntegrityError
@@ -255,6 +255,10 @@ def collect(cat: Catalog, mid: str, sampler: Sampler | None = None) -> dict[str,
             for r in ver.review.records
         ],
         "lineage": lineage(cat, mid),
+        # A derived manifest: what it was built from, and every ancestor taken down or revoked since
+        # (pull refuses it then; the audit said only "approved, verified").
+        "built_from": {"parents": manifest.get("parents", []), "affected_by": derived.affected(cat, manifest)}
+        if derived.is_derived(manifest) else None,
         "takedowns": manifest.get("takedowns", []),
         "purpose": manifest["purpose"],
         "policy": manifest.get("policy", []),

@@ -79,6 +79,18 @@ def _verdict(integ: dict[str, Any]) -> str:
             "(published without a signing key: sign it with <code>corpusmill manifest sign</code>)</span>")
 
 
+def _built_from(b: dict[str, Any] | None) -> str:
+    """A derived manifest's parents, and a warning naming every ancestor taken down or revoked."""
+    if not b:
+        return ""
+    out = f"<p id='built-from'>Built from {escape(', '.join(b['parents']))}.</p>"
+    for h in b["affected_by"]:
+        what = f"taken down ({h['state']}; successor {h['successor']})" if h["successor"] else "revoked"
+        out += (f"<p class='bad' id='affected'>Built from {escape(h['ancestor'])}, which was {escape(what)}: "
+                "pull and the loaders refuse this manifest.</p>")
+    return out
+
+
 def render(a: dict[str, Any]) -> str:
     m, integ = a["manifest"], a["integrity"]
     state_cls = "ok" if integ["state"] == "approved" else "bad"
@@ -89,6 +101,7 @@ def render(a: dict[str, Any]) -> str:
         f"<title>Audit report {escape(m['id'])}</title><style>{CSS}</style></head><body>",
         f"<h1>Audit report: {escape(m['name'])} <code>{escape(m['id'])}</code></h1>",
         f"<p>State: <span class='state {state_cls}' id='state'>{escape(integ['state'])}</span> · {verified}</p>",
+        _built_from(a.get("built_from")),
         f"<p class='muted'>Created {escape(str(m['created_at']))} by {escape(str(m['code_version']))}; config {escape(str(m['config_digest']))}; "
         f"{m['shards']} shard(s).</p>",
         f"<p><b>{t['records_in']:,}</b> records in → <b>{t['kept']:,}</b> kept, {t['dropped']:,} dropped, {t['quarantined']:,} quarantined.</p>",

@@ -18,7 +18,10 @@ or under ``base_url`` when given.
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
+
+from manifests.manifest import megatron_files
 
 CROISSANT_VERSION = "http://mlcommons.org/croissant/1.0"
 PROV = "http://www.w3.org/ns/prov#"
@@ -136,6 +139,10 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
         }
         for i, s in enumerate(manifest["shards"])
     ]
+    # A derived manifest's shards are its side tables (megatron/<source>.parquet, for a blend
+    # megatron/<split>/<source>.parquet): "shards/*.parquet" matched none of them, and mlcroissant
+    # read 0 records from a pulled tokenized dataset or blend.
+    globs = sorted({f"{posixpath.dirname(s['path'])}/*.parquet" for s in manifest["shards"]}) or ["shards/*.parquet"]
     files.append(
         {
             "@type": "cr:FileSet",
@@ -143,9 +150,23 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
             "name": "shards",
             "description": "all shards of the release; each is listed above with its sha256",
             "encodingFormat": "application/x-parquet",
-            "includes": "shards/*.parquet",
+            "includes": globs[0] if len(globs) == 1 else globs,
         }
     )
+    # The files a trainer actually reads (Megatron .bin/.idx, the tokenizer), each with its sha256.
+    files += [
+        {
+            "@type": "cr:FileObject",
+            "@id": f"megatron-{i:05d}",
+            "name": f["path"],
+            "description": "tokenizer file" if f["path"].startswith("tokenizer/") else "Megatron-Core indexed dataset file",
+            "contentUrl": url(f["path"]),
+            "contentSize": f"{f['bytes']} B",
+            "encodingFormat": "application/json" if f["path"].endswith(".json") else "application/octet-stream",
+            "sha256": f["sha256"],
+        }
+        for i, f in enumerate(megatron_files(manifest))
+    ]
     fields = []
     unsupported = []
     for col in manifest["document_schema"]:
@@ -213,7 +234,8 @@ def to_croissant(manifest: dict[str, Any], base_url: str | None = None) -> dict[
                 "hasPart": [{"name": f["path"], "sha256": f["sha256"], "contentSize": f"{f['bytes']} B"} for f in s.get("files", [])],
             }
             for s in admitted
-        ],
+        ]
+        + [{"@type": "prov:Entity", "@id": pid, "name": f"corpusmill manifest {pid}"} for pid in manifest.get("parents", [])],
         "prov:wasGeneratedBy": {
             "@type": "prov:Activity",
             "@id": f"curation:{mid}",

@@ -13,8 +13,8 @@ provenance, policy, ledger, shards, review records), plus:
 
 A takedown never rewrites a derived manifest (its ID is its content). Instead a derived
 manifest is *affected* while any ancestor has been taken down (revoked or rejected with a
-successor): lineage shows it and :func:`require_current` refuses to hand it to a trainer until
-it is rebuilt from the successor.
+successor) or revoked: lineage shows it and :func:`require_current` refuses to hand it to a
+trainer until it is rebuilt from the successor (a revoked ancestor without one: never).
 """
 
 from __future__ import annotations
@@ -45,7 +45,9 @@ def is_derived(manifest: dict[str, Any]) -> bool:
 
 
 def affected(cat: Catalog, manifest: dict[str, Any]) -> list[dict[str, str]]:
-    """Ancestors that were taken down: ``[{ancestor, state, successor}]`` (empty = current)."""
+    """Ancestors that were taken down or revoked: ``[{ancestor, state, successor}]`` (empty =
+    current; ``successor`` None for a plain revocation — the tokenized copy of a revoked release
+    was still pulled and mixed after its text had left the catalog)."""
     out, seen = [], set()
     todo = list(manifest.get("parents", []))
     while todo:
@@ -57,7 +59,7 @@ def affected(cat: Catalog, manifest: dict[str, Any]) -> list[dict[str, str]]:
             continue
         parent = cat.get(pid, check=False)
         st = review.replay(cat, parent)
-        if st.state in (review.REVOKED, review.REJECTED) and st.successor:
+        if st.final:  # taken down (a successor), or revoked by a reviewer (none): its files left data/
             out.append({"ancestor": pid, "state": st.state, "successor": st.successor})
         todo += parent.get("parents", [])
     return out
@@ -69,11 +71,15 @@ def rebuild_hint(manifest: dict[str, Any]) -> str:
 
 
 def require_current(cat: Catalog, manifest: dict[str, Any]) -> None:
-    """Refuse a derived manifest whose ancestry was taken down (until rebuilt from the successor)."""
+    """Refuse a derived manifest whose ancestry was taken down (until rebuilt from the successor)
+    or revoked."""
     hits = affected(cat, manifest)
     if hits:
-        what = "; ".join(f"{h['ancestor']} was taken down ({h['state']}, successor {h['successor']})" for h in hits)
-        raise TakenDown(f"refusing {manifest['id']}: it was built from {what}; rebuild it from the successor ({rebuild_hint(manifest)})")
+        what = "; ".join(f"{h['ancestor']}, which was taken down ({h['state']}, successor {h['successor']})" if h["successor"]
+                         else f"{h['ancestor']}, which was revoked (no successor)" for h in hits)
+        todo = (f"rebuild it from the successor ({rebuild_hint(manifest)})" if any(h["successor"] for h in hits)
+                else f"nothing built from it may be used (corpusmill review history {hits[0]['ancestor']} says who decided and why)")
+        raise TakenDown(f"refusing {manifest['id']}: it was built from {what}; {todo}")
 
 
 def descendants(cat: Catalog, mid: str) -> list[dict[str, Any]]:

@@ -9,9 +9,12 @@ signature and review chain (:func:`manifests.review.verify`), that it is approve
 from __future__ import annotations
 
 import builtins
+import contextlib
 import errno
+import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 from collections.abc import Iterator
@@ -82,7 +85,21 @@ def open(  # noqa: A001 — the documented trainer API: manifests.open(ID)
         if problems:
             raise IntegrityError(f"{manifest_id}: " + "; ".join(problems))
     paths = [cat.data_path(manifest_id, s["path"]) for s in manifest["shards"]]
+    if not paths:  # every document taken down: no shard to read a schema from, so the manifest's
+        return pads.dataset(empty_table(manifest))  # (a dataset of no columns failed `to_table(columns=["text"])`)
     return pads.dataset(paths, format="parquet", filesystem=cat.fs)
+
+
+def _arrow_type(name: str) -> pa.DataType:
+    try:
+        return pa.type_for_alias(name)
+    except ValueError:  # a nested type's string (list<…>, struct<…>) has no parser: no values to type anyway
+        return pa.null()
+
+
+def empty_table(manifest: dict[str, Any]) -> pa.Table:
+    """No rows, the columns of the manifest's ``document_schema`` (a manifest without shards)."""
+    return pa.schema([(c["name"], _arrow_type(c["type"])) for c in manifest["document_schema"]]).empty_table()
 
 
 def open_ledger(manifest_id: str, catalog: str | Catalog | None = None) -> pads.Dataset:
@@ -255,6 +272,23 @@ def _checked_for_pull(manifest_id: str, catalog: str | Catalog | None, allow_una
     return cat, manifest, v
 
 
+def _checked_into(manifest_id: str, to: str | os.PathLike[str], catalog: str | Catalog | None,
+                  allow_unapproved: bool) -> tuple[Catalog, dict[str, Any], review.Verification]:
+    """:func:`_checked_for_pull`; a refusal of a manifest that ``to`` already holds from an earlier
+    pull says so — a trainer re-running the pull after a revocation was told only that the pull
+    was refused, while the revoked documents stayed in the folder the job reads."""
+    try:
+        return _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    except (review.NotApproved, review.DataRemoved, derived.TakenDown) as e:
+        if _previous(Path(to)).get("id") != manifest_id:
+            raise
+        note = f"the folder {printable(str(to))} still holds its files from an earlier pull: they may no longer be used, delete them"
+        if isinstance(e, review.NotApproved):
+            raise review.NotApproved(e.manifest_id, f"{e.why}; {note}") from None
+        e.args = (f"{e.args[0]}. {note[0].upper()}{note[1:]}",)
+        raise
+
+
 def _folder(manifest_id: str, to: str | os.PathLike[str]) -> Path:
     dest = Path(to)
     where = file_in_the_way(dest)
@@ -317,7 +351,7 @@ def preview_pull(
     """Every check :func:`pull` makes before copying — approval, paths, the ledger's and indexes'
     digests, the destination's files, free space — and what it would copy; writes nothing.
     Raises what ``pull`` would raise."""
-    _, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    _, manifest, v = _checked_into(manifest_id, to, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
     files = _to_copy(manifest, dest, digest=True)
     stale = _stale_files(dest, manifest) if dest.is_dir() else []
@@ -343,8 +377,39 @@ def pull(
     ``allow_unapproved``. ``manifest.json`` is written last: its presence means complete.
     Returns the manifest plus a ``pull`` block counting what was copied.
     """
-    cat, manifest, v = _checked_for_pull(manifest_id, catalog, allow_unapproved)
+    cat, manifest, v = _checked_into(manifest_id, to, catalog, allow_unapproved)
     dest = _folder(manifest_id, to)
+    with _pull_lock(dest):
+        return _pull_locked(cat, manifest, v, dest, workers)
+
+
+@contextlib.contextmanager
+def _pull_lock(dest: Path) -> Iterator[None]:
+    """One pull at a time into ``dest``; a second one waits, then finds the files present and
+    verifies them. Every node of a training job running the same pull into a shared folder
+    appended to the same ``.part`` files, and a pull removed the files another was writing.
+    An ``flock`` on ``.<name>.pull.lock`` beside ``dest`` (released when the process dies); a
+    folder whose parent cannot hold that file is pulled without it, as before."""
+    where = dest.absolute()  # `--to .`: the lock goes beside the folder, never into it
+    try:
+        where.parent.mkdir(parents=True, exist_ok=True)
+        fd = builtins.open(where.parent / f".{where.name}.pull.lock", "a+b")  # noqa: SIM115 — closed below
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            logging.getLogger("corpusmill").warning("another corpusmill pull is writing to %s; waiting for it to finish", printable(str(dest)))
+            fcntl.flock(fd.fileno(), fcntl.LOCK_EX)
+        yield
+    finally:
+        fd.close()  # closing the file releases the lock
+
+
+def _pull_locked(cat: Catalog, manifest: dict[str, Any], v: review.Verification, dest: Path, workers: int) -> dict[str, Any]:
+    manifest_id = manifest["id"]
     _free_space_check(manifest_id, dest, _to_copy(manifest, dest, digest=False), _stale_files(dest, manifest) if dest.is_dir() else [])
     dest.mkdir(parents=True, exist_ok=True)
     removed = _prepare_dest(dest, manifest)
@@ -449,6 +514,9 @@ def load_hf(
     import datasets
 
     cat = _catalog(catalog)
+    if not cat.get(manifest_id)["shards"]:  # every document taken down; `load_dataset` raises on no data files
+        manifest = checked(manifest_id, cat, allow_unapproved)[1]
+        return datasets.Dataset(datasets.table.InMemoryTable(empty_table(manifest)))
     if cat.local:
         manifest = cat.get(manifest_id)
         open(manifest_id, cat, verify=True, allow_unapproved=allow_unapproved)

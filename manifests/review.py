@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,8 +36,23 @@ from manifests.index import CatalogIndex
 from manifests.manifest import canonical_json
 from corpusmill_base.errors import CorpusmillError, IntegrityError
 from corpusmill_base.text import printable
+from filters.pii_fields import mask_identifiers
 
 DRAFT, APPROVED, REJECTED, REVOKED = "draft", "approved", "rejected", "revoked"
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"\d(?:[\d -]{7,}\d)")
+
+
+def mask_note(text: str) -> str:
+    """A reviewer's comment or a takedown reason with structured identifiers masked, as file names
+    are (``erasure request from kim.lee@example.com`` → ``… from <EMAIL_ADDRESS>``): it goes into
+    signed records, ledgers and every audit. Without Presidio (the trainer's install) e-mail
+    addresses and runs of 9+ digits are masked by shape alone."""
+    try:
+        return mask_identifiers(text) or text
+    except ImportError:
+        return _NUMBER.sub(lambda m: "<NUMBER>" if sum(map(str.isdigit, m.group())) >= 9 else m.group(), _EMAIL.sub("<EMAIL_ADDRESS>", text))
 TRANSITIONS: dict[tuple[str, str], str] = {
     (DRAFT, "approve"): APPROVED,
     (DRAFT, "reject"): REJECTED,
@@ -339,6 +355,7 @@ def transition(
         raise IllegalTransition(f"unknown review action {action!r}; expected one of {', '.join(ACTIONS)}")
     if not comment.strip():
         raise IllegalTransition("a review needs --comment (why this decision)")
+    comment = mask_note(comment)  # "revoked: erasure request from kim.lee@…" is shown in every audit
     trusted = signing.load_trusted_keys() if trusted is None else trusted
     key = key or signing.load_signing_key()
     own = trusted.get(key.key_id)

@@ -93,7 +93,9 @@ def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
         at = data.count(b"\n", 0, e.start) + 1
         raise InputError(f"{path}: line {at}: not UTF-8 text (byte {e.start}); the file holds document ids, one a line") from None
     out = []
-    for n, line in enumerate(text.splitlines(), 1):
+    # A spreadsheet's "CSV UTF-8" export starts with a byte-order mark, which glued itself to the
+    # first id: that id was "not in the ledger" and the whole takedown refused at line 1.
+    for n, line in enumerate(text.removeprefix("\ufeff").splitlines(), 1):
         doc_id = line.split("#", 1)[0].strip()
         if doc_id:
             out.append((n, doc_id))
@@ -101,8 +103,13 @@ def _doc_id_lines(path: str | Path) -> list[tuple[int, str]]:
 
 
 def read_doc_ids(path: str | Path) -> list[str]:
-    """Document ids, one a line; blank lines and ``#`` comments are ignored."""
-    return sorted({doc_id for _, doc_id in _doc_id_lines(path)})
+    """Document ids, one a line; blank lines and ``#`` comments are ignored. A file without any is
+    an error naming it (an empty export was told "name what to take down: --source S and/or
+    --doc-ids FILE", which it had)."""
+    ids = sorted({doc_id for _, doc_id in _doc_id_lines(path)})
+    if not ids:
+        raise InputError(f"{path}: no document ids in it (one a line; blank lines and # comments are skipped); nothing was changed")
+    return ids
 
 
 def doc_id_lines(path: str | Path, ids: list[str]) -> list[int]:
@@ -233,6 +240,10 @@ def takedown(
     t0 = time.perf_counter()
     if not reason.strip():
         raise InputError("a takedown needs --reason")
+    # The reason goes into the ledger (every removed row), the manifest's counts, the takedown
+    # lists, the review record and the audit; an erasure request's reason names the requester
+    # ("erasure request from kim.lee@example.com"): identifiers masked as in file names.
+    reason = review.mask_note(reason)
     sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")

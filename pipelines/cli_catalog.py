@@ -85,12 +85,21 @@ def cmd_review(args: argparse.Namespace) -> int:
     from manifests import review
 
     cat = _catalog(args)
+    if args.review_command == "approve":  # an approval of data whose source release was taken down or revoked
+        from manifests import derived
+
+        derived.require_current(cat, cat.get(args.id))
     rec = review.transition(cat, args.id, args.review_command, args.reviewer, args.comment)
     print(f"{args.id}: {rec['from_state']} → {rec['to_state']} by {printable(rec['reviewer'])} at {rec['time']} (record {rec['seq']:05d}, signed by key {rec['signature']['key_id']})")
     if rec["to_state"] == review.REVOKED:  # a revoked release's documents leave the catalog's data/
         from manifests import gc
 
         _print_removal(gc.remove(cat, args.id, reviewer=args.reviewer))
+        from manifests.derived import descendants
+
+        for d in descendants(cat, args.id):  # their token files are copies of the revoked documents
+            print(f"  derived {d['kind']} manifest {d['id']} ({printable(d['name'])}) is now refused by pull and the loaders; "
+                  f"`corpusmill review revoke {d['id']} --comment …` removes its files from data/")
     return 0
 
 
@@ -99,7 +108,7 @@ def _print_removal(r, dry_run: bool = False) -> None:
         return
     verb = "would remove" if dry_run else "removed"
     print(f"{r.manifest_id} ({r.state}): {verb} {len(r.removed)} document file(s), {r.bytes:,} bytes, from the catalog's data/"
-          + ("" if dry_run or not r.recorded else " (signed record: removals/{r.manifest_id}.json)"))
+          + ("" if dry_run or not r.recorded else f" (signed record: removals/{r.manifest_id}.json)"))
     for k in r.kept:
         print(f"  kept {k['path']}: still named by {k['referenced_by']}")
 
@@ -156,7 +165,8 @@ def cmd_lineage(args: argparse.Namespace) -> int:
         print(f"{mark} {'└─ ' * (i > 0)}{r['id']}  {r['state']:<9} {r['created_at']}  {docs}{extra}")
         for d in r["derived"]:
             hit = d["affected_by"]
-            note = f"  AFFECTED: built from taken-down {hit[0]['ancestor']}; rebuild from {hit[0]['successor']}" if hit else ""
+            note = ("" if not hit else f"  AFFECTED: built from taken-down {hit[0]['ancestor']}; rebuild from {hit[0]['successor']}"
+                    if hit[0]["successor"] else f"  AFFECTED: built from revoked {hit[0]['ancestor']}; not to be used")
             print(f"    {'  ' * (d['depth'] - 1)}↳ {d['id']}  {d['kind']:<9} {d['state']:<9} {d['name']}{note}")
     return 0
 

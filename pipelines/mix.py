@@ -48,7 +48,7 @@ from pydantic import Field, ValidationError, model_validator
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.numbers import INT64_MAX
-from corpusmill_base.errors import ConfigError, InputError, IntegrityError, PolicyError
+from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from corpusmill_base.hashing import canonical_json
 from filters.indexed_dataset import IndexedDatasetWriter
 from manifests import derived, review
@@ -62,6 +62,7 @@ from pipelines.tokenize import SIDE_SCHEMA, file_entry, read_verified
 STAGE = {"name": "mix", "version": 1, "key": "mix@1"}
 SPLITS = ("train", "valid", "test")
 COPY_BATCH = 4096  # sequences copied per step
+MARKER = ".corpusmill-mix"  # in every mix output folder: what a later mix may replace
 
 
 class Purpose(_Strict):
@@ -70,8 +71,8 @@ class Purpose(_Strict):
 
 
 class HeldOut(_Strict):
-    fraction: float | None = Field(default=None, gt=0, lt=1)
-    tokens: int | None = Field(default=None, gt=0)
+    fraction: float | None = Field(default=None, gt=0, lt=1, strict=True)
+    tokens: int | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _one(self) -> HeldOut:
@@ -83,8 +84,8 @@ class HeldOut(_Strict):
 class Input(_Strict):
     manifest: str = Field(pattern=r"^cm-[0-9a-f]{16}$")
     source: str | None = None
-    weight: float | None = Field(default=None, gt=0)
-    epochs: float | None = Field(default=None, gt=0)
+    weight: float | None = Field(default=None, gt=0, strict=True)  # strict: `weight: yes` was 1.0, "2" was 2.0
+    epochs: float | None = Field(default=None, gt=0, strict=True)
 
     @model_validator(mode="after")
     def _one(self) -> Input:
@@ -97,7 +98,7 @@ class MixConfig(_Strict):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     purpose: Purpose
     inputs: list[Input] = Field(min_length=1)
-    budget_tokens: int | None = Field(default=None, gt=0)
+    budget_tokens: int | None = Field(default=None, gt=0, strict=True)
     validation: HeldOut | None = None
     test: HeldOut | None = None
 
@@ -156,6 +157,7 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
     unapproved: list[dict[str, str]] = []
     seen_sources: dict[str, str] = {}
     tokenizers = set()
+    policies: dict[tuple[int, int | None], str] = {}
     for n, inp in enumerate(cfg.inputs):
         where = f"inputs[{n}]"
         m = cat.get(inp.manifest)
@@ -173,7 +175,11 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
                 if not allow_unapproved:
                     raise review.NotApproved(pid, f"{where}: {inp.manifest} was built from {pid}, which is {st.state}, not approved").for_cli()
                 unapproved.append({"manifest": pid, "state": st.state})
-        tokenizers.add(m["tokenizer"]["sha256"])
+        tk = m["tokenizer"]
+        # One tokenizer file is not enough: the same file with and without --add-bos (or another
+        # --eos) was mixed silently, and the blend's manifest recorded the first input's policy.
+        policies.setdefault((tk["eos_id"], tk["bos_id"] if tk["special_token_policy"]["bos"] == "prepended" else None), inp.manifest)
+        tokenizers.add(tk["sha256"])
         datasets = {d["source"]: d for d in m["megatron"]["datasets"]}
         if inp.source is not None:
             if inp.source not in {s["id"] for s in m["sources"]}:
@@ -184,8 +190,13 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
         else:
             chosen = list(datasets.values())
         policy = {p["source_id"]: p for p in m["policy"]}
+        provenance = {x["id"]: x.get("provenance") or {} for x in m["sources"]}
         for d in chosen:
             s = d["source"]
+            expires = provenance.get(s, {}).get("expires")
+            if expires and dt.date.fromisoformat(str(expires)[:10]) < _today():  # the run refuses an expired contract; a blend made later did not
+                raise PolicyError(f"{where}: the contract of source {s} of {inp.manifest} expired on {str(expires)[:10]}; "
+                                  "it cannot be mixed into a new blend")
             if s in seen_sources:
                 raise InputError(f"{where}: source {s} is already in the blend from {seen_sources[s]}; name each source once")
             seen_sources[s] = inp.manifest
@@ -196,9 +207,18 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
             parts.append(Part(n, inp, m, d))
     if len(tokenizers) > 1:
         raise InputError(f"the inputs were tokenized with {len(tokenizers)} different tokenizers; a blend needs one")
+    if len(policies) > 1:
+        said = "; ".join(f"{mid}: EOS id {eos}, " + (f"BOS id {bos} prepended" if bos is not None else "no BOS")
+                         for (eos, bos), mid in policies.items())
+        raise InputError(f"the inputs were tokenized with different special tokens ({said}); a blend needs one policy — "
+                         "tokenize them with the same --eos/--bos/--add-bos")
     gate = {"allow_unapproved": bool(allow_unapproved and unapproved), "unapproved": unapproved,
             "purpose_uses": list(cfg.purpose.uses), "checked": sorted({p.inp.manifest for p in parts})}
     return parts, gate
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
 
 
 def _plan_tokens(cfg: MixConfig, parts: list[Part], train_tokens: dict[str, int]) -> tuple[int, dict[str, float]]:
@@ -238,6 +258,21 @@ def _copy(src_bin: np.memmap, pointers: np.ndarray, lengths: np.ndarray, rows: n
         writer.add(np.concatenate(chunks) if chunks else np.zeros(0, src_bin.dtype), lengths[r])
 
 
+def _check_out(out_dir: Path) -> None:
+    """``--out`` is replaced whole, so it must be empty, absent or an earlier mix's output (its
+    marker, or a blend ``manifest.json`` from before the marker): ``--out .`` or ``--out ~/data``
+    deleted the folder and everything in it."""
+    if not out_dir.is_dir() or not any(out_dir.iterdir()) or (out_dir / MARKER).exists():
+        return
+    try:
+        earlier = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        earlier = None
+    if not (isinstance(earlier, dict) and earlier.get("kind") == "blend"):
+        raise OutputError(f"--out {out_dir} holds files that are not a mix output; mix replaces its --out whole — "
+                          "give an empty or new folder (nothing was changed)")
+
+
 def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
@@ -250,12 +285,14 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     cfg = load_mix(config)
     cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
     parts, gate = _gate(cat, cfg, allow_unapproved)
+    out_dir = Path(out or Path("runs") / "mix" / cfg.name)
+    _check_out(out_dir)
     if dry_run:
         return {"inputs": [p.inp.manifest for p in parts], "gate": gate}
-    out_dir = Path(out or Path("runs") / "mix" / cfg.name)
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a blend is rebuilt from its inputs in seconds; nothing to resume
     out_dir.mkdir(parents=True)
+    (out_dir / MARKER).touch()
     datasets: list[dict[str, Any]] = []
     sides: list[dict[str, Any]] = []
     split_tokens = {s: 0 for s in SPLITS}
@@ -363,7 +400,7 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     manifest = seal(manifest)
     validate_manifest(manifest)
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-    cat.publish(out_dir, manifest)
+    cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return MixResult(manifest, out_dir)
 
 

@@ -31,7 +31,7 @@ import pyarrow.parquet as pq
 
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_bytes_atomic, write_text_atomic
-from corpusmill_base.errors import InputError, IntegrityError
+from corpusmill_base.errors import InputError, IntegrityError, PolicyError
 from corpusmill_base.hashing import canonical_json, sha256_file
 from filters import tokenizer as tokenizer_mod
 from filters.indexed_dataset import IndexedDatasetWriter, dtype_for_vocab
@@ -134,13 +134,19 @@ def tokenize(
     kept = {s["id"]: s["counts"]["kept"] for s in sources}
     if not sum(kept.values()):
         raise InputError(f"{mid} has no documents to tokenize (every source is empty)")
+    today = _today()
+    for src in sources:  # the run refuses an expired contract; a token copy made after the expiry did not
+        expires = str((src.get("provenance") or {}).get("expires") or "")[:10]
+        if kept[src["id"]] and expires and dt.date.fromisoformat(expires) < today:
+            raise PolicyError(f"{mid}: the contract of source {src['id']} expired on {expires}; it cannot be tokenized "
+                              f"(take the source down first: corpusmill takedown {mid} --source {src['id']} --reason …)")
     options = {"dtype": dt_name, "eos_token": tok.eos_token, "bos_token": tok.bos_token if add_bos else None,
                "special_token_policy": tok.policy(), "allow_unapproved": bool(allow_unapproved) and v.state != review.APPROVED}
     key = hashlib.sha256(canonical_json({"parent": mid, "tokenizer": tok.sha256, "options": options, "stage": STAGE}).encode()).hexdigest()
     out_dir = Path(out or Path("runs") / "tokenize" / f"{mid}-{key[:12]}")
     work = out_dir / "work"
     state_path = work / "state.json"
-    state = json.loads(state_path.read_text()) if state_path.exists() else None
+    state = _read_state(state_path, log)
     if state is None or state.get("key") != key:
         if out_dir.exists() and any(out_dir.iterdir()) and not state_path.exists() and not (out_dir / ".corpusmill-tokenize").exists():
             raise InputError(f"{out_dir} exists and is not a tokenize output directory; give another --out")
@@ -236,8 +242,28 @@ def tokenize(
     validate_manifest(manifest)
     shutil.rmtree(work)
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
-    cat.publish(out_dir, manifest)
+    cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return TokenizeResult(manifest, out_dir, time.perf_counter() - t0, resumed, sum(d["sequences"] for d in datasets))
+
+
+def _today() -> dt.date:
+    return dt.datetime.now(dt.UTC).date()
+
+
+def _read_state(path: Path, log) -> dict[str, Any] | None:
+    """The resume state, or None (start over) when it is missing or not one this code wrote — a
+    state.json cut short or edited ended every rerun in a JSONDecodeError traceback."""
+    if not path.exists():
+        return None
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        state = None
+    if not (isinstance(state, dict) and isinstance(state.get("key"), str) and isinstance(state.get("next_shard"), int)
+            and isinstance(state.get("writers"), dict) and isinstance(state.get("by_shard"), dict)):
+        log(f"{path} is unreadable; starting over")
+        return {"key": None}
+    return state
 
 
 def _encoded_shards(engine: str, cat: Catalog, mid: str, shards: list[dict[str, Any]], todo: list[int],

@@ -79,6 +79,9 @@ def train(
     alphabet = pre_tokenizers.ByteLevel.alphabet()
     if vocab_size < len(alphabet) + len(specials) + 1:
         raise InputError(f"--vocab-size {vocab_size} is too small: a byte-level BPE needs {len(alphabet)} byte tokens + {len(specials)} special token(s) + merges")
+    # Checked before the sample is read and the BPE trained (minutes on a real corpus): a mistyped
+    # --compare path failed only after the new tokenizer was trained and written.
+    compared = [(str(path), tokenizer_mod.load(path)) for path in compare or []]
     docs = sample(cat, mid, sample_chars)
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
@@ -95,8 +98,8 @@ def train(
     write_text_atomic(out.parent / "tokenizer_config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
     trained = tokenizer_mod.load(out)
     fertilities = {str(out): fertility(trained, docs)}
-    for path in compare or []:
-        fertilities[str(path)] = fertility(tokenizer_mod.load(path), docs)
+    for path, other in compared:
+        fertilities[path] = fertility(other, docs)
     return {"manifest": mid, "tokenizer": str(out), "sha256": trained.sha256, "vocab_size": trained.vocab_size,
             "special_tokens": specials, "sample": {"documents": len(docs), "chars": sum(len(t) for t, _ in docs)},
             "fertility": fertilities}

@@ -1,0 +1,355 @@
+"""A trainer's and a legal reviewer's failure paths of tokenize, mix, pull and the loaders (session 13).
+
+Each test fails on the code before its fix; the catalog is the catalog tests' signed run of the
+bundled sample (tests/catalog_fixtures.py), copied per test.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.catalog_cli import cm
+
+pytest_plugins = ["tests.catalog_fixtures"]
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(built_catalog, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
+        cm("tokenizer", "train", built_catalog.mid, "--vocab-size", "300", "--out", str(out),
+           "--catalog", str(built_catalog.catalog), "--allow-unapproved")
+    return out
+
+
+def last_line(res) -> str:
+    return res.stdout.strip().splitlines()[-1]
+
+
+def one_line_error(*args: str, code: int = 2) -> str:
+    res = cm(*args, check=False)
+    assert res.returncode == code, res
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    return lines[0]
+
+
+def tokenized(env, tok: Path, out: Path) -> str:
+    return last_line(cm("tokenize", env.mid, "--tokenizer", str(tok), "--out", str(out), "--allow-unapproved"))
+
+
+def mix_file(path: Path, tid: str) -> Path:
+    doc = {"name": "m", "purpose": {"description": "open model", "uses": ["pretraining"]},
+           "inputs": [{"manifest": tid, "weight": 1.0}], "validation": {"fraction": 0.1}}
+    path.write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return path
+
+
+def test_mix_never_deletes_a_folder_that_is_not_its_own(env, tiny_tokenizer, tmp_path):
+    """`mix --out DIR` replaced DIR whole: `--out .` or a folder of the user's was deleted."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    mix = mix_file(tmp_path / "m.yaml", tid)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.txt").write_text("keep me")
+    for extra in ((), ("--dry-run",)):
+        msg = one_line_error("mix", str(mix), "--out", str(mine), "--allow-unapproved", *extra)
+        assert "not a mix output" in msg and "nothing was changed" in msg
+        assert (mine / "thesis.txt").read_text() == "keep me"
+    # Its own output (and an empty folder) is still replaced: a re-run gives the same ID.
+    (tmp_path / "empty").mkdir()
+    first = last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved"))
+    assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
+    (tmp_path / "empty" / ".corpusmill-mix").unlink()  # an output written before the marker: its blend manifest says so
+    assert last_line(cm("mix", str(mix), "--out", str(tmp_path / "empty"), "--allow-unapproved")) == first
+
+
+def test_revoking_a_release_refuses_what_was_built_from_it(env, tiny_tokenizer, tmp_path):
+    """A revoked curated manifest's text leaves the catalog; its tokenized copy and the blends
+    built from it were still pulled (and mixed) as approved."""
+    from manifests import loaders
+    from manifests.derived import TakenDown
+
+    cm("review", "approve", env.mid, "--comment", "ok")
+    tid = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok")))
+    cm("review", "approve", tid, "--comment", "ok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix")))
+    cm("review", "approve", bid, "--comment", "ok")
+    cm("pull", bid, "--to", str(tmp_path / "before"))
+    out = cm("review", "revoke", env.mid, "--comment", "the licence was never valid").stdout
+    assert f"derived tokenized manifest {tid}" in out and f"derived blend manifest {bid}" in out
+    assert "{r.manifest_id}" not in out
+    for mid in (bid, tid):
+        msg = one_line_error("pull", mid, "--to", str(tmp_path / f"after-{mid}"))
+        assert f"{env.mid}, which was revoked" in msg and "review history" in msg
+        assert not (tmp_path / f"after-{mid}").exists()
+        with pytest.raises(TakenDown):
+            loaders.open(mid, str(env.catalog))
+    assert f"{env.mid}, which was revoked" in one_line_error("mix", str(tmp_path / "m.yaml"), "--out", str(tmp_path / "mix2"))
+    assert f"AFFECTED: built from revoked {env.mid}" in cm("manifest", "lineage", env.mid).stdout
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"eos"'])
+def test_a_tokenizer_config_that_is_not_an_object_is_one_line(env, tiny_tokenizer, tmp_path, content):
+    folder = tmp_path / "tok"
+    folder.mkdir()
+    (folder / "tokenizer.json").write_bytes(tiny_tokenizer.read_bytes())
+    (folder / "tokenizer_config.json").write_text(content)
+    for extra in ((), ("--dry-run",)):
+        msg = one_line_error("tokenize", env.mid, "--tokenizer", str(folder), "--allow-unapproved", "--out", str(tmp_path / "t"), *extra)
+        assert "tokenizer_config.json: not a JSON object" in msg
+    assert not (tmp_path / "t").exists()
+
+
+def test_loaders_read_a_manifest_whose_every_document_was_taken_down(env, tmp_path):
+    """The successor of a takedown of everything has no shards: `load_hf` raised datasets'
+    "At least one valid data file must be specified", `open` returned a dataset of no columns."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    import manifests
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()
+    (tmp_path / "all.txt").write_text("\n".join(kept) + "\n")
+    succ = last_line(cm("takedown", env.mid, "--doc-ids", str(tmp_path / "all.txt"), "--reason", "consent withdrawn"))
+    cm("review", "approve", succ, "--comment", "empty, on purpose")
+    assert env.cat.get(succ)["shards"] == []
+    table = manifests.open(succ, str(env.catalog)).to_table(columns=["id", "text"])
+    assert table.num_rows == 0 and table.schema.field("text").type == "string"
+    hf = manifests.load_hf(succ, str(env.catalog))
+    assert hf.num_rows == 0 and {"id", "text", "source_id"} <= set(hf.column_names)
+    assert list(manifests.iter_shard(succ, 0, 2, str(env.catalog))) == []
+    assert "0 documents" in cm("pull", succ, "--to", str(tmp_path / "p")).stdout
+
+
+def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
+    """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
+    not, so every tokenized dataset and blend was 'verified without a producer signature'."""
+    from manifests import review
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved"))
+    for mid in (tid, bid):
+        v = review.verify(env.cat, mid)
+        assert v.signed and v.ok, v.problems
+
+
+def test_a_reviewer_sees_and_cannot_approve_data_built_from_a_revoked_release(env, tiny_tokenizer, tmp_path):
+    """`review approve` took a tokenized manifest built from a revoked release, and its audit
+    said only "approved, verified"."""
+    import json
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    cm("review", "approve", env.mid, "--comment", "ok")
+    cm("review", "revoke", env.mid, "--comment", "the licence was never valid")
+    msg = one_line_error("review", "approve", tid, "--comment", "looks fine")
+    assert f"{env.mid}, which was revoked" in msg
+    from manifests import review
+
+    assert review.replay(env.cat, env.cat.get(tid)).state == review.DRAFT
+    cm("audit", tid, "--out", str(tmp_path / "a.json"))
+    built = json.loads((tmp_path / "a.json").read_text())["built_from"]
+    assert built["parents"] == [env.mid] and built["affected_by"][0]["ancestor"] == env.mid
+    cm("audit", tid, "--out", str(tmp_path / "a.html"))
+    assert f"Built from {env.mid}, which was revoked" in (tmp_path / "a.html").read_text()
+
+
+@pytest.mark.parametrize("state", ["garbage", "[]", '{"key": "x"}', ""])
+def test_tokenize_over_a_damaged_resume_state_starts_over(env, tiny_tokenizer, tmp_path, state):
+    fresh = tokenized(env, tiny_tokenizer, tmp_path / "fresh")
+    out = tmp_path / "t"
+    (out / "work").mkdir(parents=True)
+    (out / ".corpusmill-tokenize").touch()
+    (out / "work" / "state.json").write_text(state)
+    dry = cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(out), "--allow-unapproved", "--dry-run")
+    assert "Traceback" not in dry.stderr
+    assert tokenized(env, tiny_tokenizer, out) == fresh
+
+
+@pytest.mark.parametrize(("key", "value"), [("weight", True), ("weight", "2"), ("epochs", "yes"), ("budget_tokens", True),
+                                            ("budget_tokens", "1000")])
+def test_a_mix_number_that_is_not_a_number_is_refused(env, tmp_path, key, value):
+    """`weight: yes` (YAML's true) was taken as weight 1, a quoted "2" as 2.0."""
+    doc = {"name": "m", "purpose": {"description": "x", "uses": ["pretraining"]},
+           "inputs": [{"manifest": "cm-0123456789abcdef", "weight": 1.0}]}
+    if key == "budget_tokens":
+        doc[key] = value
+    else:
+        doc["inputs"][0].pop("weight")
+        doc["inputs"][0][key] = value
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--dry-run")
+    assert key in msg and "valid" in msg
+
+
+def test_croissant_of_a_pulled_dataset_and_blend_is_read_by_mlcroissant(env, tiny_tokenizer, tmp_path):
+    """The FileSet said shards/*.parquet, which no side table of a derived manifest matches:
+    mlcroissant read 0 records; the .bin/.idx a trainer reads were not listed with their sha256."""
+    import json
+
+    import mlcroissant as mlc
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    bid = last_line(cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved"))
+    for mid in (tid, bid):
+        m = env.cat.get(mid)
+        dest = tmp_path / f"pulled-{mid}"
+        cm("pull", mid, "--to", str(dest), "--allow-unapproved")
+        cm("export", "croissant", mid, "--out", str(dest / "croissant.json"))
+        doc = json.loads((dest / "croissant.json").read_text())
+        listed = {d["contentUrl"]: d["sha256"] for d in doc["distribution"] if d["@type"] == "cr:FileObject"}
+        for d in m["megatron"]["datasets"]:
+            assert listed[d["bin"]["path"]] == d["bin"]["sha256"] and listed[d["idx"]["path"]] == d["idx"]["sha256"]
+        assert {"@type": "prov:Entity", "@id": m["parents"][0], "name": f"corpusmill manifest {m['parents'][0]}"} in doc["prov:wasDerivedFrom"]
+        ds = mlc.Dataset(jsonld=str(dest / "croissant.json"))
+        assert sum(1 for _ in ds.records("documents")) == sum(d["sequences"] for d in m["megatron"]["datasets"]) > 0
+
+
+def test_takedown_reads_an_id_list_exported_by_a_spreadsheet(env, tmp_path):
+    """Excel's "CSV UTF-8" export: a byte-order mark and CRLF line ends."""
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()[:3]
+    (tmp_path / "ids.csv").write_bytes(b"\xef\xbb\xbf" + "".join(f"{i}\r\n" for i in kept).encode())
+    out = cm("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.csv"), "--reason", "erasure request", "--dry-run").stdout
+    assert "remove 3 document(s)" in out
+
+
+def test_mix_refuses_inputs_tokenized_with_different_special_tokens(env, tiny_tokenizer, tmp_path):
+    """The same tokenizer file with and without --add-bos was blended silently (the blend's
+    manifest recorded the first input's policy)."""
+    plain = tokenized(env, tiny_tokenizer, tmp_path / "plain")
+    bos = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--bos", "<|pad|>", "--add-bos",
+                       "--out", str(tmp_path / "bos"), "--allow-unapproved"))
+    doc = {"name": "m", "purpose": {"description": "x", "uses": ["pretraining"]},
+           "inputs": [{"manifest": plain, "source": "ko_reviews", "weight": 1.0}, {"manifest": bos, "source": "ko_statutes", "weight": 1.0}]}
+    (tmp_path / "m.yaml").write_text(yaml.safe_dump(doc))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("mix", str(tmp_path / "m.yaml"), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
+        assert "different special tokens" in msg and "BOS id" in msg
+    assert not (tmp_path / "mix").exists()
+
+
+def test_a_refused_pull_says_the_folder_still_holds_an_earlier_pull(env, tiny_tokenizer, tmp_path):
+    """Revoke after pull: the re-run pull was refused without a word about the revoked documents
+    still in the folder the training job reads."""
+    cm("review", "approve", env.mid, "--comment", "ok")
+    tid = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok")))
+    cm("review", "approve", tid, "--comment", "ok")
+    cm("pull", tid, "--to", str(tmp_path / "train"))
+    cm("pull", env.mid, "--to", str(tmp_path / "text"))
+    cm("review", "revoke", env.mid, "--comment", "contract ended")
+    for mid, folder in ((env.mid, "text"), (tid, "train")):  # revoked itself; built from a revoked release
+        for extra in ((), ("--dry-run",)):
+            msg = one_line_error("pull", mid, "--to", str(tmp_path / folder), *extra)
+            assert f"{tmp_path / folder} still holds its files from an earlier pull" in msg
+        assert "still holds" not in one_line_error("pull", mid, "--to", str(tmp_path / "elsewhere"))
+
+
+@pytest.mark.parametrize("content", ["", "\n\n# only a comment\n"])
+def test_takedown_of_an_id_file_without_ids_names_the_file(env, tmp_path, content):
+    (tmp_path / "ids.txt").write_text(content)
+    msg = one_line_error("takedown", env.mid, "--doc-ids", str(tmp_path / "ids.txt"), "--reason", "x")
+    assert "ids.txt: no document ids in it" in msg
+
+
+def test_tokenizer_train_checks_compare_before_training(env, tmp_path):
+    msg = one_line_error("tokenizer", "train", env.mid, "--vocab-size", "300", "--out", str(tmp_path / "t" / "tok.json"),
+                         "--compare", str(tmp_path / "nowhere"), "--allow-unapproved")
+    assert "no tokenizer.json there" in msg
+    assert not (tmp_path / "t").exists()  # nothing trained, nothing written
+
+
+def test_mix_refuses_a_source_whose_contract_has_expired(env, tiny_tokenizer, tmp_path, monkeypatch):
+    """A run refuses a source whose contract expired; a blend made after the expiry took it."""
+    import datetime as dt
+
+    from pipelines import mix
+
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    expires = next(s["provenance"]["expires"] for s in env.cat.get(tid)["sources"] if s["provenance"].get("expires"))
+    monkeypatch.setattr(mix, "_today", lambda: dt.date.fromisoformat(str(expires)[:10]) + dt.timedelta(days=1))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--allow-unapproved", "--out", str(tmp_path / "mix"), *extra)
+        assert f"expired on {str(expires)[:10]}" in msg
+
+
+def test_tokenize_refuses_a_source_whose_contract_has_expired(env, tiny_tokenizer, tmp_path, monkeypatch):
+    import datetime as dt
+
+    from pipelines import tokenize
+
+    expires = next(s["provenance"]["expires"] for s in env.cat.get(env.mid)["sources"] if s["provenance"].get("expires"))
+    monkeypatch.setattr(tokenize, "_today", lambda: dt.date.fromisoformat(str(expires)[:10]) + dt.timedelta(days=1))
+    for extra in (("--dry-run",), ()):
+        msg = one_line_error("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "t"), "--allow-unapproved", *extra)
+        assert f"expired on {str(expires)[:10]}" in msg and "corpusmill takedown" in msg
+    assert not (tmp_path / "t").exists()
+
+
+def test_a_second_pull_into_the_same_folder_waits_for_the_first(env, tmp_path):
+    """Every node of a job running the same pull into a shared folder wrote the same .part files."""
+    import fcntl
+    import threading
+    import time
+
+    cm("review", "approve", env.mid, "--comment", "ok")
+    dest = tmp_path / "shared"
+    with open(tmp_path / ".shared.pull.lock", "a+b") as held:  # another pull, writing
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        done: list = []
+        t = threading.Thread(target=lambda: done.append(cm("pull", env.mid, "--to", str(dest))))
+        t.start()
+        time.sleep(1.0)
+        assert t.is_alive() and not (dest / "manifest.json").exists()
+    t.join(60)
+    assert done and "verified" in done[0].stdout and (dest / "manifest.json").exists()
+
+
+def test_a_takedown_reason_naming_the_requester_is_masked_everywhere_it_goes(env, tmp_path):
+    """An erasure request's reason names the requester; it reached the ledger's every removed
+    row, the manifest's counts, the takedown list, the review record and the audit raw."""
+    import json
+
+    raw = "erasure request from kim.lee@example.com, 010-1234-5678"
+    succ = last_line(cm("takedown", env.mid, "--source", "ko_bills", "--reason", raw))
+    cm("audit", succ, "--out", str(tmp_path / "a.json"))
+    cm("audit", env.mid, "--out", str(tmp_path / "old.json"))
+    places = [env.catalog / "manifests" / f"{succ}.json", tmp_path / "a.json", tmp_path / "old.json",
+              *(env.catalog / "takedowns").rglob("*.json"), *(env.catalog / "reviews").rglob("*.json")]
+    for p in places:
+        text = p.read_text()
+        assert "kim.lee@example.com" not in text and "010-1234-5678" not in text, p
+    assert "<EMAIL_ADDRESS>" in (env.catalog / "manifests" / f"{succ}.json").read_text()
+    import pyarrow.parquet as pq
+
+    reasons = set(pq.read_table(env.catalog / "data" / succ / "ledger.parquet", columns=["reason"]).column("reason").to_pylist())
+    assert not any(r and "kim.lee" in r for r in reasons)
+    assert json.loads((tmp_path / "a.json").read_text())
+
+
+def test_a_review_comment_naming_a_person_is_masked(env, tmp_path):
+    cm("review", "approve", env.mid, "--comment", "ok")
+    out = cm("review", "revoke", env.mid, "--comment", "erasure request from kim.lee@example.com").stdout
+    assert "kim.lee@example.com" not in out
+    history = cm("review", "history", env.mid).stdout
+    assert "kim.lee@example.com" not in history and "<EMAIL_ADDRESS>" in history
+    assert not any("kim.lee@example.com" in p.read_text() for p in (env.catalog / "reviews").rglob("*.json"))
+
+
+def test_notes_are_masked_without_presidio_too(monkeypatch):
+    from manifests import review
+
+    def no_presidio(text):
+        raise ImportError("presidio_analyzer")
+
+    monkeypatch.setattr(review, "mask_identifiers", no_presidio)
+    assert review.mask_note("erasure request from kim.lee@example.com, 010-1234-5678") == "erasure request from <EMAIL_ADDRESS>, <NUMBER>"
+    assert review.mask_note("licences checked on 2026-12-08") == "licences checked on 2026-12-08"
