@@ -75,9 +75,13 @@ def mask_identifiers(value: str | None) -> str | None:
             dots = [part.start() + i for i, c in enumerate(part.group()) if c == "." and i > part.group().index("@")]
             for cut in dots[-_MAX_CUTS:]:
                 probes.append(probe[:cut] + probe[cut:part.end()].replace(".", " ") + probe[part.end():])
+    try:
+        recognizers = _recognizers()
+    except ImportError:  # a trainer's light install (no Presidio): masked by shape alone
+        return mask_by_shape(value)
     spans = []
     for text in probes:
-        for rec in _recognizers():
+        for rec in recognizers:
             for r in rec.analyze(text, rec.supported_entities, None):
                 if r.score >= _MIN_SCORE.get(r.entity_type, 0.5):
                     spans.append((r.start, r.end, r.entity_type, r.score))
@@ -91,6 +95,18 @@ def mask_identifiers(value: str | None) -> str | None:
     for start, end, entity, _ in sorted(chosen, reverse=True):
         out = out[:start] + f"<{entity}>" + out[end:]
     return out
+
+
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_NUMBER = re.compile(r"\d(?:[\d -]{7,}\d)")
+
+
+def mask_by_shape(value: str) -> str:
+    """``value`` with e-mail addresses and runs of nine or more digits masked by their shape alone:
+    what :func:`mask_identifiers` does where Presidio is not installed (a trainer's light install
+    printing an error that names a file, a reviewer's comment). Coarser — an e-mail address takes a
+    file name's extensions with it — but nothing identifier-shaped is printed or stored raw."""
+    return _NUMBER.sub(lambda m: "<NUMBER>" if sum(map(str.isdigit, m.group())) >= _MIN_DIGITS else m.group(), _EMAIL.sub("<EMAIL_ADDRESS>", value))
 
 
 def field_names(keys) -> str:
