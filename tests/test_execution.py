@@ -640,3 +640,38 @@ def test_the_bench_names_each_processs_peak_by_its_role_in_the_timeline():
                  peak_rss_by_pid={1: 900_000_000, 2: 1_300_000_000, 3: 100_000_000, 4: 800_000_000},
                  peak_pss_by_pid={1: 800_000_000, 2: 1_200_000_000, 3: 50_000_000, 4: 400_000_000}, root_pid=1)
     assert peaks_by_role(recs, m) == "decider 1300/1200, main 900/800, segment-2 worker 800/400, segment-0 worker 100/50"
+
+
+def test_the_assembly_follows_the_last_units_and_a_worker_failing_there_ends_the_run(tmp_path, monkeypatch):
+    """With several workers the main process leaves the last segment's last unit to the others
+    and assembles the units as they finish (the timeline says so); a worker's error in that
+    segment ends the run with that error — the assembly waiting for its unit gives up, no hang —
+    and nothing is published."""
+    import os
+
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 8)
+    cfg = small_files_config(tmp_path, 120)
+    timeline = tmp_path / "timeline.jsonl"
+    monkeypatch.setenv("CORPUSMILL_TIMELINE", str(timeline))
+    runner.run(cfg, out=tmp_path / "ok", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+    recs = [json.loads(ln) for ln in timeline.read_text(encoding="utf-8").splitlines()]
+    main = next(r["pid"] for r in recs if r["what"] == "start")
+    assembly = next(r for r in recs if r["what"] == "assembly")
+    assert assembly.get("follow") and assembly["pid"] == main
+    last = max(r["segment"] for r in recs if r["what"] == "unit")
+    assert any(r["pid"] != main for r in recs if r["what"] == "unit" and r["segment"] == last), "the last unit is left to a worker"
+
+    monkeypatch.delenv("CORPUSMILL_TIMELINE")
+    run = engine_local.UnitRunner.run
+    parent = os.getpid()
+
+    def failing(self, job, report):
+        if job.segment == last and os.getpid() != parent:
+            raise RuntimeError("injected failure in a worker's unit of the last segment")
+        return run(self, job, report)
+
+    monkeypatch.setattr(engine_local.UnitRunner, "run", failing)
+    with pytest.raises(RuntimeError, match="injected failure"):
+        runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+    assert not (tmp_path / "out" / "manifest.json").exists()
