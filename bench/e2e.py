@@ -247,14 +247,6 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
                 if r["t0"] < b and r["t1"] > a:  # it starts just before the first unit does
                     segs[k][root] = segs[k].get(root, 0.0) + r["cpu"]
                     break
-    # An assembly that followed the last segment's units (read each one once it was done) ran
-    # beside them until the last was done: that part is the main process's work in the segment.
-    asm = next((r for r in recs if r["what"] == "assembly" and r["pid"] == root), None)
-    beside = 0.0
-    if asm is not None and asm.get("follow") and segs:
-        beside = asm["cpu_at_units_done"]
-        last_seg = max(segs)
-        segs[last_seg][root] = segs[last_seg].get(root, 0.0) + beside
     decides = [r for r in recs if r["what"] == "decide"]
     main_in_segs = sum(per.get(root, 0.0) for per in segs.values())
     lines, path = [], main_total - main_in_segs
@@ -284,8 +276,7 @@ def critical_path(recs: list[dict], m: Measured) -> tuple[float, list[str]]:
                      f"{sum(r['t1'] - r['t0'] for r in commits):.1f} s wall in all (off the units' path)")
     lines.append(f"    main process outside the segments (imports, plan, set-up at a barrier, assembly, manifest): "
                  f"{main_total - main_in_segs:.1f} CPU-s, of which imports and plan {next((r['cpu'] for r in recs if r['what'] == 'start'), 0.0):.1f}, "
-                 f"assembly {next((r['cpu'] for r in recs if r['what'] == 'assembly'), 0.0):.1f}"
-                 + (f" ({beside:.1f} of it beside the last units, counted in the segment)" if beside else ""))
+                 f"assembly {next((r['cpu'] for r in recs if r['what'] == 'assembly'), 0.0):.1f}")
     return path, lines
 
 

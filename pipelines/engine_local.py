@@ -636,11 +636,10 @@ def _stop_claims(claimed) -> None:
         claimed.value = 1 << 62
 
 
-def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Report, leave: int = 0) -> None:
-    """Run jobs of the list, each taken when this process is free, until none is left (but the
-    last ``leave`` ones, which the other processes take)."""
+def _run_claimed(runner: UnitRunner, claimed, jobs: list[UnitJob], report: _Report) -> None:
+    """Run jobs of the list, each taken when this process is free, until none is left."""
     try:
-        while (i := _claim(claimed, len(jobs) - leave)) is not None:
+        while (i := _claim(claimed, len(jobs))) is not None:
             runner.run(jobs[i], report)
         runner.flush()
     except BaseException:
@@ -680,12 +679,10 @@ class Pool:
             _stop_claims(self.claimed)  # on an error or Ctrl-C: workers stop after their current unit
             self.executor.shutdown(wait=True, cancel_futures=True)
 
-    def run(self, jobs: list[UnitJob], meter, ahead=None, after=None) -> None:
+    def run(self, jobs: list[UnitJob], meter, ahead=None) -> None:
         """Run ``jobs`` (taken in list order); their seconds are in their meta files.
         ``ahead``: what the main process does once the workers are forked, before it takes units
-        (with one worker: nothing). ``after(failed)``: what it does once no unit is left to take,
-        while the workers run their last ones (with one worker: after the last unit);
-        ``failed()`` raises a worker's error, if one ended with one."""
+        (with one worker: nothing)."""
         if self.executor is None:
             report = _Report(meter, self.progress)
             try:
@@ -696,8 +693,6 @@ class Pool:
                     self.runner.flush()  # the error raised is the unit's, not its predecessor's commit's
                 raise
             self.runner.flush()
-            if after is not None:
-                after(lambda: None)
             return
         if not jobs:
             return
@@ -708,14 +703,7 @@ class Pool:
         try:
             if ahead is not None:
                 ahead()
-            # With ``after`` (the assembly), the main process leaves the last unit to the others:
-            # it assembles what is done while they run it (~0.7 CPU-s of assembly against ~0.8
-            # of a unit on the 20 MB sample), where it used to finish its own unit first about
-            # half the time and then assemble with every other core idle.
-            _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)),
-                         leave=1 if after is not None else 0)
-            if after is not None:
-                after(lambda: _failed(futures))
+            _run_claimed(self.runner, self.claimed, jobs, _Report(meter, self.progress, drain=lambda: self._drain(meter)))
             pending = set(futures)
             while pending:
                 done, pending = wait(pending, timeout=0.5, return_when=FIRST_COMPLETED)
@@ -740,13 +728,6 @@ class Pool:
                 meter.advance(*args)
             else:
                 self.progress.note_issues(*args)
-
-
-def _failed(futures: list[Future]) -> None:
-    """Raise the error a worker's run of units ended with, if one did (any thread may ask)."""
-    for f in futures:
-        if f.done() and f.exception() is not None:
-            raise f.exception()
 
 
 class _Decider:
@@ -843,7 +824,6 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     times = StageTimes()  # the main process's set-up; units and decides are read from their meta files
     runner = UnitRunner(tasks, sizes, segments, work, cfg.limits.batch_size)
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
-    assembled: list[Execution] = []  # the assembly, when it followed the last segment's units
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
     warmed: set[int] = set()  # segments whose global stage the decider was asked to set up ahead
     timeline("start", time.time(), 0.0, born=_born())  # CPU seconds so far: imports, config, plan
@@ -913,14 +893,6 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             # in ingest order (the decide then never waits long for the next one); with few,
             # biggest first, where a big unit left last would hold the barrier.
             follow = workers > 1 and seg.glob is not None and not decided.done
-            # The last segment's units are assembled as they finish (``assemble``): the main
-            # process leaves the last unit to the others and merges the ledger and writes the
-            # shards while they run their last units, instead of after the barrier with every
-            # other core idle (the assembly was the main process alone at the run's end). The
-            # units still run biggest first: in ingest order (tried) the last two were often
-            # large, and the other process ran 3.7 s alone at load 5 while the assembly took 0.8 CPU-s.
-            last = k == len(segments) - 1 and seg.glob is None
-            assemble = workers > 1 and last and len(jobs) > 1
             if workers > 1 and jobs:
                 if not (follow and len(jobs) >= FOLLOW_UNITS_PER_WORKER * workers):
                     # Longest-processing-time first (by the deterministic estimate ``cost``): each
@@ -940,10 +912,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     decider.warm(nxt)  # errors surface in its decide (``ensure_setup`` again)
             timeline("prepare", tk0, ck0, segment=k)
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
-                # (``layouts`` holds this segment's units already; ``times``, the main process's set-up)
-                after = (lambda failed: assembled.append(_assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, times,
-                                                                   failed=failed))) if assemble else None
-                pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None, after=after)
+                pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None)
             meter.close()
             if seg.glob is not None:
                 # A decide that followed the units may have finished (its marker written) before
@@ -969,7 +938,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         if loaded:
             gc.unfreeze()  # the models stay loaded; only the collector sees them again
 
-    execution = assembled[0] if assembled else _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, times)
+    execution = _assemble(plan, [[job.name for job in jobs] for jobs in layouts], work, schema, staging, times)
     execution.workers = max(1, min(workers, max(len(jobs) for jobs in layouts)))  # processes a segment could use
     return execution
 
@@ -1055,7 +1024,7 @@ def _decide_unit(glob: GlobalStage, unit: Unit, inputs: list[Unit], stop=None, f
         facts["waited_s"], facts["write_s"] = round(waited, 3), round(time.perf_counter() - w0, 3)
 
 
-def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, times: StageTimes, failed=None) -> Execution:
+def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schema, staging: Path, times: StageTimes) -> Execution:
     """The units' ledgers, file facts and counters, and the last segment's documents (in ingest
     order) into shards, through the execution core's assembler. ``layouts``: each segment's unit
     names in ingest order.
@@ -1070,9 +1039,7 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
     watch, w0, c0 = Stopwatch(time.process_time), time.time(), time.process_time()
     times = StageTimes(dict(times.wall), dict(times.cpu))
     asm = Assembler.for_plan(plan, schema, staging)
-    end = len(layouts) - 1  # the last segment: with ``failed``, some of its units may still run
-
-    def facts(k: int, names: list[str]) -> None:
+    for k, names in enumerate(layouts):
         for name in names:
             meta = Unit(work / f"seg{k}", name).meta()
             asm.add_facts([(s, i, FileInfo(**info)) for s, i, info in meta["files"]], meta["counters"])
@@ -1080,36 +1047,14 @@ def _assemble(plan: Plan, layouts: list[list[str]], work: Path, schema: pa.Schem
         decide = Unit(work, f"decide{k}")
         if decide.path("meta.json").exists():  # a decide of an earlier version (resumed) wrote none
             times.merge(_meta_times(decide.meta()))
-
-    for k, names in enumerate(layouts[:end]):
-        facts(k, names)
         asm.add_ledger_stream(read_ahead(_unit_ledgers(work / f"seg{k}", names)))
-    if failed is None:
-        facts(end, layouts[end])
-    last = work / f"seg{end}"
-    ledgers, docs = _Waits(last, failed), _Waits(last, failed)
-    asm.add_ledger_stream(ledgers.stream(_unit_ledgers(last, layouts[end], ledgers)))
-
-    def kept() -> Iterator[pa.Table]:
-        for name in layouts[end]:
-            docs.wait(name)
-            yield from _read_parquet(last / f"{name}.docs.parquet")
-
+    last = work / f"seg{len(layouts) - 1}"
     # Read on threads ahead of the merge (the units' ledgers, the kept documents: 0.37 of the
-    # assembly's 0.73 CPU-s on the 20 MB sample), beside the ledger's and the shards' writes. The
-    # last segment's facts (its units' meta files), when some of its units still ran, once the
-    # merge has read them all: in the same order as before.
-    try:
-        execution = asm.finish(kept=docs.stream(kept()), late=(lambda: facts(end, layouts[end])) if failed is not None else None)
-    finally:
-        ledgers.abandon.set()  # a reader still waiting for a unit gives up (the assembly failed)
-        docs.abandon.set()
+    # assembly's 0.73 CPU-s on the 20 MB sample), beside the ledger's and the shards' writes.
+    execution = asm.finish(kept=read_ahead(table for name in layouts[-1] for table in _read_parquet(last / f"{name}.docs.parquet")))
     watch.charge(times, "shards")
     execution.seconds, execution.cpu_seconds = times.wall, times.cpu
-    # Beside the last units: when the last of them was found done, and the CPU the assembly had
-    # used by then (the rest of it is on the run's path).
-    at = docs.ready_at if failed is not None else None
-    timeline("assembly", w0, c0, **({"follow": True, "units_done_at": round(at[0], 3), "cpu_at_units_done": round(at[1] - c0, 3)} if at else {}))
+    timeline("assembly", w0, c0)
     return execution
 
 
@@ -1118,49 +1063,9 @@ def _meta_times(meta: dict) -> StageTimes:
     return StageTimes(meta.get("seconds", {}), meta.get("cpu_seconds", {}))
 
 
-class _Waits:
-    """The assembly's readers of the last segment's units, while some of them still run
-    (``failed``: raises a worker's error; None: every unit is done already). A reader waits for
-    each unit's ``.done`` marker before it reads the unit's files (a 20 ms poll, on the reader's
-    thread); it gives up when a worker failed or when the assembly itself ended (``abandon``)."""
-
-    def __init__(self, seg_dir: Path, failed=None):
-        import threading
-
-        self.seg_dir, self.failed, self.abandon = seg_dir, failed, threading.Event()
-        self.ready_at: tuple[float, float] | None = None  # wall and process CPU when the last wait ended
-
-    def wait(self, name: str) -> None:
-        if self.failed is None:
-            return
-        unit = Unit(self.seg_dir, name)
-        while not unit.done:
-            self.failed()
-            if self.abandon.is_set():
-                raise _Stopped(f"the assembly stopped waiting for unit {name}")
-            time.sleep(0.02)
-        self.ready_at = (time.time(), time.process_time())
-
-    def stream(self, items: Iterator[pa.Table]) -> Iterator[pa.Table]:
-        """``items`` read ahead on a thread (:func:`read_ahead`). When the consumer stops, a reader
-        waiting for a unit is told first (a plain loop, not ``yield from``: closing this generator
-        must set ``abandon`` before :func:`read_ahead` joins its thread)."""
-        it = read_ahead(items)
-        try:
-            for table in it:  # noqa: UP028 (not ``yield from``: see above)
-                yield table
-        finally:
-            self.abandon.set()
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()
-
-
-def _unit_ledgers(seg_dir: Path, names: list[str], waits: _Waits | None = None) -> Iterator[pa.Table]:
+def _unit_ledgers(seg_dir: Path, names: list[str]) -> Iterator[pa.Table]:
     """A segment's ledger rows, unit by unit in ingest order, each unit's sorted (stably) by ``order``."""
     for name in names:
-        if waits is not None:
-            waits.wait(name)
         path = Unit(seg_dir, name).path("ledger.parquet")
         if path.exists():
             table = pq.read_table(path)

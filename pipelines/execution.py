@@ -579,11 +579,9 @@ class Assembler:
             if rows is not None:
                 yield rows
 
-    def finish(self, kept: Iterable[pa.Table] = (), late: Callable[[], None] | None = None) -> Execution:
+    def finish(self, kept: Iterable[pa.Table] = ()) -> Execution:
         """Write the ledger (and, from ``kept``, read lazily in ingest order, the rest of the
-        shards) into the staging directory; the :class:`Execution` the runner gets. ``late``:
-        called once every stream is read, before the facts are summed (an engine that assembles
-        while its last units run adds their facts there)."""
+        shards) into the staging directory; the :class:`Execution` the runner gets."""
         streams: list[Iterable[pa.Table]] = []
         if self.ledger_parts:
             parts, self.ledger_parts = self.ledger_parts, []
@@ -618,8 +616,6 @@ class Assembler:
                     count()
             if pending:
                 count()
-            if late is not None:
-                late()
             shards = self.writer.close()
             behind.close()
             out.close()
