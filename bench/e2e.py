@@ -421,7 +421,8 @@ def main(argv: list[str] | None = None) -> int:
             # With w cores the run also cannot take less than its CPU seconds over w (the decider
             # following a segment's units is a third process on two cores).
             paths[w] = max(path, m.cpu / w)
-            print(f"  {w} worker(s): critical path {path:.1f} CPU-s; on {w} core(s) at least {paths[w]:.1f} s (CPU-s / {w} if larger)")
+            print(f"  {w} worker(s): critical path {path:.1f} CPU-s; on {w} core(s) at least {paths[w]:.1f} s (CPU-s / {w} if larger); "
+                  f"idle core-s on that path {w * paths[w] - m.cpu:.1f} ({w} × path − CPU-s)")
             print("\n".join(lines))
         print(f"  1 → {a.workers} workers: ×{one.seconds / many.seconds:.2f} faster by wall time (target ≥ 1.7 on 2 cores); "
               f"×{paths[1] / paths[a.workers]:.2f} by critical path (CPU-s on the longest path, or CPU-s / cores if larger: what free cores would give)")

@@ -50,6 +50,7 @@ import gc
 import json
 import multiprocessing
 import os
+import resource
 import signal
 import time
 from collections.abc import Iterator
@@ -396,6 +397,7 @@ class UnitRunner:
         unit = Unit(self.work / f"seg{k}", job.name or unit_name(job.unit))
         unit.reset()
         t0, c0 = time.time(), time.process_time()
+        f0 = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         times = StageTimes()
         files: list = []
         if k == 0:
@@ -422,7 +424,8 @@ class UnitRunner:
         self.flush()  # at most one unit's commit in flight
         self._committing = _Commit(unit, (docs, ledger, keys), meta, f"unit:seg{k}/{unit.name}")
         _give_back_memory()
-        timeline("unit", t0, c0, segment=k, unit=unit.name, size=job.size)
+        # minflt: pages this unit faulted in (a unit's memory handed back and faulted in again by the next)
+        timeline("unit", t0, c0, segment=k, unit=unit.name, size=job.size, minflt=resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f0)
 
     def flush(self) -> None:
         """Wait for the last unit's commit (its files durable, its marker written); re-raises its error."""
@@ -504,6 +507,19 @@ def timeline(what: str, t0: float, c0: float, clock=time.process_time, **facts) 
         rec = {"pid": os.getpid(), "what": what, "t0": round(t0, 3), "t1": round(time.time(), 3), "cpu": round(clock() - c0, 3), **facts}
         with open(path, "a", encoding="utf-8") as f:  # one short append per line: lines from several processes do not mix
             f.write(json.dumps(rec) + "\n")
+
+
+def _born() -> float | None:
+    """When this process was created (epoch seconds; Linux only): the timeline's ``start`` record
+    then shows the interpreter's start and the imports before the run began."""
+    try:
+        with open("/proc/self/stat", encoding="ascii") as f:
+            ticks = int(f.read().rsplit(")", 1)[1].split()[19])
+        with open("/proc/uptime", encoding="ascii") as f:
+            uptime = float(f.read().split()[0])
+        return round(time.time() - uptime + ticks / os.sysconf("SC_CLK_TCK"), 2)
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _give_back_memory() -> None:
@@ -681,7 +697,9 @@ class Pool:
         if not jobs:
             return
         self.claimed.value = 0  # no worker is running: the previous segment's tasks have all returned
+        t0, c0 = time.time(), time.process_time()
         futures = [self.executor.submit(_run_in_worker, jobs) for _ in range(self.workers - 1)]
+        timeline("fork", t0, c0, segment=jobs[0].segment)
         try:
             if ahead is not None:
                 ahead()
@@ -808,7 +826,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     layouts: list[list[UnitJob]] = []  # each segment's units, in ingest order
     loaded = 0  # segments whose models the main process has set up (with workers > 1)
     warmed: set[int] = set()  # segments whose global stage the decider was asked to set up ahead
-    timeline("start", time.time(), 0.0)  # CPU seconds so far: imports, config, plan
+    timeline("start", time.time(), 0.0, born=_born())  # CPU seconds so far: imports, config, plan
     pending_check = [check] if check is not None else []
 
     def checked() -> None:
@@ -847,6 +865,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
 
     try:
         for k, seg in enumerate(segments):
+            tk0, ck0 = time.time(), time.process_time()
             if k:
                 checked()  # a resumed run whose segment 0 was done forked no worker for it
             seg_dir = work / f"seg{k}"
@@ -891,6 +910,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 if nxt is not None and nxt not in warmed:
                     warmed.add(nxt)
                     decider.warm(nxt)  # errors surface in its decide (``ensure_setup`` again)
+            timeline("prepare", tk0, ck0, segment=k)
             with Pool(max(1, min(workers, len(jobs))), runner, progress) as pool:
                 pool.run(jobs, meter, ahead=(lambda k=k: ahead(k)) if k + 1 < len(segments) else None)
             meter.close()
@@ -908,7 +928,9 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     _result(decision)
                     timeline("wait for decide", t0, c0, segment=k)
                 if not any(later.glob is not None for later in segments[k + 1 :]) and decider is not None:
-                    decider.close()  # the last global stage decided: its process's memory goes back now
+                    t0, c0 = time.time(), time.process_time()
+                    decider.close()
+                    timeline("decider close", t0, c0)  # the last global stage decided: its process's memory goes back now
                 checkpoint(f"decided:{seg.glob.key}")
     finally:
         if decider is not None:

@@ -196,7 +196,11 @@ def _run_locked(
         else:
             check_models(stages)
             execution = _engine(cfg.engine).execute(plan, stages, staging, progress, workdir=work)  # writes the ledger
+        from pipelines.engine_local import timeline  # the manifest's part of the run's tail, with CORPUSMILL_TIMELINE
+
+        m0, mc0 = time.time(), time.process_time()
         manifest = build_manifest(plan, stages, execution, staging, started, time.perf_counter() - t0)
+        timeline("manifest", m0, mc0)
         _decontamination_guard(manifest, strict)
         (staging / MANIFEST_NAME).write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         refuse_withdrawn(cat, manifest)

@@ -640,3 +640,23 @@ def test_the_bench_names_each_processs_peak_by_its_role_in_the_timeline():
                  peak_rss_by_pid={1: 900_000_000, 2: 1_300_000_000, 3: 100_000_000, 4: 800_000_000},
                  peak_pss_by_pid={1: 800_000_000, 2: 1_200_000_000, 3: 50_000_000, 4: 400_000_000}, root_pid=1)
     assert peaks_by_role(recs, m) == "decider 1300/1200, main 900/800, segment-2 worker 800/400, segment-0 worker 100/50"
+
+
+def test_the_timeline_shows_the_start_the_steps_between_segments_and_the_manifest(tmp_path, monkeypatch):
+    """``CORPUSMILL_TIMELINE`` (read by ``bench/e2e.py --worker-scaling``): the main process's
+    creation time, each segment's preparation and pool fork, the manifest, each unit's faults."""
+    monkeypatch.setattr(engine_local, "UNIT_MIN_BYTES", 1024)
+    monkeypatch.setattr(engine_local, "UNIT_MAX_FILES", 16)
+    cfg = small_files_config(tmp_path, 120)
+    timeline = tmp_path / "timeline.jsonl"
+    monkeypatch.setenv("CORPUSMILL_TIMELINE", str(timeline))
+    runner.run(cfg, out=tmp_path / "out", catalog=str(tmp_path / "cat"), progress=null_progress(), plan=runner.prepare(cfg, workers=2))
+    recs = [json.loads(ln) for ln in timeline.read_text(encoding="utf-8").splitlines()]
+    start = next(r for r in recs if r["what"] == "start")
+    assert start["born"] is not None and 0 <= start["t0"] - start["born"] < 600
+    segments = {r["segment"] for r in recs if r["what"] == "unit"}
+    assert {r["segment"] for r in recs if r["what"] == "prepare"} == segments
+    assert {r["segment"] for r in recs if r["what"] == "fork"} <= segments
+    assert all(r["minflt"] >= 0 for r in recs if r["what"] == "unit")
+    manifest = next(r for r in recs if r["what"] == "manifest")
+    assert manifest["pid"] == start["pid"] and manifest["t0"] >= max(r["t1"] for r in recs if r["what"] == "assembly")
