@@ -15,6 +15,8 @@ import functools
 import hashlib
 import re
 
+from corpusmill_base.errors import ConfigError
+from corpusmill_base.text import printable
 from filters.identifier_shapes import identifier_shaped
 
 #: Only strings with one of these can hold a structured identifier: most ids and file names skip the recognizers.
@@ -48,9 +50,15 @@ def _recognizers():
 _MAX_CUTS = 12  # dots after an "@" tried per part of a name (a domain and its extensions)
 
 
-def mask_identifiers(value: str | None) -> str | None:
+def mask_identifiers(value: str | None, *, by_shape_without_presidio: bool = False) -> str | None:
     """``value`` with every structured identifier replaced by ``<TYPE>`` (``900101-1234568`` →
-    ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``)."""
+    ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``).
+
+    The recognizers are Presidio's. Without it (an install without the ``pii`` extra) a value that
+    could hold an identifier is a :class:`ConfigError` — what lands in shards, ledgers and the
+    config digest must not depend on the extras installed (a shape-only mask gives other bytes and
+    another manifest ID) — unless ``by_shape_without_presidio``: text only shown or kept as a note
+    (an error message, a reviewer's comment), masked by :func:`mask_by_shape` instead."""
     if not value:
         return value
     if "@" not in value:  # the digit count first: cheaper than the pattern for most ids
@@ -77,8 +85,13 @@ def mask_identifiers(value: str | None) -> str | None:
                 probes.append(probe[:cut] + probe[cut:part.end()].replace(".", " ") + probe[part.end():])
     try:
         recognizers = _recognizers()
-    except ImportError:  # a trainer's light install (no Presidio): masked by shape alone
-        return mask_by_shape(value)
+    except ImportError:
+        if by_shape_without_presidio:
+            return mask_by_shape(value)
+        raise ConfigError(
+            "a file name, path or record id looks like it holds personal data (an e-mail address or a long "
+            "number); masking it as every install does needs the pii extra: pip install 'corpusmill[pii]'"
+        ) from None
     spans = []
     for text in probes:
         for rec in recognizers:
@@ -107,6 +120,13 @@ def mask_by_shape(value: str) -> str:
     printing an error that names a file, a reviewer's comment). Coarser — an e-mail address takes a
     file name's extensions with it — but nothing identifier-shaped is printed or stored raw."""
     return _NUMBER.sub(lambda m: "<NUMBER>" if sum(map(str.isdigit, m.group())) >= _MIN_DIGITS else m.group(), _EMAIL.sub("<EMAIL_ADDRESS>", value))
+
+
+def shown_name(value) -> str:
+    """A file name, path or key as a message prints it: control characters escaped and identifiers
+    masked (by shape where Presidio is not installed: a message is only shown)."""
+    text = printable(value)
+    return mask_identifiers(text, by_shape_without_presidio=True) or text
 
 
 def field_names(keys) -> str:

@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from corpusmill_base.errors import CorpusmillError
 from corpusmill_base.text import printable, printable_lines
+from filters.pii_fields import mask_identifiers
 from pipelines.cli_args import integer
 
 Handler = Callable[[argparse.Namespace], int]
@@ -435,11 +436,12 @@ def _main(argv: list[str] | None) -> int:
         # a rename names its target second (`filename2`): the user's path, not our temporary file
         # Without strerror (pyarrow's ArrowIOError, a bare OSError("…")) the message's first line, not
         # just "OSError"; file names and messages masked like every other place we print a file name.
-        from filters.pii_fields import mask_identifiers
-
         name = getattr(e, "filename2", None) or getattr(e, "filename", None)
-        where = f" ({mask_identifiers(printable(os.fsdecode(name)))})" if name else ""
-        what = e.strerror or mask_identifiers(printable((str(e).strip().splitlines() or [""])[0][:300])) or type(e).__name__
+        if isinstance(name, int):  # os.stat(fd) and the like name a descriptor, not a path
+            name = f"file descriptor {name}"
+        where = f" ({mask_identifiers(printable(os.fsdecode(name)), by_shape_without_presidio=True)})" if name else ""
+        first = printable((str(e).strip().splitlines() or [""])[0][:300])
+        what = e.strerror or mask_identifiers(first, by_shape_without_presidio=True) or type(e).__name__
         print(f"corpusmill: error: {what}{where}", file=sys.stderr)
         return 2
     except sqlite3.Error as e:

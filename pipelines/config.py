@@ -21,7 +21,7 @@ from corpusmill_base.errors import ConfigError
 from corpusmill_base.hashing import canonical_json
 from corpusmill_base.numbers import refuse_out_of_range
 from corpusmill_base.text import printable
-from filters.pii_fields import mask_identifiers
+from filters.pii_fields import mask_identifiers, shown_name
 
 Use = Literal["research", "pretraining", "commercial", "redistribution-of-derivatives"]
 # public-download: fetched from a public place that states no licence (the policy then needs
@@ -166,7 +166,7 @@ class Source(_Strict):
             try:
                 text_codec(name)
             except ValueError as e:
-                raise ValueError(f"encoding_overrides: {e} for {printable(path)!r}") from None
+                raise ValueError(f"encoding_overrides: {e} for {shown_name(path)!r}") from None
         return v
 
     @field_validator("text_field")

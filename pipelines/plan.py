@@ -10,13 +10,12 @@ from pathlib import Path
 
 import fsspec
 
-from filters.pii_fields import mask_identifiers, masked_file_names
+from filters.pii_fields import masked_file_names, shown_name
 from manifests.catalog import catalog_filesystem
 from filters.readers import ReadOptions, preflight_columns
 from filters.schema import FILE_BITS, SOURCE_BITS
 from pipelines.config import PipelineConfig, Source
 from corpusmill_base.errors import InputError
-from corpusmill_base.text import printable
 from pipelines.policy import Decision, enforce
 
 
@@ -185,7 +184,7 @@ def resolve_files(source: Source, base_dir: Path, own: tuple[tuple[str, bool], .
 def _shown(pattern: str) -> str:
     """A source's path pattern as errors print it: masked like file names (a path naming a file
     after a person, `in/kim.lee@example.com.jsonl`, that matched nothing was printed raw)."""
-    return mask_identifiers(pattern) or pattern
+    return shown_name(pattern)
 
 
 class _RootCheck:
@@ -234,7 +233,7 @@ def make_plan(cfg: PipelineConfig, base_dir: Path, own: tuple[tuple[str, bool], 
             continue
         unmatched = sorted(set(src.encoding_overrides) - {f.rel for f in files})
         if unmatched:
-            problems.append(f"source {src.id!r}: encoding_overrides name files it does not read: {', '.join(unmatched)}")
+            problems.append(f"source {src.id!r}: encoding_overrides name files it does not read: {', '.join(map(shown_name, unmatched))}")
         if cfg.limits.sample_per_source:
             files = sample_files(files, cfg.limits.sample_per_source)
         opts = ReadOptions.from_source(src, cfg.limits.max_record_bytes, cfg.limits.max_decompressed_bytes, cfg.limits)
@@ -297,6 +296,6 @@ def shown_columns(cols: list[str], most: int = 20, width: int = 40) -> str:
     """
     shown = []
     for c in cols[:most]:
-        c = printable(mask_identifiers(c) or c)
+        c = shown_name(c)
         shown.append(c if len(c) <= width else c[:width] + "…")
     return ", ".join(shown) + (f", … ({len(cols)} columns)" if len(cols) > most else "")

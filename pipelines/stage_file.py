@@ -34,6 +34,7 @@ from corpusmill_base import arrowio
 from corpusmill_base.errors import InputError, OutputError
 from filters.base import MapStage
 from filters.columns import to_arrow
+from filters.pii_fields import shown_name
 
 BATCH_ROWS = 4096
 PARQUET = (".parquet", ".pq")
@@ -47,7 +48,7 @@ def file_format(path: str | os.PathLike[str]) -> str:
         return "parquet"
     if name.endswith(JSONL):
         return "jsonl"
-    raise InputError(f"{path}: expected a .parquet or .jsonl[.gz|.zst] file")
+    raise InputError(f"{shown_name(path)}: expected a .parquet or .jsonl[.gz|.zst] file")
 
 
 @dataclass(frozen=True)
@@ -77,13 +78,13 @@ def read_batches(
     path = Path(path)
     fmt = file_format(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file")
+        raise InputError(f"{shown_name(path)}: no such file")
     offset = 0
     for batch in _raw_batches(path, fmt, batch_rows, quarantine):
         names = batch.schema.names
         missing = [c for c in require if c not in names]
         if missing:
-            raise InputError(f"{path}: needs column(s) {', '.join(repr(c) for c in missing)} (found {_field_names(batch.schema)})")
+            raise InputError(f"{shown_name(path)}: needs column(s) {', '.join(repr(c) for c in missing)} (found {_field_names(batch.schema)})")
         table = pa.Table.from_batches([batch])
         cols = {name: table.column(name) for name in names}
         if "id" in cols:
@@ -108,7 +109,7 @@ def _raw_batches(path: Path, fmt: str, batch_rows: int, quarantine: list[BadLine
         try:
             yield from pq.ParquetFile(path).iter_batches(batch_size=batch_rows)
         except pa.ArrowInvalid as e:
-            raise InputError(f"{path}: not readable as Parquet ({type(e).__name__})") from None
+            raise InputError(f"{shown_name(path)}: not readable as Parquet ({type(e).__name__})") from None
         return
     import pyarrow.json as pj
 
@@ -203,12 +204,12 @@ def _checked_lines(
                         alone = None
                     if alone is not None:  # readable JSON whose fields do not fit the file's
                         raise InputError(
-                            f"{path}: line {number}: its fields ({_field_names(alone.schema)}) do not fit the types of the "
+                            f"{shown_name(path)}: line {number}: its fields ({_field_names(alone.schema)}) do not fit the types of the "
                             f"lines before it ({_field_names(explicit)}): a field changes type or appears late; give every "
                             "line the same fields and types (or convert the file to Parquet)"
                         ) from None
                 if quarantine is None:
-                    raise InputError(f"{path}: line {number}: not readable as a JSON-lines record ({_reason(e)})") from None
+                    raise InputError(f"{shown_name(path)}: line {number}: not readable as a JSON-lines record ({_reason(e)})") from None
                 quarantine.append(BadLine(number, _reason(e)))
                 return
         half = len(numbered) // 2
@@ -240,7 +241,7 @@ def _checked_lines(
     for piece in pieces():
         if isinstance(piece, int):
             if quarantine is None:
-                raise InputError(f"{path}: line {piece}: not readable as a JSON-lines record (the line is not a JSON object)")
+                raise InputError(f"{shown_name(path)}: line {piece}: not readable as a JSON-lines record (the line is not a JSON object)")
             quarantine.append(BadLine(piece, "the line is not a JSON object"))
             continue
         if schema is None:  # the first lines that parse, each part inferred, widened to one schema
@@ -256,7 +257,7 @@ def _checked_lines(
                         widened = _widen(schema, alone)
                         if widened is None:
                             raise InputError(
-                                f"{path}: line {number}: a field's type ({_field_names(alone)}) does not widen to the type "
+                                f"{shown_name(path)}: line {number}: a field's type ({_field_names(alone)}) does not widen to the type "
                                 f"the lines before it give it ({_field_names(schema)}); give every line the same types"
                             )
                         schema = widened
@@ -404,7 +405,7 @@ def describe_quarantine(path: str | os.PathLike[str], bad: list[BadLine], shown:
     pyarrow's reasons, never the lines' contents)."""
     first = "; ".join(f"line {b.line}: {b.reason}" for b in bad[:shown])
     more = f"; and {len(bad) - shown:,} more" if len(bad) > shown else ""
-    return f"quarantined {len(bad):,} unreadable line(s) of {path} (no output row): {first}{more}"
+    return f"quarantined {len(bad):,} unreadable line(s) of {shown_name(path)} (no output row): {first}{more}"
 
 
 def warn_quarantined(path: str | os.PathLike[str], bad: list[BadLine]) -> None:

@@ -82,6 +82,7 @@ def test_a_failed_rename_names_the_users_path_not_our_temporary_file(tmp_path, c
         (FileNotFoundError(2, "No such file or directory", "in/900101-1234568.csv"),
          "corpusmill: error: No such file or directory (in/<KR_RRN>.csv)"),
         (OSError("cannot read in/010-1234-5678.txt\nsecond line"), "corpusmill: error: cannot read in/<PHONE_NUMBER>.txt"),
+        (OSError(9, "Bad file descriptor", 7), "corpusmill: error: Bad file descriptor (file descriptor 7)"),  # os.fsdecode(7) raised
     ],
 )
 def test_the_last_line_of_defence_says_what_failed_and_masks_file_names(capsys, monkeypatch, error, shown):

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from corpusmill_base.errors import ConfigError
 from tests.catalog_cli import cm
 
 pytest_plugins = ["tests.catalog_fixtures"]
@@ -352,7 +353,14 @@ def test_notes_are_masked_without_presidio_too(monkeypatch):
         raise ImportError("presidio_analyzer")
 
     monkeypatch.setattr(pii_fields, "_recognizers", no_presidio)
-    # every caller of mask_identifiers (file names in the CLI's last-resort error, notes) falls back
-    assert pii_fields.mask_identifiers("exports/01012345678.jsonl") == "exports/<NUMBER>.jsonl"
+    # What is only shown or kept as a note (the CLI's last-resort error, a comment) is masked by shape;
+    # what lands in shards, ledgers or the config digest is refused rather than masked otherwise than
+    # with Presidio (another install would give other bytes and another manifest ID).
+    shown = pii_fields.mask_identifiers("exports/01012345678.jsonl", by_shape_without_presidio=True)
+    assert shown == "exports/<NUMBER>.jsonl"
+    with pytest.raises(ConfigError, match="needs the pii extra") as refused:
+        pii_fields.mask_identifiers("exports/01012345678.jsonl")
+    assert "01012345678" not in str(refused.value)
+    assert pii_fields.mask_identifiers("exports/part-0001.jsonl") == "exports/part-0001.jsonl"  # no identifier shape: no Presidio needed
     assert review.mask_note("erasure request from kim.lee@example.com, 010-1234-5678") == "erasure request from <EMAIL_ADDRESS>, <NUMBER>"
     assert review.mask_note("licences checked on 2026-12-08") == "licences checked on 2026-12-08"

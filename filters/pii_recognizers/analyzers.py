@@ -96,6 +96,11 @@ def _blis_native_context():
         features = getattr(getattr(core, "_multiarray_umath", None), "__cpu_features__", {})
         if not (features.get("AVX2") and features.get("FMA3")):
             return None
+        if not hasattr(lib, "bli_cntx_init_haswell"):
+            # Not built with the haswell configuration (e.g. `BLIS_ARCH="generic" pip install
+            # --no-binary blis`): bli_arch_string names it anyway, and bli_gks_lookup_nat_cntx reads
+            # the unregistered slot without a NULL check — a segfault, not a None (review, session 13).
+            return None
         arch = next((i for i in range(64) if lib.bli_arch_string(i) == b"haswell"), None)
         cntx = None if arch is None else lib.bli_gks_lookup_nat_cntx(arch)
     except (AttributeError, OSError):  # another BLIS build: keep its own choice
@@ -167,11 +172,14 @@ def _native_or_numpy_ops():
 
 def _use_native_gemm(nlp) -> None:
     """The NER's layers (embedding, state layer, scores) on :func:`_native_gemm_ops` where it applies."""
+    from thinc.api import NumpyOps
+
     ops = _native_gemm_ops()
     if ops is None or "ner" not in nlp.pipe_names:
         return
     for node in nlp.get_pipe("ner").model.walk():
-        node.ops = ops
+        if type(node.ops) is NumpyOps:  # never a GPU model's CupyOps, nor ops someone chose
+            node.ops = ops
 
 
 def english_nlp(ner_only: bool):
