@@ -35,6 +35,7 @@ from corpusmill_base.atomic import file_in_the_way
 from corpusmill_base.text import printable
 from corpusmill_base.errors import IntegrityError, OutputError
 from corpusmill_base.hashing import sha256_file
+from filters.pii_fields import shown_name
 
 if TYPE_CHECKING:
     import datasets
@@ -389,8 +390,9 @@ def _pull_lock(dest: Path) -> Iterator[None]:
     verifies them. Every node of a training job running the same pull into a shared folder
     appended to the same ``.part`` files, and a pull removed the files another was writing.
     An ``flock`` on ``.<name>.pull.lock`` beside ``dest`` (released when the process dies); a
-    folder whose parent cannot hold that file is pulled without it, as before."""
-    where = dest.absolute()  # `--to .`: the lock goes beside the folder, never into it
+    folder whose parent cannot hold that file, or a file system without ``flock`` (NFS without
+    lockd, Lustre without ``-o flock``, FUSE), is pulled without it, as before, with a warning."""
+    where = dest.resolve()  # `--to .` and a symlinked spelling: one lock, beside the folder, never in it
     try:
         where.parent.mkdir(parents=True, exist_ok=True)
         fd = builtins.open(where.parent / f".{where.name}.pull.lock", "a+b")  # noqa: SIM115 — closed below
@@ -398,11 +400,15 @@ def _pull_lock(dest: Path) -> Iterator[None]:
         yield
         return
     try:
+        log = logging.getLogger("corpusmill")
         try:
             fcntl.flock(fd.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            logging.getLogger("corpusmill").warning("another corpusmill pull is writing to %s; waiting for it to finish", printable(str(dest)))
+            log.warning("another corpusmill pull is writing to %s; waiting for it to finish", shown_name(str(dest)))
             fcntl.flock(fd.fileno(), fcntl.LOCK_EX)
+        except OSError as e:  # ENOLCK, ENOSYS, EOPNOTSUPP: this file system takes no locks
+            log.warning("no lock on this file system (%s): concurrent pulls into %s are not serialised",
+                        e.strerror or type(e).__name__, shown_name(str(dest)))
         yield
     finally:
         fd.close()  # closing the file releases the lock

@@ -31,6 +31,7 @@ from corpusmill_base import arrowio
 from corpusmill_base.errors import InputError, IntegrityError
 from corpusmill_base.atomic import write_table_atomic
 from corpusmill_base.hashing import sha256_file
+from filters.pii_fields import mask_identifiers
 
 STAGE_KEY = "takedown@1"
 #: Per-source takedown lists in the catalog: ``takedowns/<source>/<successor ID>.json``, one file
@@ -243,7 +244,9 @@ def takedown(
     # The reason goes into the ledger (every removed row), the manifest's counts, the takedown
     # lists, the review record and the audit; an erasure request's reason names the requester
     # ("erasure request from kim.lee@example.com"): identifiers masked as in file names.
-    reason = review.mask_note(reason)
+    # Masked by Presidio's recognizers, never by shape alone: these bytes decide the successor's ID,
+    # which must not depend on the extras installed (without Presidio: a ConfigError naming the pii extra).
+    reason = mask_identifiers(reason) or reason
     sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")

@@ -48,6 +48,7 @@ from pydantic import Field, ValidationError, model_validator
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_table_atomic, write_text_atomic
 from corpusmill_base.numbers import INT64_MAX
+from corpusmill_base.dates import contract_date
 from corpusmill_base.errors import ConfigError, InputError, IntegrityError, OutputError, PolicyError
 from corpusmill_base.hashing import canonical_json
 from filters.indexed_dataset import IndexedDatasetWriter
@@ -194,7 +195,7 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
         for d in chosen:
             s = d["source"]
             expires = provenance.get(s, {}).get("expires")
-            if expires and dt.date.fromisoformat(str(expires)[:10]) < _today():  # the run refuses an expired contract; a blend made later did not
+            if expires and dt.date.fromisoformat(str(expires)[:10]) < contract_date():  # the run refuses an expired contract; a blend made later did not
                 raise PolicyError(f"{where}: the contract of source {s} of {inp.manifest} expired on {str(expires)[:10]}; "
                                   "it cannot be mixed into a new blend")
             if s in seen_sources:
@@ -215,10 +216,6 @@ def _gate(cat: Catalog, cfg: MixConfig, allow_unapproved: bool) -> tuple[list[Pa
     gate = {"allow_unapproved": bool(allow_unapproved and unapproved), "unapproved": unapproved,
             "purpose_uses": list(cfg.purpose.uses), "checked": sorted({p.inp.manifest for p in parts})}
     return parts, gate
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _plan_tokens(cfg: MixConfig, parts: list[Part], train_tokens: dict[str, int]) -> tuple[int, dict[str, float]]:
@@ -260,17 +257,13 @@ def _copy(src_bin: np.memmap, pointers: np.ndarray, lengths: np.ndarray, rows: n
 
 def _check_out(out_dir: Path) -> None:
     """``--out`` is replaced whole, so it must be empty, absent or an earlier mix's output (its
-    marker, or a blend ``manifest.json`` from before the marker): ``--out .`` or ``--out ~/data``
-    deleted the folder and everything in it."""
+    marker): ``--out .`` or ``--out ~/data`` deleted the folder and everything in it. A blend's
+    ``manifest.json`` alone is no proof: a pulled blend has one, beside the trainer's checkpoints
+    (review, session 13); an output written before the marker is rebuilt in an empty folder."""
     if not out_dir.is_dir() or not any(out_dir.iterdir()) or (out_dir / MARKER).exists():
         return
-    try:
-        earlier = json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        earlier = None
-    if not (isinstance(earlier, dict) and earlier.get("kind") == "blend"):
-        raise OutputError(f"--out {out_dir} holds files that are not a mix output; mix replaces its --out whole — "
-                          "give an empty or new folder (nothing was changed)")
+    raise OutputError(f"--out {out_dir} holds files that are not a mix output; mix replaces its --out whole — "
+                      "give an empty or new folder (nothing was changed)")
 
 
 def _r(x: float) -> float:

@@ -13,6 +13,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 
 from pipelines.config import PipelineConfig, Source
+from corpusmill_base.dates import contract_date
 from corpusmill_base.errors import PolicyError
 
 ALL_USES = frozenset({"research", "pretraining", "commercial", "redistribution-of-derivatives"})
@@ -80,7 +81,7 @@ def permitted_uses(source: Source, accepted_unknown: str | None) -> tuple[frozen
 
 
 def decide(cfg: PipelineConfig, today: dt.date | None = None) -> list[Decision]:
-    today = today or dt.date.today()
+    today = today or contract_date()
     needed = frozenset(cfg.purpose.uses)
     out: list[Decision] = []
     for src in cfg.sources:

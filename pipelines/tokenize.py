@@ -31,6 +31,7 @@ import pyarrow.parquet as pq
 
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_bytes_atomic, write_text_atomic
+from corpusmill_base.dates import contract_date
 from corpusmill_base.errors import InputError, IntegrityError, PolicyError
 from corpusmill_base.hashing import canonical_json, sha256_file
 from filters import tokenizer as tokenizer_mod
@@ -134,7 +135,7 @@ def tokenize(
     kept = {s["id"]: s["counts"]["kept"] for s in sources}
     if not sum(kept.values()):
         raise InputError(f"{mid} has no documents to tokenize (every source is empty)")
-    today = _today()
+    today = contract_date()
     for src in sources:  # the run refuses an expired contract; a token copy made after the expiry did not
         expires = str((src.get("provenance") or {}).get("expires") or "")[:10]
         if kept[src["id"]] and expires and dt.date.fromisoformat(expires) < today:
@@ -244,10 +245,6 @@ def tokenize(
     write_text_atomic(out_dir / "manifest.json", json.dumps(manifest, indent=2, ensure_ascii=False))
     cat.publish(out_dir, manifest, sign=review.sign_if_key)  # as a run and a takedown: the producer signs what it made
     return TokenizeResult(manifest, out_dir, time.perf_counter() - t0, resumed, sum(d["sequences"] for d in datasets))
-
-
-def _today() -> dt.date:
-    return dt.datetime.now(dt.UTC).date()
 
 
 def _read_state(path: Path, log) -> dict[str, Any] | None:

@@ -505,6 +505,27 @@ def test_one_syllable_person_pieces_need_kiwi_to_agree(scrubber, text, name):
     assert got == ([name] if name else [])
 
 
+def test_one_syllable_person_pieces_without_kiwi_load_no_kiwi():
+    """With kiwi_names off Kiwi is never loaded (~1.2 CPU-s and ~400 MB a worker), so no reading
+    vouches for such a word and pii@12 drops it; the recognizer does not call Kiwi for it."""
+    from filters.pii_recognizers.analyzers import korean_recognizers
+
+    calls: list[int] = []
+
+    def kiwi():
+        calls.append(1)
+        raise AssertionError("Kiwi loaded with kiwi_names off")
+
+    names = korean_recognizers(kiwi, kiwi=False)[-1]
+    names._kiwi_factory = kiwi
+    from filters.pii_recognizers import KoreanNlpEngine
+
+    engine = KoreanNlpEngine(kiwi, tokenize=False, dictionary=True)
+    text = "정말 훌룡한 영화였다."
+    found = names.analyze(text, ["PERSON"], engine.process_text(text, "ko"))
+    assert not calls and [text[r.start : r.end] for r in found] == []
+
+
 #: What MeCab-ko skips between morphemes (its char.def SPACE class); U+3000 is a symbol to it.
 MECAB_SPACE = " \t\n\r\x0b\x0c"
 

@@ -34,7 +34,7 @@ from .ko_names import KoreanNameRecognizer
 from .morphemes import KoreanNlpEngine
 
 
-def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True) -> list[EntityRecognizer]:
+def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True, kiwi: bool = True) -> list[EntityRecognizer]:
     return [
         KoRrnRecognizer(),
         KoFrnRecognizer(),
@@ -46,7 +46,7 @@ def korean_recognizers(kiwi_factory=None, dictionary: bool = True, name_tagger=N
         KoBankAccountRecognizer(),
         KoEmailRecognizer(),
         KoAddressRecognizer(),
-        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger, corpus_names=corpus_names),
+        KoreanNameRecognizer(kiwi_factory, dictionary=dictionary, name_tagger=name_tagger, corpus_names=corpus_names, kiwi=kiwi),
     ]
 
 
@@ -55,7 +55,7 @@ def korean_analyzer(kiwi_factory=None, kiwi_names: bool = True, dictionary_names
     no MeCab-ko dictionary names or vetoes. Both off: names from role/title cues only.
     ``name_tagger``: a loaded :class:`.ko_crf.NameTagger` adds its names where the rules are silent;
     ``corpus_names=False``: not the names learned from the CC0 reviews (:mod:`.ko_corpus_names`)."""
-    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger, corpus_names), supported_languages=["ko"])
+    registry = RecognizerRegistry(recognizers=korean_recognizers(kiwi_factory, dictionary_names, name_tagger, corpus_names, kiwi=kiwi_names), supported_languages=["ko"])
     return AnalyzerEngine(
         registry=registry,
         nlp_engine=KoreanNlpEngine(kiwi_factory, tokenize=kiwi_names, dictionary=dictionary_names),

@@ -87,8 +87,11 @@ class KoreanNameRecognizer(EntityRecognizer):
     MODEL_SCORE = 0.6
     CRF_MIN_PROBABILITY = 0.5
 
-    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True, spaced_names: bool = True):
+    def __init__(self, kiwi_factory=None, mecab_factory=None, dictionary: bool = True, name_tagger=None, corpus_names: bool = True, spaced_names: bool = True, kiwi: bool = True):
         self._kiwi_factory = kiwi_factory or default_kiwi
+        # False (option kiwi_names off): Kiwi is never loaded, so no second reading vouches for a word
+        # MeCab-ko reads as one-syllable person pieces, and pii@12 drops it (docs/pii.md, "pii@12 (Korean)")
+        self.kiwi = kiwi
         self._mecab_factory = mecab_factory or default_mecab
         self.dictionary = dictionary  # False: no MeCab-ko (neither its names nor its vetoes)
         self.name_tagger = name_tagger  # a ko_crf.NameTagger, or None (the default: rules only)
@@ -195,7 +198,7 @@ class KoreanNameRecognizer(EntityRecognizer):
                 # pii@12: a word MeCab-ko reads only as one-syllable person morphemes (훌/룡 of 훌룡한, a
                 # misspelling of 훌륭한; 노/잼; 완/죤) is one its dictionary does not know: a name only if
                 # Kiwi, the other analyser, reads that same stretch as one proper noun (존윅이, 릿카,).
-                dict_spans = [sp for sp in dict_spans if not syllable_pieces(text, morphs, starts, *sp) or self._kiwi_proper_noun(text, *sp)]
+                dict_spans = [sp for sp in dict_spans if not syllable_pieces(text, morphs, starts, *sp) or (self.kiwi and self._kiwi_proper_noun(text, *sp))]
             for s, e in honorific_names(text, morphs, starts):
                 add(s, e, self.CUE_SCORE)
                 cued.append((s, e))
