@@ -258,12 +258,17 @@ def replay(
     msha = manifest_sha256(manifest)
     st = ReviewState(mid, DRAFT)
     prev: str | None = None
+    present, last, after_damage = 0, None, False
     for i, (rel, rec) in enumerate(load_records(cat, mid)):
         what = f"review record {rel}"
+        present += 1  # the head counts damaged records too: no second, wrong problem from it
         if _DAMAGED in rec:
+            # One problem: the next record's link to it and its transition cannot be checked, so
+            # they are not reported as a broken chain or an illegal transition. It stays in
+            # `records` (positions match the index's; history shows it as damaged).
             st.problems.append(f"{what}: {rec[_DAMAGED]}")
-            st.records.append(rec)  # counted, so the head's count does not add a second, wrong problem
-            prev = None
+            st.records.append(rec)
+            last, after_damage = None, True
             continue
         st.problems += signing.check(rec, trusted, what)
         expected_rel = review_rel(mid, i)
@@ -271,7 +276,7 @@ def replay(
             st.problems.append(f"{what}: out of sequence (expected {expected_rel}, seq {i}); a record was removed or renamed")
         if rec.get("manifest_id") != mid:
             st.problems.append(f"{what}: is about {rec.get('manifest_id')}, not {mid}")
-        if rec.get("prev") != prev:
+        if not after_damage and rec.get("prev") != prev:
             st.problems.append(f"{what}: does not follow the previous record (chain broken: a record was changed, removed or inserted)")
         if rec.get("manifest_sha256") != msha:
             changed = signing.changed_fields(manifest, rec.get("manifest_fields") or {})
@@ -279,6 +284,8 @@ def replay(
                 f"{what}: reviewed a different manifest than the catalog now holds"
                 + (f" (changed: {', '.join(changed)})" if changed else "")
             )
+        if after_damage and rec.get("from_state") in (DRAFT, APPROVED, REJECTED, REVOKED):
+            st.state = rec["from_state"]  # the damaged record's transition is unknown: not a second problem
         target = TRANSITIONS.get((st.state, str(rec.get("action"))))
         if rec.get("from_state") != st.state or target is None or rec.get("to_state") != target:
             st.problems.append(
@@ -293,29 +300,31 @@ def replay(
         if rec.get("successor"):
             st.successor = rec["successor"]
         st.records.append(rec)
-        prev = record_sha256(rec)
-    st.problems += _check_head(cat, mid, st.records, trusted)
+        prev, last, after_damage = record_sha256(rec), rec, False
+    st.problems += _check_head(cat, mid, present, last, trusted)
     return st
 
 
-def _check_head(cat: Catalog, mid: str, records: list[dict[str, Any]], trusted: dict[str, signing.TrustedKey]) -> list[str]:
-    """The signed chain head must count exactly the records present and name the last one."""
+def _check_head(cat: Catalog, mid: str, count_present: int, last_record: dict[str, Any] | None,
+                trusted: dict[str, signing.TrustedKey]) -> list[str]:
+    """The signed chain head must count exactly the records present and name the last one
+    (``last_record`` None: none, or the last is damaged and already a problem)."""
     try:
         head = cat.read_json(head_rel(mid))
     except IntegrityError as e:
         return [f"chain head {head_rel(mid)}: {e}"]
     if head is None:
-        return [f"{head_rel(mid)} is missing although {len(records)} review record(s) exist (the chain head was deleted)"] if records else []
+        return [f"{head_rel(mid)} is missing although {count_present} review record(s) exist (the chain head was deleted)"] if count_present else []
     problems = signing.check(head, trusted, f"chain head {head_rel(mid)}")
     count, last = head.get("records"), head.get("last_sha256")
     if head.get("manifest_id") != mid:
         problems.append(f"chain head {head_rel(mid)} is for {head.get('manifest_id')}, not {mid}")
-    if count != len(records):
+    if count != count_present:
         problems.append(
-            f"chain head {head_rel(mid)} counts {count} review record(s) but {len(records)} are in the catalog "
+            f"chain head {head_rel(mid)} counts {count} review record(s) but {count_present} are in the catalog "
             "(records after the last one present were deleted)"
         )
-    elif records and last != record_sha256(records[-1]):
+    elif last_record is not None and last != record_sha256(last_record):
         problems.append(f"chain head {head_rel(mid)} names a different last record (history was rewritten)")
     return problems
 

@@ -231,6 +231,25 @@ def test_a_damaged_review_record_head_or_signature_is_an_integrity_failure_namin
             assert rel in res.stdout + res.stderr, (args, res.stdout, res.stderr)
 
 
+def test_a_damaged_review_record_is_not_also_a_broken_chain(env):
+    # Review of session 13: after a damaged record, the next record's link to it and its transition
+    # were reported as two more, wrong problems (a broken chain, an illegal transition).
+    from manifests import review
+    from manifests.catalog import Catalog
+
+    _approve(env)
+    cm("review", "revoke", env.mid, "--comment", "withdrawn")
+    first = env.catalog / "reviews" / env.mid / "00000.json"
+    first.write_bytes(first.read_bytes()[: first.stat().st_size // 2])
+    st = review.replay(Catalog(str(env.catalog)), Catalog(str(env.catalog)).get(env.mid))
+    assert len(st.problems) == 1 and "00000.json" in st.problems[0], st.problems
+    assert st.state == "revoked" and [r.get("action") for r in st.records] == [None, "revoke"]
+    res = cm("review", "history", env.mid, "--json", check=False)
+    problems = json.loads(res.stdout)["problems"]  # the replay's one, and the index's (it held the record whole)
+    assert "Traceback" not in res.stderr and not any("chain broken" in p or "illegal transition" in p for p in problems), problems
+    assert sum("00000" in p for p in problems) == len(problems) == 2, problems
+
+
 def test_a_takedown_of_a_manifest_whose_history_does_not_verify_changes_nothing(env):
     # Session 13: the successor manifest and the takedown lists were published, then the revocation
     # was refused (the chain does not verify): the old release stayed unrevoked beside its successor.
