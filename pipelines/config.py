@@ -46,11 +46,35 @@ def text_codec(name: str, allow_auto: bool = False) -> str:
         raise ValueError(f"unknown encoding {printable(name)!r} (auto, or a Python codec name such as utf-8, cp949, euc-kr)") from None
     if not info._is_text_encoding:  # base64, rot13, zlib …: not bytes ↔ text
         raise ValueError(f"{printable(name)!r} is not a text encoding (auto, or a codec such as utf-8, cp949, euc-kr)")
-    if _ASCII.encode().decode(info.name, errors="replace") != _ASCII:
+    try:
+        ascii_compatible = _ASCII.encode().decode(info.name, errors="replace") == _ASCII
+    except UnicodeError:  # idna takes no error handler
+        ascii_compatible = False
+    if not ascii_compatible:
         # UTF-16/32, EBCDIC: the readers split lines and fields on ASCII bytes (a UTF-16 header read as `id\ufffd`)
         raise ValueError(f"{printable(name)!r} is not ASCII-compatible; the readers take UTF-8, CP949/EUC-KR and other "
                          "ASCII-compatible encodings: convert the files to UTF-8")
+    if not _reads_line_by_line(info.name):
+        # ISO-2022-KR declares its character set once at the top and shifts in and out of it: a line
+        # cut from the file is not readable alone (nor idna/punycode, nor unicode_escape's lines)
+        raise ValueError(f"{printable(name)!r} cannot be read a line at a time (a stateful encoding); the readers take "
+                         "UTF-8, CP949/EUC-KR and other ASCII-compatible encodings: convert the files to UTF-8")
     return name
+
+
+def _reads_line_by_line(codec: str) -> bool:
+    """Whether the second of two lines encoded together decodes alone to itself (review, session 13)."""
+    for line in ("가 A+\\~{", "A+\\~{"):
+        try:
+            encoded = f"{line}\n{line}".encode(codec)
+        except UnicodeError:
+            continue  # cannot encode Hangul: try without
+        pieces = encoded.split(b"\n")
+        try:
+            return len(pieces) == 2 and pieces[1].decode(codec) == line
+        except UnicodeError:
+            return False
+    return False
 
 
 _ASCII = "\t\n\r !\"#,:;[]{}0123456789AZaz"
