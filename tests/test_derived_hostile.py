@@ -135,6 +135,33 @@ def test_loaders_read_a_manifest_whose_every_document_was_taken_down(env, tmp_pa
     assert "0 documents" in cm("pull", succ, "--to", str(tmp_path / "p")).stdout
 
 
+def test_a_pulled_manifest_without_documents_reads_through_a_shards_glob(env, tmp_path):
+    """A pull of the successor of a takedown of everything wrote no `shards/` folder, so DuckDB's
+    `read_parquet('DEST/shards/*.parquet')` and polars' `scan_parquet` failed ("no files found");
+    now the pull writes one Parquet file of no rows with the manifest's columns (its ID unchanged)."""
+    import duckdb
+    import polars as pl
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()
+    (tmp_path / "all.txt").write_text("\n".join(kept) + "\n")
+    succ = last_line(cm("takedown", env.mid, "--doc-ids", str(tmp_path / "all.txt"), "--reason", "consent withdrawn"))
+    manifest = env.cat.get(succ)
+    assert manifest["shards"] == []
+    columns = [c["name"] for c in manifest["document_schema"]]
+    dest = tmp_path / "p"
+    for _ in range(2):  # a re-pull into the same folder finds the file its own, not someone's
+        assert "0 documents" in cm("pull", succ, "--to", str(dest), "--allow-unapproved").stdout
+        glob = str(dest / "shards" / "*.parquet")
+        rel = duckdb.sql(f"SELECT * FROM read_parquet('{glob}')")
+        assert rel.columns == columns and rel.fetchall() == []
+        frame = pl.scan_parquet(glob).collect()
+        assert frame.columns == columns and frame.height == 0
+    assert env.cat.get(succ)["id"] == succ
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
