@@ -162,6 +162,31 @@ def test_a_pulled_manifest_without_documents_reads_through_a_shards_glob(env, tm
     assert env.cat.get(succ)["id"] == succ
 
 
+def test_mix_dry_run_makes_the_checks_of_the_real_run(env, tiny_tokenizer, tmp_path):
+    """`mix --dry-run` said "valid" without hashing the inputs' .bin/.idx or checking
+    budget_tokens: only the real run found a damaged input or a budget it cannot plan."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    out = tmp_path / "mix"
+    plain = mix_file(tmp_path / "m.yaml", tid)
+    assert "legal gate" in cm("mix", str(plain), "--out", str(out), "--allow-unapproved", "--dry-run").stdout
+    doc = yaml.safe_load(plain.read_text())
+    doc["inputs"] = [{"manifest": tid, "epochs": 2.0}]
+    doc["budget_tokens"] = 1000
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc))
+    budget = "budget_tokens needs at least one input with a weight"
+    assert budget in one_line_error("mix", str(tmp_path / "b.yaml"), "--out", str(out), "--allow-unapproved", "--dry-run")
+    dataset = env.cat.get(tid)["megatron"]["datasets"][0]
+    for key in ("bin", "idx"):
+        target = env.catalog / "data" / tid / dataset[key]["path"]
+        good = target.read_bytes()
+        target.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+        msg = one_line_error("mix", str(plain), "--out", str(out), "--allow-unapproved", "--dry-run", code=3)
+        assert f"{dataset[key]['path']} has sha256" in msg
+        target.write_bytes(good)
+    assert not out.exists()
+    assert budget in one_line_error("mix", str(tmp_path / "b.yaml"), "--out", str(out), "--allow-unapproved")  # as the real run
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
