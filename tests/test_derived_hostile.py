@@ -187,6 +187,22 @@ def test_mix_dry_run_makes_the_checks_of_the_real_run(env, tiny_tokenizer, tmp_p
     assert budget in one_line_error("mix", str(tmp_path / "b.yaml"), "--out", str(out), "--allow-unapproved")  # as the real run
 
 
+def test_tokenizer_train_never_replaces_a_config_it_did_not_write(env, tmp_path):
+    """`tokenizer train --out DIR/tokenizer.json` replaced DIR/tokenizer_config.json (a model
+    folder's own, with its chat template and BOS) without a word."""
+    model = tmp_path / "model"
+    model.mkdir()
+    theirs = '{"bos_token": "<s>", "chat_template": "{{ messages }}"}\n'
+    (model / "tokenizer_config.json").write_text(theirs)
+    args = ("tokenizer", "train", env.mid, "--vocab-size", "300", "--allow-unapproved")
+    msg = one_line_error(*args, "--out", str(model / "tokenizer.json"))
+    assert "tokenizer_config.json already exists" in msg and "nothing was trained" in msg
+    assert (model / "tokenizer_config.json").read_text() == theirs and not (model / "tokenizer.json").exists()
+    # Its own output is not refused: the same training again writes the same files.
+    for _ in range(2):
+        cm(*args, "--out", str(tmp_path / "mine" / "tokenizer.json"))
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
