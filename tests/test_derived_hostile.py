@@ -203,6 +203,20 @@ def test_tokenizer_train_never_replaces_a_config_it_did_not_write(env, tmp_path)
         cm(*args, "--out", str(tmp_path / "mine" / "tokenizer.json"))
 
 
+def test_quiet_run_tokenize_and_mix_print_only_the_manifest_id(env, tiny_tokenizer, tmp_path):
+    """`-q` promises no summaries; `corpusmill -q run` still printed the run's summary (and
+    `tokenize`/`mix` their token reports) on stdout, so `ID=$(corpusmill -q run …)` got them all."""
+    from tests.catalog_cli import CONFIG
+
+    res = cm("-q", "run", str(CONFIG), "--out", str(tmp_path / "run"))
+    assert len(res.stdout.splitlines()) == 1 and res.stdout.startswith("cm-") and res.stderr == ""
+    res = cm("-q", "tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok"), "--allow-unapproved")
+    tid = res.stdout.strip()
+    assert res.stdout == f"{tid}\n" and tid.startswith("cm-") and res.stderr == ""
+    res = cm("-q", "mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved")
+    assert res.stdout.count("\n") == 1 and res.stdout.startswith("cm-")
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
