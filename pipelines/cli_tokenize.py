@@ -77,7 +77,9 @@ def cmd_mix(args: argparse.Namespace) -> int:
         dir_out(args.out, "the blend's files")
     r = mix(args.config, catalog=args.catalog, out=args.out, allow_unapproved=args.allow_unapproved, dry_run=args.dry_run)
     if args.dry_run:
-        print(f"mix {args.config}: valid; {len(r['inputs'])} input(s) pass the legal gate")
+        sources = f"{len(r['sources'])} source" + ("s" if len(r["sources"]) != 1 else "")
+        print(f"mix {args.config}: valid; {r['inputs']} input(s) ({sources}) pass the legal gate; "
+              f"{r['train_tokens']:,} train tokens; input files verified; dry run: nothing written")
         return 0
     if not args.quiet:
         _tokens_report(r.manifest)

@@ -315,7 +315,7 @@ def _dry_run(cat: Catalog, cfg: MixConfig, config: str | Path, parts: list[Part]
         read_verified(cat, mid, cat.get(mid)["ledger"])
     for f in parts[0].manifest["megatron"]["tokenizer_files"]:
         read_verified(cat, parts[0].manifest["id"], f)
-    return {"inputs": [p.inp.manifest for p in parts], "sources": [p.source for p in parts], "manifests": gate["checked"],
+    return {"inputs": len(cfg.inputs), "sources": [p.source for p in parts], "manifests": gate["checked"],
             "train_tokens": int(budget), "gate": gate}
 
 

@@ -217,6 +217,15 @@ def test_quiet_run_tokenize_and_mix_print_only_the_manifest_id(env, tiny_tokeniz
     assert res.stdout.count("\n") == 1 and res.stdout.startswith("cm-")
 
 
+def test_mix_dry_run_counts_inputs_not_sources(env, tiny_tokenizer, tmp_path):
+    """`mix --dry-run` said "4 input(s)" of a mix file with one input (a manifest of 4 sources)."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    sources = len(env.cat.get(tid)["megatron"]["datasets"])
+    assert sources > 1
+    out = cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--allow-unapproved", "--dry-run").stdout
+    assert f"1 input(s) ({sources} sources)" in out
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
