@@ -257,7 +257,21 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
     for rel in stale:
         if rel != "manifest.json":
             (dest / rel).unlink()
+            _remove_empty_parents(dest, dest / rel)
     return [r for r in stale if r not in METADATA]
+
+
+def _remove_empty_parents(dest: Path, path: Path) -> None:
+    """Remove the folders above a removed file that it left empty, up to ``dest``: a pull of a
+    curated manifest over a blend left `megatron/train/`, `megatron/valid/`, … behind, empty.
+    Only folders that held a removed file; a folder with anything else in it stays."""
+    parent = path.parent
+    while parent != dest and dest in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or not ours to remove): stop here
+            return
+        parent = parent.parent
 
 
 def _needs_empty_shard(manifest: dict[str, Any]) -> bool:

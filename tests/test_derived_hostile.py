@@ -226,6 +226,19 @@ def test_mix_dry_run_counts_inputs_not_sources(env, tiny_tokenizer, tmp_path):
     assert f"1 input(s) ({sources} sources)" in out
 
 
+def test_a_pull_over_another_leaves_no_empty_folders(env, tiny_tokenizer, tmp_path):
+    """A curated manifest pulled where a tokenized one was removed its files but left their
+    folders (`megatron/…`) behind, empty."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    dest = tmp_path / "p"
+    cm("pull", tid, "--to", str(dest), "--allow-unapproved")
+    (dest / "notes").mkdir()  # a folder of the trainer's own stays
+    cm("pull", env.mid, "--to", str(dest), "--allow-unapproved")
+    empty = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_dir() and not any(p.iterdir()))
+    assert empty == ["notes"]
+    assert (dest / "shards").is_dir()
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
