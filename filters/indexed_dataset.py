@@ -138,12 +138,18 @@ def read_index(prefix: str | Path) -> tuple[str, np.ndarray, np.ndarray]:
     """(dtype, sequence lengths, byte pointers) of a dataset this module wrote (for copying
     sequences into a blend's splits; trainers use Megatron's own reader)."""
     with open(idx_path(prefix), "rb") as f:
-        head = f.read(34)
-        if len(head) < 34 or head[:9] != MAGIC:
-            raise InputError(f"{idx_path(prefix).name}: not a Megatron index file")
-        code = head[17]
-        n = struct.unpack("<Q", head[18:26])[0]
-        lengths = np.frombuffer(f.read(4 * n), dtype=np.int32)
-        pointers = np.frombuffer(f.read(8 * n), dtype=np.int64)
+        return parse_index(f.read(), idx_path(prefix).name)
+
+
+def parse_index(data: bytes, name: str) -> tuple[str, np.ndarray, np.ndarray]:
+    """:func:`read_index` of an ``.idx`` file's bytes (``name`` for the error)."""
+    if len(data) < 34 or data[:9] != MAGIC:
+        raise InputError(f"{name}: not a Megatron index file")
+    code = data[17]
+    n = struct.unpack("<Q", data[18:26])[0]
+    if len(data) < 34 + 12 * n:
+        raise InputError(f"{name}: a Megatron index of {n:,} sequences cut short ({len(data):,} bytes)")
+    lengths = np.frombuffer(data, dtype=np.int32, count=n, offset=34)
+    pointers = np.frombuffer(data, dtype=np.int64, count=n, offset=34 + 4 * n)
     dtype = next(k for k, v in DTYPE_CODES.items() if v == code)
     return dtype, lengths, pointers

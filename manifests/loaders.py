@@ -110,6 +110,14 @@ def open_ledger(manifest_id: str, catalog: str | Catalog | None = None) -> pads.
 
 
 METADATA = ("manifest.json", "signature.json", "reviews.json")
+# What a pull of a curated manifest without shards (every document taken down) writes: a Parquet
+# file of no rows with the manifest's columns. Without it the pulled folder had no `shards/`, and
+# what trainers point at `shards/*.parquet` (DuckDB's read_parquet, polars' scan_parquet, as the
+# README shows) failed on "no files found". Written by the pull, not kept in the successor: the
+# manifest (and so its ID) stays as the takedown made it. (`datasets.load_dataset("parquet", …)`
+# refuses any split of no rows — "Instruction 'train' corresponds to no data" — file or not:
+# `manifests.load_hf` returns the empty dataset.)
+EMPTY_SHARD = "shards/empty.parquet"
 
 
 def _part_of(target: Path) -> Path:
@@ -199,6 +207,7 @@ def _stale_files(dest: Path, manifest: dict[str, Any]) -> list[str]:
     """
     files = [*manifest["shards"], *megatron_files(manifest)]
     wanted = {safe_relpath(s["path"]) for s in files} | set(METADATA) | ({derived.BLEND_FILE} if derived.is_derived(manifest) else set())
+    wanted |= {EMPTY_SHARD} if _needs_empty_shard(manifest) else set()
     previous = _previous(dest)
     ours = set(METADATA) | {".manifest.json.tmp"}
     if previous:
@@ -206,7 +215,7 @@ def _stale_files(dest: Path, manifest: dict[str, Any]) -> list[str]:
             before = [*previous.get("shards", []), *megatron_files(previous)]
         except (AttributeError, KeyError, TypeError):  # a damaged manifest.json in the folder
             before = []
-        ours |= {posixpath_norm(s.get("path", "")) for s in before if isinstance(s, dict)} | {derived.BLEND_FILE}
+        ours |= {posixpath_norm(s.get("path", "")) for s in before if isinstance(s, dict)} | {derived.BLEND_FILE, EMPTY_SHARD}
     present = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_file() or p.is_symlink())
     stale, foreign = [], []
     for rel in present:
@@ -248,7 +257,34 @@ def _prepare_dest(dest: Path, manifest: dict[str, Any]) -> list[str]:
     for rel in stale:
         if rel != "manifest.json":
             (dest / rel).unlink()
+            _remove_empty_parents(dest, dest / rel)
     return [r for r in stale if r not in METADATA]
+
+
+def _remove_empty_parents(dest: Path, path: Path) -> None:
+    """Remove the folders above a removed file that it left empty, up to ``dest``: a pull of a
+    curated manifest over a blend left `megatron/train/`, `megatron/valid/`, … behind, empty.
+    Only folders that held a removed file; a folder with anything else in it stays."""
+    parent = path.parent
+    while parent != dest and dest in parent.parents:
+        try:
+            parent.rmdir()
+        except OSError:  # not empty (or not ours to remove): stop here
+            return
+        parent = parent.parent
+
+
+def _needs_empty_shard(manifest: dict[str, Any]) -> bool:
+    return not manifest["shards"] and not derived.is_derived(manifest)
+
+
+def _write_empty_shard(manifest: dict[str, Any], dest: Path) -> None:
+    """:data:`EMPTY_SHARD`, atomically (a ``.part`` file the next pull removes if interrupted)."""
+    target = dest / EMPTY_SHARD
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = _part_of(target)
+    pq.write_table(empty_table(manifest), part)
+    os.replace(part, target)
 
 
 def posixpath_norm(rel: str) -> str:
@@ -427,6 +463,8 @@ def _pull_locked(cat: Catalog, manifest: dict[str, Any], v: review.Verification,
             f"pull {manifest_id} refused: {len(problems)} shard(s) in catalog {cat.url} do not match the manifest:\n  "
             + "\n  ".join(problems)
         )
+    if _needs_empty_shard(manifest):
+        _write_empty_shard(manifest, dest)
     (dest / "reviews.json").write_text(json.dumps(v.review.records, indent=2, ensure_ascii=False), encoding="utf-8")
     sig = cat.read_json(review.signature_rel(manifest_id))
     if sig is not None:

@@ -116,7 +116,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         args.config, out=args.out, catalog=args.catalog, overwrite=args.overwrite or None, plan=plan, resume=args.resume,
         strict=args.strict,
     )
-    _summary(outcome)
+    if not args.quiet:  # `ID=$(corpusmill -q run …)`: the ID alone (the summary was printed under -q as well)
+        _summary(outcome)
     print(outcome.id)
     return 0
 
@@ -247,7 +248,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="corpusmill", description="Curate domain data into verified pretraining shards.")
     p.add_argument("--version", action="version", version=f"corpusmill {__version__}", help="print the version and exit")
     p.add_argument("-v", "--verbose", action="store_true", help="debug logging, including third-party libraries (Ray, Presidio, spaCy)")
-    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr (no progress, summaries or warnings)")
+    p.add_argument("-q", "--quiet", action="store_true", help="only errors on stderr (no progress, summaries or warnings); run, tokenize "
+                   "and mix print only the new manifest ID on stdout")
     sub = p.add_subparsers(dest="command", required=True)
 
     r = sub.add_parser("run", help="run a pipeline config", description="Run CONFIG; the last stdout line is the manifest ID.")

@@ -30,7 +30,8 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
     try:
         r = tokenize(args.id, args.tokenizer, catalog=args.catalog, out=args.out, dtype=args.dtype,
                      allow_unapproved=args.allow_unapproved, eos=args.eos, bos=args.bos, add_bos=args.add_bos,
-                     engine=args.engine, log=lambda s: print(s, file=sys.stderr), dry_run=args.dry_run)
+                     engine=args.engine, log=(lambda s: None) if args.quiet else (lambda s: print(s, file=sys.stderr)),
+                     dry_run=args.dry_run)
     except NotApproved as e:  # name the flag, not the Python keyword
         raise e.for_cli() from None
     if args.dry_run:
@@ -41,6 +42,9 @@ def cmd_tokenize(args: argparse.Namespace) -> int:
         print(f"  {sum(r['documents'].values()):,} documents in {r['shards']} shard(s), one Megatron dataset per source: "
               + ", ".join(f"{s} {n:,}" for s, n in r["documents"].items()))
         print(f"  engine {r['engine']}" + (f"; would resume at shard {r['resume_at_shard'] + 1}" if r["resume_at_shard"] else ""))
+        return 0
+    if args.quiet:  # only the ID, as `run -q`
+        print(r.id)
         return 0
     secs = max(r.seconds, 1e-9)
     print(f"tokenized {args.id} → {r.out_dir}: {r.documents:,} documents, {r.manifest['tokens']['total']:,} tokens "
@@ -73,9 +77,12 @@ def cmd_mix(args: argparse.Namespace) -> int:
         dir_out(args.out, "the blend's files")
     r = mix(args.config, catalog=args.catalog, out=args.out, allow_unapproved=args.allow_unapproved, dry_run=args.dry_run)
     if args.dry_run:
-        print(f"mix {args.config}: valid; {len(r['inputs'])} input(s) pass the legal gate")
+        sources = f"{len(r['sources'])} source" + ("s" if len(r["sources"]) != 1 else "")
+        print(f"mix {args.config}: valid; {r['inputs']} input(s) ({sources}) pass the legal gate; "
+              f"{r['train_tokens']:,} train tokens; input files verified; dry run: nothing written")
         return 0
-    _tokens_report(r.manifest)
+    if not args.quiet:
+        _tokens_report(r.manifest)
     print(r.id)
     return 0
 

@@ -270,10 +270,57 @@ def _r(x: float) -> float:
     return float(f"{x:.6g}")
 
 
+@dataclass
+class _Loaded:
+    """One part's verified files: its side table's ids and tokens, the split of each document,
+    the Megatron index and the ``.bin`` bytes."""
+    ids: list[str]
+    tokens: np.ndarray
+    split: np.ndarray
+    dtype: str
+    lengths: np.ndarray
+    pointers: np.ndarray
+    bin: bytes
+
+
+def _load(cat: Catalog, cfg: MixConfig, config: str | Path, p: Part) -> _Loaded:
+    """Read and sha256-check a part's side table, ``.bin`` and ``.idx``, check they agree and
+    that the held-out splits leave it train documents. The real run and ``--dry-run`` both call
+    it: the dry run hashed nothing, so a damaged input surfaced only in the real run."""
+    from filters.indexed_dataset import parse_index
+
+    mid, d = p.inp.manifest, p.dataset
+    side = arrowio.read_parquet(read_verified(cat, mid, next(s for s in p.manifest["shards"] if s["path"] == d["side_table"])))
+    data = read_verified(cat, mid, d["bin"])
+    dtype, lengths, pointers = parse_index(read_verified(cat, mid, d["idx"]), d["idx"]["path"])
+    ids = side.column("id").to_pylist()
+    tokens = side.column("tokens").to_numpy()
+    if len(ids) != len(lengths) or not np.array_equal(tokens, lengths):
+        raise IntegrityError(f"{mid}: side table of {p.source} does not match its Megatron index")
+    split = assign_splits(ids, tokens, cfg.validation, cfg.test)
+    if not (split == 0).any():
+        raise ConfigError(f"{config}: the validation/test split takes every document of {p.source}; hold out less")
+    return _Loaded(ids, tokens, split, dtype, lengths, pointers, data)
+
+
+def _dry_run(cat: Catalog, cfg: MixConfig, config: str | Path, parts: list[Part], gate: dict[str, Any]) -> dict[str, Any]:
+    """Every check the real run makes — each input file's sha256, side tables against their
+    indexes, the splits, the token budget, the ledgers and tokenizer files — writing nothing."""
+    train_tokens: dict[str, int] = {}
+    for p in parts:
+        loaded = _load(cat, cfg, config, p)
+        train_tokens[p.source] = int(loaded.tokens[loaded.split == 0].sum())
+    budget, _ = _plan_tokens(cfg, parts, train_tokens)
+    for mid in dict.fromkeys(p.inp.manifest for p in parts):
+        read_verified(cat, mid, cat.get(mid)["ledger"])
+    for f in parts[0].manifest["megatron"]["tokenizer_files"]:
+        read_verified(cat, parts[0].manifest["id"], f)
+    return {"inputs": len(cfg.inputs), "sources": [p.source for p in parts], "manifests": gate["checked"],
+            "train_tokens": int(budget), "gate": gate}
+
+
 def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Path | None = None,
         allow_unapproved: bool = False, dry_run: bool = False):
-    from filters.indexed_dataset import read_index
-
     t0 = time.perf_counter()
     cfg = load_mix(config)
     cat = catalog if isinstance(catalog, Catalog) else Catalog(resolve_catalog_url(catalog))
@@ -281,7 +328,7 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     out_dir = Path(out or Path("runs") / "mix" / cfg.name)
     _check_out(out_dir)
     if dry_run:
-        return {"inputs": [p.inp.manifest for p in parts], "gate": gate}
+        return _dry_run(cat, cfg, config, parts, gate)
     if out_dir.exists():
         shutil.rmtree(out_dir)  # a blend is rebuilt from its inputs in seconds; nothing to resume
     out_dir.mkdir(parents=True)
@@ -292,22 +339,14 @@ def mix(config: str | Path, catalog: str | Catalog | None = None, out: str | Pat
     held_tokens: dict[str, dict[str, int]] = {}
     with tempfile.TemporaryDirectory(prefix="corpusmill-mix-") as tmp:
         for p in parts:
-            mid, d = p.inp.manifest, p.dataset
-            side = arrowio.read_parquet(read_verified(cat, mid, next(s for s in p.manifest["shards"] if s["path"] == d["side_table"])))
-            local = {}
-            for key in ("bin", "idx"):
-                path = Path(tmp) / f"{p.index}-{p.source}.{key}"
-                path.write_bytes(read_verified(cat, mid, d[key]))
-                local[key] = path
-            dtype, lengths, pointers = read_index(str(local["idx"])[:-4])
-            ids = side.column("id").to_pylist()
-            tokens = side.column("tokens").to_numpy()
-            if len(ids) != len(lengths) or not np.array_equal(tokens, lengths):
-                raise IntegrityError(f"{mid}: side table of {p.source} does not match its Megatron index")
-            split = assign_splits(ids, tokens, cfg.validation, cfg.test)
-            if not (split == 0).any():
-                raise ConfigError(f"{config}: the validation/test split takes every document of {p.source}; hold out less")
-            src_bin = np.memmap(local["bin"], dtype=np.dtype(dtype), mode="r")
+            mid = p.inp.manifest
+            loaded = _load(cat, cfg, config, p)
+            ids, tokens, split, dtype, lengths, pointers = (loaded.ids, loaded.tokens, loaded.split, loaded.dtype,
+                                                            loaded.lengths, loaded.pointers)
+            local_bin = Path(tmp) / f"{p.index}-{p.source}.bin"
+            local_bin.write_bytes(loaded.bin)
+            del loaded
+            src_bin = np.memmap(local_bin, dtype=np.dtype(dtype), mode="r")
             held_tokens[p.source] = {}
             for code, name in enumerate(SPLITS):
                 rows = np.flatnonzero(split == code)

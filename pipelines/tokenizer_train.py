@@ -21,8 +21,9 @@ import pyarrow.compute as pc
 
 from corpusmill_base import arrowio
 from corpusmill_base.atomic import write_text_atomic
-from corpusmill_base.errors import InputError
+from corpusmill_base.errors import InputError, OutputError
 from filters import tokenizer as tokenizer_mod
+from filters.pii_fields import shown_name
 from manifests import derived, review
 from manifests.catalog import Catalog, resolve_catalog_url
 from pipelines.tokenize import read_verified
@@ -82,6 +83,11 @@ def train(
     # Checked before the sample is read and the BPE trained (minutes on a real corpus): a mistyped
     # --compare path failed only after the new tokenizer was trained and written.
     compared = [(str(path), tokenizer_mod.load(path)) for path in compare or []]
+    out = Path(out)
+    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": specials[0], "bos_token": None,
+           "pad_token": specials[1] if len(specials) > 1 else None, "model_max_length": 1_000_000_000}
+    cfg_text = json.dumps(cfg, indent=2, sort_keys=True) + "\n"
+    _check_config_beside(out.parent / "tokenizer_config.json", cfg_text)
     docs = sample(cat, mid, sample_chars)
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
@@ -90,12 +96,9 @@ def train(
     trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, special_tokens=specials,
                                   initial_alphabet=alphabet, show_progress=False)
     tok.train_from_iterator((t for t, _ in docs), trainer=trainer, length=len(docs))
-    out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(out, tok.to_str(pretty=True))
-    cfg = {"tokenizer_class": "PreTrainedTokenizerFast", "eos_token": specials[0], "bos_token": None,
-           "pad_token": specials[1] if len(specials) > 1 else None, "model_max_length": 1_000_000_000}
-    write_text_atomic(out.parent / "tokenizer_config.json", json.dumps(cfg, indent=2, sort_keys=True) + "\n")
+    write_text_atomic(out.parent / "tokenizer_config.json", cfg_text)
     trained = tokenizer_mod.load(out)
     fertilities = {str(out): fertility(trained, docs)}
     for path, other in compared:
@@ -103,6 +106,23 @@ def train(
     return {"manifest": mid, "tokenizer": str(out), "sha256": trained.sha256, "vocab_size": trained.vocab_size,
             "special_tokens": specials, "sample": {"documents": len(docs), "chars": sum(len(t) for t, _ in docs)},
             "fertility": fertilities}
+
+
+def _check_config_beside(path: Path, text: str) -> None:
+    """Refuse, before the sample is read, a ``tokenizer_config.json`` beside ``--out`` that is
+    not the one this training writes: ``--out`` named only ``tokenizer.json``, and a model
+    folder's own config (its chat template, BOS, special tokens) was replaced without a word.
+    The same training run again writes the same file, so a rerun is not refused."""
+    try:
+        present = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return
+    except (OSError, UnicodeDecodeError):
+        present = None
+    if present != text:
+        raise OutputError(f"{shown_name(str(path))} already exists and is not the one this training writes "
+                          "(tokenizer train writes tokenizer_config.json beside --out); remove it or give --out in "
+                          "another folder (nothing was trained)")
 
 
 def fertility(tok: tokenizer_mod.LoadedTokenizer, docs: list[tuple[str, str | None]], max_chars: int = 2_000_000) -> dict[str, Any]:

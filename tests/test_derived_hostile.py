@@ -135,6 +135,110 @@ def test_loaders_read_a_manifest_whose_every_document_was_taken_down(env, tmp_pa
     assert "0 documents" in cm("pull", succ, "--to", str(tmp_path / "p")).stdout
 
 
+def test_a_pulled_manifest_without_documents_reads_through_a_shards_glob(env, tmp_path):
+    """A pull of the successor of a takedown of everything wrote no `shards/` folder, so DuckDB's
+    `read_parquet('DEST/shards/*.parquet')` and polars' `scan_parquet` failed ("no files found");
+    now the pull writes one Parquet file of no rows with the manifest's columns (its ID unchanged)."""
+    import duckdb
+    import polars as pl
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    ledger = pq.read_table(env.catalog / "data" / env.mid / "ledger.parquet", columns=["id", "outcome"])
+    kept = ledger.filter(pc.equal(ledger.column("outcome"), "kept")).column("id").to_pylist()
+    (tmp_path / "all.txt").write_text("\n".join(kept) + "\n")
+    succ = last_line(cm("takedown", env.mid, "--doc-ids", str(tmp_path / "all.txt"), "--reason", "consent withdrawn"))
+    manifest = env.cat.get(succ)
+    assert manifest["shards"] == []
+    columns = [c["name"] for c in manifest["document_schema"]]
+    dest = tmp_path / "p"
+    for _ in range(2):  # a re-pull into the same folder finds the file its own, not someone's
+        assert "0 documents" in cm("pull", succ, "--to", str(dest), "--allow-unapproved").stdout
+        glob = str(dest / "shards" / "*.parquet")
+        rel = duckdb.sql(f"SELECT * FROM read_parquet('{glob}')")
+        assert rel.columns == columns and rel.fetchall() == []
+        frame = pl.scan_parquet(glob).collect()
+        assert frame.columns == columns and frame.height == 0
+    assert env.cat.get(succ)["id"] == succ
+
+
+def test_mix_dry_run_makes_the_checks_of_the_real_run(env, tiny_tokenizer, tmp_path):
+    """`mix --dry-run` said "valid" without hashing the inputs' .bin/.idx or checking
+    budget_tokens: only the real run found a damaged input or a budget it cannot plan."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    out = tmp_path / "mix"
+    plain = mix_file(tmp_path / "m.yaml", tid)
+    assert "legal gate" in cm("mix", str(plain), "--out", str(out), "--allow-unapproved", "--dry-run").stdout
+    doc = yaml.safe_load(plain.read_text())
+    doc["inputs"] = [{"manifest": tid, "epochs": 2.0}]
+    doc["budget_tokens"] = 1000
+    (tmp_path / "b.yaml").write_text(yaml.safe_dump(doc))
+    budget = "budget_tokens needs at least one input with a weight"
+    assert budget in one_line_error("mix", str(tmp_path / "b.yaml"), "--out", str(out), "--allow-unapproved", "--dry-run")
+    dataset = env.cat.get(tid)["megatron"]["datasets"][0]
+    for key in ("bin", "idx"):
+        target = env.catalog / "data" / tid / dataset[key]["path"]
+        good = target.read_bytes()
+        target.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))
+        msg = one_line_error("mix", str(plain), "--out", str(out), "--allow-unapproved", "--dry-run", code=3)
+        assert f"{dataset[key]['path']} has sha256" in msg
+        target.write_bytes(good)
+    assert not out.exists()
+    assert budget in one_line_error("mix", str(tmp_path / "b.yaml"), "--out", str(out), "--allow-unapproved")  # as the real run
+
+
+def test_tokenizer_train_never_replaces_a_config_it_did_not_write(env, tmp_path):
+    """`tokenizer train --out DIR/tokenizer.json` replaced DIR/tokenizer_config.json (a model
+    folder's own, with its chat template and BOS) without a word."""
+    model = tmp_path / "model"
+    model.mkdir()
+    theirs = '{"bos_token": "<s>", "chat_template": "{{ messages }}"}\n'
+    (model / "tokenizer_config.json").write_text(theirs)
+    args = ("tokenizer", "train", env.mid, "--vocab-size", "300", "--allow-unapproved")
+    msg = one_line_error(*args, "--out", str(model / "tokenizer.json"))
+    assert "tokenizer_config.json already exists" in msg and "nothing was trained" in msg
+    assert (model / "tokenizer_config.json").read_text() == theirs and not (model / "tokenizer.json").exists()
+    # Its own output is not refused: the same training again writes the same files.
+    for _ in range(2):
+        cm(*args, "--out", str(tmp_path / "mine" / "tokenizer.json"))
+
+
+def test_quiet_run_tokenize_and_mix_print_only_the_manifest_id(env, tiny_tokenizer, tmp_path):
+    """`-q` promises no summaries; `corpusmill -q run` still printed the run's summary (and
+    `tokenize`/`mix` their token reports) on stdout, so `ID=$(corpusmill -q run …)` got them all."""
+    from tests.catalog_cli import CONFIG
+
+    res = cm("-q", "run", str(CONFIG), "--out", str(tmp_path / "run"))
+    assert len(res.stdout.splitlines()) == 1 and res.stdout.startswith("cm-") and res.stderr == ""
+    res = cm("-q", "tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "tok"), "--allow-unapproved")
+    tid = res.stdout.strip()
+    assert res.stdout == f"{tid}\n" and tid.startswith("cm-") and res.stderr == ""
+    res = cm("-q", "mix", str(mix_file(tmp_path / "m.yaml", tid)), "--out", str(tmp_path / "mix"), "--allow-unapproved")
+    assert res.stdout.count("\n") == 1 and res.stdout.startswith("cm-")
+
+
+def test_mix_dry_run_counts_inputs_not_sources(env, tiny_tokenizer, tmp_path):
+    """`mix --dry-run` said "4 input(s)" of a mix file with one input (a manifest of 4 sources)."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    sources = len(env.cat.get(tid)["megatron"]["datasets"])
+    assert sources > 1
+    out = cm("mix", str(mix_file(tmp_path / "m.yaml", tid)), "--allow-unapproved", "--dry-run").stdout
+    assert f"1 input(s) ({sources} sources)" in out
+
+
+def test_a_pull_over_another_leaves_no_empty_folders(env, tiny_tokenizer, tmp_path):
+    """A curated manifest pulled where a tokenized one was removed its files but left their
+    folders (`megatron/…`) behind, empty."""
+    tid = tokenized(env, tiny_tokenizer, tmp_path / "tok")
+    dest = tmp_path / "p"
+    cm("pull", tid, "--to", str(dest), "--allow-unapproved")
+    (dest / "notes").mkdir()  # a folder of the trainer's own stays
+    cm("pull", env.mid, "--to", str(dest), "--allow-unapproved")
+    empty = sorted(p.relative_to(dest).as_posix() for p in dest.rglob("*") if p.is_dir() and not any(p.iterdir()))
+    assert empty == ["notes"]
+    assert (dest / "shards").is_dir()
+
+
 def test_tokenize_and_mix_sign_what_they_publish(env, tiny_tokenizer, tmp_path):
     """A run and a takedown sign their manifest when a key is configured; tokenize and mix did
     not, so every tokenized dataset and blend was 'verified without a producer signature'."""
