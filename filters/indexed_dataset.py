@@ -145,9 +145,14 @@ def parse_index(data: bytes, name: str) -> tuple[str, np.ndarray, np.ndarray]:
     """:func:`read_index` of an ``.idx`` file's bytes (``name`` for the error)."""
     if len(data) < 34 or data[:9] != MAGIC:
         raise InputError(f"{name}: not a Megatron index file")
-    code = data[17]
+    version, code = struct.unpack("<Q", data[9:17])[0], data[17]
+    if version != VERSION:  # Megatron-Core's reader asserts version 1
+        raise InputError(f"{name}: Megatron index version {version}, not 1")
+    if code not in DTYPE_CODES.values():
+        raise InputError(f"{name}: unknown token dtype code {code} in a Megatron index")
     n = struct.unpack("<Q", data[18:26])[0]
-    if len(data) < 34 + 12 * n:
+    docs = struct.unpack("<Q", data[26:34])[0]
+    if len(data) < 34 + 12 * n + 8 * docs:  # lengths, pointers, then the document indices
         raise InputError(f"{name}: a Megatron index of {n:,} sequences cut short ({len(data):,} bytes)")
     lengths = np.frombuffer(data, dtype=np.int32, count=n, offset=34)
     pointers = np.frombuffer(data, dtype=np.int64, count=n, offset=34 + 4 * n)

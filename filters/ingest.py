@@ -173,7 +173,7 @@ def ingest_file(task: FileTask, batch_size: int) -> Iterator[IngestBatch]:
                 ids.append(doc_id(event.locator))
                 texts.append(event.text)
                 locators.append(event.locator)
-                record_ids.append(mask_identifiers(event.record_id))  # 900101-1234568 → <KR_RRN>
+                record_ids.append(mask_identifiers(event.record_id, what=f"source {task.source_id!r}, {shown}, {event.locator}: the record id"))  # 900101-1234568 → <KR_RRN>
                 orders.append(order)
             elif isinstance(event, Quarantined):
                 issues.append(_issue(task, order, event.locator, "quarantined", event.error, event.reason))

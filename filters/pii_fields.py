@@ -50,7 +50,7 @@ def _recognizers():
 _MAX_CUTS = 12  # dots after an "@" tried per part of a name (a domain and its extensions)
 
 
-def mask_identifiers(value: str | None, *, by_shape_without_presidio: bool = False) -> str | None:
+def mask_identifiers(value: str | None, *, by_shape_without_presidio: bool = False, what: str = "a file name, path or record id") -> str | None:
     """``value`` with every structured identifier replaced by ``<TYPE>`` (``900101-1234568`` →
     ``<KR_RRN>``, ``data/01012345678.jsonl`` → ``data/<PHONE_NUMBER>.jsonl``).
 
@@ -58,7 +58,8 @@ def mask_identifiers(value: str | None, *, by_shape_without_presidio: bool = Fal
     could hold an identifier is a :class:`ConfigError` — what lands in shards, ledgers and the
     config digest must not depend on the extras installed (a shape-only mask gives other bytes and
     another manifest ID) — unless ``by_shape_without_presidio``: text only shown or kept as a note
-    (an error message, a reviewer's comment), masked by :func:`mask_by_shape` instead."""
+    (an error message, a reviewer's comment), masked by :func:`mask_by_shape` instead. ``what``
+    names the value in that error (never the value itself)."""
     if not value:
         return value
     if "@" not in value:  # the digit count first: cheaper than the pattern for most ids
@@ -89,7 +90,7 @@ def mask_identifiers(value: str | None, *, by_shape_without_presidio: bool = Fal
         if by_shape_without_presidio:
             return mask_by_shape(value)
         raise ConfigError(
-            "a file name, path or record id looks like it holds personal data (an e-mail address or a long "
+            f"{what} looks like it holds personal data (an e-mail address or a long "
             "number); masking it as every install does needs the pii extra: pip install 'corpusmill[pii]'"
         ) from None
     spans = []

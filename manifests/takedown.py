@@ -246,7 +246,7 @@ def takedown(
     # ("erasure request from kim.lee@example.com"): identifiers masked as in file names.
     # Masked by Presidio's recognizers, never by shape alone: these bytes decide the successor's ID,
     # which must not depend on the extras installed (without Presidio: a ConfigError naming the pii extra).
-    reason = mask_identifiers(reason) or reason
+    reason = mask_identifiers(reason, what="the takedown --reason") or reason
     sources, doc_ids = sorted(set(sources or [])), sorted(set(doc_ids or []))
     if not sources and not doc_ids:
         raise InputError("name what to take down: --source S and/or --doc-ids FILE")

@@ -479,7 +479,7 @@ class PipelineConfig(_Strict):
         # (`in/kim.lee@example.com.jsonl`) reached it raw while the file list masked the name
         # (session 13). Masked like file names; the inputs' sha256 still tell two runs apart.
         for entry in [*data["sources"], *data["benchmarks"]]:
-            entry["paths"] = [mask_identifiers(p) or p for p in entry["paths"]]
+            entry["paths"] = [mask_identifiers(p, what=f"a path of {entry.get('id')!r}") or p for p in entry["paths"]]
             if "encoding_overrides" in entry:
                 entry["encoding_overrides"] = {mask_identifiers(k) or k: v for k, v in entry["encoding_overrides"].items()}
         return data

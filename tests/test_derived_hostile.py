@@ -463,6 +463,22 @@ def _corpusmill_warnings():
         log.removeHandler(handler)
 
 
+def test_a_takedown_reason_without_presidio_is_refused_and_changes_nothing(env, monkeypatch):
+    """Its masked bytes decide the successor's ID: masked by shape on an install without Presidio,
+    the same takedown would give another successor. Refused, naming the reason, never quoting it."""
+    from filters import pii_fields
+
+    def no_presidio():
+        raise ImportError("presidio_analyzer")
+
+    monkeypatch.setattr(pii_fields, "_recognizers", no_presidio)
+    before = sorted(p.relative_to(env.catalog) for p in env.catalog.rglob("*") if p.name != "index.sqlite")
+    res = cm("takedown", env.mid, "--source", "ko_bills", "--reason", "erasure request, 010-1234-5678", check=False)
+    assert res.returncode == 2 and "the takedown --reason looks like it holds personal data" in res.stderr, res.stderr
+    assert "010-1234-5678" not in res.stderr
+    assert sorted(p.relative_to(env.catalog) for p in env.catalog.rglob("*") if p.name != "index.sqlite") == before
+
+
 def test_a_takedown_reason_naming_the_requester_is_masked_everywhere_it_goes(env, tmp_path):
     """An erasure request's reason names the requester; it reached the ledger's every removed
     row, the manifest's counts, the takedown list, the review record and the audit raw."""

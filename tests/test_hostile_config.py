@@ -191,6 +191,7 @@ def test_a_blend_drawing_more_than_int64_tokens_is_refused():
         ("    encoding_overrides: {x.jsonl: rot13}\n", "sources[0](id=a).encoding_overrides", "'rot13' is not a text encoding"),
         ("    encoding: iso2022_kr\n", "sources[0](id=a).encoding", "cannot be read a line at a time"),  # review, session 13
         ("    encoding: idna\n", "sources[0](id=a).encoding", "'idna' is not ASCII-compatible"),
+        ("    encoding: unicode_escape\n", "sources[0](id=a).encoding", "cannot be read a line at a time"),
         ("    split: heading\n    heading_pattern: '(第'\n", "sources[0](id=a).heading_pattern", "not a valid regular expression"),
         ("    text_field: []\n", "sources[0](id=a).text_field", "must name a field"),
         ("    text_field: [title, '']\n", "sources[0](id=a).text_field", "must name a field"),

@@ -277,6 +277,28 @@ def test_writer_int32_read_by_megatron(tmp_path, megatron):
     assert ds.index.dtype == np.int32 and ds.document_indices.tolist() == [0, 1, 2, 3, 4]
 
 
+def test_parse_index_reads_what_megatron_reads_and_refuses_what_it_refuses(tmp_path, megatron):
+    """``parse_index`` (the dry runs read an .idx from memory) against Megatron-Core's reader, and the
+    headers that reader asserts on or cannot read: another version, an unknown dtype, cut short."""
+    from corpusmill_base.errors import InputError
+    from filters.indexed_dataset import IndexedDatasetWriter, idx_path, parse_index
+
+    w = IndexedDatasetWriter(tmp_path / "d", "uint16")
+    seqs = [[7, 1, 2], [5], [], [9] * 300]
+    w.add(np.array([i for s in seqs for i in s]), np.array([len(s) for s in seqs]))
+    w.finish()
+    data = idx_path(tmp_path / "d").read_bytes()
+    ds = megatron.indexed_dataset.IndexedDataset(str(tmp_path / "d"))
+    dtype, lengths, pointers = parse_index(data, "d.idx")
+    assert np.dtype(dtype) == ds.index.dtype and lengths.tolist() == ds.index.sequence_lengths.tolist()
+    assert pointers.tolist() == ds.index.sequence_pointers.tolist()
+    for bad, says in ((data[:9] + (2).to_bytes(8, "little") + data[17:], "version 2"),
+                      (data[:17] + bytes([99]) + data[18:], "unknown token dtype code 99"),
+                      (data[:-8], "cut short")):
+        with pytest.raises(InputError, match=says):
+            parse_index(bad, "d.idx")
+
+
 @pytest.mark.slow
 def test_ray_engine_gives_the_local_manifest(env, tiny_tokenizer, tmp_path):
     local = last_line(cm("tokenize", env.mid, "--tokenizer", str(tiny_tokenizer), "--out", str(tmp_path / "l"), "--allow-unapproved"))
