@@ -53,6 +53,7 @@ from pipelines.plan import Plan
 from pipelines.progress import Progress
 
 LEDGER, FILES, KEYS, SHUFFLE = "ledger", "files", "keys", "shuffle"
+_NO_DOCS = pa.table({})  # a facts-only piece's documents (never read)
 
 log = logging.getLogger("corpusmill")
 
@@ -82,7 +83,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     asm.add_kept(piece.docs)
         if glob is not None:
             key_paths = _glob(out_dir, "*.keys.parquet")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             keys = keys_in_order(_read(p) for p in key_paths)
             if shuffle is None:
                 decided = glob.decide(keys)
@@ -92,6 +93,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 decided = glob.decide(keys, grouped=grouped)
             decisions = (glob.key, seg.schema, decided)
             asm.seconds[glob.key] = asm.seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+            asm.cpu_seconds[glob.key] = asm.cpu_seconds.get(glob.key, 0.0) + time.process_time() - c0  # + the keys' (units)
     FileSystems.delete([temp])
     return asm.finish()
 
@@ -169,8 +171,9 @@ def _side_outputs(piece: Piece):
     yield (piece.key, piece.docs)
     if piece.ledger.num_rows:
         yield pvalue.TaggedOutput(LEDGER, (piece.key, (LEDGER, piece.ledger)))
-    if piece.files or piece.counters or piece.seconds:
-        facts = Piece(piece.key, piece.docs.schema.empty_table(), files=piece.files, counters=piece.counters, seconds=piece.seconds)
+    if piece.files or piece.counters or piece.seconds or piece.cpu_seconds:
+        facts = Piece(piece.key, piece.docs.schema.empty_table(), files=piece.files, counters=piece.counters, seconds=piece.seconds,
+                      cpu_seconds=piece.cpu_seconds)
         yield pvalue.TaggedOutput(FILES, (piece.key, (FILES, facts)))
 
 
@@ -210,14 +213,20 @@ class _Keys(beam.DoFn):
 
     def process(self, element):
         key, docs = element
+        c0 = time.thread_time()
         keys = self.step(docs)
         if keys is None:
             return
+        parts = []
         if self.shuffle is not None:
-            for partition, rows in Shuffle.by_partition(self.shuffle.rows(keys)):
-                yield pvalue.TaggedOutput(SHUFFLE, (partition, rows))
+            parts = list(Shuffle.by_partition(self.shuffle.rows(keys)))
             keys = self.shuffle.driver_keys(keys)
+        # This thread's CPU for the keys and shuffle rows, before a yield runs the fused steps after it.
+        cpu = time.thread_time() - c0
+        for partition, rows in parts:
+            yield pvalue.TaggedOutput(SHUFFLE, (partition, rows))
         yield (key, (KEYS, keys))
+        yield (key, (FILES, Piece(key, _NO_DOCS, cpu_seconds={self.step.stage.key: cpu})))
 
 
 class _Reduce(beam.DoFn):
@@ -264,6 +273,7 @@ class _WriteUnit(beam.DoFn):
                 piece.files += payload.files
                 merge_counters(piece.counters, payload.counters)
                 merge_seconds(piece.seconds, payload.seconds)
+                merge_seconds(piece.cpu_seconds, payload.cpu_seconds)
         if docs:
             piece.docs = pa.concat_tables(docs).sort_by([("order", "ascending")])
         if ledger:

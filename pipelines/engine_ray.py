@@ -29,7 +29,9 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from filters.base import Stage
 from filters.ingest import FileTask
@@ -80,10 +82,11 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
                 partial(_keys, step=KeysStep(seg.glob, seg.schema), envelope=envelope), batch_size=None, batch_format="pyarrow",
             )
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             shuffle = Shuffle.of(seg.glob)
+            cpu = _KeysCpu()
             if shuffle is None:
-                decisions = seg.glob.decide(keys_in_order(_stream(keys)))
+                decisions = seg.glob.decide(keys_in_order(cpu.take(t) for t in _stream(keys)))
             else:
                 keys = keys.materialize()  # read twice: shuffle rows, then the driver's keys
                 t1 = time.perf_counter()
@@ -92,9 +95,12 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 # The driver maps the key blocks from the object store and ignores the shuffle-only
                 # columns; dropping them on workers first would copy every other column (text,
                 # signatures) into new blocks. On a multi-node cluster they cross the network.
-                decisions = seg.glob.decide(keys_in_order(shuffle.driver_keys(t) for t in _stream(keys)), grouped=grouped)
+                decisions = seg.glob.decide(keys_in_order(shuffle.driver_keys(cpu.take(t)) for t in _stream(keys)), grouped=grouped)
             del keys  # let Ray free the key blocks before the next step
             asm.seconds[seg.glob.key] = asm.seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0  # keys + decide
+            # CPU: the key tasks' own (each task's thread) and the driver's (the decide, and its
+            # share of running the shuffle); the shuffle's rows and reduce tasks are not counted.
+            asm.cpu_seconds[seg.glob.key] = asm.cpu_seconds.get(seg.glob.key, 0.0) + cpu.seconds + time.process_time() - c0
             ds = ds.map_batches(
                 partial(_apply, step=DecisionStep(seg.glob.key, decisions, seg.schema), envelope=envelope),
                 batch_size=None, batch_format="pyarrow",
@@ -202,10 +208,34 @@ class _ChainActor:
         return self.envelope.apply(table, self.chain)
 
 
+#: A key table's column with the CPU seconds of the task that made it (in its first row, 0 in
+#: the others: a sum that survives Ray slicing or joining blocks); the driver takes it off before
+#: the keys reach the shuffle or ``decide``.
+CPU_COLUMN = "_corpusmill_cpu_s"
+
+
 def _keys(table: pa.Table, step: KeysStep, envelope: Envelope) -> pa.Table:
-    step.setup()
+    step.setup()  # models: once per worker process, not a batch's work
+    c0 = time.thread_time()
     keys = step(envelope.live_docs(table))
-    return keys if keys is not None else pa.table({"order": pa.array([], pa.int64())})
+    if keys is None:
+        return pa.table({"order": pa.array([], pa.int64())})
+    cpu = np.zeros(keys.num_rows)
+    cpu[0] = time.thread_time() - c0
+    return keys.append_column(CPU_COLUMN, pa.array(cpu))
+
+
+class _KeysCpu:
+    """The driver's side of :data:`CPU_COLUMN`: sums it and hands the keys on without it."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def take(self, keys: pa.Table) -> pa.Table:
+        if CPU_COLUMN not in keys.column_names:
+            return keys
+        self.seconds += pc.sum(keys.column(CPU_COLUMN)).as_py() or 0.0
+        return keys.drop_columns([CPU_COLUMN])
 
 
 def _apply(table: pa.Table, step: DecisionStep, envelope: Envelope) -> pa.Table:
@@ -214,7 +244,7 @@ def _apply(table: pa.Table, step: DecisionStep, envelope: Envelope) -> pa.Table:
 
 def _shuffle_rows(table: pa.Table, shuffle: Shuffle) -> Iterator[pa.Table]:
     if table.num_rows:  # a block without live documents has no keys
-        yield shuffle.rows(table)
+        yield shuffle.rows(table.drop_columns([c for c in (CPU_COLUMN,) if c in table.column_names]))
 
 
 def _reduce(rows: pa.Table, shuffle: Shuffle) -> pa.Table:

@@ -349,6 +349,8 @@ def test_envelope_round_trip_keeps_documents_ledger_and_facts():
     assert back[0].ledger.column("reason").to_pylist() == ["empty_after_normalisation"]
     assert back[0].ledger.column("n_chars").to_pylist() == [0]
     assert back[0].counters == {"x@1": {"s": {"n": 2}}}
+    # The map stages' CPU seconds travel with the piece (the manifest's run.cpu_seconds_by_stage on Ray).
+    assert set(piece.cpu_seconds) == {st.key for st in segments[0].chain.stages} and back[0].cpu_seconds == piece.cpu_seconds
 
 
 def test_keys_reach_decide_in_ingest_order_in_fixed_chunks(monkeypatch):
