@@ -33,6 +33,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from corpusmill_base.errors import CorpusmillError
 from filters.base import Stage
 from filters.ingest import FileTask
 from pipelines.config import RayOptions
@@ -52,70 +53,118 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
     cfg = plan.config
     started = connect(cfg.ray)
     try:
-        run = set_up(plan, stages, staging)
-        envelope, asm, tasks = run.envelope, run.assembler, run.tasks
-        if not tasks:
-            return asm.finish()
-        ctx = ray.data.DataContext.get_current()
-        ctx.execution_options.preserve_order = True  # the driver cuts shards in ingest order
-        ctx.enable_progress_bars = False
-        # The band shuffle as a sort-based shuffle: on 2 CPUs it grouped 8 M shuffle rows in 4.7 s,
-        # the default hash shuffle (aggregator actors, zstd-compressed blocks) in 20–25 s.
-        ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
-        # Start with the configured pool; shrink to one actor if nodes are lost rather than wait.
-        pool = ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.actors, initial_size=cfg.ray.actors)
-
-        ds: ray.data.Dataset = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
-        # Functions get their arguments bound with partial (what map_batches' fn_kwargs does too:
-        # a closure shipped with the task); a partial is a one-argument callable to the type checker.
-        ingest = partial(_ingest, tasks=tasks, step=IngestStep(cfg.limits.batch_size), envelope=envelope)
-        ds = ds.map_batches(ingest, batch_size=1, batch_format="pyarrow")
-        for seg in run.segments:
-            if seg.chain.stages:
-                ds = ds.map_batches(
-                    _ChainActor, batch_size=None, batch_format="pyarrow", compute=pool,
-                    fn_constructor_kwargs={"chain": seg.chain, "envelope": envelope},
-                )
-            if seg.glob is None:
-                continue
-            ds = ds.materialize()  # read twice: keys now, decisions after
-            keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
-                partial(_keys, step=KeysStep(seg.glob, seg.schema), envelope=envelope), batch_size=None, batch_format="pyarrow",
-            )
-            t0, c0 = time.perf_counter(), time.process_time()
-            shuffle = Shuffle.of(seg.glob)
-            cpu = _KeysCpu()
-            if shuffle is None:
-                decisions = seg.glob.decide(keys_in_order(cpu.take(t) for t in _stream(keys)))
-            else:
-                keys = keys.materialize()  # read twice: shuffle rows, then the driver's keys
-                t1 = time.perf_counter()
-                grouped = run_shuffle(keys, shuffle)
-                asm.seconds[f"{seg.glob.key} shuffle"] = time.perf_counter() - t1  # also inside the stage's total
-                # The driver maps the key blocks from the object store and ignores the shuffle-only
-                # columns; dropping them on workers first would copy every other column (text,
-                # signatures) into new blocks. On a multi-node cluster they cross the network.
-                decisions = seg.glob.decide(keys_in_order(shuffle.driver_keys(cpu.take(t)) for t in _stream(keys)), grouped=grouped)
-            del keys  # let Ray free the key blocks before the next step
-            asm.seconds[seg.glob.key] = asm.seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0  # keys + decide
-            # CPU: the key tasks' own (each task's thread) and the driver's (the decide, and its
-            # share of running the shuffle); the shuffle's rows and reduce tasks are not counted.
-            asm.cpu_seconds[seg.glob.key] = asm.cpu_seconds.get(seg.glob.key, 0.0) + cpu.seconds + time.process_time() - c0
-            ds = ds.map_batches(
-                partial(_apply, step=DecisionStep(seg.glob.key, decisions, seg.schema), envelope=envelope),
-                batch_size=None, batch_format="pyarrow",
-            )
-        bar = progress.bar("ray", total=plan.total_bytes, unit="B")
-        for table in _stream(ds):
-            for piece in envelope.unpack(table):
-                asm.add(piece, progress)
-                asm.add_kept(piece.docs)
-                bar.update(sum(info.bytes for _, _, info in piece.files))
-        bar.close()
-        return asm.finish()
+        return _execute(plan, stages, staging, progress)
+    except Exception as e:
+        ours = worker_error(e)
+        if ours is None:
+            raise
+        raise ours from None  # the worker's own error, as the local engine raises it: one line at the CLI
     finally:
         if started:
             ray.shutdown()
+
+
+def _execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress) -> Execution:
+    import ray
+
+    cfg = plan.config
+    run = set_up(plan, stages, staging)
+    envelope, asm, tasks = run.envelope, run.assembler, run.tasks
+    if not tasks:
+        return asm.finish()
+    ctx = ray.data.DataContext.get_current()
+    ctx.execution_options.preserve_order = True  # the driver cuts shards in ingest order
+    ctx.enable_progress_bars = False
+    if not log.isEnabledFor(logging.DEBUG):
+        # Without -v, a task's failure reaches the CLI as an exception (ours as one line, any other
+        # with its worker's traceback); Ray Data also logged it twice at ERROR, with ~150 lines of
+        # its own tracebacks (its warnings are already off: RAY_DATA_LOG_LEVEL, pipelines.progress).
+        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+    # The band shuffle as a sort-based shuffle: on 2 CPUs it grouped 8 M shuffle rows in 4.7 s,
+    # the default hash shuffle (aggregator actors, zstd-compressed blocks) in 20–25 s.
+    ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
+    # Start with the configured pool; shrink to one actor if nodes are lost rather than wait.
+    pool = ray.data.ActorPoolStrategy(min_size=1, max_size=cfg.ray.actors, initial_size=cfg.ray.actors)
+
+    ds: ray.data.Dataset = ray.data.from_items([{"task": i} for i in range(len(tasks))], override_num_blocks=len(tasks))
+    # Functions get their arguments bound with partial (what map_batches' fn_kwargs does too:
+    # a closure shipped with the task); a partial is a one-argument callable to the type checker.
+    ingest = partial(_ingest, tasks=tasks, step=IngestStep(cfg.limits.batch_size), envelope=envelope)
+    ds = ds.map_batches(ingest, batch_size=1, batch_format="pyarrow")
+    for seg in run.segments:
+        if seg.chain.stages:
+            ds = ds.map_batches(
+                _ChainActor, batch_size=None, batch_format="pyarrow", compute=pool,
+                fn_constructor_kwargs={"chain": seg.chain, "envelope": envelope},
+            )
+        if seg.glob is None:
+            continue
+        ds = ds.materialize()  # read twice: keys now, decisions after
+        keys = ds.map_batches(  # tasks: key functions are light, no actor start-up
+            partial(_keys, step=KeysStep(seg.glob, seg.schema), envelope=envelope), batch_size=None, batch_format="pyarrow",
+        )
+        t0, c0 = time.perf_counter(), time.process_time()
+        shuffle = Shuffle.of(seg.glob)
+        cpu = _KeysCpu()
+        if shuffle is None:
+            decisions = seg.glob.decide(keys_in_order(cpu.take(t) for t in _stream(keys)))
+        else:
+            keys = keys.materialize()  # read twice: shuffle rows, then the driver's keys
+            t1 = time.perf_counter()
+            grouped = run_shuffle(keys, shuffle)
+            asm.seconds[f"{seg.glob.key} shuffle"] = time.perf_counter() - t1  # also inside the stage's total
+            # The driver maps the key blocks from the object store and ignores the shuffle-only
+            # columns; dropping them on workers first would copy every other column (text,
+            # signatures) into new blocks. On a multi-node cluster they cross the network.
+            decisions = seg.glob.decide(keys_in_order(shuffle.driver_keys(cpu.take(t)) for t in _stream(keys)), grouped=grouped)
+        del keys  # let Ray free the key blocks before the next step
+        asm.seconds[seg.glob.key] = asm.seconds.get(seg.glob.key, 0.0) + time.perf_counter() - t0  # keys + decide
+        # CPU: the key tasks' own (each task's thread) and the driver's (the decide, and its
+        # share of running the shuffle); the shuffle's rows and reduce tasks are not counted.
+        asm.cpu_seconds[seg.glob.key] = asm.cpu_seconds.get(seg.glob.key, 0.0) + cpu.seconds + time.process_time() - c0
+        ds = ds.map_batches(
+            partial(_apply, step=DecisionStep(seg.glob.key, decisions, seg.schema), envelope=envelope),
+            batch_size=None, batch_format="pyarrow",
+        )
+    bar = progress.bar("ray", total=plan.total_bytes, unit="B")
+    for table in _stream(ds):
+        for piece in envelope.unpack(table):
+            asm.add(piece, progress)
+            asm.add_kept(piece.docs)
+            bar.update(sum(info.bytes for _, _, info in piece.files))
+    bar.close()
+    return asm.finish()
+
+
+def _without_retry_note(e: CorpusmillError) -> CorpusmillError:
+    """The error's message without the lines Ray Data appends to it on the worker ("Failed to apply
+    UDF transform after 1/1 attempts … configure `ray.data.DataContext…`")."""
+    if e.args and isinstance(e.args[0], str):
+        cut = e.args[0].find("\nFailed to ")
+        if cut >= 0 and " attempts (total backoff " in e.args[0][cut:]:
+            e.args = (e.args[0][:cut], *e.args[1:])
+    return e
+
+
+def worker_error(e: BaseException) -> CorpusmillError | None:
+    """The corpusmill error (``InputError``, ``ConfigError`` …) a task or actor raised, out of
+    Ray's wrappers: Ray Data raises a UDF's error as ``UserCodeException`` (its ``__cause__`` the
+    error), and Ray hands a task's error to the driver as ``RayTaskError`` (``.cause``), a class
+    that also derives from the error's own but whose message is the worker's whole traceback.
+    None when the failure is not one of ours (a bug, a lost node: Ray's own message stands)."""
+    from ray.exceptions import RayError
+
+    seen: set[int] = set()
+    todo: list[BaseException | None] = [e]
+    while todo:
+        x = todo.pop(0)
+        if x is None or id(x) in seen:
+            continue
+        seen.add(id(x))
+        if isinstance(x, CorpusmillError) and not isinstance(x, RayError):
+            return _without_retry_note(x)
+        todo += [getattr(x, "cause", None), x.__cause__, x.__context__]
+    return None
 
 
 @contextlib.contextmanager

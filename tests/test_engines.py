@@ -386,3 +386,43 @@ def test_engine_settings_do_not_change_the_config_digest(tmp_path):
     (ca, _), (cb, _) = load_config(a), load_config(b)
     assert cb.ray.actors == 8 and cb.beam.runner == "DataflowRunner"
     assert ca.digest() == cb.digest()
+
+
+# --- the adversarial pass of session 13: what a worker raises, engine options, CPU seconds -----------
+
+
+def small_config(dest: Path, **extra) -> Path:
+    """One small JSON-lines source through cheap stages (a global one included)."""
+    data = dest / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": f"d{i}", "text": f"document {i} of a small test source"}) + "\n"
+                            for i in range(30)), encoding="utf-8")
+    cfg = {"name": "small", "purpose": {"description": "engine test", "uses": ["pretraining"]},
+           "output": {"dir": "out"}, "stages": ["normalize", "exact_dedup", "minhash_dedup"],
+           "sources": [{"id": "s", "paths": [str(data)], "format": "jsonl", "lang": "en",
+                        "provenance": {"owner": "t", "acquisition": "public-domain", "licence": "CC0-1.0"}}]} | extra
+    path = dest / "small.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["ray"])
+def test_an_input_error_in_a_worker_reaches_the_cli_as_itself(tmp_path, request, engine):
+    """A file that grew after the plan was made stops the run with the local engine's InputError,
+    one line. Before: Ray handed it over wrapped (``UserCodeException`` / ``RayTaskError``: a
+    traceback at the CLI, exit 1); Beam appended " [while running 'Ingest']" to the message."""
+    from corpusmill_base.errors import InputError
+    from pipelines import runner
+    from pipelines.progress import null_progress
+
+    if engine == "ray":
+        request.getfixturevalue("ray_local")
+    config = small_config(tmp_path)
+    plan = runner.prepare(config, engine, out=tmp_path / "out", catalog=str(tmp_path / "catalog"))
+    with open(tmp_path / "in.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "late", "text": "appended after the plan was made"}) + "\n")
+    with pytest.raises(InputError) as err:
+        runner.run(config, out=tmp_path / "out", catalog=str(tmp_path / "catalog"), plan=plan, progress=null_progress())
+    assert type(err.value) is InputError
+    assert str(err.value).startswith("source s: input file 'in.jsonl': its size changed from") and "\n" not in str(err.value)
+    assert "while running" not in str(err.value)
