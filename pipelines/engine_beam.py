@@ -74,7 +74,13 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         glob = seg.glob
         shuffle = Shuffle.of(glob) if glob is not None else None
         chains = [seg.chain] if seg.chain.stages else []
-        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir)
+        try:
+            _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir)
+        except BaseException as e:
+            original = step_error(e)
+            if original is e:
+                raise
+            raise original from None
         units = _glob(out_dir, "*.unit.parquet")
         for path in units:
             for piece in envelope.unpack(_read(path)):
@@ -96,6 +102,17 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
             asm.cpu_seconds[glob.key] = asm.cpu_seconds.get(glob.key, 0.0) + time.process_time() - c0  # + the keys' (units)
     FileSystems.delete([temp])
     return asm.finish()
+
+
+def step_error(e: BaseException) -> BaseException:
+    """The error a step raised, as it was raised. Beam re-raises a DoFn's error as a new one of the
+    same type with " [while running 'Step']" appended, or — where the type takes no such message
+    (``KeyboardInterrupt()``, ``OSError(errno, strerror)``) — as a ``RuntimeError`` naming it: Ctrl-C
+    ended a run with a traceback (exit 1, not "interrupted", 130) and a full disk was no longer an
+    ``OSError`` the runner and the CLI report in one line. The original is the new one's context."""
+    while getattr(e, "_tagged_with_step", False) and e.__context__ is not None:
+        e = e.__context__
+    return e
 
 
 def _glob(out_dir: str, pattern: str) -> list[str]:

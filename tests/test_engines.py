@@ -8,6 +8,7 @@ local cluster (2 CPUs, 500 MB object store); Beam on the in-process FnApiRunner,
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
@@ -406,7 +407,7 @@ def small_config(dest: Path, **extra) -> Path:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("engine", ["ray"])
+@pytest.mark.parametrize("engine", ["ray", "beam"])
 def test_an_input_error_in_a_worker_reaches_the_cli_as_itself(tmp_path, request, engine):
     """A file that grew after the plan was made stops the run with the local engine's InputError,
     one line. Before: Ray handed it over wrapped (``UserCodeException`` / ``RayTaskError``: a
@@ -426,3 +427,29 @@ def test_an_input_error_in_a_worker_reaches_the_cli_as_itself(tmp_path, request,
     assert type(err.value) is InputError
     assert str(err.value).startswith("source s: input file 'in.jsonl': its size changed from") and "\n" not in str(err.value)
     assert "while running" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_os_errors_in_a_beam_step_come_out_as_themselves(tmp_path, monkeypatch):
+    """Beam re-raises a step's KeyboardInterrupt or ``OSError(errno, …)`` as a RuntimeError naming
+    it (the types cannot take its annotated message): Ctrl-C ended a Beam run with a traceback and
+    exit 1 instead of "interrupted" (130), a full disk was not the one-line OSError it is locally."""
+    from pipelines import distributed, runner
+    from pipelines.progress import null_progress
+
+    from corpusmill_base.errors import OutputError
+
+    config = small_config(tmp_path)
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+    for raised, expected in ((KeyboardInterrupt(), None), (OSError(errno.EIO, "Input/output error", "y"), None), (full, OutputError)):
+        def fail(self, task, raised=raised):
+            raise raised
+            yield
+
+        monkeypatch.setattr(distributed.IngestStep, "__call__", fail)
+        with pytest.raises(expected or type(raised)) as err:
+            runner.run(config, out=tmp_path / "out", catalog=str(tmp_path / "catalog"), engine="beam", progress=null_progress())
+        if expected is None:
+            assert err.value is raised
+        else:  # the runner's one line for a full disk
+            assert str(err.value).startswith(f"no space left on device while writing {tmp_path / 'x'}")
