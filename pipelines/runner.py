@@ -177,6 +177,8 @@ def _run_locked(
     # The stages as described (versions, options, library versions, takedown lists; ~2 ms, no
     # model hashing): a run killed under pii@8 is not resumed by pii@9 code into one manifest.
     described = build_stages(cfg, base_dir=plan.base_dir) + takedown_stages(cat, cfg)
+    if resume and cfg.engine != "local":  # accepted (a scripted retry loop), but not silently
+        log.warning("--resume: the %s engine does not resume an interrupted run; this run starts over", cfg.engine)
     _prepare_workdir(work, fingerprint(plan, described), resume, discard=overwrite)
     for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
@@ -213,9 +215,10 @@ def _run_locked(
     except OSError as e:
         if e.errno == errno.ENOSPC or "No space left" in str(e):
             where = e.filename or out_dir
+            again = ("re-run with --resume to continue from the last completed unit" if cfg.engine == "local"
+                     else f"re-run (a {cfg.engine} run starts over: it has no --resume)")
             raise OutputError(
-                f"no space left on device while writing {where}; nothing incomplete was published — "
-                "free space and re-run with --resume to continue from the last completed unit"
+                f"no space left on device while writing {where}; nothing incomplete was published — free space and {again}"
             ) from None
         raise
     finally:

@@ -453,3 +453,4 @@ def test_ctrl_c_and_os_errors_in_a_beam_step_come_out_as_themselves(tmp_path, mo
             assert err.value is raised
         else:  # the runner's one line for a full disk
             assert str(err.value).startswith(f"no space left on device while writing {tmp_path / 'x'}")
+            assert str(err.value).endswith("free space and re-run (a beam run starts over: it has no --resume)")
