@@ -38,6 +38,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpusmill_base import arrowio
+from corpusmill_base.errors import ConfigError
 from filters.base import Stage
 from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
 from pipelines.execution import (
@@ -49,6 +50,7 @@ from pipelines.execution import (
     merge_counters,
     merge_seconds,
 )
+from pipelines.config import PipelineConfig
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
@@ -56,6 +58,26 @@ LEDGER, FILES, KEYS, SHUFFLE = "ledger", "files", "keys", "shuffle"
 _NO_DOCS = pa.table({})  # a facts-only piece's documents (never read)
 
 log = logging.getLogger("corpusmill")
+
+
+def check_options(cfg: PipelineConfig) -> None:
+    """A runner Beam cannot create, or a pipeline option no Beam options class knows, refused
+    before any work (``run --dry-run`` too): the first was a ``ValueError`` / ``ImportError``
+    traceback once the run had started; the second Beam drops with a log line the CLI does not
+    show, so a misspelt ``--job_endpoint`` ran somewhere else than meant."""
+    opts = cfg.beam
+    if opts.runner != "FnApiRunner":
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(opts.runner)
+        except (ValueError, ImportError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ConfigError(f"beam.runner: {opts.runner!r} is not a runner this Beam can create ({first})") from None
+    options = PipelineOptions(list(opts.pipeline_args))
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    if unknown:
+        raise ConfigError(f"beam.pipeline_args: Beam knows no option {', '.join('--' + u for u in unknown)}")
 
 
 def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -33,10 +34,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from corpusmill_base.errors import CorpusmillError
+from corpusmill_base.errors import ConfigError, CorpusmillError
 from filters.base import Stage
 from filters.ingest import FileTask
-from pipelines.config import RayOptions
+from pipelines.config import PipelineConfig, RayOptions
 from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
 from pipelines.execution import DecisionStep, Execution, KeysStep, MapChain, keys_in_order
 from pipelines.plan import Plan
@@ -187,6 +188,19 @@ def _quiet_native_stderr():
         os.close(saved)
 
 
+#: Ray's smallest object store (``ray._private.ray_constants.OBJECT_STORE_MINIMUM_MEMORY_BYTES``).
+OBJECT_STORE_MIN_MB = 75
+
+
+def check_options(cfg: PipelineConfig) -> None:
+    """What Ray would refuse only once the run starts, refused by ``run --dry-run`` too (without
+    importing Ray): a local cluster's object store below Ray's minimum was a ``ValueError`` traceback."""
+    opts = cfg.ray
+    if not (opts.address or os.environ.get("RAY_ADDRESS")) and opts.object_store_mb < OBJECT_STORE_MIN_MB:
+        raise ConfigError(f"ray.object_store_mb: {opts.object_store_mb} MB is below the smallest object store Ray starts "
+                          f"({OBJECT_STORE_MIN_MB} MB)")
+
+
 def connect(opts: RayOptions) -> bool:
     """Join the configured cluster or start a local one; True when this call started Ray."""
     import ray
@@ -195,6 +209,9 @@ def connect(opts: RayOptions) -> bool:
         return False
     address = opts.address or os.environ.get("RAY_ADDRESS")
     if address:
+        problem = _unreachable(address)
+        if problem:  # ray.init would wait for it for minutes, silently (its stderr is off: _quiet_native_stderr)
+            raise ConfigError(f"ray: cannot join the cluster at {address!r} (ray.address, else $RAY_ADDRESS): {problem}")
         runtime_env = None
         if address.startswith("ray://"):
             import filters
@@ -204,8 +221,12 @@ def connect(opts: RayOptions) -> bool:
             # A laptop driving a remote cluster ships its checkout's code; the cluster image has
             # the pinned dependencies. A driver on a cluster node uses the code of the image.
             runtime_env = {"py_modules": [m.__path__[0] for m in (filters, pipelines, manifests)]}  # the package folders
-        with _quiet_native_stderr():
-            ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        try:
+            with _quiet_native_stderr():
+                ray.init(address=address, runtime_env=runtime_env, log_to_driver=False)
+        except (ConnectionError, TimeoutError, ValueError) as e:  # e.g. `auto` with no cluster on this machine
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ConfigError(f"ray: cannot join the cluster at {address!r} (ray.address, else $RAY_ADDRESS): {first}") from None
         log.info("ray: joined cluster at %s (%s CPUs)", address, ray.cluster_resources().get("CPU", 0))
     else:
         with _quiet_native_stderr():
@@ -214,6 +235,23 @@ def connect(opts: RayOptions) -> bool:
                 object_store_memory=opts.object_store_mb << 20, log_to_driver=False,
             )
     return True
+
+
+def _unreachable(address: str, timeout: float = 10.0) -> str | None:
+    """Why nothing answers at a ``host:port`` or ``ray://host:port`` address (None when a TCP
+    connection opens, or for ``auto``, which Ray resolves itself). ``ray.init`` on a wrong port
+    waited over 200 s without a word (2026-12-08); a refused or unanswered connection is known
+    here in at most ``timeout`` seconds."""
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not host:
+        return None
+    if not port.isdigit():
+        return f"{port!r} is not a port number"
+    try:
+        with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
+            return None
+    except OSError as e:
+        return f"nothing answers at {host}:{port} ({e.strerror or str(e) or type(e).__name__})"
 
 
 def run_shuffle(keys, shuffle: Shuffle) -> list[pa.Table]:

@@ -113,6 +113,8 @@ def prepare(
         cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
     plan = make_plan(cfg, base, own_paths(Path(out or cfg.output.dir), resolve_catalog_url(catalog, cfg.catalog)))
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
+    if cfg.engine != "local":  # what the engine would refuse once started: before any work, --dry-run included
+        _engine(cfg.engine).check_options(cfg)
     return plan
 
 

@@ -12,6 +12,7 @@ import errno
 import gzip
 import json
 import os
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -454,3 +455,46 @@ def test_ctrl_c_and_os_errors_in_a_beam_step_come_out_as_themselves(tmp_path, mo
         else:  # the runner's one line for a full disk
             assert str(err.value).startswith(f"no space left on device while writing {tmp_path / 'x'}")
             assert str(err.value).endswith("free space and re-run (a beam run starts over: it has no --resume)")
+
+
+def test_engine_options_the_engine_would_refuse_fail_the_dry_run(tmp_path):
+    """Refused by ``run --dry-run`` (and before any work by ``run``), one line each. Before: a
+    ``ValueError`` traceback once Ray started (an object store below its 75 MB minimum) or once the
+    Beam pipeline was built (a runner name it does not know), and a misspelt pipeline option
+    was dropped by Beam with a log line the CLI does not show."""
+    cases = [
+        ({"engine": "ray", "ray": {"object_store_mb": 10}}, "ray.object_store_mb: 10 MB is below"),
+        ({"engine": "beam", "beam": {"runner": "FlinkRuner"}}, "beam.runner: 'FlinkRuner' is not a runner"),
+        ({"engine": "beam", "beam": {"pipeline_args": ["--job_endpont=host:8099"]}}, "beam.pipeline_args: Beam knows no option --job_endpont"),
+    ]
+    env = {"RAY_ADDRESS": ""}
+    for i, (extra, message) in enumerate(cases):
+        (tmp_path / str(i)).mkdir()
+        config = small_config(tmp_path / str(i), **extra)
+        res = cli("run", str(config), "--dry-run", cwd=tmp_path, env=env, check=False)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith("corpusmill: error: " + message), res.stderr
+    ok = small_config(tmp_path, engine="beam", beam={"pipeline_args": ["--job_endpoint=host:8099", "--environment_type=EXTERNAL"]})
+    assert cli("run", str(ok), "--dry-run", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
+    """``ray.address`` (or ``$RAY_ADDRESS``) naming a port where nothing listens: one line, exit 2,
+    within seconds. Before: ``ray.init`` waited over 200 s without a word (its stderr is off while
+    it starts), then a traceback."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:  # a port nothing listens on (bound, then released)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = small_config(tmp_path, engine="ray")
+    try:
+        res = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", str(config), "--out", str(tmp_path / "out")],
+                             cwd=tmp_path, env={**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}, capture_output=True,
+                             text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run waited for the missing cluster")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip() == (f"corpusmill: error: ray: cannot join the cluster at '127.0.0.1:{port}' (ray.address, else "
+                                  f"$RAY_ADDRESS): nothing answers at 127.0.0.1:{port} (Connection refused)")
