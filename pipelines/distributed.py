@@ -18,7 +18,6 @@ document.
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -36,6 +35,8 @@ from pipelines.execution import (
     Assembler,
     Piece,
     Segment,
+    StageTimes,
+    Stopwatch,
     conform,
     file_key,
     file_tasks,
@@ -69,13 +70,13 @@ class IngestStep:
 
     def __call__(self, task: FileTask) -> Iterator[Piece]:
         key = file_key(make_order(task.source_index, task.file_index, 0))
-        t0 = time.perf_counter()
+        watch = Stopwatch()  # this thread's CPU, as the local engine charges ingest
         for ib in ingest_file(task, self.batch_size):
             files = [(task.source_id, task.file_index, ib.info)] if ib.info is not None else []
             piece = Piece(key, conform(ib.documents, DOCUMENT_SCHEMA), ib.ledger, files)
-            piece.seconds["ingest@1"] = time.perf_counter() - t0
+            watch.charge(StageTimes(piece.seconds, piece.cpu_seconds), "ingest@1")
             yield piece
-            t0 = time.perf_counter()
+            watch = Stopwatch()
 
 
 class Shuffle:
@@ -134,7 +135,7 @@ class Envelope:
     Rows with ``_outcome`` null are live documents (all document columns of the run; columns of
     stages not run yet are null). Rows with ``_outcome`` dropped/quarantined/noted are ledger rows (text
     nulled: ``_n_chars`` keeps its length). One ``_outcome = meta`` row carries the piece's file
-    facts, counters and timings as JSON in ``_detail``.
+    facts, counters and timings (wall and CPU) as JSON in ``_detail``.
     """
 
     LEDGER_ONLY = ["outcome", "stage", "reason", "duplicate_of", "cluster_id", "detail", "n_chars", "score", "threshold", "label", "notes"]
@@ -157,6 +158,7 @@ class Envelope:
             "files": [[s, i, asdict(info)] for s, i, info in piece.files],
             "counters": piece.counters,
             "seconds": piece.seconds,
+            "cpu_seconds": piece.cpu_seconds,
         }
         first = piece.key << RECORD_BITS
         parts.append(
@@ -193,6 +195,7 @@ class Envelope:
             p.files += [(s, i, FileInfo(**info)) for s, i, info in m["files"]]
             merge_counters(p.counters, m["counters"])
             merge_seconds(p.seconds, m["seconds"])
+            merge_seconds(p.cpu_seconds, m.get("cpu_seconds", {}))
         return [pieces[k] for k in sorted(pieces)]
 
     def apply(self, table: pa.Table, step) -> pa.Table:
@@ -205,6 +208,7 @@ class Envelope:
                 p.ledger = pa.concat_tables([p.ledger, q.ledger]) if p.ledger.num_rows else q.ledger
             merge_counters(p.counters, q.counters)
             merge_seconds(p.seconds, q.seconds)
+            merge_seconds(p.cpu_seconds, q.cpu_seconds)
             out.append(self.pack(p))
         return pa.concat_tables(out) if out else self.schema.empty_table()
 

@@ -38,6 +38,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from corpusmill_base import arrowio
+from corpusmill_base.errors import ConfigError
 from filters.base import Stage
 from pipelines.distributed import Envelope, IngestStep, Shuffle, set_up
 from pipelines.execution import (
@@ -49,12 +50,34 @@ from pipelines.execution import (
     merge_counters,
     merge_seconds,
 )
+from pipelines.config import PipelineConfig
 from pipelines.plan import Plan
 from pipelines.progress import Progress
 
 LEDGER, FILES, KEYS, SHUFFLE = "ledger", "files", "keys", "shuffle"
+_NO_DOCS = pa.table({})  # a facts-only piece's documents (never read)
 
 log = logging.getLogger("corpusmill")
+
+
+def check_options(cfg: PipelineConfig) -> None:
+    """A runner Beam cannot create, or a pipeline option no Beam options class knows, refused
+    before any work (``run --dry-run`` too): the first was a ``ValueError`` / ``ImportError``
+    traceback once the run had started; the second Beam drops with a log line the CLI does not
+    show, so a misspelt ``--job_endpoint`` ran somewhere else than meant."""
+    opts = cfg.beam
+    if opts.runner != "FnApiRunner":
+        from apache_beam.runners.runner import create_runner
+
+        try:
+            create_runner(opts.runner)
+        except (ValueError, ImportError) as e:
+            first = (str(e).strip().splitlines() or [type(e).__name__])[0][:300]
+            raise ConfigError(f"beam.runner: {opts.runner!r} is not a runner this Beam can create ({first})") from None
+    options = PipelineOptions(list(opts.pipeline_args))
+    unknown = sorted(set(options.get_all_options(retain_unknown_options=True)) - set(options.get_all_options()))
+    if unknown:
+        raise ConfigError(f"beam.pipeline_args: Beam knows no option {', '.join('--' + u for u in unknown)}")
 
 
 def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, workdir: Path | None = None) -> Execution:
@@ -73,7 +96,13 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
         glob = seg.glob
         shuffle = Shuffle.of(glob) if glob is not None else None
         chains = [seg.chain] if seg.chain.stages else []
-        _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir)
+        try:
+            _run_segment(cfg.beam, tasks, cfg.limits.batch_size, units, decisions, chains, seg, shuffle, envelope, out_dir)
+        except BaseException as e:
+            original = step_error(e)
+            if original is e:
+                raise
+            raise original from None
         units = _glob(out_dir, "*.unit.parquet")
         for path in units:
             for piece in envelope.unpack(_read(path)):
@@ -82,7 +111,7 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                     asm.add_kept(piece.docs)
         if glob is not None:
             key_paths = _glob(out_dir, "*.keys.parquet")
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             keys = keys_in_order(_read(p) for p in key_paths)
             if shuffle is None:
                 decided = glob.decide(keys)
@@ -92,8 +121,20 @@ def execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress, 
                 decided = glob.decide(keys, grouped=grouped)
             decisions = (glob.key, seg.schema, decided)
             asm.seconds[glob.key] = asm.seconds.get(glob.key, 0.0) + time.perf_counter() - t0
+            asm.cpu_seconds[glob.key] = asm.cpu_seconds.get(glob.key, 0.0) + time.process_time() - c0  # + the keys' (units)
     FileSystems.delete([temp])
     return asm.finish()
+
+
+def step_error(e: BaseException) -> BaseException:
+    """The error a step raised, as it was raised. Beam re-raises a DoFn's error as a new one of the
+    same type with " [while running 'Step']" appended, or — where the type takes no such message
+    (``KeyboardInterrupt()``, ``OSError(errno, strerror)``) — as a ``RuntimeError`` naming it: Ctrl-C
+    ended a run with a traceback (exit 1, not "interrupted", 130) and a full disk was no longer an
+    ``OSError`` the runner and the CLI report in one line. The original is the new one's context."""
+    while getattr(e, "_tagged_with_step", False) and e.__context__ is not None:
+        e = e.__context__
+    return e
 
 
 def _glob(out_dir: str, pattern: str) -> list[str]:
@@ -169,8 +210,9 @@ def _side_outputs(piece: Piece):
     yield (piece.key, piece.docs)
     if piece.ledger.num_rows:
         yield pvalue.TaggedOutput(LEDGER, (piece.key, (LEDGER, piece.ledger)))
-    if piece.files or piece.counters or piece.seconds:
-        facts = Piece(piece.key, piece.docs.schema.empty_table(), files=piece.files, counters=piece.counters, seconds=piece.seconds)
+    if piece.files or piece.counters or piece.seconds or piece.cpu_seconds:
+        facts = Piece(piece.key, piece.docs.schema.empty_table(), files=piece.files, counters=piece.counters, seconds=piece.seconds,
+                      cpu_seconds=piece.cpu_seconds)
         yield pvalue.TaggedOutput(FILES, (piece.key, (FILES, facts)))
 
 
@@ -210,14 +252,20 @@ class _Keys(beam.DoFn):
 
     def process(self, element):
         key, docs = element
+        c0 = time.thread_time()
         keys = self.step(docs)
         if keys is None:
             return
+        parts = []
         if self.shuffle is not None:
-            for partition, rows in Shuffle.by_partition(self.shuffle.rows(keys)):
-                yield pvalue.TaggedOutput(SHUFFLE, (partition, rows))
+            parts = list(Shuffle.by_partition(self.shuffle.rows(keys)))
             keys = self.shuffle.driver_keys(keys)
+        # This thread's CPU for the keys and shuffle rows, before a yield runs the fused steps after it.
+        cpu = time.thread_time() - c0
+        for partition, rows in parts:
+            yield pvalue.TaggedOutput(SHUFFLE, (partition, rows))
         yield (key, (KEYS, keys))
+        yield (key, (FILES, Piece(key, _NO_DOCS, cpu_seconds={self.step.stage.key: cpu})))
 
 
 class _Reduce(beam.DoFn):
@@ -264,6 +312,7 @@ class _WriteUnit(beam.DoFn):
                 piece.files += payload.files
                 merge_counters(piece.counters, payload.counters)
                 merge_seconds(piece.seconds, payload.seconds)
+                merge_seconds(piece.cpu_seconds, payload.cpu_seconds)
         if docs:
             piece.docs = pa.concat_tables(docs).sort_by([("order", "ascending")])
         if ledger:

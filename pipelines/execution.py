@@ -77,8 +77,8 @@ class Execution:
     summary: LedgerSummary
     files: dict[str, list[FileInfo]]  # source id → file facts
     seconds: dict[str, float] = field(default_factory=dict)  # wall, by stage key
-    #: CPU seconds by stage key (local engine only: Ray and Beam leave it empty, see
-    #: :class:`StageTimes`); the manifest's ``run.cpu_seconds_by_stage``.
+    #: CPU seconds by stage key; the manifest's ``run.cpu_seconds_by_stage`` (see :class:`StageTimes`;
+    #: what Ray and Beam count: docs/cluster.md).
     cpu_seconds: dict[str, float] = field(default_factory=dict)
     counters: Counters = field(default_factory=dict)
     workers: int | None = None  # processes of the local engine (the manifest's run block)
@@ -524,6 +524,7 @@ class Assembler:
         self.files: dict[str, list[tuple[int, FileInfo]]] = {s: [] for s in source_ids}
         self.counters: Counters = {}
         self.seconds: dict[str, float] = {}
+        self.cpu_seconds: dict[str, float] = {}
         self._last_order = -1
 
     @classmethod
@@ -538,13 +539,17 @@ class Assembler:
             self.ledger_parts.append(piece.ledger.cast(LEDGER_SCHEMA))
             if progress is not None:
                 note_quarantined(progress, piece.ledger)
-        self.add_facts(piece.files, piece.counters, piece.seconds)
+        self.add_facts(piece.files, piece.counters, piece.seconds, piece.cpu_seconds)
 
-    def add_facts(self, files: list[tuple[str, int, FileInfo]], counters: Counters, seconds: dict[str, float] | None = None) -> None:
+    def add_facts(
+        self, files: list[tuple[str, int, FileInfo]], counters: Counters, seconds: dict[str, float] | None = None,
+        cpu_seconds: dict[str, float] | None = None,
+    ) -> None:
         for source_id, index, info in files:
             self.files.setdefault(source_id, []).append((index, info))
         merge_counters(self.counters, counters)
         merge_seconds(self.seconds, seconds or {})
+        merge_seconds(self.cpu_seconds, cpu_seconds or {})
 
     def add_ledger_stream(self, tables: Iterable[pa.Table]) -> None:
         """Ledger rows, each table sorted by ``order`` and every table after the previous one's
@@ -626,7 +631,8 @@ class Assembler:
             raise
         summary = LedgerSummary(out.rows, _sum_counts(counts), pa.concat_arrays(kept_ids) if kept_ids else pa.array([], pa.string()))
         files = {s: [info for _, info in sorted(items, key=lambda x: x[0])] for s, items in self.files.items()}
-        return Execution(shards=shards, ledger_path=out.path, summary=summary, files=files, seconds=self.seconds, counters=self.counters)
+        return Execution(shards=shards, ledger_path=out.path, summary=summary, files=files, seconds=self.seconds,
+                         cpu_seconds=self.cpu_seconds, counters=self.counters)
 
 
 class WriteBehind:

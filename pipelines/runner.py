@@ -113,6 +113,8 @@ def prepare(
         cfg = cfg.model_copy(update={"limits": cfg.limits.model_copy(update={"sample_per_source": sample_per_source})})
     plan = make_plan(cfg, base, own_paths(Path(out or cfg.output.dir), resolve_catalog_url(catalog, cfg.catalog)))
     benchmark_inputs.check(cfg, base)  # before any document is read, --dry-run included
+    if cfg.engine != "local":  # what the engine would refuse once started: before any work, --dry-run included
+        _engine(cfg.engine).check_options(cfg)
     return plan
 
 
@@ -177,6 +179,8 @@ def _run_locked(
     # The stages as described (versions, options, library versions, takedown lists; ~2 ms, no
     # model hashing): a run killed under pii@8 is not resumed by pii@9 code into one manifest.
     described = build_stages(cfg, base_dir=plan.base_dir) + takedown_stages(cat, cfg)
+    if resume and cfg.engine != "local":  # accepted (a scripted retry loop), but not silently
+        log.warning("--resume: the %s engine does not resume an interrupted run; this run starts over", cfg.engine)
     _prepare_workdir(work, fingerprint(plan, described), resume, discard=overwrite)
     for stale in out_dir.parent.glob(f".{out_dir.name}.staging-*"):
         shutil.rmtree(stale, ignore_errors=True)  # left by a killed run
@@ -213,9 +217,10 @@ def _run_locked(
     except OSError as e:
         if e.errno == errno.ENOSPC or "No space left" in str(e):
             where = e.filename or out_dir
+            again = ("re-run with --resume to continue from the last completed unit" if cfg.engine == "local"
+                     else f"re-run (a {cfg.engine} run starts over: it has no --resume)")
             raise OutputError(
-                f"no space left on device while writing {where}; nothing incomplete was published — "
-                "free space and re-run with --resume to continue from the last completed unit"
+                f"no space left on device while writing {where}; nothing incomplete was published — free space and {again}"
             ) from None
         raise
     finally:

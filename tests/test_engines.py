@@ -8,9 +8,11 @@ local cluster (2 CPUs, 500 MB object store); Beam on the in-process FnApiRunner,
 
 from __future__ import annotations
 
+import errno
 import gzip
 import json
 import os
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -349,6 +351,8 @@ def test_envelope_round_trip_keeps_documents_ledger_and_facts():
     assert back[0].ledger.column("reason").to_pylist() == ["empty_after_normalisation"]
     assert back[0].ledger.column("n_chars").to_pylist() == [0]
     assert back[0].counters == {"x@1": {"s": {"n": 2}}}
+    # The map stages' CPU seconds travel with the piece (the manifest's run.cpu_seconds_by_stage on Ray).
+    assert set(piece.cpu_seconds) == {st.key for st in segments[0].chain.stages} and back[0].cpu_seconds == piece.cpu_seconds
 
 
 def test_keys_reach_decide_in_ingest_order_in_fixed_chunks(monkeypatch):
@@ -384,3 +388,113 @@ def test_engine_settings_do_not_change_the_config_digest(tmp_path):
     (ca, _), (cb, _) = load_config(a), load_config(b)
     assert cb.ray.actors == 8 and cb.beam.runner == "DataflowRunner"
     assert ca.digest() == cb.digest()
+
+
+# --- the adversarial pass of session 13: what a worker raises, engine options, CPU seconds -----------
+
+
+def small_config(dest: Path, **extra) -> Path:
+    """One small JSON-lines source through cheap stages (a global one included)."""
+    data = dest / "in.jsonl"
+    data.write_text("".join(json.dumps({"id": f"d{i}", "text": f"document {i} of a small test source"}) + "\n"
+                            for i in range(30)), encoding="utf-8")
+    cfg = {"name": "small", "purpose": {"description": "engine test", "uses": ["pretraining"]},
+           "output": {"dir": "out"}, "stages": ["normalize", "exact_dedup", "minhash_dedup"],
+           "sources": [{"id": "s", "paths": [str(data)], "format": "jsonl", "lang": "en",
+                        "provenance": {"owner": "t", "acquisition": "public-domain", "licence": "CC0-1.0"}}]} | extra
+    path = dest / "small.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False), encoding="utf-8")
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", ["ray", "beam"])
+def test_an_input_error_in_a_worker_reaches_the_cli_as_itself(tmp_path, request, engine):
+    """A file that grew after the plan was made stops the run with the local engine's InputError,
+    one line. Before: Ray handed it over wrapped (``UserCodeException`` / ``RayTaskError``: a
+    traceback at the CLI, exit 1); Beam appended " [while running 'Ingest']" to the message."""
+    from corpusmill_base.errors import InputError
+    from pipelines import runner
+    from pipelines.progress import null_progress
+
+    if engine == "ray":
+        request.getfixturevalue("ray_local")
+    config = small_config(tmp_path)
+    plan = runner.prepare(config, engine, out=tmp_path / "out", catalog=str(tmp_path / "catalog"))
+    with open(tmp_path / "in.jsonl", "a", encoding="utf-8") as f:
+        f.write(json.dumps({"id": "late", "text": "appended after the plan was made"}) + "\n")
+    with pytest.raises(InputError) as err:
+        runner.run(config, out=tmp_path / "out", catalog=str(tmp_path / "catalog"), plan=plan, progress=null_progress())
+    assert type(err.value) is InputError
+    assert str(err.value).startswith("source s: input file 'in.jsonl': its size changed from") and "\n" not in str(err.value)
+    assert "while running" not in str(err.value)
+
+
+@pytest.mark.slow
+def test_ctrl_c_and_os_errors_in_a_beam_step_come_out_as_themselves(tmp_path, monkeypatch):
+    """Beam re-raises a step's KeyboardInterrupt or ``OSError(errno, …)`` as a RuntimeError naming
+    it (the types cannot take its annotated message): Ctrl-C ended a Beam run with a traceback and
+    exit 1 instead of "interrupted" (130), a full disk was not the one-line OSError it is locally."""
+    from pipelines import distributed, runner
+    from pipelines.progress import null_progress
+
+    from corpusmill_base.errors import OutputError
+
+    config = small_config(tmp_path)
+    full = OSError(errno.ENOSPC, "No space left on device", str(tmp_path / "x"))
+    for raised, expected in ((KeyboardInterrupt(), None), (OSError(errno.EIO, "Input/output error", "y"), None), (full, OutputError)):
+        def fail(self, task, raised=raised):
+            raise raised
+            yield
+
+        monkeypatch.setattr(distributed.IngestStep, "__call__", fail)
+        with pytest.raises(expected or type(raised)) as err:
+            runner.run(config, out=tmp_path / "out", catalog=str(tmp_path / "catalog"), engine="beam", progress=null_progress())
+        if expected is None:
+            assert err.value is raised
+        else:  # the runner's one line for a full disk
+            assert str(err.value).startswith(f"no space left on device while writing {tmp_path / 'x'}")
+            assert str(err.value).endswith("free space and re-run (a beam run starts over: it has no --resume)")
+
+
+def test_engine_options_the_engine_would_refuse_fail_the_dry_run(tmp_path):
+    """Refused by ``run --dry-run`` (and before any work by ``run``), one line each. Before: a
+    ``ValueError`` traceback once Ray started (an object store below its 75 MB minimum) or once the
+    Beam pipeline was built (a runner name it does not know), and a misspelt pipeline option
+    was dropped by Beam with a log line the CLI does not show."""
+    cases = [
+        ({"engine": "ray", "ray": {"object_store_mb": 10}}, "ray.object_store_mb: 10 MB is below"),
+        ({"engine": "beam", "beam": {"runner": "FlinkRuner"}}, "beam.runner: 'FlinkRuner' is not a runner"),
+        ({"engine": "beam", "beam": {"pipeline_args": ["--job_endpont=host:8099"]}}, "beam.pipeline_args: Beam knows no option --job_endpont"),
+    ]
+    env = {"RAY_ADDRESS": ""}
+    for i, (extra, message) in enumerate(cases):
+        (tmp_path / str(i)).mkdir()
+        config = small_config(tmp_path / str(i), **extra)
+        res = cli("run", str(config), "--dry-run", cwd=tmp_path, env=env, check=False)
+        assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+        assert res.stderr.startswith("corpusmill: error: " + message), res.stderr
+    ok = small_config(tmp_path, engine="beam", beam={"pipeline_args": ["--job_endpoint=host:8099", "--environment_type=EXTERNAL"]})
+    assert cli("run", str(ok), "--dry-run", cwd=tmp_path, env=env).returncode == 0
+
+
+def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
+    """``ray.address`` (or ``$RAY_ADDRESS``) naming a port where nothing listens: one line, exit 2,
+    within seconds. Before: ``ray.init`` waited over 200 s without a word (its stderr is off while
+    it starts), then a traceback."""
+    import socket
+    import subprocess
+
+    with socket.socket() as s:  # a port nothing listens on (bound, then released)
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = small_config(tmp_path, engine="ray")
+    try:
+        res = subprocess.run([sys.executable, "-m", "pipelines.cli", "run", str(config), "--out", str(tmp_path / "out")],
+                             cwd=tmp_path, env={**os.environ, "RAY_ADDRESS": f"127.0.0.1:{port}"}, capture_output=True,
+                             text=True, timeout=60)
+    except subprocess.TimeoutExpired:
+        pytest.fail("the run waited for the missing cluster")
+    assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
+    assert res.stderr.strip() == (f"corpusmill: error: ray: cannot join the cluster at '127.0.0.1:{port}' (ray.address, else "
+                                  f"$RAY_ADDRESS): nothing answers at 127.0.0.1:{port} (Connection refused)")
