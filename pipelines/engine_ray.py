@@ -80,7 +80,11 @@ def _execute(plan: Plan, stages: list[Stage], staging: Path, progress: Progress)
         # Without -v, a task's failure reaches the CLI as an exception (ours as one line, any other
         # with its worker's traceback); Ray Data also logged it twice at ERROR, with ~150 lines of
         # its own tracebacks (its warnings are already off: RAY_DATA_LOG_LEVEL, pipelines.progress).
-        logging.getLogger("ray.data").setLevel(logging.CRITICAL)
+        # Only its console handler: its session file (`ray-data.log`) keeps every record, Ray's
+        # internal tracebacks included (review, session 13: the logger's level hid them from both).
+        for handler in logging.getLogger("ray.data").handlers:
+            if type(handler).__name__ != "SessionFileHandler" and not isinstance(handler, logging.FileHandler):
+                handler.setLevel(logging.CRITICAL)
     # The band shuffle as a sort-based shuffle: on 2 CPUs it grouped 8 M shuffle rows in 4.7 s,
     # the default hash shuffle (aggregator actors, zstd-compressed blocks) in 20–25 s.
     ctx.shuffle_strategy = ray.data.context.ShuffleStrategy.SORT_SHUFFLE_PULL_BASED
@@ -164,7 +168,11 @@ def worker_error(e: BaseException) -> CorpusmillError | None:
         seen.add(id(x))
         if isinstance(x, CorpusmillError) and not isinstance(x, RayError):
             return _without_retry_note(x)
-        todo += [getattr(x, "cause", None), x.__cause__, x.__context__]
+        if not isinstance(x, RayError):
+            # Not a Ray wrapper: a bug raised while one of our errors was handled (in a finally, or
+            # `raise … from None`) keeps its own traceback (review, session 13)
+            continue
+        todo += [getattr(x, "cause", None), x.__cause__, None if x.__suppress_context__ else x.__context__]
     return None
 
 
@@ -242,6 +250,10 @@ def _unreachable(address: str, timeout: float = 10.0) -> str | None:
     connection opens, or for ``auto``, which Ray resolves itself). ``ray.init`` on a wrong port
     waited over 200 s without a word (2026-12-08); a refused or unanswered connection is known
     here in at most ``timeout`` seconds."""
+    if "://" in address and not address.startswith("ray://"):
+        return None  # another client scheme (anyscale://…), or http:// (Ray's own error names the GCS address)
+    if any(os.environ.get(v) for v in ("grpc_proxy", "https_proxy", "HTTPS_PROXY")) and address.startswith("ray://"):
+        return None  # a client through a proxy: a direct connection may be firewalled where the proxy is not
     host, sep, port = address.removeprefix("ray://").rpartition(":")
     if not sep or not host:
         return None
@@ -250,6 +262,8 @@ def _unreachable(address: str, timeout: float = 10.0) -> str | None:
     try:
         with socket.create_connection((host.strip("[]"), int(port)), timeout=timeout):
             return None
+    except socket.gaierror as e:
+        return f"cannot resolve host {host} ({e.strerror or type(e).__name__})"
     except OSError as e:
         return f"nothing answers at {host}:{port} ({e.strerror or str(e) or type(e).__name__})"
 

@@ -467,7 +467,8 @@ def build_manifest(plan: Plan, stages: list[Stage], execution: Execution, stagin
             **({"workers": execution.workers} if execution.workers else {}),
             "seconds_total": round(seconds, 3),
             # Wall seconds inside the processes, summed (they count waits for a core); the CPU
-            # seconds beside them where the engine measures them (local: Ray and Beam do not).
+            # seconds beside them where the engine measures them (every engine since session 13;
+            # Ray and Beam leave out their band shuffle's worker CPU: docs/cluster.md).
             "seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.seconds.items())},
             **({"cpu_seconds_by_stage": {k: round(v, 3) for k, v in sorted(execution.cpu_seconds.items())}} if execution.cpu_seconds else {}),
         },

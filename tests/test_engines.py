@@ -466,6 +466,8 @@ def test_engine_options_the_engine_would_refuse_fail_the_dry_run(tmp_path):
         ({"engine": "ray", "ray": {"object_store_mb": 10}}, "ray.object_store_mb: 10 MB is below"),
         ({"engine": "beam", "beam": {"runner": "FlinkRuner"}}, "beam.runner: 'FlinkRuner' is not a runner"),
         ({"engine": "beam", "beam": {"pipeline_args": ["--job_endpont=host:8099"]}}, "beam.pipeline_args: Beam knows no option --job_endpont"),
+        ({"engine": "beam", "beam": {"runner": "apache_beam.NoRunner"}}, "beam.runner: 'apache_beam.NoRunner' is not a runner"),
+        ({"engine": "beam", "beam": {"pipeline_args": ["--runner=DataflowRunner"]}}, "beam.pipeline_args: --runner=DataflowRunner is ignored"),
     ]
     env = {"RAY_ADDRESS": ""}
     for i, (extra, message) in enumerate(cases):
@@ -476,6 +478,12 @@ def test_engine_options_the_engine_would_refuse_fail_the_dry_run(tmp_path):
         assert res.stderr.startswith("corpusmill: error: " + message), res.stderr
     ok = small_config(tmp_path, engine="beam", beam={"pipeline_args": ["--job_endpoint=host:8099", "--environment_type=EXTERNAL"]})
     assert cli("run", str(ok), "--dry-run", cwd=tmp_path, env=env).returncode == 0
+    # A runner with a Java side (Flink/Spark uber jars, Prism, Dataflow) takes options the Python SDK
+    # does not know (review, session 13: they were refused): passed on, with a warning
+    (tmp_path / "j").mkdir()
+    java = small_config(tmp_path / "j", engine="beam", beam={"runner": "PortableRunner", "pipeline_args": ["--checkpointingInterval=1000"]})
+    res = cli("run", str(java), "--dry-run", cwd=tmp_path, env=env)
+    assert res.returncode == 0 and "--checkpointingInterval unknown to the Python SDK" in res.stderr, res.stderr
 
 
 def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
@@ -498,3 +506,40 @@ def test_a_ray_address_where_nothing_listens_is_one_line_at_once(tmp_path):
     assert res.returncode == 2 and "Traceback" not in res.stderr, res.stderr
     assert res.stderr.strip() == (f"corpusmill: error: ray: cannot join the cluster at '127.0.0.1:{port}' (ray.address, else "
                                   f"$RAY_ADDRESS): nothing answers at 127.0.0.1:{port} (Connection refused)")
+
+
+def test_ray_address_check_leaves_other_schemes_and_proxies_to_ray(monkeypatch):
+    """Review, session 13: `anyscale://…` was refused as "not a port number", `http://…` (a leftover
+    of `ray job submit`) read as "nothing answers", and a client behind a proxy failed the direct
+    connection; a host that does not resolve says so."""
+    from pipelines.engine_ray import _unreachable
+
+    for v in ("grpc_proxy", "https_proxy", "HTTPS_PROXY"):
+        monkeypatch.delenv(v, raising=False)
+    assert _unreachable("anyscale://my-cluster") is None and _unreachable("http://127.0.0.1:8265") is None
+    assert _unreachable("auto") is None and _unreachable("ray://head") is None
+    assert _unreachable("no-such-host.invalid:10001", timeout=5).startswith("cannot resolve host no-such-host.invalid")
+    monkeypatch.setenv("grpc_proxy", "http://proxy:3128")
+    assert _unreachable("ray://10.255.255.1:10001") is None
+
+
+def test_a_bug_raised_while_our_error_was_handled_keeps_its_traceback():
+    """worker_error follows Ray's wrappers only: a TypeError raised `from None` (or in a finally)
+    while an InputError was handled came out as that InputError, its own traceback lost."""
+    from corpusmill_base.errors import InputError
+    from pipelines.engine_ray import worker_error
+
+    try:
+        try:
+            raise InputError("x.jsonl: changed after the plan")
+        except InputError:
+            raise TypeError("a bug") from None
+    except TypeError as bug:
+        assert worker_error(bug) is None
+    try:
+        try:
+            raise InputError("x.jsonl: changed after the plan")
+        finally:
+            raise AttributeError("cleanup bug")  # noqa: B012
+    except AttributeError as bug:
+        assert worker_error(bug) is None

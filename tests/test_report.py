@@ -185,7 +185,7 @@ def test_demo_report_renders_in_chromium(demo_report, tmp_path):
 
 
 def test_throughput_falls_back_to_wall_seconds_and_says_so(demo_report, tmp_path):
-    """A manifest without ``cpu_seconds_by_stage`` (Ray, Beam, older runs): the figure and the
+    """A manifest without ``cpu_seconds_by_stage`` (runs before session 13 on Ray or Beam, older runs): the figure and the
     HTML read the wall seconds and label them wall, the chart's axis too."""
     from manifests.report import html
 

@@ -478,8 +478,8 @@ def stage_counters(run: RunData) -> dict[str, Any] | None:
 
 def throughput(run: RunData, wf: dict[str, Any]) -> list[dict[str, Any]] | None:
     """Documents and characters per second of each stage: per CPU second where the manifest has
-    them (``run.cpu_seconds_by_stage``, local engine), else per wall second (older manifests, Ray,
-    Beam) — wall seconds summed over processes count their waits for a core, so the same code's
+    them (``run.cpu_seconds_by_stage``; Ray and Beam since session 13), else per wall second (older
+    manifests) — wall seconds summed over processes count their waits for a core, so the same code's
     MinHash read 19.6 s in one run and 25.2 in the next for ~10 CPU-s. ``clock`` says which."""
     block = run.manifest.get("run") or {}
     clock = "cpu" if block.get("cpu_seconds_by_stage") else "wall"
