@@ -214,6 +214,13 @@ def test_parity_on_the_sample(tmp_path, ray_local, quality_model):
     assert {(n["stage"], n["action"]) for n in notes} >= {("decontaminate@1", "mask"), ("decontaminate@1", "quote")}
     assert len(ref["shards"]) >= 2, "shard cutting must be exercised"
     assert_no_third_party_noise(stderr["ray"])
+    # Every engine records CPU seconds of every stage (Ray and Beam since session 13; what they leave
+    # out — the band shuffle's worker CPU, set-up, shards — is in docs/cluster.md)
+    stage_keys = {k for k in ref["run"]["seconds_by_stage"] if "@" in k and " " not in k}
+    for name in ("ray", "beam"):
+        run = json.loads((tmp_path / name / "manifest.json").read_text(encoding="utf-8"))["run"]
+        cpu = run.get("cpu_seconds_by_stage") or {}
+        assert stage_keys <= set(cpu) and all(v >= 0 for v in cpu.values()), (name, stage_keys, cpu)
 
 
 def assert_no_third_party_noise(stderr: str) -> None:
