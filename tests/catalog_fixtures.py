@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.catalog_cli import CONFIG
+from tests.catalog_cli import CONFIG, cm
 from tests.conftest import cli
 
 
@@ -66,3 +66,14 @@ def env(built_catalog, tmp_path, monkeypatch) -> Env:
     monkeypatch.setenv("CORPUSMILL_CATALOG", str(cat))
     monkeypatch.chdir(tmp_path)
     return Env(cat, built_catalog.mid, built_catalog.keys, tmp_path)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer(built_catalog, tmp_path_factory) -> Path:
+    """A 600-token BPE trained on the built catalog's manifest: shared by the tokenize and mix tests."""
+    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
+        cm("tokenizer", "train", built_catalog.mid, "--vocab-size", "600", "--out", str(out),
+           "--catalog", str(built_catalog.catalog), "--allow-unapproved")
+    return out

@@ -18,16 +18,6 @@ from tests.catalog_cli import cm
 pytest_plugins = ["tests.catalog_fixtures"]
 
 
-@pytest.fixture(scope="session")
-def tiny_tokenizer(built_catalog, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
-        cm("tokenizer", "train", built_catalog.mid, "--vocab-size", "300", "--out", str(out),
-           "--catalog", str(built_catalog.catalog), "--allow-unapproved")
-    return out
-
-
 def last_line(res) -> str:
     return res.stdout.strip().splitlines()[-1]
 

@@ -28,16 +28,6 @@ def megatron():
     return megatron_reader.load()
 
 
-@pytest.fixture(scope="session")
-def tiny_tokenizer(built_catalog, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("tok") / "tokenizer.json"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("CORPUSMILL_KEY_DIR", str(built_catalog.keys))
-        cm("tokenizer", "train", built_catalog.mid, "--vocab-size", "600", "--out", str(out),
-           "--catalog", str(built_catalog.catalog), "--allow-unapproved")
-    return out
-
-
 def hf(path: Path):
     from tokenizers import Tokenizer
 
