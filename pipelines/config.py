@@ -12,10 +12,10 @@ import hashlib
 import os
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from corpusmill_base.errors import ConfigError
 from corpusmill_base.hashing import canonical_json
@@ -78,6 +78,18 @@ def _reads_line_by_line(codec: str) -> bool:
 
 
 _ASCII = "\t\n\r !\"#,:;[]{}0123456789AZaz"
+
+
+def _one_character(v: str | None) -> str | None:
+    if v is not None and len(v) != 1:
+        raise ValueError(f"delimiter must be one character (got {printable(v)!r})")
+    return v
+
+
+#: A source's or benchmark's ``encoding``: ``auto`` or a text codec the readers can use (:func:`text_codec`).
+EncodingName = Annotated[str, AfterValidator(lambda v: text_codec(v, allow_auto=True))]
+#: A CSV/TSV delimiter: one character, or None for the format's own.
+Delimiter = Annotated[str | None, AfterValidator(_one_character)]
 
 
 def field_names(v: str | list[str]) -> str | list[str]:
@@ -144,7 +156,7 @@ class Source(_Strict):
     paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
     format: Format
     compression: Literal["auto", "none", "gzip", "zstd", "bzip2", "xz"] = "auto"
-    encoding: str = "auto"
+    encoding: EncodingName = "auto"
     # For a delivery whose files differ: file (relative to the source root, as recorded in
     # source_file) → encoding, e.g. {"inaugural/2005-Bush.txt": big5}.
     encoding_overrides: dict[str, str] = Field(default_factory=dict)
@@ -153,7 +165,7 @@ class Source(_Strict):
     # json: where the records are, e.g. "data[].paragraphs[]" (a trailing ".field" selects the text)
     record_path: str | None = None
     # csv/tsv
-    delimiter: str | None = None
+    delimiter: Delimiter = None
     header: bool = True
     columns: list[str] | None = None
     # txt; documents: file | page (pdf) | heading
@@ -178,11 +190,6 @@ class Source(_Strict):
             raise ValueError("paths must not contain empty strings")
         return v
 
-    @field_validator("encoding")
-    @classmethod
-    def _known_codec(cls, v: str) -> str:
-        return text_codec(v, allow_auto=True)
-
     @field_validator("encoding_overrides")
     @classmethod
     def _known_codecs(cls, v: dict[str, str]) -> dict[str, str]:
@@ -206,13 +213,6 @@ class Source(_Strict):
                 re.compile(v)
             except re.error as e:
                 raise ValueError(f"heading_pattern is not a valid regular expression: {e}") from None
-        return v
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, v: str | None) -> str | None:
-        if v is not None and len(v) != 1:
-            raise ValueError(f"delimiter must be one character (got {printable(v)!r})")
         return v
 
     @model_validator(mode="after")
@@ -253,9 +253,9 @@ class Benchmark(_Strict):
     paths: list[str] = Field(min_length=1, description="local paths, globs or fsspec URLs")
     format: Format
     compression: Literal["auto", "none", "gzip", "zstd"] = "auto"
-    encoding: str = "auto"
+    encoding: EncodingName = "auto"
     record_path: str | None = None
-    delimiter: str | None = None
+    delimiter: Delimiter = None
     header: bool = True
     columns: list[str] | None = None
     text_field: str | list[str] | None = None
@@ -267,18 +267,6 @@ class Benchmark(_Strict):
     )
     id_field: str | None = Field(default=None, description="item id field; default the record's place in the file")
     provenance: BenchmarkProvenance
-
-    @field_validator("encoding")
-    @classmethod
-    def _known_codec(cls, v: str) -> str:
-        return text_codec(v, allow_auto=True)
-
-    @field_validator("delimiter")
-    @classmethod
-    def _one_character(cls, v: str | None) -> str | None:
-        if v is not None and len(v) != 1:
-            raise ValueError(f"delimiter must be one character (got {printable(v)!r})")
-        return v
 
     @field_validator("text_field")
     @classmethod
